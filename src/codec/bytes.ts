@@ -1,0 +1,237 @@
+/**
+ * Bounded little-endian byte writer and reader, the building blocks of every binary format
+ * in ringraft.
+ *
+ * The writer works on a buffer of fixed capacity: the encoder computes the exact size
+ * first, allocates once (or is handed ring memory), and writing past the end is a bug that
+ * crashes. The reader never trusts its input: every read checks the bytes that remain, and
+ * every length prefix is checked against a maximum the caller states, before anything is
+ * sliced or allocated, so a corrupted length cannot make it allocate gigabytes. Input it
+ * cannot accept throws a {@link DecodeError}.
+ *
+ * Field encodings:
+ *
+ * | name       | bytes | meaning                                                     |
+ * | ---------- | ----- | ----------------------------------------------------------- |
+ * | u8         | 1     | unsigned integer                                            |
+ * | u32        | 4     | unsigned integer, little-endian                             |
+ * | u64        | 8     | unsigned integer, little-endian (bigint, or a safe number)  |
+ * | bytes      | 4 + n | u32 length n, then n raw bytes                              |
+ */
+
+/** Largest value a u32 field holds. */
+export const U32_MAX = 0xffff_ffff;
+/** Largest value a u64 field holds. */
+export const U64_MAX = (1n << 64n) - 1n;
+/** Size of the length prefix in front of a `bytes` field. */
+export const BYTES_LENGTH_PREFIX_BYTES = 4;
+
+const TWO_POW_32 = 0x1_0000_0000;
+/** The high u32 of a u64 that still fits in Number.MAX_SAFE_INTEGER (2^53 - 1). */
+const SAFE_U64_HIGH_MAX = 0x1f_ffff;
+
+export const DecodeErrorCode = { DECODE_ERROR: 'DECODE_ERROR' } as const;
+export type DecodeErrorCode = (typeof DecodeErrorCode)[keyof typeof DecodeErrorCode];
+
+/**
+ * Why a decode failed. `truncated`: the input ended before the field did.
+ * `length_over_max`: a length prefix exceeds the maximum the format allows.
+ * `out_of_range`: a number does not fit what the field may hold (e.g. a u64 above 2^53 - 1
+ * read as a number). `trailing_bytes`: input left over after the last field.
+ * `checksum_mismatch`: a stored checksum does not match the bytes it covers. `invalid`: a
+ * field holds a value the format does not define (an unknown version or tag, for example).
+ */
+export type DecodeErrorReason =
+  | 'truncated'
+  | 'length_over_max'
+  | 'out_of_range'
+  | 'trailing_bytes'
+  | 'checksum_mismatch'
+  | 'invalid';
+
+/** Input that is not a valid encoding. Compare by `code` and `reason`, never by message. */
+export class DecodeError extends Error {
+  readonly code: DecodeErrorCode = DecodeErrorCode.DECODE_ERROR;
+  readonly reason: DecodeErrorReason;
+  /** Byte offset of the field that failed. */
+  readonly offset: number;
+  constructor(reason: DecodeErrorReason, offset: number, message: string) {
+    super(`${message} (at byte ${offset})`);
+    this.name = 'DecodeError';
+    this.reason = reason;
+    this.offset = offset;
+  }
+}
+
+/** A false condition is a bug in the caller, not bad input: it crashes with a plain Error. */
+function assert(condition: unknown, message: string): asserts condition {
+  if (!condition) throw new Error(`assertion failed: ${message}`);
+}
+
+/**
+ * Writes fields into a buffer of fixed capacity.
+ *
+ * Invariant: 0 <= offset <= capacityBytes; bytes [0, offset) are written.
+ */
+export class ByteWriter {
+  private readonly target: Uint8Array;
+  private readonly view: DataView;
+  private offsetBytes = 0;
+
+  /** `target`: a capacity to allocate, or memory to write into (for example a ring slot). */
+  constructor(target: number | Uint8Array) {
+    if (typeof target === 'number') {
+      assert(Number.isSafeInteger(target) && target >= 0, `capacity ${target} is a non-negative integer`);
+      this.target = new Uint8Array(target);
+    } else {
+      this.target = target;
+    }
+    this.view = new DataView(this.target.buffer, this.target.byteOffset, this.target.byteLength);
+  }
+
+  get offset(): number {
+    return this.offsetBytes;
+  }
+
+  get capacityBytes(): number {
+    return this.target.length;
+  }
+
+  u8(value: number): void {
+    assert(Number.isInteger(value) && value >= 0 && value <= 0xff, `u8 value ${value} is in [0, 255]`);
+    const at = this.claim(1);
+    this.target[at] = value;
+  }
+
+  u32(value: number): void {
+    assert(Number.isInteger(value) && value >= 0 && value <= U32_MAX, `u32 value ${value} is in [0, 2^32)`);
+    const at = this.claim(4);
+    this.view.setUint32(at, value, true);
+  }
+
+  u64(value: bigint): void {
+    assert(value >= 0n && value <= U64_MAX, `u64 value ${value} is in [0, 2^64)`);
+    const at = this.claim(8);
+    this.view.setBigUint64(at, value, true);
+  }
+
+  /** Writes a safe non-negative integer as a u64, without going through bigint. */
+  u64Number(value: number): void {
+    assert(Number.isSafeInteger(value) && value >= 0, `u64 value ${value} is a safe non-negative integer`);
+    const at = this.claim(8);
+    this.view.setUint32(at, value % TWO_POW_32, true);
+    this.view.setUint32(at + 4, Math.floor(value / TWO_POW_32), true);
+  }
+
+  /** Writes a u32 length prefix, then the bytes. */
+  bytes(value: Uint8Array): void {
+    this.u32(value.length);
+    this.raw(value);
+  }
+
+  /** Writes the bytes as they are, with no length prefix. */
+  raw(value: Uint8Array): void {
+    const at = this.claim(value.length);
+    this.target.set(value, at);
+  }
+
+  /** The written bytes [0, offset): a view of the target, not a copy. */
+  finish(): Uint8Array {
+    return this.offsetBytes === this.target.length ? this.target : this.target.subarray(0, this.offsetBytes);
+  }
+
+  private claim(sizeBytes: number): number {
+    const at = this.offsetBytes;
+    assert(at + sizeBytes <= this.target.length, `write of ${sizeBytes} bytes at ${at} fits capacity ${this.target.length}`);
+    this.offsetBytes = at + sizeBytes;
+    return at;
+  }
+}
+
+/**
+ * Reads fields from untrusted bytes; anything it cannot accept throws a {@link DecodeError}.
+ *
+ * Invariant: 0 <= offset <= source.length; bytes [0, offset) are consumed.
+ */
+export class ByteReader {
+  private readonly source: Uint8Array;
+  private readonly view: DataView;
+  private offsetBytes = 0;
+
+  constructor(source: Uint8Array) {
+    this.source = source;
+    this.view = new DataView(source.buffer, source.byteOffset, source.byteLength);
+  }
+
+  get offset(): number {
+    return this.offsetBytes;
+  }
+
+  get remainingBytes(): number {
+    return this.source.length - this.offsetBytes;
+  }
+
+  u8(): number {
+    const at = this.claim(1, 'u8');
+    return this.source[at]!;
+  }
+
+  u32(): number {
+    const at = this.claim(4, 'u32');
+    return this.view.getUint32(at, true);
+  }
+
+  u64(): bigint {
+    const at = this.claim(8, 'u64');
+    return this.view.getBigUint64(at, true);
+  }
+
+  /** Reads a u64 that must be at most Number.MAX_SAFE_INTEGER. */
+  u64Number(): number {
+    const at = this.claim(8, 'u64');
+    const low = this.view.getUint32(at, true);
+    const high = this.view.getUint32(at + 4, true);
+    if (high > SAFE_U64_HIGH_MAX) {
+      throw new DecodeError('out_of_range', at, 'u64 is above Number.MAX_SAFE_INTEGER');
+    }
+    return high * TWO_POW_32 + low;
+  }
+
+  /**
+   * Reads a u32 length prefix, checks it against `lengthMax` and the bytes that remain, and
+   * returns a view of the bytes (not a copy: copy what you keep, since the source may be
+   * reused memory).
+   */
+  bytes(lengthMax: number): Uint8Array {
+    assert(Number.isSafeInteger(lengthMax) && lengthMax >= 0, `lengthMax ${lengthMax} is a non-negative integer`);
+    const lengthAt = this.offsetBytes;
+    const length = this.u32();
+    if (length > lengthMax) {
+      throw new DecodeError('length_over_max', lengthAt, `length ${length} is over the maximum ${lengthMax}`);
+    }
+    return this.raw(length);
+  }
+
+  /** Returns a view of the next `length` bytes. */
+  raw(length: number): Uint8Array {
+    assert(Number.isSafeInteger(length) && length >= 0, `length ${length} is a non-negative integer`);
+    const at = this.claim(length, `${length} bytes`);
+    return this.source.subarray(at, at + length);
+  }
+
+  /** Throws unless every byte has been read: trailing bytes mean the input is not what we think. */
+  expectEnd(): void {
+    if (this.offsetBytes !== this.source.length) {
+      throw new DecodeError('trailing_bytes', this.offsetBytes, `${this.remainingBytes} bytes after the last field`);
+    }
+  }
+
+  private claim(sizeBytes: number, what: string): number {
+    const at = this.offsetBytes;
+    if (sizeBytes > this.source.length - at) {
+      throw new DecodeError('truncated', at, `input ends before ${what} (${this.source.length - at} bytes left)`);
+    }
+    this.offsetBytes = at + sizeBytes;
+    return at;
+  }
+}

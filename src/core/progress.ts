@@ -1,0 +1,124 @@
+/**
+ * What the leader knows about one follower's log, and how it paces replication to it.
+ *
+ * - probe: the leader does not know where the follower's log matches. It sends one
+ *   AppendEntries at a time and waits for the answer (or a heartbeat round) before the next.
+ * - replicate: the follower is keeping up; the leader streams AppendEntries optimistically,
+ *   advancing `next` as it sends, bounded by the in-flight window.
+ * - snapshot: the follower needs a snapshot; nothing else is sent until it is acknowledged
+ *   or the attempt times out.
+ */
+import { Inflights } from './inflights.ts';
+
+export type ProgressState = 'probe' | 'replicate' | 'snapshot';
+
+export class Progress {
+  /** Highest index known to match the leader's log. Invariant: 0 <= match < next. */
+  match = 0;
+  /** Next index to send. */
+  next: number;
+  state: ProgressState = 'probe';
+  /** In probe state: a message was sent and we wait for its answer or the next heartbeat. */
+  probeSent = false;
+  /** In snapshot state: the index of the snapshot sent. */
+  pendingSnapshot = 0;
+  /** In snapshot state: ticks since the snapshot was sent (to retry a lost one). */
+  snapshotElapsedTicks = 0;
+  /** Whether the follower was heard from since the last check-quorum round. */
+  recentActive = false;
+  /** Heartbeat answers in a row, in replicate state, with messages in flight and no ack. */
+  stalledHeartbeats = 0;
+  /** The newest `sentTick` of a heartbeat of this term the follower acknowledged. */
+  ackedSentTick = -Infinity;
+  readonly inflights: Inflights;
+  isLearner: boolean;
+
+  constructor(next: number, inflightMessagesMax: number, inflightBytesMax: number, isLearner: boolean) {
+    this.next = next;
+    this.inflights = new Inflights(inflightMessagesMax, inflightBytesMax);
+    this.isLearner = isLearner;
+  }
+
+  private resetState(state: ProgressState): void {
+    this.probeSent = false;
+    this.pendingSnapshot = 0;
+    this.snapshotElapsedTicks = 0;
+    this.stalledHeartbeats = 0;
+    this.state = state;
+    this.inflights.reset();
+  }
+
+  becomeProbe(): void {
+    if (this.state === 'snapshot') {
+      // The follower has (or will have) the snapshot: continue after it, or after what matches.
+      const pending = this.pendingSnapshot;
+      this.resetState('probe');
+      this.next = Math.max(this.match + 1, pending + 1);
+    } else {
+      this.resetState('probe');
+      this.next = this.match + 1;
+    }
+  }
+
+  becomeReplicate(): void {
+    this.resetState('replicate');
+    this.next = this.match + 1;
+  }
+
+  becomeSnapshot(snapshotIndex: number): void {
+    this.resetState('snapshot');
+    this.pendingSnapshot = snapshotIndex;
+  }
+
+  /** Records an acknowledgement up to `index`; returns whether it taught us anything. */
+  maybeUpdate(index: number): boolean {
+    let updated = false;
+    if (this.match < index) {
+      this.match = index;
+      updated = true;
+      this.probeSent = false;
+    }
+    this.next = Math.max(this.next, index + 1);
+    return updated;
+  }
+
+  /** After sending entries up to `lastIndex` optimistically (replicate state). */
+  sentEntries(lastIndex: number, bytes: number): void {
+    if (this.state === 'replicate') {
+      this.next = lastIndex + 1;
+      this.inflights.add(lastIndex, bytes);
+    } else if (this.state === 'probe') {
+      this.probeSent = true;
+    }
+  }
+
+  /**
+   * A rejection of an AppendEntries whose previous index was `rejected`; `matchHint` is the
+   * highest index that may still match. Returns whether the rejection was news (not stale).
+   */
+  maybeDecrTo(rejected: number, matchHint: number): boolean {
+    if (this.state === 'replicate') {
+      // A rejection below what is known to match is stale: an old message, reordered.
+      if (rejected <= this.match) return false;
+      this.next = this.match + 1;
+      return true;
+    }
+    // In probe state only the answer to the message we sent (prevIndex next-1) counts.
+    if (this.next - 1 !== rejected) return false;
+    this.next = Math.max(Math.min(rejected, matchHint + 1), this.match + 1);
+    this.probeSent = false;
+    return true;
+  }
+
+  /** Whether the leader should hold back entries for now. */
+  isPaused(): boolean {
+    switch (this.state) {
+      case 'probe':
+        return this.probeSent;
+      case 'replicate':
+        return this.inflights.full();
+      case 'snapshot':
+        return true;
+    }
+  }
+}

@@ -1,0 +1,1032 @@
+/**
+ * RaftNode: the pure Raft state machine of one node. It does no I/O and reads no clock:
+ * time arrives through {@link RaftNode.tick}, messages through {@link RaftNode.step}, and
+ * randomness from the seeded generator made from `config.seed`. What the host must persist,
+ * send and apply comes out of {@link RaftNode.ready}; see {@link Ready} for the contract.
+ *
+ * Roles dispatch through the `stepRole` and `tickRole` function fields set in `become*`;
+ * the term checks common to every role happen once, in `step`.
+ *
+ * Methods marked "protected" are the seams where the bug-planting test suite substitutes a
+ * broken rule to show that the simulator notices; they are not an extension API.
+ */
+import {
+  allMembers,
+  decodeConfChange,
+  encodeConfChange,
+  isJoint,
+  isVoter,
+  nextConf,
+} from './conf-change.ts';
+import { ErrorCode, NotLeaderError, RingraftError, assert } from './errors.ts';
+import { Progress } from './progress.ts';
+import { jointCommitted, jointVoteResult } from './quorum.ts';
+import { RaftLog } from './raft-log.ts';
+import { Rand } from './rand.ts';
+import { ReadOnly } from './read-only.ts';
+import { entryBytes, type Storage } from './storage.ts';
+import {
+  EMPTY_DATA,
+  EMPTY_ENTRIES,
+  EntryType,
+  MessageType,
+  NONE,
+  emptyConfState,
+  type ConfChange,
+  type ConfChangeItem,
+  type ConfState,
+  type Entry,
+  type HardState,
+  type Message,
+  type NodeId,
+  type ReadState,
+  type Ready,
+  type Role,
+  type Snapshot,
+  type SoftState,
+} from './types.ts';
+
+export interface RaftConfig {
+  readonly id: NodeId;
+  readonly storage: Storage;
+  /** Seeds the generator behind randomized election timeouts. */
+  readonly seed: number;
+  /**
+   * The initial voters, used only to bootstrap a brand-new cluster (empty storage). A node
+   * that joins an existing cluster is started with none and learns the configuration from
+   * the leader.
+   */
+  readonly voters?: readonly NodeId[];
+  /** The initial learners, used only to bootstrap a brand-new cluster. */
+  readonly learners?: readonly NodeId[];
+  /** Base election timeout; each election waits a random time in [electionTicks, 2 × electionTicks). Default 10. */
+  readonly electionTicks?: number;
+  /** Ticks between leader heartbeats. Default 1. Must be less than electionTicks. */
+  readonly heartbeatTicks?: number;
+  /** Run a pre-vote round before a real election (thesis §9.6). Default true. */
+  readonly preVote?: boolean;
+  /** Leader steps down when it has not heard from a quorum for an election timeout. Default true. */
+  readonly checkQuorum?: boolean;
+  /** In-flight AppendEntries per follower in replicate state. Default 256. */
+  readonly maxInflight?: number;
+  /** In-flight bytes per follower (0: no byte limit). Default 0. */
+  readonly inflightBytesMax?: number;
+  /** Byte budget of the entries in one AppendEntries message. Default 1 MiB. */
+  readonly maxBatchBytes?: number;
+  /** Largest single proposal. Default 8 MiB. */
+  readonly proposalBytesMax?: number;
+  /** Bytes proposed by the leader and not yet committed before proposals are refused. Default 64 MiB. */
+  readonly uncommittedBytesMax?: number;
+  /** Byte budget of committed entries handed out in one Ready. Default 4 MiB. */
+  readonly applyBytesMax?: number;
+  /** Ticks a lease is shortened by, to cover tick phase and clock drift between nodes. Default 2. */
+  readonly leaseMarginTicks?: number;
+  /** Pending ReadIndex requests before readIndex refuses more. Default 65536. */
+  readonly readsPendingMax?: number;
+}
+
+export type ReadMode = 'safe' | 'lease';
+
+type StepFn = (m: Message) => void;
+type TickFn = () => void;
+
+interface PendingRead {
+  readonly requestId: number;
+  readonly mode: ReadMode;
+}
+
+export class RaftNode {
+  readonly id: NodeId;
+  readonly log: RaftLog;
+  readonly electionTicks: number;
+  readonly heartbeatTicks: number;
+  readonly preVote: boolean;
+  readonly checkQuorum: boolean;
+  private readonly maxInflight: number;
+  private readonly inflightBytesMax: number;
+  private readonly maxBatchBytes: number;
+  private readonly proposalBytesMax: number;
+  private readonly uncommittedBytesMax: number;
+  private readonly leaseMarginTicks: number;
+  private readonly rand: Rand;
+
+  term = 0;
+  vote: NodeId = NONE;
+  leaderId: NodeId = NONE;
+  role: Role = 'follower';
+  conf: ConfState;
+  /** Per-member replication progress; meaningful on the leader. Includes this node. */
+  readonly progress = new Map<NodeId, Progress>();
+  private votes = new Map<NodeId, boolean>();
+  private msgs: Message[] = [];
+  private readStates: ReadState[] = [];
+  /** Ticks since the last election timeout reset (follower/candidate) or check-quorum round (leader). */
+  electionElapsed = 0;
+  private heartbeatElapsed = 0;
+  private randomizedElectionTimeout = 0;
+  /** This node's logical clock: ticks since it started. */
+  tickCount = 0;
+  leadTransferee: NodeId = NONE;
+  /** The log index of the newest conf change proposed; no other may be proposed until it is applied. */
+  pendingConfIndex = 0;
+  /** Leader only: proposals of this term not yet committed, as (index, bytes). */
+  private uncommitted: { index: number; bytes: number }[] = [];
+  private uncommittedBytes = 0;
+  private readonly readOnly: ReadOnly;
+  /** Reads waiting for the leader's first commit in its term. */
+  private pendingReads: PendingRead[] = [];
+  /** Leases are off for the rest of this term once a TimeoutNow has been sent. */
+  private leaseDisabled = false;
+  /** Proposals or commits that have not yet been broadcast; flushed when a Ready is built. */
+  private needsBroadcast = false;
+  private prevHardState: HardState;
+  private prevSoftState: SoftState;
+  private stepRole: StepFn = this.stepFollower;
+  private tickRole: TickFn = this.tickElection;
+
+  constructor(config: RaftConfig) {
+    assert(Number.isInteger(config.id) && config.id > 0, `node id must be a positive integer, got ${config.id}`);
+    this.id = config.id;
+    this.electionTicks = config.electionTicks ?? 10;
+    this.heartbeatTicks = config.heartbeatTicks ?? 1;
+    if (!(this.heartbeatTicks >= 1 && this.electionTicks > this.heartbeatTicks)) {
+      throw new RingraftError(ErrorCode.INVALID_ARGUMENT, 'need 1 <= heartbeatTicks < electionTicks');
+    }
+    this.preVote = config.preVote ?? true;
+    this.checkQuorum = config.checkQuorum ?? true;
+    this.maxInflight = config.maxInflight ?? 256;
+    this.inflightBytesMax = config.inflightBytesMax ?? 0;
+    this.maxBatchBytes = config.maxBatchBytes ?? 1 << 20;
+    this.proposalBytesMax = config.proposalBytesMax ?? 8 << 20;
+    this.uncommittedBytesMax = config.uncommittedBytesMax ?? 64 << 20;
+    this.leaseMarginTicks = config.leaseMarginTicks ?? 2;
+    if (!(this.leaseMarginTicks >= 1 && this.leaseMarginTicks < this.electionTicks)) {
+      throw new RingraftError(ErrorCode.INVALID_ARGUMENT, 'need 1 <= leaseMarginTicks < electionTicks');
+    }
+    this.rand = new Rand(config.seed);
+    this.readOnly = new ReadOnly(config.readsPendingMax ?? 65536);
+    this.log = new RaftLog(config.storage, config.applyBytesMax ?? 4 << 20);
+
+    let { hardState, conf } = config.storage.initialState();
+    this.conf = conf;
+    const pristine = hardState.term === 0 && config.storage.lastIndex() === 0;
+    if (pristine && (config.voters?.length ?? 0) > 0) {
+      // Bootstrap: the initial configuration becomes entry 1 (term 1, committed), so that
+      // the log alone tells any node, including one that joins later and replays it from
+      // index 1, every configuration the cluster has had.
+      const changes: ConfChangeItem[] = [
+        ...[...config.voters!].sort((a, b) => a - b).map((nodeId) => ({ op: 'addVoter' as const, nodeId })),
+        ...[...(config.learners ?? [])].sort((a, b) => a - b).map((nodeId) => ({ op: 'addLearner' as const, nodeId })),
+      ];
+      this.log.append([{ term: 1, index: 1, type: EntryType.ConfChange, data: encodeConfChange({ changes }) }]);
+      this.conf = nextConf(emptyConfState(), { changes });
+      hardState = { term: 1, vote: NONE, commit: 1 };
+    }
+    // A node that restarts, or joins with no configuration, learns its configuration by
+    // applying the log (or a snapshot) in the first Readys; until then it cannot campaign.
+    this.resetProgress();
+    if (hardState.commit > 0) {
+      assert(hardState.commit <= this.log.lastIndex(), `stored commit ${hardState.commit} beyond last index ${this.log.lastIndex()}`);
+      this.log.commitTo(hardState.commit);
+    }
+    this.term = hardState.term;
+    this.vote = hardState.vote;
+    this.prevHardState = pristine ? { term: 0, vote: NONE, commit: 0 } : hardState;
+    this.becomeFollower(this.term, NONE);
+    this.prevSoftState = { leaderId: NONE, role: 'follower' };
+  }
+
+  // ─── Public API ─────────────────────────────────────────────────────────────
+
+  /** One logical clock tick. */
+  tick(): void {
+    this.tickCount++;
+    this.tickRole();
+  }
+
+  /** Processes one message from another node. */
+  step(m: Message): void {
+    if (m.to !== this.id) return;
+    if (m.term > this.term) {
+      if (!this.handleHigherTerm(m)) return;
+    } else if (m.term < this.term) {
+      this.handleLowerTerm(m);
+      return;
+    }
+    switch (m.type) {
+      case MessageType.PreVote:
+      case MessageType.Vote:
+        this.handleVoteRequest(m);
+        return;
+      default:
+        this.stepRole(m);
+    }
+  }
+
+  /** Appends `data` to the log. Leader only. Returns the index the entry will have. */
+  propose(data: Uint8Array): number {
+    return this.proposeEntry(EntryType.Normal, data);
+  }
+
+  /**
+   * Asks for a linearizable read. When it is safe to read at some index, a ReadState with
+   * `requestId` appears in a later Ready. 'lease' answers without a heartbeat round while the
+   * leader's lease holds (requires checkQuorum), and falls back to 'safe' otherwise.
+   */
+  readIndex(requestId: number, mode: ReadMode = 'safe'): void {
+    this.requireLeader();
+    if (this.readOnly.size + this.pendingReads.length >= this.readOnly.pendingMax) {
+      throw new RingraftError(ErrorCode.PROPOSALS_FULL, 'too many reads pending');
+    }
+    if (!this.committedInCurrentTerm()) {
+      // The commit index is not known to be current until an entry of this term commits.
+      this.pendingReads.push({ requestId, mode });
+      return;
+    }
+    this.serveRead(requestId, mode);
+  }
+
+  /** Hands leadership to `target`: catches it up, then tells it to campaign at once. */
+  transferLeadership(target: NodeId): void {
+    this.requireLeader();
+    if (target === this.id) return;
+    if (!this.conf.voters.includes(target)) {
+      throw new RingraftError(ErrorCode.INVALID_ARGUMENT, `node ${target} is not a voter`);
+    }
+    if (this.leadTransferee !== NONE) {
+      if (this.leadTransferee === target) return;
+      throw new RingraftError(ErrorCode.TRANSFER_IN_PROGRESS, `transfer to ${this.leadTransferee} in progress`);
+    }
+    this.leadTransferee = target;
+    // The transfer must finish within an election timeout or it is abandoned.
+    this.electionElapsed = 0;
+    const pr = this.progress.get(target)!;
+    if (pr.match === this.log.lastIndex()) this.sendTimeoutNow(target);
+    else this.maybeSendAppend(target, true);
+  }
+
+  /** Proposes a membership change. Voter changes go through a joint configuration. */
+  proposeConfChange(cc: ConfChange): number {
+    this.requireLeader();
+    if (this.pendingConfIndex > this.log.applied) {
+      throw new RingraftError(ErrorCode.CONF_CHANGE_PENDING, `conf change at ${this.pendingConfIndex} not yet applied`);
+    }
+    if (cc.changes.length === 0) throw new RingraftError(ErrorCode.INVALID_ARGUMENT, 'empty conf change');
+    nextConf(this.conf, cc); // Validates: throws on a change that cannot apply.
+    const index = this.proposeEntry(EntryType.ConfChange, encodeConfChange(cc));
+    this.pendingConfIndex = index;
+    return index;
+  }
+
+  get softState(): SoftState {
+    return { leaderId: this.leaderId, role: this.role };
+  }
+
+  get hardState(): HardState {
+    return { term: this.term, vote: this.vote, commit: this.log.committed };
+  }
+
+  /** Whether a Ready with something in it is waiting. */
+  hasReady(): boolean {
+    this.flushBroadcast();
+    if (this.msgs.length > 0 || this.readStates.length > 0) return true;
+    const ss = this.prevSoftState;
+    if (ss.leaderId !== this.leaderId || ss.role !== this.role) return true;
+    if (!sameHardState(this.prevHardState, this.hardState)) return true;
+    const u = this.log.unstable;
+    if (u.entries.length > u.inProgress) return true;
+    if (u.snapshot !== undefined && !u.snapshotInProgress) return true;
+    return u.snapshot === undefined && this.log.hasCommittedToApply();
+  }
+
+  /** Everything the host must do next; see {@link Ready}. Call advance() when done. */
+  ready(): Ready {
+    this.flushBroadcast();
+    const u = this.log.unstable;
+    const soft = this.softState;
+    const hard = this.hardState;
+    const softChanged = soft.leaderId !== this.prevSoftState.leaderId || soft.role !== this.prevSoftState.role;
+    const hardChanged = !sameHardState(this.prevHardState, hard);
+    const entries = this.log.unstableToPersist();
+    const snapshot = u.snapshot !== undefined && !u.snapshotInProgress ? u.snapshot : undefined;
+    const committedEntries = u.snapshot === undefined ? this.log.committedToApply() : [];
+    const rd: Ready = {
+      softState: softChanged ? soft : undefined,
+      hardState: hardChanged ? hard : undefined,
+      entries,
+      snapshot,
+      committedEntries,
+      messages: this.msgs,
+      readStates: this.readStates,
+      mustSync: entries.length > 0 || hard.term !== this.prevHardState.term || hard.vote !== this.prevHardState.vote,
+    };
+    this.msgs = [];
+    this.readStates = [];
+    this.prevSoftState = soft;
+    this.prevHardState = hard;
+    u.inProgress = u.entries.length;
+    if (snapshot !== undefined) u.snapshotInProgress = true;
+    if (committedEntries.length > 0) this.log.applying = committedEntries[committedEntries.length - 1]!.index;
+    return rd;
+  }
+
+  /** Tells the node that `rd` has been persisted, sent and applied. */
+  advance(rd: Ready): void {
+    if (rd.entries.length > 0) {
+      const last = rd.entries[rd.entries.length - 1]!;
+      this.log.unstable.stableTo(last.index, last.term);
+    }
+    if (rd.snapshot !== undefined) {
+      this.log.unstable.stableSnapTo(rd.snapshot.meta.index);
+      this.log.applied = Math.max(this.log.applied, rd.snapshot.meta.index);
+      this.log.applying = Math.max(this.log.applying, rd.snapshot.meta.index);
+    }
+    for (const e of rd.committedEntries) {
+      if (e.type === EntryType.ConfChange) this.applyConfChange(e);
+    }
+    if (rd.committedEntries.length > 0) {
+      this.log.appliedTo(rd.committedEntries[rd.committedEntries.length - 1]!.index);
+    }
+    this.maybeAutoLeaveJoint();
+  }
+
+  /** Whether this node may become leader: it is a voter in the current configuration. */
+  promotable(): boolean {
+    return isVoter(this.conf, this.id);
+  }
+
+  // ─── Term handling (common to all roles) ──────────────────────────────────────
+
+  /** Returns whether to go on processing `m` after its higher term was handled. */
+  private handleHigherTerm(m: Message): boolean {
+    if (m.type === MessageType.PreVote || m.type === MessageType.Vote) {
+      // A node that heard from a live leader within an election timeout (or started less
+      // than one ago and may have) ignores campaigns, unless leadership is being handed
+      // over: this keeps a partitioned node from disrupting a healthy cluster, and is what
+      // makes leader leases sound.
+      if (this.inLease() && m.context !== 1) return false;
+      if (m.type === MessageType.PreVote) return true; // Pre-votes change no term.
+    } else if (m.type === MessageType.PreVoteResp && !m.reject) {
+      // A granted pre-vote carries the term we would campaign for, not a newer leader's.
+      return true;
+    }
+    const leader = m.type === MessageType.App || m.type === MessageType.Heartbeat || m.type === MessageType.Snap ? m.from : NONE;
+    this.becomeFollower(m.term, leader);
+    return true;
+  }
+
+  private handleLowerTerm(m: Message): void {
+    if (this.acceptsStaleTerm(m)) {
+      this.stepRole(m);
+      return;
+    }
+    if ((this.checkQuorum || this.preVote) && (m.type === MessageType.App || m.type === MessageType.Heartbeat)) {
+      // A stale leader (perhaps one whose higher-term rivals it never heard, because their
+      // pre-votes failed) learns our term from this answer and steps down.
+      this.send(this.message(MessageType.AppResp, m.from, {}));
+    } else if (m.type === MessageType.PreVote) {
+      this.send(this.message(MessageType.PreVoteResp, m.from, { reject: true }));
+    }
+  }
+
+  /** Seam for the bug-planting suite: whether to process a message of an older term. */
+  protected acceptsStaleTerm(_m: Message): boolean {
+    return false;
+  }
+
+  private inLease(): boolean {
+    if (!this.checkQuorum) return false;
+    if (this.leaderId !== NONE && this.electionElapsed < this.electionTicks) return true;
+    return this.tickCount < this.electionTicks;
+  }
+
+  private handleVoteRequest(m: Message): void {
+    const isPre = m.type === MessageType.PreVote;
+    const canVote =
+      this.vote === m.from ||
+      (this.vote === NONE && this.leaderId === NONE) ||
+      (isPre && m.term > this.term);
+    const respType = isPre ? MessageType.PreVoteResp : MessageType.VoteResp;
+    if (canVote && this.voteUpToDate(m.index, m.logTerm)) {
+      // A granted pre-vote answers with the term campaigned for, so the candidate counts it.
+      this.send(this.message(respType, m.from, { term: m.term }));
+      if (!isPre) {
+        this.electionElapsed = 0;
+        this.vote = m.from;
+      }
+    } else {
+      this.send(this.message(respType, m.from, { reject: true }));
+    }
+  }
+
+  /** §5.4.1: grant a vote only to a candidate whose log is at least as up to date as ours. */
+  protected voteUpToDate(index: number, term: number): boolean {
+    return this.log.isUpToDate(index, term);
+  }
+
+  // ─── Role transitions ─────────────────────────────────────────────────────────
+
+  private reset(term: number): void {
+    if (this.term !== term) {
+      this.term = term;
+      this.vote = NONE;
+    }
+    this.leaderId = NONE;
+    this.electionElapsed = 0;
+    this.heartbeatElapsed = 0;
+    this.randomizedElectionTimeout = this.electionTicks + this.rand.int(0, this.electionTicks);
+    this.leadTransferee = NONE;
+    this.votes.clear();
+    this.resetProgress();
+    this.pendingConfIndex = 0;
+    this.uncommitted = [];
+    this.uncommittedBytes = 0;
+    this.readOnly.reset();
+    this.pendingReads = [];
+    this.leaseDisabled = false;
+    this.needsBroadcast = false;
+  }
+
+  private resetProgress(): void {
+    const members = allMembers(this.conf);
+    const learners = new Set([...this.conf.learners]);
+    const last = this.log.lastIndex();
+    this.progress.clear();
+    for (const id of members) {
+      const pr = new Progress(last + 1, this.maxInflight, this.inflightBytesMax, learners.has(id));
+      if (id === this.id) pr.match = last;
+      this.progress.set(id, pr);
+    }
+  }
+
+  becomeFollower(term: number, leaderId: NodeId): void {
+    this.reset(term);
+    this.leaderId = leaderId;
+    this.role = 'follower';
+    this.stepRole = this.stepFollower;
+    this.tickRole = this.tickElection;
+  }
+
+  private becomePreCandidate(): void {
+    assert(this.role !== 'leader', 'leader cannot become pre-candidate');
+    // A pre-candidate changes neither term nor vote: it only asks whether it could win.
+    this.votes.clear();
+    this.leaderId = NONE;
+    this.role = 'pre-candidate';
+    this.stepRole = this.stepCandidate;
+    this.tickRole = this.tickElection;
+  }
+
+  private becomeCandidate(): void {
+    assert(this.role !== 'leader', 'leader cannot become candidate');
+    this.reset(this.term + 1);
+    this.vote = this.id;
+    this.role = 'candidate';
+    this.stepRole = this.stepCandidate;
+    this.tickRole = this.tickElection;
+  }
+
+  private becomeLeader(): void {
+    assert(this.role === 'candidate', `only a candidate becomes leader, not a ${this.role}`);
+    this.reset(this.term);
+    this.leaderId = this.id;
+    this.role = 'leader';
+    this.stepRole = this.stepLeader;
+    this.tickRole = this.tickHeartbeat;
+    for (const [id, pr] of this.progress) {
+      if (id === this.id) pr.becomeReplicate();
+      pr.recentActive = true;
+    }
+    // Conservatively, no conf change until everything in the log so far is applied: an
+    // unapplied one may be in there.
+    this.pendingConfIndex = this.log.lastIndex();
+    // An empty entry of this term: committing it commits everything before it (§5.4.2) and
+    // makes the commit index current for reads.
+    this.appendEntries([{ term: this.term, index: this.log.lastIndex() + 1, type: EntryType.Normal, data: EMPTY_DATA }]);
+  }
+
+  private campaign(kind: 'pre' | 'real', transfer: boolean): void {
+    if (!this.promotable()) return;
+    let voteTerm: number;
+    if (kind === 'pre') {
+      this.becomePreCandidate();
+      voteTerm = this.term + 1;
+    } else {
+      this.becomeCandidate();
+      voteTerm = this.term;
+    }
+    if (this.poll(this.id, true) === 'won') {
+      // A single-voter cluster wins at once.
+      if (kind === 'pre') this.campaign('real', transfer);
+      else this.becomeLeader();
+      return;
+    }
+    const type = kind === 'pre' ? MessageType.PreVote : MessageType.Vote;
+    const voters = new Set([...this.conf.voters, ...this.conf.votersOutgoing]);
+    for (const id of [...voters].sort((a, b) => a - b)) {
+      if (id === this.id) continue;
+      this.send(
+        this.message(type, id, {
+          term: voteTerm,
+          index: this.log.lastIndex(),
+          logTerm: this.log.lastTerm(),
+          context: transfer ? 1 : 0,
+        }),
+      );
+    }
+  }
+
+  private poll(id: NodeId, granted: boolean) {
+    if (!this.votes.has(id)) this.votes.set(id, granted);
+    return jointVoteResult(this.conf.voters, this.conf.votersOutgoing, this.votes);
+  }
+
+  // ─── Ticks ─────────────────────────────────────────────────────────────────────
+
+  private tickElection(): void {
+    this.electionElapsed++;
+    if (this.promotable() && this.electionElapsed >= this.randomizedElectionTimeout) {
+      this.electionElapsed = 0;
+      this.campaign(this.preVote ? 'pre' : 'real', false);
+    }
+  }
+
+  private tickHeartbeat(): void {
+    this.heartbeatElapsed++;
+    this.electionElapsed++;
+    if (this.electionElapsed >= this.electionTicks) {
+      this.electionElapsed = 0;
+      if (this.checkQuorum && !this.quorumActive()) {
+        this.becomeFollower(this.term, NONE);
+        return;
+      }
+      if (this.leadTransferee !== NONE) this.leadTransferee = NONE;
+    }
+    for (const [id, pr] of this.progress) {
+      if (id === this.id || pr.state !== 'snapshot') continue;
+      // A snapshot message may have been lost: retry after an election timeout.
+      if (++pr.snapshotElapsedTicks >= this.electionTicks) {
+        pr.becomeProbe();
+      }
+    }
+    if (this.heartbeatElapsed >= this.heartbeatTicks) {
+      this.heartbeatElapsed = 0;
+      this.bcastHeartbeat(0);
+    }
+  }
+
+  /** Whether a quorum was heard from since the last round; resets the round. */
+  private quorumActive(): boolean {
+    const active = new Map<NodeId, boolean>();
+    for (const [id, pr] of this.progress) {
+      if (id === this.id) active.set(id, true);
+      else active.set(id, pr.recentActive);
+      pr.recentActive = false;
+    }
+    return jointVoteResult(this.conf.voters, this.conf.votersOutgoing, active) === 'won';
+  }
+
+  // ─── Role step functions ───────────────────────────────────────────────────────
+
+  private stepFollower(m: Message): void {
+    switch (m.type) {
+      case MessageType.App:
+        this.electionElapsed = 0;
+        this.leaderId = m.from;
+        this.handleAppendEntries(m);
+        break;
+      case MessageType.Heartbeat:
+        this.electionElapsed = 0;
+        this.leaderId = m.from;
+        this.handleHeartbeat(m);
+        break;
+      case MessageType.Snap:
+        this.electionElapsed = 0;
+        this.leaderId = m.from;
+        this.handleSnapshot(m);
+        break;
+      case MessageType.TimeoutNow:
+        // Leadership transfer: campaign at once, skipping pre-vote and leases.
+        this.campaign('real', true);
+        break;
+      default:
+        break;
+    }
+  }
+
+  private stepCandidate(m: Message): void {
+    const myResp = this.role === 'pre-candidate' ? MessageType.PreVoteResp : MessageType.VoteResp;
+    switch (m.type) {
+      case MessageType.App:
+      case MessageType.Heartbeat:
+      case MessageType.Snap:
+        // A leader of this term exists.
+        this.becomeFollower(m.term, m.from);
+        this.stepFollower(m);
+        return;
+      case myResp: {
+        const result = this.poll(m.from, !m.reject);
+        if (result === 'won') {
+          if (this.role === 'pre-candidate') this.campaign('real', false);
+          else {
+            this.becomeLeader();
+            this.bcastAppend();
+          }
+        } else if (result === 'lost') {
+          this.becomeFollower(this.term, NONE);
+        }
+        return;
+      }
+      default:
+        return;
+    }
+  }
+
+  private stepLeader(m: Message): void {
+    const pr = this.progress.get(m.from);
+    if (pr === undefined) return;
+    switch (m.type) {
+      case MessageType.AppResp:
+        pr.recentActive = true;
+        if (m.reject) this.handleAppendReject(m, pr);
+        else this.handleAppendAck(m, pr);
+        return;
+      case MessageType.HeartbeatResp:
+        this.handleHeartbeatResp(m, pr);
+        return;
+      default:
+        return;
+    }
+  }
+
+  // ─── Follower handlers ─────────────────────────────────────────────────────────
+
+  private handleAppendEntries(m: Message): void {
+    if (m.index < this.log.committed) {
+      // Everything up to our commit index matches already; tell the leader where we are.
+      this.send(this.message(MessageType.AppResp, m.from, { index: this.log.committed }));
+      return;
+    }
+    const lastNew = this.followerAppend(m);
+    if (lastNew !== undefined) {
+      this.send(this.message(MessageType.AppResp, m.from, { index: lastNew }));
+      return;
+    }
+    // Reject with a hint: the largest index <= m.index whose term is <= m.logTerm, so the
+    // leader can skip every entry of a conflicting term at once.
+    const hint = this.log.findConflictByTerm(Math.min(m.index, this.log.lastIndex()), m.logTerm);
+    this.send(
+      this.message(MessageType.AppResp, m.from, { index: m.index, reject: true, rejectHint: hint.index, logTerm: hint.term }),
+    );
+  }
+
+  /** Seam for the bug-planting suite: the log append of AppendEntries. */
+  protected followerAppend(m: Message): number | undefined {
+    return this.log.maybeAppend(m.index, m.logTerm, m.commit, m.entries);
+  }
+
+  private handleHeartbeat(m: Message): void {
+    this.log.commitTo(Math.min(m.commit, this.log.lastIndex()));
+    this.send(this.message(MessageType.HeartbeatResp, m.from, { context: m.context, sentTick: m.sentTick }));
+  }
+
+  private handleSnapshot(m: Message): void {
+    const snap = m.snapshot;
+    assert(snap !== undefined, 'snapshot message without a snapshot');
+    if (this.restore(snap)) {
+      this.send(this.message(MessageType.AppResp, m.from, { index: this.log.lastIndex() }));
+    } else {
+      this.send(this.message(MessageType.AppResp, m.from, { index: this.log.committed }));
+    }
+  }
+
+  /** Replaces the log with `snap` if it tells us something new. */
+  private restore(snap: Snapshot): boolean {
+    if (snap.meta.index <= this.log.committed) return false;
+    if (this.log.matchTerm(snap.meta.index, snap.meta.term)) {
+      // We hold the entry the snapshot ends at, so the snapshot's prefix is ours: just commit.
+      this.log.commitTo(snap.meta.index);
+      return false;
+    }
+    this.log.restore(snap);
+    this.switchToConf(snap.meta.conf);
+    return true;
+  }
+
+  // ─── Leader handlers ───────────────────────────────────────────────────────────
+
+  private handleAppendReject(m: Message, pr: Progress): void {
+    // The hint is (index, term) of the follower's last entry with term <= ours at the
+    // rejected index; find our own last index with term <= that term, to probe there.
+    let probe = m.rejectHint;
+    if (m.logTerm > 0) probe = this.log.findConflictByTerm(m.rejectHint, m.logTerm).index;
+    if (pr.maybeDecrTo(m.index, probe)) {
+      if (pr.state === 'replicate') pr.becomeProbe();
+      this.maybeSendAppend(m.from, false);
+    }
+  }
+
+  private handleAppendAck(m: Message, pr: Progress): void {
+    const wasPaused = pr.isPaused();
+    if (!pr.maybeUpdate(m.index)) return;
+    pr.stalledHeartbeats = 0;
+    if (pr.state === 'probe') pr.becomeReplicate();
+    else if (pr.state === 'snapshot' && pr.match >= pr.pendingSnapshot) {
+      pr.becomeProbe();
+      pr.becomeReplicate();
+    } else if (pr.state === 'replicate') pr.inflights.freeLE(m.index);
+
+    if (this.maybeCommit()) {
+      this.needsBroadcast = true;
+    } else if (wasPaused || m.from === this.leadTransferee) {
+      this.maybeSendAppend(m.from, false);
+    }
+    // Pipelining: keep sending while the window allows.
+    while (this.maybeSendAppend(m.from, false)) {
+      /* each call sends one message */
+    }
+    if (m.from === this.leadTransferee && pr.match === this.log.lastIndex()) {
+      this.sendTimeoutNow(m.from);
+    }
+  }
+
+  private handleHeartbeatResp(m: Message, pr: Progress): void {
+    pr.recentActive = true;
+    pr.probeSent = false;
+    if (m.sentTick > pr.ackedSentTick) pr.ackedSentTick = m.sentTick;
+    if (pr.state === 'replicate' && pr.inflights.count > 0) {
+      // Acknowledgements stopped while messages are in flight: they were probably lost.
+      if (++pr.stalledHeartbeats >= 2) {
+        pr.stalledHeartbeats = 0;
+        pr.becomeProbe();
+      }
+    }
+    if (pr.match < this.log.lastIndex()) this.maybeSendAppend(m.from, false);
+    if (m.context === 0) return;
+    const acks = this.readOnly.recvAck(m.from, m.context);
+    if (acks === undefined) return;
+    const votes = new Map<NodeId, boolean>();
+    for (const id of acks) votes.set(id, true);
+    if (jointVoteResult(this.conf.voters, this.conf.votersOutgoing, votes) === 'won') {
+      for (const rs of this.readOnly.release(m.context)) this.readStates.push(rs);
+    }
+  }
+
+  // ─── Replication ───────────────────────────────────────────────────────────────
+
+  private proposeEntry(type: EntryType, data: Uint8Array): number {
+    this.requireLeader();
+    if (this.leadTransferee !== NONE) {
+      throw new RingraftError(ErrorCode.TRANSFER_IN_PROGRESS, `leadership is moving to ${this.leadTransferee}`);
+    }
+    if (data.length > this.proposalBytesMax) {
+      throw new RingraftError(ErrorCode.PROPOSAL_TOO_LARGE, `proposal of ${data.length} bytes over ${this.proposalBytesMax}`);
+    }
+    if (this.uncommittedBytes + data.length > this.uncommittedBytesMax && this.uncommitted.length > 0) {
+      throw new RingraftError(ErrorCode.PROPOSALS_FULL, `${this.uncommittedBytes} bytes proposed and not yet committed`);
+    }
+    const index = this.log.lastIndex() + 1;
+    this.appendEntries([{ term: this.term, index, type, data }]);
+    this.uncommitted.push({ index, bytes: data.length });
+    this.uncommittedBytes += data.length;
+    this.needsBroadcast = true;
+    return index;
+  }
+
+  private appendEntries(entries: Entry[]): void {
+    const last = this.log.append(entries);
+    this.progress.get(this.id)!.maybeUpdate(last);
+    // A single-voter cluster commits by itself.
+    this.maybeCommit();
+  }
+
+  /**
+   * Advances the commit index to what a quorum has matched, but only by counting replicas
+   * of an entry of the current term (§5.4.2, Figure 8). Returns whether it advanced.
+   */
+  protected maybeCommit(): boolean {
+    const index = jointCommitted(this.conf.voters, this.conf.votersOutgoing, (id) => this.progress.get(id)?.match);
+    if (!this.log.maybeCommit(index, this.term)) return false;
+    this.afterCommit();
+    return true;
+  }
+
+  /** Bookkeeping after the leader's commit index advanced. */
+  protected afterCommit(): void {
+    let i = 0;
+    while (i < this.uncommitted.length && this.uncommitted[i]!.index <= this.log.committed) {
+      this.uncommittedBytes -= this.uncommitted[i]!.bytes;
+      i++;
+    }
+    if (i > 0) this.uncommitted.splice(0, i);
+    if (this.pendingReads.length > 0 && this.committedInCurrentTerm()) {
+      const reads = this.pendingReads;
+      this.pendingReads = [];
+      for (const r of reads) this.serveRead(r.requestId, r.mode);
+    }
+  }
+
+  private flushBroadcast(): void {
+    if (!this.needsBroadcast) return;
+    this.needsBroadcast = false;
+    if (this.role === 'leader') this.bcastAppend();
+  }
+
+  private bcastAppend(): void {
+    for (const id of this.progress.keys()) {
+      if (id === this.id) continue;
+      // Send at least one message (it carries the commit index), then as many as the window allows.
+      if (!this.maybeSendAppend(id, true)) continue;
+      while (this.maybeSendAppend(id, false)) {
+        /* each call sends one message */
+      }
+    }
+  }
+
+  private bcastHeartbeat(context: number): void {
+    for (const [id, pr] of this.progress) {
+      if (id === this.id) continue;
+      this.send(
+        this.message(MessageType.Heartbeat, id, {
+          commit: Math.min(pr.match, this.log.committed),
+          context,
+          sentTick: this.tickCount,
+        }),
+      );
+    }
+  }
+
+  /**
+   * Sends an AppendEntries (or a snapshot) to `to` if its progress allows. With
+   * `sendIfEmpty` a message goes out even with no new entries (to carry the commit index).
+   * Returns whether a message was sent.
+   */
+  private maybeSendAppend(to: NodeId, sendIfEmpty: boolean): boolean {
+    const pr = this.progress.get(to);
+    if (pr === undefined || pr.isPaused()) return false;
+    const prevIndex = pr.next - 1;
+    if (pr.next < this.log.firstIndex()) {
+      this.sendSnapshot(to, pr);
+      return true;
+    }
+    const prevTerm = this.log.term(prevIndex);
+    assert(prevTerm !== 0 || prevIndex === 0, `no term for ${prevIndex} though it is not compacted`);
+    const last = this.log.lastIndex();
+    const entries = pr.next <= last ? this.log.slice(pr.next, last + 1, this.maxBatchBytes) : [];
+    if (entries.length === 0 && !sendIfEmpty) return false;
+    let bytes = 0;
+    for (const e of entries) bytes += entryBytes(e);
+    this.send(
+      this.message(MessageType.App, to, {
+        index: prevIndex,
+        logTerm: prevTerm,
+        entries: entries.length === 0 ? EMPTY_ENTRIES : entries,
+        commit: this.log.committed,
+      }),
+    );
+    if (entries.length > 0) pr.sentEntries(entries[entries.length - 1]!.index, bytes);
+    else if (pr.state === 'probe') pr.probeSent = true;
+    return true;
+  }
+
+  private sendSnapshot(to: NodeId, pr: Progress): void {
+    const snapshot = this.log.storage.snapshot();
+    assert(snapshot.meta.index >= this.log.firstIndex() - 1, 'storage snapshot older than the log start');
+    pr.becomeSnapshot(snapshot.meta.index);
+    this.send(this.message(MessageType.Snap, to, { snapshot }));
+  }
+
+  private sendTimeoutNow(to: NodeId): void {
+    // From now until the term ends, the target may win without waiting out anyone's lease.
+    this.leaseDisabled = true;
+    this.send(this.message(MessageType.TimeoutNow, to, {}));
+  }
+
+  // ─── Reads ─────────────────────────────────────────────────────────────────────
+
+  private committedInCurrentTerm(): boolean {
+    return this.log.term(this.log.committed) === this.term;
+  }
+
+  private serveRead(requestId: number, mode: ReadMode): void {
+    const voters = new Set([...this.conf.voters, ...this.conf.votersOutgoing]);
+    if (voters.size === 1 && voters.has(this.id)) {
+      this.readStates.push({ requestId, index: this.log.committed });
+      return;
+    }
+    if (mode === 'lease' && this.leaseValid()) {
+      this.readStates.push({ requestId, index: this.log.committed });
+      return;
+    }
+    this.confirmRead(requestId);
+  }
+
+  /** Seam for the bug-planting suite: confirm leadership with a heartbeat round before answering. */
+  protected confirmRead(requestId: number): void {
+    const round = this.readOnly.add(requestId, this.log.committed, this.id);
+    this.bcastHeartbeat(round);
+  }
+
+  /**
+   * Whether the leader's lease holds: a quorum acknowledged a heartbeat sent at tick s, and
+   * each of them ignores campaigns for electionTicks ticks after receiving it, so no other
+   * leader can exist before s + electionTicks (less a margin for tick phase and drift).
+   */
+  protected leaseValid(): boolean {
+    if (!this.checkQuorum || this.role !== 'leader' || this.leaseDisabled || this.leadTransferee !== NONE) return false;
+    const acked = jointCommitted(this.conf.voters, this.conf.votersOutgoing, (id) =>
+      id === this.id ? this.tickCount : (this.progress.get(id)?.ackedSentTick ?? -Infinity),
+    );
+    return this.tickCount < acked + this.electionTicks - this.leaseMarginTicks;
+  }
+
+  // ─── Membership ────────────────────────────────────────────────────────────────
+
+  private applyConfChange(e: Entry): void {
+    const cc = decodeConfChange(e.data);
+    let next: ConfState;
+    try {
+      next = nextConf(this.conf, cc);
+    } catch (error) {
+      // The leader validated it against the configuration it would follow; an entry that
+      // no longer applies (a superseded proposal from an old term) is skipped everywhere alike.
+      if (error instanceof RingraftError) return;
+      throw error;
+    }
+    this.switchToConf(next);
+  }
+
+  private switchToConf(conf: ConfState): void {
+    this.conf = conf;
+    const members = new Set(allMembers(conf));
+    const learners = new Set([...conf.learners]);
+    for (const id of [...this.progress.keys()]) {
+      if (!members.has(id)) this.progress.delete(id);
+    }
+    const last = this.log.lastIndex();
+    for (const id of members) {
+      let pr = this.progress.get(id);
+      if (pr === undefined) {
+        pr = new Progress(last + 1, this.maxInflight, this.inflightBytesMax, learners.has(id));
+        // A new member is assumed active so that adding it does not fail check-quorum.
+        pr.recentActive = true;
+        if (id === this.id) pr.match = last;
+        this.progress.set(id, pr);
+      }
+      pr.isLearner = learners.has(id);
+    }
+    if (this.role !== 'leader') return;
+    if (!isVoter(conf, this.id)) {
+      // This leader was removed or demoted: step down and let the others elect.
+      this.becomeFollower(this.term, NONE);
+      return;
+    }
+    if (this.leadTransferee !== NONE && !conf.voters.includes(this.leadTransferee)) this.leadTransferee = NONE;
+    // The quorum changed: commit may advance, and new members need the log.
+    this.maybeCommit();
+    this.needsBroadcast = true;
+  }
+
+  /** A leader in a joint configuration it entered automatically proposes to leave it once applied. */
+  private maybeAutoLeaveJoint(): void {
+    if (this.role !== 'leader' || !isJoint(this.conf) || !this.conf.autoLeave) return;
+    if (this.pendingConfIndex > this.log.applied || this.leadTransferee !== NONE) return;
+    // Retried after the next apply if proposals are full right now.
+    if (this.uncommittedBytes >= this.uncommittedBytesMax) return;
+    const index = this.proposeEntry(EntryType.ConfChange, encodeConfChange({ changes: [] }));
+    this.pendingConfIndex = index;
+  }
+
+  // ─── Helpers ───────────────────────────────────────────────────────────────────
+
+  private requireLeader(): void {
+    if (this.role !== 'leader') throw new NotLeaderError(this.leaderId);
+  }
+
+  private send(m: Message): void {
+    this.msgs.push(m);
+  }
+
+  private message(type: MessageType, to: NodeId, fields: Partial<Message>): Message {
+    return {
+      type,
+      from: this.id,
+      to,
+      term: this.term,
+      logTerm: 0,
+      index: 0,
+      entries: EMPTY_ENTRIES,
+      commit: 0,
+      reject: false,
+      rejectHint: 0,
+      context: 0,
+      sentTick: 0,
+      snapshot: undefined,
+      ...fields,
+    };
+  }
+}
+
+function sameHardState(a: HardState, b: HardState): boolean {
+  return a.term === b.term && a.vote === b.vote && a.commit === b.commit;
+}

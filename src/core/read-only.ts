@@ -1,0 +1,52 @@
+/**
+ * Pending ReadIndex requests on the leader (Raft thesis §6.4). Each request records the
+ * commit index when it arrived and waits for a quorum to acknowledge a heartbeat round sent
+ * after it; acknowledging a later round also confirms every earlier one, so requests are
+ * released in arrival order.
+ */
+import type { NodeId, ReadState } from './types.ts';
+
+interface PendingRead {
+  readonly round: number;
+  readonly requestId: number;
+  readonly index: number;
+  readonly acks: Set<NodeId>;
+}
+
+export class ReadOnly {
+  private queue: PendingRead[] = [];
+  private roundNext = 1;
+
+  constructor(readonly pendingMax: number) {}
+
+  get size(): number {
+    return this.queue.length;
+  }
+
+  /** Queues a read at `index`; returns the heartbeat round that must confirm it. */
+  add(requestId: number, index: number, self: NodeId): number {
+    const round = this.roundNext++;
+    this.queue.push({ round, requestId, index, acks: new Set([self]) });
+    return round;
+  }
+
+  /** Records `from`'s acknowledgement of `round`; returns the acks of that round, if pending. */
+  recvAck(from: NodeId, round: number): ReadonlySet<NodeId> | undefined {
+    const pending = this.queue.find((p) => p.round === round);
+    if (pending === undefined) return undefined;
+    pending.acks.add(from);
+    return pending.acks;
+  }
+
+  /** Releases `round` and every earlier request. */
+  release(round: number): ReadState[] {
+    const i = this.queue.findIndex((p) => p.round === round);
+    if (i < 0) return [];
+    const released = this.queue.splice(0, i + 1);
+    return released.map((p) => ({ requestId: p.requestId, index: p.index }));
+  }
+
+  reset(): void {
+    this.queue = [];
+  }
+}

@@ -1,0 +1,12 @@
+export {
+  decodeKvRequest,
+  encodeKvRequest,
+  KV_KEY_BYTES_MAX,
+  KV_REQUEST_FORMAT_VERSION,
+  KV_VALUE_BYTES_MAX,
+  validateKvRequest,
+} from './commands.ts';
+export type { KvCommand, KvRequest, KvResult } from './commands.ts';
+export { KvError, KvErrorCode } from './errors.ts';
+export { KV_SESSIONS_MAX_DEFAULT, KV_SNAPSHOT_FORMAT_VERSION, KvStateMachine } from './state-machine.ts';
+export type { KvApplyOutcome, KvChange, KvStateMachineOptions } from './state-machine.ts';

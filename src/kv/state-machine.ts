@@ -1,0 +1,457 @@
+/**
+ * The replicated key-value state machine: it applies committed log entries that carry
+ * encoded {@link KvRequest}s, deduplicates retried requests through client sessions, and
+ * takes and restores snapshots of its whole state.
+ *
+ * Determinism is the point: every replica that applies the same entries in the same order
+ * must hold the same state and produce byte-identical snapshots. So nothing here reads a
+ * clock or a random source, and nothing depends on Map iteration order unless that order
+ * is itself a function of the applied entries (sessions) or is sorted first (data).
+ *
+ * Snapshot format, version 1 (all integers little-endian):
+ *
+ * ```
+ * offset  size       field
+ * 0       4          magic "RKVS"
+ * 4       1          format version = 1
+ * 5       8          appliedIndex (u64)
+ * 13      4          session count n (u32)
+ * 17      21 * n     sessions, by ascending lastIndex:
+ *                      clientId u32 | lastSeq u64 | lastIndex u64 | result u8
+ *         4          entry count m (u32)
+ *         ...        m entries, by ascending key bytes:
+ *                      key (u32 length + bytes) | value (u32 length + bytes)
+ * end-4   4          CRC32 (zlib.crc32) of every byte before it
+ * ```
+ *
+ * Result codes: 1 put, 2 delete (existed), 3 delete (absent), 4 cas (swapped),
+ * 5 cas (not swapped); 0 is invalid.
+ */
+
+import { Buffer } from 'node:buffer';
+import { crc32 } from 'node:zlib';
+import { ByteReader, ByteWriter, DecodeError, U32_MAX } from '../codec/index.ts';
+import { decodeKvRequest, KV_KEY_BYTES_MAX, KV_VALUE_BYTES_MAX } from './commands.ts';
+import type { KvCommand, KvResult } from './commands.ts';
+import { KvError, KvErrorCode } from './errors.ts';
+
+export interface KvApplyOutcome {
+  clientId: number;
+  seq: number;
+  /**
+   * The result for this request: freshly computed, or the cached one for a retried
+   * duplicate of the session's latest request. Undefined only when status is 'stale' or
+   * 'expired'.
+   */
+  result: KvResult | undefined;
+  /**
+   * 'applied': the command ran now. 'duplicate': it already ran; `result` is the cached one.
+   * 'stale': the session has since applied a later request, so this one's result is gone
+   * and nothing ran. 'expired': no session for the client and seq > 1, so we cannot tell
+   * whether the request already ran; nothing ran (the client sees SESSION_EXPIRED).
+   */
+  status: 'applied' | 'duplicate' | 'stale' | 'expired';
+}
+
+export interface KvStateMachineOptions {
+  /** Maximum number of client sessions kept; the oldest one is evicted beyond it. Default 100_000. */
+  sessionsMax?: number;
+}
+
+/** One committed change to the data, in log order. */
+export interface KvChange {
+  /** The log index of the entry that made the change. */
+  index: number;
+  key: Uint8Array;
+  /** The new value; undefined: the key was deleted. */
+  value: Uint8Array | undefined;
+}
+
+export const KV_SESSIONS_MAX_DEFAULT = 100_000;
+export const KV_SNAPSHOT_FORMAT_VERSION = 1;
+
+/** "RKVS" in ASCII. */
+const SNAPSHOT_MAGIC = Uint8Array.of(0x52, 0x4b, 0x56, 0x53);
+const SNAPSHOT_SESSION_BYTES = 4 + 8 + 8 + 1;
+const SNAPSHOT_CRC_BYTES = 4;
+/** Magic, version, appliedIndex, session count, entry count, CRC: a snapshot of nothing. */
+const SNAPSHOT_EMPTY_BYTES = 4 + 1 + 8 + 4 + 4 + SNAPSHOT_CRC_BYTES;
+const LENGTH_PREFIX_BYTES = 4;
+
+/**
+ * Results are few and immutable, so each is one shared frozen object; a session caches a
+ * reference and a snapshot stores a one-byte code.
+ */
+const RESULT_PUT: KvResult = Object.freeze({ op: 'put' });
+const RESULT_DELETE_EXISTED: KvResult = Object.freeze({ op: 'delete', existed: true });
+const RESULT_DELETE_ABSENT: KvResult = Object.freeze({ op: 'delete', existed: false });
+const RESULT_CAS_SWAPPED: KvResult = Object.freeze({ op: 'cas', swapped: true });
+const RESULT_CAS_FAILED: KvResult = Object.freeze({ op: 'cas', swapped: false });
+/** Index i holds the result with snapshot code i; code 0 is invalid. */
+const RESULT_BY_CODE: readonly (KvResult | undefined)[] = [
+  undefined,
+  RESULT_PUT,
+  RESULT_DELETE_EXISTED,
+  RESULT_DELETE_ABSENT,
+  RESULT_CAS_SWAPPED,
+  RESULT_CAS_FAILED,
+];
+
+interface KvEntry {
+  /** The key's own bytes (a copy nobody else holds). */
+  readonly key: Uint8Array;
+  readonly value: Uint8Array;
+}
+
+interface KvSession {
+  readonly clientId: number;
+  /** The highest seq applied for this client. */
+  lastSeq: number;
+  /** The log index at which lastSeq was applied. */
+  lastIndex: number;
+  /** The result of lastSeq, returned again to retries of it. */
+  result: KvResult;
+}
+
+/**
+ * The key-value state machine.
+ *
+ * Client sessions make writes exactly-once (Raft thesis §6.3, "Implementing linearizable
+ * semantics"). A client numbers its requests 1, 2, 3, ... and retries a request with the
+ * same seq until it gets an answer. Per clientId the machine keeps the highest seq applied
+ * and its result:
+ *
+ * - seq > lastSeq: the command is applied (status 'applied') and becomes the session's
+ *   latest request.
+ * - seq === lastSeq: a retry of a request that already ran. The cached result is returned
+ *   (status 'duplicate') and the command is not applied again, so a retried put cannot
+ *   overwrite a newer write by another client.
+ * - seq < lastSeq: the client has already moved on, so this copy is a stray from an older
+ *   attempt; status 'stale', nothing changes and no result is returned.
+ *
+ * Sessions are bounded by `sessionsMax`. When a new client would exceed it, the session
+ * whose last applied log index is smallest is evicted; the order depends only on the
+ * applied entries, so every replica evicts the same one. A request from an unknown client
+ * with seq > 1 is answered 'expired' and changes nothing: its session may have been
+ * evicted, so the machine cannot tell whether this request already ran, and the thesis's
+ * answer is to refuse rather than risk applying it twice. A request with seq === 1 from an
+ * unknown client opens a session. (A client whose very first request is retried after its
+ * session was evicted would have it applied twice; with a large `sessionsMax` that needs
+ * `sessionsMax` other clients to write in between, and the thesis's RegisterClient step
+ * would close even that gap.)
+ *
+ * Sessions are part of the snapshot, so deduplication survives snapshot and restore.
+ *
+ * Index contract: every log index is handed over exactly once and in increasing order,
+ * either to `apply` (entries that carry a KV request) or to `skip` (entries that do not);
+ * gaps are allowed. Breaking this is a bug in the caller and throws a plain Error.
+ */
+export class KvStateMachine {
+  private readonly sessionsMax: number;
+  /** Data, keyed by the latin1 string of the key bytes (one char per byte: collision-free). */
+  private readonly entries = new Map<string, KvEntry>();
+  /**
+   * Sessions by clientId.
+   * Invariant: iteration order is ascending lastIndex, because a session is deleted and
+   * re-inserted whenever it applies a request, and indexes only grow. The first session
+   * is therefore the one to evict.
+   */
+  private readonly sessions = new Map<number, KvSession>();
+  /** Invariant: every session's lastIndex <= appliedIndexValue. */
+  private appliedIndexValue = 0;
+  /** Copied on every change, so a listener may unsubscribe while being notified. */
+  private listeners: readonly ((change: KvChange) => void)[] = [];
+
+  constructor(options: KvStateMachineOptions = {}) {
+    const sessionsMax = options.sessionsMax ?? KV_SESSIONS_MAX_DEFAULT;
+    if (!Number.isInteger(sessionsMax) || sessionsMax < 1 || sessionsMax > U32_MAX) {
+      throw new KvError(KvErrorCode.INVALID_ARGUMENT, `sessionsMax ${sessionsMax} is not an integer in [1, 2^32)`);
+    }
+    this.sessionsMax = sessionsMax;
+  }
+
+  /** The index of the last log entry applied or skipped; 0 before any. */
+  get appliedIndex(): number {
+    return this.appliedIndexValue;
+  }
+
+  /** The number of keys. */
+  get size(): number {
+    return this.entries.size;
+  }
+
+  /**
+   * Applies the KV request in the log entry at `index` (which must be above appliedIndex;
+   * gaps are indexes the caller passed to `skip`, or will not apply).
+   *
+   * If `data` is not a valid request this throws KvError CORRUPT_COMMAND and changes
+   * nothing, appliedIndex included: a committed entry that does not decode means the log
+   * or the proposer is broken, and the caller must decide (normally: stop the node).
+   */
+  apply(index: number, data: Uint8Array): KvApplyOutcome {
+    this.assertNextIndex(index);
+    const { clientId, seq, command } = decodeKvRequest(data);
+    this.appliedIndexValue = index;
+
+    const session = this.sessions.get(clientId);
+    if (session === undefined) {
+      if (seq !== 1) return { clientId, seq, result: undefined, status: 'expired' };
+    } else if (seq < session.lastSeq) {
+      return { clientId, seq, result: undefined, status: 'stale' };
+    } else if (seq === session.lastSeq) {
+      return { clientId, seq, result: session.result, status: 'duplicate' };
+    }
+
+    const change = this.execute(index, command);
+    this.recordSession(session, clientId, seq, index, change.result);
+    if (change.change !== undefined) this.notify(change.change);
+    return { clientId, seq, result: change.result, status: 'applied' };
+  }
+
+  /** Records that the log entry at `index` carries no KV request (advances appliedIndex). */
+  skip(index: number): void {
+    this.assertNextIndex(index);
+    this.appliedIndexValue = index;
+  }
+
+  /** The value of `key`, as a copy; undefined if absent. */
+  get(key: Uint8Array): Uint8Array | undefined {
+    const entry = this.entries.get(keyString(key));
+    return entry === undefined ? undefined : entry.value.slice();
+  }
+
+  /**
+   * Subscribes to every committed change, in log order, once each. The listener runs inside
+   * `apply`, after the state has changed; it gets the stored key and value bytes (not
+   * copies), which it must not modify. Listeners must not throw: if one does, the others
+   * still run, and then the first error propagates out of `apply` (whose change has been
+   * made). Returns an unsubscribe function (calling it again does nothing).
+   */
+  onChange(listener: (change: KvChange) => void): () => void {
+    this.listeners = [...this.listeners, listener];
+    let subscribed = true;
+    return () => {
+      if (!subscribed) return;
+      subscribed = false;
+      const at = this.listeners.indexOf(listener);
+      this.listeners = this.listeners.filter((_, i) => i !== at);
+    };
+  }
+
+  /**
+   * A deterministic binary snapshot of the data, the sessions and appliedIndex (format in
+   * the module comment): replicas in the same state produce the same bytes.
+   */
+  snapshot(): Uint8Array {
+    const keys = [...this.entries.keys()].sort(compareKeyStrings);
+    let sizeBytes = SNAPSHOT_EMPTY_BYTES + this.sessions.size * SNAPSHOT_SESSION_BYTES;
+    for (const key of keys) {
+      const entry = this.entries.get(key)!;
+      sizeBytes += 2 * LENGTH_PREFIX_BYTES + entry.key.length + entry.value.length;
+    }
+
+    const writer = new ByteWriter(sizeBytes);
+    writer.raw(SNAPSHOT_MAGIC);
+    writer.u8(KV_SNAPSHOT_FORMAT_VERSION);
+    writer.u64Number(this.appliedIndexValue);
+    writer.u32(this.sessions.size);
+    for (const session of this.sessions.values()) {
+      writer.u32(session.clientId);
+      writer.u64Number(session.lastSeq);
+      writer.u64Number(session.lastIndex);
+      writer.u8(RESULT_BY_CODE.indexOf(session.result));
+    }
+    writer.u32(keys.length);
+    for (const key of keys) {
+      const entry = this.entries.get(key)!;
+      writer.bytes(entry.key);
+      writer.bytes(entry.value);
+    }
+    const checksum = crc32(writer.finish());
+    writer.u32(checksum);
+    assertCondition(writer.offset === sizeBytes, `snapshot wrote ${writer.offset} of ${sizeBytes} bytes`);
+    return writer.finish();
+  }
+
+  /**
+   * Rebuilds a state machine from `snapshot()` bytes. The CRC is checked before anything
+   * else is read; damaged or malformed bytes throw KvError CORRUPT_SNAPSHOT with the
+   * DecodeError as `cause`. Keys and values are copied, so the result does not alias
+   * `bytes`. If the snapshot holds more sessions than `sessionsMax` allows, the oldest are
+   * evicted (all replicas must use the same options to stay identical).
+   */
+  static restore(bytes: Uint8Array, options?: KvStateMachineOptions): KvStateMachine {
+    const machine = new KvStateMachine(options);
+    try {
+      machine.load(bytes);
+    } catch (error) {
+      if (error instanceof DecodeError) {
+        throw new KvError(KvErrorCode.CORRUPT_SNAPSHOT, `corrupt KV snapshot: ${error.message}`, { cause: error });
+      }
+      throw error;
+    }
+    return machine;
+  }
+
+  private assertNextIndex(index: number): void {
+    assertCondition(Number.isSafeInteger(index), `log index ${index} is a safe integer`);
+    assertCondition(index > this.appliedIndexValue, `log index ${index} is above appliedIndex ${this.appliedIndexValue}`);
+  }
+
+  /** Runs a command against the data; returns its result and the change it made, if any. */
+  private execute(index: number, command: KvCommand): { result: KvResult; change: KvChange | undefined } {
+    const id = keyString(command.key);
+    switch (command.op) {
+      case 'put':
+        this.entries.set(id, { key: command.key, value: command.value });
+        return { result: RESULT_PUT, change: { index, key: command.key, value: command.value } };
+      case 'delete': {
+        const existed = this.entries.delete(id);
+        if (!existed) return { result: RESULT_DELETE_ABSENT, change: undefined };
+        return { result: RESULT_DELETE_EXISTED, change: { index, key: command.key, value: undefined } };
+      }
+      case 'cas': {
+        const current = this.entries.get(id);
+        const matches =
+          command.expected === undefined
+            ? current === undefined
+            : current !== undefined && bytesEqual(current.value, command.expected);
+        if (!matches) return { result: RESULT_CAS_FAILED, change: undefined };
+        this.entries.set(id, { key: command.key, value: command.value });
+        return { result: RESULT_CAS_SWAPPED, change: { index, key: command.key, value: command.value } };
+      }
+    }
+  }
+
+  /** Makes (seq, index, result) the client's latest request, opening a session if needed. */
+  private recordSession(
+    session: KvSession | undefined,
+    clientId: number,
+    seq: number,
+    index: number,
+    result: KvResult,
+  ): void {
+    if (session === undefined) {
+      if (this.sessions.size >= this.sessionsMax) this.evictOldestSession();
+      this.sessions.set(clientId, { clientId, lastSeq: seq, lastIndex: index, result });
+      return;
+    }
+    session.lastSeq = seq;
+    session.lastIndex = index;
+    session.result = result;
+    // Move it to the end of the iteration order, which keeps the order by lastIndex.
+    this.sessions.delete(clientId);
+    this.sessions.set(clientId, session);
+  }
+
+  private evictOldestSession(): void {
+    const oldest = this.sessions.keys().next();
+    assertCondition(oldest.done !== true, 'there is a session to evict');
+    this.sessions.delete(oldest.value);
+  }
+
+  private notify(change: KvChange): void {
+    let firstError: { error: unknown } | undefined;
+    for (const listener of this.listeners) {
+      try {
+        listener(change);
+      } catch (error) {
+        firstError ??= { error };
+      }
+    }
+    if (firstError !== undefined) throw firstError.error;
+  }
+
+  /** Fills this (new, empty) machine from snapshot bytes; throws DecodeError on bad input. */
+  private load(bytes: Uint8Array): void {
+    if (bytes.length < SNAPSHOT_EMPTY_BYTES) {
+      throw new DecodeError('truncated', bytes.length, `snapshot of ${bytes.length} bytes is below the minimum ${SNAPSHOT_EMPTY_BYTES}`);
+    }
+    const bodyEnd = bytes.length - SNAPSHOT_CRC_BYTES;
+    const body = bytes.subarray(0, bodyEnd);
+    const storedChecksum = new ByteReader(bytes.subarray(bodyEnd)).u32();
+    if (crc32(body) !== storedChecksum) {
+      throw new DecodeError('checksum_mismatch', bodyEnd, 'snapshot CRC32 does not match its bytes');
+    }
+
+    const reader = new ByteReader(body);
+    const magic = reader.raw(SNAPSHOT_MAGIC.length);
+    if (!bytesEqual(magic, SNAPSHOT_MAGIC)) throw new DecodeError('invalid', 0, 'snapshot magic is not "RKVS"');
+    const versionAt = reader.offset;
+    const version = reader.u8();
+    if (version !== KV_SNAPSHOT_FORMAT_VERSION) {
+      throw new DecodeError('invalid', versionAt, `unknown snapshot format version ${version}`);
+    }
+    this.appliedIndexValue = reader.u64Number();
+    this.loadSessions(reader);
+    this.loadEntries(reader);
+    reader.expectEnd();
+    while (this.sessions.size > this.sessionsMax) this.evictOldestSession();
+  }
+
+  private loadSessions(reader: ByteReader): void {
+    const countAt = reader.offset;
+    const count = reader.u32();
+    // Check the count against the bytes that remain before looping over it.
+    if (count > Math.floor(reader.remainingBytes / SNAPSHOT_SESSION_BYTES)) {
+      throw new DecodeError('length_over_max', countAt, `session count ${count} is more than the snapshot holds`);
+    }
+    let previousIndex = 0;
+    for (let i = 0; i < count; i++) {
+      const at = reader.offset;
+      const clientId = reader.u32();
+      const lastSeq = reader.u64Number();
+      const lastIndex = reader.u64Number();
+      const result = RESULT_BY_CODE[reader.u8()];
+      if (clientId === 0 || lastSeq === 0 || result === undefined) {
+        throw new DecodeError('invalid', at, 'session has a zero clientId or seq, or an unknown result code');
+      }
+      if (lastIndex <= previousIndex || lastIndex > this.appliedIndexValue) {
+        throw new DecodeError('invalid', at, `session lastIndex ${lastIndex} is out of order or above appliedIndex`);
+      }
+      if (this.sessions.has(clientId)) throw new DecodeError('invalid', at, `session ${clientId} appears twice`);
+      this.sessions.set(clientId, { clientId, lastSeq, lastIndex, result });
+      previousIndex = lastIndex;
+    }
+  }
+
+  private loadEntries(reader: ByteReader): void {
+    const count = reader.u32();
+    let previousKey: string | undefined;
+    // Each entry takes at least 9 bytes, so a huge count fails on truncation quickly.
+    for (let i = 0; i < count; i++) {
+      const keyAt = reader.offset;
+      const key = reader.bytes(KV_KEY_BYTES_MAX).slice();
+      const id = keyString(key);
+      if (key.length === 0) throw new DecodeError('invalid', keyAt, 'key is empty');
+      if (previousKey !== undefined && compareKeyStrings(previousKey, id) >= 0) {
+        throw new DecodeError('invalid', keyAt, 'keys are not in strictly ascending order');
+      }
+      const value = reader.bytes(KV_VALUE_BYTES_MAX).slice();
+      this.entries.set(id, { key, value });
+      previousKey = id;
+    }
+  }
+}
+
+function assertCondition(condition: unknown, message: string): asserts condition {
+  if (!condition) throw new Error(`assertion failed: ${message}`);
+}
+
+/** One char per byte (latin1), so distinct byte strings give distinct strings. */
+function keyString(key: Uint8Array): string {
+  return Buffer.from(key.buffer, key.byteOffset, key.length).toString('latin1');
+}
+
+/**
+ * Orders latin1 key strings by their bytes: each char's code unit equals its byte, so
+ * code-unit order is byte-lexicographic order (a prefix sorts first).
+ */
+function compareKeyStrings(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  return Buffer.from(a.buffer, a.byteOffset, a.length).equals(b);
+}

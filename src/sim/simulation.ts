@@ -1,0 +1,816 @@
+/**
+ * A deterministic simulation of a whole ringraft cluster: Raft nodes with in-memory
+ * "disks", a simulated network, clients running a key-value workload, and a fault
+ * scheduler, all on one simulated clock and all driven from one seed. The same options and
+ * seed replay a run exactly.
+ *
+ * Time is in simulated milliseconds. Each node ticks every `tickMs` with its own phase.
+ * After every event the safety invariants are checked; at the end the client history is
+ * checked for linearizability.
+ */
+import {
+  EntryType,
+  ErrorCode,
+  NONE,
+  NotLeaderError,
+  RaftNode,
+  Rand,
+  RingraftError,
+  isVoter,
+  type ConfChange,
+  type Message,
+  type RaftConfig,
+  type Ready,
+} from '../core/index.ts';
+import { KvStateMachine, encodeKvRequest, type KvCommand, type KvResult } from '../kv/index.ts';
+import { MemoryStorage } from '../storage/index.ts';
+import { EventQueue } from './event-queue.ts';
+import type { HistoryOp } from './history.ts';
+import { Invariants } from './invariants.ts';
+import { checkLinearizable } from './linearizability.ts';
+import { DEFAULT_NETWORK, SimNetwork, type NetworkOptions } from './network.ts';
+
+export const FAULT_KINDS = ['partition', 'asymmetric', 'isolate', 'crash', 'drop', 'membership', 'transfer'] as const;
+export type FaultKind = (typeof FAULT_KINDS)[number];
+
+/** Host-side bugs the bug-planting suite can switch on. Never set outside tests. */
+export interface HostBugs {
+  /** Send messages before the term and vote they depend on are durable (they become durable at the next tick). */
+  readonly persistHardStateLate?: boolean;
+}
+
+export interface SimOptions {
+  readonly seed: number;
+  readonly nodes: number;
+  readonly faults: readonly FaultKind[];
+  /** Simulated run time before the final quiet period, in ms. */
+  readonly durationMs: number;
+  /** Quiet period at the end (faults healed) in which the cluster must make progress. */
+  readonly quiesceMs: number;
+  readonly clients: number;
+  readonly keys: number;
+  readonly tickMs: number;
+  readonly electionTicks: number;
+  readonly clientTimeoutMs: number;
+  readonly clientAttemptsMax: number;
+  /** Take a state machine snapshot (and compact the log) every this many applied entries. */
+  readonly snapshotEveryEntries: number;
+  /** Mean time between injected faults, ms. */
+  readonly faultMeanIntervalMs: number;
+  readonly network: NetworkOptions;
+  /** Builds each Raft node; the bug-planting suite substitutes a broken one. */
+  readonly createNode?: (config: RaftConfig) => RaftNode;
+  readonly hostBugs?: HostBugs;
+  /** Check linearizability of the history at the end. Default true. */
+  readonly checkHistory?: boolean;
+}
+
+export function defaultSimOptions(seed: number, overrides: Partial<SimOptions> = {}): SimOptions {
+  return {
+    seed,
+    nodes: 3,
+    faults: FAULT_KINDS,
+    durationMs: 4000,
+    quiesceMs: 3000,
+    clients: 4,
+    keys: 4,
+    tickMs: 10,
+    electionTicks: 10,
+    clientTimeoutMs: 400,
+    clientAttemptsMax: 5,
+    snapshotEveryEntries: 64,
+    faultMeanIntervalMs: 250,
+    network: DEFAULT_NETWORK,
+    ...overrides,
+  };
+}
+
+export interface SimResult {
+  readonly seed: number;
+  readonly nodes: number;
+  readonly ok: boolean;
+  /** The first violation found, if any. */
+  readonly violation: string | undefined;
+  readonly operations: number;
+  readonly operationsCompleted: number;
+  readonly elections: number;
+  readonly faults: number;
+  readonly simulatedMs: number;
+  readonly events: number;
+  readonly history: HistoryOp[];
+}
+
+// ─── Client ↔ node messages (ride the simulated network, like Raft messages) ─────
+
+type ClientRequest =
+  | { kind: 'write'; client: number; opId: number; clientId: number; seq: number; command: KvCommand }
+  | { kind: 'read'; client: number; opId: number; key: string; mode: 'safe' | 'lease' };
+
+/** `proposed` on a refusal: whether the request may have entered a log before it was refused. */
+type ClientReply =
+  | { opId: number; ok: true; output: string | boolean | null }
+  | { opId: number; ok: false; code: string; leaderHint: number; proposed: boolean };
+
+const CLIENT_ADDRESS_BASE = 1000;
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+// ─── A simulated node: Raft plus its host loop ──────────────────────────────────
+
+interface PendingWrite {
+  readonly client: number;
+  readonly opId: number;
+}
+
+interface PendingRead {
+  readonly client: number;
+  readonly opId: number;
+  readonly key: string;
+}
+
+class SimNode {
+  raft: RaftNode | undefined;
+  kv: KvStateMachine | undefined;
+  readonly storage: MemoryStorage;
+  incarnation = 0;
+  /** Writes this node proposed as leader, by "clientId:seq". */
+  pendingWrites = new Map<string, PendingWrite>();
+  pendingReads = new Map<number, PendingRead>();
+  /** Reads whose ReadState arrived, waiting for apply to reach the index. */
+  readsWaiting: { index: number; requestId: number }[] = [];
+  readRequestNext = 1;
+  lastCommit = 0;
+  lastApplied = 0;
+  wasLeader = false;
+  /** With the persistHardStateLate bug: hard state not yet durable. */
+  lateHardState: { term: number; vote: number; commit: number } | undefined;
+
+  constructor(
+    readonly id: number,
+    readonly storage0: MemoryStorage,
+  ) {
+    this.storage = storage0;
+  }
+
+  get alive(): boolean {
+    return this.raft !== undefined;
+  }
+}
+
+export class Simulation {
+  readonly options: SimOptions;
+  private readonly rand: Rand;
+  private readonly queue = new EventQueue();
+  private readonly network: SimNetwork;
+  readonly invariants = new Invariants();
+  private readonly nodes = new Map<number, SimNode>();
+  private now = 0;
+  private events = 0;
+  private faultCount = 0;
+  private quiet = false;
+  private readonly history: HistoryOp[] = [];
+  private readonly clients: SimClient[] = [];
+  private crashedAt = new Map<number, number>();
+  private sparesNext: number;
+
+  constructor(options: SimOptions) {
+    this.options = options;
+    this.rand = new Rand(options.seed);
+    this.network = new SimNetwork(this.rand.fork(), options.network);
+    const voters = Array.from({ length: options.nodes }, (_, i) => i + 1);
+    for (const id of voters) {
+      this.nodes.set(id, new SimNode(id, new MemoryStorage()));
+    }
+    this.sparesNext = options.nodes + 1;
+    for (const id of voters) this.startNode(id, voters);
+    for (let c = 0; c < options.clients; c++) this.clients.push(new SimClient(this, c + 1, this.rand.fork()));
+  }
+
+  // ─── Running ─────────────────────────────────────────────────────────────────
+
+  run(): SimResult {
+    const o = this.options;
+    for (const c of this.clients) this.at(this.rand.int(0, 50), () => c.next());
+    if (o.faults.length > 0) this.scheduleFault();
+    const end = o.durationMs + o.quiesceMs;
+    this.at(o.durationMs, () => this.beginQuiet());
+    let writesDoneAtQuiet = 0;
+    this.at(o.durationMs + 1, () => {
+      writesDoneAtQuiet = this.completedWrites();
+    });
+    while (this.invariants.violation === undefined) {
+      const ev = this.queue.pop();
+      if (ev === undefined || ev.time > end) break;
+      this.now = ev.time;
+      this.events++;
+      try {
+        ev.run();
+      } catch (error) {
+        this.invariants.violation = `exception at ${this.now} ms: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`;
+      }
+    }
+    let violation = this.invariants.violation;
+    if (violation === undefined) violation = this.checkLiveness(writesDoneAtQuiet);
+    if (violation === undefined && o.checkHistory !== false) {
+      const lin = checkLinearizable(this.history);
+      if (lin.ok === false) violation = `linearizability: ${lin.report}`;
+      else if (lin.ok === 'unknown') violation = `linearizability undecided for key ${lin.key}: ${lin.reason}`;
+    }
+    return {
+      seed: o.seed,
+      nodes: o.nodes,
+      ok: violation === undefined,
+      violation,
+      operations: this.history.length,
+      operationsCompleted: this.history.filter((h) => h.return !== null).length,
+      elections: this.invariants.leaderCount,
+      faults: this.faultCount,
+      simulatedMs: this.now,
+      events: this.events,
+      history: this.history,
+    };
+  }
+
+  private completedWrites(): number {
+    return this.history.filter((h) => h.op !== 'get' && h.return !== null).length;
+  }
+
+  /** After the faults stop, the cluster must serve writes again and its members converge. */
+  private checkLiveness(writesDoneAtQuiet: number): string | undefined {
+    if (this.completedWrites() <= writesDoneAtQuiet) {
+      return `liveness: no write completed in the ${this.options.quiesceMs} ms after faults were healed`;
+    }
+    return undefined;
+  }
+
+  at(delayMs: number, run: () => void): void {
+    this.queue.schedule(this.now + delayMs, run);
+  }
+
+  get time(): number {
+    return this.now;
+  }
+
+  recordOp(op: HistoryOp): void {
+    this.history.push(op);
+  }
+
+  /** Forgets an operation that certainly had no effect (a read, or a write never proposed). */
+  forgetOp(op: HistoryOp): void {
+    const i = this.history.lastIndexOf(op);
+    if (i >= 0) this.history.splice(i, 1);
+  }
+
+  // ─── Nodes ───────────────────────────────────────────────────────────────────
+
+  private startNode(id: number, initialVoters: readonly number[]): void {
+    const node = this.nodes.get(id)!;
+    node.incarnation++;
+    const config: RaftConfig = {
+      id,
+      storage: node.storage,
+      seed: this.rand.u32(),
+      voters: initialVoters,
+      electionTicks: this.options.electionTicks,
+      heartbeatTicks: 1,
+      preVote: true,
+      checkQuorum: true,
+      maxInflight: 16,
+      maxBatchBytes: 4096,
+    };
+    node.raft = this.options.createNode !== undefined ? this.options.createNode(config) : new RaftNode(config);
+    const snap = node.storage.snapshot();
+    node.kv = snap.meta.index > 0 ? KvStateMachine.restore(snap.data) : new KvStateMachine();
+    node.lastApplied = snap.meta.index;
+    node.lastCommit = node.raft.log.committed;
+    node.wasLeader = false;
+    node.pendingWrites.clear();
+    node.pendingReads.clear();
+    node.readsWaiting = [];
+    node.lateHardState = undefined;
+    const incarnation = node.incarnation;
+    const phase = this.rand.int(0, this.options.tickMs);
+    const tick = (): void => {
+      if (node.incarnation !== incarnation || node.raft === undefined) return;
+      if (node.lateHardState !== undefined) {
+        node.storage.setHardState(node.lateHardState);
+        node.lateHardState = undefined;
+      }
+      node.raft.tick();
+      this.drain(node);
+      this.at(this.options.tickMs, tick);
+    };
+    this.at(phase + 1, tick);
+    this.drain(node);
+  }
+
+  private crash(id: number): void {
+    const node = this.nodes.get(id)!;
+    node.raft = undefined;
+    node.kv = undefined;
+    node.incarnation++;
+    node.pendingWrites.clear();
+    node.pendingReads.clear();
+    node.readsWaiting = [];
+    node.lateHardState = undefined;
+    this.crashedAt.set(id, this.now);
+  }
+
+  private restart(id: number): void {
+    this.crashedAt.delete(id);
+    this.startNode(id, []);
+  }
+
+  /** Delivers a Raft message (after its network delay) to a node, if it is up. */
+  private deliver(m: Message): void {
+    const node = this.nodes.get(m.to);
+    if (node === undefined || node.raft === undefined) return;
+    node.raft.step(m);
+    this.drain(node);
+  }
+
+  /** The host loop: handles every Ready the node has, in the order the contract requires. */
+  private drain(node: SimNode): void {
+    const raft = node.raft;
+    if (raft === undefined) return;
+    for (let rounds = 0; raft.hasReady(); rounds++) {
+      if (rounds > 10_000) throw new Error(`node ${node.id}: Ready loop does not settle`);
+      const rd = raft.ready();
+      this.persist(node, rd);
+      this.noteRoleChange(node, raft);
+      for (const m of rd.messages) this.sendRaft(m);
+      this.apply(node, raft, rd);
+      raft.advance(rd);
+      this.checkNode(node, raft);
+      this.maybeSnapshot(node, raft);
+    }
+    this.checkNode(node, raft);
+  }
+
+  private persist(node: SimNode, rd: Ready): void {
+    const inv = this.invariants;
+    if (rd.snapshot !== undefined) node.storage.applySnapshot(rd.snapshot);
+    if (rd.entries.length > 0) {
+      node.storage.append(rd.entries);
+      for (const e of rd.entries) {
+        let prevTerm: number | undefined;
+        try {
+          prevTerm = node.storage.term(e.index - 1);
+        } catch {
+          prevTerm = undefined;
+        }
+        inv.onPersist(node.id, e, prevTerm);
+      }
+    }
+    if (rd.hardState !== undefined) {
+      if (this.options.hostBugs?.persistHardStateLate === true) node.lateHardState = rd.hardState;
+      else node.storage.setHardState(rd.hardState);
+    }
+  }
+
+  private noteRoleChange(node: SimNode, raft: RaftNode): void {
+    const isLeader = raft.role === 'leader';
+    if (isLeader && !node.wasLeader) {
+      const termAt = (i: number): number | undefined => (i < raft.log.firstIndex() - 1 ? undefined : raft.log.term(i));
+      this.invariants.onLeader(node.id, raft.term, termAt, raft.log.lastIndex());
+    }
+    if (!isLeader && node.wasLeader) {
+      // Lost leadership: whatever it was serving must be retried elsewhere.
+      for (const [, w] of node.pendingWrites) {
+        this.replyTo(node.id, w.client, { opId: w.opId, ok: false, code: ErrorCode.NOT_LEADER, leaderHint: raft.leaderId, proposed: true });
+      }
+      for (const [, r] of node.pendingReads) {
+        this.replyTo(node.id, r.client, { opId: r.opId, ok: false, code: ErrorCode.NOT_LEADER, leaderHint: raft.leaderId, proposed: false });
+      }
+      node.pendingWrites.clear();
+      node.pendingReads.clear();
+      node.readsWaiting = [];
+    }
+    node.wasLeader = isLeader;
+  }
+
+  private apply(node: SimNode, raft: RaftNode, rd: Ready): void {
+    const kv = node.kv!;
+    if (rd.snapshot !== undefined) {
+      node.kv = KvStateMachine.restore(rd.snapshot.data);
+      node.lastApplied = rd.snapshot.meta.index;
+    }
+    for (const e of rd.committedEntries) {
+      this.invariants.onApply(node.id, e, node.lastApplied);
+      node.lastApplied = e.index;
+      if (e.type !== EntryType.Normal || e.data.length === 0) {
+        node.kv!.skip(e.index);
+        continue;
+      }
+      const outcome = node.kv!.apply(e.index, e.data);
+      const key = `${outcome.clientId}:${outcome.seq}`;
+      const waiting = node.pendingWrites.get(key);
+      if (waiting === undefined) continue;
+      node.pendingWrites.delete(key);
+      if (outcome.result === undefined) {
+        this.replyTo(node.id, waiting.client, { opId: waiting.opId, ok: false, code: outcome.status, leaderHint: 0, proposed: true });
+      } else {
+        this.replyTo(node.id, waiting.client, { opId: waiting.opId, ok: true, output: resultOutput(outcome.result) });
+      }
+    }
+    void kv;
+    for (const rs of rd.readStates) node.readsWaiting.push({ index: rs.index, requestId: rs.requestId });
+    this.serveReads(node, raft);
+  }
+
+  private serveReads(node: SimNode, _raft: RaftNode): void {
+    if (node.readsWaiting.length === 0) return;
+    const still: { index: number; requestId: number }[] = [];
+    for (const w of node.readsWaiting) {
+      if (w.index > node.lastApplied) {
+        still.push(w);
+        continue;
+      }
+      const r = node.pendingReads.get(w.requestId);
+      if (r === undefined) continue;
+      node.pendingReads.delete(w.requestId);
+      const v = node.kv!.get(encoder.encode(r.key));
+      this.replyTo(node.id, r.client, { opId: r.opId, ok: true, output: v === undefined ? null : decoder.decode(v) });
+    }
+    node.readsWaiting = still;
+  }
+
+  private checkNode(node: SimNode, raft: RaftNode): void {
+    const inv = this.invariants;
+    const commit = raft.log.committed;
+    inv.onMonotonic(node.id, 'commit', node.lastCommit, commit);
+    for (let i = Math.max(node.lastCommit + 1, raft.log.firstIndex()); i <= commit; i++) {
+      inv.onCommit(node.id, i, raft.log.term(i));
+    }
+    node.lastCommit = Math.max(node.lastCommit, commit);
+  }
+
+  private maybeSnapshot(node: SimNode, raft: RaftNode): void {
+    const snapIndex = node.storage.snapshot().meta.index;
+    if (node.lastApplied - snapIndex < this.options.snapshotEveryEntries) return;
+    if (raft.log.applied !== node.lastApplied) return;
+    node.storage.createSnapshot(node.lastApplied, raft.conf, node.kv!.snapshot());
+  }
+
+  private sendRaft(m: Message): void {
+    for (const d of this.network.delays(m.from, m.to)) this.at(d, () => this.deliver(m));
+  }
+
+  // ─── Client traffic ────────────────────────────────────────────────────────────
+
+  /** A client sends `req` to node `to` over the network. */
+  sendRequest(to: number, req: ClientRequest): void {
+    for (const d of this.network.delays(CLIENT_ADDRESS_BASE + req.client, to)) {
+      this.at(d, () => this.handleRequest(to, req));
+    }
+  }
+
+  private replyTo(from: number, client: number, reply: ClientReply): void {
+    for (const d of this.network.delays(from, CLIENT_ADDRESS_BASE + client)) {
+      this.at(d, () => this.clients[client - 1]!.onReply(reply));
+    }
+  }
+
+  private handleRequest(to: number, req: ClientRequest): void {
+    const node = this.nodes.get(to);
+    const raft = node?.raft;
+    if (node === undefined || raft === undefined) return; // A crashed node answers nothing.
+    try {
+      if (req.kind === 'write') {
+        const data = encodeKvRequest({ clientId: req.clientId, seq: req.seq, command: req.command });
+        raft.propose(data);
+        node.pendingWrites.set(`${req.clientId}:${req.seq}`, { client: req.client, opId: req.opId });
+      } else {
+        const requestId = node.readRequestNext++;
+        raft.readIndex(requestId, req.mode);
+        node.pendingReads.set(requestId, { client: req.client, opId: req.opId, key: req.key });
+      }
+    } catch (error) {
+      if (error instanceof NotLeaderError) {
+        this.replyTo(to, req.client, { opId: req.opId, ok: false, code: error.code, leaderHint: error.leaderId, proposed: false });
+        return;
+      }
+      if (error instanceof RingraftError) {
+        this.replyTo(to, req.client, { opId: req.opId, ok: false, code: error.code, leaderHint: NONE, proposed: false });
+        return;
+      }
+      throw error;
+    }
+    this.drain(node);
+  }
+
+  // ─── Faults ────────────────────────────────────────────────────────────────────
+
+  private scheduleFault(): void {
+    const mean = this.options.faultMeanIntervalMs;
+    this.at(this.rand.int(mean / 2, (mean * 3) / 2), () => {
+      if (this.quiet) return;
+      this.injectFault();
+      this.scheduleFault();
+    });
+  }
+
+  private beginQuiet(): void {
+    this.quiet = true;
+    this.network.heal();
+    this.network.options = { ...this.options.network, packetLossProbability: 0, packetDuplicateProbability: 0 };
+    for (const id of [...this.crashedAt.keys()]) this.restart(id);
+  }
+
+  private members(): number[] {
+    const leader = this.leader();
+    const conf = leader?.raft?.conf ?? this.anyAlive()?.raft?.conf;
+    if (conf === undefined) return [...this.nodes.keys()];
+    return [...new Set([...conf.voters, ...conf.votersOutgoing, ...conf.learners, ...conf.learnersNext])];
+  }
+
+  private leader(): SimNode | undefined {
+    let best: SimNode | undefined;
+    for (const n of this.nodes.values()) {
+      if (n.raft?.role === 'leader' && (best === undefined || n.raft.term > best.raft!.term)) best = n;
+    }
+    return best;
+  }
+
+  private anyAlive(): SimNode | undefined {
+    for (const n of this.nodes.values()) if (n.alive) return n;
+    return undefined;
+  }
+
+  private injectFault(): void {
+    const kind = this.rand.pick(this.options.faults);
+    const ids = [...this.nodes.keys()];
+    const leader = this.leader();
+    this.faultCount++;
+    switch (kind) {
+      case 'partition': {
+        this.network.heal();
+        const shuffled = this.rand.shuffle(ids.slice());
+        const cut = this.rand.int(1, shuffled.length);
+        this.network.partition([shuffled.slice(0, cut), shuffled.slice(cut)]);
+        this.at(this.rand.int(100, 1500), () => this.network.heal());
+        break;
+      }
+      case 'asymmetric': {
+        const a = this.rand.pick(ids);
+        for (const b of ids) if (b !== a && this.rand.chance(0.6)) this.network.cutOneWay(a, b);
+        this.at(this.rand.int(100, 1500), () => this.network.heal());
+        break;
+      }
+      case 'isolate': {
+        const victim = leader?.id ?? this.rand.pick(ids);
+        this.network.partition([[victim], ids.filter((i) => i !== victim)]);
+        this.at(this.rand.int(100, 1500), () => this.network.heal());
+        break;
+      }
+      case 'crash': {
+        const alive = ids.filter((i) => this.nodes.get(i)!.alive);
+        const downMax = Math.floor((this.options.nodes - 1) / 2);
+        if (alive.length === 0 || this.crashedAt.size >= Math.max(1, downMax)) {
+          const [first] = this.crashedAt.keys();
+          if (first !== undefined) this.restart(first);
+          break;
+        }
+        const victim = leader !== undefined && this.rand.chance(0.5) ? leader.id : this.rand.pick(alive);
+        this.crash(victim);
+        this.at(this.rand.int(20, 1000), () => {
+          if (this.crashedAt.has(victim)) this.restart(victim);
+        });
+        break;
+      }
+      case 'drop': {
+        const loss = this.rand.pick([0.05, 0.2, 0.5]);
+        this.network.options = { ...this.options.network, packetLossProbability: loss, packetDuplicateProbability: 0.05 };
+        this.at(this.rand.int(100, 800), () => {
+          if (!this.quiet) this.network.options = this.options.network;
+        });
+        break;
+      }
+      case 'membership':
+        this.changeMembership(leader);
+        break;
+      case 'transfer': {
+        const raft = leader?.raft;
+        if (raft === undefined) break;
+        const targets = raft.conf.voters.filter((v) => v !== leader!.id);
+        if (targets.length === 0) break;
+        try {
+          raft.transferLeadership(this.rand.pick(targets));
+        } catch (error) {
+          if (!(error instanceof RingraftError)) throw error;
+        }
+        this.drain(leader!);
+        break;
+      }
+    }
+  }
+
+  private changeMembership(leader: SimNode | undefined): void {
+    const raft = leader?.raft;
+    if (raft === undefined) return;
+    const conf = raft.conf;
+    const n = this.options.nodes;
+    const choices: ConfChange[] = [];
+    const voters = conf.voters;
+    if (voters.length > Math.max(2, n - 1)) {
+      for (const v of voters) choices.push({ changes: [{ op: 'removeNode', nodeId: v }] });
+      for (const v of voters) choices.push({ changes: [{ op: 'addLearner', nodeId: v }] });
+    }
+    for (const l of conf.learners) {
+      if (voters.length < n + 2) choices.push({ changes: [{ op: 'addVoter', nodeId: l }] });
+      choices.push({ changes: [{ op: 'removeNode', nodeId: l }] });
+    }
+    if (conf.learners.length === 0 && this.nodes.size < n + 3) {
+      const id = this.sparesNext++;
+      this.nodes.set(id, new SimNode(id, new MemoryStorage()));
+      this.startNode(id, []);
+      choices.push({ changes: [{ op: 'addLearner', nodeId: id }] });
+    }
+    if (choices.length === 0) return;
+    try {
+      raft.proposeConfChange(this.rand.pick(choices));
+    } catch (error) {
+      if (!(error instanceof RingraftError)) throw error;
+    }
+    this.drain(leader!);
+  }
+
+  isMember(id: number): boolean {
+    const conf = this.leader()?.raft?.conf;
+    return conf === undefined ? true : isVoter(conf, id) || conf.learners.includes(id);
+  }
+
+  nodeIds(): number[] {
+    return this.members();
+  }
+}
+
+function resultOutput(r: KvResult): string | boolean | null {
+  switch (r.op) {
+    case 'put':
+      return null;
+    case 'delete':
+      return r.existed;
+    case 'cas':
+      return r.swapped;
+  }
+}
+
+// ─── The workload ─────────────────────────────────────────────────────────────────
+
+/**
+ * One client: runs one operation at a time, picks a node (its last known leader), retries
+ * after NOT_LEADER and after timeouts (writes keep their session sequence number, so a
+ * retried write is applied at most once), and records every operation with its call and
+ * return times. An operation given up on is recorded with return null (outcome unknown).
+ */
+class SimClient {
+  /** The session: a client id (client index and session number) and its next sequence number. */
+  private clientId: number;
+  private sessionNo = 1;
+  private seq = 0;
+  private opNext = 1;
+  private target = 1;
+  private current:
+    | {
+        opId: number;
+        record: HistoryOp;
+        request: ClientRequest;
+        deadline: number;
+        timer: number;
+        done: boolean;
+        /** Whether some attempt may have been proposed (timed out, or refused after proposing). */
+        mayHaveEffect: boolean;
+      }
+    | undefined;
+  private lastSeen = new Map<string, string | null>();
+
+  constructor(
+    private readonly sim: Simulation,
+    readonly index: number,
+    private readonly rand: Rand,
+  ) {
+    this.clientId = (index << 16) | this.sessionNo;
+  }
+
+  /**
+   * After a write with an unknown outcome or an expired session, continue in a new session:
+   * the old one may hold a request that is still in some log, and the state machine opens
+   * sessions only at sequence number 1.
+   */
+  private newSession(): void {
+    this.sessionNo++;
+    this.clientId = (this.index << 16) | this.sessionNo;
+    this.seq = 0;
+  }
+
+  next(): void {
+    const sim = this.sim;
+    const o = sim.options;
+    if (sim.time >= o.durationMs + o.quiesceMs - o.clientTimeoutMs * 2) return;
+    const key = `k${this.rand.int(0, o.keys)}`;
+    const roll = this.rand.float();
+    const opId = this.opNext++;
+    const value = `c${this.index}-${opId}`;
+    let record: HistoryOp;
+    let request: ClientRequest;
+    if (roll < 0.35) {
+      const mode = this.rand.chance(0.5) ? 'lease' : 'safe';
+      record = { client: this.index, op: 'get', key, value: null, expected: null, output: null, call: sim.time, return: null };
+      request = { kind: 'read', client: this.index, opId, key, mode };
+    } else {
+      this.seq++;
+      let command: KvCommand;
+      if (roll < 0.7) {
+        command = { op: 'put', key: encoder.encode(key), value: encoder.encode(value) };
+        record = { client: this.index, op: 'put', key, value, expected: null, output: null, call: sim.time, return: null };
+      } else if (roll < 0.82) {
+        command = { op: 'delete', key: encoder.encode(key) };
+        record = { client: this.index, op: 'delete', key, value: null, expected: null, output: null, call: sim.time, return: null };
+      } else {
+        const expected = this.lastSeen.get(key) ?? null;
+        command = {
+          op: 'cas',
+          key: encoder.encode(key),
+          expected: expected === null ? undefined : encoder.encode(expected),
+          value: encoder.encode(value),
+        };
+        record = { client: this.index, op: 'cas', key, value, expected, output: null, call: sim.time, return: null };
+      }
+      request = { kind: 'write', client: this.index, opId, clientId: this.clientId, seq: this.seq, command };
+    }
+    sim.recordOp(record);
+    const deadline = sim.time + o.clientTimeoutMs * o.clientAttemptsMax;
+    this.current = { opId, record, request, deadline, timer: 0, done: false, mayHaveEffect: false };
+    this.attempt();
+  }
+
+  private attempt(): void {
+    const cur = this.current!;
+    const timer = ++cur.timer;
+    this.sim.sendRequest(this.target, cur.request);
+    this.sim.at(this.sim.options.clientTimeoutMs, () => {
+      if (cur.done || cur.timer !== timer) return;
+      // No answer: the request may have been proposed before the node or the network failed.
+      cur.mayHaveEffect = true;
+      this.target = this.rand.pick(this.sim.nodeIds());
+      this.retryOrGiveUp();
+    });
+  }
+
+  private retryOrGiveUp(): void {
+    const cur = this.current!;
+    if (this.sim.time >= cur.deadline) {
+      this.giveUp();
+      return;
+    }
+    this.attempt();
+  }
+
+  /**
+   * The outcome is unknown: the history keeps return null, unless the operation certainly
+   * had no effect (a read, or a write no attempt of which was proposed), which is dropped.
+   * The next write uses a new sequence number, so this one can no longer be applied after
+   * a later one of this client.
+   */
+  private giveUp(): void {
+    const cur = this.current!;
+    cur.done = true;
+    if (cur.record.op === 'get' || !cur.mayHaveEffect) this.sim.forgetOp(cur.record);
+    if (cur.record.op !== 'get') this.newSession();
+    this.sim.at(this.rand.int(1, 20), () => this.next());
+  }
+
+  onReply(reply: ClientReply): void {
+    const cur = this.current;
+    if (cur === undefined || cur.done || reply.opId !== cur.opId) return;
+    if (reply.ok) {
+      cur.done = true;
+      cur.record.output = reply.output;
+      cur.record.return = this.sim.time;
+      if (cur.record.op === 'get') this.lastSeen.set(cur.record.key, reply.output as string | null);
+      else if (cur.record.op === 'put' || (cur.record.op === 'cas' && reply.output === true)) this.lastSeen.set(cur.record.key, cur.record.value);
+      else if (cur.record.op === 'delete') this.lastSeen.set(cur.record.key, null);
+      this.sim.at(this.rand.int(1, 20), () => this.next());
+      return;
+    }
+    if (reply.proposed) cur.mayHaveEffect = true;
+    if (reply.code === 'stale' || reply.code === 'expired') {
+      // The session moved on or was evicted: give up on this op.
+      this.giveUp();
+      return;
+    }
+    // Not the leader (or busy): follow the hint at once, or try another node after a pause
+    // (an election is probably under way).
+    cur.timer++;
+    const hinted = reply.leaderHint !== NONE;
+    this.target = hinted ? reply.leaderHint : this.rand.pick(this.sim.nodeIds());
+    this.sim.at(hinted ? this.rand.int(1, 5) : this.rand.int(20, 60), () => {
+      if (!cur.done) this.retryOrGiveUp();
+    });
+  }
+}
+
+export function runSimulation(options: SimOptions): SimResult {
+  return new Simulation(options).run();
+}

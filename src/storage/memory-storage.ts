@@ -1,0 +1,129 @@
+/**
+ * Storage kept in memory, with the same interface the durable WAL offers. The simulator
+ * uses it as a node's "disk": what the host has written here survives a simulated crash.
+ *
+ * Layout: `ents[0]` is a dummy entry at the snapshot's index and term, so that
+ * ents[i] has log index i + snapshot.meta.index, and term(firstIndex - 1) is answerable.
+ */
+import {
+  EMPTY_DATA,
+  EntryType,
+  ErrorCode,
+  RingraftError,
+  assert,
+  emptyConfState,
+  entryBytes,
+  type ConfState,
+  type Entry,
+  type HardState,
+  type InitialState,
+  type Snapshot,
+  type Storage,
+} from '../core/index.ts';
+
+export class MemoryStorage implements Storage {
+  private hardState: HardState = { term: 0, vote: 0, commit: 0 };
+  private snap: Snapshot;
+  private ents: Entry[];
+
+  constructor(conf: ConfState = emptyConfState()) {
+    this.snap = { meta: { index: 0, term: 0, conf }, data: EMPTY_DATA };
+    this.ents = [{ index: 0, term: 0, type: EntryType.Normal, data: EMPTY_DATA }];
+  }
+
+  initialState(): InitialState {
+    return { hardState: this.hardState, conf: this.snap.meta.conf };
+  }
+
+  setHardState(hs: HardState): void {
+    this.hardState = hs;
+  }
+
+  getHardState(): HardState {
+    return this.hardState;
+  }
+
+  firstIndex(): number {
+    return this.ents[0]!.index + 1;
+  }
+
+  lastIndex(): number {
+    return this.ents[0]!.index + this.ents.length - 1;
+  }
+
+  term(i: number): number {
+    const offset = this.ents[0]!.index;
+    if (i < offset) throw new RingraftError(ErrorCode.COMPACTED, `entry ${i} compacted (first index ${offset + 1})`);
+    if (i - offset >= this.ents.length) throw new RingraftError(ErrorCode.UNAVAILABLE, `entry ${i} beyond last index ${this.lastIndex()}`);
+    return this.ents[i - offset]!.term;
+  }
+
+  entries(lo: number, hi: number, bytesMax: number): Entry[] {
+    const offset = this.ents[0]!.index;
+    if (lo <= offset) throw new RingraftError(ErrorCode.COMPACTED, `entry ${lo} compacted (first index ${offset + 1})`);
+    if (hi > this.lastIndex() + 1) throw new RingraftError(ErrorCode.UNAVAILABLE, `entry ${hi - 1} beyond last index ${this.lastIndex()}`);
+    const out: Entry[] = [];
+    let bytes = 0;
+    for (let i = lo; i < hi; i++) {
+      const e = this.ents[i - offset]!;
+      bytes += entryBytes(e);
+      if (out.length > 0 && bytes > bytesMax) break;
+      out.push(e);
+    }
+    return out;
+  }
+
+  snapshot(): Snapshot {
+    return this.snap;
+  }
+
+  /** Every stored entry after the snapshot, in order (for checks and tests). */
+  allEntries(): readonly Entry[] {
+    return this.ents.slice(1);
+  }
+
+  /** Appends entries, truncating any stored suffix they overlap. */
+  append(entries: readonly Entry[]): void {
+    if (entries.length === 0) return;
+    const first = this.firstIndex();
+    const last = entries[0]!.index + entries.length - 1;
+    if (last < first) return; // All already compacted into the snapshot.
+    const skip = Math.max(0, first - entries[0]!.index);
+    const from = entries[skip]!.index;
+    const offset = this.ents[0]!.index;
+    assert(from <= this.lastIndex() + 1, `append at ${from} leaves a gap after ${this.lastIndex()}`);
+    this.ents.length = from - offset;
+    for (let i = skip; i < entries.length; i++) this.ents.push(entries[i]!);
+  }
+
+  /** Replaces everything with `snap` (a snapshot received from the leader). */
+  applySnapshot(snap: Snapshot): void {
+    if (snap.meta.index <= this.snap.meta.index) {
+      throw new RingraftError(ErrorCode.SNAPSHOT_OUT_OF_DATE, `snapshot at ${snap.meta.index} not newer than ${this.snap.meta.index}`);
+    }
+    this.snap = snap;
+    this.ents = [{ index: snap.meta.index, term: snap.meta.term, type: EntryType.Normal, data: EMPTY_DATA }];
+  }
+
+  /**
+   * Records a snapshot of the state machine at `index` (which must be applied, hence
+   * stored) and discards the entries it covers.
+   */
+  createSnapshot(index: number, conf: ConfState, data: Uint8Array): Snapshot {
+    if (index <= this.snap.meta.index) {
+      throw new RingraftError(ErrorCode.SNAPSHOT_OUT_OF_DATE, `snapshot at ${index} not newer than ${this.snap.meta.index}`);
+    }
+    assert(index <= this.lastIndex(), `snapshot at ${index} beyond last index ${this.lastIndex()}`);
+    const term = this.term(index);
+    this.snap = { meta: { index, term, conf }, data };
+    this.compact(index);
+    return this.snap;
+  }
+
+  /** Discards entries up to and including `index`, keeping a dummy for its term. */
+  private compact(index: number): void {
+    const offset = this.ents[0]!.index;
+    const e = this.ents[index - offset]!;
+    this.ents = [{ index, term: e.term, type: EntryType.Normal, data: EMPTY_DATA }, ...this.ents.slice(index - offset + 1)];
+  }
+}

@@ -1,0 +1,215 @@
+// Proves that the KV request codec round-trips every valid request exactly (fast-check over
+// random requests, including the limits), that encode refuses requests outside the limits
+// with INVALID_ARGUMENT, and that decode refuses every malformed input with CORRUPT_COMMAND
+// wrapping a DecodeError: each truncation, trailing bytes, unknown version/op/flag, zero ids,
+// and lengths over the maxima (checked before any allocation), and never throws anything
+// else on random bytes.
+import { Buffer } from 'node:buffer';
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { DecodeError } from '../../src/codec/index.ts';
+import type { DecodeErrorReason } from '../../src/codec/index.ts';
+import {
+  decodeKvRequest,
+  encodeKvRequest,
+  KV_KEY_BYTES_MAX,
+  KV_VALUE_BYTES_MAX,
+  KvError,
+} from '../../src/kv/index.ts';
+import type { KvCommand, KvErrorCode, KvRequest } from '../../src/kv/index.ts';
+
+const keyArb = fc.uint8Array({ minLength: 1, maxLength: 64 });
+const valueArb = fc.uint8Array({ maxLength: 64 });
+const commandArb: fc.Arbitrary<KvCommand> = fc.oneof(
+  fc.record({ op: fc.constant('put' as const), key: keyArb, value: valueArb }),
+  fc.record({ op: fc.constant('delete' as const), key: keyArb }),
+  fc.record({ op: fc.constant('cas' as const), key: keyArb, expected: fc.option(valueArb, { nil: undefined }), value: valueArb }),
+);
+const requestArb: fc.Arbitrary<KvRequest> = fc.record({
+  clientId: fc.oneof(fc.integer({ min: 1, max: 0xffff_ffff }), fc.constantFrom(1, 0xffff_ffff)),
+  seq: fc.oneof(fc.integer({ min: 1, max: Number.MAX_SAFE_INTEGER }), fc.constantFrom(1, Number.MAX_SAFE_INTEGER)),
+  command: commandArb,
+});
+
+function kvErrorOf(run: () => unknown): KvError {
+  try {
+    run();
+  } catch (error) {
+    expect(error).toBeInstanceOf(KvError);
+    return error as KvError;
+  }
+  throw new Error('expected a KvError, but nothing was thrown');
+}
+
+function expectKvError(run: () => unknown, code: KvErrorCode): KvError {
+  const error = kvErrorOf(run);
+  expect(error.code).toBe(code);
+  return error;
+}
+
+function expectCorrupt(bytes: Uint8Array, reason?: DecodeErrorReason): void {
+  const error = expectKvError(() => decodeKvRequest(bytes), 'CORRUPT_COMMAND');
+  expect(error.cause).toBeInstanceOf(DecodeError);
+  if (reason !== undefined) expect((error.cause as DecodeError).reason).toBe(reason);
+}
+
+const sample: KvRequest = {
+  clientId: 7,
+  seq: 3,
+  command: { op: 'cas', key: Uint8Array.of(1, 2), expected: Uint8Array.of(3), value: Uint8Array.of(4, 5) },
+};
+
+describe('encodeKvRequest / decodeKvRequest', () => {
+  it('lays out the documented format', () => {
+    expect([...encodeKvRequest(sample)]).toEqual([
+      1, // version
+      3, // op cas
+      7, 0, 0, 0, // clientId
+      3, 0, 0, 0, 0, 0, 0, 0, // seq
+      2, 0, 0, 0, 1, 2, // key
+      1, // expected present
+      1, 0, 0, 0, 3, // expected
+      2, 0, 0, 0, 4, 5, // value
+    ]);
+  });
+
+  it('round-trips random requests exactly', () => {
+    fc.assert(
+      fc.property(requestArb, (req) => {
+        expect(decodeKvRequest(encodeKvRequest(req))).toEqual(req);
+      }),
+      { numRuns: 500 },
+    );
+  });
+
+  it('round-trips a key and values at their maxima', () => {
+    const req: KvRequest = {
+      clientId: 1,
+      seq: 1,
+      command: {
+        op: 'cas',
+        key: new Uint8Array(KV_KEY_BYTES_MAX).fill(1),
+        expected: new Uint8Array(KV_VALUE_BYTES_MAX).fill(2),
+        value: new Uint8Array(KV_VALUE_BYTES_MAX).fill(3),
+      },
+    };
+    const decoded = decodeKvRequest(encodeKvRequest(req));
+    // Compared with Buffer.equals: a deep toEqual over megabytes is needlessly slow.
+    expect(decoded.command.op).toBe('cas');
+    if (decoded.command.op !== 'cas' || req.command.op !== 'cas') return;
+    expect(Buffer.from(decoded.command.key).equals(req.command.key)).toBe(true);
+    expect(Buffer.from(decoded.command.expected!).equals(req.command.expected!)).toBe(true);
+    expect(Buffer.from(decoded.command.value).equals(req.command.value)).toBe(true);
+  });
+
+  it('decodes copies that do not alias the input bytes', () => {
+    const bytes = encodeKvRequest({ clientId: 1, seq: 1, command: { op: 'put', key: Uint8Array.of(1), value: Uint8Array.of(2) } });
+    const req = decodeKvRequest(bytes);
+    bytes.fill(0);
+    expect(req.command).toEqual({ op: 'put', key: Uint8Array.of(1), value: Uint8Array.of(2) });
+  });
+});
+
+describe('encodeKvRequest refuses requests outside the limits', () => {
+  const put = (key: Uint8Array, value: Uint8Array): KvCommand => ({ op: 'put', key, value });
+  const ok = put(Uint8Array.of(1), Uint8Array.of());
+  const cases: [string, KvRequest][] = [
+    ['an empty key', { clientId: 1, seq: 1, command: put(new Uint8Array(0), Uint8Array.of()) }],
+    ['a key over the maximum', { clientId: 1, seq: 1, command: put(new Uint8Array(KV_KEY_BYTES_MAX + 1), Uint8Array.of()) }],
+    ['a value over the maximum', { clientId: 1, seq: 1, command: put(Uint8Array.of(1), new Uint8Array(KV_VALUE_BYTES_MAX + 1)) }],
+    [
+      'an expected value over the maximum',
+      {
+        clientId: 1,
+        seq: 1,
+        command: { op: 'cas', key: Uint8Array.of(1), expected: new Uint8Array(KV_VALUE_BYTES_MAX + 1), value: Uint8Array.of() },
+      },
+    ],
+    ['clientId 0', { clientId: 0, seq: 1, command: ok }],
+    ['clientId 2^32', { clientId: 2 ** 32, seq: 1, command: ok }],
+    ['a fractional clientId', { clientId: 1.5, seq: 1, command: ok }],
+    ['seq 0', { clientId: 1, seq: 0, command: ok }],
+    ['a fractional seq', { clientId: 1, seq: 1.5, command: ok }],
+    ['seq 2^53', { clientId: 1, seq: 2 ** 53, command: ok }],
+    ['an unknown op', { clientId: 1, seq: 1, command: { op: 'nope', key: Uint8Array.of(1) } as unknown as KvCommand }],
+    ['a key that is not bytes', { clientId: 1, seq: 1, command: put('k' as unknown as Uint8Array, Uint8Array.of()) }],
+  ];
+  it.each(cases)('refuses %s with INVALID_ARGUMENT', (_, req) => {
+    expectKvError(() => encodeKvRequest(req), 'INVALID_ARGUMENT');
+  });
+});
+
+describe('decodeKvRequest refuses malformed input', () => {
+  it('refuses every truncation of random valid requests', () => {
+    fc.assert(
+      fc.property(requestArb, (req) => {
+        const bytes = encodeKvRequest(req);
+        for (let length = 0; length < bytes.length; length++) {
+          expectCorrupt(bytes.subarray(0, length), 'truncated');
+        }
+      }),
+      { numRuns: 100 },
+    );
+  });
+
+  it('refuses trailing bytes', () => {
+    const bytes = encodeKvRequest(sample);
+    const longer = new Uint8Array(bytes.length + 1);
+    longer.set(bytes);
+    expectCorrupt(longer, 'trailing_bytes');
+  });
+
+  it('refuses an unknown version, an unknown op, zero ids and a bad expected flag', () => {
+    const patched = (offset: number, value: number): Uint8Array => {
+      const bytes = encodeKvRequest(sample);
+      bytes[offset] = value;
+      return bytes;
+    };
+    expectCorrupt(patched(0, 2), 'invalid'); // version
+    expectCorrupt(patched(0, 0), 'invalid');
+    expectCorrupt(patched(1, 0), 'invalid'); // op
+    expectCorrupt(patched(1, 4), 'invalid');
+    expectCorrupt(patched(2, 0), 'invalid'); // clientId 7 -> 0
+    expectCorrupt(patched(6, 0), 'invalid'); // seq 3 -> 0
+    expectCorrupt(patched(20, 2), 'invalid'); // expected-present flag
+    expectCorrupt(patched(13, 0x20), 'out_of_range'); // seq above 2^53 - 1
+  });
+
+  it('refuses an empty key', () => {
+    const bytes = encodeKvRequest({ clientId: 1, seq: 1, command: { op: 'delete', key: Uint8Array.of(9) } });
+    // Key length 1 -> 0, and drop the key byte.
+    bytes[14] = 0;
+    expectCorrupt(bytes.subarray(0, bytes.length - 1), 'invalid');
+  });
+
+  it('refuses lengths over the maxima before allocating for them', () => {
+    const putBytes = encodeKvRequest({ clientId: 1, seq: 1, command: { op: 'put', key: Uint8Array.of(9), value: Uint8Array.of() } });
+    const view = new DataView(putBytes.buffer, putBytes.byteOffset, putBytes.byteLength);
+    // Key length 4097 and 2^32 - 1: over KV_KEY_BYTES_MAX, with only a few bytes behind it.
+    for (const length of [KV_KEY_BYTES_MAX + 1, 0xffff_ffff]) {
+      const bytes = putBytes.slice();
+      new DataView(bytes.buffer).setUint32(14, length, true);
+      expectCorrupt(bytes, 'length_over_max');
+    }
+    // Value length 2^32 - 1: over KV_VALUE_BYTES_MAX.
+    view.setUint32(19, 0xffff_ffff, true);
+    expectCorrupt(putBytes, 'length_over_max');
+    // A value length within the maximum but beyond the input is a truncation.
+    view.setUint32(19, KV_VALUE_BYTES_MAX, true);
+    expectCorrupt(putBytes, 'truncated');
+  });
+
+  it('throws nothing but CORRUPT_COMMAND on random bytes', () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 64 }), (bytes) => {
+        try {
+          decodeKvRequest(bytes);
+        } catch (error) {
+          expect(error).toBeInstanceOf(KvError);
+          expect((error as KvError).code).toBe('CORRUPT_COMMAND');
+        }
+      }),
+      { numRuns: 2000 },
+    );
+  });
+});
