@@ -911,14 +911,19 @@ export class RaftNode {
   private serveRead(requestId: number, mode: ReadMode): void {
     const voters = new Set([...this.conf.voters, ...this.conf.votersOutgoing]);
     if (voters.size === 1 && voters.has(this.id)) {
-      this.readStates.push({ requestId, index: this.log.committed });
+      this.releaseRead(requestId, this.log.committed);
       return;
     }
     if (mode === 'lease' && this.leaseValid()) {
-      this.readStates.push({ requestId, index: this.log.committed });
+      this.releaseRead(requestId, this.log.committed);
       return;
     }
     this.confirmRead(requestId);
+  }
+
+  /** Makes a read answerable at `index` (the host serves it once applied that far). */
+  protected releaseRead(requestId: number, index: number): void {
+    this.readStates.push({ requestId, index });
   }
 
   /** Seam for the bug-planting suite: confirm leadership with a heartbeat round before answering. */

@@ -25,7 +25,17 @@
  *
  * Ops whose client never got an answer (`return === null`) return at +infinity and accept any
  * output: they may take effect at any point after their call, or never, which is the same as at
- * the very end. Hence the search is done once every completed op is linearized.
+ * the very end. Hence the search is done once every completed op is linearized. Such ops are
+ * where the plain search blows up (each one is concurrent with everything after it), so three
+ * additions, each argued where it lives, keep them cheap: pending gets are dropped
+ * ({@link compileKey}); pending candidates are tried after completed ones and identical pending
+ * ops are used in call order only ({@link classifyPendingTwins}); and the cache prunes a state
+ * reached with a superset of the pending ops of one already seen ({@link SearchCache}).
+ *
+ * Cost: near linear in the ops of a key when the history is linearizable and concurrency is
+ * low, since the search rarely backtracks. Proving a failure means exhausting every reachable
+ * (set, state) pair before the failure, which for a key with many hundreds of ops and high
+ * concurrency can reach the step or cache bound; the answer is then 'unknown', never a guess.
  */
 
 import { type HistoryOp, validateHistoryOp } from './history.ts';
@@ -40,7 +50,7 @@ export type LinearizabilityResult =
   | { ok: false; key: string; ops: HistoryOp[]; longestPrefix: HistoryOp[]; report: string }
   | { ok: 'unknown'; key: string; reason: string };
 
-/** Default for {@link LinearizabilityOptions.maxStepsPerKey}: a few seconds of search at most. */
+/** Default for {@link LinearizabilityOptions.maxStepsPerKey}: on the order of a second of search. */
 export const searchStepsPerKeyDefault = 5_000_000;
 
 /**
@@ -327,6 +337,37 @@ function isSubset(a: Uint32Array, b: Uint32Array): boolean {
 }
 
 /**
+ * Groups pending ops into twin classes: same kind, same value written, same expected value.
+ * Pending twins are interchangeable: their outputs are ignored, they constrain no other op, and
+ * whichever is called first can stand in for a later one at any point the later one could take
+ * effect. So the search only ever linearizes the first k twins of a class in call order (k = 0,
+ * 1, ...), never another subset, which removes the factorial blow-up of choosing among them.
+ * `rank` is an op's position in its class in event-list order (call time, then op index, as in
+ * {@link buildEventList}); for completed ops `cls` and `rank` are -1.
+ */
+function classifyPendingTwins(p: KeyProblem): { cls: Int32Array; rank: Int32Array; classCount: number } {
+  const n = p.ops.length;
+  const cls = new Int32Array(n).fill(-1);
+  const rank = new Int32Array(n).fill(-1);
+  const pendingOps: number[] = [];
+  for (let i = 0; i < n; i++) if (p.pending[i] === 1) pendingOps.push(i);
+  pendingOps.sort((a, b) => p.ops[a]!.call - p.ops[b]!.call || a - b);
+  const classOf = new Map<string, number>();
+  const sizes: number[] = [];
+  for (const i of pendingOps) {
+    const twinKey = `${p.kind[i]}:${p.valueId[i]}:${p.kind[i] === opKindCas ? p.expectedId[i] : 0}`;
+    let k = classOf.get(twinKey);
+    if (k === undefined) {
+      classOf.set(twinKey, (k = sizes.length));
+      sizes.push(0);
+    }
+    cls[i] = k;
+    rank[i] = sizes[k]!++;
+  }
+  return { cls, rank, classCount: sizes.length };
+}
+
+/**
  * The search for one key (see the file comment). Among the candidates at each point (the calls
  * before the first return in the list) completed ops are tried first, pending ops second
  * (`phase` 0, then 1). Trying pending ops last means the first configurations reached have the
@@ -341,6 +382,9 @@ function searchKey(allOps: readonly HistoryOp[], stepsMax: number): KeyOutcome {
   let pendingCount = 0;
   for (let i = 0; i < n; i++) slot[i] = p.pending[i] === 1 ? pendingCount++ : completedCount++;
   if (completedCount === 0) return { kind: 'ok' };
+  const twins = classifyPendingTwins(p);
+  /** classUsed[k]: how many pending ops of twin class k are linearized (always the first ones). */
+  const classUsed = new Int32Array(twins.classCount);
 
   const list = buildEventList(p);
   const { next } = list;
@@ -371,7 +415,8 @@ function searchKey(allOps: readonly HistoryOp[], stepsMax: number): KeyOutcome {
     if (entry === -1) throw new Error('linearizability: walked off the end of the event list');
     const i = (entry - 1) >> 1;
     if ((entry & 1) === 1) {
-      const nextState = p.pending[i] === phase ? stepModel(p, i, state) : -1;
+      const eligible = p.pending[i] === phase && (phase === 0 || classUsed[twins.cls[i]] === twins.rank[i]);
+      const nextState = eligible ? stepModel(p, i, state) : -1;
       if (nextState >= 0) {
         const bits = phase === 1 ? pend : done;
         const s = slot[i];
@@ -389,6 +434,8 @@ function searchKey(allOps: readonly HistoryOp[], stepsMax: number): KeyOutcome {
           if (phase === 0) {
             doneHash ^= zob[s];
             if (--completedLeft === 0) return { kind: 'ok' };
+          } else {
+            classUsed[twins.cls[i]]++;
           }
           lift(list, entry);
           entry = next[0];
@@ -421,6 +468,8 @@ function searchKey(allOps: readonly HistoryOp[], stepsMax: number): KeyOutcome {
     if (phase === 0) {
       doneHash ^= zob[s];
       completedLeft++;
+    } else {
+      classUsed[twins.cls[j]]--;
     }
     // Resume with the candidates after j, in j's phase.
     const c = 2 * j + 1;

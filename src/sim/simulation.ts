@@ -55,9 +55,20 @@ export interface SimOptions {
   readonly clientAttemptsMax: number;
   /** Take a state machine snapshot (and compact the log) every this many applied entries. */
   readonly snapshotEveryEntries: number;
+  /**
+   * Probability of crashing a node at each crash point it reaches (a vote or new term, a
+   * commit advance, winning an election), with at most a minority down. Needs 'crash' among
+   * the faults.
+   */
+  readonly crashPointProbability: number;
   /** Mean time between injected faults, ms. */
   readonly faultMeanIntervalMs: number;
   readonly network: NetworkOptions;
+  /** Protocol knobs, varied between runs to cover more of the state space. */
+  readonly preVote: boolean;
+  readonly checkQuorum: boolean;
+  readonly maxInflight: number;
+  readonly maxBatchBytes: number;
   /** Builds each Raft node; the bug-planting suite substitutes a broken one. */
   readonly createNode?: (config: RaftConfig) => RaftNode;
   readonly hostBugs?: HostBugs;
@@ -65,22 +76,40 @@ export interface SimOptions {
   readonly checkHistory?: boolean;
 }
 
+/**
+ * The options of run `seed`: a profile drawn from the seed (protocol knobs, batch and
+ * window sizes, network behaviour, workload shape) so that many seeds cover many
+ * configurations, then `overrides`. The same seed and overrides give the same options.
+ */
 export function defaultSimOptions(seed: number, overrides: Partial<SimOptions> = {}): SimOptions {
+  const r = new Rand(seed ^ 0x2545f491);
+  const slowNetwork = r.chance(0.3);
   return {
     seed,
     nodes: 3,
     faults: FAULT_KINDS,
     durationMs: 4000,
     quiesceMs: 3000,
-    clients: 4,
-    keys: 4,
+    clients: r.pick([2, 4, 8]),
+    keys: r.pick([1, 3, 6]),
     tickMs: 10,
     electionTicks: 10,
-    clientTimeoutMs: 400,
+    clientTimeoutMs: r.pick([60, 150, 400]),
     clientAttemptsMax: 5,
-    snapshotEveryEntries: 64,
-    faultMeanIntervalMs: 250,
-    network: DEFAULT_NETWORK,
+    snapshotEveryEntries: r.pick([8, 64, 512]),
+    faultMeanIntervalMs: r.pick([100, 250, 500]),
+    crashPointProbability: r.pick([0, 0.01, 0.05]),
+    network: {
+      ...DEFAULT_NETWORK,
+      // Sometimes messages linger for longer than an election timeout, so that old
+      // messages reach nodes that have moved on several terms.
+      longDelayProbability: slowNetwork ? 0.05 : DEFAULT_NETWORK.longDelayProbability,
+      longDelayMaxMs: slowNetwork ? 400 : DEFAULT_NETWORK.longDelayMaxMs,
+    },
+    preVote: r.chance(0.7),
+    checkQuorum: r.chance(0.7),
+    maxInflight: r.pick([1, 4, 64]),
+    maxBatchBytes: r.pick([1, 200, 65536]),
     ...overrides,
   };
 }
@@ -97,7 +126,19 @@ export interface SimResult {
   readonly faults: number;
   readonly simulatedMs: number;
   readonly events: number;
+  /** What happened, to show a run exercised what it was meant to. */
+  readonly stats: SimStats;
   readonly history: HistoryOp[];
+}
+
+export interface SimStats {
+  faultsByKind: Record<FaultKind, number>;
+  crashes: number;
+  snapshotsInstalled: number;
+  confChangesApplied: number;
+  leaderChanges: number;
+  readsLease: number;
+  readsSafe: number;
 }
 
 // ─── Client ↔ node messages (ride the simulated network, like Raft messages) ─────
@@ -167,10 +208,26 @@ export class Simulation {
   private now = 0;
   private events = 0;
   private faultCount = 0;
+  private readonly stats: SimStats = {
+    faultsByKind: Object.fromEntries(FAULT_KINDS.map((k) => [k, 0])) as Record<FaultKind, number>,
+    crashes: 0,
+    snapshotsInstalled: 0,
+    confChangesApplied: 0,
+    leaderChanges: 0,
+    readsLease: 0,
+    readsSafe: 0,
+  };
   private quiet = false;
   private readonly history: HistoryOp[] = [];
   private readonly clients: SimClient[] = [];
   private crashedAt = new Map<number, number>();
+  /**
+   * Crash points: nodes to crash right after their next Ready that changes term or vote
+   * ('vote'), that advances their commit index ('commit'), or that makes them leader
+   * ('leader', before its first entry has spread). These are the moments where a
+   * persistence or commit-rule bug does its damage.
+   */
+  private crashPoints = new Map<number, 'vote' | 'commit' | 'leader'>();
   private sparesNext: number;
 
   constructor(options: SimOptions) {
@@ -227,6 +284,7 @@ export class Simulation {
       faults: this.faultCount,
       simulatedMs: this.now,
       events: this.events,
+      stats: this.stats,
       history: this.history,
     };
   }
@@ -273,10 +331,10 @@ export class Simulation {
       voters: initialVoters,
       electionTicks: this.options.electionTicks,
       heartbeatTicks: 1,
-      preVote: true,
-      checkQuorum: true,
-      maxInflight: 16,
-      maxBatchBytes: 4096,
+      preVote: this.options.preVote,
+      checkQuorum: this.options.checkQuorum,
+      maxInflight: this.options.maxInflight,
+      maxBatchBytes: this.options.maxBatchBytes,
     };
     node.raft = this.options.createNode !== undefined ? this.options.createNode(config) : new RaftNode(config);
     const snap = node.storage.snapshot();
@@ -306,6 +364,8 @@ export class Simulation {
 
   private crash(id: number): void {
     const node = this.nodes.get(id)!;
+    this.crashPoints.delete(id);
+    this.stats.crashes++;
     node.raft = undefined;
     node.kv = undefined;
     node.incarnation++;
@@ -336,15 +396,59 @@ export class Simulation {
     for (let rounds = 0; raft.hasReady(); rounds++) {
       if (rounds > 10_000) throw new Error(`node ${node.id}: Ready loop does not settle`);
       const rd = raft.ready();
+      const crashPoint = this.crashPointReached(node.id, rd);
       this.persist(node, rd);
       this.noteRoleChange(node, raft);
+      if (crashPoint === 'commit' || crashPoint === 'leader') {
+        // Crash after the Ready is durable but before any of its messages leave: a new
+        // leader's first entry, or a new commit index, stays on this node's disk alone.
+        this.checkNode(node, raft);
+        this.crashAndRestartSoon(node.id);
+        return;
+      }
       for (const m of rd.messages) this.sendRaft(m);
       this.apply(node, raft, rd);
       raft.advance(rd);
       this.checkNode(node, raft);
+      if (crashPoint === 'vote') {
+        // Crash just after a vote or a new term went out: what was persisted must hold.
+        this.crashAndRestartSoon(node.id);
+        return;
+      }
       this.maybeSnapshot(node, raft);
     }
     this.checkNode(node, raft);
+  }
+
+  private crashPointReached(id: number, rd: Ready): 'vote' | 'commit' | 'leader' | undefined {
+    if (this.quiet) return undefined;
+    const armed = this.crashPoints.get(id);
+    const leader = rd.softState?.role === 'leader';
+    const vote = rd.hardState !== undefined && rd.mustSync && (rd.hardState.term !== 0);
+    const commit = rd.hardState !== undefined && rd.hardState.commit > this.nodes.get(id)!.lastCommit;
+    if (armed !== undefined) {
+      const reached = armed === 'leader' ? leader : armed === 'vote' ? vote : commit;
+      return reached ? armed : undefined;
+    }
+    const p = this.options.crashPointProbability;
+    if (p === 0 || !this.options.faults.includes('crash') || this.crashedAt.size >= this.downMax()) return undefined;
+    const point = leader ? 'leader' : commit ? 'commit' : vote ? 'vote' : undefined;
+    if (point === undefined || !this.rand.chance(p)) return undefined;
+    this.faultCount++;
+    this.stats.faultsByKind.crash++;
+    return point;
+  }
+
+  /** How many nodes may be down at once: a minority of the initial cluster (at least one). */
+  private downMax(): number {
+    return Math.max(1, Math.floor((this.options.nodes - 1) / 2));
+  }
+
+  private crashAndRestartSoon(id: number): void {
+    this.crash(id);
+    this.at(this.rand.int(1, 300), () => {
+      if (this.crashedAt.has(id)) this.restart(id);
+    });
   }
 
   private persist(node: SimNode, rd: Ready): void {
@@ -371,6 +475,7 @@ export class Simulation {
   private noteRoleChange(node: SimNode, raft: RaftNode): void {
     const isLeader = raft.role === 'leader';
     if (isLeader && !node.wasLeader) {
+      this.stats.leaderChanges++;
       const termAt = (i: number): number | undefined => (i < raft.log.firstIndex() - 1 ? undefined : raft.log.term(i));
       this.invariants.onLeader(node.id, raft.term, termAt, raft.log.lastIndex());
     }
@@ -392,12 +497,14 @@ export class Simulation {
   private apply(node: SimNode, raft: RaftNode, rd: Ready): void {
     const kv = node.kv!;
     if (rd.snapshot !== undefined) {
+      this.stats.snapshotsInstalled++;
       node.kv = KvStateMachine.restore(rd.snapshot.data);
       node.lastApplied = rd.snapshot.meta.index;
     }
     for (const e of rd.committedEntries) {
       this.invariants.onApply(node.id, e, node.lastApplied);
       node.lastApplied = e.index;
+      if (e.type === EntryType.ConfChange) this.stats.confChangesApplied++;
       if (e.type !== EntryType.Normal || e.data.length === 0) {
         node.kv!.skip(e.index);
         continue;
@@ -482,6 +589,8 @@ export class Simulation {
         node.pendingWrites.set(`${req.clientId}:${req.seq}`, { client: req.client, opId: req.opId });
       } else {
         const requestId = node.readRequestNext++;
+        if (req.mode === 'lease') this.stats.readsLease++;
+        else this.stats.readsSafe++;
         raft.readIndex(requestId, req.mode);
         node.pendingReads.set(requestId, { client: req.client, opId: req.opId, key: req.key });
       }
@@ -512,6 +621,7 @@ export class Simulation {
 
   private beginQuiet(): void {
     this.quiet = true;
+    this.crashPoints.clear();
     this.network.heal();
     this.network.options = { ...this.options.network, packetLossProbability: 0, packetDuplicateProbability: 0 };
     for (const id of [...this.crashedAt.keys()]) this.restart(id);
@@ -542,6 +652,7 @@ export class Simulation {
     const ids = [...this.nodes.keys()];
     const leader = this.leader();
     this.faultCount++;
+    this.stats.faultsByKind[kind]++;
     switch (kind) {
       case 'partition': {
         this.network.heal();
@@ -565,13 +676,16 @@ export class Simulation {
       }
       case 'crash': {
         const alive = ids.filter((i) => this.nodes.get(i)!.alive);
-        const downMax = Math.floor((this.options.nodes - 1) / 2);
-        if (alive.length === 0 || this.crashedAt.size >= Math.max(1, downMax)) {
+        if (alive.length === 0 || this.crashedAt.size >= this.downMax()) {
           const [first] = this.crashedAt.keys();
           if (first !== undefined) this.restart(first);
           break;
         }
         const victim = leader !== undefined && this.rand.chance(0.5) ? leader.id : this.rand.pick(alive);
+        if (this.rand.chance(0.4)) {
+          this.crashPoints.set(victim, this.rand.pick(['vote', 'commit', 'leader'] as const));
+          break;
+        }
         this.crash(victim);
         this.at(this.rand.int(20, 1000), () => {
           if (this.crashedAt.has(victim)) this.restart(victim);
@@ -740,7 +854,7 @@ class SimClient {
       request = { kind: 'write', client: this.index, opId, clientId: this.clientId, seq: this.seq, command };
     }
     sim.recordOp(record);
-    const deadline = sim.time + o.clientTimeoutMs * o.clientAttemptsMax;
+    const deadline = sim.time + Math.max(2000, o.clientTimeoutMs * o.clientAttemptsMax);
     this.current = { opId, record, request, deadline, timer: 0, done: false, mayHaveEffect: false };
     this.attempt();
   }

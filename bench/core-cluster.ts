@@ -1,0 +1,198 @@
+/**
+ * A cluster of RaftNode instances driven in memory, with no I/O: the harness of the core
+ * micro-benchmark (and of its correctness test). Each node has a MemoryStorage as its
+ * "disk"; messages go straight from one node's Ready to the destination node's `step()`.
+ *
+ * Each Ready is processed in the order the core documents (see Ready in src/core/types.ts):
+ *
+ * 1. persist: `snapshot` into storage, then `entries`, then `hardState`;
+ * 2. send: every message to its destination's `step()` (or to a caller's sink);
+ * 3. apply: count `committedEntries` (and hand them to `onApply` if one was given);
+ * 4. `advance(ready)`.
+ *
+ * Nothing here ticks once a leader is elected: the steady state measured is pure
+ * replication, with no heartbeats and no elections.
+ */
+import { EMPTY_DATA, EntryType, RaftNode, assert, type Entry, type Message, type NodeId } from '../src/core/index.ts';
+import { MemoryStorage } from '../src/storage/index.ts';
+import type { BenchNodeConfig } from '../bench.config.ts';
+
+export interface CoreClusterOptions {
+  readonly clusterSize: number;
+  readonly node: BenchNodeConfig;
+  /** Compact a node's storage once it holds more than this many entries. */
+  readonly compactionEntriesMax: number;
+  /** Seeds the nodes' generators (node i gets seed + i). Default 1. */
+  readonly seed?: number;
+  /** Called for every committed entry a node applies, in order. */
+  readonly onApply?: (nodeId: NodeId, entry: Entry) => void;
+}
+
+/** Where the messages of a Ready go; by default, to the destination node's `step()`. */
+export type MessageSink = (m: Message) => void;
+
+/** Ready passes per round before the driver gives up (a livelock is a bug). */
+const READY_PASSES_MAX = 1_000_000;
+/** Ticks per node allowed for the first election before the driver gives up. */
+const ELECTION_TICKS_MAX = 1000;
+
+export class CoreCluster {
+  readonly nodes: readonly RaftNode[];
+  readonly storages: readonly MemoryStorage[];
+  /** appliedCounts[i]: committed entries node i + 1 has applied (all types, since start). */
+  readonly appliedCounts: number[];
+  /** appliedIndexes[i]: the log index of the last entry node i + 1 has applied. */
+  readonly appliedIndexes: number[];
+  private readonly compactionEntriesMax: number;
+  private readonly onApply: ((nodeId: NodeId, entry: Entry) => void) | undefined;
+  private readonly deliver: MessageSink = (m) => this.node(m.to).step(m);
+
+  constructor(options: CoreClusterOptions) {
+    assert(options.clusterSize >= 1, 'a cluster needs at least one node');
+    assert(options.compactionEntriesMax >= 1, 'compactionEntriesMax must be at least 1');
+    const ids = Array.from({ length: options.clusterSize }, (_, i) => i + 1);
+    const seed = options.seed ?? 1;
+    const storages = ids.map(() => new MemoryStorage());
+    this.storages = storages;
+    this.nodes = ids.map((id, i) => new RaftNode({ ...options.node, id, voters: ids, storage: storages[i]!, seed: seed + i }));
+    this.appliedCounts = ids.map(() => 0);
+    this.appliedIndexes = ids.map(() => 0);
+    this.compactionEntriesMax = options.compactionEntriesMax;
+    this.onApply = options.onApply;
+  }
+
+  node(id: NodeId): RaftNode {
+    const n = this.nodes[id - 1];
+    assert(n !== undefined, `no node ${id}`);
+    return n;
+  }
+
+  /** The current leader's id, or undefined while there is none. */
+  leaderId(): NodeId | undefined {
+    return this.nodes.find((n) => n.role === 'leader')?.id;
+  }
+
+  /**
+   * Elects node `target`: ticks every node in lockstep until some leader emerges (each
+   * node must tick past its start-up lease before it grants votes), then, if the winner
+   * is not `target`, hands leadership over. Ends with the cluster stable.
+   */
+  elect(target: NodeId = 1): void {
+    for (let t = 0; this.leaderId() === undefined; t++) {
+      assert(t < ELECTION_TICKS_MAX, `no leader after ${ELECTION_TICKS_MAX} ticks`);
+      for (const n of this.nodes) n.tick();
+      this.stabilize();
+    }
+    if (this.leaderId() !== target) {
+      this.node(this.leaderId()!).transferLeadership(target);
+      this.stabilize();
+    }
+    assert(this.leaderId() === target, `node ${target} did not become leader`);
+    // The new leader's empty entry must be applied everywhere before a measurement starts.
+    this.stabilize();
+  }
+
+  /**
+   * Processes node `id`'s Ready, if it has one, in the documented order. Messages go to
+   * `sink` if given, else straight to their destination. Returns whether there was one.
+   */
+  processReady(id: NodeId, sink: MessageSink = this.deliver): boolean {
+    const node = this.node(id);
+    if (!node.hasReady()) return false;
+    const rd = node.ready();
+    const storage = this.storages[id - 1]!;
+    if (rd.snapshot !== undefined) storage.applySnapshot(rd.snapshot);
+    storage.append(rd.entries);
+    if (rd.hardState !== undefined) storage.setHardState(rd.hardState);
+    for (const m of rd.messages) sink(m);
+    if (rd.snapshot !== undefined) {
+      // Applying a snapshot applies every entry it covers that this node had not applied.
+      this.appliedCounts[id - 1]! += rd.snapshot.meta.index - this.appliedIndexes[id - 1]!;
+      this.appliedIndexes[id - 1] = rd.snapshot.meta.index;
+    }
+    const applied = rd.committedEntries;
+    if (applied.length > 0) {
+      this.appliedCounts[id - 1]! += applied.length;
+      this.appliedIndexes[id - 1] = applied[applied.length - 1]!.index;
+      if (this.onApply !== undefined) for (const e of applied) this.onApply(id, e);
+    }
+    node.advance(rd);
+    return true;
+  }
+
+  /** Processes every node's Ready, once each in id order. Returns whether any had one. */
+  processAll(): boolean {
+    let any = false;
+    for (let id = 1; id <= this.nodes.length; id++) {
+      if (this.processReady(id)) any = true;
+    }
+    return any;
+  }
+
+  /** Processes Readys until no node has one left. */
+  stabilize(): void {
+    for (let pass = 0; this.processAll(); pass++) {
+      assert(pass < READY_PASSES_MAX, `cluster still busy after ${READY_PASSES_MAX} passes`);
+    }
+  }
+
+  /**
+   * One measured round: the leader proposes every payload, then the cluster is driven
+   * until the leader has applied them all. Followers may still be applying the tail; the
+   * next round finishes that. Returns the number of entries committed (payloads.length).
+   */
+  proposeRound(payloads: readonly Uint8Array[]): number {
+    const leaderId = this.leaderId();
+    assert(leaderId !== undefined, 'no leader to propose to');
+    const leader = this.node(leaderId);
+    const target = this.appliedCounts[leaderId - 1]! + payloads.length;
+    for (const p of payloads) leader.propose(p);
+    for (let pass = 0; this.appliedCounts[leaderId - 1]! < target; pass++) {
+      assert(pass < READY_PASSES_MAX, `round not committed after ${READY_PASSES_MAX} passes`);
+      // No Ready anywhere while entries are uncommitted would mean a stuck cluster.
+      assert(this.processAll(), `cluster idle with ${target - this.appliedCounts[leaderId - 1]!} entries not applied`);
+    }
+    this.maybeCompact();
+    return payloads.length;
+  }
+
+  /**
+   * Compacts each storage that holds more than compactionEntriesMax entries, up to what
+   * its node has applied. The leader compacts no further than every follower has matched,
+   * so that it never has to fall back to sending a snapshot during a measurement.
+   */
+  maybeCompact(): void {
+    for (let i = 0; i < this.nodes.length; i++) {
+      const node = this.nodes[i]!;
+      const storage = this.storages[i]!;
+      if (storage.lastIndex() - storage.firstIndex() + 1 <= this.compactionEntriesMax) continue;
+      let index = Math.min(node.log.applied, storage.lastIndex());
+      if (node.role === 'leader') {
+        for (const pr of node.progress.values()) index = Math.min(index, pr.match);
+      }
+      if (index < storage.firstIndex()) continue;
+      storage.createSnapshot(index, node.conf, EMPTY_DATA);
+    }
+  }
+}
+
+/**
+ * `count` payloads of `bytes` bytes each, every one distinct (its first bytes hold its
+ * number), so that a test can tell them apart after replication.
+ */
+export function makePayloads(count: number, bytes: number, first = 0): Uint8Array[] {
+  assert(bytes >= 4, 'payloads need at least 4 bytes to carry their number');
+  const out: Uint8Array[] = [];
+  for (let i = 0; i < count; i++) {
+    const p = new Uint8Array(bytes);
+    new DataView(p.buffer).setUint32(0, first + i, true);
+    for (let j = 4; j < bytes; j++) p[j] = (first + i + j) & 0xff;
+    out.push(p);
+  }
+  return out;
+}
+
+/** Whether `e` is an application entry (not a conf change or a leader's empty entry). */
+export function isProposal(e: Entry): boolean {
+  return e.type === EntryType.Normal && e.data.length > 0;
+}

@@ -1,0 +1,34 @@
+/** The `ringraft` command. */
+import { processOutput, UsageError, type Output } from './args.ts';
+import { SIM_USAGE, simCommand } from './sim-command.ts';
+
+const USAGE = `ringraft: a Raft consensus engine and replicated key-value store
+
+commands:
+  sim     run the deterministic simulator (ringraft sim --help)
+  help    this text
+
+${SIM_USAGE}`;
+
+export async function main(argv: readonly string[], out: Output = processOutput()): Promise<number> {
+  const [command, ...rest] = argv;
+  try {
+    switch (command) {
+      case 'sim':
+        return await simCommand(rest, out);
+      case undefined:
+      case 'help':
+      case '--help':
+        out.stdout(USAGE);
+        return 0;
+      default:
+        throw new UsageError(`unknown command "${command}"`);
+    }
+  } catch (error) {
+    if (error instanceof UsageError) {
+      out.stderr(`ringraft: ${error.message}\n(ringraft help shows the usage)`);
+      return 2;
+    }
+    throw error;
+  }
+}

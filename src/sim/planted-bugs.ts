@@ -1,0 +1,92 @@
+/**
+ * Classic Raft bugs, each planted into an otherwise correct node through the seams
+ * RaftNode exposes for this purpose, so that tests (and `ringraft sim --plant NAME`) can show
+ * that the simulator's checks catch them. None of this is used outside those checks.
+ */
+import {
+  MessageType,
+  RaftNode,
+  jointCommitted,
+  type Message,
+  type RaftConfig,
+} from '../core/index.ts';
+import type { HostBugs } from './simulation.ts';
+
+export const PLANTED_BUGS = [
+  'vote-ignores-log',
+  'commit-old-term',
+  'no-truncate',
+  'read-without-quorum',
+  'hardstate-not-persisted',
+  'stale-term-append',
+  'lease-ignores-expiry',
+] as const;
+export type PlantedBug = (typeof PLANTED_BUGS)[number];
+
+/** Grants votes without the §5.4.1 up-to-date check. */
+class VoteIgnoresLog extends RaftNode {
+  protected override voteUpToDate(): boolean {
+    return true;
+  }
+}
+
+/** Commits entries of earlier terms by counting replicas (the Figure 8 bug). */
+class CommitOldTerm extends RaftNode {
+  protected override maybeCommit(): boolean {
+    const index = jointCommitted(this.conf.voters, this.conf.votersOutgoing, (id) => this.progress.get(id)?.match);
+    if (index <= this.log.committed || index > this.log.lastIndex()) return false;
+    this.log.commitTo(index);
+    this.afterCommit();
+    return true;
+  }
+}
+
+/** Appends only entries beyond its last index and keeps a conflicting suffix. */
+class NoTruncate extends RaftNode {
+  protected override followerAppend(m: Message): number | undefined {
+    if (!this.log.matchTerm(m.index, m.logTerm)) return undefined;
+    const last = this.log.lastIndex();
+    const fresh = m.entries.filter((e) => e.index > last);
+    if (fresh.length > 0) this.log.append(fresh);
+    const lastNew = m.index + m.entries.length;
+    this.log.commitTo(Math.min(m.commit, lastNew, this.log.lastIndex()));
+    return lastNew;
+  }
+}
+
+/** Answers ReadIndex at once, without confirming it is still the leader. */
+class ReadWithoutQuorum extends RaftNode {
+  protected override confirmRead(requestId: number): void {
+    this.releaseRead(requestId, this.log.committed);
+  }
+}
+
+/** Processes AppendEntries from a leader of an older term. */
+class StaleTermAppend extends RaftNode {
+  protected override acceptsStaleTerm(m: Message): boolean {
+    return m.type === MessageType.App;
+  }
+}
+
+/** Serves lease reads for as long as it believes it leads, ignoring when the lease ran out. */
+class LeaseIgnoresExpiry extends RaftNode {
+  protected override leaseValid(): boolean {
+    return this.role === 'leader';
+  }
+}
+
+const NODE_CLASSES: Partial<Record<PlantedBug, new (config: RaftConfig) => RaftNode>> = {
+  'vote-ignores-log': VoteIgnoresLog,
+  'commit-old-term': CommitOldTerm,
+  'no-truncate': NoTruncate,
+  'read-without-quorum': ReadWithoutQuorum,
+  'stale-term-append': StaleTermAppend,
+  'lease-ignores-expiry': LeaseIgnoresExpiry,
+};
+
+/** The simulator options that plant `bug`. */
+export function plantBug(bug: PlantedBug): { createNode?: (config: RaftConfig) => RaftNode; hostBugs?: HostBugs } {
+  if (bug === 'hardstate-not-persisted') return { hostBugs: { persistHardStateLate: true } };
+  const Cls = NODE_CLASSES[bug]!;
+  return { createNode: (config) => new Cls(config) };
+}

@@ -1,0 +1,63 @@
+// Proves the `ringraft sim` command works end to end as users run it: the built bin replays
+// one seed (with its JSON summary and history file), fans seeds out over the worker pool,
+// reports a planted bug with its replay command and a non-zero exit, and rejects bad input.
+// `npm test` builds first; these tests run the compiled command in a child process.
+import { execFileSync, spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { historyFromJsonLines } from '../../src/sim/history.ts';
+import { checkLinearizable } from '../../src/sim/linearizability.ts';
+
+const bin = join(import.meta.dirname, '../../bin/ringraft.js');
+const dir = mkdtempSync(join(tmpdir(), 'ringraft-cli-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+function run(args: string[]) {
+  return spawnSync(process.execPath, [bin, ...args], { encoding: 'utf8', timeout: 120_000 });
+}
+
+describe('ringraft sim', () => {
+  it('replays one seed and writes its history as JSON lines', () => {
+    const file = join(dir, 'h.jsonl');
+    const out = execFileSync(process.execPath, [bin, 'sim', '--seed', '5', '--json', '--history', file], { encoding: 'utf8' });
+    const summary = JSON.parse(out);
+    expect(summary).toMatchObject({ runs: 1, violations: 0, failures: [] });
+    expect(summary.operations).toBeGreaterThan(0);
+    const history = historyFromJsonLines(readFileSync(file, 'utf8'));
+    expect(history.length).toBe(summary.operations);
+    expect(checkLinearizable(history).ok).toBe(true);
+    for (const op of history) expect(['put', 'get', 'delete', 'cas']).toContain(op.op);
+  });
+
+  it('fans seeds out over the pool and prints the summary object', () => {
+    const r = run(['sim', '--seeds', '12', '--nodes', '3,5', '--json', '--workers', '2']);
+    expect(r.status).toBe(0);
+    const summary = JSON.parse(r.stdout);
+    expect(summary.runs).toBe(12);
+    expect(summary.violations).toBe(0);
+    expect(summary.elections).toBeGreaterThan(12);
+    expect(summary.faults).toBeGreaterThan(0);
+    expect(Object.keys(summary).sort()).toEqual(['elections', 'failures', 'faults', 'operations', 'runs', 'violations']);
+  });
+
+  it('reports a planted bug with the exact replay command and exits non-zero', () => {
+    const r = run(['sim', '--seeds', '3', '--plant', 'no-truncate', '--workers', '1']);
+    expect(r.status).toBe(1);
+    expect(r.stdout).toMatch(/violations [1-3]/);
+    const replay = /replay: ringraft (sim --seed \d+ --nodes 3 --plant no-truncate)/.exec(r.stdout);
+    expect(replay).not.toBeNull();
+    const again = run(replay![1]!.split(' '));
+    expect(again.status).toBe(1);
+    expect(again.stdout).toContain('VIOLATION');
+  });
+
+  it('rejects bad arguments with exit code 2', () => {
+    for (const args of [['sim'], ['sim', '--seed', 'x'], ['sim', '--seeds', '2', '--faults', 'meteor'], ['sim', '--seed', '1', '--bogus'], ['nope']]) {
+      const r = run(args);
+      expect(r.status, args.join(' ')).toBe(2);
+      expect(r.stderr).toMatch(/ringraft: /);
+    }
+  });
+});

@@ -1,0 +1,39 @@
+/** Shared body of the simulator smoke tests: runs a range of seeds and totals what happened. */
+import { expect } from 'vitest';
+import { FAULT_KINDS, defaultSimOptions, runSimulation, type FaultKind } from '../../src/sim/simulation.ts';
+
+export function smokeSweep(nodes: number, start: number, count: number) {
+  const failures: string[] = [];
+  const faults = Object.fromEntries(FAULT_KINDS.map((k) => [k, 0])) as Record<FaultKind, number>;
+  let crashes = 0;
+  let snapshots = 0;
+  let confChanges = 0;
+  let leaderChanges = 0;
+  let readsLease = 0;
+  let answered = 0;
+  for (let seed = start; seed < start + count; seed++) {
+    const r = runSimulation(defaultSimOptions(seed, { nodes }));
+    if (!r.ok) failures.push(`seed ${seed}: ${r.violation}`);
+    for (const k of FAULT_KINDS) faults[k] += r.stats.faultsByKind[k];
+    crashes += r.stats.crashes;
+    snapshots += r.stats.snapshotsInstalled;
+    confChanges += r.stats.confChangesApplied;
+    leaderChanges += r.stats.leaderChanges;
+    readsLease += r.stats.readsLease;
+    answered += r.operationsCompleted;
+  }
+  return {
+    failures,
+    runs: count,
+    expectCoverage(): void {
+      for (const k of FAULT_KINDS) expect(faults[k], `fault ${k} injected`).toBeGreaterThan(count / 4);
+      expect(crashes).toBeGreaterThan(count / 2);
+      expect(snapshots, 'followers installed snapshots').toBeGreaterThan(count / 10);
+      // Each run bootstraps with one conf change entry per node; churn adds more.
+      expect(confChanges, 'membership changes applied').toBeGreaterThan(count * nodes * 2);
+      expect(leaderChanges).toBeGreaterThan(count * 2);
+      expect(readsLease).toBeGreaterThan(count * 10);
+      expect(answered).toBeGreaterThan(count * 100);
+    },
+  };
+}
