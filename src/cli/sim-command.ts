@@ -12,9 +12,9 @@ import { writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Piscina } from 'piscina';
 import { historyToJsonLines } from '../sim/history.ts';
-import { PLANTED_BUGS, plantBug, type PlantedBug } from '../sim/planted-bugs.ts';
+import { PLANTED_BUGS, type PlantedBug } from '../sim/planted-bugs.ts';
 import { FAULT_KINDS, defaultSimOptions, runSimulation, type FaultKind } from '../sim/simulation.ts';
-import type { SimTask, SimTaskResult } from '../sim/worker.ts';
+import { simOverrides, type SimTask, type SimTaskResult } from '../sim/worker.ts';
 import { parseArgs, UsageError, type Output } from './args.ts';
 
 export interface SimSummary {
@@ -37,6 +37,8 @@ export async function simCommand(argv: readonly string[], out: Output): Promise<
     out.stdout(SIM_USAGE);
     return 0;
   }
+  // Without --nodes: 3, or the cluster size a planted bug's hunting profile asks for.
+  const nodesGiven = args.values.has('nodes');
   const nodes = parseNodes(args.values.get('nodes') ?? '3');
   const faults = args.values.has('faults') ? parseFaults(args.values.get('faults')!) : undefined;
   const plant = args.values.has('plant') ? parsePlant(args.values.get('plant')!) : undefined;
@@ -46,11 +48,7 @@ export async function simCommand(argv: readonly string[], out: Output): Promise<
   if (args.values.has('seed')) {
     if (nodes.length !== 1) throw new UsageError('--seed runs one cluster size: give one --nodes value');
     const seed = parseInt32(args.values.get('seed')!, '--seed');
-    const options = defaultSimOptions(seed, {
-      nodes: nodes[0]!,
-      ...(faults !== undefined ? { faults } : {}),
-      ...(plant !== undefined ? plantBug(plant) : {}),
-    });
+    const options = defaultSimOptions(seed, simOverrides({ seed, nodes: nodesGiven ? nodes[0] : undefined, faults, plant }));
     const r = runSimulation(options);
     const history = args.values.get('history');
     if (history !== undefined) writeFileSync(history, historyToJsonLines(r.history));
@@ -93,7 +91,7 @@ export async function simCommand(argv: readonly string[], out: Output): Promise<
     const runOne = async (): Promise<void> => {
       while (next < count) {
         const i = next++;
-        const task: SimTask = { seed: start + i, nodes: nodes[i % nodes.length]!, faults, plant };
+        const task: SimTask = { seed: start + i, nodes: nodesGiven ? nodes[i % nodes.length]! : undefined, faults, plant };
         results.push((await pool.run(task)) as SimTaskResult);
         progress();
       }
@@ -108,7 +106,7 @@ export async function simCommand(argv: readonly string[], out: Output): Promise<
   if (json) out.stdout(JSON.stringify(summary));
   else {
     const secs = ((Date.now() - started) / 1000).toFixed(1);
-    out.stdout(`runs ${summary.runs} (nodes ${nodes.join(',')}), operations ${summary.operations}, elections ${summary.elections}, faults injected ${summary.faults}, violations ${summary.violations}, ${secs} s`);
+    out.stdout(`runs ${summary.runs}, operations ${summary.operations}, elections ${summary.elections}, faults injected ${summary.faults}, violations ${summary.violations}, ${secs} s`);
     for (const f of summary.failures.slice(0, 20)) out.stdout(`  seed ${f.seed}: ${firstLine(f.what)}\n    replay: ${f.replay}`);
     if (summary.failures.length > 20) out.stdout(`  ... and ${summary.failures.length - 20} more`);
   }

@@ -77,19 +77,23 @@ export function nextConf(conf: ConfState, cc: ConfChange): ConfState {
   const learnersNext = new Set<NodeId>();
   for (const c of cc.changes) {
     if (!Number.isInteger(c.nodeId) || c.nodeId < 1 || c.nodeId > 0xffffffff) throw invalid(`bad node id ${c.nodeId}`);
+    // Changes apply in order: the last one naming a node decides its role.
     switch (c.op) {
       case 'addVoter':
         voters.add(c.nodeId);
         learners.delete(c.nodeId);
+        learnersNext.delete(c.nodeId);
         break;
       case 'removeNode':
         voters.delete(c.nodeId);
         learners.delete(c.nodeId);
+        learnersNext.delete(c.nodeId);
         break;
       case 'addLearner':
-        // A voter demoted in a joint configuration keeps voting in the outgoing half
-        // until the joint configuration is left.
-        if (voters.delete(c.nodeId) && joint) learnersNext.add(c.nodeId);
+        voters.delete(c.nodeId);
+        // A voter demoted in a joint configuration keeps voting in the outgoing half until
+        // the joint configuration is left, so it cannot be a learner before then.
+        if (joint && conf.voters.includes(c.nodeId)) learnersNext.add(c.nodeId);
         else learners.add(c.nodeId);
         break;
     }

@@ -192,6 +192,10 @@ export class RaftLog {
     if (entries.length === 0) return this.lastIndex();
     const after = entries[0]!.index - 1;
     assert(after >= this.committed, `append after ${after} would truncate committed ${this.committed}`);
+    assert(after <= this.lastIndex(), `append at ${after + 1} leaves a gap after last index ${this.lastIndex()}`);
+    for (let i = 1; i < entries.length; i++) {
+      assert(entries[i]!.index === entries[i - 1]!.index + 1, `append batch not contiguous at ${entries[i]!.index}`);
+    }
     this.unstable.truncateAndAppend(entries);
     return this.lastIndex();
   }

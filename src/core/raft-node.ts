@@ -235,6 +235,7 @@ export class RaftNode {
    */
   readIndex(requestId: number, mode: ReadMode = 'safe'): void {
     this.requireLeader();
+    if (!this.promotable()) throw new NotLeaderError(this.leadTransferee);
     if (this.readOnly.size + this.pendingReads.length >= this.readOnly.pendingMax) {
       throw new RingraftError(ErrorCode.PROPOSALS_FULL, 'too many reads pending');
     }
@@ -561,6 +562,8 @@ export class RaftNode {
         return;
       }
       if (this.leadTransferee !== NONE) this.leadTransferee = NONE;
+      // A removed leader tries again, perhaps with another voter.
+      if (!this.promotable()) this.handOffLeadership();
     }
     for (const [id, pr] of this.progress) {
       if (id === this.id || pr.state !== 'snapshot') continue;
@@ -776,6 +779,8 @@ export class RaftNode {
 
   private proposeEntry(type: EntryType, data: Uint8Array): number {
     this.requireLeader();
+    // A leader that is no longer a voter only hands over; the hint names its successor.
+    if (!this.promotable()) throw new NotLeaderError(this.leadTransferee);
     if (this.leadTransferee !== NONE) {
       throw new RingraftError(ErrorCode.TRANSFER_IN_PROGRESS, `leadership is moving to ${this.leadTransferee}`);
     }
@@ -981,15 +986,37 @@ export class RaftNode {
       pr.isLearner = learners.has(id);
     }
     if (this.role !== 'leader') return;
-    if (!isVoter(conf, this.id)) {
-      // This leader was removed or demoted: step down and let the others elect.
-      this.becomeFollower(this.term, NONE);
-      return;
-    }
     if (this.leadTransferee !== NONE && !conf.voters.includes(this.leadTransferee)) this.leadTransferee = NONE;
+    if (!isVoter(conf, this.id)) {
+      // This leader was removed or demoted. Stepping down at once could strand the cluster:
+      // a voter that has not yet learned that the change committed still needs this node's
+      // vote under the old configuration, and this node, no longer a voter, never
+      // campaigns. So it keeps leading (replicating, not counted in any quorum, taking no
+      // proposals) and hands leadership to a caught-up voter of the new configuration.
+      this.handOffLeadership();
+    }
     // The quorum changed: commit may advance, and new members need the log.
     this.maybeCommit();
     this.needsBroadcast = true;
+  }
+
+  /** A removed leader picks the voter with the longest matching log and transfers to it. */
+  private handOffLeadership(): void {
+    if (this.leadTransferee !== NONE) return;
+    let target = NONE;
+    let best = -1;
+    for (const id of this.conf.voters) {
+      const match = this.progress.get(id)?.match ?? 0;
+      if (match > best) {
+        best = match;
+        target = id;
+      }
+    }
+    if (target === NONE) return;
+    this.leadTransferee = target;
+    this.electionElapsed = 0;
+    if (best === this.log.lastIndex()) this.sendTimeoutNow(target);
+    else this.maybeSendAppend(target, true);
   }
 
   /** A leader in a joint configuration it entered automatically proposes to leave it once applied. */

@@ -10,7 +10,8 @@ import {
   type Message,
   type RaftConfig,
 } from '../core/index.ts';
-import type { HostBugs } from './simulation.ts';
+import { DEFAULT_NETWORK } from './network.ts';
+import type { SimOptions } from './simulation.ts';
 
 export const PLANTED_BUGS = [
   'vote-ignores-log',
@@ -84,9 +85,47 @@ const NODE_CLASSES: Partial<Record<PlantedBug, new (config: RaftConfig) => RaftN
   'lease-ignores-expiry': LeaseIgnoresExpiry,
 };
 
-/** The simulator options that plant `bug`. */
-export function plantBug(bug: PlantedBug): { createNode?: (config: RaftConfig) => RaftNode; hostBugs?: HostBugs } {
-  if (bug === 'hardstate-not-persisted') return { hostBugs: { persistHardStateLate: true } };
+/**
+ * For each bug, the run profile under which it can show, as swarm testing does: a lease bug
+ * needs check-quorum on and fast-failing clients, the Figure 8 bug needs entries to travel one
+ * at a time and crashes at the moments around elections and commits. These override the
+ * per-seed profile; everything else still varies with the seed.
+ */
+export const HUNTING_PROFILES: Record<PlantedBug, Partial<SimOptions>> = {
+  'vote-ignores-log': {},
+  'commit-old-term': {
+    nodes: 3,
+    maxBatchBytes: 1,
+    maxInflight: 1,
+    crashPointProbability: 0.3,
+    checkQuorum: false,
+    preVote: false,
+    faults: ['crash', 'isolate'],
+  },
+  'no-truncate': {},
+  'read-without-quorum': { clientTimeoutMs: 60, keys: 1, clients: 8, faults: ['isolate', 'partition', 'asymmetric'] },
+  'hardstate-not-persisted': {
+    nodes: 3,
+    checkQuorum: false,
+    preVote: false,
+    crashPointProbability: 0.3,
+    faults: ['crash', 'isolate', 'partition'],
+  },
+  'stale-term-append': { checkQuorum: false, faults: ['isolate', 'partition'] },
+  'lease-ignores-expiry': {
+    checkQuorum: true,
+    clientTimeoutMs: 60,
+    keys: 1,
+    clients: 8,
+    faults: ['transfer', 'asymmetric', 'isolate'],
+    network: { ...DEFAULT_NETWORK, longDelayProbability: 0.05, longDelayMaxMs: 400 },
+  },
+};
+
+/** The simulator options that plant `bug`, with the profile under which it shows. */
+export function plantBug(bug: PlantedBug): Partial<SimOptions> {
+  const profile = HUNTING_PROFILES[bug];
+  if (bug === 'hardstate-not-persisted') return { ...profile, hostBugs: { persistHardStateLate: true } };
   const Cls = NODE_CLASSES[bug]!;
-  return { createNode: (config) => new Cls(config) };
+  return { ...profile, createNode: (config: RaftConfig) => new Cls(config) };
 }

@@ -399,9 +399,9 @@ export class Simulation {
       const crashPoint = this.crashPointReached(node.id, rd);
       this.persist(node, rd);
       this.noteRoleChange(node, raft);
-      if (crashPoint === 'commit' || crashPoint === 'leader') {
+      if (crashPoint === 'before-send') {
         // Crash after the Ready is durable but before any of its messages leave: a new
-        // leader's first entry, or a new commit index, stays on this node's disk alone.
+        // leader's first entry, a new commit index or a new proposal stays on this disk alone.
         this.checkNode(node, raft);
         this.crashAndRestartSoon(node.id);
         return;
@@ -410,8 +410,9 @@ export class Simulation {
       this.apply(node, raft, rd);
       raft.advance(rd);
       this.checkNode(node, raft);
-      if (crashPoint === 'vote') {
-        // Crash just after a vote or a new term went out: what was persisted must hold.
+      if (crashPoint === 'after-send') {
+        // Crash just after a vote, a new term or an acknowledgement went out: what was
+        // persisted must hold.
         this.crashAndRestartSoon(node.id);
         return;
       }
@@ -420,23 +421,29 @@ export class Simulation {
     this.checkNode(node, raft);
   }
 
-  private crashPointReached(id: number, rd: Ready): 'vote' | 'commit' | 'leader' | undefined {
+  /**
+   * Whether to crash at this Ready, and when: 'before-send' (durable, but none of its
+   * messages left) or 'after-send'. A node armed by the fault scheduler crashes at its kind
+   * of point; otherwise any Ready that persists entries, changes term, vote or commit, or
+   * makes a leader is a crash point taken with `crashPointProbability`.
+   */
+  private crashPointReached(id: number, rd: Ready): 'before-send' | 'after-send' | undefined {
     if (this.quiet) return undefined;
     const armed = this.crashPoints.get(id);
     const leader = rd.softState?.role === 'leader';
-    const vote = rd.hardState !== undefined && rd.mustSync && (rd.hardState.term !== 0);
+    const vote = rd.hardState !== undefined && rd.mustSync;
     const commit = rd.hardState !== undefined && rd.hardState.commit > this.nodes.get(id)!.lastCommit;
     if (armed !== undefined) {
-      const reached = armed === 'leader' ? leader : armed === 'vote' ? vote : commit;
-      return reached ? armed : undefined;
+      if (armed === 'vote') return vote ? 'after-send' : undefined;
+      return (armed === 'leader' ? leader : commit) ? 'before-send' : undefined;
     }
     const p = this.options.crashPointProbability;
     if (p === 0 || !this.options.faults.includes('crash') || this.crashedAt.size >= this.downMax()) return undefined;
-    const point = leader ? 'leader' : commit ? 'commit' : vote ? 'vote' : undefined;
-    if (point === undefined || !this.rand.chance(p)) return undefined;
+    if (!(leader || vote || commit || rd.entries.length > 0)) return undefined;
+    if (!this.rand.chance(p)) return undefined;
     this.faultCount++;
     this.stats.faultsByKind.crash++;
-    return point;
+    return this.rand.chance(0.5) ? 'before-send' : 'after-send';
   }
 
   /** How many nodes may be down at once: a minority of the initial cluster (at least one). */
@@ -630,7 +637,8 @@ export class Simulation {
   private members(): number[] {
     const leader = this.leader();
     const conf = leader?.raft?.conf ?? this.anyAlive()?.raft?.conf;
-    if (conf === undefined) return [...this.nodes.keys()];
+    // A node that just restarted or joined knows no configuration until it replays the log.
+    if (conf === undefined || conf.voters.length === 0) return [...this.nodes.keys()];
     return [...new Set([...conf.voters, ...conf.votersOutgoing, ...conf.learners, ...conf.learnersNext])];
   }
 

@@ -3,11 +3,11 @@
  * returns its summary (without the history, which stays in the worker).
  */
 import { plantBug, type PlantedBug } from './planted-bugs.ts';
-import { defaultSimOptions, runSimulation, type FaultKind } from './simulation.ts';
+import { defaultSimOptions, runSimulation, type FaultKind, type SimOptions } from './simulation.ts';
 
 export interface SimTask {
   readonly seed: number;
-  readonly nodes: number;
+  readonly nodes: number | undefined;
   readonly faults: readonly FaultKind[] | undefined;
   readonly plant: PlantedBug | undefined;
 }
@@ -22,12 +22,20 @@ export interface SimTaskResult {
   readonly faults: number;
 }
 
-export function runSimTask(task: SimTask): SimTaskResult {
-  const options = defaultSimOptions(task.seed, {
-    nodes: task.nodes,
-    ...(task.faults !== undefined ? { faults: task.faults } : {}),
+/**
+ * The overrides of one run: a planted bug's hunting profile, then what the command line
+ * said explicitly (which wins), so a printed replay command reproduces the run.
+ */
+export function simOverrides(task: SimTask): Partial<SimOptions> {
+  return {
     ...(task.plant !== undefined ? plantBug(task.plant) : {}),
-  });
+    ...(task.nodes !== undefined ? { nodes: task.nodes } : {}),
+    ...(task.faults !== undefined ? { faults: task.faults } : {}),
+  };
+}
+
+export function runSimTask(task: SimTask): SimTaskResult {
+  const options = defaultSimOptions(task.seed, simOverrides(task));
   const r = runSimulation(options);
   return {
     seed: r.seed,

@@ -2,7 +2,8 @@
 // test network: each node has its own MemoryStorage; Readys are processed in the documented
 // order (persist snapshot, entries and hard state; send; apply; advance); messages wait in
 // one FIFO queue until delivered; links can be cut and messages dropped by filters. It also
-// checks State Machine Safety as it goes: every node applies the same entry at each index.
+// checks as it goes that no two nodes lead the same term (Election Safety) and that every
+// node applies the same entry at each index (State Machine Safety).
 import { EntryType, RaftNode, decodeConfChange } from '../../../src/core/index.ts';
 import type { Entry, Message, NodeId, RaftConfig, ReadState } from '../../../src/core/index.ts';
 import { MemoryStorage } from '../../../src/storage/index.ts';
@@ -46,9 +47,13 @@ export class Network {
   readonly sent: Message[] = [];
   private readonly cuts = new Set<string>();
   private drops: DropFilter[] = [];
+  /** Election Safety: the leader seen in each term. */
+  private readonly leaderOfTerm = new Map<number, NodeId>();
   /** State Machine Safety: the entry (term) applied at each index by anyone. */
   private readonly appliedTerms = new Map<number, number>();
   private readonly seedBase: number;
+  /** Options every node gets, including nodes added later. */
+  private readonly baseOptions: NodeOptions;
 
   /**
    * Nodes `voters` (and `learners`) bootstrapped as one cluster. Defaults: electionTicks 10,
@@ -58,19 +63,24 @@ export class Network {
   constructor(voters: readonly NodeId[], options: NetworkOptions = {}) {
     const { learners = [], seedBase = 17, ...nodeOptions } = options;
     this.seedBase = seedBase;
+    this.baseOptions = nodeOptions;
     for (const id of [...voters, ...learners]) {
-      this.addNode(id, { ...nodeOptions, voters, learners });
+      this.addNode(id, { voters, learners });
     }
   }
 
-  /** Starts a node on empty storage. Without `voters` it joins an existing cluster. */
+  /**
+   * Starts a node on empty storage, with the network's options and `options` over them.
+   * Without `voters` it joins an existing cluster.
+   */
   addNode(id: NodeId, options: NodeOptions = {}): NetNode {
     const storage = new MemoryStorage();
+    const merged = { ...this.baseOptions, ...options };
     const node: NetNode = {
       id,
-      raft: this.makeRaft(id, storage, options),
+      raft: this.makeRaft(id, storage, merged),
       storage,
-      options,
+      options: merged,
       applied: [],
       appliedIndex: 0,
       readStates: [],
@@ -142,7 +152,18 @@ export class Network {
       for (const rs of rd.readStates) node.readStates.push(rs);
       // 4. Advance.
       raft.advance(rd);
+      this.checkElectionSafety(raft);
     }
+    this.checkElectionSafety(raft);
+  }
+
+  private checkElectionSafety(raft: RaftNode): void {
+    if (raft.role !== 'leader') return;
+    const seen = this.leaderOfTerm.get(raft.term);
+    if (seen !== undefined && seen !== raft.id) {
+      throw new Error(`Election Safety: nodes ${seen} and ${raft.id} both lead term ${raft.term}`);
+    }
+    this.leaderOfTerm.set(raft.term, raft.id);
   }
 
   private apply(node: NetNode, e: Entry): void {
@@ -193,22 +214,23 @@ export class Network {
 
   /**
    * Processes every node's Readys and delivers queued messages (and the answers they cause)
-   * until nothing is left to deliver. Returns how many messages were delivered.
+   * until nothing is left to deliver. Messages `hold` selects stay queued, undelivered.
+   * Returns how many messages were delivered.
    */
-  deliverAll(): number {
+  deliverAll(hold?: (m: Message) => boolean): number {
     for (const id of this.nodes.keys()) this.process(id);
     let count = 0;
-    for (let rounds = 0; this.queue.length > 0; rounds++) {
+    for (let rounds = 0; ; rounds++) {
       if (rounds > ROUNDS_MAX) throw new Error('the network does not settle');
-      const batch = this.queue;
-      this.queue = [];
+      const batch = hold === undefined ? this.queue : this.queue.filter((m) => !hold(m));
+      if (batch.length === 0) return count;
+      this.queue = hold === undefined ? [] : this.queue.filter(hold);
       for (const m of batch) {
         const before = this.delivered.length;
         this.deliver(m);
         count += this.delivered.length - before;
       }
     }
-    return count;
   }
 
   /** Delivers only the queued messages `which` selects (in order), keeping the rest queued. */

@@ -1,0 +1,21 @@
+/** Shared body of the bug-planting tests: the first seed whose run catches a planted bug. */
+import { HUNTING_PROFILES, plantBug, type PlantedBug } from '../../src/sim/planted-bugs.ts';
+import { defaultSimOptions, runSimulation } from '../../src/sim/simulation.ts';
+
+/**
+ * Runs seeds 1..seedsMax with `bug` planted until one reports a violation. Returns the
+ * seed, what was found, and the result of the control: the same seed and profile with the
+ * bug left out, which must pass (else the violation is not the bug's doing).
+ */
+export function huntBug(
+  bug: PlantedBug,
+  seedsMax: number,
+): { seed: number; violation: string; controlViolation: string | undefined } | undefined {
+  for (let seed = 1; seed <= seedsMax; seed++) {
+    const r = runSimulation(defaultSimOptions(seed, plantBug(bug)));
+    if (r.ok) continue;
+    const control = runSimulation(defaultSimOptions(seed, HUNTING_PROFILES[bug]));
+    return { seed, violation: r.violation!, controlViolation: control.violation };
+  }
+  return undefined;
+}
