@@ -32,6 +32,7 @@ import {
   MessageType,
   NONE,
   emptyConfState,
+  makeMessage,
   type ConfChange,
   type ConfChangeItem,
   type ConfState,
@@ -1040,22 +1041,7 @@ export class RaftNode {
   }
 
   private message(type: MessageType, to: NodeId, fields: Partial<Message>): Message {
-    return {
-      type,
-      from: this.id,
-      to,
-      term: this.term,
-      logTerm: 0,
-      index: 0,
-      entries: EMPTY_ENTRIES,
-      commit: 0,
-      reject: false,
-      rejectHint: 0,
-      context: 0,
-      sentTick: 0,
-      snapshot: undefined,
-      ...fields,
-    };
+    return makeMessage({ type, from: this.id, to, term: this.term, ...fields });
   }
 }
 

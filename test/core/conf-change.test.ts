@@ -17,18 +17,9 @@ import {
   isVoter,
   nextConf,
 } from '../../src/core/index.ts';
-import type { ConfChange, ConfChangeItem, ConfState, ErrorCode as ErrorCodeT } from '../../src/core/index.ts';
+import { expectCode } from './helpers/errors.ts';
+import type { ConfChange, ConfChangeItem, ConfState } from '../../src/core/index.ts';
 
-function expectCode(fn: () => unknown, code: ErrorCodeT): void {
-  let caught: unknown;
-  try {
-    fn();
-  } catch (error) {
-    caught = error;
-  }
-  expect(caught).toBeInstanceOf(RingraftError);
-  expect((caught as RingraftError).code).toBe(code);
-}
 
 const itemArb: fc.Arbitrary<ConfChangeItem> = fc.record({
   op: fc.constantFrom('addVoter' as const, 'removeNode' as const, 'addLearner' as const),

@@ -16,23 +16,12 @@ import {
   RingraftError,
   makeMessage,
 } from '../../src/core/index.ts';
-import type { ErrorCode as ErrorCodeT, Message, NodeId } from '../../src/core/index.ts';
+import type { Message, NodeId } from '../../src/core/index.ts';
 import { MemoryStorage } from '../../src/storage/index.ts';
+import { expectCode } from './helpers/errors.ts';
 import { Network } from './helpers/network.ts';
 
 const E = 10; // electionTicks used by every network here.
-
-function expectCode(fn: () => unknown, code: ErrorCodeT): RingraftError {
-  let caught: unknown;
-  try {
-    fn();
-  } catch (error) {
-    caught = error;
-  }
-  expect(caught).toBeInstanceOf(RingraftError);
-  expect((caught as RingraftError).code).toBe(code);
-  return caught as RingraftError;
-}
 
 const isType =
   (type: MessageType, from?: NodeId, to?: NodeId) =>
@@ -761,18 +750,10 @@ describe('membership (§6, joint consensus and learners)', () => {
     expect(leader.promotable()).toBe(false);
     const target = leader.leadTransferee;
     expect([2, 3]).toContain(target);
-    const refusal = (f: () => void): NotLeaderError => {
-      try {
-        f();
-      } catch (error) {
-        return error as NotLeaderError;
-      }
-      throw new Error('expected a refusal');
-    };
-    const p = refusal(() => leader.propose(new Uint8Array([1])));
-    expect(p.code).toBe('NOT_LEADER');
-    expect(p.leaderId).toBe(target);
-    expect(refusal(() => leader.readIndex(7)).code).toBe('NOT_LEADER');
+    const p = expectCode(() => leader.propose(new Uint8Array([1])), 'NOT_LEADER');
+    expect(p).toBeInstanceOf(NotLeaderError);
+    expect((p as NotLeaderError).leaderId).toBe(target);
+    expectCode(() => leader.readIndex(7), 'NOT_LEADER');
     // It retries the hand-over every election timeout; once TimeoutNow gets through, a voter leads.
     net.recover();
     net.tickAll(2 * E);
