@@ -79,7 +79,9 @@ export async function simCommand(argv: readonly string[], out: Output): Promise<
   let lastProgress = 0;
   const progress = (): void => {
     const now = Date.now();
-    if (now - lastProgress < 250 && results.length < count) return;
+    // In place on a terminal; in a log (no terminal), a line every two seconds.
+    const intervalMs = process.stderr.isTTY === true ? 250 : 2000;
+    if (now - lastProgress < intervalMs && results.length < count) return;
     lastProgress = now;
     const bad = results.filter((r) => !r.ok).length;
     out.progress(`sim: ${results.length}/${count} runs, ${bad} violations, ${((now - started) / 1000).toFixed(1)} s`);

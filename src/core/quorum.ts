@@ -19,11 +19,22 @@ export function majorityCommitted(voters: readonly NodeId[], valueOf: (id: NodeI
   const n = voters.length;
   if (n === 0) return Infinity;
   if (n === 1) return valueOf(voters[0]!) ?? 0;
-  const values = new Array<number>(n);
-  for (let i = 0; i < n; i++) values[i] = valueOf(voters[i]!) ?? 0;
-  values.sort((x, y) => y - x);
-  return values[n >> 1]!;
+  // This runs on every acknowledgement the leader receives: sort in a reused buffer
+  // (insertion sort, descending; configurations are small) instead of allocating.
+  if (scratch.length < n) scratch = new Float64Array(Math.max(n, scratch.length * 2));
+  for (let i = 0; i < n; i++) {
+    const v = valueOf(voters[i]!) ?? 0;
+    let j = i;
+    while (j > 0 && scratch[j - 1]! < v) {
+      scratch[j] = scratch[j - 1]!;
+      j--;
+    }
+    scratch[j] = v;
+  }
+  return scratch[n >> 1]!;
 }
+
+let scratch = new Float64Array(16);
 
 export function majorityVoteResult(voters: readonly NodeId[], votes: ReadonlyMap<NodeId, boolean>): VoteResult {
   if (voters.length === 0) return 'won';

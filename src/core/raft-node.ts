@@ -294,7 +294,8 @@ export class RaftNode {
     if (this.msgs.length > 0 || this.readStates.length > 0) return true;
     const ss = this.prevSoftState;
     if (ss.leaderId !== this.leaderId || ss.role !== this.role) return true;
-    if (!sameHardState(this.prevHardState, this.hardState)) return true;
+    const hs = this.prevHardState;
+    if (hs.term !== this.term || hs.vote !== this.vote || hs.commit !== this.log.committed) return true;
     const u = this.log.unstable;
     if (u.entries.length > u.inProgress) return true;
     if (u.snapshot !== undefined && !u.snapshotInProgress) return true;
@@ -802,8 +803,8 @@ export class RaftNode {
   private appendEntries(entries: Entry[]): void {
     const last = this.log.append(entries);
     this.progress.get(this.id)!.maybeUpdate(last);
-    // A single-voter cluster commits by itself.
-    this.maybeCommit();
+    // Only where this node alone is a quorum can its own append commit anything.
+    if (this.conf.voters.length === 1 && this.conf.votersOutgoing.length <= 1) this.maybeCommit();
   }
 
   /**

@@ -16,7 +16,6 @@ import {
   RaftNode,
   Rand,
   RingraftError,
-  isVoter,
   type ConfChange,
   type Message,
   type RaftConfig,
@@ -407,7 +406,7 @@ export class Simulation {
         return;
       }
       for (const m of rd.messages) this.sendRaft(m);
-      this.apply(node, raft, rd);
+      this.apply(node, rd);
       raft.advance(rd);
       this.checkNode(node, raft);
       if (crashPoint === 'after-send') {
@@ -501,8 +500,7 @@ export class Simulation {
     node.wasLeader = isLeader;
   }
 
-  private apply(node: SimNode, raft: RaftNode, rd: Ready): void {
-    const kv = node.kv!;
+  private apply(node: SimNode, rd: Ready): void {
     if (rd.snapshot !== undefined) {
       this.stats.snapshotsInstalled++;
       node.kv = KvStateMachine.restore(rd.snapshot.data);
@@ -527,12 +525,11 @@ export class Simulation {
         this.replyTo(node.id, waiting.client, { opId: waiting.opId, ok: true, output: resultOutput(outcome.result) });
       }
     }
-    void kv;
     for (const rs of rd.readStates) node.readsWaiting.push({ index: rs.index, requestId: rs.requestId });
-    this.serveReads(node, raft);
+    this.serveReads(node);
   }
 
-  private serveReads(node: SimNode, _raft: RaftNode): void {
+  private serveReads(node: SimNode): void {
     if (node.readsWaiting.length === 0) return;
     const still: { index: number; requestId: number }[] = [];
     for (const w of node.readsWaiting) {
@@ -755,11 +752,6 @@ export class Simulation {
       if (!(error instanceof RingraftError)) throw error;
     }
     this.drain(leader!);
-  }
-
-  isMember(id: number): boolean {
-    const conf = this.leader()?.raft?.conf;
-    return conf === undefined ? true : isVoter(conf, id) || conf.learners.includes(id);
   }
 
   nodeIds(): number[] {
