@@ -338,6 +338,13 @@ export class RaftNode {
     if (rd.entries.length > 0) {
       const last = rd.entries[rd.entries.length - 1]!;
       this.log.unstable.stableTo(last.index, last.term);
+      if (this.role === 'leader') {
+        // The leader's own entries are durable now: they count toward commit from here.
+        const self = this.progress.get(this.id);
+        if (self !== undefined && self.maybeUpdate(this.durableLastIndex()) && this.maybeCommit()) {
+          this.needsBroadcast = true;
+        }
+      }
     }
     if (rd.snapshot !== undefined) {
       this.log.unstable.stableSnapTo(rd.snapshot.meta.index);
@@ -457,7 +464,7 @@ export class RaftNode {
     this.progress.clear();
     for (const id of members) {
       const pr = new Progress(last + 1, this.maxInflight, this.inflightBytesMax, learners.has(id));
-      if (id === this.id) pr.match = last;
+      if (id === this.id) pr.match = this.durableLastIndex();
       this.progress.set(id, pr);
     }
   }
@@ -800,11 +807,18 @@ export class RaftNode {
     return index;
   }
 
+  /**
+   * Appends to the leader's own log. The leader's own progress does not move here: it
+   * counts itself toward commit only once advance() reports the entries durable (thesis
+   * §10.2.1), so the host may send AppendEntries while its own write is in flight.
+   */
   private appendEntries(entries: Entry[]): void {
-    const last = this.log.append(entries);
-    this.progress.get(this.id)!.maybeUpdate(last);
-    // Only where this node alone is a quorum can its own append commit anything.
-    if (this.conf.voters.length === 1 && this.conf.votersOutgoing.length <= 1) this.maybeCommit();
+    this.log.append(entries);
+  }
+
+  /** The last index of the log known durable: everything the host has persisted and advanced. */
+  private durableLastIndex(): number {
+    return Math.min(this.log.lastIndex(), this.log.unstable.offset - 1);
   }
 
   /**
@@ -982,7 +996,7 @@ export class RaftNode {
         pr = new Progress(last + 1, this.maxInflight, this.inflightBytesMax, learners.has(id));
         // A new member is assumed active so that adding it does not fail check-quorum.
         pr.recentActive = true;
-        if (id === this.id) pr.match = last;
+        if (id === this.id) pr.match = this.durableLastIndex();
         this.progress.set(id, pr);
       }
       pr.isLearner = learners.has(id);

@@ -143,7 +143,11 @@ export interface SoftState {
  * 1. Persist `snapshot` (if any), then append `entries` and write `hardState` (if any)
  *    to stable storage. If `mustSync`, make them durable (fdatasync) before step 2.
  * 2. Send `messages`. They may depend on the state persisted in step 1 (a vote, an append
- *    acknowledgement), which is why they leave only after it.
+ *    acknowledgement), which is why they leave only after it. One exception: when
+ *    `softState`'s role (or the node's current role) is leader, the messages may leave
+ *    before or during step 1, because a leader's messages depend on nothing it has not
+ *    already made durable, and the leader counts its own new entries toward commit only
+ *    once advance() reports them durable (Raft thesis §10.2.1).
  * 3. Apply `snapshot` to the state machine (if any), then `committedEntries` in order.
  *    Serve `readStates` once the state machine has applied their index.
  * 4. Call `advance(ready)`. Until then the core will hand out no new Ready.

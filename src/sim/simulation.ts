@@ -68,6 +68,11 @@ export interface SimOptions {
   readonly checkQuorum: boolean;
   readonly maxInflight: number;
   readonly maxBatchBytes: number;
+  /**
+   * A leader sends its messages before persisting the Ready (thesis §10.2.1), so a crash
+   * can leave followers with entries the leader itself lost.
+   */
+  readonly leaderSendsEarly: boolean;
   /** Builds each Raft node; the bug-planting suite substitutes a broken one. */
   readonly createNode?: (config: RaftConfig) => RaftNode;
   readonly hostBugs?: HostBugs;
@@ -109,6 +114,7 @@ export function defaultSimOptions(seed: number, overrides: Partial<SimOptions> =
     checkQuorum: r.chance(0.7),
     maxInflight: r.pick([1, 4, 64]),
     maxBatchBytes: r.pick([1, 200, 65536]),
+    leaderSendsEarly: r.chance(0.5),
     ...overrides,
   };
 }
@@ -133,6 +139,7 @@ export interface SimResult {
 export interface SimStats {
   faultsByKind: Record<FaultKind, number>;
   crashes: number;
+  tornWrites: number;
   snapshotsInstalled: number;
   confChangesApplied: number;
   leaderChanges: number;
@@ -210,6 +217,7 @@ export class Simulation {
   private readonly stats: SimStats = {
     faultsByKind: Object.fromEntries(FAULT_KINDS.map((k) => [k, 0])) as Record<FaultKind, number>,
     crashes: 0,
+    tornWrites: 0,
     snapshotsInstalled: 0,
     confChangesApplied: 0,
     leaderChanges: 0,
@@ -396,6 +404,17 @@ export class Simulation {
       if (rounds > 10_000) throw new Error(`node ${node.id}: Ready loop does not settle`);
       const rd = raft.ready();
       const crashPoint = this.crashPointReached(node.id, rd);
+      const sendEarly = this.options.leaderSendsEarly && raft.role === 'leader';
+      if (sendEarly) for (const m of rd.messages) this.sendRaft(m);
+      if (crashPoint === 'mid-write') {
+        // Crash while the Ready is being written: a prefix of its entries reaches the disk
+        // (a torn write is cut back to whole records on recovery), the hard state does not,
+        // and nothing that had to wait for the write has left.
+        this.stats.tornWrites++;
+        node.storage.append(rd.entries.slice(0, this.rand.int(0, rd.entries.length + 1)));
+        this.crashAndRestartSoon(node.id);
+        return;
+      }
       this.persist(node, rd);
       this.noteRoleChange(node, raft);
       if (crashPoint === 'before-send') {
@@ -405,7 +424,7 @@ export class Simulation {
         this.crashAndRestartSoon(node.id);
         return;
       }
-      for (const m of rd.messages) this.sendRaft(m);
+      if (!sendEarly) for (const m of rd.messages) this.sendRaft(m);
       this.apply(node, rd);
       raft.advance(rd);
       this.checkNode(node, raft);
@@ -426,7 +445,7 @@ export class Simulation {
    * of point; otherwise any Ready that persists entries, changes term, vote or commit, or
    * makes a leader is a crash point taken with `crashPointProbability`.
    */
-  private crashPointReached(id: number, rd: Ready): 'before-send' | 'after-send' | undefined {
+  private crashPointReached(id: number, rd: Ready): 'mid-write' | 'before-send' | 'after-send' | undefined {
     if (this.quiet) return undefined;
     const armed = this.crashPoints.get(id);
     const leader = rd.softState?.role === 'leader';
@@ -442,6 +461,7 @@ export class Simulation {
     if (!this.rand.chance(p)) return undefined;
     this.faultCount++;
     this.stats.faultsByKind.crash++;
+    if (rd.entries.length > 0 && this.rand.chance(0.3)) return 'mid-write';
     return this.rand.chance(0.5) ? 'before-send' : 'after-send';
   }
 
