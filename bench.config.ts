@@ -2,8 +2,12 @@
  * The benchmark scenarios `npm run bench` knows, as typed data. `bench/run.ts` picks them
  * by name (`--scenario NAME`); each `kind` has its own runner under `bench/`.
  *
- * Only `kind: 'core'` exists so far: the Raft core alone, three RaftNode instances driven
- * in memory with no I/O, which is the ceiling every layer above the core lives under.
+ * Kinds so far:
+ * - `core`: the Raft core alone, three RaftNode instances driven in memory with no I/O,
+ *   which is the ceiling every layer above the core lives under;
+ * - `crc`: the two CRC32 implementations the WAL may use, side by side, so that the choice
+ *   between them is made by measurement (DESIGN.md, "Storage");
+ * - `disk`: the disk's own limit, a bare `writev` + `fdatasync` loop that no WAL can beat.
  * Cluster scenarios (worker threads, WAL, rings) will join the `Scenario` union with their
  * own `kind`.
  */
@@ -50,8 +54,43 @@ export interface CoreScenario extends ScenarioBase {
   readonly node: BenchNodeConfig;
 }
 
+/**
+ * CRC32 throughput: `zlib.crc32` (node:zlib, built in) against the pure-JS `crc-32`
+ * package's `buf`, on one buffer of each size, measured one after the other in one run.
+ * Before timing, both must agree on `verifyBuffersCount` random buffers, or the run fails.
+ */
+export interface CrcScenario extends ScenarioBase {
+  readonly kind: 'crc';
+  /** Bytes per checksummed buffer, one measured task per size and implementation. */
+  readonly bufferSizesBytes: readonly number[];
+  /** Random buffers (random lengths, random bytes) both implementations must agree on. */
+  readonly verifyBuffersCount: number;
+}
+
+/** How the disk loop treats its file: see bench/disk.bench.ts. */
+export type DiskFileVariant = 'growing' | 'preallocated';
+
+/**
+ * The disk's limit: a bare loop of one `writev` (one iovec per record) and one `fdatasync`
+ * per batch, appending records of `recordBytes`, on a growing and on a preallocated file.
+ * Each loop stops after `timeMs` or before the file would pass `fileBytesMax`.
+ */
+export interface DiskScenario extends ScenarioBase {
+  readonly kind: 'disk';
+  /** Bytes of one record (one iovec). */
+  readonly recordBytes: number;
+  /** Records per `writev` + `fdatasync`, one measured loop per size and variant. */
+  readonly batchSizes: readonly number[];
+  readonly variants: readonly DiskFileVariant[];
+  /**
+   * A loop stops before its file would grow past this, so that a fast disk cannot fill
+   * the temporary directory; it is also the preallocated file's size.
+   */
+  readonly fileBytesMax: number;
+}
+
 /** Every scenario kind; later kinds (e.g. `kind: 'cluster'`) are added to this union. */
-export type Scenario = CoreScenario;
+export type Scenario = CoreScenario | CrcScenario | DiskScenario;
 export type ScenarioKind = Scenario['kind'];
 
 export const scenarios: readonly Scenario[] = [
@@ -73,6 +112,24 @@ export const scenarios: readonly Scenario[] = [
       maxInflight: 256,
       maxBatchBytes: 1 << 20,
     },
+  },
+  {
+    name: 'crc',
+    kind: 'crc',
+    description: 'CRC32 throughput: zlib.crc32 against crc-32 (pure JS), per buffer size',
+    timeMs: 1000,
+    bufferSizesBytes: [150, 1024, 64 * 1024, 1024 * 1024],
+    verifyBuffersCount: 256,
+  },
+  {
+    name: 'disk',
+    kind: 'disk',
+    description: 'the disk limit: bare writev + fdatasync loop of 150 B records, growing vs preallocated file',
+    timeMs: 1000,
+    recordBytes: 150,
+    batchSizes: [1, 64, 1024],
+    variants: ['growing', 'preallocated'],
+    fileBytesMax: 256 * 1024 * 1024,
   },
 ];
 

@@ -16,7 +16,7 @@ export interface ResultRow {
   readonly kind: string;
   /** Which measurement of the scenario, e.g. 'commit' or 'step-leader-AppResp'. */
   readonly task: string;
-  /** Entries per round (commit) or per message (step). */
+  /** Entries per round (commit), per message (step), or records per writev (disk). */
   readonly batch: number;
   /** What one operation is, e.g. 'entry committed' or 'step call'. */
   readonly op: string;
@@ -24,6 +24,14 @@ export interface ResultRow {
   readonly nsPerOp: number;
   /** For round-based tasks: mean time of one whole round, in nanoseconds. */
   readonly nsPerRound?: number;
+  /** Which alternative was measured, e.g. 'zlib.crc32' or 'preallocated'; absent if only one. */
+  readonly variant?: string;
+  /** Bytes one operation handles (a checksummed buffer, a written record). */
+  readonly bytesPerOp?: number;
+  /** Throughput in MB/s, with 1 MB = 10^6 bytes: opsPerSec × bytesPerOp / 10^6. */
+  readonly mbPerSec?: number;
+  /** For disk tasks: `fdatasync` calls per second (one per batch). */
+  readonly fsyncsPerSec?: number;
   /** Relative margin of error of the mean, in percent. */
   readonly rmePercent: number;
   readonly samples: number;

@@ -7,6 +7,8 @@
  * --quick          a short time budget per task (for a smoke run, not for numbers)
  * --json FILE      also write the results as JSON: { machine, scenarios: [rows] }
  *
+ * MB/s counts 1 MB as 10^6 bytes.
+ *
  * This is the CLI entry, the one place under bench/ that writes to the terminal.
  */
 import { writeFileSync } from 'node:fs';
@@ -14,6 +16,8 @@ import os from 'node:os';
 import { parseArgs } from 'node:util';
 import { quickTimeMs, scenarios, type Scenario } from '../bench.config.ts';
 import { runCoreScenario } from './core.bench.ts';
+import { compareCrcRows, runCrcScenario } from './crc.bench.ts';
+import { compareDiskRows, runDiskScenario } from './disk.bench.ts';
 import type { ResultRow } from './measure.ts';
 
 interface Machine {
@@ -32,6 +36,10 @@ async function runScenario(scenario: Scenario, timeMs: number, onProgress: (line
   switch (scenario.kind) {
     case 'core':
       return runCoreScenario(scenario, { timeMs, onProgress });
+    case 'crc':
+      return runCrcScenario(scenario, { timeMs, onProgress });
+    case 'disk':
+      return runDiskScenario(scenario, { timeMs, onProgress });
   }
 }
 
@@ -41,19 +49,23 @@ function formatNumber(x: number): string {
 
 /** A plain text table, right-aligned numbers, one row per result. */
 function formatTable(rows: readonly ResultRow[]): string {
-  const header = ['scenario', 'task', 'batch', 'ops/s', 'ns/op', 'op', 'ns/round', '±%', 'samples'];
+  const header = ['scenario', 'task', 'variant', 'batch', 'ops/s', 'ns/op', 'op', 'ns/round', 'MB/s', 'fsyncs/s', '±%', 'samples'];
+  const optional = (x: number | undefined) => (x === undefined ? '' : formatNumber(x));
   const cells = rows.map((r) => [
     r.name,
     r.task,
+    r.variant ?? '',
     String(r.batch),
     formatNumber(r.opsPerSec),
     formatNumber(r.nsPerOp),
     r.op,
-    r.nsPerRound === undefined ? '' : formatNumber(r.nsPerRound),
+    optional(r.nsPerRound),
+    optional(r.mbPerSec),
+    optional(r.fsyncsPerSec),
     r.rmePercent.toFixed(1),
     String(r.samples),
   ]);
-  const left = new Set([0, 1, 5]);
+  const left = new Set([0, 1, 2, 6]);
   const widths = header.map((h, i) => Math.max(h.length, ...cells.map((c) => c[i]!.length)));
   const line = (c: readonly string[]) =>
     c.map((s, i) => (left.has(i) ? s.padEnd(widths[i]!) : s.padStart(widths[i]!))).join('  ').trimEnd();
@@ -100,6 +112,9 @@ async function main(): Promise<number> {
     rows.push(...(await runScenario(scenario, timeMs, (line) => console.log(`  measuring ${line}`))));
   }
   console.log(`\n${formatTable(rows)}`);
+  // Alternatives measured side by side, compared where the table would make one do sums.
+  const comparisons = [...compareCrcRows(rows), ...compareDiskRows(rows)];
+  if (comparisons.length > 0) console.log(`\n${comparisons.join('\n')}`);
   if (args.json !== undefined) {
     writeFileSync(args.json, `${JSON.stringify({ machine: m, scenarios: rows }, null, 2)}\n`);
     console.log(`\nwrote ${args.json}`);

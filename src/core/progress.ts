@@ -9,6 +9,7 @@
  *   or the attempt times out.
  */
 import { Inflights } from './inflights.ts';
+import type { Snapshot } from './types.ts';
 
 export type ProgressState = 'probe' | 'replicate' | 'snapshot';
 
@@ -22,8 +23,16 @@ export class Progress {
   probeSent = false;
   /** In snapshot state: the index of the snapshot sent. */
   pendingSnapshot = 0;
-  /** In snapshot state: ticks since the snapshot was sent (to retry a lost one). */
+  /** In snapshot state: ticks since the follower last acknowledged a chunk (to retry). */
   snapshotElapsedTicks = 0;
+  /** In snapshot state: the byte offset the follower expects next. */
+  snapshotOffset = 0;
+  /**
+   * In snapshot state: the snapshot being sent, pinned for the whole transfer, so that
+   * newer snapshots taken meanwhile do not restart it (under steady load they would,
+   * forever).
+   */
+  snapshot: Snapshot | undefined = undefined;
   /** Whether the follower was heard from since the last check-quorum round. */
   recentActive = false;
   /** Heartbeat answers in a row, in replicate state, with messages in flight and no ack. */
@@ -43,9 +52,17 @@ export class Progress {
     this.probeSent = false;
     this.pendingSnapshot = 0;
     this.snapshotElapsedTicks = 0;
+    this.snapshotOffset = 0;
+    this.snapshot = undefined;
     this.stalledHeartbeats = 0;
     this.state = state;
     this.inflights.reset();
+  }
+
+  /** The snapshot transfer failed or was abandoned: probe from what is known to match. */
+  snapshotFailed(): void {
+    this.pendingSnapshot = 0;
+    this.becomeProbe();
   }
 
   becomeProbe(): void {
@@ -65,9 +82,10 @@ export class Progress {
     this.next = this.match + 1;
   }
 
-  becomeSnapshot(snapshotIndex: number): void {
+  becomeSnapshot(snapshot: Snapshot): void {
     this.resetState('snapshot');
-    this.pendingSnapshot = snapshotIndex;
+    this.pendingSnapshot = snapshot.meta.index;
+    this.snapshot = snapshot;
   }
 
   /** Records an acknowledgement up to `index`; returns whether it taught us anything. */

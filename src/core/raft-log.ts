@@ -107,9 +107,12 @@ export class RaftLog {
     const first = storage.firstIndex();
     const last = storage.lastIndex();
     this.unstable = new Unstable(last + 1);
-    this.committed = first - 1;
-    this.applied = first - 1;
-    this.applying = first - 1;
+    // The host restores its state machine from the storage's snapshot on start, which may
+    // cover entries the storage retains for catching followers up: start applying after it.
+    const start = Math.max(first - 1, storage.snapshot().meta.index);
+    this.committed = start;
+    this.applied = start;
+    this.applying = start;
   }
 
   firstIndex(): number {

@@ -44,6 +44,7 @@ import {
   type Ready,
   type Role,
   type Snapshot,
+  type SnapshotMeta,
   type SoftState,
 } from './types.ts';
 
@@ -84,6 +85,10 @@ export interface RaftConfig {
   readonly leaseMarginTicks?: number;
   /** Pending ReadIndex requests before readIndex refuses more. Default 65536. */
   readonly readsPendingMax?: number;
+  /** Bytes of snapshot in one Snap message. Default 1 MiB. */
+  readonly snapshotChunkBytes?: number;
+  /** Largest snapshot a follower accepts (it assembles one in memory). Default 1 GiB. */
+  readonly snapshotBytesMax?: number;
 }
 
 export type ReadMode = 'safe' | 'lease';
@@ -109,7 +114,17 @@ export class RaftNode {
   private readonly proposalBytesMax: number;
   private readonly uncommittedBytesMax: number;
   private readonly leaseMarginTicks: number;
+  private readonly snapshotChunkBytes: number;
+  private readonly snapshotBytesMax: number;
   private readonly rand: Rand;
+  /**
+   * Follower only: the snapshot being received from `from` in `term`. Invariant:
+   * received <= buffer.length; it replaces the log only when complete, so a half-received
+   * snapshot never touches the log.
+   */
+  private incomingSnapshot:
+    | { readonly meta: SnapshotMeta; readonly term: number; readonly from: NodeId; readonly buffer: Uint8Array; received: number }
+    | undefined;
 
   term = 0;
   vote: NodeId = NONE;
@@ -161,6 +176,9 @@ export class RaftNode {
     this.proposalBytesMax = config.proposalBytesMax ?? 8 << 20;
     this.uncommittedBytesMax = config.uncommittedBytesMax ?? 64 << 20;
     this.leaseMarginTicks = config.leaseMarginTicks ?? 2;
+    this.snapshotChunkBytes = config.snapshotChunkBytes ?? 1 << 20;
+    this.snapshotBytesMax = config.snapshotBytesMax ?? 1 << 30;
+    if (!(this.snapshotChunkBytes >= 1)) throw new RingraftError(ErrorCode.INVALID_ARGUMENT, 'snapshotChunkBytes must be at least 1');
     if (!(this.leaseMarginTicks >= 1 && this.leaseMarginTicks < this.electionTicks)) {
       throw new RingraftError(ErrorCode.INVALID_ARGUMENT, 'need 1 <= leaseMarginTicks < electionTicks');
     }
@@ -370,10 +388,8 @@ export class RaftNode {
   /** Returns whether to go on processing `m` after its higher term was handled. */
   private handleHigherTerm(m: Message): boolean {
     if (m.type === MessageType.PreVote || m.type === MessageType.Vote) {
-      // A node that heard from a live leader within an election timeout (or started less
-      // than one ago and may have) ignores campaigns, unless leadership is being handed
-      // over: this keeps a partitioned node from disrupting a healthy cluster, and is what
-      // makes leader leases sound.
+      // Campaigns are disregarded while a live leader is believed to exist, unless
+      // leadership is being handed over (see inLease).
       if (this.inLease() && m.context !== 1) return false;
       if (m.type === MessageType.PreVote) return true; // Pre-votes change no term.
     } else if (m.type === MessageType.PreVoteResp && !m.reject) {
@@ -390,9 +406,10 @@ export class RaftNode {
       this.stepRole(m);
       return;
     }
-    if ((this.checkQuorum || this.preVote) && (m.type === MessageType.App || m.type === MessageType.Heartbeat)) {
-      // A stale leader (perhaps one whose higher-term rivals it never heard, because their
-      // pre-votes failed) learns our term from this answer and steps down.
+    if (m.type === MessageType.App || m.type === MessageType.Heartbeat) {
+      // A stale leader learns our term from this answer and steps down. It must: a leader
+      // disregards campaigns while it leads (inLease), so a node whose term ran ahead (its
+      // pre-votes failed, or it campaigned alone in a partition) can rejoin only this way.
       this.send(this.message(MessageType.AppResp, m.from, {}));
     } else if (m.type === MessageType.PreVote) {
       this.send(this.message(MessageType.PreVoteResp, m.from, { reject: true }));
@@ -404,10 +421,17 @@ export class RaftNode {
     return false;
   }
 
+  /**
+   * Whether this node believes a live leader exists (it heard from one within an election
+   * timeout, or started less than one ago): it then disregards campaigns (Raft §6), so a
+   * removed or partitioned server cannot disrupt the cluster, with or without pre-vote and
+   * check-quorum. With check-quorum this is also what makes leader leases sound.
+   */
   private inLease(): boolean {
-    if (!this.checkQuorum) return false;
     if (this.leaderId !== NONE && this.electionElapsed < this.electionTicks) return true;
-    return this.tickCount < this.electionTicks;
+    // A node that just started may have promised a leader its lease before it crashed; only
+    // leases need this, and leases need check-quorum.
+    return this.checkQuorum && this.tickCount < this.electionTicks;
   }
 
   private handleVoteRequest(m: Message): void {
@@ -455,6 +479,7 @@ export class RaftNode {
     this.pendingReads = [];
     this.leaseDisabled = false;
     this.needsBroadcast = false;
+    this.incomingSnapshot = undefined;
   }
 
   private resetProgress(): void {
@@ -576,9 +601,10 @@ export class RaftNode {
     }
     for (const [id, pr] of this.progress) {
       if (id === this.id || pr.state !== 'snapshot') continue;
-      // A snapshot message may have been lost: retry after an election timeout.
+      // No chunk acknowledged for an election timeout: probe again, which resends the
+      // snapshot from wherever the follower says it is.
       if (++pr.snapshotElapsedTicks >= this.electionTicks) {
-        pr.becomeProbe();
+        pr.snapshotFailed();
       }
     }
     if (this.heartbeatElapsed >= this.heartbeatTicks) {
@@ -666,6 +692,9 @@ export class RaftNode {
       case MessageType.HeartbeatResp:
         this.handleHeartbeatResp(m, pr);
         return;
+      case MessageType.SnapResp:
+        this.handleSnapshotResp(m, pr);
+        return;
       default:
         return;
     }
@@ -702,9 +731,55 @@ export class RaftNode {
     this.send(this.message(MessageType.HeartbeatResp, m.from, { context: m.context, sentTick: m.sentTick }));
   }
 
+  /**
+   * One chunk of a snapshot. Chunks are assembled in order; an out-of-order chunk (one was
+   * lost, or this node restarted and forgot what it had) is answered with the offset
+   * expected, from which the leader resumes. The complete snapshot replaces the log at once.
+   */
   private handleSnapshot(m: Message): void {
-    const snap = m.snapshot;
-    assert(snap !== undefined, 'snapshot message without a snapshot');
+    const chunk = m.snapshot;
+    assert(chunk !== undefined, 'snapshot message without a snapshot');
+    const meta = chunk.meta;
+    if (meta.index <= this.log.committed) {
+      // Nothing new in it: say where we are, as for a completed transfer.
+      this.incomingSnapshot = undefined;
+      this.send(this.message(MessageType.AppResp, m.from, { index: this.log.committed }));
+      return;
+    }
+    let inc = this.incomingSnapshot;
+    const same =
+      inc !== undefined &&
+      inc.from === m.from &&
+      inc.term === this.term &&
+      inc.meta.index === meta.index &&
+      inc.meta.term === meta.term &&
+      inc.buffer.length === chunk.totalBytes;
+    if (!same) {
+      inc = undefined;
+      this.incomingSnapshot = undefined;
+      if (chunk.totalBytes > this.snapshotBytesMax) {
+        // Refuse rather than allocate without bound; the leader retries later.
+        this.send(this.message(MessageType.SnapResp, m.from, { index: meta.index, rejectHint: 0, reject: true }));
+        return;
+      }
+      if (chunk.offset === 0) {
+        inc = { meta, term: this.term, from: m.from, buffer: new Uint8Array(chunk.totalBytes), received: 0 };
+        this.incomingSnapshot = inc;
+      }
+    }
+    if (inc === undefined || chunk.offset !== inc.received) {
+      this.send(this.message(MessageType.SnapResp, m.from, { index: meta.index, rejectHint: inc?.received ?? 0 }));
+      return;
+    }
+    assert(chunk.offset + chunk.data.length <= inc.buffer.length, 'snapshot chunk beyond the snapshot size');
+    inc.buffer.set(chunk.data, chunk.offset);
+    inc.received += chunk.data.length;
+    if (inc.received < inc.buffer.length) {
+      this.send(this.message(MessageType.SnapResp, m.from, { index: meta.index, rejectHint: inc.received }));
+      return;
+    }
+    this.incomingSnapshot = undefined;
+    const snap: Snapshot = { meta, data: inc.buffer };
     if (this.restore(snap)) {
       this.send(this.message(MessageType.AppResp, m.from, { index: this.log.lastIndex() }));
     } else {
@@ -773,7 +848,9 @@ export class RaftNode {
         pr.becomeProbe();
       }
     }
-    if (pr.match < this.log.lastIndex()) this.maybeSendAppend(m.from, false);
+    // A follower that is behind gets entries; in probe state it gets a message even with no
+    // new entries, so that a wrong guess of where its log ends is corrected by its reject.
+    if (pr.match < this.log.lastIndex()) this.maybeSendAppend(m.from, pr.state === 'probe');
     if (m.context === 0) return;
     const acks = this.readOnly.recvAck(m.from, m.context);
     if (acks === undefined) return;
@@ -913,8 +990,30 @@ export class RaftNode {
   private sendSnapshot(to: NodeId, pr: Progress): void {
     const snapshot = this.log.storage.snapshot();
     assert(snapshot.meta.index >= this.log.firstIndex() - 1, 'storage snapshot older than the log start');
-    pr.becomeSnapshot(snapshot.meta.index);
-    this.send(this.message(MessageType.Snap, to, { snapshot }));
+    pr.becomeSnapshot(snapshot);
+    this.sendSnapshotChunk(to, pr, snapshot);
+  }
+
+  /** Sends the chunk at pr.snapshotOffset; one chunk is in flight per follower. */
+  private sendSnapshotChunk(to: NodeId, pr: Progress, snapshot: Snapshot): void {
+    const total = snapshot.data.length;
+    const offset = Math.min(pr.snapshotOffset, total);
+    const data = snapshot.data.subarray(offset, Math.min(total, offset + this.snapshotChunkBytes));
+    this.send(this.message(MessageType.Snap, to, { snapshot: { meta: snapshot.meta, totalBytes: total, offset, data } }));
+  }
+
+  /** A follower acknowledged snapshot bytes up to m.rejectHint, or refused the snapshot. */
+  private handleSnapshotResp(m: Message, pr: Progress): void {
+    pr.recentActive = true;
+    const snapshot = pr.snapshot;
+    if (pr.state !== 'snapshot' || snapshot === undefined || m.index !== pr.pendingSnapshot) return;
+    if (m.reject) {
+      pr.snapshotFailed();
+      return;
+    }
+    pr.snapshotElapsedTicks = 0;
+    pr.snapshotOffset = m.rejectHint;
+    this.sendSnapshotChunk(m.from, pr, snapshot);
   }
 
   private sendTimeoutNow(to: NodeId): void {

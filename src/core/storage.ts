@@ -3,7 +3,8 @@
  * and the core reads from it through this interface; the core never writes.
  *
  * Indexes: the storage holds a snapshot covering [1, snapshot.index] and the entries
- * [firstIndex(), lastIndex()], where firstIndex() === snapshot.index + 1. Invariant:
+ * [firstIndex(), lastIndex()]. Entries covered by the snapshot may be retained for
+ * followers to catch up from. Invariants: firstIndex() - 1 <= snapshot.index, and
  * firstIndex() <= lastIndex() + 1.
  */
 import type { ConfState, Entry, HardState, Snapshot } from './types.ts';

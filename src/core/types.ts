@@ -79,6 +79,17 @@ export interface Snapshot {
   readonly data: Uint8Array;
 }
 
+/**
+ * One piece of a snapshot in transfer: bytes [offset, offset + data.length) of a snapshot
+ * of `totalBytes` bytes. The last chunk ends at totalBytes.
+ */
+export interface SnapshotChunk {
+  readonly meta: SnapshotMeta;
+  readonly totalBytes: number;
+  readonly offset: number;
+  readonly data: Uint8Array;
+}
+
 export const MessageType = {
   PreVote: 1,
   PreVoteResp: 2,
@@ -90,6 +101,7 @@ export const MessageType = {
   HeartbeatResp: 8,
   Snap: 9,
   TimeoutNow: 10,
+  SnapResp: 11,
 } as const;
 export type MessageType = (typeof MessageType)[keyof typeof MessageType];
 
@@ -105,7 +117,9 @@ export type MessageType = (typeof MessageType)[keyof typeof MessageType];
  *   the first index of its conflicting term and that term) for fast backtracking.
  * - Heartbeat: `commit`, and `context` (a read-index round number or 0); `sentTick` the
  *   leader's tick when sent, echoed in the response to establish leases.
- * - Snap: `snapshot`.
+ * - Snap: `snapshot`, one chunk of the leader's snapshot.
+ * - SnapResp: `index` the snapshot's index, `rejectHint` the byte offset the follower
+ *   expects next (resuming a transfer after a lost chunk, or restarting it at 0).
  */
 export interface Message {
   readonly type: MessageType;
@@ -120,7 +134,7 @@ export interface Message {
   readonly rejectHint: number;
   readonly context: number;
   readonly sentTick: number;
-  readonly snapshot: Snapshot | undefined;
+  readonly snapshot: SnapshotChunk | undefined;
 }
 
 export type Role = 'follower' | 'pre-candidate' | 'candidate' | 'leader';

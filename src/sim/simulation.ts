@@ -73,6 +73,8 @@ export interface SimOptions {
    * can leave followers with entries the leader itself lost.
    */
   readonly leaderSendsEarly: boolean;
+  /** Bytes per InstallSnapshot chunk: small values make every transfer many chunks. */
+  readonly snapshotChunkBytes: number;
   /** Builds each Raft node; the bug-planting suite substitutes a broken one. */
   readonly createNode?: (config: RaftConfig) => RaftNode;
   readonly hostBugs?: HostBugs;
@@ -115,6 +117,7 @@ export function defaultSimOptions(seed: number, overrides: Partial<SimOptions> =
     maxInflight: r.pick([1, 4, 64]),
     maxBatchBytes: r.pick([1, 200, 65536]),
     leaderSendsEarly: r.chance(0.5),
+    snapshotChunkBytes: r.pick([64, 1024, 1 << 20]),
     ...overrides,
   };
 }
@@ -159,6 +162,8 @@ type ClientReply =
   | { opId: number; ok: false; code: string; leaderHint: number; proposed: boolean };
 
 const CLIENT_ADDRESS_BASE = 1000;
+/** By the end, members must have caught up with what was committed this long before it, or still be catching up. */
+const CONVERGE_MS = 300;
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
@@ -228,6 +233,8 @@ export class Simulation {
   private readonly history: HistoryOp[] = [];
   private readonly clients: SimClient[] = [];
   private crashedAt = new Map<number, number>();
+  private commitToConverge = 0;
+  private readonly commitBeforeEnd = new Map<number, number>();
   /**
    * Crash points: nodes to crash right after their next Ready that changes term or vote
    * ('vote'), that advances their commit index ('commit'), or that makes them leader
@@ -261,6 +268,11 @@ export class Simulation {
     let writesDoneAtQuiet = 0;
     this.at(o.durationMs + 1, () => {
       writesDoneAtQuiet = this.completedWrites();
+    });
+    // What the leader had committed shortly before the end: every live member must have it.
+    this.at(end - CONVERGE_MS, () => {
+      this.commitToConverge = this.leader()?.raft?.log.committed ?? 0;
+      for (const [id, node] of this.nodes) this.commitBeforeEnd.set(id, node.raft?.log.committed ?? 0);
     });
     while (this.invariants.violation === undefined) {
       const ev = this.queue.pop();
@@ -305,6 +317,20 @@ export class Simulation {
     if (this.completedWrites() <= writesDoneAtQuiet) {
       return `liveness: no write completed in the ${this.options.quiesceMs} ms after faults were healed`;
     }
+    const leader = this.leader();
+    if (leader === undefined) return `liveness: no leader at the end of the quiet period`;
+    const target = this.commitToConverge;
+    for (const id of this.members()) {
+      const node = this.nodes.get(id);
+      if (node?.raft === undefined) continue;
+      const caughtUp = node.raft.log.committed >= target && node.lastApplied >= target;
+      // A member with a tight flow-control profile may still be catching up, but it must be
+      // moving: one that made no progress at all is stuck.
+      const moving = node.raft.log.committed > (this.commitBeforeEnd.get(id) ?? 0);
+      if (!caughtUp && !moving) {
+        return `liveness: node ${id} is stuck behind (committed ${node.raft.log.committed}, applied ${node.lastApplied}, no progress in the last ${CONVERGE_MS} ms; the leader had committed ${target} by then)`;
+      }
+    }
     return undefined;
   }
 
@@ -342,6 +368,7 @@ export class Simulation {
       checkQuorum: this.options.checkQuorum,
       maxInflight: this.options.maxInflight,
       maxBatchBytes: this.options.maxBatchBytes,
+      snapshotChunkBytes: this.options.snapshotChunkBytes,
     };
     node.raft = this.options.createNode !== undefined ? this.options.createNode(config) : new RaftNode(config);
     const snap = node.storage.snapshot();
@@ -580,7 +607,7 @@ export class Simulation {
     const snapIndex = node.storage.snapshot().meta.index;
     if (node.lastApplied - snapIndex < this.options.snapshotEveryEntries) return;
     if (raft.log.applied !== node.lastApplied) return;
-    node.storage.createSnapshot(node.lastApplied, raft.conf, node.kv!.snapshot());
+    node.storage.createSnapshot(node.lastApplied, raft.conf, node.kv!.snapshot(), this.options.snapshotEveryEntries);
   }
 
   private sendRaft(m: Message): void {

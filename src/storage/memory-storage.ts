@@ -2,8 +2,9 @@
  * Storage kept in memory, with the same interface the durable WAL offers. The simulator
  * uses it as a node's "disk": what the host has written here survives a simulated crash.
  *
- * Layout: `ents[0]` is a dummy entry at the snapshot's index and term, so that
- * ents[i] has log index i + snapshot.meta.index, and term(firstIndex - 1) is answerable.
+ * Layout: `ents[0]` is a dummy entry at the compaction point (the snapshot's index, or
+ * below it when entries are retained), so that ents[i] has log index i + ents[0].index and
+ * term(firstIndex - 1) is answerable. Invariant: firstIndex() - 1 <= snapshot.meta.index.
  */
 import {
   EMPTY_DATA,
@@ -107,16 +108,18 @@ export class MemoryStorage implements Storage {
 
   /**
    * Records a snapshot of the state machine at `index` (which must be applied, hence
-   * stored) and discards the entries it covers.
+   * stored) and discards the entries it covers but the last `retainEntries`, which let a
+   * follower slightly behind (or just past a snapshot transfer) catch up from the log.
    */
-  createSnapshot(index: number, conf: ConfState, data: Uint8Array): Snapshot {
+  createSnapshot(index: number, conf: ConfState, data: Uint8Array, retainEntries = 0): Snapshot {
     if (index <= this.snap.meta.index) {
       throw new RingraftError(ErrorCode.SNAPSHOT_OUT_OF_DATE, `snapshot at ${index} not newer than ${this.snap.meta.index}`);
     }
     assert(index <= this.lastIndex(), `snapshot at ${index} beyond last index ${this.lastIndex()}`);
     const term = this.term(index);
     this.snap = { meta: { index, term, conf }, data };
-    this.compact(index);
+    const compactTo = index - Math.max(0, Math.floor(retainEntries));
+    if (compactTo > this.ents[0]!.index) this.compact(compactTo);
     return this.snap;
   }
 

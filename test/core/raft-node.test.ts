@@ -187,7 +187,11 @@ describe('log replication (§5.3)', () => {
     net.elect(2);
     for (let i = 0; i < 30; i++) net.propose(2, `n${i}`);
     net.deliverAll();
-    const leader = net.elect(3);
+    // A live leader's followers disregard campaigns (§6), so the next term comes by transfer.
+    net.raft(2).transferLeadership(3);
+    net.deliverAll();
+    const leader = net.raft(3);
+    expect(leader.role).toBe('leader');
     net.propose(3, 'last');
     net.deliverAll();
     expect(leader.progress.get(1)!.next - 1 - divergence).toBeGreaterThanOrEqual(30);
@@ -821,6 +825,8 @@ describe('the Ready contract', () => {
     net.elect(1);
     const voter = net.raft(3);
     const term = voter.term + 1;
+    // The voter has waited out its leader for an election timeout (else it disregards the campaign).
+    voter.electionElapsed = voter.electionTicks;
     voter.step(makeMessage({ type: MessageType.Vote, from: 2, to: 3, term, index: voter.log.lastIndex(), logTerm: voter.log.lastTerm() }));
     const rd = voter.ready();
     expect(rd.messages).toEqual([expect.objectContaining({ type: MessageType.VoteResp, to: 2, reject: false, term })]);
@@ -1061,5 +1067,66 @@ describe('random faults (seeded)', () => {
     // The run did real work: entries were applied and reads were answered.
     expect(appliedTotal).toBeGreaterThan(1000);
     expect(readsChecked).toBeGreaterThan(50);
+  });
+});
+
+describe('disregarding campaigns against a live leader (§6)', () => {
+  it('a follower that hears from its leader ignores a higher-term vote request, then grants it once the leader is silent', () => {
+    const net = new Network([1, 2, 3], { preVote: false, checkQuorum: false });
+    net.elect(1);
+    const voter = net.raft(3);
+    const term = voter.term;
+    const request = () =>
+      makeMessage({ type: MessageType.Vote, from: 2, to: 3, term: term + 1, index: voter.log.lastIndex(), logTerm: voter.log.lastTerm() });
+    voter.step(request());
+    expect(voter.term).toBe(term);
+    expect(voter.hasReady()).toBe(false);
+    // An election timeout without the leader: the request is now heard and granted.
+    for (let i = 0; i < E; i++) voter.tick();
+    voter.step(request());
+    expect(voter.term).toBe(term + 1);
+    const rd = voter.ready();
+    expect(rd.messages).toEqual([expect.objectContaining({ type: MessageType.VoteResp, to: 2, reject: false })]);
+  });
+
+  it('a node whose term ran ahead answers the stale leader with its term, so the leader steps down', () => {
+    const net = new Network([1, 2, 3], { preVote: false, checkQuorum: false });
+    const leader = net.elect(1);
+    const follower = net.raft(3);
+    const ahead = leader.term + 5;
+    follower.becomeFollower(ahead, 0);
+    leader.step(makeMessage({ type: MessageType.HeartbeatResp, from: 2, to: 1, term: leader.term }));
+    net.tick(1);
+    net.deliverAll();
+    expect(net.delivered.some((m) => m.type === MessageType.AppResp && m.from === 3 && m.to === 1 && m.term === ahead)).toBe(true);
+    expect(leader.term).toBeGreaterThanOrEqual(ahead);
+    expect(leader.role === 'leader' ? leader.term > ahead : true).toBe(true);
+  });
+
+  it('a removed voter that missed its removal cannot unseat the leader, without pre-vote or check-quorum', () => {
+    const net = new Network([1, 2, 3], { preVote: false, checkQuorum: false });
+    const leader = net.elect(1);
+    net.isolate(3);
+    leader.proposeConfChange({ changes: [{ op: 'removeNode', nodeId: 3 }] });
+    for (let i = 0; i < 3; i++) {
+      net.tick(1);
+      net.deliverAll();
+    }
+    expect(leader.conf.voters).toEqual([1, 2]);
+    const term = leader.term;
+    // Node 3 still thinks it is a voter and campaigns again and again.
+    net.recover();
+    for (let i = 0; i < 10 * E; i++) {
+      net.tick(3);
+      net.tick(1);
+      net.tick(2);
+      net.deliverAll();
+    }
+    expect(net.raft(3).term).toBeGreaterThan(term);
+    expect(leader.role).toBe('leader');
+    expect(leader.term).toBe(term);
+    net.propose(1, 'still serving');
+    net.deliverAll();
+    expect(net.appliedTexts(2)).toContain('still serving');
   });
 });

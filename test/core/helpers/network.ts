@@ -274,6 +274,14 @@ export class Network {
    * Returns whether `id` won within `ticksMax` ticks.
    */
   campaign(id: NodeId, ticksMax = 100): boolean {
+    // Only `id` is ticked, so that it is the one to campaign; the others are taken to have
+    // waited out their leader for an election timeout, as they would have in real time, so
+    // that they do not disregard the campaign as one against a live leader (Raft §6).
+    for (const [other, node] of this.nodes) {
+      if (other !== id && node.raft.role === 'follower') {
+        node.raft.electionElapsed = Math.max(node.raft.electionElapsed, node.raft.electionTicks);
+      }
+    }
     for (let i = 0; i < ticksMax; i++) {
       this.tick(id);
       this.deliverAll();
