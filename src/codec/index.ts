@@ -8,3 +8,15 @@ export {
   U64_MAX,
 } from './bytes.ts';
 export type { DecodeErrorReason } from './bytes.ts';
+export {
+  CONF_NODES_MAX,
+  ENTRY_DATA_BYTES_MAX,
+  MESSAGE_ENTRIES_MAX,
+  MESSAGE_FORMAT_VERSION,
+  SNAPSHOT_CHUNK_BYTES_MAX,
+  decodeMessage,
+  encodeMessage,
+  encodeMessageInto,
+  encodedMessageBytes,
+} from './message-codec.ts';
+export type { DecodeMessageOptions } from './message-codec.ts';
