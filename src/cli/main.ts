@@ -1,14 +1,18 @@
 /** The `ringraft` command. */
 import { processOutput, UsageError, type Output } from './args.ts';
 import { SIM_USAGE, simCommand } from './sim-command.ts';
+import { WAL_USAGE, walCommand } from './wal-command.ts';
 
 const USAGE = `ringraft: a Raft consensus engine and replicated key-value store
 
 commands:
   sim     run the deterministic simulator (ringraft sim --help)
+  wal     verify or dump a node's write-ahead log (ringraft wal --help)
   help    this text
 
-${SIM_USAGE}`;
+${SIM_USAGE}
+
+${WAL_USAGE}`;
 
 export async function main(argv: readonly string[], out: Output = processOutput()): Promise<number> {
   const [command, ...rest] = argv;
@@ -16,6 +20,8 @@ export async function main(argv: readonly string[], out: Output = processOutput(
     switch (command) {
       case 'sim':
         return await simCommand(rest, out);
+      case 'wal':
+        return walCommand(rest, out);
       case undefined:
       case 'help':
       case '--help':

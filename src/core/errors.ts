@@ -17,6 +17,10 @@ export const ErrorCode = {
   TIMEOUT: 'TIMEOUT',
   CLOSED: 'CLOSED',
   CORRUPT_LOG: 'CORRUPT_LOG',
+  /** A write, sync, rename or unlink of the storage failed (EIO, ENOSPC, ...). */
+  IO_ERROR: 'IO_ERROR',
+  /** The storage refuses writes after an earlier I/O error; reopen it to recover. */
+  STORAGE_FAILED: 'STORAGE_FAILED',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 

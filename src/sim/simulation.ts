@@ -16,18 +16,20 @@ import {
   RaftNode,
   Rand,
   RingraftError,
+  isVoter,
   type ConfChange,
   type Message,
   type RaftConfig,
   type Ready,
 } from '../core/index.ts';
 import { KvStateMachine, encodeKvRequest, type KvCommand, type KvResult } from '../kv/index.ts';
-import { MemoryStorage } from '../storage/index.ts';
+import { MemoryStorage, WalStorage } from '../storage/index.ts';
 import { EventQueue } from './event-queue.ts';
 import type { HistoryOp } from './history.ts';
 import { Invariants } from './invariants.ts';
 import { checkLinearizable } from './linearizability.ts';
 import { DEFAULT_NETWORK, SimNetwork, type NetworkOptions } from './network.ts';
+import { SimCrashSignal, SimFileSystem } from './sim-fs.ts';
 
 export const FAULT_KINDS = ['partition', 'asymmetric', 'isolate', 'crash', 'drop', 'membership', 'transfer'] as const;
 export type FaultKind = (typeof FAULT_KINDS)[number];
@@ -75,6 +77,13 @@ export interface SimOptions {
   readonly leaderSendsEarly: boolean;
   /** Bytes per InstallSnapshot chunk: small values make every transfer many chunks. */
   readonly snapshotChunkBytes: number;
+  /**
+   * 'memory': each node's disk is a MemoryStorage. 'wal': each node runs the real WAL on a
+   * simulated file system that crashes tear and bit flips corrupt (see sim-fs.ts).
+   */
+  readonly storage: 'memory' | 'wal';
+  /** In 'wal' mode: probability that a crash also flips a bit in the node's durable log. */
+  readonly bitFlipProbability: number;
   /** Builds each Raft node; the bug-planting suite substitutes a broken one. */
   readonly createNode?: (config: RaftConfig) => RaftNode;
   readonly hostBugs?: HostBugs;
@@ -118,6 +127,8 @@ export function defaultSimOptions(seed: number, overrides: Partial<SimOptions> =
     maxBatchBytes: r.pick([1, 200, 65536]),
     leaderSendsEarly: r.chance(0.5),
     snapshotChunkBytes: r.pick([64, 1024, 1 << 20]),
+    storage: r.chance(0.3) ? 'wal' : 'memory',
+    bitFlipProbability: r.pick([0, 0.05]),
     ...overrides,
   };
 }
@@ -143,6 +154,9 @@ export interface SimStats {
   faultsByKind: Record<FaultKind, number>;
   crashes: number;
   tornWrites: number;
+  /** Nodes that found their log corrupt on restart and stayed down. */
+  corruptLogStops: number;
+  bitFlips: number;
   snapshotsInstalled: number;
   confChangesApplied: number;
   leaderChanges: number;
@@ -162,6 +176,8 @@ type ClientReply =
   | { opId: number; ok: false; code: string; leaderHint: number; proposed: boolean };
 
 const CLIENT_ADDRESS_BASE = 1000;
+/** Small WAL segments in the simulation, so rollover and segment deletion happen often. */
+const WAL_SEGMENT_BYTES = 16 << 10;
 /** By the end, members must have caught up with what was committed this long before it, or still be catching up. */
 const CONVERGE_MS = 300;
 const encoder = new TextEncoder();
@@ -180,10 +196,17 @@ interface PendingRead {
   readonly key: string;
 }
 
+type SimStorage = MemoryStorage | WalStorage;
+
 class SimNode {
   raft: RaftNode | undefined;
   kv: KvStateMachine | undefined;
-  readonly storage: MemoryStorage;
+  /** The node's disk: reopened (recovered) at each start in 'wal' mode. */
+  storage: SimStorage;
+  /** In 'wal' mode, the simulated file system the WAL lives on. */
+  readonly fs: SimFileSystem | undefined;
+  /** Found its log corrupt on restart: stays down for the rest of the run. */
+  stopped = false;
   incarnation = 0;
   /** Writes this node proposed as leader, by "clientId:seq". */
   pendingWrites = new Map<string, PendingWrite>();
@@ -199,9 +222,14 @@ class SimNode {
 
   constructor(
     readonly id: number,
-    readonly storage0: MemoryStorage,
+    mode: 'memory' | 'wal',
   ) {
-    this.storage = storage0;
+    this.fs = mode === 'wal' ? new SimFileSystem() : undefined;
+    this.storage = this.fs === undefined ? new MemoryStorage() : WalStorage.open(this.dir, { fs: this.fs, segmentSizeBytesMax: WAL_SEGMENT_BYTES });
+  }
+
+  get dir(): string {
+    return `/n${this.id}`;
   }
 
   get alive(): boolean {
@@ -223,6 +251,8 @@ export class Simulation {
     faultsByKind: Object.fromEntries(FAULT_KINDS.map((k) => [k, 0])) as Record<FaultKind, number>,
     crashes: 0,
     tornWrites: 0,
+    corruptLogStops: 0,
+    bitFlips: 0,
     snapshotsInstalled: 0,
     confChangesApplied: 0,
     leaderChanges: 0,
@@ -233,6 +263,7 @@ export class Simulation {
   private readonly history: HistoryOp[] = [];
   private readonly clients: SimClient[] = [];
   private crashedAt = new Map<number, number>();
+  private bitFlipped = false;
   private commitToConverge = 0;
   private readonly commitBeforeEnd = new Map<number, number>();
   /**
@@ -250,7 +281,7 @@ export class Simulation {
     this.network = new SimNetwork(this.rand.fork(), options.network);
     const voters = Array.from({ length: options.nodes }, (_, i) => i + 1);
     for (const id of voters) {
-      this.nodes.set(id, new SimNode(id, new MemoryStorage()));
+      this.nodes.set(id, new SimNode(id, this.options.storage));
     }
     this.sparesNext = options.nodes + 1;
     for (const id of voters) this.startNode(id, voters);
@@ -357,6 +388,20 @@ export class Simulation {
   private startNode(id: number, initialVoters: readonly number[]): void {
     const node = this.nodes.get(id)!;
     node.incarnation++;
+    if (node.fs !== undefined && node.incarnation > 1) {
+      // Recovery by the real WAL code, from whatever the crash left on the simulated disk.
+      try {
+        node.storage = WalStorage.open(node.dir, { fs: node.fs, segmentSizeBytesMax: WAL_SEGMENT_BYTES });
+      } catch (error) {
+        if (error instanceof RingraftError && error.code === ErrorCode.CORRUPT_LOG) {
+          // A damaged log must never serve: the node stays down (an operator would replace it).
+          node.stopped = true;
+          this.stats.corruptLogStops++;
+          return;
+        }
+        throw error;
+      }
+    }
     const config: RaftConfig = {
       id,
       storage: node.storage,
@@ -408,10 +453,33 @@ export class Simulation {
     node.readsWaiting = [];
     node.lateHardState = undefined;
     this.crashedAt.set(id, this.now);
+    if (node.fs !== undefined) {
+      node.fs.crash(this.rand);
+      // Media corruption, at most one node per run, so a majority stays whole.
+      // Only where the cluster survives losing this node for good: a voter's log is corrupted
+      // only while there are at least three voters, so a quorum remains without it.
+      const leaderRaft = this.leader()?.raft;
+      const conf = leaderRaft?.conf;
+      const settled = leaderRaft !== undefined && leaderRaft.pendingConfIndex <= leaderRaft.log.applied;
+      const survivable = conf !== undefined && settled && (!isVoter(conf, id) || (conf.voters.length >= 3 && conf.votersOutgoing.length === 0));
+      if (survivable && this.rand.chance(this.options.bitFlipProbability) && !this.anyStopped() && !this.bitFlipped) {
+        const segments = node.fs.paths().filter((p) => p.startsWith(node.dir + '/') && p.endsWith('.wal'));
+        if (segments.length > 0 && node.fs.flipDurableBit(this.rand.pick(segments), this.rand) !== undefined) {
+          this.bitFlipped = true;
+          this.stats.bitFlips++;
+        }
+      }
+    }
+  }
+
+  private anyStopped(): boolean {
+    for (const n of this.nodes.values()) if (n.stopped) return true;
+    return false;
   }
 
   private restart(id: number): void {
     this.crashedAt.delete(id);
+    if (this.nodes.get(id)!.stopped) return;
     this.startNode(id, []);
   }
 
@@ -438,7 +506,19 @@ export class Simulation {
         // (a torn write is cut back to whole records on recovery), the hard state does not,
         // and nothing that had to wait for the write has left.
         this.stats.tornWrites++;
-        node.storage.append(rd.entries.slice(0, this.rand.int(0, rd.entries.length + 1)));
+        if (node.fs !== undefined) {
+          // The real WAL writes the batch; the crash comes before its sync and tears it.
+          node.fs.crashAtNextSync = true;
+          try {
+            this.persist(node, rd);
+          } catch (error) {
+            // The WAL wraps file-system errors; the crash signal is the cause.
+            if (!(error instanceof SimCrashSignal) && !((error as { cause?: unknown }).cause instanceof SimCrashSignal)) throw error;
+          }
+          node.fs.crashAtNextSync = false;
+        } else {
+          node.storage.append(rd.entries.slice(0, this.rand.int(0, rd.entries.length + 1)));
+        }
         this.crashAndRestartSoon(node.id);
         return;
       }
@@ -483,13 +563,20 @@ export class Simulation {
       return (armed === 'leader' ? leader : commit) ? 'before-send' : undefined;
     }
     const p = this.options.crashPointProbability;
-    if (p === 0 || !this.options.faults.includes('crash') || this.crashedAt.size >= this.downMax()) return undefined;
+    if (p === 0 || !this.options.faults.includes('crash') || this.downCount() >= this.downMax()) return undefined;
     if (!(leader || vote || commit || rd.entries.length > 0)) return undefined;
     if (!this.rand.chance(p)) return undefined;
     this.faultCount++;
     this.stats.faultsByKind.crash++;
     if (rd.entries.length > 0 && this.rand.chance(0.3)) return 'mid-write';
     return this.rand.chance(0.5) ? 'before-send' : 'after-send';
+  }
+
+  /** Nodes down now: crashed, or stopped for good on a corrupt log. */
+  private downCount(): number {
+    let stopped = 0;
+    for (const n of this.nodes.values()) if (n.stopped) stopped++;
+    return this.crashedAt.size + stopped;
   }
 
   /** How many nodes may be down at once: a minority of the initial cluster (at least one). */
@@ -506,9 +593,15 @@ export class Simulation {
 
   private persist(node: SimNode, rd: Ready): void {
     const inv = this.invariants;
-    if (rd.snapshot !== undefined) node.storage.applySnapshot(rd.snapshot);
+    const late = this.options.hostBugs?.persistHardStateLate === true;
+    if (node.storage instanceof WalStorage) {
+      // One Ready, one batch: one writev and one fdatasync.
+      node.storage.persist({ snapshot: rd.snapshot, entries: rd.entries, hardState: late ? undefined : rd.hardState, mustSync: rd.mustSync });
+    } else {
+      if (rd.snapshot !== undefined) node.storage.applySnapshot(rd.snapshot);
+      if (rd.entries.length > 0) node.storage.append(rd.entries);
+    }
     if (rd.entries.length > 0) {
-      node.storage.append(rd.entries);
       for (const e of rd.entries) {
         let prevTerm: number | undefined;
         try {
@@ -520,8 +613,8 @@ export class Simulation {
       }
     }
     if (rd.hardState !== undefined) {
-      if (this.options.hostBugs?.persistHardStateLate === true) node.lateHardState = rd.hardState;
-      else node.storage.setHardState(rd.hardState);
+      if (late) node.lateHardState = rd.hardState;
+      else if (!(node.storage instanceof WalStorage)) node.storage.setHardState(rd.hardState);
     }
   }
 
@@ -607,7 +700,12 @@ export class Simulation {
     const snapIndex = node.storage.snapshot().meta.index;
     if (node.lastApplied - snapIndex < this.options.snapshotEveryEntries) return;
     if (raft.log.applied !== node.lastApplied) return;
-    node.storage.createSnapshot(node.lastApplied, raft.conf, node.kv!.snapshot(), this.options.snapshotEveryEntries);
+    if (node.storage instanceof MemoryStorage) {
+      node.storage.createSnapshot(node.lastApplied, raft.conf, node.kv!.snapshot(), this.options.snapshotEveryEntries);
+    } else {
+      // The WAL compacts through the snapshot index (it keeps no catch-up entries yet).
+      node.storage.createSnapshot(node.lastApplied, raft.conf, node.kv!.snapshot());
+    }
   }
 
   private sendRaft(m: Message): void {
@@ -728,7 +826,7 @@ export class Simulation {
       }
       case 'crash': {
         const alive = ids.filter((i) => this.nodes.get(i)!.alive);
-        if (alive.length === 0 || this.crashedAt.size >= this.downMax()) {
+        if (alive.length === 0 || this.downCount() >= this.downMax()) {
           const [first] = this.crashedAt.keys();
           if (first !== undefined) this.restart(first);
           break;
@@ -778,6 +876,20 @@ export class Simulation {
     const n = this.options.nodes;
     const choices: ConfChange[] = [];
     const voters = conf.voters;
+    // The operator's first job: remove a node that stopped on a corrupt log (a fresh one is
+    // added as a learner later), and shrink nothing else while it still holds a vote.
+    const stopped = [...this.nodes.values()].find((x) => x.stopped && (isVoter(conf, x.id) || conf.learners.includes(x.id)));
+    if (stopped !== undefined) {
+      try {
+        raft.proposeConfChange({ changes: [{ op: 'removeNode', nodeId: stopped.id }] });
+      } catch (error) {
+        if (!(error instanceof RingraftError)) throw error;
+      }
+      this.drain(leader!);
+      return;
+    }
+    // After a corruption, no other churn: it could leave the dead node holding a quorum.
+    if (this.bitFlipped) return;
     if (voters.length > Math.max(2, n - 1)) {
       for (const v of voters) choices.push({ changes: [{ op: 'removeNode', nodeId: v }] });
       for (const v of voters) choices.push({ changes: [{ op: 'addLearner', nodeId: v }] });
@@ -788,7 +900,7 @@ export class Simulation {
     }
     if (conf.learners.length === 0 && this.nodes.size < n + 3) {
       const id = this.sparesNext++;
-      this.nodes.set(id, new SimNode(id, new MemoryStorage()));
+      this.nodes.set(id, new SimNode(id, this.options.storage));
       this.startNode(id, []);
       choices.push({ changes: [{ op: 'addLearner', nodeId: id }] });
     }

@@ -1,0 +1,726 @@
+/**
+ * Durable storage for one Raft node: a segmented write-ahead log with snapshot files, in one
+ * directory, behind the same interface as {@link MemoryStorage}. docs/wal-format.md is the
+ * format's specification.
+ *
+ * Writing: every write method is one batch. A batch is encoded into one `writev` and made
+ * durable with one `fdatasync` (group commit); {@link WalStorage.persist} writes a whole
+ * Ready's worth that way. In-memory state changes only after the batch is durable, so a
+ * reader never sees what a crash could take back. A failed write or sync leaves the storage
+ * refusing every later write (see StorageErrorCode.STORAGE_FAILED).
+ *
+ * Reading: an index of where every entry lives (20 bytes an entry) stays in memory, the
+ * entries do not: reads go to the segment files, except for the newest entries, which a
+ * small bounded cache holds.
+ *
+ * Not thread-safe, and one process at a time per directory (not enforced): a node owns its
+ * storage on its own thread.
+ */
+import { channel } from 'node:diagnostics_channel';
+import { dirname, join } from 'node:path';
+import {
+  EMPTY_DATA,
+  EntryType,
+  ErrorCode,
+  RingraftError,
+  assert,
+  emptyConfState,
+  entryBytes,
+  type ConfState,
+  type Entry,
+  type HardState,
+  type InitialState,
+  type Snapshot,
+  type Storage,
+} from '../core/index.ts';
+import { readFully, realFileSystem, writevFully, type Fd, type FileSystem } from './fs.ts';
+import { EntryIndex } from './wal/entry-index.ts';
+import { StorageError, StorageErrorCode, corruptLog } from './wal/errors.ts';
+import {
+  ENTRY_DATA_BYTES_MAX,
+  ENTRY_FIXED_BYTES,
+  RecordType,
+  SEGMENT_HEADER_BYTES,
+  SnapshotKind,
+  decodeFrame,
+  encodeBatch,
+  encodeSegmentHeader,
+  entryFromFrame,
+  frameBytes,
+  segmentFileName,
+  type SnapshotMarker,
+  type WalRecord,
+} from './wal/format.ts';
+import { recoverLog, type TornTail } from './wal/recovery.ts';
+import { readSnapshotFile, writeSnapshotFile } from './wal/snapshot-file.ts';
+import { TailCache } from './wal/tail-cache.ts';
+
+/**
+ * - `always`: every batch is made durable (fdatasync, and a directory fsync where files
+ *   come and go) before the write call returns. The only safe choice for Raft.
+ * - `none`: nothing is synced. UNSAFE: a power loss or OS crash may lose acknowledged
+ *   writes (breaking Raft's promises) and may leave a log that recovery rejects as corrupt.
+ *   For benchmarks that want to measure everything but the disk's sync.
+ */
+export type Durability = 'always' | 'none';
+
+export interface WalOptions {
+  /** Default: the real file system. */
+  readonly fs?: FileSystem;
+  /** Default `always`. */
+  readonly durability?: Durability;
+  /**
+   * A new segment starts when the next batch would take the current one past this size.
+   * A batch is never split, so a segment holding one batch larger than this is larger.
+   * Default 64 MiB; between 4 KiB and 1 GiB.
+   */
+  readonly segmentSizeBytesMax?: number;
+  /**
+   * When a batch would make a segment file longer, the same `writev` appends zeros after it,
+   * up to the next multiple of this many bytes (at most to segmentSizeBytesMax), so that the
+   * batches after it overwrite space the file already has and their `fdatasync` has no file
+   * size to make durable. Recovery treats the zeros as unwritten space. 0 turns it off.
+   * Default {@link PREALLOCATE_BYTES_DEFAULT}.
+   */
+  readonly preallocateBytes?: number;
+  /** Newest entries kept in memory for reads. Default 4096. */
+  readonly cacheEntriesMax?: number;
+  /** Bytes (as {@link entryBytes} counts them) of cached entries. Default 8 MiB. */
+  readonly cacheBytesMax?: number;
+}
+
+/** One Ready's worth of writes. */
+export interface PersistBatch {
+  /** A snapshot received from the leader: replaces the log (written first). */
+  readonly snapshot?: Snapshot | undefined;
+  /** Entries to append; a stored suffix they overlap is truncated first. */
+  readonly entries?: readonly Entry[] | undefined;
+  readonly hardState?: HardState | undefined;
+  /**
+   * Ready.mustSync. When false and the batch holds only a hard state (a new commit index),
+   * the hard state is not written now but with the next batch (or at close): losing a commit
+   * index in a crash is harmless, and this saves a write and a sync. Default true.
+   */
+  readonly mustSync?: boolean;
+}
+
+/** What recovery did when the storage was opened. */
+export interface RecoveryReport {
+  /** A torn write found at the end of the log and discarded, if any. */
+  readonly tornTail: TornTail | undefined;
+  /** Leftover files deleted: temporary files and snapshot files no longer referenced. */
+  readonly deletedFiles: readonly string[];
+}
+
+/**
+ * Diagnostics: when opening a WAL repairs something, a message `{ dir, tornTail, deletedFiles }`
+ * (a {@link RecoveryReport} and the directory) is published here.
+ */
+export const walRecoveryChannel = channel('ringraft:wal:recovery');
+
+export const SEGMENT_SIZE_BYTES_MAX_DEFAULT = 64 * 1024 * 1024;
+export const PREALLOCATE_BYTES_DEFAULT = 1024 * 1024;
+const SEGMENT_SIZE_BYTES_MIN = 4096;
+const SEGMENT_SIZE_BYTES_LIMIT = 1024 * 1024 * 1024;
+/**
+ * A batch takes at most this many bytes. With segments of at most 1 GiB, offsets stay
+ * below 2^32, which the entry index stores as u32.
+ */
+export const BATCH_BYTES_MAX = 1024 * 1024 * 1024;
+/** Read-only descriptors of older segments kept open for reads; the least recently used closes first. */
+const READ_FDS_MAX = 16;
+/** One disk read for entries covers at most this many bytes (at least one entry). */
+const READ_RUN_BYTES_MAX = 4 * 1024 * 1024;
+
+interface Segment {
+  readonly sequence: number;
+  readonly fileName: string;
+}
+
+interface ActiveSegment extends Segment {
+  readonly fd: Fd;
+  /** Where the next batch goes. */
+  endBytes: number;
+  /** The file's size: endBytes plus zeros written ahead (preallocation). */
+  allocatedBytes: number;
+  /** End of the segment's first batch (its preamble). */
+  readonly firstBatchEndBytes: number;
+}
+
+/** What {@link entryBytes} counts for an entry beyond its data. */
+const ENTRY_OVERHEAD_BYTES = entryBytes({ index: 0, term: 0, type: EntryType.Normal, data: EMPTY_DATA });
+
+export class WalStorage implements Storage {
+  /** What recovery found and did at open. */
+  readonly recovery: RecoveryReport;
+  private readonly fs: FileSystem;
+  private readonly sync: boolean;
+  private readonly layout: SegmentLayout;
+  private readonly index: EntryIndex;
+  private readonly cache: TailCache;
+  /** Segments before the active one, oldest first. */
+  private readonly sealed: Segment[];
+  private active: ActiveSegment;
+  private readonly readFds = new Map<number, Fd>();
+  /** The newest hard state; durable unless `hardStateDeferred`. */
+  private hardState: HardState;
+  /** Whether `hardState` still has to be written (persist with mustSync false). */
+  private hardStateDeferred = false;
+  private snap: Snapshot;
+  /** The file holding `snap`, undefined before the first snapshot. */
+  private snapFileName: string | undefined;
+  private failure: StorageError | undefined;
+  private closed = false;
+
+  private constructor(
+    readonly dir: string,
+    fs: FileSystem,
+    options: WalOptions,
+    state: {
+      index: EntryIndex;
+      hardState: HardState;
+      snap: Snapshot;
+      snapFileName: string | undefined;
+      sealed: Segment[];
+      active: ActiveSegment;
+      recovery: RecoveryReport;
+    },
+  ) {
+    this.fs = fs;
+    this.sync = (options.durability ?? 'always') === 'always';
+    this.layout = layoutOf(options);
+    this.cache = new TailCache(options.cacheEntriesMax ?? 4096, options.cacheBytesMax ?? 8 * 1024 * 1024);
+    this.index = state.index;
+    this.hardState = state.hardState;
+    this.snap = state.snap;
+    this.snapFileName = state.snapFileName;
+    this.sealed = state.sealed;
+    this.active = state.active;
+    this.recovery = state.recovery;
+  }
+
+  /**
+   * Opens (creating if needed) the WAL in `dir` and recovers it: verifies every record, cuts
+   * a torn tail, deletes leftover files. Throws a CORRUPT_LOG error that names the file and
+   * byte offset if the log is damaged anywhere but at its torn tail.
+   */
+  static open(dir: string, options: WalOptions = {}): WalStorage {
+    const fs = options.fs ?? realFileSystem;
+    const sync = (options.durability ?? 'always') === 'always';
+    checkOptions(options);
+    fs.mkdirp(dir);
+    const log = recoverLog(fs, dir);
+    // The snapshot file is checked too before anything is repaired: a corrupt log is left as it is.
+    const snap =
+      log.marker === undefined
+        ? { meta: { index: 0, term: 0, conf: emptyConfState() }, data: EMPTY_DATA }
+        : readSnapshotFile(fs, dir, log.marker.fileName, log.marker.index, log.marker.term);
+
+    // Repairs, each made durable before the log is used.
+    const torn = log.tornTail;
+    if (torn?.action === 'remove') fs.unlink(join(dir, torn.fileName));
+    if (torn?.action === 'cut') {
+      const fd = fs.open(join(dir, torn.fileName), 'readWrite');
+      try {
+        fs.ftruncate(fd, torn.cutOffsetBytes);
+        fs.fdatasync(fd);
+      } finally {
+        fs.close(fd);
+      }
+    }
+    for (const name of log.obsoleteFiles) fs.unlink(join(dir, name));
+    if (torn?.action === 'remove' || log.obsoleteFiles.length > 0) fs.syncDir(dir);
+
+    const recovery: RecoveryReport = { tornTail: torn, deletedFiles: log.obsoleteFiles };
+    if ((torn !== undefined || log.obsoleteFiles.length > 0) && walRecoveryChannel.hasSubscribers) walRecoveryChannel.publish({ dir, ...recovery });
+    const sealed = log.segments.slice(0, -1).map((s) => ({ sequence: s.sequence, fileName: s.fileName }));
+    const last = log.segments.at(-1);
+    let active: ActiveSegment;
+    if (last === undefined) {
+      // A new log: its directory entry must be durable too.
+      if (sync) fs.syncDir(dirname(dir));
+      active = createSegment(fs, dir, 1, log.index.lastIndex + 1, preambleRecords(log.hardState, undefined), [], layoutOf(options), sync);
+    } else {
+      const fd = fs.open(join(dir, last.fileName), 'readWrite');
+      const allocatedBytes = torn?.action === 'cut' && torn.fileName === last.fileName ? torn.cutOffsetBytes : last.fileBytes;
+      active = { sequence: last.sequence, fileName: last.fileName, fd, endBytes: last.endBytes, allocatedBytes, firstBatchEndBytes: last.firstBatchEndBytes };
+    }
+    return new WalStorage(dir, fs, options, {
+      index: log.index,
+      hardState: log.hardState,
+      snap,
+      snapFileName: log.marker?.fileName,
+      sealed,
+      active,
+      recovery,
+    });
+  }
+
+  // ─── Storage (the core's read view) ───────────────────────────────────────────────
+
+  initialState(): InitialState {
+    this.checkOpen();
+    return { hardState: this.hardState, conf: this.snap.meta.conf };
+  }
+
+  getHardState(): HardState {
+    return this.hardState;
+  }
+
+  firstIndex(): number {
+    return this.snap.meta.index + 1;
+  }
+
+  lastIndex(): number {
+    return this.index.lastIndex;
+  }
+
+  term(i: number): number {
+    this.checkOpen();
+    const snapIndex = this.snap.meta.index;
+    if (i < snapIndex) throw new RingraftError(ErrorCode.COMPACTED, `entry ${i} compacted (first index ${snapIndex + 1})`);
+    if (i > this.lastIndex()) throw new RingraftError(ErrorCode.UNAVAILABLE, `entry ${i} beyond last index ${this.lastIndex()}`);
+    return i === snapIndex ? this.snap.meta.term : this.index.term(i);
+  }
+
+  entries(lo: number, hi: number, bytesMax: number): Entry[] {
+    this.checkOpen();
+    if (lo <= this.snap.meta.index) throw new RingraftError(ErrorCode.COMPACTED, `entry ${lo} compacted (first index ${this.firstIndex()})`);
+    if (hi > this.lastIndex() + 1) throw new RingraftError(ErrorCode.UNAVAILABLE, `entry ${hi - 1} beyond last index ${this.lastIndex()}`);
+    // How many fit in bytesMax, from the index alone (always at least one).
+    let end = lo;
+    let bytes = 0;
+    while (end < hi) {
+      bytes += this.index.length(end) - ENTRY_FIXED_BYTES + ENTRY_OVERHEAD_BYTES;
+      if (end > lo && bytes > bytesMax) break;
+      end++;
+    }
+    const out: Entry[] = [];
+    let i = lo;
+    while (i < end) {
+      const cached = this.cache.get(i);
+      if (cached !== undefined) {
+        out.push(cached);
+        i++;
+        continue;
+      }
+      i = this.readRun(i, end, out);
+    }
+    return out;
+  }
+
+  snapshot(): Snapshot {
+    return this.snap;
+  }
+
+  // ─── Writes ───────────────────────────────────────────────────────────────────────
+
+  /** Appends entries, truncating any stored suffix they overlap (durably). */
+  append(entries: readonly Entry[]): void {
+    this.persist({ entries });
+  }
+
+  setHardState(hs: HardState): void {
+    this.persist({ hardState: hs });
+  }
+
+  /** Replaces everything with `snap` (a snapshot received from the leader). */
+  applySnapshot(snap: Snapshot): void {
+    this.persist({ snapshot: snap });
+  }
+
+  /**
+   * Records a snapshot of the state machine at `index` (which must be stored), discards
+   * the entries it covers, deletes the segments only they were in, and the older snapshot file.
+   */
+  createSnapshot(index: number, conf: ConfState, data: Uint8Array): Snapshot {
+    this.checkWritable();
+    if (index <= this.snap.meta.index) {
+      throw new RingraftError(ErrorCode.SNAPSHOT_OUT_OF_DATE, `snapshot at ${index} not newer than ${this.snap.meta.index}`);
+    }
+    assert(index <= this.lastIndex(), `snapshot at ${index} beyond last index ${this.lastIndex()}`);
+    const snap: Snapshot = { meta: { index, term: this.term(index), conf }, data };
+    const fileName = this.io(() => writeSnapshotFile(this.fs, this.dir, snap, this.sync));
+    const marker: SnapshotMarker = { index, term: snap.meta.term, kind: SnapshotKind.Compact, fileName };
+    this.write([{ type: RecordType.SnapshotMarker, marker }, ...this.deferredHardState()], []);
+    this.hardStateDeferred = false;
+    this.index.compactThrough(index);
+    this.cache.compactThrough(index);
+    this.installSnapshot(snap, fileName);
+    return snap;
+  }
+
+  /**
+   * Writes one Ready's worth (snapshot, entries, hard state) as one batch: one `writev` and
+   * one `fdatasync`. A snapshot's data goes to its own file first (with its own syncs).
+   */
+  persist(batch: PersistBatch): void {
+    this.checkWritable();
+    const { snapshot, hardState } = batch;
+    const entries = batch.entries ?? [];
+    if (hardState !== undefined) checkHardState(hardState);
+    if (snapshot === undefined && entries.length === 0) {
+      if (hardState === undefined) return;
+      if (batch.mustSync === false) {
+        this.hardState = hardState;
+        this.hardStateDeferred = true;
+        return;
+      }
+    }
+    // Check everything before anything is written.
+    const snapIndex = snapshot?.meta.index ?? this.snap.meta.index;
+    const lastIndex = snapshot?.meta.index ?? this.lastIndex();
+    if (snapshot !== undefined) {
+      if (snapshot.meta.index <= this.snap.meta.index) {
+        throw new RingraftError(ErrorCode.SNAPSHOT_OUT_OF_DATE, `snapshot at ${snapshot.meta.index} not newer than ${this.snap.meta.index}`);
+      }
+      checkSnapshot(snapshot);
+    }
+    // Entries at or below the snapshot are already covered by it.
+    const skip = entries.length === 0 ? 0 : Math.min(entries.length, Math.max(0, snapIndex + 1 - entries[0]!.index));
+    const kept = skip === 0 ? entries : entries.slice(skip);
+    if (kept.length > 0) {
+      const from = kept[0]!.index;
+      assert(from <= lastIndex + 1, `append at ${from} leaves a gap after ${lastIndex}`);
+      checkEntries(kept, from - 1 === snapIndex ? (snapshot?.meta.term ?? this.snap.meta.term) : this.index.term(from - 1));
+    }
+
+    const records: WalRecord[] = [];
+    let snapFileName: string | undefined;
+    if (snapshot !== undefined) {
+      const fileName = this.io(() => writeSnapshotFile(this.fs, this.dir, snapshot, this.sync));
+      snapFileName = fileName;
+      records.push({ type: RecordType.SnapshotMarker, marker: { index: snapshot.meta.index, term: snapshot.meta.term, kind: SnapshotKind.Replace, fileName } });
+    }
+    if (kept.length > 0) {
+      const from = kept[0]!.index;
+      if (from <= lastIndex) records.push({ type: RecordType.Truncation, index: from });
+      for (const entry of kept) records.push({ type: RecordType.Entry, entry });
+    }
+    records.push(...(hardState !== undefined ? [{ type: RecordType.HardState, hardState } as const] : this.deferredHardState()));
+    if (records.length === 0) return;
+    const positions = this.write(records, kept);
+    this.hardStateDeferred = false;
+
+    // The batch is durable: now the in-memory state follows it.
+    if (snapshot !== undefined) {
+      this.index.reset(snapshot.meta.index);
+      this.cache.clear();
+    }
+    if (kept.length > 0) {
+      const from = kept[0]!.index;
+      if (from <= this.index.lastIndex) {
+        this.index.truncateFrom(from);
+        this.cache.truncateFrom(from);
+      }
+      for (let k = 0; k < kept.length; k++) {
+        const e = kept[k]!;
+        this.index.push(e.index, e.term, positions.segment, positions.entryOffsets[k]!, ENTRY_FIXED_BYTES + e.data.length);
+      }
+      this.cache.append(kept);
+    }
+    if (hardState !== undefined) this.hardState = hardState;
+    if (snapshot !== undefined) this.installSnapshot(snapshot, snapFileName!);
+  }
+
+  /** Every stored entry after the snapshot, in order, read from disk (for checks and tests). */
+  allEntries(): readonly Entry[] {
+    return this.lastIndex() < this.firstIndex() ? [] : this.entries(this.firstIndex(), this.lastIndex() + 1, Infinity);
+  }
+
+  /** Writes a deferred hard state (if the storage has not failed) and closes every file. */
+  close(): void {
+    if (this.closed) return;
+    try {
+      if (this.failure === undefined && this.hardStateDeferred) {
+        this.write(this.deferredHardState(), []);
+        this.hardStateDeferred = false;
+      }
+    } finally {
+      this.closed = true;
+      for (const fd of this.readFds.values()) this.fs.close(fd);
+      this.readFds.clear();
+      this.fs.close(this.active.fd);
+    }
+  }
+
+  // ─── Internals ────────────────────────────────────────────────────────────────────
+
+  private checkOpen(): void {
+    if (this.closed) throw new RingraftError(ErrorCode.CLOSED, `WAL ${this.dir} is closed`);
+  }
+
+  private checkWritable(): void {
+    this.checkOpen();
+    if (this.failure !== undefined) {
+      throw new StorageError(StorageErrorCode.STORAGE_FAILED, `WAL ${this.dir} refuses writes after an earlier I/O error: ${this.failure.message}`, {
+        cause: this.failure,
+      });
+    }
+  }
+
+  /** Runs file system calls that change the log; any error fails the storage for good. */
+  private io<T>(fn: () => T): T {
+    try {
+      return fn();
+    } catch (error) {
+      this.failure = new StorageError(StorageErrorCode.IO_ERROR, `WAL ${this.dir}: ${(error as Error).message}`, { cause: error });
+      throw this.failure;
+    }
+  }
+
+  /** The record of a hard state not yet written (persist with mustSync false), if any. */
+  private deferredHardState(): WalRecord[] {
+    return this.hardStateDeferred ? [{ type: RecordType.HardState, hardState: this.hardState }] : [];
+  }
+
+  /**
+   * Writes `records` as one batch, in the active segment or, if they would take it past its
+   * size, in a new one. Returns where the entries among them (`entries`, in order) went.
+   */
+  private write(records: readonly WalRecord[], entries: readonly Entry[]): { segment: number; entryOffsets: number[] } {
+    const batch = encodeBatch(records);
+    if (batch.bytes > BATCH_BYTES_MAX) throw new RingraftError(ErrorCode.INVALID_ARGUMENT, `batch of ${batch.bytes} bytes over ${BATCH_BYTES_MAX}`);
+    const entryOffsets: number[] = [];
+    const active = this.active;
+    const roll = active.endBytes + batch.bytes > this.layout.segmentSizeBytesMax && active.endBytes > active.firstBatchEndBytes;
+    let start: number;
+    if (roll) {
+      const next = this.io(() =>
+        createSegment(this.fs, this.dir, active.sequence + 1, this.index.lastIndex + 1, preambleRecords(this.hardState, this.markerOf()), batch.buffers, this.layout, this.sync),
+      );
+      this.sealed.push({ sequence: active.sequence, fileName: active.fileName });
+      this.keepReadFd(active.sequence, active.fd);
+      this.active = next;
+      start = next.endBytes - batch.bytes;
+    } else {
+      start = active.endBytes;
+      const end = start + batch.bytes;
+      const zeros = zerosAfter(end, active.allocatedBytes, this.layout);
+      this.io(() => {
+        writevFully(this.fs, active.fd, zeros === 0 ? batch.buffers : [...batch.buffers, zeroBytes(zeros)], start);
+        if (this.sync) this.fs.fdatasync(active.fd);
+      });
+      active.endBytes = end;
+      active.allocatedBytes = Math.max(active.allocatedBytes, end + zeros);
+    }
+    let k = 0;
+    for (let r = 0; r < records.length; r++) {
+      if (records[r]!.type === RecordType.Entry) {
+        entryOffsets.push(start + batch.recordOffsets[r]!);
+        k++;
+      }
+    }
+    assert(k === entries.length, `wrote ${k} entry records for ${entries.length} entries`);
+    return { segment: this.active.sequence, entryOffsets };
+  }
+
+  private markerOf(): SnapshotMarker | undefined {
+    const s = this.snap.meta;
+    return this.snapFileName === undefined ? undefined : { index: s.index, term: s.term, kind: SnapshotKind.Compact, fileName: this.snapFileName };
+  }
+
+  /**
+   * After a snapshot's marker is durable: `snap` is the snapshot, the previous snapshot
+   * file and the segments holding only entries it covers are deleted.
+   */
+  private installSnapshot(snap: Snapshot, fileName: string): void {
+    const oldFile = this.snapFileName;
+    this.snap = snap;
+    this.snapFileName = fileName;
+    // The first segment still needed holds the first entry after the snapshot; with no
+    // entries after it, only the active segment is needed.
+    const firstNeeded = this.index.count > 0 ? this.index.segment(this.index.base + 1) : this.active.sequence;
+    let deleted = false;
+    this.io(() => {
+      if (oldFile !== undefined && oldFile !== fileName) {
+        this.fs.unlink(join(this.dir, oldFile));
+        deleted = true;
+      }
+      // Oldest first, so that a crash in between leaves a contiguous run of segments.
+      while (this.sealed.length > 0 && this.sealed[0]!.sequence < firstNeeded) {
+        const s = this.sealed.shift()!;
+        const fd = this.readFds.get(s.sequence);
+        if (fd !== undefined) {
+          this.readFds.delete(s.sequence);
+          this.fs.close(fd);
+        }
+        this.fs.unlink(join(this.dir, s.fileName));
+        deleted = true;
+      }
+      if (deleted && this.sync) this.fs.syncDir(this.dir);
+    });
+  }
+
+  /** Reads entries from `i` on, while they are contiguous on disk, not cached and below `end`; returns where it stopped. */
+  private readRun(i: number, end: number, out: Entry[]): number {
+    const segment = this.index.segment(i);
+    const offset = this.index.offset(i);
+    let j = i + 1;
+    let runBytes = frameBytes(this.index.length(i));
+    while (j < end && this.cache.get(j) === undefined && this.index.segment(j) === segment && this.index.offset(j) === offset + runBytes) {
+      const next = frameBytes(this.index.length(j));
+      if (runBytes + next > READ_RUN_BYTES_MAX) break;
+      runBytes += next;
+      j++;
+    }
+    const fileName = segmentFileName(segment);
+    const bytes = new Uint8Array(runBytes);
+    const fd = this.readFd(segment);
+    const n = readFully(this.fs, fd, bytes, offset);
+    if (n !== runBytes) throw corruptLog(fileName, offset + n, `file ends inside entry ${i + Math.floor(n / Math.max(1, runBytes))} read back`);
+    let at = 0;
+    for (let k = i; k < j; k++) {
+      const length = this.index.length(k);
+      const record = decodeFrame(bytes, at, length);
+      if (typeof record === 'string' || record.type !== RecordType.Entry || record.index !== k || record.term !== this.index.term(k)) {
+        throw corruptLog(fileName, offset + at, `entry ${k} read back does not match what was written (${typeof record === 'string' ? record : 'wrong record'})`);
+      }
+      out.push(entryFromFrame(bytes, at, length));
+      at += frameBytes(length);
+    }
+    return j;
+  }
+
+  private readFd(sequence: number): Fd {
+    if (sequence === this.active.sequence) return this.active.fd;
+    const fd = this.readFds.get(sequence);
+    if (fd !== undefined) {
+      // Most recently used goes last.
+      this.readFds.delete(sequence);
+      this.readFds.set(sequence, fd);
+      return fd;
+    }
+    const opened = this.fs.open(join(this.dir, segmentFileName(sequence)), 'read');
+    this.keepReadFd(sequence, opened);
+    return opened;
+  }
+
+  private keepReadFd(sequence: number, fd: Fd): void {
+    this.readFds.set(sequence, fd);
+    if (this.readFds.size > READ_FDS_MAX) {
+      const [oldest, oldFd] = this.readFds.entries().next().value!;
+      this.readFds.delete(oldest);
+      this.fs.close(oldFd);
+    }
+  }
+}
+
+interface SegmentLayout {
+  readonly segmentSizeBytesMax: number;
+  readonly preallocateBytes: number;
+}
+
+function layoutOf(options: WalOptions): SegmentLayout {
+  return {
+    segmentSizeBytesMax: options.segmentSizeBytesMax ?? SEGMENT_SIZE_BYTES_MAX_DEFAULT,
+    preallocateBytes: options.preallocateBytes ?? PREALLOCATE_BYTES_DEFAULT,
+  };
+}
+
+/**
+ * How many zero bytes to write after a batch that ends at `end` in a file of `allocated`
+ * bytes: none if the file is long enough already, else up to the next multiple of
+ * preallocateBytes, but not past segmentSizeBytesMax.
+ */
+function zerosAfter(end: number, allocated: number, layout: SegmentLayout): number {
+  const chunk = layout.preallocateBytes;
+  if (chunk === 0 || end <= allocated) return 0;
+  const target = Math.min(Math.ceil(end / chunk) * chunk, layout.segmentSizeBytesMax);
+  return Math.max(0, target - end);
+}
+
+let zeroBuffer = new Uint8Array(0);
+/** `n` zero bytes, from one shared buffer (never written to). */
+function zeroBytes(n: number): Uint8Array {
+  if (zeroBuffer.length < n) zeroBuffer = new Uint8Array(n);
+  return zeroBuffer.subarray(0, n);
+}
+
+/** The records that open every segment, so that it can be replayed without the segments before it. */
+function preambleRecords(hardState: HardState, marker: SnapshotMarker | undefined): WalRecord[] {
+  const records: WalRecord[] = [{ type: RecordType.HardState, hardState }];
+  if (marker !== undefined) records.push({ type: RecordType.SnapshotMarker, marker });
+  return records;
+}
+
+/**
+ * Creates segment `sequence` holding its header, a preamble batch and the encoded batch
+ * `buffers` (if any), in one `writev`, then syncs it and the directory.
+ */
+function createSegment(
+  fs: FileSystem,
+  dir: string,
+  sequence: number,
+  firstIndex: number,
+  preamble: readonly WalRecord[],
+  buffers: readonly Uint8Array[],
+  layout: SegmentLayout,
+  sync: boolean,
+): ActiveSegment {
+  const fileName = segmentFileName(sequence);
+  const header = encodeSegmentHeader({ sequence, firstIndex });
+  const first = encodeBatch(preamble);
+  const fd = fs.open(join(dir, fileName), 'createExclusive');
+  try {
+    let bytes = header.length + first.bytes;
+    for (const b of buffers) bytes += b.length;
+    const zeros = zerosAfter(bytes, 0, layout);
+    writevFully(fs, fd, zeros === 0 ? [header, ...first.buffers, ...buffers] : [header, ...first.buffers, ...buffers, zeroBytes(zeros)], 0);
+    if (sync) {
+      fs.fdatasync(fd);
+      fs.syncDir(dir);
+    }
+    return { sequence, fileName, fd, endBytes: bytes, allocatedBytes: bytes + zeros, firstBatchEndBytes: SEGMENT_HEADER_BYTES + first.bytes };
+  } catch (error) {
+    fs.close(fd);
+    throw error;
+  }
+}
+
+function checkOptions(options: WalOptions): void {
+  const size = options.segmentSizeBytesMax;
+  if (size !== undefined && !(Number.isInteger(size) && size >= SEGMENT_SIZE_BYTES_MIN && size <= SEGMENT_SIZE_BYTES_LIMIT)) {
+    throw new RingraftError(ErrorCode.INVALID_ARGUMENT, `segmentSizeBytesMax must be an integer in [${SEGMENT_SIZE_BYTES_MIN}, ${SEGMENT_SIZE_BYTES_LIMIT}]`);
+  }
+  const d = options.durability;
+  if (d !== undefined && d !== 'always' && d !== 'none') throw new RingraftError(ErrorCode.INVALID_ARGUMENT, `unknown durability "${String(d)}"`);
+  for (const [name, v] of [
+    ['preallocateBytes', options.preallocateBytes],
+    ['cacheEntriesMax', options.cacheEntriesMax],
+    ['cacheBytesMax', options.cacheBytesMax],
+  ] as const) {
+    if (v !== undefined && !(Number.isInteger(v) && v >= 0)) throw new RingraftError(ErrorCode.INVALID_ARGUMENT, `${name} must be a non-negative integer`);
+  }
+}
+
+function isU64(n: number): boolean {
+  return Number.isSafeInteger(n) && n >= 0;
+}
+
+function checkHardState(hs: HardState): void {
+  if (!(isU64(hs.term) && isU64(hs.vote) && isU64(hs.commit))) {
+    throw new RingraftError(ErrorCode.INVALID_ARGUMENT, `hard state fields must be safe non-negative integers`);
+  }
+}
+
+function checkSnapshot(snap: Snapshot): void {
+  if (!(isU64(snap.meta.index) && snap.meta.index >= 1 && isU64(snap.meta.term) && snap.meta.term >= 1)) {
+    throw new RingraftError(ErrorCode.INVALID_ARGUMENT, 'snapshot index and term must be positive safe integers');
+  }
+}
+
+/** Entries must be consecutive, with terms that never go down (from `prevTerm`, the term before them). */
+function checkEntries(entries: readonly Entry[], prevTerm: number): void {
+  let term = prevTerm;
+  for (let k = 0; k < entries.length; k++) {
+    const e = entries[k]!;
+    if (!(isU64(e.term) && e.term >= 1)) throw new RingraftError(ErrorCode.INVALID_ARGUMENT, `entry ${e.index}: term must be a positive safe integer`);
+    if (e.data.length > ENTRY_DATA_BYTES_MAX) {
+      throw new RingraftError(ErrorCode.INVALID_ARGUMENT, `entry ${e.index}: ${e.data.length} bytes over the maximum ${ENTRY_DATA_BYTES_MAX}`);
+    }
+    assert(k === 0 || e.index === entries[k - 1]!.index + 1, `entries not consecutive at ${e.index}`);
+    assert(e.term >= term, `entry ${e.index} has term ${e.term} below the term ${term} before it`);
+    term = e.term;
+  }
+}

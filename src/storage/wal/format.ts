@@ -1,0 +1,467 @@
+/**
+ * The WAL's on-disk format: file names, the segment header, record frames and payloads.
+ * docs/wal-format.md is the specification; this file is its implementation, and the two
+ * must agree byte for byte. Everything here is pure: no I/O.
+ *
+ * All integers are little-endian. A u64 holds a JavaScript number, so it must be at most
+ * 2^53 - 1; a larger value on disk is corruption.
+ *
+ * A frame (one record), starting at an 8-byte aligned offset:
+ *
+ * ```
+ *  0      4      5    6      8          12         16            16+n    align8
+ *  ┌──────┬──────┬────┬──────┬──────────┬──────────┬───────────────┬───────┐
+ *  │ crc  │ type │ 0  │  0   │ length n │    0     │ payload       │ 0 pad │
+ *  └──────┴──────┴────┴──────┴──────────┴──────────┴───────────────┴───────┘
+ *  crc: CRC-32 of bytes [4, 16 + n), i.e. type, reserved, length and payload
+ * ```
+ */
+import type { Entry, EntryType, HardState } from '../../core/index.ts';
+import { crc32 } from './crc.ts';
+
+/** "RRWL" as bytes 52 52 57 4C, read as a little-endian u32. */
+export const SEGMENT_MAGIC = 0x4c57_5252;
+/** "RRSN" as bytes 52 52 53 4E, read as a little-endian u32: the snapshot file magic. */
+export const SNAPSHOT_MAGIC = 0x4e53_5252;
+export const FORMAT_VERSION = 1;
+export const SEGMENT_HEADER_BYTES = 32;
+export const FRAME_HEADER_BYTES = 16;
+export const FRAME_ALIGN_BYTES = 8;
+/**
+ * Largest payload a frame may declare. Checked before anything is allocated for a frame, so
+ * that a corrupted length cannot make the reader allocate gigabytes.
+ */
+export const RECORD_PAYLOAD_BYTES_MAX = 64 * 1024 * 1024;
+/** Bytes of an entry payload in front of its data: index, term, entry type, reserved. */
+export const ENTRY_FIXED_BYTES = 20;
+/** Entry types are 0 (normal) and 1 (configuration change). */
+const ENTRY_TYPE_MAX = 1;
+/** Largest entry data a record holds. */
+export const ENTRY_DATA_BYTES_MAX = RECORD_PAYLOAD_BYTES_MAX - ENTRY_FIXED_BYTES;
+export const HARD_STATE_PAYLOAD_BYTES = 24;
+export const TRUNCATION_PAYLOAD_BYTES = 8;
+export const COMMIT_PAYLOAD_BYTES = 16;
+/** Bytes of a snapshot marker payload in front of the file name. */
+export const SNAPSHOT_MARKER_FIXED_BYTES = 20;
+/** Longest snapshot file name a marker holds (its length is a u8). */
+export const SNAPSHOT_FILE_NAME_BYTES_MAX = 255;
+/** Digits of the zero-padded numbers in file names: enough for any u64. */
+export const FILE_NUMBER_DIGITS = 20;
+
+/** Record types. 0 is invalid, so that zeroed (unwritten or preallocated) space never parses. */
+export const RecordType = {
+  Invalid: 0,
+  /** One log entry. */
+  Entry: 1,
+  /** Term, vote and commit. The newest one wins. */
+  HardState: 2,
+  /** Entries with index >= `index` are discarded. */
+  Truncation: 3,
+  /** A snapshot file now covers the log up to `index`. */
+  SnapshotMarker: 4,
+  /** Ends a batch: the batch's records take effect only if this record is intact. */
+  Commit: 5,
+} as const;
+export type RecordType = (typeof RecordType)[keyof typeof RecordType];
+
+export const RECORD_TYPE_NAMES: Record<RecordType, string> = {
+  0: 'invalid',
+  1: 'entry',
+  2: 'hard-state',
+  3: 'truncation',
+  4: 'snapshot',
+  5: 'commit',
+};
+
+/**
+ * What a snapshot marker does to the entries already in the log.
+ * - `Compact`: a snapshot taken locally; entries up to its index are discarded, later ones kept.
+ * - `Replace`: a snapshot received from the leader; every entry is discarded and the log
+ *   continues after the snapshot's index.
+ */
+export const SnapshotKind = { Compact: 0, Replace: 1 } as const;
+export type SnapshotKind = (typeof SnapshotKind)[keyof typeof SnapshotKind];
+
+export interface SnapshotMarker {
+  readonly index: number;
+  readonly term: number;
+  readonly kind: SnapshotKind;
+  /** The snapshot file's name, in the WAL's directory. */
+  readonly fileName: string;
+}
+
+/** A record to encode. Commit records are added by {@link encodeBatch}, never passed to it. */
+export type WalRecord =
+  | { readonly type: typeof RecordType.Entry; readonly entry: Entry }
+  | { readonly type: typeof RecordType.HardState; readonly hardState: HardState }
+  | { readonly type: typeof RecordType.Truncation; readonly index: number }
+  | { readonly type: typeof RecordType.SnapshotMarker; readonly marker: SnapshotMarker };
+
+/** A record read back. Entries carry their data's size, not the data. */
+export type DecodedRecord =
+  | { readonly type: typeof RecordType.Entry; readonly index: number; readonly term: number; readonly entryType: number; readonly dataBytes: number }
+  | { readonly type: typeof RecordType.HardState; readonly hardState: HardState }
+  | { readonly type: typeof RecordType.Truncation; readonly index: number }
+  | { readonly type: typeof RecordType.SnapshotMarker; readonly marker: SnapshotMarker }
+  | { readonly type: typeof RecordType.Commit; readonly batchBytes: number; readonly recordCount: number };
+
+// ─── File names ──────────────────────────────────────────────────────────────────────
+
+const SEGMENT_NAME = /^(\d{20})\.wal$/;
+const SNAPSHOT_NAME = /^snapshot-(\d{20})\.snap$/;
+export const TEMP_SUFFIX = '.tmp';
+
+function padded(n: number): string {
+  return String(n).padStart(FILE_NUMBER_DIGITS, '0');
+}
+
+export function segmentFileName(sequence: number): string {
+  return `${padded(sequence)}.wal`;
+}
+
+/** The sequence number in a segment file name, or undefined if `name` is not one. */
+export function parseSegmentFileName(name: string): number | undefined {
+  const m = SEGMENT_NAME.exec(name);
+  if (m === null) return undefined;
+  const n = Number(m[1]);
+  return Number.isSafeInteger(n) && n >= 1 ? n : undefined;
+}
+
+export function snapshotFileName(index: number): string {
+  return `snapshot-${padded(index)}.snap`;
+}
+
+export function isSnapshotFileName(name: string): boolean {
+  return SNAPSHOT_NAME.test(name);
+}
+
+// ─── Integers ────────────────────────────────────────────────────────────────────────
+
+const TWO_POW_32 = 0x1_0000_0000;
+/** High u32 of the largest safe integer. */
+const SAFE_HIGH_MAX = 0x1f_ffff;
+
+export function setU64(view: DataView, at: number, value: number): void {
+  view.setUint32(at, value >>> 0, true);
+  view.setUint32(at + 4, Math.floor(value / TWO_POW_32), true);
+}
+
+/** The u64 at `at`, or -1 if it does not fit a safe integer (which only corruption causes). */
+export function getU64(view: DataView, at: number): number {
+  const high = view.getUint32(at + 4, true);
+  if (high > SAFE_HIGH_MAX) return -1;
+  return high * TWO_POW_32 + view.getUint32(at, true);
+}
+
+export function align8(n: number): number {
+  return (n + 7) & ~7;
+}
+
+/** Bytes a frame with an `payloadBytes` payload takes on disk, padding included. */
+export function frameBytes(payloadBytes: number): number {
+  return align8(FRAME_HEADER_BYTES + payloadBytes);
+}
+
+function viewOf(bytes: Uint8Array): DataView {
+  return new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+}
+
+// ─── Segment header ──────────────────────────────────────────────────────────────────
+
+export interface SegmentHeader {
+  readonly sequence: number;
+  /** The index the log continued at when the segment was created (last index + 1). */
+  readonly firstIndex: number;
+}
+
+/**
+ * ```
+ *  0       4    5  6    8          16           24   28     32
+ *  ┌───────┬────┬──┬────┬──────────┬────────────┬────┬──────┐
+ *  │ magic │ver │0 │ 0  │ sequence │ firstIndex │ 0  │ crc  │
+ *  └───────┴────┴──┴────┴──────────┴────────────┴────┴──────┘
+ *  crc: CRC-32 of bytes [0, 28)
+ * ```
+ */
+export function encodeSegmentHeader(h: SegmentHeader): Uint8Array {
+  const out = new Uint8Array(SEGMENT_HEADER_BYTES);
+  const view = viewOf(out);
+  view.setUint32(0, SEGMENT_MAGIC, true);
+  out[4] = FORMAT_VERSION;
+  setU64(view, 8, h.sequence);
+  setU64(view, 16, h.firstIndex);
+  view.setUint32(28, crc32(out.subarray(0, 28)), true);
+  return out;
+}
+
+/** Decodes a segment header, or says in a few words what is wrong with it. */
+export function decodeSegmentHeader(bytes: Uint8Array): SegmentHeader | string {
+  if (bytes.length < SEGMENT_HEADER_BYTES) return `segment header truncated (${bytes.length} of ${SEGMENT_HEADER_BYTES} bytes)`;
+  const view = viewOf(bytes);
+  if (view.getUint32(28, true) !== crc32(bytes.subarray(0, 28))) return 'segment header checksum mismatch';
+  if (view.getUint32(0, true) !== SEGMENT_MAGIC) return 'not a segment: bad magic number';
+  if (bytes[4] !== FORMAT_VERSION) return `unknown format version ${bytes[4]}`;
+  if (bytes[5] !== 0 || view.getUint16(6, true) !== 0 || view.getUint32(24, true) !== 0) return 'segment header reserved bytes not zero';
+  const sequence = getU64(view, 8);
+  const firstIndex = getU64(view, 16);
+  if (sequence < 1 || firstIndex < 1) return 'segment header sequence or first index out of range';
+  return { sequence, firstIndex };
+}
+
+// ─── Encoding a batch ────────────────────────────────────────────────────────────────
+
+/**
+ * Entry data at least this long is not copied into the batch buffer but written from the
+ * caller's memory as its own iovec: copying a few hundred bytes is cheaper than an iovec,
+ * copying megabytes is not.
+ */
+const INLINE_DATA_BYTES_MAX = 16 * 1024;
+
+export interface EncodedBatch {
+  /** The bytes to write, in order (one `writev`). */
+  readonly buffers: readonly Uint8Array[];
+  /** Total bytes of `buffers`. */
+  readonly bytes: number;
+  /** Offset of each record's frame from the start of the batch, in the order given (the commit record last). */
+  readonly recordOffsets: readonly number[];
+}
+
+function payloadBytes(r: WalRecord): number {
+  switch (r.type) {
+    case RecordType.Entry:
+      return ENTRY_FIXED_BYTES + r.entry.data.length;
+    case RecordType.HardState:
+      return HARD_STATE_PAYLOAD_BYTES;
+    case RecordType.Truncation:
+      return TRUNCATION_PAYLOAD_BYTES;
+    case RecordType.SnapshotMarker:
+      return SNAPSHOT_MARKER_FIXED_BYTES + r.marker.fileName.length;
+  }
+}
+
+function isReferenced(r: WalRecord): r is { readonly type: typeof RecordType.Entry; readonly entry: Entry } {
+  return r.type === RecordType.Entry && r.entry.data.length >= INLINE_DATA_BYTES_MAX;
+}
+
+/**
+ * Encodes `records` followed by the commit record that ends their batch. The caller has
+ * checked every field (sizes, safe integers); a bad one here is a bug.
+ */
+export function encodeBatch(records: readonly WalRecord[]): EncodedBatch {
+  // Pass 1: offsets and sizes, so the buffer is allocated once.
+  const recordOffsets: number[] = [];
+  let bytes = 0;
+  let inlineBytes = 0;
+  for (const r of records) {
+    const payload = payloadBytes(r);
+    if (!(payload <= RECORD_PAYLOAD_BYTES_MAX)) throw new Error(`assertion failed: record payload ${payload} over maximum`);
+    recordOffsets.push(bytes);
+    const frame = frameBytes(payload);
+    bytes += frame;
+    inlineBytes += isReferenced(r) ? frame - r.entry.data.length : frame;
+  }
+  const batchBytesBeforeCommit = bytes;
+  recordOffsets.push(bytes);
+  const commitFrameBytes = frameBytes(COMMIT_PAYLOAD_BYTES);
+  bytes += commitFrameBytes;
+  inlineBytes += commitFrameBytes;
+
+  // Pass 2: the bytes. `inline` gets everything except referenced entry data; `at` is the
+  // write position in it and `sliceStart` where the current inline iovec began.
+  const inline = Buffer.allocUnsafe(inlineBytes);
+  const view = viewOf(inline);
+  const buffers: Uint8Array[] = [];
+  let at = 0;
+  let sliceStart = 0;
+  for (const r of records) {
+    const payload = payloadBytes(r);
+    const frameStart = at;
+    writeFrameHeader(view, inline, frameStart, r.type, payload);
+    at += FRAME_HEADER_BYTES;
+    let crc: number;
+    if (isReferenced(r)) {
+      writeEntryFixed(view, inline, at, r.entry);
+      at += ENTRY_FIXED_BYTES;
+      crc = crc32(r.entry.data, crc32(inline.subarray(frameStart + 4, at)));
+      buffers.push(inline.subarray(sliceStart, at), r.entry.data);
+      sliceStart = at;
+    } else {
+      at = writePayload(view, inline, at, r);
+      crc = crc32(inline.subarray(frameStart + 4, at));
+    }
+    view.setUint32(frameStart, crc, true);
+    // At most 7 bytes of padding: a loop is cheaper than Buffer.fill's call.
+    const padEnd = at + align8(FRAME_HEADER_BYTES + payload) - FRAME_HEADER_BYTES - payload;
+    while (at < padEnd) inline[at++] = 0;
+  }
+  const commitStart = at;
+  writeFrameHeader(view, inline, commitStart, RecordType.Commit, COMMIT_PAYLOAD_BYTES);
+  at += FRAME_HEADER_BYTES;
+  setU64(view, at, batchBytesBeforeCommit);
+  view.setUint32(at + 8, records.length, true);
+  view.setUint32(at + 12, 0, true);
+  at += COMMIT_PAYLOAD_BYTES;
+  view.setUint32(commitStart, crc32(inline.subarray(commitStart + 4, at)), true);
+  if (at !== inlineBytes) throw new Error(`assertion failed: encoded ${at} of ${inlineBytes} inline bytes`);
+  buffers.push(inline.subarray(sliceStart, at));
+  return { buffers, bytes, recordOffsets };
+}
+
+function writeFrameHeader(view: DataView, out: Uint8Array, at: number, type: RecordType, payload: number): void {
+  view.setUint32(at, 0, true); // The CRC, filled in once the payload is written.
+  out[at + 4] = type;
+  out[at + 5] = 0;
+  view.setUint16(at + 6, 0, true);
+  view.setUint32(at + 8, payload, true);
+  view.setUint32(at + 12, 0, true);
+}
+
+function writeEntryFixed(view: DataView, out: Uint8Array, at: number, e: Entry): void {
+  setU64(view, at, e.index);
+  setU64(view, at + 8, e.term);
+  out[at + 16] = e.type;
+  out[at + 17] = 0;
+  view.setUint16(at + 18, 0, true);
+}
+
+/** Writes `r`'s payload at `at`; returns the offset after it. */
+function writePayload(view: DataView, out: Uint8Array, at: number, r: WalRecord): number {
+  switch (r.type) {
+    case RecordType.Entry:
+      writeEntryFixed(view, out, at, r.entry);
+      out.set(r.entry.data, at + ENTRY_FIXED_BYTES);
+      return at + ENTRY_FIXED_BYTES + r.entry.data.length;
+    case RecordType.HardState:
+      setU64(view, at, r.hardState.term);
+      setU64(view, at + 8, r.hardState.vote);
+      setU64(view, at + 16, r.hardState.commit);
+      return at + HARD_STATE_PAYLOAD_BYTES;
+    case RecordType.Truncation:
+      setU64(view, at, r.index);
+      return at + TRUNCATION_PAYLOAD_BYTES;
+    case RecordType.SnapshotMarker: {
+      const m = r.marker;
+      setU64(view, at, m.index);
+      setU64(view, at + 8, m.term);
+      out[at + 16] = m.kind;
+      out[at + 17] = m.fileName.length;
+      view.setUint16(at + 18, 0, true);
+      for (let i = 0; i < m.fileName.length; i++) out[at + SNAPSHOT_MARKER_FIXED_BYTES + i] = m.fileName.charCodeAt(i);
+      return at + SNAPSHOT_MARKER_FIXED_BYTES + m.fileName.length;
+    }
+  }
+}
+
+// ─── Decoding a frame ────────────────────────────────────────────────────────────────
+
+/**
+ * Why bytes at a frame's position are not an intact record.
+ * - `truncated`: the file ends inside the frame.
+ * - `length`: the declared payload length is over {@link RECORD_PAYLOAD_BYTES_MAX}.
+ * - `checksum`: the CRC does not match (a torn write, or corruption).
+ * - `type`: the CRC matches but the type is 0 or unknown.
+ * - `reserved`: the CRC matches but a reserved byte is not zero.
+ * - `padding`: a padding byte after the payload (not covered by the CRC) is not zero.
+ * - `payload`: the CRC matches but the payload does not fit its type (wrong size, a u64 out of range).
+ */
+export type FrameProblem = 'truncated' | 'length' | 'checksum' | 'type' | 'reserved' | 'padding' | 'payload';
+
+export const FRAME_PROBLEM_TEXT: Record<FrameProblem, string> = {
+  truncated: 'record runs past the end of the file',
+  length: 'record length over the maximum',
+  checksum: 'record checksum mismatch',
+  type: 'invalid record type',
+  reserved: 'record reserved bytes not zero',
+  padding: 'record padding not zero',
+  payload: 'record payload malformed',
+};
+
+/**
+ * The payload length a frame header at `at` declares, or a problem. `bytes` holds at least
+ * the header, or the frame is truncated.
+ */
+export function frameLength(bytes: Uint8Array, at: number): number | FrameProblem {
+  if (bytes.length - at < FRAME_HEADER_BYTES) return 'truncated';
+  const length = viewOf(bytes).getUint32(at + 8, true);
+  if (length > RECORD_PAYLOAD_BYTES_MAX) return 'length';
+  return length;
+}
+
+/**
+ * Checks and decodes the frame at `at`, whose header declared `length` (see
+ * {@link frameLength}). `bytes` must hold the whole frame, padding included, or the frame is
+ * truncated.
+ */
+export function decodeFrame(bytes: Uint8Array, at: number, length: number): DecodedRecord | FrameProblem {
+  const total = frameBytes(length);
+  if (bytes.length - at < total) return 'truncated';
+  const view = viewOf(bytes);
+  const end = at + FRAME_HEADER_BYTES + length;
+  if (view.getUint32(at, true) !== crc32(bytes.subarray(at + 4, end))) return 'checksum';
+  if (bytes[at + 5] !== 0 || view.getUint16(at + 6, true) !== 0 || view.getUint32(at + 12, true) !== 0) return 'reserved';
+  for (let i = end; i < at + total; i++) if (bytes[i] !== 0) return 'padding';
+  return decodePayload(bytes, view, bytes[at + 4]!, at + FRAME_HEADER_BYTES, length);
+}
+
+function decodePayload(bytes: Uint8Array, view: DataView, type: number, p: number, length: number): DecodedRecord | FrameProblem {
+  switch (type) {
+    case RecordType.Entry: {
+      if (length < ENTRY_FIXED_BYTES) return 'payload';
+      if (bytes[p + 17] !== 0 || view.getUint16(p + 18, true) !== 0) return 'reserved';
+      const index = getU64(view, p);
+      const term = getU64(view, p + 8);
+      if (index < 1 || term < 1 || bytes[p + 16]! > ENTRY_TYPE_MAX) return 'payload';
+      return { type, index, term, entryType: bytes[p + 16]!, dataBytes: length - ENTRY_FIXED_BYTES };
+    }
+    case RecordType.HardState: {
+      if (length !== HARD_STATE_PAYLOAD_BYTES) return 'payload';
+      const hardState = { term: getU64(view, p), vote: getU64(view, p + 8), commit: getU64(view, p + 16) };
+      if (hardState.term < 0 || hardState.vote < 0 || hardState.commit < 0) return 'payload';
+      return { type, hardState };
+    }
+    case RecordType.Truncation: {
+      if (length !== TRUNCATION_PAYLOAD_BYTES) return 'payload';
+      const index = getU64(view, p);
+      if (index < 1) return 'payload';
+      return { type, index };
+    }
+    case RecordType.SnapshotMarker: {
+      if (length < SNAPSHOT_MARKER_FIXED_BYTES) return 'payload';
+      const nameBytes = bytes[p + 17]!;
+      if (length !== SNAPSHOT_MARKER_FIXED_BYTES + nameBytes) return 'payload';
+      if (view.getUint16(p + 18, true) !== 0) return 'reserved';
+      const index = getU64(view, p);
+      const term = getU64(view, p + 8);
+      const kind = bytes[p + 16]!;
+      if (index < 1 || term < 1 || (kind !== SnapshotKind.Compact && kind !== SnapshotKind.Replace)) return 'payload';
+      let fileName = '';
+      for (let i = 0; i < nameBytes; i++) fileName += String.fromCharCode(bytes[p + SNAPSHOT_MARKER_FIXED_BYTES + i]!);
+      if (!isSnapshotFileName(fileName)) return 'payload';
+      return { type, marker: { index, term, kind, fileName } };
+    }
+    case RecordType.Commit: {
+      if (length !== COMMIT_PAYLOAD_BYTES) return 'payload';
+      if (view.getUint32(p + 12, true) !== 0) return 'reserved';
+      const batchBytes = getU64(view, p);
+      if (batchBytes < 0) return 'payload';
+      return { type, batchBytes, recordCount: view.getUint32(p + 8, true) };
+    }
+    default:
+      return 'type';
+  }
+}
+
+/**
+ * The entry in an intact entry frame at `at` (checked by {@link decodeFrame} or by the
+ * caller's CRC check). Its data is a view into `bytes`, not a copy.
+ */
+export function entryFromFrame(bytes: Uint8Array, at: number, length: number): Entry {
+  const view = viewOf(bytes);
+  const p = at + FRAME_HEADER_BYTES;
+  return {
+    index: getU64(view, p),
+    term: getU64(view, p + 8),
+    type: bytes[p + 16] as EntryType,
+    data: bytes.subarray(p + ENTRY_FIXED_BYTES, p + length),
+  };
+}

@@ -1,0 +1,386 @@
+/**
+ * Recovery: reads every segment of a WAL directory in order, verifies every record, replays
+ * the intact batches into an {@link EntryIndex}, the newest hard state and snapshot marker,
+ * and decides what the tail is. docs/wal-format.md, "Recovery", numbers these steps; the
+ * comments below refer to them.
+ *
+ * This module only reads. What to repair (cut a torn tail, remove a segment whose creation
+ * was torn, delete leftover files) it reports, and the caller does it (WalStorage.open) or
+ * only prints it (`ringraft wal verify`).
+ *
+ * The rule that decides between "torn write" and "corruption": the writer syncs each batch
+ * before it writes the next, so only the last batch of the last segment can be torn. Bad
+ * bytes followed by an intact batch are therefore corruption, wherever they are; bad bytes
+ * anywhere but the last segment are corruption; a record whose CRC matches but whose
+ * content is impossible is corruption (a torn write cannot produce a matching CRC).
+ */
+import { join } from 'node:path';
+import type { HardState } from '../../core/index.ts';
+import type { FileSystem } from '../fs.ts';
+import { corruptLog } from './errors.ts';
+import { EntryIndex } from './entry-index.ts';
+import { FileWindow } from './file-window.ts';
+import {
+  COMMIT_PAYLOAD_BYTES,
+  FRAME_ALIGN_BYTES,
+  FRAME_HEADER_BYTES,
+  FRAME_PROBLEM_TEXT,
+  RecordType,
+  SEGMENT_HEADER_BYTES,
+  SnapshotKind,
+  TEMP_SUFFIX,
+  align8,
+  decodeFrame,
+  decodeSegmentHeader,
+  frameBytes,
+  frameLength,
+  isSnapshotFileName,
+  parseSegmentFileName,
+  segmentFileName,
+  type DecodedRecord,
+  type FrameProblem,
+  type SnapshotMarker,
+} from './format.ts';
+
+/** What recovery found in one segment. */
+export interface SegmentScan {
+  readonly sequence: number;
+  readonly fileName: string;
+  /** The header's first index (0 if the header is unreadable). */
+  readonly firstIndex: number;
+  readonly fileBytes: number;
+  /** End of the last intact batch: where the next batch goes. */
+  readonly endBytes: number;
+  /** End of the segment's first batch, which restates hard state and snapshot. */
+  readonly firstBatchEndBytes: number;
+  readonly batches: number;
+  /** Records in intact batches, commit records included. */
+  readonly records: number;
+  readonly entries: number;
+}
+
+/**
+ * A torn write at the end of the last segment: no batch after `cutOffsetBytes` is intact,
+ * so nothing there was acknowledged, and it is discarded.
+ */
+export interface TornTail {
+  readonly fileName: string;
+  /** Where the first bad or missing byte is. */
+  readonly badOffsetBytes: number;
+  readonly what: string;
+  /** Everything from here on is discarded. */
+  readonly cutOffsetBytes: number;
+  readonly fileBytes: number;
+  /**
+   * `cut`: truncate the file to cutOffsetBytes. `remove`: delete the segment, which holds no
+   * intact batch (its creation was torn).
+   */
+  readonly action: 'cut' | 'remove';
+}
+
+export interface RecoveredLog {
+  /** The segments that stay, in order (a segment to remove is not among them). */
+  readonly segments: readonly SegmentScan[];
+  readonly index: EntryIndex;
+  readonly hardState: HardState;
+  /** The newest snapshot marker, if the log has a snapshot. */
+  readonly marker: SnapshotMarker | undefined;
+  readonly tornTail: TornTail | undefined;
+  /** Files to delete: leftover temporary files and snapshot files the log does not reference. */
+  readonly obsoleteFiles: readonly string[];
+}
+
+/** Called for every record of every intact batch, in log order (commit records included). */
+export type RecordVisitor = (fileName: string, offsetBytes: number, record: DecodedRecord) => void;
+
+/**
+ * Recovers the log in `dir`. Throws a CORRUPT_LOG error naming the file and byte offset if
+ * anything but a torn tail is wrong.
+ */
+export function recoverLog(fs: FileSystem, dir: string, visit?: RecordVisitor): RecoveredLog {
+  // Step 1: list the directory.
+  const names = fs.readdir(dir);
+  const sequences = names
+    .map(parseSegmentFileName)
+    .filter((n): n is number => n !== undefined)
+    .sort((a, b) => a - b);
+  const snapshotFiles = names.filter(isSnapshotFileName);
+  const tempFiles = names.filter((n) => n.endsWith(TEMP_SUFFIX));
+  // Step 2: the segments must be consecutive.
+  for (let i = 1; i < sequences.length; i++) {
+    if (sequences[i] !== sequences[i - 1]! + 1) {
+      throw corruptLog(segmentFileName(sequences[i - 1]! + 1), 0, `segment missing (${segmentFileName(sequences[i - 1]!)} and ${segmentFileName(sequences[i]!)} exist)`);
+    }
+  }
+  if (sequences.length === 0) {
+    if (snapshotFiles.length > 0) throw corruptLog(snapshotFiles[0]!, 0, 'a snapshot file but no segment: the log is missing');
+    return emptyLog(tempFiles);
+  }
+  // Steps 3 to 6: each segment in order.
+  const replay = new Replay();
+  const segments: SegmentScan[] = [];
+  let tornTail: TornTail | undefined;
+  for (let i = 0; i < sequences.length; i++) {
+    const result = scanSegment(fs, dir, sequences[i]!, i === 0, i === sequences.length - 1, replay, visit);
+    tornTail = result.torn;
+    if (result.torn?.action !== 'remove') segments.push(result.scan);
+  }
+  if (segments.length === 0) return { ...emptyLog(tempFiles), tornTail };
+  // Step 7: the log must reach back to its snapshot.
+  const snapIndex = replay.marker?.index ?? 0;
+  if (replay.index.base !== snapIndex) {
+    throw corruptLog(
+      segments[0]!.fileName,
+      16,
+      `entries ${snapIndex + 1}..${replay.index.base} are missing: the log starts after index ${replay.index.base} and its snapshot covers only up to ${snapIndex} (segments before it are missing)`,
+    );
+  }
+  // Step 8: the snapshot the log refers to must exist; others are obsolete.
+  const marker = replay.marker;
+  if (marker !== undefined && !names.includes(marker.fileName)) {
+    throw corruptLog(marker.fileName, 0, 'snapshot file referenced by the log is missing');
+  }
+  const obsoleteFiles = [...tempFiles, ...snapshotFiles.filter((n) => n !== marker?.fileName)];
+  return { segments, index: replay.index, hardState: replay.hardState, marker, tornTail, obsoleteFiles };
+}
+
+function emptyLog(obsoleteFiles: readonly string[]): RecoveredLog {
+  return {
+    segments: [],
+    index: new EntryIndex(),
+    hardState: { term: 0, vote: 0, commit: 0 },
+    marker: undefined,
+    tornTail: undefined,
+    obsoleteFiles,
+  };
+}
+
+interface Pending {
+  readonly record: DecodedRecord;
+  readonly offset: number;
+  readonly length: number;
+}
+
+interface BadSpot {
+  readonly offset: number;
+  readonly what: string;
+  /** Whether the bytes could be a torn write (a CRC that does not match, a frame cut short). */
+  readonly mayBeTorn: boolean;
+}
+
+/**
+ * Problems a torn write can cause. The others need a matching CRC, which a torn write cannot
+ * produce. Padding is not covered by the CRC and may lie in a sector that was not written.
+ */
+const TORN_PROBLEMS: ReadonlySet<FrameProblem> = new Set(['truncated', 'length', 'checksum', 'padding']);
+
+function scanSegment(
+  fs: FileSystem,
+  dir: string,
+  sequence: number,
+  isFirst: boolean,
+  isLast: boolean,
+  replay: Replay,
+  visit: RecordVisitor | undefined,
+): { scan: SegmentScan; torn: TornTail | undefined } {
+  const fileName = segmentFileName(sequence);
+  const fd = fs.open(join(dir, fileName), 'read');
+  try {
+    const size = fs.size(fd);
+    const w = new FileWindow(fs, fd, size);
+    // Step 3: the header.
+    const header = decodeSegmentHeader(w.view(0, SEGMENT_HEADER_BYTES));
+    if (typeof header === 'string') {
+      if (isLast && !hasIntactBatchFrom(w, SEGMENT_HEADER_BYTES)) {
+        const torn: TornTail = { fileName, badOffsetBytes: 0, what: header, cutOffsetBytes: 0, fileBytes: size, action: 'remove' };
+        return { scan: scanOf(sequence, 0, size, 0, 0, 0, 0, 0), torn };
+      }
+      throw corruptLog(fileName, 0, header);
+    }
+    if (header.sequence !== sequence) throw corruptLog(fileName, 8, `header holds sequence ${header.sequence}, the file name ${sequence}`);
+    if (isFirst) replay.start(header.firstIndex);
+    else if (header.firstIndex !== replay.index.lastIndex + 1) {
+      throw corruptLog(fileName, 16, `segment starts at index ${header.firstIndex} but the log before it ends at ${replay.index.lastIndex}`);
+    }
+
+    // Step 4: records, batch by batch; a batch takes effect once its commit record is read.
+    let offset = SEGMENT_HEADER_BYTES;
+    let batchStart = offset;
+    let firstBatchEnd = 0;
+    let batches = 0;
+    let records = 0;
+    let entries = 0;
+    let pending: Pending[] = [];
+    let bad: BadSpot | undefined;
+    while (offset < size) {
+      const length = frameLength(w.view(offset, FRAME_HEADER_BYTES), 0);
+      if (typeof length === 'string') {
+        bad = { offset, what: FRAME_PROBLEM_TEXT[length], mayBeTorn: TORN_PROBLEMS.has(length) };
+        break;
+      }
+      const record = decodeFrame(w.view(offset, frameBytes(length)), 0, length);
+      if (typeof record === 'string') {
+        bad = { offset, what: FRAME_PROBLEM_TEXT[record], mayBeTorn: TORN_PROBLEMS.has(record) };
+        break;
+      }
+      if (record.type !== RecordType.Commit) {
+        pending.push({ record, offset, length });
+        offset += frameBytes(length);
+        continue;
+      }
+      if (record.batchBytes !== offset - batchStart || record.recordCount !== pending.length) {
+        bad = { offset, what: `commit record counts ${record.recordCount} records in ${record.batchBytes} bytes, the batch holds ${pending.length} in ${offset - batchStart}`, mayBeTorn: false };
+        break;
+      }
+      for (const p of pending) {
+        const problem = replay.apply(p.record, sequence, p.offset, p.length);
+        if (problem !== undefined) throw corruptLog(fileName, p.offset, problem);
+        visit?.(fileName, p.offset, p.record);
+        if (p.record.type === RecordType.Entry) entries++;
+      }
+      visit?.(fileName, offset, record);
+      records += pending.length + 1;
+      batches++;
+      offset += frameBytes(length);
+      batchStart = offset;
+      if (batches === 1) firstBatchEnd = offset;
+      pending = [];
+    }
+
+    // Step 5: what follows the last intact batch.
+    let torn: TornTail | undefined;
+    if (bad === undefined && pending.length > 0) {
+      bad = { offset: size, what: `the file ends inside the batch that starts at byte ${batchStart}`, mayBeTorn: true };
+    }
+    if (bad !== undefined && !(bad.mayBeTorn && w.zeroFrom(batchStart))) {
+      if (!bad.mayBeTorn) throw corruptLog(fileName, bad.offset, bad.what);
+      if (!isLast) throw corruptLog(fileName, bad.offset, `${bad.what} (not in the last segment, so not a torn write)`);
+      if (hasIntactBatchFrom(w, bad.offset + FRAME_ALIGN_BYTES)) throw corruptLog(fileName, bad.offset, `${bad.what} (an intact batch follows, so not a torn write)`);
+      torn = { fileName, badOffsetBytes: bad.offset, what: bad.what, cutOffsetBytes: batchStart, fileBytes: size, action: 'cut' };
+    }
+    // Step 6: a segment without any intact batch.
+    if (batches === 0) {
+      if (!isLast) throw corruptLog(fileName, SEGMENT_HEADER_BYTES, 'segment holds no intact batch');
+      torn = { fileName, badOffsetBytes: bad?.offset ?? size, what: bad?.what ?? 'segment holds no batch', cutOffsetBytes: 0, fileBytes: size, action: 'remove' };
+    }
+    return { scan: scanOf(sequence, header.firstIndex, size, batchStart, firstBatchEnd, batches, records, entries), torn };
+  } finally {
+    fs.close(fd);
+  }
+}
+
+function scanOf(
+  sequence: number,
+  firstIndex: number,
+  fileBytes: number,
+  endBytes: number,
+  firstBatchEndBytes: number,
+  batches: number,
+  records: number,
+  entries: number,
+): SegmentScan {
+  return { sequence, fileName: segmentFileName(sequence), firstIndex, fileBytes, endBytes, firstBatchEndBytes, batches, records, entries };
+}
+
+/**
+ * Whether an intact batch (records that all verify, closed by a commit record that counts
+ * them) starts at or after `from`. Looks for commit records at every aligned offset.
+ */
+function hasIntactBatchFrom(w: FileWindow, from: number): boolean {
+  const commitFrame = frameBytes(COMMIT_PAYLOAD_BYTES);
+  for (let p = align8(from); p + commitFrame <= w.sizeBytes; p += FRAME_ALIGN_BYTES) {
+    if (w.byte(p + 4) !== RecordType.Commit) continue;
+    const record = decodeFrame(w.view(p, commitFrame), 0, COMMIT_PAYLOAD_BYTES);
+    if (typeof record === 'string' || record.type !== RecordType.Commit) continue;
+    const start = p - record.batchBytes;
+    if (start < from || start < SEGMENT_HEADER_BYTES || start % FRAME_ALIGN_BYTES !== 0) continue;
+    if (batchIntact(w, start, p, record.recordCount)) return true;
+  }
+  return false;
+}
+
+function batchIntact(w: FileWindow, start: number, end: number, recordCount: number): boolean {
+  let offset = start;
+  for (let n = 0; n < recordCount; n++) {
+    if (offset >= end) return false;
+    const length = frameLength(w.view(offset, FRAME_HEADER_BYTES), 0);
+    if (typeof length === 'string') return false;
+    const record = decodeFrame(w.view(offset, frameBytes(length)), 0, length);
+    if (typeof record === 'string' || record.type === RecordType.Commit) return false;
+    offset += frameBytes(length);
+  }
+  return offset === end;
+}
+
+/**
+ * The log state that replaying records builds. Before the first segment's records, the log
+ * is taken to continue at that segment's first index; entries before it are unknown (they
+ * were in segments deleted after a snapshot covered them) until a snapshot marker covers
+ * them or a truncation discards them. Step 7 checks that nothing unknown is left.
+ */
+class Replay {
+  readonly index = new EntryIndex();
+  hardState: HardState = { term: 0, vote: 0, commit: 0 };
+  marker: SnapshotMarker | undefined;
+
+  private get snapIndex(): number {
+    return this.marker?.index ?? 0;
+  }
+
+  start(firstIndex: number): void {
+    this.index.reset(firstIndex - 1);
+  }
+
+  /** Applies one record of an intact batch; returns what is wrong if it cannot apply. */
+  apply(r: DecodedRecord, segment: number, offset: number, length: number): string | undefined {
+    switch (r.type) {
+      case RecordType.Entry:
+        return this.applyEntry(r.index, r.term, segment, offset, length);
+      case RecordType.HardState:
+        this.hardState = r.hardState;
+        return undefined;
+      case RecordType.Truncation:
+        return this.applyTruncation(r.index);
+      case RecordType.SnapshotMarker:
+        return this.applyMarker(r.marker);
+      case RecordType.Commit:
+        return 'commit record inside a batch';
+    }
+  }
+
+  private applyEntry(index: number, term: number, segment: number, offset: number, length: number): string | undefined {
+    const last = this.index.lastIndex;
+    if (index !== last + 1) return `entry ${index} does not follow the last index ${last}`;
+    const prevTerm = this.index.count > 0 ? this.index.term(last) : last === this.snapIndex ? this.marker?.term : undefined;
+    if (prevTerm !== undefined && term < prevTerm) return `entry ${index} has term ${term}, below the term ${prevTerm} before it`;
+    this.index.push(index, term, segment, offset, length);
+    return undefined;
+  }
+
+  private applyTruncation(index: number): string | undefined {
+    if (index <= this.snapIndex) return `truncation at ${index} reaches into the snapshot at ${this.snapIndex}`;
+    if (index > this.index.lastIndex) return `truncation at ${index} beyond the last index ${this.index.lastIndex}`;
+    this.index.truncateFrom(index);
+    return undefined;
+  }
+
+  private applyMarker(m: SnapshotMarker): string | undefined {
+    if (m.kind === SnapshotKind.Replace) {
+      if (m.index <= this.snapIndex) return `snapshot at ${m.index} not newer than the snapshot at ${this.snapIndex}`;
+      this.index.reset(m.index);
+      this.marker = m;
+      return undefined;
+    }
+    if (m.index < this.snapIndex) return `snapshot at ${m.index} older than the snapshot at ${this.snapIndex}`;
+    if (m.index > this.index.lastIndex) return `snapshot at ${m.index} beyond the last index ${this.index.lastIndex}`;
+    if (this.marker !== undefined && m.index === this.snapIndex && m.term !== this.marker.term) {
+      return `snapshot at ${m.index} restated with term ${m.term}, was ${this.marker.term}`;
+    }
+    if (this.index.has(m.index) && this.index.term(m.index) !== m.term) {
+      return `snapshot at ${m.index} has term ${m.term}, the entry there has term ${this.index.term(m.index)}`;
+    }
+    if (m.index >= this.index.base) this.index.compactThrough(m.index);
+    this.marker = m;
+    return undefined;
+  }
+}
