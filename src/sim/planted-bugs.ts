@@ -21,6 +21,7 @@ export const PLANTED_BUGS = [
   'hardstate-not-persisted',
   'stale-term-append',
   'lease-ignores-expiry',
+  'serve-damaged-log',
 ] as const;
 export type PlantedBug = (typeof PLANTED_BUGS)[number];
 
@@ -120,12 +121,19 @@ export const HUNTING_PROFILES: Record<PlantedBug, Partial<SimOptions>> = {
     faults: ['transfer', 'asymmetric', 'isolate'],
     network: { ...DEFAULT_NETWORK, longDelayProbability: 0.05, longDelayMaxMs: 400 },
   },
+  'serve-damaged-log': {
+    storage: 'wal',
+    bitFlipProbability: 1,
+    crashPointProbability: 0.05,
+    faults: ['crash', 'partition', 'isolate'],
+  },
 };
 
 /** The simulator options that plant `bug`, with the profile under which it shows. */
 export function plantBug(bug: PlantedBug): Partial<SimOptions> {
   const profile = HUNTING_PROFILES[bug];
   if (bug === 'hardstate-not-persisted') return { ...profile, hostBugs: { persistHardStateLate: true } };
+  if (bug === 'serve-damaged-log') return { ...profile, hostBugs: { truncateCorruptLog: true } };
   const Cls = NODE_CLASSES[bug]!;
   return { ...profile, createNode: (config: RaftConfig) => new Cls(config) };
 }

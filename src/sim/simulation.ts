@@ -38,6 +38,11 @@ export type FaultKind = (typeof FAULT_KINDS)[number];
 export interface HostBugs {
   /** Send messages before the term and vote they depend on are durable (they become durable at the next tick). */
   readonly persistHardStateLate?: boolean;
+  /**
+   * "Repair" a log that recovery reports corrupt by cutting it at the bad record (and
+   * dropping the segments after it), then serve from what is left.
+   */
+  readonly truncateCorruptLog?: boolean;
 }
 
 export interface SimOptions {
@@ -391,7 +396,7 @@ export class Simulation {
     if (node.fs !== undefined && node.incarnation > 1) {
       // Recovery by the real WAL code, from whatever the crash left on the simulated disk.
       try {
-        node.storage = WalStorage.open(node.dir, { fs: node.fs, segmentSizeBytesMax: WAL_SEGMENT_BYTES });
+        node.storage = this.openWal(node);
       } catch (error) {
         if (error instanceof RingraftError && error.code === ErrorCode.CORRUPT_LOG) {
           // A damaged log must never serve: the node stays down (an operator would replace it).
@@ -468,6 +473,32 @@ export class Simulation {
           this.bitFlipped = true;
           this.stats.bitFlips++;
         }
+      }
+    }
+  }
+
+  /** Opens (recovers) a node's WAL; with the truncateCorruptLog bug, cuts a corrupt log and retries. */
+  private openWal(node: SimNode): WalStorage {
+    const fs = node.fs!;
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return WalStorage.open(node.dir, { fs, segmentSizeBytesMax: WAL_SEGMENT_BYTES });
+      } catch (error) {
+        const m = error instanceof RingraftError ? /corrupt WAL: (\S+\.wal) at byte (\d+)/.exec(error.message) : null;
+        if (this.options.hostBugs?.truncateCorruptLog !== true || m === null || attempt > 8) throw error;
+        const bad = `${node.dir}/${m[1]}`;
+        const offset = Number(m[2]);
+        for (const p of fs.paths()) {
+          if (p.startsWith(node.dir + '/') && p.endsWith('.wal') && p > bad) fs.unlink(p);
+        }
+        if (offset <= 64) fs.unlink(bad);
+        else {
+          const fd = fs.open(bad, 'readWrite');
+          fs.ftruncate(fd, offset);
+          fs.fdatasync(fd);
+          fs.close(fd);
+        }
+        fs.syncDir(node.dir);
       }
     }
   }

@@ -1,7 +1,8 @@
 // Proves the simulator catches bugs that break what clients see or what survives a crash:
 // reads answered by a leader that did not confirm it still leads, lease reads served after
-// the lease ran out, and a term or vote sent before it was durable. Each is found within a
-// bounded number of seeds, by the check that bug must trip.
+// the lease ran out, a term or vote sent before it was durable, and a node that "repairs" a
+// corrupt WAL by cutting it and serves from what is left. Each is found within a bounded
+// number of seeds, by the check that bug must trip, and the same seed passes without it.
 import { describe, expect, it } from 'vitest';
 import { huntBug } from './planted-bugs.ts';
 
@@ -27,5 +28,12 @@ describe('planted read and persistence bugs are caught', () => {
     expect(found, 'no seed caught it').toBeDefined();
     expect(found!.controlViolation, 'the same seed without the bug').toBeUndefined();
     expect(found!.violation).toMatch(/election safety|leader completeness|state machine safety|linearizability/);
+  });
+
+  it('serving from a damaged log (a corrupt WAL cut at the bad record instead of stopping)', () => {
+    const found = huntBug('serve-damaged-log', SEEDS_MAX);
+    expect(found, 'no seed caught it').toBeDefined();
+    expect(found!.controlViolation, 'the same seed without the bug').toBeUndefined();
+    expect(found!.violation).toMatch(/leader completeness|log matching|state machine safety|linearizability/);
   });
 });
