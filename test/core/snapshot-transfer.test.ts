@@ -1,8 +1,9 @@
 // Proves InstallSnapshot travels in chunks and survives loss: a follower far behind gets
 // the snapshot as totalBytes / snapshotChunkBytes chunks, assembles it byte-exact and
 // replaces its state only when complete; a lost chunk resumes from the follower's offset
-// (not from zero); a follower that restarts mid-transfer gets the whole snapshot again; and
-// a snapshot over the follower's limit is refused without allocating for it.
+// (not from zero); a follower that restarts mid-transfer gets the whole snapshot again; a
+// transfer completes even while the leader keeps taking newer snapshots; and a snapshot
+// over the follower's limit is refused without allocating for it.
 import { describe, expect, it } from 'vitest';
 import { MessageType, type Message } from '../../src/core/index.ts';
 import { Network } from './helpers/network.ts';
@@ -102,5 +103,29 @@ describe('chunked snapshot transfer (§7)', () => {
     expect(net.node(3).snapshotsInstalled).toBe(0);
     const refusals = net.delivered.filter((m) => m.type === MessageType.SnapResp && m.from === 3 && m.reject);
     expect(refusals.length).toBeGreaterThan(0);
+  });
+
+  it('completes while the leader keeps taking newer snapshots (the transfer is pinned)', () => {
+    const { net, leader } = laggingFollower();
+    // Under steady load the leader snapshots every few entries. Before the fix, every new
+    // snapshot restarted the transfer, so a slow follower never finished one.
+    for (let round = 0; round < 60 && net.node(3).snapshotsInstalled === 0; round++) {
+      net.propose(1, `load${round}`);
+      net.tick(1);
+      net.deliverAll((m) => snapTo3(m) && round % 2 === 1);
+      if (leader.log.applied > net.node(1).storage.snapshot().meta.index) {
+        net.node(1).storage.createSnapshot(leader.log.applied, leader.conf, bigState(leader.log.applied));
+      }
+    }
+    expect(net.node(3).snapshotsInstalled).toBeGreaterThanOrEqual(1);
+    const installed = net.node(3).storage.snapshot();
+    expect(installed.data).toEqual(bigState(installed.meta.index));
+    net.deliverAll();
+    net.propose(1, 'after');
+    for (let i = 0; i < 5; i++) {
+      net.tick(1);
+      net.deliverAll();
+    }
+    expect(net.raft(3).log.committed).toBe(leader.log.committed);
   });
 });
