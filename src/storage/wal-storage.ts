@@ -34,15 +34,21 @@ import {
   type Storage,
 } from '../core/index.ts';
 import { readFully, realFileSystem, writevFully, type Fd, type FileSystem } from './fs.ts';
+import { crc32 } from './wal/crc.ts';
 import { EntryIndex } from './wal/entry-index.ts';
 import { StorageError, StorageErrorCode, corruptLog } from './wal/errors.ts';
 import {
   ENTRY_DATA_BYTES_MAX,
   ENTRY_FIXED_BYTES,
+  COMMIT_CRC_OFFSET,
+  COMMIT_PAYLOAD_BYTES,
+  FRAME_PROBLEM_TEXT,
   RecordType,
   SEGMENT_HEADER_BYTES,
   SnapshotKind,
+  commitFields,
   decodeFrame,
+  frameHeader,
   encodeBatch,
   encodeSegmentHeader,
   entryFromFrame,
@@ -127,10 +133,10 @@ const SEGMENT_SIZE_BYTES_LIMIT = 1024 * 1024 * 1024;
  * below 2^32, which the entry index stores as u32.
  */
 export const BATCH_BYTES_MAX = 1024 * 1024 * 1024;
+/** Bytes read after a batch's entries when reading it back, to reach its commit record in one read. */
+const READ_AHEAD_BYTES = 256;
 /** Read-only descriptors of older segments kept open for reads; the least recently used closes first. */
 const READ_FDS_MAX = 16;
-/** One disk read for entries covers at most this many bytes (at least one entry). */
-const READ_RUN_BYTES_MAX = 4 * 1024 * 1024;
 
 interface Segment {
   readonly sequence: number;
@@ -145,6 +151,23 @@ interface ActiveSegment extends Segment {
   allocatedBytes: number;
   /** End of the segment's first batch (its preamble). */
   readonly firstBatchEndBytes: number;
+}
+
+/** A batch read back from disk and verified by its CRC: file bytes [start, end) of a segment. */
+interface ReadBatch {
+  readonly segment: number;
+  readonly start: number;
+  readonly end: number;
+  readonly bytes: Uint8Array;
+  /** The active segment when it was read (a truncation rewrites only the active segment's tail). */
+  readonly sequenceOfActive: number;
+}
+
+function concatBytes(a: Uint8Array, b: Uint8Array): Uint8Array {
+  const out = new Uint8Array(a.length + b.length);
+  out.set(a, 0);
+  out.set(b, a.length);
+  return out;
 }
 
 /** What {@link entryBytes} counts for an entry beyond its data. */
@@ -171,6 +194,8 @@ export class WalStorage implements Storage {
   private snapFileName: string | undefined;
   private failure: StorageError | undefined;
   private closed = false;
+  /** The batch read back last (see readRun). */
+  private lastRead: ReadBatch | undefined;
 
   private constructor(
     readonly dir: string,
@@ -552,34 +577,89 @@ export class WalStorage implements Storage {
     });
   }
 
-  /** Reads entries from `i` on, while they are contiguous on disk, not cached and below `end`; returns where it stopped. */
+  /**
+   * Reads entries from `i` on, while they are in the same batch on disk, not cached and below
+   * `end`; returns where it stopped. An entry read back is verified with its batch: the batch
+   * (from its first byte to its commit record) is read and its CRC checked, so a read of one
+   * entry reads the entries of its batch around it. The last batch read is kept, so that
+   * reading a batch entry by entry reads it once.
+   */
   private readRun(i: number, end: number, out: Entry[]): number {
     const segment = this.index.segment(i);
-    const offset = this.index.offset(i);
-    let j = i + 1;
-    let runBytes = frameBytes(this.index.length(i));
-    while (j < end && this.cache.get(j) === undefined && this.index.segment(j) === segment && this.index.offset(j) === offset + runBytes) {
-      const next = frameBytes(this.index.length(j));
-      if (runBytes + next > READ_RUN_BYTES_MAX) break;
-      runBytes += next;
+    const fileName = segmentFileName(segment);
+    const batch = this.batchHolding(i);
+    let j = i;
+    while (j < end && j <= this.index.lastIndex && this.cache.get(j) === undefined && this.index.segment(j) === segment) {
+      const offset = this.index.offset(j);
+      const length = this.index.length(j);
+      if (offset < batch.start || offset + frameBytes(length) > batch.end) break;
+      const at = offset - batch.start;
+      const record = decodeFrame(batch.bytes, at, length);
+      if (typeof record === 'string' || record.type !== RecordType.Entry || record.index !== j || record.term !== this.index.term(j)) {
+        throw corruptLog(fileName, offset, `entry ${j} read back does not match what was written (${typeof record === 'string' ? record : 'wrong record'})`);
+      }
+      out.push(entryFromFrame(batch.bytes, at, length));
       j++;
     }
-    const fileName = segmentFileName(segment);
-    const bytes = new Uint8Array(runBytes);
-    const fd = this.readFd(segment);
-    const n = readFully(this.fs, fd, bytes, offset);
-    if (n !== runBytes) throw corruptLog(fileName, offset + n, `file ends inside entry ${i + Math.floor(n / Math.max(1, runBytes))} read back`);
-    let at = 0;
-    for (let k = i; k < j; k++) {
-      const length = this.index.length(k);
-      const record = decodeFrame(bytes, at, length);
-      if (typeof record === 'string' || record.type !== RecordType.Entry || record.index !== k || record.term !== this.index.term(k)) {
-        throw corruptLog(fileName, offset + at, `entry ${k} read back does not match what was written (${typeof record === 'string' ? record : 'wrong record'})`);
-      }
-      out.push(entryFromFrame(bytes, at, length));
-      at += frameBytes(length);
-    }
+    assert(j > i, `entry ${i} not in the batch read for it`);
     return j;
+  }
+
+  /** The batch holding entry `i`, read from disk and verified (or the one read last, if it holds it). */
+  private batchHolding(i: number): ReadBatch {
+    const segment = this.index.segment(i);
+    const offset = this.index.offset(i);
+    const last = this.lastRead;
+    if (last !== undefined && last.segment === segment && offset >= last.start && offset < last.end && last.sequenceOfActive === this.active.sequence) return last;
+    const fileName = segmentFileName(segment);
+    // The entries around i that are contiguous on disk are in its batch: a commit record
+    // separates batches.
+    let lo = i;
+    while (lo - 1 > this.index.base && this.index.segment(lo - 1) === segment && this.index.offset(lo - 1) + frameBytes(this.index.length(lo - 1)) === this.index.offset(lo)) lo--;
+    let hi = i;
+    while (hi + 1 <= this.index.lastIndex && this.index.segment(hi + 1) === segment && this.index.offset(hi) + frameBytes(this.index.length(hi)) === this.index.offset(hi + 1)) hi++;
+    const fd = this.readFd(segment);
+    let start = this.index.offset(lo);
+    let bytes = this.readAt(fd, fileName, start, this.index.offset(hi) + frameBytes(this.index.length(hi)) - start + READ_AHEAD_BYTES, false);
+    // Walk the frames after the entries to the commit record.
+    let p = this.index.offset(hi) + frameBytes(this.index.length(hi));
+    for (;;) {
+      if (p + frameBytes(COMMIT_PAYLOAD_BYTES) > start + bytes.length) {
+        const more = this.readAt(fd, fileName, start + bytes.length, Math.max(READ_AHEAD_BYTES, bytes.length), false);
+        if (more.length === 0) throw corruptLog(fileName, start + bytes.length, `file ends inside the batch of entry ${i} read back`);
+        bytes = concatBytes(bytes, more);
+        continue;
+      }
+      const header = frameHeader(bytes, p - start);
+      if (typeof header === 'string') throw corruptLog(fileName, p, `batch of entry ${i} read back: ${FRAME_PROBLEM_TEXT[header]}`);
+      if (header.type === RecordType.Commit) break;
+      p += frameBytes(header.length);
+    }
+    const commit = commitFields(bytes, p - start);
+    if (typeof commit === 'string' || p - commit.batchBytes > this.index.offset(lo) || p - commit.batchBytes < SEGMENT_HEADER_BYTES) {
+      throw corruptLog(fileName, p, `commit record of the batch of entry ${i} read back does not match what was written`);
+    }
+    const batchStart = p - commit.batchBytes;
+    if (batchStart < start) {
+      bytes = concatBytes(this.readAt(fd, fileName, batchStart, start - batchStart, true), bytes);
+      start = batchStart;
+    }
+    const batchEnd = p + frameBytes(COMMIT_PAYLOAD_BYTES);
+    bytes = bytes.subarray(batchStart - start, batchEnd - start);
+    if (crc32(bytes.subarray(0, p + COMMIT_CRC_OFFSET - batchStart)) !== commit.crc) {
+      throw corruptLog(fileName, batchStart, `batch of entry ${i} read back: ${FRAME_PROBLEM_TEXT.checksum}`);
+    }
+    const read: ReadBatch = { segment, start: batchStart, end: batchEnd, bytes, sequenceOfActive: this.active.sequence };
+    this.lastRead = read;
+    return read;
+  }
+
+  /** Reads `length` bytes at `offset`; fewer only at the end of the file, unless `exact`. */
+  private readAt(fd: Fd, fileName: string, offset: number, length: number, exact: boolean): Uint8Array {
+    const bytes = new Uint8Array(length);
+    const n = readFully(this.fs, fd, bytes, offset);
+    if (exact && n !== length) throw corruptLog(fileName, offset + n, 'file ends inside a batch read back');
+    return bytes.subarray(0, n);
   }
 
   private readFd(sequence: number): Fd {

@@ -96,11 +96,11 @@ describe('ringraft wal', () => {
     for (const action of ['verify', 'dump']) {
       const r = run(['wal', action, dir]);
       expect(r.status).toBe(1);
-      expect(r.stderr).toMatch(/^ringraft: corrupt WAL: 00000000000000000001\.wal at byte 104: record checksum mismatch/);
+      expect(r.stderr).toMatch(/^ringraft: corrupt WAL: 00000000000000000001\.wal at byte 88: batch at byte 88: batch checksum mismatch/);
     }
     const j = run(['wal', 'verify', dir, '--json']);
     expect(j.status).toBe(1);
-    expect(JSON.parse(j.stdout)).toMatchObject({ ok: false, error: expect.stringContaining('at byte 104') });
+    expect(JSON.parse(j.stdout)).toMatchObject({ ok: false, error: expect.stringContaining('at byte 88') });
   });
 
   it('rejects bad arguments with exit code 2', () => {

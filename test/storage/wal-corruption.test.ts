@@ -2,9 +2,10 @@
 // boundary or inside any record of the last batch, garbage after the tail, a torn segment
 // creation) is cut off and the node starts with everything before it intact; zeroed space
 // after the tail (preallocation) is fine; damage anywhere else (a flipped byte in any
-// header, payload, CRC or padding of any record before the last batch, a bad segment
+// header, payload or padding of any record, or in the batch CRC, before the last batch, a bad segment
 // header, a missing segment or snapshot file, an intact record that cannot follow the log)
-// stops the open with CORRUPT_LOG naming the file and byte offset. Each case copies one
+// stops the open with CORRUPT_LOG naming the file and byte offset (a batch's first byte when
+// its CRC fails, a record's when a batch whose CRC matches holds an impossible record). Each case copies one
 // reference log, applies its own corrupt hook to the copy, and opens it.
 import { appendFileSync, closeSync, cpSync, openSync, readFileSync, readdirSync, renameSync, statSync, truncateSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
@@ -106,25 +107,32 @@ const middleFrames = layout.frames.slice(0, layout.frames.length - layout.lastBa
 
 const cases: Case[] = [];
 
+/** Where the batch holding each frame starts: one CRC (in its commit record) covers a batch, so damage is reported there. */
+const batchStarts = layout.frames.map((f, k) => {
+  let first = k;
+  while (first > 0 && layout.frames[first - 1]!.file === f.file && layout.frames[first - 1]!.type !== RecordType.Commit) first--;
+  return layout.frames[first]!.offset;
+});
+
 // A flipped byte in any part of any record before the last batch.
-for (const f of middleFrames) {
+middleFrames.forEach((f, k) => {
   const parts: [string, number][] = [
-    ['CRC', 0],
-    ['type', 4],
-    ['length', 8],
-    ['reserved header byte', 13],
-    ['first payload byte', 16],
+    ['type', 0],
+    ['aux byte', 1],
+    ['reserved header byte', 2],
+    ['length', 4],
+    ['first payload byte', 8],
     ['last byte', f.end - f.offset - 1],
   ];
   for (const [part, delta] of parts) {
     cases.push({
       name: `flipped ${part} of the ${TYPE_NAMES[f.type]} record at ${f.file}@${f.offset}`,
-      group: `a flipped byte in the ${TYPE_NAMES[f.type]} record at ${f.file}@${f.offset} (CRC, type, length, reserved, payload, last byte)`,
+      group: `a flipped byte in the ${TYPE_NAMES[f.type]} record at ${f.file}@${f.offset} (type, aux, reserved, length, payload, last byte)`,
       corrupt: (dir) => flip(dir, f.file, f.offset + delta),
-      expect: { corrupt: f.file, at: f.offset },
+      expect: { corrupt: f.file, at: batchStarts[k]! },
     });
   }
-}
+});
 
 // The file cut at every record boundary and inside every record of the last batch.
 for (const f of layout.lastBatch) {
@@ -134,7 +142,7 @@ for (const f of layout.lastBatch) {
     corrupt: (dir) => truncateSync(join(dir, layout.lastFile), f.offset),
     expect: { opens: before, torn: f.offset > lastBatchStart },
   });
-  for (const delta of [1, 7, 15, 17, f.end - f.offset - 1]) {
+  for (const delta of [1, 4, 7, 9, 17, f.end - f.offset - 1]) {
     if (delta <= 0 || delta >= f.end - f.offset) continue;
     cases.push({
       name: `cut ${delta} bytes into the last batch's ${TYPE_NAMES[f.type]} record @${f.offset}`,
@@ -266,11 +274,12 @@ function writeAtLogEnd(dir: string, bytes: Uint8Array): void {
   }
 }
 
-/** A hard-state frame retyped to 9, with its CRC recomputed: intact, but not a record type. */
+/** A batch whose hard-state frame is retyped to 9, with the batch CRC recomputed: intact, but not a record type. */
 function recordOfUnknownType(): Buffer {
   const bytes = Buffer.concat(encodeBatch([{ type: RecordType.HardState, hardState: { term: 1, vote: 0, commit: 0 } }]).buffers);
-  bytes[4] = 9;
-  bytes.writeUInt32LE(crc32(bytes.subarray(4, 16 + 24)), 0);
+  bytes[0] = 9;
+  const crcAt = bytes.length - 4;
+  bytes.writeUInt32LE(crc32(bytes.subarray(0, crcAt)), crcAt);
   return bytes;
 }
 

@@ -172,7 +172,7 @@ describe('WalStorage writes', () => {
     s = WalStorage.open(plainDir, { preallocateBytes: 0 });
     s.append(ents(1, [1], 100));
     s.close();
-    expect(statSync(join(plainDir, '00000000000000000001.wal')).size).toBe(32 + 72 + 136 + 32);
+    expect(statSync(join(plainDir, '00000000000000000001.wal')).size).toBe(32 + 56 + 128 + 24);
   });
 
   it('reads entries back from disk when they are not cached', () => {
@@ -194,7 +194,7 @@ describe('WalStorage writes', () => {
     s.append(ents(1, [1, 1, 1], 64));
     const file = join(dir, walFiles(dir)[0]!);
     const bytes = readFileSync(file);
-    bytes[150] ^= 0x40; // In the data of entry 1: header 32, first batch 72, frame header 16, entry fields 20.
+    bytes[150] ^= 0x40; // In the data of entry 1: header 32, first batch 56, frame header 8, entry fields 16.
     writeFileSync(file, bytes);
     const error = expectCode(() => s.allEntries(), ErrorCode.CORRUPT_LOG);
     expect(error.message).toMatch(/00000000000000000001\.wal at byte \d+/);
@@ -314,7 +314,9 @@ describe('WalStorage under injected faults', () => {
     const listen = (message: unknown) => void published.push(message);
     walRecoveryChannel.subscribe(listen);
     onTestFinished(() => void walRecoveryChannel.unsubscribe(listen));
-    for (const keepBytes of [0, 1, 16, 40, 100, 300]) {
+    // The batch is 296 bytes (3 entry frames of 80, a hard state of 32, a commit of 24): every
+    // prefix kept here is short of it.
+    for (const keepBytes of [0, 1, 16, 40, 100, 290]) {
       const dir = freshDir(root);
       const s0 = WalStorage.open(dir);
       s0.append(ents(1, [1, 1, 1], 50));

@@ -11,16 +11,18 @@
  * The rule that decides between "torn write" and "corruption": the writer syncs each batch
  * before it writes the next, so only the last batch of the last segment can be torn. Bad
  * bytes followed by an intact batch are therefore corruption, wherever they are; bad bytes
- * anywhere but the last segment are corruption; a record whose CRC matches but whose
- * content is impossible is corruption (a torn write cannot produce a matching CRC).
+ * anywhere but the last segment are corruption; a record in a batch whose CRC matches but
+ * whose content is impossible is corruption (a torn write cannot produce a matching CRC).
  */
 import { join } from 'node:path';
 import type { HardState } from '../../core/index.ts';
 import type { FileSystem } from '../fs.ts';
 import { corruptLog } from './errors.ts';
 import { EntryIndex } from './entry-index.ts';
-import { FileWindow } from './file-window.ts';
+import { crc32 } from './crc.ts';
+import { FileWindow, WINDOW_BYTES } from './file-window.ts';
 import {
+  COMMIT_CRC_OFFSET,
   COMMIT_PAYLOAD_BYTES,
   FRAME_ALIGN_BYTES,
   FRAME_HEADER_BYTES,
@@ -30,15 +32,15 @@ import {
   SnapshotKind,
   TEMP_SUFFIX,
   align8,
+  commitFields,
   decodeFrame,
   decodeSegmentHeader,
   frameBytes,
-  frameLength,
+  frameHeader,
   isSnapshotFileName,
   parseSegmentFileName,
   segmentFileName,
   type DecodedRecord,
-  type FrameProblem,
   type SnapshotMarker,
 } from './format.ts';
 
@@ -155,24 +157,39 @@ function emptyLog(obsoleteFiles: readonly string[]): RecoveredLog {
   };
 }
 
+/** A frame of the batch being read, walked by its header but not yet verified. */
 interface Pending {
-  readonly record: DecodedRecord;
   readonly offset: number;
   readonly length: number;
 }
 
+/**
+ * Bytes that are not an intact batch, found before the batch's CRC matched: a torn write or
+ * corruption, which step 5 decides.
+ */
 interface BadSpot {
+  /** The first byte of the batch they are in. */
+  readonly batchStart: number;
+  /** Where the problem was found. */
   readonly offset: number;
   readonly what: string;
-  /** Whether the bytes could be a torn write (a CRC that does not match, a frame cut short). */
-  readonly mayBeTorn: boolean;
 }
 
-/**
- * Problems a torn write can cause. The others need a matching CRC, which a torn write cannot
- * produce. Padding is not covered by the CRC and may lie in a sector that was not written.
- */
-const TORN_PROBLEMS: ReadonlySet<FrameProblem> = new Set(['truncated', 'length', 'checksum', 'padding']);
+function unverified(batchStart: number, offset: number, what: string): BadSpot {
+  return { batchStart, offset, what };
+}
+
+/** CRC of the file's bytes [from, to), read through the window in chunks. */
+function crcOf(w: FileWindow, from: number, to: number): number {
+  let crc = 0;
+  for (let at = from; at < to; ) {
+    const bytes = w.view(at, Math.min(WINDOW_BYTES, to - at));
+    if (bytes.length === 0) break;
+    crc = crc32(bytes, crc);
+    at += bytes.length;
+  }
+  return crc;
+}
 
 function scanSegment(
   fs: FileSystem,
@@ -203,7 +220,11 @@ function scanSegment(
       throw corruptLog(fileName, 16, `segment starts at index ${header.firstIndex} but the log before it ends at ${replay.index.lastIndex}`);
     }
 
-    // Step 4: records, batch by batch; a batch takes effect once its commit record is read.
+    // Step 4: records, batch by batch. The frames of a batch are walked by their headers
+    // (type not 0, length at most the maximum, inside the file) up to its commit record; the
+    // batch's CRC in the commit record is checked; only then are its records decoded and
+    // applied. A problem before the CRC matched may be a torn write and is reported at the
+    // batch's first byte; a problem in a batch whose CRC matched is corruption at its record.
     let offset = SEGMENT_HEADER_BYTES;
     let batchStart = offset;
     let firstBatchEnd = 0;
@@ -213,35 +234,47 @@ function scanSegment(
     let pending: Pending[] = [];
     let bad: BadSpot | undefined;
     while (offset < size) {
-      const length = frameLength(w.view(offset, FRAME_HEADER_BYTES), 0);
-      if (typeof length === 'string') {
-        bad = { offset, what: FRAME_PROBLEM_TEXT[length], mayBeTorn: TORN_PROBLEMS.has(length) };
+      const header = frameHeader(w.view(offset, FRAME_HEADER_BYTES), 0);
+      if (typeof header === 'string') {
+        bad = unverified(batchStart, offset, FRAME_PROBLEM_TEXT[header]);
         break;
       }
-      const record = decodeFrame(w.view(offset, frameBytes(length)), 0, length);
-      if (typeof record === 'string') {
-        bad = { offset, what: FRAME_PROBLEM_TEXT[record], mayBeTorn: TORN_PROBLEMS.has(record) };
+      const frame = frameBytes(header.length);
+      if (offset + frame > size) {
+        bad = unverified(batchStart, offset, FRAME_PROBLEM_TEXT.truncated);
         break;
       }
-      if (record.type !== RecordType.Commit) {
-        pending.push({ record, offset, length });
-        offset += frameBytes(length);
+      if (header.type !== RecordType.Commit) {
+        pending.push({ offset, length: header.length });
+        offset += frame;
         continue;
       }
-      if (record.batchBytes !== offset - batchStart || record.recordCount !== pending.length) {
-        bad = { offset, what: `commit record counts ${record.recordCount} records in ${record.batchBytes} bytes, the batch holds ${pending.length} in ${offset - batchStart}`, mayBeTorn: false };
+      const commit = commitFields(w.view(offset, frame), 0);
+      if (typeof commit === 'string') {
+        bad = unverified(batchStart, offset, `commit record: ${FRAME_PROBLEM_TEXT[commit]}`);
         break;
       }
-      for (const p of pending) {
-        const problem = replay.apply(p.record, sequence, p.offset, p.length);
-        if (problem !== undefined) throw corruptLog(fileName, p.offset, problem);
-        visit?.(fileName, p.offset, p.record);
-        if (p.record.type === RecordType.Entry) entries++;
+      if (crcOf(w, batchStart, offset + COMMIT_CRC_OFFSET) !== commit.crc) {
+        bad = unverified(batchStart, offset, FRAME_PROBLEM_TEXT.checksum);
+        break;
       }
-      visit?.(fileName, offset, record);
+      // The CRC matched: from here on, anything wrong is corruption.
+      if (commit.batchBytes !== offset - batchStart || commit.recordCount !== pending.length) {
+        throw corruptLog(fileName, offset, `commit record counts ${commit.recordCount} records in ${commit.batchBytes} bytes, the batch holds ${pending.length} in ${offset - batchStart}`);
+      }
+      for (const p of pending) {
+        const record = decodeFrame(w.view(p.offset, frameBytes(p.length)), 0, p.length);
+        if (typeof record === 'string') throw corruptLog(fileName, p.offset, `${FRAME_PROBLEM_TEXT[record]} (in a batch whose checksum matches)`);
+        if (record.type === RecordType.Commit) throw corruptLog(fileName, p.offset, 'commit record inside a batch');
+        const problem = replay.apply(record, sequence, p.offset, p.length);
+        if (problem !== undefined) throw corruptLog(fileName, p.offset, problem);
+        visit?.(fileName, p.offset, record);
+        if (record.type === RecordType.Entry) entries++;
+      }
+      visit?.(fileName, offset, { type: RecordType.Commit, batchBytes: commit.batchBytes, recordCount: commit.recordCount });
       records += pending.length + 1;
       batches++;
-      offset += frameBytes(length);
+      offset += frame;
       batchStart = offset;
       if (batches === 1) firstBatchEnd = offset;
       pending = [];
@@ -250,12 +283,12 @@ function scanSegment(
     // Step 5: what follows the last intact batch.
     let torn: TornTail | undefined;
     if (bad === undefined && pending.length > 0) {
-      bad = { offset: size, what: `the file ends inside the batch that starts at byte ${batchStart}`, mayBeTorn: true };
+      bad = { batchStart, offset: size, what: `the file ends inside the batch that starts at byte ${batchStart}` };
     }
-    if (bad !== undefined && !(bad.mayBeTorn && w.zeroFrom(batchStart))) {
-      if (!bad.mayBeTorn) throw corruptLog(fileName, bad.offset, bad.what);
-      if (!isLast) throw corruptLog(fileName, bad.offset, `${bad.what} (not in the last segment, so not a torn write)`);
-      if (hasIntactBatchFrom(w, bad.offset + FRAME_ALIGN_BYTES)) throw corruptLog(fileName, bad.offset, `${bad.what} (an intact batch follows, so not a torn write)`);
+    if (bad !== undefined && !w.zeroFrom(batchStart)) {
+      const what = `batch at byte ${bad.batchStart}: ${bad.what} (at byte ${bad.offset})`;
+      if (!isLast) throw corruptLog(fileName, bad.batchStart, `${what}, not in the last segment, so not a torn write`);
+      if (hasIntactBatchFrom(w, bad.batchStart + FRAME_ALIGN_BYTES)) throw corruptLog(fileName, bad.batchStart, `${what}, and an intact batch follows, so not a torn write`);
       torn = { fileName, badOffsetBytes: bad.offset, what: bad.what, cutOffsetBytes: batchStart, fileBytes: size, action: 'cut' };
     }
     // Step 6: a segment without any intact batch.
@@ -283,31 +316,30 @@ function scanOf(
 }
 
 /**
- * Whether an intact batch (records that all verify, closed by a commit record that counts
- * them) starts at or after `from`. Looks for commit records at every aligned offset.
+ * Whether an intact batch (frames that walk to a commit record that counts them, and a batch
+ * CRC that matches) starts at or after `from`. Looks for commit records at every aligned offset.
  */
 function hasIntactBatchFrom(w: FileWindow, from: number): boolean {
   const commitFrame = frameBytes(COMMIT_PAYLOAD_BYTES);
   for (let p = align8(from); p + commitFrame <= w.sizeBytes; p += FRAME_ALIGN_BYTES) {
-    if (w.byte(p + 4) !== RecordType.Commit) continue;
-    const record = decodeFrame(w.view(p, commitFrame), 0, COMMIT_PAYLOAD_BYTES);
-    if (typeof record === 'string' || record.type !== RecordType.Commit) continue;
-    const start = p - record.batchBytes;
+    if (w.byte(p) !== RecordType.Commit) continue;
+    const commit = commitFields(w.view(p, commitFrame), 0);
+    if (typeof commit === 'string') continue;
+    const start = p - commit.batchBytes;
     if (start < from || start < SEGMENT_HEADER_BYTES || start % FRAME_ALIGN_BYTES !== 0) continue;
-    if (batchIntact(w, start, p, record.recordCount)) return true;
+    if (framesEndAt(w, start, p, commit.recordCount) && crcOf(w, start, p + COMMIT_CRC_OFFSET) === commit.crc) return true;
   }
   return false;
 }
 
-function batchIntact(w: FileWindow, start: number, end: number, recordCount: number): boolean {
+/** Whether `recordCount` frames, none a commit record, walk from `start` exactly to `end`. */
+function framesEndAt(w: FileWindow, start: number, end: number, recordCount: number): boolean {
   let offset = start;
   for (let n = 0; n < recordCount; n++) {
     if (offset >= end) return false;
-    const length = frameLength(w.view(offset, FRAME_HEADER_BYTES), 0);
-    if (typeof length === 'string') return false;
-    const record = decodeFrame(w.view(offset, frameBytes(length)), 0, length);
-    if (typeof record === 'string' || record.type === RecordType.Commit) return false;
-    offset += frameBytes(length);
+    const header = frameHeader(w.view(offset, FRAME_HEADER_BYTES), 0);
+    if (typeof header === 'string' || header.type === RecordType.Commit) return false;
+    offset += frameBytes(header.length);
   }
   return offset === end;
 }
