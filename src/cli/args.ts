@@ -52,6 +52,11 @@ export interface Output {
 export function processOutput(): Output {
   const tty = process.stderr.isTTY === true;
   let shown = false;
+  // A reader that went away (`ringraft wal dump DIR | head`) is not an error: stop quietly.
+  process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+    if (error.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+    throw error;
+  });
   return {
     stdout: (line) => void process.stdout.write(line + '\n'),
     stderr: (line) => void process.stderr.write(line + '\n'),
