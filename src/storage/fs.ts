@@ -40,7 +40,9 @@ export interface FileSystem {
   open(path: string, mode: OpenMode): Fd;
   /**
    * Writes `buffers`, in order, at byte `position`. Returns the bytes written, which may be
-   * fewer than asked (a short write); the caller writes the rest.
+   * fewer than asked (a short write); the caller writes the rest. The buffers are lent for
+   * the call only: the WAL reuses them for its next batch, so an implementation that keeps
+   * the bytes (a simulated disk) must copy them before returning.
    */
   writev(fd: Fd, buffers: readonly Uint8Array[], position: number): number;
   /** Makes the file's data (and the metadata needed to read it, such as its size) durable. */

@@ -50,6 +50,7 @@ import {
   decodeFrame,
   frameHeader,
   encodeBatch,
+  BatchEncoder,
   encodeSegmentHeader,
   entryFromFrame,
   frameBytes,
@@ -181,6 +182,8 @@ export class WalStorage implements Storage {
   private readonly layout: SegmentLayout;
   private readonly index: EntryIndex;
   private readonly cache: TailCache;
+  /** Encodes every batch, into one scratch buffer it reuses. */
+  private readonly encoder = new BatchEncoder();
   /** Segments before the active one, oldest first. */
   private readonly sealed: Segment[];
   private active: ActiveSegment;
@@ -367,7 +370,7 @@ export class WalStorage implements Storage {
     const snap: Snapshot = { meta: { index, term: this.term(index), conf }, data };
     const fileName = this.io(() => writeSnapshotFile(this.fs, this.dir, snap, this.sync));
     const marker: SnapshotMarker = { index, term: snap.meta.term, kind: SnapshotKind.Compact, fileName };
-    this.write([{ type: RecordType.SnapshotMarker, marker }, ...this.deferredHardState()], []);
+    this.write([{ type: RecordType.SnapshotMarker, marker }], [], 0, this.deferredHardState());
     this.hardStateDeferred = false;
     this.index.compactThrough(index);
     this.cache.compactThrough(index);
@@ -401,30 +404,26 @@ export class WalStorage implements Storage {
       }
       checkSnapshot(snapshot);
     }
-    // Entries at or below the snapshot are already covered by it.
+    // Entries at or below the snapshot are already covered by it: entries[skip..] are kept.
     const skip = entries.length === 0 ? 0 : Math.min(entries.length, Math.max(0, snapIndex + 1 - entries[0]!.index));
-    const kept = skip === 0 ? entries : entries.slice(skip);
-    if (kept.length > 0) {
-      const from = kept[0]!.index;
+    const keptCount = entries.length - skip;
+    const from = keptCount > 0 ? entries[skip]!.index : 0;
+    if (keptCount > 0) {
       assert(from <= lastIndex + 1, `append at ${from} leaves a gap after ${lastIndex}`);
-      checkEntries(kept, from - 1 === snapIndex ? (snapshot?.meta.term ?? this.snap.meta.term) : this.index.term(from - 1));
+      checkEntries(entries, skip, from - 1 === snapIndex ? (snapshot?.meta.term ?? this.snap.meta.term) : this.index.term(from - 1));
     }
 
-    const records: WalRecord[] = [];
+    const head: WalRecord[] = [];
     let snapFileName: string | undefined;
     if (snapshot !== undefined) {
       const fileName = this.io(() => writeSnapshotFile(this.fs, this.dir, snapshot, this.sync));
       snapFileName = fileName;
-      records.push({ type: RecordType.SnapshotMarker, marker: { index: snapshot.meta.index, term: snapshot.meta.term, kind: SnapshotKind.Replace, fileName } });
+      head.push({ type: RecordType.SnapshotMarker, marker: { index: snapshot.meta.index, term: snapshot.meta.term, kind: SnapshotKind.Replace, fileName } });
     }
-    if (kept.length > 0) {
-      const from = kept[0]!.index;
-      if (from <= lastIndex) records.push({ type: RecordType.Truncation, index: from });
-      for (const entry of kept) records.push({ type: RecordType.Entry, entry });
-    }
-    records.push(...(hardState !== undefined ? [{ type: RecordType.HardState, hardState } as const] : this.deferredHardState()));
-    if (records.length === 0) return;
-    const positions = this.write(records, kept);
+    if (keptCount > 0 && from <= lastIndex) head.push({ type: RecordType.Truncation, index: from });
+    const tail = hardState !== undefined ? [{ type: RecordType.HardState, hardState } as const] : this.deferredHardState();
+    if (head.length === 0 && keptCount === 0 && tail.length === 0) return;
+    const entriesAt = this.write(head, entries, skip, tail);
     this.hardStateDeferred = false;
 
     // The batch is durable: now the in-memory state follows it.
@@ -432,17 +431,13 @@ export class WalStorage implements Storage {
       this.index.reset(snapshot.meta.index);
       this.cache.clear();
     }
-    if (kept.length > 0) {
-      const from = kept[0]!.index;
+    if (keptCount > 0) {
       if (from <= this.index.lastIndex) {
         this.index.truncateFrom(from);
         this.cache.truncateFrom(from);
       }
-      for (let k = 0; k < kept.length; k++) {
-        const e = kept[k]!;
-        this.index.push(e.index, e.term, positions.segment, positions.entryOffsets[k]!, ENTRY_FIXED_BYTES + e.data.length);
-      }
-      this.cache.append(kept);
+      this.index.pushRun(entries, skip, this.active.sequence, entriesAt);
+      this.cache.append(entries, skip);
     }
     if (hardState !== undefined) this.hardState = hardState;
     if (snapshot !== undefined) this.installSnapshot(snapshot, snapFileName!);
@@ -458,7 +453,7 @@ export class WalStorage implements Storage {
     if (this.closed) return;
     try {
       if (this.failure === undefined && this.hardStateDeferred) {
-        this.write(this.deferredHardState(), []);
+        this.write([], [], 0, this.deferredHardState());
         this.hardStateDeferred = false;
       }
     } finally {
@@ -500,13 +495,13 @@ export class WalStorage implements Storage {
   }
 
   /**
-   * Writes `records` as one batch, in the active segment or, if they would take it past its
-   * size, in a new one. Returns where the entries among them (`entries`, in order) went.
+   * Writes `head`, `entries[from..]` and `tail` as one batch (see {@link BatchEncoder.encode}),
+   * in the active segment or, if it would take it past its size, in a new one. Returns the
+   * offset of the first entry's frame in the (then) active segment; the others follow it.
    */
-  private write(records: readonly WalRecord[], entries: readonly Entry[]): { segment: number; entryOffsets: number[] } {
-    const batch = encodeBatch(records);
+  private write(head: readonly WalRecord[], entries: readonly Entry[], from: number, tail: readonly WalRecord[]): number {
+    const batch = this.encoder.encode(head, entries, from, tail);
     if (batch.bytes > BATCH_BYTES_MAX) throw new RingraftError(ErrorCode.INVALID_ARGUMENT, `batch of ${batch.bytes} bytes over ${BATCH_BYTES_MAX}`);
-    const entryOffsets: number[] = [];
     const active = this.active;
     const roll = active.endBytes + batch.bytes > this.layout.segmentSizeBytesMax && active.endBytes > active.firstBatchEndBytes;
     let start: number;
@@ -522,22 +517,16 @@ export class WalStorage implements Storage {
       start = active.endBytes;
       const end = start + batch.bytes;
       const zeros = zerosAfter(end, active.allocatedBytes, this.layout);
+      const buffers = batch.buffers;
+      if (zeros > 0) buffers.push(zeroBytes(zeros));
       this.io(() => {
-        writevFully(this.fs, active.fd, zeros === 0 ? batch.buffers : [...batch.buffers, zeroBytes(zeros)], start);
+        writevFully(this.fs, active.fd, buffers, start);
         if (this.sync) this.fs.fdatasync(active.fd);
       });
       active.endBytes = end;
       active.allocatedBytes = Math.max(active.allocatedBytes, end + zeros);
     }
-    let k = 0;
-    for (let r = 0; r < records.length; r++) {
-      if (records[r]!.type === RecordType.Entry) {
-        entryOffsets.push(start + batch.recordOffsets[r]!);
-        k++;
-      }
-    }
-    assert(k === entries.length, `wrote ${k} entry records for ${entries.length} entries`);
-    return { segment: this.active.sequence, entryOffsets };
+    return start + batch.entriesOffset;
   }
 
   private markerOf(): SnapshotMarker | undefined {
@@ -790,17 +779,21 @@ function checkSnapshot(snap: Snapshot): void {
   }
 }
 
-/** Entries must be consecutive, with terms that never go down (from `prevTerm`, the term before them). */
-function checkEntries(entries: readonly Entry[], prevTerm: number): void {
+/**
+ * `entries[from..]` must be consecutive, with terms that never go down (from `prevTerm`, the
+ * term before them).
+ */
+function checkEntries(entries: readonly Entry[], from: number, prevTerm: number): void {
   let term = prevTerm;
-  for (let k = 0; k < entries.length; k++) {
+  for (let k = from; k < entries.length; k++) {
     const e = entries[k]!;
     if (!(isU64(e.term) && e.term >= 1)) throw new RingraftError(ErrorCode.INVALID_ARGUMENT, `entry ${e.index}: term must be a positive safe integer`);
     if (e.data.length > ENTRY_DATA_BYTES_MAX) {
       throw new RingraftError(ErrorCode.INVALID_ARGUMENT, `entry ${e.index}: ${e.data.length} bytes over the maximum ${ENTRY_DATA_BYTES_MAX}`);
     }
-    assert(k === 0 || e.index === entries[k - 1]!.index + 1, `entries not consecutive at ${e.index}`);
-    assert(e.term >= term, `entry ${e.index} has term ${e.term} below the term ${term} before it`);
+    // The messages are built only on failure: this loop runs once per entry written.
+    if (k > from && e.index !== entries[k - 1]!.index + 1) assert(false, `entries not consecutive at ${e.index}`);
+    if (e.term < term) assert(false, `entry ${e.index} has term ${e.term} below the term ${term} before it`);
     term = e.term;
   }
 }

@@ -485,3 +485,156 @@ export function entryFromFrame(bytes: Uint8Array, at: number, length: number): E
     data: bytes.subarray(p + ENTRY_FIXED_BYTES, p + length),
   };
 }
+
+// ─── Encoding a batch of entries, without record objects ─────────────────────────────
+
+/** What {@link BatchEncoder.encode} returns; `buffers` may be views into the encoder's scratch buffer. */
+export interface EncodedEntryBatch {
+  /** The bytes to write, in order (one `writev`); one buffer unless entry data is referenced. */
+  readonly buffers: Uint8Array[];
+  /** Total bytes of `buffers`. */
+  readonly bytes: number;
+  /**
+   * Offset of the first entry's frame from the start of the batch; entry k + 1's frame
+   * follows entry k's, which takes `frameBytes(ENTRY_FIXED_BYTES + data.length)`.
+   */
+  readonly entriesOffset: number;
+}
+
+/** Scratch buffers up to this size are kept for the next batch; a larger one is used once. */
+const SCRATCH_KEEP_BYTES_MAX = 4 * 1024 * 1024;
+const SCRATCH_BYTES_MIN = 64 * 1024;
+
+/**
+ * Encodes batches the way {@link encodeBatch} does, byte for byte, with entries taken
+ * straight from the caller's array (no record object per entry) into one reused scratch
+ * buffer, sized by a first pass over the entries' lengths.
+ *
+ * The buffers returned are valid until the next call: the caller must have written them
+ * (synchronously) before encoding again.
+ */
+export class BatchEncoder {
+  private scratch = new Uint8Array(0);
+  private view = new DataView(this.scratch.buffer);
+
+  /**
+   * The batch of `head` records, then `entries[from..]` as entry records, then `tail` records,
+   * then the commit record. The caller has checked every field (sizes, safe integers).
+   */
+  encode(head: readonly WalRecord[], entries: readonly Entry[], from: number, tail: readonly WalRecord[]): EncodedEntryBatch {
+    // Pass 1: sizes, so the buffer is sized once.
+    let bytes = 0;
+    let inlineBytes = 0;
+    let referenced = 0;
+    for (let k = 0; k < head.length; k++) {
+      const frame = frameBytes(checkedPayloadBytes(head[k]!));
+      bytes += frame;
+      inlineBytes += frame;
+    }
+    const entriesOffset = bytes;
+    for (let k = from; k < entries.length; k++) {
+      const n = entries[k]!.data.length;
+      if (!(n <= ENTRY_DATA_BYTES_MAX)) throw new Error(`assertion failed: entry data ${n} over maximum`);
+      const frame = (FRAME_HEADER_BYTES + ENTRY_FIXED_BYTES + n + 7) & ~7;
+      bytes += frame;
+      if (n >= INLINE_DATA_BYTES_MAX) {
+        inlineBytes += frame - n;
+        referenced++;
+      } else {
+        inlineBytes += frame;
+      }
+    }
+    for (let k = 0; k < tail.length; k++) {
+      const frame = frameBytes(checkedPayloadBytes(tail[k]!));
+      bytes += frame;
+      inlineBytes += frame;
+    }
+    const batchBytesBeforeCommit = bytes;
+    const commitFrameBytes = frameBytes(COMMIT_PAYLOAD_BYTES);
+    bytes += commitFrameBytes;
+    inlineBytes += commitFrameBytes;
+
+    // Pass 2: the bytes.
+    let out = this.scratch;
+    let view = this.view;
+    if (out.length < inlineBytes) {
+      if (inlineBytes > SCRATCH_KEEP_BYTES_MAX) {
+        out = new Uint8Array(inlineBytes);
+        view = new DataView(out.buffer);
+      } else {
+        out = this.scratch = new Uint8Array(Math.min(SCRATCH_KEEP_BYTES_MAX, Math.max(inlineBytes, SCRATCH_BYTES_MIN, 2 * this.scratch.length)));
+        view = this.view = new DataView(out.buffer);
+      }
+    }
+    const buffers: Uint8Array[] = [];
+    let at = 0;
+    let sliceStart = 0;
+    for (let k = 0; k < head.length; k++) at = writeRecord(view, out, at, head[k]!);
+    for (let k = from; k < entries.length; k++) {
+      const e = entries[k]!;
+      const data = e.data;
+      const n = data.length;
+      if (referenced > 0 && n >= INLINE_DATA_BYTES_MAX) {
+        // Header and index/term inline, the data from the caller's memory, the padding inline.
+        writeEntryHeader(view, at, e, n);
+        at += FRAME_HEADER_BYTES + ENTRY_FIXED_BYTES;
+        buffers.push(out.subarray(sliceStart, at), data);
+        sliceStart = at;
+        for (let pad = (8 - (n & 7)) & 7; pad > 0; pad--) out[at++] = 0;
+        continue;
+      }
+      const frameEnd = at + ((FRAME_HEADER_BYTES + ENTRY_FIXED_BYTES + n + 7) & ~7);
+      // The frame's last 8 bytes first: they hold its padding, and the data written after
+      // them overwrites what is not padding.
+      view.setUint32(frameEnd - 8, 0, true);
+      view.setUint32(frameEnd - 4, 0, true);
+      writeEntryHeader(view, at, e, n);
+      out.set(data, at + FRAME_HEADER_BYTES + ENTRY_FIXED_BYTES);
+      at = frameEnd;
+    }
+    for (let k = 0; k < tail.length; k++) at = writeRecord(view, out, at, tail[k]!);
+    writeFrameHeader(view, out, at, RecordType.Commit, 0, COMMIT_PAYLOAD_BYTES);
+    at += FRAME_HEADER_BYTES;
+    setU64(view, at, batchBytesBeforeCommit);
+    view.setUint32(at + 8, head.length + (entries.length - from) + tail.length, true);
+    at += 12;
+    let crc = 0;
+    for (let k = 0; k < buffers.length; k++) crc = crc32(buffers[k]!, crc);
+    crc = crc32(out.subarray(sliceStart, at), crc);
+    view.setUint32(at, crc, true);
+    at += 4;
+    if (at - sliceStart + sumLengths(buffers) !== bytes) throw new Error(`assertion failed: encoded ${at - sliceStart + sumLengths(buffers)} of ${bytes} bytes`);
+    buffers.push(out.subarray(sliceStart, at));
+    return { buffers, bytes, entriesOffset };
+  }
+}
+
+function sumLengths(buffers: readonly Uint8Array[]): number {
+  let n = 0;
+  for (let k = 0; k < buffers.length; k++) n += buffers[k]!.length;
+  return n;
+}
+
+function checkedPayloadBytes(r: WalRecord): number {
+  const payload = payloadBytes(r);
+  if (!(payload <= RECORD_PAYLOAD_BYTES_MAX)) throw new Error(`assertion failed: record payload ${payload} over maximum`);
+  return payload;
+}
+
+/** Writes record `r` (inline, padding included) at `at`; returns the offset after its frame. */
+function writeRecord(view: DataView, out: Uint8Array, at: number, r: WalRecord): number {
+  const payload = payloadBytes(r);
+  writeFrameHeader(view, out, at, r.type, r.type === RecordType.Entry ? r.entry.type : 0, payload);
+  let p = writePayload(view, out, at + FRAME_HEADER_BYTES, r);
+  const end = at + frameBytes(payload);
+  while (p < end) out[p++] = 0;
+  return end;
+}
+
+/** An entry frame's header and fixed payload (index, term): 24 bytes at `at`. */
+function writeEntryHeader(view: DataView, at: number, e: Entry, dataBytes: number): void {
+  view.setUint32(at, RecordType.Entry | (e.type << 8), true);
+  view.setUint32(at + 4, ENTRY_FIXED_BYTES + dataBytes, true);
+  setU64(view, at + 8, e.index);
+  setU64(view, at + 16, e.term);
+}

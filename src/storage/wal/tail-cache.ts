@@ -3,19 +3,28 @@
  * follower catching up by a few entries, reads them without touching the disk. Bounded by
  * an entry count and a byte count; the oldest entries go first.
  *
- * Entries [first, first + size) are held, contiguous: `list[head + k]` is entry first + k.
+ * Entries [first, first + size) are held, contiguous, in a ring: entry first + k is at
+ * `ring[(head + k) % ring.length]`. The ring grows by doubling up to the entry bound and
+ * is never copied after that, so appending costs one store per entry and no allocation.
  *
  * ```
- *   list:  0        head                       list.length
- *          ├ dead ───┼──────── held ─────────────┤
- *   entry:           first                  first+size-1
+ *   ring:  0          head                      ring.length
+ *          ├ ...held ──┼──────── held ... ───────┤   (wrapping around)
+ *   entry:             first
  * ```
  */
-import { entryBytes, type Entry } from '../../core/index.ts';
+import { EMPTY_DATA, EntryType, entryBytes, type Entry } from '../../core/index.ts';
+
+/** What {@link entryBytes} counts for an entry beyond its data. */
+const ENTRY_OVERHEAD_BYTES = entryBytes({ index: 0, term: 0, type: EntryType.Normal, data: EMPTY_DATA });
+const RING_SLOTS_MIN = 64;
 
 export class TailCache {
-  private list: Entry[] = [];
+  private ring: (Entry | undefined)[] = [];
   private head = 0;
+  private size = 0;
+  /** The index of the entry at `head` (meaningful when size > 0). */
+  private first = 0;
   private bytes = 0;
 
   constructor(
@@ -23,67 +32,104 @@ export class TailCache {
     private readonly bytesMax: number,
   ) {}
 
-  private get size(): number {
-    return this.list.length - this.head;
-  }
-
-  private get first(): number {
-    return this.size === 0 ? 0 : this.list[this.head]!.index;
-  }
-
   get(i: number): Entry | undefined {
-    if (this.size === 0) return undefined;
     const k = i - this.first;
-    return k >= 0 && k < this.size ? this.list[this.head + k] : undefined;
+    if (!(k >= 0 && k < this.size)) return undefined;
+    let p = this.head + k;
+    if (p >= this.ring.length) p -= this.ring.length;
+    return this.ring[p];
   }
 
-  /** Adds entries that were just written; they start a new run if they do not follow the held ones. */
-  append(entries: readonly Entry[]): void {
-    if (entries.length === 0) return;
-    if (this.size > 0 && entries[0]!.index !== this.first + this.size) this.clear();
-    for (const e of entries) {
-      this.list.push(e);
-      this.bytes += entryBytes(e);
+  /**
+   * Adds entries that were just written (`entries[from..]`, consecutive); they start a new
+   * run if they do not follow the held ones.
+   */
+  append(entries: readonly Entry[], from = 0): void {
+    if (from >= entries.length) return;
+    if (this.size > 0 && entries[from]!.index !== this.first + this.size) this.clear();
+    // Only the newest entriesMax can stay.
+    let start = from;
+    if (entries.length - start > this.entriesMax) {
+      start = entries.length - this.entriesMax;
+      this.clear();
+      if (start >= entries.length) return;
     }
-    this.evict();
+    if (this.size === 0) {
+      this.head = 0;
+      this.first = entries[start]!.index;
+    }
+    const needed = Math.min(this.entriesMax, this.size + (entries.length - start));
+    if (needed > this.ring.length) this.grow(needed);
+    const ring = this.ring;
+    const capacity = ring.length;
+    let tail = this.head + this.size;
+    if (tail >= capacity) tail -= capacity;
+    let bytes = this.bytes;
+    for (let k = start; k < entries.length; k++) {
+      if (this.size === capacity) {
+        // Full (capacity is entriesMax): the oldest goes, its slot takes the new one.
+        bytes -= ring[this.head]!.data.length + ENTRY_OVERHEAD_BYTES;
+        if (++this.head === capacity) this.head = 0;
+        this.first++;
+        this.size--;
+      }
+      const e = entries[k]!;
+      ring[tail] = e;
+      if (++tail === capacity) tail = 0;
+      bytes += e.data.length + ENTRY_OVERHEAD_BYTES;
+      this.size++;
+    }
+    this.bytes = bytes;
+    while (this.size > 0 && this.bytes > this.bytesMax) this.dropFirst();
+    if (this.size === 0) this.clear();
   }
 
   /** Drops entries >= index. */
   truncateFrom(index: number): void {
-    while (this.size > 0 && this.list[this.list.length - 1]!.index >= index) {
-      this.bytes -= entryBytes(this.list.pop()!);
+    while (this.size > 0 && this.first + this.size - 1 >= index) {
+      let p = this.head + this.size - 1;
+      if (p >= this.ring.length) p -= this.ring.length;
+      this.bytes -= this.ring[p]!.data.length + ENTRY_OVERHEAD_BYTES;
+      this.ring[p] = undefined;
+      this.size--;
     }
     if (this.size === 0) this.clear();
   }
 
   /** Drops entries <= index. */
   compactThrough(index: number): void {
-    while (this.size > 0 && this.list[this.head]!.index <= index) this.dropFirst();
-    this.tidy();
+    while (this.size > 0 && this.first <= index) this.dropFirst();
+    if (this.size === 0) this.clear();
   }
 
   clear(): void {
-    this.list = [];
+    this.ring = [];
     this.head = 0;
+    this.size = 0;
+    this.first = 0;
     this.bytes = 0;
   }
 
-  private evict(): void {
-    while (this.size > 0 && (this.size > this.entriesMax || this.bytes > this.bytesMax)) this.dropFirst();
-    this.tidy();
-  }
-
   private dropFirst(): void {
-    this.bytes -= entryBytes(this.list[this.head]!);
-    this.list[this.head] = undefined as unknown as Entry; // Let the entry be collected.
-    this.head++;
+    this.bytes -= this.ring[this.head]!.data.length + ENTRY_OVERHEAD_BYTES;
+    this.ring[this.head] = undefined; // Let the entry be collected.
+    if (++this.head === this.ring.length) this.head = 0;
+    this.first++;
+    this.size--;
   }
 
-  /** Reclaims the dead prefix once it is at least half the array. */
-  private tidy(): void {
-    if (this.head > 0 && this.head >= this.list.length / 2) {
-      this.list = this.list.slice(this.head);
-      this.head = 0;
+  /** A ring of at least `needed` slots (at most entriesMax), the held entries moved to its start. */
+  private grow(needed: number): void {
+    let capacity = Math.max(RING_SLOTS_MIN, this.ring.length);
+    while (capacity < needed) capacity *= 2;
+    capacity = Math.min(capacity, this.entriesMax);
+    const ring: (Entry | undefined)[] = new Array(capacity).fill(undefined);
+    for (let k = 0; k < this.size; k++) {
+      let p = this.head + k;
+      if (p >= this.ring.length) p -= this.ring.length;
+      ring[k] = this.ring[p];
     }
+    this.ring = ring;
+    this.head = 0;
   }
 }
