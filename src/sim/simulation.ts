@@ -731,12 +731,8 @@ export class Simulation {
     const snapIndex = node.storage.snapshot().meta.index;
     if (node.lastApplied - snapIndex < this.options.snapshotEveryEntries) return;
     if (raft.log.applied !== node.lastApplied) return;
-    if (node.storage instanceof MemoryStorage) {
-      node.storage.createSnapshot(node.lastApplied, raft.conf, node.kv!.snapshot(), this.options.snapshotEveryEntries);
-    } else {
-      // The WAL compacts through the snapshot index (it keeps no catch-up entries yet).
-      node.storage.createSnapshot(node.lastApplied, raft.conf, node.kv!.snapshot());
-    }
+    // Keep a snapshot interval of entries behind it, for followers slightly behind.
+    node.storage.createSnapshot(node.lastApplied, raft.conf, node.kv!.snapshot(), this.options.snapshotEveryEntries);
   }
 
   private sendRaft(m: Message): void {

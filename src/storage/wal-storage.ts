@@ -193,6 +193,13 @@ export class WalStorage implements Storage {
   /** Whether `hardState` still has to be written (persist with mustSync false). */
   private hardStateDeferred = false;
   private snap: Snapshot;
+  /**
+   * The term of the entry at the compaction point (index.base) when entries behind the
+   * snapshot are retained for followers to catch up from (base < snapshot index); else the
+   * snapshot's. Retained entries live until the next compaction or restart: recovery
+   * compacts through the snapshot index, which only costs a lagging follower a snapshot.
+   */
+  private retainedBaseTerm: number | undefined;
   /** The file holding `snap`, undefined before the first snapshot. */
   private snapFileName: string | undefined;
   private failure: StorageError | undefined;
@@ -296,7 +303,12 @@ export class WalStorage implements Storage {
   }
 
   firstIndex(): number {
-    return this.snap.meta.index + 1;
+    return Math.min(this.snap.meta.index, this.index.base) + 1;
+  }
+
+  /** The compaction point: entries up to it are gone; its term is still known. */
+  private compactedIndex(): number {
+    return Math.min(this.snap.meta.index, this.index.base);
   }
 
   lastIndex(): number {
@@ -306,14 +318,16 @@ export class WalStorage implements Storage {
   term(i: number): number {
     this.checkOpen();
     const snapIndex = this.snap.meta.index;
-    if (i < snapIndex) throw new RingraftError(ErrorCode.COMPACTED, `entry ${i} compacted (first index ${snapIndex + 1})`);
+    const compacted = this.compactedIndex();
+    if (i < compacted) throw new RingraftError(ErrorCode.COMPACTED, `entry ${i} compacted (first index ${compacted + 1})`);
     if (i > this.lastIndex()) throw new RingraftError(ErrorCode.UNAVAILABLE, `entry ${i} beyond last index ${this.lastIndex()}`);
-    return i === snapIndex ? this.snap.meta.term : this.index.term(i);
+    if (i === compacted) return compacted === snapIndex ? this.snap.meta.term : this.retainedBaseTerm!;
+    return this.index.term(i);
   }
 
   entries(lo: number, hi: number, bytesMax: number): Entry[] {
     this.checkOpen();
-    if (lo <= this.snap.meta.index) throw new RingraftError(ErrorCode.COMPACTED, `entry ${lo} compacted (first index ${this.firstIndex()})`);
+    if (lo <= this.compactedIndex()) throw new RingraftError(ErrorCode.COMPACTED, `entry ${lo} compacted (first index ${this.firstIndex()})`);
     if (hi > this.lastIndex() + 1) throw new RingraftError(ErrorCode.UNAVAILABLE, `entry ${hi - 1} beyond last index ${this.lastIndex()}`);
     // How many fit in bytesMax, from the index alone (always at least one).
     let end = lo;
@@ -361,7 +375,12 @@ export class WalStorage implements Storage {
    * Records a snapshot of the state machine at `index` (which must be stored), discards
    * the entries it covers, deletes the segments only they were in, and the older snapshot file.
    */
-  createSnapshot(index: number, conf: ConfState, data: Uint8Array): Snapshot {
+  /**
+   * Records a snapshot of the state machine at `index` and compacts the log through it,
+   * but keeps the last `retainEntries` entries behind it (until the next compaction or
+   * restart) for followers slightly behind to catch up from without a snapshot.
+   */
+  createSnapshot(index: number, conf: ConfState, data: Uint8Array, retainEntries = 0): Snapshot {
     this.checkWritable();
     if (index <= this.snap.meta.index) {
       throw new RingraftError(ErrorCode.SNAPSHOT_OUT_OF_DATE, `snapshot at ${index} not newer than ${this.snap.meta.index}`);
@@ -372,8 +391,14 @@ export class WalStorage implements Storage {
     const marker: SnapshotMarker = { index, term: snap.meta.term, kind: SnapshotKind.Compact, fileName };
     this.write([{ type: RecordType.SnapshotMarker, marker }], [], 0, this.deferredHardState());
     this.hardStateDeferred = false;
-    this.index.compactThrough(index);
-    this.cache.compactThrough(index);
+    const compactTo = Math.max(this.compactedIndex(), index - Math.max(0, Math.floor(retainEntries)));
+    // Read before anything moves: compactTo is within [compacted point, index].
+    const baseTerm = this.term(compactTo);
+    if (compactTo > this.index.base) {
+      this.index.compactThrough(compactTo);
+      this.cache.compactThrough(compactTo);
+    }
+    this.retainedBaseTerm = compactTo < index ? baseTerm : undefined;
     this.installSnapshot(snap, fileName);
     return snap;
   }
