@@ -89,8 +89,22 @@ export interface DiskScenario extends ScenarioBase {
   readonly fileBytesMax: number;
 }
 
+/** The message codec: encode and decode time of typical Raft messages, against a fixed-width layout. */
+export interface CodecScenario extends ScenarioBase {
+  readonly kind: 'codec';
+}
+
+/**
+ * The SharedArrayBuffer ring between two worker threads, against `postMessage` of the same
+ * payloads: throughput, and round-trip latency with the receiver asleep in `Atomics.wait`.
+ */
+export interface RingScenario extends ScenarioBase {
+  readonly kind: 'ring';
+  readonly messageBytes: number;
+}
+
 /** Every scenario kind; later kinds (e.g. `kind: 'cluster'`) are added to this union. */
-export type Scenario = CoreScenario | CrcScenario | DiskScenario;
+export type Scenario = CoreScenario | CrcScenario | DiskScenario | CodecScenario | RingScenario;
 export type ScenarioKind = Scenario['kind'];
 
 export const scenarios: readonly Scenario[] = [
@@ -130,6 +144,19 @@ export const scenarios: readonly Scenario[] = [
     batchSizes: [1, 64, 1024],
     variants: ['growing', 'preallocated'],
     fileBytesMax: 256 * 1024 * 1024,
+  },
+  {
+    name: 'codec',
+    kind: 'codec',
+    description: 'message codec: encode and decode of typical Raft messages, bitmap+varint against fixed-width',
+    timeMs: 500,
+  },
+  {
+    name: 'ring',
+    kind: 'ring',
+    description: 'SharedArrayBuffer ring between two worker threads against postMessage, 150 B messages',
+    timeMs: 1000,
+    messageBytes: 150,
   },
 ];
 

@@ -17,7 +17,9 @@ import { parseArgs } from 'node:util';
 import { quickTimeMs, scenarios, type Scenario } from '../bench.config.ts';
 import { runCoreScenario } from './core.bench.ts';
 import { compareCrcRows, runCrcScenario } from './crc.bench.ts';
+import { runCodecBench } from './codec.bench.ts';
 import { compareDiskRows, runDiskScenario } from './disk.bench.ts';
+import { runRingBench, type RingBenchResult, type ThroughputResult } from './ring.bench.ts';
 import type { ResultRow } from './measure.ts';
 
 interface Machine {
@@ -40,7 +42,55 @@ async function runScenario(scenario: Scenario, timeMs: number, onProgress: (line
       return runCrcScenario(scenario, { timeMs, onProgress });
     case 'disk':
       return runDiskScenario(scenario, { timeMs, onProgress });
+    case 'codec':
+      return (await runCodecBench({ timeMs, onProgress })).map((r) => ({ ...r, name: scenario.name, kind: scenario.kind }));
+    case 'ring':
+      return ringRows(scenario.name, await runRingBench({ timeMs, messageBytes: scenario.messageBytes, onProgress }));
   }
+}
+
+/** The ring benchmark's figures as table rows: throughput per transport, then round trips. */
+function ringRows(name: string, r: RingBenchResult): ResultRow[] {
+  const row = (task: string, variant: string, batch: number, op: string, opsPerSec: number, samples: number): ResultRow => ({
+    name,
+    kind: 'ring',
+    task,
+    variant,
+    batch,
+    op,
+    opsPerSec,
+    nsPerOp: 1e9 / opsPerSec,
+    bytesPerOp: r.messageBytes,
+    mbPerSec: (opsPerSec * r.messageBytes) / 1e6,
+    rmePercent: 0,
+    samples,
+  });
+  const t = (variant: string, batch: number, x: ThroughputResult): ResultRow => row('throughput', variant, batch, 'message', x.messagesPerSec, x.messages);
+  const rt = r.latency;
+  return [
+    t('ring', 1, r.throughput.ring),
+    t('ring', r.throughput.ringPublishBatch, r.throughput.ringBatched),
+    t('postMessage', 1, r.throughput.postMessage),
+    { ...row('round-trip p50', 'ring', 1, 'round trip', 1e6 / rt.ring.p50Us, rt.ring.samples), mbPerSec: undefined },
+    { ...row('round-trip p99', 'ring', 1, 'round trip', 1e6 / rt.ring.p99Us, rt.ring.samples), mbPerSec: undefined },
+    { ...row('round-trip p50', 'postMessage', 1, 'round trip', 1e6 / rt.postMessage.p50Us, rt.postMessage.samples), mbPerSec: undefined },
+    { ...row('round-trip p99', 'postMessage', 1, 'round trip', 1e6 / rt.postMessage.p99Us, rt.postMessage.samples), mbPerSec: undefined },
+  ];
+}
+
+/** Ring against postMessage, from the same run. */
+function compareRingRows(rows: readonly ResultRow[]): string[] {
+  const find = (task: string, variant: string, batch?: number) =>
+    rows.find((r) => r.kind === 'ring' && r.task === task && r.variant === variant && (batch === undefined || r.batch === batch));
+  const ring = find('throughput', 'ring', 1);
+  const post = find('throughput', 'postMessage');
+  const p50Ring = find('round-trip p50', 'ring');
+  const p50Post = find('round-trip p50', 'postMessage');
+  if (ring === undefined || post === undefined || p50Ring === undefined || p50Post === undefined) return [];
+  return [
+    `ring throughput: ${formatNumber(ring.opsPerSec)} msg/s, postMessage ${formatNumber(post.opsPerSec)} msg/s: ring ×${(ring.opsPerSec / post.opsPerSec).toFixed(1)}`,
+    `round trip p50: ring ${(p50Ring.nsPerOp / 1000).toFixed(1)} µs, postMessage ${(p50Post.nsPerOp / 1000).toFixed(1)} µs`,
+  ];
 }
 
 function formatNumber(x: number): string {
@@ -113,7 +163,7 @@ async function main(): Promise<number> {
   }
   console.log(`\n${formatTable(rows)}`);
   // Alternatives measured side by side, compared where the table would make one do sums.
-  const comparisons = [...compareCrcRows(rows), ...compareDiskRows(rows)];
+  const comparisons = [...compareCrcRows(rows), ...compareDiskRows(rows), ...compareRingRows(rows)];
   if (comparisons.length > 0) console.log(`\n${comparisons.join('\n')}`);
   if (args.json !== undefined) {
     writeFileSync(args.json, `${JSON.stringify({ machine: m, scenarios: rows }, null, 2)}\n`);
