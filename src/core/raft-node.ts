@@ -48,6 +48,13 @@ import {
   type SoftState,
 } from './types.ts';
 
+/** A removed leader steps down after this many failed hand-offs (one per election timeout). */
+const HAND_OFF_ATTEMPTS_MAX = 3;
+/** What entryBytes() adds to a payload. */
+const ENTRY_FRAMING_BYTES = entryBytes({ term: 0, index: 0, type: EntryType.Normal, data: EMPTY_DATA });
+/** The encoded size of the conf change that leaves a joint configuration. */
+const LEAVE_JOINT_BYTES = encodeConfChange({ changes: [] }).length;
+
 export interface RaftConfig {
   readonly id: NodeId;
   readonly storage: Storage;
@@ -149,6 +156,9 @@ export class RaftNode {
   private uncommitted: { index: number; bytes: number }[] = [];
   private uncommittedBytes = 0;
   private readonly readOnly: ReadOnly;
+  /** A removed leader's hand-off attempts this term, and the last target tried. */
+  private handOffAttempts = 0;
+  private handOffLast: NodeId = NONE;
   /** Reads waiting for the leader's first commit in its term. */
   private pendingReads: PendingRead[] = [];
   /** Leases are off for the rest of this term once a TimeoutNow has been sent. */
@@ -340,6 +350,7 @@ export class RaftNode {
       messages: this.msgs,
       readStates: this.readStates,
       mustSync: entries.length > 0 || hard.term !== this.prevHardState.term || hard.vote !== this.prevHardState.vote,
+      messagesBeforePersist: this.role === 'leader' && hard.term === this.prevHardState.term && hard.vote === this.prevHardState.vote,
     };
     this.msgs = [];
     this.readStates = [];
@@ -480,6 +491,8 @@ export class RaftNode {
     this.leaseDisabled = false;
     this.needsBroadcast = false;
     this.incomingSnapshot = undefined;
+    this.handOffAttempts = 0;
+    this.handOffLast = NONE;
   }
 
   private resetProgress(): void {
@@ -873,13 +886,16 @@ export class RaftNode {
     if (data.length > this.proposalBytesMax) {
       throw new RingraftError(ErrorCode.PROPOSAL_TOO_LARGE, `proposal of ${data.length} bytes over ${this.proposalBytesMax}`);
     }
-    if (this.uncommittedBytes + data.length > this.uncommittedBytesMax && this.uncommitted.length > 0) {
+    if (this.proposalsFull(data.length)) {
       throw new RingraftError(ErrorCode.PROPOSALS_FULL, `${this.uncommittedBytes} bytes proposed and not yet committed`);
     }
     const index = this.log.lastIndex() + 1;
-    this.appendEntries([{ term: this.term, index, type, data }]);
-    this.uncommitted.push({ index, bytes: data.length });
-    this.uncommittedBytes += data.length;
+    const entry: Entry = { term: this.term, index, type, data };
+    this.appendEntries([entry]);
+    // Counted with their framing, so that even empty proposals fill the budget.
+    const bytes = entryBytes(entry);
+    this.uncommitted.push({ index, bytes });
+    this.uncommittedBytes += bytes;
     this.needsBroadcast = true;
     return index;
   }
@@ -889,6 +905,11 @@ export class RaftNode {
    * counts itself toward commit only once advance() reports the entries durable (thesis
    * §10.2.1), so the host may send AppendEntries while its own write is in flight.
    */
+  /** Whether a proposal of `dataBytes` would pass the uncommitted budget (one always fits). */
+  private proposalsFull(dataBytes: number): boolean {
+    return this.uncommitted.length > 0 && this.uncommittedBytes + dataBytes + ENTRY_FRAMING_BYTES > this.uncommittedBytesMax;
+  }
+
   private appendEntries(entries: Entry[]): void {
     this.log.append(entries);
   }
@@ -1115,22 +1136,37 @@ export class RaftNode {
     this.needsBroadcast = true;
   }
 
-  /** A removed leader picks the voter with the longest matching log and transfers to it. */
+  /**
+   * A removed leader hands leadership to a voter of the new configuration: one heard from
+   * recently, with the longest matching log, and not the one the previous attempt failed
+   * with (it may be down). After HAND_OFF_ATTEMPTS_MAX failed attempts it steps down: its
+   * heartbeats would otherwise keep the voters from electing anyone, and by then they have
+   * long learned the configuration change, so none needs its vote.
+   */
   private handOffLeadership(): void {
     if (this.leadTransferee !== NONE) return;
+    if (this.handOffAttempts >= HAND_OFF_ATTEMPTS_MAX) {
+      this.becomeFollower(this.term, NONE);
+      return;
+    }
     let target = NONE;
-    let best = -1;
+    let bestScore = -Infinity;
     for (const id of this.conf.voters) {
-      const match = this.progress.get(id)?.match ?? 0;
-      if (match > best) {
-        best = match;
+      const pr = this.progress.get(id);
+      if (pr === undefined) continue;
+      // Heard from recently first, then the longest match; the last failed target last.
+      const score = (id === this.handOffLast ? 0 : 2) + (pr.recentActive ? 1 : 0) + pr.match / (this.log.lastIndex() + 1);
+      if (score > bestScore) {
+        bestScore = score;
         target = id;
       }
     }
     if (target === NONE) return;
+    this.handOffAttempts++;
+    this.handOffLast = target;
     this.leadTransferee = target;
     this.electionElapsed = 0;
-    if (best === this.log.lastIndex()) this.sendTimeoutNow(target);
+    if (this.progress.get(target)!.match === this.log.lastIndex()) this.sendTimeoutNow(target);
     else this.maybeSendAppend(target, true);
   }
 
@@ -1139,7 +1175,7 @@ export class RaftNode {
     if (this.role !== 'leader' || !isJoint(this.conf) || !this.conf.autoLeave) return;
     if (this.pendingConfIndex > this.log.applied || this.leadTransferee !== NONE) return;
     // Retried after the next apply if proposals are full right now.
-    if (this.uncommittedBytes >= this.uncommittedBytesMax) return;
+    if (this.proposalsFull(LEAVE_JOINT_BYTES)) return;
     const index = this.proposeEntry(EntryType.ConfChange, encodeConfChange({ changes: [] }));
     this.pendingConfIndex = index;
   }

@@ -158,10 +158,10 @@ export interface SoftState {
  *    to stable storage. If `mustSync`, make them durable (fdatasync) before step 2.
  * 2. Send `messages`. They may depend on the state persisted in step 1 (a vote, an append
  *    acknowledgement), which is why they leave only after it. One exception: when
- *    `softState`'s role (or the node's current role) is leader, the messages may leave
- *    before or during step 1, because a leader's messages depend on nothing it has not
- *    already made durable, and the leader counts its own new entries toward commit only
- *    once advance() reports them durable (Raft thesis §10.2.1).
+ *    `messagesBeforePersist` is true (a leader whose term and vote this Ready does not
+ *    change), they may leave before or during step 1, because they then depend on nothing
+ *    not already durable, and the leader counts its own new entries toward commit only once
+ *    advance() reports them durable (Raft thesis §10.2.1).
  * 3. Apply `snapshot` to the state machine (if any), then `committedEntries` in order.
  *    Serve `readStates` once the state machine has applied their index.
  * 4. Call `advance(ready)`. Until then the core will hand out no new Ready.
@@ -176,6 +176,12 @@ export interface Ready {
   readonly readStates: readonly ReadState[];
   /** Whether step 1 must end with a sync (a new term, vote or entries). */
   readonly mustSync: boolean;
+  /**
+   * Whether `messages` may be sent before step 1 completes: the node is leader and this
+   * Ready changes neither term nor vote. (A single-voter leader elects itself without a vote
+   * round, so the Ready that makes it leader also carries its new term: that one must wait.)
+   */
+  readonly messagesBeforePersist: boolean;
 }
 
 export function emptyConfState(voters: readonly NodeId[] = [], learners: readonly NodeId[] = []): ConfState {

@@ -530,7 +530,7 @@ export class Simulation {
       if (rounds > 10_000) throw new Error(`node ${node.id}: Ready loop does not settle`);
       const rd = raft.ready();
       const crashPoint = this.crashPointReached(node.id, rd);
-      const sendEarly = this.options.leaderSendsEarly && raft.role === 'leader';
+      const sendEarly = this.options.leaderSendsEarly && rd.messagesBeforePersist;
       if (sendEarly) for (const m of rd.messages) this.sendRaft(m);
       if (crashPoint === 'mid-write') {
         // Crash while the Ready is being written: a prefix of its entries reaches the disk

@@ -951,15 +951,26 @@ describe('typed refusals', () => {
   });
 
   it('refuses proposals with PROPOSALS_FULL while too many bytes are uncommitted', () => {
-    const net = new Network([1, 2, 3], { uncommittedBytesMax: 250 });
+    // Each proposal counts its payload plus its framing (entryBytes: 24 bytes).
+    const net = new Network([1, 2, 3], { uncommittedBytesMax: 300 });
     const leader = net.elect(1);
     leader.propose(bytes(100));
     leader.propose(bytes(100));
     expectCode(() => leader.propose(bytes(100)), ErrorCode.PROPOSALS_FULL);
-    leader.propose(bytes(50)); // Still fits exactly.
+    leader.propose(bytes(28)); // 124 + 124 + 52 = 300: still fits exactly.
+    expectCode(() => leader.propose(bytes(0)), ErrorCode.PROPOSALS_FULL);
     net.deliverAll(); // Commits: the budget frees up.
     leader.propose(bytes(100));
     leader.propose(bytes(100));
+  });
+
+  it('counts empty proposals too, so a leader without a quorum cannot pile them up', () => {
+    const net = new Network([1, 2, 3], { uncommittedBytesMax: 50 });
+    const leader = net.elect(1);
+    net.isolate(1);
+    leader.propose(bytes(0));
+    leader.propose(bytes(0));
+    expectCode(() => leader.propose(bytes(0)), ErrorCode.PROPOSALS_FULL);
   });
 
   it('lets one oversized proposal through when nothing is uncommitted', () => {
