@@ -3,7 +3,7 @@ export * from './errors.ts';
 export { RaftNode, type RaftConfig, type ReadMode } from './raft-node.ts';
 export { RaftLog } from './raft-log.ts';
 export { Rand } from './rand.ts';
-export { type Storage, type InitialState, entryBytes } from './storage.ts';
+export { type Storage, type InitialState, ENTRY_FRAMING_BYTES, entryBytes } from './storage.ts';
 export { encodeConfChange, decodeConfChange, nextConf, isJoint, isVoter, allMembers } from './conf-change.ts';
 export { majorityCommitted, majorityVoteResult, jointCommitted, jointVoteResult, type VoteResult } from './quorum.ts';
 export { Progress } from './progress.ts';

@@ -24,7 +24,7 @@ import { jointCommitted, jointVoteResult } from './quorum.ts';
 import { RaftLog } from './raft-log.ts';
 import { Rand } from './rand.ts';
 import { ReadOnly } from './read-only.ts';
-import { entryBytes, type Storage } from './storage.ts';
+import { ENTRY_FRAMING_BYTES, entryBytes, type Storage } from './storage.ts';
 import {
   EMPTY_DATA,
   EMPTY_ENTRIES,
@@ -50,8 +50,6 @@ import {
 
 /** A removed leader steps down after this many failed hand-offs (one per election timeout). */
 const HAND_OFF_ATTEMPTS_MAX = 3;
-/** What entryBytes() adds to a payload. */
-const ENTRY_FRAMING_BYTES = entryBytes({ term: 0, index: 0, type: EntryType.Normal, data: EMPTY_DATA });
 /** The encoded size of the conf change that leaves a joint configuration. */
 const LEAVE_JOINT_BYTES = encodeConfChange({ changes: [] }).length;
 
@@ -867,9 +865,7 @@ export class RaftNode {
     if (m.context === 0) return;
     const acks = this.readOnly.recvAck(m.from, m.context);
     if (acks === undefined) return;
-    const votes = new Map<NodeId, boolean>();
-    for (const id of acks) votes.set(id, true);
-    if (jointVoteResult(this.conf.voters, this.conf.votersOutgoing, votes) === 'won') {
+    if (jointVoteResult(this.conf.voters, this.conf.votersOutgoing, acks) === 'won') {
       for (const rs of this.readOnly.release(m.context)) this.readStates.push(rs);
     }
   }

@@ -10,7 +10,8 @@ interface PendingRead {
   readonly round: number;
   readonly requestId: number;
   readonly index: number;
-  readonly acks: Set<NodeId>;
+  /** Who acknowledged the round: the shape the quorum functions count. */
+  readonly acks: Map<NodeId, boolean>;
 }
 
 export class ReadOnly {
@@ -26,15 +27,15 @@ export class ReadOnly {
   /** Queues a read at `index`; returns the heartbeat round that must confirm it. */
   add(requestId: number, index: number, self: NodeId): number {
     const round = this.roundNext++;
-    this.queue.push({ round, requestId, index, acks: new Set([self]) });
+    this.queue.push({ round, requestId, index, acks: new Map([[self, true]]) });
     return round;
   }
 
   /** Records `from`'s acknowledgement of `round`; returns the acks of that round, if pending. */
-  recvAck(from: NodeId, round: number): ReadonlySet<NodeId> | undefined {
+  recvAck(from: NodeId, round: number): ReadonlyMap<NodeId, boolean> | undefined {
     const pending = this.queue.find((p) => p.round === round);
     if (pending === undefined) return undefined;
-    pending.acks.add(from);
+    pending.acks.set(from, true);
     return pending.acks;
   }
 

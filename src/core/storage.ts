@@ -29,7 +29,10 @@ export interface Storage {
   snapshot(): Snapshot;
 }
 
+/** The framing allowance entryBytes() adds to an entry's payload. */
+export const ENTRY_FRAMING_BYTES = 24;
+
 /** The bytes an entry costs when batching: payload plus a fixed framing allowance. */
 export function entryBytes(e: Entry): number {
-  return e.data.length + 24;
+  return e.data.length + ENTRY_FRAMING_BYTES;
 }

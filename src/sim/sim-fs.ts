@@ -20,7 +20,7 @@
  * All randomness comes from the Rand given, so a seed replays the same faults.
  */
 import type { Rand } from '../core/index.ts';
-import type { Fd, FileSystem, OpenMode } from '../storage/fs.ts';
+import { SimulatedCrash, type Fd, type FileSystem, type OpenMode } from '../storage/fs.ts';
 
 interface SimFile {
   /** What reads see: durable contents plus every write since. */
@@ -39,16 +39,8 @@ type PendingOp = { kind: 'write'; position: number; bytes: Uint8Array } | { kind
 
 type DirChange = { kind: 'create'; path: string } | { kind: 'unlink'; path: string; file: SimFile } | { kind: 'rename'; from: string; to: string; replaced: SimFile | undefined };
 
-/** Thrown by fdatasync when the simulator crashes the node in the middle of a write. */
-export class SimCrashSignal extends Error {
-  constructor() {
-    super('simulated crash before fdatasync');
-    this.name = 'SimCrashSignal';
-  }
-}
-
 export class SimFileSystem implements FileSystem {
-  /** When set, the next fdatasync throws SimCrashSignal instead of syncing. */
+  /** When set, the next fdatasync throws SimulatedCrash instead of syncing (a crash mid-write). */
   crashAtNextSync = false;
   private files = new Map<string, SimFile>();
   private fds = new Map<Fd, { path: string; file: SimFile; writable: boolean }>();
@@ -99,7 +91,7 @@ export class SimFileSystem implements FileSystem {
     const file = this.handle(fd).file;
     if (this.crashAtNextSync) {
       this.crashAtNextSync = false;
-      throw new SimCrashSignal();
+      throw new SimulatedCrash();
     }
     for (let i = file.pending.length - 1; i >= 0; i--) {
       const op = file.pending[i]!;

@@ -29,7 +29,8 @@ import type { HistoryOp } from './history.ts';
 import { Invariants } from './invariants.ts';
 import { checkLinearizable } from './linearizability.ts';
 import { DEFAULT_NETWORK, SimNetwork, type NetworkOptions } from './network.ts';
-import { SimCrashSignal, SimFileSystem } from './sim-fs.ts';
+import { SimulatedCrash } from '../storage/fs.ts';
+import { SimFileSystem } from './sim-fs.ts';
 
 export const FAULT_KINDS = ['partition', 'asymmetric', 'isolate', 'crash', 'drop', 'membership', 'transfer'] as const;
 export type FaultKind = (typeof FAULT_KINDS)[number];
@@ -164,7 +165,6 @@ export interface SimStats {
   bitFlips: number;
   snapshotsInstalled: number;
   confChangesApplied: number;
-  leaderChanges: number;
   readsLease: number;
   readsSafe: number;
 }
@@ -251,7 +251,6 @@ export class Simulation {
   private readonly nodes = new Map<number, SimNode>();
   private now = 0;
   private events = 0;
-  private faultCount = 0;
   private readonly stats: SimStats = {
     faultsByKind: Object.fromEntries(FAULT_KINDS.map((k) => [k, 0])) as Record<FaultKind, number>,
     crashes: 0,
@@ -260,7 +259,6 @@ export class Simulation {
     bitFlips: 0,
     snapshotsInstalled: 0,
     confChangesApplied: 0,
-    leaderChanges: 0,
     readsLease: 0,
     readsSafe: 0,
   };
@@ -336,7 +334,7 @@ export class Simulation {
       operations: this.history.length,
       operationsCompleted: this.history.filter((h) => h.return !== null).length,
       elections: this.invariants.leaderCount,
-      faults: this.faultCount,
+      faults: Object.values(this.stats.faultsByKind).reduce((a, b) => a + b, 0),
       simulatedMs: this.now,
       events: this.events,
       stats: this.stats,
@@ -544,7 +542,7 @@ export class Simulation {
             this.persist(node, rd);
           } catch (error) {
             // The WAL wraps file-system errors; the crash signal is the cause.
-            if (!(error instanceof SimCrashSignal) && !((error as { cause?: unknown }).cause instanceof SimCrashSignal)) throw error;
+            if (!(error instanceof SimulatedCrash) && !((error as { cause?: unknown }).cause instanceof SimulatedCrash)) throw error;
           }
           node.fs.crashAtNextSync = false;
         } else {
@@ -574,7 +572,6 @@ export class Simulation {
       }
       this.maybeSnapshot(node, raft);
     }
-    this.checkNode(node, raft);
   }
 
   /**
@@ -597,7 +594,6 @@ export class Simulation {
     if (p === 0 || !this.options.faults.includes('crash') || this.downCount() >= this.downMax()) return undefined;
     if (!(leader || vote || commit || rd.entries.length > 0)) return undefined;
     if (!this.rand.chance(p)) return undefined;
-    this.faultCount++;
     this.stats.faultsByKind.crash++;
     if (rd.entries.length > 0 && this.rand.chance(0.3)) return 'mid-write';
     return this.rand.chance(0.5) ? 'before-send' : 'after-send';
@@ -652,7 +648,6 @@ export class Simulation {
   private noteRoleChange(node: SimNode, raft: RaftNode): void {
     const isLeader = raft.role === 'leader';
     if (isLeader && !node.wasLeader) {
-      this.stats.leaderChanges++;
       const termAt = (i: number): number | undefined => (i < raft.log.firstIndex() - 1 ? undefined : raft.log.term(i));
       this.invariants.onLeader(node.id, raft.term, termAt, raft.log.lastIndex());
     }
@@ -828,7 +823,6 @@ export class Simulation {
     const kind = this.rand.pick(this.options.faults);
     const ids = [...this.nodes.keys()];
     const leader = this.leader();
-    this.faultCount++;
     this.stats.faultsByKind[kind]++;
     switch (kind) {
       case 'partition': {
@@ -885,12 +879,7 @@ export class Simulation {
         if (raft === undefined) break;
         const targets = raft.conf.voters.filter((v) => v !== leader!.id);
         if (targets.length === 0) break;
-        try {
-          raft.transferLeadership(this.rand.pick(targets));
-        } catch (error) {
-          if (!(error instanceof RingraftError)) throw error;
-        }
-        this.drain(leader!);
+        this.asLeader(leader!, (r) => r.transferLeadership(this.rand.pick(targets)));
         break;
       }
     }
@@ -907,12 +896,7 @@ export class Simulation {
     // added as a learner later), and shrink nothing else while it still holds a vote.
     const stopped = [...this.nodes.values()].find((x) => x.stopped && (isVoter(conf, x.id) || conf.learners.includes(x.id)));
     if (stopped !== undefined) {
-      try {
-        raft.proposeConfChange({ changes: [{ op: 'removeNode', nodeId: stopped.id }] });
-      } catch (error) {
-        if (!(error instanceof RingraftError)) throw error;
-      }
-      this.drain(leader!);
+      this.asLeader(leader!, (r) => r.proposeConfChange({ changes: [{ op: 'removeNode', nodeId: stopped.id }] }));
       return;
     }
     // After a corruption, no other churn: it could leave the dead node holding a quorum.
@@ -932,12 +916,20 @@ export class Simulation {
       choices.push({ changes: [{ op: 'addLearner', nodeId: id }] });
     }
     if (choices.length === 0) return;
+    this.asLeader(leader!, (r) => r.proposeConfChange(this.rand.pick(choices)));
+  }
+
+  /**
+   * An operator's request to the leader: a typed refusal (a change pending, a transfer under
+   * way) just means not now; anything else is a bug. Then the host loop runs.
+   */
+  private asLeader(leader: SimNode, action: (raft: RaftNode) => void): void {
     try {
-      raft.proposeConfChange(this.rand.pick(choices));
+      action(leader.raft!);
     } catch (error) {
       if (!(error instanceof RingraftError)) throw error;
     }
-    this.drain(leader!);
+    this.drain(leader);
   }
 
   nodeIds(): number[] {

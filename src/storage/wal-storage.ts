@@ -20,7 +20,7 @@ import { channel } from 'node:diagnostics_channel';
 import { dirname, join } from 'node:path';
 import {
   EMPTY_DATA,
-  EntryType,
+  ENTRY_FRAMING_BYTES,
   ErrorCode,
   RingraftError,
   assert,
@@ -170,9 +170,6 @@ function concatBytes(a: Uint8Array, b: Uint8Array): Uint8Array {
   out.set(b, a.length);
   return out;
 }
-
-/** What {@link entryBytes} counts for an entry beyond its data. */
-const ENTRY_OVERHEAD_BYTES = entryBytes({ index: 0, term: 0, type: EntryType.Normal, data: EMPTY_DATA });
 
 export class WalStorage implements Storage {
   /** What recovery found and did at open. */
@@ -333,7 +330,7 @@ export class WalStorage implements Storage {
     let end = lo;
     let bytes = 0;
     while (end < hi) {
-      bytes += this.index.length(end) - ENTRY_FIXED_BYTES + ENTRY_OVERHEAD_BYTES;
+      bytes += this.index.length(end) - ENTRY_FIXED_BYTES + ENTRY_FRAMING_BYTES;
       if (end > lo && bytes > bytesMax) break;
       end++;
     }

@@ -1,6 +1,9 @@
 /** Helpers for the ring tests: typed-error checks and access to the documented layout. */
 import { expect } from 'vitest';
 import { RING_CONTROL_BYTES, RingError, type RingErrorCode } from '../../src/transport/index.ts';
+import { caught } from '../core/helpers/errors.ts';
+
+export { caught };
 
 /** Int32 word of `writeIndex`: byte 128 of the control block (ring.ts, "Buffer layout"). */
 export const WRITE_INDEX_WORD = 128 / 4;
@@ -10,16 +13,6 @@ export const READ_INDEX_WORD = 256 / 4;
 export const CONSUMER_WAITING_WORD = READ_INDEX_WORD + 1;
 /** Int32 word of `producerWaiting`, right after `writeIndex`. */
 export const PRODUCER_WAITING_WORD = WRITE_INDEX_WORD + 1;
-
-/** What `fn` throws; fails the test if it returns normally. */
-export function caught(fn: () => unknown): unknown {
-  try {
-    fn();
-  } catch (error) {
-    return error;
-  }
-  throw new Error('expected a throw');
-}
 
 /** Asserts that `fn` throws a RingError with `code`, and returns it. */
 export function expectRingCode(fn: () => unknown, code: RingErrorCode): RingError {
