@@ -21,6 +21,14 @@ export const ErrorCode = {
   IO_ERROR: 'IO_ERROR',
   /** The storage refuses writes after an earlier I/O error; reopen it to recover. */
   STORAGE_FAILED: 'STORAGE_FAILED',
+  /** A client's session is gone from the state machine, so its write cannot be deduplicated. */
+  SESSION_EXPIRED: 'SESSION_EXPIRED',
+  /** The caller's AbortSignal fired before the request completed. */
+  ABORTED: 'ABORTED',
+  /** A node (its thread) is down or stopped. */
+  NODE_DOWN: 'NODE_DOWN',
+  /** A watcher fell too far behind the changes it watches and was cut off. */
+  WATCH_LAGGING: 'WATCH_LAGGING',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 

@@ -1,0 +1,117 @@
+/**
+ * The options of {@link createCluster}, their defaults and their checks. Every limit is
+ * named; an option outside its range is refused with INVALID_ARGUMENT before any thread
+ * starts.
+ */
+
+import { ErrorCode, RingraftError } from '../core/index.ts';
+import { KV_KEY_BYTES_MAX, KV_VALUE_BYTES_MAX } from '../kv/index.ts';
+import { RING_CAPACITY_BYTES_MAX, ringFrameBytesMax } from '../transport/index.ts';
+
+export interface ClusterOptions {
+  /** Number of nodes, 1 to {@link CLUSTER_NODES_MAX}. Default 3. */
+  readonly nodes?: number;
+  /** A directory for the nodes' logs (one subdirectory each); omit for logs in memory. */
+  readonly dataDir?: string;
+  /** With a dataDir: `always` (default) syncs every write before it is acknowledged; `none` is unsafe (benchmarks only). */
+  readonly fsync?: 'always' | 'none';
+  /** Milliseconds per Raft tick. Default 10. */
+  readonly tickMs?: number;
+  /** Election timeout in ticks (randomized in [n, 2n)). Default 10. */
+  readonly electionTicks?: number;
+  /** Heartbeat interval in ticks. Default 1. */
+  readonly heartbeatTicks?: number;
+  /** Pre-vote and check-quorum (both on by default; leases need check-quorum). */
+  readonly preVote?: boolean;
+  readonly checkQuorum?: boolean;
+  /** AppendEntries in flight per follower. Default 256. */
+  readonly maxInflight?: number;
+  /** Entry bytes per AppendEntries. Default 256 KiB. */
+  readonly maxBatchBytes?: number;
+  /** Snapshot bytes per InstallSnapshot chunk. Default 256 KiB. */
+  readonly snapshotChunkBytes?: number;
+  /** Applied entries between snapshots. Default 50,000. */
+  readonly snapshotEveryEntries?: number;
+  /** Entries kept behind a snapshot for followers slightly behind. Default 5,000. */
+  readonly snapshotRetainEntries?: number;
+  /** Bytes of each ring (a power of two), large enough for the largest request (a cas with two 1 MiB values). Default 8 MiB. */
+  readonly ringBytes?: number;
+  /** Default timeout of a client call. Default 5,000 ms. */
+  readonly requestTimeoutMs?: number;
+  /** Client requests in flight at once across the cluster; more wait for a slot. Default 65,536. */
+  readonly requestsInFlightMax?: number;
+  /** Seeds the nodes' election timers. Default: random. */
+  readonly seed?: number;
+}
+
+export const CLUSTER_NODES_MAX = 15;
+
+export interface ResolvedOptions {
+  readonly nodes: number;
+  readonly dataDir: string | undefined;
+  readonly fsync: 'always' | 'none';
+  readonly tickMs: number;
+  readonly electionTicks: number;
+  readonly heartbeatTicks: number;
+  readonly preVote: boolean;
+  readonly checkQuorum: boolean;
+  readonly maxInflight: number;
+  readonly maxBatchBytes: number;
+  readonly snapshotChunkBytes: number;
+  readonly snapshotEveryEntries: number;
+  readonly snapshotRetainEntries: number;
+  readonly ringBytes: number;
+  readonly requestTimeoutMs: number;
+  readonly requestsInFlightMax: number;
+  readonly seed: number;
+}
+
+/** Room in a frame beyond the payload bytes it carries: message header, entry headers. */
+const FRAME_OVERHEAD_BYTES = 64 << 10;
+
+export function resolveOptions(o: ClusterOptions = {}): ResolvedOptions {
+  if (typeof o !== 'object' || o === null) throw invalid('options must be an object');
+  const r: ResolvedOptions = {
+    nodes: integer(o.nodes ?? 3, 'nodes', 1, CLUSTER_NODES_MAX),
+    dataDir: o.dataDir,
+    fsync: o.fsync ?? 'always',
+    tickMs: integer(o.tickMs ?? 10, 'tickMs', 1, 60_000),
+    electionTicks: integer(o.electionTicks ?? 10, 'electionTicks', 2, 10_000),
+    heartbeatTicks: integer(o.heartbeatTicks ?? 1, 'heartbeatTicks', 1, 10_000),
+    preVote: o.preVote ?? true,
+    checkQuorum: o.checkQuorum ?? true,
+    maxInflight: integer(o.maxInflight ?? 256, 'maxInflight', 1, 1 << 16),
+    maxBatchBytes: integer(o.maxBatchBytes ?? 256 << 10, 'maxBatchBytes', 1, 64 << 20),
+    snapshotChunkBytes: integer(o.snapshotChunkBytes ?? 256 << 10, 'snapshotChunkBytes', 1, 64 << 20),
+    snapshotEveryEntries: integer(o.snapshotEveryEntries ?? 50_000, 'snapshotEveryEntries', 1, Number.MAX_SAFE_INTEGER),
+    snapshotRetainEntries: integer(o.snapshotRetainEntries ?? 5_000, 'snapshotRetainEntries', 0, Number.MAX_SAFE_INTEGER),
+    ringBytes: integer(o.ringBytes ?? 8 << 20, 'ringBytes', 64 << 10, RING_CAPACITY_BYTES_MAX),
+    requestTimeoutMs: integer(o.requestTimeoutMs ?? 5_000, 'requestTimeoutMs', 1, 2 ** 31 - 1),
+    requestsInFlightMax: integer(o.requestsInFlightMax ?? 65_536, 'requestsInFlightMax', 1, 1 << 24),
+    seed: integer(o.seed ?? Math.floor(Math.random() * 2 ** 32), 'seed', 0, 2 ** 32 - 1),
+  };
+  if (r.dataDir !== undefined && (typeof r.dataDir !== 'string' || r.dataDir.length === 0)) throw invalid('dataDir must be a non-empty string');
+  if (r.fsync !== 'always' && r.fsync !== 'none') throw invalid(`fsync must be 'always' or 'none', got ${String(r.fsync)}`);
+  if (r.heartbeatTicks >= r.electionTicks) throw invalid('heartbeatTicks must be less than electionTicks');
+  if ((r.ringBytes & (r.ringBytes - 1)) !== 0) throw invalid(`ringBytes ${r.ringBytes} is not a power of two`);
+  // Every frame must fit a ring: the largest batch or chunk (a batch always carries at least
+  // one entry, so the largest request too), plus headers.
+  const payloadMax = Math.max(r.maxBatchBytes, r.snapshotChunkBytes, KV_KEY_BYTES_MAX + 2 * KV_VALUE_BYTES_MAX);
+  if (payloadMax + FRAME_OVERHEAD_BYTES > ringFrameBytesMax(r.ringBytes)) {
+    throw invalid(`ringBytes ${r.ringBytes} is too small for frames of ${payloadMax} bytes; use at least ${nextPowerOfTwo(2 * (payloadMax + FRAME_OVERHEAD_BYTES + 8))}`);
+  }
+  return r;
+}
+
+function integer(value: number, name: string, min: number, max: number): number {
+  if (!Number.isSafeInteger(value) || value < min || value > max) throw invalid(`${name} must be an integer in [${min}, ${max}], got ${String(value)}`);
+  return value;
+}
+
+function nextPowerOfTwo(n: number): number {
+  return 2 ** Math.ceil(Math.log2(n));
+}
+
+export function invalid(message: string): RingraftError {
+  return new RingraftError(ErrorCode.INVALID_ARGUMENT, message);
+}

@@ -1,0 +1,313 @@
+/**
+ * The frames a client thread and a node thread exchange through their rings: requests
+ * (client to node) and replies (node to client), in a small binary format. Writes carry the
+ * encoded {@link KvRequest} as it will sit in the log entry, so a node proposes the bytes
+ * it received without encoding them again.
+ *
+ * Request frame (all integers little-endian):
+ *
+ * ```
+ * offset  size   field
+ * 0       1      kind: 1 write, 2 read, 3 watch, 4 unwatch (0 is invalid)
+ * 1       4      requestId (u32), chosen by the client, echoed in every reply
+ * then, by kind:
+ *   write    rest   the encoded KvRequest (see kv/commands.ts)
+ *   read     1      consistency: 1 linearizable, 2 lease, 3 stale
+ *            4 + k  key
+ *   watch    1      1: start after `afterIndex`; 0: start at the node's applied index
+ *            8      afterIndex (u64)
+ *            4 + p  key prefix (may be empty: every key)
+ *   unwatch  -      (ends the watch whose requestId this is)
+ * ```
+ *
+ * Reply frame:
+ *
+ * ```
+ * 0       1      kind: 1 write done, 2 read done, 3 error, 4 watch event, 5 watch end,
+ *                6 watch start
+ * 1       4      requestId
+ *   write done   1 result (1 put, 2 delete existed, 3 delete absent, 4 cas swapped,
+ *                5 cas not swapped), 8 index (u64) of the entry
+ *   read done    8 index read at, 1 present, then 4 + v value if present
+ *   error        4 + c code (ASCII), 4 leaderHint (u32, 0 unknown), 1 proposed (0/1)
+ *   watch event  8 index, 4 + k key, 1 present, then 4 + v value if present
+ *   watch end    4 + c code (ASCII)
+ *   watch start  8 index: the watch reports every change after this index
+ * ```
+ *
+ * `proposed` on an error says whether the request may have entered a log before it was
+ * refused (a client retries such a write with the same session sequence number).
+ */
+
+import { ByteReader, ByteWriter } from '../codec/index.ts';
+import type { KvResult } from '../kv/index.ts';
+import { KV_KEY_BYTES_MAX, KV_VALUE_BYTES_MAX } from '../kv/index.ts';
+
+export type ReadConsistency = 'linearizable' | 'lease' | 'stale';
+
+export type ClientRequest =
+  | { readonly kind: 'write'; readonly requestId: number; readonly data: Uint8Array }
+  | { readonly kind: 'read'; readonly requestId: number; readonly consistency: ReadConsistency; readonly key: Uint8Array }
+  | { readonly kind: 'watch'; readonly requestId: number; readonly afterIndex: number | undefined; readonly prefix: Uint8Array }
+  | { readonly kind: 'unwatch'; readonly requestId: number };
+
+export type ClientReply =
+  | { readonly kind: 'write'; readonly requestId: number; readonly result: KvResult; readonly index: number }
+  | { readonly kind: 'read'; readonly requestId: number; readonly index: number; readonly value: Uint8Array | undefined }
+  | { readonly kind: 'error'; readonly requestId: number; readonly code: string; readonly leaderHint: number; readonly proposed: boolean }
+  | { readonly kind: 'watch-event'; readonly requestId: number; readonly index: number; readonly key: Uint8Array; readonly value: Uint8Array | undefined }
+  | { readonly kind: 'watch-end'; readonly requestId: number; readonly code: string }
+  | { readonly kind: 'watch-start'; readonly requestId: number; readonly index: number };
+
+/** Largest encoded write request a node accepts (a KvRequest with the longest key and value). */
+export const WRITE_REQUEST_BYTES_MAX = 64 + KV_KEY_BYTES_MAX + 2 * KV_VALUE_BYTES_MAX;
+/** Error codes are short ASCII words. */
+const CODE_BYTES_MAX = 64;
+
+const REQUEST_KIND = { write: 1, read: 2, watch: 3, unwatch: 4 } as const;
+const REPLY_KIND = { write: 1, read: 2, error: 3, 'watch-event': 4, 'watch-end': 5, 'watch-start': 6 } as const;
+const CONSISTENCY_TAG = { linearizable: 1, lease: 2, stale: 3 } as const;
+const CONSISTENCY_BY_TAG: readonly (ReadConsistency | undefined)[] = [undefined, 'linearizable', 'lease', 'stale'];
+const HEADER_BYTES = 1 + 4;
+const LENGTH_BYTES = 4;
+
+export class ProtocolError extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'ProtocolError';
+  }
+}
+
+// ─── Requests ──────────────────────────────────────────────────────────────────
+
+export function encodedRequestBytes(req: ClientRequest): number {
+  switch (req.kind) {
+    case 'write':
+      return HEADER_BYTES + req.data.length;
+    case 'read':
+      return HEADER_BYTES + 1 + LENGTH_BYTES + req.key.length;
+    case 'watch':
+      return HEADER_BYTES + 1 + 8 + LENGTH_BYTES + req.prefix.length;
+    case 'unwatch':
+      return HEADER_BYTES;
+  }
+}
+
+/** Writes `req` into `target` (exactly {@link encodedRequestBytes} long). */
+export function writeRequest(req: ClientRequest, target: Uint8Array): void {
+  const w = new ByteWriter(target);
+  w.u8(REQUEST_KIND[req.kind]);
+  w.u32(req.requestId);
+  switch (req.kind) {
+    case 'write':
+      w.raw(req.data);
+      break;
+    case 'read':
+      w.u8(CONSISTENCY_TAG[req.consistency]);
+      w.bytes(req.key);
+      break;
+    case 'watch':
+      w.u8(req.afterIndex === undefined ? 0 : 1);
+      w.u64Number(req.afterIndex ?? 0);
+      w.bytes(req.prefix);
+      break;
+    case 'unwatch':
+      break;
+  }
+  if (w.offset !== target.length) throw new Error(`assertion failed: request of ${w.offset} bytes fills ${target.length}`);
+}
+
+/**
+ * Decodes a request frame. Byte fields are copies, so the result does not alias `bytes`
+ * (ring memory that is about to be reused). Throws ProtocolError on a malformed frame.
+ */
+export function decodeRequest(bytes: Uint8Array): ClientRequest {
+  return guard(() => {
+    const r = new ByteReader(bytes);
+    const kind = r.u8();
+    const requestId = r.u32();
+    switch (kind) {
+      case REQUEST_KIND.write: {
+        if (r.remainingBytes > WRITE_REQUEST_BYTES_MAX) throw new ProtocolError(`write request of ${r.remainingBytes} bytes is over the maximum`);
+        return { kind: 'write', requestId, data: r.raw(r.remainingBytes).slice() };
+      }
+      case REQUEST_KIND.read: {
+        const consistency = CONSISTENCY_BY_TAG[r.u8()];
+        if (consistency === undefined) throw new ProtocolError('unknown read consistency');
+        const key = r.bytes(KV_KEY_BYTES_MAX).slice();
+        r.expectEnd();
+        return { kind: 'read', requestId, consistency, key };
+      }
+      case REQUEST_KIND.watch: {
+        const hasAfter = r.u8();
+        if (hasAfter > 1) throw new ProtocolError(`watch start flag ${hasAfter} is not 0 or 1`);
+        const afterIndex = r.u64Number();
+        const prefix = r.bytes(KV_KEY_BYTES_MAX).slice();
+        r.expectEnd();
+        return { kind: 'watch', requestId, afterIndex: hasAfter === 1 ? afterIndex : undefined, prefix };
+      }
+      case REQUEST_KIND.unwatch:
+        r.expectEnd();
+        return { kind: 'unwatch', requestId };
+      default:
+        throw new ProtocolError(`unknown request kind ${kind}`);
+    }
+  });
+}
+
+// ─── Replies ───────────────────────────────────────────────────────────────────
+
+const RESULT_TAG_BY_NAME = { put: 1, 'delete-existed': 2, 'delete-absent': 3, 'cas-swapped': 4, 'cas-kept': 5 } as const;
+
+function resultTag(result: KvResult): number {
+  switch (result.op) {
+    case 'put':
+      return RESULT_TAG_BY_NAME.put;
+    case 'delete':
+      return result.existed ? RESULT_TAG_BY_NAME['delete-existed'] : RESULT_TAG_BY_NAME['delete-absent'];
+    case 'cas':
+      return result.swapped ? RESULT_TAG_BY_NAME['cas-swapped'] : RESULT_TAG_BY_NAME['cas-kept'];
+  }
+}
+
+function resultOfTag(tag: number): KvResult {
+  switch (tag) {
+    case RESULT_TAG_BY_NAME.put:
+      return { op: 'put' };
+    case RESULT_TAG_BY_NAME['delete-existed']:
+      return { op: 'delete', existed: true };
+    case RESULT_TAG_BY_NAME['delete-absent']:
+      return { op: 'delete', existed: false };
+    case RESULT_TAG_BY_NAME['cas-swapped']:
+      return { op: 'cas', swapped: true };
+    case RESULT_TAG_BY_NAME['cas-kept']:
+      return { op: 'cas', swapped: false };
+    default:
+      throw new ProtocolError(`unknown write result tag ${tag}`);
+  }
+}
+
+const asciiEncoder = new TextEncoder();
+const asciiDecoder = new TextDecoder();
+
+export function encodedReplyBytes(reply: ClientReply): number {
+  switch (reply.kind) {
+    case 'write':
+      return HEADER_BYTES + 1 + 8;
+    case 'read':
+      return HEADER_BYTES + 8 + 1 + (reply.value === undefined ? 0 : LENGTH_BYTES + reply.value.length);
+    case 'error':
+      return HEADER_BYTES + LENGTH_BYTES + reply.code.length + 4 + 1;
+    case 'watch-event':
+      return HEADER_BYTES + 8 + LENGTH_BYTES + reply.key.length + 1 + (reply.value === undefined ? 0 : LENGTH_BYTES + reply.value.length);
+    case 'watch-end':
+      return HEADER_BYTES + LENGTH_BYTES + reply.code.length;
+    case 'watch-start':
+      return HEADER_BYTES + 8;
+  }
+}
+
+/** Writes `reply` into `target` (exactly {@link encodedReplyBytes} long). Codes must be ASCII. */
+export function writeReply(reply: ClientReply, target: Uint8Array): void {
+  const w = new ByteWriter(target);
+  w.u8(REPLY_KIND[reply.kind]);
+  w.u32(reply.requestId);
+  switch (reply.kind) {
+    case 'write':
+      w.u8(resultTag(reply.result));
+      w.u64Number(reply.index);
+      break;
+    case 'read':
+      w.u64Number(reply.index);
+      writeOptionalValue(w, reply.value);
+      break;
+    case 'error':
+      w.bytes(asciiEncoder.encode(reply.code));
+      w.u32(reply.leaderHint);
+      w.u8(reply.proposed ? 1 : 0);
+      break;
+    case 'watch-event':
+      w.u64Number(reply.index);
+      w.bytes(reply.key);
+      writeOptionalValue(w, reply.value);
+      break;
+    case 'watch-end':
+      w.bytes(asciiEncoder.encode(reply.code));
+      break;
+    case 'watch-start':
+      w.u64Number(reply.index);
+      break;
+  }
+  if (w.offset !== target.length) throw new Error(`assertion failed: reply of ${w.offset} bytes fills ${target.length}`);
+}
+
+/** Decodes a reply frame; byte fields are copies. Throws ProtocolError on a malformed frame. */
+export function decodeReply(bytes: Uint8Array): ClientReply {
+  return guard(() => {
+    const r = new ByteReader(bytes);
+    const kind = r.u8();
+    const requestId = r.u32();
+    let reply: ClientReply;
+    switch (kind) {
+      case REPLY_KIND.write: {
+        const result = resultOfTag(r.u8());
+        reply = { kind: 'write', requestId, result, index: r.u64Number() };
+        break;
+      }
+      case REPLY_KIND.read: {
+        const index = r.u64Number();
+        reply = { kind: 'read', requestId, index, value: readOptionalValue(r) };
+        break;
+      }
+      case REPLY_KIND.error: {
+        const code = asciiDecoder.decode(r.bytes(CODE_BYTES_MAX));
+        const leaderHint = r.u32();
+        const proposed = r.u8();
+        if (proposed > 1) throw new ProtocolError(`proposed flag ${proposed} is not 0 or 1`);
+        reply = { kind: 'error', requestId, code, leaderHint, proposed: proposed === 1 };
+        break;
+      }
+      case REPLY_KIND['watch-event']: {
+        const index = r.u64Number();
+        const key = r.bytes(KV_KEY_BYTES_MAX).slice();
+        reply = { kind: 'watch-event', requestId, index, key, value: readOptionalValue(r) };
+        break;
+      }
+      case REPLY_KIND['watch-end']:
+        reply = { kind: 'watch-end', requestId, code: asciiDecoder.decode(r.bytes(CODE_BYTES_MAX)) };
+        break;
+      case REPLY_KIND['watch-start']:
+        reply = { kind: 'watch-start', requestId, index: r.u64Number() };
+        break;
+      default:
+        throw new ProtocolError(`unknown reply kind ${kind}`);
+    }
+    r.expectEnd();
+    return reply;
+  });
+}
+
+function writeOptionalValue(w: ByteWriter, value: Uint8Array | undefined): void {
+  if (value === undefined) {
+    w.u8(0);
+  } else {
+    w.u8(1);
+    w.bytes(value);
+  }
+}
+
+function readOptionalValue(r: ByteReader): Uint8Array | undefined {
+  const present = r.u8();
+  if (present > 1) throw new ProtocolError(`value-present flag ${present} is not 0 or 1`);
+  return present === 1 ? r.bytes(KV_VALUE_BYTES_MAX).slice() : undefined;
+}
+
+/** Runs a decoder, turning the byte reader's DecodeError into a ProtocolError. */
+function guard<T>(decode: () => T): T {
+  try {
+    return decode();
+  } catch (error) {
+    if (error instanceof ProtocolError) throw error;
+    throw new ProtocolError(`malformed frame: ${(error as Error).message}`, { cause: error });
+  }
+}

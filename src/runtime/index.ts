@@ -1,0 +1,25 @@
+export {
+  decodeReply,
+  decodeRequest,
+  encodedReplyBytes,
+  encodedRequestBytes,
+  ProtocolError,
+  writeReply,
+  writeRequest,
+  WRITE_REQUEST_BYTES_MAX,
+} from './client-protocol.ts';
+export type { ClientReply, ClientRequest, ReadConsistency } from './client-protocol.ts';
+export {
+  NodeHost,
+  SNAPSHOT_EVERY_ENTRIES_DEFAULT,
+  SNAPSHOT_RETAIN_ENTRIES_DEFAULT,
+  WATCH_HISTORY_MAX_DEFAULT,
+} from './node-host.ts';
+export type { HostSink, HostStorage, NodeHostOptions, NodeStatus } from './node-host.ts';
+export { Outbox } from './outbox.ts';
+export type { FrameCodec } from './outbox.ts';
+export { signalControl } from './worker-protocol.ts';
+export type { ControlReply, ControlRequest, NodeSettings, NodeWorkerData, PeerLink } from './worker-protocol.ts';
+
+/** The worker entry file, for `new Worker(...)`. */
+export const NODE_WORKER_URL = new URL('./node-worker.js', import.meta.url);

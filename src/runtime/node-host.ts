@@ -1,0 +1,444 @@
+/**
+ * The host of one Raft node, without threads, clocks or rings: it binds a {@link RaftNode}
+ * to its storage and to the key-value state machine, turns client requests into proposals
+ * and read barriers, and processes each Ready in the order the core's contract requires
+ * (persist, send, apply, advance). Whoever owns it supplies time (`tick()`), inbound
+ * messages (`step()`, `handleRequest()`) and the two ways out ({@link HostSink}); the worker
+ * loop drives it in a thread, and a test can drive it by hand.
+ *
+ * Batching happens here: every read request that arrives between two calls to
+ * `flushReads()` shares one ReadIndex round, and every proposal made before the next Ready
+ * goes to disk in one write and to each follower in as few messages as the core's batch
+ * budget allows.
+ */
+
+import {
+  EntryType,
+  ErrorCode,
+  NONE,
+  NotLeaderError,
+  RaftNode,
+  RingraftError,
+  type ConfChange,
+  type ConfState,
+  type Entry,
+  type Message,
+  type RaftConfig,
+  type Ready,
+  type Role,
+  type Snapshot,
+  type Storage,
+} from '../core/index.ts';
+import { decodeKvRequest, KvError, KvStateMachine, type KvChange } from '../kv/index.ts';
+import type { PersistBatch } from '../storage/index.ts';
+import type { ClientReply, ClientRequest, ReadConsistency } from './client-protocol.ts';
+
+/** What the host needs of its storage beyond the core's read view. */
+export interface HostStorage extends Storage {
+  /** Makes one Ready's snapshot, entries and hard state durable (one write and one sync). */
+  persist(batch: PersistBatch): void;
+  createSnapshot(index: number, conf: ConfState, data: Uint8Array, retainEntries?: number): Snapshot;
+  close?(): void;
+}
+
+/** The host's two ways out. Both must return at once (queue, never block on the peer). */
+export interface HostSink {
+  sendRaft(m: Message): void;
+  reply(r: ClientReply): void;
+}
+
+export interface NodeHostOptions {
+  readonly raft: Omit<RaftConfig, 'storage'>;
+  readonly storage: HostStorage;
+  /** Take a snapshot (and compact the log) once this many entries are applied past the last one. Default 50,000. */
+  readonly snapshotEveryEntries?: number;
+  /** Entries kept behind a snapshot for followers slightly behind. Default 5,000. */
+  readonly snapshotRetainEntries?: number;
+  /** Committed changes kept in memory so a watch can resume after an index. Default 65,536. */
+  readonly watchHistoryMax?: number;
+}
+
+export interface NodeStatus {
+  readonly id: number;
+  readonly role: Role;
+  readonly term: number;
+  readonly leaderId: number;
+  readonly commitIndex: number;
+  readonly appliedIndex: number;
+  readonly lastIndex: number;
+  /** Voters of the current configuration (both halves when joint). */
+  readonly voters: readonly number[];
+  readonly learners: readonly number[];
+  /** On the leader: each member's matched index. */
+  readonly matchIndex: Readonly<Record<number, number>>;
+}
+
+interface PendingRead {
+  readonly requestId: number;
+  readonly key: Uint8Array;
+}
+
+interface Watch {
+  readonly prefix: Uint8Array;
+}
+
+/** Where a watch can resume from: every change after `floorIndex` is in `changes`. */
+interface WatchHistory {
+  floorIndex: number;
+  changes: KvChange[];
+  /** Index of the oldest change in `changes` (a circular buffer once full). */
+  head: number;
+}
+
+export const SNAPSHOT_EVERY_ENTRIES_DEFAULT = 50_000;
+export const SNAPSHOT_RETAIN_ENTRIES_DEFAULT = 5_000;
+export const WATCH_HISTORY_MAX_DEFAULT = 65_536;
+/** A Ready loop that does not settle is a bug, not load: the core hands out finite work. */
+const READY_ROUNDS_MAX = 100_000;
+
+/** Byte offsets of the session fields in an encoded KV request (see kv/commands.ts). */
+const REQUEST_CLIENT_ID_AT = 2;
+const REQUEST_SEQ_AT = 6;
+
+export class NodeHost {
+  readonly raft: RaftNode;
+  readonly storage: HostStorage;
+  private kvMachine: KvStateMachine;
+  private readonly sink: HostSink;
+  private readonly snapshotEveryEntries: number;
+  private readonly snapshotRetainEntries: number;
+  private readonly watchHistoryMax: number;
+  /** Writes this node proposed as leader, by session key, waiting to be applied. */
+  private readonly pendingWrites = new Map<string, number>();
+  /** Reads that arrived since the last flushReads(), by mode. */
+  private readBatchSafe: PendingRead[] = [];
+  private readBatchLease: PendingRead[] = [];
+  /** Read batches waiting for their ReadState, by the batch's read request id. */
+  private readonly readBatches = new Map<number, PendingRead[]>();
+  /** Read batches whose ReadState arrived, waiting for apply to reach `index`, oldest first. */
+  private readsWaiting: { index: number; reads: PendingRead[] }[] = [];
+  private readBatchNext = 1;
+  private readonly watches = new Map<number, Watch>();
+  private history: WatchHistory;
+  private unsubscribe: () => void;
+  private wasLeader = false;
+  private appliedIndexValue: number;
+
+  constructor(options: NodeHostOptions, sink: HostSink) {
+    this.storage = options.storage;
+    this.sink = sink;
+    this.snapshotEveryEntries = positiveInteger(options.snapshotEveryEntries ?? SNAPSHOT_EVERY_ENTRIES_DEFAULT, 'snapshotEveryEntries');
+    this.snapshotRetainEntries = Math.max(0, Math.floor(options.snapshotRetainEntries ?? SNAPSHOT_RETAIN_ENTRIES_DEFAULT));
+    this.watchHistoryMax = positiveInteger(options.watchHistoryMax ?? WATCH_HISTORY_MAX_DEFAULT, 'watchHistoryMax');
+    this.raft = new RaftNode({ ...options.raft, storage: this.storage });
+    const snap = this.storage.snapshot();
+    this.kvMachine = snap.meta.index > 0 ? KvStateMachine.restore(snap.data) : new KvStateMachine();
+    this.appliedIndexValue = snap.meta.index;
+    this.history = { floorIndex: snap.meta.index, changes: [], head: 0 };
+    this.unsubscribe = this.kvMachine.onChange((c) => this.onChange(c));
+  }
+
+  get kv(): KvStateMachine {
+    return this.kvMachine;
+  }
+
+  get appliedIndex(): number {
+    return this.appliedIndexValue;
+  }
+
+  tick(): void {
+    this.raft.tick();
+  }
+
+  step(m: Message): void {
+    this.raft.step(m);
+  }
+
+  /**
+   * Takes one client request. Writes are proposed at once (and answered when applied);
+   * reads join the current batch until {@link flushReads}; stale reads are answered now.
+   */
+  handleRequest(req: ClientRequest): void {
+    switch (req.kind) {
+      case 'write':
+        this.proposeWrite(req.requestId, req.data);
+        return;
+      case 'read':
+        this.queueRead(req.requestId, req.consistency, req.key);
+        return;
+      case 'watch':
+        this.startWatch(req.requestId, req.prefix, req.afterIndex);
+        return;
+      case 'unwatch':
+        if (this.watches.delete(req.requestId)) this.sink.reply({ kind: 'watch-end', requestId: req.requestId, code: ErrorCode.CLOSED });
+        return;
+    }
+  }
+
+  /** Starts one ReadIndex round for every read queued since the last call. */
+  flushReads(): void {
+    if (this.readBatchSafe.length > 0) {
+      const batch = this.readBatchSafe;
+      this.readBatchSafe = [];
+      this.startReadRound(batch, 'safe');
+    }
+    if (this.readBatchLease.length > 0) {
+      const batch = this.readBatchLease;
+      this.readBatchLease = [];
+      this.startReadRound(batch, 'lease');
+    }
+  }
+
+  transferLeadership(target: number): void {
+    this.raft.transferLeadership(target);
+  }
+
+  proposeConfChange(cc: ConfChange): number {
+    return this.raft.proposeConfChange(cc);
+  }
+
+  status(): NodeStatus {
+    const raft = this.raft;
+    const matchIndex: Record<number, number> = {};
+    if (raft.role === 'leader') for (const [id, pr] of raft.progress) matchIndex[id] = pr.match;
+    return {
+      id: raft.id,
+      role: raft.role,
+      term: raft.term,
+      leaderId: raft.leaderId,
+      commitIndex: raft.log.committed,
+      appliedIndex: this.appliedIndexValue,
+      lastIndex: raft.log.lastIndex(),
+      voters: [...new Set([...raft.conf.voters, ...raft.conf.votersOutgoing])],
+      learners: [...raft.conf.learners, ...raft.conf.learnersNext],
+      matchIndex,
+    };
+  }
+
+  /**
+   * Handles every Ready the node has: persist, send, apply, advance, then maybe snapshot.
+   * `sendEarly` lets a leader's messages leave before its own write (thesis §10.2.1) when
+   * the Ready allows it. Returns whether there was anything to do.
+   */
+  processReady(sendEarly = true): boolean {
+    const raft = this.raft;
+    let rounds = 0;
+    for (; raft.hasReady(); rounds++) {
+      if (rounds >= READY_ROUNDS_MAX) throw new Error(`node ${raft.id}: the Ready loop does not settle`);
+      const rd = raft.ready();
+      const early = sendEarly && rd.messagesBeforePersist;
+      if (early) for (const m of rd.messages) this.sink.sendRaft(m);
+      this.persist(rd);
+      this.noteRoleChange();
+      if (!early) for (const m of rd.messages) this.sink.sendRaft(m);
+      this.apply(rd);
+      raft.advance(rd);
+      this.maybeSnapshot();
+    }
+    return rounds > 0;
+  }
+
+  /** Ends every watch with `code` (for instance when the client cannot keep up). */
+  endWatches(code: string): void {
+    for (const requestId of this.watches.keys()) this.sink.reply({ kind: 'watch-end', requestId, code });
+    this.watches.clear();
+  }
+
+  close(): void {
+    this.unsubscribe();
+    this.storage.close?.();
+  }
+
+  // ─── Requests ────────────────────────────────────────────────────────────────
+
+  private proposeWrite(requestId: number, data: Uint8Array): void {
+    try {
+      // A committed entry that does not decode would stop every replica, so check first.
+      decodeKvRequest(data);
+      this.raft.propose(data);
+    } catch (error) {
+      this.refuse(requestId, error);
+      return;
+    }
+    this.pendingWrites.set(sessionKey(data), requestId);
+  }
+
+  private queueRead(requestId: number, consistency: ReadConsistency, key: Uint8Array): void {
+    if (consistency === 'stale') {
+      this.sink.reply({ kind: 'read', requestId, index: this.appliedIndexValue, value: this.kvMachine.get(key) });
+      return;
+    }
+    if (this.raft.role !== 'leader') {
+      this.refuse(requestId, new NotLeaderError(this.raft.leaderId));
+      return;
+    }
+    (consistency === 'lease' ? this.readBatchLease : this.readBatchSafe).push({ requestId, key });
+  }
+
+  private startReadRound(batch: PendingRead[], mode: 'safe' | 'lease'): void {
+    const batchId = this.readBatchNext++;
+    try {
+      this.raft.readIndex(batchId, mode);
+    } catch (error) {
+      for (const r of batch) this.refuse(r.requestId, error);
+      return;
+    }
+    this.readBatches.set(batchId, batch);
+  }
+
+  /** Answers a request that could not be taken, with a typed code; anything else is a bug. */
+  private refuse(requestId: number, error: unknown): void {
+    if (error instanceof NotLeaderError) {
+      this.sink.reply({ kind: 'error', requestId, code: error.code, leaderHint: error.leaderId, proposed: false });
+      return;
+    }
+    if (error instanceof RingraftError || error instanceof KvError) {
+      this.sink.reply({ kind: 'error', requestId, code: error.code, leaderHint: NONE, proposed: false });
+      return;
+    }
+    throw error;
+  }
+
+  // ─── Watches ─────────────────────────────────────────────────────────────────
+
+  private startWatch(requestId: number, prefix: Uint8Array, afterIndex: number | undefined): void {
+    const from = afterIndex ?? this.appliedIndexValue;
+    if (from < this.history.floorIndex) {
+      this.sink.reply({ kind: 'watch-end', requestId, code: ErrorCode.COMPACTED });
+      return;
+    }
+    this.watches.set(requestId, { prefix });
+    this.sink.reply({ kind: 'watch-start', requestId, index: from });
+    const { changes, head } = this.history;
+    for (let i = 0; i < changes.length; i++) {
+      const c = changes[(head + i) % changes.length]!;
+      if (c.index > from && hasPrefix(c.key, prefix)) this.sendChange(requestId, c);
+    }
+  }
+
+  private onChange(change: KvChange): void {
+    const h = this.history;
+    if (h.changes.length < this.watchHistoryMax) {
+      h.changes.push(change);
+    } else {
+      h.floorIndex = h.changes[h.head]!.index;
+      h.changes[h.head] = change;
+      h.head = (h.head + 1) % h.changes.length;
+    }
+    for (const [requestId, w] of this.watches) {
+      if (hasPrefix(change.key, w.prefix)) this.sendChange(requestId, change);
+    }
+  }
+
+  private sendChange(requestId: number, c: KvChange): void {
+    this.sink.reply({ kind: 'watch-event', requestId, index: c.index, key: c.key, value: c.value });
+  }
+
+  // ─── The Ready steps ─────────────────────────────────────────────────────────
+
+  private persist(rd: Ready): void {
+    if (rd.snapshot === undefined && rd.entries.length === 0 && rd.hardState === undefined) return;
+    this.storage.persist({ snapshot: rd.snapshot, entries: rd.entries, hardState: rd.hardState, mustSync: rd.mustSync });
+  }
+
+  /** A leader that lost its role fails what it was serving, so clients retry elsewhere. */
+  private noteRoleChange(): void {
+    const isLeader = this.raft.role === 'leader';
+    if (this.wasLeader && !isLeader) {
+      const hint = this.raft.leaderId;
+      for (const requestId of this.pendingWrites.values()) {
+        this.sink.reply({ kind: 'error', requestId, code: ErrorCode.NOT_LEADER, leaderHint: hint, proposed: true });
+      }
+      this.pendingWrites.clear();
+      const reads = [...this.readBatchSafe, ...this.readBatchLease];
+      for (const batch of this.readBatches.values()) reads.push(...batch);
+      for (const w of this.readsWaiting) reads.push(...w.reads);
+      for (const r of reads) this.sink.reply({ kind: 'error', requestId: r.requestId, code: ErrorCode.NOT_LEADER, leaderHint: hint, proposed: false });
+      this.readBatchSafe = [];
+      this.readBatchLease = [];
+      this.readBatches.clear();
+      this.readsWaiting = [];
+    }
+    this.wasLeader = isLeader;
+  }
+
+  private apply(rd: Ready): void {
+    if (rd.snapshot !== undefined) this.restoreSnapshot(rd.snapshot);
+    for (const e of rd.committedEntries) this.applyEntry(e);
+    for (const rs of rd.readStates) {
+      const reads = this.readBatches.get(rs.requestId);
+      if (reads === undefined) continue;
+      this.readBatches.delete(rs.requestId);
+      this.readsWaiting.push({ index: rs.index, reads });
+    }
+    this.serveReads();
+  }
+
+  private restoreSnapshot(snap: Snapshot): void {
+    this.unsubscribe();
+    this.kvMachine = KvStateMachine.restore(snap.data);
+    this.unsubscribe = this.kvMachine.onChange((c) => this.onChange(c));
+    this.appliedIndexValue = snap.meta.index;
+    // The changes the snapshot jumped over are unknown here: no watch can resume before it.
+    this.history = { floorIndex: snap.meta.index, changes: [], head: 0 };
+    this.endWatches(ErrorCode.COMPACTED);
+  }
+
+  private applyEntry(e: Entry): void {
+    this.appliedIndexValue = e.index;
+    if (e.type !== EntryType.Normal || e.data.length === 0) {
+      this.kvMachine.skip(e.index);
+      return;
+    }
+    const outcome = this.kvMachine.apply(e.index, e.data);
+    if (this.pendingWrites.size === 0) return;
+    const key = `${outcome.clientId}:${outcome.seq}`;
+    const requestId = this.pendingWrites.get(key);
+    if (requestId === undefined) return;
+    this.pendingWrites.delete(key);
+    if (outcome.result === undefined) {
+      this.sink.reply({ kind: 'error', requestId, code: ErrorCode.SESSION_EXPIRED, leaderHint: NONE, proposed: true });
+    } else {
+      this.sink.reply({ kind: 'write', requestId, result: outcome.result, index: e.index });
+    }
+  }
+
+  /** Serves read batches whose index the state machine has reached (they arrive in index order). */
+  private serveReads(): void {
+    let served = 0;
+    for (const w of this.readsWaiting) {
+      if (w.index > this.appliedIndexValue) break;
+      served++;
+      for (const r of w.reads) {
+        this.sink.reply({ kind: 'read', requestId: r.requestId, index: w.index, value: this.kvMachine.get(r.key) });
+      }
+    }
+    if (served > 0) this.readsWaiting.splice(0, served);
+  }
+
+  private maybeSnapshot(): void {
+    const snapIndex = this.storage.snapshot().meta.index;
+    if (this.appliedIndexValue - snapIndex < this.snapshotEveryEntries) return;
+    // The configuration in the snapshot must be the one at the applied index.
+    if (this.raft.log.applied !== this.appliedIndexValue) return;
+    this.storage.createSnapshot(this.appliedIndexValue, this.raft.conf, this.kvMachine.snapshot(), this.snapshotRetainEntries);
+  }
+}
+
+function sessionKey(data: Uint8Array): string {
+  const view = new DataView(data.buffer, data.byteOffset, data.byteLength);
+  const clientId = view.getUint32(REQUEST_CLIENT_ID_AT, true);
+  const seq = view.getUint32(REQUEST_SEQ_AT, true) + view.getUint32(REQUEST_SEQ_AT + 4, true) * 2 ** 32;
+  return `${clientId}:${seq}`;
+}
+
+function hasPrefix(key: Uint8Array, prefix: Uint8Array): boolean {
+  if (prefix.length > key.length) return false;
+  for (let i = 0; i < prefix.length; i++) if (key[i] !== prefix[i]) return false;
+  return true;
+}
+
+function positiveInteger(value: number, name: string): number {
+  if (!Number.isSafeInteger(value) || value < 1) throw new RingraftError(ErrorCode.INVALID_ARGUMENT, `${name} ${value} is not a positive integer`);
+  return value;
+}

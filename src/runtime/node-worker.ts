@@ -1,0 +1,221 @@
+/**
+ * The worker entry: one Raft node per worker thread. The node owns its thread, so its loop
+ * blocks: it sleeps in `Atomics.wait` on its doorbell (which every ring into it rings)
+ * until a frame arrives or the next tick is due, then drains every inbound ring, ticks if
+ * due, and hands the whole batch to the {@link NodeHost}, whose Ready becomes one WAL
+ * write, the outgoing frames and the applied entries. Busy nodes never sleep and take all
+ * that has arrived per turn, so batches grow with load.
+ *
+ * Control messages (status, partition, membership, close) arrive on a MessagePort read with
+ * `receiveMessageOnPort` when the control word moves: the loop never returns to the event
+ * loop, so nothing here depends on it.
+ */
+
+import { parentPort, receiveMessageOnPort, workerData } from 'node:worker_threads';
+import { ErrorCode, RingraftError, type Message } from '../core/index.ts';
+import { decodeMessage, encodedMessageBytes, encodeMessageInto } from '../codec/index.ts';
+import { MemoryStorage, WalStorage, type PersistBatch } from '../storage/index.ts';
+import { Doorbell, RingConsumer, RingProducer } from '../transport/index.ts';
+import { decodeRequest, encodedReplyBytes, writeReply, type ClientReply } from './client-protocol.ts';
+import { NodeHost, type HostStorage } from './node-host.ts';
+import { Outbox, type FrameCodec } from './outbox.ts';
+import type { ControlReply, ControlRequest, NodeWorkerData, PeerLink } from './worker-protocol.ts';
+
+/** Frames taken from one ring per turn, so that no ring starves the others or the clock. */
+const FRAMES_PER_RING_MAX = 4096;
+/** Replies queued for the main thread beyond its ring before watches are cut off. */
+const REPLY_QUEUE_MAX = 1 << 20;
+
+const messageCodec: FrameCodec<Message> = {
+  encodedBytes: encodedMessageBytes,
+  write: (m, memory, offset) => {
+    encodeMessageInto(m, memory, offset);
+  },
+};
+
+const replyCodec: FrameCodec<ClientReply> = {
+  encodedBytes: encodedReplyBytes,
+  write: (r, memory, offset, length) => writeReply(r, memory.subarray(offset, offset + length)),
+};
+
+/** MemoryStorage with the host's persist step: the in-memory log of a node without a dataDir. */
+class MemoryHostStorage extends MemoryStorage implements HostStorage {
+  persist(batch: PersistBatch): void {
+    if (batch.snapshot !== undefined) this.applySnapshot(batch.snapshot);
+    if (batch.entries !== undefined && batch.entries.length > 0) this.append(batch.entries);
+    if (batch.hardState !== undefined) this.setHardState(batch.hardState);
+  }
+}
+
+interface Peer {
+  readonly inbound: RingConsumer;
+  readonly outbox: Outbox<Message>;
+}
+
+class NodeWorker {
+  private readonly host: NodeHost;
+  private readonly doorbell: Doorbell;
+  private readonly peers = new Map<number, Peer>();
+  private readonly requests: RingConsumer;
+  private readonly replies: Outbox<ClientReply>;
+  private readonly controlWord: Int32Array;
+  private controlSeen = 0;
+  private cut = new Set<number>();
+  private closing = false;
+  private readonly tickMs: number;
+
+  constructor(private readonly data: NodeWorkerData) {
+    const s = data.settings;
+    this.tickMs = s.tickMs;
+    this.doorbell = new Doorbell(data.doorbell);
+    for (const link of data.peers) this.addPeer(link);
+    this.requests = new RingConsumer(data.requestRing);
+    // Requests left from before a crash belong to attempts the client has already failed
+    // (and will retry): serving them now would only answer no one, or start orphan watches.
+    this.requests.drainRanges(() => {});
+    this.replies = new Outbox(new RingProducer(data.replyRing, { doorbell: new Doorbell(data.mainDoorbell) }), replyCodec, REPLY_QUEUE_MAX);
+    this.controlWord = new Int32Array(data.controlWord);
+    const storage: HostStorage =
+      s.dataDir === undefined ? new MemoryHostStorage() : WalStorage.open(s.dataDir, { durability: s.fsync });
+    this.host = new NodeHost(
+      {
+        raft: {
+          id: data.id,
+          voters: data.voters,
+          seed: data.seed,
+          electionTicks: s.electionTicks,
+          heartbeatTicks: s.heartbeatTicks,
+          preVote: s.preVote,
+          checkQuorum: s.checkQuorum,
+          maxInflight: s.maxInflight,
+          maxBatchBytes: s.maxBatchBytes,
+          snapshotChunkBytes: s.snapshotChunkBytes,
+        },
+        storage,
+        snapshotEveryEntries: s.snapshotEveryEntries,
+        snapshotRetainEntries: s.snapshotRetainEntries,
+      },
+      {
+        sendRaft: (m) => this.sendRaft(m),
+        reply: (r) => this.replies.send(r),
+      },
+    );
+  }
+
+  run(): void {
+    let nextTickAt = performance.now() + this.tickMs;
+    const isReady = (): boolean => this.hasInput();
+    while (!this.closing) {
+      let worked = this.readControl();
+      worked = this.drainPeers() || worked;
+      worked = this.drainRequests() || worked;
+      this.host.flushReads();
+      const now = performance.now();
+      if (now >= nextTickAt) {
+        this.host.tick();
+        // A loop that fell far behind (a long write, a paused thread) does not replay every missed tick.
+        nextTickAt = Math.max(nextTickAt + this.tickMs, now);
+        worked = true;
+      }
+      worked = this.host.processReady() || worked;
+      this.flushOutboxes();
+      if (this.replies.queuedCount > REPLY_QUEUE_MAX / 2) this.host.endWatches('WATCH_LAGGING');
+      if (!worked) this.doorbell.wait(Math.max(0, nextTickAt - performance.now()), isReady);
+    }
+    this.host.close();
+    this.flushOutboxes();
+  }
+
+  private hasInput(): boolean {
+    if (Atomics.load(this.controlWord, 0) !== this.controlSeen) return true;
+    if (this.requests.hasData()) return true;
+    for (const p of this.peers.values()) if (p.inbound.hasData()) return true;
+    return false;
+  }
+
+  private addPeer(link: PeerLink): void {
+    const producer = new RingProducer(link.outRing, { doorbell: new Doorbell(link.peerDoorbell) });
+    this.peers.set(link.id, {
+      inbound: new RingConsumer(link.inRing),
+      outbox: new Outbox(producer, messageCodec, this.data.settings.peerQueueMax),
+    });
+  }
+
+  private sendRaft(m: Message): void {
+    if (this.cut.has(m.to)) return;
+    this.peers.get(m.to)?.outbox.send(m);
+  }
+
+  private drainPeers(): boolean {
+    let frames = 0;
+    for (const [id, peer] of this.peers) {
+      const cut = this.cut.has(id);
+      frames += peer.inbound.drainRanges((memory, offset, length) => {
+        if (!cut) this.host.step(decodeMessage(memory.subarray(offset, offset + length)));
+      }, FRAMES_PER_RING_MAX);
+    }
+    return frames > 0;
+  }
+
+  private drainRequests(): boolean {
+    const frames = this.requests.drainRanges((memory, offset, length) => {
+      this.host.handleRequest(decodeRequest(memory.subarray(offset, offset + length)));
+    }, FRAMES_PER_RING_MAX);
+    return frames > 0;
+  }
+
+  private flushOutboxes(): void {
+    for (const p of this.peers.values()) p.outbox.flush();
+    this.replies.flush();
+  }
+
+  private readControl(): boolean {
+    const seen = Atomics.load(this.controlWord, 0);
+    if (seen === this.controlSeen) return false;
+    this.controlSeen = seen;
+    for (let msg = receiveMessageOnPort(this.data.controlPort); msg !== undefined; msg = receiveMessageOnPort(this.data.controlPort)) {
+      this.handleControl(msg.message as ControlRequest);
+    }
+    return true;
+  }
+
+  private handleControl(req: ControlRequest): void {
+    let reply: ControlReply;
+    try {
+      reply = { type: 'reply', callId: req.callId, ...this.control(req) };
+    } catch (error) {
+      if (!(error instanceof RingraftError)) throw error;
+      reply = { type: 'error', callId: req.callId, code: error.code, message: error.message };
+    }
+    parentPort!.postMessage(reply);
+  }
+
+  private control(req: ControlRequest): { status?: ReturnType<NodeHost['status']>; index?: number } {
+    switch (req.type) {
+      case 'status':
+        return { status: this.host.status() };
+      case 'transfer-leadership':
+        this.host.transferLeadership(req.target);
+        return {};
+      case 'conf-change':
+        return { index: this.host.proposeConfChange(req.change) };
+      case 'partition':
+        this.cut = new Set(req.cut);
+        return {};
+      case 'add-peer':
+        if (!this.peers.has(req.link.id)) this.addPeer(req.link);
+        return {};
+      case 'close':
+        this.closing = true;
+        return {};
+      default:
+        throw new RingraftError(ErrorCode.INVALID_ARGUMENT, `unknown control message ${(req as { type: string }).type}`);
+    }
+  }
+}
+
+const data = workerData as NodeWorkerData;
+const worker = new NodeWorker(data);
+parentPort!.postMessage({ type: 'started', id: data.id } satisfies ControlReply);
+worker.run();
+data.controlPort.close();

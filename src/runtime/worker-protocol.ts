@@ -1,0 +1,75 @@
+/**
+ * What the main thread and a node's worker say to each other outside the rings: the set-up
+ * data a worker starts with, and the control messages (rare, not on the hot path) that go
+ * through a MessagePort the worker reads synchronously with `receiveMessageOnPort` when its
+ * control word changes, so a worker sleeping in `Atomics.wait` still hears them.
+ */
+
+import type { MessagePort } from 'node:worker_threads';
+import type { ConfChange } from '../core/index.ts';
+import type { NodeStatus } from './node-host.ts';
+
+/** The Raft and host settings every node of a cluster shares. */
+export interface NodeSettings {
+  readonly tickMs: number;
+  readonly electionTicks: number;
+  readonly heartbeatTicks: number;
+  readonly preVote: boolean;
+  readonly checkQuorum: boolean;
+  readonly maxInflight: number;
+  readonly maxBatchBytes: number;
+  readonly snapshotChunkBytes: number;
+  readonly snapshotEveryEntries: number;
+  readonly snapshotRetainEntries: number;
+  /** A directory for this node's WAL; undefined: logs in memory. */
+  readonly dataDir: string | undefined;
+  readonly fsync: 'always' | 'none';
+  /** Raft messages queued for one peer whose ring is full before the oldest are discarded. */
+  readonly peerQueueMax: number;
+}
+
+/** Rings between this node and one peer, and the doorbell the peer sleeps on. */
+export interface PeerLink {
+  readonly id: number;
+  /** Frames from the peer to this node. */
+  readonly inRing: SharedArrayBuffer;
+  /** Frames from this node to the peer. */
+  readonly outRing: SharedArrayBuffer;
+  readonly peerDoorbell: SharedArrayBuffer;
+}
+
+export interface NodeWorkerData {
+  readonly id: number;
+  /** Voters to bootstrap a brand-new cluster with; empty for a node joining one. */
+  readonly voters: readonly number[];
+  readonly seed: number;
+  readonly settings: NodeSettings;
+  readonly doorbell: SharedArrayBuffer;
+  readonly peers: readonly PeerLink[];
+  /** Client requests from the main thread, and replies to it. */
+  readonly requestRing: SharedArrayBuffer;
+  readonly replyRing: SharedArrayBuffer;
+  readonly mainDoorbell: SharedArrayBuffer;
+  /** Int32 word 0 counts control messages sent; the worker reads the port when it moves. */
+  readonly controlWord: SharedArrayBuffer;
+  readonly controlPort: MessagePort;
+}
+
+export type ControlRequest =
+  | { readonly type: 'status'; readonly callId: number }
+  | { readonly type: 'transfer-leadership'; readonly callId: number; readonly target: number }
+  | { readonly type: 'conf-change'; readonly callId: number; readonly change: ConfChange }
+  /** Drop every Raft message to and from these peers until the next partition message. */
+  | { readonly type: 'partition'; readonly callId: number; readonly cut: readonly number[] }
+  | { readonly type: 'add-peer'; readonly callId: number; readonly link: PeerLink }
+  | { readonly type: 'close'; readonly callId: number };
+
+export type ControlReply =
+  | { readonly type: 'reply'; readonly callId: number; readonly status?: NodeStatus; readonly index?: number }
+  | { readonly type: 'error'; readonly callId: number; readonly code: string; readonly message: string }
+  | { readonly type: 'started'; readonly id: number };
+
+/** Wakes the worker for a control message posted on its port. */
+export function signalControl(controlWord: Int32Array): void {
+  Atomics.add(controlWord, 0, 1);
+}
