@@ -9,7 +9,7 @@
  * gives each concurrent write its own. The pool grows to the client's peak concurrency.
  */
 
-import { ErrorCode, RingraftError } from '../core/index.ts';
+import { ErrorCode, NotLeaderError, RingraftError } from '../core/index.ts';
 import { encodeKvRequest, KvError, type KvCommand, type KvResult } from '../kv/index.ts';
 import type { ClientReply, ClientRequest, ReadConsistency } from '../runtime/index.ts';
 import { invalid } from './options.ts';
@@ -21,6 +21,11 @@ export interface CallOptions {
   readonly signal?: AbortSignal;
   /** Default: the cluster's requestTimeoutMs. */
   readonly timeoutMs?: number;
+  /**
+   * Send to this node only, without leader routing: a refusal (NOT_LEADER, NODE_DOWN, ...)
+   * is thrown instead of retried elsewhere. For diagnostics and tests of one node.
+   */
+  readonly nodeId?: number;
 }
 
 export interface GetOptions extends CallOptions {
@@ -155,12 +160,14 @@ export class KvClient {
     if (!(Number.isFinite(timeoutMs) && timeoutMs > 0)) throw invalid(`timeoutMs must be a positive number, got ${String(timeoutMs)}`);
     const signal = options?.signal;
     throwIfAborted(signal);
+    const pinned = options?.nodeId;
+    if (pinned !== undefined && !this.host.nodeIds().includes(pinned)) throw invalid(`no node ${String(pinned)} in the cluster`);
     const deadline = performance.now() + timeoutMs;
     const electionMs = this.host.electionTimeoutMs();
-    const attemptMs = Math.max(ATTEMPT_TIMEOUT_MS_MIN, 4 * electionMs);
+    const attemptMs = pinned !== undefined ? timeoutMs : Math.max(ATTEMPT_TIMEOUT_MS_MIN, 4 * electionMs);
     await this.host.acquireSlot();
     try {
-      let target = this.firstTarget();
+      let target = pinned ?? this.firstTarget();
       let backoffMs = 1;
       for (;;) {
         if (this.host.isClosed) throw new RingraftError(ErrorCode.CLOSED, 'the cluster is closed');
@@ -173,6 +180,10 @@ export class KvClient {
           return reply;
         }
         const code = reply?.code ?? ErrorCode.NODE_DOWN;
+        if (pinned !== undefined && code !== ErrorCode.PROPOSALS_FULL && code !== ErrorCode.UNAVAILABLE) {
+          if (code === ErrorCode.NOT_LEADER) throw new NotLeaderError(reply?.leaderHint ?? 0);
+          throw new RingraftError(code as ErrorCode, `node ${pinned} refused the request: ${code}`);
+        }
         if (code === ErrorCode.NOT_LEADER && reply !== undefined && reply.leaderHint !== 0 && reply.leaderHint !== target && this.host.isAlive(reply.leaderHint)) {
           // A hint to someone else: follow it at once.
           target = reply.leaderHint;

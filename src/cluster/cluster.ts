@@ -186,10 +186,10 @@ export class Cluster implements KvClientHost {
   async restart(id: number): Promise<void> {
     this.checkOpen();
     const slot = this.slotOf(id);
-    if (slot.alive) return;
     if (this.options.dataDir === undefined) {
       throw invalid(`node ${id} cannot restart: its log was in memory, and a node that forgot its log and votes would break Raft's safety; use a dataDir`);
     }
+    if (slot.alive) return;
     await slot.exited;
     await this.startWorker(id, []);
     const cut = this.cuts.get(id);
@@ -296,8 +296,12 @@ export class Cluster implements KvClientHost {
       const worker = slot.worker;
       const exited = slot.exited!;
       this.sendControl(slot, { type: 'close', callId: 0 });
+      // A node that does not stop in time (stuck in a long write) is terminated.
+      let timer: NodeJS.Timeout | undefined;
+      const late = new Promise<'late'>((resolve) => (timer = setTimeout(() => resolve('late'), CONTROL_TIMEOUT_MS)));
       exits.push(
-        Promise.race([exited, sleep(CONTROL_TIMEOUT_MS).then(() => 'late' as const)]).then(async (r) => {
+        Promise.race([exited, late]).then(async (r) => {
+          clearTimeout(timer);
           if (r === 'late') await worker.terminate();
         }),
       );

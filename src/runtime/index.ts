@@ -21,5 +21,10 @@ export type { FrameCodec } from './outbox.ts';
 export { signalControl } from './worker-protocol.ts';
 export type { ControlReply, ControlRequest, NodeSettings, NodeWorkerData, PeerLink } from './worker-protocol.ts';
 
-/** The worker entry file, for `new Worker(...)`. */
-export const NODE_WORKER_URL = new URL('./node-worker.js', import.meta.url);
+/**
+ * The worker entry file, for `new Worker(...)`. Worker threads run JavaScript, so code
+ * loaded from the TypeScript sources (the tests) starts the built worker.
+ */
+export const NODE_WORKER_URL = import.meta.url.endsWith('.ts')
+  ? new URL('../../dist/src/runtime/node-worker.js', import.meta.url)
+  : new URL('./node-worker.js', import.meta.url);

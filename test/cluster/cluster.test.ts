@@ -1,0 +1,267 @@
+/**
+ * The embedded cluster on real worker threads: writes and reads under concurrent load,
+ * the leader crashing under load (every acknowledged write survives, service resumes), a
+ * whole cluster restarted from disk, a partitioned minority leader that must not serve,
+ * membership changes under load, watches, and that close() leaves nothing running.
+ * The threads run the build (npm test builds first).
+ */
+
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { createCluster, ErrorCode, RingraftError, type Cluster, type ClusterOptions, type KvClient } from '../../src/index.ts';
+
+const text = new TextDecoder();
+/** Fast timers, so elections take some 100-200 ms. */
+const FAST: ClusterOptions = { tickMs: 10, electionTicks: 10 };
+
+let open: Cluster[] = [];
+let dirs: string[] = [];
+
+async function start(options: ClusterOptions = {}): Promise<Cluster> {
+  const c = await createCluster({ ...FAST, ...options });
+  open.push(c);
+  return c;
+}
+
+function tempDir(): string {
+  const d = mkdtempSync(join(tmpdir(), 'ringraft-cluster-'));
+  dirs.push(d);
+  return d;
+}
+
+afterEach(async () => {
+  await Promise.all(open.map((c) => c.close()));
+  open = [];
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+  dirs = [];
+});
+
+async function leaderOf(cluster: Cluster, timeoutMs = 5_000): Promise<number> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const st = await cluster.status();
+    if (st.leaderId !== undefined) return st.leaderId;
+    if (Date.now() > deadline) throw new Error('no leader');
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+/** Writers that put `w<i>` keys until stopped; returns the keys acknowledged. */
+function writeLoad(kv: KvClient, writers: number, countMax: number): { stop: () => void; done: Promise<{ acked: Map<string, string>; errors: string[] }> } {
+  let stopped = false;
+  let next = 0;
+  const acked = new Map<string, string>();
+  const errors: string[] = [];
+  const one = async (): Promise<void> => {
+    while (!stopped && next < countMax) {
+      const i = next++;
+      const key = `w${i}`;
+      const value = `v${i}`;
+      try {
+        await kv.put(key, value, { timeoutMs: 10_000 });
+        acked.set(key, value);
+      } catch (error) {
+        errors.push((error as RingraftError).code ?? String(error));
+      }
+    }
+  };
+  const done = Promise.all(Array.from({ length: writers }, one)).then(() => ({ acked, errors }));
+  return { stop: () => (stopped = true), done };
+}
+
+describe('a 3-node cluster on worker threads', () => {
+  it('serves concurrent writes and reads at every consistency, cas and delete', async () => {
+    const cluster = await start();
+    const kv = cluster.client();
+    const n = 500;
+    await Promise.all(Array.from({ length: n }, (_, i) => kv.put(`k${i}`, `v${i}`)));
+    const reads = await Promise.all(Array.from({ length: n }, (_, i) => kv.get(`k${i}`)));
+    expect(reads.map((v) => (v === undefined ? undefined : text.decode(v)))).toEqual(Array.from({ length: n }, (_, i) => `v${i}`));
+    expect(text.decode((await kv.get('k7', { consistency: 'lease' }))!)).toBe('v7');
+    expect(await kv.get('missing')).toBeUndefined();
+    expect(await kv.cas('k1', 'v1', 'x')).toBe(true);
+    expect(await kv.cas('k1', 'v1', 'y')).toBe(false);
+    expect(await kv.cas('new', undefined, 'z')).toBe(true);
+    expect(await kv.delete('k1')).toBe(true);
+    expect(await kv.delete('k1')).toBe(false);
+    expect(await kv.get('k1')).toBeUndefined();
+    // A stale read at any node eventually sees the write.
+    const st = await cluster.status();
+    for (const node of st.nodes) {
+      for (let i = 0; ; i++) {
+        const v = await kv.get('new', { consistency: 'stale', nodeId: node.id });
+        if (v !== undefined) {
+          expect(text.decode(v)).toBe('z');
+          break;
+        }
+        expect(i).toBeLessThan(200);
+        await new Promise((r) => setTimeout(r, 5));
+      }
+    }
+  });
+
+  it('refuses bad arguments with INVALID_ARGUMENT before sending anything', async () => {
+    const cluster = await start({ nodes: 1 });
+    const kv = cluster.client();
+    await expect(kv.put('', 'x')).rejects.toMatchObject({ code: ErrorCode.INVALID_ARGUMENT });
+    await expect(kv.put('k', 42 as unknown as string)).rejects.toMatchObject({ code: ErrorCode.INVALID_ARGUMENT });
+    await expect(kv.get('k', { consistency: 'fast' as 'stale' })).rejects.toMatchObject({ code: ErrorCode.INVALID_ARGUMENT });
+    await expect(kv.get('k', { timeoutMs: -1 })).rejects.toMatchObject({ code: ErrorCode.INVALID_ARGUMENT });
+    await expect(kv.put('k', new Uint8Array(2 << 20))).rejects.toMatchObject({ code: ErrorCode.INVALID_ARGUMENT });
+    await expect(createCluster({ nodes: 0 })).rejects.toMatchObject({ code: ErrorCode.INVALID_ARGUMENT });
+    await expect(createCluster({ ringBytes: 1 << 20 })).rejects.toMatchObject({ code: ErrorCode.INVALID_ARGUMENT });
+    await expect(cluster.restart(1)).rejects.toMatchObject({ code: ErrorCode.INVALID_ARGUMENT });
+  });
+
+  it('honours AbortSignal and timeouts with typed errors', async () => {
+    const cluster = await start({ checkQuorum: false });
+    const kv = cluster.client();
+    await kv.put('a', '1');
+    const aborted = AbortSignal.abort();
+    await expect(kv.put('a', '2', { signal: aborted })).rejects.toMatchObject({ code: ErrorCode.ABORTED });
+    // With every follower cut off (and no check-quorum to make it step down), the leader
+    // cannot commit: the call times out.
+    const leader = await leaderOf(cluster);
+    await cluster.partition([leader]);
+    await expect(kv.put('a', '3', { timeoutMs: 300, nodeId: leader })).rejects.toMatchObject({ code: ErrorCode.TIMEOUT });
+    const controller = new AbortController();
+    const pending = kv.put('a', '4', { signal: controller.signal, nodeId: leader });
+    setTimeout(() => controller.abort(), 50);
+    await expect(pending).rejects.toMatchObject({ code: ErrorCode.ABORTED });
+    await cluster.heal();
+  });
+
+  it('keeps every acknowledged write when the leader crashes under load, and resumes service within a few election timeouts', async () => {
+    const cluster = await start({ dataDir: tempDir() });
+    const kv = cluster.client();
+    await kv.put('warm', 'up');
+    const load = writeLoad(kv, 32, 1_000_000);
+    await new Promise((r) => setTimeout(r, 300));
+    const leader = await leaderOf(cluster);
+    const crashedAt = performance.now();
+    await cluster.crash(leader);
+    // Service resumes: a fresh write commits soon after the crash.
+    await kv.put('after-crash', 'yes', { timeoutMs: 5_000 });
+    const resumeMs = performance.now() - crashedAt;
+    await new Promise((r) => setTimeout(r, 200));
+    load.stop();
+    const { acked } = await load.done;
+    expect(acked.size).toBeGreaterThan(100);
+    const electionMs = 100;
+    expect(resumeMs).toBeLessThan(electionMs * 2 * 5);
+    const keys = [...acked.keys()];
+    const values = await Promise.all(keys.map((k) => kv.get(k)));
+    const lost = keys.filter((k, i) => values[i] === undefined || text.decode(values[i]) !== acked.get(k));
+    expect(lost).toEqual([]);
+    await cluster.restart(leader);
+    const st = await cluster.status();
+    expect(st.nodes.every((n) => n.alive)).toBe(true);
+  });
+
+  it('restarts a whole cluster from disk with its data intact', async () => {
+    const dataDir = tempDir();
+    const first = await start({ dataDir, snapshotEveryEntries: 200, snapshotRetainEntries: 20 });
+    const kv1 = first.client();
+    const n = 1_000;
+    await Promise.all(Array.from({ length: n }, (_, i) => kv1.put(`k${i}`, `v${i}`)));
+    await kv1.delete('k0');
+    await first.close();
+    const second = await start({ dataDir });
+    const kv2 = second.client();
+    const values = await Promise.all(Array.from({ length: n }, (_, i) => kv2.get(`k${i}`)));
+    expect(values[0]).toBeUndefined();
+    for (let i = 1; i < n; i++) expect(text.decode(values[i]!)).toBe(`v${i}`);
+    // New clients of the restarted cluster get fresh sessions: their writes apply.
+    await kv2.put('k1', 'again');
+    expect(text.decode((await kv2.get('k1'))!)).toBe('again');
+  });
+
+  it('a partitioned minority leader neither commits a write nor serves a linearizable read', async () => {
+    const cluster = await start();
+    const kv = cluster.client();
+    await kv.put('x', 'old');
+    const oldLeader = await leaderOf(cluster);
+    const others = (await cluster.status()).nodes.map((n) => n.id).filter((id) => id !== oldLeader);
+    await cluster.partition([oldLeader], others);
+    // The majority elects a leader and takes a new write.
+    await kv.put('x', 'new', { timeoutMs: 5_000 });
+    await expect(kv.put('x', 'minority', { nodeId: oldLeader, timeoutMs: 600 })).rejects.toBeInstanceOf(RingraftError);
+    await expect(kv.get('x', { nodeId: oldLeader, timeoutMs: 600 })).rejects.toBeInstanceOf(RingraftError);
+    await expect(kv.get('x', { nodeId: oldLeader, timeoutMs: 600, consistency: 'lease' })).rejects.toBeInstanceOf(RingraftError);
+    await cluster.heal();
+    // The minority's write never took effect.
+    expect(text.decode((await kv.get('x'))!)).toBe('new');
+  });
+
+  it('adds and removes nodes under load', async () => {
+    const cluster = await start();
+    const kv = cluster.client();
+    const load = writeLoad(kv, 16, 1_000_000);
+    const added = await cluster.addNode();
+    expect(added).toBe(4);
+    const leader = await leaderOf(cluster);
+    const victim = [1, 2, 3].find((id) => id !== leader)!;
+    await cluster.removeNode(victim);
+    load.stop();
+    const { acked } = await load.done;
+    expect(acked.size).toBeGreaterThan(50);
+    const st = await cluster.status();
+    expect(st.nodes.map((n) => n.id).sort()).toEqual([1, 2, 3, 4].filter((id) => id !== victim));
+    // The new node holds the data (stale read at it).
+    const someKey = [...acked.keys()][0]!;
+    for (let i = 0; ; i++) {
+      const v = await kv.get(someKey, { consistency: 'stale', nodeId: added });
+      if (v !== undefined) break;
+      expect(i).toBeLessThan(200);
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    await kv.put('after', 'membership');
+  });
+
+  it('watch delivers every change under the prefix once, in log order', async () => {
+    const cluster = await start();
+    const kv = cluster.client();
+    await kv.put('warm', 'up');
+    const watch = kv.watch('w/');
+    const seen: { type: string; key: string; index: number }[] = [];
+    const reader = (async () => {
+      for await (const ev of watch) {
+        seen.push({ type: ev.type, key: text.decode(ev.key), index: ev.index });
+        if (seen.length === 201) break;
+      }
+    })();
+    await new Promise((r) => setTimeout(r, 50));
+    await Promise.all(Array.from({ length: 100 }, (_, i) => kv.put(`w/${i}`, 'v')));
+    await kv.put('other', 'not watched');
+    await Promise.all(Array.from({ length: 100 }, (_, i) => kv.put(`w/${i}`, 'v2')));
+    await kv.delete('w/0');
+    await reader;
+    expect(seen).toHaveLength(201);
+    for (let i = 1; i < seen.length; i++) expect(seen[i]!.index).toBeGreaterThan(seen[i - 1]!.index);
+    expect(seen.some((e) => e.key === 'other')).toBe(false);
+    expect(seen.at(-1)).toMatchObject({ type: 'delete', key: 'w/0' });
+    const counts = new Map<string, number>();
+    for (const e of seen) counts.set(e.key, (counts.get(e.key) ?? 0) + 1);
+    expect(counts.get('w/0')).toBe(3); // two puts and a delete
+    expect([...counts.entries()].filter(([k, c]) => k !== 'w/0' && c !== 2)).toEqual([]);
+  });
+
+  it('leaves no thread, timer or handle behind after close()', async () => {
+    const countOf = (list: string[], name: string): number => list.filter((x) => x === name).length;
+    const beforeList = process.getActiveResourcesInfo();
+    const cluster = await createCluster({ ...FAST, dataDir: tempDir() });
+    const kv = cluster.client();
+    await kv.put('a', 'b');
+    const w = kv.watch('a');
+    const pendingNext = w.next().catch((e: unknown) => e);
+    expect(process.getActiveResourcesInfo().length).toBeGreaterThan(beforeList.length);
+    await cluster.close();
+    await expect(kv.put('a', 'c')).rejects.toMatchObject({ code: ErrorCode.CLOSED });
+    expect(await pendingNext).toMatchObject({ code: ErrorCode.CLOSED });
+    await new Promise((r) => setTimeout(r, 20));
+    const after = process.getActiveResourcesInfo();
+    for (const name of new Set(after)) expect(countOf(after, name)).toBeLessThanOrEqual(countOf(beforeList, name));
+  });
+});
