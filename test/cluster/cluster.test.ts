@@ -49,7 +49,11 @@ async function leaderOf(cluster: Cluster, timeoutMs = 5_000): Promise<number> {
 }
 
 /** Writers that put `w<i>` keys until stopped; returns the keys acknowledged. */
-function writeLoad(kv: KvClient, writers: number, countMax: number): { stop: () => void; done: Promise<{ acked: Map<string, string>; errors: string[] }> } {
+function writeLoad(
+  kv: KvClient,
+  writers: number,
+  countMax: number,
+): { stop: () => void; acked: Map<string, string>; done: Promise<{ acked: Map<string, string>; errors: string[] }> } {
   let stopped = false;
   let next = 0;
   const acked = new Map<string, string>();
@@ -68,7 +72,15 @@ function writeLoad(kv: KvClient, writers: number, countMax: number): { stop: () 
     }
   };
   const done = Promise.all(Array.from({ length: writers }, one)).then(() => ({ acked, errors }));
-  return { stop: () => (stopped = true), done };
+  return { stop: () => (stopped = true), acked, done };
+}
+
+async function until(condition: () => boolean, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error('condition not reached in time');
+    await new Promise((r) => setTimeout(r, 5));
+  }
 }
 
 describe('a 3-node cluster on worker threads', () => {
@@ -199,14 +211,17 @@ describe('a 3-node cluster on worker threads', () => {
     const cluster = await start();
     const kv = cluster.client();
     const load = writeLoad(kv, 16, 1_000_000);
+    await until(() => load.acked.size >= 50);
     const added = await cluster.addNode();
     expect(added).toBe(4);
     const leader = await leaderOf(cluster);
     const victim = [1, 2, 3].find((id) => id !== leader)!;
     await cluster.removeNode(victim);
+    const ackedBefore = load.acked.size;
+    await until(() => load.acked.size >= ackedBefore + 50);
     load.stop();
-    const { acked } = await load.done;
-    expect(acked.size).toBeGreaterThan(50);
+    const { acked, errors } = await load.done;
+    expect(errors).toEqual([]);
     const st = await cluster.status();
     expect(st.nodes.map((n) => n.id).sort()).toEqual([1, 2, 3, 4].filter((id) => id !== victim));
     // The new node holds the data (stale read at it).
