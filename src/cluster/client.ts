@@ -41,8 +41,10 @@ export interface WatchOptions {
 
 export interface WatchEvent {
   readonly type: 'put' | 'delete';
-  /** The log index of the change; strictly increasing along a watch. */
+  /** The log index of the change's entry; never decreasing along a watch. */
   readonly index: number;
+  /** The change's position within its entry (one entry may carry a batch of writes); (index, position) strictly increases. */
+  readonly position: number;
   readonly key: Uint8Array;
   /** The new value; undefined for a delete. */
   readonly value: Uint8Array | undefined;
@@ -57,6 +59,7 @@ export interface KvClientHost {
   nodeIds(): number[];
   isAlive(id: number): boolean;
   allocateClientId(): number;
+  tryAcquireSlot(): boolean;
   acquireSlot(): Promise<void>;
   releaseSlot(): void;
   attempt(nodeId: number, build: (requestId: number) => ClientRequest, deadline: number): Promise<ClientReply>;
@@ -165,7 +168,7 @@ export class KvClient {
     const deadline = performance.now() + timeoutMs;
     const electionMs = this.host.electionTimeoutMs();
     const attemptMs = pinned !== undefined ? timeoutMs : Math.max(ATTEMPT_TIMEOUT_MS_MIN, 4 * electionMs);
-    await this.host.acquireSlot();
+    if (!this.host.tryAcquireSlot()) await this.host.acquireSlot();
     try {
       let target = pinned ?? this.firstTarget();
       let backoffMs = 1;
@@ -240,6 +243,8 @@ class Watcher implements AsyncIterableIterator<WatchEvent> {
   private done = false;
   private requestId: number | undefined;
   private backoffMs = 1;
+  /** Position within lastIndex's entry of the last change delivered. */
+  private lastPosition = -1;
   private readonly onAbort = (): void => this.fail(new RingraftError(ErrorCode.ABORTED, 'the watch was aborted'));
 
   constructor(
@@ -253,6 +258,8 @@ class Watcher implements AsyncIterableIterator<WatchEvent> {
       this.done = true;
       return;
     }
+    // Changes after afterIndex: nothing in that entry itself.
+    if (lastIndex !== undefined) this.lastPosition = Number.MAX_SAFE_INTEGER;
     signal?.addEventListener('abort', this.onAbort, { once: true });
     this.subscribe();
   }
@@ -285,20 +292,26 @@ class Watcher implements AsyncIterableIterator<WatchEvent> {
       this.retryLater();
       return;
     }
-    this.requestId = this.host.openWatch(nodeId, this.prefix, this.lastIndex, (r) => this.onReply(r));
+    // Resume from the start of the last entry seen: the rest of its batch may be unseen.
+    const after = this.lastIndex === undefined ? undefined : Math.max(0, this.lastIndex - 1);
+    this.requestId = this.host.openWatch(nodeId, this.prefix, after, (r) => this.onReply(r));
   }
 
   private onReply(r: ClientReply): void {
     if (this.done) return;
     switch (r.kind) {
       case 'watch-start':
-        if (this.lastIndex === undefined) this.lastIndex = r.index;
+        if (this.lastIndex === undefined) {
+          this.lastIndex = r.index;
+          this.lastPosition = Number.MAX_SAFE_INTEGER; // Everything in that entry is before the watch.
+        }
         this.backoffMs = 1;
         return;
       case 'watch-event': {
-        if (this.lastIndex !== undefined && r.index <= this.lastIndex) return;
+        if (this.lastIndex !== undefined && (r.index < this.lastIndex || (r.index === this.lastIndex && r.position <= this.lastPosition))) return;
         this.lastIndex = r.index;
-        this.push({ type: r.value === undefined ? 'delete' : 'put', index: r.index, key: r.key, value: r.value });
+        this.lastPosition = r.position;
+        this.push({ type: r.value === undefined ? 'delete' : 'put', index: r.index, position: r.position, key: r.key, value: r.value });
         return;
       }
       case 'watch-end':

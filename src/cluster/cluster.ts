@@ -17,12 +17,12 @@ import { join } from 'node:path';
 import { MessageChannel, Worker, type MessagePort } from 'node:worker_threads';
 import { ErrorCode, RingraftError, type ConfChange } from '../core/index.ts';
 import {
-  decodeReply,
+  decodeReplyAt,
   encodedRequestBytes,
   NODE_WORKER_URL,
   Outbox,
   signalControl,
-  writeRequest,
+  writeRequestTo,
   type ClientReply,
   type ClientRequest,
   type ControlReply,
@@ -56,6 +56,12 @@ export interface ClusterStatus {
 
 /** Milliseconds the pump sleeps at most between looks at the reply rings. */
 const PUMP_IDLE_MS = 50;
+/**
+ * For this long after the last reply the pump polls the rings once per turn of the event
+ * loop instead of sleeping: under load the next reply is due within microseconds, and
+ * waking from `Atomics.waitAsync` costs far more than that on a busy machine.
+ */
+const PUMP_POLL_MS = 0.5;
 /** How often in-flight attempts are checked against their deadlines. */
 const SWEEP_INTERVAL_MS = 20;
 /** Time a control call (status, membership) waits for a node's answer. */
@@ -68,7 +74,7 @@ const REPLIES_PER_TURN_MAX = 8192;
 
 const requestCodec: FrameCodec<ClientRequest> = {
   encodedBytes: encodedRequestBytes,
-  write: (r, memory, offset, length) => writeRequest(r, memory.subarray(offset, offset + length)),
+  write: (r, writer) => writeRequestTo(writer, r),
 };
 
 interface NodeSlot {
@@ -80,6 +86,7 @@ interface NodeSlot {
   readonly controlWord: Int32Array;
   readonly requests: Outbox<ClientRequest>;
   readonly replies: RingConsumer;
+  readonly replyView: DataView;
   worker: Worker | undefined;
   port: MessagePort | undefined;
   /** Resolves when the current worker has exited. */
@@ -348,6 +355,13 @@ export class Cluster implements KvClientHost {
     return this.clientIdNext++;
   }
 
+  /** Takes one of the cluster's in-flight request slots if one is free. */
+  tryAcquireSlot(): boolean {
+    if (this.inFlight >= this.options.requestsInFlightMax || this.slotWaiters.length > 0) return false;
+    this.inFlight++;
+    return true;
+  }
+
   /** Waits for one of the cluster's in-flight request slots. */
   async acquireSlot(): Promise<void> {
     while (this.inFlight >= this.options.requestsInFlightMax) {
@@ -422,6 +436,7 @@ export class Cluster implements KvClientHost {
       // Requests are never discarded: the in-flight bound keeps the queue finite.
       requests: new Outbox(new RingProducer(requestRing, { doorbell }), requestCodec, Number.POSITIVE_INFINITY),
       replies: new RingConsumer(replyRing),
+      replyView: new DataView(replyRing),
       worker: undefined,
       port: undefined,
       exited: undefined,
@@ -644,11 +659,13 @@ export class Cluster implements KvClientHost {
 
   private async pump(): Promise<void> {
     this.pumping = true;
+    let lastReplyAt = performance.now();
     try {
       while (!this.closed && (this.attempts.size > 0 || this.watchHandlers.size > 0)) {
         const got = this.drainReplies();
         this.flushRequests();
-        if (got > 0) {
+        if (got > 0) lastReplyAt = performance.now();
+        if (got > 0 || performance.now() - lastReplyAt < PUMP_POLL_MS) {
           // Let the callers whose replies came run (and send more) before the next look.
           await new Promise<void>((resolve) => setImmediate(resolve));
         } else {
@@ -663,8 +680,9 @@ export class Cluster implements KvClientHost {
   private drainReplies(): number {
     let frames = 0;
     for (const slot of this.slots.values()) {
+      const view = slot.replyView;
       frames += slot.replies.drainRanges((memory, offset, length) => {
-        this.dispatch(decodeReply(memory.subarray(offset, offset + length)));
+        this.dispatch(decodeReplyAt(memory, view, offset, length));
       }, REPLIES_PER_TURN_MAX);
     }
     return frames;

@@ -77,6 +77,8 @@ export class ByteWriter {
   private readonly target: Uint8Array;
   private readonly view: DataView;
   private offsetBytes = 0;
+  /** Writes stop here: the target's end, or the end of the current window. */
+  private endBytes: number;
 
   /** `target`: a capacity to allocate, or memory to write into (for example a ring slot). */
   constructor(target: number | Uint8Array) {
@@ -87,6 +89,23 @@ export class ByteWriter {
       this.target = target;
     }
     this.view = new DataView(this.target.buffer, this.target.byteOffset, this.target.byteLength);
+    this.endBytes = this.target.length;
+  }
+
+  /**
+   * Moves the writer to `offsetBytes` and lets it write only [offsetBytes, offsetBytes +
+   * lengthBytes): one writer over a whole ring's memory then serves every frame reserved in
+   * it, with no allocation per frame.
+   */
+  window(offsetBytes: number, lengthBytes: number): void {
+    assert(offsetBytes >= 0 && lengthBytes >= 0 && offsetBytes + lengthBytes <= this.target.length, `window [${offsetBytes}, +${lengthBytes}) is inside the target`);
+    this.offsetBytes = offsetBytes;
+    this.endBytes = offsetBytes + lengthBytes;
+  }
+
+  /** Bytes left in the window (or the target). */
+  get remainingBytes(): number {
+    return this.endBytes - this.offsetBytes;
   }
 
   get offset(): number {
@@ -142,7 +161,7 @@ export class ByteWriter {
 
   private claim(sizeBytes: number): number {
     const at = this.offsetBytes;
-    assert(at + sizeBytes <= this.target.length, `write of ${sizeBytes} bytes at ${at} fits capacity ${this.target.length}`);
+    assert(at + sizeBytes <= this.endBytes, `write of ${sizeBytes} bytes at ${at} fits before ${this.endBytes}`);
     this.offsetBytes = at + sizeBytes;
     return at;
   }

@@ -67,15 +67,24 @@ const LENGTH_PREFIX_BYTES = 4;
 export function encodeKvRequest(req: KvRequest): Uint8Array {
   validateKvRequest(req);
   const writer = new ByteWriter(encodedKvRequestBytes(req.command));
+  writeKvRequest(writer, req);
+  if (writer.offset !== writer.capacityBytes) {
+    throw new Error(`assertion failed: encoded ${writer.offset} of ${writer.capacityBytes} bytes`);
+  }
+  return writer.finish();
+}
+
+/**
+ * Writes an already validated request (see {@link validateKvRequest}) at the writer's
+ * position, taking exactly {@link encodedKvRequestBytes} bytes: for encoding straight into
+ * ring memory.
+ */
+export function writeKvRequest(writer: ByteWriter, req: KvRequest): void {
   writer.u8(KV_REQUEST_FORMAT_VERSION);
   writer.u8(OP_TAG[req.command.op]);
   writer.u32(req.clientId);
   writer.u64Number(req.seq);
   writeCommandBody(writer, req.command);
-  if (writer.offset !== writer.capacityBytes) {
-    throw new Error(`assertion failed: encoded ${writer.offset} of ${writer.capacityBytes} bytes`);
-  }
-  return writer.finish();
 }
 
 /**
@@ -136,7 +145,8 @@ function invalid(message: string): KvError {
   return new KvError(KvErrorCode.INVALID_ARGUMENT, message);
 }
 
-function encodedKvRequestBytes(command: KvCommand): number {
+/** The encoded size of a request carrying `command`. */
+export function encodedKvRequestBytes(command: KvCommand): number {
   const keyBytes = LENGTH_PREFIX_BYTES + command.key.length;
   switch (command.op) {
     case 'put':
@@ -208,4 +218,106 @@ function readCommandBody(reader: ByteReader, opTag: number, opAt: number): KvCom
   if (present > 1) throw new DecodeError('invalid', presentAt, `expected-present flag is ${present}, not 0 or 1`);
   const expected = present === 1 ? reader.bytes(KV_VALUE_BYTES_MAX).slice() : undefined;
   return { op: 'cas', key, expected, value: reader.bytes(KV_VALUE_BYTES_MAX).slice() };
+}
+
+/**
+ * A batch: many encoded requests in one log entry, so that a leader under load proposes
+ * one entry per batch rather than one per request. Format version 2:
+ *
+ * ```
+ * offset  size   field
+ * 0       1      format version = 2 (a single request starts with 1)
+ * 1       4      count n (u32, >= 1)
+ * 5       ...    n requests, each: u32 length, then an encoded request (format version 1)
+ * ```
+ *
+ * The framing is checked when the batch is applied (a bad frame is a broken proposer: the
+ * entry is refused as CORRUPT_COMMAND); each request inside is decoded on its own, so one
+ * malformed request fails alone and deterministically on every replica.
+ */
+export const KV_BATCH_FORMAT_VERSION = 2;
+export const KV_BATCH_HEADER_BYTES = 1 + 4;
+export const KV_BATCH_REQUESTS_MAX = 1 << 20;
+
+/** Whether an entry's data is a batch (else a single request). */
+export function isKvBatch(data: Uint8Array): boolean {
+  return data.length > 0 && data[0] === KV_BATCH_FORMAT_VERSION;
+}
+
+/** Builds a batch entry by copying encoded requests in (from ring memory, say). */
+export class KvBatchBuilder {
+  private buffer: Uint8Array;
+  private view: DataView;
+  private lengthBytes = KV_BATCH_HEADER_BYTES;
+  private countValue = 0;
+
+  constructor(capacityBytes = 64 << 10) {
+    this.buffer = new Uint8Array(Math.max(capacityBytes, KV_BATCH_HEADER_BYTES));
+    this.view = new DataView(this.buffer.buffer);
+  }
+
+  get count(): number {
+    return this.countValue;
+  }
+
+  get sizeBytes(): number {
+    return this.lengthBytes;
+  }
+
+  /** Appends memory[offset, offset + length): one encoded request. */
+  add(memory: Uint8Array, offset: number, length: number): void {
+    const needed = this.lengthBytes + LENGTH_PREFIX_BYTES + length;
+    if (needed > this.buffer.length) this.grow(needed);
+    this.view.setUint32(this.lengthBytes, length, true);
+    this.buffer.set(memory.subarray(offset, offset + length), this.lengthBytes + LENGTH_PREFIX_BYTES);
+    this.lengthBytes = needed;
+    this.countValue++;
+  }
+
+  /** The batch's bytes (a fresh copy); the builder starts over empty. */
+  finish(): Uint8Array {
+    if (this.countValue === 0) throw new Error('assertion failed: a batch holds at least one request');
+    this.buffer[0] = KV_BATCH_FORMAT_VERSION;
+    this.view.setUint32(1, this.countValue, true);
+    const out = this.buffer.slice(0, this.lengthBytes);
+    this.lengthBytes = KV_BATCH_HEADER_BYTES;
+    this.countValue = 0;
+    return out;
+  }
+
+  private grow(needed: number): void {
+    const next = new Uint8Array(Math.max(needed, this.buffer.length * 2));
+    next.set(this.buffer.subarray(0, this.lengthBytes));
+    this.buffer = next;
+    this.view = new DataView(next.buffer);
+  }
+}
+
+/**
+ * Calls `visit` with a view of each encoded request in a batch, in order. Throws KvError
+ * CORRUPT_COMMAND if the framing is broken (checked before any request is visited).
+ */
+export function forEachKvBatchRequest(data: Uint8Array, visit: (request: Uint8Array, position: number) => void): void {
+  const fail = (message: string): never => {
+    throw new KvError(KvErrorCode.CORRUPT_COMMAND, `corrupt KV batch: ${message}`);
+  };
+  if (data.length < KV_BATCH_HEADER_BYTES || data[0] !== KV_BATCH_FORMAT_VERSION) fail('not a batch');
+  const view = new DataView(data.buffer, data.byteOffset, data.byteLength);
+  const count = view.getUint32(1, true);
+  if (count === 0 || count > KV_BATCH_REQUESTS_MAX) fail(`count ${count} is out of range`);
+  // First pass: the frames tile the data exactly.
+  let at = KV_BATCH_HEADER_BYTES;
+  for (let i = 0; i < count; i++) {
+    if (at + LENGTH_PREFIX_BYTES > data.length) fail(`request ${i} header runs past the end`);
+    const length = view.getUint32(at, true);
+    at += LENGTH_PREFIX_BYTES + length;
+    if (at > data.length) fail(`request ${i} runs past the end`);
+  }
+  if (at !== data.length) fail(`${data.length - at} bytes after the last request`);
+  at = KV_BATCH_HEADER_BYTES;
+  for (let i = 0; i < count; i++) {
+    const length = view.getUint32(at, true);
+    visit(data.subarray(at + LENGTH_PREFIX_BYTES, at + LENGTH_PREFIX_BYTES + length), i);
+    at += LENGTH_PREFIX_BYTES + length;
+  }
 }

@@ -31,7 +31,7 @@
 import { Buffer } from 'node:buffer';
 import { crc32 } from 'node:zlib';
 import { ByteReader, ByteWriter, DecodeError, U32_MAX } from '../codec/index.ts';
-import { decodeKvRequest, KV_KEY_BYTES_MAX, KV_VALUE_BYTES_MAX } from './commands.ts';
+import { decodeKvRequest, forEachKvBatchRequest, KV_KEY_BYTES_MAX, KV_VALUE_BYTES_MAX } from './commands.ts';
 import type { KvCommand, KvResult } from './commands.ts';
 import { KvError, KvErrorCode } from './errors.ts';
 
@@ -50,8 +50,11 @@ export interface KvApplyOutcome {
    * and nothing ran. 'expired': no session for the client and seq > 1, so we cannot tell
    * whether the request already ran; nothing ran (the client sees SESSION_EXPIRED).
    */
-  status: 'applied' | 'duplicate' | 'stale' | 'expired';
+  status: 'applied' | 'duplicate' | 'stale' | 'expired' | 'invalid';
 }
+
+/** The outcome of a request in a batch that does not decode: nothing ran. */
+const OUTCOME_INVALID: KvApplyOutcome = Object.freeze({ clientId: 0, seq: 0, result: undefined, status: 'invalid' });
 
 export interface KvStateMachineOptions {
   /** Maximum number of client sessions kept; the oldest one is evicted beyond it. Default 100_000. */
@@ -62,6 +65,8 @@ export interface KvStateMachineOptions {
 export interface KvChange {
   /** The log index of the entry that made the change. */
   index: number;
+  /** The request's position in its entry (0 for a single request; see batches in commands.ts). */
+  position: number;
   key: Uint8Array;
   /** The new value; undefined: the key was deleted. */
   value: Uint8Array | undefined;
@@ -190,9 +195,32 @@ export class KvStateMachine {
    */
   apply(index: number, data: Uint8Array): KvApplyOutcome {
     this.assertNextIndex(index);
-    const { clientId, seq, command } = decodeKvRequest(data);
+    const request = decodeKvRequest(data);
     this.appliedIndexValue = index;
+    return this.applyRequest(index, 0, request.clientId, request.seq, request.command);
+  }
 
+  /**
+   * Applies a batch entry (see `KvBatchBuilder`): each request in order, as `apply` would.
+   * A request that does not decode changes nothing and gets status 'invalid' (the same on
+   * every replica); a batch whose framing is broken throws CORRUPT_COMMAND and changes nothing.
+   */
+  applyBatch(index: number, data: Uint8Array): KvApplyOutcome[] {
+    this.assertNextIndex(index);
+    const requests: (ReturnType<typeof decodeKvRequest> | undefined)[] = [];
+    forEachKvBatchRequest(data, (bytes) => {
+      try {
+        requests.push(decodeKvRequest(bytes));
+      } catch (error) {
+        if (!(error instanceof KvError)) throw error;
+        requests.push(undefined);
+      }
+    });
+    this.appliedIndexValue = index;
+    return requests.map((r, position) => (r === undefined ? OUTCOME_INVALID : this.applyRequest(index, position, r.clientId, r.seq, r.command)));
+  }
+
+  private applyRequest(index: number, position: number, clientId: number, seq: number, command: KvCommand): KvApplyOutcome {
     const session = this.sessions.get(clientId);
     if (session === undefined) {
       if (seq !== 1) return { clientId, seq, result: undefined, status: 'expired' };
@@ -202,7 +230,7 @@ export class KvStateMachine {
       return { clientId, seq, result: session.result, status: 'duplicate' };
     }
 
-    const change = this.execute(index, command);
+    const change = this.execute(index, position, command);
     this.recordSession(session, clientId, seq, index, change.result);
     if (change.change !== undefined) this.notify(change.change);
     return { clientId, seq, result: change.result, status: 'applied' };
@@ -299,16 +327,16 @@ export class KvStateMachine {
   }
 
   /** Runs a command against the data; returns its result and the change it made, if any. */
-  private execute(index: number, command: KvCommand): { result: KvResult; change: KvChange | undefined } {
+  private execute(index: number, position: number, command: KvCommand): { result: KvResult; change: KvChange | undefined } {
     const id = keyString(command.key);
     switch (command.op) {
       case 'put':
         this.entries.set(id, { key: command.key, value: command.value });
-        return { result: RESULT_PUT, change: { index, key: command.key, value: command.value } };
+        return { result: RESULT_PUT, change: { index, position, key: command.key, value: command.value } };
       case 'delete': {
         const existed = this.entries.delete(id);
         if (!existed) return { result: RESULT_DELETE_ABSENT, change: undefined };
-        return { result: RESULT_DELETE_EXISTED, change: { index, key: command.key, value: undefined } };
+        return { result: RESULT_DELETE_EXISTED, change: { index, position, key: command.key, value: undefined } };
       }
       case 'cas': {
         const current = this.entries.get(id);
@@ -318,7 +346,7 @@ export class KvStateMachine {
             : current !== undefined && bytesEqual(current.value, command.expected);
         if (!matches) return { result: RESULT_CAS_FAILED, change: undefined };
         this.entries.set(id, { key: command.key, value: command.value });
-        return { result: RESULT_CAS_SWAPPED, change: { index, key: command.key, value: command.value } };
+        return { result: RESULT_CAS_SWAPPED, change: { index, position, key: command.key, value: command.value } };
       }
     }
   }
@@ -406,7 +434,8 @@ export class KvStateMachine {
       if (clientId === 0 || lastSeq === 0 || result === undefined) {
         throw new DecodeError('invalid', at, 'session has a zero clientId or seq, or an unknown result code');
       }
-      if (lastIndex <= previousIndex || lastIndex > this.appliedIndexValue) {
+      // Non-decreasing, not increasing: the requests of one batch entry share its index.
+      if (lastIndex < previousIndex || lastIndex > this.appliedIndexValue) {
         throw new DecodeError('invalid', at, `session lastIndex ${lastIndex} is out of order or above appliedIndex`);
       }
       if (this.sessions.has(clientId)) throw new DecodeError('invalid', at, `session ${clientId} appears twice`);

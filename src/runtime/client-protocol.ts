@@ -30,7 +30,7 @@
  *                5 cas not swapped), 8 index (u64) of the entry
  *   read done    8 index read at, 1 present, then 4 + v value if present
  *   error        4 + c code (ASCII), 4 leaderHint (u32, 0 unknown), 1 proposed (0/1)
- *   watch event  8 index, 4 + k key, 1 present, then 4 + v value if present
+ *   watch event  8 index, 4 position in the entry, 4 + k key, 1 present, then 4 + v value if present
  *   watch end    4 + c code (ASCII)
  *   watch start  8 index: the watch reports every change after this index
  * ```
@@ -55,7 +55,14 @@ export type ClientReply =
   | { readonly kind: 'write'; readonly requestId: number; readonly result: KvResult; readonly index: number }
   | { readonly kind: 'read'; readonly requestId: number; readonly index: number; readonly value: Uint8Array | undefined }
   | { readonly kind: 'error'; readonly requestId: number; readonly code: string; readonly leaderHint: number; readonly proposed: boolean }
-  | { readonly kind: 'watch-event'; readonly requestId: number; readonly index: number; readonly key: Uint8Array; readonly value: Uint8Array | undefined }
+  | {
+      readonly kind: 'watch-event';
+      readonly requestId: number;
+      readonly index: number;
+      readonly position: number;
+      readonly key: Uint8Array;
+      readonly value: Uint8Array | undefined;
+    }
   | { readonly kind: 'watch-end'; readonly requestId: number; readonly code: string }
   | { readonly kind: 'watch-start'; readonly requestId: number; readonly index: number };
 
@@ -65,10 +72,14 @@ export const WRITE_REQUEST_BYTES_MAX = 64 + KV_KEY_BYTES_MAX + 2 * KV_VALUE_BYTE
 const CODE_BYTES_MAX = 64;
 
 const REQUEST_KIND = { write: 1, read: 2, watch: 3, unwatch: 4 } as const;
+/** The first byte of a write request frame; its KV request starts at REQUEST_HEADER_BYTES. */
+export const REQUEST_KIND_WRITE = REQUEST_KIND.write;
 const REPLY_KIND = { write: 1, read: 2, error: 3, 'watch-event': 4, 'watch-end': 5, 'watch-start': 6 } as const;
 const CONSISTENCY_TAG = { linearizable: 1, lease: 2, stale: 3 } as const;
 const CONSISTENCY_BY_TAG: readonly (ReadConsistency | undefined)[] = [undefined, 'linearizable', 'lease', 'stale'];
 const HEADER_BYTES = 1 + 4;
+/** Kind and requestId (u32 at byte 1) open every request and reply frame. */
+export const REQUEST_HEADER_BYTES = HEADER_BYTES;
 const LENGTH_BYTES = 4;
 
 export class ProtocolError extends Error {
@@ -96,6 +107,12 @@ export function encodedRequestBytes(req: ClientRequest): number {
 /** Writes `req` into `target` (exactly {@link encodedRequestBytes} long). */
 export function writeRequest(req: ClientRequest, target: Uint8Array): void {
   const w = new ByteWriter(target);
+  writeRequestTo(w, req);
+  if (w.offset !== target.length) throw new Error(`assertion failed: request of ${w.offset} bytes fills ${target.length}`);
+}
+
+/** Writes `req` at the writer's position (a window of exactly {@link encodedRequestBytes} in ring memory, say). */
+export function writeRequestTo(w: ByteWriter, req: ClientRequest): void {
   w.u8(REQUEST_KIND[req.kind]);
   w.u32(req.requestId);
   switch (req.kind) {
@@ -114,7 +131,6 @@ export function writeRequest(req: ClientRequest, target: Uint8Array): void {
     case 'unwatch':
       break;
   }
-  if (w.offset !== target.length) throw new Error(`assertion failed: request of ${w.offset} bytes fills ${target.length}`);
 }
 
 /**
@@ -199,7 +215,7 @@ export function encodedReplyBytes(reply: ClientReply): number {
     case 'error':
       return HEADER_BYTES + LENGTH_BYTES + reply.code.length + 4 + 1;
     case 'watch-event':
-      return HEADER_BYTES + 8 + LENGTH_BYTES + reply.key.length + 1 + (reply.value === undefined ? 0 : LENGTH_BYTES + reply.value.length);
+      return HEADER_BYTES + 8 + 4 + LENGTH_BYTES + reply.key.length + 1 + (reply.value === undefined ? 0 : LENGTH_BYTES + reply.value.length);
     case 'watch-end':
       return HEADER_BYTES + LENGTH_BYTES + reply.code.length;
     case 'watch-start':
@@ -210,6 +226,12 @@ export function encodedReplyBytes(reply: ClientReply): number {
 /** Writes `reply` into `target` (exactly {@link encodedReplyBytes} long). Codes must be ASCII. */
 export function writeReply(reply: ClientReply, target: Uint8Array): void {
   const w = new ByteWriter(target);
+  writeReplyTo(w, reply);
+  if (w.offset !== target.length) throw new Error(`assertion failed: reply of ${w.offset} bytes fills ${target.length}`);
+}
+
+/** Writes `reply` at the writer's position (see {@link writeRequestTo}). Codes must be ASCII. */
+export function writeReplyTo(w: ByteWriter, reply: ClientReply): void {
   w.u8(REPLY_KIND[reply.kind]);
   w.u32(reply.requestId);
   switch (reply.kind) {
@@ -228,6 +250,7 @@ export function writeReply(reply: ClientReply, target: Uint8Array): void {
       break;
     case 'watch-event':
       w.u64Number(reply.index);
+      w.u32(reply.position);
       w.bytes(reply.key);
       writeOptionalValue(w, reply.value);
       break;
@@ -238,7 +261,6 @@ export function writeReply(reply: ClientReply, target: Uint8Array): void {
       w.u64Number(reply.index);
       break;
   }
-  if (w.offset !== target.length) throw new Error(`assertion failed: reply of ${w.offset} bytes fills ${target.length}`);
 }
 
 /** Decodes a reply frame; byte fields are copies. Throws ProtocolError on a malformed frame. */
@@ -269,8 +291,9 @@ export function decodeReply(bytes: Uint8Array): ClientReply {
       }
       case REPLY_KIND['watch-event']: {
         const index = r.u64Number();
+        const position = r.u32();
         const key = r.bytes(KV_KEY_BYTES_MAX).slice();
-        reply = { kind: 'watch-event', requestId, index, key, value: readOptionalValue(r) };
+        reply = { kind: 'watch-event', requestId, index, position, key, value: readOptionalValue(r) };
         break;
       }
       case REPLY_KIND['watch-end']:
@@ -285,6 +308,25 @@ export function decodeReply(bytes: Uint8Array): ClientReply {
     r.expectEnd();
     return reply;
   });
+}
+
+const WRITE_REPLY_BYTES = HEADER_BYTES + 1 + 8;
+const RESULTS_BY_TAG: readonly (KvResult | undefined)[] = [undefined, ...[1, 2, 3, 4, 5].map((tag) => Object.freeze(resultOfTag(tag)))];
+
+/**
+ * Decodes the reply frame at memory[offset, offset + length), where `view` is a DataView
+ * over all of `memory`: write replies (the bulk of the traffic) are read in place with no
+ * allocation but the reply; other kinds go through {@link decodeReply}.
+ */
+export function decodeReplyAt(memory: Uint8Array, view: DataView, offset: number, length: number): ClientReply {
+  if (length === WRITE_REPLY_BYTES && memory[offset] === REPLY_KIND.write) {
+    const result = RESULTS_BY_TAG[memory[offset + 5]!];
+    const high = view.getUint32(offset + 10, true);
+    if (result !== undefined && high <= 0x1f_ffff) {
+      return { kind: 'write', requestId: view.getUint32(offset + 1, true), result, index: high * 2 ** 32 + view.getUint32(offset + 6, true) };
+    }
+  }
+  return decodeReply(memory.subarray(offset, offset + length));
 }
 
 function writeOptionalValue(w: ByteWriter, value: Uint8Array | undefined): void {

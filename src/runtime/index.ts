@@ -1,11 +1,16 @@
 export {
   decodeReply,
+  decodeReplyAt,
   decodeRequest,
   encodedReplyBytes,
   encodedRequestBytes,
   ProtocolError,
+  REQUEST_HEADER_BYTES,
+  REQUEST_KIND_WRITE,
   writeReply,
+  writeReplyTo,
   writeRequest,
+  writeRequestTo,
   WRITE_REQUEST_BYTES_MAX,
 } from './client-protocol.ts';
 export type { ClientReply, ClientRequest, ReadConsistency } from './client-protocol.ts';
@@ -14,6 +19,7 @@ export {
   SNAPSHOT_EVERY_ENTRIES_DEFAULT,
   SNAPSHOT_RETAIN_ENTRIES_DEFAULT,
   WATCH_HISTORY_MAX_DEFAULT,
+  WRITE_BATCH_BYTES_MAX_DEFAULT,
 } from './node-host.ts';
 export type { HostSink, HostStorage, NodeHostOptions, NodeStatus } from './node-host.ts';
 export { Outbox } from './outbox.ts';

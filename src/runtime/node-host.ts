@@ -29,7 +29,7 @@ import {
   type Snapshot,
   type Storage,
 } from '../core/index.ts';
-import { decodeKvRequest, KvError, KvStateMachine, type KvChange } from '../kv/index.ts';
+import { isKvBatch, KvBatchBuilder, KvError, KvStateMachine, type KvApplyOutcome, type KvChange } from '../kv/index.ts';
 import type { PersistBatch } from '../storage/index.ts';
 import type { ClientReply, ClientRequest, ReadConsistency } from './client-protocol.ts';
 
@@ -56,6 +56,8 @@ export interface NodeHostOptions {
   readonly snapshotRetainEntries?: number;
   /** Committed changes kept in memory so a watch can resume after an index. Default 65,536. */
   readonly watchHistoryMax?: number;
+  /** A batch of writes becomes a log entry once it reaches this size. Default 128 KiB. */
+  readonly writeBatchBytesMax?: number;
 }
 
 export interface NodeStatus {
@@ -80,6 +82,8 @@ interface PendingRead {
 
 interface Watch {
   readonly prefix: Uint8Array;
+  /** Changes at or below this index are before the watch (it may be ahead of this node). */
+  readonly afterIndex: number;
 }
 
 /** Where a watch can resume from: every change after `floorIndex` is in `changes`. */
@@ -96,9 +100,13 @@ export const WATCH_HISTORY_MAX_DEFAULT = 65_536;
 /** A Ready loop that does not settle is a bug, not load: the core hands out finite work. */
 const READY_ROUNDS_MAX = 100_000;
 
-/** Byte offsets of the session fields in an encoded KV request (see kv/commands.ts). */
-const REQUEST_CLIENT_ID_AT = 2;
-const REQUEST_SEQ_AT = 6;
+export const WRITE_BATCH_BYTES_MAX_DEFAULT = 128 << 10;
+
+/** Writes proposed in one batch entry, answered when the entry at `index` and `term` applies. */
+interface PendingBatch {
+  readonly term: number;
+  readonly requestIds: readonly number[];
+}
 
 export class NodeHost {
   readonly raft: RaftNode;
@@ -108,8 +116,12 @@ export class NodeHost {
   private readonly snapshotEveryEntries: number;
   private readonly snapshotRetainEntries: number;
   private readonly watchHistoryMax: number;
-  /** Writes this node proposed as leader, by session key, waiting to be applied. */
-  private readonly pendingWrites = new Map<string, number>();
+  private readonly writeBatchBytesMax: number;
+  /** Writes that arrived since the last flush, and their request ids in batch order. */
+  private readonly batch = new KvBatchBuilder();
+  private batchRequestIds: number[] = [];
+  /** Batches this node proposed as leader, by log index, waiting to be applied. */
+  private readonly pendingBatches = new Map<number, PendingBatch>();
   /** Reads that arrived since the last flushReads(), by mode. */
   private readBatchSafe: PendingRead[] = [];
   private readBatchLease: PendingRead[] = [];
@@ -130,6 +142,7 @@ export class NodeHost {
     this.snapshotEveryEntries = positiveInteger(options.snapshotEveryEntries ?? SNAPSHOT_EVERY_ENTRIES_DEFAULT, 'snapshotEveryEntries');
     this.snapshotRetainEntries = Math.max(0, Math.floor(options.snapshotRetainEntries ?? SNAPSHOT_RETAIN_ENTRIES_DEFAULT));
     this.watchHistoryMax = positiveInteger(options.watchHistoryMax ?? WATCH_HISTORY_MAX_DEFAULT, 'watchHistoryMax');
+    this.writeBatchBytesMax = positiveInteger(options.writeBatchBytesMax ?? WRITE_BATCH_BYTES_MAX_DEFAULT, 'writeBatchBytesMax');
     this.raft = new RaftNode({ ...options.raft, storage: this.storage });
     const snap = this.storage.snapshot();
     this.kvMachine = snap.meta.index > 0 ? KvStateMachine.restore(snap.data) : new KvStateMachine();
@@ -155,13 +168,13 @@ export class NodeHost {
   }
 
   /**
-   * Takes one client request. Writes are proposed at once (and answered when applied);
-   * reads join the current batch until {@link flushReads}; stale reads are answered now.
+   * Takes one client request. Writes and reads join the current batch until {@link flush}
+   * (writes are answered when their entry applies); stale reads are answered now.
    */
   handleRequest(req: ClientRequest): void {
     switch (req.kind) {
       case 'write':
-        this.proposeWrite(req.requestId, req.data);
+        this.addWrite(req.requestId, req.data, 0, req.data.length);
         return;
       case 'read':
         this.queueRead(req.requestId, req.consistency, req.key);
@@ -175,8 +188,42 @@ export class NodeHost {
     }
   }
 
-  /** Starts one ReadIndex round for every read queued since the last call. */
-  flushReads(): void {
+  /**
+   * Adds the encoded KV request memory[offset, offset + length) to the current write batch
+   * (copying it: `memory` may be ring memory about to be reused).
+   */
+  addWrite(requestId: number, memory: Uint8Array, offset: number, length: number): void {
+    if (this.raft.role !== 'leader') {
+      this.refuse(requestId, new NotLeaderError(this.raft.leaderId));
+      return;
+    }
+    this.batch.add(memory, offset, length);
+    this.batchRequestIds.push(requestId);
+    if (this.batch.sizeBytes >= this.writeBatchBytesMax) this.flushWrites();
+  }
+
+  /** Proposes the writes and starts the read rounds batched since the last call. */
+  flush(): void {
+    this.flushWrites();
+    this.flushReads();
+  }
+
+  private flushWrites(): void {
+    if (this.batch.count === 0) return;
+    const data = this.batch.finish();
+    const requestIds = this.batchRequestIds;
+    this.batchRequestIds = [];
+    let index: number;
+    try {
+      index = this.raft.propose(data);
+    } catch (error) {
+      for (const requestId of requestIds) this.refuse(requestId, error);
+      return;
+    }
+    this.pendingBatches.set(index, { term: this.raft.term, requestIds });
+  }
+
+  private flushReads(): void {
     if (this.readBatchSafe.length > 0) {
       const batch = this.readBatchSafe;
       this.readBatchSafe = [];
@@ -251,18 +298,6 @@ export class NodeHost {
 
   // ─── Requests ────────────────────────────────────────────────────────────────
 
-  private proposeWrite(requestId: number, data: Uint8Array): void {
-    try {
-      // A committed entry that does not decode would stop every replica, so check first.
-      decodeKvRequest(data);
-      this.raft.propose(data);
-    } catch (error) {
-      this.refuse(requestId, error);
-      return;
-    }
-    this.pendingWrites.set(sessionKey(data), requestId);
-  }
-
   private queueRead(requestId: number, consistency: ReadConsistency, key: Uint8Array): void {
     if (consistency === 'stale') {
       this.sink.reply({ kind: 'read', requestId, index: this.appliedIndexValue, value: this.kvMachine.get(key) });
@@ -307,7 +342,7 @@ export class NodeHost {
       this.sink.reply({ kind: 'watch-end', requestId, code: ErrorCode.COMPACTED });
       return;
     }
-    this.watches.set(requestId, { prefix });
+    this.watches.set(requestId, { prefix, afterIndex: from });
     this.sink.reply({ kind: 'watch-start', requestId, index: from });
     const { changes, head } = this.history;
     for (let i = 0; i < changes.length; i++) {
@@ -326,12 +361,12 @@ export class NodeHost {
       h.head = (h.head + 1) % h.changes.length;
     }
     for (const [requestId, w] of this.watches) {
-      if (hasPrefix(change.key, w.prefix)) this.sendChange(requestId, change);
+      if (change.index > w.afterIndex && hasPrefix(change.key, w.prefix)) this.sendChange(requestId, change);
     }
   }
 
   private sendChange(requestId: number, c: KvChange): void {
-    this.sink.reply({ kind: 'watch-event', requestId, index: c.index, key: c.key, value: c.value });
+    this.sink.reply({ kind: 'watch-event', requestId, index: c.index, position: c.position, key: c.key, value: c.value });
   }
 
   // ─── The Ready steps ─────────────────────────────────────────────────────────
@@ -346,10 +381,12 @@ export class NodeHost {
     const isLeader = this.raft.role === 'leader';
     if (this.wasLeader && !isLeader) {
       const hint = this.raft.leaderId;
-      for (const requestId of this.pendingWrites.values()) {
-        this.sink.reply({ kind: 'error', requestId, code: ErrorCode.NOT_LEADER, leaderHint: hint, proposed: true });
+      for (const pending of this.pendingBatches.values()) {
+        for (const requestId of pending.requestIds) {
+          this.sink.reply({ kind: 'error', requestId, code: ErrorCode.NOT_LEADER, leaderHint: hint, proposed: true });
+        }
       }
-      this.pendingWrites.clear();
+      this.pendingBatches.clear();
       const reads = [...this.readBatchSafe, ...this.readBatchLease];
       for (const batch of this.readBatches.values()) reads.push(...batch);
       for (const w of this.readsWaiting) reads.push(...w.reads);
@@ -390,16 +427,23 @@ export class NodeHost {
       this.kvMachine.skip(e.index);
       return;
     }
-    const outcome = this.kvMachine.apply(e.index, e.data);
-    if (this.pendingWrites.size === 0) return;
-    const key = `${outcome.clientId}:${outcome.seq}`;
-    const requestId = this.pendingWrites.get(key);
-    if (requestId === undefined) return;
-    this.pendingWrites.delete(key);
-    if (outcome.result === undefined) {
-      this.sink.reply({ kind: 'error', requestId, code: ErrorCode.SESSION_EXPIRED, leaderHint: NONE, proposed: true });
-    } else {
-      this.sink.reply({ kind: 'write', requestId, result: outcome.result, index: e.index });
+    if (!isKvBatch(e.data)) {
+      // A single request: entries proposed by other hosts (the simulator's clients).
+      this.kvMachine.apply(e.index, e.data);
+      return;
+    }
+    const outcomes = this.kvMachine.applyBatch(e.index, e.data);
+    const pending = this.pendingBatches.get(e.index);
+    if (pending === undefined) return;
+    this.pendingBatches.delete(e.index);
+    // Ours only if the term matches: a different entry at our index means ours was replaced.
+    for (let i = 0; i < pending.requestIds.length; i++) {
+      const requestId = pending.requestIds[i]!;
+      if (pending.term !== e.term) {
+        this.sink.reply({ kind: 'error', requestId, code: ErrorCode.NOT_LEADER, leaderHint: this.raft.leaderId, proposed: true });
+      } else {
+        this.sink.reply(writeReply(requestId, outcomes[i]!, e.index));
+      }
     }
   }
 
@@ -425,11 +469,10 @@ export class NodeHost {
   }
 }
 
-function sessionKey(data: Uint8Array): string {
-  const view = new DataView(data.buffer, data.byteOffset, data.byteLength);
-  const clientId = view.getUint32(REQUEST_CLIENT_ID_AT, true);
-  const seq = view.getUint32(REQUEST_SEQ_AT, true) + view.getUint32(REQUEST_SEQ_AT + 4, true) * 2 ** 32;
-  return `${clientId}:${seq}`;
+function writeReply(requestId: number, outcome: KvApplyOutcome, index: number): ClientReply {
+  if (outcome.result !== undefined) return { kind: 'write', requestId, result: outcome.result, index };
+  const code = outcome.status === 'invalid' ? ErrorCode.INVALID_ARGUMENT : ErrorCode.SESSION_EXPIRED;
+  return { kind: 'error', requestId, code, leaderHint: NONE, proposed: true };
 }
 
 function hasPrefix(key: Uint8Array, prefix: Uint8Array): boolean {

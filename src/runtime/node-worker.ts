@@ -16,7 +16,7 @@ import { ErrorCode, RingraftError, type Message } from '../core/index.ts';
 import { decodeMessage, encodedMessageBytes, encodeMessageInto } from '../codec/index.ts';
 import { MemoryStorage, WalStorage, type PersistBatch } from '../storage/index.ts';
 import { Doorbell, RingConsumer, RingProducer } from '../transport/index.ts';
-import { decodeRequest, encodedReplyBytes, writeReply, type ClientReply } from './client-protocol.ts';
+import { decodeRequest, encodedReplyBytes, REQUEST_HEADER_BYTES, REQUEST_KIND_WRITE, writeReplyTo, type ClientReply } from './client-protocol.ts';
 import { NodeHost, type HostStorage } from './node-host.ts';
 import { Outbox, type FrameCodec } from './outbox.ts';
 import type { ControlReply, ControlRequest, NodeWorkerData, PeerLink } from './worker-protocol.ts';
@@ -28,14 +28,14 @@ const REPLY_QUEUE_MAX = 1 << 20;
 
 const messageCodec: FrameCodec<Message> = {
   encodedBytes: encodedMessageBytes,
-  write: (m, memory, offset) => {
+  write: (m, _writer, memory, offset) => {
     encodeMessageInto(m, memory, offset);
   },
 };
 
 const replyCodec: FrameCodec<ClientReply> = {
   encodedBytes: encodedReplyBytes,
-  write: (r, memory, offset, length) => writeReply(r, memory.subarray(offset, offset + length)),
+  write: (r, writer) => writeReplyTo(writer, r),
 };
 
 /** MemoryStorage with the host's persist step: the in-memory log of a node without a dataDir. */
@@ -57,6 +57,7 @@ class NodeWorker {
   private readonly doorbell: Doorbell;
   private readonly peers = new Map<number, Peer>();
   private readonly requests: RingConsumer;
+  private readonly requestView: DataView;
   private readonly replies: Outbox<ClientReply>;
   private readonly controlWord: Int32Array;
   private controlSeen = 0;
@@ -70,6 +71,7 @@ class NodeWorker {
     this.doorbell = new Doorbell(data.doorbell);
     for (const link of data.peers) this.addPeer(link);
     this.requests = new RingConsumer(data.requestRing);
+    this.requestView = new DataView(data.requestRing);
     // Requests left from before a crash belong to attempts the client has already failed
     // (and will retry): serving them now would only answer no one, or start orphan watches.
     this.requests.drainRanges(() => {});
@@ -109,7 +111,7 @@ class NodeWorker {
       let worked = this.readControl();
       worked = this.drainPeers() || worked;
       worked = this.drainRequests() || worked;
-      this.host.flushReads();
+      this.host.flush();
       const now = performance.now();
       if (now >= nextTickAt) {
         this.host.tick();
@@ -159,6 +161,12 @@ class NodeWorker {
 
   private drainRequests(): boolean {
     const frames = this.requests.drainRanges((memory, offset, length) => {
+      if (memory[offset] === REQUEST_KIND_WRITE && length >= REQUEST_HEADER_BYTES) {
+        // Writes go straight from ring memory into the batch entry: no decoded copy.
+        const requestId = this.requestView.getUint32(offset + 1, true);
+        this.host.addWrite(requestId, memory, offset + REQUEST_HEADER_BYTES, length - REQUEST_HEADER_BYTES);
+        return;
+      }
       this.host.handleRequest(decodeRequest(memory.subarray(offset, offset + length)));
     }, FRAMES_PER_RING_MAX);
     return frames > 0;

@@ -11,12 +11,16 @@
  * not be lost bound their own in-flight count below `queueMax` instead.
  */
 
+import { ByteWriter } from '../codec/index.ts';
 import type { RingProducer } from '../transport/index.ts';
 
 export interface FrameCodec<T> {
   encodedBytes(item: T): number;
-  /** Writes the item into memory[offsetBytes, offsetBytes + lengthBytes). */
-  write(item: T, memory: Uint8Array, offsetBytes: number, lengthBytes: number): void;
+  /**
+   * Writes the item into ring memory at [offsetBytes, offsetBytes + encodedBytes(item)):
+   * `writer` is a writer over that memory, already windowed to exactly those bytes.
+   */
+  write(item: T, writer: ByteWriter, memory: Uint8Array, offsetBytes: number): void;
 }
 
 export class Outbox<T> {
@@ -26,12 +30,16 @@ export class Outbox<T> {
   private queue: T[] = [];
   private head = 0;
   private staged = false;
+  /** One writer over the ring's memory for every frame. */
+  private readonly writer: ByteWriter;
 
   constructor(
     private readonly producer: RingProducer,
     private readonly codec: FrameCodec<T>,
     private readonly queueMax: number,
-  ) {}
+  ) {
+    this.writer = new ByteWriter(producer.memory);
+  }
 
   get queuedCount(): number {
     return this.queue.length - this.head;
@@ -78,7 +86,11 @@ export class Outbox<T> {
     const r = this.producer.tryReserve(lengthBytes);
     if (r === undefined) return false;
     try {
-      this.codec.write(item, r.memory, r.offsetBytes, lengthBytes);
+      this.writer.window(r.offsetBytes, lengthBytes);
+      this.codec.write(item, this.writer, r.memory, r.offsetBytes);
+      if (this.writer.remainingBytes !== 0 && this.writer.offset !== r.offsetBytes) {
+        throw new Error(`assertion failed: a frame of ${lengthBytes} bytes was written short by ${this.writer.remainingBytes}`);
+      }
     } catch (error) {
       r.cancel();
       throw error;

@@ -11,7 +11,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { ByteReader, DecodeError } from '../../src/codec/index.ts';
 import type { DecodeErrorReason } from '../../src/codec/index.ts';
-import { encodeKvRequest, KvError, KvStateMachine } from '../../src/kv/index.ts';
+import { encodeKvRequest, forEachKvBatchRequest, KvBatchBuilder, KvError, KvStateMachine } from '../../src/kv/index.ts';
 import type { KvApplyOutcome, KvChange, KvCommand, KvResult } from '../../src/kv/index.ts';
 
 const bytesOf = (text: string): Uint8Array => new TextEncoder().encode(text);
@@ -501,17 +501,17 @@ class Model {
     switch (command.op) {
       case 'put':
         this.data.set(key, command.value);
-        this.changes.push({ index, key: command.key, value: command.value });
+        this.changes.push({ index, position: 0, key: command.key, value: command.value });
         return { op: 'put' };
       case 'delete':
-        if (current !== undefined) this.changes.push({ index, key: command.key, value: undefined });
+        if (current !== undefined) this.changes.push({ index, position: 0, key: command.key, value: undefined });
         return { op: 'delete', existed: this.data.delete(key) };
       case 'cas': {
         const matches =
           command.expected === undefined ? current === undefined : current !== undefined && hex(current) === hex(command.expected);
         if (matches) {
           this.data.set(key, command.value);
-          this.changes.push({ index, key: command.key, value: command.value });
+          this.changes.push({ index, position: 0, key: command.key, value: command.value });
         }
         return { op: 'cas', swapped: matches };
       }
@@ -574,5 +574,63 @@ describe('property: replicas agree with each other and with a naive model', () =
       }),
       { numRuns: 300 },
     );
+  });
+});
+
+describe('batch entries (many requests in one log entry)', () => {
+  function batchOf(requests: Uint8Array[]): Uint8Array {
+    const b = new KvBatchBuilder(8);
+    for (const r of requests) b.add(r, 0, r.length);
+    return b.finish();
+  }
+
+  it('applies each request in order, with its own outcome, and reports changes by position', () => {
+    const m = new KvStateMachine();
+    const changes: KvChange[] = [];
+    m.onChange((c) => changes.push(c));
+    const outcomes = m.applyBatch(1, batchOf([request(1, 1, put('a', '1')), request(2, 1, cas('a', '1', '2')), request(3, 1, del('zz'))]));
+    expect(outcomes.map((o) => o.result)).toEqual([{ op: 'put' }, { op: 'cas', swapped: true }, { op: 'delete', existed: false }]);
+    expect(textOf(m.get(bytesOf('a')))).toBe('2');
+    expect(changes.map((c) => [c.index, c.position])).toEqual([
+      [1, 0],
+      [1, 1],
+    ]);
+    expect(m.appliedIndex).toBe(1);
+  });
+
+  it('deduplicates a retried request inside a later batch', () => {
+    const m = new KvStateMachine();
+    m.applyBatch(1, batchOf([request(1, 1, put('a', 'x'))]));
+    m.applyBatch(2, batchOf([request(2, 1, put('a', 'y')), request(1, 1, put('a', 'x'))]));
+    expect(textOf(m.get(bytesOf('a')))).toBe('y');
+  });
+
+  it('fails a malformed request alone (status invalid), the same on every replica', () => {
+    const good = request(1, 1, put('a', '1'));
+    const bad = good.slice();
+    bad[1] = 9; // unknown op
+    const outcomes = new KvStateMachine().applyBatch(1, batchOf([bad, good]));
+    expect(outcomes.map((o) => o.status)).toEqual(['invalid', 'applied']);
+  });
+
+  it('refuses a batch whose framing is broken with CORRUPT_COMMAND and changes nothing', () => {
+    const data = batchOf([request(1, 1, put('a', '1'))]);
+    for (const broken of [data.subarray(0, data.length - 1), new Uint8Array([...data, 0]), Uint8Array.of(2, 0, 0, 0, 0)]) {
+      const m = new KvStateMachine();
+      expect(thrown(() => m.applyBatch(1, broken))).toMatchObject({ code: 'CORRUPT_COMMAND' });
+      expect(m.appliedIndex).toBe(0);
+    }
+    expect(thrown(() => forEachKvBatchRequest(Uint8Array.of(1), () => {}))).toBeInstanceOf(KvError);
+  });
+
+  it('snapshots sessions that share a batch index and restores them', () => {
+    const m = new KvStateMachine();
+    m.applyBatch(1, batchOf([request(1, 1, put('a', '1')), request(2, 1, put('b', '2')), request(3, 1, put('c', '3'))]));
+    m.applyBatch(2, batchOf([request(4, 1, put('d', '4')), request(5, 1, put('e', '5'))]));
+    const restored = KvStateMachine.restore(m.snapshot());
+    expect(restored.snapshot()).toEqual(m.snapshot());
+    // Sessions came through: a retry is a duplicate, not a second write.
+    restored.applyBatch(3, batchOf([request(6, 1, put('a', 'other')), request(1, 1, put('a', '1'))]));
+    expect(textOf(restored.get(bytesOf('a')))).toBe('other');
   });
 });
