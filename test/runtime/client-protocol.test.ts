@@ -12,6 +12,7 @@ import { ErrorCode } from '../../src/core/index.ts';
 import { KV_KEY_BYTES_MAX, KV_VALUE_BYTES_MAX, type KvResult } from '../../src/kv/index.ts';
 import {
   decodeReply,
+  decodeReplyAt,
   decodeRequest,
   encodedReplyBytes,
   encodedRequestBytes,
@@ -64,7 +65,14 @@ const replyArb: fc.Arbitrary<ClientReply> = fc.oneof(
     leaderHint: fc.integer({ min: 0, max: 0xffff_ffff }),
     proposed: fc.boolean(),
   }),
-  fc.record({ kind: fc.constant('watch-event' as const), requestId: requestIdArb, index: indexArb, key: bytesArb, value: optionalBytesArb }),
+  fc.record({
+    kind: fc.constant('watch-event' as const),
+    requestId: requestIdArb,
+    index: indexArb,
+    position: fc.integer({ min: 0, max: 0xffff_ffff }),
+    key: bytesArb,
+    value: optionalBytesArb,
+  }),
   fc.record({ kind: fc.constant('watch-end' as const), requestId: requestIdArb, code: codeArb }),
   fc.record({ kind: fc.constant('watch-start' as const), requestId: requestIdArb, index: indexArb }),
 );
@@ -266,10 +274,10 @@ const malformedReplies: readonly (readonly [string, Uint8Array])[] = [
   ['error: trailing byte', frame(u8(3), u32(1), u32(code.length), code, u32(2), u8(0), u8(0))],
   ['error: code length over 64', frame(u8(3), u32(1), u32(65), new Uint8Array(65).fill(65), u32(2), u8(0))],
   ['error: code shorter than its length', frame(u8(3), u32(1), u32(40), code)],
-  ['watch-event: present flag 3', frame(u8(4), u32(1), u64(3), u32(3), key, u8(3))],
-  ['watch-event: key length over KV_KEY_BYTES_MAX', frame(u8(4), u32(1), u64(3), u32(KV_KEY_BYTES_MAX + 1), new Uint8Array(KV_KEY_BYTES_MAX + 1), u8(0))],
-  ['watch-event: value length over KV_VALUE_BYTES_MAX', frame(u8(4), u32(1), u64(3), u32(3), key, u8(1), u32(KV_VALUE_BYTES_MAX + 1))],
-  ['watch-event: trailing byte', frame(u8(4), u32(1), u64(3), u32(3), key, u8(0), u8(9))],
+  ['watch-event: present flag 3', frame(u8(4), u32(1), u64(3), u32(0), u32(3), key, u8(3))],
+  ['watch-event: key length over KV_KEY_BYTES_MAX', frame(u8(4), u32(1), u64(3), u32(0), u32(KV_KEY_BYTES_MAX + 1), new Uint8Array(KV_KEY_BYTES_MAX + 1), u8(0))],
+  ['watch-event: value length over KV_VALUE_BYTES_MAX', frame(u8(4), u32(1), u64(3), u32(0), u32(3), key, u8(1), u32(KV_VALUE_BYTES_MAX + 1))],
+  ['watch-event: trailing byte', frame(u8(4), u32(1), u64(3), u32(0), u32(3), key, u8(0), u8(9))],
   ['watch-end: code length over 64', frame(u8(5), u32(1), u32(100), new Uint8Array(100))],
   ['watch-end: trailing byte', frame(u8(5), u32(1), u32(code.length), code, u8(0))],
   ['watch-start: index truncated', frame(u8(6), u32(1), u32(0))],
@@ -297,7 +305,7 @@ describe('malformed frames', () => {
     expect(decodeReply(frame(u8(2), u32(1), u64(3), u8(1), u32(3), key))).toMatchObject({ value: key });
     expect(decodeReply(frame(u8(3), u32(1), u32(code.length), code, u32(2), u8(1)))).toMatchObject({ code: 'NOT_LEADER', proposed: true });
     expect(decodeReply(frame(u8(3), u32(1), u32(64), new Uint8Array(64).fill(65), u32(2), u8(0)))).toMatchObject({ kind: 'error' });
-    expect(decodeReply(frame(u8(4), u32(1), u64(3), u32(3), key, u8(0)))).toMatchObject({ kind: 'watch-event', value: undefined });
+    expect(decodeReply(frame(u8(4), u32(1), u64(3), u32(0), u32(3), key, u8(0)))).toMatchObject({ kind: 'watch-event', value: undefined });
     expect(decodeReply(frame(u8(5), u32(1), u32(code.length), code))).toMatchObject({ kind: 'watch-end' });
     expect(decodeReply(frame(u8(6), u32(1), u64(0)))).toMatchObject({ kind: 'watch-start', index: 0 });
   });
@@ -339,5 +347,31 @@ describe('malformed frames', () => {
     const error = caught(() => decodeReply(frame(u8(6), u32(1), u32(0))));
     expect(error).toBeInstanceOf(ProtocolError);
     expect((error as ProtocolError).cause).toBeInstanceOf(Error);
+  });
+});
+
+describe('decodeReplyAt (replies read in place from ring memory)', () => {
+  it('decodes every reply as decodeReply does, at any offset of a larger buffer', () => {
+    fc.assert(
+      fc.property(replyArb, fc.nat({ max: 64 }), (reply, offset) => {
+        const bytes = encodeReply(reply);
+        const memory = new Uint8Array(offset + bytes.length + 8).fill(0xa5);
+        memory.set(bytes, offset);
+        const view = new DataView(memory.buffer);
+        expect(decodeReplyAt(memory, view, offset, bytes.length)).toEqual(decodeReply(bytes));
+      }),
+      { numRuns: 2000 },
+    );
+  });
+
+  it('refuses a write reply with a bad result tag or an index above 2^53 - 1 like decodeReply', () => {
+    const good = encodeReply({ kind: 'write', requestId: 7, result: { op: 'put' }, index: 3 });
+    const badTag = good.slice();
+    badTag[5] = 9;
+    const hugeIndex = good.slice();
+    hugeIndex.fill(0xff, 6, 14);
+    for (const bad of [badTag, hugeIndex]) {
+      expect(() => decodeReplyAt(bad, new DataView(bad.buffer), 0, bad.length)).toThrow(ProtocolError);
+    }
   });
 });

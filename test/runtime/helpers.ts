@@ -121,7 +121,7 @@ export class HostNetwork {
   request(id: number, ...reqs: ClientRequest[]): void {
     const host = this.host(id);
     for (const req of reqs) host.handleRequest(req);
-    host.flushReads();
+    host.flush();
     host.processReady();
   }
 

@@ -1,6 +1,6 @@
 // Proves the NodeHost's contract by driving three (and four) hosts by hand on a tiny network
 // (test/runtime/helpers.ts): writes are answered once, after commit, and only by the leader;
-// followers refuse with a leader hint; the reads queued before one flushReads() share one
+// followers refuse with a leader hint; the reads queued before one flush() share one
 // ReadIndex round, and a read released ahead of the state machine waits for apply; stale
 // reads are answered at once anywhere; a leader that loses its role fails what it was
 // serving with the right `proposed` flag; a retried write applies once; watches report
@@ -115,28 +115,34 @@ describe('writes', () => {
     expect(net.host(1).raft.log.lastIndex()).toBe(lastIndex);
   });
 
-  it('a write whose bytes are not a KV request is refused with the KV error and never proposed', () => {
+  it('a write whose bytes are not a KV request fails alone with INVALID_ARGUMENT, on every replica the same', () => {
     const net = cluster();
-    const lastIndex = net.host(1).raft.log.lastIndex();
-    net.request(1, { kind: 'write', requestId: 4, data: Uint8Array.of(1, 1, 0, 0) });
-    expect(net.repliesTo(1, 4)).toEqual([{ kind: 'error', requestId: 4, code: 'CORRUPT_COMMAND', leaderHint: NONE, proposed: false }]);
-    expect(net.host(1).raft.log.lastIndex()).toBe(lastIndex);
+    net.request(1, { kind: 'write', requestId: 4, data: Uint8Array.of(1, 1, 0, 0) }, writeReq(5, 42, 1, put('k', 'v')));
+    net.deliverAll();
+    expect(net.repliesTo(1, 4)).toEqual([{ kind: 'error', requestId: 4, code: ErrorCode.INVALID_ARGUMENT, leaderHint: NONE, proposed: true }]);
+    // The good write in the same batch applied everywhere.
+    expect(net.repliesTo(1, 5)).toMatchObject([{ kind: 'write', result: { op: 'put' } }]);
+    net.tickAll(2);
+    for (const id of [1, 2, 3]) expect(net.host(id).kv.get(bytesOf('k'))).toEqual(bytesOf('v'));
   });
 
   it('a duplicate write (same clientId and seq, proposed twice) applies once and the latest request is answered', () => {
     const net = cluster();
     net.request(1, watchReq(50, 'k'));
     const data = encodeKvRequest({ clientId: 42, seq: 1, command: put('k', 'v') });
-    net.request(1, { kind: 'write', requestId: 10, data }, { kind: 'write', requestId: 11, data });
+    net.request(1, { kind: 'write', requestId: 10, data });
+    net.request(1, { kind: 'write', requestId: 11, data });
     net.deliverAll();
     net.tickAll(2);
-    // Both copies are in the log, but the state machine ran the command once.
+    // Both copies are in the log (two batch entries), but the state machine ran the command once.
     const entries = net.node(1).storage.allEntries().filter((e) => e.type === EntryType.Normal && e.data.length > 0);
     expect(entries).toHaveLength(2);
     const events = net.node(1).replies.filter((r) => r.kind === 'watch-event');
     expect(events).toHaveLength(1);
     expect(events[0]).toMatchObject({ index: entries[0]!.index });
-    expect(net.repliesTo(1, 11)).toEqual([{ kind: 'write', requestId: 11, result: { op: 'put' }, index: entries[0]!.index }]);
+    // Each request is answered from its own entry: the first ran, the second got the cached result.
+    expect(net.repliesTo(1, 10)).toEqual([{ kind: 'write', requestId: 10, result: { op: 'put' }, index: entries[0]!.index }]);
+    expect(net.repliesTo(1, 11)).toEqual([{ kind: 'write', requestId: 11, result: { op: 'put' }, index: entries[1]!.index }]);
     for (const id of [2, 3]) expect(net.node(id).replies).toEqual([]);
   });
 
@@ -165,7 +171,7 @@ describe('writes', () => {
 });
 
 describe('reads', () => {
-  it('many reads queued before one flushReads() share ONE ReadIndex round and are all answered with the value', () => {
+  it('many reads queued before one flush() share ONE ReadIndex round and are all answered with the value', () => {
     const net = cluster();
     write(net, 1, 1, 100, 'k', 'v');
     const leader = net.host(1);
@@ -175,7 +181,7 @@ describe('reads', () => {
     for (const id of ids) leader.handleRequest(readReq(id, 'k'));
     leader.handleRequest(readReq(26, 'absent'));
     expect(readIndex).not.toHaveBeenCalled();
-    leader.flushReads();
+    leader.flush();
     leader.processReady();
     expect(readIndex).toHaveBeenCalledTimes(1);
     const rounds = heartbeatsWithContext(net.sent.slice(sentBefore));
@@ -191,7 +197,7 @@ describe('reads', () => {
     expect(heartbeatsWithContext(net.sent.slice(sentBefore))).toHaveLength(2);
   });
 
-  it('reads queued across two flushReads() make two rounds, and a read sees the writes answered before it', () => {
+  it('reads queued across two flush() make two rounds, and a read sees the writes answered before it', () => {
     const net = cluster();
     const leader = net.host(1);
     const readIndex = vi.spyOn(leader.raft, 'readIndex');
@@ -229,7 +235,9 @@ describe('reads', () => {
     write(net, 1, 1, 100, 'k', 'a');
     net.tickAll(2);
     const leader = net.host(1);
-    net.request(1, writeReq(2, 101, 1, put('k', 'b')), writeReq(3, 102, 1, put('k', 'c')));
+    // Two turns of the loop, so two batch entries.
+    net.request(1, writeReq(2, 101, 1, put('k', 'b')));
+    net.request(1, writeReq(3, 102, 1, put('k', 'c')));
     // The followers append and acknowledge; the leader takes the acknowledgements (its commit
     // index moves past both writes) but has not processed a Ready since.
     net.deliverWhere((m) => m.to !== 1);
@@ -238,7 +246,7 @@ describe('reads', () => {
     expect(committed).toBeGreaterThanOrEqual(leader.appliedIndex + 2);
     const readIndex = vi.spyOn(leader.raft, 'readIndex');
     leader.handleRequest(readReq(4, 'k', 'lease'));
-    leader.flushReads();
+    leader.flush();
     leader.processReady();
     expect(readIndex).toHaveBeenCalledWith(expect.any(Number), 'lease');
     // Served from the lease (no heartbeat round), at the commit index, with what it holds there.
@@ -280,6 +288,7 @@ describe('watches', () => {
     const net = cluster();
     const start = net.host(2).appliedIndex;
     net.request(2, watchReq(60, 'a/'));
+    // Two batch entries: start + 1 and start + 2.
     net.request(1, writeReq(1, 10, 1, put('a/1', 'x')), writeReq(2, 11, 1, put('b/1', 'y')));
     net.request(1, writeReq(3, 12, 1, put('a/2', 'z')), writeReq(4, 13, 1, del('a/1')), writeReq(5, 14, 1, put('a', 'not under a/')));
     net.deliverAll();
@@ -288,9 +297,12 @@ describe('watches', () => {
     expect(log).toEqual([
       ['start', start],
       ['event', start + 1, 'a/1', 'x'],
-      ['event', start + 3, 'a/2', 'z'],
-      ['event', start + 4, 'a/1', undefined],
+      ['event', start + 2, 'a/2', 'z'],
+      ['event', start + 2, 'a/1', undefined],
     ]);
+    // Within an entry, positions follow the batch order.
+    const positions = net.node(2).replies.flatMap((r) => (r.kind === 'watch-event' && r.requestId === 60 ? [r.position] : []));
+    expect(positions).toEqual([0, 0, 1]);
   });
 
   it('resuming with afterIndex replays the history after it, then goes on live', () => {
@@ -379,7 +391,10 @@ describe('watches', () => {
     const net = cluster();
     const applied = net.host(3).appliedIndex;
     net.request(3, watchReq(90, '', applied + 2));
-    net.request(1, writeReq(1, 10, 1, put('a', '1')), writeReq(2, 11, 1, put('b', '2')), writeReq(3, 12, 1, put('c', '3')));
+    // Three turns of the leader's loop: three entries.
+    net.request(1, writeReq(1, 10, 1, put('a', '1')));
+    net.request(1, writeReq(2, 11, 1, put('b', '2')));
+    net.request(1, writeReq(3, 12, 1, put('c', '3')));
     net.deliverAll();
     net.tickAll(2);
     expect(net.host(3).appliedIndex).toBe(applied + 3);
@@ -462,6 +477,9 @@ describe('status and processReady', () => {
     net.deliverAll();
     expect(net.host(2).processReady()).toBe(false);
     net.host(1).handleRequest(writeReq(1, 10, 1, put('k', 'v')));
+    // Writes wait in the batch until flush().
+    expect(net.host(1).processReady()).toBe(false);
+    net.host(1).flush();
     expect(net.host(1).processReady()).toBe(true);
     expect(net.host(1).processReady()).toBe(false);
   });
@@ -525,6 +543,7 @@ describe('the Ready order', () => {
     // With sendEarly off, the leader persists before it sends as well.
     leaderCalls.length = 0;
     net.host(1).handleRequest(writeReq(2, 11, 1, put('k', 'w')));
+    net.host(1).flush();
     net.host(1).processReady(false);
     expect(leaderCalls.slice(0, 3)).toEqual(['ready early', 'persist', `send ${MessageType.App}`]);
   });

@@ -20,7 +20,8 @@ interface Item {
 
 const itemCodec: FrameCodec<Item> = {
   encodedBytes: (item) => item.sizeBytes,
-  write: (item, memory, offsetBytes, lengthBytes) => {
+  write: (item, writer, memory, offsetBytes) => {
+    const lengthBytes = writer.remainingBytes;
     expect(lengthBytes).toBe(item.sizeBytes);
     const view = new DataView(memory.buffer, memory.byteOffset + offsetBytes, lengthBytes);
     view.setUint32(0, item.n, true);
@@ -102,12 +103,12 @@ describe('Outbox', () => {
     const poison = 666;
     const throwing: FrameCodec<Item> = {
       encodedBytes: itemCodec.encodedBytes,
-      write: (it, memory, offset, length) => {
+      write: (it, writer, memory, offset) => {
         if (it.n === poison) {
-          memory.fill(0xee, offset, offset + length);
+          memory.fill(0xee, offset, offset + writer.remainingBytes);
           throw new Error('encoder failure');
         }
-        itemCodec.write(it, memory, offset, length);
+        itemCodec.write(it, writer, memory, offset);
       },
     };
     const { producer, consumer, outbox, drain } = setup(1000, throwing);
