@@ -1,0 +1,160 @@
+/**
+ * The two load shapes every cluster and peer benchmark uses, with latency recorded in an
+ * HdrHistogram (never averaged samples):
+ *
+ * - closed loop: `inFlight` workers, each issuing its next operation as soon as the last
+ *   one completes, for `durationMs`;
+ * - open loop: operations started on a fixed schedule (`ratePerSec`) whatever the answers
+ *   do, with latency measured from the time each operation was *due*, not from when it was
+ *   sent. That is the correction for coordinated omission: a stalled system delays the
+ *   sends behind the stall, and those waits count as latency.
+ *
+ * Both stop after `durationMs` (and after `opsMax` operations), and wait for what is in flight.
+ */
+
+import hdr from 'hdr-histogram-js';
+
+export interface LatencyMs {
+  readonly p50: number;
+  readonly p99: number;
+  readonly p999: number;
+  readonly max: number;
+}
+
+export interface LoopResult {
+  readonly ops: number;
+  readonly errors: number;
+  /** Error counts by `code` (or by name when an error has no code). */
+  readonly errorsByCode: Readonly<Record<string, number>>;
+  readonly elapsedMs: number;
+  readonly opsPerSec: number;
+  readonly latencyMs: LatencyMs;
+}
+
+/** One operation; `i` counts operations from 0 across all workers. */
+export type Operation = (i: number) => Promise<unknown>;
+
+export interface ClosedLoopOptions {
+  readonly inFlight: number;
+  readonly durationMs: number;
+  /** Stop after this many operations. Default: no limit but time. */
+  readonly opsMax?: number;
+}
+
+export interface OpenLoopOptions {
+  readonly ratePerSec: number;
+  readonly durationMs: number;
+  /** Operations in flight at most; beyond it the schedule still advances and the wait counts as latency. Default 65,536. */
+  readonly inFlightMax?: number;
+}
+
+/** Latencies from 1 µs to 60 s with 3 significant digits, recorded in microseconds. */
+function newHistogram(): hdr.Histogram {
+  return hdr.build({ lowestDiscernibleValue: 1, highestTrackableValue: 60_000_000, numberOfSignificantValueDigits: 3, useWebAssembly: false });
+}
+
+function summary(h: hdr.Histogram, ops: number, errorsByCode: Record<string, number>, elapsedMs: number): LoopResult {
+  const us = (p: number): number => h.getValueAtPercentile(p) / 1000;
+  const errors = Object.values(errorsByCode).reduce((a, b) => a + b, 0);
+  return {
+    ops,
+    errors,
+    errorsByCode,
+    elapsedMs,
+    opsPerSec: (ops / elapsedMs) * 1000,
+    latencyMs: ops === 0 ? { p50: 0, p99: 0, p999: 0, max: 0 } : { p50: us(50), p99: us(99), p999: us(99.9), max: h.maxValue / 1000 },
+  };
+}
+
+function codeOf(error: unknown): string {
+  const code = (error as { code?: unknown } | undefined)?.code;
+  return typeof code === 'string' ? code : error instanceof Error ? error.name : 'unknown';
+}
+
+/** Runs `op` from `inFlight` concurrent workers for `durationMs`. Failed operations are counted, not timed. */
+export async function closedLoop(op: Operation, options: ClosedLoopOptions): Promise<LoopResult> {
+  if (!(Number.isInteger(options.inFlight) && options.inFlight >= 1)) throw new RangeError(`inFlight ${options.inFlight} is a positive integer`);
+  const h = newHistogram();
+  const errorsByCode: Record<string, number> = {};
+  const opsMax = options.opsMax ?? Number.POSITIVE_INFINITY;
+  let next = 0;
+  let ops = 0;
+  const start = performance.now();
+  const until = start + options.durationMs;
+  const worker = async (): Promise<void> => {
+    while (next < opsMax && performance.now() < until) {
+      const i = next++;
+      const t0 = performance.now();
+      try {
+        await op(i);
+        h.recordValue(Math.max(1, Math.round((performance.now() - t0) * 1000)));
+        ops++;
+      } catch (error) {
+        const code = codeOf(error);
+        errorsByCode[code] = (errorsByCode[code] ?? 0) + 1;
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: options.inFlight }, worker));
+  const elapsedMs = performance.now() - start;
+  const result = summary(h, ops, errorsByCode, elapsedMs);
+  h.destroy();
+  return result;
+}
+
+/**
+ * Starts `op` at `ratePerSec` for `durationMs`; each latency runs from the operation's due
+ * time (coordinated-omission corrected). The schedule is kept with a timer every
+ * millisecond that starts every operation due by then.
+ */
+export async function openLoop(op: Operation, options: OpenLoopOptions): Promise<LoopResult> {
+  if (!(options.ratePerSec > 0)) throw new RangeError(`ratePerSec ${options.ratePerSec} is positive`);
+  const h = newHistogram();
+  const errorsByCode: Record<string, number> = {};
+  const inFlightMax = options.inFlightMax ?? 65_536;
+  const intervalMs = 1000 / options.ratePerSec;
+  const start = performance.now();
+  const total = Math.floor((options.durationMs / 1000) * options.ratePerSec);
+  let started = 0;
+  let inFlight = 0;
+  let ops = 0;
+  const pending = new Set<Promise<void>>();
+  const launch = (i: number, dueAt: number): void => {
+    inFlight++;
+    const p = op(i).then(
+      () => {
+        h.recordValue(Math.max(1, Math.round((performance.now() - dueAt) * 1000)));
+        ops++;
+      },
+      (error: unknown) => {
+        const code = codeOf(error);
+        errorsByCode[code] = (errorsByCode[code] ?? 0) + 1;
+      },
+    );
+    const tracked = p.finally(() => {
+      inFlight--;
+      pending.delete(tracked);
+    });
+    pending.add(tracked);
+  };
+  await new Promise<void>((resolve) => {
+    const timer = setInterval(() => {
+      const now = performance.now();
+      while (started < total && start + started * intervalMs <= now && inFlight < inFlightMax) {
+        launch(started, start + started * intervalMs);
+        started++;
+      }
+      if (started >= total || now - start > options.durationMs * 2) {
+        clearInterval(timer);
+        resolve();
+      }
+    }, 1);
+  });
+  await Promise.all(pending);
+  // Operations the schedule never reached (the system fell too far behind) count as errors.
+  if (started < total) errorsByCode.NOT_STARTED = total - started;
+  const elapsedMs = performance.now() - start;
+  const result = summary(h, ops, errorsByCode, elapsedMs);
+  h.destroy();
+  return result;
+}
