@@ -4,7 +4,18 @@
  * The embedding API is `createCluster()`; the pure Raft core, the storage and the
  * simulator are reachable through their own layers for those who build on them.
  */
-export { Cluster, createCluster, KvClient, CLUSTER_NODES_MAX, WATCH_BUFFER_MAX } from './cluster/index.ts';
-export type { Bytes, CallOptions, ClusterNodeStatus, ClusterOptions, ClusterStatus, GetOptions, WatchEvent, WatchOptions } from './cluster/index.ts';
+export { Cluster, connectEndpoint, createCluster, KvClient, CLUSTER_NODES_MAX, WATCH_BUFFER_MAX } from './cluster/index.ts';
+export type {
+  Bytes,
+  CallOptions,
+  ClusterNodeStatus,
+  ClusterOptions,
+  ClusterStatus,
+  EndpointDescriptor,
+  GetOptions,
+  RemoteEndpoint,
+  WatchEvent,
+  WatchOptions,
+} from './cluster/index.ts';
 export { ErrorCode, NotLeaderError, RingraftError } from './core/index.ts';
 export type { ReadConsistency } from './runtime/index.ts';

@@ -12,29 +12,24 @@
  * terminates the worker at once; a partition makes the nodes drop Raft messages across it.
  */
 
-import { mkdirSync, readFileSync, renameSync, writeFileSync, openSync, fsyncSync, closeSync } from 'node:fs';
+import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { MessageChannel, Worker, type MessagePort } from 'node:worker_threads';
 import { ErrorCode, RingraftError, type ConfChange } from '../core/index.ts';
 import {
-  decodeReplyAt,
-  encodedRequestBytes,
   NODE_WORKER_URL,
-  Outbox,
   signalControl,
-  writeRequestTo,
-  type ClientReply,
-  type ClientRequest,
+  type ClientLinkData,
   type ControlReply,
   type ControlRequest,
-  type FrameCodec,
   type NodeSettings,
   type NodeStatus,
   type NodeWorkerData,
   type PeerLink,
 } from '../runtime/index.ts';
-import { createRing, Doorbell, RingConsumer, RingProducer } from '../transport/index.ts';
-import { KvClient, type KvClientHost } from './client.ts';
+import { createRing, Doorbell } from '../transport/index.ts';
+import { KvClient } from './client.ts';
+import { ClientEndpoint, type EndpointLink } from './endpoint.ts';
 import { invalid, resolveOptions, type ClusterOptions, type ResolvedOptions } from './options.ts';
 
 export interface ClusterNodeStatus {
@@ -54,39 +49,45 @@ export interface ClusterStatus {
   readonly nodes: readonly ClusterNodeStatus[];
 }
 
-/** Milliseconds the pump sleeps at most between looks at the reply rings. */
-const PUMP_IDLE_MS = 50;
-/**
- * For this long after the last reply the pump polls the rings once per turn of the event
- * loop instead of sleeping: under load the next reply is due within microseconds, and
- * waking from `Atomics.waitAsync` costs far more than that on a busy machine.
- */
-const PUMP_POLL_MS = 0.5;
-/** How often in-flight attempts are checked against their deadlines. */
-const SWEEP_INTERVAL_MS = 20;
 /** Time a control call (status, membership) waits for a node's answer. */
 const CONTROL_TIMEOUT_MS = 2_000;
 /** Client ids are reserved from the data directory in blocks of this many. */
 const CLIENT_ID_BLOCK = 1 << 16;
 const CLIENT_ID_FILE = 'client-ids';
-/** Replies taken from one ring per pump turn. */
-const REPLIES_PER_TURN_MAX = 8192;
+/** Node ids an endpoint in another thread can see (liveness words). */
+const LIVENESS_IDS_MAX = 1024;
+const LIVENESS = { absent: 0, alive: 1, down: 2 } as const;
 
-const requestCodec: FrameCodec<ClientRequest> = {
-  encodedBytes: encodedRequestBytes,
-  write: (r, writer) => writeRequestTo(writer, r),
-};
+/**
+ * What a client thread needs to talk to the cluster: rings to each node (made for it by
+ * {@link Cluster.connectEndpoint}), its doorbell, the nodes' liveness, a block of client ids,
+ * and the timeouts. Everything in it can be posted to another thread.
+ */
+export interface EndpointDescriptor {
+  readonly links: readonly EndpointLink[];
+  readonly doorbell: SharedArrayBuffer;
+  /** Int32 per node id: 0 absent, 1 alive, 2 down. */
+  readonly liveness: SharedArrayBuffer;
+  readonly clientIdFirst: number;
+  readonly clientIdCount: number;
+  readonly requestTimeoutMs: number;
+  readonly electionTimeoutMs: number;
+  readonly requestsInFlightMax: number;
+}
+
+/** The rings between one client thread and every node. */
+interface ClientLinkSet {
+  readonly index: number;
+  readonly doorbell: SharedArrayBuffer;
+  /** By node id. */
+  readonly rings: Map<number, { readonly requestRing: SharedArrayBuffer; readonly replyRing: SharedArrayBuffer }>;
+}
 
 interface NodeSlot {
   readonly id: number;
   readonly doorbell: SharedArrayBuffer;
-  readonly requestRing: SharedArrayBuffer;
-  readonly replyRing: SharedArrayBuffer;
   readonly controlWordBuffer: SharedArrayBuffer;
   readonly controlWord: Int32Array;
-  readonly requests: Outbox<ClientRequest>;
-  readonly replies: RingConsumer;
-  readonly replyView: DataView;
   worker: Worker | undefined;
   port: MessagePort | undefined;
   /** Resolves when the current worker has exited. */
@@ -98,42 +99,41 @@ interface NodeSlot {
   failure: Error | undefined;
 }
 
-interface Attempt {
-  readonly nodeId: number;
-  readonly deadline: number;
-  readonly resolve: (reply: ClientReply) => void;
-}
-
 interface ControlCall {
   readonly resolve: (reply: ControlReply) => void;
 }
 
-export class Cluster implements KvClientHost {
+export class Cluster {
   readonly options: ResolvedOptions;
   private readonly slots = new Map<number, NodeSlot>();
   /** Rings between nodes, by "from>to". */
   private readonly peerRings = new Map<string, SharedArrayBuffer>();
-  private readonly mainDoorbell = Doorbell.create();
-  private readonly attempts = new Map<number, Attempt>();
-  private readonly watchHandlers = new Map<number, { nodeId: number; onReply: (r: ClientReply) => void }>();
+  /** Client threads' rings; index 0 is this thread's. */
+  private readonly clientLinks: ClientLinkSet[] = [];
+  private readonly liveness = new Int32Array(new SharedArrayBuffer(4 * LIVENESS_IDS_MAX));
+  /** This thread's client side. */
+  private readonly endpoint: ClientEndpoint;
   private readonly controlCalls = new Map<number, ControlCall>();
-  private requestIdNext = 1;
   private callIdNext = 1;
   private cuts = new Map<number, readonly number[]>();
-  private pumping = false;
-  private flushScheduled = false;
-  private sweeper: NodeJS.Timeout | undefined;
   private closed = false;
-  private leaderGuessValue: number | undefined;
   private clientIdNext = 1;
   private clientIdLimit = 0;
-  private inFlight = 0;
-  private readonly slotWaiters: (() => void)[] = [];
   private seedNext: number;
 
   private constructor(options: ResolvedOptions) {
     this.options = options;
     this.seedNext = options.seed;
+    this.endpoint = new ClientEndpoint(
+      {
+        requestTimeoutMs: options.requestTimeoutMs,
+        electionTimeoutMs: options.tickMs * options.electionTicks,
+        requestsInFlightMax: options.requestsInFlightMax,
+        allocateClientId: () => this.allocateClientId(),
+      },
+      { nodeIds: () => this.nodeIds(), isAlive: (id) => this.isAlive(id) },
+    );
+    this.clientLinks.push({ index: 0, doorbell: this.endpoint.doorbell.buffer, rings: new Map() });
   }
 
   /** Starts the cluster; resolves once every node's thread runs. */
@@ -154,7 +154,36 @@ export class Cluster implements KvClientHost {
   /** A key-value client. Clients are cheap; each has its own sessions. */
   client(): KvClient {
     this.checkOpen();
-    return new KvClient(this);
+    return new KvClient(this.endpoint);
+  }
+
+  /**
+   * Makes rings for a client in another thread (a load generator, say) and tells every
+   * node about them. Post the descriptor to that thread and call {@link connectEndpoint}
+   * there. Nodes added later are not visible to it.
+   */
+  async connectEndpoint(options: { clientIdCount?: number } = {}): Promise<EndpointDescriptor> {
+    this.checkOpen();
+    const clientIdCount = options.clientIdCount ?? CLIENT_ID_BLOCK;
+    const clientIdFirst = this.allocateClientIds(clientIdCount);
+    const set: ClientLinkSet = { index: this.clientLinks.length, doorbell: Doorbell.create().buffer, rings: new Map() };
+    this.clientLinks.push(set);
+    for (const id of this.slots.keys()) this.makeClientRings(set, id);
+    await Promise.all(
+      this.nodeIds()
+        .filter((id) => this.isAlive(id))
+        .map((id) => this.control(id, { type: 'add-client', callId: 0, link: this.clientLinkData(set, id) })),
+    );
+    return {
+      links: [...set.rings].map(([nodeId, r]) => ({ nodeId, requestRing: r.requestRing, replyRing: r.replyRing, nodeDoorbell: this.slots.get(nodeId)!.doorbell })),
+      doorbell: set.doorbell,
+      liveness: this.liveness.buffer as SharedArrayBuffer,
+      clientIdFirst,
+      clientIdCount,
+      requestTimeoutMs: this.options.requestTimeoutMs,
+      electionTimeoutMs: this.options.tickMs * this.options.electionTicks,
+      requestsInFlightMax: this.options.requestsInFlightMax,
+    };
   }
 
   /** Node ids of the cluster (alive or not, not removed). */
@@ -174,7 +203,7 @@ export class Cluster implements KvClientHost {
     let leader: ClusterNodeStatus | undefined;
     for (const n of nodes) if (n.role === 'leader' && (leader === undefined || n.term > leader.term)) leader = n;
     const term = Math.max(0, ...nodes.map((n) => n.term));
-    if (leader !== undefined) this.leaderGuessValue = leader.id;
+    if (leader !== undefined) this.endpoint.leaderGuess = leader.id;
     return { leaderId: leader?.id, term, nodes };
   }
 
@@ -231,7 +260,7 @@ export class Cluster implements KvClientHost {
   async transferLeadership(id: number, options: { timeoutMs?: number } = {}): Promise<void> {
     this.checkOpen();
     this.slotOf(id);
-    const deadline = performance.now() + (options.timeoutMs ?? this.electionTimeoutMs() * 10);
+    const deadline = performance.now() + (options.timeoutMs ?? this.options.tickMs * this.options.electionTicks * 10);
     while (performance.now() < deadline) {
       const st = await this.status();
       if (st.leaderId === id) return;
@@ -295,8 +324,6 @@ export class Cluster implements KvClientHost {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    if (this.sweeper !== undefined) clearInterval(this.sweeper);
-    this.sweeper = undefined;
     const exits: Promise<void>[] = [];
     for (const slot of this.slots.values()) {
       if (!slot.alive || slot.worker === undefined) continue;
@@ -315,34 +342,10 @@ export class Cluster implements KvClientHost {
     }
     await Promise.all(exits);
     for (const slot of this.slots.values()) this.markDown(slot, undefined);
-    for (const [requestId, a] of this.attempts) {
-      this.attempts.delete(requestId);
-      a.resolve({ kind: 'error', requestId, code: ErrorCode.CLOSED, leaderHint: 0, proposed: true });
-    }
-    for (const w of this.slotWaiters.splice(0)) w();
+    this.endpoint.close();
   }
 
-  // ─── KvClientHost: what clients use ─────────────────────────────────────────────
-
-  get isClosed(): boolean {
-    return this.closed;
-  }
-
-  get leaderGuess(): number | undefined {
-    return this.leaderGuessValue;
-  }
-
-  set leaderGuess(id: number | undefined) {
-    this.leaderGuessValue = id;
-  }
-
-  get defaultTimeoutMs(): number {
-    return this.options.requestTimeoutMs;
-  }
-
-  electionTimeoutMs(): number {
-    return this.options.tickMs * this.options.electionTicks;
-  }
+  // ─── Nodes and client ids ───────────────────────────────────────────────────────
 
   isAlive(id: number): boolean {
     const s = this.slots.get(id);
@@ -350,93 +353,30 @@ export class Cluster implements KvClientHost {
   }
 
   /** A fresh client id, unique across restarts of a cluster with a dataDir. */
-  allocateClientId(): number {
-    if (this.clientIdNext >= this.clientIdLimit) this.reserveClientIds();
+  private allocateClientId(): number {
+    if (this.clientIdNext >= this.clientIdLimit) this.reserveClientIds(CLIENT_ID_BLOCK);
     return this.clientIdNext++;
   }
 
-  /** Takes one of the cluster's in-flight request slots if one is free. */
-  tryAcquireSlot(): boolean {
-    if (this.inFlight >= this.options.requestsInFlightMax || this.slotWaiters.length > 0) return false;
-    this.inFlight++;
-    return true;
-  }
-
-  /** Waits for one of the cluster's in-flight request slots. */
-  async acquireSlot(): Promise<void> {
-    while (this.inFlight >= this.options.requestsInFlightMax) {
-      if (this.closed) return;
-      await new Promise<void>((resolve) => this.slotWaiters.push(resolve));
-    }
-    this.inFlight++;
-  }
-
-  releaseSlot(): void {
-    this.inFlight--;
-    this.slotWaiters.shift()?.();
-  }
-
-  /**
-   * Sends one attempt of a request to node `nodeId`; resolves with its reply, or with a
-   * synthetic error reply: TIMEOUT when `deadline` (a performance.now() time) passes first,
-   * NODE_DOWN when the node is or goes down, CLOSED when the cluster closes.
-   */
-  attempt(nodeId: number, build: (requestId: number) => ClientRequest, deadline: number): Promise<ClientReply> {
-    const requestId = this.nextRequestId();
-    const slot = this.slots.get(nodeId);
-    if (this.closed) return Promise.resolve(synthetic(requestId, ErrorCode.CLOSED));
-    if (slot === undefined || !slot.alive) return Promise.resolve(synthetic(requestId, ErrorCode.NODE_DOWN));
-    return new Promise<ClientReply>((resolve) => {
-      this.attempts.set(requestId, { nodeId, deadline, resolve });
-      slot.requests.send(build(requestId));
-      this.afterSend();
-    });
-  }
-
-  /** Registers a watch on node `nodeId`; every reply for it goes to `onReply`. Returns its request id. */
-  openWatch(nodeId: number, prefix: Uint8Array, afterIndex: number | undefined, onReply: (r: ClientReply) => void): number {
-    const requestId = this.nextRequestId();
-    const slot = this.slots.get(nodeId);
-    if (this.closed || slot === undefined || !slot.alive) {
-      queueMicrotask(() => onReply({ kind: 'watch-end', requestId, code: this.closed ? ErrorCode.CLOSED : ErrorCode.NODE_DOWN }));
-      return requestId;
-    }
-    this.watchHandlers.set(requestId, { nodeId, onReply });
-    slot.requests.send({ kind: 'watch', requestId, prefix, afterIndex });
-    this.afterSend();
-    return requestId;
-  }
-
-  closeWatch(requestId: number): void {
-    const w = this.watchHandlers.get(requestId);
-    if (w === undefined) return;
-    this.watchHandlers.delete(requestId);
-    const slot = this.slots.get(w.nodeId);
-    if (slot !== undefined && slot.alive) {
-      slot.requests.send({ kind: 'unwatch', requestId });
-      this.afterSend();
-    }
+  /** `count` consecutive fresh client ids; returns the first. */
+  private allocateClientIds(count: number): number {
+    if (!(Number.isSafeInteger(count) && count >= 1 && count <= CLIENT_ID_BLOCK * 16)) throw invalid(`clientIdCount ${count} is out of range`);
+    if (this.clientIdNext + count > this.clientIdLimit) this.reserveClientIds(count);
+    const first = this.clientIdNext;
+    this.clientIdNext += count;
+    return first;
   }
 
   // ─── Threads ────────────────────────────────────────────────────────────────────
 
   private makeSlot(id: number): NodeSlot {
     const ringBytes = this.options.ringBytes;
-    const requestRing = createRing(ringBytes);
-    const doorbell = Doorbell.create();
     const controlWordBuffer = new SharedArrayBuffer(4);
-    const replyRing = createRing(ringBytes);
     const slot: NodeSlot = {
       id,
-      doorbell: doorbell.buffer,
-      requestRing,
-      replyRing,
+      doorbell: Doorbell.create().buffer,
       controlWordBuffer,
       controlWord: new Int32Array(controlWordBuffer),
-      // Requests are never discarded: the in-flight bound keeps the queue finite.
-      requests: new Outbox(new RingProducer(requestRing, { doorbell }), requestCodec, Number.POSITIVE_INFINITY),
-      replies: new RingConsumer(replyRing),
-      replyView: new DataView(replyRing),
       worker: undefined,
       port: undefined,
       exited: undefined,
@@ -449,7 +389,21 @@ export class Cluster implements KvClientHost {
       this.peerRings.set(`${id}>${other}`, createRing(ringBytes));
     }
     this.slots.set(id, slot);
+    if (id >= LIVENESS_IDS_MAX) throw invalid(`node id ${id} is past ${LIVENESS_IDS_MAX - 1}`);
+    Atomics.store(this.liveness, id, LIVENESS.down);
+    for (const set of this.clientLinks) this.makeClientRings(set, id);
+    const main = this.clientLinks[0]!.rings.get(id)!;
+    this.endpoint.addLink({ nodeId: id, requestRing: main.requestRing, replyRing: main.replyRing, nodeDoorbell: slot.doorbell });
     return slot;
+  }
+
+  private makeClientRings(set: ClientLinkSet, nodeId: number): void {
+    set.rings.set(nodeId, { requestRing: createRing(this.options.ringBytes), replyRing: createRing(this.options.ringBytes) });
+  }
+
+  private clientLinkData(set: ClientLinkSet, nodeId: number): ClientLinkData {
+    const r = set.rings.get(nodeId)!;
+    return { index: set.index, requestRing: r.requestRing, replyRing: r.replyRing, clientDoorbell: set.doorbell };
   }
 
   /** The rings node `self` uses to talk with `peer`. */
@@ -492,9 +446,7 @@ export class Cluster implements KvClientHost {
       settings: this.settingsFor(id),
       doorbell: slot.doorbell,
       peers,
-      requestRing: slot.requestRing,
-      replyRing: slot.replyRing,
-      mainDoorbell: this.mainDoorbell.buffer,
+      clients: this.clientLinks.map((set) => this.clientLinkData(set, id)),
       controlWord: slot.controlWordBuffer,
       controlPort: port2,
     };
@@ -509,6 +461,7 @@ export class Cluster implements KvClientHost {
         if (msg.type === 'started') {
           started = true;
           slot.alive = true;
+          Atomics.store(this.liveness, id, LIVENESS.alive);
           resolve();
           return;
         }
@@ -531,21 +484,11 @@ export class Cluster implements KvClientHost {
   /** Marks a node down and fails what waits on it, so callers retry elsewhere at once. */
   private markDown(slot: NodeSlot, failure: Error | undefined): void {
     slot.alive = false;
+    Atomics.store(this.liveness, slot.id, LIVENESS.down);
     if (failure !== undefined) slot.failure = failure;
-    slot.requests.clear();
     slot.port?.close();
     slot.port = undefined;
-    for (const [requestId, a] of this.attempts) {
-      if (a.nodeId !== slot.id) continue;
-      this.attempts.delete(requestId);
-      a.resolve(synthetic(requestId, ErrorCode.NODE_DOWN));
-    }
-    for (const [requestId, w] of this.watchHandlers) {
-      if (w.nodeId !== slot.id) continue;
-      this.watchHandlers.delete(requestId);
-      w.onReply({ kind: 'watch-end', requestId, code: ErrorCode.NODE_DOWN });
-    }
-    if (this.leaderGuessValue === slot.id) this.leaderGuessValue = undefined;
+    this.endpoint.nodeDown(slot.id);
   }
 
   // ─── Control ────────────────────────────────────────────────────────────────────
@@ -629,99 +572,7 @@ export class Cluster implements KvClientHost {
     );
   }
 
-  // ─── The reply pump ─────────────────────────────────────────────────────────────
-
-  private afterSend(): void {
-    if (!this.flushScheduled) {
-      this.flushScheduled = true;
-      queueMicrotask(() => {
-        this.flushScheduled = false;
-        this.flushRequests();
-      });
-    }
-    if (!this.pumping) void this.pump();
-    if (this.sweeper === undefined) this.sweeper = setInterval(() => this.sweep(), SWEEP_INTERVAL_MS);
-  }
-
-  private flushRequests(): void {
-    for (const slot of this.slots.values()) if (slot.alive) slot.requests.flush();
-  }
-
-  private queuedRequests(): boolean {
-    for (const slot of this.slots.values()) if (slot.requests.queuedCount > 0) return true;
-    return false;
-  }
-
-  private hasReplies(): boolean {
-    for (const slot of this.slots.values()) if (slot.replies.hasData()) return true;
-    return false;
-  }
-
-  private async pump(): Promise<void> {
-    this.pumping = true;
-    let lastReplyAt = performance.now();
-    try {
-      while (!this.closed && (this.attempts.size > 0 || this.watchHandlers.size > 0)) {
-        const got = this.drainReplies();
-        this.flushRequests();
-        if (got > 0) lastReplyAt = performance.now();
-        if (got > 0 || performance.now() - lastReplyAt < PUMP_POLL_MS) {
-          // Let the callers whose replies came run (and send more) before the next look.
-          await new Promise<void>((resolve) => setImmediate(resolve));
-        } else {
-          await this.mainDoorbell.waitAsync(this.queuedRequests() ? 1 : PUMP_IDLE_MS, () => this.hasReplies() || this.closed);
-        }
-      }
-    } finally {
-      this.pumping = false;
-    }
-  }
-
-  private drainReplies(): number {
-    let frames = 0;
-    for (const slot of this.slots.values()) {
-      const view = slot.replyView;
-      frames += slot.replies.drainRanges((memory, offset, length) => {
-        this.dispatch(decodeReplyAt(memory, view, offset, length));
-      }, REPLIES_PER_TURN_MAX);
-    }
-    return frames;
-  }
-
-  private dispatch(reply: ClientReply): void {
-    const a = this.attempts.get(reply.requestId);
-    if (a !== undefined) {
-      this.attempts.delete(reply.requestId);
-      a.resolve(reply);
-      return;
-    }
-    const w = this.watchHandlers.get(reply.requestId);
-    if (w === undefined) return; // A late reply to an attempt given up on.
-    if (reply.kind === 'watch-end') this.watchHandlers.delete(reply.requestId);
-    w.onReply(reply);
-  }
-
-  /** Fails attempts past their deadline with TIMEOUT; stops itself when nothing is in flight. */
-  private sweep(): void {
-    const now = performance.now();
-    for (const [requestId, a] of this.attempts) {
-      if (a.deadline > now) continue;
-      this.attempts.delete(requestId);
-      a.resolve(synthetic(requestId, ErrorCode.TIMEOUT));
-    }
-    if (this.attempts.size === 0 && this.sweeper !== undefined) {
-      clearInterval(this.sweeper);
-      this.sweeper = undefined;
-    }
-  }
-
   // ─── Helpers ────────────────────────────────────────────────────────────────────
-
-  private nextRequestId(): number {
-    const id = this.requestIdNext;
-    this.requestIdNext = id >= 0xffff_ffff ? 1 : id + 1;
-    return id;
-  }
 
   private nextSeed(): number {
     this.seedNext = (Math.imul(this.seedNext ^ (this.seedNext >>> 15), 0x2c1b3c6d) + 0x9e3779b9) >>> 0;
@@ -743,10 +594,11 @@ export class Cluster implements KvClientHost {
    * (written to a temporary file, synced, renamed) before any id of it is used, so that a
    * client of a later process never reuses a session id the state machine still holds.
    */
-  private reserveClientIds(): void {
+  private reserveClientIds(count: number): void {
     const dir = this.options.dataDir;
+    const block = Math.max(count, CLIENT_ID_BLOCK);
     if (dir === undefined) {
-      this.clientIdLimit = this.clientIdNext + CLIENT_ID_BLOCK;
+      this.clientIdLimit = this.clientIdNext + block;
       return;
     }
     const path = join(dir, CLIENT_ID_FILE);
@@ -757,7 +609,8 @@ export class Cluster implements KvClientHost {
       if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
     }
     if (!Number.isSafeInteger(start) || start < 1) throw new RingraftError(ErrorCode.CORRUPT_LOG, `${path} does not hold a client id`);
-    const limit = start + CLIENT_ID_BLOCK;
+    start = Math.max(start, this.clientIdNext);
+    const limit = start + block;
     if (limit > 0xffff_ffff) throw new RingraftError(ErrorCode.UNAVAILABLE, 'client ids are exhausted');
     const tmp = `${path}.tmp`;
     writeFileSync(tmp, `${limit}\n`);
@@ -768,13 +621,9 @@ export class Cluster implements KvClientHost {
     const dirFd = openSync(dir, 'r');
     fsyncSync(dirFd);
     closeSync(dirFd);
-    this.clientIdNext = Math.max(this.clientIdNext, start);
+    this.clientIdNext = start;
     this.clientIdLimit = limit;
   }
-}
-
-function synthetic(requestId: number, code: string): ClientReply {
-  return { kind: 'error', requestId, code, leaderHint: 0, proposed: true };
 }
 
 function sleep(ms: number): Promise<void> {

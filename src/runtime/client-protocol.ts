@@ -230,10 +230,14 @@ export function writeReply(reply: ClientReply, target: Uint8Array): void {
   if (w.offset !== target.length) throw new Error(`assertion failed: reply of ${w.offset} bytes fills ${target.length}`);
 }
 
-/** Writes `reply` at the writer's position (see {@link writeRequestTo}). Codes must be ASCII. */
-export function writeReplyTo(w: ByteWriter, reply: ClientReply): void {
+/**
+ * Writes `reply` at the writer's position (see {@link writeRequestTo}). Codes must be
+ * ASCII. `requestId` replaces the reply's own (a node numbers requests of all its clients
+ * in one space and gives each client back its own number).
+ */
+export function writeReplyTo(w: ByteWriter, reply: ClientReply, requestId: number = reply.requestId): void {
   w.u8(REPLY_KIND[reply.kind]);
-  w.u32(reply.requestId);
+  w.u32(requestId);
   switch (reply.kind) {
     case 'write':
       w.u8(resultTag(reply.result));

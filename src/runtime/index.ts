@@ -25,7 +25,7 @@ export type { HostSink, HostStorage, NodeHostOptions, NodeStatus } from './node-
 export { Outbox } from './outbox.ts';
 export type { FrameCodec } from './outbox.ts';
 export { signalControl } from './worker-protocol.ts';
-export type { ControlReply, ControlRequest, NodeSettings, NodeWorkerData, PeerLink } from './worker-protocol.ts';
+export type { ClientLinkData, ControlReply, ControlRequest, NodeSettings, NodeWorkerData, PeerLink } from './worker-protocol.ts';
 
 /**
  * The worker entry file, for `new Worker(...)`. Worker threads run JavaScript, so code

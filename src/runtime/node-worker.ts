@@ -19,7 +19,7 @@ import { Doorbell, RingConsumer, RingProducer } from '../transport/index.ts';
 import { decodeRequest, encodedReplyBytes, REQUEST_HEADER_BYTES, REQUEST_KIND_WRITE, writeReplyTo, type ClientReply } from './client-protocol.ts';
 import { NodeHost, type HostStorage } from './node-host.ts';
 import { Outbox, type FrameCodec } from './outbox.ts';
-import type { ControlReply, ControlRequest, NodeWorkerData, PeerLink } from './worker-protocol.ts';
+import type { ClientLinkData, ControlReply, ControlRequest, NodeWorkerData, PeerLink } from './worker-protocol.ts';
 
 /** Frames taken from one ring per turn, so that no ring starves the others or the clock. */
 const FRAMES_PER_RING_MAX = 4096;
@@ -33,10 +33,24 @@ const messageCodec: FrameCodec<Message> = {
   },
 };
 
+/**
+ * The host numbers the requests of every client link in one space: link * 2^32 + the
+ * client's own u32 request id. Replies go back on the link, with the client's number.
+ */
+const LINK_SPAN = 2 ** 32;
+
 const replyCodec: FrameCodec<ClientReply> = {
   encodedBytes: encodedReplyBytes,
-  write: (r, writer) => writeReplyTo(writer, r),
+  write: (r, writer) => writeReplyTo(writer, r, r.requestId % LINK_SPAN),
 };
+
+/** One client thread's rings. */
+interface ClientLink {
+  readonly base: number;
+  readonly requests: RingConsumer;
+  readonly requestView: DataView;
+  readonly replies: Outbox<ClientReply>;
+}
 
 /** MemoryStorage with the host's persist step: the in-memory log of a node without a dataDir. */
 class MemoryHostStorage extends MemoryStorage implements HostStorage {
@@ -56,9 +70,8 @@ class NodeWorker {
   private readonly host: NodeHost;
   private readonly doorbell: Doorbell;
   private readonly peers = new Map<number, Peer>();
-  private readonly requests: RingConsumer;
-  private readonly requestView: DataView;
-  private readonly replies: Outbox<ClientReply>;
+  /** By link index. */
+  private readonly clients: ClientLink[] = [];
   private readonly controlWord: Int32Array;
   private controlSeen = 0;
   private cut = new Set<number>();
@@ -70,12 +83,7 @@ class NodeWorker {
     this.tickMs = s.tickMs;
     this.doorbell = new Doorbell(data.doorbell);
     for (const link of data.peers) this.addPeer(link);
-    this.requests = new RingConsumer(data.requestRing);
-    this.requestView = new DataView(data.requestRing);
-    // Requests left from before a crash belong to attempts the client has already failed
-    // (and will retry): serving them now would only answer no one, or start orphan watches.
-    this.requests.drainRanges(() => {});
-    this.replies = new Outbox(new RingProducer(data.replyRing, { doorbell: new Doorbell(data.mainDoorbell) }), replyCodec, REPLY_QUEUE_MAX);
+    for (const link of data.clients) this.addClient(link);
     this.controlWord = new Int32Array(data.controlWord);
     const storage: HostStorage =
       s.dataDir === undefined ? new MemoryHostStorage() : WalStorage.open(s.dataDir, { durability: s.fsync });
@@ -99,7 +107,7 @@ class NodeWorker {
       },
       {
         sendRaft: (m) => this.sendRaft(m),
-        reply: (r) => this.replies.send(r),
+        reply: (r) => this.clients[Math.floor(r.requestId / LINK_SPAN)]?.replies.send(r),
       },
     );
   }
@@ -121,7 +129,7 @@ class NodeWorker {
       }
       worked = this.host.processReady() || worked;
       this.flushOutboxes();
-      if (this.replies.queuedCount > REPLY_QUEUE_MAX / 2) this.host.endWatches('WATCH_LAGGING');
+      if (this.clients.some((c) => c.replies.queuedCount > REPLY_QUEUE_MAX / 2)) this.host.endWatches('WATCH_LAGGING');
       if (!worked) this.doorbell.wait(Math.max(0, nextTickAt - performance.now()), isReady);
     }
     this.host.close();
@@ -130,7 +138,7 @@ class NodeWorker {
 
   private hasInput(): boolean {
     if (Atomics.load(this.controlWord, 0) !== this.controlSeen) return true;
-    if (this.requests.hasData()) return true;
+    for (const c of this.clients) if (c?.requests.hasData() === true) return true;
     for (const p of this.peers.values()) if (p.inbound.hasData()) return true;
     return false;
   }
@@ -159,22 +167,41 @@ class NodeWorker {
     return frames > 0;
   }
 
+  private addClient(link: ClientLinkData): void {
+    if (this.clients[link.index] !== undefined) return;
+    const requests = new RingConsumer(link.requestRing);
+    // Requests left from before a crash belong to attempts the client has already failed
+    // (and will retry): serving them now would only answer no one, or start orphan watches.
+    requests.drainRanges(() => {});
+    this.clients[link.index] = {
+      base: link.index * LINK_SPAN,
+      requests,
+      requestView: new DataView(link.requestRing),
+      replies: new Outbox(new RingProducer(link.replyRing, { doorbell: new Doorbell(link.clientDoorbell) }), replyCodec, REPLY_QUEUE_MAX),
+    };
+  }
+
   private drainRequests(): boolean {
-    const frames = this.requests.drainRanges((memory, offset, length) => {
-      if (memory[offset] === REQUEST_KIND_WRITE && length >= REQUEST_HEADER_BYTES) {
-        // Writes go straight from ring memory into the batch entry: no decoded copy.
-        const requestId = this.requestView.getUint32(offset + 1, true);
-        this.host.addWrite(requestId, memory, offset + REQUEST_HEADER_BYTES, length - REQUEST_HEADER_BYTES);
-        return;
-      }
-      this.host.handleRequest(decodeRequest(memory.subarray(offset, offset + length)));
-    }, FRAMES_PER_RING_MAX);
+    let frames = 0;
+    for (const c of this.clients) {
+      if (c === undefined) continue;
+      frames += c.requests.drainRanges((memory, offset, length) => {
+        if (memory[offset] === REQUEST_KIND_WRITE && length >= REQUEST_HEADER_BYTES) {
+          // Writes go straight from ring memory into the batch entry: no decoded copy.
+          const requestId = c.base + c.requestView.getUint32(offset + 1, true);
+          this.host.addWrite(requestId, memory, offset + REQUEST_HEADER_BYTES, length - REQUEST_HEADER_BYTES);
+          return;
+        }
+        const req = decodeRequest(memory.subarray(offset, offset + length));
+        this.host.handleRequest(c.base === 0 ? req : { ...req, requestId: c.base + req.requestId });
+      }, FRAMES_PER_RING_MAX);
+    }
     return frames > 0;
   }
 
   private flushOutboxes(): void {
     for (const p of this.peers.values()) p.outbox.flush();
-    this.replies.flush();
+    for (const c of this.clients) c?.replies.flush();
   }
 
   private readControl(): boolean {
@@ -212,6 +239,9 @@ class NodeWorker {
         return {};
       case 'add-peer':
         if (!this.peers.has(req.link.id)) this.addPeer(req.link);
+        return {};
+      case 'add-client':
+        this.addClient(req.link);
         return {};
       case 'close':
         this.closing = true;

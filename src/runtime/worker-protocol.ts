@@ -38,6 +38,16 @@ export interface PeerLink {
   readonly peerDoorbell: SharedArrayBuffer;
 }
 
+/** The rings between this node and one client thread (index 0: the cluster's own thread). */
+export interface ClientLinkData {
+  readonly index: number;
+  /** Requests from the client, and replies to it. */
+  readonly requestRing: SharedArrayBuffer;
+  readonly replyRing: SharedArrayBuffer;
+  /** The doorbell the client sleeps on for replies. */
+  readonly clientDoorbell: SharedArrayBuffer;
+}
+
 export interface NodeWorkerData {
   readonly id: number;
   /** Voters to bootstrap a brand-new cluster with; empty for a node joining one. */
@@ -46,10 +56,8 @@ export interface NodeWorkerData {
   readonly settings: NodeSettings;
   readonly doorbell: SharedArrayBuffer;
   readonly peers: readonly PeerLink[];
-  /** Client requests from the main thread, and replies to it. */
-  readonly requestRing: SharedArrayBuffer;
-  readonly replyRing: SharedArrayBuffer;
-  readonly mainDoorbell: SharedArrayBuffer;
+  /** Client threads, by link index. */
+  readonly clients: readonly ClientLinkData[];
   /** Int32 word 0 counts control messages sent; the worker reads the port when it moves. */
   readonly controlWord: SharedArrayBuffer;
   readonly controlPort: MessagePort;
@@ -62,6 +70,7 @@ export type ControlRequest =
   /** Drop every Raft message to and from these peers until the next partition message. */
   | { readonly type: 'partition'; readonly callId: number; readonly cut: readonly number[] }
   | { readonly type: 'add-peer'; readonly callId: number; readonly link: PeerLink }
+  | { readonly type: 'add-client'; readonly callId: number; readonly link: ClientLinkData }
   | { readonly type: 'close'; readonly callId: number };
 
 export type ControlReply =

@@ -9,6 +9,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Worker } from 'node:worker_threads';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createCluster, ErrorCode, RingraftError, type Cluster, type ClusterOptions, type KvClient } from '../../src/index.ts';
 
@@ -265,6 +266,27 @@ describe('a 3-node cluster on worker threads', () => {
     for (const e of seen) counts.set(e.key, (counts.get(e.key) ?? 0) + 1);
     expect(counts.get('w/0')).toBe(3); // two puts and a delete
     expect([...counts.entries()].filter(([k, c]) => k !== 'w/0' && c !== 2)).toEqual([]);
+  });
+
+  it('serves clients in other threads through their own rings (connectEndpoint)', async () => {
+    const cluster = await start();
+    const kv = cluster.client();
+    await kv.put('warm', 'up');
+    const run = async (prefix: string): Promise<{ wrote: number; errors: string[]; last: string | null }> => {
+      const descriptor = await cluster.connectEndpoint();
+      const worker = new Worker(new URL('../fixtures/remote-client.mjs', import.meta.url), { workerData: { descriptor, prefix, count: 300 } });
+      const result = await new Promise<{ wrote: number; errors: string[]; last: string | null }>((resolve, reject) => {
+        worker.once('message', resolve);
+        worker.once('error', reject);
+      });
+      await new Promise((r) => worker.once('exit', r));
+      return result;
+    };
+    const [a, b] = await Promise.all([run('a/'), run('b/')]);
+    expect(a).toEqual({ wrote: 300, errors: [], last: 'v299' });
+    expect(b).toEqual({ wrote: 300, errors: [], last: 'v299' });
+    // The writes of both threads are in the store, seen from this thread.
+    for (const key of ['a/0', 'a/150', 'b/7', 'b/299']) expect(await kv.get(key)).toBeDefined();
   });
 
   it('leaves no thread, timer or handle behind after close()', async () => {

@@ -1,0 +1,341 @@
+/**
+ * The client side of the rings, for one thread: a request ring to each node and a reply
+ * ring back, one doorbell the nodes ring after publishing replies, and the bookkeeping of
+ * what is in flight. The main thread has one (owned by the {@link Cluster}); a load
+ * generator in another worker thread gets its own with {@link connectEndpoint}.
+ *
+ * The thread using an endpoint must never block (it is the main thread, or a pool worker
+ * running async tasks), so requests are staged in ring memory and published once per turn
+ * of the event loop, and replies are drained by a pump that runs while anything is in
+ * flight: it polls once per turn for a short while after the last reply, then sleeps with
+ * `Atomics.waitAsync` on the doorbell.
+ */
+
+import { ErrorCode } from '../core/index.ts';
+import {
+  decodeReplyAt,
+  encodedRequestBytes,
+  Outbox,
+  writeRequestTo,
+  type ClientReply,
+  type ClientRequest,
+  type FrameCodec,
+} from '../runtime/index.ts';
+import { Doorbell, RingConsumer, RingProducer } from '../transport/index.ts';
+import type { KvClientHost } from './client.ts';
+
+/** Milliseconds the pump sleeps at most between looks at the reply rings. */
+const PUMP_IDLE_MS = 50;
+/**
+ * For this long after the last reply the pump polls the rings once per turn of the event
+ * loop instead of sleeping: under load the next reply is due within microseconds, and
+ * waking from `Atomics.waitAsync` costs far more than that on a busy machine.
+ */
+const PUMP_POLL_MS = 0.5;
+/** How often in-flight attempts are checked against their deadlines and their node's liveness. */
+const SWEEP_INTERVAL_MS = 20;
+/** Replies taken from one ring per pump turn. */
+const REPLIES_PER_TURN_MAX = 8192;
+
+const requestCodec: FrameCodec<ClientRequest> = {
+  encodedBytes: encodedRequestBytes,
+  write: (r, writer) => writeRequestTo(writer, r),
+};
+
+/** The rings between one client thread and one node. */
+export interface EndpointLink {
+  readonly nodeId: number;
+  /** Client to node; rings `nodeDoorbell`. */
+  readonly requestRing: SharedArrayBuffer;
+  /** Node to client; the node rings the endpoint's doorbell. */
+  readonly replyRing: SharedArrayBuffer;
+  readonly nodeDoorbell: SharedArrayBuffer;
+}
+
+/** Which nodes exist and which are up, as the cluster's owner sees it. */
+export interface NodeLiveness {
+  nodeIds(): number[];
+  isAlive(id: number): boolean;
+}
+
+export interface EndpointOptions {
+  readonly requestTimeoutMs: number;
+  readonly electionTimeoutMs: number;
+  readonly requestsInFlightMax: number;
+  readonly allocateClientId: () => number;
+}
+
+interface EndpointNode {
+  readonly requests: Outbox<ClientRequest>;
+  readonly replies: RingConsumer;
+  readonly replyView: DataView;
+}
+
+interface Attempt {
+  readonly nodeId: number;
+  readonly deadline: number;
+  readonly resolve: (reply: ClientReply) => void;
+}
+
+export class ClientEndpoint implements KvClientHost {
+  readonly doorbell: Doorbell;
+  private readonly nodes = new Map<number, EndpointNode>();
+  private readonly attempts = new Map<number, Attempt>();
+  private readonly watchHandlers = new Map<number, { nodeId: number; onReply: (r: ClientReply) => void }>();
+  private requestIdNext = 1;
+  private pumping = false;
+  private flushScheduled = false;
+  private sweeper: NodeJS.Timeout | undefined;
+  private closed = false;
+  private leaderGuessValue: number | undefined;
+  private inFlight = 0;
+  private readonly slotWaiters: (() => void)[] = [];
+
+  constructor(
+    private readonly options: EndpointOptions,
+    private readonly liveness: NodeLiveness,
+    doorbell: Doorbell = Doorbell.create(),
+  ) {
+    this.doorbell = doorbell;
+  }
+
+  /** Starts talking to a node through `link`. */
+  addLink(link: EndpointLink): void {
+    this.nodes.set(link.nodeId, {
+      // Requests are never discarded: the in-flight bound keeps the queue finite.
+      requests: new Outbox(new RingProducer(link.requestRing, { doorbell: new Doorbell(link.nodeDoorbell) }), requestCodec, Number.POSITIVE_INFINITY),
+      replies: new RingConsumer(link.replyRing),
+      replyView: new DataView(link.replyRing),
+    });
+  }
+
+  /** Fails everything waiting on node `id`, so callers retry elsewhere at once. */
+  nodeDown(id: number): void {
+    this.nodes.get(id)?.requests.clear();
+    for (const [requestId, a] of this.attempts) {
+      if (a.nodeId !== id) continue;
+      this.attempts.delete(requestId);
+      a.resolve(synthetic(requestId, ErrorCode.NODE_DOWN));
+    }
+    for (const [requestId, w] of this.watchHandlers) {
+      if (w.nodeId !== id) continue;
+      this.watchHandlers.delete(requestId);
+      w.onReply({ kind: 'watch-end', requestId, code: ErrorCode.NODE_DOWN });
+    }
+    if (this.leaderGuessValue === id) this.leaderGuessValue = undefined;
+  }
+
+  /** Fails what is in flight with CLOSED and stops the pump and the sweeper. */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    if (this.sweeper !== undefined) clearInterval(this.sweeper);
+    this.sweeper = undefined;
+    for (const [requestId, a] of this.attempts) {
+      this.attempts.delete(requestId);
+      a.resolve(synthetic(requestId, ErrorCode.CLOSED));
+    }
+    for (const [requestId, w] of this.watchHandlers) {
+      this.watchHandlers.delete(requestId);
+      w.onReply({ kind: 'watch-end', requestId, code: ErrorCode.CLOSED });
+    }
+    for (const w of this.slotWaiters.splice(0)) w();
+    this.doorbell.ring();
+  }
+
+  // ─── KvClientHost ───────────────────────────────────────────────────────────────
+
+  get isClosed(): boolean {
+    return this.closed;
+  }
+
+  get leaderGuess(): number | undefined {
+    return this.leaderGuessValue;
+  }
+
+  set leaderGuess(id: number | undefined) {
+    this.leaderGuessValue = id;
+  }
+
+  get defaultTimeoutMs(): number {
+    return this.options.requestTimeoutMs;
+  }
+
+  electionTimeoutMs(): number {
+    return this.options.electionTimeoutMs;
+  }
+
+  nodeIds(): number[] {
+    return this.liveness.nodeIds().filter((id) => this.nodes.has(id));
+  }
+
+  isAlive(id: number): boolean {
+    return this.nodes.has(id) && this.liveness.isAlive(id);
+  }
+
+  allocateClientId(): number {
+    return this.options.allocateClientId();
+  }
+
+  tryAcquireSlot(): boolean {
+    if (this.inFlight >= this.options.requestsInFlightMax || this.slotWaiters.length > 0) return false;
+    this.inFlight++;
+    return true;
+  }
+
+  async acquireSlot(): Promise<void> {
+    while (this.inFlight >= this.options.requestsInFlightMax) {
+      if (this.closed) return;
+      await new Promise<void>((resolve) => this.slotWaiters.push(resolve));
+    }
+    this.inFlight++;
+  }
+
+  releaseSlot(): void {
+    this.inFlight--;
+    this.slotWaiters.shift()?.();
+  }
+
+  /**
+   * Sends one attempt of a request to node `nodeId`; resolves with its reply, or with a
+   * synthetic error reply: TIMEOUT when `deadline` (a performance.now() time) passes first,
+   * NODE_DOWN when the node is or goes down, CLOSED when the endpoint closes.
+   */
+  attempt(nodeId: number, build: (requestId: number) => ClientRequest, deadline: number): Promise<ClientReply> {
+    const requestId = this.nextRequestId();
+    if (this.closed) return Promise.resolve(synthetic(requestId, ErrorCode.CLOSED));
+    const node = this.nodes.get(nodeId);
+    if (node === undefined || !this.liveness.isAlive(nodeId)) return Promise.resolve(synthetic(requestId, ErrorCode.NODE_DOWN));
+    return new Promise<ClientReply>((resolve) => {
+      this.attempts.set(requestId, { nodeId, deadline, resolve });
+      node.requests.send(build(requestId));
+      this.afterSend();
+    });
+  }
+
+  /** Registers a watch on node `nodeId`; every reply for it goes to `onReply`. Returns its request id. */
+  openWatch(nodeId: number, prefix: Uint8Array, afterIndex: number | undefined, onReply: (r: ClientReply) => void): number {
+    const requestId = this.nextRequestId();
+    const node = this.nodes.get(nodeId);
+    if (this.closed || node === undefined || !this.liveness.isAlive(nodeId)) {
+      const code = this.closed ? ErrorCode.CLOSED : ErrorCode.NODE_DOWN;
+      queueMicrotask(() => onReply({ kind: 'watch-end', requestId, code }));
+      return requestId;
+    }
+    this.watchHandlers.set(requestId, { nodeId, onReply });
+    node.requests.send({ kind: 'watch', requestId, prefix, afterIndex });
+    this.afterSend();
+    return requestId;
+  }
+
+  closeWatch(requestId: number): void {
+    const w = this.watchHandlers.get(requestId);
+    if (w === undefined) return;
+    this.watchHandlers.delete(requestId);
+    if (!this.liveness.isAlive(w.nodeId)) return;
+    this.nodes.get(w.nodeId)?.requests.send({ kind: 'unwatch', requestId });
+    this.afterSend();
+  }
+
+  // ─── The pump ───────────────────────────────────────────────────────────────────
+
+  private afterSend(): void {
+    if (!this.flushScheduled) {
+      this.flushScheduled = true;
+      queueMicrotask(() => {
+        this.flushScheduled = false;
+        this.flushRequests();
+      });
+    }
+    if (!this.pumping) void this.pump();
+    if (this.sweeper === undefined) this.sweeper = setInterval(() => this.sweep(), SWEEP_INTERVAL_MS);
+  }
+
+  private flushRequests(): void {
+    for (const [id, node] of this.nodes) if (this.liveness.isAlive(id)) node.requests.flush();
+  }
+
+  private queuedRequests(): boolean {
+    for (const node of this.nodes.values()) if (node.requests.queuedCount > 0) return true;
+    return false;
+  }
+
+  private hasReplies(): boolean {
+    for (const node of this.nodes.values()) if (node.replies.hasData()) return true;
+    return false;
+  }
+
+  private async pump(): Promise<void> {
+    this.pumping = true;
+    let lastReplyAt = performance.now();
+    try {
+      while (!this.closed && (this.attempts.size > 0 || this.watchHandlers.size > 0)) {
+        const got = this.drainReplies();
+        this.flushRequests();
+        if (got > 0) lastReplyAt = performance.now();
+        if (got > 0 || performance.now() - lastReplyAt < PUMP_POLL_MS) {
+          // Let the callers whose replies came run (and send more) before the next look.
+          await new Promise<void>((resolve) => setImmediate(resolve));
+        } else {
+          await this.doorbell.waitAsync(this.queuedRequests() ? 1 : PUMP_IDLE_MS, () => this.hasReplies() || this.closed);
+        }
+      }
+    } finally {
+      this.pumping = false;
+    }
+  }
+
+  private drainReplies(): number {
+    let frames = 0;
+    for (const node of this.nodes.values()) {
+      const view = node.replyView;
+      frames += node.replies.drainRanges((memory, offset, length) => {
+        this.dispatch(decodeReplyAt(memory, view, offset, length));
+      }, REPLIES_PER_TURN_MAX);
+    }
+    return frames;
+  }
+
+  private dispatch(reply: ClientReply): void {
+    const a = this.attempts.get(reply.requestId);
+    if (a !== undefined) {
+      this.attempts.delete(reply.requestId);
+      a.resolve(reply);
+      return;
+    }
+    const w = this.watchHandlers.get(reply.requestId);
+    if (w === undefined) return; // A late reply to an attempt given up on.
+    if (reply.kind === 'watch-end') this.watchHandlers.delete(reply.requestId);
+    w.onReply(reply);
+  }
+
+  /**
+   * Fails attempts past their deadline with TIMEOUT and those at nodes gone down with
+   * NODE_DOWN; stops itself when nothing is in flight.
+   */
+  private sweep(): void {
+    const now = performance.now();
+    for (const [requestId, a] of this.attempts) {
+      if (a.deadline <= now) {
+        this.attempts.delete(requestId);
+        a.resolve(synthetic(requestId, ErrorCode.TIMEOUT));
+      } else if (!this.liveness.isAlive(a.nodeId)) {
+        this.nodeDown(a.nodeId);
+      }
+    }
+    if (this.attempts.size === 0 && this.watchHandlers.size === 0 && this.sweeper !== undefined) {
+      clearInterval(this.sweeper);
+      this.sweeper = undefined;
+    }
+  }
+
+  private nextRequestId(): number {
+    const id = this.requestIdNext;
+    this.requestIdNext = id >= 0xffff_ffff ? 1 : id + 1;
+    return id;
+  }
+}
+
+function synthetic(requestId: number, code: string): ClientReply {
+  return { kind: 'error', requestId, code, leaderHint: 0, proposed: true };
+}

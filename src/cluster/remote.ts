@@ -1,0 +1,47 @@
+/**
+ * A client of a cluster from another thread: the thread that owns the cluster calls
+ * `cluster.connectEndpoint()` and posts the descriptor here (everything in it is shared
+ * memory or plain data); this side builds its own {@link ClientEndpoint} on those rings.
+ * Load generators run here, on a pool of worker threads, so the main thread is not their
+ * bottleneck.
+ */
+
+import { ErrorCode, RingraftError } from '../core/index.ts';
+import { Doorbell } from '../transport/index.ts';
+import { KvClient } from './client.ts';
+import type { EndpointDescriptor } from './cluster.ts';
+import { ClientEndpoint } from './endpoint.ts';
+
+const LIVENESS_ALIVE = 1;
+
+export interface RemoteEndpoint {
+  /** A key-value client on this thread's rings. */
+  client(): KvClient;
+  /** Fails what is in flight with CLOSED and stops the endpoint's timers. */
+  close(): void;
+}
+
+export function connectEndpoint(descriptor: EndpointDescriptor): RemoteEndpoint {
+  const liveness = new Int32Array(descriptor.liveness);
+  const nodeIds = descriptor.links.map((l) => l.nodeId);
+  let clientIdNext = descriptor.clientIdFirst;
+  const clientIdEnd = descriptor.clientIdFirst + descriptor.clientIdCount;
+  const endpoint = new ClientEndpoint(
+    {
+      requestTimeoutMs: descriptor.requestTimeoutMs,
+      electionTimeoutMs: descriptor.electionTimeoutMs,
+      requestsInFlightMax: descriptor.requestsInFlightMax,
+      allocateClientId: () => {
+        if (clientIdNext >= clientIdEnd) throw new RingraftError(ErrorCode.UNAVAILABLE, 'this endpoint used up its client ids');
+        return clientIdNext++;
+      },
+    },
+    { nodeIds: () => nodeIds, isAlive: (id) => Atomics.load(liveness, id) === LIVENESS_ALIVE },
+    new Doorbell(descriptor.doorbell),
+  );
+  for (const link of descriptor.links) endpoint.addLink(link);
+  return {
+    client: () => new KvClient(endpoint),
+    close: () => endpoint.close(),
+  };
+}
