@@ -1,5 +1,6 @@
 /** The `ringraft` command. */
 import { processOutput, UsageError, type Output } from './args.ts';
+import { LOAD_USAGE, loadCommand } from './load-command.ts';
 import { SIM_USAGE, simCommand } from './sim-command.ts';
 import { WAL_USAGE, walCommand } from './wal-command.ts';
 
@@ -8,11 +9,14 @@ const USAGE = `ringraft: a Raft consensus engine and replicated key-value store
 commands:
   sim     run the deterministic simulator (ringraft sim --help)
   wal     verify or dump a node's write-ahead log (ringraft wal --help)
+  load    drive a cluster with load and faults (ringraft load --help)
   help    this text
 
 ${SIM_USAGE}
 
-${WAL_USAGE}`;
+${WAL_USAGE}
+
+${LOAD_USAGE}`;
 
 export async function main(argv: readonly string[], out: Output = processOutput()): Promise<number> {
   const [command, ...rest] = argv;
@@ -22,6 +26,8 @@ export async function main(argv: readonly string[], out: Output = processOutput(
         return await simCommand(rest, out);
       case 'wal':
         return walCommand(rest, out);
+      case 'load':
+        return await loadCommand(rest, out);
       case undefined:
       case 'help':
       case '--help':
