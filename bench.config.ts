@@ -7,9 +7,14 @@
  *   which is the ceiling every layer above the core lives under;
  * - `crc`: the two CRC32 implementations the WAL may use, side by side, so that the choice
  *   between them is made by measurement (DESIGN.md, "Storage");
- * - `disk`: the disk's own limit, a bare `writev` + `fdatasync` loop that no WAL can beat.
- * Cluster scenarios (worker threads, WAL, rings) will join the `Scenario` union with their
- * own `kind`.
+ * - `disk`: the disk's own limit, a bare `writev` + `fdatasync` loop that no WAL can beat;
+ * - `codec`, `ring`: the message codec, and the SharedArrayBuffer ring against `postMessage`;
+ * - `cluster`: a real cluster on worker threads (createCluster) under closed and open load,
+ *   each figure next to the limit that bounds it, measured in the same run
+ *   (bench/cluster.bench.ts).
+ *
+ * `targets` are the figures the cluster benchmark is held to: the run reports each as met
+ * or missed and never adjusts what it measures to meet one.
  */
 
 /** RaftNode options a scenario fixes (see RaftConfig in src/core/raft-node.ts). */
@@ -103,8 +108,69 @@ export interface RingScenario extends ScenarioBase {
   readonly messageBytes: number;
 }
 
-/** Every scenario kind; later kinds (e.g. `kind: 'cluster'`) are added to this union. */
-export type Scenario = CoreScenario | CrcScenario | DiskScenario | CodecScenario | RingScenario;
+/** What a cluster scenario measures: committed puts, or reads at one consistency. */
+export type ClusterOp = 'put' | 'get-linearizable' | 'get-lease';
+
+/**
+ * A cluster of `nodes` Raft nodes on worker threads (createCluster), driven from the main
+ * thread by one client. For each level of `inFlight` and each op: a warm-up of `warmupMs`,
+ * then a closed loop of `timeMs` (latency from an HdrHistogram). Then, for each op in
+ * `openLoopOps`, an open loop at `openLoopRateOfPeak` × the best closed-loop rate of that op,
+ * for `timeMs`, latency counted from each operation's due time.
+ *
+ * Keys are `keyBytes` long, drawn round-robin from `keySpace` distinct keys, all written once
+ * before the first measurement; values are `valueBytes` long.
+ *
+ * The limits, measured in the same run with the same payloads: the ring between two worker
+ * threads at the request's frame size, one thread applying the same operations to a `Map`,
+ * and (durable scenarios) the bare `writev` + `fdatasync` loop at the WAL batch the cluster
+ * achieved (see bench/cluster.bench.ts).
+ */
+export interface ClusterScenario extends ScenarioBase {
+  readonly kind: 'cluster';
+  readonly nodes: number;
+  /** Logs in a temporary directory, synced before every acknowledgement (`fsync: 'always'`); otherwise in memory. */
+  readonly durable: boolean;
+  readonly keyBytes: number;
+  readonly valueBytes: number;
+  readonly keySpace: number;
+  readonly ops: readonly ClusterOp[];
+  /** Requests in flight, one closed loop each (per op). */
+  readonly inFlight: readonly number[];
+  /** The levels `--quick` keeps. */
+  readonly quickInFlight: readonly number[];
+  /** Discarded load before each measured loop, in milliseconds. */
+  readonly warmupMs: number;
+  /** A measured loop stops after this many operations even if time is left (every loop is bounded). */
+  readonly opsMaxPerLoop: number;
+  readonly openLoopOps: readonly ClusterOp[];
+  readonly openLoopRateOfPeak: number;
+  /** The cluster's batch and pipeline limits (ClusterOptions). */
+  readonly cluster: {
+    readonly tickMs: number;
+    readonly electionTicks: number;
+    readonly heartbeatTicks: number;
+    /** AppendEntries in flight per follower (the replication pipeline). */
+    readonly maxInflight: number;
+    /** Entry bytes per AppendEntries (the replication batch). */
+    readonly maxBatchBytes: number;
+    /** Client requests in flight across the cluster. */
+    readonly requestsInFlightMax: number;
+    readonly requestTimeoutMs: number;
+    readonly seed: number;
+  };
+  readonly limits: {
+    /** Measured time of each limit loop, in milliseconds (`--quick` shortens it). */
+    readonly timeMs: number;
+    /** Messages the ring limit's sender publishes at once, as a node publishes a turn's frames. */
+    readonly ringPublishBatch: number;
+    /** The preallocated file of the disk limit (smaller than the disk scenario's: it is written once per batch size). */
+    readonly diskFileBytesMax: number;
+  };
+}
+
+/** Every scenario kind. */
+export type Scenario = CoreScenario | CrcScenario | DiskScenario | CodecScenario | RingScenario | ClusterScenario;
 export type ScenarioKind = Scenario['kind'];
 
 export const scenarios: readonly Scenario[] = [
@@ -158,7 +224,66 @@ export const scenarios: readonly Scenario[] = [
     timeMs: 1000,
     messageBytes: 150,
   },
+  clusterScenario('cluster-memory', false, 'a 3-node cluster on worker threads, logs in memory: puts and reads, closed loops at 1 to 4096 in flight, an open loop at half the peak'),
+  clusterScenario('cluster-durable', true, "a 3-node cluster on worker threads, WAL with fsync 'always' in a temporary directory: puts and reads, closed and open loops"),
 ];
+
+function clusterScenario(name: string, durable: boolean, description: string): ClusterScenario {
+  return {
+    name,
+    kind: 'cluster',
+    description,
+    timeMs: 3000,
+    nodes: 3,
+    durable,
+    keyBytes: 16,
+    valueBytes: 128,
+    keySpace: 16_384,
+    ops: ['put', 'get-linearizable', 'get-lease'],
+    inFlight: [1, 16, 256, 4096],
+    quickInFlight: [1, 256],
+    warmupMs: 500,
+    opsMaxPerLoop: 50_000_000,
+    openLoopOps: ['put'],
+    openLoopRateOfPeak: 0.5,
+    cluster: {
+      tickMs: 10,
+      electionTicks: 10,
+      heartbeatTicks: 1,
+      maxInflight: 256,
+      maxBatchBytes: 256 * 1024,
+      requestsInFlightMax: 65_536,
+      requestTimeoutMs: 5_000,
+      seed: 1,
+    },
+    limits: { timeMs: 1000, ringPublishBatch: 64, diskFileBytesMax: 64 * 1024 * 1024 },
+  };
+}
 
 /** Time budget per task under `--quick`, in milliseconds. */
 export const quickTimeMs = 200;
+/** Under `--quick`, a cluster loop's measured time, its warm-up and each limit loop, in milliseconds. */
+export const quickCluster = { timeMs: 750, warmupMs: 150, limitTimeMs: 250 } as const;
+
+/**
+ * A figure the cluster benchmark is held to. It is met when one closed-loop row of `op`
+ * that matches the filters (`durable`, `inFlightMin`, `inFlightExact`) meets every bound.
+ */
+export interface Target {
+  readonly name: string;
+  readonly op: ClusterOp;
+  /** Only rows of durable (true) or in-memory (false) scenarios; absent: either. */
+  readonly durable?: boolean;
+  readonly inFlightMin?: number;
+  readonly inFlightExact?: number;
+  readonly opsPerSecMin?: number;
+  readonly p50MaxMs?: number;
+  readonly p99MaxMs?: number;
+}
+
+export const targets: readonly Target[] = [
+  { name: 'in-memory: >= 500,000 committed writes/s at >= 256 in flight', op: 'put', durable: false, inFlightMin: 256, opsPerSecMin: 500_000 },
+  { name: 'durable: >= 250,000 writes/s at >= 256 in flight with p99 < 10 ms', op: 'put', durable: true, inFlightMin: 256, opsPerSecMin: 250_000, p99MaxMs: 10 },
+  { name: 'durable: p50 < 0.5 ms at 1 in flight', op: 'put', durable: true, inFlightExact: 1, p50MaxMs: 0.5 },
+  { name: 'linearizable reads >= 1,000,000/s', op: 'get-linearizable', opsPerSecMin: 1_000_000 },
+];

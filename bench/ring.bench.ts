@@ -56,6 +56,8 @@ const CONTROL_START = 0;
 const CONTROL_STOP = 1;
 /** Messages received so far (throughput receivers publish it). */
 const CONTROL_RECEIVED = 2;
+/** Workers that have started (each adds 1 before it takes its role). */
+const CONTROL_READY = 3;
 const CONTROL_WORDS = 4;
 
 export interface RingBenchOptions {
@@ -112,11 +114,15 @@ interface WorkerInput {
   readonly timeMs?: number;
 }
 
-/** Runs both cases, ring and postMessage side by side in each, and returns the figures. */
-export async function runRingBench(options: RingBenchOptions = {}): Promise<RingBenchResult> {
+function assertCompiled(): void {
   if (fileURLToPath(import.meta.url).endsWith('.ts')) {
     throw new Error('the ring benchmark runs its workers from compiled JavaScript: use dist/bench/ring.bench.js');
   }
+}
+
+/** Runs both cases, ring and postMessage side by side in each, and returns the figures. */
+export async function runRingBench(options: RingBenchOptions = {}): Promise<RingBenchResult> {
+  assertCompiled();
   const timeMs = options.timeMs ?? TIME_MS_DEFAULT;
   const warmupMs = options.warmupMs ?? WARMUP_MS_DEFAULT;
   const messageBytes = options.messageBytes ?? MESSAGE_BYTES_DEFAULT;
@@ -148,6 +154,30 @@ export async function runRingBench(options: RingBenchOptions = {}): Promise<Ring
     },
     latency: { ring: ringLatency, postMessage: postLatency },
   };
+}
+
+export interface RingThroughputOptions {
+  readonly messageBytes: number;
+  /** Messages staged per publish (1: each published alone). */
+  readonly publishBatch: number;
+  readonly timeMs: number;
+  readonly warmupMs?: number;
+  readonly ringCapacityBytes?: number;
+}
+
+/**
+ * The ring throughput case alone (sender and receiver workers, as in {@link runRingBench}),
+ * for a benchmark that takes the ring as the limit of what crosses it.
+ */
+export async function runRingThroughput(options: RingThroughputOptions): Promise<ThroughputResult> {
+  assertCompiled();
+  return runThroughputCase('ring', {
+    messageBytes: options.messageBytes,
+    warmupMs: options.warmupMs ?? WARMUP_MS_DEFAULT,
+    timeMs: options.timeMs,
+    rings: [createRing(options.ringCapacityBytes ?? RING_CAPACITY_BYTES_DEFAULT)],
+    publishBatch: options.publishBatch,
+  });
 }
 
 /** One line per figure, for a terminal. */
@@ -202,8 +232,8 @@ async function runThroughputCase(kind: 'ring' | 'post', input: CaseInput): Promi
     receiver = startWorker({ ...common, ringBenchRole: 'post-receiver', port: port2 }, [port2]);
   }
   try {
-    // Let both workers start before the clock does.
-    await sleep(100);
+    // Both workers run before the clock starts (a loaded machine may take long to start one).
+    await bothStarted(words);
     Atomics.store(words, CONTROL_START, 1);
     Atomics.notify(words, CONTROL_START);
     await sleep(input.warmupMs);
@@ -241,7 +271,7 @@ async function runLatencyCase(kind: 'ring' | 'post', input: CaseInput): Promise<
     ponger = startWorker({ ...common, ringBenchRole: 'post-ponger', port: port2 }, [port2]);
   }
   try {
-    await sleep(100);
+    await bothStarted(words);
     Atomics.store(words, CONTROL_START, 1);
     Atomics.notify(words, CONTROL_START);
     const result = await withTimeout(pinger.result, input.warmupMs + input.timeMs + CASE_GRACE_MS, 'the pinger');
@@ -251,6 +281,17 @@ async function runLatencyCase(kind: 'ring' | 'post', input: CaseInput): Promise<
   } finally {
     await Promise.all([pinger.worker.terminate(), ponger.worker.terminate()]);
   }
+}
+
+/** Resolves once both workers of a case have started; fails after CASE_GRACE_MS. */
+async function bothStarted(words: Int32Array): Promise<void> {
+  const deadline = performance.now() + CASE_GRACE_MS;
+  while (Atomics.load(words, CONTROL_READY) < 2) {
+    if (performance.now() > deadline) throw new Error(`the ring bench workers did not start within ${CASE_GRACE_MS} ms`);
+    await sleep(5);
+  }
+  // A moment more for both to reach their loops.
+  await sleep(10);
 }
 
 function checkWorkerResults(results: readonly unknown[]): void {
@@ -477,6 +518,7 @@ function postPonger(input: WorkerInput): void {
 
 function runWorker(input: WorkerInput): void {
   const words = new Int32Array(input.control);
+  Atomics.add(words, CONTROL_READY, 1);
   const report = (result: object): void => parentPort!.postMessage(result);
   try {
     switch (input.ringBenchRole) {

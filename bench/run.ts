@@ -1,40 +1,72 @@
 /**
- * `npm run bench`: runs the scenarios of bench.config.ts and prints a table.
+ * `npm run bench`: runs the scenarios of bench.config.ts and prints tables.
  *
- *   node dist/bench/run.js [--scenario NAME] [--quick] [--json FILE]
+ *   node dist/bench/run.js [--scenario NAME]... [--quick] [--json FILE] [--time-ms N]
  *
- * --scenario NAME  run only this scenario (repeatable; default: all)
- * --quick          a short time budget per task (for a smoke run, not for numbers)
- * --json FILE      also write the results as JSON: { machine, scenarios: [rows] }
+ * --scenario NAME  run only this scenario (repeatable; default: all, the micro-benchmarks
+ *                  first, then the 3-node cluster in memory and durable)
+ * --quick          shorter loops and fewer levels of requests in flight (a smoke run for
+ *                  CI, under a minute; not for numbers)
+ * --json FILE      where the JSON result goes (default .tmp/bench/result.json); the HTML
+ *                  report goes next to it, as report.html
+ * --time-ms N      every measured loop and limit takes N ms (tests of the bench itself)
  *
- * MB/s counts 1 MB as 10^6 bytes.
+ * Progress goes to stderr (a bar on a terminal, plain lines otherwise); the tables, the
+ * targets and the paths of what was written go to stdout. MB/s counts 1 MB as 10^6 bytes.
  *
  * This is the CLI entry, the one place under bench/ that writes to the terminal.
  */
-import { writeFileSync } from 'node:fs';
 import os from 'node:os';
+import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { quickTimeMs, scenarios, type Scenario } from '../bench.config.ts';
+import { quickTimeMs, scenarios, targets, type Scenario } from '../bench.config.ts';
+import { estimateClusterMs, runClusterScenario } from './cluster.bench.ts';
 import { runCoreScenario } from './core.bench.ts';
 import { compareCrcRows, runCrcScenario } from './crc.bench.ts';
 import { runCodecBench } from './codec.bench.ts';
 import { compareDiskRows, runDiskScenario } from './disk.bench.ts';
-import { runRingBench, type RingBenchResult, type ThroughputResult } from './ring.bench.ts';
 import type { ResultRow } from './measure.ts';
+import { createProgress, type Progress } from './progress.ts';
+import { writeReport } from './report.ts';
+import {
+  evaluateTargets,
+  formatClusterTable,
+  formatLimits,
+  formatNumber,
+  formatTargets,
+  machineInfo,
+  textTable,
+  writeBenchJson,
+  type BenchJson,
+  type BenchRow,
+  type LimitRecord,
+} from './result.ts';
+import { runRingBench, type RingBenchResult, type ThroughputResult } from './ring.bench.ts';
 
-interface Machine {
-  readonly cores: number;
-  readonly cpu: string;
-  readonly node: string;
+const USAGE = 'usage: node dist/bench/run.js [--scenario NAME]... [--quick] [--json FILE] [--time-ms N]';
+const JSON_DEFAULT = path.join('.tmp', 'bench', 'result.json');
+const REPORT_NAME = 'report.html';
+
+type MicroScenario = Exclude<Scenario, { kind: 'cluster' }>;
+
+/** Rough time of a micro scenario with `timeMs` per task (warm-ups and set-up included), for the progress bar. */
+function estimateMicroMs(scenario: MicroScenario, timeMs: number): number {
+  const task = timeMs + Math.min(250, timeMs / 4);
+  switch (scenario.kind) {
+    case 'core':
+      return (scenario.batchSizes.length + 2) * task;
+    case 'crc':
+      return scenario.bufferSizesBytes.length * 2 * task;
+    case 'disk':
+      return scenario.batchSizes.length * scenario.variants.length * timeMs + 2000;
+    case 'codec':
+      return 20 * task;
+    case 'ring':
+      return 5 * (timeMs + 400);
+  }
 }
 
-const USAGE = 'usage: node dist/bench/run.js [--scenario NAME]... [--quick] [--json FILE]';
-
-function machine(): Machine {
-  return { cores: os.availableParallelism(), cpu: os.cpus()[0]?.model.trim() ?? 'unknown', node: process.version };
-}
-
-async function runScenario(scenario: Scenario, timeMs: number, onProgress: (line: string) => void): Promise<ResultRow[]> {
+async function runMicroScenario(scenario: MicroScenario, timeMs: number, onProgress: (line: string) => void): Promise<ResultRow[]> {
   switch (scenario.kind) {
     case 'core':
       return runCoreScenario(scenario, { timeMs, onProgress });
@@ -93,12 +125,8 @@ function compareRingRows(rows: readonly ResultRow[]): string[] {
   ];
 }
 
-function formatNumber(x: number): string {
-  return x >= 100 ? Math.round(x).toLocaleString('en-US') : x.toPrecision(3);
-}
-
-/** A plain text table, right-aligned numbers, one row per result. */
-function formatTable(rows: readonly ResultRow[]): string {
+/** The micro-benchmark rows: one line per task. */
+function formatMicroTable(rows: readonly ResultRow[]): string {
   const header = ['scenario', 'task', 'variant', 'batch', 'ops/s', 'ns/op', 'op', 'ns/round', 'MB/s', 'fsyncs/s', '±%', 'samples'];
   const optional = (x: number | undefined) => (x === undefined ? '' : formatNumber(x));
   const cells = rows.map((r) => [
@@ -115,25 +143,31 @@ function formatTable(rows: readonly ResultRow[]): string {
     r.rmePercent.toFixed(1),
     String(r.samples),
   ]);
-  const left = new Set([0, 1, 2, 6]);
-  const widths = header.map((h, i) => Math.max(h.length, ...cells.map((c) => c[i]!.length)));
-  const line = (c: readonly string[]) =>
-    c.map((s, i) => (left.has(i) ? s.padEnd(widths[i]!) : s.padStart(widths[i]!))).join('  ').trimEnd();
-  return [line(header), line(widths.map((w) => '-'.repeat(w))), ...cells.map(line)].join('\n');
+  return textTable(header, cells, new Set([0, 1, 2, 6]));
+}
+
+function parsePositive(text: string | undefined, name: string): number | undefined {
+  if (text === undefined) return undefined;
+  const x = Number(text);
+  if (!(Number.isFinite(x) && x > 0)) throw new Error(`${name} must be a positive number, not ${text}`);
+  return x;
 }
 
 async function main(): Promise<number> {
   let args;
+  let timeOverride: number | undefined;
   try {
     args = parseArgs({
       options: {
         scenario: { type: 'string', multiple: true },
         quick: { type: 'boolean', default: false },
         json: { type: 'string' },
+        'time-ms': { type: 'string' },
         help: { type: 'boolean', short: 'h', default: false },
       },
       allowPositionals: false,
     }).values;
+    timeOverride = parsePositive(args['time-ms'], '--time-ms');
   } catch (error) {
     console.error(`${(error as Error).message}\n${USAGE}`);
     return 2;
@@ -152,24 +186,66 @@ async function main(): Promise<number> {
     }
     chosen.push(s);
   }
+  const quick = args.quick;
+  const jsonFile = args.json ?? JSON_DEFAULT;
+  const reportFile = path.join(path.dirname(jsonFile), REPORT_NAME);
+  const microTimeMs = (s: Scenario) => timeOverride ?? (quick ? quickTimeMs : s.timeMs);
+  const clusterOptions = { quick, timeMs: timeOverride };
+  const estimateMs = (s: Scenario) => (s.kind === 'cluster' ? estimateClusterMs(s, clusterOptions) : estimateMicroMs(s, microTimeMs(s)));
 
-  const m = machine();
-  console.log(`ringraft bench — ${m.cpu}, ${m.cores} cores, Node.js ${m.node}${args.quick ? ' (quick: not for numbers)' : ''}`);
-  const rows: ResultRow[] = [];
-  for (const scenario of chosen) {
-    const timeMs = args.quick ? quickTimeMs : scenario.timeMs;
-    console.log(`\n${scenario.name} (${scenario.kind}): ${scenario.description}; ${timeMs} ms per task`);
-    rows.push(...(await runScenario(scenario, timeMs, (line) => console.log(`  measuring ${line}`))));
+  const m = machineInfo();
+  const startedAt = new Date().toISOString();
+  const runStart = performance.now();
+  console.log(`ringraft bench — ${m.cpu}, ${m.cores} cores, Node.js ${m.node}${quick ? ' (quick: not for numbers)' : ''}`);
+  const progress: Progress = createProgress(chosen.reduce((sum, s) => sum + estimateMs(s), 0));
+  const micro: ResultRow[] = [];
+  const rows: BenchRow[] = [];
+  const limits: LimitRecord[] = [];
+  try {
+    for (const scenario of chosen) {
+      if (scenario.kind === 'cluster') {
+        const r = await runClusterScenario(scenario, { ...clusterOptions, progress });
+        rows.push(...r.rows);
+        limits.push(...r.limits);
+      } else {
+        const timeMs = microTimeMs(scenario);
+        progress.step(`${scenario.name} (${scenario.kind}): ${scenario.description}; ${timeMs} ms per task`, estimateMs(scenario));
+        micro.push(...(await runMicroScenario(scenario, timeMs, (line) => progress.note(`measuring ${line}`))));
+      }
+    }
+  } finally {
+    progress.done();
   }
-  console.log(`\n${formatTable(rows)}`);
-  // Alternatives measured side by side, compared where the table would make one do sums.
-  const comparisons = [...compareCrcRows(rows), ...compareDiskRows(rows), ...compareRingRows(rows)];
-  if (comparisons.length > 0) console.log(`\n${comparisons.join('\n')}`);
-  if (args.json !== undefined) {
-    writeFileSync(args.json, `${JSON.stringify({ machine: m, scenarios: rows }, null, 2)}\n`);
-    console.log(`\nwrote ${args.json}`);
+
+  if (micro.length > 0) {
+    console.log(`\n${formatMicroTable(micro)}`);
+    // Alternatives measured side by side, compared where the table would make one do sums.
+    const comparisons = [...compareCrcRows(micro), ...compareDiskRows(micro), ...compareRingRows(micro)];
+    if (comparisons.length > 0) console.log(`\n${comparisons.join('\n')}`);
   }
+  const verdicts = rows.length > 0 ? evaluateTargets(rows, targets) : [];
+  if (rows.length > 0) {
+    console.log(`\ncluster: ${os.availableParallelism()} cores shared by the nodes' threads and the client's; ratio = ops/s ÷ the tightest limit of the op`);
+    console.log(`\n${formatClusterTable(rows)}`);
+    console.log(`\nlimits, measured in the same run with the same payloads:\n${formatLimits(limits)}`);
+    console.log(`\ntargets (reported, never tuned for):\n${formatTargets(verdicts).join('\n')}`);
+  }
+  const result: BenchJson = {
+    machine: m,
+    scenarios: rows,
+    peers: [],
+    limits,
+    targets: verdicts,
+    micro,
+    startedAt,
+    command: ['npm run bench', ...(process.argv.length > 2 ? ['--', ...process.argv.slice(2)] : [])].join(' '),
+  };
+  writeBenchJson(jsonFile, result);
+  writeReport(reportFile, result);
+  console.log(`\nwrote ${jsonFile}\nreport: ${reportFile}\ntook ${((performance.now() - runStart) / 1000).toFixed(0)} s`);
   return 0;
 }
 
+// Ctrl-C: leave through process.exit, so that 'exit' handlers (temporary directories) run.
+process.once('SIGINT', () => process.exit(130));
 process.exitCode = await main();

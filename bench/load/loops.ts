@@ -21,6 +21,15 @@ export interface LatencyMs {
   readonly max: number;
 }
 
+/** Percentiles recorded for a latency curve (100 is the maximum). */
+export const CURVE_PERCENTILES: readonly number[] = [0, 50, 75, 90, 95, 99, 99.5, 99.9, 99.95, 99.99, 100];
+
+/** One point of a latency percentile curve. */
+export interface PercentilePoint {
+  readonly percentile: number;
+  readonly ms: number;
+}
+
 export interface LoopResult {
   readonly ops: number;
   readonly errors: number;
@@ -29,6 +38,10 @@ export interface LoopResult {
   readonly elapsedMs: number;
   readonly opsPerSec: number;
   readonly latencyMs: LatencyMs;
+  /** Latency at each of {@link CURVE_PERCENTILES}, from the same histogram; empty when no operation completed. */
+  readonly curveMs: readonly PercentilePoint[];
+  /** The most operations in flight at once (a closed loop: at most `inFlight`). */
+  readonly inFlightPeak: number;
 }
 
 /** One operation; `i` counts operations from 0 across all workers. */
@@ -53,8 +66,9 @@ function newHistogram(): hdr.Histogram {
   return hdr.build({ lowestDiscernibleValue: 1, highestTrackableValue: 60_000_000, numberOfSignificantValueDigits: 3, useWebAssembly: false });
 }
 
-function summary(h: hdr.Histogram, ops: number, errorsByCode: Record<string, number>, elapsedMs: number): LoopResult {
-  const us = (p: number): number => h.getValueAtPercentile(p) / 1000;
+function summary(h: hdr.Histogram, ops: number, errorsByCode: Record<string, number>, elapsedMs: number, inFlightPeak: number): LoopResult {
+  // A percentile is the top of its histogram bucket, which may lie above the exact maximum.
+  const us = (p: number): number => Math.min(p >= 100 ? h.maxValue : h.getValueAtPercentile(p), h.maxValue) / 1000;
   const errors = Object.values(errorsByCode).reduce((a, b) => a + b, 0);
   return {
     ops,
@@ -62,7 +76,9 @@ function summary(h: hdr.Histogram, ops: number, errorsByCode: Record<string, num
     errorsByCode,
     elapsedMs,
     opsPerSec: (ops / elapsedMs) * 1000,
-    latencyMs: ops === 0 ? { p50: 0, p99: 0, p999: 0, max: 0 } : { p50: us(50), p99: us(99), p999: us(99.9), max: h.maxValue / 1000 },
+    latencyMs: ops === 0 ? { p50: 0, p99: 0, p999: 0, max: 0 } : { p50: us(50), p99: us(99), p999: us(99.9), max: us(100) },
+    curveMs: ops === 0 ? [] : CURVE_PERCENTILES.map((percentile) => ({ percentile, ms: us(percentile) })),
+    inFlightPeak,
   };
 }
 
@@ -79,12 +95,15 @@ export async function closedLoop(op: Operation, options: ClosedLoopOptions): Pro
   const opsMax = options.opsMax ?? Number.POSITIVE_INFINITY;
   let next = 0;
   let ops = 0;
+  let inFlight = 0;
+  let inFlightPeak = 0;
   const start = performance.now();
   const until = start + options.durationMs;
   const worker = async (): Promise<void> => {
     while (next < opsMax && performance.now() < until) {
       const i = next++;
       const t0 = performance.now();
+      inFlightPeak = Math.max(inFlightPeak, ++inFlight);
       try {
         await op(i);
         h.recordValue(Math.max(1, Math.round((performance.now() - t0) * 1000)));
@@ -92,12 +111,14 @@ export async function closedLoop(op: Operation, options: ClosedLoopOptions): Pro
       } catch (error) {
         const code = codeOf(error);
         errorsByCode[code] = (errorsByCode[code] ?? 0) + 1;
+      } finally {
+        inFlight--;
       }
     }
   };
   await Promise.all(Array.from({ length: options.inFlight }, worker));
   const elapsedMs = performance.now() - start;
-  const result = summary(h, ops, errorsByCode, elapsedMs);
+  const result = summary(h, ops, errorsByCode, elapsedMs, inFlightPeak);
   h.destroy();
   return result;
 }
@@ -117,10 +138,11 @@ export async function openLoop(op: Operation, options: OpenLoopOptions): Promise
   const total = Math.floor((options.durationMs / 1000) * options.ratePerSec);
   let started = 0;
   let inFlight = 0;
+  let inFlightPeak = 0;
   let ops = 0;
   const pending = new Set<Promise<void>>();
   const launch = (i: number, dueAt: number): void => {
-    inFlight++;
+    inFlightPeak = Math.max(inFlightPeak, ++inFlight);
     const p = op(i).then(
       () => {
         h.recordValue(Math.max(1, Math.round((performance.now() - dueAt) * 1000)));
@@ -154,7 +176,7 @@ export async function openLoop(op: Operation, options: OpenLoopOptions): Promise
   // Operations the schedule never reached (the system fell too far behind) count as errors.
   if (started < total) errorsByCode.NOT_STARTED = total - started;
   const elapsedMs = performance.now() - start;
-  const result = summary(h, ops, errorsByCode, elapsedMs);
+  const result = summary(h, ops, errorsByCode, elapsedMs, inFlightPeak);
   h.destroy();
   return result;
 }
