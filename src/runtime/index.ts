@@ -21,7 +21,8 @@ export {
   WATCH_HISTORY_MAX_DEFAULT,
   WRITE_BATCH_BYTES_MAX_DEFAULT,
 } from './node-host.ts';
-export type { HostSink, HostStorage, NodeHostOptions, NodeStatus } from './node-host.ts';
+export type { HostHooks, HostSink, HostStorage, NodeHostOptions, NodeStatus } from './node-host.ts';
+export { MemoryHostStorage } from './memory-host-storage.ts';
 export { Outbox } from './outbox.ts';
 export type { FrameCodec } from './outbox.ts';
 export { signalControl } from './worker-protocol.ts';

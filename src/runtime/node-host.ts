@@ -58,6 +58,23 @@ export interface NodeHostOptions {
   readonly watchHistoryMax?: number;
   /** A batch of writes becomes a log entry once it reaches this size. Default 128 KiB. */
   readonly writeBatchBytesMax?: number;
+  /** Builds the Raft node (default `new RaftNode(config)`): the simulator plants bugs here. */
+  readonly createRaft?: (config: RaftConfig) => RaftNode;
+  readonly hooks?: HostHooks;
+}
+
+/**
+ * Points where an observer (the simulator) watches the Ready cycle: it checks invariants
+ * there, and may throw to stop the host mid-cycle, as a crash at that point would. A hook
+ * that throws leaves the host unusable: the caller drops it and builds a new one from storage.
+ */
+export interface HostHooks {
+  /** A Ready was taken, nothing of it done yet (early sends not either). */
+  readonly beforePersist?: (rd: Ready) => void;
+  /** The Ready's writes are durable; its messages have not left unless it allowed early sending. */
+  readonly afterPersist?: (rd: Ready) => void;
+  /** The Ready is applied and advanced. */
+  readonly afterAdvance?: (rd: Ready) => void;
 }
 
 export interface NodeStatus {
@@ -113,6 +130,7 @@ export class NodeHost {
   readonly storage: HostStorage;
   private kvMachine: KvStateMachine;
   private readonly sink: HostSink;
+  private readonly hooks: HostHooks;
   private readonly snapshotEveryEntries: number;
   private readonly snapshotRetainEntries: number;
   private readonly watchHistoryMax: number;
@@ -143,7 +161,9 @@ export class NodeHost {
     this.snapshotRetainEntries = Math.max(0, Math.floor(options.snapshotRetainEntries ?? SNAPSHOT_RETAIN_ENTRIES_DEFAULT));
     this.watchHistoryMax = positiveInteger(options.watchHistoryMax ?? WATCH_HISTORY_MAX_DEFAULT, 'watchHistoryMax');
     this.writeBatchBytesMax = positiveInteger(options.writeBatchBytesMax ?? WRITE_BATCH_BYTES_MAX_DEFAULT, 'writeBatchBytesMax');
-    this.raft = new RaftNode({ ...options.raft, storage: this.storage });
+    const config: RaftConfig = { ...options.raft, storage: this.storage };
+    this.raft = options.createRaft !== undefined ? options.createRaft(config) : new RaftNode(config);
+    this.hooks = options.hooks ?? {};
     const snap = this.storage.snapshot();
     this.kvMachine = snap.meta.index > 0 ? KvStateMachine.restore(snap.data) : new KvStateMachine();
     this.appliedIndexValue = snap.meta.index;
@@ -273,16 +293,28 @@ export class NodeHost {
     for (; raft.hasReady(); rounds++) {
       if (rounds >= READY_ROUNDS_MAX) throw new Error(`node ${raft.id}: the Ready loop does not settle`);
       const rd = raft.ready();
-      const early = sendEarly && rd.messagesBeforePersist;
+      this.hooks.beforePersist?.(rd);
+      const early = this.sendsEarly(rd, sendEarly);
       if (early) for (const m of rd.messages) this.sink.sendRaft(m);
       this.persist(rd);
       this.noteRoleChange();
+      this.hooks.afterPersist?.(rd);
       if (!early) for (const m of rd.messages) this.sink.sendRaft(m);
       this.apply(rd);
       raft.advance(rd);
+      this.hooks.afterAdvance?.(rd);
       this.maybeSnapshot();
     }
     return rounds > 0;
+  }
+
+  /**
+   * Whether this Ready's messages may leave before its writes are durable: only a leader's
+   * that changes neither term nor vote (Ready.messagesBeforePersist). A seam for the
+   * simulator's planted host bug.
+   */
+  protected sendsEarly(rd: Ready, sendEarly: boolean): boolean {
+    return sendEarly && rd.messagesBeforePersist;
   }
 
   /** Ends every watch with `code` (for instance when the client cannot keep up). */

@@ -14,7 +14,8 @@
 import { parentPort, receiveMessageOnPort, workerData } from 'node:worker_threads';
 import { ErrorCode, RingraftError, type Message } from '../core/index.ts';
 import { decodeMessage, encodedMessageBytes, encodeMessageInto } from '../codec/index.ts';
-import { MemoryStorage, WalStorage, type PersistBatch } from '../storage/index.ts';
+import { WalStorage } from '../storage/index.ts';
+import { MemoryHostStorage } from './memory-host-storage.ts';
 import { Doorbell, RingConsumer, RingProducer } from '../transport/index.ts';
 import { decodeRequest, encodedReplyBytes, REQUEST_HEADER_BYTES, REQUEST_KIND_WRITE, writeReplyTo, type ClientReply } from './client-protocol.ts';
 import { NodeHost, type HostStorage } from './node-host.ts';
@@ -52,14 +53,6 @@ interface ClientLink {
   readonly replies: Outbox<ClientReply>;
 }
 
-/** MemoryStorage with the host's persist step: the in-memory log of a node without a dataDir. */
-class MemoryHostStorage extends MemoryStorage implements HostStorage {
-  persist(batch: PersistBatch): void {
-    if (batch.snapshot !== undefined) this.applySnapshot(batch.snapshot);
-    if (batch.entries !== undefined && batch.entries.length > 0) this.append(batch.entries);
-    if (batch.hardState !== undefined) this.setHardState(batch.hardState);
-  }
-}
 
 interface Peer {
   readonly inbound: RingConsumer;

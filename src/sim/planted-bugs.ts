@@ -22,6 +22,7 @@ export const PLANTED_BUGS = [
   'stale-term-append',
   'lease-ignores-expiry',
   'serve-damaged-log',
+  'host-sends-before-persist',
 ] as const;
 export type PlantedBug = (typeof PLANTED_BUGS)[number];
 
@@ -110,6 +111,8 @@ export const HUNTING_PROFILES: Record<PlantedBug, Partial<SimOptions>> = {
     checkQuorum: false,
     preVote: false,
     crashPointProbability: 0.3,
+    // Frequent faults: the window is a crash right after a vote, before the next tick makes it durable.
+    faultMeanIntervalMs: 100,
     faults: ['crash', 'isolate', 'partition'],
   },
   'stale-term-append': { checkQuorum: false, faults: ['isolate', 'partition'] },
@@ -120,6 +123,14 @@ export const HUNTING_PROFILES: Record<PlantedBug, Partial<SimOptions>> = {
     clients: 8,
     faults: ['transfer', 'asymmetric', 'isolate'],
     network: { ...DEFAULT_NETWORK, longDelayProbability: 0.05, longDelayMaxMs: 400 },
+  },
+  'host-sends-before-persist': {
+    nodes: 3,
+    checkQuorum: false,
+    preVote: false,
+    crashPointProbability: 0.3,
+    faultMeanIntervalMs: 100,
+    faults: ['crash', 'isolate', 'partition'],
   },
   'serve-damaged-log': {
     storage: 'wal',
@@ -134,6 +145,7 @@ export function plantBug(bug: PlantedBug): Partial<SimOptions> {
   const profile = HUNTING_PROFILES[bug];
   if (bug === 'hardstate-not-persisted') return { ...profile, hostBugs: { persistHardStateLate: true } };
   if (bug === 'serve-damaged-log') return { ...profile, hostBugs: { truncateCorruptLog: true } };
+  if (bug === 'host-sends-before-persist') return { ...profile, hostBugs: { sendBeforePersist: true } };
   const Cls = NODE_CLASSES[bug]!;
   return { ...profile, createNode: (config: RaftConfig) => new Cls(config) };
 }

@@ -12,18 +12,22 @@ import {
   EntryType,
   ErrorCode,
   NONE,
-  NotLeaderError,
   RaftNode,
   Rand,
   RingraftError,
   isVoter,
   type ConfChange,
+  type ConfState,
+  type Entry,
+  type InitialState,
   type Message,
   type RaftConfig,
   type Ready,
+  type Snapshot,
 } from '../core/index.ts';
-import { KvStateMachine, encodeKvRequest, type KvCommand, type KvResult } from '../kv/index.ts';
-import { MemoryStorage, WalStorage } from '../storage/index.ts';
+import { encodeKvRequest, type KvCommand, type KvResult } from '../kv/index.ts';
+import { MemoryHostStorage, NodeHost, type ClientReply as HostReply, type HostHooks, type HostStorage } from '../runtime/index.ts';
+import { WalStorage, type PersistBatch } from '../storage/index.ts';
 import { EventQueue } from './event-queue.ts';
 import type { HistoryOp } from './history.ts';
 import { Invariants } from './invariants.ts';
@@ -39,6 +43,8 @@ export type FaultKind = (typeof FAULT_KINDS)[number];
 export interface HostBugs {
   /** Send messages before the term and vote they depend on are durable (they become durable at the next tick). */
   readonly persistHardStateLate?: boolean;
+  /** The host loop sends every Ready's messages before its write, votes and acknowledgements too. */
+  readonly sendBeforePersist?: boolean;
   /**
    * "Repair" a log that recovery reports corrupt by cutting it at the bad record (and
    * dropping the segments after it), then serve from what is left.
@@ -188,57 +194,109 @@ const CONVERGE_MS = 300;
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
-// ─── A simulated node: Raft plus its host loop ──────────────────────────────────
+// ─── A simulated node: the real host loop (NodeHost) on a simulated disk ─────────
 
-interface PendingWrite {
-  readonly client: number;
-  readonly opId: number;
+type SimStorage = MemoryHostStorage | WalStorage;
+
+/** A crash the simulator decided on, thrown from a host hook to stop the node mid-Ready. */
+class CrashSignal extends Error {
+  constructor() {
+    super('simulated crash');
+    this.name = 'CrashSignal';
+  }
 }
 
-interface PendingRead {
-  readonly client: number;
-  readonly opId: number;
-  readonly key: string;
+function isCrash(error: unknown): boolean {
+  if (error instanceof CrashSignal || error instanceof SimulatedCrash) return true;
+  // The WAL wraps file-system errors; the crash signal is the cause.
+  return (error as { cause?: unknown } | undefined)?.cause instanceof SimulatedCrash;
 }
 
-type SimStorage = MemoryStorage | WalStorage;
+/**
+ * The persistHardStateLate host bug: the storage writes entries and snapshots, but a hard
+ * state only at the next tick, so a vote or a term can leave before it is durable.
+ */
+class LateHardStateStorage implements HostStorage {
+  late: PersistBatch['hardState'] = undefined;
+  constructor(readonly inner: SimStorage) {}
+  initialState(): InitialState {
+    return this.inner.initialState();
+  }
+  entries(lo: number, hi: number, bytesMax: number): Entry[] {
+    return this.inner.entries(lo, hi, bytesMax);
+  }
+  term(i: number): number {
+    return this.inner.term(i);
+  }
+  firstIndex(): number {
+    return this.inner.firstIndex();
+  }
+  lastIndex(): number {
+    return this.inner.lastIndex();
+  }
+  snapshot(): Snapshot {
+    return this.inner.snapshot();
+  }
+  persist(batch: PersistBatch): void {
+    if (batch.hardState !== undefined) this.late = batch.hardState;
+    this.inner.persist({ ...batch, hardState: undefined });
+  }
+  createSnapshot(index: number, conf: ConfState, data: Uint8Array, retainEntries?: number): Snapshot {
+    return this.inner.createSnapshot(index, conf, data, retainEntries);
+  }
+  /** The tick after: the hard state reaches the disk. */
+  flushLate(): void {
+    if (this.late === undefined) return;
+    this.inner.persist({ hardState: this.late });
+    this.late = undefined;
+  }
+}
+
+/** The sendBeforePersist host bug. */
+class SendsBeforePersistHost extends NodeHost {
+  protected override sendsEarly(): boolean {
+    return true;
+  }
+}
 
 class SimNode {
-  raft: RaftNode | undefined;
-  kv: KvStateMachine | undefined;
+  host: NodeHost | undefined;
   /** The node's disk: reopened (recovered) at each start in 'wal' mode. */
   storage: SimStorage;
+  /** With the persistHardStateLate bug: the storage the host writes through. */
+  lateStorage: LateHardStateStorage | undefined;
   /** In 'wal' mode, the simulated file system the WAL lives on. */
   readonly fs: SimFileSystem | undefined;
   /** Found its log corrupt on restart: stays down for the rest of the run. */
   stopped = false;
   incarnation = 0;
-  /** Writes this node proposed as leader, by "clientId:seq". */
-  pendingWrites = new Map<string, PendingWrite>();
-  pendingReads = new Map<number, PendingRead>();
-  /** Reads whose ReadState arrived, waiting for apply to reach the index. */
-  readsWaiting: { index: number; requestId: number }[] = [];
-  readRequestNext = 1;
+  /** Client requests this incarnation took, by the host's request id. */
+  readonly requests = new Map<number, { readonly client: number; readonly opId: number }>();
+  requestNext = 1;
   lastCommit = 0;
   lastApplied = 0;
   wasLeader = false;
-  /** With the persistHardStateLate bug: hard state not yet durable. */
-  lateHardState: { term: number; vote: number; commit: number } | undefined;
+  /** The crash point chosen for the Ready being processed, if any. */
+  crashPoint: 'mid-write' | 'before-send' | 'after-send' | undefined;
 
   constructor(
     readonly id: number,
     mode: 'memory' | 'wal',
   ) {
     this.fs = mode === 'wal' ? new SimFileSystem() : undefined;
-    this.storage = this.fs === undefined ? new MemoryStorage() : WalStorage.open(this.dir, { fs: this.fs, segmentSizeBytesMax: WAL_SEGMENT_BYTES });
+    this.storage = this.fs === undefined ? new MemoryHostStorage() : WalStorage.open(this.dir, { fs: this.fs, segmentSizeBytesMax: WAL_SEGMENT_BYTES });
   }
 
   get dir(): string {
     return `/n${this.id}`;
   }
 
+  get raft(): RaftNode | undefined {
+    return this.host?.raft;
+  }
+
   get alive(): boolean {
-    return this.raft !== undefined;
+    return this.host !== undefined;
   }
 }
 
@@ -405,9 +463,8 @@ export class Simulation {
         throw error;
       }
     }
-    const config: RaftConfig = {
+    const config: Omit<RaftConfig, 'storage'> = {
       id,
-      storage: node.storage,
       seed: this.rand.u32(),
       voters: initialVoters,
       electionTicks: this.options.electionTicks,
@@ -418,25 +475,31 @@ export class Simulation {
       maxBatchBytes: this.options.maxBatchBytes,
       snapshotChunkBytes: this.options.snapshotChunkBytes,
     };
-    node.raft = this.options.createNode !== undefined ? this.options.createNode(config) : new RaftNode(config);
-    const snap = node.storage.snapshot();
-    node.kv = snap.meta.index > 0 ? KvStateMachine.restore(snap.data) : new KvStateMachine();
-    node.lastApplied = snap.meta.index;
-    node.lastCommit = node.raft.log.committed;
+    node.lateStorage = this.options.hostBugs?.persistHardStateLate === true ? new LateHardStateStorage(node.storage) : undefined;
+    node.requests.clear();
+    node.crashPoint = undefined;
     node.wasLeader = false;
-    node.pendingWrites.clear();
-    node.pendingReads.clear();
-    node.readsWaiting = [];
-    node.lateHardState = undefined;
+    const Host = this.options.hostBugs?.sendBeforePersist === true ? SendsBeforePersistHost : NodeHost;
+    node.host = new Host(
+      {
+        raft: config,
+        storage: node.lateStorage ?? node.storage,
+        // Keep a snapshot interval of entries behind it, for followers slightly behind.
+        snapshotEveryEntries: this.options.snapshotEveryEntries,
+        snapshotRetainEntries: this.options.snapshotEveryEntries,
+        ...(this.options.createNode === undefined ? {} : { createRaft: this.options.createNode }),
+        hooks: this.hooksFor(node),
+      },
+      { sendRaft: (m) => this.sendRaft(m), reply: (r) => this.onHostReply(node, r) },
+    );
+    node.lastApplied = node.host.appliedIndex;
+    node.lastCommit = node.host.raft.log.committed;
     const incarnation = node.incarnation;
     const phase = this.rand.int(0, this.options.tickMs);
     const tick = (): void => {
-      if (node.incarnation !== incarnation || node.raft === undefined) return;
-      if (node.lateHardState !== undefined) {
-        node.storage.setHardState(node.lateHardState);
-        node.lateHardState = undefined;
-      }
-      node.raft.tick();
+      if (node.incarnation !== incarnation || node.host === undefined) return;
+      node.lateStorage?.flushLate();
+      node.host.tick();
       this.drain(node);
       this.at(this.options.tickMs, tick);
     };
@@ -448,13 +511,11 @@ export class Simulation {
     const node = this.nodes.get(id)!;
     this.crashPoints.delete(id);
     this.stats.crashes++;
-    node.raft = undefined;
-    node.kv = undefined;
+    node.host = undefined;
     node.incarnation++;
-    node.pendingWrites.clear();
-    node.pendingReads.clear();
-    node.readsWaiting = [];
-    node.lateHardState = undefined;
+    node.requests.clear();
+    node.lateStorage = undefined;
+    node.crashPoint = undefined;
     this.crashedAt.set(id, this.now);
     if (node.fs !== undefined) {
       node.fs.crash(this.rand);
@@ -515,22 +576,33 @@ export class Simulation {
   /** Delivers a Raft message (after its network delay) to a node, if it is up. */
   private deliver(m: Message): void {
     const node = this.nodes.get(m.to);
-    if (node === undefined || node.raft === undefined) return;
-    node.raft.step(m);
+    if (node === undefined || node.host === undefined) return;
+    node.host.step(m);
     this.drain(node);
   }
 
-  /** The host loop: handles every Ready the node has, in the order the contract requires. */
+  /** The host loop: the node's NodeHost handles every Ready; a crash point stops it mid-way. */
   private drain(node: SimNode): void {
-    const raft = node.raft;
-    if (raft === undefined) return;
-    for (let rounds = 0; raft.hasReady(); rounds++) {
-      if (rounds > 10_000) throw new Error(`node ${node.id}: Ready loop does not settle`);
-      const rd = raft.ready();
-      const crashPoint = this.crashPointReached(node.id, rd);
-      const sendEarly = this.options.leaderSendsEarly && rd.messagesBeforePersist;
-      if (sendEarly) for (const m of rd.messages) this.sendRaft(m);
-      if (crashPoint === 'mid-write') {
+    const host = node.host;
+    if (host === undefined) return;
+    try {
+      host.processReady(this.options.leaderSendsEarly);
+    } catch (error) {
+      if (!isCrash(error)) throw error;
+      if (node.fs !== undefined) node.fs.crashAtNextSync = false;
+      this.crashAndRestartSoon(node.id);
+    }
+  }
+
+  /**
+   * The simulator's view of the Ready cycle (see HostHooks): it checks invariants at each
+   * step and crashes the node at the chosen crash point by throwing from the hook.
+   */
+  private hooksFor(node: SimNode): HostHooks {
+    return {
+      beforePersist: (rd) => {
+        node.crashPoint = this.crashPointReached(node.id, rd);
+        if (node.crashPoint !== 'mid-write') return;
         // Crash while the Ready is being written: a prefix of its entries reaches the disk
         // (a torn write is cut back to whole records on recovery), the hard state does not,
         // and nothing that had to wait for the write has left.
@@ -538,40 +610,29 @@ export class Simulation {
         if (node.fs !== undefined) {
           // The real WAL writes the batch; the crash comes before its sync and tears it.
           node.fs.crashAtNextSync = true;
-          try {
-            this.persist(node, rd);
-          } catch (error) {
-            // The WAL wraps file-system errors; the crash signal is the cause.
-            if (!(error instanceof SimulatedCrash) && !((error as { cause?: unknown }).cause instanceof SimulatedCrash)) throw error;
-          }
-          node.fs.crashAtNextSync = false;
-        } else {
-          node.storage.append(rd.entries.slice(0, this.rand.int(0, rd.entries.length + 1)));
+          return;
         }
-        this.crashAndRestartSoon(node.id);
-        return;
-      }
-      this.persist(node, rd);
-      this.noteRoleChange(node, raft);
-      if (crashPoint === 'before-send') {
-        // Crash after the Ready is durable but before any of its messages leave: a new
-        // leader's first entry, a new commit index or a new proposal stays on this disk alone.
-        this.checkNode(node, raft);
-        this.crashAndRestartSoon(node.id);
-        return;
-      }
-      if (!sendEarly) for (const m of rd.messages) this.sendRaft(m);
-      this.apply(node, rd);
-      raft.advance(rd);
-      this.checkNode(node, raft);
-      if (crashPoint === 'after-send') {
+        node.storage.append(rd.entries.slice(0, this.rand.int(0, rd.entries.length + 1)));
+        throw new CrashSignal();
+      },
+      afterPersist: (rd) => {
+        this.checkPersisted(node, rd);
+        this.noteLeader(node);
+        if (node.crashPoint === 'before-send') {
+          // Crash after the Ready is durable but before any of its messages leave: a new
+          // leader's first entry, a new commit index or a new proposal stays on this disk alone.
+          this.checkNode(node, node.host!.raft);
+          throw new CrashSignal();
+        }
+      },
+      afterAdvance: (rd) => {
+        this.checkApplied(node, rd);
+        this.checkNode(node, node.host!.raft);
         // Crash just after a vote, a new term or an acknowledgement went out: what was
         // persisted must hold.
-        this.crashAndRestartSoon(node.id);
-        return;
-      }
-      this.maybeSnapshot(node, raft);
-    }
+        if (node.crashPoint === 'after-send') throw new CrashSignal();
+      },
+    };
   }
 
   /**
@@ -618,98 +679,63 @@ export class Simulation {
     });
   }
 
-  private persist(node: SimNode, rd: Ready): void {
-    const inv = this.invariants;
-    const late = this.options.hostBugs?.persistHardStateLate === true;
-    if (node.storage instanceof WalStorage) {
-      // One Ready, one batch: one writev and one fdatasync.
-      node.storage.persist({ snapshot: rd.snapshot, entries: rd.entries, hardState: late ? undefined : rd.hardState, mustSync: rd.mustSync });
-    } else {
-      if (rd.snapshot !== undefined) node.storage.applySnapshot(rd.snapshot);
-      if (rd.entries.length > 0) node.storage.append(rd.entries);
-    }
-    if (rd.entries.length > 0) {
-      for (const e of rd.entries) {
-        let prevTerm: number | undefined;
-        try {
-          prevTerm = node.storage.term(e.index - 1);
-        } catch {
-          prevTerm = undefined;
-        }
-        inv.onPersist(node.id, e, prevTerm);
+  /** Log Matching as entries reach the disk. */
+  private checkPersisted(node: SimNode, rd: Ready): void {
+    for (const e of rd.entries) {
+      let prevTerm: number | undefined;
+      try {
+        prevTerm = node.storage.term(e.index - 1);
+      } catch {
+        prevTerm = undefined;
       }
-    }
-    if (rd.hardState !== undefined) {
-      if (late) node.lateHardState = rd.hardState;
-      else if (!(node.storage instanceof WalStorage)) node.storage.setHardState(rd.hardState);
+      this.invariants.onPersist(node.id, e, prevTerm);
     }
   }
 
-  private noteRoleChange(node: SimNode, raft: RaftNode): void {
+  /** Leader Completeness, when a node becomes leader. */
+  private noteLeader(node: SimNode): void {
+    const raft = node.host!.raft;
     const isLeader = raft.role === 'leader';
     if (isLeader && !node.wasLeader) {
       const termAt = (i: number): number | undefined => (i < raft.log.firstIndex() - 1 ? undefined : raft.log.term(i));
       this.invariants.onLeader(node.id, raft.term, termAt, raft.log.lastIndex());
     }
-    if (!isLeader && node.wasLeader) {
-      // Lost leadership: whatever it was serving must be retried elsewhere.
-      for (const [, w] of node.pendingWrites) {
-        this.replyTo(node.id, w.client, { opId: w.opId, ok: false, code: ErrorCode.NOT_LEADER, leaderHint: raft.leaderId, proposed: true });
-      }
-      for (const [, r] of node.pendingReads) {
-        this.replyTo(node.id, r.client, { opId: r.opId, ok: false, code: ErrorCode.NOT_LEADER, leaderHint: raft.leaderId, proposed: false });
-      }
-      node.pendingWrites.clear();
-      node.pendingReads.clear();
-      node.readsWaiting = [];
-    }
     node.wasLeader = isLeader;
   }
 
-  private apply(node: SimNode, rd: Ready): void {
+  /** State Machine Safety and the apply order, for what the host just applied. */
+  private checkApplied(node: SimNode, rd: Ready): void {
     if (rd.snapshot !== undefined) {
       this.stats.snapshotsInstalled++;
-      node.kv = KvStateMachine.restore(rd.snapshot.data);
       node.lastApplied = rd.snapshot.meta.index;
     }
     for (const e of rd.committedEntries) {
       this.invariants.onApply(node.id, e, node.lastApplied);
       node.lastApplied = e.index;
       if (e.type === EntryType.ConfChange) this.stats.confChangesApplied++;
-      if (e.type !== EntryType.Normal || e.data.length === 0) {
-        node.kv!.skip(e.index);
-        continue;
-      }
-      const outcome = node.kv!.apply(e.index, e.data);
-      const key = `${outcome.clientId}:${outcome.seq}`;
-      const waiting = node.pendingWrites.get(key);
-      if (waiting === undefined) continue;
-      node.pendingWrites.delete(key);
-      if (outcome.result === undefined) {
-        this.replyTo(node.id, waiting.client, { opId: waiting.opId, ok: false, code: outcome.status, leaderHint: 0, proposed: true });
-      } else {
-        this.replyTo(node.id, waiting.client, { opId: waiting.opId, ok: true, output: resultOutput(outcome.result) });
-      }
     }
-    for (const rs of rd.readStates) node.readsWaiting.push({ index: rs.index, requestId: rs.requestId });
-    this.serveReads(node);
   }
 
-  private serveReads(node: SimNode): void {
-    if (node.readsWaiting.length === 0) return;
-    const still: { index: number; requestId: number }[] = [];
-    for (const w of node.readsWaiting) {
-      if (w.index > node.lastApplied) {
-        still.push(w);
-        continue;
-      }
-      const r = node.pendingReads.get(w.requestId);
-      if (r === undefined) continue;
-      node.pendingReads.delete(w.requestId);
-      const v = node.kv!.get(encoder.encode(r.key));
-      this.replyTo(node.id, r.client, { opId: r.opId, ok: true, output: v === undefined ? null : decoder.decode(v) });
+  /** A host's answer to a client request goes back over the network. */
+  private onHostReply(node: SimNode, r: HostReply): void {
+    const req = node.requests.get(r.requestId);
+    if (req === undefined) return;
+    node.requests.delete(r.requestId);
+    let reply: ClientReply;
+    switch (r.kind) {
+      case 'write':
+        reply = { opId: req.opId, ok: true, output: resultOutput(r.result) };
+        break;
+      case 'read':
+        reply = { opId: req.opId, ok: true, output: r.value === undefined ? null : decoder.decode(r.value) };
+        break;
+      case 'error':
+        reply = { opId: req.opId, ok: false, code: r.code, leaderHint: r.leaderHint, proposed: r.proposed };
+        break;
+      default:
+        return;
     }
-    node.readsWaiting = still;
+    this.replyTo(node.id, req.client, reply);
   }
 
   private checkNode(node: SimNode, raft: RaftNode): void {
@@ -720,14 +746,6 @@ export class Simulation {
       inv.onCommit(node.id, i, raft.log.term(i));
     }
     node.lastCommit = Math.max(node.lastCommit, commit);
-  }
-
-  private maybeSnapshot(node: SimNode, raft: RaftNode): void {
-    const snapIndex = node.storage.snapshot().meta.index;
-    if (node.lastApplied - snapIndex < this.options.snapshotEveryEntries) return;
-    if (raft.log.applied !== node.lastApplied) return;
-    // Keep a snapshot interval of entries behind it, for followers slightly behind.
-    node.storage.createSnapshot(node.lastApplied, raft.conf, node.kv!.snapshot(), this.options.snapshotEveryEntries);
   }
 
   private sendRaft(m: Message): void {
@@ -751,31 +769,19 @@ export class Simulation {
 
   private handleRequest(to: number, req: ClientRequest): void {
     const node = this.nodes.get(to);
-    const raft = node?.raft;
-    if (node === undefined || raft === undefined) return; // A crashed node answers nothing.
-    try {
-      if (req.kind === 'write') {
-        const data = encodeKvRequest({ clientId: req.clientId, seq: req.seq, command: req.command });
-        raft.propose(data);
-        node.pendingWrites.set(`${req.clientId}:${req.seq}`, { client: req.client, opId: req.opId });
-      } else {
-        const requestId = node.readRequestNext++;
-        if (req.mode === 'lease') this.stats.readsLease++;
-        else this.stats.readsSafe++;
-        raft.readIndex(requestId, req.mode);
-        node.pendingReads.set(requestId, { client: req.client, opId: req.opId, key: req.key });
-      }
-    } catch (error) {
-      if (error instanceof NotLeaderError) {
-        this.replyTo(to, req.client, { opId: req.opId, ok: false, code: error.code, leaderHint: error.leaderId, proposed: false });
-        return;
-      }
-      if (error instanceof RingraftError) {
-        this.replyTo(to, req.client, { opId: req.opId, ok: false, code: error.code, leaderHint: NONE, proposed: false });
-        return;
-      }
-      throw error;
+    const host = node?.host;
+    if (node === undefined || host === undefined) return; // A crashed node answers nothing.
+    const requestId = node.requestNext++;
+    node.requests.set(requestId, { client: req.client, opId: req.opId });
+    if (req.kind === 'write') {
+      const data = encodeKvRequest({ clientId: req.clientId, seq: req.seq, command: req.command });
+      host.addWrite(requestId, data, 0, data.length);
+    } else {
+      if (req.mode === 'lease') this.stats.readsLease++;
+      else this.stats.readsSafe++;
+      host.handleRequest({ kind: 'read', requestId, consistency: req.mode === 'lease' ? 'lease' : 'linearizable', key: encoder.encode(req.key) });
     }
+    host.flush();
     this.drain(node);
   }
 
@@ -1087,7 +1093,7 @@ class SimClient {
       return;
     }
     if (reply.proposed) cur.mayHaveEffect = true;
-    if (reply.code === 'stale' || reply.code === 'expired') {
+    if (reply.code === ErrorCode.SESSION_EXPIRED) {
       // The session moved on or was evicted: give up on this op.
       this.giveUp();
       return;

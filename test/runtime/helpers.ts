@@ -6,17 +6,9 @@
 // supplies time. Isolated nodes lose every message to and from them.
 import { NONE, type Message, type RaftConfig } from '../../src/core/index.ts';
 import { encodeKvRequest, type KvCommand } from '../../src/kv/index.ts';
-import { NodeHost, type ClientReply, type ClientRequest, type HostStorage, type NodeHostOptions } from '../../src/runtime/index.ts';
-import { MemoryStorage, type PersistBatch } from '../../src/storage/index.ts';
+import { MemoryHostStorage, NodeHost, type ClientReply, type ClientRequest, type NodeHostOptions } from '../../src/runtime/index.ts';
 
-/** MemoryStorage with the host's persist step, as node-worker.ts defines it for nodes without a dataDir. */
-export class MemoryHostStorage extends MemoryStorage implements HostStorage {
-  persist(batch: PersistBatch): void {
-    if (batch.snapshot !== undefined) this.applySnapshot(batch.snapshot);
-    if (batch.entries !== undefined && batch.entries.length > 0) this.append(batch.entries);
-    if (batch.hardState !== undefined) this.setHardState(batch.hardState);
-  }
-}
+export { MemoryHostStorage };
 
 export const bytesOf = (text: string): Uint8Array => new TextEncoder().encode(text);
 export const textOf = (bytes: Uint8Array | undefined): string | undefined =>

@@ -30,6 +30,13 @@ describe('planted read and persistence bugs are caught', () => {
     expect(found!.violation).toMatch(/election safety|leader completeness|state machine safety|linearizability/);
   });
 
+  it('a host loop that sends a vote or an acknowledgement before its write is durable', () => {
+    const found = huntBug('host-sends-before-persist', SEEDS_MAX);
+    expect(found, 'no seed caught it').toBeDefined();
+    expect(found!.controlViolation, 'the same seed without the bug').toBeUndefined();
+    expect(found!.violation).toMatch(/election safety|leader completeness|state machine safety|log matching|linearizability/);
+  });
+
   it('serving from a damaged log (a corrupt WAL cut at the bad record instead of stopping)', () => {
     const found = huntBug('serve-damaged-log', SEEDS_MAX);
     expect(found, 'no seed caught it').toBeDefined();
