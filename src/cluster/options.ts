@@ -17,9 +17,9 @@ export interface ClusterOptions {
   readonly fsync?: 'always' | 'none';
   /** Milliseconds per Raft tick. Default 10. */
   readonly tickMs?: number;
-  /** Election timeout in ticks (randomized in [n, 2n)). Default 10. */
+  /** Election timeout in ticks (randomized in [n, 2n)). Default 30 (300 to 600 ms). */
   readonly electionTicks?: number;
-  /** Heartbeat interval in ticks. Default 1. */
+  /** Heartbeat interval in ticks. Default 5 (50 ms): an idle cluster wakes some 60 times a second in all. */
   readonly heartbeatTicks?: number;
   /** Pre-vote and check-quorum (both on by default; leases need check-quorum). */
   readonly preVote?: boolean;
@@ -76,8 +76,8 @@ export function resolveOptions(o: ClusterOptions = {}): ResolvedOptions {
     dataDir: o.dataDir,
     fsync: o.fsync ?? 'always',
     tickMs: integer(o.tickMs ?? 10, 'tickMs', 1, 60_000),
-    electionTicks: integer(o.electionTicks ?? 10, 'electionTicks', 2, 10_000),
-    heartbeatTicks: integer(o.heartbeatTicks ?? 1, 'heartbeatTicks', 1, 10_000),
+    electionTicks: integer(o.electionTicks ?? 30, 'electionTicks', 2, 10_000),
+    heartbeatTicks: integer(o.heartbeatTicks ?? 5, 'heartbeatTicks', 1, 10_000),
     preVote: o.preVote ?? true,
     checkQuorum: o.checkQuorum ?? true,
     maxInflight: integer(o.maxInflight ?? 256, 'maxInflight', 1, 1 << 16),

@@ -314,6 +314,19 @@ export class RaftNode {
     return { term: this.term, vote: this.vote, commit: this.log.committed };
   }
 
+  /**
+   * Ticks until `tick()` next acts by itself (a campaign, a heartbeat, a check-quorum
+   * round), at least 1. A host with nothing else to do may sleep that long and then call
+   * `tick()` that many times: the node sees the same clock as with a tick every interval.
+   */
+  ticksUntilDue(): number {
+    if (this.role === 'leader') {
+      return Math.max(1, Math.min(this.heartbeatTicks - this.heartbeatElapsed, this.electionTicks - this.electionElapsed));
+    }
+    if (!this.promotable()) return this.electionTicks;
+    return Math.max(1, this.randomizedElectionTimeout - this.electionElapsed);
+  }
+
   /** Whether a Ready with something in it is waiting. */
   hasReady(): boolean {
     this.flushBroadcast();

@@ -24,6 +24,10 @@ import type { ClientLinkData, ControlReply, ControlRequest, NodeWorkerData, Peer
 
 /** Frames taken from one ring per turn, so that no ring starves the others or the clock. */
 const FRAMES_PER_RING_MAX = 4096;
+/** Ticks replayed at most after the loop was held up; beyond that the time is skipped. */
+const TICKS_CATCH_UP_MAX = 1000;
+/** Ticks an idle node sleeps at most before it looks at its clock again. */
+const TICKS_IDLE_MAX = 100;
 /** Replies queued for the main thread beyond its ring before watches are cut off. */
 const REPLY_QUEUE_MAX = 1 << 20;
 
@@ -114,16 +118,25 @@ class NodeWorker {
       worked = this.drainRequests() || worked;
       this.host.flush();
       const now = performance.now();
-      if (now >= nextTickAt) {
+      // Every tick that has come due, in order: an idle node sleeps through several.
+      for (let ticks = 0; now >= nextTickAt; ticks++) {
+        if (ticks === TICKS_CATCH_UP_MAX) {
+          // Far behind (a long write, a paused thread): the missed time is not replayed.
+          nextTickAt = now + this.tickMs;
+          break;
+        }
         this.host.tick();
-        // A loop that fell far behind (a long write, a paused thread) does not replay every missed tick.
-        nextTickAt = Math.max(nextTickAt + this.tickMs, now);
+        nextTickAt += this.tickMs;
         worked = true;
       }
       worked = this.host.processReady() || worked;
       this.flushOutboxes();
       if (this.clients.some((c) => c.replies.queuedCount > REPLY_QUEUE_MAX / 2)) this.host.endWatches('WATCH_LAGGING');
-      if (!worked) this.doorbell.wait(Math.max(0, nextTickAt - performance.now()), isReady);
+      if (!worked) {
+        // Nothing to do until a frame arrives or the node's next timer is due.
+        const idleTicks = Math.min(this.host.raft.ticksUntilDue(), TICKS_IDLE_MAX);
+        this.doorbell.wait(Math.max(0, nextTickAt + (idleTicks - 1) * this.tickMs - performance.now()), isReady);
+      }
     }
     this.host.close();
     this.flushOutboxes();

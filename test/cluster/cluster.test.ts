@@ -15,7 +15,7 @@ import { createCluster, ErrorCode, RingraftError, type Cluster, type ClusterOpti
 
 const text = new TextDecoder();
 /** Fast timers, so elections take some 100-200 ms. */
-const FAST: ClusterOptions = { tickMs: 10, electionTicks: 10 };
+const FAST: ClusterOptions = { tickMs: 10, electionTicks: 10, heartbeatTicks: 1 };
 
 let open: Cluster[] = [];
 let dirs: string[] = [];
@@ -287,6 +287,19 @@ describe('a 3-node cluster on worker threads', () => {
     expect(b).toEqual({ wrote: 300, errors: [], last: 'v299' });
     // The writes of both threads are in the store, seen from this thread.
     for (const key of ['a/0', 'a/150', 'b/7', 'b/299']) expect(await kv.get(key)).toBeDefined();
+  });
+
+  it('an idle cluster sleeps: idle CPU of all threads stays low', async () => {
+    const cluster = await createCluster({});
+    open.push(cluster);
+    await cluster.client().put('a', 'b');
+    const before = process.cpuUsage();
+    const t0 = performance.now();
+    await new Promise((r) => setTimeout(r, 2000));
+    const used = process.cpuUsage(before);
+    const share = (used.user + used.system) / 1000 / (performance.now() - t0);
+    // Measured some 1% of one core with the default timers; 10% would mean nodes spin.
+    expect(share).toBeLessThan(0.1);
   });
 
   it('leaves no thread, timer or handle behind after close()', async () => {
