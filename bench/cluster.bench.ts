@@ -18,8 +18,8 @@
  *    loop of that op, latency counted from each operation's due time (coordinated omission);
  * 5. durable puts only: while the cluster idles after each of those loops, the bare
  *    `writev` + `fdatasync` loop (bench/disk.bench.ts, preallocated file) at the WAL batch
- *    the loop achieved: committed writes per sync of the leader, estimated as writes over
- *    the leader's new log entries (see WalProbe). Its records are the size each write takes
+ *    the loop achieved: committed writes per sync, estimated as writes over the log's new
+ *    entries (see WalProbe). Its records are the size each write takes
  *    in a batch entry. The three nodes share the disk, the bare loop has it alone.
  * Then the cluster is closed and the directory removed, also when something failed.
  *
@@ -161,6 +161,7 @@ interface Measured {
   readonly offeredOpsPerSec?: number;
   readonly result: LoopResult;
   readonly wal?: WalBatching;
+  readonly note?: string;
 }
 
 export async function runClusterScenario(scenario: ClusterScenario, options: ClusterRunOptions = {}): Promise<ClusterRunResult> {
@@ -215,8 +216,8 @@ export async function runClusterScenario(scenario: ClusterScenario, options: Clu
         if (warm.ops === 0) throw new Error(`${name}: no ${op} completed in the warm-up at ${inFlight} in flight: ${JSON.stringify(warm.errorsByCode)}`);
         const probe = scenario.durable && op === 'put' ? await WalProbe.start(cluster) : undefined;
         const result = await closedLoop(operation, { inFlight, durationMs: plan.timeMs, opsMax: scenario.opsMaxPerLoop });
-        const wal = await probe?.finish(result);
-        measured.push({ op, loop: 'closed', inFlight, result, wal });
+        const { wal, note } = (await probe?.finish(result)) ?? {};
+        measured.push({ op, loop: 'closed', inFlight, result, wal, note });
         measureDisk(wal);
       }
     }
@@ -228,8 +229,8 @@ export async function runClusterScenario(scenario: ClusterScenario, options: Clu
       progress.step(`${name}: ${op}, open loop at ${rate.toLocaleString('en-US')}/s (${scenario.openLoopRateOfPeak} × the peak), ${plan.timeMs} ms`, plan.timeMs);
       const probe = scenario.durable && op === 'put' ? await WalProbe.start(cluster) : undefined;
       const result = await openLoop(makeOperation(kv, op, p), { ratePerSec: rate, durationMs: plan.timeMs, inFlightMax: scenario.cluster.requestsInFlightMax });
-      const wal = await probe?.finish(result);
-      measured.push({ op, loop: 'open', inFlight: result.inFlightPeak, offeredOpsPerSec: rate, result, wal });
+      const { wal, note } = (await probe?.finish(result)) ?? {};
+      measured.push({ op, loop: 'open', inFlight: result.inFlightPeak, offeredOpsPerSec: rate, result, wal, note });
       measureDisk(wal);
     }
   } finally {
@@ -267,6 +268,7 @@ function toRow(scenario: ClusterScenario, m: Measured): BenchRow {
     errorsByCode: r.errorsByCode,
     curveMs: r.curveMs,
     ...(m.wal === undefined ? {} : { wal: m.wal }),
+    ...(m.note === undefined ? {} : { note: m.note }),
   };
 }
 
@@ -313,8 +315,9 @@ async function preload(kv: KvClient, p: Payloads): Promise<void> {
 }
 
 /**
- * Counts a durable loop's WAL syncs as the leader's new log entries. The leader proposes
- * the writes of one turn as one entry and persists each Ready with one `writev` and one
+ * Counts a durable loop's WAL syncs as the log's new entries (the highest last index of any
+ * node, so that a change of leader during the loop loses nothing). The leader proposes the
+ * writes of one turn as one entry and persists each Ready with one `writev` and one
  * `fdatasync`, so entries and syncs agree until a turn's writes pass the host's write batch
  * limit (128 KiB, some 770 puts), when one sync carries more than one entry: then the count
  * is above the syncs and the batch below the real one.
@@ -322,27 +325,30 @@ async function preload(kv: KvClient, p: Payloads): Promise<void> {
 class WalProbe {
   private constructor(
     private readonly cluster: Cluster,
-    private readonly before: { id: number; lastIndex: number } | undefined,
+    private readonly before: LogPosition,
   ) {}
 
   static async start(cluster: Cluster): Promise<WalProbe> {
-    return new WalProbe(cluster, await leaderLastIndex(cluster));
+    return new WalProbe(cluster, await logPosition(cluster));
   }
 
-  async finish(r: LoopResult): Promise<WalBatching | undefined> {
-    const before = this.before;
-    const after = await leaderLastIndex(this.cluster);
-    // A loop that changed leaders says nothing clear about batching.
-    if (before === undefined || after === undefined || after.id !== before.id || after.lastIndex <= before.lastIndex) return undefined;
-    const entries = after.lastIndex - before.lastIndex;
-    return { batch: r.ops / entries, fsyncsPerSec: entries / (r.elapsedMs / 1000), source: 'leader-log-entries' };
+  async finish(r: LoopResult): Promise<{ wal: WalBatching | undefined; note: string | undefined }> {
+    const after = await logPosition(this.cluster);
+    const entries = after.lastIndex - this.before.lastIndex;
+    const note = after.leaderId === this.before.leaderId ? undefined : `the leader changed during the loop (node ${this.before.leaderId ?? '-'} to ${after.leaderId ?? '-'})`;
+    if (entries <= 0 || r.ops === 0) return { wal: undefined, note };
+    return { wal: { batch: r.ops / entries, fsyncsPerSec: entries / (r.elapsedMs / 1000), source: 'log-entries' }, note };
   }
 }
 
-async function leaderLastIndex(cluster: Cluster): Promise<{ id: number; lastIndex: number } | undefined> {
+interface LogPosition {
+  readonly leaderId: number | undefined;
+  readonly lastIndex: number;
+}
+
+async function logPosition(cluster: Cluster): Promise<LogPosition> {
   const st = await cluster.status();
-  const leader = st.nodes.find((n) => n.id === st.leaderId);
-  return leader === undefined ? undefined : { id: leader.id, lastIndex: leader.lastIndex };
+  return { leaderId: st.leaderId, lastIndex: Math.max(0, ...st.nodes.map((n) => n.lastIndex)) };
 }
 
 async function ringLimit(scenario: ClusterScenario, frameBytes: number, ops: readonly ClusterOp[], timeMs: number): Promise<LimitRecord> {

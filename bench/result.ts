@@ -39,12 +39,12 @@ export interface Limit {
 
 /** How the WAL batched during a durable loop (see WalProbe in bench/cluster.bench.ts). */
 export interface WalBatching {
-  /** Committed writes per `writev` + `fdatasync` of the leader. */
+  /** Committed writes per `writev` + `fdatasync`. */
   readonly batch: number;
-  /** The leader's `fdatasync`s per second. */
+  /** `fdatasync`s per second of one node. */
   readonly fsyncsPerSec: number;
-  /** How syncs were counted: the leader's new log entries (one per sync, more for very large turns). */
-  readonly source: 'leader-log-entries';
+  /** How syncs were counted: the log's new entries (one per sync, more for very large turns). */
+  readonly source: 'log-entries';
 }
 
 /** One measured loop: the row of `scenarios` (and, with `system`, of `peers`). */

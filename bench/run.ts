@@ -227,6 +227,7 @@ async function main(): Promise<number> {
   if (rows.length > 0) {
     console.log(`\ncluster: ${os.availableParallelism()} cores shared by the nodes' threads and the client's; ratio = ops/s ÷ the tightest limit of the op`);
     console.log(`\n${formatClusterTable(rows)}`);
+    for (const r of rows) if (r.note !== undefined) console.log(`note: ${r.name} ${r.op} at ${r.inFlight} in flight: ${r.note}`);
     console.log(`\nlimits, measured in the same run with the same payloads:\n${formatLimits(limits)}`);
     console.log(`\ntargets (reported, never tuned for):\n${formatTargets(verdicts).join('\n')}`);
   }

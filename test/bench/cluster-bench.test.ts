@@ -131,9 +131,9 @@ describe('cluster bench', () => {
     const all = [record('ring', ['put']), record('map', ['get-lease']), record('disk', ['put'], 64), record('disk', ['put'], 1024)];
     expect(limitsFor(all, 'cluster-durable', 'put', 64).map((l) => l.name)).toEqual(['ring ', 'disk 64']);
     expect(limitsFor(all, 'cluster-memory', 'put', undefined)).toEqual([]);
-    expect(diskBatchOf({ batch: 63.6, fsyncsPerSec: 1, source: 'leader-log-entries' })).toBe(64);
-    expect(diskBatchOf({ batch: 0.4, fsyncsPerSec: 1, source: 'leader-log-entries' })).toBe(1);
-    expect(diskBatchOf({ batch: 5000, fsyncsPerSec: 1, source: 'leader-log-entries' })).toBe(1024);
+    expect(diskBatchOf({ batch: 63.6, fsyncsPerSec: 1, source: 'log-entries' })).toBe(64);
+    expect(diskBatchOf({ batch: 0.4, fsyncsPerSec: 1, source: 'log-entries' })).toBe(1);
+    expect(diskBatchOf({ batch: 5000, fsyncsPerSec: 1, source: 'log-entries' })).toBe(1024);
   });
 
   it('reports each target as met, missed or not measured, from closed-loop rows only', () => {
