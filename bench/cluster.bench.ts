@@ -19,7 +19,7 @@
  * 5. durable puts only: while the cluster idles after each of those loops, the bare
  *    `writev` + `fdatasync` loop (bench/disk.bench.ts, preallocated file) at the WAL batch
  *    the loop achieved: committed writes per sync, estimated as writes over the log's new
- *    entries (see WalProbe). Its records are the size each write takes
+ *    entries (see LoopProbe). Its records are the size each write takes
  *    in a batch entry. The three nodes share the disk, the bare loop has it alone.
  * Then the cluster is closed and the directory removed, also when something failed.
  *
@@ -214,9 +214,9 @@ export async function runClusterScenario(scenario: ClusterScenario, options: Clu
         const operation = makeOperation(kv, op, p);
         const warm = await closedLoop(operation, { inFlight, durationMs: plan.warmupMs, opsMax: scenario.opsMaxPerLoop });
         if (warm.ops === 0) throw new Error(`${name}: no ${op} completed in the warm-up at ${inFlight} in flight: ${JSON.stringify(warm.errorsByCode)}`);
-        const probe = scenario.durable && op === 'put' ? await WalProbe.start(cluster) : undefined;
+        const probe = await LoopProbe.start(cluster, scenario.durable && op === 'put');
         const result = await closedLoop(operation, { inFlight, durationMs: plan.timeMs, opsMax: scenario.opsMaxPerLoop });
-        const { wal, note } = (await probe?.finish(result)) ?? {};
+        const { wal, note } = await probe.finish(result);
         measured.push({ op, loop: 'closed', inFlight, result, wal, note });
         measureDisk(wal);
       }
@@ -227,9 +227,9 @@ export async function runClusterScenario(scenario: ClusterScenario, options: Clu
       const rate = Math.round(peak * scenario.openLoopRateOfPeak);
       if (rate <= 0) continue;
       progress.step(`${name}: ${op}, open loop at ${rate.toLocaleString('en-US')}/s (${scenario.openLoopRateOfPeak} × the peak), ${plan.timeMs} ms`, plan.timeMs);
-      const probe = scenario.durable && op === 'put' ? await WalProbe.start(cluster) : undefined;
+      const probe = await LoopProbe.start(cluster, scenario.durable && op === 'put');
       const result = await openLoop(makeOperation(kv, op, p), { ratePerSec: rate, durationMs: plan.timeMs, inFlightMax: scenario.cluster.requestsInFlightMax });
-      const { wal, note } = (await probe?.finish(result)) ?? {};
+      const { wal, note } = await probe.finish(result);
       measured.push({ op, loop: 'open', inFlight: result.inFlightPeak, offeredOpsPerSec: rate, result, wal, note });
       measureDisk(wal);
     }
@@ -315,28 +315,30 @@ async function preload(kv: KvClient, p: Payloads): Promise<void> {
 }
 
 /**
- * Counts a durable loop's WAL syncs as the log's new entries (the highest last index of any
- * node, so that a change of leader during the loop loses nothing). The leader proposes the
- * writes of one turn as one entry and persists each Ready with one `writev` and one
- * `fdatasync`, so entries and syncs agree until a turn's writes pass the host's write batch
- * limit (128 KiB, some 770 puts), when one sync carries more than one entry: then the count
- * is above the syncs and the batch below the real one.
+ * What the cluster did during one loop besides answering: whether its leader changed (the
+ * row then says so), and for durable puts how the WAL batched. Syncs are counted as the
+ * log's new entries (the highest last index of any node, so that a change of leader loses
+ * nothing): the leader proposes the writes of one turn as one entry and persists each Ready
+ * with one `writev` and one `fdatasync`, so entries and syncs agree until a turn's writes
+ * pass the host's write batch limit (128 KiB, some 770 puts), when one sync carries more
+ * than one entry: then the count is above the syncs and the batch below the real one.
  */
-class WalProbe {
+class LoopProbe {
   private constructor(
     private readonly cluster: Cluster,
+    private readonly countSyncs: boolean,
     private readonly before: LogPosition,
   ) {}
 
-  static async start(cluster: Cluster): Promise<WalProbe> {
-    return new WalProbe(cluster, await logPosition(cluster));
+  static async start(cluster: Cluster, countSyncs: boolean): Promise<LoopProbe> {
+    return new LoopProbe(cluster, countSyncs, await logPosition(cluster));
   }
 
   async finish(r: LoopResult): Promise<{ wal: WalBatching | undefined; note: string | undefined }> {
     const after = await logPosition(this.cluster);
     const entries = after.lastIndex - this.before.lastIndex;
     const note = after.leaderId === this.before.leaderId ? undefined : `the leader changed during the loop (node ${this.before.leaderId ?? '-'} to ${after.leaderId ?? '-'})`;
-    if (entries <= 0 || r.ops === 0) return { wal: undefined, note };
+    if (!this.countSyncs || entries <= 0 || r.ops === 0) return { wal: undefined, note };
     return { wal: { batch: r.ops / entries, fsyncsPerSec: entries / (r.elapsedMs / 1000), source: 'log-entries' }, note };
   }
 }

@@ -37,7 +37,7 @@ export interface Limit {
   readonly opsPerSec: number;
 }
 
-/** How the WAL batched during a durable loop (see WalProbe in bench/cluster.bench.ts). */
+/** How the WAL batched during a durable loop (see LoopProbe in bench/cluster.bench.ts). */
 export interface WalBatching {
   /** Committed writes per `writev` + `fdatasync`. */
   readonly batch: number;
