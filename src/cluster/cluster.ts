@@ -429,6 +429,7 @@ export class Cluster {
       snapshotChunkBytes: o.snapshotChunkBytes,
       snapshotEveryEntries: o.snapshotEveryEntries,
       snapshotRetainEntries: o.snapshotRetainEntries,
+      snapshotEveryBytes: o.snapshotEveryBytes,
       dataDir: o.dataDir === undefined ? undefined : join(o.dataDir, `node-${id}`),
       fsync: o.fsync,
       peerQueueMax: Math.max(1024, o.maxInflight * 4),

@@ -32,7 +32,9 @@ export interface ClusterOptions {
   readonly snapshotChunkBytes?: number;
   /** Applied entries between snapshots. Default 50,000. */
   readonly snapshotEveryEntries?: number;
-  /** Entries kept behind a snapshot for followers slightly behind. Default 5,000. */
+  /** Applied entry bytes between snapshots (an entry may carry a batch of writes). Default 64 MiB. */
+  readonly snapshotEveryBytes?: number;
+  /** Entries kept behind a snapshot for followers slightly behind. Default 1,000. */
   readonly snapshotRetainEntries?: number;
   /** Bytes of each ring (a power of two), large enough for the largest request (a cas with two 1 MiB values). Default 8 MiB. */
   readonly ringBytes?: number;
@@ -60,6 +62,7 @@ export interface ResolvedOptions {
   readonly snapshotChunkBytes: number;
   readonly snapshotEveryEntries: number;
   readonly snapshotRetainEntries: number;
+  readonly snapshotEveryBytes: number;
   readonly ringBytes: number;
   readonly requestTimeoutMs: number;
   readonly requestsInFlightMax: number;
@@ -84,7 +87,8 @@ export function resolveOptions(o: ClusterOptions = {}): ResolvedOptions {
     maxBatchBytes: integer(o.maxBatchBytes ?? 256 << 10, 'maxBatchBytes', 1, 64 << 20),
     snapshotChunkBytes: integer(o.snapshotChunkBytes ?? 256 << 10, 'snapshotChunkBytes', 1, 64 << 20),
     snapshotEveryEntries: integer(o.snapshotEveryEntries ?? 50_000, 'snapshotEveryEntries', 1, Number.MAX_SAFE_INTEGER),
-    snapshotRetainEntries: integer(o.snapshotRetainEntries ?? 5_000, 'snapshotRetainEntries', 0, Number.MAX_SAFE_INTEGER),
+    snapshotEveryBytes: integer(o.snapshotEveryBytes ?? 64 << 20, 'snapshotEveryBytes', 1, Number.MAX_SAFE_INTEGER),
+    snapshotRetainEntries: integer(o.snapshotRetainEntries ?? 1_000, 'snapshotRetainEntries', 0, Number.MAX_SAFE_INTEGER),
     ringBytes: integer(o.ringBytes ?? 8 << 20, 'ringBytes', 64 << 10, RING_CAPACITY_BYTES_MAX),
     requestTimeoutMs: integer(o.requestTimeoutMs ?? 5_000, 'requestTimeoutMs', 1, 2 ** 31 - 1),
     requestsInFlightMax: integer(o.requestsInFlightMax ?? 65_536, 'requestsInFlightMax', 1, 1 << 24),

@@ -17,6 +17,7 @@ export type { ClientReply, ClientRequest, ReadConsistency } from './client-proto
 export {
   NodeHost,
   SNAPSHOT_EVERY_ENTRIES_DEFAULT,
+  SNAPSHOT_EVERY_BYTES_DEFAULT,
   SNAPSHOT_RETAIN_ENTRIES_DEFAULT,
   WATCH_HISTORY_MAX_DEFAULT,
   WRITE_BATCH_BYTES_MAX_DEFAULT,

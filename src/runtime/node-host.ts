@@ -54,6 +54,11 @@ export interface NodeHostOptions {
   readonly snapshotEveryEntries?: number;
   /** Entries kept behind a snapshot for followers slightly behind. Default 5,000. */
   readonly snapshotRetainEntries?: number;
+  /**
+   * Take a snapshot once this many bytes of entries are applied past the last one, whatever
+   * their count: an entry may carry a whole batch of writes. Default 64 MiB.
+   */
+  readonly snapshotEveryBytes?: number;
   /** Committed changes kept in memory so a watch can resume after an index. Default 65,536. */
   readonly watchHistoryMax?: number;
   /** A batch of writes becomes a log entry once it reaches this size. Default 128 KiB. */
@@ -112,7 +117,8 @@ interface WatchHistory {
 }
 
 export const SNAPSHOT_EVERY_ENTRIES_DEFAULT = 50_000;
-export const SNAPSHOT_RETAIN_ENTRIES_DEFAULT = 5_000;
+export const SNAPSHOT_RETAIN_ENTRIES_DEFAULT = 1_000;
+export const SNAPSHOT_EVERY_BYTES_DEFAULT = 64 << 20;
 export const WATCH_HISTORY_MAX_DEFAULT = 65_536;
 /** A Ready loop that does not settle is a bug, not load: the core hands out finite work. */
 const READY_ROUNDS_MAX = 100_000;
@@ -133,6 +139,9 @@ export class NodeHost {
   private readonly hooks: HostHooks;
   private readonly snapshotEveryEntries: number;
   private readonly snapshotRetainEntries: number;
+  private readonly snapshotEveryBytes: number;
+  /** Entry bytes applied since the last snapshot this host took or installed (since start, after a restart). */
+  private appliedBytesSinceSnapshot = 0;
   private readonly watchHistoryMax: number;
   private readonly writeBatchBytesMax: number;
   /** Writes that arrived since the last flush, and their request ids in batch order. */
@@ -159,6 +168,7 @@ export class NodeHost {
     this.sink = sink;
     this.snapshotEveryEntries = positiveInteger(options.snapshotEveryEntries ?? SNAPSHOT_EVERY_ENTRIES_DEFAULT, 'snapshotEveryEntries');
     this.snapshotRetainEntries = Math.max(0, Math.floor(options.snapshotRetainEntries ?? SNAPSHOT_RETAIN_ENTRIES_DEFAULT));
+    this.snapshotEveryBytes = positiveInteger(options.snapshotEveryBytes ?? SNAPSHOT_EVERY_BYTES_DEFAULT, 'snapshotEveryBytes');
     this.watchHistoryMax = positiveInteger(options.watchHistoryMax ?? WATCH_HISTORY_MAX_DEFAULT, 'watchHistoryMax');
     this.writeBatchBytesMax = positiveInteger(options.writeBatchBytesMax ?? WRITE_BATCH_BYTES_MAX_DEFAULT, 'writeBatchBytesMax');
     const config: RaftConfig = { ...options.raft, storage: this.storage };
@@ -448,6 +458,7 @@ export class NodeHost {
     this.kvMachine = KvStateMachine.restore(snap.data);
     this.unsubscribe = this.kvMachine.onChange((c) => this.onChange(c));
     this.appliedIndexValue = snap.meta.index;
+    this.appliedBytesSinceSnapshot = 0;
     // The changes the snapshot jumped over are unknown here: no watch can resume before it.
     this.history = { floorIndex: snap.meta.index, changes: [], head: 0 };
     this.endWatches(ErrorCode.COMPACTED);
@@ -455,6 +466,7 @@ export class NodeHost {
 
   private applyEntry(e: Entry): void {
     this.appliedIndexValue = e.index;
+    this.appliedBytesSinceSnapshot += e.data.length;
     if (e.type !== EntryType.Normal || e.data.length === 0) {
       this.kvMachine.skip(e.index);
       return;
@@ -494,10 +506,12 @@ export class NodeHost {
 
   private maybeSnapshot(): void {
     const snapIndex = this.storage.snapshot().meta.index;
-    if (this.appliedIndexValue - snapIndex < this.snapshotEveryEntries) return;
+    if (this.appliedIndexValue - snapIndex < this.snapshotEveryEntries && this.appliedBytesSinceSnapshot < this.snapshotEveryBytes) return;
+    if (this.appliedIndexValue <= snapIndex) return;
     // The configuration in the snapshot must be the one at the applied index.
     if (this.raft.log.applied !== this.appliedIndexValue) return;
     this.storage.createSnapshot(this.appliedIndexValue, this.raft.conf, this.kvMachine.snapshot(), this.snapshotRetainEntries);
+    this.appliedBytesSinceSnapshot = 0;
   }
 }
 

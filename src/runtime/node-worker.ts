@@ -101,6 +101,7 @@ class NodeWorker {
         storage,
         snapshotEveryEntries: s.snapshotEveryEntries,
         snapshotRetainEntries: s.snapshotRetainEntries,
+        snapshotEveryBytes: s.snapshotEveryBytes,
       },
       {
         sendRaft: (m) => this.sendRaft(m),

@@ -21,6 +21,7 @@ export interface NodeSettings {
   readonly snapshotChunkBytes: number;
   readonly snapshotEveryEntries: number;
   readonly snapshotRetainEntries: number;
+  readonly snapshotEveryBytes: number;
   /** A directory for this node's WAL; undefined: logs in memory. */
   readonly dataDir: string | undefined;
   readonly fsync: 'always' | 'none';

@@ -14,8 +14,13 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { createCluster, ErrorCode, RingraftError, type Cluster, type ClusterOptions, type KvClient } from '../../src/index.ts';
 
 const text = new TextDecoder();
-/** Fast timers, so elections take some 100-200 ms. */
-const FAST: ClusterOptions = { tickMs: 10, electionTicks: 10, heartbeatTicks: 1 };
+/**
+ * Quick timers, so elections take some 200-400 ms: short enough for quick tests, long
+ * enough that a starved machine (the suite runs test files in parallel) does not hold
+ * elections all the time.
+ */
+const FAST: ClusterOptions = { tickMs: 10, electionTicks: 20, heartbeatTicks: 2 };
+const ELECTION_TIMEOUT_MS = 200;
 
 let open: Cluster[] = [];
 let dirs: string[] = [];
@@ -162,8 +167,8 @@ describe('a 3-node cluster on worker threads', () => {
     load.stop();
     const { acked } = await load.done;
     expect(acked.size).toBeGreaterThan(100);
-    const electionMs = 100;
-    expect(resumeMs).toBeLessThan(electionMs * 2 * 5);
+    // A few election timeouts (each is randomized in [T, 2T)).
+    expect(resumeMs).toBeLessThan(ELECTION_TIMEOUT_MS * 2 * 5);
     const keys = [...acked.keys()];
     const values = await Promise.all(keys.map((k) => kv.get(k)));
     const lost = keys.filter((k, i) => values[i] === undefined || text.decode(values[i]) !== acked.get(k));
@@ -278,6 +283,7 @@ describe('a 3-node cluster on worker threads', () => {
       const result = await new Promise<{ wrote: number; errors: string[]; last: string | null }>((resolve, reject) => {
         worker.once('message', resolve);
         worker.once('error', reject);
+        worker.once('exit', (code) => reject(new Error(`the client thread exited (code ${code}) without a result`)));
       });
       await new Promise((r) => worker.once('exit', r));
       return result;

@@ -105,7 +105,7 @@ async function runWithFaults(c: Cluster, readConsistency: ReadConsistency, readN
 describe('linearizability of a real-thread cluster', () => {
   it('holds through leader crashes, restarts, partitions and transfers', async () => {
     dir = mkdtempSync(join(tmpdir(), 'ringraft-lin-'));
-    cluster = await createCluster({ tickMs: 10, electionTicks: 10, heartbeatTicks: 1, dataDir: dir, snapshotEveryEntries: 300, snapshotRetainEntries: 50 });
+    cluster = await createCluster({ tickMs: 10, electionTicks: 20, heartbeatTicks: 2, dataDir: dir, snapshotEveryEntries: 300, snapshotRetainEntries: 50 });
     const history = await runWithFaults(cluster, 'linearizable', () => undefined, 4_000);
     const completed = history.filter((op) => op.return !== null);
     expect(completed.filter((op) => op.op === 'get').length).toBeGreaterThan(50);
@@ -116,7 +116,7 @@ describe('linearizability of a real-thread cluster', () => {
   });
 
   it('catches reads served from a lagging node (control run)', async () => {
-    cluster = await createCluster({ tickMs: 10, electionTicks: 10, heartbeatTicks: 1 });
+    cluster = await createCluster({ tickMs: 10, electionTicks: 20, heartbeatTicks: 2 });
     const c = cluster;
     // Stale reads at a node kept behind a partition half the time: must not linearize.
     const kv = c.client();

@@ -406,6 +406,23 @@ describe('watches', () => {
 });
 
 describe('snapshots', () => {
+  it('are also taken once snapshotEveryBytes of entries are applied, however few the entries', () => {
+    // Batch entries are large: three writes of 300-byte values pass 600 bytes long before 1000 entries.
+    const net = cluster({ snapshotEveryEntries: 1000, snapshotEveryBytes: 600, snapshotRetainEntries: 0 });
+    const value = 'x'.repeat(300);
+    for (let i = 0; i < 6; i++) write(net, 1, i + 1, 10 + i, `k${i}`, value);
+    net.tickAll(2);
+    for (const id of [1, 2, 3]) {
+      const snapIndex = net.node(id).storage.snapshot().meta.index;
+      expect(snapIndex).toBeGreaterThan(0);
+      expect(net.host(id).appliedIndex - snapIndex).toBeLessThan(3);
+    }
+    // Without the byte threshold, no snapshot yet.
+    const quiet = cluster({ snapshotEveryEntries: 1000, snapshotRetainEntries: 0 });
+    for (let i = 0; i < 6; i++) write(quiet, 1, i + 1, 10 + i, `k${i}`, value);
+    expect(quiet.node(1).storage.snapshot().meta.index).toBe(0);
+  });
+
   it('are taken every snapshotEveryEntries entries, compact the log, and the state survives a restart from the same storage', () => {
     const net = cluster({ snapshotEveryEntries: 3, snapshotRetainEntries: 1 });
     const snapIndexes: number[] = [];
