@@ -14,7 +14,7 @@ import { CURVE_PERCENTILES } from './load/loops.ts';
 import { formatMs, formatNumber, targetMatches, type BenchJson, type BenchRow } from './result.ts';
 
 const THROUGHPUT_SIZE = { width: 960, height: 480 };
-const CURVE_SIZE = { width: 470, height: 340 };
+const CURVE_SIZE = { width: 470, height: 370 };
 /** Room on the throughput chart's right for its legend, one series a line. */
 const LEGEND_WIDTH = 300;
 
@@ -156,7 +156,7 @@ function curveChart(title: string, rows: readonly AnyRow[]): string {
     {
       title: { text: title, left: 'center', textStyle: { fontSize: 13 } },
       legend: { top: 26, left: 'center', width: CURVE_SIZE.width - 40, itemGap: 20, textStyle: { fontSize: 11 } },
-      grid: { left: 60, right: 20, top: 80, bottom: 45 },
+      grid: { left: 60, right: 20, top: 105, bottom: 45 },
       xAxis: { type: 'category', name: 'percentile', nameLocation: 'middle', nameGap: 28, data: labels, axisLabel: { interval: 0, fontSize: 10 } },
       yAxis: { type: 'log', name: 'ms', axisLabel: { formatter: (v: number) => formatMs(v) } },
       series,
