@@ -41,10 +41,16 @@ export interface HostStorage extends Storage {
   close?(): void;
 }
 
-/** The host's two ways out. Both must return at once (queue, never block on the peer). */
+/** The host's ways out. All must return at once (queue, never block on the peer). */
 export interface HostSink {
   sendRaft(m: Message): void;
   reply(r: ClientReply): void;
+  /**
+   * Makes the Raft messages sent so far visible to their peers, for a sink that stages
+   * them: called after a Ready's sends, before the host goes on to work that may take long
+   * (its own write after early sends, applying entries), so peers can work meanwhile.
+   */
+  flushRaft?(): void;
 }
 
 export interface NodeHostOptions {
@@ -305,11 +311,11 @@ export class NodeHost {
       const rd = raft.ready();
       this.hooks.beforePersist?.(rd);
       const early = this.sendsEarly(rd, sendEarly);
-      if (early) for (const m of rd.messages) this.sink.sendRaft(m);
+      if (early) this.send(rd);
       this.persist(rd);
       this.noteRoleChange();
       this.hooks.afterPersist?.(rd);
-      if (!early) for (const m of rd.messages) this.sink.sendRaft(m);
+      if (!early) this.send(rd);
       this.apply(rd);
       raft.advance(rd);
       this.hooks.afterAdvance?.(rd);
@@ -325,6 +331,12 @@ export class NodeHost {
    */
   protected sendsEarly(rd: Ready, sendEarly: boolean): boolean {
     return sendEarly && rd.messagesBeforePersist;
+  }
+
+  private send(rd: Ready): void {
+    if (rd.messages.length === 0) return;
+    for (const m of rd.messages) this.sink.sendRaft(m);
+    this.sink.flushRaft?.();
   }
 
   /** Ends every watch with `code` (for instance when the client cannot keep up). */

@@ -106,6 +106,11 @@ class NodeWorker {
       {
         sendRaft: (m) => this.sendRaft(m),
         reply: (r) => this.clients[Math.floor(r.requestId / LINK_SPAN)]?.replies.send(r),
+        // A leader's early AppendEntries leave before its own fdatasync, and a follower's
+        // acknowledgement before it applies: the peers work meanwhile.
+        flushRaft: () => {
+          for (const p of this.peers.values()) p.outbox.flush();
+        },
       },
     );
   }

@@ -55,6 +55,8 @@ export class HostNetwork {
   readonly isolated = new Set<number>();
   /** Called with each Raft message as its sender's host hands it over, before it is queued. */
   readonly sendHooks: ((m: Message) => void)[] = [];
+  /** Called with the node id when a host makes its sent messages visible (HostSink.flushRaft). */
+  readonly flushHooks: ((id: number) => void)[] = [];
 
   constructor(
     private readonly voters: readonly number[],
@@ -92,6 +94,9 @@ export class HostNetwork {
           this.queue.push(m);
         },
         reply: (r) => replies.push(r),
+        flushRaft: () => {
+          for (const hook of this.flushHooks) hook(id);
+        },
       },
     );
     const node: HostNode = { id, host, storage, replies };

@@ -521,8 +521,28 @@ describe('the Ready order', () => {
     net.sendHooks.push((m) => {
       if (m.from === id) calls.push(`send ${m.type}`);
     });
+    net.flushHooks.push((from) => {
+      if (from === id) calls.push('flush');
+    });
     return calls;
   }
+
+  it('a leader\'s early sends are made visible before its own write starts, and any Ready\'s before it applies', () => {
+    const net = new HostNetwork([1, 2, 3]);
+    net.elect(1);
+    const calls = recordOrder(net, 1);
+    write(net, 1, 1, 10, 'k', 'v');
+    const early = calls.indexOf('ready early');
+    expect(early).toBeGreaterThanOrEqual(0);
+    // ready early, send App (one per follower), flush, then persist.
+    const persistAt = calls.indexOf('persist', early);
+    expect(calls.slice(early, persistAt).at(-1)).toBe('flush');
+    const followerCalls = recordOrder(net, 2);
+    write(net, 1, 2, 11, 'k', 'w');
+    const ack = followerCalls.indexOf(`send ${MessageType.AppResp}`);
+    expect(ack).toBeGreaterThan(0);
+    expect(followerCalls[ack + 1]).toBe('flush');
+  });
 
   it('a vote and an append acknowledgement leave only after the state they depend on is persisted', () => {
     const net = new HostNetwork([1, 2, 3]);
