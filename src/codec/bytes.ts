@@ -75,7 +75,8 @@ function assert(condition: unknown, message: string): asserts condition {
  */
 export class ByteWriter {
   private readonly target: Uint8Array;
-  private readonly view: DataView;
+  /** Made on first use (bigint fields only): the common fields are written byte by byte, with no DataView to allocate per writer. */
+  private viewValue: DataView | undefined;
   private offsetBytes = 0;
   /** Writes stop here: the target's end, or the end of the current window. */
   private endBytes: number;
@@ -88,7 +89,6 @@ export class ByteWriter {
     } else {
       this.target = target;
     }
-    this.view = new DataView(this.target.buffer, this.target.byteOffset, this.target.byteLength);
     this.endBytes = this.target.length;
   }
 
@@ -125,21 +125,22 @@ export class ByteWriter {
   u32(value: number): void {
     assert(Number.isInteger(value) && value >= 0 && value <= U32_MAX, `u32 value ${value} is in [0, 2^32)`);
     const at = this.claim(4);
-    this.view.setUint32(at, value, true);
+    putU32(this.target, at, value);
   }
 
   u64(value: bigint): void {
     assert(value >= 0n && value <= U64_MAX, `u64 value ${value} is in [0, 2^64)`);
     const at = this.claim(8);
-    this.view.setBigUint64(at, value, true);
+    this.viewValue ??= new DataView(this.target.buffer, this.target.byteOffset, this.target.byteLength);
+    this.viewValue.setBigUint64(at, value, true);
   }
 
   /** Writes a safe non-negative integer as a u64, without going through bigint. */
   u64Number(value: number): void {
     assert(Number.isSafeInteger(value) && value >= 0, `u64 value ${value} is a safe non-negative integer`);
     const at = this.claim(8);
-    this.view.setUint32(at, value % TWO_POW_32, true);
-    this.view.setUint32(at + 4, Math.floor(value / TWO_POW_32), true);
+    putU32(this.target, at, value % TWO_POW_32);
+    putU32(this.target, at + 4, Math.floor(value / TWO_POW_32));
   }
 
   /** Writes a u32 length prefix, then the bytes. */
@@ -174,12 +175,10 @@ export class ByteWriter {
  */
 export class ByteReader {
   private readonly source: Uint8Array;
-  private readonly view: DataView;
   private offsetBytes = 0;
 
   constructor(source: Uint8Array) {
     this.source = source;
-    this.view = new DataView(source.buffer, source.byteOffset, source.byteLength);
   }
 
   get offset(): number {
@@ -197,19 +196,19 @@ export class ByteReader {
 
   u32(): number {
     const at = this.claim(4, 'u32');
-    return this.view.getUint32(at, true);
+    return getU32(this.source, at);
   }
 
   u64(): bigint {
     const at = this.claim(8, 'u64');
-    return this.view.getBigUint64(at, true);
+    return (BigInt(getU32(this.source, at + 4)) << 32n) | BigInt(getU32(this.source, at));
   }
 
   /** Reads a u64 that must be at most Number.MAX_SAFE_INTEGER. */
   u64Number(): number {
     const at = this.claim(8, 'u64');
-    const low = this.view.getUint32(at, true);
-    const high = this.view.getUint32(at + 4, true);
+    const low = getU32(this.source, at);
+    const high = getU32(this.source, at + 4);
     if (high > SAFE_U64_HIGH_MAX) {
       throw new DecodeError('out_of_range', at, 'u64 is above Number.MAX_SAFE_INTEGER');
     }
@@ -253,4 +252,16 @@ export class ByteReader {
     this.offsetBytes = at + sizeBytes;
     return at;
   }
+}
+
+/** Little-endian u32 at `at`, byte by byte (no DataView to allocate). */
+function putU32(target: Uint8Array, at: number, value: number): void {
+  target[at] = value & 0xff;
+  target[at + 1] = (value >>> 8) & 0xff;
+  target[at + 2] = (value >>> 16) & 0xff;
+  target[at + 3] = (value >>> 24) & 0xff;
+}
+
+function getU32(source: Uint8Array, at: number): number {
+  return (source[at]! | (source[at + 1]! << 8) | (source[at + 2]! << 16)) + source[at + 3]! * 0x100_0000;
 }

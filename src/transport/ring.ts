@@ -822,6 +822,12 @@ const BELL_MAGIC = 0;
 const BELL_SEQUENCE = 1;
 /** How many threads are between announcing a wait and ending it. */
 const BELL_WAITERS = 2;
+/**
+ * 1 once a ring has notified the waiters and they have not yet looked again: further rings
+ * until then skip the `Atomics.notify` system call (a busy producer publishes many times
+ * while its consumer is waking up). A waiter clears it before each look at its predicate.
+ */
+const BELL_PENDING = 3;
 
 /**
  * One wake-up word that many rings share, so that a thread consuming many inbound rings
@@ -829,10 +835,10 @@ const BELL_WAITERS = 2;
  * the consumer waits on it with a predicate that looks at all its rings.
  *
  * ```
- *  Int32 word  0        1            2
- *            ┌────────┬────────────┬─────────┐
- *            │ magic  │ sequence   │ waiters │
- *            └────────┴────────────┴─────────┘
+ *  Int32 word  0        1            2         3
+ *            ┌────────┬────────────┬─────────┬─────────┐
+ *            │ magic  │ sequence   │ waiters │ pending │
+ *            └────────┴────────────┴─────────┴─────────┘
  * ```
  *
  * A waiter counts itself in `waiters`, reads `sequence`, checks its predicate, and sleeps
@@ -841,6 +847,13 @@ const BELL_WAITERS = 2;
  * The publish precedes that load, and the waiter's count precedes its predicate, so either
  * the waiter sees the frame or the producer sees the waiter (Atomics are sequentially
  * consistent), and a bumped `sequence` makes a late `Atomics.wait` return at once.
+ *
+ * `pending` saves the system call of redundant rings: the first ring after a waiter's look
+ * sets it and notifies; later rings see it set and return. That is safe because the waiter
+ * clears it before it reads `sequence` and checks its predicate. A ring that finds it set
+ * either came after the clear, and then the ring that set it bumps `sequence` (so the wait
+ * on the value read after the clear returns at once), or came before the clear, and then its
+ * publish precedes the predicate check, which sees the frame.
  */
 export class Doorbell {
   readonly buffer: SharedArrayBuffer;
@@ -867,6 +880,7 @@ export class Doorbell {
   /** Wakes the waiters, if any. Producers with this doorbell call it after each publish. */
   ring(): void {
     if (Atomics.load(this.words, BELL_WAITERS) === 0) return;
+    if (Atomics.exchange(this.words, BELL_PENDING, 1) === 1) return;
     Atomics.add(this.words, BELL_SEQUENCE, 1);
     Atomics.notify(this.words, BELL_SEQUENCE);
   }
@@ -883,6 +897,7 @@ export class Doorbell {
     Atomics.add(this.words, BELL_WAITERS, 1);
     try {
       for (;;) {
+        Atomics.store(this.words, BELL_PENDING, 0);
         const observed = Atomics.load(this.words, BELL_SEQUENCE);
         if (isReady()) return true;
         const waitMs = remainingMs(deadline);
@@ -901,6 +916,7 @@ export class Doorbell {
     Atomics.add(this.words, BELL_WAITERS, 1);
     try {
       for (;;) {
+        Atomics.store(this.words, BELL_PENDING, 0);
         const observed = Atomics.load(this.words, BELL_SEQUENCE);
         if (isReady()) return true;
         const waitMs = remainingMs(deadline);
