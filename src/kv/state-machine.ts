@@ -244,8 +244,16 @@ export class KvStateMachine {
 
   /** The value of `key`, as a copy; undefined if absent. */
   get(key: Uint8Array): Uint8Array | undefined {
-    const entry = this.entries.get(keyString(key));
-    return entry === undefined ? undefined : entry.value.slice();
+    return this.getShared(key)?.slice();
+  }
+
+  /**
+   * The stored value of `key` itself, not a copy: for a caller that copies it out at once
+   * (into a reply frame). It must never be modified. It stays valid: a value is replaced by
+   * a new one when the key is written, never changed in place.
+   */
+  getShared(key: Uint8Array): Uint8Array | undefined {
+    return this.entries.get(keyString(key))?.value;
   }
 
   /**

@@ -315,6 +315,8 @@ export function decodeReply(bytes: Uint8Array): ClientReply {
 }
 
 const WRITE_REPLY_BYTES = HEADER_BYTES + 1 + 8;
+/** A read reply without its value: header, index, present flag. */
+const READ_REPLY_MIN_BYTES = HEADER_BYTES + 8 + 1;
 const RESULTS_BY_TAG: readonly (KvResult | undefined)[] = [undefined, ...[1, 2, 3, 4, 5].map((tag) => Object.freeze(resultOfTag(tag)))];
 
 /**
@@ -328,6 +330,22 @@ export function decodeReplyAt(memory: Uint8Array, view: DataView, offset: number
     const high = view.getUint32(offset + 10, true);
     if (result !== undefined && high <= 0x1f_ffff) {
       return { kind: 'write', requestId: view.getUint32(offset + 1, true), result, index: high * 2 ** 32 + view.getUint32(offset + 6, true) };
+    }
+  }
+  if (memory[offset] === REPLY_KIND.read && length >= READ_REPLY_MIN_BYTES) {
+    // kind, requestId, index (8), present (1), then length (4) and value when present.
+    const high = view.getUint32(offset + 9, true);
+    const present = memory[offset + 13];
+    const valueLength = present === 1 && length >= READ_REPLY_MIN_BYTES + 4 ? view.getUint32(offset + 14, true) : -1;
+    const exact = present === 0 ? length === READ_REPLY_MIN_BYTES : valueLength >= 0 && length === READ_REPLY_MIN_BYTES + 4 + valueLength;
+    if (high <= 0x1f_ffff && exact && valueLength <= KV_VALUE_BYTES_MAX) {
+      const start = offset + READ_REPLY_MIN_BYTES + 4;
+      return {
+        kind: 'read',
+        requestId: view.getUint32(offset + 1, true),
+        index: high * 2 ** 32 + view.getUint32(offset + 5, true),
+        value: present === 0 ? undefined : memory.slice(start, start + valueLength),
+      };
     }
   }
   return decodeReply(memory.subarray(offset, offset + length));

@@ -354,7 +354,7 @@ export class NodeHost {
 
   private queueRead(requestId: number, consistency: ReadConsistency, key: Uint8Array): void {
     if (consistency === 'stale') {
-      this.sink.reply({ kind: 'read', requestId, index: this.appliedIndexValue, value: this.kvMachine.get(key) });
+      this.sink.reply({ kind: 'read', requestId, index: this.appliedIndexValue, value: this.kvMachine.getShared(key) });
       return;
     }
     if (this.raft.role !== 'leader') {
@@ -510,7 +510,7 @@ export class NodeHost {
       if (w.index > this.appliedIndexValue) break;
       served++;
       for (const r of w.reads) {
-        this.sink.reply({ kind: 'read', requestId: r.requestId, index: w.index, value: this.kvMachine.get(r.key) });
+        this.sink.reply({ kind: 'read', requestId: r.requestId, index: w.index, value: this.kvMachine.getShared(r.key) });
       }
     }
     if (served > 0) this.readsWaiting.splice(0, served);
