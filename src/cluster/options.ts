@@ -6,6 +6,7 @@
 
 import { ErrorCode, RingraftError } from '../core/index.ts';
 import { KV_KEY_BYTES_MAX, KV_VALUE_BYTES_MAX } from '../kv/index.ts';
+import type { NodeSettings } from '../runtime/index.ts';
 import { RING_CAPACITY_BYTES_MAX, ringFrameBytesMax } from '../transport/index.ts';
 
 export interface ClusterOptions {
@@ -48,21 +49,11 @@ export interface ClusterOptions {
 
 export const CLUSTER_NODES_MAX = 15;
 
-export interface ResolvedOptions {
+/** Every option with its value: the nodes' own settings, and the cluster's. */
+export interface ResolvedOptions extends Omit<NodeSettings, 'dataDir' | 'peerQueueMax'> {
   readonly nodes: number;
+  /** The cluster's directory (each node has a subdirectory). */
   readonly dataDir: string | undefined;
-  readonly fsync: 'always' | 'none';
-  readonly tickMs: number;
-  readonly electionTicks: number;
-  readonly heartbeatTicks: number;
-  readonly preVote: boolean;
-  readonly checkQuorum: boolean;
-  readonly maxInflight: number;
-  readonly maxBatchBytes: number;
-  readonly snapshotChunkBytes: number;
-  readonly snapshotEveryEntries: number;
-  readonly snapshotRetainEntries: number;
-  readonly snapshotEveryBytes: number;
   readonly ringBytes: number;
   readonly requestTimeoutMs: number;
   readonly requestsInFlightMax: number;

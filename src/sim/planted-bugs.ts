@@ -93,6 +93,20 @@ const NODE_CLASSES: Partial<Record<PlantedBug, new (config: RaftConfig) => RaftN
  * at a time and crashes at the moments around elections and commits. These override the
  * per-seed profile; everything else still varies with the seed.
  */
+/**
+ * For bugs that let a vote or an acknowledgement out before it is durable: crashes at the
+ * points around votes and appends, and frequent faults, since the window is a crash right
+ * after such a message and before the write it depends on.
+ */
+const DURABILITY_HUNT: Partial<SimOptions> = {
+  nodes: 3,
+  checkQuorum: false,
+  preVote: false,
+  crashPointProbability: 0.3,
+  faultMeanIntervalMs: 100,
+  faults: ['crash', 'isolate', 'partition'],
+};
+
 export const HUNTING_PROFILES: Record<PlantedBug, Partial<SimOptions>> = {
   'vote-ignores-log': {},
   'commit-old-term': {
@@ -106,15 +120,7 @@ export const HUNTING_PROFILES: Record<PlantedBug, Partial<SimOptions>> = {
   },
   'no-truncate': {},
   'read-without-quorum': { clientTimeoutMs: 60, keys: 1, clients: 8, faults: ['isolate', 'partition', 'asymmetric'] },
-  'hardstate-not-persisted': {
-    nodes: 3,
-    checkQuorum: false,
-    preVote: false,
-    crashPointProbability: 0.3,
-    // Frequent faults: the window is a crash right after a vote, before the next tick makes it durable.
-    faultMeanIntervalMs: 100,
-    faults: ['crash', 'isolate', 'partition'],
-  },
+  'hardstate-not-persisted': DURABILITY_HUNT,
   'stale-term-append': { checkQuorum: false, faults: ['isolate', 'partition'] },
   'lease-ignores-expiry': {
     checkQuorum: true,
@@ -124,14 +130,7 @@ export const HUNTING_PROFILES: Record<PlantedBug, Partial<SimOptions>> = {
     faults: ['transfer', 'asymmetric', 'isolate'],
     network: { ...DEFAULT_NETWORK, longDelayProbability: 0.05, longDelayMaxMs: 400 },
   },
-  'host-sends-before-persist': {
-    nodes: 3,
-    checkQuorum: false,
-    preVote: false,
-    crashPointProbability: 0.3,
-    faultMeanIntervalMs: 100,
-    faults: ['crash', 'isolate', 'partition'],
-  },
+  'host-sends-before-persist': DURABILITY_HUNT,
   'serve-damaged-log': {
     storage: 'wal',
     bitFlipProbability: 1,
