@@ -27,11 +27,13 @@ import type { KvClientHost } from './client.ts';
 /** Milliseconds the pump sleeps at most between looks at the reply rings. */
 const PUMP_IDLE_MS = 50;
 /**
- * For this long after the last reply the pump polls the rings once per turn of the event
- * loop instead of sleeping: under load the next reply is due within microseconds, and
- * waking from `Atomics.waitAsync` costs far more than that on a busy machine.
+ * For this long after the last request sent or reply received, the pump polls the rings
+ * once per turn of the event loop instead of sleeping: a reply is then due within about a
+ * millisecond (a durable write's round trip), and waking from `Atomics.waitAsync` costs a
+ * good part of that on a busy machine. Polling costs the client's thread CPU only while
+ * requests flow.
  */
-const PUMP_POLL_MS = 0.5;
+const PUMP_POLL_MS = 2;
 /** How often in-flight attempts are checked against their deadlines and their node's liveness. */
 const SWEEP_INTERVAL_MS = 20;
 /**
@@ -91,6 +93,8 @@ export class ClientEndpoint implements KvClientHost {
   private requestIdNext = 1;
   private pumping = false;
   private flushScheduled = false;
+  /** A request went out since the pump last looked (see PUMP_POLL_MS). */
+  private sentSincePoll = false;
   private sweeper: NodeJS.Timeout | undefined;
   private closed = false;
   private leaderGuessValue: number | undefined;
@@ -246,6 +250,7 @@ export class ClientEndpoint implements KvClientHost {
   // ─── The pump ───────────────────────────────────────────────────────────────────
 
   private afterSend(): void {
+    this.sentSincePoll = true;
     if (!this.flushScheduled) {
       this.flushScheduled = true;
       queueMicrotask(() => {
@@ -273,13 +278,14 @@ export class ClientEndpoint implements KvClientHost {
 
   private async pump(): Promise<void> {
     this.pumping = true;
-    let lastReplyAt = performance.now();
+    let lastActivityAt = performance.now();
     try {
       while (!this.closed && (this.attempts.size > 0 || this.watchHandlers.size > 0)) {
         const got = this.drainReplies();
         this.flushRequests();
-        if (got > 0) lastReplyAt = performance.now();
-        if (got > 0 || performance.now() - lastReplyAt < PUMP_POLL_MS) {
+        if (got > 0 || this.sentSincePoll) lastActivityAt = performance.now();
+        this.sentSincePoll = false;
+        if (got > 0 || performance.now() - lastActivityAt < PUMP_POLL_MS) {
           // Let the callers whose replies came run (and send more) before the next look.
           await new Promise<void>((resolve) => setImmediate(resolve));
         } else {
