@@ -60,7 +60,8 @@ export interface KvClientHost {
   isAlive(id: number): boolean;
   allocateClientId(): number;
   tryAcquireSlot(): boolean;
-  acquireSlot(): Promise<void>;
+  /** Waits for a slot until `deadline` (a performance.now() time) or the signal; false if none came. */
+  acquireSlot(deadline: number, signal: AbortSignal | undefined): Promise<boolean>;
   releaseSlot(): void;
   attempt(nodeId: number, build: (requestId: number) => ClientRequest, deadline: number): Promise<ClientReply>;
   openWatch(nodeId: number, prefix: Uint8Array, afterIndex: number | undefined, onReply: (r: ClientReply) => void): number;
@@ -142,15 +143,14 @@ export class KvClient {
       throw error;
     }
     session.seq++;
-    try {
-      const reply = await this.call((requestId) => ({ kind: 'write', requestId, data }), options, true);
-      if (reply.kind !== 'write') throw new Error(`assertion failed: a write answered with ${reply.kind}`);
-      return reply.result;
-    } finally {
-      // Reusable whatever happened: a later request has a higher sequence number, so a
-      // timed-out one that commits afterwards is refused as stale rather than applied twice.
-      this.sessions.push(session);
-    }
+    const reply = await this.call((requestId) => ({ kind: 'write', requestId, data }), options, true);
+    if (reply.kind !== 'write') throw new Error(`assertion failed: a write answered with ${reply.kind}`);
+    // Reused only after a success, when the state machine's last sequence number for this
+    // client is exactly session.seq. After a failure the write may or may not have reached
+    // the log (or never left), so the session is dropped: a next number could be refused
+    // as from an expired session, and a retry of this one could not be told apart.
+    this.sessions.push(session);
+    return reply.result;
   }
 
   /**
@@ -168,7 +168,11 @@ export class KvClient {
     const deadline = performance.now() + timeoutMs;
     const electionMs = this.host.electionTimeoutMs();
     const attemptMs = pinned !== undefined ? timeoutMs : Math.max(ATTEMPT_TIMEOUT_MS_MIN, 4 * electionMs);
-    if (!this.host.tryAcquireSlot()) await this.host.acquireSlot();
+    if (!this.host.tryAcquireSlot() && !(await this.host.acquireSlot(deadline, signal))) {
+      if (this.host.isClosed) throw new RingraftError(ErrorCode.CLOSED, 'the cluster is closed');
+      throwIfAborted(signal);
+      throw new RingraftError(ErrorCode.TIMEOUT, `no in-flight slot within ${timeoutMs} ms`);
+    }
     try {
       let target = pinned ?? this.firstTarget();
       let backoffMs = 1;
@@ -245,6 +249,11 @@ class Watcher implements AsyncIterableIterator<WatchEvent> {
   private backoffMs = 1;
   /** Position within lastIndex's entry of the last change delivered. */
   private lastPosition = -1;
+  /** The node of the current (or last) subscription. */
+  private nodeId: number | undefined;
+  /** Nodes that answered COMPACTED since the last successful start. */
+  private readonly compactedAt = new Set<number>();
+  private retryTimer: NodeJS.Timeout | undefined;
   private readonly onAbort = (): void => this.fail(new RingraftError(ErrorCode.ABORTED, 'the watch was aborted'));
 
   constructor(
@@ -292,6 +301,11 @@ class Watcher implements AsyncIterableIterator<WatchEvent> {
       this.retryLater();
       return;
     }
+    this.subscribeAt(nodeId);
+  }
+
+  private subscribeAt(nodeId: number): void {
+    this.nodeId = nodeId;
     // Resume from the start of the last entry seen: the rest of its batch may be unseen.
     const after = this.lastIndex === undefined ? undefined : Math.max(0, this.lastIndex - 1);
     this.requestId = this.host.openWatch(nodeId, this.prefix, after, (r) => this.onReply(r));
@@ -301,6 +315,7 @@ class Watcher implements AsyncIterableIterator<WatchEvent> {
     if (this.done) return;
     switch (r.kind) {
       case 'watch-start':
+        this.compactedAt.clear();
         if (this.lastIndex === undefined) {
           this.lastIndex = r.index;
           this.lastPosition = Number.MAX_SAFE_INTEGER; // Everything in that entry is before the watch.
@@ -316,16 +331,23 @@ class Watcher implements AsyncIterableIterator<WatchEvent> {
       }
       case 'watch-end':
         this.requestId = undefined;
-        if (r.code === ErrorCode.COMPACTED && this.lastIndex !== undefined) {
+        if (r.code === ErrorCode.COMPACTED) {
           // This node cannot resume here; another may (its history reaches further back).
-          this.retryLater();
+          // When every live node has said so, no one can: the watch fails.
+          if (this.nodeId !== undefined) this.compactedAt.add(this.nodeId);
+          const untried = this.host.nodeIds().filter((id) => this.host.isAlive(id) && !this.compactedAt.has(id));
+          if (untried.length === 0) {
+            this.fail(new RingraftError(ErrorCode.COMPACTED, `no node can resume the watch after index ${this.lastIndex}`));
+            return;
+          }
+          this.subscribeAt(untried[0]!);
           return;
         }
         if (r.code === ErrorCode.CLOSED && this.host.isClosed) {
           this.fail(new RingraftError(ErrorCode.CLOSED, 'the cluster is closed'));
           return;
         }
-        if (r.code === ErrorCode.NODE_DOWN || r.code === ErrorCode.COMPACTED) {
+        if (r.code === ErrorCode.NODE_DOWN) {
           this.retryLater();
           return;
         }
@@ -341,13 +363,14 @@ class Watcher implements AsyncIterableIterator<WatchEvent> {
       this.fail(new RingraftError(ErrorCode.CLOSED, 'the cluster is closed'));
       return;
     }
+    // A node went down: try again (another node, or this one back) until the watch is
+    // closed, aborted or the cluster closes.
     const delay = this.backoffMs;
     this.backoffMs = Math.min(this.backoffMs * 2, Math.max(10, this.host.electionTimeoutMs()));
-    if (this.backoffMs >= this.host.electionTimeoutMs() * 50) {
-      this.fail(new RingraftError(ErrorCode.COMPACTED, `no node can resume the watch after index ${this.lastIndex}`));
-      return;
-    }
-    setTimeout(() => this.subscribe(), delay);
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = undefined;
+      this.subscribe();
+    }, delay);
   }
 
   private push(event: WatchEvent): void {
@@ -381,6 +404,8 @@ class Watcher implements AsyncIterableIterator<WatchEvent> {
     this.signal?.removeEventListener('abort', this.onAbort);
     if (this.requestId !== undefined) this.host.closeWatch(this.requestId);
     this.requestId = undefined;
+    if (this.retryTimer !== undefined) clearTimeout(this.retryTimer);
+    this.retryTimer = undefined;
     if (this.waiting !== undefined && this.failure === undefined) {
       const w = this.waiting;
       this.waiting = undefined;

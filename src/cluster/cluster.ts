@@ -30,7 +30,7 @@ import {
 import { createRing, Doorbell } from '../transport/index.ts';
 import { KvClient } from './client.ts';
 import { ClientEndpoint, type EndpointLink } from './endpoint.ts';
-import { invalid, resolveOptions, type ClusterOptions, type ResolvedOptions } from './options.ts';
+import { CLUSTER_NODES_MAX, invalid, resolveOptions, type ClusterOptions, type ResolvedOptions } from './options.ts';
 
 export interface ClusterNodeStatus {
   readonly id: number;
@@ -97,10 +97,14 @@ interface NodeSlot {
   removed: boolean;
   /** The error a worker died of, if it died by itself. */
   failure: Error | undefined;
+  /** A restart under way: a second restart, a crash or close waits for it. */
+  starting: Promise<void> | undefined;
 }
 
 interface ControlCall {
+  readonly nodeId: number;
   readonly resolve: (reply: ControlReply) => void;
+  readonly reject: (error: RingraftError) => void;
 }
 
 export class Cluster {
@@ -211,6 +215,7 @@ export class Cluster {
   async crash(id: number): Promise<void> {
     this.checkOpen();
     const slot = this.slotOf(id);
+    await slot.starting?.catch(() => {});
     if (!slot.alive) return;
     const exited = slot.exited;
     this.markDown(slot, undefined);
@@ -225,11 +230,20 @@ export class Cluster {
     if (this.options.dataDir === undefined) {
       throw invalid(`node ${id} cannot restart: its log was in memory, and a node that forgot its log and votes would break Raft's safety; use a dataDir`);
     }
+    if (slot.starting !== undefined) return slot.starting;
     if (slot.alive) return;
-    await slot.exited;
-    await this.startWorker(id, []);
-    const cut = this.cuts.get(id);
-    if (cut !== undefined && cut.length > 0) await this.control(id, { type: 'partition', callId: 0, cut });
+    const starting = (async () => {
+      await slot.exited;
+      // close() may have come meanwhile: then nothing starts.
+      this.checkOpen();
+      await this.startWorker(id, []);
+    })();
+    slot.starting = starting;
+    try {
+      await starting;
+    } finally {
+      slot.starting = undefined;
+    }
   }
 
   /**
@@ -280,6 +294,7 @@ export class Cluster {
    */
   async addNode(options: { timeoutMs?: number } = {}): Promise<number> {
     this.checkOpen();
+    if (this.nodeIds().length >= CLUSTER_NODES_MAX) throw invalid(`the cluster has ${CLUSTER_NODES_MAX} nodes, the most it may have`);
     const deadline = performance.now() + (options.timeoutMs ?? 30_000);
     const id = Math.max(...this.slots.keys()) + 1;
     this.makeSlot(id);
@@ -318,12 +333,25 @@ export class Cluster {
       await slot.worker?.terminate();
       await exited;
     }
+    this.freeRings(id);
+  }
+
+  /** Drops every ring of a removed node, so replacing nodes does not pile up memory. */
+  private freeRings(id: number): void {
+    for (const key of [...this.peerRings.keys()]) {
+      if (key.split('>').includes(String(id))) this.peerRings.delete(key);
+    }
+    for (const set of this.clientLinks) set.rings.delete(id);
+    this.endpoint.removeLink(id);
+    Atomics.store(this.liveness, id, LIVENESS.absent);
   }
 
   /** Stops every node (each closes its log) and fails what is still in flight with CLOSED. */
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    // A restart under way finishes first (or fails on the closed cluster), then stops below.
+    await Promise.all([...this.slots.values()].map((s) => s.starting?.catch(() => {})));
     const exits: Promise<void>[] = [];
     for (const slot of this.slots.values()) {
       if (!slot.alive || slot.worker === undefined) continue;
@@ -383,8 +411,9 @@ export class Cluster {
       alive: false,
       removed: false,
       failure: undefined,
+      starting: undefined,
     };
-    for (const other of this.slots.keys()) {
+    for (const other of this.nodeIds()) {
       this.peerRings.set(`${other}>${id}`, createRing(ringBytes));
       this.peerRings.set(`${id}>${other}`, createRing(ringBytes));
     }
@@ -439,7 +468,9 @@ export class Cluster {
   private startWorker(id: number, voters: readonly number[]): Promise<void> {
     const slot = this.slots.get(id)!;
     const { port1, port2 } = new MessageChannel();
-    const peers = [...this.slots.keys()].filter((p) => p !== id).map((p) => this.linkFor(id, p));
+    const peers = this.nodeIds()
+      .filter((p) => p !== id)
+      .map((p) => this.linkFor(id, p));
     const data: NodeWorkerData = {
       id,
       voters,
@@ -448,6 +479,8 @@ export class Cluster {
       doorbell: slot.doorbell,
       peers,
       clients: this.clientLinks.map((set) => this.clientLinkData(set, id)),
+      // A node that restarts during a partition starts inside it.
+      cut: this.cuts.get(id) ?? [],
       controlWord: slot.controlWordBuffer,
       controlPort: port2,
     };
@@ -490,6 +523,11 @@ export class Cluster {
     slot.port?.close();
     slot.port = undefined;
     this.endpoint.nodeDown(slot.id);
+    for (const [callId, call] of this.controlCalls) {
+      if (call.nodeId !== slot.id) continue;
+      this.controlCalls.delete(callId);
+      call.reject(new RingraftError(ErrorCode.NODE_DOWN, `node ${slot.id} went down`));
+    }
   }
 
   // ─── Control ────────────────────────────────────────────────────────────────────
@@ -510,10 +548,15 @@ export class Cluster {
         reject(new RingraftError(ErrorCode.TIMEOUT, `node ${id} did not answer ${req.type}`));
       }, CONTROL_TIMEOUT_MS);
       this.controlCalls.set(callId, {
+        nodeId: id,
         resolve: (reply) => {
           clearTimeout(timer);
           if (reply.type === 'reply') resolve(reply);
           else if (reply.type === 'error') reject(new RingraftError(reply.code as ErrorCode, reply.message));
+        },
+        reject: (error) => {
+          clearTimeout(timer);
+          reject(error);
         },
       });
       this.sendControl(slot, { ...req, callId } as ControlRequest);

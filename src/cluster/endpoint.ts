@@ -99,7 +99,8 @@ export class ClientEndpoint implements KvClientHost {
   private closed = false;
   private leaderGuessValue: number | undefined;
   private inFlight = 0;
-  private readonly slotWaiters: (() => void)[] = [];
+  /** Calls waiting for an in-flight slot, oldest first; each is handed a slot (true) or given up (false). */
+  private readonly slotWaiters: ((granted: boolean) => void)[] = [];
 
   constructor(
     private readonly options: EndpointOptions,
@@ -117,6 +118,12 @@ export class ClientEndpoint implements KvClientHost {
       replies: new RingConsumer(link.replyRing),
       replyView: new DataView(link.replyRing),
     });
+  }
+
+  /** Stops talking to a node removed from the cluster. */
+  removeLink(id: number): void {
+    this.nodeDown(id);
+    this.nodes.delete(id);
   }
 
   /** Fails everything waiting on node `id`, so callers retry elsewhere at once. */
@@ -149,7 +156,7 @@ export class ClientEndpoint implements KvClientHost {
       this.watchHandlers.delete(requestId);
       w.onReply({ kind: 'watch-end', requestId, code: ErrorCode.CLOSED });
     }
-    for (const w of this.slotWaiters.splice(0)) w();
+    for (const w of this.slotWaiters.splice(0)) w(false);
     this.doorbell.ring();
   }
 
@@ -193,17 +200,32 @@ export class ClientEndpoint implements KvClientHost {
     return true;
   }
 
-  async acquireSlot(): Promise<void> {
-    while (this.inFlight >= this.options.requestsInFlightMax) {
-      if (this.closed) return;
-      await new Promise<void>((resolve) => this.slotWaiters.push(resolve));
-    }
-    this.inFlight++;
+  acquireSlot(deadline: number, signal: AbortSignal | undefined): Promise<boolean> {
+    if (this.closed || signal?.aborted === true) return Promise.resolve(false);
+    return new Promise<boolean>((resolve) => {
+      const settle = (granted: boolean): void => {
+        clearTimeout(timer);
+        signal?.removeEventListener('abort', onAbort);
+        resolve(granted);
+      };
+      // Given up: leave the queue (a slot handed over later goes to the next in line).
+      const giveUp = (): void => {
+        const at = this.slotWaiters.indexOf(settle);
+        if (at >= 0) this.slotWaiters.splice(at, 1);
+        settle(false);
+      };
+      const onAbort = (): void => giveUp();
+      const timer = setTimeout(giveUp, Math.max(0, deadline - performance.now()));
+      signal?.addEventListener('abort', onAbort, { once: true });
+      this.slotWaiters.push(settle);
+    });
   }
 
   releaseSlot(): void {
-    this.inFlight--;
-    this.slotWaiters.shift()?.();
+    // A waiting call takes the slot over directly; otherwise it is free.
+    const next = this.slotWaiters.shift();
+    if (next !== undefined) next(true);
+    else this.inFlight--;
   }
 
   /**
@@ -334,6 +356,10 @@ export class ClientEndpoint implements KvClientHost {
       } else if (!this.liveness.isAlive(a.nodeId)) {
         this.nodeDown(a.nodeId);
       }
+    }
+    // In another thread than the cluster's, this is how a watch learns its node went down.
+    for (const w of this.watchHandlers.values()) {
+      if (!this.liveness.isAlive(w.nodeId)) this.nodeDown(w.nodeId);
     }
     if (this.attempts.size === 0 && this.watchHandlers.size === 0 && this.sweeper !== undefined) {
       clearInterval(this.sweeper);

@@ -81,6 +81,7 @@ class NodeWorker {
     this.doorbell = new Doorbell(data.doorbell);
     for (const link of data.peers) this.addPeer(link);
     for (const link of data.clients) this.addClient(link);
+    this.cut = new Set(data.cut);
     this.controlWord = new Int32Array(data.controlWord);
     const storage: HostStorage =
       s.dataDir === undefined ? new MemoryHostStorage() : WalStorage.open(s.dataDir, { durability: s.fsync });

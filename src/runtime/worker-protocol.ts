@@ -59,6 +59,8 @@ export interface NodeWorkerData {
   readonly peers: readonly PeerLink[];
   /** Client threads, by link index. */
   readonly clients: readonly ClientLinkData[];
+  /** Peers cut off by a partition in force when the node starts. */
+  readonly cut: readonly number[];
   /** Int32 word 0 counts control messages sent; the worker reads the port when it moves. */
   readonly controlWord: SharedArrayBuffer;
   readonly controlPort: MessagePort;
