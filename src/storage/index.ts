@@ -2,6 +2,7 @@ export { MemoryStorage } from './memory-storage.ts';
 export {
   WalStorage,
   BATCH_BYTES_MAX,
+  PREALLOCATE_BATCH_BYTES_MAX,
   PREALLOCATE_BYTES_DEFAULT,
   SEGMENT_SIZE_BYTES_MAX_DEFAULT,
   walRecoveryChannel,
@@ -10,7 +11,7 @@ export {
   type RecoveryReport,
   type WalOptions,
 } from './wal-storage.ts';
-export { StorageError, StorageErrorCode } from './wal/errors.ts';
+export { StorageError, StorageErrorCode, WalVersionError } from './wal/errors.ts';
 export {
   FaultyFileSystem,
   SimulatedCrash,

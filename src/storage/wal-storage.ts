@@ -34,26 +34,22 @@ import {
   type Storage,
 } from '../core/index.ts';
 import { readFully, realFileSystem, writevFully, type Fd, type FileSystem } from './fs.ts';
-import { crc32 } from './wal/crc.ts';
+import { readBatch, type ReadBatch } from './wal/batch-reader.ts';
 import { EntryIndex } from './wal/entry-index.ts';
 import { StorageError, StorageErrorCode, corruptLog } from './wal/errors.ts';
 import {
+  ENTRIES_PAYLOAD_BYTES_TARGET,
   ENTRY_DATA_BYTES_MAX,
-  ENTRY_FIXED_BYTES,
-  COMMIT_CRC_OFFSET,
-  COMMIT_PAYLOAD_BYTES,
-  FRAME_PROBLEM_TEXT,
+  ENTRY_HEADER_BYTES,
+  FRAME_HEADER_BYTES,
+  ENTRIES_FIXED_BYTES,
   RecordType,
   SEGMENT_HEADER_BYTES,
   SnapshotKind,
-  commitFields,
-  decodeFrame,
-  frameHeader,
   encodeBatch,
   BatchEncoder,
   encodeSegmentHeader,
-  entryFromFrame,
-  frameBytes,
+  entryAt,
   segmentFileName,
   type SnapshotMarker,
   type WalRecord,
@@ -83,11 +79,12 @@ export interface WalOptions {
    */
   readonly segmentSizeBytesMax?: number;
   /**
-   * When a batch would make a segment file longer, the same `writev` appends zeros after it,
-   * up to the next multiple of this many bytes (at most to segmentSizeBytesMax), so that the
-   * batches after it overwrite space the file already has and their `fdatasync` has no file
-   * size to make durable. Recovery treats the zeros as unwritten space. 0 turns it off.
-   * Default {@link PREALLOCATE_BYTES_DEFAULT}.
+   * When a batch of at most {@link PREALLOCATE_BATCH_BYTES_MAX} would make a segment file
+   * longer, the same `writev` appends zeros after it, up to the next multiple of this many
+   * bytes (at most to segmentSizeBytesMax), so that the batches after it overwrite space the
+   * file already has and their `fdatasync` has no file size to make durable. A larger batch
+   * is written alone and the file grows by it. Recovery treats the zeros as unwritten space.
+   * 0 turns it off. Default {@link PREALLOCATE_BYTES_DEFAULT}.
    */
   readonly preallocateBytes?: number;
   /** Newest entries kept in memory for reads. Default 4096. */
@@ -127,6 +124,15 @@ export const walRecoveryChannel = channel('ringraft:wal:recovery');
 
 export const SEGMENT_SIZE_BYTES_MAX_DEFAULT = 64 * 1024 * 1024;
 export const PREALLOCATE_BYTES_DEFAULT = 1024 * 1024;
+/**
+ * Only a batch up to this size that makes a segment file longer writes zeros ahead of it
+ * (preallocateBytes). Zeros save each small batch after them a file size to sync (a journal
+ * commit), which is most of a small batch's sync; for a large batch its own bytes dominate,
+ * and writing as many bytes again in zeros costs more than the file growth it saves.
+ * Measured on this machine with 150-byte entries (docs/wal-format.md, "Preallocation"):
+ * zeros ahead gain 15 to 50% at batches of 10 to 40 KiB and lose 6 to 35% at 80 to 160 KiB.
+ */
+export const PREALLOCATE_BATCH_BYTES_MAX = 64 * 1024;
 const SEGMENT_SIZE_BYTES_MIN = 4096;
 const SEGMENT_SIZE_BYTES_LIMIT = 1024 * 1024 * 1024;
 /**
@@ -134,8 +140,6 @@ const SEGMENT_SIZE_BYTES_LIMIT = 1024 * 1024 * 1024;
  * below 2^32, which the entry index stores as u32.
  */
 export const BATCH_BYTES_MAX = 1024 * 1024 * 1024;
-/** Bytes read after a batch's entries when reading it back, to reach its commit record in one read. */
-const READ_AHEAD_BYTES = 256;
 /** Read-only descriptors of older segments kept open for reads; the least recently used closes first. */
 const READ_FDS_MAX = 16;
 
@@ -152,23 +156,6 @@ interface ActiveSegment extends Segment {
   allocatedBytes: number;
   /** End of the segment's first batch (its preamble). */
   readonly firstBatchEndBytes: number;
-}
-
-/** A batch read back from disk and verified by its CRC: file bytes [start, end) of a segment. */
-interface ReadBatch {
-  readonly segment: number;
-  readonly start: number;
-  readonly end: number;
-  readonly bytes: Uint8Array;
-  /** The active segment when it was read (a truncation rewrites only the active segment's tail). */
-  readonly sequenceOfActive: number;
-}
-
-function concatBytes(a: Uint8Array, b: Uint8Array): Uint8Array {
-  const out = new Uint8Array(a.length + b.length);
-  out.set(a, 0);
-  out.set(b, a.length);
-  return out;
 }
 
 export class WalStorage implements Storage {
@@ -330,7 +317,7 @@ export class WalStorage implements Storage {
     let end = lo;
     let bytes = 0;
     while (end < hi) {
-      bytes += this.index.length(end) - ENTRY_FIXED_BYTES + ENTRY_FRAMING_BYTES;
+      bytes += this.index.length(end) + ENTRY_FRAMING_BYTES;
       if (end > lo && bytes > bytesMax) break;
       end++;
     }
@@ -445,7 +432,7 @@ export class WalStorage implements Storage {
     if (keptCount > 0 && from <= lastIndex) head.push({ type: RecordType.Truncation, index: from });
     const tail = hardState !== undefined ? [{ type: RecordType.HardState, hardState } as const] : this.deferredHardState();
     if (head.length === 0 && keptCount === 0 && tail.length === 0) return;
-    const entriesAt = this.write(head, entries, skip, tail);
+    const batchAt = this.write(head, entries, skip, tail);
     this.hardStateDeferred = false;
 
     // The batch is durable: now the in-memory state follows it.
@@ -458,7 +445,7 @@ export class WalStorage implements Storage {
         this.index.truncateFrom(from);
         this.cache.truncateFrom(from);
       }
-      this.index.pushRun(entries, skip, this.active.sequence, entriesAt);
+      this.index.pushRun(entries, skip, this.active.sequence, batchAt);
       this.cache.append(entries, skip);
     }
     if (hardState !== undefined) this.hardState = hardState;
@@ -519,7 +506,7 @@ export class WalStorage implements Storage {
   /**
    * Writes `head`, `entries[from..]` and `tail` as one batch (see {@link BatchEncoder.encode}),
    * in the active segment or, if it would take it past its size, in a new one. Returns the
-   * offset of the first entry's frame in the (then) active segment; the others follow it.
+   * batch's offset in the (then) active segment.
    */
   private write(head: readonly WalRecord[], entries: readonly Entry[], from: number, tail: readonly WalRecord[]): number {
     const batch = this.encoder.encode(head, entries, from, tail);
@@ -538,7 +525,7 @@ export class WalStorage implements Storage {
     } else {
       start = active.endBytes;
       const end = start + batch.bytes;
-      const zeros = zerosAfter(end, active.allocatedBytes, this.layout);
+      const zeros = zerosAfter(end, active.allocatedBytes, batch.bytes, this.layout);
       const buffers = batch.buffers;
       if (zeros > 0) buffers.push(zeroBytes(zeros));
       this.io(() => {
@@ -548,7 +535,7 @@ export class WalStorage implements Storage {
       active.endBytes = end;
       active.allocatedBytes = Math.max(active.allocatedBytes, end + zeros);
     }
-    return start + batch.entriesOffset;
+    return start;
   }
 
   private markerOf(): SnapshotMarker | undefined {
@@ -596,20 +583,16 @@ export class WalStorage implements Storage {
    * reading a batch entry by entry reads it once.
    */
   private readRun(i: number, end: number, out: Entry[]): number {
-    const segment = this.index.segment(i);
-    const fileName = segmentFileName(segment);
     const batch = this.batchHolding(i);
     let j = i;
-    while (j < end && j <= this.index.lastIndex && this.cache.get(j) === undefined && this.index.segment(j) === segment) {
-      const offset = this.index.offset(j);
-      const length = this.index.length(j);
-      if (offset < batch.start || offset + frameBytes(length) > batch.end) break;
-      const at = offset - batch.start;
-      const record = decodeFrame(batch.bytes, at, length);
-      if (typeof record === 'string' || record.type !== RecordType.Entry || record.index !== j || record.term !== this.index.term(j)) {
-        throw corruptLog(fileName, offset, `entry ${j} read back does not match what was written (${typeof record === 'string' ? record : 'wrong record'})`);
+    while (j < end && this.cache.get(j) === undefined && this.index.segment(j) === batch.segment && this.index.batchOffset(j) === batch.start) {
+      const k = j - batch.firstIndex;
+      const at = batch.entryHeaderOffsets[k];
+      const entry = at === undefined ? undefined : entryAt(batch.bytes, at, j, batch.entryTerms[k]!);
+      if (entry === undefined || entry.term !== this.index.term(j) || entry.data.length !== this.index.length(j)) {
+        throw corruptLog(segmentFileName(batch.segment), batch.start + (at ?? 0), `entry ${j} read back does not match what was written`);
       }
-      out.push(entryFromFrame(batch.bytes, at, length));
+      out.push(entry);
       j++;
     }
     assert(j > i, `entry ${i} not in the batch read for it`);
@@ -619,58 +602,39 @@ export class WalStorage implements Storage {
   /** The batch holding entry `i`, read from disk and verified (or the one read last, if it holds it). */
   private batchHolding(i: number): ReadBatch {
     const segment = this.index.segment(i);
-    const offset = this.index.offset(i);
+    const start = this.index.batchOffset(i);
     const last = this.lastRead;
-    if (last !== undefined && last.segment === segment && offset >= last.start && offset < last.end && last.sequenceOfActive === this.active.sequence) return last;
+    if (last !== undefined && last.segment === segment && last.start === start) return last;
     const fileName = segmentFileName(segment);
-    // The entries around i that are contiguous on disk are in its batch: a commit record
-    // separates batches.
-    let lo = i;
-    while (lo - 1 > this.index.base && this.index.segment(lo - 1) === segment && this.index.offset(lo - 1) + frameBytes(this.index.length(lo - 1)) === this.index.offset(lo)) lo--;
-    let hi = i;
-    while (hi + 1 <= this.index.lastIndex && this.index.segment(hi + 1) === segment && this.index.offset(hi) + frameBytes(this.index.length(hi)) === this.index.offset(hi + 1)) hi++;
     const fd = this.readFd(segment);
-    let start = this.index.offset(lo);
-    let bytes = this.readAt(fd, fileName, start, this.index.offset(hi) + frameBytes(this.index.length(hi)) - start + READ_AHEAD_BYTES, false);
-    // Walk the frames after the entries to the commit record.
-    let p = this.index.offset(hi) + frameBytes(this.index.length(hi));
-    for (;;) {
-      if (p + frameBytes(COMMIT_PAYLOAD_BYTES) > start + bytes.length) {
-        const more = this.readAt(fd, fileName, start + bytes.length, Math.max(READ_AHEAD_BYTES, bytes.length), false);
-        if (more.length === 0) throw corruptLog(fileName, start + bytes.length, `file ends inside the batch of entry ${i} read back`);
-        bytes = concatBytes(bytes, more);
-        continue;
-      }
-      const header = frameHeader(bytes, p - start);
-      if (typeof header === 'string') throw corruptLog(fileName, p, `batch of entry ${i} read back: ${FRAME_PROBLEM_TEXT[header]}`);
-      if (header.type === RecordType.Commit) break;
-      p += frameBytes(header.length);
-    }
-    const commit = commitFields(bytes, p - start);
-    if (typeof commit === 'string' || p - commit.batchBytes > this.index.offset(lo) || p - commit.batchBytes < SEGMENT_HEADER_BYTES) {
-      throw corruptLog(fileName, p, `commit record of the batch of entry ${i} read back does not match what was written`);
-    }
-    const batchStart = p - commit.batchBytes;
-    if (batchStart < start) {
-      bytes = concatBytes(this.readAt(fd, fileName, batchStart, start - batchStart, true), bytes);
-      start = batchStart;
-    }
-    const batchEnd = p + frameBytes(COMMIT_PAYLOAD_BYTES);
-    bytes = bytes.subarray(batchStart - start, batchEnd - start);
-    if (crc32(bytes.subarray(0, p + COMMIT_CRC_OFFSET - batchStart)) !== commit.crc) {
-      throw corruptLog(fileName, batchStart, `batch of entry ${i} read back: ${FRAME_PROBLEM_TEXT.checksum}`);
-    }
-    const read: ReadBatch = { segment, start: batchStart, end: batchEnd, bytes, sequenceOfActive: this.active.sequence };
-    this.lastRead = read;
-    return read;
+    const read = (offset: number, length: number): Uint8Array => {
+      const bytes = new Uint8Array(length);
+      return bytes.subarray(0, readFully(this.fs, fd, bytes, offset));
+    };
+    const batch = readBatch(read, fileName, segment, start, this.batchBytesGuess(i), `batch of entry ${i}`);
+    this.lastRead = batch;
+    return batch;
   }
 
-  /** Reads `length` bytes at `offset`; fewer only at the end of the file, unless `exact`. */
-  private readAt(fd: Fd, fileName: string, offset: number, length: number, exact: boolean): Uint8Array {
-    const bytes = new Uint8Array(length);
-    const n = readFully(this.fs, fd, bytes, offset);
-    if (exact && n !== length) throw corruptLog(fileName, offset + n, 'file ends inside a batch read back');
-    return bytes.subarray(0, n);
+  /**
+   * About how many bytes the batch holding entry `i` takes, from the index alone: the entries
+   * it indexes in that batch, with their framing. A short guess costs a second read.
+   */
+  private batchBytesGuess(i: number): number {
+    const index = this.index;
+    const segment = index.segment(i);
+    const start = index.batchOffset(i);
+    const sameBatch = (j: number): boolean => index.has(j) && index.segment(j) === segment && index.batchOffset(j) === start;
+    let lo = i;
+    while (sameBatch(lo - 1)) lo--;
+    let bytes = 0;
+    let frames = 1;
+    for (let j = lo; sameBatch(j); j++) {
+      bytes += ENTRY_HEADER_BYTES + index.length(j);
+      if (j > lo && index.term(j) !== index.term(j - 1)) frames++;
+    }
+    frames += Math.floor(bytes / ENTRIES_PAYLOAD_BYTES_TARGET);
+    return bytes + frames * (FRAME_HEADER_BYTES + ENTRIES_FIXED_BYTES + 8);
   }
 
   private readFd(sequence: number): Fd {
@@ -710,13 +674,14 @@ function layoutOf(options: WalOptions): SegmentLayout {
 }
 
 /**
- * How many zero bytes to write after a batch that ends at `end` in a file of `allocated`
- * bytes: none if the file is long enough already, else up to the next multiple of
- * preallocateBytes, but not past segmentSizeBytesMax.
+ * How many zero bytes to write after a batch of `batchBytes` that ends at `end` in a file of
+ * `allocated` bytes: none if the file is long enough already or the batch is over
+ * {@link PREALLOCATE_BATCH_BYTES_MAX}, else up to the next multiple of preallocateBytes, but
+ * not past segmentSizeBytesMax.
  */
-function zerosAfter(end: number, allocated: number, layout: SegmentLayout): number {
+function zerosAfter(end: number, allocated: number, batchBytes: number, layout: SegmentLayout): number {
   const chunk = layout.preallocateBytes;
-  if (chunk === 0 || end <= allocated) return 0;
+  if (chunk === 0 || end <= allocated || batchBytes > PREALLOCATE_BATCH_BYTES_MAX) return 0;
   const target = Math.min(Math.ceil(end / chunk) * chunk, layout.segmentSizeBytesMax);
   return Math.max(0, target - end);
 }
@@ -754,9 +719,10 @@ function createSegment(
   const first = encodeBatch(preamble);
   const fd = fs.open(join(dir, fileName), 'createExclusive');
   try {
-    let bytes = header.length + first.bytes;
-    for (const b of buffers) bytes += b.length;
-    const zeros = zerosAfter(bytes, 0, layout);
+    let batchBytes = 0;
+    for (const b of buffers) batchBytes += b.length;
+    const bytes = header.length + first.bytes + batchBytes;
+    const zeros = zerosAfter(bytes, 0, batchBytes, layout);
     writevFully(fs, fd, zeros === 0 ? [header, ...first.buffers, ...buffers] : [header, ...first.buffers, ...buffers, zeroBytes(zeros)], 0);
     if (sync) {
       fs.fdatasync(fd);

@@ -2,7 +2,9 @@
 // a child process (test/fixtures/wal-writer.mjs) appends batches (some overwriting a suffix
 // with a higher term, some snapshots) with durability 'always' and prints each batch's
 // intent before it and "ack" after its sync; the test SIGKILLs it at a random moment (20
-// rounds, 5 to 200 ms each, including during its start-up and recovery), reopens the WAL and
+// rounds, 5 to 200 ms after it started in odd rounds, which kills it during start-up and
+// recovery too, and after it reported its log open in even rounds, so that every round
+// writes whatever the machine's start-up time), reopens the WAL and
 // checks that the log is exactly the acknowledged one, or that plus the one batch in flight:
 // every acknowledged entry present with its term and intact data, and nothing that a
 // truncation discarded back. Needs the build (`npm test` builds first).
@@ -71,17 +73,27 @@ function sameLog(a: Model, b: Model): boolean {
   return true;
 }
 
-/** Runs the writer until it is killed `killAfterMs` after it was started; returns its complete output lines. */
-function runAndKill(dir: string, seed: number, killAfterMs: number): Promise<string[]> {
+/**
+ * Runs the writer until it is killed `killAfterMs` after it was started, or after it printed
+ * its "ready" line; returns its complete output lines.
+ */
+function runAndKill(dir: string, seed: number, killAfterMs: number, from: 'start' | 'ready'): Promise<string[]> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [fixture, dir, String(seed)], { stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     let err = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
+    let timer: NodeJS.Timeout | undefined;
+    const arm = (): void => {
+      timer ??= setTimeout(() => {
+        if (child.pid !== undefined && child.exitCode === null) process.kill(child.pid, 'SIGKILL');
+      }, killAfterMs);
+    };
+    child.stdout.setEncoding('utf8').on('data', (d: string) => {
+      out += d;
+      if (from === 'ready' && out.includes('\n')) arm();
+    });
     child.stderr.setEncoding('utf8').on('data', (d: string) => (err += d));
-    const timer = setTimeout(() => {
-      if (child.pid !== undefined && child.exitCode === null) process.kill(child.pid, 'SIGKILL');
-    }, killAfterMs);
+    if (from === 'start') arm();
     child.on('error', reject);
     child.on('close', (code, signal) => {
       clearTimeout(timer);
@@ -108,7 +120,7 @@ describe('WAL under SIGKILL', () => {
     for (let round = 1; round <= ROUNDS; round++) {
       seed = (seed * 1103515245 + 12345) % 2 ** 31;
       const killAfterMs = 5 + (seed % 196);
-      const lines = await runAndKill(dir, seed, killAfterMs);
+      const lines = await runAndKill(dir, seed, killAfterMs, round % 2 === 1 ? 'start' : 'ready');
       let pending: Intent | undefined;
       for (const line of lines) {
         if (line.startsWith('try ')) pending = parseIntent(line);

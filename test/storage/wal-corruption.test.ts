@@ -1,19 +1,21 @@
 // Proves recovery's promise, case by named case: a torn tail (the file cut at any record
 // boundary or inside any record of the last batch, garbage after the tail, a torn segment
 // creation) is cut off and the node starts with everything before it intact; zeroed space
-// after the tail (preallocation) is fine; damage anywhere else (a flipped byte in any
-// header, payload or padding of any record, or in the batch CRC, before the last batch, a bad segment
-// header, a missing segment or snapshot file, an intact record that cannot follow the log)
-// stops the open with CORRUPT_LOG naming the file and byte offset (a batch's first byte when
-// its CRC fails, a record's when a batch whose CRC matches holds an impossible record). Each case copies one
-// reference log, applies its own corrupt hook to the copy, and opens it.
+// after the tail (preallocation) is fine; damage anywhere else (a flipped byte in any field of
+// any record (an entries frame's first index, term, count, reserved word, entry header and
+// data included), or in the batch CRC, before the last batch, a bad segment header, a missing
+// segment or snapshot file, an intact record that cannot follow the log or an intact entries
+// frame that is impossible) stops the open with CORRUPT_LOG naming the file and byte offset
+// (a batch's first byte when its CRC fails; a frame's, or an entry's, when a batch whose CRC
+// matches holds an impossible record). Each case copies one reference log, applies its own
+// corrupt hook to the copy, and opens it.
 import { appendFileSync, closeSync, cpSync, openSync, readFileSync, readdirSync, renameSync, statSync, truncateSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ErrorCode, RingraftError, emptyConfState } from '../../src/core/index.ts';
 import { RecordType, WalStorage, realFileSystem, recoverLog } from '../../src/storage/index.ts';
 import { crc32 } from '../../src/storage/wal/crc.ts';
-import { encodeBatch } from '../../src/storage/wal/format.ts';
+import { SEGMENT_HEADER_BYTES, encodeBatch, frameBytes, frameHeader, type WalRecord } from '../../src/storage/wal/format.ts';
 import { ent, ents, freshDir, plain, tempDir } from './helpers.ts';
 
 const root = tempDir();
@@ -58,15 +60,19 @@ interface Frame {
   readonly type: number;
 }
 
-/** Every record of the reference log, with where its frame ends, and where the last batch starts. */
+/** Every frame of the reference log, walked by their headers, and where the last batch starts. */
 function layoutOf(dir: string): { frames: Frame[]; lastBatch: Frame[]; lastFile: string; logEnd: number } {
-  const seen: { file: string; offset: number; type: number }[] = [];
-  const log = recoverLog(realFileSystem, dir, (file, offset, r) => seen.push({ file, offset, type: r.type }));
-  const ends = new Map(log.segments.map((s) => [s.fileName, s.endBytes]));
-  const frames = seen.map((f, k) => {
-    const next = seen[k + 1];
-    return { ...f, end: next !== undefined && next.file === f.file ? next.offset : ends.get(f.file)! };
-  });
+  const log = recoverLog(realFileSystem, dir);
+  const frames: Frame[] = [];
+  for (const segment of log.segments) {
+    const bytes = readFileSync(join(dir, segment.fileName)).subarray(0, segment.endBytes);
+    for (let at = SEGMENT_HEADER_BYTES; at < bytes.length; ) {
+      const header = frameHeader(bytes, at);
+      if (typeof header === 'string') throw new Error(`${segment.fileName}@${at}: ${header}`);
+      frames.push({ file: segment.fileName, offset: at, end: at + frameBytes(header.length), type: header.type });
+      at += frameBytes(header.length);
+    }
+  }
   const lastFile = log.segments.at(-1)!.fileName;
   // The last batch: the frames after the second-to-last commit record.
   const commits = frames.map((f, k) => (f.type === RecordType.Commit ? k : -1)).filter((k) => k >= 0);
@@ -114,20 +120,30 @@ const batchStarts = layout.frames.map((f, k) => {
   return layout.frames[first]!.offset;
 });
 
+/** The fields of a frame to flip a byte of: its header's, and each field of an entries frame's payload. */
+const FRAME_PARTS: [string, number][] = [
+  ['type', 0],
+  ['first reserved header byte', 1],
+  ['last reserved header byte', 3],
+  ['length', 4],
+  ['first payload byte', 8],
+];
+const ENTRIES_PARTS: [string, number][] = [
+  ['term', 16],
+  ['count', 24],
+  ['reserved word', 28],
+  ["first entry's header", 32],
+  ["first entry's type bits", 35],
+  ["first entry's data", 36],
+];
+
 // A flipped byte in any part of any record before the last batch.
 middleFrames.forEach((f, k) => {
-  const parts: [string, number][] = [
-    ['type', 0],
-    ['aux byte', 1],
-    ['reserved header byte', 2],
-    ['length', 4],
-    ['first payload byte', 8],
-    ['last byte', f.end - f.offset - 1],
-  ];
+  const parts: [string, number][] = [...FRAME_PARTS, ...(f.type === RecordType.Entry ? ENTRIES_PARTS : []), ['last byte', f.end - f.offset - 1]];
   for (const [part, delta] of parts) {
     cases.push({
       name: `flipped ${part} of the ${TYPE_NAMES[f.type]} record at ${f.file}@${f.offset}`,
-      group: `a flipped byte in the ${TYPE_NAMES[f.type]} record at ${f.file}@${f.offset} (type, aux, reserved, length, payload, last byte)`,
+      group: `a flipped byte in the ${TYPE_NAMES[f.type]} record at ${f.file}@${f.offset} (${parts.map(([p]) => p).join(', ')})`,
       corrupt: (dir) => flip(dir, f.file, f.offset + delta),
       expect: { corrupt: f.file, at: batchStarts[k]! },
     });
@@ -142,7 +158,7 @@ for (const f of layout.lastBatch) {
     corrupt: (dir) => truncateSync(join(dir, layout.lastFile), f.offset),
     expect: { opens: before, torn: f.offset > lastBatchStart },
   });
-  for (const delta of [1, 4, 7, 9, 17, f.end - f.offset - 1]) {
+  for (const delta of [1, 4, 7, 9, 17, 30, 33, 40, f.end - f.offset - 1]) {
     if (delta <= 0 || delta >= f.end - f.offset) continue;
     cases.push({
       name: `cut ${delta} bytes into the last batch's ${TYPE_NAMES[f.type]} record @${f.offset}`,
@@ -239,14 +255,33 @@ cases.push(
     corrupt: (dir) => flip(dir, 'snapshot-00000000000000000003.snap', 45),
     expect: { corrupt: 'snapshot-00000000000000000003.snap' },
   },
+  // Intact batches (their CRC matches) that hold what cannot be: corruption, wherever they
+  // are, reported at the entry (whose header follows its frame's 8-byte header and 24 bytes of
+  // run fields) or at the frame.
   {
     name: 'an intact batch whose entry does not follow the log',
-    corrupt: (dir) => writeAtLogEnd(dir, Buffer.concat(encodeBatch([{ type: RecordType.Entry, entry: ent(100, 3) }]).buffers)),
-    expect: { corrupt: layout.lastFile, at: layout.logEnd },
+    corrupt: (dir) => writeAtLogEnd(dir, batchOf([run(ent(100, 3))])),
+    expect: { corrupt: layout.lastFile, at: layout.logEnd + 32 },
   },
   {
     name: 'an intact batch whose entry goes back in term',
-    corrupt: (dir) => writeAtLogEnd(dir, Buffer.concat(encodeBatch([{ type: RecordType.Entry, entry: ent(47, 1) }]).buffers)),
+    corrupt: (dir) => writeAtLogEnd(dir, batchOf([run(ent(47, 1))])),
+    expect: { corrupt: layout.lastFile, at: layout.logEnd + 32 },
+  },
+  {
+    name: 'an intact batch whose second entries frame does not continue its first',
+    // Entry 47 (8 + 24 + 4 + 8 bytes, padded to 48), then a frame from entry 49.
+    corrupt: (dir) => writeAtLogEnd(dir, batchOf([run(ent(47, 3)), run(ent(49, 3))])),
+    expect: { corrupt: layout.lastFile, at: layout.logEnd + 48 + 32 },
+  },
+  {
+    name: 'an intact batch whose entries frame counts more entries than it holds',
+    corrupt: (dir) => writeAtLogEnd(dir, withCrc(batchOf([run(ent(47, 3), ent(48, 3))]), (b) => b.writeUInt32LE(3, 24))),
+    expect: { corrupt: layout.lastFile, at: layout.logEnd },
+  },
+  {
+    name: 'an intact batch whose entry has an unknown entry type',
+    corrupt: (dir) => writeAtLogEnd(dir, withCrc(batchOf([run(ent(47, 3))]), (b) => (b[35] = 0x20))),
     expect: { corrupt: layout.lastFile, at: layout.logEnd },
   },
   {
@@ -274,13 +309,25 @@ function writeAtLogEnd(dir: string, bytes: Uint8Array): void {
   }
 }
 
-/** A batch whose hard-state frame is retyped to 9, with the batch CRC recomputed: intact, but not a record type. */
-function recordOfUnknownType(): Buffer {
-  const bytes = Buffer.concat(encodeBatch([{ type: RecordType.HardState, hardState: { term: 1, vote: 0, commit: 0 } }]).buffers);
-  bytes[0] = 9;
+function run(...entries: ReturnType<typeof ent>[]): WalRecord {
+  return { type: RecordType.Entry, entries };
+}
+
+function batchOf(records: readonly WalRecord[]): Buffer {
+  return Buffer.concat(encodeBatch(records).buffers);
+}
+
+/** `bytes` (one batch) changed by `change`, with the batch CRC recomputed: intact as far as the CRC can tell. */
+function withCrc(bytes: Buffer, change: (b: Buffer) => void): Buffer {
+  change(bytes);
   const crcAt = bytes.length - 4;
   bytes.writeUInt32LE(crc32(bytes.subarray(0, crcAt)), crcAt);
   return bytes;
+}
+
+/** A batch whose hard-state frame is retyped to 9, with the batch CRC recomputed: intact, but not a record type. */
+function recordOfUnknownType(): Buffer {
+  return withCrc(batchOf([{ type: RecordType.HardState, hardState: { term: 1, vote: 0, commit: 0 } }]), (b) => (b[0] = 9));
 }
 
 function nextSegment(): string {
@@ -291,7 +338,7 @@ function nextSegment(): string {
 describe('WAL recovery: corruption cases', () => {
   it('has a reference log with several segments and a last batch to tear', () => {
     expect(segmentFiles.length).toBeGreaterThanOrEqual(3);
-    expect(layout.lastBatch.map((f) => f.type)).toEqual([RecordType.Truncation, RecordType.Entry, RecordType.Entry, RecordType.Entry, RecordType.HardState, RecordType.Commit]);
+    expect(layout.lastBatch.map((f) => f.type)).toEqual([RecordType.Truncation, RecordType.Entry, RecordType.HardState, RecordType.Commit]);
     expect(middleFrames.length).toBeGreaterThan(50);
   });
 

@@ -1,6 +1,7 @@
 // Proves the in-memory structures of WalStorage against plain arrays (fast-check): the
-// EntryIndex (typed arrays in a sliding window: push, truncate, compact, reset, growth and
-// shrinking) and the TailCache (the newest entries, bounded by count and bytes).
+// EntryIndex (typed arrays in chunks of 4096 slots: push, truncate, compact, reset, runs of
+// pushes across many chunks, chunks dropped from the front and released from the end) and the
+// TailCache (the newest entries, bounded by count and bytes).
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { entryBytes } from '../../src/core/index.ts';
@@ -54,7 +55,7 @@ describe('EntryIndex', () => {
         }
         const stored = model.map((_, k) => {
           const i = base + 1 + k;
-          return { term: index.term(i), segment: index.segment(i), offset: index.offset(i), length: index.length(i) };
+          return { term: index.term(i), segment: index.segment(i), offset: index.batchOffset(i), length: index.length(i) };
         });
         expect(stored).toEqual(model);
         expect(index.has(base)).toBe(false);

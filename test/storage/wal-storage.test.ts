@@ -1,15 +1,28 @@
 // Proves WalStorage's write path and what survives a reopen: a Ready is one writev and one
 // fdatasync; entries, truncations, hard state and snapshots round-trip through close and
-// open; segments roll over at their size and are deleted once a snapshot covers them; reads
-// come back from disk intact (and a damaged entry read back is CORRUPT_LOG); injected EIO on
-// a write or a sync is a typed error after which the storage refuses writes; short and torn
-// writes are handled. Runs on the real file system in a temporary directory, with
+// open; segments roll over at their size and are deleted once a snapshot covers them; small
+// batches preallocate with zeros, large ones grow the file; reads come back from disk intact,
+// from batches of several entries frames, after a batch's head was compacted or its tail
+// truncated (and a damaged entry read back is CORRUPT_LOG); a segment of another format
+// version is refused with a typed error and left alone; injected EIO on a write or a sync
+// is a typed error after which the storage refuses writes; short and torn writes are handled. Runs on the real file system in a temporary directory, with
 // FaultyFileSystem counting calls and injecting faults.
 import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { ErrorCode, emptyConfState, type Snapshot } from '../../src/core/index.ts';
-import { FaultyFileSystem, StorageError, StorageErrorCode, WalStorage, realFileSystem, walRecoveryChannel, type FaultPlan } from '../../src/storage/index.ts';
+import {
+  FaultyFileSystem,
+  PREALLOCATE_BATCH_BYTES_MAX,
+  StorageError,
+  StorageErrorCode,
+  WalStorage,
+  WalVersionError,
+  realFileSystem,
+  walRecoveryChannel,
+  type FaultPlan,
+} from '../../src/storage/index.ts';
+import { crc32 } from '../../src/storage/wal/crc.ts';
 import { expectCode } from '../core/helpers/errors.ts';
 import { ent, ents, freshDir, plain, tempDir } from './helpers.ts';
 
@@ -172,7 +185,54 @@ describe('WalStorage writes', () => {
     s = WalStorage.open(plainDir, { preallocateBytes: 0 });
     s.append(ents(1, [1], 100));
     s.close();
-    expect(statSync(join(plainDir, '00000000000000000001.wal')).size).toBe(32 + 56 + 128 + 24);
+    // Header 32, first batch 56 (hard state 32, commit 24), entries frame 8 + 24 + 4 + 100 = 136, commit 24.
+    expect(statSync(join(plainDir, '00000000000000000001.wal')).size).toBe(32 + 56 + 136 + 24);
+  });
+
+  it('writes no zeros after a batch over PREALLOCATE_BATCH_BYTES_MAX: the file grows by the batch', () => {
+    const dir = freshDir(root);
+    const options = { segmentSizeBytesMax: 1 << 20, preallocateBytes: 8192 };
+    const s = WalStorage.open(dir, options);
+    const file = join(dir, '00000000000000000001.wal');
+    expect(statSync(file).size).toBe(8192);
+    // A large batch past the preallocated space: the file ends where the batch does.
+    const large = ents(1, Array(600).fill(1), 150);
+    s.append(large);
+    const afterLarge = statSync(file).size;
+    expect(afterLarge - 8192).toBeGreaterThan(PREALLOCATE_BATCH_BYTES_MAX - 8192);
+    expect(afterLarge % 8192).not.toBe(0);
+    // A small batch past the end preallocates again.
+    s.append([ent(601, 1, 150)]);
+    expect(statSync(file).size % 8192).toBe(0);
+    s.close();
+    const again = WalStorage.open(dir, options);
+    expect(again.recovery.tornTail).toBeUndefined();
+    expect(plain(again.allEntries())).toEqual(plain([...large, ent(601, 1, 150)]));
+    again.close();
+  });
+
+  it('refuses a segment of another format version with a typed error, and changes nothing', () => {
+    for (const [version, withBatches] of [
+      [2, true],
+      [2, false],
+      [4, true],
+    ] as const) {
+      const dir = freshDir(root);
+      const s = WalStorage.open(dir);
+      s.append(ents(1, [1, 1], 50));
+      s.close();
+      const file = join(dir, '00000000000000000001.wal');
+      const bytes = readFileSync(file);
+      bytes[4] = version;
+      bytes.writeUInt32LE(crc32(bytes.subarray(0, 28)), 28);
+      // Without batches the segment would look like a torn creation; an intact header of another version is not one.
+      writeFileSync(file, withBatches ? bytes : bytes.subarray(0, 32));
+      const error = expectCode(() => WalStorage.open(dir), ErrorCode.CORRUPT_LOG);
+      expect(error).toBeInstanceOf(WalVersionError);
+      expect(error).toMatchObject({ fileName: '00000000000000000001.wal', version, supportedVersion: 3 });
+      expect(error.message).toContain(`00000000000000000001.wal at byte 4: format version ${version}; this build reads version 3 only`);
+      expect(readFileSync(file)).toEqual(withBatches ? bytes : bytes.subarray(0, 32));
+    }
   });
 
   it('reads entries back from disk when they are not cached', () => {
@@ -188,13 +248,36 @@ describe('WalStorage writes', () => {
     s.close();
   });
 
+  it('reads back a batch of several entries frames, after its head was compacted and its tail truncated', () => {
+    const dir = freshDir(root);
+    const s = WalStorage.open(dir, { cacheEntriesMax: 0 });
+    // One batch: terms 1, 1, 2, 2, 2, 3 and entries of 100 KiB, so the frames split at terms and at the size target.
+    const terms = [1, 1, 2, 2, 2, 3, 3, 3, 3, 3, 3];
+    const sizes = [10, 100_000, 7, 100_000, 100_000, 0, 100_000, 100_000, 100_000, 5, 9];
+    const batch = terms.map((t, k) => ent(k + 1, t, sizes[k]));
+    s.persist({ entries: batch, hardState: { term: 3, vote: 1, commit: 0 } });
+    expect(plain(s.allEntries())).toEqual(plain(batch));
+    // Reading entry by entry, from the middle, reads the same.
+    for (let i = 11; i >= 1; i--) expect(plain(s.entries(i, i + 1, 0))).toEqual(plain([batch[i - 1]!]));
+    // Compact the batch's head, then overwrite its tail from entry 8 with a newer term.
+    s.createSnapshot(3, CONF, new Uint8Array([3]));
+    s.append(ents(8, [4, 4], 20));
+    const expected = [...batch.slice(3, 7), ...ents(8, [4, 4], 20)];
+    expect(plain(s.allEntries())).toEqual(plain(expected));
+    expect(plain(s.entries(6, 9, Infinity))).toEqual(plain(expected.slice(2, 5)));
+    s.close();
+    const again = WalStorage.open(dir, { cacheEntriesMax: 0 });
+    expect(plain(again.allEntries())).toEqual(plain(expected));
+    again.close();
+  });
+
   it('reports an entry damaged on disk after it was written as CORRUPT_LOG when read back', () => {
     const dir = freshDir(root);
     const s = WalStorage.open(dir, { cacheEntriesMax: 0 });
     s.append(ents(1, [1, 1, 1], 64));
     const file = join(dir, walFiles(dir)[0]!);
     const bytes = readFileSync(file);
-    bytes[150] ^= 0x40; // In the data of entry 1: header 32, first batch 56, frame header 8, entry fields 16.
+    bytes[150] ^= 0x40; // In the data of entry 1: header 32, first batch 56, frame header 8, run fields 24, entry header 4.
     writeFileSync(file, bytes);
     const error = expectCode(() => s.allEntries(), ErrorCode.CORRUPT_LOG);
     expect(error.message).toMatch(/00000000000000000001\.wal at byte \d+/);
@@ -314,9 +397,9 @@ describe('WalStorage under injected faults', () => {
     const listen = (message: unknown) => void published.push(message);
     walRecoveryChannel.subscribe(listen);
     onTestFinished(() => void walRecoveryChannel.unsubscribe(listen));
-    // The batch is 296 bytes (3 entry frames of 80, a hard state of 32, a commit of 24): every
-    // prefix kept here is short of it.
-    for (const keepBytes of [0, 1, 16, 40, 100, 290]) {
+    // The batch is 256 bytes (an entries frame of 8 + 24 + 3 × 54 = 194, padded to 200, a hard
+    // state of 32, a commit of 24): every prefix kept here is short of it.
+    for (const keepBytes of [0, 1, 16, 40, 100, 250]) {
       const dir = freshDir(root);
       const s0 = WalStorage.open(dir);
       s0.append(ents(1, [1, 1, 1], 50));

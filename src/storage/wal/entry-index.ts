@@ -1,36 +1,59 @@
 /**
- * Where each entry of the log lives on disk: segment, byte offset, payload length and term,
- * in typed arrays (20 bytes an entry), never the payloads. Memory stays proportional to the
- * number of entries kept (those after the snapshot), and the entries themselves are read
- * back from their segment on demand.
+ * Where each entry of the log lives on disk: its segment, the byte offset of the batch that
+ * holds it, its data length and its term, in typed arrays (20 bytes an entry), never the
+ * payloads. Memory stays proportional to the number of entries kept (those after the
+ * snapshot), and the entries themselves are read back on demand: a read verifies and decodes
+ * the entry's whole batch (one CRC covers it), which tells where in it each entry is.
  *
- * The arrays are a sliding window: slots [head, head + count) are in use, slot head + k
- * holds entry base + 1 + k. Compaction moves `head` forward; appending past the end first
- * slides the used slots back to 0 (if at least half the capacity is free) or doubles it.
+ * The arrays are chunks of CHUNK_SLOTS slots: slots [head, head + count), counted from the
+ * first chunk's first slot, are in use, and slot head + k holds entry base + 1 + k. Appending
+ * adds chunks at the end and compaction drops whole chunks from the front, so nothing is ever
+ * copied: a log of millions of entries grows without the copies (and the page faults on
+ * fresh, ever larger arrays) that doubling one array costs.
  *
  * ```
- *   slot:   0        head                  head+count        capacity
- *           ├─ free ──┼──────── used ───────┼────── free ───────┤
- *   entry:            base+1                base+count (= lastIndex)
+ *   chunk:   0             1             2             3
+ *   slot:    0    head                            head+count
+ *            ├ free ┼──────────── used ────────────────┼ free ┤
+ *   entry:          base+1                  base+count (= lastIndex)
  * ```
  */
 import { assert, type Entry } from '../../core/index.ts';
-import { ENTRY_FIXED_BYTES, FRAME_HEADER_BYTES } from './format.ts';
 
-const CAPACITY_MIN = 1024;
+const CHUNK_SHIFT = 12;
+/** Slots per chunk: 4096, 80 KiB of arrays. */
+const CHUNK_SLOTS = 1 << CHUNK_SHIFT;
+const CHUNK_MASK = CHUNK_SLOTS - 1;
 /** Segment sequence numbers and offsets are stored as u32. */
 const U32_MAX = 0xffff_ffff;
+
+interface Chunk {
+  readonly segments: Uint32Array;
+  readonly batchOffsets: Uint32Array;
+  readonly lengths: Uint32Array;
+  readonly terms: Float64Array;
+}
+
+/** A chunk's four arrays, in one allocation: the terms (8-byte aligned) first, then the u32 arrays. */
+function newChunk(): Chunk {
+  const buffer = new ArrayBuffer(CHUNK_SLOTS * 20);
+  return {
+    terms: new Float64Array(buffer, 0, CHUNK_SLOTS),
+    segments: new Uint32Array(buffer, CHUNK_SLOTS * 8, CHUNK_SLOTS),
+    batchOffsets: new Uint32Array(buffer, CHUNK_SLOTS * 12, CHUNK_SLOTS),
+    lengths: new Uint32Array(buffer, CHUNK_SLOTS * 16, CHUNK_SLOTS),
+  };
+}
 
 export class EntryIndex {
   /** The index before the first entry held. Invariant: base >= 0. */
   base = 0;
   /** Entries held: base + 1 .. base + count. Invariant: 0 <= count. */
   count = 0;
+  /** The slot of entry base + 1. Invariant: 0 <= head < CHUNK_SLOTS. */
   private head = 0;
-  private segments = new Uint32Array(CAPACITY_MIN);
-  private offsets = new Uint32Array(CAPACITY_MIN);
-  private lengths = new Uint32Array(CAPACITY_MIN);
-  private terms = new Float64Array(CAPACITY_MIN);
+  /** Invariant: chunks.length * CHUNK_SLOTS >= head + count. */
+  private chunks: Chunk[] = [];
 
   get lastIndex(): number {
     return this.base + this.count;
@@ -41,51 +64,52 @@ export class EntryIndex {
     return i > this.base && i <= this.base + this.count;
   }
 
-  /** Appends entry `index`, which must follow the last one. */
-  push(index: number, term: number, segment: number, offsetBytes: number, payloadBytes: number): void {
+  /** Appends entry `index`, which must follow the last one, in the batch at `batchOffsetBytes` of `segment`. */
+  push(index: number, term: number, segment: number, batchOffsetBytes: number, dataBytes: number): void {
     assert(index === this.lastIndex + 1, `index entry ${index} does not follow ${this.lastIndex}`);
     assert(segment <= U32_MAX, `segment ${segment} over u32`);
-    assert(offsetBytes <= U32_MAX, `offset ${offsetBytes} over u32`);
-    if (this.head + this.count === this.terms.length) this.makeRoom();
+    assert(batchOffsetBytes <= U32_MAX, `offset ${batchOffsetBytes} over u32`);
+    this.makeRoom(1);
     const slot = this.head + this.count;
-    this.segments[slot] = segment;
-    this.offsets[slot] = offsetBytes;
-    this.lengths[slot] = payloadBytes;
-    this.terms[slot] = term;
+    const c = this.chunks[slot >>> CHUNK_SHIFT]!;
+    const w = slot & CHUNK_MASK;
+    c.segments[w] = segment;
+    c.batchOffsets[w] = batchOffsetBytes;
+    c.lengths[w] = dataBytes;
+    c.terms[w] = term;
     this.count++;
   }
 
   /**
    * Appends `entries[from..]`, which must follow the last entry and be consecutive (the
-   * caller has checked), all in `segment`, their frames back to back from `offsetBytes`.
-   * The same as {@link push} for each, with one capacity check and one set of assertions.
+   * caller has checked), all in the batch at `batchOffsetBytes` of `segment`. The same as
+   * {@link push} for each, with one capacity check and one set of assertions.
    */
-  pushRun(entries: readonly Entry[], from: number, segment: number, offsetBytes: number): void {
+  pushRun(entries: readonly Entry[], from: number, segment: number, batchOffsetBytes: number): void {
     const n = entries.length - from;
     if (n <= 0) return;
     const first = entries[from]!.index;
     if (first !== this.lastIndex + 1) assert(false, `index entry ${first} does not follow ${this.lastIndex}`);
     if (segment > U32_MAX) assert(false, `segment ${segment} over u32`);
-    while (this.head + this.count + n > this.terms.length) this.makeRoom(n);
-    const segments = this.segments;
-    const offsets = this.offsets;
-    const lengths = this.lengths;
-    const terms = this.terms;
+    if (batchOffsetBytes > U32_MAX) assert(false, `offset ${batchOffsetBytes} over u32`);
+    this.makeRoom(n);
     let slot = this.head + this.count;
-    let offset = offsetBytes;
-    let lastStart = offsetBytes;
-    for (let k = from; k < entries.length; k++, slot++) {
-      const e = entries[k]!;
-      const payload = ENTRY_FIXED_BYTES + e.data.length;
-      segments[slot] = segment;
-      offsets[slot] = offset;
-      lengths[slot] = payload;
-      terms[slot] = e.term;
-      lastStart = offset;
-      offset += (FRAME_HEADER_BYTES + payload + 7) & ~7;
+    // Chunk by chunk: the part of the run that falls in each.
+    for (let k = from; k < entries.length; ) {
+      const c = this.chunks[slot >>> CHUNK_SHIFT]!;
+      const w = slot & CHUNK_MASK;
+      const take = Math.min(entries.length - k, CHUNK_SLOTS - w);
+      c.segments.fill(segment, w, w + take);
+      c.batchOffsets.fill(batchOffsetBytes, w, w + take);
+      const lengths = c.lengths;
+      const terms = c.terms;
+      for (let j = w; j < w + take; j++, k++) {
+        const e = entries[k]!;
+        lengths[j] = e.data.length;
+        terms[j] = e.term;
+      }
+      slot += take;
     }
-    // Offsets only grow: checking the last checks them all.
-    if (lastStart > U32_MAX) assert(false, `offset ${lastStart} over u32`);
     this.count += n;
   }
 
@@ -96,6 +120,7 @@ export class EntryIndex {
       return;
     }
     this.count = Math.min(this.count, index - 1 - this.base);
+    this.releaseTail();
   }
 
   /** Discards entries <= index. Invariant kept: index >= base. */
@@ -109,7 +134,12 @@ export class EntryIndex {
     this.head += drop;
     this.count -= drop;
     this.base = index;
-    this.maybeShrink();
+    // Whole chunks before the head are no longer used.
+    const unused = this.head >>> CHUNK_SHIFT;
+    if (unused > 0) {
+      this.chunks.splice(0, unused);
+      this.head &= CHUNK_MASK;
+    }
   }
 
   /** Empties the index; the next entry pushed must be base + 1. */
@@ -118,24 +148,29 @@ export class EntryIndex {
     this.base = base;
     this.count = 0;
     this.head = 0;
-    this.maybeShrink();
+    this.releaseTail();
   }
 
   term(i: number): number {
-    return this.terms[this.slot(i)]!;
+    const s = this.slot(i);
+    return this.chunks[s >>> CHUNK_SHIFT]!.terms[s & CHUNK_MASK]!;
   }
 
   segment(i: number): number {
-    return this.segments[this.slot(i)]!;
+    const s = this.slot(i);
+    return this.chunks[s >>> CHUNK_SHIFT]!.segments[s & CHUNK_MASK]!;
   }
 
-  offset(i: number): number {
-    return this.offsets[this.slot(i)]!;
+  /** Byte offset, in its segment, of the batch that holds entry i. */
+  batchOffset(i: number): number {
+    const s = this.slot(i);
+    return this.chunks[s >>> CHUNK_SHIFT]!.batchOffsets[s & CHUNK_MASK]!;
   }
 
-  /** Payload bytes of entry i's frame. */
+  /** Data bytes of entry i. */
   length(i: number): number {
-    return this.lengths[this.slot(i)]!;
+    const s = this.slot(i);
+    return this.chunks[s >>> CHUNK_SHIFT]!.lengths[s & CHUNK_MASK]!;
   }
 
   private slot(i: number): number {
@@ -143,48 +178,17 @@ export class EntryIndex {
     return this.head + (i - this.base - 1);
   }
 
-  /** Makes room for `n` more slots after the used ones (at least one). */
-  private makeRoom(n = 1): void {
-    const capacity = this.terms.length;
-    if (this.head >= capacity / 2 && this.count + n <= capacity) {
-      this.move(capacity);
-      return;
-    }
-    let grown = capacity * 2;
-    while (grown < this.count + n) grown *= 2;
-    this.move(grown);
+  /** Adds chunks until `n` more slots fit after the used ones. */
+  private makeRoom(n: number): void {
+    while (this.head + this.count + n > this.chunks.length * CHUNK_SLOTS) this.chunks.push(newChunk());
   }
 
-  /** Returns memory once most of it is unused (after compaction or truncation). */
-  private maybeShrink(): void {
-    const capacity = this.terms.length;
-    if (capacity > CAPACITY_MIN && this.count < capacity / 4) this.move(Math.max(CAPACITY_MIN, capacity / 2));
-  }
-
-  /** Moves the used slots to the start of arrays of `capacity` slots. */
-  private move(capacity: number): void {
-    const from = this.head;
-    const to = this.head + this.count;
-    if (capacity === this.terms.length) {
-      this.segments.copyWithin(0, from, to);
-      this.offsets.copyWithin(0, from, to);
-      this.lengths.copyWithin(0, from, to);
-      this.terms.copyWithin(0, from, to);
-    } else {
-      const segments = new Uint32Array(capacity);
-      const offsets = new Uint32Array(capacity);
-      const lengths = new Uint32Array(capacity);
-      const terms = new Float64Array(capacity);
-      segments.set(this.segments.subarray(from, to));
-      offsets.set(this.offsets.subarray(from, to));
-      lengths.set(this.lengths.subarray(from, to));
-      terms.set(this.terms.subarray(from, to));
-      this.segments = segments;
-      this.offsets = offsets;
-      this.lengths = lengths;
-      this.terms = terms;
-    }
-    this.head = 0;
+  /**
+   * Returns the chunks after the used slots to the allocator, but one: after a truncation
+   * or reset the log usually grows again at once.
+   */
+  private releaseTail(): void {
+    const used = (this.head + this.count + CHUNK_MASK) >>> CHUNK_SHIFT;
+    if (this.chunks.length > used + 1) this.chunks.length = used + 1;
   }
 }
-

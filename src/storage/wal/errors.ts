@@ -32,3 +32,21 @@ export class StorageError extends RingraftError {
 export function corruptLog(file: string, offsetBytes: number, what: string): RingraftError {
   return new RingraftError(ErrorCode.CORRUPT_LOG, `corrupt WAL: ${file} at byte ${offsetBytes}: ${what}`);
 }
+
+/**
+ * A segment in a format version this build does not read: an older version (formats are not
+ * migrated) or a newer one. Code CORRUPT_LOG, because the log cannot be used as it is, but it
+ * is not damage: recovery repairs and removes nothing, whatever the segment's position.
+ */
+export class WalVersionError extends RingraftError {
+  constructor(
+    readonly fileName: string,
+    /** The version the segment's header holds. */
+    readonly version: number,
+    /** The one version this build reads. */
+    readonly supportedVersion: number,
+  ) {
+    super(ErrorCode.CORRUPT_LOG, `unsupported WAL: ${fileName} at byte 4: format version ${version}; this build reads version ${supportedVersion} only`);
+    this.name = 'WalVersionError';
+  }
+}

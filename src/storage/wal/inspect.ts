@@ -10,7 +10,7 @@ import { readSnapshotFile } from './snapshot-file.ts';
 
 export interface WalInspection {
   readonly segments: readonly SegmentScan[];
-  /** Records in intact batches, commit records included. */
+  /** Records in intact batches, as `ringraft wal dump` lists them: commit records included, each entry one. */
   readonly records: number;
   readonly batches: number;
   /** Entries kept after replay (after truncations and compaction). */

@@ -17,13 +17,14 @@
 import { join } from 'node:path';
 import type { HardState } from '../../core/index.ts';
 import type { FileSystem } from '../fs.ts';
-import { corruptLog } from './errors.ts';
+import { WalVersionError, corruptLog } from './errors.ts';
 import { EntryIndex } from './entry-index.ts';
 import { crc32 } from './crc.ts';
 import { FileWindow, WINDOW_BYTES } from './file-window.ts';
 import {
   COMMIT_CRC_OFFSET,
   COMMIT_PAYLOAD_BYTES,
+  FORMAT_VERSION,
   FRAME_ALIGN_BYTES,
   FRAME_HEADER_BYTES,
   FRAME_PROBLEM_TEXT,
@@ -35,12 +36,16 @@ import {
   commitFields,
   decodeFrame,
   decodeSegmentHeader,
+  forEachEntry,
   frameBytes,
   frameHeader,
   isSnapshotFileName,
   parseSegmentFileName,
   segmentFileName,
+  unsupportedVersion,
+  type DecodedFrame,
   type DecodedRecord,
+  type EntriesFrame,
   type SnapshotMarker,
 } from './format.ts';
 
@@ -56,7 +61,7 @@ export interface SegmentScan {
   /** End of the segment's first batch, which restates hard state and snapshot. */
   readonly firstBatchEndBytes: number;
   readonly batches: number;
-  /** Records in intact batches, commit records included. */
+  /** Records in intact batches, as a visitor sees them: commit records included, each entry one. */
   readonly records: number;
   readonly entries: number;
 }
@@ -92,7 +97,10 @@ export interface RecoveredLog {
   readonly obsoleteFiles: readonly string[];
 }
 
-/** Called for every record of every intact batch, in log order (commit records included). */
+/**
+ * Called for every record of every intact batch, in log order (commit records included); for
+ * an entries frame, once per entry, at the offset of the entry's header.
+ */
 export type RecordVisitor = (fileName: string, offsetBytes: number, record: DecodedRecord) => void;
 
 /**
@@ -205,7 +213,10 @@ function scanSegment(
   try {
     const size = fs.size(fd);
     const w = new FileWindow(fs, fd, size);
-    // Step 3: the header.
+    // Step 3: the header. An intact header of another format version is refused, never
+    // taken for a torn segment creation.
+    const version = unsupportedVersion(w.view(0, SEGMENT_HEADER_BYTES));
+    if (version !== undefined) throw new WalVersionError(fileName, version, FORMAT_VERSION);
     const header = decodeSegmentHeader(w.view(0, SEGMENT_HEADER_BYTES));
     if (typeof header === 'string') {
       if (isLast && !hasIntactBatchFrom(w, SEGMENT_HEADER_BYTES)) {
@@ -262,17 +273,10 @@ function scanSegment(
       if (commit.batchBytes !== offset - batchStart || commit.recordCount !== pending.length) {
         throw corruptLog(fileName, offset, `commit record counts ${commit.recordCount} records in ${commit.batchBytes} bytes, the batch holds ${pending.length} in ${offset - batchStart}`);
       }
-      for (const p of pending) {
-        const record = decodeFrame(w.view(p.offset, frameBytes(p.length)), 0, p.length);
-        if (typeof record === 'string') throw corruptLog(fileName, p.offset, `${FRAME_PROBLEM_TEXT[record]} (in a batch whose checksum matches)`);
-        if (record.type === RecordType.Commit) throw corruptLog(fileName, p.offset, 'commit record inside a batch');
-        const problem = replay.apply(record, sequence, p.offset, p.length);
-        if (problem !== undefined) throw corruptLog(fileName, p.offset, problem);
-        visit?.(fileName, p.offset, record);
-        if (record.type === RecordType.Entry) entries++;
-      }
+      const applied = applyBatch(w, fileName, sequence, batchStart, pending, replay, visit);
       visit?.(fileName, offset, { type: RecordType.Commit, batchBytes: commit.batchBytes, recordCount: commit.recordCount });
-      records += pending.length + 1;
+      records += applied.records + 1;
+      entries += applied.entries;
       batches++;
       offset += frame;
       batchStart = offset;
@@ -300,6 +304,48 @@ function scanSegment(
   } finally {
     fs.close(fd);
   }
+}
+
+/**
+ * Decodes and applies the frames of a batch whose CRC matched (step 4), in order; calls `visit`
+ * for each record, each entry of an entries frame on its own (at its entry header). Returns how
+ * many records (each entry one) and entries it applied. Anything impossible is corruption,
+ * reported at the frame, or at the entry.
+ */
+function applyBatch(
+  w: FileWindow,
+  fileName: string,
+  sequence: number,
+  batchStart: number,
+  pending: readonly Pending[],
+  replay: Replay,
+  visit: RecordVisitor | undefined,
+): { records: number; entries: number } {
+  let records = 0;
+  let entries = 0;
+  for (const p of pending) {
+    const bytes = w.view(p.offset, frameBytes(p.length));
+    const frame = decodeFrame(bytes, 0, p.length);
+    if (typeof frame === 'string') throw corruptLog(fileName, p.offset, `${FRAME_PROBLEM_TEXT[frame]} (in a batch whose checksum matches)`);
+    if (frame.type === RecordType.Commit) throw corruptLog(fileName, p.offset, 'commit record inside a batch');
+    if (frame.type !== RecordType.Entry) {
+      const problem = replay.apply(frame);
+      if (problem !== undefined) throw corruptLog(fileName, p.offset, problem);
+      visit?.(fileName, p.offset, frame);
+      records++;
+      continue;
+    }
+    // `bytes` stays valid: nothing reads through the window until the frame is done.
+    forEachEntry(bytes, 0, frame, (k, headerAt, entryType, dataBytes) => {
+      const index = frame.firstIndex + k;
+      const problem = replay.applyEntry(index, frame.term, sequence, batchStart, dataBytes);
+      if (problem !== undefined) throw corruptLog(fileName, p.offset + headerAt, problem);
+      visit?.(fileName, p.offset + headerAt, { type: RecordType.Entry, index, term: frame.term, entryType, dataBytes });
+    });
+    records += frame.count;
+    entries += frame.count;
+  }
+  return { records, entries };
 }
 
 function scanOf(
@@ -363,11 +409,9 @@ class Replay {
     this.index.reset(firstIndex - 1);
   }
 
-  /** Applies one record of an intact batch; returns what is wrong if it cannot apply. */
-  apply(r: DecodedRecord, segment: number, offset: number, length: number): string | undefined {
+  /** Applies one record (not an entry) of an intact batch; returns what is wrong if it cannot apply. */
+  apply(r: Exclude<DecodedFrame, EntriesFrame>): string | undefined {
     switch (r.type) {
-      case RecordType.Entry:
-        return this.applyEntry(r.index, r.term, segment, offset, length);
       case RecordType.HardState:
         this.hardState = r.hardState;
         return undefined;
@@ -380,12 +424,13 @@ class Replay {
     }
   }
 
-  private applyEntry(index: number, term: number, segment: number, offset: number, length: number): string | undefined {
+  /** Applies one entry of an intact batch, which is at `batchOffset` of `segment`; returns what is wrong if it cannot apply. */
+  applyEntry(index: number, term: number, segment: number, batchOffset: number, dataBytes: number): string | undefined {
     const last = this.index.lastIndex;
     if (index !== last + 1) return `entry ${index} does not follow the last index ${last}`;
     const prevTerm = this.index.count > 0 ? this.index.term(last) : last === this.snapIndex ? this.marker?.term : undefined;
     if (prevTerm !== undefined && term < prevTerm) return `entry ${index} has term ${term}, below the term ${prevTerm} before it`;
-    this.index.push(index, term, segment, offset, length);
+    this.index.push(index, term, segment, batchOffset, dataBytes);
     return undefined;
   }
 

@@ -4,8 +4,10 @@
  * an entry count and a byte count; the oldest entries go first.
  *
  * Entries [first, first + size) are held, contiguous, in a ring: entry first + k is at
- * `ring[(head + k) % ring.length]`. The ring grows by doubling up to the entry bound and
- * is never copied after that, so appending costs one store per entry and no allocation.
+ * `ring[(head + k) % ring.length]`, and the bytes it counts for at the same slot of `sizes`,
+ * so that evicting an old entry does not touch its object (by then long out of the CPU's
+ * caches). The rings grow by doubling up to the entry bound and are never copied after
+ * that, so appending costs two stores per entry and no allocation.
  *
  * ```
  *   ring:  0          head                      ring.length
@@ -21,6 +23,8 @@ const RING_SLOTS_MIN = 64;
 
 export class TailCache {
   private ring: (Entry | undefined)[] = [];
+  /** Bytes each held entry counts for ({@link entryBytes}), slot for slot with `ring`. */
+  private sizes = new Float64Array(0);
   private head = 0;
   private size = 0;
   /** The index of the entry at `head` (meaningful when size > 0). */
@@ -61,24 +65,33 @@ export class TailCache {
     const needed = Math.min(this.entriesMax, this.size + (entries.length - start));
     if (needed > this.ring.length) this.grow(needed);
     const ring = this.ring;
+    const sizes = this.sizes;
     const capacity = ring.length;
-    let tail = this.head + this.size;
+    let head = this.head;
+    let size = this.size;
+    let first = this.first;
+    let tail = head + size;
     if (tail >= capacity) tail -= capacity;
     let bytes = this.bytes;
     for (let k = start; k < entries.length; k++) {
-      if (this.size === capacity) {
+      if (size === capacity) {
         // Full (capacity is entriesMax): the oldest goes, its slot takes the new one.
-        bytes -= ring[this.head]!.data.length + ENTRY_OVERHEAD_BYTES;
-        if (++this.head === capacity) this.head = 0;
-        this.first++;
-        this.size--;
+        bytes -= sizes[head]!;
+        if (++head === capacity) head = 0;
+        first++;
+        size--;
       }
       const e = entries[k]!;
+      const n = e.data.length + ENTRY_OVERHEAD_BYTES;
       ring[tail] = e;
+      sizes[tail] = n;
       if (++tail === capacity) tail = 0;
-      bytes += e.data.length + ENTRY_OVERHEAD_BYTES;
-      this.size++;
+      bytes += n;
+      size++;
     }
+    this.head = head;
+    this.size = size;
+    this.first = first;
     this.bytes = bytes;
     while (this.size > 0 && this.bytes > this.bytesMax) this.dropFirst();
     if (this.size === 0) this.clear();
@@ -89,7 +102,7 @@ export class TailCache {
     while (this.size > 0 && this.first + this.size - 1 >= index) {
       let p = this.head + this.size - 1;
       if (p >= this.ring.length) p -= this.ring.length;
-      this.bytes -= this.ring[p]!.data.length + ENTRY_OVERHEAD_BYTES;
+      this.bytes -= this.sizes[p]!;
       this.ring[p] = undefined;
       this.size--;
     }
@@ -104,6 +117,7 @@ export class TailCache {
 
   clear(): void {
     this.ring = [];
+    this.sizes = new Float64Array(0);
     this.head = 0;
     this.size = 0;
     this.first = 0;
@@ -111,7 +125,7 @@ export class TailCache {
   }
 
   private dropFirst(): void {
-    this.bytes -= this.ring[this.head]!.data.length + ENTRY_OVERHEAD_BYTES;
+    this.bytes -= this.sizes[this.head]!;
     this.ring[this.head] = undefined; // Let the entry be collected.
     if (++this.head === this.ring.length) this.head = 0;
     this.first++;
@@ -124,12 +138,15 @@ export class TailCache {
     while (capacity < needed) capacity *= 2;
     capacity = Math.min(capacity, this.entriesMax);
     const ring: (Entry | undefined)[] = new Array(capacity).fill(undefined);
+    const sizes = new Float64Array(capacity);
     for (let k = 0; k < this.size; k++) {
       let p = this.head + k;
       if (p >= this.ring.length) p -= this.ring.length;
       ring[k] = this.ring[p];
+      sizes[k] = this.sizes[p]!;
     }
     this.ring = ring;
+    this.sizes = sizes;
     this.head = 0;
   }
 }
