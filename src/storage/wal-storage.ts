@@ -130,7 +130,7 @@ export const PREALLOCATE_BYTES_DEFAULT = 1024 * 1024;
  * commit), which is most of a small batch's sync; for a large batch its own bytes dominate,
  * and writing as many bytes again in zeros costs more than the file growth it saves.
  * Measured on this machine with 150-byte entries (docs/wal-format.md, "Preallocation"):
- * zeros ahead gain 15 to 50% at batches of 10 to 40 KiB and lose 6 to 35% at 80 to 160 KiB.
+ * zeros ahead gain 15 to 43% at batches of 10 to 40 KiB and lose 6 to 35% at 80 to 160 KiB.
  */
 export const PREALLOCATE_BATCH_BYTES_MAX = 64 * 1024;
 const SEGMENT_SIZE_BYTES_MIN = 4096;

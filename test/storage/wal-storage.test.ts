@@ -5,8 +5,10 @@
 // from batches of several entries frames, after a batch's head was compacted or its tail
 // truncated (and a damaged entry read back is CORRUPT_LOG); a segment of another format
 // version is refused with a typed error and left alone; injected EIO on a write or a sync
-// is a typed error after which the storage refuses writes; short and torn writes are handled. Runs on the real file system in a temporary directory, with
-// FaultyFileSystem counting calls and injecting faults.
+// is a typed error after which the storage refuses writes; short and torn writes are handled;
+// an entry of the largest size (the message codec's) round-trips and a larger one is refused.
+// Runs on the real file system in a temporary directory, with FaultyFileSystem counting calls
+// and injecting faults.
 import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it, onTestFinished } from 'vitest';
@@ -22,7 +24,9 @@ import {
   walRecoveryChannel,
   type FaultPlan,
 } from '../../src/storage/index.ts';
+import { ENTRY_DATA_BYTES_MAX as CODEC_ENTRY_DATA_BYTES_MAX } from '../../src/codec/index.ts';
 import { crc32 } from '../../src/storage/wal/crc.ts';
+import { ENTRY_DATA_BYTES_MAX } from '../../src/storage/wal/format.ts';
 import { expectCode } from '../core/helpers/errors.ts';
 import { ent, ents, freshDir, plain, tempDir } from './helpers.ts';
 
@@ -320,6 +324,23 @@ describe('WalStorage writes', () => {
     expect(walFiles(dir)).toEqual(['00000000000000000001.wal']);
     expectCode(() => WalStorage.open(dir, { segmentSizeBytesMax: 10 }), ErrorCode.INVALID_ARGUMENT);
     expectCode(() => WalStorage.open(dir, { durability: 'sometimes' as never }), ErrorCode.INVALID_ARGUMENT);
+  });
+
+  it("stores an entry of the largest size (the message codec's) and refuses a larger one", () => {
+    expect(ENTRY_DATA_BYTES_MAX).toBe(CODEC_ENTRY_DATA_BYTES_MAX);
+    const dir = freshDir(root);
+    const s = WalStorage.open(dir, { cacheEntriesMax: 0 });
+    const largest = { index: 1, term: 1, type: 0 as const, data: new Uint8Array(ENTRY_DATA_BYTES_MAX).fill(0xab) };
+    expectCode(() => s.append([{ ...largest, data: new Uint8Array(ENTRY_DATA_BYTES_MAX + 1) }]), ErrorCode.INVALID_ARGUMENT);
+    expect(s.lastIndex()).toBe(0);
+    s.append([largest, ent(2, 1)]);
+    s.close();
+    const again = WalStorage.open(dir, { cacheEntriesMax: 0 });
+    const [back, next] = again.allEntries();
+    expect(back!.data.length).toBe(ENTRY_DATA_BYTES_MAX);
+    expect(back!.data.every((b) => b === 0xab)).toBe(true);
+    expect(plain([next!])).toEqual(plain([ent(2, 1)]));
+    again.close();
   });
 
   it('refuses every call once closed', () => {
