@@ -41,7 +41,7 @@ export function walCommand(argv: readonly string[], out: Output): number {
     else dump(dir, json, out);
     return 0;
   } catch (error) {
-    if (error instanceof RingraftError && error.code === ErrorCode.CORRUPT_LOG) {
+    if (error instanceof RingraftError && (error.code === ErrorCode.CORRUPT_LOG || error.code === ErrorCode.UNSUPPORTED_FORMAT)) {
       if (json && action === 'verify') out.stdout(JSON.stringify({ ok: false, error: error.message }));
       out.stderr(`ringraft: ${error.message}`);
       return 1;

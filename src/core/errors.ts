@@ -17,6 +17,8 @@ export const ErrorCode = {
   TIMEOUT: 'TIMEOUT',
   CLOSED: 'CLOSED',
   CORRUPT_LOG: 'CORRUPT_LOG',
+  /** Stored data in a format version this build does not read (nothing was changed). */
+  UNSUPPORTED_FORMAT: 'UNSUPPORTED_FORMAT',
   /** A write, sync, rename or unlink of the storage failed (EIO, ENOSPC, ...). */
   IO_ERROR: 'IO_ERROR',
   /** The storage refuses writes after an earlier I/O error; reopen it to recover. */

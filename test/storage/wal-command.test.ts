@@ -7,6 +7,7 @@
 import { spawnSync } from 'node:child_process';
 import { appendFileSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { crc32 } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
 import { emptyConfState } from '../../src/core/index.ts';
 import { WalStorage } from '../../src/storage/index.ts';
@@ -101,6 +102,20 @@ describe('ringraft wal', () => {
     const j = run(['wal', 'verify', dir, '--json']);
     expect(j.status).toBe(1);
     expect(JSON.parse(j.stdout)).toMatchObject({ ok: false, error: expect.stringContaining('at byte 88') });
+  });
+
+  it('exits 1 with the UNSUPPORTED_FORMAT message for a log of another format version', () => {
+    const dir = makeLog();
+    const first = join(dir, '00000000000000000001.wal');
+    const bytes = readFileSync(first);
+    bytes[4] = 2;
+    bytes.writeUInt32LE(crc32(bytes.subarray(0, 28)), 28);
+    writeFileSync(first, bytes);
+    for (const action of ['verify', 'dump']) {
+      const r = run(['wal', action, dir]);
+      expect(r.status).toBe(1);
+      expect(r.stderr).toMatch(/^ringraft: unsupported WAL: 00000000000000000001\.wal at byte 4: format version 2; this build reads version 3 only/);
+    }
   });
 
   it('rejects bad arguments with exit code 2', () => {

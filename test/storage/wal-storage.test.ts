@@ -231,7 +231,7 @@ describe('WalStorage writes', () => {
       bytes.writeUInt32LE(crc32(bytes.subarray(0, 28)), 28);
       // Without batches the segment would look like a torn creation; an intact header of another version is not one.
       writeFileSync(file, withBatches ? bytes : bytes.subarray(0, 32));
-      const error = expectCode(() => WalStorage.open(dir), ErrorCode.CORRUPT_LOG);
+      const error = expectCode(() => WalStorage.open(dir), ErrorCode.UNSUPPORTED_FORMAT);
       expect(error).toBeInstanceOf(WalVersionError);
       expect(error).toMatchObject({ fileName: '00000000000000000001.wal', version, supportedVersion: 3 });
       expect(error.message).toContain(`00000000000000000001.wal at byte 4: format version ${version}; this build reads version 3 only`);

@@ -35,8 +35,8 @@ export function corruptLog(file: string, offsetBytes: number, what: string): Rin
 
 /**
  * A segment in a format version this build does not read: an older version (formats are not
- * migrated) or a newer one. Code CORRUPT_LOG, because the log cannot be used as it is, but it
- * is not damage: recovery repairs and removes nothing, whatever the segment's position.
+ * migrated) or a newer one. Code UNSUPPORTED_FORMAT: the log cannot be used by this build, but
+ * it is not damage, so recovery repairs and removes nothing, whatever the segment's position.
  */
 export class WalVersionError extends RingraftError {
   constructor(
@@ -46,7 +46,7 @@ export class WalVersionError extends RingraftError {
     /** The one version this build reads. */
     readonly supportedVersion: number,
   ) {
-    super(ErrorCode.CORRUPT_LOG, `unsupported WAL: ${fileName} at byte 4: format version ${version}; this build reads version ${supportedVersion} only`);
+    super(ErrorCode.UNSUPPORTED_FORMAT, `unsupported WAL: ${fileName} at byte 4: format version ${version}; this build reads version ${supportedVersion} only`);
     this.name = 'WalVersionError';
   }
 }
