@@ -6,24 +6,14 @@
  * "linearizable" reads from any node's state instead and must be caught.
  */
 
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
-import { createCluster, ErrorCode, RingraftError, type Cluster, type KvClient, type ReadConsistency } from '../../src/index.ts';
+import { describe, expect, it } from 'vitest';
+import { ErrorCode, RingraftError, type Cluster, type KvClient, type ReadConsistency } from '../../src/index.ts';
 import type { HistoryOp } from '../../src/sim/history.ts';
 import { checkLinearizable } from '../../src/sim/linearizability.ts';
+import { start, stopAfterEach, tempDir } from './helpers.ts';
 
 const text = new TextDecoder();
-let cluster: Cluster | undefined;
-let dir: string | undefined;
-
-afterEach(async () => {
-  await cluster?.close();
-  cluster = undefined;
-  if (dir !== undefined) rmSync(dir, { recursive: true, force: true });
-  dir = undefined;
-});
+stopAfterEach();
 
 const KEYS = ['a', 'b', 'c', 'd'];
 
@@ -104,8 +94,7 @@ async function runWithFaults(c: Cluster, readConsistency: ReadConsistency, readN
 
 describe('linearizability of a real-thread cluster', () => {
   it('holds through leader crashes, restarts, partitions and transfers', async () => {
-    dir = mkdtempSync(join(tmpdir(), 'ringraft-lin-'));
-    cluster = await createCluster({ tickMs: 10, electionTicks: 20, heartbeatTicks: 2, dataDir: dir, snapshotEveryEntries: 300, snapshotRetainEntries: 50 });
+    const cluster = await start({ dataDir: tempDir(), snapshotEveryEntries: 300, snapshotRetainEntries: 50 });
     const history = await runWithFaults(cluster, 'linearizable', () => undefined, 4_000);
     const completed = history.filter((op) => op.return !== null);
     expect(completed.filter((op) => op.op === 'get').length).toBeGreaterThan(50);
@@ -116,8 +105,7 @@ describe('linearizability of a real-thread cluster', () => {
   });
 
   it('catches reads served from a lagging node (control run)', async () => {
-    cluster = await createCluster({ tickMs: 10, electionTicks: 20, heartbeatTicks: 2 });
-    const c = cluster;
+    const c = await start();
     // Stale reads at a node kept behind a partition half the time: must not linearize.
     const kv = c.client();
     await kv.put('a', 'first');

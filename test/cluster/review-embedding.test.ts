@@ -6,48 +6,12 @@
  * and bounds every wait, so a hang shows as a failed assertion, not a stuck suite.
  */
 
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import type { Worker } from 'node:worker_threads';
-import { afterEach, describe, expect, it } from 'vitest';
-import { connectEndpoint, createCluster, ErrorCode, type Cluster, type ClusterOptions } from '../../src/index.ts';
+import { describe, expect, it } from 'vitest';
+import { connectEndpoint, createCluster, ErrorCode, type Cluster } from '../../src/index.ts';
+import { afterTest, FAST, leaderOf, start, stopAfterEach, tempDir } from './helpers.ts';
 
-const FAST: ClusterOptions = { tickMs: 10, electionTicks: 20, heartbeatTicks: 2 };
-
-let open: Cluster[] = [];
-let dirs: string[] = [];
-let cleanups: (() => Promise<void> | void)[] = [];
-
-async function start(options: ClusterOptions = {}): Promise<Cluster> {
-  const c = await createCluster({ ...FAST, ...options });
-  open.push(c);
-  return c;
-}
-
-function tempDir(): string {
-  const d = mkdtempSync(join(tmpdir(), 'ringraft-review-'));
-  dirs.push(d);
-  return d;
-}
-
-afterEach(async () => {
-  for (const f of cleanups.splice(0)) await f();
-  await Promise.all(open.map((c) => c.close()));
-  open = [];
-  for (const d of dirs) rmSync(d, { recursive: true, force: true });
-  dirs = [];
-});
-
-async function leaderOf(cluster: Cluster, timeoutMs = 5_000): Promise<number> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const st = await cluster.status();
-    if (st.leaderId !== undefined) return st.leaderId;
-    if (Date.now() > deadline) throw new Error('no leader');
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
+stopAfterEach();
 
 /** Settles with the promise's outcome, or with 'pending' after `ms`. */
 async function within<T>(p: Promise<T>, ms: number): Promise<{ value: T } | { error: unknown } | 'pending'> {
@@ -71,7 +35,7 @@ function spyWorkers(cluster: Cluster): Worker[] {
     workers.push(w);
     return p;
   };
-  cleanups.push(async () => {
+  afterTest(async () => {
     await Promise.all(workers.map((w) => w.terminate().catch(() => undefined)));
   });
   return workers;
@@ -155,13 +119,13 @@ describe('review: watches', () => {
     const kv = cluster.client();
     await kv.put('warm', 'up');
     const remote = connectEndpoint(await cluster.connectEndpoint());
-    cleanups.push(() => remote.close());
+    afterTest(() => remote.close());
     const rkv = remote.client();
     // The remote client learns the leader; its watch then goes to the leader.
     await rkv.put('w/0', 'a');
     const leader = await leaderOf(cluster);
     const watch = rkv.watch('w/');
-    cleanups.push(async () => {
+    afterTest(async () => {
       await watch.return!();
     });
     await rkv.put('w/1', 'b');
@@ -188,7 +152,7 @@ describe('review: watches', () => {
     const kv = cluster.client();
     await kv.put('again', 'x');
     const watch = kv.watch('k', { afterIndex: 1 });
-    cleanups.push(async () => {
+    afterTest(async () => {
       await watch.return!();
     });
     // Client.ts retryLater: the back-off is capped at the election timeout, and the give-up
