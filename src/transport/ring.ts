@@ -897,9 +897,8 @@ export class Doorbell {
     Atomics.add(this.words, BELL_WAITERS, 1);
     try {
       for (;;) {
-        Atomics.store(this.words, BELL_PENDING, 0);
-        const observed = Atomics.load(this.words, BELL_SEQUENCE);
-        if (isReady()) return true;
+        const observed = this.look(isReady);
+        if (observed === undefined) return true;
         const waitMs = remainingMs(deadline);
         if (waitMs === 0) return false;
         Atomics.wait(this.words, BELL_SEQUENCE, observed, waitMs);
@@ -916,9 +915,8 @@ export class Doorbell {
     Atomics.add(this.words, BELL_WAITERS, 1);
     try {
       for (;;) {
-        Atomics.store(this.words, BELL_PENDING, 0);
-        const observed = Atomics.load(this.words, BELL_SEQUENCE);
-        if (isReady()) return true;
+        const observed = this.look(isReady);
+        if (observed === undefined) return true;
         const waitMs = remainingMs(deadline);
         if (waitMs === 0) return false;
         await waitWordAsync(this.words, BELL_SEQUENCE, observed, waitMs);
@@ -926,5 +924,15 @@ export class Doorbell {
     } finally {
       Atomics.sub(this.words, BELL_WAITERS, 1);
     }
+  }
+
+  /**
+   * A waiter's look, in the order the protocol above needs: clear `pending`, read
+   * `sequence`, check the predicate. Undefined if ready; else the sequence value to sleep on.
+   */
+  private look(isReady: () => boolean): number | undefined {
+    Atomics.store(this.words, BELL_PENDING, 0);
+    const observed = Atomics.load(this.words, BELL_SEQUENCE);
+    return isReady() ? undefined : observed;
   }
 }
