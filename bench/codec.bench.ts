@@ -34,7 +34,7 @@ import { pathToFileURL } from 'node:url';
 import { isDeepStrictEqual, parseArgs } from 'node:util';
 import { decodeMessage, encodeMessageInto, encodedMessageBytes } from '../src/codec/index.ts';
 import { MessageType, makeMessage, type Entry, type EntryType, type Message } from '../src/core/index.ts';
-import { measure, type MeasureOptions, type ResultRow, type Timed } from './measure.ts';
+import { measure, perOpRow, type MeasureOptions, type ResultRow, type Timed } from './measure.ts';
 
 /** Encoded bytes handled per sample (rounded to whole messages, at least OPS_PER_SAMPLE_MIN). */
 const SAMPLE_BYTES_TARGET = 128 * 1024;
@@ -276,22 +276,7 @@ export async function runCodecBench(options: CodecBenchOptions): Promise<ResultR
       for (const [task, op, fn] of tasks) {
         progress(`codec: ${task} ${name} (${variant.name}, ${sizeBytes} B), ${count} per sample`);
         const m = await measure(`${task}-${name}-${variant.name}`, () => timeLoop(count, fn), measureOptions);
-        const nsPerOp = m.meanMs * 1e6;
-        const opsPerSec = 1e9 / nsPerOp;
-        rows.push({
-          name: 'codec',
-          kind: 'codec',
-          task: `${task} ${name}`,
-          variant: variant.name,
-          batch: message.entries.length,
-          op,
-          opsPerSec,
-          nsPerOp,
-          bytesPerOp: sizeBytes,
-          mbPerSec: (opsPerSec * sizeBytes) / 1e6,
-          rmePercent: m.rmePercent,
-          samples: m.samples,
-        });
+        rows.push(perOpRow(m, sizeBytes, { name: 'codec', kind: 'codec', task: `${task} ${name}`, variant: variant.name, batch: message.entries.length, op }));
       }
     }
   }

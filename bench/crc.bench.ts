@@ -22,7 +22,7 @@ import { performance } from 'node:perf_hooks';
 import { crc32 as zlibCrc32 } from 'node:zlib';
 import CRC32 from 'crc-32';
 import type { CrcScenario } from '../bench.config.ts';
-import { measure, type MeasureOptions, type ResultRow, type Timed } from './measure.ts';
+import { measure, perOpRow, type MeasureOptions, type ResultRow, type Timed } from './measure.ts';
 
 /** Bytes checksummed per sample (rounded up to whole buffers). */
 const SAMPLE_BYTES_TARGET = 256 * 1024;
@@ -91,22 +91,16 @@ export async function runCrcScenario(scenario: CrcScenario, options: CrcRunOptio
     for (const impl of crcImplementations) {
       progress(`${scenario.name}: ${impl.name} on ${formatBytes(sizeBytes)} buffers, ${count} per sample`);
       const m = await measure(`${impl.name}-${sizeBytes}`, () => timeLoop(impl, data, count), measureOptions);
-      const nsPerOp = m.meanMs * 1e6;
-      const opsPerSec = 1e9 / nsPerOp;
-      rows.push({
-        name: scenario.name,
-        kind: scenario.kind,
-        task: `crc32 ${formatBytes(sizeBytes)}`,
-        variant: impl.name,
-        batch: 1,
-        op: `checksum of ${formatBytes(sizeBytes)}`,
-        opsPerSec,
-        nsPerOp,
-        bytesPerOp: sizeBytes,
-        mbPerSec: (opsPerSec * sizeBytes) / 1e6,
-        rmePercent: m.rmePercent,
-        samples: m.samples,
-      });
+      rows.push(
+        perOpRow(m, sizeBytes, {
+          name: scenario.name,
+          kind: scenario.kind,
+          task: `crc32 ${formatBytes(sizeBytes)}`,
+          variant: impl.name,
+          batch: 1,
+          op: `checksum of ${formatBytes(sizeBytes)}`,
+        }),
+      );
     }
   }
   if (sink === 0x1_0000_0000) throw new Error('unreachable: keeps `sink` observable');

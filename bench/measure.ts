@@ -37,6 +37,16 @@ export interface ResultRow {
   readonly samples: number;
 }
 
+/**
+ * The row of a task whose sample timed one operation of `bytesPerOp` bytes: rates derived from
+ * the mean sample, plus the fields that name the task.
+ */
+export function perOpRow(m: Measurement, bytesPerOp: number, fields: Pick<ResultRow, 'name' | 'kind' | 'task' | 'variant' | 'batch' | 'op'>): ResultRow {
+  const nsPerOp = m.meanMs * 1e6;
+  const opsPerSec = 1e9 / nsPerOp;
+  return { ...fields, opsPerSec, nsPerOp, bytesPerOp, mbPerSec: (opsPerSec * bytesPerOp) / 1e6, rmePercent: m.rmePercent, samples: m.samples };
+}
+
 export interface MeasureOptions {
   readonly timeMs: number;
   readonly warmupTimeMs: number;
