@@ -167,7 +167,6 @@ export class NodeHost {
   private history: WatchHistory;
   private unsubscribe: () => void;
   private wasLeader = false;
-  private appliedIndexValue: number;
 
   constructor(options: NodeHostOptions, sink: HostSink) {
     this.storage = options.storage;
@@ -182,7 +181,6 @@ export class NodeHost {
     this.hooks = options.hooks ?? {};
     const snap = this.storage.snapshot();
     this.kvMachine = snap.meta.index > 0 ? KvStateMachine.restore(snap.data) : new KvStateMachine();
-    this.appliedIndexValue = snap.meta.index;
     this.history = { floorIndex: snap.meta.index, changes: [], head: 0 };
     this.unsubscribe = this.kvMachine.onChange((c) => this.onChange(c));
   }
@@ -191,8 +189,9 @@ export class NodeHost {
     return this.kvMachine;
   }
 
+  /** The last log index applied (or skipped) by the state machine. */
   get appliedIndex(): number {
-    return this.appliedIndexValue;
+    return this.kvMachine.appliedIndex;
   }
 
   tick(): void {
@@ -290,7 +289,7 @@ export class NodeHost {
       term: raft.term,
       leaderId: raft.leaderId,
       commitIndex: raft.log.committed,
-      appliedIndex: this.appliedIndexValue,
+      appliedIndex: this.appliedIndex,
       lastIndex: raft.log.lastIndex(),
       voters: [...new Set([...raft.conf.voters, ...raft.conf.votersOutgoing])],
       learners: [...raft.conf.learners, ...raft.conf.learnersNext],
@@ -354,7 +353,7 @@ export class NodeHost {
 
   private queueRead(requestId: number, consistency: ReadConsistency, key: Uint8Array): void {
     if (consistency === 'stale') {
-      this.sink.reply({ kind: 'read', requestId, index: this.appliedIndexValue, value: this.kvMachine.getShared(key) });
+      this.sink.reply({ kind: 'read', requestId, index: this.appliedIndex, value: this.kvMachine.getShared(key) });
       return;
     }
     if (this.raft.role !== 'leader') {
@@ -391,7 +390,7 @@ export class NodeHost {
   // ─── Watches ─────────────────────────────────────────────────────────────────
 
   private startWatch(requestId: number, prefix: Uint8Array, afterIndex: number | undefined): void {
-    const from = afterIndex ?? this.appliedIndexValue;
+    const from = afterIndex ?? this.appliedIndex;
     if (from < this.history.floorIndex) {
       this.sink.reply({ kind: 'watch-end', requestId, code: ErrorCode.COMPACTED });
       return;
@@ -469,7 +468,6 @@ export class NodeHost {
     this.unsubscribe();
     this.kvMachine = KvStateMachine.restore(snap.data);
     this.unsubscribe = this.kvMachine.onChange((c) => this.onChange(c));
-    this.appliedIndexValue = snap.meta.index;
     this.appliedBytesSinceSnapshot = 0;
     // The changes the snapshot jumped over are unknown here: no watch can resume before it.
     this.history = { floorIndex: snap.meta.index, changes: [], head: 0 };
@@ -477,7 +475,6 @@ export class NodeHost {
   }
 
   private applyEntry(e: Entry): void {
-    this.appliedIndexValue = e.index;
     this.appliedBytesSinceSnapshot += e.data.length;
     if (e.type !== EntryType.Normal || e.data.length === 0) {
       this.kvMachine.skip(e.index);
@@ -507,7 +504,7 @@ export class NodeHost {
   private serveReads(): void {
     let served = 0;
     for (const w of this.readsWaiting) {
-      if (w.index > this.appliedIndexValue) break;
+      if (w.index > this.appliedIndex) break;
       served++;
       for (const r of w.reads) {
         this.sink.reply({ kind: 'read', requestId: r.requestId, index: w.index, value: this.kvMachine.getShared(r.key) });
@@ -518,11 +515,11 @@ export class NodeHost {
 
   private maybeSnapshot(): void {
     const snapIndex = this.storage.snapshot().meta.index;
-    if (this.appliedIndexValue - snapIndex < this.snapshotEveryEntries && this.appliedBytesSinceSnapshot < this.snapshotEveryBytes) return;
-    if (this.appliedIndexValue <= snapIndex) return;
+    if (this.appliedIndex - snapIndex < this.snapshotEveryEntries && this.appliedBytesSinceSnapshot < this.snapshotEveryBytes) return;
+    if (this.appliedIndex <= snapIndex) return;
     // The configuration in the snapshot must be the one at the applied index.
-    if (this.raft.log.applied !== this.appliedIndexValue) return;
-    this.storage.createSnapshot(this.appliedIndexValue, this.raft.conf, this.kvMachine.snapshot(), this.snapshotRetainEntries);
+    if (this.raft.log.applied !== this.appliedIndex) return;
+    this.storage.createSnapshot(this.appliedIndex, this.raft.conf, this.kvMachine.snapshot(), this.snapshotRetainEntries);
     this.appliedBytesSinceSnapshot = 0;
   }
 }

@@ -33,8 +33,9 @@ const REPLY_QUEUE_MAX = 1 << 20;
 
 const messageCodec: FrameCodec<Message> = {
   encodedBytes: encodedMessageBytes,
-  write: (m, _writer, memory, offset) => {
-    encodeMessageInto(m, memory, offset);
+  write: (m, writer, memory, offset) => {
+    const length = encodeMessageInto(m, memory, offset);
+    if (length !== writer.remainingBytes) throw new Error(`assertion failed: a message of ${length} bytes filled a frame of ${writer.remainingBytes}`);
   },
 };
 
