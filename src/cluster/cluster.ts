@@ -40,6 +40,8 @@ export interface ClusterNodeStatus {
   readonly appliedIndex: number;
   readonly lastIndex: number;
   readonly alive: boolean;
+  /** For a node whose thread died by itself (a storage error, say): what it died of. */
+  readonly error?: string;
 }
 
 export interface ClusterStatus {
@@ -200,7 +202,11 @@ export class Cluster {
     const nodes = await Promise.all(
       this.nodeIds().map(async (id): Promise<ClusterNodeStatus> => {
         const s = await this.nodeStatus(id).catch(() => undefined);
-        if (s === undefined) return { id, role: 'down', term: 0, commitIndex: 0, appliedIndex: 0, lastIndex: 0, alive: false };
+        if (s === undefined) {
+          const failure = this.slots.get(id)?.failure;
+          const down: ClusterNodeStatus = { id, role: 'down', term: 0, commitIndex: 0, appliedIndex: 0, lastIndex: 0, alive: false };
+          return failure === undefined ? down : { ...down, error: failure.message };
+        }
         return { id, role: s.role, term: s.term, commitIndex: s.commitIndex, appliedIndex: s.appliedIndex, lastIndex: s.lastIndex, alive: true };
       }),
     );

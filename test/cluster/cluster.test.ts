@@ -6,6 +6,8 @@
  * The threads run the build (npm test builds first).
  */
 
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { describe, expect, it } from 'vitest';
 import { createCluster, ErrorCode, RingraftError, type KvClient } from '../../src/index.ts';
@@ -136,6 +138,27 @@ describe('a 3-node cluster on worker threads', () => {
     await cluster.restart(leader);
     const st = await cluster.status();
     expect(st.nodes.every((n) => n.alive)).toBe(true);
+  });
+
+  it('a node whose log is corrupt refuses to restart, and status() says why', async () => {
+    const dataDir = tempDir();
+    const cluster = await start({ dataDir });
+    const kv = cluster.client();
+    await Promise.all(Array.from({ length: 50 }, (_, i) => kv.put(`k${i}`, 'v'.repeat(100))));
+    const victim = (await cluster.status()).nodes.find((n) => n.role !== 'leader')!.id;
+    await cluster.crash(victim);
+    // Damage a byte in the middle of the node's first segment (not a torn tail).
+    const dir = join(dataDir, `node-${victim}`);
+    const segment = join(dir, readdirSync(dir).filter((f) => f.endsWith('.wal')).sort()[0]!);
+    const bytes = readFileSync(segment);
+    bytes[200] ^= 0xff;
+    writeFileSync(segment, bytes);
+    await expect(cluster.restart(victim)).rejects.toThrow(/corrupt WAL/);
+    const down = (await cluster.status()).nodes.find((n) => n.id === victim)!;
+    expect(down).toMatchObject({ alive: false, role: 'down' });
+    expect(down.error).toMatch(/corrupt WAL/);
+    // The others go on serving.
+    await kv.put('after', 'corruption');
   });
 
   it('restarts a whole cluster from disk with its data intact', async () => {
