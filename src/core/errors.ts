@@ -31,6 +31,16 @@ export const ErrorCode = {
   NODE_DOWN: 'NODE_DOWN',
   /** A watcher fell too far behind the changes it watches and was cut off. */
   WATCH_LAGGING: 'WATCH_LAGGING',
+  /** A data directory is in use by another cluster (in this process or another). */
+  DATA_DIR_LOCKED: 'DATA_DIR_LOCKED',
+  /** A node that the cluster knows had state has none: it must not vote under its old identity. */
+  STATE_LOST: 'STATE_LOST',
+  /** The options or a node's directory disagree with the cluster's stored configuration. */
+  CONFIG_MISMATCH: 'CONFIG_MISMATCH',
+  /** Too few live nodes for what was asked: a quorum cannot form or would be lost. */
+  NO_QUORUM: 'NO_QUORUM',
+  /** The storage has no space left (ENOSPC, EDQUOT). */
+  NO_SPACE: 'NO_SPACE',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 
