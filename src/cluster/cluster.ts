@@ -12,8 +12,8 @@
  * terminates the worker at once; a partition makes the nodes drop Raft messages across it.
  */
 
-import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { accessSync, closeSync, constants, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
 import { MessageChannel, Worker, type MessagePort } from 'node:worker_threads';
 import { ErrorCode, RingraftError, type ConfChange } from '../core/index.ts';
 import {
@@ -27,8 +27,12 @@ import {
   type NodeWorkerData,
   type PeerLink,
 } from '../runtime/index.ts';
+import { checkNodeDirectory, nodeDirectoryHasLog, realFileSystem } from '../storage/index.ts';
 import { createRing, Doorbell } from '../transport/index.ts';
 import { KvClient } from './client.ts';
+import { DataDirLock } from './data-dir-lock.ts';
+import { bootstrapVotersOf, expectationOf, MANIFEST_FILE, newManifest, readManifest, writeManifest, type ClusterManifest } from './manifest.ts';
+import { isTransientFailure, nodeFailure, storageSetupError } from './node-failure.ts';
 import { ClientEndpoint, type EndpointLink } from './endpoint.ts';
 import { CLUSTER_NODES_MAX, invalid, resolveOptions, type ClusterOptions, type ResolvedOptions } from './options.ts';
 
@@ -40,8 +44,10 @@ export interface ClusterNodeStatus {
   readonly appliedIndex: number;
   readonly lastIndex: number;
   readonly alive: boolean;
-  /** For a node whose thread died by itself (a storage error, say): what it died of. */
+  /** For a node that is down by no one's choice (a storage error, a damaged or lost log): why. */
   readonly error?: string;
+  /** The code of {@link error}: CORRUPT_LOG, NO_SPACE, IO_ERROR, STATE_LOST, CONFIG_MISMATCH, ... */
+  readonly errorCode?: ErrorCode;
 }
 
 export interface ClusterStatus {
@@ -97,8 +103,10 @@ interface NodeSlot {
   alive: boolean;
   /** Taken out of the cluster by removeNode: never restarted. */
   removed: boolean;
-  /** The error a worker died of, if it died by itself. */
-  failure: Error | undefined;
+  /** Why the node is down, if it did not stop by request: it died, or could not start. */
+  failure: RingraftError | undefined;
+  /** A restart scheduled after a storage failure that may pass (a full disk). */
+  recovery: { timer: NodeJS.Timeout; delayMs: number } | undefined;
   /** A restart under way: a second restart, a crash or close waits for it. */
   starting: Promise<void> | undefined;
 }
@@ -126,8 +134,16 @@ export class Cluster {
   private clientIdNext = 1;
   private clientIdLimit = 0;
   private seedNext: number;
+  /** Workers do not hold the process open (see {@link unref}). */
+  private unrefed = false;
 
-  private constructor(options: ResolvedOptions) {
+  private constructor(
+    options: ResolvedOptions,
+    /** The lock on the data directory (with a dataDir). */
+    private readonly lock: DataDirLock | undefined,
+    /** The cluster's record in its data directory (with a dataDir). */
+    private readonly manifest: ClusterManifest | undefined,
+  ) {
     this.options = options;
     this.seedNext = options.seed;
     this.endpoint = new ClientEndpoint(
@@ -142,17 +158,45 @@ export class Cluster {
     this.clientLinks.push({ index: 0, doorbell: this.endpoint.doorbell.buffer, rings: new Map() });
   }
 
-  /** Starts the cluster; resolves once every node's thread runs. */
+  /**
+   * Starts the cluster. With a dataDir: locks it, reads or creates its record, checks every
+   * node's directory, and starts every node that may start; resolves once a quorum of them
+   * runs (a node that cannot start is down, with its reason in {@link status}), and rejects
+   * with NO_QUORUM, naming each node's reason, when fewer can.
+   */
   static async start(options: ClusterOptions = {}): Promise<Cluster> {
-    const cluster = new Cluster(resolveOptions(options));
-    const ids = Array.from({ length: cluster.options.nodes }, (_, i) => i + 1);
-    if (cluster.options.dataDir !== undefined) mkdirSync(cluster.options.dataDir, { recursive: true });
+    const resolved = resolveOptions(options);
+    let lock: DataDirLock | undefined;
+    let manifest: ClusterManifest | undefined;
+    const dir = resolved.dataDir;
+    if (dir !== undefined) {
+      makeDataDir(dir);
+      try {
+        lock = DataDirLock.acquire(dir);
+      } catch (error) {
+        throw storageSetupError(dir, 'locking it', error);
+      }
+      try {
+        manifest = openManifest(dir, options.nodes, resolved.nodes);
+      } catch (error) {
+        lock.release();
+        throw storageSetupError(dir, `reading its ${MANIFEST_FILE} record`, error);
+      }
+    }
+    const ids = manifest?.members.map((m) => m.id) ?? Array.from({ length: resolved.nodes }, (_, i) => i + 1);
+    const cluster = new Cluster({ ...resolved, nodes: ids.length }, lock, manifest);
     for (const id of ids) cluster.makeSlot(id);
-    try {
-      await Promise.all(ids.map((id) => cluster.startWorker(id, ids)));
-    } catch (error) {
+    const results = await Promise.allSettled(ids.map((id) => cluster.startNode(id, ids)));
+    const failed = results.flatMap((r, i) => (r.status === 'rejected' ? [{ id: ids[i]!, error: cluster.slots.get(ids[i]!)!.failure ?? nodeFailure(ids[i]!, r.reason) }] : []));
+    const quorum = Math.floor(ids.length / 2) + 1;
+    if (ids.length - failed.length < quorum) {
       await cluster.close();
-      throw error;
+      const reasons = failed.map((f) => `${f.error.code}: ${f.error.message}`).join('; ');
+      throw new RingraftError(
+        ErrorCode.NO_QUORUM,
+        `only ${ids.length - failed.length} of ${ids.length} nodes could start, fewer than the ${quorum} a quorum needs: ${reasons}`,
+        { cause: new AggregateError(failed.map((f) => f.error)) },
+      );
     }
     return cluster;
   }
@@ -205,7 +249,7 @@ export class Cluster {
         if (s === undefined) {
           const failure = this.slots.get(id)?.failure;
           const down: ClusterNodeStatus = { id, role: 'down', term: 0, commitIndex: 0, appliedIndex: 0, lastIndex: 0, alive: false };
-          return failure === undefined ? down : { ...down, error: failure.message };
+          return failure === undefined ? down : { ...down, error: failure.message, errorCode: failure.code };
         }
         return { id, role: s.role, term: s.term, commitIndex: s.commitIndex, appliedIndex: s.appliedIndex, lastIndex: s.lastIndex, alive: true };
       }),
@@ -221,6 +265,7 @@ export class Cluster {
   async crash(id: number): Promise<void> {
     this.checkOpen();
     const slot = this.slotOf(id);
+    this.cancelRecovery(slot);
     await slot.starting?.catch(() => {});
     if (!slot.alive) return;
     const exited = slot.exited;
@@ -229,20 +274,25 @@ export class Cluster {
     await exited;
   }
 
-  /** Starts node `id` again from its data directory (a node with logs in memory cannot restart). */
+  /**
+   * Starts node `id` again from its data directory (a node with logs in memory cannot
+   * restart). Its directory is checked first: a node whose state is lost (STATE_LOST) or
+   * whose directory is not its own (CONFIG_MISMATCH) is refused, and stays down.
+   */
   async restart(id: number): Promise<void> {
     this.checkOpen();
     const slot = this.slotOf(id);
     if (this.options.dataDir === undefined) {
       throw invalid(`node ${id} cannot restart: its log was in memory, and a node that forgot its log and votes would break Raft's safety; use a dataDir`);
     }
+    this.cancelRecovery(slot);
     if (slot.starting !== undefined) return slot.starting;
     if (slot.alive) return;
     const starting = (async () => {
       await slot.exited;
       // close() may have come meanwhile: then nothing starts.
       this.checkOpen();
-      await this.startWorker(id, []);
+      await this.startNode(id, []);
     })();
     slot.starting = starting;
     try {
@@ -253,14 +303,49 @@ export class Cluster {
   }
 
   /**
+   * Starts node `id`'s thread. With a dataDir its directory is checked against the cluster's
+   * record first, and the node bootstraps with the cluster's first configuration only if it
+   * is an original member that has never run; without one, `initialVoters` bootstrap it.
+   * On failure the node is down with its typed reason in `slot.failure`.
+   */
+  private async startNode(id: number, initialVoters: readonly number[]): Promise<void> {
+    const slot = this.slots.get(id)!;
+    const manifest = this.manifest;
+    let voters = initialVoters;
+    if (manifest !== undefined) {
+      try {
+        checkNodeDirectory(realFileSystem, this.nodeDir(id)!, expectationOf(manifest, id));
+      } catch (error) {
+        slot.failure = nodeFailure(id, error);
+        throw slot.failure;
+      }
+      voters = bootstrapVotersOf(manifest, id);
+    }
+    await this.startWorker(id, voters);
+    const member = manifest?.members.find((m) => m.id === id);
+    if (manifest !== undefined && member !== undefined && !member.hasRun) {
+      // From now on its directory must hold its log: losing it is STATE_LOST, not a new node.
+      member.hasRun = true;
+      writeManifest(realFileSystem, this.options.dataDir!, manifest);
+    }
+  }
+
+  /**
    * Splits the nodes into groups that cannot reach each other (nodes named in no group
    * form one more group). Clients still reach every node.
    */
   async partition(...groups: number[][]): Promise<void> {
     this.checkOpen();
     const ids = this.nodeIds();
-    const named = new Set(groups.flat());
-    for (const id of named) this.slotOf(id);
+    const named = new Set<number>();
+    for (const [i, group] of groups.entries()) {
+      if (!Array.isArray(group) || group.length === 0) throw invalid(`partition group ${i + 1} must be a non-empty array of node ids, got ${describe(group)}`);
+      for (const id of group) {
+        this.slotOf(id);
+        if (named.has(id)) throw invalid(`node ${id} is named in two partition groups`);
+        named.add(id);
+      }
+    }
     const all = [...groups, ids.filter((id) => !named.has(id))].filter((g) => g.length > 0);
     for (const id of ids) {
       const own = all.find((g) => g.includes(id))!;
@@ -280,11 +365,15 @@ export class Cluster {
   async transferLeadership(id: number, options: { timeoutMs?: number } = {}): Promise<void> {
     this.checkOpen();
     this.slotOf(id);
+    if (!this.isAlive(id)) throw new RingraftError(ErrorCode.NODE_DOWN, `node ${id} is down: it cannot become leader${this.downReason(id)}`);
     const deadline = performance.now() + (options.timeoutMs ?? this.options.tickMs * this.options.electionTicks * 10);
     while (performance.now() < deadline) {
       const st = await this.status();
       if (st.leaderId === id) return;
+      if (!this.isAlive(id)) throw new RingraftError(ErrorCode.NODE_DOWN, `node ${id} went down before it became leader${this.downReason(id)}`);
       if (st.leaderId !== undefined) {
+        const leader = await this.nodeStatus(st.leaderId).catch(() => undefined);
+        if (leader !== undefined && !leader.voters.includes(id)) throw invalid(`node ${id} is not a voter (voters: ${leader.voters.join(', ')}): it cannot lead`);
         await this.control(st.leaderId, { type: 'transfer-leadership', callId: 0, target: id }).catch((error: unknown) => {
           if (!(error instanceof RingraftError)) throw error;
         });
@@ -296,19 +385,28 @@ export class Cluster {
 
   /**
    * Adds a node: starts it empty, adds it as a learner, waits until it has caught up with
-   * the leader, then makes it a voter. Resolves to its id.
+   * the leader, then makes it a voter. Resolves to its id (never one used before).
    */
   async addNode(options: { timeoutMs?: number } = {}): Promise<number> {
     this.checkOpen();
     if (this.nodeIds().length >= CLUSTER_NODES_MAX) throw invalid(`the cluster has ${CLUSTER_NODES_MAX} nodes, the most it may have`);
     const deadline = performance.now() + (options.timeoutMs ?? 30_000);
-    const id = Math.max(...this.slots.keys()) + 1;
+    const manifest = this.manifest;
+    let id: number;
+    if (manifest !== undefined) {
+      // Recorded before anything of the node exists, so its id is never handed out again.
+      id = manifest.nodeIdNext++;
+      manifest.members.push({ id, hasRun: false });
+      writeManifest(realFileSystem, this.options.dataDir!, manifest);
+    } else {
+      id = Math.max(...this.slots.keys()) + 1;
+    }
     this.makeSlot(id);
     for (const other of this.slots.values()) {
       if (other.id === id || !other.alive) continue;
       await this.control(other.id, { type: 'add-peer', callId: 0, link: this.linkFor(other.id, id) });
     }
-    await this.startWorker(id, []);
+    await this.startNode(id, []);
     await this.changeMembership({ changes: [{ op: 'addLearner', nodeId: id }] }, deadline);
     for (;;) {
       const leader = await this.leaderStatus(deadline);
@@ -320,19 +418,41 @@ export class Cluster {
     return id;
   }
 
-  /** Removes node `id` from the configuration, then stops its thread. */
+  /**
+   * Removes node `id` from the configuration, then stops its thread. Refused with NO_QUORUM
+   * when the voters left would not have a live majority (the cluster could never elect a
+   * leader again). Its directory is left as it is; its id is never used again.
+   */
   async removeNode(id: number, options: { timeoutMs?: number } = {}): Promise<void> {
     this.checkOpen();
     const slot = this.slotOf(id);
     const deadline = performance.now() + (options.timeoutMs ?? 30_000);
+    const before = await this.leaderStatus(deadline).catch((error: unknown) => {
+      throw error instanceof RingraftError && error.code === ErrorCode.TIMEOUT ? this.noQuorum(`cannot remove node ${id}: no leader`) : error;
+    });
+    const remaining = before.voters.filter((v) => v !== id);
+    const live = remaining.filter((v) => this.isAlive(v));
+    if (before.voters.includes(id) && live.length < Math.floor(remaining.length / 2) + 1) {
+      throw this.noQuorum(
+        `removing node ${id} would leave voters ${remaining.join(', ')}, of which only ${live.length} ${live.length === 1 ? 'is' : 'are'} live (${live.join(', ') || 'none'}), ` +
+          `fewer than the ${Math.floor(remaining.length / 2) + 1} a quorum needs: the cluster could never elect a leader; restart or replace the down nodes first`,
+      );
+    }
     await this.changeMembership({ changes: [{ op: 'removeNode', nodeId: id }] }, deadline);
     // A removed leader hands leadership off; wait until someone else leads.
     for (;;) {
-      const leader = await this.leaderStatus(deadline);
+      let leader;
+      try {
+        leader = await this.leaderStatus(deadline);
+      } catch (error) {
+        if (!(error instanceof RingraftError && error.code === ErrorCode.TIMEOUT)) throw error;
+        throw new RingraftError(ErrorCode.TIMEOUT, `node ${id} was removed from the configuration, but no leader was elected after it in time`, { cause: error });
+      }
       if (leader.id !== id && !leader.voters.includes(id) && !leader.learners.includes(id)) break;
       await sleep(this.options.tickMs);
     }
     slot.removed = true;
+    this.cancelRecovery(slot);
     if (slot.alive) {
       const exited = slot.exited;
       this.markDown(slot, undefined);
@@ -340,6 +460,24 @@ export class Cluster {
       await exited;
     }
     this.freeRings(id);
+    const manifest = this.manifest;
+    if (manifest !== undefined) {
+      manifest.members = manifest.members.filter((m) => m.id !== id);
+      writeManifest(realFileSystem, this.options.dataDir!, manifest);
+    }
+  }
+
+  /**
+   * Brings back the service of a node that cannot come back itself (its state is lost, its
+   * log is damaged, its disk is gone): removes node `id` from the configuration and adds a
+   * new, empty node in its place, which catches up from the others (by snapshot if the log
+   * has been compacted). Resolves to the new node's id. Node `id`'s directory is left as it
+   * is, for inspection; its id is never used again.
+   */
+  async replaceNode(id: number, options: { timeoutMs?: number } = {}): Promise<number> {
+    const deadline = performance.now() + (options.timeoutMs ?? 60_000);
+    await this.removeNode(id, { timeoutMs: deadline - performance.now() });
+    return this.addNode({ timeoutMs: Math.max(1, deadline - performance.now()) });
   }
 
   /** Drops every ring of a removed node, so replacing nodes does not pile up memory. */
@@ -352,10 +490,11 @@ export class Cluster {
     Atomics.store(this.liveness, id, LIVENESS.absent);
   }
 
-  /** Stops every node (each closes its log) and fails what is still in flight with CLOSED. */
+  /** Stops every node (each closes its log), fails what is still in flight with CLOSED, and unlocks the data directory. */
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    for (const slot of this.slots.values()) this.cancelRecovery(slot);
     // A restart under way finishes first (or fails on the closed cluster), then stops below.
     await Promise.all([...this.slots.values()].map((s) => s.starting?.catch(() => {})));
     const exits: Promise<void>[] = [];
@@ -377,6 +516,25 @@ export class Cluster {
     await Promise.all(exits);
     for (const slot of this.slots.values()) this.markDown(slot, undefined);
     this.endpoint.close();
+    this.lock?.release();
+  }
+
+  /**
+   * Lets the process exit while the cluster is open, like a server's `unref()`: its threads
+   * no longer hold the event loop. A process that ends without {@link close} simply stops
+   * its nodes where they are (every acknowledged write is already durable with
+   * `fsync: 'always'`), and the data directory's lock is broken by the next opener.
+   * Without `unref()` (the default) an open cluster keeps the process running until `close()`.
+   */
+  unref(): void {
+    this.unrefed = true;
+    for (const slot of this.slots.values()) slot.worker?.unref();
+  }
+
+  /** Undoes {@link unref}: an open cluster keeps the process running again. */
+  ref(): void {
+    this.unrefed = false;
+    for (const slot of this.slots.values()) slot.worker?.ref();
   }
 
   // ─── Nodes and client ids ───────────────────────────────────────────────────────
@@ -417,6 +575,7 @@ export class Cluster {
       alive: false,
       removed: false,
       failure: undefined,
+      recovery: undefined,
       starting: undefined,
     };
     for (const other of this.nodeIds()) {
@@ -491,6 +650,7 @@ export class Cluster {
       controlPort: port2,
     };
     const worker = new Worker(NODE_WORKER_URL, { workerData: data, transferList: [port2] });
+    if (this.unrefed) worker.unref();
     slot.worker = worker;
     slot.port = port1;
     slot.failure = undefined;
@@ -511,18 +671,24 @@ export class Cluster {
         call.resolve(msg);
       });
       worker.once('error', (error) => {
-        if (!started) reject(error);
-        if (slot.worker === worker) this.markDown(slot, error);
+        const failure = nodeFailure(id, error);
+        if (slot.worker === worker) this.markDown(slot, failure);
+        if (!started) reject(failure);
+        else if (slot.worker === worker) this.scheduleRecovery(slot);
       });
       worker.once('exit', (code) => {
-        if (!started) reject(new RingraftError(ErrorCode.NODE_DOWN, `node ${id} exited with code ${code} before it started`));
+        if (!started) {
+          const failure = new RingraftError(ErrorCode.NODE_DOWN, `node ${id} exited with code ${code} before it started`);
+          if (slot.worker === worker && slot.failure === undefined) slot.failure = failure;
+          reject(failure);
+        }
         if (slot.worker === worker && slot.alive) this.markDown(slot, undefined);
       });
     });
   }
 
   /** Marks a node down and fails what waits on it, so callers retry elsewhere at once. */
-  private markDown(slot: NodeSlot, failure: Error | undefined): void {
+  private markDown(slot: NodeSlot, failure: RingraftError | undefined): void {
     slot.alive = false;
     Atomics.store(this.liveness, slot.id, LIVENESS.down);
     if (failure !== undefined) slot.failure = failure;
@@ -622,6 +788,56 @@ export class Cluster {
     );
   }
 
+  // ─── Failures ───────────────────────────────────────────────────────────────────
+
+  /**
+   * A node that died of a storage failure that may pass (a full disk, a failed write) is
+   * restarted by itself, with back-off, until it runs again, it is crashed, removed or the
+   * cluster closes: freeing space is all a user has to do. Its reason stays in status()
+   * meanwhile. Damage (CORRUPT_LOG), a lost state and a foreign directory do not pass.
+   */
+  private scheduleRecovery(slot: NodeSlot): void {
+    if (this.closed || slot.removed || this.options.dataDir === undefined) return;
+    if (slot.failure === undefined || !isTransientFailure(slot.failure)) return;
+    const delayMs = Math.min(RECOVERY_DELAY_MS_MAX, (slot.recovery?.delayMs ?? RECOVERY_DELAY_MS_MIN / 2) * 2);
+    const timer = setTimeout(() => {
+      if (slot.recovery?.timer !== timer) return;
+      void this.restart(slot.id)
+        .then(() => {
+          slot.recovery = undefined;
+        })
+        .catch(() => {
+          // Still failing: try again later, unless someone took over meanwhile.
+          if (slot.recovery?.timer === timer) this.scheduleRecovery(slot);
+        });
+    }, delayMs);
+    // Recovery alone never keeps the process running.
+    timer.unref();
+    slot.recovery = { timer, delayMs };
+  }
+
+  private cancelRecovery(slot: NodeSlot): void {
+    if (slot.recovery !== undefined) clearTimeout(slot.recovery.timer);
+    slot.recovery = undefined;
+  }
+
+  /** ": <reason>" for a node down by no one's choice, else "". */
+  private downReason(id: number): string {
+    const failure = this.slots.get(id)?.failure;
+    return failure === undefined ? '' : ` (${failure.code}: ${failure.message})`;
+  }
+
+  /** A NO_QUORUM error that says which nodes are down and why. */
+  private noQuorum(what: string): RingraftError {
+    const down = this.nodeIds().filter((id) => !this.isAlive(id));
+    const detail = down.length === 0 ? '' : `; down: ${down.map((id) => `node ${id}${this.downReason(id)}`).join(', ')}`;
+    return new RingraftError(ErrorCode.NO_QUORUM, `${what}${detail}`);
+  }
+
+  private nodeDir(id: number): string | undefined {
+    return this.options.dataDir === undefined ? undefined : join(this.options.dataDir, `node-${id}`);
+  }
+
   // ─── Helpers ────────────────────────────────────────────────────────────────────
 
   private nextSeed(): number {
@@ -630,6 +846,7 @@ export class Cluster {
   }
 
   private slotOf(id: number): NodeSlot {
+    if (!(typeof id === 'number' && Number.isSafeInteger(id) && id >= 1)) throw invalid(`a node id is a positive integer, got ${describe(id)}`);
     const slot = this.slots.get(id);
     if (slot === undefined || slot.removed) throw invalid(`no node ${id} in the cluster`);
     return slot;
@@ -674,6 +891,68 @@ export class Cluster {
     this.clientIdNext = start;
     this.clientIdLimit = limit;
   }
+}
+
+/** Milliseconds before the first restart of a node that died of a passing storage failure; doubled each time, up to the max. */
+const RECOVERY_DELAY_MS_MIN = 250;
+const RECOVERY_DELAY_MS_MAX = 10_000;
+
+/**
+ * The cluster's record in `dir`, read or made. A new record is made only for a directory
+ * with no node logs in it. `nodesGiven` (the caller's `nodes` option, if any) must agree with
+ * the recorded membership: a count that disagrees would start nodes that bootstrap a
+ * configuration of their own (two clusters in one), or leave members out.
+ */
+function openManifest(dir: string, nodesGiven: number | undefined, nodesDefault: number): ClusterManifest {
+  const existing = readManifest(realFileSystem, dir);
+  if (existing !== undefined) {
+    const ids = existing.members.map((m) => m.id);
+    if (nodesGiven !== undefined && nodesGiven !== ids.length) {
+      throw new RingraftError(
+        ErrorCode.CONFIG_MISMATCH,
+        `${dir} holds a cluster of ${ids.length} node${ids.length === 1 ? '' : 's'} (${ids.join(', ')}), and nodes: ${nodesGiven} disagrees; ` +
+          'change membership with addNode() and removeNode(), or omit nodes to open the cluster as it is',
+      );
+    }
+    return existing;
+  }
+  const logs = readdirSync(dir).filter((name) => /^node-\d+$/.test(name) && nodeDirectoryHasLog(realFileSystem, join(dir, name)));
+  if (logs.length > 0) {
+    throw new RingraftError(
+      ErrorCode.CONFIG_MISMATCH,
+      `${dir} holds node logs (${logs.join(', ')}) but no ${MANIFEST_FILE} record, so their membership is unknown; refusing to guess (restore the record, or open an empty directory)`,
+    );
+  }
+  const created = newManifest(nodesDefault);
+  writeManifest(realFileSystem, dir, created);
+  return created;
+}
+
+/** Creates `dir` (and its parents) if need be, with a typed error saying why it cannot be. */
+function makeDataDir(dir: string): void {
+  try {
+    mkdirSync(dir, { recursive: true });
+    if (!statSync(dir).isDirectory()) throw Object.assign(new Error(`${dir} is a file`), { code: 'ENOTDIR' });
+  } catch (error) {
+    let cause = error;
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') {
+      // A recursive mkdir under a read-only mount says ENOENT: ask the nearest existing
+      // ancestor why nothing can be made below it.
+      let ancestor = dirname(resolve(dir));
+      while (!existsSync(ancestor) && ancestor !== dirname(ancestor)) ancestor = dirname(ancestor);
+      try {
+        accessSync(ancestor, constants.W_OK);
+      } catch (why) {
+        cause = why;
+      }
+    }
+    throw storageSetupError(dir, 'creating it', cause);
+  }
+}
+
+/** A value for an error message: its type and value. */
+function describe(value: unknown): string {
+  return typeof value === 'string' ? `string '${value}'` : Array.isArray(value) ? `[${value.map(describe).join(', ')}]` : `${typeof value} ${String(value)}`;
 }
 
 function sleep(ms: number): Promise<void> {

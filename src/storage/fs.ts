@@ -9,6 +9,7 @@
  * Writes name their position (`pwritev`): the WAL always knows where its tail is, and a
  * positional write cannot be misplaced by a stale file offset after a truncation.
  */
+import { join } from 'node:path';
 import {
   closeSync,
   fdatasyncSync,
@@ -105,6 +106,49 @@ export function writevFully(fs: FileSystem, fd: Fd, buffers: readonly Uint8Array
     if (done <= 0) throw new Error(`writev made no progress at byte ${position + done}`);
     const written = done;
     done += fs.writev(fd, dropPrefix(buffers, written), position + written);
+  }
+}
+
+/** The suffix of a file being written before its rename into place; recovery removes leftovers. */
+export const TEMP_SUFFIX = '.tmp';
+
+/**
+ * Writes a whole small file durably under `name` in `dir`: a temporary file, synced, renamed
+ * into place, and the directory synced (the syncs only if `sync`), so that a crash leaves
+ * either the old file or the whole new one under the final name, never a part.
+ */
+export function writeFileAtomically(fs: FileSystem, dir: string, name: string, buffers: readonly Uint8Array[], sync: boolean): void {
+  const temp = join(dir, name + TEMP_SUFFIX);
+  const fd = fs.open(temp, 'createTruncate');
+  try {
+    writevFully(fs, fd, buffers, 0);
+    if (sync) fs.fdatasync(fd);
+  } finally {
+    fs.close(fd);
+  }
+  fs.rename(temp, join(dir, name));
+  if (sync) fs.syncDir(dir);
+}
+
+/**
+ * Reads the whole file at `path`, or undefined if it does not exist. A file larger than
+ * `bytesMax` is refused before anything is allocated for it (`tooLarge` builds the error).
+ */
+export function readWholeFile(fs: FileSystem, path: string, bytesMax: number, tooLarge: (sizeBytes: number) => Error): Uint8Array | undefined {
+  let fd: Fd;
+  try {
+    fd = fs.open(path, 'read');
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw error;
+  }
+  try {
+    const size = fs.size(fd);
+    if (size > bytesMax) throw tooLarge(size);
+    const bytes = new Uint8Array(size);
+    return bytes.subarray(0, readFully(fs, fd, bytes, 0));
+  } finally {
+    fs.close(fd);
   }
 }
 

@@ -15,7 +15,9 @@ export { StorageError, StorageErrorCode, WalVersionError } from './wal/errors.ts
 export {
   FaultyFileSystem,
   SimulatedCrash,
+  readWholeFile,
   realFileSystem,
+  writeFileAtomically,
   type FaultPlan,
   type Fd,
   type FileSystem,
@@ -24,3 +26,15 @@ export {
 export { recoverLog, type RecoveredLog, type RecordVisitor, type SegmentScan, type TornTail } from './wal/recovery.ts';
 export { RECORD_PAYLOAD_BYTES_MAX, RECORD_TYPE_NAMES, RecordType, SnapshotKind, type DecodedRecord, type SnapshotMarker } from './wal/format.ts';
 export { inspectWal, type WalInspection } from './wal/inspect.ts';
+export {
+  IDENTITY_FILE,
+  checkNodeDirectory,
+  nodeDirectoryHasLog,
+  readCheckedRecord,
+  readNodeIdentity,
+  writeCheckedRecord,
+  writeNodeIdentity,
+  type NodeDirectoryState,
+  type NodeExpectation,
+  type NodeIdentity,
+} from './node-identity.ts';

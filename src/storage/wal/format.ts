@@ -146,7 +146,7 @@ export type DecodedFrame = EntriesFrame | Exclude<DecodedRecord, { readonly type
 
 const SEGMENT_NAME = /^(\d{20})\.wal$/;
 const SNAPSHOT_NAME = /^snapshot-(\d{20})\.snap$/;
-export const TEMP_SUFFIX = '.tmp';
+export { TEMP_SUFFIX } from '../fs.ts';
 
 function padded(n: number): string {
   return String(n).padStart(FILE_NUMBER_DIGITS, '0');

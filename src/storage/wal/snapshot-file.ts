@@ -18,10 +18,10 @@
  */
 import { join } from 'node:path';
 import type { ConfState, NodeId, Snapshot } from '../../core/index.ts';
-import { readFully, writevFully, type FileSystem } from '../fs.ts';
+import { readFully, writeFileAtomically, type FileSystem } from '../fs.ts';
 import { crc32 } from './crc.ts';
 import { corruptLog } from './errors.ts';
-import { FORMAT_VERSION, SNAPSHOT_MAGIC, TEMP_SUFFIX, getU64, setU64, snapshotFileName } from './format.ts';
+import { FORMAT_VERSION, SNAPSHOT_MAGIC, getU64, setU64, snapshotFileName } from './format.ts';
 
 const HEADER_BYTES = 40;
 const CRC_BYTES = 4;
@@ -112,16 +112,7 @@ export function decodeSnapshotFile(bytes: Uint8Array, fileName: string): Snapsho
  */
 export function writeSnapshotFile(fs: FileSystem, dir: string, snap: Snapshot, sync: boolean): string {
   const name = snapshotFileName(snap.meta.index);
-  const temp = join(dir, name + TEMP_SUFFIX);
-  const fd = fs.open(temp, 'createTruncate');
-  try {
-    writevFully(fs, fd, encodeSnapshotFile(snap), 0);
-    if (sync) fs.fdatasync(fd);
-  } finally {
-    fs.close(fd);
-  }
-  fs.rename(temp, join(dir, name));
-  if (sync) fs.syncDir(dir);
+  writeFileAtomically(fs, dir, name, encodeSnapshotFile(snap), sync);
   return name;
 }
 

@@ -1,0 +1,50 @@
+/**
+ * What a node died of, as a typed error that names the node. A worker's error reaches the
+ * main thread as a structured clone: its name, message, `code` and `cause` survive, its class
+ * does not. Every failure a caller or `status()` sees is a {@link RingraftError} with a code
+ * from the one list, and system errors (errno codes) are mapped to the codes a user acts on:
+ * a full disk is NO_SPACE, another failed write or sync IO_ERROR.
+ */
+import { ErrorCode, RingraftError } from '../core/index.ts';
+
+const CODES = new Set<string>(Object.values(ErrorCode));
+/** errno codes of a full disk or an exhausted quota. */
+const NO_SPACE_ERRNOS = new Set(['ENOSPC', 'EDQUOT']);
+/** errno codes of a file system that refuses writes or fails them. */
+const IO_ERRNOS = new Set(['EIO', 'EROFS', 'EACCES', 'EPERM', 'EBADF', 'ENXIO', 'EFBIG', 'EMFILE', 'ENFILE']);
+
+/** The first errno code (`ENOSPC`, ...) along `error`'s cause chain. */
+function errnoOf(error: unknown): string | undefined {
+  for (let e = error, depth = 0; typeof e === 'object' && e !== null && depth < 8; e = (e as { cause?: unknown }).cause, depth++) {
+    const code = (e as { code?: unknown }).code;
+    if (typeof code === 'string' && /^E[A-Z0-9]+$/.test(code) && !CODES.has(code)) return code;
+  }
+  return undefined;
+}
+
+/** The typed error node `id` failed with, from whatever its thread threw. */
+export function nodeFailure(id: number, error: unknown): RingraftError {
+  const message = error instanceof Error ? error.message : String(error);
+  const errno = errnoOf(error);
+  if (errno !== undefined && NO_SPACE_ERRNOS.has(errno)) return new RingraftError(ErrorCode.NO_SPACE, `node ${id}: no space left for its log: ${message}`, { cause: error });
+  const code = (error as { code?: unknown } | undefined)?.code;
+  if (typeof code === 'string' && CODES.has(code)) return new RingraftError(code as ErrorCode, `node ${id}: ${message}`, { cause: error });
+  if (errno !== undefined && IO_ERRNOS.has(errno)) return new RingraftError(ErrorCode.IO_ERROR, `node ${id}: ${message}`, { cause: error });
+  return new RingraftError(ErrorCode.NODE_DOWN, `node ${id} died: ${message}`, { cause: error });
+}
+
+/** Whether a node that died of `failure` may come back by itself once the cause passes (space freed). */
+export function isTransientFailure(failure: RingraftError): boolean {
+  return failure.code === ErrorCode.NO_SPACE || failure.code === ErrorCode.IO_ERROR || failure.code === ErrorCode.STORAGE_FAILED;
+}
+
+/** A typed error for a data directory that cannot be made or used (`what` says what was tried). */
+export function storageSetupError(dir: string, what: string, error: unknown): RingraftError {
+  const errno = errnoOf(error);
+  const detail = error instanceof Error ? error.message : String(error);
+  if (errno === 'EEXIST' || errno === 'ENOTDIR') return new RingraftError(ErrorCode.INVALID_ARGUMENT, `dataDir ${dir} is not a directory (${what}: ${detail})`, { cause: error });
+  if (errno !== undefined && NO_SPACE_ERRNOS.has(errno)) return new RingraftError(ErrorCode.NO_SPACE, `dataDir ${dir}: no space left (${what}: ${detail})`, { cause: error });
+  if (errno === 'EROFS' || errno === 'EACCES' || errno === 'EPERM') return new RingraftError(ErrorCode.IO_ERROR, `dataDir ${dir} is not writable (${what}: ${detail})`, { cause: error });
+  if (error instanceof RingraftError) return error;
+  return new RingraftError(ErrorCode.IO_ERROR, `dataDir ${dir}: ${what} failed: ${detail}`, { cause: error });
+}
