@@ -653,7 +653,6 @@ export class Cluster {
     if (this.unrefed) worker.unref();
     slot.worker = worker;
     slot.port = port1;
-    slot.failure = undefined;
     slot.exited = new Promise<void>((resolve) => worker.once('exit', () => resolve()));
     return new Promise<void>((resolve, reject) => {
       let started = false;
@@ -661,6 +660,8 @@ export class Cluster {
         if (msg.type === 'started') {
           started = true;
           slot.alive = true;
+          // Up again: what it last died of is history (a failed start keeps it for status()).
+          slot.failure = undefined;
           Atomics.store(this.liveness, id, LIVENESS.alive);
           resolve();
           return;

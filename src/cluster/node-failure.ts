@@ -25,11 +25,13 @@ function errnoOf(error: unknown): string | undefined {
 /** The typed error node `id` failed with, from whatever its thread threw. */
 export function nodeFailure(id: number, error: unknown): RingraftError {
   const message = error instanceof Error ? error.message : String(error);
+  // Name the node once: some errors (the directory checks) name it already.
+  const named = message.startsWith(`node ${id} `) || message.startsWith(`node ${id}:`) ? message : `node ${id}: ${message}`;
   const errno = errnoOf(error);
   if (errno !== undefined && NO_SPACE_ERRNOS.has(errno)) return new RingraftError(ErrorCode.NO_SPACE, `node ${id}: no space left for its log: ${message}`, { cause: error });
   const code = (error as { code?: unknown } | undefined)?.code;
-  if (typeof code === 'string' && CODES.has(code)) return new RingraftError(code as ErrorCode, `node ${id}: ${message}`, { cause: error });
-  if (errno !== undefined && IO_ERRNOS.has(errno)) return new RingraftError(ErrorCode.IO_ERROR, `node ${id}: ${message}`, { cause: error });
+  if (typeof code === 'string' && CODES.has(code)) return new RingraftError(code as ErrorCode, named, { cause: error });
+  if (errno !== undefined && IO_ERRNOS.has(errno)) return new RingraftError(ErrorCode.IO_ERROR, named, { cause: error });
   return new RingraftError(ErrorCode.NODE_DOWN, `node ${id} died: ${message}`, { cause: error });
 }
 
