@@ -5,7 +5,7 @@
  * itself lives in bench/load/ (it is a development tool and uses development dependencies).
  */
 
-import { parseArgs, UsageError, type Output } from './args.ts';
+import { checkOutputFile, parseArgs, UsageError, type Output } from './args.ts';
 
 export const LOAD_USAGE = `ringraft load [options]
   --nodes N               cluster size (default 3)
@@ -18,9 +18,14 @@ export const LOAD_USAGE = `ringraft load [options]
   --duration 10s          how long (ms or s; default 10s)
   --threads N             load generator threads (default 2)
   --faults crash-leader@3s,restart@5s,partition-leader@7s,heal@8s,transfer@9s,crash-follower@1s
-  --history FILE          write the history (JSON lines)
+  --history FILE          write the history (JSON lines) to FILE; its directory must exist
   --check                 check the history for linearizability
-  --json                  print the report as JSON`;
+  --json                  print the report as JSON
+  Every option and the --history path are checked before the run: a bad one exits 2.
+  Exit code 1 if --check finds a violation.`;
+
+/** The harness's options (a type only: the harness itself is loaded when a run starts). */
+type LoadOptions = Parameters<typeof import('../../bench/load/harness.ts').runLoad>[0];
 
 const OPS = ['put', 'get', 'lease-get', 'stale-get', 'delete', 'cas'] as const;
 const FAULTS = ['crash-leader', 'crash-follower', 'restart', 'partition-leader', 'heal', 'transfer'] as const;
@@ -70,6 +75,8 @@ export async function loadCommand(argv: readonly string[], out: Output): Promise
     out.stdout(LOAD_USAGE);
     return 0;
   }
+  // Every argument, and the --history path, is checked before the harness is loaded and the
+  // cluster started: a bad one must not cost a whole run.
   if (a.positional.length > 0) throw new UsageError(`unexpected argument ${a.positional[0]}`);
   const dist = a.values.get('dist') ?? 'uniform';
   if (dist !== 'uniform' && dist !== 'zipf') throw new UsageError(`--dist must be uniform or zipf, got ${dist}`);
@@ -81,6 +88,24 @@ export async function loadCommand(argv: readonly string[], out: Output): Promise
   const rate = a.values.has('rate') ? positiveInt(a.values.get('rate'), 'rate', 1) : undefined;
   const faults = a.values.has('faults') ? parseFaults(a.values.get('faults')!) : [];
   for (const f of faults) if (f.atMs >= durationMs) throw new UsageError(`--faults: ${f.kind}@${f.atMs}ms is not before the end (${durationMs} ms)`);
+  const nodes = positiveInt(a.values.get('nodes'), 'nodes', 3, 15);
+  const threads = positiveInt(a.values.get('threads'), 'threads', 2, 64);
+  const spec: LoadOptions['spec'] = {
+    mix: parseMix(a.values.get('mix') ?? 'put=50,get=45,cas=5'),
+    keys: positiveInt(a.values.get('keys'), 'keys', 10_000),
+    distribution: dist,
+    zipfExponent,
+    keyBytes: positiveInt(a.values.get('key-bytes'), 'key-bytes', 16, 4096),
+    valueBytes: positiveInt(a.values.get('value-bytes'), 'value-bytes', 128, 1 << 20),
+    concurrency: rate === undefined ? positiveInt(a.values.get('concurrency'), 'concurrency', 256, 1 << 16) : undefined,
+    ratePerSec: rate,
+    durationMs,
+    bucketMs: 100,
+    recordHistory: false,
+    timeoutMs: 5_000,
+  };
+  const historyFile = a.values.get('history');
+  if (historyFile !== undefined) checkOutputFile(historyFile, 'history');
 
   const harnessUrl = new URL(import.meta.url.endsWith('.ts') ? '../../bench/load/harness.ts' : '../../bench/load/harness.js', import.meta.url);
   let harness: typeof import('../../bench/load/harness.ts');
@@ -91,28 +116,15 @@ export async function loadCommand(argv: readonly string[], out: Output): Promise
     return 1;
   }
   const report = await harness.runLoad({
-    nodes: positiveInt(a.values.get('nodes'), 'nodes', 3, 15),
+    nodes,
     durable: a.flags.has('durable'),
     fsync: 'always',
-    threads: positiveInt(a.values.get('threads'), 'threads', 2, 64),
+    threads,
     faults,
     check: a.flags.has('check'),
-    historyFile: a.values.get('history'),
+    historyFile,
     onProgress: (line) => out.progress(line),
-    spec: {
-      mix: parseMix(a.values.get('mix') ?? 'put=50,get=45,cas=5'),
-      keys: positiveInt(a.values.get('keys'), 'keys', 10_000),
-      distribution: dist,
-      zipfExponent,
-      keyBytes: positiveInt(a.values.get('key-bytes'), 'key-bytes', 16, 4096),
-      valueBytes: positiveInt(a.values.get('value-bytes'), 'value-bytes', 128, 1 << 20),
-      concurrency: rate === undefined ? positiveInt(a.values.get('concurrency'), 'concurrency', 256, 1 << 16) : undefined,
-      ratePerSec: rate,
-      durationMs,
-      bucketMs: 100,
-      recordHistory: false,
-      timeoutMs: 5_000,
-    },
+    spec,
   });
   out.progressDone();
   if (a.flags.has('json')) {

@@ -5,7 +5,8 @@
  *   ringraft sim --seeds N [--start S] [--nodes 3,5,7] [--faults a,b] [--workers W] [--json]
  *
  * One seed replays a run exactly; many seeds fan out over a piscina worker pool. The exit
- * code is 0 when no run found a violation.
+ * code is 0 when no run found a violation, 1 when one did, 2 for a bad argument (checked,
+ * with the --history path, before anything runs).
  */
 import { availableParallelism } from 'node:os';
 import { writeFileSync } from 'node:fs';
@@ -15,7 +16,7 @@ import { historyToJsonLines } from '../sim/history.ts';
 import { PLANTED_BUGS, type PlantedBug } from '../sim/planted-bugs.ts';
 import { FAULT_KINDS, defaultSimOptions, runSimulation, type FaultKind } from '../sim/simulation.ts';
 import { simOverrides, type SimTask, type SimTaskResult } from '../sim/worker.ts';
-import { parseArgs, UsageError, type Output } from './args.ts';
+import { checkOutputFile, parseArgs, UsageError, type Output } from './args.ts';
 
 export interface SimSummary {
   runs: number;
@@ -27,6 +28,9 @@ export interface SimSummary {
 }
 
 const SEEDS_MAX = 10_000_000;
+const WORKERS_MAX = 64;
+/** The largest seed: a run's replay command passes its seed to --seed, which parseInt32 bounds so. */
+const SEED_MAX = 0xffffffff;
 
 export async function simCommand(argv: readonly string[], out: Output): Promise<number> {
   const args = parseArgs(argv, {
@@ -43,14 +47,17 @@ export async function simCommand(argv: readonly string[], out: Output): Promise<
   const faults = args.values.has('faults') ? parseFaults(args.values.get('faults')!) : undefined;
   const plant = args.values.has('plant') ? parsePlant(args.values.get('plant')!) : undefined;
   const json = args.flags.has('json');
+  if (args.positional.length > 0) throw new UsageError(`unexpected argument "${args.positional[0]}"`);
   if (args.values.has('seed') === args.values.has('seeds')) throw new UsageError('give exactly one of --seed N or --seeds N');
 
   if (args.values.has('seed')) {
     if (nodes.length !== 1) throw new UsageError('--seed runs one cluster size: give one --nodes value');
+    for (const name of ['start', 'workers']) if (args.values.has(name)) throw new UsageError(`--${name} goes with --seeds (many runs)`);
     const seed = parseInt32(args.values.get('seed')!, '--seed');
+    const history = args.values.get('history');
+    if (history !== undefined) checkOutputFile(history, 'history');
     const options = defaultSimOptions(seed, simOverrides({ seed, nodes: nodesGiven ? nodes[0] : undefined, faults, plant }));
     const r = runSimulation(options);
-    const history = args.values.get('history');
     if (history !== undefined) writeFileSync(history, historyToJsonLines(r.history));
     const summary = summarize([{ ...r }], faults, plant);
     if (json) out.stdout(JSON.stringify({ ...summary, history: history ?? null }));
@@ -66,8 +73,11 @@ export async function simCommand(argv: readonly string[], out: Output): Promise<
   const count = parseInt32(args.values.get('seeds')!, '--seeds');
   if (count < 1 || count > SEEDS_MAX) throw new UsageError(`--seeds takes 1 to ${SEEDS_MAX}`);
   const start = args.values.has('start') ? parseInt32(args.values.get('start')!, '--start') : 1;
-  const workers = args.values.has('workers') ? parseInt32(args.values.get('workers')!, '--workers') : availableParallelism();
-  if (workers < 1 || workers > 64) throw new UsageError('--workers takes 1 to 64');
+  if (start + count - 1 > SEED_MAX) throw new UsageError(`--start ${start} --seeds ${count} goes past the largest seed, ${SEED_MAX}`);
+  // By default one worker per core, but never more than the limit (a machine with more cores
+  // must not turn an option nobody gave into a usage error) nor than there are runs.
+  const workers = args.values.has('workers') ? parseInt32(args.values.get('workers')!, '--workers') : Math.min(availableParallelism(), WORKERS_MAX, count);
+  if (workers < 1 || workers > WORKERS_MAX) throw new UsageError(`--workers takes 1 to ${WORKERS_MAX}`);
 
   const pool = new Piscina({
     filename: fileURLToPath(new URL('../sim/worker.js', import.meta.url)),
@@ -172,13 +182,16 @@ function parsePlant(s: string): PlantedBug {
 }
 
 export const SIM_USAGE = `usage:
-  ringraft sim --seed N [--nodes K] [--faults LIST] [--json] [--history FILE]
-      replay one run exactly; --history writes the client history as JSON lines
-  ringraft sim --seeds N [--start S] [--nodes 3,5,7] [--faults LIST] [--workers W] [--json]
-      run seeds S..S+N-1 on a worker pool, cycling through the cluster sizes
+  ringraft sim --seed N [--nodes K] [--faults LIST] [--plant BUG] [--json] [--history FILE]
+      replay one run exactly; --history writes the client history as JSON lines to FILE
+      (its directory must exist; checked before the run)
+  ringraft sim --seeds N [--start S] [--nodes 3,5,7] [--faults LIST] [--plant BUG] [--workers W] [--json]
+      run seeds S..S+N-1 (at most ${SEED_MAX}) on a worker pool, cycling through the cluster sizes;
+      --workers 1 to ${WORKERS_MAX}, default one per core
 
   --faults  comma list of: ${FAULT_KINDS.join(', ')}; or all (default), none
   --plant   run with a classic Raft bug planted, to see the checks catch it:
             ${PLANTED_BUGS.join(', ')}
   --json    print the summary as one JSON object:
-            { runs, operations, elections, faults, violations, failures: [{ seed, what }] }`;
+            { runs, operations, elections, faults, violations, failures: [{ seed, nodes, what, replay }] }
+  exit code 0 if no run found a violation, 1 if one did, 2 for a bad argument or path`;

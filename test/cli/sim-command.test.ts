@@ -1,6 +1,8 @@
 // Proves the `ringraft sim` command works end to end as users run it: the built bin replays
 // one seed (with its JSON summary and history file), fans seeds out over the worker pool,
-// reports a planted bug with its replay command and a non-zero exit, and rejects bad input.
+// reports a planted bug with its replay command and a non-zero exit, and rejects bad input
+// (in one line, exit code 2), including arguments it used to ignore and seeds it could not
+// replay; its default worker count fits any machine.
 // `npm test` builds first; these tests run the compiled command in a child process.
 import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -9,6 +11,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { historyFromJsonLines } from '../../src/sim/history.ts';
 import { checkLinearizable } from '../../src/sim/linearizability.ts';
+import { expectOneLineError } from './helpers.ts';
 
 const bin = join(import.meta.dirname, '../../bin/ringraft.js');
 const dir = mkdtempSync(join(tmpdir(), 'ringraft-cli-'));
@@ -59,5 +62,31 @@ describe('ringraft sim', () => {
       expect(r.status, args.join(' ')).toBe(2);
       expect(r.stderr).toMatch(/ringraft: /);
     }
+  });
+
+  it('rejects arguments it would ignore, and seeds whose replay command would be refused', () => {
+    const cases: [string[], RegExp][] = [
+      [['sim', '--seed', '1', 'extra'], /unexpected argument "extra"/],
+      [['sim', '--seed', '1', '--workers', '2'], /--workers goes with --seeds/],
+      [['sim', '--seed', '1', '--start', '5'], /--start goes with --seeds/],
+      // Seed 4294967296 would print the replay command --seed 4294967296, which --seed refuses.
+      [['sim', '--seeds', '2', '--start', '4294967295', '--workers', '1'], /goes past the largest seed, 4294967295/],
+    ];
+    for (const [args, what] of cases) {
+      const r = run(args);
+      expect(r.status, args.join(' ')).toBe(2);
+      expectOneLineError(r.stderr, what);
+      expect(r.stdout).toBe('');
+    }
+  });
+
+  it('defaults --workers to one per core, at most 64 and at most one per run, on a machine with 128 cores', () => {
+    // availableParallelism() says 128, in the command and in its worker threads.
+    const preload = `data:text/javascript,${encodeURIComponent(
+      "import os from 'node:os'; import { syncBuiltinESMExports } from 'node:module'; os.availableParallelism = () => 128; syncBuiltinESMExports();",
+    )}`;
+    const r = spawnSync(process.execPath, ['--import', preload, bin, 'sim', '--seeds', '2', '--json'], { encoding: 'utf8', timeout: 120_000 });
+    expect(r.status, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout)).toMatchObject({ runs: 2, violations: 0 });
   });
 });
