@@ -2,9 +2,10 @@
  * `ringraft load`: drives a cluster on worker threads with a mix of operations from a pool
  * of load generator threads, injects faults on a schedule, and reports throughput over
  * time, latency percentiles, errors by code and recovery after each fault. The harness
- * itself lives in bench/load/ (it is a development tool and uses development dependencies).
+ * itself is src/load/, which ships in the package: the command works from an installed one.
  */
 
+import { FAULT_KINDS, OP_KINDS, runLoad, type FaultKind, type FaultStep, type LoadOptions, type LoadReport } from '../load/index.ts';
 import { checkOutputFile, parseArgs, UsageError, type Output } from './args.ts';
 
 export const LOAD_USAGE = `ringraft load [options]
@@ -24,12 +25,6 @@ export const LOAD_USAGE = `ringraft load [options]
   Every option and the --history path are checked before the run: a bad one exits 2.
   Exit code 1 if --check finds a violation.`;
 
-/** The harness's options (a type only: the harness itself is loaded when a run starts). */
-type LoadOptions = Parameters<typeof import('../../bench/load/harness.ts').runLoad>[0];
-
-const OPS = ['put', 'get', 'lease-get', 'stale-get', 'delete', 'cas'] as const;
-const FAULTS = ['crash-leader', 'crash-follower', 'restart', 'partition-leader', 'heal', 'transfer'] as const;
-
 /** "10s", "1500ms", "1500" (ms) → milliseconds. */
 export function parseDurationMs(text: string, name: string): number {
   const m = /^(\d+(?:\.\d+)?)(ms|s)?$/.exec(text.trim());
@@ -48,7 +43,7 @@ export function parseMix(text: string): Record<string, number> {
   const mix: Record<string, number> = {};
   for (const part of text.split(',')) {
     const [name, weight] = part.split('=');
-    if (!(OPS as readonly string[]).includes(name ?? '')) throw new UsageError(`--mix: unknown operation "${name}" (known: ${OPS.join(', ')})`);
+    if (!(OP_KINDS as readonly string[]).includes(name ?? '')) throw new UsageError(`--mix: unknown operation "${name}" (known: ${OP_KINDS.join(', ')})`);
     const w = Number(weight);
     if (!(Number.isFinite(w) && w >= 0)) throw new UsageError(`--mix: weight of ${name} must be a number >= 0`);
     mix[name!] = w;
@@ -57,12 +52,12 @@ export function parseMix(text: string): Record<string, number> {
   return mix;
 }
 
-export function parseFaults(text: string): { kind: (typeof FAULTS)[number]; atMs: number }[] {
+export function parseFaults(text: string): FaultStep[] {
   return text.split(',').map((part) => {
     const [kind, at] = part.split('@');
-    if (!(FAULTS as readonly string[]).includes(kind ?? '')) throw new UsageError(`--faults: unknown fault "${kind}" (known: ${FAULTS.join(', ')})`);
+    if (!(FAULT_KINDS as readonly string[]).includes(kind ?? '')) throw new UsageError(`--faults: unknown fault "${kind}" (known: ${FAULT_KINDS.join(', ')})`);
     if (at === undefined) throw new UsageError(`--faults: ${kind} needs a time, like ${kind}@5s`);
-    return { kind: kind as (typeof FAULTS)[number], atMs: parseDurationMs(at, 'faults') };
+    return { kind: kind as FaultKind, atMs: parseDurationMs(at, 'faults') };
   });
 }
 
@@ -75,8 +70,8 @@ export async function loadCommand(argv: readonly string[], out: Output): Promise
     out.stdout(LOAD_USAGE);
     return 0;
   }
-  // Every argument, and the --history path, is checked before the harness is loaded and the
-  // cluster started: a bad one must not cost a whole run.
+  // Every argument, and the --history path, is checked before the cluster is started: a bad
+  // one must not cost a whole run.
   if (a.positional.length > 0) throw new UsageError(`unexpected argument ${a.positional[0]}`);
   const dist = a.values.get('dist') ?? 'uniform';
   if (dist !== 'uniform' && dist !== 'zipf') throw new UsageError(`--dist must be uniform or zipf, got ${dist}`);
@@ -107,15 +102,7 @@ export async function loadCommand(argv: readonly string[], out: Output): Promise
   const historyFile = a.values.get('history');
   if (historyFile !== undefined) checkOutputFile(historyFile, 'history');
 
-  const harnessUrl = new URL(import.meta.url.endsWith('.ts') ? '../../bench/load/harness.ts' : '../../bench/load/harness.js', import.meta.url);
-  let harness: typeof import('../../bench/load/harness.ts');
-  try {
-    harness = (await import(harnessUrl.href)) as typeof import('../../bench/load/harness.ts');
-  } catch (error) {
-    out.stderr(`ringraft load needs the development build (bench/ compiled to dist/bench, dev dependencies installed): ${(error as Error).message}`);
-    return 1;
-  }
-  const report = await harness.runLoad({
+  const report = await runLoad({
     nodes,
     durable: a.flags.has('durable'),
     fsync: 'always',
@@ -135,7 +122,7 @@ export async function loadCommand(argv: readonly string[], out: Output): Promise
   return report.linearizability?.result === 'violation' ? 1 : 0;
 }
 
-function formatReport(r: Awaited<ReturnType<typeof import('../../bench/load/harness.ts').runLoad>>): string {
+function formatReport(r: LoadReport): string {
   const lines: string[] = [];
   const n = (x: number): string => Math.round(x).toLocaleString('en-US');
   lines.push(`${n(r.ops)} operations in ${(r.durationMs / 1000).toFixed(1)} s: ${n(r.opsPerSec)} ops/s`);

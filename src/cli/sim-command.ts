@@ -12,10 +12,18 @@ import { availableParallelism } from 'node:os';
 import { writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Piscina } from 'piscina';
-import { historyToJsonLines } from '../sim/history.ts';
-import { PLANTED_BUGS, type PlantedBug } from '../sim/planted-bugs.ts';
-import { FAULT_KINDS, defaultSimOptions, runSimulation, type FaultKind } from '../sim/simulation.ts';
-import { simOverrides, type SimTask, type SimTaskResult } from '../sim/worker.ts';
+import {
+  FAULT_KINDS,
+  PLANTED_BUGS,
+  defaultSimOptions,
+  historyToJsonLines,
+  runSimulation,
+  simOverrides,
+  type FaultKind,
+  type PlantedBug,
+  type SimTask,
+  type SimTaskResult,
+} from '../sim/index.ts';
 import { checkOutputFile, parseArgs, UsageError, type Output } from './args.ts';
 
 export interface SimSummary {

@@ -4,22 +4,33 @@
  * never applies a write twice: each write carries a session (client id, sequence number)
  * that the state machine deduplicates, and a retry reuses it.
  *
- * Sessions: a session allows one write in flight (the state machine remembers only the
- * latest sequence number of each client id), so a client keeps a pool of sessions and
- * gives each concurrent write its own. The pool grows to the client's peak concurrency.
+ * Every argument of every call is checked before anything is encoded or sent: a bad one is
+ * refused with INVALID_ARGUMENT, naming the argument and its limit, and no node sees it.
+ *
+ * Sessions and their client ids belong to the endpoint, not to one client: see
+ * {@link SessionPool}.
  */
 
 import { ErrorCode, NotLeaderError, RingraftError } from '../core/index.ts';
-import { encodeKvRequest, KvError, type KvCommand, type KvResult } from '../kv/index.ts';
+import {
+  encodeKvRequest,
+  KV_KEY_BYTES_MAX,
+  KV_REGISTER_CLIENTS_COUNT_MAX,
+  KV_SESSIONS_MAX_DEFAULT,
+  KV_VALUE_BYTES_MAX,
+  KvError,
+  type KvCommand,
+  type KvWriteResult,
+} from '../kv/index.ts';
 import type { ClientReply, ClientRequest, ReadConsistency } from '../runtime/index.ts';
 import { invalid } from './options.ts';
 
-/** Keys and values are bytes; strings are taken as UTF-8. */
+/** Keys and values are bytes; strings are taken as UTF-8 (and must be well-formed UTF-16). */
 export type Bytes = Uint8Array | string;
 
 export interface CallOptions {
   readonly signal?: AbortSignal;
-  /** Default: the cluster's requestTimeoutMs. */
+  /** Default: the cluster's requestTimeoutMs. At most {@link CALL_TIMEOUT_MS_MAX}. */
   readonly timeoutMs?: number;
   /**
    * Send to this node only, without leader routing: a refusal (NOT_LEADER, NODE_DOWN, ...)
@@ -55,10 +66,13 @@ export interface KvClientHost {
   readonly isClosed: boolean;
   leaderGuess: number | undefined;
   readonly defaultTimeoutMs: number;
+  /** The sessions every client of this host shares, and the client ids they are made from. */
+  readonly sessions: SessionPool;
   electionTimeoutMs(): number;
   nodeIds(): number[];
   isAlive(id: number): boolean;
-  allocateClientId(): number;
+  /** Why nodes are down ('' if none is down by no one's choice): a timeout says it, so callers learn of a full disk. */
+  downReasons(): string;
   tryAcquireSlot(): boolean;
   /** Waits for a slot until `deadline` (a performance.now() time) or the signal; false if none came. */
   acquireSlot(deadline: number, signal: AbortSignal | undefined): Promise<boolean>;
@@ -68,40 +82,183 @@ export interface KvClientHost {
   closeWatch(requestId: number): void;
 }
 
-interface Session {
+/** One client session. */
+export interface Session {
   readonly clientId: number;
+  /** The last sequence number used; the next write takes seq + 1. */
   seq: number;
+  /** Counted in its pool's kept sessions and reused after a success; false: used for one write only. */
+  readonly kept: boolean;
 }
 
 /** Events a watch buffers for a consumer that does not keep up, before it is cut off. */
 export const WATCH_BUFFER_MAX = 65_536;
+/** The longest timeoutMs a call takes: the longest delay a Node timer keeps (a longer one fires at once). */
+export const CALL_TIMEOUT_MS_MAX = 2 ** 31 - 1;
+/**
+ * Client ids one registration takes, at least: one round trip through the log per this many
+ * new sessions (more after a burst: see SessionPool.refill).
+ */
+export const CLIENT_IDS_PER_REGISTRATION = 4096;
+/**
+ * Sessions one endpoint keeps for reuse, idle or in use: a quarter of the sessions the state
+ * machine keeps (KV_SESSIONS_MAX_DEFAULT), so that this endpoint's, those of two more
+ * endpoints at their peak, and the one-off sessions of bursts fit there together.
+ */
+export const SESSIONS_KEPT_MAX = KV_SESSIONS_MAX_DEFAULT / 4;
 /** One attempt at one node waits at least this long before the call tries another node. */
 const ATTEMPT_TIMEOUT_MS_MIN = 250;
 
 const utf8 = new TextEncoder();
 
-export class KvClient {
-  private readonly sessions: Session[] = [];
+/**
+ * The client sessions of one endpoint, shared by all its clients, and the registered client
+ * ids new sessions are made from.
+ *
+ * A session allows one write in flight (the state machine remembers only the latest
+ * sequence number of each client id), so every concurrent write has its own. A write takes
+ * its in-flight slot first and its session second, so the sessions in use never outnumber
+ * the endpoint's requestsInFlightMax.
+ *
+ * Client ids are registered through the log (the Raft thesis's RegisterClient, §6.3): a
+ * register-clients request, answered with the first of a block of ids (idsPerRegistration,
+ * or more after a burst) that the state machine's counter has never handed out. Nothing
+ * about ids is kept outside the replicated state, so no process can reuse one, and 2^53 of
+ * them do not run out.
+ *
+ * Why sessions kept are bounded: the state machine keeps KV_SESSIONS_MAX_DEFAULT sessions
+ * and evicts the least recently written one. A session kept here for reuse must still be
+ * there when it is next used, or that write is answered 'expired'. So at most `keptMax`
+ * sessions are kept (idle or in use), well below what the state machine keeps; a write that
+ * finds none idle while that many are kept gets a one-off session on a fresh id (not kept
+ * after its write).
+ *
+ * Remaining limit: nothing bounds the sessions of all endpoints and processes together, so
+ * enough one-off sessions, endpoints or other writers between two uses of a kept session can
+ * still evict it. Its next write is then answered 'expired' on its first attempt, which
+ * cannot have run, and KvClient retries it once under a fresh session: the caller sees no
+ * error. What remains is the state machine's own gap (a seq 1 retried after its session was
+ * evicted, see KvStateMachine) and SESSION_EXPIRED for a write whose earlier attempt may have
+ * reached a log before its session was evicted: that one cannot be retried safely.
+ */
+export class SessionPool {
+  /** Idle kept sessions; the most recently used last, taken first (least likely to be evicted). */
+  private readonly idle: Session[] = [];
+  /** Kept sessions, idle or in use. Invariant: idle.length <= keptValue <= keptMax. */
+  private keptValue = 0;
+  /** Registered ids not handed out yet: [clientIdNext, clientIdEnd). */
+  private clientIdNext = 0;
+  private clientIdEnd = 0;
+  /** The registration under way; every caller that needs ids meanwhile waits for it. */
+  private registration: Promise<void> | undefined;
+  /** Callers of refill() that wait for the registration under way. */
+  private joiners = 0;
+  /** Ids the next registration asks for. Invariant: idsPerRegistration <= idsWanted <= KV_REGISTER_CLIENTS_COUNT_MAX. */
+  private idsWanted: number;
 
+  constructor(
+    readonly keptMax: number = SESSIONS_KEPT_MAX,
+    readonly idsPerRegistration: number = CLIENT_IDS_PER_REGISTRATION,
+  ) {
+    if (!(Number.isSafeInteger(keptMax) && keptMax >= 0)) throw new Error(`assertion failed: keptMax ${keptMax} is an integer >= 0`);
+    if (!(Number.isSafeInteger(idsPerRegistration) && idsPerRegistration >= 1 && idsPerRegistration <= KV_REGISTER_CLIENTS_COUNT_MAX)) {
+      throw new Error(`assertion failed: idsPerRegistration ${idsPerRegistration} is an integer in [1, ${KV_REGISTER_CLIENTS_COUNT_MAX}]`);
+    }
+    this.idsWanted = idsPerRegistration;
+  }
+
+  /** Sessions kept, idle or in use. */
+  get keptCount(): number {
+    return this.keptValue;
+  }
+
+  /** An idle session, else a new one; undefined when that needs an id and none is at hand (see {@link refill}). */
+  take(): Session | undefined {
+    return this.idle.pop() ?? this.takeFresh();
+  }
+
+  /** A new session on a fresh id, never an idle one; undefined when no id is at hand. */
+  takeFresh(): Session | undefined {
+    if (this.clientIdNext >= this.clientIdEnd) return undefined;
+    const kept = this.keptValue < this.keptMax;
+    if (kept) this.keptValue++;
+    return { clientId: this.clientIdNext++, seq: 0, kept };
+  }
+
+  /** Takes back a session whose last write succeeded: the state machine's last seq for it is `seq`. */
+  release(session: Session): void {
+    if (session.kept) this.idle.push(session);
+  }
+
+  /**
+   * Forgets a session whose last write failed: it may or may not have reached a log (or
+   * never left), so neither a next seq (possibly refused as expired) nor a retry of this
+   * one (possibly applied twice) is safe.
+   */
+  discard(session: Session): void {
+    if (!session.kept) return;
+    if (this.keptValue <= 0) throw new Error('assertion failed: a kept session is counted');
+    this.keptValue--;
+  }
+
+  /**
+   * Resolves once a new block of ids is at hand. Starts a registration with `register`
+   * (which resolves to the first id of `count` registered ids) unless one is under way:
+   * concurrent callers share one round trip, and its failure is theirs.
+   *
+   * A block is idsPerRegistration ids, or, when more callers than that waited for the last
+   * one, enough for all of them (up to KV_REGISTER_CLIENTS_COUNT_MAX): a burst of 60,000
+   * new sessions then costs two round trips through the log, not fifteen in a row.
+   */
+  refill(register: (count: number) => Promise<number>): Promise<void> {
+    if (this.registration === undefined) {
+      const count = this.idsWanted;
+      this.joiners = 0;
+      this.registration = register(count).then(
+        (first) => {
+          this.registration = undefined;
+          if (!(Number.isSafeInteger(first) && first >= 1 && first + count - 1 <= Number.MAX_SAFE_INTEGER)) {
+            throw new Error(`assertion failed: registered block at ${first} is safe integers >= 1`);
+          }
+          this.clientIdNext = first;
+          this.clientIdEnd = first + count;
+          const blocks = Math.ceil(this.joiners / this.idsPerRegistration);
+          this.idsWanted = Math.min(KV_REGISTER_CLIENTS_COUNT_MAX, Math.max(1, blocks) * this.idsPerRegistration);
+        },
+        (error: unknown) => {
+          this.registration = undefined;
+          throw error;
+        },
+      );
+    }
+    this.joiners++;
+    return this.registration;
+  }
+}
+
+export class KvClient {
   constructor(private readonly host: KvClientHost) {}
 
   async put(key: Bytes, value: Bytes, options?: CallOptions): Promise<void> {
-    await this.write({ op: 'put', key: bytesOf(key, 'key'), value: bytesOf(value, 'value') }, options);
+    checkCallOptions(options, this.host);
+    await this.write({ op: 'put', key: keyBytes(key), value: valueBytes(value, 'value') }, options);
   }
 
   /** Resolves to whether the key existed. */
   async delete(key: Bytes, options?: CallOptions): Promise<boolean> {
-    const result = await this.write({ op: 'delete', key: bytesOf(key, 'key') }, options);
+    checkCallOptions(options, this.host);
+    const result = await this.write({ op: 'delete', key: keyBytes(key) }, options);
     return result.op === 'delete' && result.existed;
   }
 
   /** Sets `key` to `next` if it holds `expected` (undefined: if it is absent). Resolves to whether it did. */
   async cas(key: Bytes, expected: Bytes | undefined, next: Bytes, options?: CallOptions): Promise<boolean> {
+    checkCallOptions(options, this.host);
     const command: KvCommand = {
       op: 'cas',
-      key: bytesOf(key, 'key'),
-      expected: expected === undefined ? undefined : bytesOf(expected, 'expected'),
-      value: bytesOf(next, 'value'),
+      key: keyBytes(key),
+      expected: expected === undefined ? undefined : valueBytes(expected, 'expected'),
+      value: valueBytes(next, 'next'),
     };
     const result = await this.write(command, options);
     return result.op === 'cas' && result.swapped;
@@ -109,115 +266,191 @@ export class KvClient {
 
   /** The value of `key`, or undefined. */
   async get(key: Bytes, options?: GetOptions): Promise<Uint8Array | undefined> {
-    const k = bytesOf(key, 'key');
-    const consistency = options?.consistency ?? 'linearizable';
+    checkCallOptions(options, this.host);
+    // Not `??`: an explicit null is a bad argument, not the default.
+    const consistency = options?.consistency === undefined ? 'linearizable' : options.consistency;
     if (consistency !== 'linearizable' && consistency !== 'lease' && consistency !== 'stale') {
-      throw invalid(`consistency must be 'linearizable', 'lease' or 'stale', got ${String(consistency)}`);
+      throw invalid(`consistency must be 'linearizable', 'lease' or 'stale', got ${shown(consistency)}`);
     }
-    if (k.length === 0) throw invalid('key is empty');
-    const reply = await this.call((requestId) => ({ kind: 'read', requestId, consistency, key: k }), options, consistency !== 'stale');
-    if (reply.kind !== 'read') throw new Error(`assertion failed: a read answered with ${reply.kind}`);
-    return reply.value;
+    const k = keyBytes(key);
+    const timeoutMs = options?.timeoutMs ?? this.host.defaultTimeoutMs;
+    const signal = options?.signal;
+    const deadline = performance.now() + timeoutMs;
+    throwIfAborted(signal);
+    if (!this.host.tryAcquireSlot()) await this.waitForSlot(deadline, timeoutMs, signal);
+    try {
+      const build = (requestId: number): ClientRequest => ({ kind: 'read', requestId, consistency, key: k });
+      const reply = await this.attempts(build, options?.nodeId, signal, deadline, timeoutMs, consistency !== 'stale', false);
+      if (reply?.kind !== 'read') throw new Error(`assertion failed: a read answered with ${reply?.kind}`);
+      return reply.value;
+    } finally {
+      this.host.releaseSlot();
+    }
   }
 
-  /** Committed changes to keys under `prefix`, in log order, each once. */
-  watch(prefix: Bytes, options: WatchOptions = {}): AsyncIterableIterator<WatchEvent> {
-    const p = bytesOf(prefix, 'prefix');
-    if (options.afterIndex !== undefined && !(Number.isSafeInteger(options.afterIndex) && options.afterIndex >= 0)) {
-      throw invalid(`afterIndex must be a non-negative integer, got ${String(options.afterIndex)}`);
+  /** Committed changes to keys under `prefix` (empty: every key), in log order, each once. */
+  watch(prefix: Bytes, options?: WatchOptions): AsyncIterableIterator<WatchEvent> {
+    checkOptionsObject(options);
+    checkSignal(options?.signal);
+    const afterIndex = options?.afterIndex;
+    if (afterIndex !== undefined && !(Number.isSafeInteger(afterIndex) && afterIndex >= 0)) {
+      throw invalid(`afterIndex must be an integer in [0, 2^53 - 1], got ${shown(afterIndex)}`);
     }
+    const p = bytesWithin(prefix, 'prefix', 0, KV_KEY_BYTES_MAX, 'KV_KEY_BYTES_MAX');
     if (this.host.isClosed) throw new RingraftError(ErrorCode.CLOSED, 'the cluster is closed');
-    return new Watcher(this.host, p, options.afterIndex, options.signal);
+    return new Watcher(this.host, p, afterIndex, options?.signal);
   }
 
   // ─── Internals ──────────────────────────────────────────────────────────────────
 
-  private async write(command: KvCommand, options: CallOptions | undefined): Promise<KvResult> {
-    const session = this.sessions.pop() ?? { clientId: this.host.allocateClientId(), seq: 0 };
-    let data: Uint8Array;
+  /** Runs a write whose arguments are checked: slot, then session, then attempts. */
+  private async write(command: KvCommand, options: CallOptions | undefined): Promise<KvWriteResult> {
+    const timeoutMs = options?.timeoutMs ?? this.host.defaultTimeoutMs;
+    const signal = options?.signal;
+    const deadline = performance.now() + timeoutMs;
+    throwIfAborted(signal);
+    // The slot before the session: sessions in use never outnumber the slots (see SessionPool).
+    if (!this.host.tryAcquireSlot()) await this.waitForSlot(deadline, timeoutMs, signal);
+    const pool = this.host.sessions;
+    /** The session in use; still set when the call ends by an error. */
+    let session: Session | undefined;
     try {
-      data = encodeKvRequest({ clientId: session.clientId, seq: session.seq + 1, command });
-    } catch (error) {
-      this.sessions.push(session);
-      if (error instanceof KvError) throw new RingraftError(ErrorCode.INVALID_ARGUMENT, error.message, { cause: error });
-      throw error;
+      session = pool.take() ?? (await this.waitForSession(false, deadline, timeoutMs, signal));
+      let reply = await this.attempts(nextWrite(session, command), options?.nodeId, signal, deadline, timeoutMs, true, true);
+      if (reply === undefined) {
+        // Answered 'expired' and never sent before: the session was evicted while idle and
+        // nothing ran. Retry under a fresh session (whose seq 1 is never expired) rather
+        // than fail a write that cannot have been applied.
+        pool.discard(session);
+        session = undefined;
+        session = pool.takeFresh() ?? (await this.waitForSession(true, deadline, timeoutMs, signal));
+        reply = await this.attempts(nextWrite(session, command), options?.nodeId, signal, deadline, timeoutMs, true, false);
+      }
+      if (reply?.kind !== 'write') throw new Error(`assertion failed: a write answered with ${reply?.kind}`);
+      pool.release(session);
+      session = undefined;
+      return reply.result;
+    } finally {
+      // Failed: the write may or may not have reached a log (see SessionPool.discard).
+      if (session !== undefined) pool.discard(session);
+      this.host.releaseSlot();
     }
-    session.seq++;
-    const reply = await this.call((requestId) => ({ kind: 'write', requestId, data }), options, true);
-    if (reply.kind !== 'write') throw new Error(`assertion failed: a write answered with ${reply.kind}`);
-    // Reused only after a success, when the state machine's last sequence number for this
-    // client is exactly session.seq. After a failure the write may or may not have reached
-    // the log (or never left), so the session is dropped: a next number could be refused
-    // as from an expired session, and a retry of this one could not be told apart.
-    this.sessions.push(session);
-    return reply.result;
+  }
+
+  private async waitForSlot(deadline: number, timeoutMs: number, signal: AbortSignal | undefined): Promise<void> {
+    if (await this.host.acquireSlot(deadline, signal)) return;
+    if (this.host.isClosed) throw new RingraftError(ErrorCode.CLOSED, 'the cluster is closed');
+    throwIfAborted(signal);
+    throw new RingraftError(ErrorCode.TIMEOUT, `no in-flight slot within ${timeoutMs} ms`);
+  }
+
+  /** A session once client ids are at hand, registering a block if needed; `fresh`: on a new id. */
+  private async waitForSession(fresh: boolean, deadline: number, timeoutMs: number, signal: AbortSignal | undefined): Promise<Session> {
+    const pool = this.host.sessions;
+    for (;;) {
+      if (this.host.isClosed) throw new RingraftError(ErrorCode.CLOSED, 'the cluster is closed');
+      throwIfAborted(signal);
+      if (performance.now() >= deadline) throw new RingraftError(ErrorCode.TIMEOUT, `no client id registered within ${timeoutMs} ms`);
+      try {
+        await abortable(beforeDeadline(pool.refill((count) => this.registerClients(count)), deadline, timeoutMs), signal);
+      } catch (error) {
+        // The registration ran out of its own time (the cluster's default: it serves every
+        // caller waiting, whose times differ), not necessarily of ours: under a deep queue
+        // of writes it can take longer. Register again until our own deadline.
+        const registrationLate = error instanceof RingraftError && error.code === ErrorCode.TIMEOUT && performance.now() < deadline;
+        if (!registrationLate) throw error;
+      }
+      // Callers that waited with us may have taken the whole block; then we register again.
+      const session = fresh ? pool.takeFresh() : pool.take();
+      if (session !== undefined) return session;
+    }
+  }
+
+  /**
+   * Registers `count` client ids through the log; resolves to the first. It takes no
+   * in-flight slot: the callers waiting for it hold theirs (with requestsInFlightMax 1 a
+   * registration that waited for a slot would never run), and a pool runs one at a time,
+   * so an endpoint has at most requestsInFlightMax + 1 requests out. It has its own
+   * timeout (the cluster's default) and no signal: it serves every caller waiting.
+   */
+  private async registerClients(count: number): Promise<number> {
+    const data = encodeKvRequest({ op: 'register-clients', count });
+    const timeoutMs = this.host.defaultTimeoutMs;
+    const reply = await this.attempts((requestId) => ({ kind: 'write', requestId, data }), undefined, undefined, performance.now() + timeoutMs, timeoutMs, true, false);
+    if (reply?.kind !== 'write' || reply.result.op !== 'register-clients') {
+      throw new Error(`assertion failed: a registration answered with ${reply?.kind} ${reply?.kind === 'write' ? reply.result.op : ''}`);
+    }
+    return reply.result.clientIdFirst;
   }
 
   /**
    * Runs one request to completion: attempts at the leader (or at any node for stale
-   * reads), following hints, moving on from nodes that are down or silent, backing off
-   * while no leader is known, until the deadline or the signal.
+   * reads, or only at `pinned`), following hints, moving on from nodes that are down or
+   * silent, backing off while no leader is known, until the deadline or the signal. The
+   * caller holds an in-flight slot (a registration excepted).
+   *
+   * With `expiredRetryable`, a SESSION_EXPIRED answer while no earlier attempt may have
+   * reached a log resolves to undefined: this copy was the only one, and it did not run.
    */
-  private async call(build: (requestId: number) => ClientRequest, options: CallOptions | undefined, toLeader: boolean): Promise<ClientReply> {
-    const timeoutMs = options?.timeoutMs ?? this.host.defaultTimeoutMs;
-    if (!(Number.isFinite(timeoutMs) && timeoutMs > 0)) throw invalid(`timeoutMs must be a positive number, got ${String(timeoutMs)}`);
-    const signal = options?.signal;
-    throwIfAborted(signal);
-    const pinned = options?.nodeId;
-    if (pinned !== undefined && !this.host.nodeIds().includes(pinned)) throw invalid(`no node ${String(pinned)} in the cluster`);
-    const deadline = performance.now() + timeoutMs;
+  private async attempts(
+    build: (requestId: number) => ClientRequest,
+    pinned: number | undefined,
+    signal: AbortSignal | undefined,
+    deadline: number,
+    timeoutMs: number,
+    toLeader: boolean,
+    expiredRetryable: boolean,
+  ): Promise<ClientReply | undefined> {
     const electionMs = this.host.electionTimeoutMs();
     const attemptMs = pinned !== undefined ? timeoutMs : Math.max(ATTEMPT_TIMEOUT_MS_MIN, 4 * electionMs);
-    if (!this.host.tryAcquireSlot() && !(await this.host.acquireSlot(deadline, signal))) {
+    let target = pinned ?? this.firstTarget();
+    let backoffMs = 1;
+    /** An earlier attempt may have been proposed (it may still apply). */
+    let mayBeInLog = false;
+    for (;;) {
       if (this.host.isClosed) throw new RingraftError(ErrorCode.CLOSED, 'the cluster is closed');
       throwIfAborted(signal);
-      throw new RingraftError(ErrorCode.TIMEOUT, `no in-flight slot within ${timeoutMs} ms`);
-    }
-    try {
-      let target = pinned ?? this.firstTarget();
-      let backoffMs = 1;
-      for (;;) {
-        if (this.host.isClosed) throw new RingraftError(ErrorCode.CLOSED, 'the cluster is closed');
-        throwIfAborted(signal);
-        const now = performance.now();
-        if (now >= deadline) throw new RingraftError(ErrorCode.TIMEOUT, `no answer within ${timeoutMs} ms`);
-        const reply = target === undefined ? undefined : await abortable(this.host.attempt(target, build, Math.min(deadline, now + attemptMs)), signal);
-        if (reply !== undefined && reply.kind !== 'error') {
-          if (toLeader) this.host.leaderGuess = target;
-          return reply;
-        }
-        const code = reply?.code ?? ErrorCode.NODE_DOWN;
-        if (pinned !== undefined && code !== ErrorCode.PROPOSALS_FULL && code !== ErrorCode.UNAVAILABLE) {
-          if (code === ErrorCode.NOT_LEADER) throw new NotLeaderError(reply?.leaderHint ?? 0);
-          throw new RingraftError(code as ErrorCode, `node ${pinned} refused the request: ${code}`);
-        }
-        if (code === ErrorCode.NOT_LEADER && reply !== undefined && reply.leaderHint !== 0 && reply.leaderHint !== target && this.host.isAlive(reply.leaderHint)) {
-          // A hint to someone else: follow it at once.
-          target = reply.leaderHint;
-          this.host.leaderGuess = target;
-          continue;
-        }
-        switch (code) {
-          case ErrorCode.NOT_LEADER:
-          case ErrorCode.NODE_DOWN:
-          case ErrorCode.TIMEOUT:
-            if (this.host.leaderGuess === target) this.host.leaderGuess = undefined;
-            target = this.nextTarget(target);
-            break;
-          case ErrorCode.PROPOSALS_FULL:
-          case ErrorCode.UNAVAILABLE:
-          case ErrorCode.TRANSFER_IN_PROGRESS:
-            break;
-          case ErrorCode.CLOSED:
-            throw new RingraftError(ErrorCode.CLOSED, 'the cluster is closed');
-          default:
-            throw new RingraftError(code as ErrorCode, `request refused: ${code}`);
-        }
-        await abortable(sleep(Math.min(backoffMs, Math.max(0, deadline - performance.now()))), signal);
-        backoffMs = Math.min(backoffMs * 2, electionMs);
+      const now = performance.now();
+      if (now >= deadline) {
+        const down = this.host.downReasons();
+        throw new RingraftError(ErrorCode.TIMEOUT, `no answer within ${timeoutMs} ms${down === '' ? '' : `; ${down}`}`);
       }
-    } finally {
-      this.host.releaseSlot();
+      const reply = target === undefined ? undefined : await abortable(this.host.attempt(target, build, Math.min(deadline, now + attemptMs)), signal);
+      if (reply !== undefined && reply.kind !== 'error') {
+        if (toLeader) this.host.leaderGuess = target;
+        return reply;
+      }
+      const code = reply?.code ?? ErrorCode.NODE_DOWN;
+      if (code === ErrorCode.SESSION_EXPIRED && expiredRetryable && !mayBeInLog) return undefined;
+      if (reply?.proposed === true) mayBeInLog = true;
+      if (pinned !== undefined && code !== ErrorCode.PROPOSALS_FULL && code !== ErrorCode.UNAVAILABLE) {
+        if (code === ErrorCode.NOT_LEADER) throw new NotLeaderError(reply?.leaderHint ?? 0);
+        throw new RingraftError(code as ErrorCode, `node ${pinned} refused the request: ${code}`);
+      }
+      if (code === ErrorCode.NOT_LEADER && reply !== undefined && reply.leaderHint !== 0 && reply.leaderHint !== target && this.host.isAlive(reply.leaderHint)) {
+        // A hint to someone else: follow it at once.
+        target = reply.leaderHint;
+        this.host.leaderGuess = target;
+        continue;
+      }
+      switch (code) {
+        case ErrorCode.NOT_LEADER:
+        case ErrorCode.NODE_DOWN:
+        case ErrorCode.TIMEOUT:
+          if (this.host.leaderGuess === target) this.host.leaderGuess = undefined;
+          target = this.nextTarget(target);
+          break;
+        case ErrorCode.PROPOSALS_FULL:
+        case ErrorCode.UNAVAILABLE:
+        case ErrorCode.TRANSFER_IN_PROGRESS:
+          break;
+        case ErrorCode.CLOSED:
+          throw new RingraftError(ErrorCode.CLOSED, 'the cluster is closed');
+        default:
+          throw new RingraftError(code as ErrorCode, `request refused: ${code}`);
+      }
+      await abortable(sleep(Math.min(backoffMs, Math.max(0, deadline - performance.now()))), signal);
+      backoffMs = Math.min(backoffMs * 2, electionMs);
     }
   }
 
@@ -414,10 +647,95 @@ class Watcher implements AsyncIterableIterator<WatchEvent> {
   }
 }
 
-function bytesOf(value: Bytes, name: string): Uint8Array {
-  if (typeof value === 'string') return utf8.encode(value);
-  if (value instanceof Uint8Array) return value;
-  throw invalid(`${name} must be a Uint8Array or a string`);
+/**
+ * Takes the next sequence number of `session` and encodes `command` under it, once for all
+ * the attempts the returned builder makes.
+ */
+function nextWrite(session: Session, command: KvCommand): (requestId: number) => ClientRequest {
+  session.seq++;
+  let data: Uint8Array;
+  try {
+    data = encodeKvRequest({ clientId: session.clientId, seq: session.seq, command });
+  } catch (error) {
+    // Checked arguments encode; this is a key or value whose bytes changed meanwhile.
+    if (error instanceof KvError) throw new RingraftError(ErrorCode.INVALID_ARGUMENT, error.message, { cause: error });
+    throw error;
+  }
+  return (requestId) => ({ kind: 'write', requestId, data });
+}
+
+// ─── Argument checks ────────────────────────────────────────────────────────────
+
+/** `String.prototype.isWellFormed` (ES2024: Node 20 has it; our TypeScript lib is ES2023). */
+function isWellFormed(s: string): boolean {
+  return (s as string & { isWellFormed(): boolean }).isWellFormed();
+}
+
+function keyBytes(key: Bytes): Uint8Array {
+  return bytesWithin(key, 'key', 1, KV_KEY_BYTES_MAX, 'KV_KEY_BYTES_MAX');
+}
+
+function valueBytes(value: Bytes, name: string): Uint8Array {
+  return bytesWithin(value, name, 0, KV_VALUE_BYTES_MAX, 'KV_VALUE_BYTES_MAX');
+}
+
+/**
+ * The bytes of a key, value or prefix argument, or INVALID_ARGUMENT naming it and its
+ * limit. A string is taken as UTF-8, and must be well-formed: a lone surrogate would
+ * silently become U+FFFD. UTF-8 takes at least a byte per UTF-16 code unit, so a string
+ * with more units than the limit is refused without being encoded.
+ */
+function bytesWithin(value: unknown, name: string, minBytes: 0 | 1, maxBytes: number, maxName: string): Uint8Array {
+  let bytes: Uint8Array;
+  if (typeof value === 'string') {
+    if (value.length > maxBytes) {
+      throw invalid(`${name} of at least ${value.length} bytes in UTF-8 is over ${maxName} (${maxBytes} bytes)`);
+    }
+    if (!isWellFormed(value)) {
+      throw invalid(`${name} holds a lone surrogate, which UTF-8 cannot encode (it would become U+FFFD); pass a well-formed string or bytes`);
+    }
+    bytes = utf8.encode(value);
+  } else if (value instanceof Uint8Array) {
+    bytes = value;
+  } else {
+    throw invalid(`${name} must be a Uint8Array or a string, got ${shown(value)}`);
+  }
+  if (bytes.length > maxBytes) throw invalid(`${name} of ${bytes.length} bytes is over ${maxName} (${maxBytes} bytes)`);
+  if (bytes.length < minBytes) throw invalid(`${name} is empty; it must have 1 to ${maxName} (${maxBytes}) bytes`);
+  return bytes;
+}
+
+function checkOptionsObject(options: unknown): void {
+  if (options !== undefined && (typeof options !== 'object' || options === null)) {
+    throw invalid(`options must be an object or undefined, got ${shown(options)}`);
+  }
+}
+
+function checkSignal(signal: unknown): void {
+  if (signal !== undefined && !(signal instanceof AbortSignal)) throw invalid(`signal must be an AbortSignal or undefined, got ${shown(signal)}`);
+}
+
+/** Checks the options every call takes: the object, signal, timeoutMs and nodeId. */
+function checkCallOptions(options: CallOptions | undefined, host: KvClientHost): void {
+  if (options === undefined) return;
+  checkOptionsObject(options);
+  checkSignal(options.signal);
+  const timeoutMs: unknown = options.timeoutMs;
+  if (timeoutMs !== undefined && !(typeof timeoutMs === 'number' && timeoutMs > 0 && timeoutMs <= CALL_TIMEOUT_MS_MAX)) {
+    throw invalid(`timeoutMs must be a number of milliseconds in (0, CALL_TIMEOUT_MS_MAX = ${CALL_TIMEOUT_MS_MAX}], got ${shown(timeoutMs)}`);
+  }
+  const nodeId: unknown = options.nodeId;
+  if (nodeId !== undefined && !(typeof nodeId === 'number' && host.nodeIds().includes(nodeId))) {
+    throw invalid(`nodeId must be the id of a node of the cluster (${host.nodeIds().join(', ')}), got ${shown(nodeId)}`);
+  }
+}
+
+/** A short, safe rendering of a bad argument for an error message. */
+function shown(value: unknown): string {
+  if (typeof value === 'string') return JSON.stringify(value.length > 32 ? `${value.slice(0, 32)}...` : value);
+  if (typeof value === 'object' && value !== null) return Object.prototype.toString.call(value);
+  if (typeof value === 'function') return 'a function';
+  return String(value);
 }
 
 function throwIfAborted(signal: AbortSignal | undefined): void {
@@ -441,6 +759,27 @@ function abortable<T>(p: Promise<T>, signal: AbortSignal | undefined): Promise<T
       },
       (e: unknown) => {
         signal.removeEventListener('abort', onAbort);
+        reject(e);
+      },
+    );
+  });
+}
+
+/**
+ * Resolves like `p`, or rejects with TIMEOUT at `deadline` (a performance.now() time) if
+ * that comes first: a caller waits for a shared registration no longer than its own call.
+ */
+function beforeDeadline<T>(p: Promise<T>, deadline: number, timeoutMs: number): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const onLate = (): void => reject(new RingraftError(ErrorCode.TIMEOUT, `no client id registered within ${timeoutMs} ms`));
+    const timer = setTimeout(onLate, Math.max(0, deadline - performance.now()));
+    p.then(
+      (v) => {
+        clearTimeout(timer);
+        resolve(v);
+      },
+      (e: unknown) => {
+        clearTimeout(timer);
         reject(e);
       },
     );

@@ -12,7 +12,7 @@
  * terminates the worker at once; a partition makes the nodes drop Raft messages across it.
  */
 
-import { accessSync, closeSync, constants, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { accessSync, constants, existsSync, mkdirSync, readdirSync, statSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { MessageChannel, Worker, type MessagePort } from 'node:worker_threads';
 import { ErrorCode, RingraftError, type ConfChange } from '../core/index.ts';
@@ -27,11 +27,21 @@ import {
   type NodeWorkerData,
   type PeerLink,
 } from '../runtime/index.ts';
-import { checkNodeDirectory, nodeDirectoryHasLog, realFileSystem } from '../storage/index.ts';
+import {
+  bootstrapVotersOf,
+  checkNodeDirectory,
+  expectationOf,
+  MANIFEST_FILE,
+  newManifest,
+  nodeDirectoryHasLog,
+  readManifest,
+  realFileSystem,
+  writeManifest,
+  type ClusterManifest,
+} from '../storage/index.ts';
 import { createRing, Doorbell } from '../transport/index.ts';
 import { KvClient } from './client.ts';
 import { DataDirLock } from './data-dir-lock.ts';
-import { bootstrapVotersOf, expectationOf, MANIFEST_FILE, newManifest, readManifest, writeManifest, type ClusterManifest } from './manifest.ts';
 import { isTransientFailure, nodeFailure, storageSetupError } from './node-failure.ts';
 import { ClientEndpoint, type EndpointLink } from './endpoint.ts';
 import { CLUSTER_NODES_MAX, invalid, resolveOptions, type ClusterOptions, type ResolvedOptions } from './options.ts';
@@ -59,16 +69,13 @@ export interface ClusterStatus {
 
 /** Time a control call (status, membership) waits for a node's answer. */
 const CONTROL_TIMEOUT_MS = 2_000;
-/** Client ids are reserved from the data directory in blocks of this many. */
-const CLIENT_ID_BLOCK = 1 << 16;
-const CLIENT_ID_FILE = 'client-ids';
 /** Node ids an endpoint in another thread can see (liveness words). */
 const LIVENESS_IDS_MAX = 1024;
 const LIVENESS = { absent: 0, alive: 1, down: 2 } as const;
 
 /**
  * What a client thread needs to talk to the cluster: rings to each node (made for it by
- * {@link Cluster.connectEndpoint}), its doorbell, the nodes' liveness, a block of client ids,
+ * {@link Cluster.connectEndpoint}), its doorbell, the nodes' liveness
  * and the timeouts. Everything in it can be posted to another thread.
  */
 export interface EndpointDescriptor {
@@ -76,8 +83,6 @@ export interface EndpointDescriptor {
   readonly doorbell: SharedArrayBuffer;
   /** Int32 per node id: 0 absent, 1 alive, 2 down. */
   readonly liveness: SharedArrayBuffer;
-  readonly clientIdFirst: number;
-  readonly clientIdCount: number;
   readonly requestTimeoutMs: number;
   readonly electionTimeoutMs: number;
   readonly requestsInFlightMax: number;
@@ -131,8 +136,6 @@ export class Cluster {
   private callIdNext = 1;
   private cuts = new Map<number, readonly number[]>();
   private closed = false;
-  private clientIdNext = 1;
-  private clientIdLimit = 0;
   private seedNext: number;
   /** Workers do not hold the process open (see {@link unref}). */
   private unrefed = false;
@@ -151,9 +154,8 @@ export class Cluster {
         requestTimeoutMs: options.requestTimeoutMs,
         electionTimeoutMs: options.tickMs * options.electionTicks,
         requestsInFlightMax: options.requestsInFlightMax,
-        allocateClientId: () => this.allocateClientId(),
       },
-      { nodeIds: () => this.nodeIds(), isAlive: (id) => this.isAlive(id) },
+      { nodeIds: () => this.nodeIds(), isAlive: (id) => this.isAlive(id), downReasons: () => this.downReasons() },
     );
     this.clientLinks.push({ index: 0, doorbell: this.endpoint.doorbell.buffer, rings: new Map() });
   }
@@ -212,10 +214,8 @@ export class Cluster {
    * node about them. Post the descriptor to that thread and call {@link connectEndpoint}
    * there. Nodes added later are not visible to it.
    */
-  async connectEndpoint(options: { clientIdCount?: number } = {}): Promise<EndpointDescriptor> {
+  async connectEndpoint(): Promise<EndpointDescriptor> {
     this.checkOpen();
-    const clientIdCount = options.clientIdCount ?? CLIENT_ID_BLOCK;
-    const clientIdFirst = this.allocateClientIds(clientIdCount);
     const set: ClientLinkSet = { index: this.clientLinks.length, doorbell: Doorbell.create().buffer, rings: new Map() };
     this.clientLinks.push(set);
     for (const id of this.slots.keys()) this.makeClientRings(set, id);
@@ -228,8 +228,6 @@ export class Cluster {
       links: [...set.rings].map(([nodeId, r]) => ({ nodeId, requestRing: r.requestRing, replyRing: r.replyRing, nodeDoorbell: this.slots.get(nodeId)!.doorbell })),
       doorbell: set.doorbell,
       liveness: this.liveness.buffer as SharedArrayBuffer,
-      clientIdFirst,
-      clientIdCount,
       requestTimeoutMs: this.options.requestTimeoutMs,
       electionTimeoutMs: this.options.tickMs * this.options.electionTicks,
       requestsInFlightMax: this.options.requestsInFlightMax,
@@ -544,21 +542,6 @@ export class Cluster {
     return s !== undefined && s.alive && !s.removed;
   }
 
-  /** A fresh client id, unique across restarts of a cluster with a dataDir. */
-  private allocateClientId(): number {
-    if (this.clientIdNext >= this.clientIdLimit) this.reserveClientIds(CLIENT_ID_BLOCK);
-    return this.clientIdNext++;
-  }
-
-  /** `count` consecutive fresh client ids; returns the first. */
-  private allocateClientIds(count: number): number {
-    if (!(Number.isSafeInteger(count) && count >= 1 && count <= CLIENT_ID_BLOCK * 16)) throw invalid(`clientIdCount ${count} is out of range`);
-    if (this.clientIdNext + count > this.clientIdLimit) this.reserveClientIds(count);
-    const first = this.clientIdNext;
-    this.clientIdNext += count;
-    return first;
-  }
-
   // ─── Threads ────────────────────────────────────────────────────────────────────
 
   private makeSlot(id: number): NodeSlot {
@@ -624,6 +607,11 @@ export class Cluster {
       snapshotEveryEntries: o.snapshotEveryEntries,
       snapshotRetainEntries: o.snapshotRetainEntries,
       snapshotEveryBytes: o.snapshotEveryBytes,
+      snapshotRetainBytes: o.snapshotRetainBytes,
+      inflightBytesMax: o.inflightBytesMax,
+      peerQueueBytesMax: o.peerQueueBytesMax,
+      replyQueueBytesMax: o.replyQueueBytesMax,
+      watchHistoryBytesMax: o.watchHistoryBytesMax,
       dataDir: o.dataDir === undefined ? undefined : join(o.dataDir, `node-${id}`),
       fsync: o.fsync,
       peerQueueMax: Math.max(1024, o.maxInflight * 4),
@@ -828,6 +816,12 @@ export class Cluster {
     return failure === undefined ? '' : ` (${failure.code}: ${failure.message})`;
   }
 
+  /** "node 2 down (NO_SPACE: ...), ..." for the nodes down by no one's choice; '' if none. */
+  private downReasons(): string {
+    const failed = this.nodeIds().filter((id) => !this.isAlive(id) && this.slots.get(id)?.failure !== undefined);
+    return failed.map((id) => `node ${id} down${this.downReason(id)}`).join(', ');
+  }
+
   /** A NO_QUORUM error that says which nodes are down and why. */
   private noQuorum(what: string): RingraftError {
     const down = this.nodeIds().filter((id) => !this.isAlive(id));
@@ -857,41 +851,6 @@ export class Cluster {
     if (this.closed) throw new RingraftError(ErrorCode.CLOSED, 'the cluster is closed');
   }
 
-  /**
-   * Reserves a block of client ids. With a dataDir the next free block is recorded there
-   * (written to a temporary file, synced, renamed) before any id of it is used, so that a
-   * client of a later process never reuses a session id the state machine still holds.
-   */
-  private reserveClientIds(count: number): void {
-    const dir = this.options.dataDir;
-    const block = Math.max(count, CLIENT_ID_BLOCK);
-    if (dir === undefined) {
-      this.clientIdLimit = this.clientIdNext + block;
-      return;
-    }
-    const path = join(dir, CLIENT_ID_FILE);
-    let start = 1;
-    try {
-      start = Number(readFileSync(path, 'utf8').trim());
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
-    }
-    if (!Number.isSafeInteger(start) || start < 1) throw new RingraftError(ErrorCode.CORRUPT_LOG, `${path} does not hold a client id`);
-    start = Math.max(start, this.clientIdNext);
-    const limit = start + block;
-    if (limit > 0xffff_ffff) throw new RingraftError(ErrorCode.UNAVAILABLE, 'client ids are exhausted');
-    const tmp = `${path}.tmp`;
-    writeFileSync(tmp, `${limit}\n`);
-    const fd = openSync(tmp, 'r');
-    fsyncSync(fd);
-    closeSync(fd);
-    renameSync(tmp, path);
-    const dirFd = openSync(dir, 'r');
-    fsyncSync(dirFd);
-    closeSync(dirFd);
-    this.clientIdNext = start;
-    this.clientIdLimit = limit;
-  }
 }
 
 /** Milliseconds before the first restart of a node that died of a passing storage failure; doubled each time, up to the max. */

@@ -22,7 +22,7 @@ import {
   type FrameCodec,
 } from '../runtime/index.ts';
 import { Doorbell, RingConsumer, RingProducer } from '../transport/index.ts';
-import type { KvClientHost } from './client.ts';
+import { SessionPool, type KvClientHost } from './client.ts';
 
 /** Milliseconds the pump sleeps at most between looks at the reply rings. */
 const PUMP_IDLE_MS = 50;
@@ -64,13 +64,14 @@ export interface EndpointLink {
 export interface NodeLiveness {
   nodeIds(): number[];
   isAlive(id: number): boolean;
+  /** Why nodes are down, for an error message ('' if none is down by no one's choice). */
+  downReasons?(): string;
 }
 
 export interface EndpointOptions {
   readonly requestTimeoutMs: number;
   readonly electionTimeoutMs: number;
   readonly requestsInFlightMax: number;
-  readonly allocateClientId: () => number;
 }
 
 interface EndpointNode {
@@ -101,6 +102,8 @@ export class ClientEndpoint implements KvClientHost {
   private inFlight = 0;
   /** Calls waiting for an in-flight slot, oldest first; each is handed a slot (true) or given up (false). */
   private readonly slotWaiters: ((granted: boolean) => void)[] = [];
+  /** The sessions of every client on this endpoint, and the registered client ids they use. */
+  readonly sessions = new SessionPool();
 
   constructor(
     private readonly options: EndpointOptions,
@@ -190,8 +193,8 @@ export class ClientEndpoint implements KvClientHost {
     return this.nodes.has(id) && this.liveness.isAlive(id);
   }
 
-  allocateClientId(): number {
-    return this.options.allocateClientId();
+  downReasons(): string {
+    return this.liveness.downReasons?.() ?? '';
   }
 
   tryAcquireSlot(): boolean {

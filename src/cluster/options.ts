@@ -6,7 +6,7 @@
 
 import { ErrorCode, RingraftError } from '../core/index.ts';
 import { KV_KEY_BYTES_MAX, KV_VALUE_BYTES_MAX } from '../kv/index.ts';
-import type { NodeSettings } from '../runtime/index.ts';
+import { SNAPSHOT_RETAIN_ENTRIES_MAX, type NodeSettings } from '../runtime/index.ts';
 import { RING_CAPACITY_BYTES_MAX, ringFrameBytesMax } from '../transport/index.ts';
 
 export interface ClusterOptions {
@@ -35,8 +35,18 @@ export interface ClusterOptions {
   readonly snapshotEveryEntries?: number;
   /** Applied entry bytes between snapshots (an entry may carry a batch of writes). Default 64 MiB. */
   readonly snapshotEveryBytes?: number;
-  /** Entries kept behind a snapshot for followers slightly behind. Default 1,000. */
+  /** Entries kept behind a snapshot for followers slightly behind, at most 65,536. Default 1,000. */
   readonly snapshotRetainEntries?: number;
+  /** Bytes of those entries, at most: whichever bound comes first. Default 16 MiB. */
+  readonly snapshotRetainBytes?: number;
+  /** Bytes of AppendEntries a leader has in flight to one follower (maxInflight bounds their count). Default 16 MiB. */
+  readonly inflightBytesMax?: number;
+  /** Bytes of Raft messages queued for a peer whose ring is full, before the oldest are dropped as lost. Default 32 MiB. */
+  readonly peerQueueBytesMax?: number;
+  /** Bytes of replies queued for one client thread whose ring is full (watches end at half). Default 64 MiB. */
+  readonly replyQueueBytesMax?: number;
+  /** Bytes of recent changes each node keeps for watches to resume from (older: COMPACTED). Default 16 MiB. */
+  readonly watchHistoryBytesMax?: number;
   /** Bytes of each ring (a power of two), large enough for the largest request (a cas with two 1 MiB values). Default 8 MiB. */
   readonly ringBytes?: number;
   /** Default timeout of a client call. Default 5,000 ms. */
@@ -50,7 +60,7 @@ export interface ClusterOptions {
 export const CLUSTER_NODES_MAX = 15;
 
 /** Every option with its value: the nodes' own settings, and the cluster's. */
-export interface ResolvedOptions extends Omit<NodeSettings, 'dataDir' | 'peerQueueMax'> {
+export interface ResolvedOptions extends Omit<NodeSettings, 'dataDir' | 'peerQueueMax' | 'watchHistoryMax'> {
   readonly nodes: number;
   /** The cluster's directory (each node has a subdirectory). */
   readonly dataDir: string | undefined;
@@ -79,7 +89,13 @@ export function resolveOptions(o: ClusterOptions = {}): ResolvedOptions {
     snapshotChunkBytes: integer(o.snapshotChunkBytes ?? 256 << 10, 'snapshotChunkBytes', 1, 64 << 20),
     snapshotEveryEntries: integer(o.snapshotEveryEntries ?? 50_000, 'snapshotEveryEntries', 1, Number.MAX_SAFE_INTEGER),
     snapshotEveryBytes: integer(o.snapshotEveryBytes ?? 64 << 20, 'snapshotEveryBytes', 1, Number.MAX_SAFE_INTEGER),
-    snapshotRetainEntries: integer(o.snapshotRetainEntries ?? 1_000, 'snapshotRetainEntries', 0, Number.MAX_SAFE_INTEGER),
+    snapshotRetainEntries: integer(o.snapshotRetainEntries ?? 1_000, 'snapshotRetainEntries', 0, SNAPSHOT_RETAIN_ENTRIES_MAX),
+    // Byte bounds left undefined take the node's own default.
+    snapshotRetainBytes: optionalInteger(o.snapshotRetainBytes, 'snapshotRetainBytes', 0, Number.MAX_SAFE_INTEGER),
+    inflightBytesMax: optionalInteger(o.inflightBytesMax, 'inflightBytesMax', 1, Number.MAX_SAFE_INTEGER),
+    peerQueueBytesMax: optionalInteger(o.peerQueueBytesMax, 'peerQueueBytesMax', 1, Number.MAX_SAFE_INTEGER),
+    replyQueueBytesMax: optionalInteger(o.replyQueueBytesMax, 'replyQueueBytesMax', 1, Number.MAX_SAFE_INTEGER),
+    watchHistoryBytesMax: optionalInteger(o.watchHistoryBytesMax, 'watchHistoryBytesMax', 0, Number.MAX_SAFE_INTEGER),
     ringBytes: integer(o.ringBytes ?? 8 << 20, 'ringBytes', 64 << 10, RING_CAPACITY_BYTES_MAX),
     requestTimeoutMs: integer(o.requestTimeoutMs ?? 5_000, 'requestTimeoutMs', 1, 2 ** 31 - 1),
     requestsInFlightMax: integer(o.requestsInFlightMax ?? 65_536, 'requestsInFlightMax', 1, 1 << 24),
@@ -101,6 +117,10 @@ export function resolveOptions(o: ClusterOptions = {}): ResolvedOptions {
 function integer(value: number, name: string, min: number, max: number): number {
   if (!Number.isSafeInteger(value) || value < min || value > max) throw invalid(`${name} must be an integer in [${min}, ${max}], got ${String(value)}`);
   return value;
+}
+
+function optionalInteger(value: number | undefined, name: string, min: number, max: number): number | undefined {
+  return value === undefined ? undefined : integer(value, name, min, max);
 }
 
 function nextPowerOfTwo(n: number): number {

@@ -6,7 +6,6 @@
  * bottleneck.
  */
 
-import { ErrorCode, RingraftError } from '../core/index.ts';
 import { Doorbell } from '../transport/index.ts';
 import { KvClient } from './client.ts';
 import type { EndpointDescriptor } from './cluster.ts';
@@ -24,17 +23,13 @@ export interface RemoteEndpoint {
 export function connectEndpoint(descriptor: EndpointDescriptor): RemoteEndpoint {
   const liveness = new Int32Array(descriptor.liveness);
   const nodeIds = descriptor.links.map((l) => l.nodeId);
-  let clientIdNext = descriptor.clientIdFirst;
-  const clientIdEnd = descriptor.clientIdFirst + descriptor.clientIdCount;
+  // Client ids are not taken from the descriptor: the endpoint registers its own through
+  // the log, as the cluster's thread does (see SessionPool).
   const endpoint = new ClientEndpoint(
     {
       requestTimeoutMs: descriptor.requestTimeoutMs,
       electionTimeoutMs: descriptor.electionTimeoutMs,
       requestsInFlightMax: descriptor.requestsInFlightMax,
-      allocateClientId: () => {
-        if (clientIdNext >= clientIdEnd) throw new RingraftError(ErrorCode.UNAVAILABLE, 'this endpoint used up its client ids');
-        return clientIdNext++;
-      },
     },
     { nodeIds: () => nodeIds, isAlive: (id) => Atomics.load(liveness, id) === LIVENESS_ALIVE },
     new Doorbell(descriptor.doorbell),

@@ -11,6 +11,11 @@ export const KvErrorCode = {
   CORRUPT_COMMAND: 'CORRUPT_COMMAND',
   /** Bytes that should hold a state machine snapshot do not (bad CRC, bad structure). */
   CORRUPT_SNAPSHOT: 'CORRUPT_SNAPSHOT',
+  /**
+   * A snapshot (its CRC intact) in a format version this build does not read. The same
+   * code as the core's ErrorCode.UNSUPPORTED_FORMAT.
+   */
+  UNSUPPORTED_FORMAT: 'UNSUPPORTED_FORMAT',
   /** The client's session is gone, so a retried write cannot be deduplicated. */
   SESSION_EXPIRED: 'SESSION_EXPIRED',
 } as const;

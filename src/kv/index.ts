@@ -5,16 +5,27 @@ export {
   writeKvRequest,
   forEachKvBatchRequest,
   isKvBatch,
+  isKvRegisterClientsRequest,
   KV_BATCH_FORMAT_VERSION,
   KV_BATCH_HEADER_BYTES,
   KV_BATCH_REQUESTS_MAX,
   KvBatchBuilder,
   KV_KEY_BYTES_MAX,
+  KV_REGISTER_CLIENTS_COUNT_MAX,
+  KV_REGISTER_CLIENTS_REQUEST_BYTES,
   KV_REQUEST_FORMAT_VERSION,
   KV_VALUE_BYTES_MAX,
   validateKvRequest,
 } from './commands.ts';
-export type { KvCommand, KvRequest, KvResult } from './commands.ts';
+export type {
+  KvCommand,
+  KvLogRequest,
+  KvRegisterClientsRequest,
+  KvRegisterClientsResult,
+  KvRequest,
+  KvResult,
+  KvWriteResult,
+} from './commands.ts';
 export { KvError, KvErrorCode } from './errors.ts';
-export { KV_SESSIONS_MAX_DEFAULT, KV_SNAPSHOT_FORMAT_VERSION, KvStateMachine } from './state-machine.ts';
+export { KV_CLIENT_ID_REGISTERED_FIRST, KV_SESSIONS_MAX_DEFAULT, KV_SNAPSHOT_FORMAT_VERSION, KvStateMachine } from './state-machine.ts';
 export type { KvApplyOutcome, KvChange, KvStateMachineOptions } from './state-machine.ts';

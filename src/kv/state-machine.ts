@@ -8,16 +8,17 @@
  * clock or a random source, and nothing depends on Map iteration order unless that order
  * is itself a function of the applied entries (sessions) or is sorted first (data).
  *
- * Snapshot format, version 1 (all integers little-endian):
+ * Snapshot format, version 2 (all integers little-endian):
  *
  * ```
  * offset  size       field
  * 0       4          magic "RKVS"
- * 4       1          format version = 1
+ * 4       1          format version = 2
  * 5       8          appliedIndex (u64)
- * 13      4          session count n (u32)
- * 17      21 * n     sessions, by ascending lastIndex:
- *                      clientId u32 | lastSeq u64 | lastIndex u64 | result u8
+ * 13      8          clientIdNext (u64): the first id the next register-clients hands out
+ * 21      4          session count n (u32)
+ * 25      25 * n     sessions, by ascending lastIndex:
+ *                      clientId u64 | lastSeq u64 | lastIndex u64 | result u8
  *         4          entry count m (u32)
  *         ...        m entries, by ascending key bytes:
  *                      key (u32 length + bytes) | value (u32 length + bytes)
@@ -26,29 +27,35 @@
  *
  * Result codes: 1 put, 2 delete (existed), 3 delete (absent), 4 cas (swapped),
  * 5 cas (not swapped); 0 is invalid.
+ *
+ * Other format versions (version 1 had u32 client ids and no clientIdNext) are refused with
+ * KvError UNSUPPORTED_FORMAT: this build does not read them.
  */
 
 import { Buffer } from 'node:buffer';
 import { crc32 } from 'node:zlib';
 import { ByteReader, ByteWriter, DecodeError, U32_MAX } from '../codec/index.ts';
-import { decodeKvRequest, forEachKvBatchRequest, KV_KEY_BYTES_MAX, KV_VALUE_BYTES_MAX } from './commands.ts';
-import type { KvCommand, KvResult } from './commands.ts';
+import { decodeKvRequest, forEachKvBatchRequest, isKvRegisterClientsRequest, KV_KEY_BYTES_MAX, KV_VALUE_BYTES_MAX } from './commands.ts';
+import type { KvCommand, KvLogRequest, KvResult, KvWriteResult } from './commands.ts';
 import { KvError, KvErrorCode } from './errors.ts';
 
 export interface KvApplyOutcome {
+  /** The request's session; 0 for a register-clients request (it has none) or an invalid one. */
   clientId: number;
   seq: number;
   /**
    * The result for this request: freshly computed, or the cached one for a retried
-   * duplicate of the session's latest request. Undefined only when status is 'stale' or
-   * 'expired'.
+   * duplicate of the session's latest request; for register-clients, the first id of the
+   * block. Undefined only when status is 'stale', 'expired' or 'invalid'.
    */
-  result: KvResult | undefined;
+  result: KvWriteResult | undefined;
   /**
    * 'applied': the command ran now. 'duplicate': it already ran; `result` is the cached one.
    * 'stale': the session has since applied a later request, so this one's result is gone
    * and nothing ran. 'expired': no session for the client and seq > 1, so we cannot tell
    * whether the request already ran; nothing ran (the client sees SESSION_EXPIRED).
+   * 'invalid': the request does not decode (in a batch), or is a register-clients request
+   * the counter cannot serve; nothing ran.
    */
   status: 'applied' | 'duplicate' | 'stale' | 'expired' | 'invalid';
 }
@@ -73,14 +80,22 @@ export interface KvChange {
 }
 
 export const KV_SESSIONS_MAX_DEFAULT = 100_000;
-export const KV_SNAPSHOT_FORMAT_VERSION = 1;
+export const KV_SNAPSHOT_FORMAT_VERSION = 2;
+/**
+ * The first client id register-clients hands out. Ids below it belong to callers that pick
+ * their own (the simulator, tests) and to logs of earlier builds (u32 ids), so registered
+ * ids never meet them. 2^53 - 2^32 ids remain: at 27,000 new ids a second (the rate of a
+ * client churning through sessions that ran 32-bit ids out in two days) some 10,000 years,
+ * at a million a second some 285.
+ */
+export const KV_CLIENT_ID_REGISTERED_FIRST = 2 ** 32;
 
 /** "RKVS" in ASCII. */
 const SNAPSHOT_MAGIC = Uint8Array.of(0x52, 0x4b, 0x56, 0x53);
-const SNAPSHOT_SESSION_BYTES = 4 + 8 + 8 + 1;
+const SNAPSHOT_SESSION_BYTES = 8 + 8 + 8 + 1;
 const SNAPSHOT_CRC_BYTES = 4;
-/** Magic, version, appliedIndex, session count, entry count, CRC: a snapshot of nothing. */
-const SNAPSHOT_EMPTY_BYTES = 4 + 1 + 8 + 4 + 4 + SNAPSHOT_CRC_BYTES;
+/** Magic, version, appliedIndex, clientIdNext, session count, entry count, CRC: a snapshot of nothing. */
+const SNAPSHOT_EMPTY_BYTES = 4 + 1 + 8 + 8 + 4 + 4 + SNAPSHOT_CRC_BYTES;
 const LENGTH_PREFIX_BYTES = 4;
 
 /**
@@ -142,10 +157,16 @@ interface KvSession {
  * answer is to refuse rather than risk applying it twice. A request with seq === 1 from an
  * unknown client opens a session. (A client whose very first request is retried after its
  * session was evicted would have it applied twice; with a large `sessionsMax` that needs
- * `sessionsMax` other clients to write in between, and the thesis's RegisterClient step
- * would close even that gap.)
+ * `sessionsMax` other clients to write in between. Registration below hands out ids but
+ * does not open sessions, so it does not close that gap: the thesis's full RegisterClient,
+ * where a session exists from registration on and seq 1 is refused without one, would.)
  *
  * Sessions are part of the snapshot, so deduplication survives snapshot and restore.
+ *
+ * Client ids come from the machine itself (the thesis's RegisterClient): a register-clients
+ * request takes the next `count` ids of a counter that only grows, starting at
+ * KV_CLIENT_ID_REGISTERED_FIRST. The counter is replicated state like the data (it is in
+ * the snapshot), so no id is handed out twice, whatever the clients' processes forget.
  *
  * Index contract: every log index is handed over exactly once and in increasing order,
  * either to `apply` (entries that carry a KV request) or to `skip` (entries that do not);
@@ -164,6 +185,13 @@ export class KvStateMachine {
   private readonly sessions = new Map<number, KvSession>();
   /** Invariant: every session's lastIndex <= appliedIndexValue. */
   private appliedIndexValue = 0;
+  /**
+   * The first client id the next register-clients request gets.
+   * Invariant: KV_CLIENT_ID_REGISTERED_FIRST <= clientIdNextValue <= Number.MAX_SAFE_INTEGER,
+   * and it never decreases: every id in [KV_CLIENT_ID_REGISTERED_FIRST, clientIdNextValue)
+   * has been handed out exactly once.
+   */
+  private clientIdNextValue = KV_CLIENT_ID_REGISTERED_FIRST;
   /** Copied on every change, so a listener may unsubscribe while being notified. */
   private listeners: readonly ((change: KvChange) => void)[] = [];
 
@@ -185,6 +213,11 @@ export class KvStateMachine {
     return this.entries.size;
   }
 
+  /** The first client id the next register-clients request will get. */
+  get clientIdNext(): number {
+    return this.clientIdNextValue;
+  }
+
   /**
    * Applies the KV request in the log entry at `index` (which must be above appliedIndex;
    * gaps are indexes the caller passed to `skip`, or will not apply).
@@ -197,7 +230,7 @@ export class KvStateMachine {
     this.assertNextIndex(index);
     const request = decodeKvRequest(data);
     this.appliedIndexValue = index;
-    return this.applyRequest(index, 0, request.clientId, request.seq, request.command);
+    return this.applyDecoded(index, 0, request);
   }
 
   /**
@@ -207,7 +240,7 @@ export class KvStateMachine {
    */
   applyBatch(index: number, data: Uint8Array): KvApplyOutcome[] {
     this.assertNextIndex(index);
-    const requests: (ReturnType<typeof decodeKvRequest> | undefined)[] = [];
+    const requests: (KvLogRequest | undefined)[] = [];
     forEachKvBatchRequest(data, (bytes) => {
       try {
         requests.push(decodeKvRequest(bytes));
@@ -217,7 +250,23 @@ export class KvStateMachine {
       }
     });
     this.appliedIndexValue = index;
-    return requests.map((r, position) => (r === undefined ? OUTCOME_INVALID : this.applyRequest(index, position, r.clientId, r.seq, r.command)));
+    return requests.map((r, position) => (r === undefined ? OUTCOME_INVALID : this.applyDecoded(index, position, r)));
+  }
+
+  private applyDecoded(index: number, position: number, request: KvLogRequest): KvApplyOutcome {
+    if (isKvRegisterClientsRequest(request)) return this.registerClients(request.count);
+    return this.applyRequest(index, position, request.clientId, request.seq, request.command);
+  }
+
+  /**
+   * Hands out the next `count` client ids. Refused ('invalid') only if the counter would
+   * pass 2^53 - 1, which the module's arithmetic puts centuries away.
+   */
+  private registerClients(count: number): KvApplyOutcome {
+    const first = this.clientIdNextValue;
+    if (count > Number.MAX_SAFE_INTEGER - first) return OUTCOME_INVALID;
+    this.clientIdNextValue = first + count;
+    return { clientId: 0, seq: 0, result: { op: 'register-clients', clientIdFirst: first }, status: 'applied' };
   }
 
   private applyRequest(index: number, position: number, clientId: number, seq: number, command: KvCommand): KvApplyOutcome {
@@ -275,8 +324,9 @@ export class KvStateMachine {
   }
 
   /**
-   * A deterministic binary snapshot of the data, the sessions and appliedIndex (format in
-   * the module comment): replicas in the same state produce the same bytes.
+   * A deterministic binary snapshot of the data, the sessions, the client id counter and
+   * appliedIndex (format in the module comment): replicas in the same state produce the
+   * same bytes.
    */
   snapshot(): Uint8Array {
     const keys = [...this.entries.keys()].sort(compareKeyStrings);
@@ -290,9 +340,10 @@ export class KvStateMachine {
     writer.raw(SNAPSHOT_MAGIC);
     writer.u8(KV_SNAPSHOT_FORMAT_VERSION);
     writer.u64Number(this.appliedIndexValue);
+    writer.u64Number(this.clientIdNextValue);
     writer.u32(this.sessions.size);
     for (const session of this.sessions.values()) {
-      writer.u32(session.clientId);
+      writer.u64Number(session.clientId);
       writer.u64Number(session.lastSeq);
       writer.u64Number(session.lastIndex);
       writer.u8(RESULT_BY_CODE.indexOf(session.result));
@@ -312,7 +363,8 @@ export class KvStateMachine {
   /**
    * Rebuilds a state machine from `snapshot()` bytes. The CRC is checked before anything
    * else is read; damaged or malformed bytes throw KvError CORRUPT_SNAPSHOT with the
-   * DecodeError as `cause`. Keys and values are copied, so the result does not alias
+   * DecodeError as `cause`; a snapshot of another format version throws KvError
+   * UNSUPPORTED_FORMAT. Keys and values are copied, so the result does not alias
    * `bytes`. If the snapshot holds more sessions than `sessionsMax` allows, the oldest are
    * evicted (all replicas must use the same options to stay identical).
    */
@@ -416,9 +468,19 @@ export class KvStateMachine {
     const versionAt = reader.offset;
     const version = reader.u8();
     if (version !== KV_SNAPSHOT_FORMAT_VERSION) {
-      throw new DecodeError('invalid', versionAt, `unknown snapshot format version ${version}`);
+      // Intact (the CRC matched), just not ours: a typed refusal rather than "corrupt".
+      throw new KvError(
+        KvErrorCode.UNSUPPORTED_FORMAT,
+        `KV snapshot format version ${version} at byte ${versionAt} is not ${KV_SNAPSHOT_FORMAT_VERSION}, the one this build reads`,
+      );
     }
     this.appliedIndexValue = reader.u64Number();
+    const clientIdNextAt = reader.offset;
+    const clientIdNext = reader.u64Number();
+    if (clientIdNext < KV_CLIENT_ID_REGISTERED_FIRST) {
+      throw new DecodeError('invalid', clientIdNextAt, `clientIdNext ${clientIdNext} is below ${KV_CLIENT_ID_REGISTERED_FIRST}`);
+    }
+    this.clientIdNextValue = clientIdNext;
     this.loadSessions(reader);
     this.loadEntries(reader);
     reader.expectEnd();
@@ -435,7 +497,7 @@ export class KvStateMachine {
     let previousIndex = 0;
     for (let i = 0; i < count; i++) {
       const at = reader.offset;
-      const clientId = reader.u32();
+      const clientId = reader.u64Number();
       const lastSeq = reader.u64Number();
       const lastIndex = reader.u64Number();
       const result = RESULT_BY_CODE[reader.u8()];

@@ -27,7 +27,9 @@
  *                6 watch start
  * 1       4      requestId
  *   write done   1 result (1 put, 2 delete existed, 3 delete absent, 4 cas swapped,
- *                5 cas not swapped), 8 index (u64) of the entry
+ *                5 cas not swapped, 6 clients registered), 8 index (u64) of the entry,
+ *                then for result 6 only: 8 clientIdFirst (u64, >= 1), the first id of the
+ *                block registered
  *   read done    8 index read at, 1 present, then 4 + v value if present
  *   error        4 + c code (ASCII), 4 leaderHint (u32, 0 unknown), 1 proposed (0/1)
  *   watch event  8 index, 4 position in the entry, 4 + k key, 1 present, then 4 + v value if present
@@ -40,7 +42,7 @@
  */
 
 import { ByteReader, ByteWriter } from '../codec/index.ts';
-import type { KvResult } from '../kv/index.ts';
+import type { KvResult, KvWriteResult } from '../kv/index.ts';
 import { KV_KEY_BYTES_MAX, KV_VALUE_BYTES_MAX } from '../kv/index.ts';
 
 export type ReadConsistency = 'linearizable' | 'lease' | 'stale';
@@ -52,7 +54,7 @@ export type ClientRequest =
   | { readonly kind: 'unwatch'; readonly requestId: number };
 
 export type ClientReply =
-  | { readonly kind: 'write'; readonly requestId: number; readonly result: KvResult; readonly index: number }
+  | { readonly kind: 'write'; readonly requestId: number; readonly result: KvWriteResult; readonly index: number }
   | { readonly kind: 'read'; readonly requestId: number; readonly index: number; readonly value: Uint8Array | undefined }
   | { readonly kind: 'error'; readonly requestId: number; readonly code: string; readonly leaderHint: number; readonly proposed: boolean }
   | {
@@ -173,10 +175,12 @@ export function decodeRequest(bytes: Uint8Array): ClientRequest {
 
 // ─── Replies ───────────────────────────────────────────────────────────────────
 
-const RESULT_TAG_BY_NAME = { put: 1, 'delete-existed': 2, 'delete-absent': 3, 'cas-swapped': 4, 'cas-kept': 5 } as const;
+const RESULT_TAG_BY_NAME = { put: 1, 'delete-existed': 2, 'delete-absent': 3, 'cas-swapped': 4, 'cas-kept': 5, 'register-clients': 6 } as const;
 
-function resultTag(result: KvResult): number {
+function resultTag(result: KvWriteResult): number {
   switch (result.op) {
+    case 'register-clients':
+      return RESULT_TAG_BY_NAME['register-clients'];
     case 'put':
       return RESULT_TAG_BY_NAME.put;
     case 'delete':
@@ -203,13 +207,18 @@ function resultOfTag(tag: number): KvResult {
   }
 }
 
+/** Bytes a write reply carries after its index: the registered block's first id, for a registration. */
+function writeResultExtraBytes(result: KvWriteResult): number {
+  return result.op === 'register-clients' ? 8 : 0;
+}
+
 const asciiEncoder = new TextEncoder();
 const asciiDecoder = new TextDecoder();
 
 export function encodedReplyBytes(reply: ClientReply): number {
   switch (reply.kind) {
     case 'write':
-      return HEADER_BYTES + 1 + 8;
+      return HEADER_BYTES + 1 + 8 + writeResultExtraBytes(reply.result);
     case 'read':
       return HEADER_BYTES + 8 + 1 + (reply.value === undefined ? 0 : LENGTH_BYTES + reply.value.length);
     case 'error':
@@ -242,6 +251,7 @@ export function writeReplyTo(w: ByteWriter, reply: ClientReply, requestId: numbe
     case 'write':
       w.u8(resultTag(reply.result));
       w.u64Number(reply.index);
+      if (reply.result.op === 'register-clients') w.u64Number(reply.result.clientIdFirst);
       break;
     case 'read':
       w.u64Number(reply.index);
@@ -276,7 +286,15 @@ export function decodeReply(bytes: Uint8Array): ClientReply {
     let reply: ClientReply;
     switch (kind) {
       case REPLY_KIND.write: {
-        const result = resultOfTag(r.u8());
+        const tag = r.u8();
+        if (tag === RESULT_TAG_BY_NAME['register-clients']) {
+          const index = r.u64Number();
+          const clientIdFirst = r.u64Number();
+          if (clientIdFirst === 0) throw new ProtocolError('registered clientIdFirst is 0');
+          reply = { kind: 'write', requestId, result: { op: 'register-clients', clientIdFirst }, index };
+          break;
+        }
+        const result = resultOfTag(tag);
         reply = { kind: 'write', requestId, result, index: r.u64Number() };
         break;
       }
@@ -314,6 +332,7 @@ export function decodeReply(bytes: Uint8Array): ClientReply {
   });
 }
 
+/** A write reply of a put, delete or cas (a registration's is longer and takes the slow path). */
 const WRITE_REPLY_BYTES = HEADER_BYTES + 1 + 8;
 /** A read reply without its value: header, index, present flag. */
 const READ_REPLY_MIN_BYTES = HEADER_BYTES + 8 + 1;

@@ -13,6 +13,7 @@
  */
 
 import {
+  ENTRY_FRAMING_BYTES,
   EntryType,
   ErrorCode,
   NONE,
@@ -29,9 +30,27 @@ import {
   type Snapshot,
   type Storage,
 } from '../core/index.ts';
-import { isKvBatch, KvBatchBuilder, KvError, KvStateMachine, type KvApplyOutcome, type KvChange } from '../kv/index.ts';
+import {
+  isKvBatch,
+  KV_KEY_BYTES_MAX,
+  KvBatchBuilder,
+  KvError,
+  KvStateMachine,
+  type KvApplyOutcome,
+  type KvChange,
+} from '../kv/index.ts';
 import type { PersistBatch } from '../storage/index.ts';
-import type { ClientReply, ClientRequest, ReadConsistency } from './client-protocol.ts';
+import {
+  decodeRequest,
+  ProtocolError,
+  REQUEST_HEADER_BYTES,
+  REQUEST_KIND_WRITE,
+  WRITE_REQUEST_BYTES_MAX,
+  type ClientReply,
+  type ClientRequest,
+  type ReadConsistency,
+} from './client-protocol.ts';
+import { WATCH_HISTORY_BYTES_MAX_DEFAULT, WATCH_HISTORY_CHANGES_MAX_DEFAULT, WatchHistory } from './watch-history.ts';
 
 /** What the host needs of its storage beyond the core's read view. */
 export interface HostStorage extends Storage {
@@ -58,8 +77,17 @@ export interface NodeHostOptions {
   readonly storage: HostStorage;
   /** Take a snapshot (and compact the log) once this many entries are applied past the last one. Default 50,000. */
   readonly snapshotEveryEntries?: number;
-  /** Entries kept behind a snapshot for followers slightly behind. Default 5,000. */
+  /**
+   * Entries kept behind a snapshot for followers slightly behind. Default 1,000; at most
+   * {@link SNAPSHOT_RETAIN_ENTRIES_MAX} are kept whatever this says.
+   */
   readonly snapshotRetainEntries?: number;
+  /**
+   * Bytes of entries (data plus framing) kept behind a snapshot: the newest entries are kept
+   * while both this and snapshotRetainEntries allow. Default 16 MiB. An entry may carry a
+   * batch of writes of up to 1 MiB values each, so a count alone could keep gigabytes.
+   */
+  readonly snapshotRetainBytes?: number;
   /**
    * Take a snapshot once this many bytes of entries are applied past the last one, whatever
    * their count: an entry may carry a whole batch of writes. Default 64 MiB.
@@ -67,6 +95,8 @@ export interface NodeHostOptions {
   readonly snapshotEveryBytes?: number;
   /** Committed changes kept in memory so a watch can resume after an index. Default 65,536. */
   readonly watchHistoryMax?: number;
+  /** Bytes of those changes (keys, values and a fixed overhead each; see watch-history.ts). Default 16 MiB. */
+  readonly watchHistoryBytesMax?: number;
   /** A batch of writes becomes a log entry once it reaches this size. Default 128 KiB. */
   readonly writeBatchBytesMax?: number;
   /** Builds the Raft node (default `new RaftNode(config)`): the simulator plants bugs here. */
@@ -101,6 +131,10 @@ export interface NodeStatus {
   readonly learners: readonly number[];
   /** On the leader: each member's matched index. */
   readonly matchIndex: Readonly<Record<number, number>>;
+  /** Malformed or out-of-limit client requests refused with INVALID_ARGUMENT (they had a request id to answer). */
+  readonly requestsRefusedInvalid: number;
+  /** Client frames dropped unanswered: too short to hold a request id, or from a client link whose ring is corrupt. */
+  readonly requestFramesDropped: number;
 }
 
 interface PendingRead {
@@ -114,18 +148,24 @@ interface Watch {
   readonly afterIndex: number;
 }
 
-/** Where a watch can resume from: every change after `floorIndex` is in `changes`. */
-interface WatchHistory {
-  floorIndex: number;
-  changes: KvChange[];
-  /** Index of the oldest change in `changes` (a circular buffer once full). */
-  head: number;
-}
-
 export const SNAPSHOT_EVERY_ENTRIES_DEFAULT = 50_000;
 export const SNAPSHOT_RETAIN_ENTRIES_DEFAULT = 1_000;
+/**
+ * Entries kept behind a snapshot at most, whatever snapshotRetainEntries says: the host
+ * remembers the size of this many applied entries (8 bytes each) to weigh them against
+ * snapshotRetainBytes.
+ */
+export const SNAPSHOT_RETAIN_ENTRIES_MAX = 65_536;
+/**
+ * 16 MiB: a follower behind by up to about one in-flight window (the worker's default
+ * inflightBytesMax is 16 MiB too) catches up from the log, not from a snapshot; what is
+ * kept costs memory for a log in memory and disk for a WAL.
+ */
+export const SNAPSHOT_RETAIN_BYTES_DEFAULT = 16 << 20;
 export const SNAPSHOT_EVERY_BYTES_DEFAULT = 64 << 20;
-export const WATCH_HISTORY_MAX_DEFAULT = 65_536;
+export const WATCH_HISTORY_MAX_DEFAULT = WATCH_HISTORY_CHANGES_MAX_DEFAULT;
+/** The kind byte of a watch request frame (client-protocol.ts), answered with watch-end when malformed. */
+const REQUEST_KIND_WATCH = 3;
 /** A Ready loop that does not settle is a bug, not load: the core hands out finite work. */
 const READY_ROUNDS_MAX = 100_000;
 
@@ -148,8 +188,17 @@ export class NodeHost {
   private readonly snapshotEveryBytes: number;
   /** Entry bytes applied since the last snapshot this host took or installed (since start, after a restart). */
   private appliedBytesSinceSnapshot = 0;
-  private readonly watchHistoryMax: number;
+  private readonly snapshotRetainBytes: number;
+  /**
+   * Data bytes of the last applied entries, entry i at slot i % length, for the retain
+   * policy. Invariant: slots of indexes in [appliedSizesFrom, appliedIndex] that are within
+   * `length` of appliedIndex hold their entry's size.
+   */
+  private readonly appliedSizes: Float64Array;
+  private appliedSizesFrom: number;
   private readonly writeBatchBytesMax: number;
+  private requestsRefusedInvalid = 0;
+  private requestFramesDropped = 0;
   /** Writes that arrived since the last flush, and their request ids in batch order. */
   private readonly batch = new KvBatchBuilder();
   private batchRequestIds: number[] = [];
@@ -164,7 +213,7 @@ export class NodeHost {
   private readsWaiting: { index: number; reads: PendingRead[] }[] = [];
   private readBatchNext = 1;
   private readonly watches = new Map<number, Watch>();
-  private history: WatchHistory;
+  private readonly history: WatchHistory;
   private unsubscribe: () => void;
   private wasLeader = false;
 
@@ -172,16 +221,20 @@ export class NodeHost {
     this.storage = options.storage;
     this.sink = sink;
     this.snapshotEveryEntries = positiveInteger(options.snapshotEveryEntries ?? SNAPSHOT_EVERY_ENTRIES_DEFAULT, 'snapshotEveryEntries');
-    this.snapshotRetainEntries = Math.max(0, Math.floor(options.snapshotRetainEntries ?? SNAPSHOT_RETAIN_ENTRIES_DEFAULT));
+    this.snapshotRetainEntries = Math.min(SNAPSHOT_RETAIN_ENTRIES_MAX, Math.max(0, Math.floor(options.snapshotRetainEntries ?? SNAPSHOT_RETAIN_ENTRIES_DEFAULT)));
+    this.snapshotRetainBytes = nonNegativeInteger(options.snapshotRetainBytes ?? SNAPSHOT_RETAIN_BYTES_DEFAULT, 'snapshotRetainBytes');
+    this.appliedSizes = new Float64Array(this.snapshotRetainEntries);
     this.snapshotEveryBytes = positiveInteger(options.snapshotEveryBytes ?? SNAPSHOT_EVERY_BYTES_DEFAULT, 'snapshotEveryBytes');
-    this.watchHistoryMax = positiveInteger(options.watchHistoryMax ?? WATCH_HISTORY_MAX_DEFAULT, 'watchHistoryMax');
+    const watchHistoryMax = positiveInteger(options.watchHistoryMax ?? WATCH_HISTORY_CHANGES_MAX_DEFAULT, 'watchHistoryMax');
+    const watchHistoryBytesMax = nonNegativeInteger(options.watchHistoryBytesMax ?? WATCH_HISTORY_BYTES_MAX_DEFAULT, 'watchHistoryBytesMax');
     this.writeBatchBytesMax = positiveInteger(options.writeBatchBytesMax ?? WRITE_BATCH_BYTES_MAX_DEFAULT, 'writeBatchBytesMax');
     const config: RaftConfig = { ...options.raft, storage: this.storage };
     this.raft = options.createRaft !== undefined ? options.createRaft(config) : new RaftNode(config);
     this.hooks = options.hooks ?? {};
     const snap = this.storage.snapshot();
     this.kvMachine = snap.meta.index > 0 ? KvStateMachine.restore(snap.data) : new KvStateMachine();
-    this.history = { floorIndex: snap.meta.index, changes: [], head: 0 };
+    this.history = new WatchHistory(snap.meta.index, watchHistoryMax, watchHistoryBytesMax);
+    this.appliedSizesFrom = snap.meta.index + 1;
     this.unsubscribe = this.kvMachine.onChange((c) => this.onChange(c));
   }
 
@@ -203,8 +256,48 @@ export class NodeHost {
   }
 
   /**
+   * Takes one request frame, memory[offset, offset + length), as a client wrote it into its
+   * ring (format in client-protocol.ts); `requestIdBase` is added to the frame's request id
+   * (the worker numbers the requests of all its client links in one space). Writes go
+   * straight from `memory` into the batch entry, with no decoded copy; other kinds are
+   * decoded and handed to {@link handleRequest}.
+   *
+   * Client bytes are not trusted: whatever `memory` holds, this never throws for it. A frame
+   * that is malformed or breaks a limit (a key or prefix over KV_KEY_BYTES_MAX, a length
+   * that runs past the frame, an unknown kind, trailing bytes, a write over
+   * WRITE_REQUEST_BYTES_MAX) is refused with INVALID_ARGUMENT to the request id it carries
+   * (a watch with a watch-end, anything else with an error), and counted in
+   * `requestsRefusedInvalid`; a frame too short to hold a request id is dropped and counted
+   * in `requestFramesDropped`. The check costs a comparison or two on the write path; other
+   * kinds were decoded (and checked) before too.
+   */
+  handleRequestFrame(memory: Uint8Array, offset: number, length: number, requestIdBase = 0): void {
+    if (length < REQUEST_HEADER_BYTES) {
+      this.requestFramesDropped++;
+      return;
+    }
+    const kind = memory[offset]!;
+    const requestId = requestIdBase + readU32(memory, offset + 1);
+    if (kind === REQUEST_KIND_WRITE) {
+      this.addWrite(requestId, memory, offset + REQUEST_HEADER_BYTES, length - REQUEST_HEADER_BYTES);
+      return;
+    }
+    let req: ClientRequest;
+    try {
+      req = decodeRequest(memory.subarray(offset, offset + length));
+    } catch (error) {
+      if (!(error instanceof ProtocolError)) throw error;
+      this.refuseMalformed(requestId, kind === REQUEST_KIND_WATCH);
+      return;
+    }
+    this.handleRequest(requestIdBase === 0 ? req : { ...req, requestId });
+  }
+
+  /**
    * Takes one client request. Writes and reads join the current batch until {@link flush}
-   * (writes are answered when their entry applies); stale reads are answered now.
+   * (writes are answered when their entry applies); stale reads are answered now. A request
+   * that breaks a limit of the protocol is refused with INVALID_ARGUMENT (see
+   * {@link handleRequestFrame}): a caller that builds requests by hand cannot stop the node.
    */
   handleRequest(req: ClientRequest): void {
     switch (req.kind) {
@@ -212,22 +305,41 @@ export class NodeHost {
         this.addWrite(req.requestId, req.data, 0, req.data.length);
         return;
       case 'read':
+        if (!(req.key.length <= KV_KEY_BYTES_MAX && isConsistency(req.consistency))) {
+          this.refuseMalformed(req.requestId, false);
+          return;
+        }
         this.queueRead(req.requestId, req.consistency, req.key);
         return;
       case 'watch':
+        if (!(req.prefix.length <= KV_KEY_BYTES_MAX && (req.afterIndex === undefined || (Number.isSafeInteger(req.afterIndex) && req.afterIndex >= 0)))) {
+          this.refuseMalformed(req.requestId, true);
+          return;
+        }
         this.startWatch(req.requestId, req.prefix, req.afterIndex);
         return;
       case 'unwatch':
         if (this.watches.delete(req.requestId)) this.sink.reply({ kind: 'watch-end', requestId: req.requestId, code: ErrorCode.CLOSED });
+        return;
+      default:
+        this.refuseMalformed((req as { requestId: number }).requestId, false);
         return;
     }
   }
 
   /**
    * Adds the encoded KV request memory[offset, offset + length) to the current write batch
-   * (copying it: `memory` may be ring memory about to be reused).
+   * (copying it: `memory` may be ring memory about to be reused). An empty request, or one
+   * longer than WRITE_REQUEST_BYTES_MAX, is refused with INVALID_ARGUMENT before it is
+   * proposed: an over-long one would make the whole batch too large to propose, failing the
+   * other clients' writes in it. Anything else malformed inside is refused when its entry
+   * applies, the same on every replica (the KV layer decodes it there, and only there).
    */
   addWrite(requestId: number, memory: Uint8Array, offset: number, length: number): void {
+    if (length === 0 || length > WRITE_REQUEST_BYTES_MAX) {
+      this.refuseMalformed(requestId, false);
+      return;
+    }
     if (this.raft.role !== 'leader') {
       this.refuse(requestId, new NotLeaderError(this.raft.leaderId));
       return;
@@ -294,7 +406,14 @@ export class NodeHost {
       voters: [...new Set([...raft.conf.voters, ...raft.conf.votersOutgoing])],
       learners: [...raft.conf.learners, ...raft.conf.learnersNext],
       matchIndex,
+      requestsRefusedInvalid: this.requestsRefusedInvalid,
+      requestFramesDropped: this.requestFramesDropped,
     };
+  }
+
+  /** Counts client frames the caller dropped unread (a client link whose ring is corrupt, say). */
+  noteRequestFramesDropped(count: number): void {
+    this.requestFramesDropped += count;
   }
 
   /**
@@ -338,10 +457,16 @@ export class NodeHost {
     this.sink.flushRaft?.();
   }
 
-  /** Ends every watch with `code` (for instance when the client cannot keep up). */
-  endWatches(code: string): void {
-    for (const requestId of this.watches.keys()) this.sink.reply({ kind: 'watch-end', requestId, code });
-    this.watches.clear();
+  /**
+   * Ends every watch with `code` (for instance when the client cannot keep up), or those
+   * whose request id is in [requestIdFrom, requestIdTo): the watches of one client link.
+   */
+  endWatches(code: string, requestIdFrom = 0, requestIdTo = Number.POSITIVE_INFINITY): void {
+    for (const requestId of this.watches.keys()) {
+      if (requestId < requestIdFrom || requestId >= requestIdTo) continue;
+      this.watches.delete(requestId);
+      this.sink.reply({ kind: 'watch-end', requestId, code });
+    }
   }
 
   close(): void {
@@ -374,6 +499,16 @@ export class NodeHost {
     this.readBatches.set(batchId, batch);
   }
 
+  /** Answers a malformed or out-of-limit request with INVALID_ARGUMENT (a watch with a watch-end). */
+  private refuseMalformed(requestId: number, isWatch: boolean): void {
+    this.requestsRefusedInvalid++;
+    if (isWatch) {
+      this.sink.reply({ kind: 'watch-end', requestId, code: ErrorCode.INVALID_ARGUMENT });
+    } else {
+      this.sink.reply({ kind: 'error', requestId, code: ErrorCode.INVALID_ARGUMENT, leaderHint: NONE, proposed: false });
+    }
+  }
+
   /** Answers a request that could not be taken, with a typed code; anything else is a bug. */
   private refuse(requestId: number, error: unknown): void {
     if (error instanceof NotLeaderError) {
@@ -389,30 +524,59 @@ export class NodeHost {
 
   // ─── Watches ─────────────────────────────────────────────────────────────────
 
+  /**
+   * Starts a watch after `afterIndex` (default: the applied index), replaying the history
+   * after it. Refused at once:
+   *
+   * - with COMPACTED, when `afterIndex` is below the history's floor (the changes right after
+   *   it are forgotten; another node may still have them);
+   * - with INVALID_ARGUMENT, when `afterIndex` is beyond any index this node can expect to
+   *   reach soon (see {@link afterIndexMax}), rather than waiting silently for an index that
+   *   may never come. The node's current index is its last log index, which the reply
+   *   cannot carry yet (a watch-end holds only a code).
+   */
   private startWatch(requestId: number, prefix: Uint8Array, afterIndex: number | undefined): void {
     const from = afterIndex ?? this.appliedIndex;
+    if (from > this.afterIndexMax()) {
+      this.requestsRefusedInvalid++;
+      this.sink.reply({ kind: 'watch-end', requestId, code: ErrorCode.INVALID_ARGUMENT });
+      return;
+    }
     if (from < this.history.floorIndex) {
       this.sink.reply({ kind: 'watch-end', requestId, code: ErrorCode.COMPACTED });
       return;
     }
     this.watches.set(requestId, { prefix, afterIndex: from });
     this.sink.reply({ kind: 'watch-start', requestId, index: from });
-    const { changes, head } = this.history;
-    for (let i = 0; i < changes.length; i++) {
-      const c = changes[(head + i) % changes.length]!;
-      if (c.index > from && hasPrefix(c.key, prefix)) this.sendChange(requestId, c);
-    }
+    // The sink may end the watch while it replays (a client that does not keep up).
+    this.history.forEachAfter(from, (c) => {
+      if (hasPrefix(c.key, prefix) && this.watches.has(requestId)) this.sendChange(requestId, c);
+    });
+  }
+
+  /**
+   * The highest `afterIndex` a watch may start after here. The rule:
+   *
+   * - A leader holds every committed entry in its log (Leader Completeness), so an index
+   *   past its last log index has been committed nowhere, and no client can have seen it:
+   *   the most is the last log index. (A leader deposed without knowing it yet may be
+   *   behind; check-quorum makes it step down within an election timeout.)
+   * - Any other node may trail the index a client saw on another node, and then a watch
+   *   after it must wait for this node to catch up (a watch moved from a node that is
+   *   ahead). But a node more than snapshotEveryEntries + snapshotRetainEntries behind the
+   *   leader cannot catch up from the leader's log, which keeps no more than that: it will
+   *   install a snapshot, which ends every watch with COMPACTED anyway. So the most is the
+   *   last log index plus that many entries; a higher index is refused as one no node
+   *   could be expected to serve here.
+   */
+  private afterIndexMax(): number {
+    const last = this.raft.log.lastIndex();
+    if (this.raft.role === 'leader') return last;
+    return last + this.snapshotEveryEntries + this.snapshotRetainEntries;
   }
 
   private onChange(change: KvChange): void {
-    const h = this.history;
-    if (h.changes.length < this.watchHistoryMax) {
-      h.changes.push(change);
-    } else {
-      h.floorIndex = h.changes[h.head]!.index;
-      h.changes[h.head] = change;
-      h.head = (h.head + 1) % h.changes.length;
-    }
+    this.history.push(change);
     for (const [requestId, w] of this.watches) {
       if (change.index > w.afterIndex && hasPrefix(change.key, w.prefix)) this.sendChange(requestId, change);
     }
@@ -469,13 +633,16 @@ export class NodeHost {
     this.kvMachine = KvStateMachine.restore(snap.data);
     this.unsubscribe = this.kvMachine.onChange((c) => this.onChange(c));
     this.appliedBytesSinceSnapshot = 0;
+    this.appliedSizesFrom = snap.meta.index + 1;
     // The changes the snapshot jumped over are unknown here: no watch can resume before it.
-    this.history = { floorIndex: snap.meta.index, changes: [], head: 0 };
+    this.history.reset(snap.meta.index);
     this.endWatches(ErrorCode.COMPACTED);
   }
 
   private applyEntry(e: Entry): void {
     this.appliedBytesSinceSnapshot += e.data.length;
+    const sizes = this.appliedSizes;
+    if (sizes.length > 0) sizes[e.index % sizes.length] = e.data.length;
     if (e.type !== EntryType.Normal || e.data.length === 0) {
       this.kvMachine.skip(e.index);
       return;
@@ -519,8 +686,27 @@ export class NodeHost {
     if (this.appliedIndex <= snapIndex) return;
     // The configuration in the snapshot must be the one at the applied index.
     if (this.raft.log.applied !== this.appliedIndex) return;
-    this.storage.createSnapshot(this.appliedIndex, this.raft.conf, this.kvMachine.snapshot(), this.snapshotRetainEntries);
+    this.storage.createSnapshot(this.appliedIndex, this.raft.conf, this.kvMachine.snapshot(), this.entriesToRetain(this.appliedIndex));
     this.appliedBytesSinceSnapshot = 0;
+  }
+
+  /**
+   * How many entries up to `index` (the applied index) to keep behind a snapshot at it: the
+   * newest ones, while both snapshotRetainEntries and snapshotRetainBytes allow. Entries
+   * applied before this host started (or inside an installed snapshot) are not weighed, and
+   * not kept.
+   */
+  private entriesToRetain(index: number): number {
+    const sizes = this.appliedSizes;
+    const from = Math.max(this.appliedSizesFrom, index - sizes.length + 1);
+    let bytes = 0;
+    let count = 0;
+    for (let i = index; i >= from; i--) {
+      bytes += sizes[i % sizes.length]! + ENTRY_FRAMING_BYTES;
+      if (bytes > this.snapshotRetainBytes) break;
+      count++;
+    }
+    return count;
   }
 }
 
@@ -534,6 +720,20 @@ function hasPrefix(key: Uint8Array, prefix: Uint8Array): boolean {
   if (prefix.length > key.length) return false;
   for (let i = 0; i < prefix.length; i++) if (key[i] !== prefix[i]) return false;
   return true;
+}
+
+function isConsistency(c: string): c is ReadConsistency {
+  return c === 'linearizable' || c === 'lease' || c === 'stale';
+}
+
+/** The little-endian u32 at memory[at, at + 4), with no DataView to allocate. */
+function readU32(memory: Uint8Array, at: number): number {
+  return (memory[at]! | (memory[at + 1]! << 8) | (memory[at + 2]! << 16)) + memory[at + 3]! * 0x100_0000;
+}
+
+function nonNegativeInteger(value: number, name: string): number {
+  if (!Number.isSafeInteger(value) || value < 0) throw new RingraftError(ErrorCode.INVALID_ARGUMENT, `${name} ${value} is not a non-negative integer`);
+  return value;
 }
 
 function positiveInteger(value: number, name: string): number {

@@ -9,6 +9,11 @@
  * Control messages (status, partition, membership, close) arrive on a MessagePort read with
  * `receiveMessageOnPort` when the control word moves: the loop never returns to the event
  * loop, so nothing here depends on it.
+ *
+ * Nothing a client writes can stop the node: request frames go to
+ * {@link NodeHost.handleRequestFrame}, which refuses what is malformed; a client link whose
+ * shared ring memory itself is corrupt (a bad header or index, on the request or the reply
+ * ring) is cut off for good, its frames and replies dropped and counted, and the node goes on.
  */
 
 import { parentPort, receiveMessageOnPort, workerData } from 'node:worker_threads';
@@ -16,11 +21,20 @@ import { ErrorCode, RingraftError, type Message } from '../core/index.ts';
 import { decodeMessage, encodedMessageBytes, encodeMessageInto } from '../codec/index.ts';
 import { WalStorage } from '../storage/index.ts';
 import { MemoryHostStorage } from './memory-host-storage.ts';
-import { Doorbell, RingConsumer, RingProducer } from '../transport/index.ts';
-import { decodeRequest, encodedReplyBytes, REQUEST_HEADER_BYTES, REQUEST_KIND_WRITE, writeReplyTo, type ClientReply } from './client-protocol.ts';
+import { Doorbell, RingConsumer, RingError, RingErrorCode, RingProducer } from '../transport/index.ts';
+import { encodedReplyBytes, writeReplyTo, type ClientReply } from './client-protocol.ts';
 import { NodeHost, type HostStorage } from './node-host.ts';
 import { Outbox, type FrameCodec } from './outbox.ts';
-import type { ClientLinkData, ControlReply, ControlRequest, NodeWorkerData, PeerLink } from './worker-protocol.ts';
+import {
+  INFLIGHT_BYTES_MAX_DEFAULT,
+  PEER_QUEUE_BYTES_MAX_DEFAULT,
+  REPLY_QUEUE_BYTES_MAX_DEFAULT,
+  type ClientLinkData,
+  type ControlReply,
+  type ControlRequest,
+  type NodeWorkerData,
+  type PeerLink,
+} from './worker-protocol.ts';
 
 /** Frames taken from one ring per turn, so that no ring starves the others or the clock. */
 const FRAMES_PER_RING_MAX = 4096;
@@ -28,7 +42,7 @@ const FRAMES_PER_RING_MAX = 4096;
 const TICKS_CATCH_UP_MAX = 1000;
 /** Ticks an idle node sleeps at most before it looks at its clock again. */
 const TICKS_IDLE_MAX = 100;
-/** Replies queued for the main thread beyond its ring before watches are cut off. */
+/** Replies queued for one client link beyond its ring (watches are cut off at half; see replyQueueBytesMax). */
 const REPLY_QUEUE_MAX = 1 << 20;
 
 const messageCodec: FrameCodec<Message> = {
@@ -52,10 +66,14 @@ const replyCodec: FrameCodec<ClientReply> = {
 
 /** One client thread's rings. */
 interface ClientLink {
+  /** The link's request ids are [base, base + LINK_SPAN). */
   readonly base: number;
   readonly requests: RingConsumer;
-  readonly requestView: DataView;
   readonly replies: Outbox<ClientReply>;
+  /** Hands one request frame of this link to the host (made once: no closure per turn). */
+  readonly take: (memory: Uint8Array, offset: number, length: number) => void;
+  /** Its ring memory was found corrupt: nothing is read from or written to it any more. */
+  broken: boolean;
 }
 
 
@@ -75,13 +93,16 @@ class NodeWorker {
   private cut = new Set<number>();
   private closing = false;
   private readonly tickMs: number;
+  private readonly replyQueueBytesMax: number;
+  private readonly peerQueueBytesMax: number;
 
   constructor(private readonly data: NodeWorkerData) {
     const s = data.settings;
     this.tickMs = s.tickMs;
+    this.replyQueueBytesMax = s.replyQueueBytesMax ?? REPLY_QUEUE_BYTES_MAX_DEFAULT;
+    this.peerQueueBytesMax = s.peerQueueBytesMax ?? PEER_QUEUE_BYTES_MAX_DEFAULT;
     this.doorbell = new Doorbell(data.doorbell);
     for (const link of data.peers) this.addPeer(link);
-    for (const link of data.clients) this.addClient(link);
     this.cut = new Set(data.cut);
     this.controlWord = new Int32Array(data.controlWord);
     const storage: HostStorage =
@@ -97,17 +118,21 @@ class NodeWorker {
           preVote: s.preVote,
           checkQuorum: s.checkQuorum,
           maxInflight: s.maxInflight,
+          inflightBytesMax: s.inflightBytesMax ?? INFLIGHT_BYTES_MAX_DEFAULT,
           maxBatchBytes: s.maxBatchBytes,
           snapshotChunkBytes: s.snapshotChunkBytes,
         },
         storage,
         snapshotEveryEntries: s.snapshotEveryEntries,
         snapshotRetainEntries: s.snapshotRetainEntries,
+        snapshotRetainBytes: s.snapshotRetainBytes,
         snapshotEveryBytes: s.snapshotEveryBytes,
+        watchHistoryMax: s.watchHistoryMax,
+        watchHistoryBytesMax: s.watchHistoryBytesMax,
       },
       {
         sendRaft: (m) => this.sendRaft(m),
-        reply: (r) => this.clients[Math.floor(r.requestId / LINK_SPAN)]?.replies.send(r),
+        reply: (r) => this.sendReply(r),
         // A leader's early AppendEntries leave before its own fdatasync, and a follower's
         // acknowledgement before it applies: the peers work meanwhile.
         flushRaft: () => {
@@ -115,6 +140,8 @@ class NodeWorker {
         },
       },
     );
+    // After the host: a link hands its frames to it.
+    for (const link of data.clients) this.addClient(link);
   }
 
   run(): void {
@@ -139,10 +166,11 @@ class NodeWorker {
       }
       worked = this.host.processReady() || worked;
       this.flushOutboxes();
-      if (this.clients.some((c) => c.replies.queuedCount > REPLY_QUEUE_MAX / 2)) this.host.endWatches('WATCH_LAGGING');
+      const backedUp = this.endLaggingWatches();
       if (!worked) {
-        // Nothing to do until a frame arrives or the node's next timer is due.
-        const idleTicks = Math.min(this.host.raft.ticksUntilDue(), TICKS_IDLE_MAX);
+        // Nothing to do until a frame arrives or the node's next timer is due; a client whose
+        // requests wait for it to read its replies is looked at again after one tick.
+        const idleTicks = backedUp ? 1 : Math.min(this.host.raft.ticksUntilDue(), TICKS_IDLE_MAX);
         this.doorbell.wait(Math.max(0, nextTickAt + (idleTicks - 1) * this.tickMs - performance.now()), isReady);
       }
     }
@@ -152,16 +180,87 @@ class NodeWorker {
 
   private hasInput(): boolean {
     if (Atomics.load(this.controlWord, 0) !== this.controlSeen) return true;
-    for (const c of this.clients) if (c?.requests.hasData() === true) return true;
+    for (const c of this.clients) if (c !== undefined && this.isReadable(c) && this.hasRequests(c)) return true;
     for (const p of this.peers.values()) if (p.inbound.hasData()) return true;
     return false;
+  }
+
+  /**
+   * Whether the node reads this link's requests now: not if its ring is corrupt, nor while
+   * more than half its reply queue's bytes wait for the client to read them (a client that
+   * does not read its replies is given no more work, rather than have them discarded).
+   */
+  private isReadable(c: ClientLink): boolean {
+    return !c.broken && c.replies.queuedBytes <= this.replyQueueBytesMax / 2;
+  }
+
+  private hasRequests(c: ClientLink): boolean {
+    try {
+      return c.requests.hasData();
+    } catch (error) {
+      this.breakLink(c, error);
+      return false;
+    }
+  }
+
+  /**
+   * Ends the watches of every client link whose reply queue is past half its bounds (the
+   * client does not keep up with its watches); returns whether any link holds back its
+   * requests for that reason.
+   */
+  private endLaggingWatches(): boolean {
+    let backedUp = false;
+    for (const c of this.clients) {
+      if (c === undefined || c.broken || !this.isLagging(c)) continue;
+      this.host.endWatches(ErrorCode.WATCH_LAGGING, c.base, c.base + LINK_SPAN);
+      backedUp ||= c.replies.queuedBytes > this.replyQueueBytesMax / 2;
+    }
+    return backedUp;
+  }
+
+  /** Whether a link's reply queue is past half of either of its bounds. */
+  private isLagging(c: ClientLink): boolean {
+    return c.replies.queuedCount > REPLY_QUEUE_MAX / 2 || c.replies.queuedBytes > this.replyQueueBytesMax / 2;
+  }
+
+  /**
+   * The host's reply sink. A watch event for a link past half its reply queue's bounds ends
+   * that link's watches instead of being queued: events are never discarded from the middle
+   * of a watch (which only the queue's full bounds would do), a gap its client could not see.
+   */
+  private sendReply(r: ClientReply): void {
+    const c = this.clients[Math.floor(r.requestId / LINK_SPAN)];
+    if (c === undefined || c.broken) return;
+    if (r.kind === 'watch-event' && this.isLagging(c)) {
+      this.host.endWatches(ErrorCode.WATCH_LAGGING, c.base, c.base + LINK_SPAN);
+      return;
+    }
+    try {
+      c.replies.send(r);
+    } catch (error) {
+      this.breakLink(c, error);
+    }
+  }
+
+  /**
+   * Cuts off a client link whose ring memory is corrupt (its client wrote what the ring
+   * protocol does not allow): its frames are not read, its replies not written, its
+   * watches dropped; the node goes on serving everyone else. Any other error is a bug.
+   */
+  private breakLink(c: ClientLink, error: unknown): void {
+    if (!(error instanceof RingError && error.code === RingErrorCode.CORRUPT_RING)) throw error;
+    if (c.broken) return;
+    c.broken = true;
+    c.replies.clear();
+    this.host.noteRequestFramesDropped(1);
+    this.host.endWatches(ErrorCode.CLOSED, c.base, c.base + LINK_SPAN);
   }
 
   private addPeer(link: PeerLink): void {
     const producer = new RingProducer(link.outRing, { doorbell: new Doorbell(link.peerDoorbell) });
     this.peers.set(link.id, {
       inbound: new RingConsumer(link.inRing),
-      outbox: new Outbox(producer, messageCodec, this.data.settings.peerQueueMax),
+      outbox: new Outbox(producer, messageCodec, this.data.settings.peerQueueMax, this.peerQueueBytesMax),
     });
   }
 
@@ -183,39 +282,56 @@ class NodeWorker {
 
   private addClient(link: ClientLinkData): void {
     if (this.clients[link.index] !== undefined) return;
-    const requests = new RingConsumer(link.requestRing);
-    // Requests left from before a crash belong to attempts the client has already failed
-    // (and will retry): serving them now would only answer no one, or start orphan watches.
-    requests.drainRanges(() => {});
+    const base = link.index * LINK_SPAN;
+    let requests: RingConsumer;
+    let replies: Outbox<ClientReply>;
+    try {
+      requests = new RingConsumer(link.requestRing);
+      // Requests left from before a crash belong to attempts the client has already failed
+      // (and will retry): serving them now would only answer no one, or start orphan watches.
+      requests.drainRanges(() => {});
+      const producer = new RingProducer(link.replyRing, { doorbell: new Doorbell(link.clientDoorbell) });
+      replies = new Outbox(producer, replyCodec, REPLY_QUEUE_MAX, this.replyQueueBytesMax);
+    } catch (error) {
+      // A ring already corrupt: the link is not made (a later add-client may try again).
+      if (!(error instanceof RingError && error.code === RingErrorCode.CORRUPT_RING)) throw error;
+      this.host.noteRequestFramesDropped(1);
+      return;
+    }
+    const host = this.host;
     this.clients[link.index] = {
-      base: link.index * LINK_SPAN,
+      base,
       requests,
-      requestView: new DataView(link.requestRing),
-      replies: new Outbox(new RingProducer(link.replyRing, { doorbell: new Doorbell(link.clientDoorbell) }), replyCodec, REPLY_QUEUE_MAX),
+      replies,
+      // Writes go straight from ring memory into the batch entry: no decoded copy.
+      take: (memory, offset, length) => host.handleRequestFrame(memory, offset, length, base),
+      broken: false,
     };
   }
 
   private drainRequests(): boolean {
     let frames = 0;
     for (const c of this.clients) {
-      if (c === undefined) continue;
-      frames += c.requests.drainRanges((memory, offset, length) => {
-        if (memory[offset] === REQUEST_KIND_WRITE && length >= REQUEST_HEADER_BYTES) {
-          // Writes go straight from ring memory into the batch entry: no decoded copy.
-          const requestId = c.base + c.requestView.getUint32(offset + 1, true);
-          this.host.addWrite(requestId, memory, offset + REQUEST_HEADER_BYTES, length - REQUEST_HEADER_BYTES);
-          return;
-        }
-        const req = decodeRequest(memory.subarray(offset, offset + length));
-        this.host.handleRequest(c.base === 0 ? req : { ...req, requestId: c.base + req.requestId });
-      }, FRAMES_PER_RING_MAX);
+      if (c === undefined || !this.isReadable(c)) continue;
+      try {
+        frames += c.requests.drainRanges(c.take, FRAMES_PER_RING_MAX);
+      } catch (error) {
+        this.breakLink(c, error);
+      }
     }
     return frames > 0;
   }
 
   private flushOutboxes(): void {
     for (const p of this.peers.values()) p.outbox.flush();
-    for (const c of this.clients) c?.replies.flush();
+    for (const c of this.clients) {
+      if (c === undefined || c.broken) continue;
+      try {
+        c.replies.flush();
+      } catch (error) {
+        this.breakLink(c, error);
+      }
+    }
   }
 
   private readControl(): boolean {

@@ -5,10 +5,22 @@
  * Frames written in one turn are staged and published together by {@link flush}, so a
  * burst costs one publishing store and one wake-up of the consumer.
  *
- * The queue holds at most `queueMax` items. Beyond that the oldest item is discarded and
- * counted in `dropped`: for Raft messages to a peer that does not drain its ring (crashed,
- * or stalled), that is message loss, which the protocol tolerates; senders whose items must
- * not be lost bound their own in-flight count below `queueMax` instead.
+ * The queue holds at most `queueMax` items and at most `queueBytesMax` bytes (items counted
+ * by their encoded size, the bytes they will take in the ring). Beyond either bound the
+ * oldest items are discarded and counted in `dropped`; an item larger than `queueBytesMax`
+ * on its own is discarded too. For Raft messages to a peer that does not drain its ring
+ * (crashed, or stalled), that is message loss, which the protocol tolerates; senders whose
+ * items must not be lost keep their own in-flight count and bytes below the bounds instead.
+ *
+ * Queued items are `queue[head..]`, and the encoded size of `queue[i]` is `sizes[i]`:
+ *
+ * ```
+ *   queue:  0        head                     queue.length
+ *           ├ sent ───┼──── queued, oldest first ───┤
+ * ```
+ *
+ * Invariant: queuedBytes is the sum of sizes[head..]; queuedCount <= queueMax and
+ * queuedBytes <= queueBytesMax after every send.
  */
 
 import { ByteWriter } from '../codec/index.ts';
@@ -28,7 +40,10 @@ export class Outbox<T> {
   dropped = 0;
   /** Queued items are queue[head..]; compacted when the head passes half the array. */
   private queue: T[] = [];
+  /** The encoded size of each item in `queue`, slot for slot (computed once per item). */
+  private sizes: number[] = [];
   private head = 0;
+  private bytes = 0;
   private staged = false;
   /** One writer over the ring's memory for every frame. */
   private readonly writer: ByteWriter;
@@ -37,7 +52,10 @@ export class Outbox<T> {
     private readonly producer: RingProducer,
     private readonly codec: FrameCodec<T>,
     private readonly queueMax: number,
+    private readonly queueBytesMax: number = Number.POSITIVE_INFINITY,
   ) {
+    if (!(queueMax >= 0)) throw new Error(`assertion failed: queueMax ${queueMax} is not negative`);
+    if (!(queueBytesMax >= 0)) throw new Error(`assertion failed: queueBytesMax ${queueBytesMax} is not negative`);
     this.writer = new ByteWriter(producer.memory);
   }
 
@@ -45,30 +63,33 @@ export class Outbox<T> {
     return this.queue.length - this.head;
   }
 
+  /** Encoded bytes of the queued items. */
+  get queuedBytes(): number {
+    return this.bytes;
+  }
+
   /** Sends `item` now if the ring has room and nothing is queued, else queues it. */
   send(item: T): void {
-    if (this.queuedCount === 0 && this.tryWrite(item)) return;
-    if (this.queuedCount >= this.queueMax) {
-      this.queue[this.head] = undefined as unknown as T;
-      this.head++;
+    const lengthBytes = this.codec.encodedBytes(item);
+    if (this.queuedCount === 0 && this.tryWrite(item, lengthBytes)) return;
+    while (this.queuedCount > 0 && (this.queuedCount >= this.queueMax || this.bytes + lengthBytes > this.queueBytesMax)) this.dropOldest();
+    if (lengthBytes > this.queueBytesMax || this.queueMax === 0) {
       this.dropped++;
+      return;
     }
     this.queue.push(item);
+    this.sizes.push(lengthBytes);
+    this.bytes += lengthBytes;
   }
 
   /** Moves queued items into the ring while it has room, then publishes what was staged. */
   flush(): void {
-    while (this.head < this.queue.length && this.tryWrite(this.queue[this.head]!)) {
+    while (this.head < this.queue.length && this.tryWrite(this.queue[this.head]!, this.sizes[this.head]!)) {
+      this.bytes -= this.sizes[this.head]!;
       this.queue[this.head] = undefined as unknown as T;
       this.head++;
     }
-    if (this.head === this.queue.length) {
-      this.queue = [];
-      this.head = 0;
-    } else if (this.head > this.queue.length / 2 && this.head > 1024) {
-      this.queue = this.queue.slice(this.head);
-      this.head = 0;
-    }
+    this.compact();
     if (this.staged) {
       this.staged = false;
       this.producer.publish();
@@ -78,11 +99,32 @@ export class Outbox<T> {
   /** Forgets everything queued (the consumer is gone for good). */
   clear(): void {
     this.queue = [];
+    this.sizes = [];
     this.head = 0;
+    this.bytes = 0;
   }
 
-  private tryWrite(item: T): boolean {
-    const lengthBytes = this.codec.encodedBytes(item);
+  private dropOldest(): void {
+    this.bytes -= this.sizes[this.head]!;
+    this.queue[this.head] = undefined as unknown as T;
+    this.head++;
+    this.dropped++;
+    this.compact();
+  }
+
+  /** Starts the arrays over when emptied; drops the sent part once it is most of them. */
+  private compact(): void {
+    if (this.head === 0) return;
+    if (this.head === this.queue.length) {
+      this.clear();
+    } else if (this.head > this.queue.length / 2 && this.head > 1024) {
+      this.queue = this.queue.slice(this.head);
+      this.sizes = this.sizes.slice(this.head);
+      this.head = 0;
+    }
+  }
+
+  private tryWrite(item: T, lengthBytes: number): boolean {
     const r = this.producer.tryReserve(lengthBytes);
     if (r === undefined) return false;
     try {

@@ -28,7 +28,8 @@ export class Invariants {
   maxCommitted = 0;
   violation: string | undefined;
 
-  private fail(what: string): void {
+  /** Records a violation found by a check of the simulator's own (the first one wins). */
+  fail(what: string): void {
     if (this.violation === undefined) this.violation = what;
   }
 

@@ -1,7 +1,8 @@
 /**
  * Classic Raft bugs, each planted into an otherwise correct node through the seams
- * RaftNode exposes for this purpose, so that tests (and `ringraft sim --plant NAME`) can show
- * that the simulator's checks catch them. None of this is used outside those checks.
+ * RaftNode exposes for this purpose (or into the host loop, or into the operator's start
+ * checks), so that tests (and `ringraft sim --plant NAME`) can show that the simulator's
+ * checks catch them. None of this is used outside those checks.
  */
 import {
   MessageType,
@@ -11,7 +12,7 @@ import {
   type RaftConfig,
 } from '../core/index.ts';
 import { DEFAULT_NETWORK } from './network.ts';
-import type { SimOptions } from './simulation.ts';
+import type { SimOptions } from './options.ts';
 
 export const PLANTED_BUGS = [
   'vote-ignores-log',
@@ -23,6 +24,8 @@ export const PLANTED_BUGS = [
   'lease-ignores-expiry',
   'serve-damaged-log',
   'host-sends-before-persist',
+  'wiped-node-rejoins',
+  'wrong-bootstrap-config',
 ] as const;
 export type PlantedBug = (typeof PLANTED_BUGS)[number];
 
@@ -137,6 +140,17 @@ export const HUNTING_PROFILES: Record<PlantedBug, Partial<SimOptions>> = {
     crashPointProbability: 0.05,
     faults: ['crash', 'partition', 'isolate'],
   },
+  // A wiped node's one chance to do harm: a vote for a stale candidate (or a second vote in
+  // a term it already voted in) before it has caught up. Crashes at the vote and commit
+  // points, and cuts that leave a follower behind, make that candidate.
+  'wiped-node-rejoins': {
+    ...DURABILITY_HUNT,
+    diskWipeProbability: 1,
+  },
+  'wrong-bootstrap-config': {
+    diskWipeProbability: 0,
+    faults: ['misconfigure', 'crash', 'partition'],
+  },
 };
 
 /** The simulator options that plant `bug`, with the profile under which it shows. */
@@ -145,6 +159,8 @@ export function plantBug(bug: PlantedBug): Partial<SimOptions> {
   if (bug === 'hardstate-not-persisted') return { ...profile, hostBugs: { persistHardStateLate: true } };
   if (bug === 'serve-damaged-log') return { ...profile, hostBugs: { truncateCorruptLog: true } };
   if (bug === 'host-sends-before-persist') return { ...profile, hostBugs: { sendBeforePersist: true } };
+  if (bug === 'wiped-node-rejoins') return { ...profile, operatorBugs: { skipDirectoryCheck: true } };
+  if (bug === 'wrong-bootstrap-config') return { ...profile, operatorBugs: { skipConfigurationCheck: true } };
   const Cls = NODE_CLASSES[bug]!;
   return { ...profile, createNode: (config: RaftConfig) => new Cls(config) };
 }

@@ -16,11 +16,13 @@
  * 4. A bit flip (`flipDurableBit`) changes one bit of synced data, before the file's last
  *    synced write, so that a corrupt record is followed by good ones (corruption "in the
  *    middle", which the WAL must report rather than cut off as a torn tail).
+ * 5. A wipe (`wipe`) deletes every file under a directory for good, synced or not, as a
+ *    lost or replaced disk, or a mistaken `rm -rf`, does: no crash brings any of them back.
  *
  * All randomness comes from the Rand given, so a seed replays the same faults.
  */
 import type { Rand } from '../core/index.ts';
-import { SimulatedCrash, type Fd, type FileSystem, type OpenMode } from '../storage/fs.ts';
+import { SimulatedCrash, type Fd, type FileSystem, type OpenMode } from '../storage/index.ts';
 
 interface SimFile {
   /** What reads see: durable contents plus every write since. */
@@ -220,6 +222,28 @@ export class SimFileSystem implements FileSystem {
     file.durable[offset]! ^= bit;
     file.data[offset]! ^= bit;
     return offset;
+  }
+
+  /**
+   * Deletes every file under `dir` (at any depth) for good: a lost disk. Undoes nothing and
+   * leaves nothing for a crash to bring back. No file under `dir` may be open (wipe a crashed
+   * node's directory). Returns how many files were deleted.
+   */
+  wipe(dir: string): number {
+    const prefix = dir.endsWith('/') ? dir : dir + '/';
+    for (const f of this.fds.values()) {
+      if (f.path.startsWith(prefix)) throw new Error(`assertion failed: ${f.path} is open while its directory is wiped`);
+    }
+    const under = (p: string): boolean => p.startsWith(prefix);
+    let deleted = 0;
+    for (const path of [...this.files.keys()]) {
+      if (!under(path)) continue;
+      this.files.delete(path);
+      deleted++;
+    }
+    // A pending change under `dir` undone by a later crash would bring a file back.
+    this.dirChanges = this.dirChanges.filter((c) => !(c.kind === 'rename' ? under(c.from) || under(c.to) : under(c.path)));
+    return deleted;
   }
 
   /** Every file's path, sorted. */

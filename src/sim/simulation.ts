@@ -7,6 +7,11 @@
  * Time is in simulated milliseconds. Each node ticks every `tickMs` with its own phase.
  * After every event the safety invariants are checked; at the end the client history is
  * checked for linearizability.
+ *
+ * The simulator is also the cluster's operator (operator.ts): it keeps the cluster's record
+ * and checks every start of a node against it and the node's disk, as the embedding API
+ * does, so that a node whose disk was wiped, or one started with the wrong configuration,
+ * is refused and stays out.
  */
 import {
   EntryType,
@@ -25,125 +30,19 @@ import {
   type Ready,
   type Snapshot,
 } from '../core/index.ts';
-import { encodeKvRequest, type KvCommand, type KvResult } from '../kv/index.ts';
+import { encodeKvRequest, type KvCommand, type KvWriteResult } from '../kv/index.ts';
 import { MemoryHostStorage, NodeHost, type ClientReply as HostReply, type HostHooks, type HostStorage } from '../runtime/index.ts';
-import { WalStorage, type PersistBatch } from '../storage/index.ts';
+import { SimulatedCrash, WalStorage, type ClusterManifest, type PersistBatch } from '../storage/index.ts';
 import { EventQueue } from './event-queue.ts';
 import type { HistoryOp } from './history.ts';
 import { Invariants } from './invariants.ts';
 import { checkLinearizable } from './linearizability.ts';
-import { DEFAULT_NETWORK, SimNetwork, type NetworkOptions } from './network.ts';
-import { SimulatedCrash } from '../storage/fs.ts';
+import { SimNetwork } from './network.ts';
+import { addSimMember, checkSimStart, newSimRecord, noteSimStarted, type SimDisk } from './operator.ts';
+import { FAULT_KINDS, type FaultKind, type SimOptions } from './options.ts';
 import { SimFileSystem } from './sim-fs.ts';
 
-export const FAULT_KINDS = ['partition', 'asymmetric', 'isolate', 'crash', 'drop', 'membership', 'transfer'] as const;
-export type FaultKind = (typeof FAULT_KINDS)[number];
-
-/** Host-side bugs the bug-planting suite can switch on. Never set outside tests. */
-export interface HostBugs {
-  /** Send messages before the term and vote they depend on are durable (they become durable at the next tick). */
-  readonly persistHardStateLate?: boolean;
-  /** The host loop sends every Ready's messages before its write, votes and acknowledgements too. */
-  readonly sendBeforePersist?: boolean;
-  /**
-   * "Repair" a log that recovery reports corrupt by cutting it at the bad record (and
-   * dropping the segments after it), then serve from what is left.
-   */
-  readonly truncateCorruptLog?: boolean;
-}
-
-export interface SimOptions {
-  readonly seed: number;
-  readonly nodes: number;
-  readonly faults: readonly FaultKind[];
-  /** Simulated run time before the final quiet period, in ms. */
-  readonly durationMs: number;
-  /** Quiet period at the end (faults healed) in which the cluster must make progress. */
-  readonly quiesceMs: number;
-  readonly clients: number;
-  readonly keys: number;
-  readonly tickMs: number;
-  readonly electionTicks: number;
-  readonly clientTimeoutMs: number;
-  readonly clientAttemptsMax: number;
-  /** Take a state machine snapshot (and compact the log) every this many applied entries. */
-  readonly snapshotEveryEntries: number;
-  /**
-   * Probability of crashing a node at each crash point it reaches (a vote or new term, a
-   * commit advance, winning an election), with at most a minority down. Needs 'crash' among
-   * the faults.
-   */
-  readonly crashPointProbability: number;
-  /** Mean time between injected faults, ms. */
-  readonly faultMeanIntervalMs: number;
-  readonly network: NetworkOptions;
-  /** Protocol knobs, varied between runs to cover more of the state space. */
-  readonly preVote: boolean;
-  readonly checkQuorum: boolean;
-  readonly maxInflight: number;
-  readonly maxBatchBytes: number;
-  /**
-   * A leader sends its messages before persisting the Ready (thesis §10.2.1), so a crash
-   * can leave followers with entries the leader itself lost.
-   */
-  readonly leaderSendsEarly: boolean;
-  /** Bytes per InstallSnapshot chunk: small values make every transfer many chunks. */
-  readonly snapshotChunkBytes: number;
-  /**
-   * 'memory': each node's disk is a MemoryStorage. 'wal': each node runs the real WAL on a
-   * simulated file system that crashes tear and bit flips corrupt (see sim-fs.ts).
-   */
-  readonly storage: 'memory' | 'wal';
-  /** In 'wal' mode: probability that a crash also flips a bit in the node's durable log. */
-  readonly bitFlipProbability: number;
-  /** Builds each Raft node; the bug-planting suite substitutes a broken one. */
-  readonly createNode?: (config: RaftConfig) => RaftNode;
-  readonly hostBugs?: HostBugs;
-  /** Check linearizability of the history at the end. Default true. */
-  readonly checkHistory?: boolean;
-}
-
-/**
- * The options of run `seed`: a profile drawn from the seed (protocol knobs, batch and
- * window sizes, network behaviour, workload shape) so that many seeds cover many
- * configurations, then `overrides`. The same seed and overrides give the same options.
- */
-export function defaultSimOptions(seed: number, overrides: Partial<SimOptions> = {}): SimOptions {
-  const r = new Rand(seed ^ 0x2545f491);
-  const slowNetwork = r.chance(0.3);
-  return {
-    seed,
-    nodes: 3,
-    faults: FAULT_KINDS,
-    durationMs: 4000,
-    quiesceMs: 3000,
-    clients: r.pick([2, 4, 8]),
-    keys: r.pick([1, 3, 6]),
-    tickMs: 10,
-    electionTicks: 10,
-    clientTimeoutMs: r.pick([60, 150, 400]),
-    clientAttemptsMax: 5,
-    snapshotEveryEntries: r.pick([8, 64, 512]),
-    faultMeanIntervalMs: r.pick([100, 250, 500]),
-    crashPointProbability: r.pick([0, 0.01, 0.05]),
-    network: {
-      ...DEFAULT_NETWORK,
-      // Sometimes messages linger for longer than an election timeout, so that old
-      // messages reach nodes that have moved on several terms.
-      longDelayProbability: slowNetwork ? 0.05 : DEFAULT_NETWORK.longDelayProbability,
-      longDelayMaxMs: slowNetwork ? 400 : DEFAULT_NETWORK.longDelayMaxMs,
-    },
-    preVote: r.chance(0.7),
-    checkQuorum: r.chance(0.7),
-    maxInflight: r.pick([1, 4, 64]),
-    maxBatchBytes: r.pick([1, 200, 65536]),
-    leaderSendsEarly: r.chance(0.5),
-    snapshotChunkBytes: r.pick([64, 1024, 1 << 20]),
-    storage: r.chance(0.3) ? 'wal' : 'memory',
-    bitFlipProbability: r.pick([0, 0.05]),
-    ...overrides,
-  };
-}
+export { FAULT_KINDS, defaultSimOptions, type FaultKind, type HostBugs, type OperatorBugs, type SimOptions } from './options.ts';
 
 export interface SimResult {
   readonly seed: number;
@@ -159,6 +58,11 @@ export interface SimResult {
   readonly events: number;
   /** What happened, to show a run exercised what it was meant to. */
   readonly stats: SimStats;
+  /**
+   * The rare faults of the run and what came of them, each with its time (disk wipes, bit
+   * flips, nodes refused at start or stopped, operator mistakes), at most FAULT_LOG_ENTRIES_MAX.
+   */
+  readonly faultLog: readonly string[];
   readonly history: HistoryOp[];
 }
 
@@ -169,6 +73,14 @@ export interface SimStats {
   /** Nodes that found their log corrupt on restart and stayed down. */
   corruptLogStops: number;
   bitFlips: number;
+  /** Crashes that also wiped the node's disk. */
+  diskWipes: number;
+  /** Nodes the start guard refused on restart with STATE_LOST (their disk was wiped): they stayed down. */
+  stateLostStops: number;
+  /** Starts of nodes with a configuration the cluster does not have (the 'misconfigure' fault). */
+  misconfiguredStarts: number;
+  /** Of those, the ones the start guard refused with CONFIG_MISMATCH. */
+  misconfiguredRefusals: number;
   snapshotsInstalled: number;
   confChangesApplied: number;
   readsLease: number;
@@ -191,6 +103,8 @@ const CLIENT_ADDRESS_BASE = 1000;
 const WAL_SEGMENT_BYTES = 16 << 10;
 /** By the end, members must have caught up with what was committed this long before it, or still be catching up. */
 const CONVERGE_MS = 300;
+/** Entries the fault log of a run holds at most. */
+const FAULT_LOG_ENTRIES_MAX = 32;
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
@@ -261,13 +175,20 @@ class SendsBeforePersistHost extends NodeHost {
 
 class SimNode {
   host: NodeHost | undefined;
-  /** The node's disk: reopened (recovered) at each start in 'wal' mode. */
-  storage: SimStorage;
+  /** The node's disk: opened (recovered) at each start in 'wal' mode. */
+  private storageValue: SimStorage | undefined;
   /** With the persistHardStateLate bug: the storage the host writes through. */
   lateStorage: LateHardStateStorage | undefined;
   /** In 'wal' mode, the simulated file system the WAL lives on. */
   readonly fs: SimFileSystem | undefined;
-  /** Found its log corrupt on restart: stays down for the rest of the run. */
+  /**
+   * In 'memory' mode: whether the node's in-memory log exists. It is made at the node's
+   * first start (as the WAL makes its first segment) and lost with a wiped disk.
+   */
+  memoryLogExists = false;
+  /** When its disk was wiped, until its next start. */
+  wipedAt: number | undefined;
+  /** Found its log corrupt, or its state lost, on restart: stays down for the rest of the run. */
   stopped = false;
   incarnation = 0;
   /** Client requests this incarnation took, by the host's request id. */
@@ -284,11 +205,26 @@ class SimNode {
     mode: 'memory' | 'wal',
   ) {
     this.fs = mode === 'wal' ? new SimFileSystem() : undefined;
-    this.storage = this.fs === undefined ? new MemoryHostStorage() : WalStorage.open(this.dir, { fs: this.fs, segmentSizeBytesMax: WAL_SEGMENT_BYTES });
+    this.storageValue = this.fs === undefined ? new MemoryHostStorage() : undefined;
   }
 
   get dir(): string {
     return `/n${this.id}`;
+  }
+
+  /** The node's disk. In 'wal' mode it exists from the node's first start on. */
+  get storage(): SimStorage {
+    if (this.storageValue === undefined) throw new Error(`assertion failed: node ${this.id} has not opened its storage`);
+    return this.storageValue;
+  }
+
+  set storage(storage: SimStorage) {
+    this.storageValue = storage;
+  }
+
+  /** The disk as the start guard sees it. */
+  get disk(): SimDisk {
+    return this.fs !== undefined ? { kind: 'wal', fs: this.fs, dir: this.dir } : { kind: 'memory', hasLog: this.memoryLogExists };
   }
 
   get raft(): RaftNode | undefined {
@@ -319,12 +255,22 @@ export class Simulation {
     confChangesApplied: 0,
     readsLease: 0,
     readsSafe: 0,
+    diskWipes: 0,
+    stateLostStops: 0,
+    misconfiguredStarts: 0,
+    misconfiguredRefusals: 0,
   };
+  private readonly faultLog: string[] = [];
   private quiet = false;
   private readonly history: HistoryOp[] = [];
   private readonly clients: SimClient[] = [];
   private crashedAt = new Map<number, number>();
-  private bitFlipped = false;
+  /**
+   * A node's disk was corrupted (a bit flip) or wiped. At most one per run, so that a
+   * majority stays whole; until the lost node is out of the configuration, no membership
+   * change may shrink the cluster.
+   */
+  private nodeLost = false;
   private commitToConverge = 0;
   private readonly commitBeforeEnd = new Map<number, number>();
   /**
@@ -334,18 +280,28 @@ export class Simulation {
    * persistence or commit-rule bug does its damage.
    */
   private crashPoints = new Map<number, 'vote' | 'commit' | 'leader'>();
-  private sparesNext: number;
+  /**
+   * The cluster's record, as the operator keeps it (see operator.ts): its members, which of
+   * them have run, and its first configuration.
+   */
+  private readonly record: ClusterManifest;
+  /** The next node id the simulator uses: ids are never used twice, not even for a node that was refused. */
+  private nodeIdNext: number;
 
   constructor(options: SimOptions) {
     this.options = options;
     this.rand = new Rand(options.seed);
     this.network = new SimNetwork(this.rand.fork(), options.network);
-    const voters = Array.from({ length: options.nodes }, (_, i) => i + 1);
+    this.record = newSimRecord(options.seed, options.nodes);
+    const voters = this.record.bootstrapVoters;
     for (const id of voters) {
       this.nodes.set(id, new SimNode(id, this.options.storage));
     }
-    this.sparesNext = options.nodes + 1;
-    for (const id of voters) this.startNode(id, voters);
+    this.nodeIdNext = this.record.nodeIdNext;
+    for (const id of voters) {
+      const refusal = this.startNode(id, voters);
+      if (refusal !== undefined) throw new Error(`assertion failed: node ${id} refused at the cluster's first start: ${refusal.message}`);
+    }
     for (let c = 0; c < options.clients; c++) this.clients.push(new SimClient(this, c + 1, this.rand.fork()));
   }
 
@@ -384,6 +340,8 @@ export class Simulation {
       if (lin.ok === false) violation = `linearizability: ${lin.report}`;
       else if (lin.ok === 'unknown') violation = `linearizability undecided for key ${lin.key}: ${lin.reason}`;
     }
+    // A failing seed's report says which faults the run had.
+    if (violation !== undefined) violation += `\n${this.describeFaults()}`;
     return {
       seed: o.seed,
       nodes: o.nodes,
@@ -396,8 +354,32 @@ export class Simulation {
       simulatedMs: this.now,
       events: this.events,
       stats: this.stats,
+      faultLog: this.faultLog,
       history: this.history,
     };
+  }
+
+  /** The faults of the run in one line: counts by kind, then the rare ones in order. */
+  private describeFaults(): string {
+    const st = this.stats;
+    const byKind = FAULT_KINDS.filter((k) => st.faultsByKind[k] > 0).map((k) => `${k} ${st.faultsByKind[k]}`);
+    const rare: [string, number][] = [
+      ['torn writes', st.tornWrites],
+      ['bit flips', st.bitFlips],
+      ['corrupt-log stops', st.corruptLogStops],
+      ['disk wipes', st.diskWipes],
+      ['state-lost stops', st.stateLostStops],
+      ['misconfigured starts', st.misconfiguredStarts],
+      ['refused', st.misconfiguredRefusals],
+    ];
+    const counts = [...byKind, ...rare.filter(([, n]) => n > 0).map(([what, n]) => `${what} ${n}`)].join(', ');
+    const log = this.faultLog.length === 0 ? '' : `; in order: ${this.faultLog.join('; ')}`;
+    return `faults in this run: ${counts === '' ? 'none' : counts}${log}`;
+  }
+
+  /** Notes a rare fault, or what came of one, in the fault log. */
+  private note(what: string): void {
+    if (this.faultLog.length < FAULT_LOG_ENTRIES_MAX) this.faultLog.push(`${this.now} ms: ${what}`);
   }
 
   private completedWrites(): number {
@@ -446,11 +428,19 @@ export class Simulation {
 
   // ─── Nodes ───────────────────────────────────────────────────────────────────
 
-  private startNode(id: number, initialVoters: readonly number[]): void {
+  /**
+   * Starts node `id` (which must be in `nodes`) as an operator does: the start guard first
+   * (operator.ts), then the disk (recovered by the real WAL in 'wal' mode, from whatever the
+   * crashes left), then the host. Returns the guard's refusal (STATE_LOST or
+   * CONFIG_MISMATCH), if it refused: then nothing started. A corrupt log stops the node
+   * for good.
+   */
+  private startNode(id: number, initialVoters: readonly number[]): RingraftError | undefined {
     const node = this.nodes.get(id)!;
+    const refusal = this.guardStart(node, initialVoters);
+    if (refusal !== undefined) return refusal;
     node.incarnation++;
-    if (node.fs !== undefined && node.incarnation > 1) {
-      // Recovery by the real WAL code, from whatever the crash left on the simulated disk.
+    if (node.fs !== undefined) {
       try {
         node.storage = this.openWal(node);
       } catch (error) {
@@ -458,11 +448,16 @@ export class Simulation {
           // A damaged log must never serve: the node stays down (an operator would replace it).
           node.stopped = true;
           this.stats.corruptLogStops++;
-          return;
+          this.note(`node ${id} found its log corrupt on restart: stays down`);
+          return undefined;
         }
         throw error;
       }
     }
+    // From now on its disk must hold its log: the WAL has made its first segment above, and
+    // in 'memory' mode the in-memory log exists from now on.
+    node.memoryLogExists = true;
+    noteSimStarted(this.record, id);
     const config: Omit<RaftConfig, 'storage'> = {
       id,
       seed: this.rand.u32(),
@@ -505,6 +500,23 @@ export class Simulation {
     };
     this.at(phase + 1, tick);
     this.drain(node);
+    return undefined;
+  }
+
+  /**
+   * The operator's check before starting `node` with bootstrap voters `voters` (see
+   * operator.ts): the refusal, if any. A planted operator bug skips a part of it.
+   */
+  private guardStart(node: SimNode, voters: readonly number[]): RingraftError | undefined {
+    const bugs = this.options.operatorBugs;
+    const checks = { configuration: bugs?.skipConfigurationCheck !== true, directory: bugs?.skipDirectoryCheck !== true };
+    try {
+      checkSimStart(this.record, node.id, voters, node.disk, checks);
+      return undefined;
+    } catch (error) {
+      if (error instanceof RingraftError && (error.code === ErrorCode.STATE_LOST || error.code === ErrorCode.CONFIG_MISMATCH)) return error;
+      throw error;
+    }
   }
 
   private crash(id: number): void {
@@ -517,23 +529,41 @@ export class Simulation {
     node.lateStorage = undefined;
     node.crashPoint = undefined;
     this.crashedAt.set(id, this.now);
+    // Media corruption and lost disks, at most one node per run, so a majority stays whole.
+    // Only where the cluster survives losing this node for good: a voter's disk is damaged
+    // only while there are at least three voters, so a quorum remains without it.
+    const leaderRaft = this.leader()?.raft;
+    const conf = leaderRaft?.conf;
+    const settled = leaderRaft !== undefined && leaderRaft.pendingConfIndex <= leaderRaft.log.applied;
+    const survivable = conf !== undefined && settled && (!isVoter(conf, id) || (conf.voters.length >= 3 && conf.votersOutgoing.length === 0));
     if (node.fs !== undefined) {
       node.fs.crash(this.rand);
-      // Media corruption, at most one node per run, so a majority stays whole.
-      // Only where the cluster survives losing this node for good: a voter's log is corrupted
-      // only while there are at least three voters, so a quorum remains without it.
-      const leaderRaft = this.leader()?.raft;
-      const conf = leaderRaft?.conf;
-      const settled = leaderRaft !== undefined && leaderRaft.pendingConfIndex <= leaderRaft.log.applied;
-      const survivable = conf !== undefined && settled && (!isVoter(conf, id) || (conf.voters.length >= 3 && conf.votersOutgoing.length === 0));
-      if (survivable && this.rand.chance(this.options.bitFlipProbability) && !this.anyStopped() && !this.bitFlipped) {
+      if (survivable && this.rand.chance(this.options.bitFlipProbability) && !this.anyStopped() && !this.nodeLost) {
         const segments = node.fs.paths().filter((p) => p.startsWith(node.dir + '/') && p.endsWith('.wal'));
         if (segments.length > 0 && node.fs.flipDurableBit(this.rand.pick(segments), this.rand) !== undefined) {
-          this.bitFlipped = true;
+          this.nodeLost = true;
           this.stats.bitFlips++;
+          this.note(`a bit of node ${id}'s log flipped in a crash`);
         }
       }
     }
+    const wipe = this.options.diskWipeProbability;
+    if (survivable && wipe > 0 && !this.anyStopped() && !this.nodeLost && this.rand.chance(wipe)) this.wipeDisk(node);
+  }
+
+  /**
+   * The node's disk is lost (a crashed node's): in 'wal' mode every file in its directory
+   * is deleted; in 'memory' mode its in-memory log is replaced by an empty one. The node
+   * comes back as if new, and only the operator knows it is not.
+   */
+  private wipeDisk(node: SimNode): void {
+    if (node.fs !== undefined) node.fs.wipe(node.dir);
+    else node.storage = new MemoryHostStorage();
+    node.memoryLogExists = false;
+    node.wipedAt = this.now;
+    this.nodeLost = true;
+    this.stats.diskWipes++;
+    this.note(`node ${node.id} crashed and its disk was wiped`);
   }
 
   /** Opens (recovers) a node's WAL; with the truncateCorruptLog bug, cuts a corrupt log and retries. */
@@ -567,10 +597,30 @@ export class Simulation {
     return false;
   }
 
+  /**
+   * Restarts a crashed node, with no bootstrap voters (it has run: its log knows its
+   * configuration). The start guard must refuse it exactly when its disk was wiped
+   * (STATE_LOST); then it stays down for the rest of the run, and the membership faults
+   * replace it by a new member.
+   */
   private restart(id: number): void {
     this.crashedAt.delete(id);
-    if (this.nodes.get(id)!.stopped) return;
-    this.startNode(id, []);
+    const node = this.nodes.get(id)!;
+    if (node.stopped) return;
+    const wipedAt = node.wipedAt;
+    node.wipedAt = undefined;
+    const refusal = this.startNode(id, []);
+    if (refusal === undefined) {
+      if (wipedAt !== undefined && node.alive) this.note(`node ${id} rejoined with an empty log under its old identity (its disk was wiped at ${wipedAt} ms)`);
+      return;
+    }
+    if (wipedAt !== undefined && refusal.code === ErrorCode.STATE_LOST) {
+      node.stopped = true;
+      this.stats.stateLostStops++;
+      this.note(`node ${id} refused on restart (STATE_LOST): stays down`);
+      return;
+    }
+    this.invariants.fail(`start guard: node ${id} refused on restart (its disk ${wipedAt === undefined ? 'was not' : 'was'} wiped): ${refusal.message}`);
   }
 
   /** Delivers a Raft message (after its network delay) to a node, if it is up. */
@@ -660,7 +710,11 @@ export class Simulation {
     return this.rand.chance(0.5) ? 'before-send' : 'after-send';
   }
 
-  /** Nodes down now: crashed, or stopped for good on a corrupt log. */
+  /**
+   * Nodes down now: crashed, or stopped for good (a corrupt log, or a wiped disk the start
+   * guard refused). A stopped node keeps counting even once a new member has replaced it,
+   * which keeps the budget simple and on the safe side.
+   */
   private downCount(): number {
     let stopped = 0;
     for (const n of this.nodes.values()) if (n.stopped) stopped++;
@@ -888,7 +942,50 @@ export class Simulation {
         this.asLeader(leader!, (r) => r.transferLeadership(this.rand.pick(targets)));
         break;
       }
+      case 'misconfigure':
+        this.misconfigure();
+        break;
     }
+  }
+
+  /**
+   * The operator starts nodes with a configuration the cluster does not have, one of:
+   * - a wrong node count: it believes the cluster has one or two nodes more than its record
+   *   says (reopening a 3-node cluster with `nodes: 5`), and starts the missing ones with
+   *   the voters that count implies;
+   * - a new member (recorded, as addNode does) started as if it founded a cluster: with
+   *   itself alone, or the first configuration and itself, as voters.
+   * Started, such a node bootstraps a configuration of its own. The start guard must refuse
+   * each (CONFIG_MISMATCH); a refused node stays out. New nodes take ids never used before.
+   */
+  private misconfigure(): void {
+    const first = this.record.bootstrapVoters;
+    if (this.rand.chance(0.5)) {
+      const extra = Array.from({ length: this.rand.int(1, 3) }, () => this.nodeIdNext++);
+      const voters = [...first, ...extra];
+      for (const id of extra) this.startMisconfigured(id, voters, `a wrong node count, ${voters.length} for ${first.length}`);
+      return;
+    }
+    const id = this.nodeIdNext++;
+    addSimMember(this.record, id);
+    const voters = this.rand.chance(0.5) ? [id] : [...first, id];
+    this.startMisconfigured(id, voters, 'a new member given voters of its own');
+  }
+
+  private startMisconfigured(id: number, voters: readonly number[], what: string): void {
+    this.stats.misconfiguredStarts++;
+    this.nodes.set(id, new SimNode(id, this.options.storage));
+    const refusal = this.startNode(id, voters);
+    if (refusal === undefined) {
+      this.note(`node ${id} started with bootstrap voters [${voters.join(', ')}] (${what}), not refused`);
+      return;
+    }
+    this.nodes.delete(id);
+    if (refusal.code !== ErrorCode.CONFIG_MISMATCH) {
+      this.invariants.fail(`start guard: node ${id}, started with the wrong configuration (${what}), refused with ${refusal.code}, not CONFIG_MISMATCH: ${refusal.message}`);
+      return;
+    }
+    this.stats.misconfiguredRefusals++;
   }
 
   private changeMembership(leader: SimNode | undefined): void {
@@ -898,27 +995,37 @@ export class Simulation {
     const n = this.options.nodes;
     const choices: ConfChange[] = [];
     const voters = conf.voters;
-    // The operator's first job: remove a node that stopped on a corrupt log (a fresh one is
-    // added as a learner later), and shrink nothing else while it still holds a vote.
+    // The operator's first job: remove a node that stopped on a corrupt log or a lost disk,
+    // and shrink nothing else while it still holds a vote.
     const stopped = [...this.nodes.values()].find((x) => x.stopped && (isVoter(conf, x.id) || conf.learners.includes(x.id)));
     if (stopped !== undefined) {
       this.asLeader(leader!, (r) => r.proposeConfChange({ changes: [{ op: 'removeNode', nodeId: stopped.id }] }));
       return;
     }
-    // After a corruption, no other churn: it could leave the dead node holding a quorum.
-    if (this.bitFlipped) return;
-    if (voters.length > Math.max(2, n - 1)) {
+    // After a loss, nothing may shrink the cluster: it could leave the dead node holding a
+    // quorum. Once the dead node is out of the configuration, growing back (a new member
+    // replacing it) is safe; before that (not yet known dead, or a bit flip that recovery
+    // did not notice), no churn at all.
+    if (this.nodeLost && !this.anyStopped()) return;
+    const shrink = !this.nodeLost;
+    if (shrink && voters.length > Math.max(2, n - 1)) {
       for (const v of voters) choices.push({ changes: [{ op: 'removeNode', nodeId: v }] });
       for (const v of voters) choices.push({ changes: [{ op: 'addLearner', nodeId: v }] });
     }
     for (const l of conf.learners) {
       if (voters.length < n + 2) choices.push({ changes: [{ op: 'addVoter', nodeId: l }] });
-      choices.push({ changes: [{ op: 'removeNode', nodeId: l }] });
+      if (shrink) choices.push({ changes: [{ op: 'removeNode', nodeId: l }] });
     }
     if (conf.learners.length === 0 && this.nodes.size < n + 3) {
-      const id = this.sparesNext++;
+      // A new member, recorded before it starts (as the embedding API's addNode does).
+      const id = this.nodeIdNext++;
+      addSimMember(this.record, id);
       this.nodes.set(id, new SimNode(id, this.options.storage));
-      this.startNode(id, []);
+      const refusal = this.startNode(id, []);
+      if (refusal !== undefined) {
+        this.invariants.fail(`start guard: new member ${id} refused: ${refusal.message}`);
+        return;
+      }
       choices.push({ changes: [{ op: 'addLearner', nodeId: id }] });
     }
     if (choices.length === 0) return;
@@ -943,8 +1050,11 @@ export class Simulation {
   }
 }
 
-function resultOutput(r: KvResult): string | boolean | null {
+function resultOutput(r: KvWriteResult): string | boolean | null {
   switch (r.op) {
+    case 'register-clients':
+      // The simulated clients pick their own ids (below KV_CLIENT_ID_REGISTERED_FIRST) and never register.
+      throw new Error('assertion failed: the simulator sent no register-clients request');
     case 'put':
       return null;
     case 'delete':

@@ -38,3 +38,13 @@ export {
   type NodeExpectation,
   type NodeIdentity,
 } from './node-identity.ts';
+export {
+  MANIFEST_FILE,
+  bootstrapVotersOf,
+  expectationOf,
+  newManifest,
+  readManifest,
+  writeManifest,
+  type ClusterManifest,
+  type ManifestMember,
+} from './cluster-manifest.ts';

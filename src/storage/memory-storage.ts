@@ -5,6 +5,15 @@
  * Layout: `ents[0]` is a dummy entry at the compaction point (the snapshot's index, or
  * below it when entries are retained), so that ents[i] has log index i + ents[0].index and
  * term(firstIndex - 1) is answerable. Invariant: firstIndex() - 1 <= snapshot.meta.index.
+ *
+ * Memory: the entries held, which {@link MemoryStorage.sizeBytes} counts, and the snapshot.
+ * The storage keeps whatever it is given until a snapshot compacts it: its owner bounds it
+ * (the node host snapshots every snapshotEveryBytes of applied entries and keeps at most
+ * snapshotRetainBytes behind a snapshot). An entry decoded from a message is a view of that
+ * message's memory (see the message codec), so the entries of a message partly compacted
+ * or truncated away keep the whole message alive: the entries held are consecutive, so that
+ * is at most a message at either end (maxBatchBytes each, or one entry) more than
+ * `sizeBytes` says.
  */
 import {
   EMPTY_DATA,
@@ -26,6 +35,8 @@ export class MemoryStorage implements Storage {
   private hardState: HardState = { term: 0, vote: 0, commit: 0 };
   private snap: Snapshot;
   private ents: Entry[];
+  /** Invariant: the sum of entryBytes(e) over ents[1..]. */
+  private bytes = 0;
 
   constructor(conf: ConfState = emptyConfState()) {
     this.snap = { meta: { index: 0, term: 0, conf }, data: EMPTY_DATA };
@@ -78,6 +89,11 @@ export class MemoryStorage implements Storage {
     return this.snap;
   }
 
+  /** Bytes of the entries held, as {@link entryBytes} counts them (the snapshot apart). */
+  get sizeBytes(): number {
+    return this.bytes;
+  }
+
   /** Every stored entry after the snapshot, in order (for checks and tests). */
   allEntries(): readonly Entry[] {
     return this.ents.slice(1);
@@ -93,8 +109,12 @@ export class MemoryStorage implements Storage {
     const from = entries[skip]!.index;
     const offset = this.ents[0]!.index;
     assert(from <= this.lastIndex() + 1, `append at ${from} leaves a gap after ${this.lastIndex()}`);
+    for (let i = from - offset; i < this.ents.length; i++) this.bytes -= entryBytes(this.ents[i]!);
     this.ents.length = from - offset;
-    for (let i = skip; i < entries.length; i++) this.ents.push(entries[i]!);
+    for (let i = skip; i < entries.length; i++) {
+      this.ents.push(entries[i]!);
+      this.bytes += entryBytes(entries[i]!);
+    }
   }
 
   /** Replaces everything with `snap` (a snapshot received from the leader). */
@@ -104,6 +124,7 @@ export class MemoryStorage implements Storage {
     }
     this.snap = snap;
     this.ents = [{ index: snap.meta.index, term: snap.meta.term, type: EntryType.Normal, data: EMPTY_DATA }];
+    this.bytes = 0;
   }
 
   /**
@@ -127,6 +148,7 @@ export class MemoryStorage implements Storage {
   private compact(index: number): void {
     const offset = this.ents[0]!.index;
     const e = this.ents[index - offset]!;
+    for (let i = 1; i <= index - offset; i++) this.bytes -= entryBytes(this.ents[i]!);
     this.ents = [{ index, term: e.term, type: EntryType.Normal, data: EMPTY_DATA }, ...this.ents.slice(index - offset + 1)];
   }
 }

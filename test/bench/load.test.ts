@@ -5,8 +5,7 @@
  */
 
 import { describe, expect, it } from 'vitest';
-import { recoveryMs, runLoad } from '../../bench/load/harness.ts';
-import { keyName, OpPicker, type WorkloadSpec } from '../../bench/load/workload.ts';
+import { keyName, OpPicker, recoveryMs, runLoad, type WorkloadSpec } from '../../src/load/index.ts';
 import { parseDurationMs, parseFaults, parseMix } from '../../src/cli/load-command.ts';
 
 const spec = (over: Partial<WorkloadSpec> = {}): WorkloadSpec => ({

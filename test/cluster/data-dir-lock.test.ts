@@ -2,30 +2,15 @@
 // process included), broken when its owner is gone (no such pid, or the pid now names a
 // process started at another time), never broken when it cannot be read as a lock, and
 // released only by its owner.
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
+import { codeOf, tempDir } from '../storage/helpers.ts';
 import { DataDirLock, LOCK_FILE } from '../../src/cluster/data-dir-lock.ts';
 import { ErrorCode } from '../../src/index.ts';
 
-const dirs: string[] = [];
-afterEach(() => {
-  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
-});
 function dir(): string {
-  const d = mkdtempSync(join(tmpdir(), 'ringraft-lock-'));
-  dirs.push(d);
-  return d;
-}
-
-function codeOf(f: () => unknown): string | undefined {
-  try {
-    f();
-  } catch (error) {
-    return (error as { code?: string }).code;
-  }
-  return undefined;
+  return tempDir('ringraft-lock-');
 }
 
 /** A pid that names no process (the highest pids are free on any ordinary machine). */

@@ -240,7 +240,7 @@ describe('a data directory that cannot be used', () => {
     if (process.getuid?.() === 0) {
       // Root writes through permissions: a read-only mount it is.
       execFileSync('mount', ['-t', 'tmpfs', '-o', 'ro,size=1m', 'tmpfs', ro]);
-      afterTest(() => execFileSync('umount', [ro]));
+      afterTest(() => void execFileSync('umount', [ro]));
     } else {
       chmodSync(ro, 0o500);
     }

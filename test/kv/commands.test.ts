@@ -1,9 +1,10 @@
 // Proves that the KV request codec round-trips every valid request exactly (fast-check over
-// random requests, including the limits), that encode refuses requests outside the limits
-// with INVALID_ARGUMENT, and that decode refuses every malformed input with CORRUPT_COMMAND
-// wrapping a DecodeError: each truncation, trailing bytes, unknown version/op/flag, zero ids,
-// and lengths over the maxima (checked before any allocation), and never throws anything
-// else on random bytes.
+// random requests, register-clients among them, including the limits: client ids up to
+// 2^53 - 1), that it still reads the format of earlier builds (u32 client ids), that encode
+// refuses requests outside the limits with INVALID_ARGUMENT, and that decode refuses every
+// malformed input with CORRUPT_COMMAND wrapping a DecodeError: each truncation, trailing
+// bytes, unknown version/op/flag, zero ids and counts, and lengths over the maxima (checked
+// before any allocation), and never throws anything else on random bytes.
 import { Buffer } from 'node:buffer';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
@@ -12,11 +13,14 @@ import type { DecodeErrorReason } from '../../src/codec/index.ts';
 import {
   decodeKvRequest,
   encodeKvRequest,
+  isKvRegisterClientsRequest,
   KV_KEY_BYTES_MAX,
+  KV_REGISTER_CLIENTS_COUNT_MAX,
+  KV_REGISTER_CLIENTS_REQUEST_BYTES,
   KV_VALUE_BYTES_MAX,
   KvError,
 } from '../../src/kv/index.ts';
-import type { KvCommand, KvErrorCode, KvRequest } from '../../src/kv/index.ts';
+import type { KvCommand, KvErrorCode, KvLogRequest, KvRegisterClientsRequest, KvRequest } from '../../src/kv/index.ts';
 
 const keyArb = fc.uint8Array({ minLength: 1, maxLength: 64 });
 const valueArb = fc.uint8Array({ maxLength: 64 });
@@ -25,11 +29,16 @@ const commandArb: fc.Arbitrary<KvCommand> = fc.oneof(
   fc.record({ op: fc.constant('delete' as const), key: keyArb }),
   fc.record({ op: fc.constant('cas' as const), key: keyArb, expected: fc.option(valueArb, { nil: undefined }), value: valueArb }),
 );
-const requestArb: fc.Arbitrary<KvRequest> = fc.record({
-  clientId: fc.oneof(fc.integer({ min: 1, max: 0xffff_ffff }), fc.constantFrom(1, 0xffff_ffff)),
+const sessionRequestArb: fc.Arbitrary<KvRequest> = fc.record({
+  clientId: fc.oneof(fc.integer({ min: 1, max: Number.MAX_SAFE_INTEGER }), fc.constantFrom(1, 0xffff_ffff, 2 ** 32, Number.MAX_SAFE_INTEGER)),
   seq: fc.oneof(fc.integer({ min: 1, max: Number.MAX_SAFE_INTEGER }), fc.constantFrom(1, Number.MAX_SAFE_INTEGER)),
   command: commandArb,
 });
+const registerArb: fc.Arbitrary<KvRegisterClientsRequest> = fc.record({
+  op: fc.constant('register-clients' as const),
+  count: fc.oneof(fc.integer({ min: 1, max: KV_REGISTER_CLIENTS_COUNT_MAX }), fc.constantFrom(1, 4096, KV_REGISTER_CLIENTS_COUNT_MAX)),
+});
+const requestArb: fc.Arbitrary<KvLogRequest> = fc.oneof({ weight: 4, arbitrary: sessionRequestArb }, { weight: 1, arbitrary: registerArb });
 
 function kvErrorOf(run: () => unknown): KvError {
   try {
@@ -62,15 +71,50 @@ const sample: KvRequest = {
 describe('encodeKvRequest / decodeKvRequest', () => {
   it('lays out the documented format', () => {
     expect([...encodeKvRequest(sample)]).toEqual([
-      1, // version
+      3, // version
       3, // op cas
-      7, 0, 0, 0, // clientId
+      7, 0, 0, 0, 0, 0, 0, 0, // clientId
       3, 0, 0, 0, 0, 0, 0, 0, // seq
       2, 0, 0, 0, 1, 2, // key
       1, // expected present
       1, 0, 0, 0, 3, // expected
       2, 0, 0, 0, 4, 5, // value
     ]);
+    const register = encodeKvRequest({ op: 'register-clients', count: 4096 });
+    expect([...register]).toEqual([
+      3, // version
+      4, // op register-clients
+      0, 0x10, 0, 0, // count
+    ]);
+    expect(register.length).toBe(KV_REGISTER_CLIENTS_REQUEST_BYTES);
+  });
+
+  it('carries client ids above 2^32 (up to 2^53 - 1) whole', () => {
+    for (const clientId of [2 ** 32, 2 ** 32 + 1, 2 ** 40 + 7, Number.MAX_SAFE_INTEGER]) {
+      const req: KvRequest = { clientId, seq: 1, command: { op: 'delete', key: Uint8Array.of(1) } };
+      expect(decodeKvRequest(encodeKvRequest(req))).toEqual(req);
+    }
+  });
+
+  it('reads requests in the format of earlier builds (version 1, u32 client ids)', () => {
+    const v1 = Uint8Array.of(
+      1, // version
+      3, // op cas
+      7, 0, 0, 0, // clientId (u32)
+      3, 0, 0, 0, 0, 0, 0, 0, // seq
+      2, 0, 0, 0, 1, 2, // key
+      1, // expected present
+      1, 0, 0, 0, 3, // expected
+      2, 0, 0, 0, 4, 5, // value
+    );
+    expect(decodeKvRequest(v1)).toEqual(sample);
+    // Version 1 knows no register-clients.
+    expectCorrupt(Uint8Array.of(1, 4, 0, 0x10, 0, 0), 'invalid');
+  });
+
+  it('tells register-clients requests from session requests', () => {
+    expect(isKvRegisterClientsRequest({ op: 'register-clients', count: 1 })).toBe(true);
+    expect(isKvRegisterClientsRequest(sample)).toBe(false);
   });
 
   it('round-trips random requests exactly', () => {
@@ -94,6 +138,7 @@ describe('encodeKvRequest / decodeKvRequest', () => {
       },
     };
     const decoded = decodeKvRequest(encodeKvRequest(req));
+    if (isKvRegisterClientsRequest(decoded)) throw new Error('decoded a registration');
     // Compared with Buffer.equals: a deep toEqual over megabytes is needlessly slow.
     expect(decoded.command.op).toBe('cas');
     if (decoded.command.op !== 'cas' || req.command.op !== 'cas') return;
@@ -106,14 +151,14 @@ describe('encodeKvRequest / decodeKvRequest', () => {
     const bytes = encodeKvRequest({ clientId: 1, seq: 1, command: { op: 'put', key: Uint8Array.of(1), value: Uint8Array.of(2) } });
     const req = decodeKvRequest(bytes);
     bytes.fill(0);
-    expect(req.command).toEqual({ op: 'put', key: Uint8Array.of(1), value: Uint8Array.of(2) });
+    expect(req).toMatchObject({ command: { op: 'put', key: Uint8Array.of(1), value: Uint8Array.of(2) } });
   });
 });
 
 describe('encodeKvRequest refuses requests outside the limits', () => {
   const put = (key: Uint8Array, value: Uint8Array): KvCommand => ({ op: 'put', key, value });
   const ok = put(Uint8Array.of(1), Uint8Array.of());
-  const cases: [string, KvRequest][] = [
+  const cases: [string, KvLogRequest][] = [
     ['an empty key', { clientId: 1, seq: 1, command: put(new Uint8Array(0), Uint8Array.of()) }],
     ['a key over the maximum', { clientId: 1, seq: 1, command: put(new Uint8Array(KV_KEY_BYTES_MAX + 1), Uint8Array.of()) }],
     ['a value over the maximum', { clientId: 1, seq: 1, command: put(Uint8Array.of(1), new Uint8Array(KV_VALUE_BYTES_MAX + 1)) }],
@@ -126,13 +171,17 @@ describe('encodeKvRequest refuses requests outside the limits', () => {
       },
     ],
     ['clientId 0', { clientId: 0, seq: 1, command: ok }],
-    ['clientId 2^32', { clientId: 2 ** 32, seq: 1, command: ok }],
+    ['clientId 2^53', { clientId: 2 ** 53, seq: 1, command: ok }],
+    ['a negative clientId', { clientId: -1, seq: 1, command: ok }],
     ['a fractional clientId', { clientId: 1.5, seq: 1, command: ok }],
     ['seq 0', { clientId: 1, seq: 0, command: ok }],
     ['a fractional seq', { clientId: 1, seq: 1.5, command: ok }],
     ['seq 2^53', { clientId: 1, seq: 2 ** 53, command: ok }],
     ['an unknown op', { clientId: 1, seq: 1, command: { op: 'nope', key: Uint8Array.of(1) } as unknown as KvCommand }],
     ['a key that is not bytes', { clientId: 1, seq: 1, command: put('k' as unknown as Uint8Array, Uint8Array.of()) }],
+    ['a registration of 0 ids', { op: 'register-clients', count: 0 }],
+    ['a registration over KV_REGISTER_CLIENTS_COUNT_MAX', { op: 'register-clients', count: KV_REGISTER_CLIENTS_COUNT_MAX + 1 }],
+    ['a registration of a fractional count', { op: 'register-clients', count: 1.5 }],
   ];
   it.each(cases)('refuses %s with INVALID_ARGUMENT', (_, req) => {
     expectKvError(() => encodeKvRequest(req), 'INVALID_ARGUMENT');
@@ -165,20 +214,34 @@ describe('decodeKvRequest refuses malformed input', () => {
       bytes[offset] = value;
       return bytes;
     };
-    expectCorrupt(patched(0, 2), 'invalid'); // version
+    expectCorrupt(patched(0, 2), 'invalid'); // version (2 is a batch, not a request)
+    expectCorrupt(patched(0, 4), 'invalid');
     expectCorrupt(patched(0, 0), 'invalid');
     expectCorrupt(patched(1, 0), 'invalid'); // op
-    expectCorrupt(patched(1, 4), 'invalid');
+    expectCorrupt(patched(1, 5), 'invalid');
     expectCorrupt(patched(2, 0), 'invalid'); // clientId 7 -> 0
-    expectCorrupt(patched(6, 0), 'invalid'); // seq 3 -> 0
-    expectCorrupt(patched(20, 2), 'invalid'); // expected-present flag
-    expectCorrupt(patched(13, 0x20), 'out_of_range'); // seq above 2^53 - 1
+    expectCorrupt(patched(9, 0x20), 'out_of_range'); // clientId above 2^53 - 1
+    expectCorrupt(patched(10, 0), 'invalid'); // seq 3 -> 0
+    expectCorrupt(patched(24, 2), 'invalid'); // expected-present flag
+    expectCorrupt(patched(17, 0x20), 'out_of_range'); // seq above 2^53 - 1
+  });
+
+  it('refuses a registration of 0 ids or over the maximum, and trailing bytes after it', () => {
+    const withCount = (count: number): Uint8Array => {
+      const bytes = Uint8Array.of(3, 4, 0, 0, 0, 0);
+      new DataView(bytes.buffer).setUint32(2, count, true);
+      return bytes;
+    };
+    expect(decodeKvRequest(withCount(KV_REGISTER_CLIENTS_COUNT_MAX))).toEqual({ op: 'register-clients', count: KV_REGISTER_CLIENTS_COUNT_MAX });
+    expectCorrupt(withCount(0), 'invalid');
+    expectCorrupt(withCount(KV_REGISTER_CLIENTS_COUNT_MAX + 1), 'invalid');
+    expectCorrupt(Uint8Array.of(...withCount(1), 0), 'trailing_bytes');
   });
 
   it('refuses an empty key', () => {
     const bytes = encodeKvRequest({ clientId: 1, seq: 1, command: { op: 'delete', key: Uint8Array.of(9) } });
     // Key length 1 -> 0, and drop the key byte.
-    bytes[14] = 0;
+    bytes[18] = 0;
     expectCorrupt(bytes.subarray(0, bytes.length - 1), 'invalid');
   });
 
@@ -188,14 +251,14 @@ describe('decodeKvRequest refuses malformed input', () => {
     // Key length 4097 and 2^32 - 1: over KV_KEY_BYTES_MAX, with only a few bytes behind it.
     for (const length of [KV_KEY_BYTES_MAX + 1, 0xffff_ffff]) {
       const bytes = putBytes.slice();
-      new DataView(bytes.buffer).setUint32(14, length, true);
+      new DataView(bytes.buffer).setUint32(18, length, true);
       expectCorrupt(bytes, 'length_over_max');
     }
     // Value length 2^32 - 1: over KV_VALUE_BYTES_MAX.
-    view.setUint32(19, 0xffff_ffff, true);
+    view.setUint32(23, 0xffff_ffff, true);
     expectCorrupt(putBytes, 'length_over_max');
     // A value length within the maximum but beyond the input is a truncation.
-    view.setUint32(19, KV_VALUE_BYTES_MAX, true);
+    view.setUint32(23, KV_VALUE_BYTES_MAX, true);
     expectCorrupt(putBytes, 'truncated');
   });
 

@@ -1,18 +1,31 @@
 // Proves the KV state machine's contract: put/get/delete/cas semantics; exactly-once client
 // sessions (duplicate, stale, expired, deterministic eviction by oldest last-applied index);
-// snapshots that restore to the same reads, the same bytes and the same deduplication, and
-// that refuse damage with a typed error; onChange delivering each change once in log order.
-// A fast-check property feeds random command sequences (with retries, stale and unknown
-// clients, skipped indexes) to a machine and to a twin that is snapshotted and restored at
-// random points, and checks both against a naive reference model and each other byte for byte.
+// client ids registered through the log (register-clients: disjoint blocks from a counter
+// that starts at 2^32, is carried in snapshots and refuses to pass 2^53 - 1); snapshots that
+// restore to the same reads, the same bytes and the same deduplication, and that refuse
+// damage with a typed error (and other format versions with UNSUPPORTED_FORMAT); onChange
+// delivering each change once in log order. A fast-check property feeds random command
+// sequences (with retries, stale and unknown clients, registrations, skipped indexes) to a
+// machine and to a twin that is snapshotted and restored at random points, and checks both
+// against a naive reference model and each other byte for byte; another checks that no id
+// is ever handed out twice across any restore points.
 import { Buffer } from 'node:buffer';
 import { crc32 } from 'node:zlib';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { ByteReader, DecodeError } from '../../src/codec/index.ts';
 import type { DecodeErrorReason } from '../../src/codec/index.ts';
-import { encodeKvRequest, forEachKvBatchRequest, KvBatchBuilder, KvError, KvStateMachine } from '../../src/kv/index.ts';
-import type { KvApplyOutcome, KvChange, KvCommand, KvResult } from '../../src/kv/index.ts';
+import {
+  encodeKvRequest,
+  forEachKvBatchRequest,
+  KV_CLIENT_ID_REGISTERED_FIRST,
+  KV_REGISTER_CLIENTS_COUNT_MAX,
+  KV_SNAPSHOT_FORMAT_VERSION,
+  KvBatchBuilder,
+  KvError,
+  KvStateMachine,
+} from '../../src/kv/index.ts';
+import type { KvApplyOutcome, KvChange, KvCommand, KvResult, KvWriteResult } from '../../src/kv/index.ts';
 
 const bytesOf = (text: string): Uint8Array => new TextEncoder().encode(text);
 const textOf = (bytes: Uint8Array | undefined): string | undefined =>
@@ -21,6 +34,11 @@ const textOf = (bytes: Uint8Array | undefined): string | undefined =>
 function request(clientId: number, seq: number, command: KvCommand): Uint8Array {
   return encodeKvRequest({ clientId, seq, command });
 }
+function registration(count: number): Uint8Array {
+  return encodeKvRequest({ op: 'register-clients', count });
+}
+/** The outcome of a registration that got the block starting at `first`. */
+const registered = (first: number): KvApplyOutcome => ({ clientId: 0, seq: 0, result: { op: 'register-clients', clientIdFirst: first }, status: 'applied' });
 const put = (key: string, value: string): KvCommand => ({ op: 'put', key: bytesOf(key), value: bytesOf(value) });
 const del = (key: string): KvCommand => ({ op: 'delete', key: bytesOf(key) });
 const cas = (key: string, expected: string | undefined, value: string): KvCommand => ({
@@ -40,7 +58,7 @@ class Driver {
   send(clientId: number, seq: number, command: KvCommand): KvApplyOutcome {
     return this.machine.apply(this.machine.appliedIndex + 1, request(clientId, seq, command));
   }
-  run(command: KvCommand): KvResult | undefined {
+  run(command: KvCommand): KvWriteResult | undefined {
     return this.send(this.nextClientId++, 1, command).result;
   }
 }
@@ -308,8 +326,8 @@ describe('snapshot and restore', () => {
     for (const key of keys) d.run({ op: 'put', key, value: Uint8Array.of() });
     const bytes = d.machine.snapshot();
     const reader = new ByteReader(bytes.subarray(0, bytes.length - 4));
-    reader.raw(4 + 1 + 8);
-    reader.raw(reader.u32() * 21);
+    reader.raw(4 + 1 + 8 + 8);
+    reader.raw(reader.u32() * 25);
     const written = Array.from({ length: reader.u32() }, () => {
       const key = [...reader.bytes(4096)];
       reader.bytes(0);
@@ -351,17 +369,19 @@ describe('snapshot and restore', () => {
       return withFreshCrc(copy);
     };
     expectCorruptSnapshot(patched(0, 0x00), 'invalid'); // magic
-    expectCorruptSnapshot(patched(4, 2), 'invalid'); // version
-    expectCorruptSnapshot(patched(13, 0xff), 'length_over_max'); // session count
-    expectCorruptSnapshot(patched(17 + 20, 9), 'invalid'); // first session's result code
-    expectCorruptSnapshot(patched(17, 0), 'invalid'); // first session's clientId 1 -> 0
+    expectCorruptSnapshot(patched(17, 0), 'invalid'); // clientIdNext 2^32 -> 0, below the registered ids
+    expectCorruptSnapshot(patched(20, 0x20), 'out_of_range'); // clientIdNext above 2^53 - 1
+    expectCorruptSnapshot(patched(21, 0xff), 'length_over_max'); // session count
+    expectCorruptSnapshot(patched(25 + 24, 9), 'invalid'); // first session's result code
+    expectCorruptSnapshot(patched(25, 0), 'invalid'); // first session's clientId 1 -> 0
+    expectCorruptSnapshot(patched(25 + 7, 0x20), 'out_of_range'); // first session's clientId above 2^53 - 1
     const unsorted = new Driver();
     unsorted.run(put('a', ''));
     unsorted.run(put('b', ''));
     const sorted = unsorted.machine.snapshot();
     // Swap the two one-byte keys 'a' and 'b' in the entry section.
     const swapped = sorted.slice();
-    const first = swapped.indexOf(0x61, 17 + 2 * 21 + 4);
+    const first = swapped.indexOf(0x61, 25 + 2 * 25 + 4);
     const second = swapped.indexOf(0x62, first);
     swapped[first] = 0x62;
     swapped[second] = 0x61;
@@ -369,6 +389,30 @@ describe('snapshot and restore', () => {
     const longer = new Uint8Array(bytes.length + 4);
     longer.set(bytes);
     expectCorruptSnapshot(withFreshCrc(longer), 'trailing_bytes');
+  });
+
+  it('refuses another format version, its CRC intact, with UNSUPPORTED_FORMAT (not as corrupt)', () => {
+    const bytes = busyMachine().machine.snapshot();
+    expect(bytes[4]).toBe(KV_SNAPSHOT_FORMAT_VERSION);
+    for (const version of [0, 1, 3, 255]) {
+      const copy = bytes.slice();
+      copy[4] = version;
+      const error = thrown(() => KvStateMachine.restore(withFreshCrc(copy)));
+      expect(error).toBeInstanceOf(KvError);
+      expect((error as KvError).code).toBe('UNSUPPORTED_FORMAT');
+    }
+    // A snapshot of the previous format (version 1: u32 client ids, no counter) of one session.
+    const v1 = new Uint8Array(4 + 1 + 8 + 4 + 21 + 4 + 4);
+    const view = new DataView(v1.buffer);
+    v1.set([0x52, 0x4b, 0x56, 0x53, 1]);
+    view.setUint32(5, 1, true); // appliedIndex 1
+    view.setUint32(13, 1, true); // one session
+    view.setUint32(17, 7, true); // clientId 7
+    view.setUint32(21, 1, true); // lastSeq 1
+    view.setUint32(29, 1, true); // lastIndex 1
+    v1[37] = 1; // result: put
+    const error = thrown(() => KvStateMachine.restore(withFreshCrc(v1)));
+    expect((error as KvError).code).toBe('UNSUPPORTED_FORMAT');
   });
 
   it('restores into a smaller sessionsMax by evicting the oldest sessions', () => {
@@ -380,6 +424,90 @@ describe('snapshot and restore', () => {
     // Documented limit: a client's first request (seq 1) retried after its session was
     // evicted looks like a new session and runs again.
     expect(restored.send(4, 1, cas('kiwi', undefined, 'k')).status).toBe('applied');
+  });
+});
+
+describe('client registration (register-clients, Raft thesis §6.3)', () => {
+  it('hands out consecutive disjoint blocks from 2^32 on, with no session and no change', () => {
+    const machine = new KvStateMachine();
+    const changes: KvChange[] = [];
+    machine.onChange((c) => changes.push(c));
+    expect(machine.clientIdNext).toBe(KV_CLIENT_ID_REGISTERED_FIRST);
+    expect(machine.apply(1, registration(4096))).toEqual(registered(2 ** 32));
+    expect(machine.apply(2, registration(1))).toEqual(registered(2 ** 32 + 4096));
+    // A retry of the same request is not deduplicated: it takes another block.
+    expect(machine.apply(3, registration(1))).toEqual(registered(2 ** 32 + 4097));
+    expect(machine.clientIdNext).toBe(2 ** 32 + 4098);
+    expect(machine.appliedIndex).toBe(3);
+    expect(changes).toEqual([]);
+    // No session was opened: a session request with seq 2 of a registered id is expired.
+    expect(machine.apply(4, request(2 ** 32, 2, put('a', '1'))).status).toBe('expired');
+    expect(machine.apply(5, request(2 ** 32, 1, put('a', '1'))).status).toBe('applied');
+  });
+
+  it('registers inside a batch, each registration in order', () => {
+    const m = new KvStateMachine();
+    const b = new KvBatchBuilder(8);
+    for (const r of [registration(10), request(1, 1, put('a', '1')), registration(5)]) b.add(r, 0, r.length);
+    const outcomes = m.applyBatch(1, b.finish());
+    expect(outcomes).toEqual([registered(2 ** 32), { clientId: 1, seq: 1, result: { op: 'put' }, status: 'applied' }, registered(2 ** 32 + 10)]);
+  });
+
+  it('carries the counter in the snapshot: a restored machine goes on where the original was', () => {
+    const original = new KvStateMachine();
+    original.apply(1, registration(4096));
+    original.apply(2, request(2 ** 32, 1, put('a', '1')));
+    const restored = KvStateMachine.restore(original.snapshot());
+    expect(restored.clientIdNext).toBe(original.clientIdNext);
+    expect(restored.apply(3, registration(7))).toEqual(original.apply(3, registration(7)));
+    expect(restored.snapshot()).toEqual(original.snapshot());
+  });
+
+  it('refuses a registration that would pass 2^53 - 1, and changes nothing', () => {
+    const near = new KvStateMachine().snapshot();
+    // clientIdNext (bytes 13..20) -> 2^53 - 11.
+    new DataView(near.buffer, near.byteOffset).setUint32(13, (2 ** 53 - 11) % 2 ** 32, true);
+    new DataView(near.buffer, near.byteOffset).setUint32(17, Math.floor((2 ** 53 - 11) / 2 ** 32), true);
+    const machine = KvStateMachine.restore(withFreshCrc(near));
+    expect(machine.clientIdNext).toBe(2 ** 53 - 11);
+    expect(machine.apply(1, registration(11)).status).toBe('invalid');
+    expect(machine.clientIdNext).toBe(2 ** 53 - 11);
+    expect(machine.apply(2, registration(10))).toEqual(registered(2 ** 53 - 11));
+    expect(machine.clientIdNext).toBe(Number.MAX_SAFE_INTEGER);
+    expect(machine.apply(3, registration(1)).status).toBe('invalid');
+    expect(KvStateMachine.restore(machine.snapshot()).clientIdNext).toBe(Number.MAX_SAFE_INTEGER);
+  });
+
+  it('property: no id is handed out twice, whatever the counts and the restore points', () => {
+    const stepArb = fc.record({
+      count: fc.oneof(fc.integer({ min: 1, max: 5000 }), fc.constantFrom(1, 4096, KV_REGISTER_CLIENTS_COUNT_MAX)),
+      restoreAfter: fc.boolean(),
+      write: fc.boolean(),
+    });
+    fc.assert(
+      fc.property(fc.array(stepArb, { minLength: 1, maxLength: 60 }), (steps) => {
+        let machine = new KvStateMachine();
+        const blocks: [number, number][] = [];
+        let index = 0;
+        for (const step of steps) {
+          const outcome = machine.apply(++index, registration(step.count));
+          expect(outcome.status).toBe('applied');
+          const first = (outcome.result as { clientIdFirst: number }).clientIdFirst;
+          blocks.push([first, first + step.count]);
+          // Writes under a registered id between registrations change nothing about the counter.
+          if (step.write) machine.apply(++index, request(first, 1, put('k', String(index))));
+          if (step.restoreAfter) machine = KvStateMachine.restore(machine.snapshot());
+        }
+        // Blocks come in order, each starting where the previous ended: disjoint, none below 2^32.
+        let expectedFirst = KV_CLIENT_ID_REGISTERED_FIRST;
+        for (const [first, end] of blocks) {
+          expect(first).toBe(expectedFirst);
+          expectedFirst = end;
+        }
+        expect(machine.clientIdNext).toBe(expectedFirst);
+      }),
+      { numRuns: 300 },
+    );
   });
 });
 
@@ -441,6 +569,7 @@ describe('onChange', () => {
 type SeqChoice = 'next' | 'retry' | 'older' | 'jump';
 type Step =
   | { kind: 'skip'; restoreAfter: boolean }
+  | { kind: 'register'; count: number; restoreAfter: boolean }
   | { kind: 'request'; clientId: number; seqChoice: SeqChoice; command: KvCommand; restoreAfter: boolean };
 
 const KEY_SPACE = [Uint8Array.of(1), Uint8Array.of(2), Uint8Array.of(1, 0), Uint8Array.of(0xff), Uint8Array.of(0x80, 1)];
@@ -457,6 +586,7 @@ const commandArb: fc.Arbitrary<KvCommand> = fc.oneof(
 const restoreAfterArb = fc.integer({ min: 0, max: 7 }).map((n) => n === 0);
 const stepArb: fc.Arbitrary<Step> = fc.oneof(
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('skip' as const), restoreAfter: restoreAfterArb }) },
+  { weight: 1, arbitrary: fc.record({ kind: fc.constant('register' as const), count: fc.integer({ min: 1, max: 10_000 }), restoreAfter: restoreAfterArb }) },
   {
     weight: 8,
     arbitrary: fc.record({
@@ -476,7 +606,14 @@ class Model {
   readonly data = new Map<string, Uint8Array>();
   readonly sessions = new Map<number, { lastSeq: number; lastIndex: number; result: KvResult }>();
   readonly changes: KvChange[] = [];
+  clientIdNext = 2 ** 32;
   constructor(private readonly sessionsMax: number) {}
+
+  register(count: number): KvApplyOutcome {
+    const first = this.clientIdNext;
+    this.clientIdNext += count;
+    return registered(first);
+  }
 
   apply(index: number, clientId: number, seq: number, command: KvCommand): KvApplyOutcome {
     const session = this.sessions.get(clientId);
@@ -541,6 +678,10 @@ describe('property: replicas agree with each other and with a naive model', () =
           if (step.kind === 'skip') {
             straight.skip(index);
             restarted.skip(index);
+          } else if (step.kind === 'register') {
+            const expected = model.register(step.count);
+            expect(straight.apply(index, registration(step.count))).toEqual(expected);
+            expect(restarted.apply(index, registration(step.count))).toEqual(expected);
           } else {
             const last = lastSent.get(step.clientId) ?? 0;
             const seq =
@@ -564,6 +705,8 @@ describe('property: replicas agree with each other and with a naive model', () =
         expect(restarted.snapshot()).toEqual(snapshot);
         expect(KvStateMachine.restore(snapshot, options).snapshot()).toEqual(snapshot);
         expect(straight.appliedIndex).toBe(index);
+        expect(straight.clientIdNext).toBe(model.clientIdNext);
+        expect(restarted.clientIdNext).toBe(model.clientIdNext);
         expect(straight.size).toBe(model.data.size);
         for (const key of KEY_SPACE) {
           expect(straight.get(key)).toEqual(model.data.get(hex(key)));

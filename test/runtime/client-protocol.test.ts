@@ -1,5 +1,6 @@
 // Proves that the client protocol round-trips every request and reply kind exactly (fast-check
-// over random fields, each frame sized exactly by encoded*Bytes, also when it sits inside a
+// over random fields, the write reply of a client registration with its u64 first id among
+// them, each frame sized exactly by encoded*Bytes, also when it sits inside a
 // larger buffer as it does in ring memory), that decoded byte fields are copies (the input is
 // overwritten after decoding and the result must not change), and that the decoders refuse
 // malformed frames with a ProtocolError and nothing else: a table of named cases (unknown
@@ -9,7 +10,7 @@ import { Buffer } from 'node:buffer';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { ErrorCode } from '../../src/core/index.ts';
-import { KV_KEY_BYTES_MAX, KV_VALUE_BYTES_MAX, type KvResult } from '../../src/kv/index.ts';
+import { KV_KEY_BYTES_MAX, KV_VALUE_BYTES_MAX, type KvWriteResult } from '../../src/kv/index.ts';
 import {
   decodeReply,
   decodeReplyAt,
@@ -35,12 +36,18 @@ const bytesArb = fc.uint8Array({ maxLength: 40 });
 const optionalBytesArb = fc.option(bytesArb, { nil: undefined });
 /** Error and watch-end codes: short ASCII words, the real ones among them. */
 const codeArb = fc.oneof(fc.constantFrom(...Object.values(ErrorCode)), fc.stringMatching(/^[ -~]{0,64}$/));
-const resultArb = fc.constantFrom<KvResult>(
-  { op: 'put' },
-  { op: 'delete', existed: true },
-  { op: 'delete', existed: false },
-  { op: 'cas', swapped: true },
-  { op: 'cas', swapped: false },
+const resultArb: fc.Arbitrary<KvWriteResult> = fc.oneof(
+  fc.constantFrom<KvWriteResult>(
+    { op: 'put' },
+    { op: 'delete', existed: true },
+    { op: 'delete', existed: false },
+    { op: 'cas', swapped: true },
+    { op: 'cas', swapped: false },
+  ),
+  fc.record({
+    op: fc.constant('register-clients' as const),
+    clientIdFirst: fc.oneof(fc.constantFrom(1, 2 ** 32, Number.MAX_SAFE_INTEGER), fc.integer({ min: 1, max: Number.MAX_SAFE_INTEGER })),
+  }),
 );
 
 const requestArb: fc.Arbitrary<ClientRequest> = fc.oneof(
@@ -260,7 +267,12 @@ const malformedReplies: readonly (readonly [string, Uint8Array])[] = [
   ['unknown kind 7', frame(u8(7), u32(1), u64(0))],
   ['truncated request id', frame(u8(6), u8(1))],
   ['write: result tag 0', frame(u8(1), u32(1), u8(0), u64(3))],
-  ['write: result tag 6', frame(u8(1), u32(1), u8(6), u64(3))],
+  ['write: result tag 7', frame(u8(1), u32(1), u8(7), u64(3))],
+  ['write: registration without its clientIdFirst', frame(u8(1), u32(1), u8(6), u64(3))],
+  ['write: registration with clientIdFirst 0', frame(u8(1), u32(1), u8(6), u64(3), u64(0))],
+  ['write: registration with clientIdFirst above 2^53 - 1', frame(u8(1), u32(1), u8(6), u64(3), u64(2 ** 53))],
+  ['write: registration with a trailing byte', frame(u8(1), u32(1), u8(6), u64(3), u64(2 ** 32), u8(0))],
+  ['write: a put result followed by a clientIdFirst', frame(u8(1), u32(1), u8(1), u64(3), u64(2 ** 32))],
   ['write: index truncated', frame(u8(1), u32(1), u8(1), u32(3))],
   ['write: trailing byte', frame(u8(1), u32(1), u8(1), u64(3), u8(0))],
   ['write: index above 2^53 - 1', frame(u8(1), u32(1), u8(1), u64(2 ** 60))],
@@ -302,6 +314,12 @@ describe('malformed frames', () => {
     expect(decodeRequest(frame(u8(1), u32(1), new Uint8Array(WRITE_REQUEST_BYTES_MAX)))).toMatchObject({ kind: 'write' });
     expect(decodeRequest(frame(u8(2), u32(1), u8(3), u32(KV_KEY_BYTES_MAX), new Uint8Array(KV_KEY_BYTES_MAX)))).toMatchObject({ consistency: 'stale' });
     expect(decodeReply(frame(u8(1), u32(1), u8(5), u64(3)))).toMatchObject({ result: { op: 'cas', swapped: false } });
+    expect(decodeReply(frame(u8(1), u32(1), u8(6), u64(3), u64(2 ** 32)))).toEqual({
+      kind: 'write',
+      requestId: 1,
+      index: 3,
+      result: { op: 'register-clients', clientIdFirst: 2 ** 32 },
+    });
     expect(decodeReply(frame(u8(2), u32(1), u64(3), u8(1), u32(3), key))).toMatchObject({ value: key });
     expect(decodeReply(frame(u8(3), u32(1), u32(code.length), code, u32(2), u8(1)))).toMatchObject({ code: 'NOT_LEADER', proposed: true });
     expect(decodeReply(frame(u8(3), u32(1), u32(64), new Uint8Array(64).fill(65), u32(2), u8(0)))).toMatchObject({ kind: 'error' });

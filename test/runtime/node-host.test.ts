@@ -5,13 +5,16 @@
 // reads are answered at once anywhere; a leader that loses its role fails what it was
 // serving with the right `proposed` flag; a retried write applies once; watches report
 // matching changes in index order after a watch-start, resume from history, end with
-// COMPACTED below the history floor and with CLOSED on unwatch; snapshots compact the log,
-// survive a restart and catch up a node added later; and each Ready is persisted before the
+// COMPACTED below the history floor and with CLOSED on unwatch, and are refused at once with
+// INVALID_ARGUMENT after an index the node cannot expect to reach; snapshots compact the log,
+// survive a restart and catch up a node added later; the watch history and the entries kept
+// behind a snapshot are bounded in bytes, not only in count, and a write over the protocol's
+// limit is refused before it can spoil its batch; and each Ready is persisted before the
 // messages that depend on it leave.
 import { describe, expect, it, vi } from 'vitest';
 import { EntryType, ErrorCode, MessageType, NONE, type Message } from '../../src/core/index.ts';
 import { encodeKvRequest } from '../../src/kv/index.ts';
-import type { ClientReply } from '../../src/runtime/index.ts';
+import { WRITE_REQUEST_BYTES_MAX, type ClientReply } from '../../src/runtime/index.ts';
 import { bytesOf, del, HostNetwork, put, readReq, textOf, watchReq, writeReq } from './helpers.ts';
 
 /** A three-node cluster whose leader is node 1, with every node caught up. */
@@ -473,6 +476,107 @@ describe('snapshots', () => {
     expect(joiner.host.appliedIndex).toBe(net.host(1).appliedIndex);
     // The snapshot jumped over the changes the watch would have reported.
     expect(watchLog(joiner.replies, 97)).toEqual([['start', 0], ['end', ErrorCode.COMPACTED]]);
+  });
+});
+
+describe('watches after an index far ahead', () => {
+  it('the leader refuses at once, with INVALID_ARGUMENT, a watch after an index past its last log index', () => {
+    const net = cluster();
+    write(net, 1, 1, 10, 'a', '1');
+    const last = net.host(1).raft.log.lastIndex();
+    net.request(1, watchReq(100, '', last + 1), watchReq(101, '', 2 ** 40), watchReq(102, '', last));
+    expect(watchLog(net.node(1).replies, 100)).toEqual([['end', ErrorCode.INVALID_ARGUMENT]]);
+    expect(watchLog(net.node(1).replies, 101)).toEqual([['end', ErrorCode.INVALID_ARGUMENT]]);
+    // At its last index: the watch starts and reports what comes next.
+    const next = write(net, 1, 2, 11, 'b', '2');
+    expect(watchLog(net.node(1).replies, 102)).toEqual([
+      ['start', last],
+      ['event', next, 'b', '2'],
+    ]);
+    expect(net.host(1).status().requestsRefusedInvalid).toBe(2);
+  });
+
+  it('a follower waits for an index it may still reach, and refuses one past what the leader\'s log can hold', () => {
+    const net = cluster({ snapshotEveryEntries: 100, snapshotRetainEntries: 10 });
+    const last = net.host(3).raft.log.lastIndex();
+    net.request(3, watchReq(110, '', last + 110), watchReq(111, '', last + 111));
+    expect(watchLog(net.node(3).replies, 110)).toEqual([['start', last + 110]]);
+    expect(watchLog(net.node(3).replies, 111)).toEqual([['end', ErrorCode.INVALID_ARGUMENT]]);
+  });
+});
+
+describe('limits in bytes', () => {
+  const bigValue = (n: number): string => String(n % 10).repeat(64 << 10);
+
+  it('the watch history is bounded in bytes: with large values an older afterIndex is COMPACTED, a recent one resumes', () => {
+    // Room for three changes of 64 KiB values (with their keys and overhead), not four.
+    const net = cluster({ watchHistoryBytesMax: 3 * ((64 << 10) + 200) });
+    const indexes = Array.from({ length: 8 }, (_, i) => write(net, 1, i + 1, 10 + i, `k${i}`, bigValue(i)));
+    // The history holds the last three changes: the floor is the index of the one before them.
+    net.request(1, watchReq(120, '', indexes[3]!), watchReq(121, '', indexes[4]!));
+    expect(watchLog(net.node(1).replies, 120)).toEqual([['end', ErrorCode.COMPACTED]]);
+    expect(watchLog(net.node(1).replies, 121)).toEqual([
+      ['start', indexes[4]],
+      ['event', indexes[5], 'k5', bigValue(5)],
+      ['event', indexes[6], 'k6', bigValue(6)],
+      ['event', indexes[7], 'k7', bigValue(7)],
+    ]);
+  });
+
+  it('entries kept behind a snapshot are bounded in bytes as well as in count', () => {
+    // Snapshots every 4 entries; keep up to 1000 entries behind, but at most 200 KiB: three entries of 64 KiB.
+    const retainBytes = 200 << 10;
+    const net = cluster({ snapshotEveryEntries: 4, snapshotRetainEntries: 1000, snapshotRetainBytes: retainBytes });
+    for (let i = 0; i < 24; i++) write(net, 1, i + 1, 10 + i, `k${i}`, bigValue(i));
+    net.tickAll(2);
+    for (const id of [1, 2, 3]) {
+      const storage = net.node(id).storage;
+      const snapIndex = storage.snapshot().meta.index;
+      expect(snapIndex).toBeGreaterThan(20);
+      // At most three entries behind the snapshot, and fewer than four entries after it.
+      expect(snapIndex - storage.firstIndex() + 1).toBeLessThanOrEqual(3);
+      expect(snapIndex - storage.firstIndex() + 1).toBeGreaterThanOrEqual(2);
+      expect(storage.sizeBytes).toBeLessThanOrEqual(retainBytes + 4 * ((64 << 10) + 200));
+    }
+    // The count bound still holds when it is the smaller.
+    const few = cluster({ snapshotEveryEntries: 4, snapshotRetainEntries: 1, snapshotRetainBytes: 64 << 20 });
+    for (let i = 0; i < 8; i++) write(few, 1, i + 1, 10 + i, `k${i}`, bigValue(i));
+    const storage = few.node(1).storage;
+    expect(storage.firstIndex()).toBe(storage.snapshot().meta.index);
+  });
+
+  it('a write over WRITE_REQUEST_BYTES_MAX is refused before it is proposed; the writes batched with it go through', () => {
+    const net = cluster();
+    const lastIndex = net.host(1).raft.log.lastIndex();
+    // Larger than a proposal may be: proposed in a batch, it would fail the batch's other writes too.
+    const huge = new Uint8Array(9 << 20);
+    huge[0] = 1;
+    net.request(
+      1,
+      { kind: 'write', requestId: 1, data: huge },
+      { kind: 'write', requestId: 2, data: new Uint8Array(WRITE_REQUEST_BYTES_MAX + 1) },
+      { kind: 'write', requestId: 3, data: new Uint8Array(0) },
+      writeReq(4, 42, 1, put('k', 'v')),
+    );
+    net.deliverAll();
+    for (const requestId of [1, 2, 3]) {
+      expect(net.repliesTo(1, requestId)).toEqual([{ kind: 'error', requestId, code: ErrorCode.INVALID_ARGUMENT, leaderHint: NONE, proposed: false }]);
+    }
+    expect(net.repliesTo(1, 4)).toMatchObject([{ kind: 'write', result: { op: 'put' }, index: lastIndex + 1 }]);
+    expect(net.host(1).status().requestsRefusedInvalid).toBe(3);
+  });
+
+  it('endWatches() with a range of request ids ends only the watches of that client link', () => {
+    const net = cluster();
+    const link = 2 ** 32;
+    net.request(1, watchReq(5, 'a'), watchReq(link + 5, 'a'), watchReq(2 * link + 5, 'a'));
+    net.host(1).endWatches(ErrorCode.WATCH_LAGGING, link, 2 * link);
+    const index = write(net, 1, 1, 10, 'a1', 'x');
+    expect(watchLog(net.node(1).replies, link + 5)).toEqual([
+      ['start', index - 1],
+      ['end', ErrorCode.WATCH_LAGGING],
+    ]);
+    for (const requestId of [5, 2 * link + 5]) expect(watchLog(net.node(1).replies, requestId).at(-1)).toEqual(['event', index, 'a1', 'x']);
   });
 });
 

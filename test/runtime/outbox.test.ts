@@ -2,11 +2,13 @@
 // thread: items are encoded into the ring in send order and stay invisible to the consumer
 // until flush() publishes them; while the ring is full they queue, in order, and later sends
 // queue behind them; flush() moves them into the ring once the consumer has drained; beyond
-// queueMax the oldest queued item is discarded and counted in `dropped`; a codec that throws
+// queueMax items or queueBytesMax encoded bytes the oldest queued items are discarded and
+// counted in `dropped` (an item larger than queueBytesMax on its own too); a codec that throws
 // leaves nothing published and the ring's space unused; a burst of sends costs one
 // publishing store at flush(). A fast-check property runs random sends, drains and flushes
 // against the rule that the consumer sees the sent items in order with exactly `dropped` of
-// them missing, and a long run crosses the queue's compaction.
+// them missing and the queued bytes within their bound, and a long run crosses the queue's
+// compaction.
 import fc from 'fast-check';
 import { describe, expect, it, vi } from 'vitest';
 import { Outbox, type FrameCodec } from '../../src/runtime/index.ts';
@@ -34,11 +36,11 @@ const RING_BYTES = 64;
 const FRAMES_PER_RING = 4;
 const item = (n: number, sizeBytes = 8): Item => ({ n, sizeBytes });
 
-function setup(queueMax = 1000, codec: FrameCodec<Item> = itemCodec) {
+function setup(queueMax = 1000, codec: FrameCodec<Item> = itemCodec, queueBytesMax = Number.POSITIVE_INFINITY) {
   const buffer = createRing(RING_BYTES);
   const producer = new RingProducer(buffer);
   const consumer = new RingConsumer(buffer);
-  const outbox = new Outbox(producer, codec, queueMax);
+  const outbox = new Outbox(producer, codec, queueMax, queueBytesMax);
   /** Numbers of every frame the consumer can see now, checked byte for byte. */
   const drain = (): number[] => {
     const seen: number[] = [];
@@ -97,6 +99,44 @@ describe('Outbox', () => {
     outbox.flush();
     expect(drain()).toEqual([7, 8]);
     expect(outbox.dropped).toBe(2);
+  });
+
+  it('beyond queueBytesMax discards the oldest queued items, by their encoded bytes, and counts them', () => {
+    const { outbox, drain } = setup(1000, itemCodec, 20);
+    // 1-4 (8 bytes each) fill the ring; then 5 (8), 6 (8) queue: 16 bytes.
+    for (let n = 1; n <= 6; n++) outbox.send(item(n));
+    expect(outbox.queuedBytes).toBe(16);
+    expect(outbox.dropped).toBe(0);
+    // 7 (12 bytes) needs room: 5 goes (8 + 12 = 20 fits).
+    outbox.send(item(7, 12));
+    expect(outbox.dropped).toBe(1);
+    expect(outbox.queuedCount).toBe(2);
+    expect(outbox.queuedBytes).toBe(20);
+    // 8 (8 bytes): 6 goes too.
+    outbox.send(item(8));
+    expect(outbox.dropped).toBe(2);
+    expect(outbox.queuedBytes).toBe(20);
+    outbox.flush();
+    expect(drain()).toEqual([1, 2, 3, 4]);
+    outbox.flush();
+    expect(drain()).toEqual([7, 8]);
+    expect(outbox.queuedBytes).toBe(0);
+    expect(outbox.dropped).toBe(2);
+  });
+
+  it('an item larger than queueBytesMax on its own is discarded and counted, and what was queued stays', () => {
+    const { outbox, drain } = setup(1000, itemCodec, 16);
+    for (let n = 1; n <= 5; n++) outbox.send(item(n));
+    expect(outbox.queuedCount).toBe(1);
+    outbox.send(item(6, 24));
+    expect(outbox.dropped).toBe(2);
+    expect(outbox.queuedCount).toBe(0);
+    expect(outbox.queuedBytes).toBe(0);
+    outbox.send(item(7));
+    outbox.flush();
+    expect(drain()).toEqual([1, 2, 3, 4]);
+    outbox.flush();
+    expect(drain()).toEqual([7]);
   });
 
   it('a codec that throws on send leaves nothing published and the ring space free', () => {
@@ -181,8 +221,8 @@ describe('Outbox', () => {
       { weight: 2, arbitrary: fc.constant({ op: 'drain' as const }) },
     );
     fc.assert(
-      fc.property(fc.array(opArb, { maxLength: 200 }), fc.integer({ min: 1, max: 8 }), (ops, queueMax) => {
-        const { consumer, outbox, drain } = setup(queueMax);
+      fc.property(fc.array(opArb, { maxLength: 200 }), fc.integer({ min: 1, max: 8 }), fc.oneof(fc.constant(Number.POSITIVE_INFINITY), fc.integer({ min: 0, max: 80 })), (ops, queueMax, queueBytesMax) => {
+        const { consumer, outbox, drain } = setup(queueMax, itemCodec, queueBytesMax);
         const seen: number[] = [];
         let sent = 0;
         for (const op of ops) {
@@ -192,6 +232,8 @@ describe('Outbox', () => {
             // A send never publishes: what the consumer can see is unchanged.
             expect(consumer.hasData()).toBe(visible);
             expect(outbox.queuedCount).toBeLessThanOrEqual(queueMax);
+            expect(outbox.queuedBytes).toBeLessThanOrEqual(queueBytesMax);
+            expect(outbox.queuedBytes).toBeGreaterThanOrEqual(4 * outbox.queuedCount);
           } else if (op.op === 'flush') {
             outbox.flush();
           } else {
@@ -208,6 +250,7 @@ describe('Outbox', () => {
         // In order, each at most once, and exactly `dropped` missing.
         for (let i = 1; i < seen.length; i++) expect(seen[i]!).toBeGreaterThan(seen[i - 1]!);
         expect(seen.length + outbox.dropped).toBe(sent);
+        expect(outbox.queuedBytes).toBe(0);
       }),
       { numRuns: 500 },
     );

@@ -1,5 +1,6 @@
 // Proves a seed replays a run exactly: two runs of the same seed produce the same history,
-// event count and statistics, and different seeds produce different runs.
+// event count, statistics and fault log (disk wipes and misconfigured starts included), and
+// different seeds produce different runs.
 import { describe, expect, it } from 'vitest';
 import { historyToJsonLines } from '../../src/sim/history.ts';
 import { defaultSimOptions, runSimulation } from '../../src/sim/simulation.ts';
@@ -13,6 +14,21 @@ describe('simulator determinism', () => {
       expect(a.stats).toEqual(b.stats);
       expect(historyToJsonLines(a.history)).toBe(historyToJsonLines(b.history));
       expect(a.history.length).toBeGreaterThan(50);
+    }
+  });
+
+  it('replays a seed with disk wipes and misconfigured starts exactly, in both storage modes', () => {
+    for (const storage of ['memory', 'wal'] as const) {
+      const options = defaultSimOptions(20, { storage, diskWipeProbability: 1, crashPointProbability: 0.05 });
+      const a = runSimulation(options);
+      const b = runSimulation(options);
+      expect(a.ok, a.violation).toBe(true);
+      expect(a.stats.diskWipes).toBe(1);
+      expect(a.stats.misconfiguredStarts).toBeGreaterThan(0);
+      expect(a.events).toBe(b.events);
+      expect(a.stats).toEqual(b.stats);
+      expect(a.faultLog).toEqual(b.faultLog);
+      expect(historyToJsonLines(a.history)).toBe(historyToJsonLines(b.history));
     }
   });
 

@@ -1,7 +1,8 @@
 // Proves the simulated disk keeps its stated fault model: synced data always survives a
 // crash; unsynced writes survive only as an in-order prefix whose last write may be torn,
 // never reordered and never garbage; unsynced directory changes may be undone; and bit
-// flips land in synced data before the last synced write.
+// flips land in synced data before the last synced write; a wipe deletes a directory's files
+// for good, synced or not, and no crash brings them back.
 import { describe, expect, it } from 'vitest';
 import { Rand } from '../../src/core/index.ts';
 import { SimFileSystem } from '../../src/sim/sim-fs.ts';
@@ -103,5 +104,34 @@ describe('SimFileSystem', () => {
       fs.crash(new Rand(seed));
       expect(readAll(fs, '/d/a')[offset!]).not.toBe(0);
     }
+  });
+
+  it('wipes every file under a directory for good, and only there', () => {
+    for (let seed = 0; seed < 20; seed++) {
+      const fs = new SimFileSystem();
+      for (const path of ['/n1/a', '/n1/b', '/n2/a']) {
+        const fd = fs.open(path, 'createExclusive');
+        fs.writev(fd, [bytes(8, 5)], 0);
+        fs.fdatasync(fd);
+        fs.close(fd);
+      }
+      fs.syncDir('/n1');
+      fs.syncDir('/n2');
+      // Unsynced changes under the directory too: a new file, a rename and an unlink.
+      fs.close(fs.open('/n1/c', 'createExclusive'));
+      fs.rename('/n1/b', '/n1/d');
+      fs.unlink('/n1/a');
+      expect(fs.wipe('/n1')).toBe(2);
+      expect(fs.paths()).toEqual(['/n2/a']);
+      fs.crash(new Rand(seed));
+      expect(fs.paths()).toEqual(['/n2/a']);
+      expect(readAll(fs, '/n2/a')).toEqual(bytes(8, 5));
+    }
+  });
+
+  it('refuses to wipe a directory with a file open in it', () => {
+    const fs = new SimFileSystem();
+    fs.open('/n1/a', 'createExclusive');
+    expect(() => fs.wipe('/n1')).toThrow(/open while its directory is wiped/);
   });
 });

@@ -13,6 +13,10 @@ export function smokeSweep(nodes: number, start: number, count: number) {
   let answered = 0;
   let tornWrites = 0;
   let corruptLogStops = 0;
+  let diskWipes = 0;
+  let stateLostStops = 0;
+  let misconfiguredStarts = 0;
+  let misconfiguredRefusals = 0;
   let walRuns = 0;
   for (let seed = start; seed < start + count; seed++) {
     const r = runSimulation(defaultSimOptions(seed, { nodes }));
@@ -26,6 +30,10 @@ export function smokeSweep(nodes: number, start: number, count: number) {
     answered += r.operationsCompleted;
     tornWrites += r.stats.tornWrites;
     corruptLogStops += r.stats.corruptLogStops;
+    diskWipes += r.stats.diskWipes;
+    stateLostStops += r.stats.stateLostStops;
+    misconfiguredStarts += r.stats.misconfiguredStarts;
+    misconfiguredRefusals += r.stats.misconfiguredRefusals;
     if (defaultSimOptions(seed).storage === 'wal') walRuns++;
   }
   return {
@@ -45,6 +53,13 @@ export function smokeSweep(nodes: number, start: number, count: number) {
       expect(walRuns, 'runs on the real WAL').toBeGreaterThan(count / 5);
       expect(tornWrites, 'torn writes').toBeGreaterThan(count / 10);
       expect(corruptLogStops, 'corrupted logs detected').toBeGreaterThan(0);
+      // Disks were wiped, and every node that lost its disk was refused on restart (every
+      // crashed node restarts by the end), never one that did not; every start with a wrong
+      // configuration was refused.
+      expect(diskWipes, 'disks wiped').toBeGreaterThan(count / 20);
+      expect(stateLostStops, 'nodes with a wiped disk refused on restart').toBe(diskWipes);
+      expect(misconfiguredStarts, 'starts with a wrong configuration').toBeGreaterThan(count / 4);
+      expect(misconfiguredRefusals, 'starts with a wrong configuration refused').toBe(misconfiguredStarts);
     },
   };
 }

@@ -34,3 +34,13 @@ export function ents(from: number, terms: readonly number[], dataBytes = 8): Ent
 export function plain(es: readonly Entry[]): { index: number; term: number; type: number; data: number[] }[] {
   return es.map((e) => ({ index: e.index, term: e.term, type: e.type, data: [...e.data] }));
 }
+
+/** The `code` of what `f` throws, or undefined if it returns. */
+export function codeOf(f: () => unknown): string | undefined {
+  try {
+    f();
+  } catch (error) {
+    return (error as { code?: string }).code;
+  }
+  return undefined;
+}

@@ -2,30 +2,16 @@
 // has run must still have a log (else STATE_LOST); a directory of another node or cluster, or
 // a log without an identity, is CONFIG_MISMATCH; a damaged record is CORRUPT_LOG, never
 // silently taken as absent.
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
+import { codeOf, tempDir } from './helpers.ts';
 import { EntryType } from '../../src/core/index.ts';
 import { ErrorCode } from '../../src/index.ts';
 import { checkNodeDirectory, IDENTITY_FILE, readCheckedRecord, readNodeIdentity, realFileSystem as fs, WalStorage, writeCheckedRecord } from '../../src/storage/index.ts';
 
-const dirs: string[] = [];
-afterEach(() => {
-  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
-});
 function dir(): string {
-  const d = mkdtempSync(join(tmpdir(), 'ringraft-identity-'));
-  dirs.push(d);
-  return d;
-}
-function codeOf(f: () => unknown): string | undefined {
-  try {
-    f();
-  } catch (error) {
-    return (error as { code?: string }).code;
-  }
-  return undefined;
+  return tempDir('ringraft-identity-');
 }
 /** Gives `d` a log: a WAL with one entry. */
 function writeLog(d: string): void {

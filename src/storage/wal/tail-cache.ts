@@ -3,6 +3,14 @@
  * follower catching up by a few entries, reads them without touching the disk. Bounded by
  * an entry count and a byte count; the oldest entries go first.
  *
+ * What the bytes bound covers: each entry counts for its data plus the fixed framing
+ * ({@link entryBytes}). An entry a follower received is a view of the memory of the whole
+ * message it came in (the message codec copies a message's payloads once, together), so
+ * the memory held can exceed `bytesMax` by the parts of messages whose other entries were
+ * evicted or truncated: the held entries are consecutive, so only a message at either end
+ * can be held in part. That is at most two AppendEntries (maxBatchBytes each, or one entry
+ * larger than that).
+ *
  * Entries [first, first + size) are held, contiguous, in a ring: entry first + k is at
  * `ring[(head + k) % ring.length]`, and the bytes it counts for at the same slot of `sizes`,
  * so that evicting an old entry does not touch its object (by then long out of the CPU's

@@ -12,9 +12,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import hdr from 'hdr-histogram-js';
 import { Piscina } from 'piscina';
-import { createCluster, type Cluster } from '../../src/cluster/index.ts';
-import type { HistoryOp } from '../../src/sim/history.ts';
-import { checkLinearizable } from '../../src/sim/linearizability.ts';
+import { createCluster, type Cluster } from '../cluster/index.ts';
+import { checkLinearizable, type HistoryOp } from '../sim/index.ts';
 import type { LoadTask } from './load-worker.ts';
 import type { WorkloadResult, WorkloadSpec } from './workload.ts';
 import { nowMs } from './workload.ts';
@@ -66,8 +65,11 @@ export interface LoadReport {
   readonly linearizability: { readonly result: 'ok' | 'violation' | 'unknown'; readonly ops: number; readonly detail?: string } | undefined;
 }
 
-/** The piscina task file: the built one, also when this runs from the TypeScript sources. */
-const WORKER_URL = import.meta.url.endsWith('.ts') ? new URL('../../dist/bench/load/load-worker.js', import.meta.url) : new URL('./load-worker.js', import.meta.url);
+/**
+ * The piscina task file, named by URL (a worker entry, not an import): the built one, also
+ * when this runs from the TypeScript sources, because worker threads run JavaScript.
+ */
+const WORKER_URL = import.meta.url.endsWith('.ts') ? new URL('../../dist/src/load/load-worker.js', import.meta.url) : new URL('./load-worker.js', import.meta.url);
 
 export async function runLoad(options: LoadOptions): Promise<LoadReport> {
   const progress = options.onProgress ?? (() => {});

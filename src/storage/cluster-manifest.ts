@@ -5,8 +5,8 @@
  * can never be mistaken for a new member's).
  *
  * Raft's configuration in the logs decides who votes; this record decides only what the
- * embedding API starts and how it checks each node directory before a node starts. It is a
- * checked record (one JSON line and its CRC-32, see storage/node-identity.ts), rewritten
+ * embedding API (and the simulator, as the cluster's operator) starts and how it checks each node directory before a node starts. It is a
+ * checked record (one JSON line and its CRC-32, see node-identity.ts), rewritten
  * atomically after each change:
  *
  * ```
@@ -18,7 +18,8 @@
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { ErrorCode, RingraftError } from '../core/index.ts';
-import { readCheckedRecord, writeCheckedRecord, type FileSystem, type NodeExpectation } from '../storage/index.ts';
+import type { FileSystem } from './fs.ts';
+import { readCheckedRecord, writeCheckedRecord, type NodeExpectation } from './node-identity.ts';
 
 export const MANIFEST_FILE = 'CLUSTER';
 const MANIFEST_FORMAT = 1;

@@ -9,8 +9,8 @@
  */
 
 import hdr from 'hdr-histogram-js';
-import type { KvClient } from '../../src/cluster/index.ts';
-import type { HistoryOp } from '../../src/sim/history.ts';
+import type { KvClient } from '../cluster/index.ts';
+import type { HistoryOp } from '../sim/index.ts';
 
 export type OpKind = 'put' | 'get' | 'lease-get' | 'stale-get' | 'delete' | 'cas';
 export const OP_KINDS: readonly OpKind[] = ['put', 'get', 'lease-get', 'stale-get', 'delete', 'cas'];

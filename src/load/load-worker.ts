@@ -3,7 +3,7 @@
  * cluster through the endpoint descriptor it is given and runs its share of the workload.
  */
 
-import { connectEndpoint, type EndpointDescriptor } from '../../src/cluster/index.ts';
+import { connectEndpoint, type EndpointDescriptor } from '../cluster/index.ts';
 import { runWorkload, type WorkloadResult, type WorkloadSpec } from './workload.ts';
 
 export interface LoadTask {

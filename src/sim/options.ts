@@ -1,0 +1,158 @@
+/**
+ * The simulator's options: what a run simulates (cluster size, workload, faults and their
+ * rates, protocol knobs) and the per-seed profile that varies them between runs, as swarm
+ * testing does. The same seed and overrides give the same options, so a run replays.
+ */
+import { Rand, type RaftConfig, type RaftNode } from '../core/index.ts';
+import { DEFAULT_NETWORK, type NetworkOptions } from './network.ts';
+
+/**
+ * Faults the scheduler injects, one at a time at random intervals. Two more happen inside
+ * others, each with its own probability: a crash may tear the write under way, flip a bit of
+ * the log (`bitFlipProbability`) or wipe the node's disk (`diskWipeProbability`).
+ *
+ * 'misconfigure' is the operator's mistake of starting nodes with a configuration the
+ * cluster does not have (see operator.ts): extra nodes from a wrong node count, or a new
+ * member given a voter set of its own. The start guard must refuse it.
+ */
+export const FAULT_KINDS = ['partition', 'asymmetric', 'isolate', 'crash', 'drop', 'membership', 'transfer', 'misconfigure'] as const;
+export type FaultKind = (typeof FAULT_KINDS)[number];
+
+/** Host-side bugs the bug-planting suite can switch on. Never set outside tests. */
+export interface HostBugs {
+  /** Send messages before the term and vote they depend on are durable (they become durable at the next tick). */
+  readonly persistHardStateLate?: boolean;
+  /** The host loop sends every Ready's messages before its write, votes and acknowledgements too. */
+  readonly sendBeforePersist?: boolean;
+  /**
+   * "Repair" a log that recovery reports corrupt by cutting it at the bad record (and
+   * dropping the segments after it), then serve from what is left.
+   */
+  readonly truncateCorruptLog?: boolean;
+}
+
+/**
+ * Checks the starter of nodes (the embedding API; here the simulator as operator) skips, for
+ * the bug-planting suite. Never set outside tests.
+ */
+export interface OperatorBugs {
+  /**
+   * Restart a node without checking its directory against what the operator knows
+   * (checkNodeDirectory): a node whose disk was wiped rejoins with an empty log under its
+   * old identity, and votes.
+   */
+  readonly skipDirectoryCheck?: boolean;
+  /**
+   * Start a node with whatever voters it is given, without holding them (and its
+   * membership) against the cluster's record: a node started with a wrong configuration
+   * bootstraps a cluster of its own.
+   */
+  readonly skipConfigurationCheck?: boolean;
+}
+
+export interface SimOptions {
+  readonly seed: number;
+  readonly nodes: number;
+  readonly faults: readonly FaultKind[];
+  /** Simulated run time before the final quiet period, in ms. */
+  readonly durationMs: number;
+  /** Quiet period at the end (faults healed) in which the cluster must make progress. */
+  readonly quiesceMs: number;
+  readonly clients: number;
+  readonly keys: number;
+  readonly tickMs: number;
+  readonly electionTicks: number;
+  readonly clientTimeoutMs: number;
+  readonly clientAttemptsMax: number;
+  /** Take a state machine snapshot (and compact the log) every this many applied entries. */
+  readonly snapshotEveryEntries: number;
+  /**
+   * Probability of crashing a node at each crash point it reaches (a vote or new term, a
+   * commit advance, winning an election), with at most a minority down. Needs 'crash' among
+   * the faults.
+   */
+  readonly crashPointProbability: number;
+  /** Mean time between injected faults, ms. */
+  readonly faultMeanIntervalMs: number;
+  readonly network: NetworkOptions;
+  /** Protocol knobs, varied between runs to cover more of the state space. */
+  readonly preVote: boolean;
+  readonly checkQuorum: boolean;
+  readonly maxInflight: number;
+  readonly maxBatchBytes: number;
+  /**
+   * A leader sends its messages before persisting the Ready (thesis §10.2.1), so a crash
+   * can leave followers with entries the leader itself lost.
+   */
+  readonly leaderSendsEarly: boolean;
+  /** Bytes per InstallSnapshot chunk: small values make every transfer many chunks. */
+  readonly snapshotChunkBytes: number;
+  /**
+   * 'memory': each node's disk is a MemoryStorage. 'wal': each node runs the real WAL on a
+   * simulated file system that crashes tear and bit flips corrupt (see sim-fs.ts).
+   */
+  readonly storage: 'memory' | 'wal';
+  /** In 'wal' mode: probability that a crash also flips a bit in the node's durable log. */
+  readonly bitFlipProbability: number;
+  /**
+   * Probability that a crash also wipes the node's disk: in 'wal' mode every file in its
+   * directory is deleted from the simulated file system (log, snapshots, identity); in
+   * 'memory' mode its MemoryHostStorage is replaced by a fresh one. Either way the node has
+   * lost its state, and on restart the operator's check (checkNodeDirectory) refuses it with
+   * STATE_LOST: it stays down and is replaced by a new member. Like a bit flip, at most once
+   * per run and only where the cluster survives losing the node for good. Needs 'crash'
+   * among the faults.
+   */
+  readonly diskWipeProbability: number;
+  /** Builds each Raft node; the bug-planting suite substitutes a broken one. */
+  readonly createNode?: (config: RaftConfig) => RaftNode;
+  readonly hostBugs?: HostBugs;
+  readonly operatorBugs?: OperatorBugs;
+  /** Check linearizability of the history at the end. Default true. */
+  readonly checkHistory?: boolean;
+}
+
+/**
+ * The options of run `seed`: a profile drawn from the seed (protocol knobs, batch and
+ * window sizes, network behaviour, workload shape) so that many seeds cover many
+ * configurations, then `overrides`. The same seed and overrides give the same options.
+ * New knobs are drawn after the older ones, so adding one leaves the others of a seed as
+ * they were.
+ */
+export function defaultSimOptions(seed: number, overrides: Partial<SimOptions> = {}): SimOptions {
+  const r = new Rand(seed ^ 0x2545f491);
+  const slowNetwork = r.chance(0.3);
+  return {
+    seed,
+    nodes: 3,
+    faults: FAULT_KINDS,
+    durationMs: 4000,
+    quiesceMs: 3000,
+    clients: r.pick([2, 4, 8]),
+    keys: r.pick([1, 3, 6]),
+    tickMs: 10,
+    electionTicks: 10,
+    clientTimeoutMs: r.pick([60, 150, 400]),
+    clientAttemptsMax: 5,
+    snapshotEveryEntries: r.pick([8, 64, 512]),
+    faultMeanIntervalMs: r.pick([100, 250, 500]),
+    crashPointProbability: r.pick([0, 0.01, 0.05]),
+    network: {
+      ...DEFAULT_NETWORK,
+      // Sometimes messages linger for longer than an election timeout, so that old
+      // messages reach nodes that have moved on several terms.
+      longDelayProbability: slowNetwork ? 0.05 : DEFAULT_NETWORK.longDelayProbability,
+      longDelayMaxMs: slowNetwork ? 400 : DEFAULT_NETWORK.longDelayMaxMs,
+    },
+    preVote: r.chance(0.7),
+    checkQuorum: r.chance(0.7),
+    maxInflight: r.pick([1, 4, 64]),
+    maxBatchBytes: r.pick([1, 200, 65536]),
+    leaderSendsEarly: r.chance(0.5),
+    snapshotChunkBytes: r.pick([64, 1024, 1 << 20]),
+    storage: r.chance(0.3) ? 'wal' : 'memory',
+    bitFlipProbability: r.pick([0, 0.05]),
+    diskWipeProbability: r.pick([0, 0.02, 0.1]),
+    ...overrides,
+  };
+}
