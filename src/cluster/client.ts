@@ -16,14 +16,13 @@ import {
   encodeKvRequest,
   KV_KEY_BYTES_MAX,
   KV_REGISTER_CLIENTS_COUNT_MAX,
-  KV_SESSIONS_MAX_DEFAULT,
   KV_VALUE_BYTES_MAX,
   KvError,
   type KvCommand,
   type KvWriteResult,
 } from '../kv/index.ts';
 import type { ClientReply, ClientRequest, ReadConsistency } from '../runtime/index.ts';
-import { invalid } from './options.ts';
+import { invalid, REQUESTS_IN_FLIGHT_MAX } from './options.ts';
 
 /** Keys and values are bytes; strings are taken as UTF-8 (and must be well-formed UTF-16). */
 export type Bytes = Uint8Array | string;
@@ -100,12 +99,8 @@ export const CALL_TIMEOUT_MS_MAX = 2 ** 31 - 1;
  * new sessions (more after a burst: see SessionPool.refill).
  */
 export const CLIENT_IDS_PER_REGISTRATION = 4096;
-/**
- * Sessions one endpoint keeps for reuse, idle or in use: a quarter of the sessions the state
- * machine keeps (KV_SESSIONS_MAX_DEFAULT), so that this endpoint's, those of two more
- * endpoints at their peak, and the one-off sessions of bursts fit there together.
- */
-export const SESSIONS_KEPT_MAX = KV_SESSIONS_MAX_DEFAULT / 4;
+/** The most sessions one endpoint keeps for reuse: one per write it may have in flight (see {@link SessionPool}). */
+export const SESSIONS_KEPT_MAX = REQUESTS_IN_FLIGHT_MAX;
 /** One attempt at one node waits at least this long before the call tries another node. */
 const ATTEMPT_TIMEOUT_MS_MIN = 250;
 
@@ -128,10 +123,12 @@ const utf8 = new TextEncoder();
  *
  * Why sessions kept are bounded: the state machine keeps KV_SESSIONS_MAX_DEFAULT sessions
  * and evicts the least recently written one. A session kept here for reuse must still be
- * there when it is next used, or that write is answered 'expired'. So at most `keptMax`
- * sessions are kept (idle or in use), well below what the state machine keeps; a write that
- * finds none idle while that many are kept gets a one-off session on a fresh id (not kept
- * after its write).
+ * there when it is next used, or that write is answered 'expired'. The endpoint keeps
+ * `keptMax` = its requestsInFlightMax sessions (at most SESSIONS_KEPT_MAX, well below what
+ * the state machine keeps), so every write in flight has a kept session and no burst makes
+ * new ones: 130,000 concurrent puts from one client, twice, use the same 65,536 sessions. A
+ * write that finds none idle while `keptMax` are kept (a smaller pool in tests) gets a
+ * one-off session on a fresh id, not kept after its write.
  *
  * Remaining limit: nothing bounds the sessions of all endpoints and processes together, so
  * enough one-off sessions, endpoints or other writers between two uses of a kept session can
@@ -486,6 +483,10 @@ class Watcher implements AsyncIterableIterator<WatchEvent> {
   private nodeId: number | undefined;
   /** Nodes that answered COMPACTED since the last successful start. */
   private readonly compactedAt = new Set<number>();
+  /** Nodes that refused lastIndex as past their log (INVALID_ARGUMENT) since the last successful start. */
+  private readonly behindAt = new Set<number>();
+  /** lastIndex came from a node (a start or an event), not only from the caller's afterIndex. */
+  private indexSeen = false;
   private retryTimer: NodeJS.Timeout | undefined;
   private readonly onAbort = (): void => this.fail(new RingraftError(ErrorCode.ABORTED, 'the watch was aborted'));
 
@@ -549,6 +550,8 @@ class Watcher implements AsyncIterableIterator<WatchEvent> {
     switch (r.kind) {
       case 'watch-start':
         this.compactedAt.clear();
+        this.behindAt.clear();
+        this.indexSeen = true;
         if (this.lastIndex === undefined) {
           this.lastIndex = r.index;
           this.lastPosition = Number.MAX_SAFE_INTEGER; // Everything in that entry is before the watch.
@@ -559,6 +562,7 @@ class Watcher implements AsyncIterableIterator<WatchEvent> {
         if (this.lastIndex !== undefined && (r.index < this.lastIndex || (r.index === this.lastIndex && r.position <= this.lastPosition))) return;
         this.lastIndex = r.index;
         this.lastPosition = r.position;
+        this.indexSeen = true;
         this.push({ type: r.value === undefined ? 'delete' : 'put', index: r.index, position: r.position, key: r.key, value: r.value });
         return;
       }
@@ -571,6 +575,25 @@ class Watcher implements AsyncIterableIterator<WatchEvent> {
           const untried = this.host.nodeIds().filter((id) => this.host.isAlive(id) && !this.compactedAt.has(id));
           if (untried.length === 0) {
             this.fail(new RingraftError(ErrorCode.COMPACTED, `no node can resume the watch after index ${this.lastIndex}`));
+            return;
+          }
+          this.subscribeAt(untried[0]!);
+          return;
+        }
+        if (r.code === ErrorCode.INVALID_ARGUMENT) {
+          // The node refused the index as past its log. The caller's own afterIndex: the
+          // caller asked for the future, and is told so. An index this watch has seen: the
+          // node lags behind (a follower, a deposed leader); another node, or this one a
+          // little later, has it.
+          if (!this.indexSeen) {
+            this.fail(new RingraftError(ErrorCode.INVALID_ARGUMENT, `afterIndex ${this.lastIndex} is past node ${this.nodeId}'s log: no change has that index yet`));
+            return;
+          }
+          if (this.nodeId !== undefined) this.behindAt.add(this.nodeId);
+          const untried = this.host.nodeIds().filter((id) => this.host.isAlive(id) && !this.behindAt.has(id));
+          if (untried.length === 0) {
+            this.behindAt.clear();
+            this.retryLater();
             return;
           }
           this.subscribeAt(untried[0]!);

@@ -22,7 +22,7 @@ import {
   type FrameCodec,
 } from '../runtime/index.ts';
 import { Doorbell, RingConsumer, RingProducer } from '../transport/index.ts';
-import { SessionPool, type KvClientHost } from './client.ts';
+import { SESSIONS_KEPT_MAX, SessionPool, type KvClientHost } from './client.ts';
 
 /** Milliseconds the pump sleeps at most between looks at the reply rings. */
 const PUMP_IDLE_MS = 50;
@@ -103,7 +103,7 @@ export class ClientEndpoint implements KvClientHost {
   /** Calls waiting for an in-flight slot, oldest first; each is handed a slot (true) or given up (false). */
   private readonly slotWaiters: ((granted: boolean) => void)[] = [];
   /** The sessions of every client on this endpoint, and the registered client ids they use. */
-  readonly sessions = new SessionPool();
+  readonly sessions: SessionPool;
 
   constructor(
     private readonly options: EndpointOptions,
@@ -111,6 +111,8 @@ export class ClientEndpoint implements KvClientHost {
     doorbell: Doorbell = Doorbell.create(),
   ) {
     this.doorbell = doorbell;
+    // Every write in flight holds a slot and then a session: with as many kept, none is one-off.
+    this.sessions = new SessionPool(Math.min(options.requestsInFlightMax, SESSIONS_KEPT_MAX));
   }
 
   /** Starts talking to a node through `link`. */

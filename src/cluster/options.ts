@@ -51,13 +51,21 @@ export interface ClusterOptions {
   readonly ringBytes?: number;
   /** Default timeout of a client call. Default 5,000 ms. */
   readonly requestTimeoutMs?: number;
-  /** Client requests in flight at once across the cluster; more wait for a slot. Default 65,536. */
+  /** Client requests in flight at once from this process's clients; more wait for a slot. Default and most 65,536. */
   readonly requestsInFlightMax?: number;
   /** Seeds the nodes' election timers. Default: random. */
   readonly seed?: number;
 }
 
 export const CLUSTER_NODES_MAX = 15;
+
+/**
+ * The most client requests one process (one endpoint) has in flight. Each write in flight
+ * has a client session of its own, and the state machine keeps 100,000 sessions (evicting the
+ * least recently used): this bound stays well below it, leaving room for the sessions failed
+ * writes leave behind and for a smaller second endpoint.
+ */
+export const REQUESTS_IN_FLIGHT_MAX = 65_536;
 
 /** Every option with its value: the nodes' own settings, and the cluster's. */
 export interface ResolvedOptions extends Omit<NodeSettings, 'dataDir' | 'peerQueueMax' | 'watchHistoryMax'> {
@@ -98,7 +106,9 @@ export function resolveOptions(o: ClusterOptions = {}): ResolvedOptions {
     watchHistoryBytesMax: optionalInteger(o.watchHistoryBytesMax, 'watchHistoryBytesMax', 0, Number.MAX_SAFE_INTEGER),
     ringBytes: integer(o.ringBytes ?? 8 << 20, 'ringBytes', 64 << 10, RING_CAPACITY_BYTES_MAX),
     requestTimeoutMs: integer(o.requestTimeoutMs ?? 5_000, 'requestTimeoutMs', 1, 2 ** 31 - 1),
-    requestsInFlightMax: integer(o.requestsInFlightMax ?? 65_536, 'requestsInFlightMax', 1, 1 << 24),
+    // At most the sessions an endpoint keeps (each write in flight has its own session, and the
+    // state machine keeps 100,000): more would make sessions evict each other.
+    requestsInFlightMax: integer(o.requestsInFlightMax ?? REQUESTS_IN_FLIGHT_MAX, 'requestsInFlightMax', 1, REQUESTS_IN_FLIGHT_MAX),
     seed: integer(o.seed ?? Math.floor(Math.random() * 2 ** 32), 'seed', 0, 2 ** 32 - 1),
   };
   if (r.dataDir !== undefined && (typeof r.dataDir !== 'string' || r.dataDir.length === 0)) throw invalid('dataDir must be a non-empty string');

@@ -187,3 +187,29 @@ describe('client arguments', () => {
     await watch.return?.();
   });
 });
+
+describe('a watch from an index far ahead', () => {
+  it('is refused at once with INVALID_ARGUMENT, instead of waiting silently; an index already written resumes', async () => {
+    const cluster = await start({ nodes: 3 });
+    const kv = cluster.client();
+    await kv.put('w:a', '1');
+    const st = await cluster.status();
+    const began = performance.now();
+    const far = kv.watch('w:', { afterIndex: st.nodes[0]!.lastIndex + 1_000_000 });
+    let error: unknown;
+    try {
+      await far.next();
+    } catch (e) {
+      error = e;
+    }
+    expect(error).toBeInstanceOf(RingraftError);
+    expect((error as RingraftError).code).toBe(ErrorCode.INVALID_ARGUMENT);
+    expect((error as RingraftError).message).toMatch(/afterIndex \d+ is past node \d+'s log/);
+    expect(performance.now() - began).toBeLessThan(2_000);
+    // From index 0 the history replays the put.
+    const from0 = kv.watch('w:', { afterIndex: 0 });
+    const first = await from0.next();
+    expect(text.decode((first.value as { key: Uint8Array }).key)).toBe('w:a');
+    await from0.return!();
+  });
+});

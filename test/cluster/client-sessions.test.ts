@@ -20,8 +20,10 @@ import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { SessionPool, type KvClientHost } from '../../src/cluster/client.ts';
+import { ClientEndpoint } from '../../src/cluster/endpoint.ts';
+import { resolveOptions } from '../../src/cluster/options.ts';
 import { connectEndpoint, ErrorCode, KvClient, RingraftError } from '../../src/index.ts';
-import { decodeKvRequest, encodeKvRequest, isKvRegisterClientsRequest, KV_CLIENT_ID_REGISTERED_FIRST, KvStateMachine } from '../../src/kv/index.ts';
+import { decodeKvRequest, encodeKvRequest, isKvRegisterClientsRequest, KV_CLIENT_ID_REGISTERED_FIRST, KV_SESSIONS_MAX_DEFAULT, KvStateMachine } from '../../src/kv/index.ts';
 import type { ClientReply, ClientRequest } from '../../src/runtime/index.ts';
 import { afterTest, start, stopAfterEach, tempDir } from './helpers.ts';
 
@@ -254,6 +256,22 @@ describe('sessions (fake host: a state machine that keeps few sessions)', () => 
     host.intercept = undefined;
     await kv.put('k', 'v');
     expect(host.registrations).toHaveLength(1);
+  });
+});
+
+describe('the endpoint\'s sessions against the state machine\'s', () => {
+  // 130,000 concurrent puts, twice, ended in SESSION_EXPIRED when the endpoint kept fewer
+  // sessions than it had writes in flight: every write past the kept ones took a one-off
+  // session, and those evicted the kept ones from the state machine.
+  it('an endpoint keeps a session for every write it may have in flight, and that is well below what the state machine keeps', () => {
+    const liveness = { nodeIds: () => [], isAlive: () => false };
+    for (const requestsInFlightMax of [1, 1000, resolveOptions({}).requestsInFlightMax]) {
+      const endpoint = new ClientEndpoint({ requestTimeoutMs: 1000, electionTimeoutMs: 300, requestsInFlightMax }, liveness);
+      expect(endpoint.sessions.keptMax).toBe(requestsInFlightMax);
+    }
+    const most = resolveOptions({}).requestsInFlightMax;
+    expect(most).toBeLessThanOrEqual(KV_SESSIONS_MAX_DEFAULT * 0.7);
+    expect(() => resolveOptions({ requestsInFlightMax: most + 1 })).toThrow(/requestsInFlightMax must be an integer in \[1, 65536\]/);
   });
 });
 

@@ -263,12 +263,14 @@ describe('a 3-node cluster on worker threads', () => {
     const run = async (prefix: string): Promise<{ wrote: number; errors: string[]; last: string | null }> => {
       const descriptor = await cluster.connectEndpoint();
       const worker = new Worker(new URL('../fixtures/remote-client.mjs', import.meta.url), { workerData: { descriptor, prefix, count: 300 } });
+      // Listened for before anything is awaited: the thread may exit right after its message.
+      const exited = new Promise((r) => worker.once('exit', r));
       const result = await new Promise<{ wrote: number; errors: string[]; last: string | null }>((resolve, reject) => {
         worker.once('message', resolve);
         worker.once('error', reject);
         worker.once('exit', (code) => reject(new Error(`the client thread exited (code ${code}) without a result`)));
       });
-      await new Promise((r) => worker.once('exit', r));
+      await exited;
       return result;
     };
     const [a, b] = await Promise.all([run('a/'), run('b/')]);
