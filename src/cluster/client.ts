@@ -581,22 +581,22 @@ class Watcher implements AsyncIterableIterator<WatchEvent> {
           return;
         }
         if (r.code === ErrorCode.INVALID_ARGUMENT) {
-          // The node refused the index as past its log. The caller's own afterIndex: the
-          // caller asked for the future, and is told so. An index this watch has seen: the
-          // node lags behind (a follower, a deposed leader); another node, or this one a
-          // little later, has it.
-          if (!this.indexSeen) {
-            this.fail(new RingraftError(ErrorCode.INVALID_ARGUMENT, `afterIndex ${this.lastIndex} is past node ${this.nodeId}'s log: no change has that index yet`));
-            return;
-          }
+          // The node refused the index as past its log. It may lag (a follower, a deposed
+          // leader): another node may have it. When every live node refuses: the caller's own
+          // afterIndex asked for the future, and is told so; an index this watch has seen will
+          // come back, so it tries again later.
           if (this.nodeId !== undefined) this.behindAt.add(this.nodeId);
           const untried = this.host.nodeIds().filter((id) => this.host.isAlive(id) && !this.behindAt.has(id));
-          if (untried.length === 0) {
-            this.behindAt.clear();
-            this.retryLater();
+          if (untried.length > 0) {
+            this.subscribeAt(untried[0]!);
             return;
           }
-          this.subscribeAt(untried[0]!);
+          this.behindAt.clear();
+          if (!this.indexSeen) {
+            this.fail(new RingraftError(ErrorCode.INVALID_ARGUMENT, `afterIndex ${this.lastIndex} is past every live node's log: no change has that index yet`));
+            return;
+          }
+          this.retryLater();
           return;
         }
         if (r.code === ErrorCode.CLOSED && this.host.isClosed) {

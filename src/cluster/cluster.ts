@@ -111,7 +111,11 @@ interface NodeSlot {
   /** Why the node is down, if it did not stop by request: it died, or could not start. */
   failure: RingraftError | undefined;
   /** A restart scheduled after a storage failure that may pass (a full disk). */
-  recovery: { timer: NodeJS.Timeout; delayMs: number } | undefined;
+  recovery: { timer: NodeJS.Timeout } | undefined;
+  /** The delay of the last automatic restart: doubled at each failed try. */
+  recoveryDelayMs: number;
+  /** When the current thread reported started (performance.now()). */
+  startedAt: number | undefined;
   /** A restart under way: a second restart, a crash or close waits for it. */
   starting: Promise<void> | undefined;
 }
@@ -200,6 +204,8 @@ export class Cluster {
         { cause: new AggregateError(failed.map((f) => f.error)) },
       );
     }
+    // A node that could not start for want of space comes back by itself once there is some.
+    for (const f of failed) cluster.scheduleRecovery(cluster.slots.get(f.id)!);
     return cluster;
   }
 
@@ -284,6 +290,12 @@ export class Cluster {
       throw invalid(`node ${id} cannot restart: its log was in memory, and a node that forgot its log and votes would break Raft's safety; use a dataDir`);
     }
     this.cancelRecovery(slot);
+    return this.restartNode(slot);
+  }
+
+  /** Starts a down node again (one start at a time; a start under way is joined). */
+  private async restartNode(slot: NodeSlot): Promise<void> {
+    const id = slot.id;
     if (slot.starting !== undefined) return slot.starting;
     if (slot.alive) return;
     const starting = (async () => {
@@ -319,13 +331,14 @@ export class Cluster {
       }
       voters = bootstrapVotersOf(manifest, id);
     }
-    await this.startWorker(id, voters);
     const member = manifest?.members.find((m) => m.id === id);
-    if (manifest !== undefined && member !== undefined && !member.hasRun) {
-      // From now on its directory must hold its log: losing it is STATE_LOST, not a new node.
+    await this.startWorker(id, voters, () => {
+      if (manifest === undefined || member === undefined || member.hasRun) return;
+      // Recorded before the node runs Raft (it waits for 'run'): from now on its directory
+      // must hold its log, and losing it is STATE_LOST, not a new node.
       member.hasRun = true;
       writeManifest(realFileSystem, this.options.dataDir!, manifest);
-    }
+    });
   }
 
   /**
@@ -391,6 +404,9 @@ export class Cluster {
     const deadline = performance.now() + (options.timeoutMs ?? 30_000);
     const manifest = this.manifest;
     let id: number;
+    const idNext = manifest?.nodeIdNext ?? Math.max(...this.slots.keys()) + 1;
+    // Ids index the liveness words other threads read: refused before anything is recorded.
+    if (idNext >= LIVENESS_IDS_MAX) throw invalid(`node ids up to ${LIVENESS_IDS_MAX - 1} are used up; a new cluster is needed for more`);
     if (manifest !== undefined) {
       // Recorded before anything of the node exists, so its id is never handed out again.
       id = manifest.nodeIdNext++;
@@ -459,7 +475,8 @@ export class Cluster {
     }
     this.freeRings(id);
     const manifest = this.manifest;
-    if (manifest !== undefined) {
+    // After close() the directory is no longer ours to write (its lock is released).
+    if (manifest !== undefined && !this.closed) {
       manifest.members = manifest.members.filter((m) => m.id !== id);
       writeManifest(realFileSystem, this.options.dataDir!, manifest);
     }
@@ -559,6 +576,8 @@ export class Cluster {
       removed: false,
       failure: undefined,
       recovery: undefined,
+      recoveryDelayMs: RECOVERY_DELAY_MS_MIN / 2,
+      startedAt: undefined,
       starting: undefined,
     };
     for (const other of this.nodeIds()) {
@@ -618,7 +637,12 @@ export class Cluster {
     };
   }
 
-  private startWorker(id: number, voters: readonly number[]): Promise<void> {
+  /**
+   * Starts node `id`'s thread. The node opens its storage, says 'started' and waits:
+   * `beforeRun` runs (a failure of it is the node's) and then the node is told to run, or to
+   * close if the cluster closed meanwhile.
+   */
+  private startWorker(id: number, voters: readonly number[], beforeRun: () => void): Promise<void> {
     const slot = this.slots.get(id)!;
     const { port1, port2 } = new MessageChannel();
     const peers = this.nodeIds()
@@ -647,9 +671,25 @@ export class Cluster {
       worker.on('message', (msg: ControlReply) => {
         if (msg.type === 'started') {
           started = true;
+          if (this.closed) {
+            this.sendControl(slot, { type: 'close', callId: 0 });
+            reject(new RingraftError(ErrorCode.CLOSED, 'the cluster is closed'));
+            return;
+          }
+          try {
+            beforeRun();
+          } catch (error) {
+            const failure = nodeFailure(id, error);
+            this.sendControl(slot, { type: 'close', callId: 0 });
+            slot.failure = failure;
+            reject(failure);
+            return;
+          }
+          this.sendControl(slot, { type: 'run', callId: 0 });
           slot.alive = true;
           // Up again: what it last died of is history (a failed start keeps it for status()).
           slot.failure = undefined;
+          slot.startedAt = performance.now();
           Atomics.store(this.liveness, id, LIVENESS.alive);
           resolve();
           return;
@@ -788,26 +828,26 @@ export class Cluster {
   private scheduleRecovery(slot: NodeSlot): void {
     if (this.closed || slot.removed || this.options.dataDir === undefined) return;
     if (slot.failure === undefined || !isTransientFailure(slot.failure)) return;
-    const delayMs = Math.min(RECOVERY_DELAY_MS_MAX, (slot.recovery?.delayMs ?? RECOVERY_DELAY_MS_MIN / 2) * 2);
+    if (slot.recovery !== undefined) clearTimeout(slot.recovery.timer);
+    // The delay doubles with every failed try, and starts over once the node has stayed up.
+    const upLongEnough = slot.startedAt !== undefined && performance.now() - slot.startedAt > 2 * RECOVERY_DELAY_MS_MAX;
+    const delayMs = upLongEnough ? RECOVERY_DELAY_MS_MIN : Math.min(RECOVERY_DELAY_MS_MAX, slot.recoveryDelayMs * 2);
+    slot.recoveryDelayMs = delayMs;
     const timer = setTimeout(() => {
       if (slot.recovery?.timer !== timer) return;
-      void this.restart(slot.id)
-        .then(() => {
-          slot.recovery = undefined;
-        })
-        .catch(() => {
-          // Still failing: try again later, unless someone took over meanwhile.
-          if (slot.recovery?.timer === timer) this.scheduleRecovery(slot);
-        });
+      slot.recovery = undefined;
+      // A try that fails, before or after its thread starts, schedules the next one.
+      this.restartNode(slot).catch(() => this.scheduleRecovery(slot));
     }, delayMs);
     // Recovery alone never keeps the process running.
     timer.unref();
-    slot.recovery = { timer, delayMs };
+    slot.recovery = { timer };
   }
 
   private cancelRecovery(slot: NodeSlot): void {
     if (slot.recovery !== undefined) clearTimeout(slot.recovery.timer);
     slot.recovery = undefined;
+    slot.recoveryDelayMs = RECOVERY_DELAY_MS_MIN / 2;
   }
 
   /** ": <reason>" for a node down by no one's choice, else "". */

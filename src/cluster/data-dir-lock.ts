@@ -16,13 +16,16 @@
  * because only one rename finds the file, and an opener that renamed a fresh lock by
  * mistake (its owner took it between our read and our rename) puts it back and gives up.
  */
-import { linkSync, readFileSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
+import { linkSync, readFileSync, readlinkSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { ErrorCode, RingraftError } from '../core/index.ts';
 
 export const LOCK_FILE = 'LOCK';
 
 interface LockOwner {
+  /** The machine and pid namespace the pid belongs to: a pid means nothing elsewhere. */
+  readonly host: string;
   readonly pid: number;
   /** The owner's start time as the kernel reports it (clock ticks since boot); '' where unknown. */
   readonly startTime: string;
@@ -40,7 +43,21 @@ function processStartTime(pid: number): string {
   }
 }
 
+/** This process's machine and pid namespace, as a lock records them. */
+function hostOfThisProcess(): string {
+  let ns = '';
+  try {
+    ns = readlinkSync('/proc/self/ns/pid');
+  } catch {
+    // No /proc: the host name alone.
+  }
+  return `${hostname()}${ns === '' ? '' : `/${ns}`}`;
+}
+
 function isAlive(owner: LockOwner): boolean {
+  // An owner on another machine or in another pid namespace (a container, a network file
+  // system) cannot be looked up from here: its lock is never taken for stale.
+  if (owner.host !== hostOfThisProcess()) return true;
   try {
     process.kill(owner.pid, 0);
   } catch (error) {
@@ -52,9 +69,9 @@ function isAlive(owner: LockOwner): boolean {
 }
 
 function parseOwner(text: string): LockOwner | undefined {
-  const match = /^pid (\d+)\nstart ([0-9]*)\n$/.exec(text);
+  const match = /^host (.*)\npid (\d+)\nstart ([0-9]*)\n$/.exec(text);
   if (match === null) return undefined;
-  return { pid: Number(match[1]), startTime: match[2]! };
+  return { host: match[1]!, pid: Number(match[2]), startTime: match[3]! };
 }
 
 /** A held lock on a data directory. */
@@ -72,7 +89,7 @@ export class DataDirLock {
    */
   static acquire(dir: string): DataDirLock {
     const path = join(dir, LOCK_FILE);
-    const content = `pid ${process.pid}\nstart ${processStartTime(process.pid)}\n`;
+    const content = `host ${hostOfThisProcess()}\npid ${process.pid}\nstart ${processStartTime(process.pid)}\n`;
     // The content is written to a file of our own first and then linked under the lock's
     // name, which fails if the name exists: a lock file is never seen half written.
     const mine = `${path}.${process.pid}-${Math.floor(Math.random() * 2 ** 32).toString(16)}`;
@@ -143,6 +160,12 @@ function breakStale(path: string, text: string, dir: string): void {
 
 function locked(dir: string, owner: LockOwner | undefined): RingraftError {
   const who =
-    owner === undefined ? 'another opener' : owner.pid === process.pid ? `another cluster in this process (pid ${owner.pid}); close() it first` : `process ${owner.pid}`;
+    owner === undefined
+      ? `an opener whose ${LOCK_FILE} file cannot be read as a lock (delete it if no cluster uses the directory)`
+      : owner.host !== hostOfThisProcess()
+        ? `process ${owner.pid} on ${owner.host} (another machine or pid namespace: delete ${LOCK_FILE} by hand if it is gone)`
+        : owner.pid === process.pid
+          ? `another cluster in this process (pid ${owner.pid}); close() it first`
+          : `process ${owner.pid}`;
   return new RingraftError(ErrorCode.DATA_DIR_LOCKED, `data directory ${dir} is in use by ${who}`);
 }

@@ -35,9 +35,14 @@ export function nodeFailure(id: number, error: unknown): RingraftError {
   return new RingraftError(ErrorCode.NODE_DOWN, `node ${id} died: ${message}`, { cause: error });
 }
 
-/** Whether a node that died of `failure` may come back by itself once the cause passes (space freed). */
+/**
+ * Whether a node that died of `failure` may come back by itself once the cause passes: only
+ * a full disk. After another failed write or sync (EIO) the kernel may have dropped the
+ * unwritten pages and cleared the error, and a node restarted on that file could take a
+ * batch it reads back from the page cache for durable: such a node waits for its operator.
+ */
 export function isTransientFailure(failure: RingraftError): boolean {
-  return failure.code === ErrorCode.NO_SPACE || failure.code === ErrorCode.IO_ERROR || failure.code === ErrorCode.STORAGE_FAILED;
+  return failure.code === ErrorCode.NO_SPACE;
 }
 
 /** A typed error for a data directory that cannot be made or used (`what` says what was tried). */

@@ -144,6 +144,11 @@ class NodeWorker {
     for (const link of data.clients) this.addClient(link);
   }
 
+  /** Closes the storage of a node told to close before it ran. */
+  closeUnstarted(): void {
+    this.host.close();
+  }
+
   run(): void {
     let nextTickAt = performance.now() + this.tickMs;
     const isReady = (): boolean => this.hasInput();
@@ -382,8 +387,24 @@ class NodeWorker {
   }
 }
 
+/** Blocks until the starter's 'run' (true) or 'close' (false) arrives; nothing else comes before it. */
+function awaitRun(d: NodeWorkerData): boolean {
+  const word = new Int32Array(d.controlWord);
+  for (;;) {
+    const msg = receiveMessageOnPort(d.controlPort);
+    if (msg !== undefined) {
+      const req = msg.message as ControlRequest;
+      if (req.type === 'run') return true;
+      if (req.type === 'close') return false;
+      throw new Error(`assertion failed: control message ${req.type} before run`);
+    }
+    Atomics.wait(word, 0, Atomics.load(word, 0), 1_000);
+  }
+}
+
 const data = workerData as NodeWorkerData;
 const worker = new NodeWorker(data);
 parentPort!.postMessage({ type: 'started', id: data.id } satisfies ControlReply);
-worker.run();
+if (awaitRun(data)) worker.run();
+else worker.closeUnstarted();
 data.controlPort.close();

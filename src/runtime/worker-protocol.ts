@@ -116,7 +116,13 @@ export type ControlRequest =
   | { readonly type: 'partition'; readonly callId: number; readonly cut: readonly number[] }
   | { readonly type: 'add-peer'; readonly callId: number; readonly link: PeerLink }
   | { readonly type: 'add-client'; readonly callId: number; readonly link: ClientLinkData }
-  | { readonly type: 'close'; readonly callId: number };
+  | { readonly type: 'close'; readonly callId: number }
+  /**
+   * Sent once, in answer to 'started': the node runs Raft only from then on. Its starter
+   * records that the node has run (its state must not be lost from now on) in between, so
+   * no vote or acknowledgement can leave before that record is durable.
+   */
+  | { readonly type: 'run'; readonly callId: number };
 
 export type ControlReply =
   | { readonly type: 'reply'; readonly callId: number; readonly status?: NodeStatus; readonly index?: number }

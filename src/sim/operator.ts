@@ -10,8 +10,8 @@
  * 1. Membership: a node the record does not list is refused with CONFIG_MISMATCH. Starting
  *    one is the mistake of reopening a 3-node cluster with `nodes: 5`.
  * 2. Bootstrap voters: the voters a node is started with must be the record's
- *    (bootstrapVotersOf): the cluster's first configuration for an original member that
- *    has never run, none for any other node. Else CONFIG_MISMATCH.
+ *    (bootstrapVotersOf): the cluster's first configuration for an original member (used
+ *    only while its log is pristine), none for a node added later. Else CONFIG_MISMATCH.
  * 3. The disk. In 'wal' mode, checkNodeDirectory: the identity file must be the node's own,
  *    and a node that has run must find its log (else STATE_LOST); a new node's identity is
  *    written. In 'memory' mode there is no directory and so no identity, only the log: the

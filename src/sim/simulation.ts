@@ -32,7 +32,7 @@ import {
 } from '../core/index.ts';
 import { encodeKvRequest, type KvCommand, type KvWriteResult } from '../kv/index.ts';
 import { MemoryHostStorage, NodeHost, type ClientReply as HostReply, type HostHooks, type HostStorage } from '../runtime/index.ts';
-import { SimulatedCrash, WalStorage, type ClusterManifest, type PersistBatch } from '../storage/index.ts';
+import { SimulatedCrash, bootstrapVotersOf, WalStorage, type ClusterManifest, type PersistBatch } from '../storage/index.ts';
 import { EventQueue } from './event-queue.ts';
 import type { HistoryOp } from './history.ts';
 import { Invariants } from './invariants.ts';
@@ -609,7 +609,9 @@ export class Simulation {
     if (node.stopped) return;
     const wipedAt = node.wipedAt;
     node.wipedAt = undefined;
-    const refusal = this.startNode(id, []);
+    // As the embedding API does: an original member gets the first configuration, which it
+    // uses only if its log is pristine (its first batch never became durable).
+    const refusal = this.startNode(id, bootstrapVotersOf(this.record, id));
     if (refusal === undefined) {
       if (wipedAt !== undefined && node.alive) this.note(`node ${id} rejoined with an empty log under its old identity (its disk was wiped at ${wipedAt} ms)`);
       return;

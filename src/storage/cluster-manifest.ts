@@ -86,13 +86,14 @@ export function expectationOf(m: ClusterManifest, id: number): NodeExpectation {
 
 /**
  * The voters node `id` starts with: the cluster's first configuration for an original
- * member that has never run (it may be the first to start and bootstraps with the others'
- * very configuration); none for a node that has run (its log knows) or was added later (it
- * learns its configuration from the leader).
+ * member, none for a node added later (it learns its configuration from the leader). The
+ * node uses them only if its log is pristine (RaftNode bootstraps empty storage only): an
+ * original member whose first batch never became durable (killed at once) bootstraps again
+ * with the very same first entry, and one with a log ignores them.
  */
 export function bootstrapVotersOf(m: ClusterManifest, id: number): readonly number[] {
   const member = m.members.find((x) => x.id === id);
-  return member !== undefined && !member.hasRun && m.bootstrapVoters.includes(id) ? m.bootstrapVoters : [];
+  return member !== undefined && m.bootstrapVoters.includes(id) ? m.bootstrapVoters : [];
 }
 
 function isNodeId(x: unknown): x is number {

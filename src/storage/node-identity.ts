@@ -19,6 +19,13 @@
  *
  * It is written with {@link writeFileAtomically} (temporary file, sync, rename, directory
  * sync), so a crash leaves no identity or a whole one.
+ *
+ * "Has run" is recorded by the starter after the node has opened its storage (which then
+ * holds at least a segment) and before it runs Raft, so no vote or acknowledgement can leave
+ * a node its starter does not know has run. A log that recovers empty although segments
+ * exist (its only batch torn) is not lost state: Raft persists before it sends, so a batch
+ * that never became durable was never the ground of a vote or an acknowledgement, and the
+ * node may start from nothing.
  */
 import { join } from 'node:path';
 import { ErrorCode, RingraftError } from '../core/index.ts';

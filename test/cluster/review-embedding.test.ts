@@ -27,10 +27,10 @@ async function within<T>(p: Promise<T>, ms: number): Promise<{ value: T } | { er
 /** Records every worker the cluster starts (through its private startWorker), so a test can check that each one stopped. */
 function spyWorkers(cluster: Cluster): Worker[] {
   const workers: Worker[] = [];
-  const c = cluster as unknown as { startWorker(id: number, voters: readonly number[]): Promise<void>; slots: Map<number, { worker: Worker | undefined }> };
+  const c = cluster as unknown as { startWorker(id: number, voters: readonly number[], beforeRun: () => void): Promise<void>; slots: Map<number, { worker: Worker | undefined }> };
   const original = c.startWorker.bind(c);
-  c.startWorker = (id, voters) => {
-    const p = original(id, voters);
+  c.startWorker = (id, voters, beforeRun) => {
+    const p = original(id, voters, beforeRun);
     const w = c.slots.get(id)!.worker!;
     workers.push(w);
     return p;

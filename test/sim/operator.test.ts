@@ -32,14 +32,14 @@ function firstStart(fs: SimFileSystem, record: ReturnType<typeof newSimRecord>, 
 }
 
 describe('the simulator start guard', () => {
-  it('lets an original member start once with the first configuration, then restart with none', () => {
+  it('gives an original member the first configuration at every start (used only while its log is pristine), and refuses any other', () => {
     const record = newSimRecord(7, 3);
     const fs = new SimFileSystem();
     const disk = firstStart(fs, record, 1, [3, 2, 1]);
     expect(readNodeIdentity(fs, '/n1')).toEqual({ clusterId: record.clusterId, nodeId: 1 });
-    expect(refusal(() => checkSimStart(record, 1, [], disk, ALL))).toBeUndefined();
-    // Having run, it may not bootstrap again, even with the right voters.
-    expect(refusal(() => checkSimStart(record, 1, [1, 2, 3], disk, ALL))).toBe(ErrorCode.CONFIG_MISMATCH);
+    expect(refusal(() => checkSimStart(record, 1, [1, 2, 3], disk, ALL))).toBeUndefined();
+    expect(refusal(() => checkSimStart(record, 1, [], disk, ALL))).toBe(ErrorCode.CONFIG_MISMATCH);
+    expect(refusal(() => checkSimStart(record, 1, [1, 2], disk, ALL))).toBe(ErrorCode.CONFIG_MISMATCH);
   });
 
   it('refuses a member that has run and whose directory was wiped, unless the check is skipped', () => {
@@ -49,17 +49,17 @@ describe('the simulator start guard', () => {
     fs.crash(new Rand(1));
     expect(fs.wipe('/n2')).toBeGreaterThan(1);
     expect(fs.paths()).toEqual([]);
-    expect(refusal(() => checkSimStart(record, 2, [], disk, ALL))).toBe(ErrorCode.STATE_LOST);
+    expect(refusal(() => checkSimStart(record, 2, [1, 2, 3], disk, ALL))).toBe(ErrorCode.STATE_LOST);
     expect(refusal(() => checkSimStart(record, 2, [1, 2, 3], disk, { configuration: false, directory: true }))).toBe(ErrorCode.STATE_LOST);
-    expect(refusal(() => checkSimStart(record, 2, [], disk, { configuration: true, directory: false }))).toBeUndefined();
+    expect(refusal(() => checkSimStart(record, 2, [1, 2, 3], disk, { configuration: true, directory: false }))).toBeUndefined();
   });
 
   it('refuses, in memory mode, a member that has run whose in-memory log is gone', () => {
     const record = newSimRecord(1, 3);
     expect(refusal(() => checkSimStart(record, 3, [1, 2, 3], { kind: 'memory', hasLog: false }, ALL))).toBeUndefined();
     noteSimStarted(record, 3);
-    expect(refusal(() => checkSimStart(record, 3, [], { kind: 'memory', hasLog: true }, ALL))).toBeUndefined();
-    expect(refusal(() => checkSimStart(record, 3, [], { kind: 'memory', hasLog: false }, ALL))).toBe(ErrorCode.STATE_LOST);
+    expect(refusal(() => checkSimStart(record, 3, [1, 2, 3], { kind: 'memory', hasLog: true }, ALL))).toBeUndefined();
+    expect(refusal(() => checkSimStart(record, 3, [1, 2, 3], { kind: 'memory', hasLog: false }, ALL))).toBe(ErrorCode.STATE_LOST);
   });
 
   it('refuses extra nodes from a wrong node count and leaves no identity behind', () => {
