@@ -141,6 +141,8 @@ export class Cluster {
   private cuts = new Map<number, readonly number[]>();
   private closed = false;
   private seedNext: number;
+  /** The membership change under way, if any: the next one starts after it (see oneMembershipChange). */
+  private membershipQueue: Promise<void> = Promise.resolve();
   /** Workers do not hold the process open (see {@link unref}). */
   private unrefed = false;
 
@@ -398,7 +400,24 @@ export class Cluster {
    * Adds a node: starts it empty, adds it as a learner, waits until it has caught up with
    * the leader, then makes it a voter. Resolves to its id (never one used before).
    */
-  async addNode(options: { timeoutMs?: number } = {}): Promise<number> {
+  addNode(options: { timeoutMs?: number } = {}): Promise<number> {
+    return this.oneMembershipChange(() => this.addNodeNow(options));
+  }
+
+  /**
+   * Runs membership changes one at a time: each checks the configuration it changes (a live
+   * quorum left after a removal), and two at once would both check the one before either.
+   */
+  private oneMembershipChange<T>(change: () => Promise<T>): Promise<T> {
+    const run = this.membershipQueue.then(change, change);
+    this.membershipQueue = run.then(
+      () => undefined,
+      () => undefined,
+    );
+    return run;
+  }
+
+  private async addNodeNow(options: { timeoutMs?: number }): Promise<number> {
     this.checkOpen();
     if (this.nodeIds().length >= CLUSTER_NODES_MAX) throw invalid(`the cluster has ${CLUSTER_NODES_MAX} nodes, the most it may have`);
     const deadline = performance.now() + (options.timeoutMs ?? 30_000);
@@ -437,7 +456,11 @@ export class Cluster {
    * when the voters left would not have a live majority (the cluster could never elect a
    * leader again). Its directory is left as it is; its id is never used again.
    */
-  async removeNode(id: number, options: { timeoutMs?: number } = {}): Promise<void> {
+  removeNode(id: number, options: { timeoutMs?: number } = {}): Promise<void> {
+    return this.oneMembershipChange(() => this.removeNodeNow(id, options));
+  }
+
+  private async removeNodeNow(id: number, options: { timeoutMs?: number }): Promise<void> {
     this.checkOpen();
     const slot = this.slotOf(id);
     const deadline = performance.now() + (options.timeoutMs ?? 30_000);
@@ -491,8 +514,10 @@ export class Cluster {
    */
   async replaceNode(id: number, options: { timeoutMs?: number } = {}): Promise<number> {
     const deadline = performance.now() + (options.timeoutMs ?? 60_000);
-    await this.removeNode(id, { timeoutMs: deadline - performance.now() });
-    return this.addNode({ timeoutMs: Math.max(1, deadline - performance.now()) });
+    return this.oneMembershipChange(async () => {
+      await this.removeNodeNow(id, { timeoutMs: deadline - performance.now() });
+      return this.addNodeNow({ timeoutMs: Math.max(1, deadline - performance.now()) });
+    });
   }
 
   /** Drops every ring of a removed node, so replacing nodes does not pile up memory. */

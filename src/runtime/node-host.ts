@@ -170,6 +170,12 @@ const REQUEST_KIND_WATCH = 3;
 const READY_ROUNDS_MAX = 100_000;
 
 export const WRITE_BATCH_BYTES_MAX_DEFAULT = 128 << 10;
+/** Watches one node serves at once; more are refused with UNAVAILABLE. */
+export const WATCHES_MAX = 65_536;
+/** Bytes those watches may hold (prefixes and bookkeeping): watches of 4 KiB prefixes reach it at some 3,970. */
+export const WATCH_BYTES_MAX = 16 << 20;
+/** Bookkeeping bytes counted per watch beside its prefix (map entry, record). */
+const WATCH_OVERHEAD_BYTES = 128;
 
 /** Writes proposed in one batch entry, answered when the entry at `index` and `term` applies. */
 interface PendingBatch {
@@ -213,6 +219,8 @@ export class NodeHost {
   private readsWaiting: { index: number; reads: PendingRead[] }[] = [];
   private readBatchNext = 1;
   private readonly watches = new Map<number, Watch>();
+  /** Bytes the watches hold: their prefixes plus WATCH_OVERHEAD_BYTES each. */
+  private watchPrefixBytes = 0;
   private readonly history: WatchHistory;
   private unsubscribe: () => void;
   private wasLeader = false;
@@ -319,7 +327,7 @@ export class NodeHost {
         this.startWatch(req.requestId, req.prefix, req.afterIndex);
         return;
       case 'unwatch':
-        if (this.watches.delete(req.requestId)) this.sink.reply({ kind: 'watch-end', requestId: req.requestId, code: ErrorCode.CLOSED });
+        if (this.dropWatch(req.requestId)) this.sink.reply({ kind: 'watch-end', requestId: req.requestId, code: ErrorCode.CLOSED });
         return;
       default:
         this.refuseMalformed((req as { requestId: number }).requestId, false);
@@ -464,7 +472,7 @@ export class NodeHost {
   endWatches(code: string, requestIdFrom = 0, requestIdTo = Number.POSITIVE_INFINITY): void {
     for (const requestId of this.watches.keys()) {
       if (requestId < requestIdFrom || requestId >= requestIdTo) continue;
-      this.watches.delete(requestId);
+      this.dropWatch(requestId);
       this.sink.reply({ kind: 'watch-end', requestId, code });
     }
   }
@@ -535,6 +543,15 @@ export class NodeHost {
    *   may never come. The node's current index is its last log index, which the reply
    *   cannot carry yet (a watch-end holds only a code).
    */
+  /** Forgets watch `requestId`; whether there was one. */
+  private dropWatch(requestId: number): boolean {
+    const w = this.watches.get(requestId);
+    if (w === undefined) return false;
+    this.watches.delete(requestId);
+    this.watchPrefixBytes -= w.prefix.length + WATCH_OVERHEAD_BYTES;
+    return true;
+  }
+
   private startWatch(requestId: number, prefix: Uint8Array, afterIndex: number | undefined): void {
     const from = afterIndex ?? this.appliedIndex;
     if (from > this.afterIndexMax()) {
@@ -546,7 +563,13 @@ export class NodeHost {
       this.sink.reply({ kind: 'watch-end', requestId, code: ErrorCode.COMPACTED });
       return;
     }
+    if (this.watches.size >= WATCHES_MAX || this.watchPrefixBytes + prefix.length + WATCH_OVERHEAD_BYTES > WATCH_BYTES_MAX) {
+      // Every watch costs memory and a look at each applied change: their number is bounded.
+      this.sink.reply({ kind: 'watch-end', requestId, code: ErrorCode.UNAVAILABLE });
+      return;
+    }
     this.watches.set(requestId, { prefix, afterIndex: from });
+    this.watchPrefixBytes += prefix.length + WATCH_OVERHEAD_BYTES;
     this.sink.reply({ kind: 'watch-start', requestId, index: from });
     // The sink may end the watch while it replays (a client that does not keep up).
     this.history.forEachAfter(from, (c) => {

@@ -42,6 +42,22 @@ describe('membership changes', () => {
   });
 });
 
+describe('concurrent membership changes', () => {
+  it('run one at a time, so each checks the configuration the one before it left', async () => {
+    const c = await start({ nodes: 6 });
+    await leaderOf(c);
+    await c.crash(5);
+    await c.crash(6);
+    // Either removal alone leaves a live majority; both together leave {3, 4, 5, 6}, 2 of 4 live.
+    const results = await Promise.allSettled([c.removeNode(1), c.removeNode(2)]);
+    const refused = results.filter((r) => r.status === 'rejected');
+    expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(1);
+    expect(refused).toHaveLength(1);
+    expect(((refused[0] as PromiseRejectedResult).reason as { code: string }).code).toBe(ErrorCode.NO_QUORUM);
+    await stillServes(c);
+  });
+});
+
 describe('fault controls', () => {
   it('a transfer to a node that is down is refused with NODE_DOWN at once', async () => {
     const c = await start({ nodes: 3 });

@@ -14,7 +14,7 @@
 import { describe, expect, it, vi } from 'vitest';
 import { EntryType, ErrorCode, MessageType, NONE, type Message } from '../../src/core/index.ts';
 import { encodeKvRequest } from '../../src/kv/index.ts';
-import { WRITE_REQUEST_BYTES_MAX, type ClientReply } from '../../src/runtime/index.ts';
+import { WATCH_BYTES_MAX, WATCHES_MAX, WRITE_REQUEST_BYTES_MAX, type ClientReply } from '../../src/runtime/index.ts';
 import { bytesOf, del, HostNetwork, put, readReq, textOf, watchReq, writeReq } from './helpers.ts';
 
 /** A three-node cluster whose leader is node 1, with every node caught up. */
@@ -502,6 +502,27 @@ describe('watches after an index far ahead', () => {
     net.request(3, watchReq(110, '', last + 110), watchReq(111, '', last + 111));
     expect(watchLog(net.node(3).replies, 110)).toEqual([['start', last + 110]]);
     expect(watchLog(net.node(3).replies, 111)).toEqual([['end', ErrorCode.INVALID_ARGUMENT]]);
+  });
+});
+
+describe('the number of watches', () => {
+  it('is bounded in bytes and in count: past either, a watch is refused with UNAVAILABLE; a watch ended makes room', () => {
+    const net = cluster();
+    const prefix = 'p'.repeat(4096);
+    const fits = Math.floor(WATCH_BYTES_MAX / (4096 + 128));
+    expect(fits).toBeLessThan(WATCHES_MAX);
+    for (let i = 0; i < fits; i++) net.request(1, watchReq(1000 + i, prefix));
+    net.request(1, watchReq(900, prefix));
+    expect(watchLog(net.node(1).replies, 1000 + fits - 1)[0]).toEqual(['start', net.host(1).raft.log.lastIndex()]);
+    expect(watchLog(net.node(1).replies, 900)).toEqual([['end', ErrorCode.UNAVAILABLE]]);
+    net.request(1, { kind: 'unwatch', requestId: 1000 });
+    net.request(1, watchReq(901, prefix));
+    expect(watchLog(net.node(1).replies, 901)[0]![0]).toBe('start');
+    // Short prefixes: the count bound.
+    const small = cluster();
+    for (let i = 0; i < WATCHES_MAX; i++) small.request(1, watchReq(10_000 + i, 'k'));
+    small.request(1, watchReq(902, 'k'));
+    expect(watchLog(small.node(1).replies, 902)).toEqual([['end', ErrorCode.UNAVAILABLE]]);
   });
 });
 
