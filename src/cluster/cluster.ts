@@ -211,7 +211,7 @@ export class Cluster {
     return cluster;
   }
 
-  /** A key-value client. Clients are cheap; each has its own sessions. */
+  /** A key-value client. Clients are cheap; the clients of this process share its sessions (one per write in flight). */
   client(): KvClient {
     this.checkOpen();
     return new KvClient(this.endpoint);
