@@ -25,6 +25,15 @@ async function readKeys(c: Cluster, count: number, prefix = 'k'): Promise<(strin
   return values.map((v) => (v === undefined ? undefined : dec.decode(v)));
 }
 
+/** A data directory of a 3-node cluster that wrote `count` keys and closed. */
+async function closedDir(count: number): Promise<string> {
+  const dir = tempDir();
+  const c = await start({ nodes: 3, dataDir: dir });
+  await writeKeys(c, count);
+  await c.close();
+  return dir;
+}
+
 async function rejection(p: Promise<unknown>): Promise<{ code?: string; message: string }> {
   try {
     const value = await p;
@@ -192,10 +201,7 @@ describe('damaged nodes', () => {
   }
 
   it('one damaged node does not keep the cluster from opening: it is down with its CORRUPT_LOG', async () => {
-    const dir = tempDir();
-    const a = await start({ nodes: 3, dataDir: dir });
-    await writeKeys(a, 200);
-    await a.close();
+    const dir = await closedDir(200);
     damage(dir, 1);
     const b = await start({ dataDir: dir });
     const node1 = (await b.status()).nodes.find((n) => n.id === 1)!;
@@ -206,10 +212,7 @@ describe('damaged nodes', () => {
   });
 
   it('when no quorum can start, the cluster rejects with NO_QUORUM naming each node and its reason', async () => {
-    const dir = tempDir();
-    const a = await start({ nodes: 3, dataDir: dir });
-    await writeKeys(a, 200);
-    await a.close();
+    const dir = await closedDir(200);
     damage(dir, 1);
     rmSync(join(dir, 'node-3'), { recursive: true });
     const err = await rejection(createCluster({ ...FAST, dataDir: dir }));
