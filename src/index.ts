@@ -17,5 +17,6 @@ export type {
   WatchEvent,
   WatchOptions,
 } from './cluster/index.ts';
-export { ErrorCode, NotLeaderError, RingraftError } from './core/index.ts';
+export { AssertionError, ErrorCode, RingraftError } from './base/index.ts';
+export { NotLeaderError } from './core/index.ts';
 export type { ReadConsistency } from './runtime/index.ts';

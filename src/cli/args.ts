@@ -1,11 +1,12 @@
 /** A small argument parser for the `ringraft` command, its checks of paths, and its output channel. */
 import { accessSync, constants, statSync, type Stats } from 'node:fs';
 import { dirname, resolve, sep } from 'node:path';
+import { ErrorCode, RingraftError } from '../base/index.ts';
 
-export class UsageError extends Error {
-  readonly code = 'INVALID_ARGUMENT';
+/** A command line the `ringraft` command cannot take (code INVALID_ARGUMENT). */
+export class UsageError extends RingraftError {
   constructor(message: string) {
-    super(message);
+    super(ErrorCode.INVALID_ARGUMENT, message);
     this.name = 'UsageError';
   }
 }

@@ -5,7 +5,7 @@
  * usage error adds a pointer to the usage); only a bug (an assertion, a TypeError) escapes
  * with its stack.
  */
-import { RingraftError } from '../core/index.ts';
+import { RingraftError } from '../base/index.ts';
 import { isSystemError, processOutput, UsageError, type Output } from './args.ts';
 import { LOAD_USAGE, loadCommand } from './load-command.ts';
 import { SIM_USAGE, simCommand } from './sim-command.ts';

@@ -17,7 +17,7 @@
  */
 import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { ErrorCode, RingraftError } from '../core/index.ts';
+import { ErrorCode, RingraftError } from '../base/index.ts';
 import { RECORD_TYPE_NAMES, RecordType, inspectWal, nodeDirectoryHasLog, realFileSystem, type DecodedRecord, type RecordVisitor, type WalInspection } from '../storage/index.ts';
 // Not exported from storage/index.ts: the one definition of a segment file's name.
 import { isSystemError, parseArgs, UsageError, type Output } from './args.ts';

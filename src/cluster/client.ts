@@ -11,7 +11,8 @@
  * {@link SessionPool}.
  */
 
-import { ErrorCode, NotLeaderError, RingraftError } from '../core/index.ts';
+import { ErrorCode, fail, RingraftError } from '../base/index.ts';
+import { NotLeaderError } from '../core/index.ts';
 import {
   encodeKvRequest,
   KV_KEY_BYTES_MAX,
@@ -157,9 +158,9 @@ export class SessionPool {
     readonly keptMax: number = SESSIONS_KEPT_MAX,
     readonly idsPerRegistration: number = CLIENT_IDS_PER_REGISTRATION,
   ) {
-    if (!(Number.isSafeInteger(keptMax) && keptMax >= 0)) throw new Error(`assertion failed: keptMax ${keptMax} is an integer >= 0`);
+    if (!(Number.isSafeInteger(keptMax) && keptMax >= 0)) fail(`keptMax ${keptMax} is an integer >= 0`);
     if (!(Number.isSafeInteger(idsPerRegistration) && idsPerRegistration >= 1 && idsPerRegistration <= KV_REGISTER_CLIENTS_COUNT_MAX)) {
-      throw new Error(`assertion failed: idsPerRegistration ${idsPerRegistration} is an integer in [1, ${KV_REGISTER_CLIENTS_COUNT_MAX}]`);
+      fail(`idsPerRegistration ${idsPerRegistration} is an integer in [1, ${KV_REGISTER_CLIENTS_COUNT_MAX}]`);
     }
     this.idsWanted = idsPerRegistration;
   }
@@ -194,7 +195,7 @@ export class SessionPool {
    */
   discard(session: Session): void {
     if (!session.kept) return;
-    if (this.keptValue <= 0) throw new Error('assertion failed: a kept session is counted');
+    if (this.keptValue <= 0) fail('a kept session is counted');
     this.keptValue--;
   }
 
@@ -215,7 +216,7 @@ export class SessionPool {
         (first) => {
           this.registration = undefined;
           if (!(Number.isSafeInteger(first) && first >= 1 && first + count - 1 <= Number.MAX_SAFE_INTEGER)) {
-            throw new Error(`assertion failed: registered block at ${first} is safe integers >= 1`);
+            fail(`registered block at ${first} is safe integers >= 1`);
           }
           this.clientIdNext = first;
           this.clientIdEnd = first + count;
@@ -278,7 +279,7 @@ export class KvClient {
     try {
       const build = (requestId: number): ClientRequest => ({ kind: 'read', requestId, consistency, key: k });
       const reply = await this.attempts(build, options?.nodeId, signal, deadline, timeoutMs, consistency !== 'stale', false);
-      if (reply?.kind !== 'read') throw new Error(`assertion failed: a read answered with ${reply?.kind}`);
+      if (reply?.kind !== 'read') fail(`a read answered with ${reply?.kind}`);
       return reply.value;
     } finally {
       this.host.releaseSlot();
@@ -323,7 +324,7 @@ export class KvClient {
         session = pool.takeFresh() ?? (await this.waitForSession(true, deadline, timeoutMs, signal));
         reply = await this.attempts(nextWrite(session, command), options?.nodeId, signal, deadline, timeoutMs, true, false);
       }
-      if (reply?.kind !== 'write') throw new Error(`assertion failed: a write answered with ${reply?.kind}`);
+      if (reply?.kind !== 'write') fail(`a write answered with ${reply?.kind}`);
       pool.release(session);
       session = undefined;
       return reply.result;
@@ -375,7 +376,7 @@ export class KvClient {
     const timeoutMs = this.host.defaultTimeoutMs;
     const reply = await this.attempts((requestId) => ({ kind: 'write', requestId, data }), undefined, undefined, performance.now() + timeoutMs, timeoutMs, true, false);
     if (reply?.kind !== 'write' || reply.result.op !== 'register-clients') {
-      throw new Error(`assertion failed: a registration answered with ${reply?.kind} ${reply?.kind === 'write' ? reply.result.op : ''}`);
+      fail(`a registration answered with ${reply?.kind} ${reply?.kind === 'write' ? reply.result.op : ''}`);
     }
     return reply.result.clientIdFirst;
   }
@@ -422,7 +423,7 @@ export class KvClient {
       if (reply?.proposed === true) mayBeInLog = true;
       if (pinned !== undefined && code !== ErrorCode.PROPOSALS_FULL && code !== ErrorCode.UNAVAILABLE) {
         if (code === ErrorCode.NOT_LEADER) throw new NotLeaderError(reply?.leaderHint ?? 0);
-        throw new RingraftError(code as ErrorCode, `node ${pinned} refused the request: ${code}`);
+        throw new RingraftError(code, `node ${pinned} refused the request: ${code}`);
       }
       if (code === ErrorCode.NOT_LEADER && reply !== undefined && reply.leaderHint !== 0 && reply.leaderHint !== target && this.host.isAlive(reply.leaderHint)) {
         // A hint to someone else: follow it at once.
@@ -444,7 +445,7 @@ export class KvClient {
         case ErrorCode.CLOSED:
           throw new RingraftError(ErrorCode.CLOSED, 'the cluster is closed');
         default:
-          throw new RingraftError(code as ErrorCode, `request refused: ${code}`);
+          throw new RingraftError(code, `request refused: ${code}`);
       }
       await abortable(sleep(Math.min(backoffMs, Math.max(0, deadline - performance.now()))), signal);
       backoffMs = Math.min(backoffMs * 2, electionMs);
@@ -607,7 +608,7 @@ class Watcher implements AsyncIterableIterator<WatchEvent> {
           this.retryLater();
           return;
         }
-        this.fail(new RingraftError(r.code as ErrorCode, `the watch ended: ${r.code}`));
+        this.fail(new RingraftError(r.code, `the watch ended: ${r.code}`));
         return;
       default:
         return;

@@ -12,10 +12,11 @@
  * terminates the worker at once; a partition makes the nodes drop Raft messages across it.
  */
 
+import { ErrorCode, fail, parseErrorCode, RingraftError } from '../base/index.ts';
 import { accessSync, constants, existsSync, mkdirSync, readdirSync, statSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { MessageChannel, Worker, type MessagePort } from 'node:worker_threads';
-import { ErrorCode, RingraftError, type ConfChange } from '../core/index.ts';
+import { type ConfChange } from '../core/index.ts';
 import {
   NODE_WORKER_URL,
   signalControl,
@@ -778,7 +779,7 @@ export class Cluster {
         resolve: (reply) => {
           clearTimeout(timer);
           if (reply.type === 'reply') resolve(reply);
-          else if (reply.type === 'error') reject(new RingraftError(reply.code as ErrorCode, reply.message));
+          else if (reply.type === 'error') reject(new RingraftError(checkedCode(reply.code), reply.message));
         },
         reject: (error) => {
           clearTimeout(timer);
@@ -987,4 +988,11 @@ function sleep(ms: number): Promise<void> {
 /** Starts a cluster of Raft nodes on worker threads (see {@link ClusterOptions}). */
 export function createCluster(options: ClusterOptions = {}): Promise<Cluster> {
   return Cluster.start(options);
+}
+
+/** A code that crossed from a node's thread, checked against the one list (never cast). */
+function checkedCode(code: string): ErrorCode {
+  const checked = parseErrorCode(code);
+  if (checked === undefined) fail(`a node answered with the unknown error code ${JSON.stringify(code)}`);
+  return checked;
 }

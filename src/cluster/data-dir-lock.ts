@@ -19,7 +19,7 @@
 import { linkSync, readFileSync, readlinkSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
-import { ErrorCode, RingraftError } from '../core/index.ts';
+import { ErrorCode, RingraftError } from '../base/index.ts';
 
 export const LOCK_FILE = 'LOCK';
 

@@ -11,7 +11,7 @@
  * `Atomics.waitAsync` on the doorbell.
  */
 
-import { ErrorCode } from '../core/index.ts';
+import { ErrorCode } from '../base/index.ts';
 import {
   decodeReplyAt,
   encodedRequestBytes,
@@ -379,6 +379,6 @@ export class ClientEndpoint implements KvClientHost {
   }
 }
 
-function synthetic(requestId: number, code: string): ClientReply {
+function synthetic(requestId: number, code: ErrorCode): ClientReply {
   return { kind: 'error', requestId, code, leaderHint: 0, proposed: true };
 }

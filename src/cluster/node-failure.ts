@@ -5,9 +5,8 @@
  * from the one list, and system errors (errno codes) are mapped to the codes a user acts on:
  * a full disk is NO_SPACE, another failed write or sync IO_ERROR.
  */
-import { ErrorCode, RingraftError } from '../core/index.ts';
+import { ErrorCode, parseErrorCode, RingraftError } from '../base/index.ts';
 
-const CODES = new Set<string>(Object.values(ErrorCode));
 /** errno codes of a full disk or an exhausted quota. */
 const NO_SPACE_ERRNOS = new Set(['ENOSPC', 'EDQUOT']);
 /** errno codes of a file system that refuses writes or fails them. */
@@ -17,7 +16,7 @@ const IO_ERRNOS = new Set(['EIO', 'EROFS', 'EACCES', 'EPERM', 'EBADF', 'ENXIO', 
 function errnoOf(error: unknown): string | undefined {
   for (let e = error, depth = 0; typeof e === 'object' && e !== null && depth < 8; e = (e as { cause?: unknown }).cause, depth++) {
     const code = (e as { code?: unknown }).code;
-    if (typeof code === 'string' && /^E[A-Z0-9]+$/.test(code) && !CODES.has(code)) return code;
+    if (typeof code === 'string' && /^E[A-Z0-9]+$/.test(code) && parseErrorCode(code) === undefined) return code;
   }
   return undefined;
 }
@@ -29,8 +28,8 @@ export function nodeFailure(id: number, error: unknown): RingraftError {
   const named = message.startsWith(`node ${id} `) || message.startsWith(`node ${id}:`) ? message : `node ${id}: ${message}`;
   const errno = errnoOf(error);
   if (errno !== undefined && NO_SPACE_ERRNOS.has(errno)) return new RingraftError(ErrorCode.NO_SPACE, `node ${id}: no space left for its log: ${message}`, { cause: error });
-  const code = (error as { code?: unknown } | undefined)?.code;
-  if (typeof code === 'string' && CODES.has(code)) return new RingraftError(code as ErrorCode, named, { cause: error });
+  const code = parseErrorCode((error as { code?: unknown } | undefined)?.code);
+  if (code !== undefined) return new RingraftError(code, named, { cause: error });
   if (errno !== undefined && IO_ERRNOS.has(errno)) return new RingraftError(ErrorCode.IO_ERROR, named, { cause: error });
   return new RingraftError(ErrorCode.NODE_DOWN, `node ${id} died: ${message}`, { cause: error });
 }

@@ -4,7 +4,7 @@
  * starts.
  */
 
-import { ErrorCode, RingraftError } from '../core/index.ts';
+import { ErrorCode, RingraftError } from '../base/index.ts';
 import { KV_KEY_BYTES_MAX, KV_VALUE_BYTES_MAX } from '../kv/index.ts';
 import { SNAPSHOT_RETAIN_ENTRIES_MAX, type NodeSettings } from '../runtime/index.ts';
 import { RING_CAPACITY_BYTES_MAX, ringFrameBytesMax } from '../transport/index.ts';

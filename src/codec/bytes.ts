@@ -18,6 +18,7 @@
  * | u64        | 8     | unsigned integer, little-endian (bigint, or a safe number)  |
  * | bytes      | 4 + n | u32 length n, then n raw bytes                              |
  */
+import { ErrorCode, fail, RingraftError } from '../base/index.ts';
 
 /** Largest value a u32 field holds. */
 export const U32_MAX = 0xffff_ffff;
@@ -30,8 +31,6 @@ const TWO_POW_32 = 0x1_0000_0000;
 /** The high u32 of a u64 that still fits in Number.MAX_SAFE_INTEGER (2^53 - 1). */
 const SAFE_U64_HIGH_MAX = 0x1f_ffff;
 
-export const DecodeErrorCode = { DECODE_ERROR: 'DECODE_ERROR' } as const;
-export type DecodeErrorCode = (typeof DecodeErrorCode)[keyof typeof DecodeErrorCode];
 
 /**
  * Why a decode failed. `truncated`: the input ended before the field did.
@@ -50,22 +49,17 @@ export type DecodeErrorReason =
   | 'invalid';
 
 /** Input that is not a valid encoding. Compare by `code` and `reason`, never by message. */
-export class DecodeError extends Error {
-  readonly code: DecodeErrorCode = DecodeErrorCode.DECODE_ERROR;
+export class DecodeError extends RingraftError {
+  declare readonly code: typeof ErrorCode.DECODE_ERROR;
   readonly reason: DecodeErrorReason;
   /** Byte offset of the field that failed. */
   readonly offset: number;
   constructor(reason: DecodeErrorReason, offset: number, message: string) {
-    super(`${message} (at byte ${offset})`);
+    super(ErrorCode.DECODE_ERROR, `${message} (at byte ${offset})`);
     this.name = 'DecodeError';
     this.reason = reason;
     this.offset = offset;
   }
-}
-
-/** A false condition is a bug in the caller, not bad input: it crashes with a plain Error. */
-function assert(condition: unknown, message: string): asserts condition {
-  if (!condition) throw new Error(`assertion failed: ${message}`);
 }
 
 /**
@@ -84,7 +78,7 @@ export class ByteWriter {
   /** `target`: a capacity to allocate, or memory to write into (for example a ring slot). */
   constructor(target: number | Uint8Array) {
     if (typeof target === 'number') {
-      assert(Number.isSafeInteger(target) && target >= 0, `capacity ${target} is a non-negative integer`);
+      if (!(Number.isSafeInteger(target) && target >= 0)) fail(`capacity ${target} is a non-negative integer`);
       this.target = new Uint8Array(target);
     } else {
       this.target = target;
@@ -98,7 +92,7 @@ export class ByteWriter {
    * it, with no allocation per frame.
    */
   window(offsetBytes: number, lengthBytes: number): void {
-    assert(offsetBytes >= 0 && lengthBytes >= 0 && offsetBytes + lengthBytes <= this.target.length, `window [${offsetBytes}, +${lengthBytes}) is inside the target`);
+    if (!(offsetBytes >= 0 && lengthBytes >= 0 && offsetBytes + lengthBytes <= this.target.length)) fail(`window [${offsetBytes}, +${lengthBytes}) is inside the target`);
     this.offsetBytes = offsetBytes;
     this.endBytes = offsetBytes + lengthBytes;
   }
@@ -117,19 +111,26 @@ export class ByteWriter {
   }
 
   u8(value: number): void {
-    assert(Number.isInteger(value) && value >= 0 && value <= 0xff, `u8 value ${value} is in [0, 255]`);
+    if (!(Number.isInteger(value) && value >= 0 && value <= 0xff)) fail(`u8 value ${value} is in [0, 255]`);
     const at = this.claim(1);
     this.target[at] = value;
   }
 
+  u16(value: number): void {
+    if (!(Number.isInteger(value) && value >= 0 && value <= 0xffff)) fail(`u16 value ${value} is in [0, 65535]`);
+    const at = this.claim(2);
+    this.target[at] = value & 0xff;
+    this.target[at + 1] = value >>> 8;
+  }
+
   u32(value: number): void {
-    assert(Number.isInteger(value) && value >= 0 && value <= U32_MAX, `u32 value ${value} is in [0, 2^32)`);
+    if (!(Number.isInteger(value) && value >= 0 && value <= U32_MAX)) fail(`u32 value ${value} is in [0, 2^32)`);
     const at = this.claim(4);
     putU32(this.target, at, value);
   }
 
   u64(value: bigint): void {
-    assert(value >= 0n && value <= U64_MAX, `u64 value ${value} is in [0, 2^64)`);
+    if (!(value >= 0n && value <= U64_MAX)) fail(`u64 value ${value} is in [0, 2^64)`);
     const at = this.claim(8);
     this.viewValue ??= new DataView(this.target.buffer, this.target.byteOffset, this.target.byteLength);
     this.viewValue.setBigUint64(at, value, true);
@@ -137,7 +138,7 @@ export class ByteWriter {
 
   /** Writes a safe non-negative integer as a u64, without going through bigint. */
   u64Number(value: number): void {
-    assert(Number.isSafeInteger(value) && value >= 0, `u64 value ${value} is a safe non-negative integer`);
+    if (!(Number.isSafeInteger(value) && value >= 0)) fail(`u64 value ${value} is a safe non-negative integer`);
     const at = this.claim(8);
     putU32(this.target, at, value % TWO_POW_32);
     putU32(this.target, at + 4, Math.floor(value / TWO_POW_32));
@@ -162,7 +163,7 @@ export class ByteWriter {
 
   private claim(sizeBytes: number): number {
     const at = this.offsetBytes;
-    assert(at + sizeBytes <= this.endBytes, `write of ${sizeBytes} bytes at ${at} fits before ${this.endBytes}`);
+    if (!(at + sizeBytes <= this.endBytes)) fail(`write of ${sizeBytes} bytes at ${at} fits before ${this.endBytes}`);
     this.offsetBytes = at + sizeBytes;
     return at;
   }
@@ -194,6 +195,11 @@ export class ByteReader {
     return this.source[at]!;
   }
 
+  u16(): number {
+    const at = this.claim(2, 'u16');
+    return this.source[at]! | (this.source[at + 1]! << 8);
+  }
+
   u32(): number {
     const at = this.claim(4, 'u32');
     return getU32(this.source, at);
@@ -221,7 +227,7 @@ export class ByteReader {
    * reused memory).
    */
   bytes(lengthMax: number): Uint8Array {
-    assert(Number.isSafeInteger(lengthMax) && lengthMax >= 0, `lengthMax ${lengthMax} is a non-negative integer`);
+    if (!(Number.isSafeInteger(lengthMax) && lengthMax >= 0)) fail(`lengthMax ${lengthMax} is a non-negative integer`);
     const lengthAt = this.offsetBytes;
     const length = this.u32();
     if (length > lengthMax) {
@@ -232,7 +238,7 @@ export class ByteReader {
 
   /** Returns a view of the next `length` bytes. */
   raw(length: number): Uint8Array {
-    assert(Number.isSafeInteger(length) && length >= 0, `length ${length} is a non-negative integer`);
+    if (!(Number.isSafeInteger(length) && length >= 0)) fail(`length ${length} is a non-negative integer`);
     const at = this.claim(length, `${length} bytes`);
     return this.source.subarray(at, at + length);
   }

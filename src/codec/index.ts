@@ -3,7 +3,6 @@ export {
   ByteReader,
   ByteWriter,
   DecodeError,
-  DecodeErrorCode,
   U32_MAX,
   U64_MAX,
 } from './bytes.ts';

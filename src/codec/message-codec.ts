@@ -94,20 +94,16 @@
  * that a message makes sense for its type (the core does).
  */
 
+import { CONF_NODES_MAX, ENTRY_DATA_BYTES_MAX, fail, MESSAGE_ENTRIES_MAX, SNAPSHOT_CHUNK_BYTES_MAX } from '../base/index.ts';
 import { Buffer } from 'node:buffer';
 import type { ConfState, Entry, EntryType, Message, MessageType, NodeId, SnapshotChunk } from '../core/types.ts';
 import { DecodeError } from './bytes.ts';
 
 /** The format version this module writes, and the only one it reads. */
 export const MESSAGE_FORMAT_VERSION = 1;
-/** Most entries one message may carry. The core's batches stay far below it (1 MiB / 24 B). */
-export const MESSAGE_ENTRIES_MAX = 1 << 16;
-/** Largest entry payload. Must stay at or above the core's `proposalBytesMax` (8 MiB by default). */
-export const ENTRY_DATA_BYTES_MAX = 64 << 20;
-/** Largest snapshot chunk payload. Must stay at or above the core's `snapshotChunkBytes` (1 MiB by default). */
-export const SNAPSHOT_CHUNK_BYTES_MAX = 64 << 20;
-/** Most node ids in one list of a ConfState. */
-export const CONF_NODES_MAX = 4096;
+// The limits a decoder checks lengths against (entries per message, entry and chunk payloads,
+// node ids per configuration) are the shared ones of base/limits.ts.
+export { CONF_NODES_MAX, ENTRY_DATA_BYTES_MAX, MESSAGE_ENTRIES_MAX, SNAPSHOT_CHUNK_BYTES_MAX };
 
 export interface DecodeMessageOptions {
   /**
@@ -154,16 +150,6 @@ const CONF_FLAGS_RESERVED = 0xfe;
 const VARINT_BYTES_MAX = 8;
 /** The last group of an 8-byte varint holds bits 49..52, so it is at most 0x0f. */
 const VARINT_LAST_GROUP_MAX = 0x0f;
-
-/**
- * A broken precondition is a bug in the caller, not bad input: it crashes with a plain
- * Error. Call sites test the condition themselves and build the message only when it fails,
- * because on the encoder's hot path a template string per check would cost more than the
- * encoding itself.
- */
-function crash(message: string): never {
-  throw new Error(`assertion failed: ${message}`);
-}
 
 // ---------------------------------------------------------------------------------------
 // Size
@@ -261,7 +247,7 @@ function writeVarint(target: Uint8Array, at: number, value: number): number {
   // `value >>> 0 === value` holds exactly for the integers in [0, 2^32), which then take
   // the 32-bit path; anything else must be a larger safe integer.
   if (value >>> 0 !== value) {
-    if (!(Number.isSafeInteger(value) && value >= 0)) crash(`${value} is a safe non-negative integer`);
+    if (!(Number.isSafeInteger(value) && value >= 0)) fail(`${value} is a safe non-negative integer`);
     while (value > 0xffff_ffff) {
       target[at++] = (value % 0x80) | 0x80;
       value = Math.floor(value / 0x80);
@@ -282,9 +268,9 @@ function writeVarint(target: Uint8Array, at: number, value: number): number {
  * DecodeError) on an invalid message or when `target` is too small: both are bugs.
  */
 export function encodeMessageInto(m: Message, target: Uint8Array, offset: number): number {
-  if (!(Number.isSafeInteger(offset) && offset >= 0 && offset <= target.length)) crash(`offset ${offset} is inside the target`);
+  if (!(Number.isSafeInteger(offset) && offset >= 0 && offset <= target.length)) fail(`offset ${offset} is inside the target`);
   const type = m.type;
-  if (!(Number.isInteger(type) && type >= MESSAGE_TYPE_MIN && type <= MESSAGE_TYPE_MAX)) crash(`message type ${type} is known`);
+  if (!(Number.isInteger(type) && type >= MESSAGE_TYPE_MIN && type <= MESSAGE_TYPE_MAX)) fail(`message type ${type} is known`);
   const entries = m.entries;
   const snapshot = m.snapshot;
   let presence = 0;
@@ -321,23 +307,23 @@ export function encodeMessageInto(m: Message, target: Uint8Array, offset: number
   if (presence & HAS_SENT_TICK) at = writeVarint(target, at, m.sentTick);
   if (presence & HAS_ENTRIES) at = writeEntries(target, at, entries, m.index, m.term);
   if (snapshot !== undefined) at = writeSnapshotChunk(target, at, snapshot);
-  if (!(at <= target.length)) crash(`message of ${at - offset} bytes fits the ${target.length - offset} bytes after offset ${offset}`);
+  if (!(at <= target.length)) fail(`message of ${at - offset} bytes fits the ${target.length - offset} bytes after offset ${offset}`);
   return at - offset;
 }
 
 function writeEntries(target: Uint8Array, at: number, entries: readonly Entry[], index: number, term: number): number {
-  if (!(entries.length <= MESSAGE_ENTRIES_MAX)) crash(`${entries.length} entries is at most ${MESSAGE_ENTRIES_MAX}`);
+  if (!(entries.length <= MESSAGE_ENTRIES_MAX)) fail(`${entries.length} entries is at most ${MESSAGE_ENTRIES_MAX}`);
   at = writeVarint(target, at, entries.length);
   let expectedIndex = index + 1;
   let expectedTerm = term;
   for (let i = 0; i < entries.length; i++) {
     const e = entries[i]!;
     const data = e.data;
-    if (!(e.type === 0 || e.type === 1)) crash(`entry type ${e.type} is known`);
+    if (!(e.type === 0 || e.type === 1)) fail(`entry type ${e.type} is known`);
     // The varint writer checks that index and term are safe integers; they must also be >= 1.
-    if (!(e.index >= 1)) crash(`entry index ${e.index} is at least 1`);
-    if (!(e.term >= 1)) crash(`entry term ${e.term} is at least 1`);
-    if (!(data.length <= ENTRY_DATA_BYTES_MAX)) crash(`entry of ${data.length} bytes is at most ${ENTRY_DATA_BYTES_MAX}`);
+    if (!(e.index >= 1)) fail(`entry index ${e.index} is at least 1`);
+    if (!(e.term >= 1)) fail(`entry term ${e.term} is at least 1`);
+    if (!(data.length <= ENTRY_DATA_BYTES_MAX)) fail(`entry of ${data.length} bytes is at most ${ENTRY_DATA_BYTES_MAX}`);
     let flags: number = e.type;
     if (e.index !== expectedIndex) flags |= ENTRY_INDEX_FOLLOWS;
     if (e.term !== expectedTerm) flags |= ENTRY_TERM_FOLLOWS;
@@ -358,8 +344,8 @@ function writeEntries(target: Uint8Array, at: number, entries: readonly Entry[],
 function writeSnapshotChunk(target: Uint8Array, at: number, chunk: SnapshotChunk): number {
   const conf = chunk.meta.conf;
   const data = chunk.data;
-  if (!(data.length <= SNAPSHOT_CHUNK_BYTES_MAX)) crash(`snapshot chunk of ${data.length} bytes is at most ${SNAPSHOT_CHUNK_BYTES_MAX}`);
-  if (!(chunk.offset + data.length <= chunk.totalBytes)) crash(`chunk [${chunk.offset}, +${data.length}) lies inside the snapshot of ${chunk.totalBytes} bytes`);
+  if (!(data.length <= SNAPSHOT_CHUNK_BYTES_MAX)) fail(`snapshot chunk of ${data.length} bytes is at most ${SNAPSHOT_CHUNK_BYTES_MAX}`);
+  if (!(chunk.offset + data.length <= chunk.totalBytes)) fail(`chunk [${chunk.offset}, +${data.length}) lies inside the snapshot of ${chunk.totalBytes} bytes`);
   at = writeVarint(target, at, chunk.meta.index);
   at = writeVarint(target, at, chunk.meta.term);
   target[at++] = conf.autoLeave ? CONF_AUTO_LEAVE : 0;
@@ -375,11 +361,11 @@ function writeSnapshotChunk(target: Uint8Array, at: number, chunk: SnapshotChunk
 }
 
 function writeNodeList(target: Uint8Array, at: number, ids: readonly NodeId[]): number {
-  if (!(ids.length <= CONF_NODES_MAX)) crash(`${ids.length} node ids is at most ${CONF_NODES_MAX}`);
+  if (!(ids.length <= CONF_NODES_MAX)) fail(`${ids.length} node ids is at most ${CONF_NODES_MAX}`);
   at = writeVarint(target, at, ids.length);
   for (let i = 0; i < ids.length; i++) {
     const id = ids[i]!;
-    if (!(id >= 1)) crash(`node id ${id} is at least 1`);
+    if (!(id >= 1)) fail(`node id ${id} is at least 1`);
     at = writeVarint(target, at, id);
   }
   return at;
@@ -389,7 +375,7 @@ function writeNodeList(target: Uint8Array, at: number, ids: readonly NodeId[]): 
 export function encodeMessage(m: Message): Uint8Array {
   const target = new Uint8Array(encodedMessageBytes(m));
   const written = encodeMessageInto(m, target, 0);
-  if (!(written === target.length)) crash(`encoder wrote ${written} bytes, the size function said ${target.length}`);
+  if (!(written === target.length)) fail(`encoder wrote ${written} bytes, the size function said ${target.length}`);
   return target;
 }
 

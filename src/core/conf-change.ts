@@ -5,7 +5,7 @@
  * Byte layout (little-endian): u8 version (1), u16 count, then count × (u8 op, u32 nodeId).
  * op: 1 addVoter, 2 removeNode, 3 addLearner.
  */
-import { ErrorCode, RingraftError } from './errors.ts';
+import { ErrorCode, RingraftError } from '../base/index.ts';
 import type { ConfChange, ConfChangeItem, ConfChangeOp, ConfState, NodeId } from './types.ts';
 
 const VERSION = 1;

@@ -12,6 +12,7 @@
  * Slots wrap around: slot i lives at (start + i) % capacity. Invariant: the stored indexes
  * increase from oldest to newest; 0 <= count <= capacity.
  */
+import { fail } from '../base/index.ts';
 export class Inflights {
   private readonly indexes: Float64Array;
   private readonly sizes: Float64Array;
@@ -23,7 +24,7 @@ export class Inflights {
     readonly capacity: number,
     readonly bytesMax: number,
   ) {
-    if (!(capacity >= 1)) throw new RangeError('inflight capacity must be at least 1');
+    if (!(capacity >= 1)) fail('inflight capacity is at least 1');
     this.indexes = new Float64Array(capacity);
     this.sizes = new Float64Array(capacity);
   }
@@ -42,10 +43,10 @@ export class Inflights {
   }
 
   add(index: number, bytes: number): void {
-    if (this.countValue === this.capacity) throw new Error('inflights: add to a full window');
+    if (this.countValue === this.capacity) fail('inflights: no add to a full window');
     if (this.countValue > 0) {
       const newest = this.indexes[(this.start + this.countValue - 1) % this.capacity]!;
-      if (index <= newest) throw new Error(`inflights: index ${index} not above newest ${newest}`);
+      if (index <= newest) fail(`inflights: index ${index} above newest ${newest}`);
     }
     const slot = (this.start + this.countValue) % this.capacity;
     this.indexes[slot] = index;

@@ -10,7 +10,7 @@
  * Invariant: applied <= committed <= lastIndex(); unstable.entries[i] has index
  * unstable.offset + i.
  */
-import { ErrorCode, RingraftError, assert } from './errors.ts';
+import { ErrorCode, fail, RingraftError } from '../base/index.ts';
 import { entryBytes, type Storage } from './storage.ts';
 import type { Entry, Snapshot } from './types.ts';
 
@@ -160,7 +160,7 @@ export class RaftLog {
     const lastNew = prevIndex + entries.length;
     const conflict = this.findConflict(entries);
     if (conflict !== 0) {
-      assert(conflict > this.committed, `conflict at ${conflict} with committed entry (committed ${this.committed})`);
+      if (!(conflict > this.committed)) fail(`conflict at ${conflict} with committed entry (committed ${this.committed})`);
       this.append(entries.slice(conflict - prevIndex - 1));
     }
     this.commitTo(Math.min(commit, lastNew));
@@ -194,10 +194,10 @@ export class RaftLog {
   append(entries: readonly Entry[]): number {
     if (entries.length === 0) return this.lastIndex();
     const after = entries[0]!.index - 1;
-    assert(after >= this.committed, `append after ${after} would truncate committed ${this.committed}`);
-    assert(after <= this.lastIndex(), `append at ${after + 1} leaves a gap after last index ${this.lastIndex()}`);
+    if (!(after >= this.committed)) fail(`append after ${after} would truncate committed ${this.committed}`);
+    if (!(after <= this.lastIndex())) fail(`append at ${after + 1} leaves a gap after last index ${this.lastIndex()}`);
     for (let i = 1; i < entries.length; i++) {
-      assert(entries[i]!.index === entries[i - 1]!.index + 1, `append batch not contiguous at ${entries[i]!.index}`);
+      if (!(entries[i]!.index === entries[i - 1]!.index + 1)) fail(`append batch not contiguous at ${entries[i]!.index}`);
     }
     this.unstable.truncateAndAppend(entries);
     return this.lastIndex();
@@ -205,7 +205,7 @@ export class RaftLog {
 
   commitTo(index: number): void {
     if (index <= this.committed) return;
-    assert(index <= this.lastIndex(), `commit ${index} beyond last index ${this.lastIndex()}`);
+    if (!(index <= this.lastIndex())) fail(`commit ${index} beyond last index ${this.lastIndex()}`);
     this.committed = index;
   }
 
@@ -219,7 +219,7 @@ export class RaftLog {
   }
 
   appliedTo(index: number): void {
-    assert(index <= this.committed, `applied ${index} beyond committed ${this.committed}`);
+    if (!(index <= this.committed)) fail(`applied ${index} beyond committed ${this.committed}`);
     if (index > this.applied) this.applied = index;
     if (index > this.applying) this.applying = index;
   }
@@ -227,8 +227,8 @@ export class RaftLog {
   /** Entries [lo, hi), from storage and the unstable part, up to about `bytesMax`. */
   slice(lo: number, hi: number, bytesMax: number): Entry[] {
     if (lo >= hi) return [];
-    assert(lo >= this.firstIndex(), `slice from ${lo} below first index ${this.firstIndex()}`);
-    assert(hi <= this.lastIndex() + 1, `slice to ${hi} beyond last index ${this.lastIndex()}`);
+    if (!(lo >= this.firstIndex())) fail(`slice from ${lo} below first index ${this.firstIndex()}`);
+    if (!(hi <= this.lastIndex() + 1)) fail(`slice to ${hi} beyond last index ${this.lastIndex()}`);
     const out: Entry[] = [];
     const uOffset = this.unstable.offset;
     if (lo < uOffset) {

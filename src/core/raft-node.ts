@@ -10,6 +10,7 @@
  * Methods marked "protected" are the seams where the bug-planting test suite substitutes a
  * broken rule to show that the simulator notices; they are not an extension API.
  */
+import { assert, ErrorCode, fail, RingraftError } from '../base/index.ts';
 import {
   allMembers,
   decodeConfChange,
@@ -18,7 +19,7 @@ import {
   isVoter,
   nextConf,
 } from './conf-change.ts';
-import { ErrorCode, NotLeaderError, RingraftError, assert } from './errors.ts';
+import { NotLeaderError } from './errors.ts';
 import { Progress } from './progress.ts';
 import { jointCommitted, jointVoteResult } from './quorum.ts';
 import { RaftLog } from './raft-log.ts';
@@ -169,7 +170,7 @@ export class RaftNode {
   private tickRole: TickFn = this.tickElection;
 
   constructor(config: RaftConfig) {
-    assert(Number.isInteger(config.id) && config.id > 0, `node id must be a positive integer, got ${config.id}`);
+    if (!(Number.isInteger(config.id) && config.id > 0)) fail(`node id must be a positive integer, got ${config.id}`);
     this.id = config.id;
     this.electionTicks = config.electionTicks ?? 10;
     this.heartbeatTicks = config.heartbeatTicks ?? 1;
@@ -213,7 +214,7 @@ export class RaftNode {
     // applying the log (or a snapshot) in the first Readys; until then it cannot campaign.
     this.resetProgress();
     if (hardState.commit > 0) {
-      assert(hardState.commit <= this.log.lastIndex(), `stored commit ${hardState.commit} beyond last index ${this.log.lastIndex()}`);
+      if (!(hardState.commit <= this.log.lastIndex())) fail(`stored commit ${hardState.commit} beyond last index ${this.log.lastIndex()}`);
       this.log.commitTo(hardState.commit);
     }
     this.term = hardState.term;
@@ -546,7 +547,7 @@ export class RaftNode {
   }
 
   private becomeLeader(): void {
-    assert(this.role === 'candidate', `only a candidate becomes leader, not a ${this.role}`);
+    if (!(this.role === 'candidate')) fail(`only a candidate becomes leader, not a ${this.role}`);
     this.reset(this.term);
     this.leaderId = this.id;
     this.role = 'leader';
@@ -998,7 +999,7 @@ export class RaftNode {
       return true;
     }
     const prevTerm = this.log.term(prevIndex);
-    assert(prevTerm !== 0 || prevIndex === 0, `no term for ${prevIndex} though it is not compacted`);
+    if (!(prevTerm !== 0 || prevIndex === 0)) fail(`no term for ${prevIndex} though it is not compacted`);
     const last = this.log.lastIndex();
     const entries = pr.next <= last ? this.log.slice(pr.next, last + 1, this.maxBatchBytes) : [];
     if (entries.length === 0 && !sendIfEmpty) return false;

@@ -3,6 +3,7 @@
  * The core and the simulator take all their randomness from instances of this, so that a
  * seed reproduces a run exactly.
  */
+import { fail } from '../base/index.ts';
 export class Rand {
   private a: number;
   private b: number;
@@ -53,7 +54,7 @@ export class Rand {
   }
 
   pick<T>(items: readonly T[]): T {
-    if (items.length === 0) throw new RangeError('pick from an empty list');
+    if (items.length === 0) fail('no pick from an empty list');
     return items[this.int(0, items.length)]!;
   }
 

@@ -37,6 +37,7 @@
  * spends a second block of ids, which is harmless.
  */
 
+import { fail } from '../base/index.ts';
 import { ByteReader, ByteWriter, DecodeError } from '../codec/index.ts';
 import { KvError, KvErrorCode } from './errors.ts';
 
@@ -116,7 +117,7 @@ export function encodeKvRequest(req: KvLogRequest): Uint8Array {
   const writer = new ByteWriter(sizeBytes);
   writeKvRequest(writer, req);
   if (writer.offset !== writer.capacityBytes) {
-    throw new Error(`assertion failed: encoded ${writer.offset} of ${writer.capacityBytes} bytes`);
+    fail(`encoded ${writer.offset} of ${writer.capacityBytes} bytes`);
   }
   return writer.finish();
 }
@@ -365,7 +366,7 @@ export class KvBatchBuilder {
 
   /** The batch's bytes (a fresh copy); the builder starts over empty. */
   finish(): Uint8Array {
-    if (this.countValue === 0) throw new Error('assertion failed: a batch holds at least one request');
+    if (this.countValue === 0) fail('a batch holds at least one request');
     this.buffer[0] = KV_BATCH_FORMAT_VERSION;
     this.view.setUint32(1, this.countValue, true);
     const out = this.buffer.slice(0, this.lengthBytes);

@@ -1,31 +1,25 @@
 /**
- * Typed errors of the key-value layer. Every refusal carries a stable `code` from this one
- * list; compare errors by code, never by message. A broken invariant (a bug in the caller,
- * such as applying log indexes out of order) is not a KvError: it throws a plain Error.
+ * Typed errors of the key-value layer: {@link RingraftError}s whose codes come from the one
+ * list in base/errors.ts. Compare errors by code, never by message. A broken invariant (a bug
+ * in the caller, such as applying log indexes out of order) is an `AssertionError`.
  */
+import { pickCodes, RingraftError } from '../base/index.ts';
 
-export const KvErrorCode = {
-  /** A request or option the caller built is not acceptable (empty key, value too long, ...). */
-  INVALID_ARGUMENT: 'INVALID_ARGUMENT',
-  /** Bytes that should hold an encoded request do not. */
-  CORRUPT_COMMAND: 'CORRUPT_COMMAND',
-  /** Bytes that should hold a state machine snapshot do not (bad CRC, bad structure). */
-  CORRUPT_SNAPSHOT: 'CORRUPT_SNAPSHOT',
-  /**
-   * A snapshot (its CRC intact) in a format version this build does not read. The same
-   * code as the core's ErrorCode.UNSUPPORTED_FORMAT.
-   */
-  UNSUPPORTED_FORMAT: 'UNSUPPORTED_FORMAT',
-  /** The client's session is gone, so a retried write cannot be deduplicated. */
-  SESSION_EXPIRED: 'SESSION_EXPIRED',
-} as const;
+/**
+ * The key-value layer's codes. INVALID_ARGUMENT: a request or option the caller built is not
+ * acceptable (empty key, value too long, ...). CORRUPT_COMMAND: bytes that should hold an
+ * encoded request do not. CORRUPT_SNAPSHOT: bytes that should hold a state machine snapshot do
+ * not (bad CRC, bad structure). UNSUPPORTED_FORMAT: a snapshot (its CRC intact) in a format
+ * version this build does not read. SESSION_EXPIRED: the client's session is gone, so a retried
+ * write cannot be deduplicated.
+ */
+export const KvErrorCode = pickCodes('INVALID_ARGUMENT', 'CORRUPT_COMMAND', 'CORRUPT_SNAPSHOT', 'UNSUPPORTED_FORMAT', 'SESSION_EXPIRED');
 export type KvErrorCode = (typeof KvErrorCode)[keyof typeof KvErrorCode];
 
-export class KvError extends Error {
-  readonly code: KvErrorCode;
+export class KvError extends RingraftError {
+  declare readonly code: KvErrorCode;
   constructor(code: KvErrorCode, message: string, options?: { cause?: unknown }) {
-    super(message, options);
+    super(code, message, options);
     this.name = 'KvError';
-    this.code = code;
   }
 }

@@ -32,6 +32,7 @@
  * KvError UNSUPPORTED_FORMAT: this build does not read them.
  */
 
+import { assert, fail } from '../base/index.ts';
 import { Buffer } from 'node:buffer';
 import { crc32 } from 'node:zlib';
 import { ByteReader, ByteWriter, DecodeError, U32_MAX } from '../codec/index.ts';
@@ -356,7 +357,7 @@ export class KvStateMachine {
     }
     const checksum = crc32(writer.finish());
     writer.u32(checksum);
-    assertCondition(writer.offset === sizeBytes, `snapshot wrote ${writer.offset} of ${sizeBytes} bytes`);
+    if (!(writer.offset === sizeBytes)) fail(`snapshot wrote ${writer.offset} of ${sizeBytes} bytes`);
     return writer.finish();
   }
 
@@ -382,8 +383,8 @@ export class KvStateMachine {
   }
 
   private assertNextIndex(index: number): void {
-    assertCondition(Number.isSafeInteger(index), `log index ${index} is a safe integer`);
-    assertCondition(index > this.appliedIndexValue, `log index ${index} is above appliedIndex ${this.appliedIndexValue}`);
+    if (!(Number.isSafeInteger(index))) fail(`log index ${index} is a safe integer`);
+    if (!(index > this.appliedIndexValue)) fail(`log index ${index} is above appliedIndex ${this.appliedIndexValue}`);
   }
 
   /** Runs a command against the data; returns its result and the change it made, if any. */
@@ -434,7 +435,7 @@ export class KvStateMachine {
 
   private evictOldestSession(): void {
     const oldest = this.sessions.keys().next();
-    assertCondition(oldest.done !== true, 'there is a session to evict');
+    assert(oldest.done !== true, 'there is a session to evict');
     this.sessions.delete(oldest.value);
   }
 
@@ -531,10 +532,6 @@ export class KvStateMachine {
       previousKey = id;
     }
   }
-}
-
-function assertCondition(condition: unknown, message: string): asserts condition {
-  if (!condition) throw new Error(`assertion failed: ${message}`);
 }
 
 /** Keys up to this long are turned into strings without a Buffer (measured some 1.5x faster for 16-byte keys). */

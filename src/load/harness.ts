@@ -7,6 +7,7 @@
  * linearizable.
  */
 
+import { ErrorCode, RingraftError } from '../base/index.ts';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -113,7 +114,7 @@ export async function runLoad(options: LoadOptions): Promise<LoadReport> {
 async function waitForLeader(cluster: Cluster): Promise<void> {
   const deadline = Date.now() + 10_000;
   while ((await cluster.status()).leaderId === undefined) {
-    if (Date.now() > deadline) throw new Error('the cluster elected no leader in 10 s');
+    if (Date.now() > deadline) throw new RingraftError(ErrorCode.TIMEOUT, 'the cluster elected no leader in 10 s');
     await new Promise((r) => setTimeout(r, 20));
   }
 }

@@ -8,6 +8,7 @@
  * Runs as a piscina task (see load-worker.ts); plain data in and out.
  */
 
+import { invalidArgument } from '../base/index.ts';
 import hdr from 'hdr-histogram-js';
 import type { KvClient } from '../cluster/index.ts';
 import type { HistoryOp } from '../sim/index.ts';
@@ -69,7 +70,7 @@ export class OpPicker {
       this.kinds.push(kind);
       this.cumulative.push(total);
     }
-    if (total <= 0) throw new RangeError('the mix has no operation with a positive weight');
+    if (total <= 0) throw invalidArgument('the mix has no operation with a positive weight');
     this.cumulative = this.cumulative.map((c) => c / total);
     if (spec.distribution === 'zipf') {
       const cdf = new Float64Array(spec.keys);

@@ -31,9 +31,9 @@
  *                then for result 6 only: 8 clientIdFirst (u64, >= 1), the first id of the
  *                block registered
  *   read done    8 index read at, 1 present, then 4 + v value if present
- *   error        4 + c code (ASCII), 4 leaderHint (u32, 0 unknown), 1 proposed (0/1)
+ *   error        2 code (u16, base/errors.ts), 4 leaderHint (u32, 0 unknown), 1 proposed (0/1)
  *   watch event  8 index, 4 position in the entry, 4 + k key, 1 present, then 4 + v value if present
- *   watch end    4 + c code (ASCII)
+ *   watch end    2 code (u16, base/errors.ts)
  *   watch start  8 index: the watch reports every change after this index
  * ```
  *
@@ -41,6 +41,7 @@
  * refused (a client retries such a write with the same session sequence number).
  */
 
+import { ErrorCode, errorCodeFromWire, errorCodeWire, fail, RingraftError } from '../base/index.ts';
 import { ByteReader, ByteWriter } from '../codec/index.ts';
 import type { KvResult, KvWriteResult } from '../kv/index.ts';
 import { KV_KEY_BYTES_MAX, KV_VALUE_BYTES_MAX } from '../kv/index.ts';
@@ -56,7 +57,7 @@ export type ClientRequest =
 export type ClientReply =
   | { readonly kind: 'write'; readonly requestId: number; readonly result: KvWriteResult; readonly index: number }
   | { readonly kind: 'read'; readonly requestId: number; readonly index: number; readonly value: Uint8Array | undefined }
-  | { readonly kind: 'error'; readonly requestId: number; readonly code: string; readonly leaderHint: number; readonly proposed: boolean }
+  | { readonly kind: 'error'; readonly requestId: number; readonly code: ErrorCode; readonly leaderHint: number; readonly proposed: boolean }
   | {
       readonly kind: 'watch-event';
       readonly requestId: number;
@@ -65,13 +66,13 @@ export type ClientReply =
       readonly key: Uint8Array;
       readonly value: Uint8Array | undefined;
     }
-  | { readonly kind: 'watch-end'; readonly requestId: number; readonly code: string }
+  | { readonly kind: 'watch-end'; readonly requestId: number; readonly code: ErrorCode }
   | { readonly kind: 'watch-start'; readonly requestId: number; readonly index: number };
 
 /** Largest encoded write request a node accepts (a KvRequest with the longest key and value). */
 export const WRITE_REQUEST_BYTES_MAX = 64 + KV_KEY_BYTES_MAX + 2 * KV_VALUE_BYTES_MAX;
-/** Error codes are short ASCII words. */
-const CODE_BYTES_MAX = 64;
+/** Bytes of an error code on the wire (a u16). */
+const CODE_BYTES = 2;
 
 const REQUEST_KIND = { write: 1, read: 2, watch: 3, unwatch: 4 } as const;
 /** The first byte of a write request frame; its KV request starts at REQUEST_HEADER_BYTES. */
@@ -84,9 +85,10 @@ const HEADER_BYTES = 1 + 4;
 export const REQUEST_HEADER_BYTES = HEADER_BYTES;
 const LENGTH_BYTES = 4;
 
-export class ProtocolError extends Error {
+/** A malformed frame between a client and a node (code PROTOCOL_ERROR). */
+export class ProtocolError extends RingraftError {
   constructor(message: string, options?: { cause?: unknown }) {
-    super(message, options);
+    super(ErrorCode.PROTOCOL_ERROR, message, options);
     this.name = 'ProtocolError';
   }
 }
@@ -110,7 +112,7 @@ export function encodedRequestBytes(req: ClientRequest): number {
 export function writeRequest(req: ClientRequest, target: Uint8Array): void {
   const w = new ByteWriter(target);
   writeRequestTo(w, req);
-  if (w.offset !== target.length) throw new Error(`assertion failed: request of ${w.offset} bytes fills ${target.length}`);
+  if (w.offset !== target.length) fail(`request of ${w.offset} bytes fills ${target.length}`);
 }
 
 /** Writes `req` at the writer's position (a window of exactly {@link encodedRequestBytes} in ring memory, say). */
@@ -212,9 +214,6 @@ function writeResultExtraBytes(result: KvWriteResult): number {
   return result.op === 'register-clients' ? 8 : 0;
 }
 
-const asciiEncoder = new TextEncoder();
-const asciiDecoder = new TextDecoder();
-
 export function encodedReplyBytes(reply: ClientReply): number {
   switch (reply.kind) {
     case 'write':
@@ -222,26 +221,25 @@ export function encodedReplyBytes(reply: ClientReply): number {
     case 'read':
       return HEADER_BYTES + 8 + 1 + (reply.value === undefined ? 0 : LENGTH_BYTES + reply.value.length);
     case 'error':
-      return HEADER_BYTES + LENGTH_BYTES + reply.code.length + 4 + 1;
+      return HEADER_BYTES + CODE_BYTES + 4 + 1;
     case 'watch-event':
       return HEADER_BYTES + 8 + 4 + LENGTH_BYTES + reply.key.length + 1 + (reply.value === undefined ? 0 : LENGTH_BYTES + reply.value.length);
     case 'watch-end':
-      return HEADER_BYTES + LENGTH_BYTES + reply.code.length;
+      return HEADER_BYTES + CODE_BYTES;
     case 'watch-start':
       return HEADER_BYTES + 8;
   }
 }
 
-/** Writes `reply` into `target` (exactly {@link encodedReplyBytes} long). Codes must be ASCII. */
+/** Writes `reply` into `target` (exactly {@link encodedReplyBytes} long). */
 export function writeReply(reply: ClientReply, target: Uint8Array): void {
   const w = new ByteWriter(target);
   writeReplyTo(w, reply);
-  if (w.offset !== target.length) throw new Error(`assertion failed: reply of ${w.offset} bytes fills ${target.length}`);
+  if (w.offset !== target.length) fail(`reply of ${w.offset} bytes fills ${target.length}`);
 }
 
 /**
- * Writes `reply` at the writer's position (see {@link writeRequestTo}). Codes must be
- * ASCII. `requestId` replaces the reply's own (a node numbers requests of all its clients
+ * Writes `reply` at the writer's position (see {@link writeRequestTo}). `requestId` replaces the reply's own (a node numbers requests of all its clients
  * in one space and gives each client back its own number).
  */
 export function writeReplyTo(w: ByteWriter, reply: ClientReply, requestId: number = reply.requestId): void {
@@ -258,7 +256,7 @@ export function writeReplyTo(w: ByteWriter, reply: ClientReply, requestId: numbe
       writeOptionalValue(w, reply.value);
       break;
     case 'error':
-      w.bytes(asciiEncoder.encode(reply.code));
+      w.u16(errorCodeWire(reply.code));
       w.u32(reply.leaderHint);
       w.u8(reply.proposed ? 1 : 0);
       break;
@@ -269,7 +267,7 @@ export function writeReplyTo(w: ByteWriter, reply: ClientReply, requestId: numbe
       writeOptionalValue(w, reply.value);
       break;
     case 'watch-end':
-      w.bytes(asciiEncoder.encode(reply.code));
+      w.u16(errorCodeWire(reply.code));
       break;
     case 'watch-start':
       w.u64Number(reply.index);
@@ -304,7 +302,7 @@ export function decodeReply(bytes: Uint8Array): ClientReply {
         break;
       }
       case REPLY_KIND.error: {
-        const code = asciiDecoder.decode(r.bytes(CODE_BYTES_MAX));
+        const code = readCode(r);
         const leaderHint = r.u32();
         const proposed = r.u8();
         if (proposed > 1) throw new ProtocolError(`proposed flag ${proposed} is not 0 or 1`);
@@ -319,7 +317,7 @@ export function decodeReply(bytes: Uint8Array): ClientReply {
         break;
       }
       case REPLY_KIND['watch-end']:
-        reply = { kind: 'watch-end', requestId, code: asciiDecoder.decode(r.bytes(CODE_BYTES_MAX)) };
+        reply = { kind: 'watch-end', requestId, code: readCode(r) };
         break;
       case REPLY_KIND['watch-start']:
         reply = { kind: 'watch-start', requestId, index: r.u64Number() };
@@ -383,6 +381,14 @@ function readOptionalValue(r: ByteReader): Uint8Array | undefined {
   const present = r.u8();
   if (present > 1) throw new ProtocolError(`value-present flag ${present} is not 0 or 1`);
   return present === 1 ? r.bytes(KV_VALUE_BYTES_MAX).slice() : undefined;
+}
+
+/** An error code: a number that names one, checked (an unknown number is a malformed frame). */
+function readCode(r: ByteReader): ErrorCode {
+  const wire = r.u16();
+  const code = errorCodeFromWire(wire);
+  if (code === undefined) throw new ProtocolError(`unknown error code ${wire}`);
+  return code;
 }
 
 /** Runs a decoder, turning the byte reader's DecodeError into a ProtocolError. */

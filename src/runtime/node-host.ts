@@ -12,24 +12,8 @@
  * budget allows.
  */
 
-import {
-  ENTRY_FRAMING_BYTES,
-  EntryType,
-  ErrorCode,
-  NONE,
-  NotLeaderError,
-  RaftNode,
-  RingraftError,
-  type ConfChange,
-  type ConfState,
-  type Entry,
-  type Message,
-  type RaftConfig,
-  type Ready,
-  type Role,
-  type Snapshot,
-  type Storage,
-} from '../core/index.ts';
+import { ErrorCode, fail, RingraftError } from '../base/index.ts';
+import { ENTRY_FRAMING_BYTES, EntryType, NONE, NotLeaderError, RaftNode, type ConfChange, type ConfState, type Entry, type Message, type RaftConfig, type Ready, type Role, type Snapshot, type Storage } from '../core/index.ts';
 import {
   isKvBatch,
   KV_KEY_BYTES_MAX,
@@ -433,7 +417,7 @@ export class NodeHost {
     const raft = this.raft;
     let rounds = 0;
     for (; raft.hasReady(); rounds++) {
-      if (rounds >= READY_ROUNDS_MAX) throw new Error(`node ${raft.id}: the Ready loop does not settle`);
+      if (rounds >= READY_ROUNDS_MAX) fail(`node ${raft.id}: the Ready loop settles`);
       const rd = raft.ready();
       this.hooks.beforePersist?.(rd);
       const early = this.sendsEarly(rd, sendEarly);
@@ -469,7 +453,7 @@ export class NodeHost {
    * Ends every watch with `code` (for instance when the client cannot keep up), or those
    * whose request id is in [requestIdFrom, requestIdTo): the watches of one client link.
    */
-  endWatches(code: string, requestIdFrom = 0, requestIdTo = Number.POSITIVE_INFINITY): void {
+  endWatches(code: ErrorCode, requestIdFrom = 0, requestIdTo = Number.POSITIVE_INFINITY): void {
     for (const requestId of this.watches.keys()) {
       if (requestId < requestIdFrom || requestId >= requestIdTo) continue;
       this.dropWatch(requestId);

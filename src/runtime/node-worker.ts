@@ -16,8 +16,9 @@
  * ring) is cut off for good, its frames and replies dropped and counted, and the node goes on.
  */
 
+import { ErrorCode, fail, RingraftError } from '../base/index.ts';
 import { parentPort, receiveMessageOnPort, workerData } from 'node:worker_threads';
-import { ErrorCode, RingraftError, type Message } from '../core/index.ts';
+import { type Message } from '../core/index.ts';
 import { decodeMessage, encodedMessageBytes, encodeMessageInto } from '../codec/index.ts';
 import { WalStorage } from '../storage/index.ts';
 import { MemoryHostStorage } from './memory-host-storage.ts';
@@ -49,7 +50,7 @@ const messageCodec: FrameCodec<Message> = {
   encodedBytes: encodedMessageBytes,
   write: (m, writer, memory, offset) => {
     const length = encodeMessageInto(m, memory, offset);
-    if (length !== writer.remainingBytes) throw new Error(`assertion failed: a message of ${length} bytes filled a frame of ${writer.remainingBytes}`);
+    if (length !== writer.remainingBytes) fail(`a message of ${length} bytes filled a frame of ${writer.remainingBytes}`);
   },
 };
 
@@ -75,7 +76,6 @@ interface ClientLink {
   /** Its ring memory was found corrupt: nothing is read from or written to it any more. */
   broken: boolean;
 }
-
 
 interface Peer {
   readonly inbound: RingConsumer;
@@ -396,7 +396,7 @@ function awaitRun(d: NodeWorkerData): boolean {
       const req = msg.message as ControlRequest;
       if (req.type === 'run') return true;
       if (req.type === 'close') return false;
-      throw new Error(`assertion failed: control message ${req.type} before run`);
+      fail(`control message ${req.type} before run`);
     }
     Atomics.wait(word, 0, Atomics.load(word, 0), 1_000);
   }

@@ -23,6 +23,7 @@
  * queuedBytes <= queueBytesMax after every send.
  */
 
+import { fail } from '../base/index.ts';
 import { ByteWriter } from '../codec/index.ts';
 import type { RingProducer } from '../transport/index.ts';
 
@@ -54,8 +55,8 @@ export class Outbox<T> {
     private readonly queueMax: number,
     private readonly queueBytesMax: number = Number.POSITIVE_INFINITY,
   ) {
-    if (!(queueMax >= 0)) throw new Error(`assertion failed: queueMax ${queueMax} is not negative`);
-    if (!(queueBytesMax >= 0)) throw new Error(`assertion failed: queueBytesMax ${queueBytesMax} is not negative`);
+    if (!(queueMax >= 0)) fail(`queueMax ${queueMax} is not negative`);
+    if (!(queueBytesMax >= 0)) fail(`queueBytesMax ${queueBytesMax} is not negative`);
     this.writer = new ByteWriter(producer.memory);
   }
 

@@ -24,6 +24,7 @@
  * Invariant: every change with an index above `floorIndex` that the node applied since the
  * floor was set is held; `size <= changesMax`; `bytes <= bytesMax` after every push.
  */
+import { fail } from '../base/index.ts';
 import type { KvChange } from '../kv/index.ts';
 
 /**
@@ -56,8 +57,8 @@ export class WatchHistory {
     private readonly changesMax: number,
     private readonly bytesMax: number,
   ) {
-    if (!(Number.isSafeInteger(changesMax) && changesMax >= 1)) throw new Error(`assertion failed: changesMax ${changesMax} is a positive integer`);
-    if (!(bytesMax >= 0)) throw new Error(`assertion failed: bytesMax ${bytesMax} is not negative`);
+    if (!(Number.isSafeInteger(changesMax) && changesMax >= 1)) fail(`changesMax ${changesMax} is a positive integer`);
+    if (!(bytesMax >= 0)) fail(`bytesMax ${bytesMax} is not negative`);
     this.floor = floorIndex;
   }
 

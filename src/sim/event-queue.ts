@@ -3,6 +3,7 @@
  * (time, sequence number), so events at the same time run in the order they were
  * scheduled and a seed replays identically.
  */
+import { fail } from '../base/index.ts';
 export interface SimEvent {
   readonly time: number;
   readonly seq: number;
@@ -20,7 +21,7 @@ export class EventQueue {
   }
 
   schedule(time: number, run: () => void): void {
-    if (this.heap.length >= this.eventsMax) throw new Error(`simulator: more than ${this.eventsMax} events queued`);
+    if (this.heap.length >= this.eventsMax) fail(`simulator: at most ${this.eventsMax} events queued`);
     const ev: SimEvent = { time, seq: this.seqNext++, run };
     const h = this.heap;
     h.push(ev);

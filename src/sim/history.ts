@@ -16,6 +16,7 @@
  *
  * When `return` is null the client never got an answer and `output` must be null.
  */
+import { ErrorCode, RingraftError } from '../base/index.ts';
 
 export type KvOpKind = 'put' | 'get' | 'delete' | 'cas';
 
@@ -38,15 +39,11 @@ export interface HistoryOp {
 
 /**
  * Thrown for a history that breaks the rules above, whether it comes from a file or from
- * code. It is a `TypeError` (a malformed history is a caller's type mistake, not a run-time
- * condition to recover from) that carries a stable `code` so callers can match on it without
- * parsing the message.
+ * code: a {@link RingraftError} with code INVALID_ARGUMENT.
  */
-export class InvalidHistoryError extends TypeError {
-  readonly code = 'ERR_INVALID_HISTORY' as const;
-
+export class InvalidHistoryError extends RingraftError {
   constructor(message: string, options?: { cause?: unknown }) {
-    super(message, options);
+    super(ErrorCode.INVALID_ARGUMENT, message, options);
     this.name = 'InvalidHistoryError';
   }
 }

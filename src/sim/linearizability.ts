@@ -38,6 +38,7 @@
  * concurrency can reach the step or cache bound; the answer is then 'unknown', never a guess.
  */
 
+import { fail, invalidArgument } from '../base/index.ts';
 import { type HistoryOp, validateHistoryOp } from './history.ts';
 
 export interface LinearizabilityOptions {
@@ -65,7 +66,7 @@ export const searchCacheWordsPerKeyMax = 32 * 1024 * 1024;
  * absent. Keys are checked in order of first appearance; the first key found not
  * linearizable is reported, else the first key whose search ran out of budget, else success.
  *
- * @throws InvalidHistoryError (a `TypeError`) for an invalid op, such as `call > return`, and
+ * @throws InvalidHistoryError (code INVALID_ARGUMENT) for an invalid op, such as `call > return`, and
  *   TypeError for an invalid `maxStepsPerKey`.
  */
 export function checkLinearizable(
@@ -74,7 +75,7 @@ export function checkLinearizable(
 ): LinearizabilityResult {
   const stepsMax = options.maxStepsPerKey ?? searchStepsPerKeyDefault;
   if (!Number.isSafeInteger(stepsMax) || stepsMax < 1) {
-    throw new TypeError(`maxStepsPerKey must be a positive safe integer, got ${String(stepsMax)}`);
+    throw invalidArgument(`maxStepsPerKey must be a positive safe integer, got ${String(stepsMax)}`);
   }
   const opsByKey = new Map<string, HistoryOp[]>();
   for (let i = 0; i < history.length; i++) {
@@ -412,7 +413,7 @@ function searchKey(allOps: readonly HistoryOp[], stepsMax: number): KeyOutcome {
     }
     // The list ends in a return of a completed op while any is unlinearized (completed returns
     // are finite, pending ones +infinity), and the walk stops at returns, so it never runs off.
-    if (entry === -1) throw new Error('linearizability: walked off the end of the event list');
+    if (entry === -1) fail('linearizability: the walk stays inside the event list');
     const i = (entry - 1) >> 1;
     if ((entry & 1) === 1) {
       const eligible = p.pending[i] === phase && (phase === 0 || classUsed[twins.cls[i]] === twins.rank[i]);

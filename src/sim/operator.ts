@@ -20,7 +20,7 @@
  * Checks 1 and 2 come first because they touch nothing: a refused node leaves no identity
  * file behind. A refused node does not start.
  */
-import { ErrorCode, RingraftError } from '../core/index.ts';
+import { ErrorCode, fail, RingraftError } from '../base/index.ts';
 import { bootstrapVotersOf, checkNodeDirectory, expectationOf, type ClusterManifest, type FileSystem } from '../storage/index.ts';
 
 /**
@@ -40,7 +40,7 @@ export interface StartChecks {
 
 /** The record of a new cluster of nodes 1..nodes; its id is drawn from the seed, so a run replays. */
 export function newSimRecord(seed: number, nodes: number): ClusterManifest {
-  if (!(Number.isSafeInteger(nodes) && nodes >= 1)) throw new Error(`assertion failed: cluster of ${nodes} nodes`);
+  if (!(Number.isSafeInteger(nodes) && nodes >= 1)) fail(`cluster of ${nodes} nodes`);
   const ids = Array.from({ length: nodes }, (_, i) => i + 1);
   return {
     clusterId: `sim${(seed >>> 0).toString(16).padStart(8, '0')}`,
@@ -52,7 +52,7 @@ export function newSimRecord(seed: number, nodes: number): ClusterManifest {
 
 /** Records a new member (not yet run), as the embedding API's addNode does before starting it. */
 export function addSimMember(record: ClusterManifest, id: number): void {
-  if (id < record.nodeIdNext) throw new Error(`assertion failed: node id ${id} was handed out before (next is ${record.nodeIdNext})`);
+  if (id < record.nodeIdNext) fail(`node id ${id} was handed out before (next is ${record.nodeIdNext})`);
   record.members.push({ id, hasRun: false });
   record.nodeIdNext = id + 1;
 }

@@ -21,6 +21,7 @@
  *
  * All randomness comes from the Rand given, so a seed replays the same faults.
  */
+import { fail } from '../base/index.ts';
 import type { Rand } from '../core/index.ts';
 import { SimulatedCrash, type Fd, type FileSystem, type OpenMode } from '../storage/index.ts';
 
@@ -232,7 +233,7 @@ export class SimFileSystem implements FileSystem {
   wipe(dir: string): number {
     const prefix = dir.endsWith('/') ? dir : dir + '/';
     for (const f of this.fds.values()) {
-      if (f.path.startsWith(prefix)) throw new Error(`assertion failed: ${f.path} is open while its directory is wiped`);
+      if (f.path.startsWith(prefix)) fail(`${f.path} is open while its directory is wiped`);
     }
     const under = (p: string): boolean => p.startsWith(prefix);
     let deleted = 0;

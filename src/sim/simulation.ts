@@ -13,26 +13,11 @@
  * does, so that a node whose disk was wiped, or one started with the wrong configuration,
  * is refused and stays out.
  */
-import {
-  EntryType,
-  ErrorCode,
-  NONE,
-  RaftNode,
-  Rand,
-  RingraftError,
-  isVoter,
-  type ConfChange,
-  type ConfState,
-  type Entry,
-  type InitialState,
-  type Message,
-  type RaftConfig,
-  type Ready,
-  type Snapshot,
-} from '../core/index.ts';
+import { ErrorCode, fail, RingraftError } from '../base/index.ts';
+import { EntryType, NONE, RaftNode, Rand, isVoter, type ConfChange, type ConfState, type Entry, type InitialState, type Message, type RaftConfig, type Ready, type Snapshot } from '../core/index.ts';
 import { encodeKvRequest, type KvCommand, type KvWriteResult } from '../kv/index.ts';
 import { MemoryHostStorage, NodeHost, type ClientReply as HostReply, type HostHooks, type HostStorage } from '../runtime/index.ts';
-import { SimulatedCrash, bootstrapVotersOf, WalStorage, type ClusterManifest, type PersistBatch } from '../storage/index.ts';
+import { CorruptLogError, SimulatedCrash, bootstrapVotersOf, WalStorage, type ClusterManifest, type PersistBatch } from '../storage/index.ts';
 import { EventQueue } from './event-queue.ts';
 import type { HistoryOp } from './history.ts';
 import { Invariants } from './invariants.ts';
@@ -214,7 +199,7 @@ class SimNode {
 
   /** The node's disk. In 'wal' mode it exists from the node's first start on. */
   get storage(): SimStorage {
-    if (this.storageValue === undefined) throw new Error(`assertion failed: node ${this.id} has not opened its storage`);
+    if (this.storageValue === undefined) fail(`node ${this.id} has not opened its storage`);
     return this.storageValue;
   }
 
@@ -300,7 +285,7 @@ export class Simulation {
     this.nodeIdNext = this.record.nodeIdNext;
     for (const id of voters) {
       const refusal = this.startNode(id, voters);
-      if (refusal !== undefined) throw new Error(`assertion failed: node ${id} refused at the cluster's first start: ${refusal.message}`);
+      if (refusal !== undefined) fail(`node ${id} refused at the cluster's first start: ${refusal.message}`);
     }
     for (let c = 0; c < options.clients; c++) this.clients.push(new SimClient(this, c + 1, this.rand.fork()));
   }
@@ -573,10 +558,10 @@ export class Simulation {
       try {
         return WalStorage.open(node.dir, { fs, segmentSizeBytesMax: WAL_SEGMENT_BYTES });
       } catch (error) {
-        const m = error instanceof RingraftError ? /corrupt WAL: (\S+\.wal) at byte (\d+)/.exec(error.message) : null;
-        if (this.options.hostBugs?.truncateCorruptLog !== true || m === null || attempt > 8) throw error;
-        const bad = `${node.dir}/${m[1]}`;
-        const offset = Number(m[2]);
+        const corrupt = error instanceof CorruptLogError && error.fileName.endsWith('.wal') ? error : undefined;
+        if (this.options.hostBugs?.truncateCorruptLog !== true || corrupt === undefined || attempt > 8) throw error;
+        const bad = `${node.dir}/${corrupt.fileName}`;
+        const offset = corrupt.offsetBytes;
         for (const p of fs.paths()) {
           if (p.startsWith(node.dir + '/') && p.endsWith('.wal') && p > bad) fs.unlink(p);
         }
@@ -1056,7 +1041,7 @@ function resultOutput(r: KvWriteResult): string | boolean | null {
   switch (r.op) {
     case 'register-clients':
       // The simulated clients pick their own ids (below KV_CLIENT_ID_REGISTERED_FIRST) and never register.
-      throw new Error('assertion failed: the simulator sent no register-clients request');
+      fail('the simulator sent no register-clients request');
     case 'put':
       return null;
     case 'delete':

@@ -17,7 +17,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
-import { ErrorCode, RingraftError } from '../core/index.ts';
+import { ErrorCode, RingraftError } from '../base/index.ts';
 import type { FileSystem } from './fs.ts';
 import { readCheckedRecord, writeCheckedRecord, type NodeExpectation } from './node-identity.ts';
 

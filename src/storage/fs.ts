@@ -9,6 +9,7 @@
  * Writes name their position (`pwritev`): the WAL always knows where its tail is, and a
  * positional write cannot be misplaced by a stale file offset after a truncation.
  */
+import { fail } from '../base/index.ts';
 import { join } from 'node:path';
 import {
   closeSync,
@@ -103,7 +104,7 @@ export function writevFully(fs: FileSystem, fd: Fd, buffers: readonly Uint8Array
   for (const b of buffers) total += b.length;
   let done = fs.writev(fd, buffers, position);
   while (done < total) {
-    if (done <= 0) throw new Error(`writev made no progress at byte ${position + done}`);
+    if (done <= 0) fail(`writev makes progress (at byte ${position + done})`);
     const written = done;
     done += fs.writev(fd, dropPrefix(buffers, written), position + written);
   }

@@ -11,7 +11,7 @@ export {
   type RecoveryReport,
   type WalOptions,
 } from './wal-storage.ts';
-export { StorageError, StorageErrorCode, WalVersionError } from './wal/errors.ts';
+export { CorruptLogError, StorageError, StorageErrorCode, WalVersionError } from './wal/errors.ts';
 export {
   FaultyFileSystem,
   SimulatedCrash,

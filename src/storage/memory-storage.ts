@@ -15,21 +15,8 @@
  * is at most a message at either end (maxBatchBytes each, or one entry) more than
  * `sizeBytes` says.
  */
-import {
-  EMPTY_DATA,
-  EntryType,
-  ErrorCode,
-  RingraftError,
-  assert,
-  emptyConfState,
-  entryBytes,
-  type ConfState,
-  type Entry,
-  type HardState,
-  type InitialState,
-  type Snapshot,
-  type Storage,
-} from '../core/index.ts';
+import { ErrorCode, fail, RingraftError } from '../base/index.ts';
+import { EMPTY_DATA, EntryType, emptyConfState, entryBytes, type ConfState, type Entry, type HardState, type InitialState, type Snapshot, type Storage } from '../core/index.ts';
 
 export class MemoryStorage implements Storage {
   private hardState: HardState = { term: 0, vote: 0, commit: 0 };
@@ -108,7 +95,7 @@ export class MemoryStorage implements Storage {
     const skip = Math.max(0, first - entries[0]!.index);
     const from = entries[skip]!.index;
     const offset = this.ents[0]!.index;
-    assert(from <= this.lastIndex() + 1, `append at ${from} leaves a gap after ${this.lastIndex()}`);
+    if (!(from <= this.lastIndex() + 1)) fail(`append at ${from} leaves a gap after ${this.lastIndex()}`);
     for (let i = from - offset; i < this.ents.length; i++) this.bytes -= entryBytes(this.ents[i]!);
     this.ents.length = from - offset;
     for (let i = skip; i < entries.length; i++) {
@@ -136,7 +123,7 @@ export class MemoryStorage implements Storage {
     if (index <= this.snap.meta.index) {
       throw new RingraftError(ErrorCode.SNAPSHOT_OUT_OF_DATE, `snapshot at ${index} not newer than ${this.snap.meta.index}`);
     }
-    assert(index <= this.lastIndex(), `snapshot at ${index} beyond last index ${this.lastIndex()}`);
+    if (!(index <= this.lastIndex())) fail(`snapshot at ${index} beyond last index ${this.lastIndex()}`);
     const term = this.term(index);
     this.snap = { meta: { index, term, conf }, data };
     const compactTo = index - Math.max(0, Math.floor(retainEntries));

@@ -28,7 +28,7 @@
  * node may start from nothing.
  */
 import { join } from 'node:path';
-import { ErrorCode, RingraftError } from '../core/index.ts';
+import { ErrorCode, RingraftError } from '../base/index.ts';
 import { readWholeFile, writeFileAtomically, type FileSystem } from './fs.ts';
 import { crc32 } from './wal/crc.ts';
 import { isSnapshotFileName, parseSegmentFileName } from './wal/format.ts';

@@ -16,23 +16,10 @@
  * Not thread-safe, and one process at a time per directory (not enforced): a node owns its
  * storage on its own thread.
  */
+import { assert, ErrorCode, fail, RingraftError } from '../base/index.ts';
 import { channel } from 'node:diagnostics_channel';
 import { dirname, join } from 'node:path';
-import {
-  EMPTY_DATA,
-  ENTRY_FRAMING_BYTES,
-  ErrorCode,
-  RingraftError,
-  assert,
-  emptyConfState,
-  entryBytes,
-  type ConfState,
-  type Entry,
-  type HardState,
-  type InitialState,
-  type Snapshot,
-  type Storage,
-} from '../core/index.ts';
+import { EMPTY_DATA, ENTRY_FRAMING_BYTES, emptyConfState, entryBytes, type ConfState, type Entry, type HardState, type InitialState, type Snapshot, type Storage } from '../core/index.ts';
 import { readFully, realFileSystem, writevFully, type Fd, type FileSystem } from './fs.ts';
 import { readBatch, type ReadBatch } from './wal/batch-reader.ts';
 import { EntryIndex } from './wal/entry-index.ts';
@@ -369,7 +356,7 @@ export class WalStorage implements Storage {
     if (index <= this.snap.meta.index) {
       throw new RingraftError(ErrorCode.SNAPSHOT_OUT_OF_DATE, `snapshot at ${index} not newer than ${this.snap.meta.index}`);
     }
-    assert(index <= this.lastIndex(), `snapshot at ${index} beyond last index ${this.lastIndex()}`);
+    if (!(index <= this.lastIndex())) fail(`snapshot at ${index} beyond last index ${this.lastIndex()}`);
     const snap: Snapshot = { meta: { index, term: this.term(index), conf }, data };
     const fileName = this.io(() => writeSnapshotFile(this.fs, this.dir, snap, this.sync));
     const marker: SnapshotMarker = { index, term: snap.meta.term, kind: SnapshotKind.Compact, fileName };
@@ -418,7 +405,7 @@ export class WalStorage implements Storage {
     const keptCount = entries.length - skip;
     const from = keptCount > 0 ? entries[skip]!.index : 0;
     if (keptCount > 0) {
-      assert(from <= lastIndex + 1, `append at ${from} leaves a gap after ${lastIndex}`);
+      if (!(from <= lastIndex + 1)) fail(`append at ${from} leaves a gap after ${lastIndex}`);
       checkEntries(entries, skip, from - 1 === snapIndex ? (snapshot?.meta.term ?? this.snap.meta.term) : this.index.term(from - 1));
     }
 
@@ -595,7 +582,7 @@ export class WalStorage implements Storage {
       out.push(entry);
       j++;
     }
-    assert(j > i, `entry ${i} not in the batch read for it`);
+    if (!(j > i)) fail(`entry ${i} not in the batch read for it`);
     return j;
   }
 

@@ -95,39 +95,24 @@
  * one: a producer about to wait for room publishes them first, or it would wait on a
  * consumer that cannot see them.
  */
-
-/** Stable codes of {@link RingError}; compare errors by code, never by message. */
-export const RingErrorCode = {
-  /** A frame's payload exceeds the ring's {@link ringFrameBytesMax}; nothing was written. */
-  FRAME_TOO_LARGE: 'FRAME_TOO_LARGE',
-  /** Shared memory does not hold what the ring protocol allows (a bad header or index). */
-  CORRUPT_RING: 'CORRUPT_RING',
-  /** A buffer handed to a ring constructor is not a ring (or doorbell) of this version. */
-  INVALID_BUFFER: 'INVALID_BUFFER',
-} as const;
-export type RingErrorCode = (typeof RingErrorCode)[keyof typeof RingErrorCode];
-
-/** An expected refusal of the ring. A broken invariant is a bug and throws a plain Error. */
-export class RingError extends Error {
-  readonly code: RingErrorCode;
-  constructor(code: RingErrorCode, message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.name = 'RingError';
-    this.code = code;
-  }
-}
-
-/** A false condition is a bug in the caller, not bad input: it crashes with a plain Error. */
-function assert(condition: unknown, message: string): asserts condition {
-  if (!condition) fail(message);
-}
+import { assert, fail, pickCodes, RingraftError } from '../base/index.ts';
 
 /**
- * Crashes on a broken assertion. Hot paths call it as `if (!cond) fail(`...`)` rather than
- * `assert`, so that the message is built only on failure, not on every call.
+ * The ring's codes, from the one list in base/errors.ts. FRAME_TOO_LARGE: a frame's payload
+ * exceeds the ring's {@link ringFrameBytesMax}; nothing was written. CORRUPT_RING: shared memory
+ * does not hold what the ring protocol allows (a bad header or index). INVALID_BUFFER: a buffer
+ * handed to a ring constructor is not a ring (or doorbell) of this version.
  */
-function fail(message: string): never {
-  throw new Error(`assertion failed: ${message}`);
+export const RingErrorCode = pickCodes('FRAME_TOO_LARGE', 'CORRUPT_RING', 'INVALID_BUFFER');
+export type RingErrorCode = (typeof RingErrorCode)[keyof typeof RingErrorCode];
+
+/** An expected refusal of the ring. A broken invariant is a bug: an `AssertionError`. */
+export class RingError extends RingraftError {
+  declare readonly code: RingErrorCode;
+  constructor(code: RingErrorCode, message: string, options?: { cause?: unknown }) {
+    super(code, message, options);
+    this.name = 'RingError';
+  }
 }
 
 /** Smallest data region: room for a few small frames. */
@@ -171,10 +156,10 @@ export function ringFrameBytesMax(capacityBytes: number): number {
  * other thread (postMessage shares, not copies, a SharedArrayBuffer) and wrap it there.
  */
 export function createRing(capacityBytes: number): SharedArrayBuffer {
-  assert(Number.isSafeInteger(capacityBytes), `ring capacity ${capacityBytes} is an integer`);
-  assert(capacityBytes >= RING_CAPACITY_BYTES_MIN, `ring capacity ${capacityBytes} >= ${RING_CAPACITY_BYTES_MIN}`);
-  assert(capacityBytes <= RING_CAPACITY_BYTES_MAX, `ring capacity ${capacityBytes} <= ${RING_CAPACITY_BYTES_MAX}`);
-  assert((capacityBytes & (capacityBytes - 1)) === 0, `ring capacity ${capacityBytes} is a power of two`);
+  if (!(Number.isSafeInteger(capacityBytes))) fail(`ring capacity ${capacityBytes} is an integer`);
+  if (!(capacityBytes >= RING_CAPACITY_BYTES_MIN)) fail(`ring capacity ${capacityBytes} >= ${RING_CAPACITY_BYTES_MIN}`);
+  if (!(capacityBytes <= RING_CAPACITY_BYTES_MAX)) fail(`ring capacity ${capacityBytes} <= ${RING_CAPACITY_BYTES_MAX}`);
+  if (!((capacityBytes & (capacityBytes - 1)) === 0)) fail(`ring capacity ${capacityBytes} is a power of two`);
   const buffer = new SharedArrayBuffer(RING_CONTROL_BYTES + capacityBytes);
   const words = new Int32Array(buffer, 0, DATA_WORD);
   words[META_CAPACITY] = capacityBytes;

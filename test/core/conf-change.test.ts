@@ -4,22 +4,12 @@
 // the learners on leaving, refuses a change while joint and an empty voter set, and
 // bootstraps from an empty configuration without a joint step; checked by fixed cases and a
 // property over random changes of distinct nodes.
+import { ErrorCode, RingraftError } from '../../src/base/index.ts';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import {
-  ErrorCode,
-  RingraftError,
-  allMembers,
-  decodeConfChange,
-  emptyConfState,
-  encodeConfChange,
-  isJoint,
-  isVoter,
-  nextConf,
-} from '../../src/core/index.ts';
+import { allMembers, decodeConfChange, emptyConfState, encodeConfChange, isJoint, isVoter, nextConf } from '../../src/core/index.ts';
 import { expectCode } from './helpers/errors.ts';
 import type { ConfChange, ConfChangeItem, ConfState } from '../../src/core/index.ts';
-
 
 const itemArb: fc.Arbitrary<ConfChangeItem> = fc.record({
   op: fc.constantFrom('addVoter' as const, 'removeNode' as const, 'addLearner' as const),

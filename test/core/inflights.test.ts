@@ -4,10 +4,11 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { Inflights } from '../../src/core/index.ts';
+import { AssertionError } from '../../src/base/index.ts';
 
 describe('Inflights', () => {
   it('rejects a capacity below 1', () => {
-    expect(() => new Inflights(0, 0)).toThrow(RangeError);
+    expect(() => new Inflights(0, 0)).toThrow(AssertionError);
   });
 
   it('is full by count at capacity and frees what is acknowledged', () => {

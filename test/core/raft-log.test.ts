@@ -4,9 +4,10 @@
 // snapshot, by fixed cases; and a fast-check property that applies random appends with
 // truncation, persisting entries to storage at random points, and checks every read of the
 // log against a plain array model.
+import { AssertionError } from '../../src/base/index.ts';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { AssertionError, EntryType, RaftLog, emptyConfState, entryBytes } from '../../src/core/index.ts';
+import { EntryType, RaftLog, emptyConfState, entryBytes } from '../../src/core/index.ts';
 import type { Entry, Snapshot } from '../../src/core/index.ts';
 import { MemoryStorage } from '../../src/storage/index.ts';
 

@@ -5,17 +5,9 @@
 // restarts from storage, and the typed refusals of the public API. A seeded run of random
 // faults and operations then checks Election Safety and State Machine Safety (in the
 // network helper) and that no read is answered below an index committed before it began.
+import { ErrorCode, RingraftError } from '../../src/base/index.ts';
 import { describe, expect, it } from 'vitest';
-import {
-  EntryType,
-  ErrorCode,
-  MessageType,
-  NotLeaderError,
-  RaftNode,
-  Rand,
-  RingraftError,
-  makeMessage,
-} from '../../src/core/index.ts';
+import { EntryType, MessageType, NotLeaderError, RaftNode, Rand, makeMessage } from '../../src/core/index.ts';
 import type { Message, NodeId } from '../../src/core/index.ts';
 import { MemoryStorage } from '../../src/storage/index.ts';
 import { expectCode } from './helpers/errors.ts';

@@ -3,8 +3,9 @@
 // a node named twice in one change, RaftLog.append accepted a batch that left a gap, and a
 // two-voter cluster whose leader removed itself could lose its last leader for good after one
 // lost message (the removed leader now hands leadership over instead of stepping down).
+import { AssertionError, RingraftError } from '../../src/base/index.ts';
 import { describe, expect, it } from 'vitest';
-import { AssertionError, EntryType, MessageType, RaftLog, RingraftError, emptyConfState, nextConf } from '../../src/core/index.ts';
+import { EntryType, MessageType, RaftLog, emptyConfState, nextConf } from '../../src/core/index.ts';
 import type { ConfState, Entry, Message } from '../../src/core/index.ts';
 import { MemoryStorage } from '../../src/storage/index.ts';
 import { Network } from './helpers/network.ts';

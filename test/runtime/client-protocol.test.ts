@@ -9,7 +9,7 @@
 import { Buffer } from 'node:buffer';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { ErrorCode } from '../../src/core/index.ts';
+import { ERROR_CODE_WIRE_MAX, ErrorCode, errorCodeWire } from '../../src/base/index.ts';
 import { KV_KEY_BYTES_MAX, KV_VALUE_BYTES_MAX, type KvWriteResult } from '../../src/kv/index.ts';
 import {
   decodeReply,
@@ -34,8 +34,8 @@ const requestIdArb = fc.integer({ min: 0, max: 0xffff_ffff });
 const indexArb = fc.oneof(fc.constantFrom(0, 1, 2 ** 32 - 1, 2 ** 32, Number.MAX_SAFE_INTEGER), fc.maxSafeNat());
 const bytesArb = fc.uint8Array({ maxLength: 40 });
 const optionalBytesArb = fc.option(bytesArb, { nil: undefined });
-/** Error and watch-end codes: short ASCII words, the real ones among them. */
-const codeArb = fc.oneof(fc.constantFrom(...Object.values(ErrorCode)), fc.stringMatching(/^[ -~]{0,64}$/));
+/** Error and watch-end codes: every code of the one list (they travel as numbers). */
+const codeArb = fc.constantFrom(...Object.values(ErrorCode));
 const resultArb: fc.Arbitrary<KvWriteResult> = fc.oneof(
   fc.constantFrom<KvWriteResult>(
     { op: 'put' },
@@ -163,7 +163,7 @@ function roundTripProperties<T extends ClientRequest | ClientReply>(codec: Codec
 }
 
 /** A frame built field by field: numbers are [value, size in bytes] (little-endian), arrays are raw bytes. */
-function frame(...fields: (readonly [number, 1 | 4 | 8] | Uint8Array)[]): Uint8Array {
+function frame(...fields: (readonly [number, 1 | 2 | 4 | 8] | Uint8Array)[]): Uint8Array {
   const size = fields.reduce((n, f) => n + (f instanceof Uint8Array ? f.length : f[1]), 0);
   const bytes = new Uint8Array(size);
   const view = new DataView(bytes.buffer);
@@ -176,6 +176,7 @@ function frame(...fields: (readonly [number, 1 | 4 | 8] | Uint8Array)[]): Uint8A
     }
     const [value, width] = f;
     if (width === 1) view.setUint8(at, value);
+    else if (width === 2) view.setUint16(at, value, true);
     else if (width === 4) view.setUint32(at, value, true);
     else view.setBigUint64(at, BigInt(value), true);
     at += width;
@@ -184,6 +185,7 @@ function frame(...fields: (readonly [number, 1 | 4 | 8] | Uint8Array)[]): Uint8A
 }
 
 const u8 = (v: number) => [v, 1] as const;
+const u16 = (v: number) => [v, 2] as const;
 const u32 = (v: number) => [v, 4] as const;
 const u64 = (v: number) => [v, 8] as const;
 const ascii = (s: string): Uint8Array => new TextEncoder().encode(s);
@@ -232,7 +234,8 @@ describe('replies', () => {
 // ---------------------------------------------------------------------------------------
 
 const key = ascii('key');
-const code = ascii('NOT_LEADER');
+/** NOT_LEADER's number on the wire. */
+const code = u16(errorCodeWire(ErrorCode.NOT_LEADER));
 
 /** Request frames a decoder must refuse, by name. Each differs from a valid frame in one field. */
 const malformedRequests: readonly (readonly [string, Uint8Array])[] = [
@@ -281,17 +284,18 @@ const malformedReplies: readonly (readonly [string, Uint8Array])[] = [
   ['read: value shorter than its length', frame(u8(2), u32(1), u64(3), u8(1), u32(5), key)],
   ['read: trailing byte after an absent value', frame(u8(2), u32(1), u64(3), u8(0), u8(0))],
   ['read: value length over KV_VALUE_BYTES_MAX', frame(u8(2), u32(1), u64(3), u8(1), u32(KV_VALUE_BYTES_MAX + 1))],
-  ['error: proposed flag 2', frame(u8(3), u32(1), u32(code.length), code, u32(2), u8(2))],
-  ['error: no proposed flag', frame(u8(3), u32(1), u32(code.length), code, u32(2))],
-  ['error: trailing byte', frame(u8(3), u32(1), u32(code.length), code, u32(2), u8(0), u8(0))],
-  ['error: code length over 64', frame(u8(3), u32(1), u32(65), new Uint8Array(65).fill(65), u32(2), u8(0))],
-  ['error: code shorter than its length', frame(u8(3), u32(1), u32(40), code)],
+  ['error: proposed flag 2', frame(u8(3), u32(1), code, u32(2), u8(2))],
+  ['error: no proposed flag', frame(u8(3), u32(1), code, u32(2))],
+  ['error: trailing byte', frame(u8(3), u32(1), code, u32(2), u8(0), u8(0))],
+  ['error: code 0 (no code)', frame(u8(3), u32(1), u16(0), u32(2), u8(0))],
+  ['error: a code number past the list', frame(u8(3), u32(1), u16(ERROR_CODE_WIRE_MAX + 1), u32(2), u8(0))],
+  ['error: code truncated', frame(u8(3), u32(1), u8(1))],
   ['watch-event: present flag 3', frame(u8(4), u32(1), u64(3), u32(0), u32(3), key, u8(3))],
   ['watch-event: key length over KV_KEY_BYTES_MAX', frame(u8(4), u32(1), u64(3), u32(0), u32(KV_KEY_BYTES_MAX + 1), new Uint8Array(KV_KEY_BYTES_MAX + 1), u8(0))],
   ['watch-event: value length over KV_VALUE_BYTES_MAX', frame(u8(4), u32(1), u64(3), u32(0), u32(3), key, u8(1), u32(KV_VALUE_BYTES_MAX + 1))],
   ['watch-event: trailing byte', frame(u8(4), u32(1), u64(3), u32(0), u32(3), key, u8(0), u8(9))],
-  ['watch-end: code length over 64', frame(u8(5), u32(1), u32(100), new Uint8Array(100))],
-  ['watch-end: trailing byte', frame(u8(5), u32(1), u32(code.length), code, u8(0))],
+  ['watch-end: code 65535', frame(u8(5), u32(1), u16(0xffff))],
+  ['watch-end: trailing byte', frame(u8(5), u32(1), code, u8(0))],
   ['watch-start: index truncated', frame(u8(6), u32(1), u32(0))],
   ['watch-start: trailing byte', frame(u8(6), u32(1), u64(0), u8(0))],
 ];
@@ -321,10 +325,10 @@ describe('malformed frames', () => {
       result: { op: 'register-clients', clientIdFirst: 2 ** 32 },
     });
     expect(decodeReply(frame(u8(2), u32(1), u64(3), u8(1), u32(3), key))).toMatchObject({ value: key });
-    expect(decodeReply(frame(u8(3), u32(1), u32(code.length), code, u32(2), u8(1)))).toMatchObject({ code: 'NOT_LEADER', proposed: true });
-    expect(decodeReply(frame(u8(3), u32(1), u32(64), new Uint8Array(64).fill(65), u32(2), u8(0)))).toMatchObject({ kind: 'error' });
+    expect(decodeReply(frame(u8(3), u32(1), code, u32(2), u8(1)))).toMatchObject({ code: 'NOT_LEADER', proposed: true });
+    expect(decodeReply(frame(u8(3), u32(1), u16(ERROR_CODE_WIRE_MAX), u32(2), u8(0)))).toMatchObject({ kind: 'error' });
     expect(decodeReply(frame(u8(4), u32(1), u64(3), u32(0), u32(3), key, u8(0)))).toMatchObject({ kind: 'watch-event', value: undefined });
-    expect(decodeReply(frame(u8(5), u32(1), u32(code.length), code))).toMatchObject({ kind: 'watch-end' });
+    expect(decodeReply(frame(u8(5), u32(1), code))).toMatchObject({ kind: 'watch-end', code: 'NOT_LEADER' });
     expect(decodeReply(frame(u8(6), u32(1), u64(0)))).toMatchObject({ kind: 'watch-start', index: 0 });
   });
 

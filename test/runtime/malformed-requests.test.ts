@@ -14,7 +14,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { ByteWriter } from '../../src/codec/index.ts';
-import { ErrorCode } from '../../src/core/index.ts';
+import { ErrorCode } from '../../src/base/index.ts';
 import type { Cluster } from '../../src/index.ts';
 import {
   decodeReply,

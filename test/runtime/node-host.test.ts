@@ -11,8 +11,9 @@
 // behind a snapshot are bounded in bytes, not only in count, and a write over the protocol's
 // limit is refused before it can spoil its batch; and each Ready is persisted before the
 // messages that depend on it leave.
+import { ErrorCode } from '../../src/base/index.ts';
 import { describe, expect, it, vi } from 'vitest';
-import { EntryType, ErrorCode, MessageType, NONE, type Message } from '../../src/core/index.ts';
+import { EntryType, MessageType, NONE, type Message } from '../../src/core/index.ts';
 import { encodeKvRequest } from '../../src/kv/index.ts';
 import { WATCH_BYTES_MAX, WATCHES_MAX, WRITE_REQUEST_BYTES_MAX, type ClientReply } from '../../src/runtime/index.ts';
 import { bytesOf, del, HostNetwork, put, readReq, textOf, watchReq, writeReq } from './helpers.ts';

@@ -10,6 +10,7 @@ import {
   type KvOpKind,
   historyFromJsonLines,
   historyToJsonLines,
+  InvalidHistoryError,
 } from '../../src/sim/history.ts';
 import { checkLinearizable, formatHistoryOp } from '../../src/sim/linearizability.ts';
 
@@ -218,13 +219,13 @@ describe('ops with unknown outcome (return null)', () => {
 
 describe('input checks and bounds', () => {
   it('throws a TypeError for an op returning before its call', () => {
-    expect(() => checkLinearizable([put('x', '1', 5, 4)])).toThrow(TypeError);
+    expect(() => checkLinearizable([put('x', '1', 5, 4)])).toThrow(InvalidHistoryError);
     expect(() => checkLinearizable([put('x', '1', 5, 4)])).toThrow(/history\[0\]/);
   });
 
   it('throws a TypeError for an invalid step bound', () => {
-    expect(() => checkLinearizable([], { maxStepsPerKey: 0 })).toThrow(TypeError);
-    expect(() => checkLinearizable([], { maxStepsPerKey: 1.5 })).toThrow(TypeError);
+    expect(() => checkLinearizable([], { maxStepsPerKey: 0 })).toThrow(expect.objectContaining({ code: 'INVALID_ARGUMENT' }));
+    expect(() => checkLinearizable([], { maxStepsPerKey: 1.5 })).toThrow(expect.objectContaining({ code: 'INVALID_ARGUMENT' }));
   });
 
   it('answers unknown when the step bound is reached, and prefers a definite failure', () => {
@@ -500,8 +501,8 @@ describe('history JSON lines', () => {
     } catch (e) {
       error = e;
     }
-    expect(error).toBeInstanceOf(TypeError);
-    expect((error as { code?: unknown }).code).toBe('ERR_INVALID_HISTORY');
+    expect(error).toBeInstanceOf(InvalidHistoryError);
+    expect((error as { code?: unknown }).code).toBe('INVALID_ARGUMENT');
     expect((error as Error).message).toMatch(/^line 3: /);
     expect((error as Error).message).toMatch(pattern);
   });

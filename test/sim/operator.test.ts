@@ -4,8 +4,9 @@
 // (CONFIG_MISMATCH, leaving no identity file behind); and that it lets through the starts a
 // cluster makes every day (first start, restart with a log, a new member). Each check can be
 // skipped on its own, as the planted operator bugs do.
+import { ErrorCode, RingraftError } from '../../src/base/index.ts';
 import { describe, expect, it } from 'vitest';
-import { ErrorCode, Rand, RingraftError } from '../../src/core/index.ts';
+import { Rand } from '../../src/core/index.ts';
 import { addSimMember, checkSimStart, newSimRecord, noteSimStarted, type SimDisk } from '../../src/sim/operator.ts';
 import { SimFileSystem } from '../../src/sim/sim-fs.ts';
 import { IDENTITY_FILE, WalStorage, readNodeIdentity } from '../../src/storage/index.ts';

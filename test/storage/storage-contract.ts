@@ -5,18 +5,9 @@
  * (append with conflict truncation, setHardState, applySnapshot, createSnapshot). A durable
  * storage also passes it when reopened between every step.
  */
+import { AssertionError, ErrorCode } from '../../src/base/index.ts';
 import { describe, expect, it } from 'vitest';
-import {
-  AssertionError,
-  ErrorCode,
-  emptyConfState,
-  entryBytes,
-  type ConfState,
-  type Entry,
-  type HardState,
-  type Snapshot,
-  type Storage,
-} from '../../src/core/index.ts';
+import { emptyConfState, entryBytes, type ConfState, type Entry, type HardState, type Snapshot, type Storage } from '../../src/core/index.ts';
 import { expectCode } from '../core/helpers/errors.ts';
 import { ent, ents, plain } from './helpers.ts';
 

@@ -9,10 +9,11 @@
 // (a batch's first byte when its CRC fails; a frame's, or an entry's, when a batch whose CRC
 // matches holds an impossible record). Each case copies one reference log, applies its own
 // corrupt hook to the copy, and opens it.
+import { ErrorCode, RingraftError } from '../../src/base/index.ts';
 import { appendFileSync, closeSync, cpSync, openSync, readFileSync, readdirSync, renameSync, statSync, truncateSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { ErrorCode, RingraftError, emptyConfState } from '../../src/core/index.ts';
+import { emptyConfState } from '../../src/core/index.ts';
 import { RecordType, WalStorage, realFileSystem, recoverLog } from '../../src/storage/index.ts';
 import { crc32 } from '../../src/storage/wal/crc.ts';
 import { SEGMENT_HEADER_BYTES, encodeBatch, frameBytes, frameHeader, type WalRecord } from '../../src/storage/wal/format.ts';

@@ -7,9 +7,10 @@
 // entries frame that can be impossible is refused, and segment headers (another format
 // version refused by name) and snapshot files round-trip and reject damage. The byte layouts
 // checked here are the ones docs/wal-format.md specifies.
+import { ErrorCode, RingraftError } from '../../src/base/index.ts';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { ErrorCode, RingraftError, emptyConfState, type Entry } from '../../src/core/index.ts';
+import { emptyConfState, type Entry } from '../../src/core/index.ts';
 import { crc32 } from '../../src/storage/wal/crc.ts';
 import {
   COMMIT_CRC_OFFSET,

@@ -4,8 +4,9 @@
 // exactly as MemoryStorage does; successive snapshots never lose that term; segments holding
 // retained entries survive until a later compaction; and a restart compacts through the
 // snapshot index, the retained tail being an optimization only.
+import { ErrorCode, RingraftError } from '../../src/base/index.ts';
 import { describe, expect, it } from 'vitest';
-import { ErrorCode, RingraftError, emptyConfState } from '../../src/core/index.ts';
+import { emptyConfState } from '../../src/core/index.ts';
 import { MemoryStorage, WalStorage } from '../../src/storage/index.ts';
 import { ents, freshDir, plain, tempDir } from './helpers.ts';
 

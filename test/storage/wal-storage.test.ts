@@ -9,10 +9,11 @@
 // an entry of the largest size (the message codec's) round-trips and a larger one is refused.
 // Runs on the real file system in a temporary directory, with FaultyFileSystem counting calls
 // and injecting faults.
+import { ErrorCode } from '../../src/base/index.ts';
 import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it, onTestFinished } from 'vitest';
-import { ErrorCode, emptyConfState, type Snapshot } from '../../src/core/index.ts';
+import { emptyConfState, type Snapshot } from '../../src/core/index.ts';
 import {
   FaultyFileSystem,
   PREALLOCATE_BATCH_BYTES_MAX,

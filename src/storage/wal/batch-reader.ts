@@ -9,7 +9,7 @@
  * byte when its CRC does not match, the frame's when a frame of a batch whose CRC matches is
  * impossible. Nothing read back here was torn: the batch was synced before it was indexed.
  */
-import type { RingraftError } from '../../core/index.ts';
+import { type RingraftError } from '../../base/index.ts';
 import { crc32 } from './crc.ts';
 import { corruptLog } from './errors.ts';
 import {

@@ -18,7 +18,8 @@
  *   entry:          base+1                  base+count (= lastIndex)
  * ```
  */
-import { assert, type Entry } from '../../core/index.ts';
+import { assert, fail } from '../../base/index.ts';
+import { type Entry } from '../../core/index.ts';
 
 const CHUNK_SHIFT = 12;
 /** Slots per chunk: 4096, 80 KiB of arrays. */
@@ -66,9 +67,9 @@ export class EntryIndex {
 
   /** Appends entry `index`, which must follow the last one, in the batch at `batchOffsetBytes` of `segment`. */
   push(index: number, term: number, segment: number, batchOffsetBytes: number, dataBytes: number): void {
-    assert(index === this.lastIndex + 1, `index entry ${index} does not follow ${this.lastIndex}`);
-    assert(segment <= U32_MAX, `segment ${segment} over u32`);
-    assert(batchOffsetBytes <= U32_MAX, `offset ${batchOffsetBytes} over u32`);
+    if (!(index === this.lastIndex + 1)) fail(`index entry ${index} does not follow ${this.lastIndex}`);
+    if (!(segment <= U32_MAX)) fail(`segment ${segment} over u32`);
+    if (!(batchOffsetBytes <= U32_MAX)) fail(`offset ${batchOffsetBytes} over u32`);
     this.makeRoom(1);
     const slot = this.head + this.count;
     const c = this.chunks[slot >>> CHUNK_SHIFT]!;
@@ -125,7 +126,7 @@ export class EntryIndex {
 
   /** Discards entries <= index. Invariant kept: index >= base. */
   compactThrough(index: number): void {
-    assert(index >= this.base, `compact through ${index} below base ${this.base}`);
+    if (!(index >= this.base)) fail(`compact through ${index} below base ${this.base}`);
     if (index >= this.lastIndex) {
       this.reset(index);
       return;
@@ -144,7 +145,7 @@ export class EntryIndex {
 
   /** Empties the index; the next entry pushed must be base + 1. */
   reset(base: number): void {
-    assert(base >= 0, `negative base ${base}`);
+    if (!(base >= 0)) fail(`negative base ${base}`);
     this.base = base;
     this.count = 0;
     this.head = 0;
@@ -174,7 +175,7 @@ export class EntryIndex {
   }
 
   private slot(i: number): number {
-    assert(this.has(i), `entry ${i} not in index (${this.base + 1}..${this.lastIndex})`);
+    if (!(this.has(i))) fail(`entry ${i} not in index (${this.base + 1}..${this.lastIndex})`);
     return this.head + (i - this.base - 1);
   }
 

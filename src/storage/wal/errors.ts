@@ -1,23 +1,20 @@
 /**
- * Errors of the durable storage, all {@link RingraftError}s with codes from the core's one
- * list: corruption and refusals (CORRUPT_LOG, CLOSED, INVALID_ARGUMENT, ...), and a failed
+ * Errors of the durable storage, all {@link RingraftError}s with codes from the one list
+ * (base/errors.ts): corruption and refusals (CORRUPT_LOG, CLOSED, INVALID_ARGUMENT, ...), and a failed
  * write or sync as a {@link StorageError} (IO_ERROR, STORAGE_FAILED) whose `cause` is the
  * file system's error.
  */
-import { ErrorCode, RingraftError } from '../../core/index.ts';
+import { ErrorCode, pickCodes, RingraftError } from '../../base/index.ts';
 
-/** The storage's own codes, from the one list in core/errors.ts. */
-export const StorageErrorCode = {
-  /** A write, sync, rename or unlink failed (EIO, ENOSPC, ...); `cause` is the system error. */
-  IO_ERROR: ErrorCode.IO_ERROR,
-  /**
-   * An earlier I/O error left the storage in an unknown state, so it refuses every further
-   * write: after a failed fsync the kernel may have dropped the dirty pages and cleared the
-   * error, so retrying the sync could "succeed" without the data being on disk. Reopen the
-   * directory (recovery decides what is really there). `cause` is the first error.
-   */
-  STORAGE_FAILED: ErrorCode.STORAGE_FAILED,
-} as const;
+/**
+ * The storage's own codes, from the one list in base/errors.ts. IO_ERROR: a write, sync, rename
+ * or unlink failed (EIO, ENOSPC, ...); `cause` is the system error. STORAGE_FAILED: an earlier
+ * I/O error left the storage in an unknown state, so it refuses every further write: after a
+ * failed fsync the kernel may have dropped the dirty pages and cleared the error, so retrying
+ * the sync could "succeed" without the data being on disk. Reopen the directory (recovery
+ * decides what is really there). `cause` is the first error.
+ */
+export const StorageErrorCode = pickCodes('IO_ERROR', 'STORAGE_FAILED');
 export type StorageErrorCode = (typeof StorageErrorCode)[keyof typeof StorageErrorCode];
 
 export class StorageError extends RingraftError {
@@ -28,9 +25,24 @@ export class StorageError extends RingraftError {
   }
 }
 
-/** A CORRUPT_LOG error that names the file and the byte offset of the bad bytes. */
-export function corruptLog(file: string, offsetBytes: number, what: string): RingraftError {
-  return new RingraftError(ErrorCode.CORRUPT_LOG, `corrupt WAL: ${file} at byte ${offsetBytes}: ${what}`);
+/** Damaged stored bytes (code CORRUPT_LOG): the file and the byte offset where they are, as fields. */
+export class CorruptLogError extends RingraftError {
+  constructor(
+    /** The file's name within the log's directory. */
+    readonly fileName: string,
+    /** Where in the file the bad bytes begin. */
+    readonly offsetBytes: number,
+    /** What is wrong there. */
+    readonly reason: string,
+  ) {
+    super(ErrorCode.CORRUPT_LOG, `corrupt WAL: ${fileName} at byte ${offsetBytes}: ${reason}`);
+    this.name = 'CorruptLogError';
+  }
+}
+
+/** A {@link CorruptLogError}. */
+export function corruptLog(fileName: string, offsetBytes: number, reason: string): CorruptLogError {
+  return new CorruptLogError(fileName, offsetBytes, reason);
 }
 
 /**

@@ -22,6 +22,7 @@
  * index and term it states once; each entry in it is a 4-byte word (data length and entry
  * type) and its data, unaligned. A 150-byte entry takes 154 bytes on disk (176 in version 2).
  */
+import { ENTRY_DATA_BYTES_MAX, fail } from '../../base/index.ts';
 import type { Entry, EntryType, HardState } from '../../core/index.ts';
 import { crc32 } from './crc.ts';
 
@@ -33,8 +34,8 @@ export const FORMAT_VERSION = 3;
 export const SEGMENT_HEADER_BYTES = 32;
 export const FRAME_HEADER_BYTES = 8;
 export const FRAME_ALIGN_BYTES = 8;
-/** Largest entry data the WAL stores: the same maximum as the message codec's. */
-export const ENTRY_DATA_BYTES_MAX = 64 * 1024 * 1024;
+/** Largest entry data the WAL stores: the shared limit of base/limits.ts. */
+export { ENTRY_DATA_BYTES_MAX };
 /** Bytes of an entries payload in front of its entries: first index, term, count, reserved. */
 export const ENTRIES_FIXED_BYTES = 24;
 /** Bytes in front of each entry's data in an entries payload: one u32 of length and type. */
@@ -296,7 +297,7 @@ function payloadBytes(r: WalRecord): number {
 
 function checkedPayloadBytes(r: WalRecord): number {
   const payload = payloadBytes(r);
-  if (!(payload <= RECORD_PAYLOAD_BYTES_MAX)) throw new Error(`assertion failed: record payload ${payload} over maximum`);
+  if (!(payload <= RECORD_PAYLOAD_BYTES_MAX)) fail(`record payload ${payload} over maximum`);
   return payload;
 }
 
@@ -319,7 +320,7 @@ export function encodeBatch(records: readonly WalRecord[]): EncodedBatch {
     out.frameHeader(r.type, payload);
     if (r.type === RecordType.Entry) {
       const first = r.entries[0]!;
-      if (!r.entries.every((e, k) => e.term === first.term && e.index === first.index + k)) throw new Error('assertion failed: an entries record is not a run');
+      if (!r.entries.every((e, k) => e.term === first.term && e.index === first.index + k)) fail('an entries record is not a run');
       out.entriesFixed(first.index, first.term, r.entries.length);
       for (const e of r.entries) out.entry(e);
     } else {
@@ -412,7 +413,7 @@ class ChunkWriter {
 function writeFixedPayload(view: DataView, out: Uint8Array, at: number, r: WalRecord): number {
   switch (r.type) {
     case RecordType.Entry:
-      throw new Error('assertion failed: entries are not a fixed payload');
+      fail('entries are not a fixed payload');
     case RecordType.HardState:
       setU64(view, at, r.hardState.term);
       setU64(view, at + 8, r.hardState.vote);
@@ -660,7 +661,7 @@ export class BatchEncoder {
     for (let r = 0; r < runs; r++) bytes += frameBytes(this.runPayloads[r]!);
     for (let k = from; k < entries.length; k++) {
       const n = entries[k]!.data.length;
-      if (!(n <= ENTRY_DATA_BYTES_MAX)) throw new Error(`assertion failed: entry data ${n} over maximum`);
+      if (!(n <= ENTRY_DATA_BYTES_MAX)) fail(`entry data ${n} over maximum`);
       if (n >= REFERENCED_DATA_BYTES_MIN) referencedBytes += n;
     }
     for (let k = 0; k < tail.length; k++) bytes += frameBytes(checkedPayloadBytes(tail[k]!));
@@ -716,7 +717,7 @@ export class BatchEncoder {
     crc = crc32(out.subarray(sliceStart, at), crc);
     view.setUint32(at, crc, true);
     at += 4;
-    if (at + referencedBytes !== bytes) throw new Error(`assertion failed: encoded ${at + referencedBytes} of ${bytes} bytes`);
+    if (at + referencedBytes !== bytes) fail(`encoded ${at + referencedBytes} of ${bytes} bytes`);
     buffers.push(out.subarray(sliceStart, at));
     return { buffers, bytes };
   }

@@ -1,6 +1,6 @@
 /** Assertion helpers for typed errors: tests compare errors by code, never by message. */
 import { expect } from 'vitest';
-import { RingraftError, type ErrorCode } from '../../../src/core/index.ts';
+import { type ErrorCode, RingraftError } from '../../../src/base/index.ts';
 
 /** What `fn` throws; fails the test if it returns normally. */
 export function caught(fn: () => unknown): unknown {

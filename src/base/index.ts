@@ -1,0 +1,33 @@
+/** The base layer: what every layer may import (assertions, error codes, shared limits, settings). */
+export { AssertionError, assert, fail } from './assert.ts';
+export {
+  ERROR_CODE_WIRE_MAX,
+  ErrorCode,
+  RingraftError,
+  errorCodeFromWire,
+  errorCodeWire,
+  invalidArgument,
+  parseErrorCode,
+  pickCodes,
+} from './errors.ts';
+export {
+  APPEND_BYTES_LIMIT,
+  CLUSTER_NODES_MAX,
+  CONF_NODES_MAX,
+  ENTRY_DATA_BYTES_MAX,
+  MESSAGE_ENTRIES_MAX,
+  PROPOSAL_BYTES_LIMIT,
+  SNAPSHOT_CHUNK_BYTES_MAX,
+} from './limits.ts';
+export {
+  boolean,
+  checkKnown,
+  choice,
+  defaultSettings,
+  integer,
+  resolveSettings,
+  type Setting,
+  type Settings,
+  type SettingsInput,
+  type SettingsSchema,
+} from './settings.ts';
