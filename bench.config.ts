@@ -11,21 +11,15 @@
  * - `codec`, `ring`: the message codec, and the SharedArrayBuffer ring against `postMessage`;
  * - `cluster`: a real cluster on worker threads (createCluster) under closed and open load,
  *   each figure next to the limit that bounds it, measured in the same run
- *   (bench/cluster.bench.ts).
+ *   (bench/cluster/cluster.bench.ts).
  *
  * `targets` are the figures the cluster benchmark is held to: the run reports each as met
  * or missed and never adjusts what it measures to meet one.
  */
+import type { RaftSettingsInput } from './src/core/index.ts';
 
-/** RaftNode options a scenario fixes (see RaftConfig in src/core/raft-node.ts). */
-export interface BenchNodeConfig {
-  readonly electionTicks: number;
-  readonly heartbeatTicks: number;
-  readonly preVote: boolean;
-  readonly checkQuorum: boolean;
-  readonly maxInflight: number;
-  readonly maxBatchBytes: number;
-}
+/** Raft settings a scenario fixes (see src/core/settings.ts). */
+export type BenchNodeConfig = RaftSettingsInput;
 
 /** Fields every scenario has, whatever its kind. */
 export interface ScenarioBase {
@@ -72,7 +66,7 @@ export interface CrcScenario extends ScenarioBase {
   readonly verifyBuffersCount: number;
 }
 
-/** How the disk loop treats its file: see bench/disk.bench.ts. */
+/** How the disk loop treats its file: see bench/micro/disk.bench.ts. */
 export type DiskFileVariant = 'growing' | 'preallocated';
 
 /**
@@ -124,7 +118,7 @@ export type ClusterOp = 'put' | 'get-linearizable' | 'get-lease';
  * The limits, measured in the same run with the same payloads: the ring between two worker
  * threads at the request's frame size, one thread applying the same operations to a `Map`,
  * and (durable scenarios) the bare `writev` + `fdatasync` loop at the WAL batch the cluster
- * achieved (see bench/cluster.bench.ts).
+ * achieved (see bench/cluster/cluster.bench.ts).
  */
 export interface ClusterScenario extends ScenarioBase {
   readonly kind: 'cluster';
@@ -146,18 +140,13 @@ export interface ClusterScenario extends ScenarioBase {
   readonly openLoopOps: readonly ClusterOp[];
   readonly openLoopRateOfPeak: number;
   /**
-   * The cluster's batch and pipeline limits (ClusterOptions). Its timing (tick, heartbeat,
-   * election timeout) is the library's default, so that the benchmark measures what an
-   * embedder gets.
+   * The cluster's options (ClusterOptions): the replication pipeline and batch, the
+   * client's requests in flight. Its timing (tick, heartbeat, election timeout) is the
+   * library's default, so that the benchmark measures what an embedder gets.
    */
   readonly cluster: {
-    /** AppendEntries in flight per follower (the replication pipeline). */
-    readonly maxInflight: number;
-    /** Entry bytes per AppendEntries (the replication batch). */
-    readonly maxBatchBytes: number;
-    /** Client requests in flight across the cluster. */
-    readonly requestsInFlightMax: number;
-    readonly requestTimeoutMs: number;
+    readonly raft: { readonly inflightMessagesMax: number; readonly appendBytesMax: number };
+    readonly client: { readonly requestsInFlightMax: number; readonly requestTimeoutMs: number };
     readonly seed: number;
   };
   readonly limits: {
@@ -186,12 +175,12 @@ export const scenarios: readonly Scenario[] = [
     stepAppEntries: 64,
     compactionEntriesMax: 8192,
     node: {
-      electionTicks: 10,
-      heartbeatTicks: 1,
+      electionTimeoutTicks: 10,
+      heartbeatIntervalTicks: 1,
       preVote: true,
       checkQuorum: true,
-      maxInflight: 256,
-      maxBatchBytes: 1 << 20,
+      inflightMessagesMax: 256,
+      appendBytesMax: 1 << 20,
     },
   },
   {
@@ -248,10 +237,8 @@ function clusterScenario(name: string, durable: boolean, description: string): C
     openLoopOps: ['put'],
     openLoopRateOfPeak: 0.5,
     cluster: {
-      maxInflight: 256,
-      maxBatchBytes: 256 * 1024,
-      requestsInFlightMax: 65_536,
-      requestTimeoutMs: 5_000,
+      raft: { inflightMessagesMax: 256, appendBytesMax: 256 * 1024 },
+      client: { requestsInFlightMax: 65_536, requestTimeoutMs: 5_000 },
       seed: 1,
     },
     limits: { timeMs: 1000, ringPublishBatch: 64, diskFileBytesMax: 64 * 1024 * 1024 },

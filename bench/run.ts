@@ -20,14 +20,14 @@ import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { quickTimeMs, scenarios, targets, type Scenario } from '../bench.config.ts';
-import { estimateClusterMs, runClusterScenario } from './cluster.bench.ts';
-import { runCoreScenario } from './core.bench.ts';
-import { compareCrcRows, runCrcScenario } from './crc.bench.ts';
-import { runCodecBench } from './codec.bench.ts';
-import { compareDiskRows, runDiskScenario } from './disk.bench.ts';
-import type { ResultRow } from './measure.ts';
-import { createProgress, type Progress } from './progress.ts';
-import { writeReport } from './report.ts';
+import { estimateClusterMs, runClusterScenario } from './cluster/cluster.bench.ts';
+import { runCoreScenario } from './micro/core.bench.ts';
+import { compareCrcRows, runCrcScenario } from './micro/crc.bench.ts';
+import { runCodecBench } from './micro/codec.bench.ts';
+import { compareDiskRows, runDiskScenario } from './micro/disk.bench.ts';
+import type { ResultRow } from './shared/measure.ts';
+import { createProgress, type Progress } from './shared/progress.ts';
+import { writeReport } from './shared/report.ts';
 import {
   evaluateTargets,
   formatClusterTable,
@@ -40,8 +40,8 @@ import {
   type BenchJson,
   type BenchRow,
   type LimitRecord,
-} from './result.ts';
-import { runRingBench, type RingBenchResult, type ThroughputResult } from './ring.bench.ts';
+} from './shared/result.ts';
+import { runRingBench, type RingBenchResult, type ThroughputResult } from './micro/ring.bench.ts';
 
 const USAGE = 'usage: node dist/bench/run.js [--scenario NAME]... [--quick] [--json FILE] [--time-ms N]';
 const JSON_DEFAULT = path.join('.tmp', 'bench', 'result.json');

@@ -35,7 +35,7 @@ export interface TargetData {
 
 /** Three nodes on worker threads over WALs in `dataDir`, each write fsynced before it is acknowledged. */
 export async function startRingraft(dataDir: string, data: TargetData): Promise<Target> {
-  const cluster: Cluster = await createCluster({ nodes: 3, dataDir, fsync: 'always', requestTimeoutMs: data.requestTimeoutMs });
+  const cluster: Cluster = await createCluster({ nodes: 3, dataDir, node: { fsync: 'always' }, client: { requestTimeoutMs: data.requestTimeoutMs } });
   try {
     const kv = cluster.client();
     // The first write waits for the first election.

@@ -12,7 +12,7 @@
  * terminates the worker at once; a partition makes the nodes drop Raft messages across it.
  */
 
-import { ErrorCode, fail, parseErrorCode, RingraftError } from '../base/index.ts';
+import { CLUSTER_NODES_MAX, ErrorCode, fail, parseErrorCode, RingraftError } from '../base/index.ts';
 import { accessSync, constants, existsSync, mkdirSync, readdirSync, statSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { MessageChannel, Worker, type MessagePort } from 'node:worker_threads';
@@ -23,7 +23,7 @@ import {
   type ClientLinkData,
   type ControlReply,
   type ControlRequest,
-  type NodeSettings,
+  type WorkerSettings,
   type NodeStatus,
   type NodeWorkerData,
   type PeerLink,
@@ -45,7 +45,7 @@ import { KvClient } from './client.ts';
 import { DataDirLock } from './data-dir-lock.ts';
 import { isTransientFailure, nodeFailure, storageSetupError } from './node-failure.ts';
 import { ClientEndpoint, type EndpointLink } from './endpoint.ts';
-import { CLUSTER_NODES_MAX, invalid, resolveOptions, type ClusterOptions, type ResolvedOptions } from './options.ts';
+import { electionTimeoutMs, invalid, resolveOptions, type ClusterOptions, type ResolvedOptions } from './options.ts';
 
 export interface ClusterNodeStatus {
   readonly id: number;
@@ -158,9 +158,9 @@ export class Cluster {
     this.seedNext = options.seed;
     this.endpoint = new ClientEndpoint(
       {
-        requestTimeoutMs: options.requestTimeoutMs,
-        electionTimeoutMs: options.tickMs * options.electionTicks,
-        requestsInFlightMax: options.requestsInFlightMax,
+        requestTimeoutMs: options.client.requestTimeoutMs,
+        electionTimeoutMs: electionTimeoutMs(options),
+        requestsInFlightMax: options.client.requestsInFlightMax,
       },
       { nodeIds: () => this.nodeIds(), isAlive: (id) => this.isAlive(id), downReasons: () => this.downReasons() },
     );
@@ -237,9 +237,9 @@ export class Cluster {
       links: [...set.rings].map(([nodeId, r]) => ({ nodeId, requestRing: r.requestRing, replyRing: r.replyRing, nodeDoorbell: this.slots.get(nodeId)!.doorbell })),
       doorbell: set.doorbell,
       liveness: this.liveness.buffer as SharedArrayBuffer,
-      requestTimeoutMs: this.options.requestTimeoutMs,
-      electionTimeoutMs: this.options.tickMs * this.options.electionTicks,
-      requestsInFlightMax: this.options.requestsInFlightMax,
+      requestTimeoutMs: this.options.client.requestTimeoutMs,
+      electionTimeoutMs: electionTimeoutMs(this.options),
+      requestsInFlightMax: this.options.client.requestsInFlightMax,
     };
   }
 
@@ -380,7 +380,7 @@ export class Cluster {
     this.checkOpen();
     this.slotOf(id);
     if (!this.isAlive(id)) throw new RingraftError(ErrorCode.NODE_DOWN, `node ${id} is down: it cannot become leader${this.downReason(id)}`);
-    const deadline = performance.now() + (options.timeoutMs ?? this.options.tickMs * this.options.electionTicks * 10);
+    const deadline = performance.now() + (options.timeoutMs ?? electionTimeoutMs(this.options) * 10);
     while (performance.now() < deadline) {
       const st = await this.status();
       if (st.leaderId === id) return;
@@ -392,7 +392,7 @@ export class Cluster {
           if (!(error instanceof RingraftError)) throw error;
         });
       }
-      await sleep(this.options.tickMs * 2);
+      await sleep(this.options.node.tickMs * 2);
     }
     throw new RingraftError(ErrorCode.TIMEOUT, `node ${id} did not become leader in time`);
   }
@@ -446,7 +446,7 @@ export class Cluster {
       const leader = await this.leaderStatus(deadline);
       const match = leader.matchIndex[id] ?? 0;
       if (match >= leader.commitIndex) break;
-      await sleep(this.options.tickMs);
+      await sleep(this.options.node.tickMs);
     }
     await this.changeMembership({ changes: [{ op: 'addVoter', nodeId: id }] }, deadline);
     return id;
@@ -487,7 +487,7 @@ export class Cluster {
         throw new RingraftError(ErrorCode.TIMEOUT, `node ${id} was removed from the configuration, but no leader was elected after it in time`, { cause: error });
       }
       if (leader.id !== id && !leader.voters.includes(id) && !leader.learners.includes(id)) break;
-      await sleep(this.options.tickMs);
+      await sleep(this.options.node.tickMs);
     }
     slot.removed = true;
     this.cancelRecovery(slot);
@@ -638,30 +638,10 @@ export class Cluster {
     };
   }
 
-  private settingsFor(id: number): NodeSettings {
-    const o = this.options;
-    return {
-      tickMs: o.tickMs,
-      electionTicks: o.electionTicks,
-      heartbeatTicks: o.heartbeatTicks,
-      preVote: o.preVote,
-      checkQuorum: o.checkQuorum,
-      maxInflight: o.maxInflight,
-      maxBatchBytes: o.maxBatchBytes,
-      snapshotChunkBytes: o.snapshotChunkBytes,
-      snapshotEveryEntries: o.snapshotEveryEntries,
-      snapshotRetainEntries: o.snapshotRetainEntries,
-      snapshotEveryBytes: o.snapshotEveryBytes,
-      snapshotRetainBytes: o.snapshotRetainBytes,
-      inflightBytesMax: o.inflightBytesMax,
-      peerQueueBytesMax: o.peerQueueBytesMax,
-      replyQueueBytesMax: o.replyQueueBytesMax,
-      watchHistoryBytesMax: o.watchHistoryBytesMax,
-      dataDir: o.dataDir === undefined ? undefined : join(o.dataDir, `node-${id}`),
-      fsync: o.fsync,
-      peerQueueMax: Math.max(1024, o.maxInflight * 4),
-    };
+  private settingsFor(id: number): WorkerSettings {
+    return { raft: this.options.raft, node: this.options.node, dataDir: this.nodeDir(id) };
   }
+
 
   /**
    * Starts node `id`'s thread. The node opens its storage, says 'started' and waits:
@@ -803,7 +783,7 @@ export class Cluster {
       for (const s of statuses) if (s !== undefined && s.role === 'leader' && (leader === undefined || s.term > leader.term)) leader = s;
       if (leader !== undefined) return leader;
       if (performance.now() > deadline) throw new RingraftError(ErrorCode.TIMEOUT, 'no leader');
-      await sleep(this.options.tickMs);
+      await sleep(this.options.node.tickMs);
     }
   }
 
@@ -817,7 +797,7 @@ export class Cluster {
         index = (await this.control(leader.id, { type: 'conf-change', callId: 0, change })).index!;
       } catch (error) {
         if (error instanceof RingraftError && error.code !== ErrorCode.INVALID_ARGUMENT) {
-          await sleep(this.options.tickMs);
+          await sleep(this.options.node.tickMs);
           continue;
         }
         throw error;
@@ -830,7 +810,7 @@ export class Cluster {
           if (s2 !== undefined && s2.appliedIndex >= index) return;
         }
         if (performance.now() > deadline) throw new RingraftError(ErrorCode.TIMEOUT, 'membership change did not complete in time');
-        await sleep(this.options.tickMs);
+        await sleep(this.options.node.tickMs);
       }
     }
   }

@@ -87,7 +87,7 @@
  *
  * The smallest layout is also the fastest, or within noise of it: the time goes to calls,
  * checks and objects rather than to bytes, and a one-byte varint is the cheapest number to
- * read or write. bench/codec.bench.ts keeps the last layout as its baseline and measures in
+ * read or write. bench/micro/codec.bench.ts keeps the last layout as its baseline and measures in
  * ring memory (a SharedArrayBuffer), where every payload copy costs more.
  *
  * What this codec does not do: check integrity (the ring and the WAL own that), or check

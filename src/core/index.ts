@@ -1,5 +1,5 @@
 export * from './types.ts';
-export * from './errors.ts';
+export { CoreErrorCode, NotLeaderError } from './errors.ts';
 export { RaftNode, type RaftConfig, type ReadMode } from './raft-node.ts';
 export { RaftLog } from './raft-log.ts';
 export { Rand } from './rand.ts';
@@ -8,3 +8,5 @@ export { encodeConfChange, decodeConfChange, nextConf, isJoint, isVoter, allMemb
 export { majorityCommitted, majorityVoteResult, jointCommitted, jointVoteResult, type VoteResult } from './quorum.ts';
 export { Progress } from './progress.ts';
 export { Inflights } from './inflights.ts';
+export { RAFT_SETTINGS, resolveRaftSettings, type RaftSettings, type RaftSettingsInput } from './settings.ts';
+export { formatTraceEvent, type FollowReason, type ProgressState, type TraceEvent, type TraceSink, type VoteReason } from './trace.ts';

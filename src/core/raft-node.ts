@@ -25,7 +25,9 @@ import { jointCommitted, jointVoteResult } from './quorum.ts';
 import { RaftLog } from './raft-log.ts';
 import { Rand } from './rand.ts';
 import { ReadOnly } from './read-only.ts';
+import { resolveRaftSettings, type RaftSettings, type RaftSettingsInput } from './settings.ts';
 import { ENTRY_FRAMING_BYTES, entryBytes, type Storage } from './storage.ts';
+import type { FollowReason, ProgressState, TraceEvent, TraceSink, VoteReason } from './trace.ts';
 import {
   EMPTY_DATA,
   EMPTY_ENTRIES,
@@ -54,7 +56,12 @@ const HAND_OFF_ATTEMPTS_MAX = 3;
 /** The encoded size of the conf change that leaves a joint configuration. */
 const LEAVE_JOINT_BYTES = encodeConfChange({ changes: [] }).length;
 
-export interface RaftConfig {
+/**
+ * What a node is built from: its identity, its storage, its seed, the bootstrap
+ * configuration, an optional trace sink, and any of the Raft settings (see settings.ts for
+ * each one's meaning and default). An unknown name or a bad value is an INVALID_ARGUMENT.
+ */
+export interface RaftConfig extends RaftSettingsInput {
   readonly id: NodeId;
   readonly storage: Storage;
   /** Seeds the generator behind randomized election timeouts. */
@@ -67,34 +74,8 @@ export interface RaftConfig {
   readonly voters?: readonly NodeId[];
   /** The initial learners, used only to bootstrap a brand-new cluster. */
   readonly learners?: readonly NodeId[];
-  /** Base election timeout; each election waits a random time in [electionTicks, 2 × electionTicks). Default 10. */
-  readonly electionTicks?: number;
-  /** Ticks between leader heartbeats. Default 1. Must be less than electionTicks. */
-  readonly heartbeatTicks?: number;
-  /** Run a pre-vote round before a real election (thesis §9.6). Default true. */
-  readonly preVote?: boolean;
-  /** Leader steps down when it has not heard from a quorum for an election timeout. Default true. */
-  readonly checkQuorum?: boolean;
-  /** In-flight AppendEntries per follower in replicate state. Default 256. */
-  readonly maxInflight?: number;
-  /** In-flight bytes per follower (0: no byte limit). Default 0. */
-  readonly inflightBytesMax?: number;
-  /** Byte budget of the entries in one AppendEntries message. Default 1 MiB. */
-  readonly maxBatchBytes?: number;
-  /** Largest single proposal. Default 8 MiB. */
-  readonly proposalBytesMax?: number;
-  /** Bytes proposed by the leader and not yet committed before proposals are refused. Default 64 MiB. */
-  readonly uncommittedBytesMax?: number;
-  /** Byte budget of committed entries handed out in one Ready. Default 4 MiB. */
-  readonly applyBytesMax?: number;
-  /** Ticks a lease is shortened by, to cover tick phase and clock drift between nodes. Default 2. */
-  readonly leaseMarginTicks?: number;
-  /** Pending ReadIndex requests before readIndex refuses more. Default 65536. */
-  readonly readsPendingMax?: number;
-  /** Bytes of snapshot in one Snap message. Default 1 MiB. */
-  readonly snapshotChunkBytes?: number;
-  /** Largest snapshot a follower accepts (it assembles one in memory). Default 1 GiB. */
-  readonly snapshotBytesMax?: number;
+  /** Receives the node's decisions as they are made (see trace.ts); off, and free, when absent. */
+  readonly trace?: TraceSink;
 }
 
 export type ReadMode = 'safe' | 'lease';
@@ -110,18 +91,22 @@ interface PendingRead {
 export class RaftNode {
   readonly id: NodeId;
   readonly log: RaftLog;
-  readonly electionTicks: number;
-  readonly heartbeatTicks: number;
+  /** The settings this node runs with, resolved (see settings.ts). */
+  readonly settings: RaftSettings;
+  readonly electionTimeoutTicks: number;
+  readonly heartbeatIntervalTicks: number;
   readonly preVote: boolean;
   readonly checkQuorum: boolean;
-  private readonly maxInflight: number;
+  private readonly inflightMessagesMax: number;
   private readonly inflightBytesMax: number;
-  private readonly maxBatchBytes: number;
+  private readonly appendBytesMax: number;
   private readonly proposalBytesMax: number;
   private readonly uncommittedBytesMax: number;
   private readonly leaseMarginTicks: number;
   private readonly snapshotChunkBytes: number;
   private readonly snapshotBytesMax: number;
+  /** The trace sink, or undefined: every report is guarded by a check of it, so none is built when off. */
+  private readonly trace: TraceSink | undefined;
   private readonly rand: Rand;
   /**
    * Follower only: the snapshot being received from `from` in `term`. Invariant:
@@ -172,28 +157,25 @@ export class RaftNode {
   constructor(config: RaftConfig) {
     if (!(Number.isInteger(config.id) && config.id > 0)) fail(`node id must be a positive integer, got ${config.id}`);
     this.id = config.id;
-    this.electionTicks = config.electionTicks ?? 10;
-    this.heartbeatTicks = config.heartbeatTicks ?? 1;
-    if (!(this.heartbeatTicks >= 1 && this.electionTicks > this.heartbeatTicks)) {
-      throw new RingraftError(ErrorCode.INVALID_ARGUMENT, 'need 1 <= heartbeatTicks < electionTicks');
-    }
-    this.preVote = config.preVote ?? true;
-    this.checkQuorum = config.checkQuorum ?? true;
-    this.maxInflight = config.maxInflight ?? 256;
-    this.inflightBytesMax = config.inflightBytesMax ?? 0;
-    this.maxBatchBytes = config.maxBatchBytes ?? 1 << 20;
-    this.proposalBytesMax = config.proposalBytesMax ?? 8 << 20;
-    this.uncommittedBytesMax = config.uncommittedBytesMax ?? 64 << 20;
-    this.leaseMarginTicks = config.leaseMarginTicks ?? 2;
-    this.snapshotChunkBytes = config.snapshotChunkBytes ?? 1 << 20;
-    this.snapshotBytesMax = config.snapshotBytesMax ?? 1 << 30;
-    if (!(this.snapshotChunkBytes >= 1)) throw new RingraftError(ErrorCode.INVALID_ARGUMENT, 'snapshotChunkBytes must be at least 1');
-    if (!(this.leaseMarginTicks >= 1 && this.leaseMarginTicks < this.electionTicks)) {
-      throw new RingraftError(ErrorCode.INVALID_ARGUMENT, 'need 1 <= leaseMarginTicks < electionTicks');
-    }
+    const { id: _id, storage: _storage, seed: _seed, voters: _voters, learners: _learners, trace, ...settings } = config;
+    const r = resolveRaftSettings(settings);
+    this.settings = r;
+    this.electionTimeoutTicks = r.electionTimeoutTicks;
+    this.heartbeatIntervalTicks = r.heartbeatIntervalTicks;
+    this.preVote = r.preVote;
+    this.checkQuorum = r.checkQuorum;
+    this.inflightMessagesMax = r.inflightMessagesMax;
+    this.inflightBytesMax = r.inflightBytesMax;
+    this.appendBytesMax = r.appendBytesMax;
+    this.proposalBytesMax = r.proposalBytesMax;
+    this.uncommittedBytesMax = r.uncommittedBytesMax;
+    this.leaseMarginTicks = r.leaseMarginTicks;
+    this.snapshotChunkBytes = r.snapshotChunkBytes;
+    this.snapshotBytesMax = r.snapshotBytesMax;
+    this.trace = trace;
     this.rand = new Rand(config.seed);
-    this.readOnly = new ReadOnly(config.readsPendingMax ?? 65536);
-    this.log = new RaftLog(config.storage, config.applyBytesMax ?? 4 << 20);
+    this.readOnly = new ReadOnly(r.readsPendingMax);
+    this.log = new RaftLog(config.storage, r.applyBytesMax);
 
     let { hardState, conf } = config.storage.initialState();
     this.conf = conf;
@@ -220,7 +202,7 @@ export class RaftNode {
     this.term = hardState.term;
     this.vote = hardState.vote;
     this.prevHardState = pristine ? { term: 0, vote: NONE, commit: 0 } : hardState;
-    this.becomeFollower(this.term, NONE);
+    this.becomeFollower(this.term, NONE, 'start');
     this.prevSoftState = { leaderId: NONE, role: 'follower' };
   }
 
@@ -322,9 +304,9 @@ export class RaftNode {
    */
   ticksUntilDue(): number {
     if (this.role === 'leader') {
-      return Math.max(1, Math.min(this.heartbeatTicks - this.heartbeatElapsed, this.electionTicks - this.electionElapsed));
+      return Math.max(1, Math.min(this.heartbeatIntervalTicks - this.heartbeatElapsed, this.electionTimeoutTicks - this.electionElapsed));
     }
-    if (!this.promotable()) return this.electionTicks;
+    if (!this.promotable()) return this.electionTimeoutTicks;
     return Math.max(1, this.randomizedElectionTimeout - this.electionElapsed);
   }
 
@@ -413,14 +395,17 @@ export class RaftNode {
     if (m.type === MessageType.PreVote || m.type === MessageType.Vote) {
       // Campaigns are disregarded while a live leader is believed to exist, unless
       // leadership is being handed over (see inLease).
-      if (this.inLease() && m.context !== 1) return false;
+      if (this.inLease() && m.context !== 1) {
+        if (this.trace !== undefined) this.traceVote(m, false, 'in-lease');
+        return false;
+      }
       if (m.type === MessageType.PreVote) return true; // Pre-votes change no term.
     } else if (m.type === MessageType.PreVoteResp && !m.reject) {
       // A granted pre-vote carries the term we would campaign for, not a newer leader's.
       return true;
     }
     const leader = m.type === MessageType.App || m.type === MessageType.Heartbeat || m.type === MessageType.Snap ? m.from : NONE;
-    this.becomeFollower(m.term, leader);
+    this.becomeFollower(m.term, leader, 'newer-term');
     return true;
   }
 
@@ -429,6 +414,7 @@ export class RaftNode {
       this.stepRole(m);
       return;
     }
+    if (this.trace !== undefined && (m.type === MessageType.PreVote || m.type === MessageType.Vote)) this.traceVote(m, false, 'stale-term');
     if (m.type === MessageType.App || m.type === MessageType.Heartbeat) {
       // A stale leader learns our term from this answer and steps down. It must: a leader
       // disregards campaigns while it leads (inLease), so a node whose term ran ahead (its
@@ -451,10 +437,10 @@ export class RaftNode {
    * check-quorum. With check-quorum this is also what makes leader leases sound.
    */
   private inLease(): boolean {
-    if (this.leaderId !== NONE && this.electionElapsed < this.electionTicks) return true;
+    if (this.leaderId !== NONE && this.electionElapsed < this.electionTimeoutTicks) return true;
     // A node that just started may have promised a leader its lease before it crashed; only
     // leases need this, and leases need check-quorum.
-    return this.checkQuorum && this.tickCount < this.electionTicks;
+    return this.checkQuorum && this.tickCount < this.electionTimeoutTicks;
   }
 
   private handleVoteRequest(m: Message): void {
@@ -464,7 +450,12 @@ export class RaftNode {
       (this.vote === NONE && this.leaderId === NONE) ||
       (isPre && m.term > this.term);
     const respType = isPre ? MessageType.PreVoteResp : MessageType.VoteResp;
-    if (canVote && this.voteUpToDate(m.index, m.logTerm)) {
+    const upToDate = canVote && this.voteUpToDate(m.index, m.logTerm);
+    if (this.trace !== undefined) {
+      const reason = upToDate ? 'granted' : !canVote ? (this.vote !== NONE ? 'voted-for-another' : 'have-leader') : 'log-behind';
+      this.traceVote(m, upToDate, reason);
+    }
+    if (upToDate) {
       // A granted pre-vote answers with the term campaigned for, so the candidate counts it.
       this.send(this.message(respType, m.from, { term: m.term }));
       if (!isPre) {
@@ -474,6 +465,19 @@ export class RaftNode {
     } else {
       this.send(this.message(respType, m.from, { reject: true }));
     }
+  }
+
+  private traceVote(m: Message, granted: boolean, reason: VoteReason): void {
+    this.trace?.({
+      kind: 'vote',
+      node: this.id,
+      term: this.term,
+      candidate: m.from,
+      candidateTerm: m.term,
+      preVote: m.type === MessageType.PreVote,
+      granted,
+      reason,
+    });
   }
 
   /** §5.4.1: grant a vote only to a candidate whose log is at least as up to date as ours. */
@@ -491,7 +495,7 @@ export class RaftNode {
     this.leaderId = NONE;
     this.electionElapsed = 0;
     this.heartbeatElapsed = 0;
-    this.randomizedElectionTimeout = this.electionTicks + this.rand.int(0, this.electionTicks);
+    this.randomizedElectionTimeout = this.electionTimeoutTicks + this.rand.int(0, this.electionTimeoutTicks);
     this.leadTransferee = NONE;
     this.votes.clear();
     this.resetProgress();
@@ -513,18 +517,20 @@ export class RaftNode {
     const last = this.log.lastIndex();
     this.progress.clear();
     for (const id of members) {
-      const pr = new Progress(last + 1, this.maxInflight, this.inflightBytesMax, learners.has(id));
+      const pr = new Progress(last + 1, this.inflightMessagesMax, this.inflightBytesMax, learners.has(id));
       if (id === this.id) pr.match = this.durableLastIndex();
       this.progress.set(id, pr);
     }
   }
 
-  becomeFollower(term: number, leaderId: NodeId): void {
+  /** Becomes a follower of `leaderId` (NONE: no leader known) in `term`; `reason` is for the trace. */
+  becomeFollower(term: number, leaderId: NodeId, reason: FollowReason = 'requested'): void {
     this.reset(term);
     this.leaderId = leaderId;
     this.role = 'follower';
     this.stepRole = this.stepFollower;
     this.tickRole = this.tickElection;
+    this.trace?.({ kind: 'role', node: this.id, term, role: 'follower', leader: leaderId, reason });
   }
 
   private becomePreCandidate(): void {
@@ -535,6 +541,7 @@ export class RaftNode {
     this.role = 'pre-candidate';
     this.stepRole = this.stepCandidate;
     this.tickRole = this.tickElection;
+    this.trace?.({ kind: 'role', node: this.id, term: this.term, role: 'pre-candidate', leader: NONE, reason: 'campaign' });
   }
 
   private becomeCandidate(): void {
@@ -544,6 +551,7 @@ export class RaftNode {
     this.role = 'candidate';
     this.stepRole = this.stepCandidate;
     this.tickRole = this.tickElection;
+    this.trace?.({ kind: 'role', node: this.id, term: this.term, role: 'candidate', leader: NONE, reason: 'campaign' });
   }
 
   private becomeLeader(): void {
@@ -553,6 +561,7 @@ export class RaftNode {
     this.role = 'leader';
     this.stepRole = this.stepLeader;
     this.tickRole = this.tickHeartbeat;
+    this.trace?.({ kind: 'role', node: this.id, term: this.term, role: 'leader', leader: this.id, reason: 'won' });
     for (const [id, pr] of this.progress) {
       if (id === this.id) pr.becomeReplicate();
       pr.recentActive = true;
@@ -567,6 +576,7 @@ export class RaftNode {
 
   private campaign(kind: 'pre' | 'real', transfer: boolean): void {
     if (!this.promotable()) return;
+    this.trace?.({ kind: 'campaign', node: this.id, term: this.term, preVote: kind === 'pre', transfer });
     let voteTerm: number;
     if (kind === 'pre') {
       this.becomePreCandidate();
@@ -614,10 +624,10 @@ export class RaftNode {
   private tickHeartbeat(): void {
     this.heartbeatElapsed++;
     this.electionElapsed++;
-    if (this.electionElapsed >= this.electionTicks) {
+    if (this.electionElapsed >= this.electionTimeoutTicks) {
       this.electionElapsed = 0;
       if (this.checkQuorum && !this.quorumActive()) {
-        this.becomeFollower(this.term, NONE);
+        this.becomeFollower(this.term, NONE, 'check-quorum');
         return;
       }
       if (this.leadTransferee !== NONE) this.leadTransferee = NONE;
@@ -628,11 +638,12 @@ export class RaftNode {
       if (id === this.id || pr.state !== 'snapshot') continue;
       // No chunk acknowledged for an election timeout: probe again, which resends the
       // snapshot from wherever the follower says it is.
-      if (++pr.snapshotElapsedTicks >= this.electionTicks) {
+      if (++pr.snapshotElapsedTicks >= this.electionTimeoutTicks) {
         pr.snapshotFailed();
+        if (this.trace !== undefined) this.traceProgress(id, pr, 'snapshot', 'snapshot-failed');
       }
     }
-    if (this.heartbeatElapsed >= this.heartbeatTicks) {
+    if (this.heartbeatElapsed >= this.heartbeatIntervalTicks) {
       this.heartbeatElapsed = 0;
       this.bcastHeartbeat(0);
     }
@@ -684,7 +695,7 @@ export class RaftNode {
       case MessageType.Heartbeat:
       case MessageType.Snap:
         // A leader of this term exists.
-        this.becomeFollower(m.term, m.from);
+        this.becomeFollower(m.term, m.from, 'leader-exists');
         this.stepFollower(m);
         return;
       case myResp: {
@@ -696,7 +707,7 @@ export class RaftNode {
             this.bcastAppend();
           }
         } else if (result === 'lost') {
-          this.becomeFollower(this.term, NONE);
+          this.becomeFollower(this.term, NONE, 'lost-election');
         }
         return;
       }
@@ -833,7 +844,10 @@ export class RaftNode {
     let probe = m.rejectHint;
     if (m.logTerm > 0) probe = this.log.findConflictByTerm(m.rejectHint, m.logTerm).index;
     if (pr.maybeDecrTo(m.index, probe)) {
-      if (pr.state === 'replicate') pr.becomeProbe();
+      if (pr.state === 'replicate') {
+        pr.becomeProbe();
+        if (this.trace !== undefined) this.traceProgress(m.from, pr, 'replicate', 'rejected');
+      }
       this.maybeSendAppend(m.from, false);
     }
   }
@@ -842,10 +856,13 @@ export class RaftNode {
     const wasPaused = pr.isPaused();
     if (!pr.maybeUpdate(m.index)) return;
     pr.stalledHeartbeats = 0;
-    if (pr.state === 'probe') pr.becomeReplicate();
-    else if (pr.state === 'snapshot' && pr.match >= pr.pendingSnapshot) {
+    if (pr.state === 'probe') {
+      pr.becomeReplicate();
+      if (this.trace !== undefined) this.traceProgress(m.from, pr, 'probe', 'caught-up');
+    } else if (pr.state === 'snapshot' && pr.match >= pr.pendingSnapshot) {
       pr.becomeProbe();
       pr.becomeReplicate();
+      if (this.trace !== undefined) this.traceProgress(m.from, pr, 'snapshot', 'snapshot-done');
     } else if (pr.state === 'replicate') pr.inflights.freeLE(m.index);
 
     if (this.maybeCommit()) {
@@ -871,6 +888,7 @@ export class RaftNode {
       if (++pr.stalledHeartbeats >= 2) {
         pr.stalledHeartbeats = 0;
         pr.becomeProbe();
+        if (this.trace !== undefined) this.traceProgress(m.from, pr, 'replicate', 'stalled');
       }
     }
     // A follower that is behind gets entries; in probe state it gets a message even with no
@@ -1001,7 +1019,7 @@ export class RaftNode {
     const prevTerm = this.log.term(prevIndex);
     if (!(prevTerm !== 0 || prevIndex === 0)) fail(`no term for ${prevIndex} though it is not compacted`);
     const last = this.log.lastIndex();
-    const entries = pr.next <= last ? this.log.slice(pr.next, last + 1, this.maxBatchBytes) : [];
+    const entries = pr.next <= last ? this.log.slice(pr.next, last + 1, this.appendBytesMax) : [];
     if (entries.length === 0 && !sendIfEmpty) return false;
     let bytes = 0;
     for (const e of entries) bytes += entryBytes(e);
@@ -1021,8 +1039,17 @@ export class RaftNode {
   private sendSnapshot(to: NodeId, pr: Progress): void {
     const snapshot = this.log.storage.snapshot();
     assert(snapshot.meta.index >= this.log.firstIndex() - 1, 'storage snapshot older than the log start');
+    const before = pr.state;
     pr.becomeSnapshot(snapshot);
+    if (this.trace !== undefined) {
+      this.traceProgress(to, pr, before, 'snapshot-needed');
+      this.trace({ kind: 'snapshot-sent', node: this.id, term: this.term, to, index: snapshot.meta.index, snapshotTerm: snapshot.meta.term, bytes: snapshot.data.length });
+    }
     this.sendSnapshotChunk(to, pr, snapshot);
+  }
+
+  private traceProgress(peer: NodeId, pr: Progress, from: ProgressState, reason: Extract<TraceEvent, { kind: 'progress' }>['reason']): void {
+    this.trace?.({ kind: 'progress', node: this.id, term: this.term, peer, from, to: pr.state, match: pr.match, next: pr.next, reason });
   }
 
   /** Sends the chunk at pr.snapshotOffset; one chunk is in flight per follower. */
@@ -1040,6 +1067,7 @@ export class RaftNode {
     if (pr.state !== 'snapshot' || snapshot === undefined || m.index !== pr.pendingSnapshot) return;
     if (m.reject) {
       pr.snapshotFailed();
+      if (this.trace !== undefined) this.traceProgress(m.from, pr, 'snapshot', 'snapshot-failed');
       return;
     }
     pr.snapshotElapsedTicks = 0;
@@ -1085,15 +1113,15 @@ export class RaftNode {
 
   /**
    * Whether the leader's lease holds: a quorum acknowledged a heartbeat sent at tick s, and
-   * each of them ignores campaigns for electionTicks ticks after receiving it, so no other
-   * leader can exist before s + electionTicks (less a margin for tick phase and drift).
+   * each of them ignores campaigns for electionTimeoutTicks ticks after receiving it, so no other
+   * leader can exist before s + electionTimeoutTicks (less a margin for tick phase and drift).
    */
   protected leaseValid(): boolean {
     if (!this.checkQuorum || this.role !== 'leader' || this.leaseDisabled || this.leadTransferee !== NONE) return false;
     const acked = jointCommitted(this.conf.voters, this.conf.votersOutgoing, (id) =>
       id === this.id ? this.tickCount : (this.progress.get(id)?.ackedSentTick ?? -Infinity),
     );
-    return this.tickCount < acked + this.electionTicks - this.leaseMarginTicks;
+    return this.tickCount < acked + this.electionTimeoutTicks - this.leaseMarginTicks;
   }
 
   // ─── Membership ────────────────────────────────────────────────────────────────
@@ -1106,10 +1134,27 @@ export class RaftNode {
     } catch (error) {
       // The leader validated it against the configuration it would follow; an entry that
       // no longer applies (a superseded proposal from an old term) is skipped everywhere alike.
-      if (error instanceof RingraftError) return;
+      if (error instanceof RingraftError) {
+        if (this.trace !== undefined) this.traceConf(e.index, false, this.conf);
+        return;
+      }
       throw error;
     }
     this.switchToConf(next);
+    if (this.trace !== undefined) this.traceConf(e.index, true, next);
+  }
+
+  private traceConf(index: number, applied: boolean, conf: ConfState): void {
+    this.trace?.({
+      kind: 'conf-change',
+      node: this.id,
+      term: this.term,
+      index,
+      applied,
+      voters: [...conf.voters],
+      votersOutgoing: [...conf.votersOutgoing],
+      learners: [...conf.learners],
+    });
   }
 
   private switchToConf(conf: ConfState): void {
@@ -1123,7 +1168,7 @@ export class RaftNode {
     for (const id of members) {
       let pr = this.progress.get(id);
       if (pr === undefined) {
-        pr = new Progress(last + 1, this.maxInflight, this.inflightBytesMax, learners.has(id));
+        pr = new Progress(last + 1, this.inflightMessagesMax, this.inflightBytesMax, learners.has(id));
         // A new member is assumed active so that adding it does not fail check-quorum.
         pr.recentActive = true;
         if (id === this.id) pr.match = this.durableLastIndex();
@@ -1156,7 +1201,7 @@ export class RaftNode {
   private handOffLeadership(): void {
     if (this.leadTransferee !== NONE) return;
     if (this.handOffAttempts >= HAND_OFF_ATTEMPTS_MAX) {
-      this.becomeFollower(this.term, NONE);
+      this.becomeFollower(this.term, NONE, 'removed');
       return;
     }
     let target = NONE;

@@ -75,7 +75,7 @@ const WORKER_URL = import.meta.url.endsWith('.ts') ? new URL('../../dist/src/loa
 export async function runLoad(options: LoadOptions): Promise<LoadReport> {
   const progress = options.onProgress ?? (() => {});
   const dataDir = options.durable ? mkdtempSync(join(tmpdir(), 'ringraft-load-')) : undefined;
-  const cluster = await createCluster({ nodes: options.nodes, fsync: options.fsync, ...(dataDir === undefined ? {} : { dataDir }) });
+  const cluster = await createCluster({ nodes: options.nodes, node: { fsync: options.fsync }, ...(dataDir === undefined ? {} : { dataDir }) });
   const pool = new Piscina({ filename: WORKER_URL.href, minThreads: options.threads, maxThreads: options.threads, idleTimeout: 1_000 });
   try {
     await waitForLeader(cluster);

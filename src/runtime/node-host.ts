@@ -34,7 +34,8 @@ import {
   type ClientRequest,
   type ReadConsistency,
 } from './client-protocol.ts';
-import { WATCH_HISTORY_BYTES_MAX_DEFAULT, WATCH_HISTORY_CHANGES_MAX_DEFAULT, WatchHistory } from './watch-history.ts';
+import { resolveNodeSettings, type NodeSettingsInput } from './settings.ts';
+import { WatchHistory } from './watch-history.ts';
 
 /** What the host needs of its storage beyond the core's read view. */
 export interface HostStorage extends Storage {
@@ -59,30 +60,8 @@ export interface HostSink {
 export interface NodeHostOptions {
   readonly raft: Omit<RaftConfig, 'storage'>;
   readonly storage: HostStorage;
-  /** Take a snapshot (and compact the log) once this many entries are applied past the last one. Default 50,000. */
-  readonly snapshotEveryEntries?: number;
-  /**
-   * Entries kept behind a snapshot for followers slightly behind. Default 1,000; at most
-   * {@link SNAPSHOT_RETAIN_ENTRIES_MAX} are kept whatever this says.
-   */
-  readonly snapshotRetainEntries?: number;
-  /**
-   * Bytes of entries (data plus framing) kept behind a snapshot: the newest entries are kept
-   * while both this and snapshotRetainEntries allow. Default 16 MiB. An entry may carry a
-   * batch of writes of up to 1 MiB values each, so a count alone could keep gigabytes.
-   */
-  readonly snapshotRetainBytes?: number;
-  /**
-   * Take a snapshot once this many bytes of entries are applied past the last one, whatever
-   * their count: an entry may carry a whole batch of writes. Default 64 MiB.
-   */
-  readonly snapshotEveryBytes?: number;
-  /** Committed changes kept in memory so a watch can resume after an index. Default 65,536. */
-  readonly watchHistoryMax?: number;
-  /** Bytes of those changes (keys, values and a fixed overhead each; see watch-history.ts). Default 16 MiB. */
-  readonly watchHistoryBytesMax?: number;
-  /** A batch of writes becomes a log entry once it reaches this size. Default 128 KiB. */
-  readonly writeBatchBytesMax?: number;
+  /** The host's settings (runtime/settings.ts); those left out take their defaults. */
+  readonly node?: NodeSettingsInput;
   /** Builds the Raft node (default `new RaftNode(config)`): the simulator plants bugs here. */
   readonly createRaft?: (config: RaftConfig) => RaftNode;
   readonly hooks?: HostHooks;
@@ -132,28 +111,11 @@ interface Watch {
   readonly afterIndex: number;
 }
 
-export const SNAPSHOT_EVERY_ENTRIES_DEFAULT = 50_000;
-export const SNAPSHOT_RETAIN_ENTRIES_DEFAULT = 1_000;
-/**
- * Entries kept behind a snapshot at most, whatever snapshotRetainEntries says: the host
- * remembers the size of this many applied entries (8 bytes each) to weigh them against
- * snapshotRetainBytes.
- */
-export const SNAPSHOT_RETAIN_ENTRIES_MAX = 65_536;
-/**
- * 16 MiB: a follower behind by up to about one in-flight window (the worker's default
- * inflightBytesMax is 16 MiB too) catches up from the log, not from a snapshot; what is
- * kept costs memory for a log in memory and disk for a WAL.
- */
-export const SNAPSHOT_RETAIN_BYTES_DEFAULT = 16 << 20;
-export const SNAPSHOT_EVERY_BYTES_DEFAULT = 64 << 20;
-export const WATCH_HISTORY_MAX_DEFAULT = WATCH_HISTORY_CHANGES_MAX_DEFAULT;
 /** The kind byte of a watch request frame (client-protocol.ts), answered with watch-end when malformed. */
 const REQUEST_KIND_WATCH = 3;
 /** A Ready loop that does not settle is a bug, not load: the core hands out finite work. */
 const READY_ROUNDS_MAX = 100_000;
 
-export const WRITE_BATCH_BYTES_MAX_DEFAULT = 128 << 10;
 /** Watches one node serves at once; more are refused with UNAVAILABLE. */
 export const WATCHES_MAX = 65_536;
 /** Bytes those watches may hold (prefixes and bookkeeping): watches of 4 KiB prefixes reach it at some 3,970. */
@@ -212,20 +174,19 @@ export class NodeHost {
   constructor(options: NodeHostOptions, sink: HostSink) {
     this.storage = options.storage;
     this.sink = sink;
-    this.snapshotEveryEntries = positiveInteger(options.snapshotEveryEntries ?? SNAPSHOT_EVERY_ENTRIES_DEFAULT, 'snapshotEveryEntries');
-    this.snapshotRetainEntries = Math.min(SNAPSHOT_RETAIN_ENTRIES_MAX, Math.max(0, Math.floor(options.snapshotRetainEntries ?? SNAPSHOT_RETAIN_ENTRIES_DEFAULT)));
-    this.snapshotRetainBytes = nonNegativeInteger(options.snapshotRetainBytes ?? SNAPSHOT_RETAIN_BYTES_DEFAULT, 'snapshotRetainBytes');
+    const settings = resolveNodeSettings(options.node);
+    this.snapshotEveryEntries = settings.snapshotEveryEntries;
+    this.snapshotRetainEntries = settings.snapshotRetainEntries;
+    this.snapshotRetainBytes = settings.snapshotRetainBytes;
     this.appliedSizes = new Float64Array(this.snapshotRetainEntries);
-    this.snapshotEveryBytes = positiveInteger(options.snapshotEveryBytes ?? SNAPSHOT_EVERY_BYTES_DEFAULT, 'snapshotEveryBytes');
-    const watchHistoryMax = positiveInteger(options.watchHistoryMax ?? WATCH_HISTORY_CHANGES_MAX_DEFAULT, 'watchHistoryMax');
-    const watchHistoryBytesMax = nonNegativeInteger(options.watchHistoryBytesMax ?? WATCH_HISTORY_BYTES_MAX_DEFAULT, 'watchHistoryBytesMax');
-    this.writeBatchBytesMax = positiveInteger(options.writeBatchBytesMax ?? WRITE_BATCH_BYTES_MAX_DEFAULT, 'writeBatchBytesMax');
+    this.snapshotEveryBytes = settings.snapshotEveryBytes;
+    this.writeBatchBytesMax = settings.writeBatchBytesMax;
     const config: RaftConfig = { ...options.raft, storage: this.storage };
     this.raft = options.createRaft !== undefined ? options.createRaft(config) : new RaftNode(config);
     this.hooks = options.hooks ?? {};
     const snap = this.storage.snapshot();
     this.kvMachine = snap.meta.index > 0 ? KvStateMachine.restore(snap.data) : new KvStateMachine();
-    this.history = new WatchHistory(snap.meta.index, watchHistoryMax, watchHistoryBytesMax);
+    this.history = new WatchHistory(snap.meta.index, settings.watchHistoryChangesMax, settings.watchHistoryBytesMax);
     this.appliedSizesFrom = snap.meta.index + 1;
     this.unsubscribe = this.kvMachine.onChange((c) => this.onChange(c));
   }
@@ -738,12 +699,4 @@ function readU32(memory: Uint8Array, at: number): number {
   return (memory[at]! | (memory[at + 1]! << 8) | (memory[at + 2]! << 16)) + memory[at + 3]! * 0x100_0000;
 }
 
-function nonNegativeInteger(value: number, name: string): number {
-  if (!Number.isSafeInteger(value) || value < 0) throw new RingraftError(ErrorCode.INVALID_ARGUMENT, `${name} ${value} is not a non-negative integer`);
-  return value;
-}
 
-function positiveInteger(value: number, name: string): number {
-  if (!Number.isSafeInteger(value) || value < 1) throw new RingraftError(ErrorCode.INVALID_ARGUMENT, `${name} ${value} is not a positive integer`);
-  return value;
-}

@@ -27,9 +27,6 @@ import { encodedReplyBytes, writeReplyTo, type ClientReply } from './client-prot
 import { NodeHost, type HostStorage } from './node-host.ts';
 import { Outbox, type FrameCodec } from './outbox.ts';
 import {
-  INFLIGHT_BYTES_MAX_DEFAULT,
-  PEER_QUEUE_BYTES_MAX_DEFAULT,
-  REPLY_QUEUE_BYTES_MAX_DEFAULT,
   type ClientLinkData,
   type ControlReply,
   type ControlRequest,
@@ -98,37 +95,20 @@ class NodeWorker {
 
   constructor(private readonly data: NodeWorkerData) {
     const s = data.settings;
-    this.tickMs = s.tickMs;
-    this.replyQueueBytesMax = s.replyQueueBytesMax ?? REPLY_QUEUE_BYTES_MAX_DEFAULT;
-    this.peerQueueBytesMax = s.peerQueueBytesMax ?? PEER_QUEUE_BYTES_MAX_DEFAULT;
+    this.tickMs = s.node.tickMs;
+    this.replyQueueBytesMax = s.node.replyQueueBytesMax;
+    this.peerQueueBytesMax = s.node.peerQueueBytesMax;
     this.doorbell = new Doorbell(data.doorbell);
     for (const link of data.peers) this.addPeer(link);
     this.cut = new Set(data.cut);
     this.controlWord = new Int32Array(data.controlWord);
     const storage: HostStorage =
-      s.dataDir === undefined ? new MemoryHostStorage() : WalStorage.open(s.dataDir, { durability: s.fsync });
+      s.dataDir === undefined ? new MemoryHostStorage() : WalStorage.open(s.dataDir, { durability: s.node.fsync });
     this.host = new NodeHost(
       {
-        raft: {
-          id: data.id,
-          voters: data.voters,
-          seed: data.seed,
-          electionTicks: s.electionTicks,
-          heartbeatTicks: s.heartbeatTicks,
-          preVote: s.preVote,
-          checkQuorum: s.checkQuorum,
-          maxInflight: s.maxInflight,
-          inflightBytesMax: s.inflightBytesMax ?? INFLIGHT_BYTES_MAX_DEFAULT,
-          maxBatchBytes: s.maxBatchBytes,
-          snapshotChunkBytes: s.snapshotChunkBytes,
-        },
+        raft: { ...s.raft, id: data.id, voters: data.voters, seed: data.seed },
         storage,
-        snapshotEveryEntries: s.snapshotEveryEntries,
-        snapshotRetainEntries: s.snapshotRetainEntries,
-        snapshotRetainBytes: s.snapshotRetainBytes,
-        snapshotEveryBytes: s.snapshotEveryBytes,
-        watchHistoryMax: s.watchHistoryMax,
-        watchHistoryBytesMax: s.watchHistoryBytesMax,
+        node: s.node,
       },
       {
         sendRaft: (m) => this.sendRaft(m),
@@ -265,7 +245,7 @@ class NodeWorker {
     const producer = new RingProducer(link.outRing, { doorbell: new Doorbell(link.peerDoorbell) });
     this.peers.set(link.id, {
       inbound: new RingConsumer(link.inRing),
-      outbox: new Outbox(producer, messageCodec, this.data.settings.peerQueueMax, this.peerQueueBytesMax),
+      outbox: new Outbox(producer, messageCodec, this.data.settings.node.peerQueueMessagesMax, this.peerQueueBytesMax),
     });
   }
 

@@ -33,16 +33,6 @@ import type { KvChange } from '../kv/index.ts';
  * is bounded in bytes too.
  */
 export const WATCH_CHANGE_OVERHEAD_BYTES = 128;
-/** Default count bound: 65,536 changes. */
-export const WATCH_HISTORY_CHANGES_MAX_DEFAULT = 65_536;
-/**
- * Default byte bound: 16 MiB. Enough for some 16 changes of the largest value (1 MiB) and
- * for the whole count bound of changes of up to about 128 bytes, so a watch of a small-value
- * workload can resume up to 65,536 changes back, and one of a large-value workload some
- * 16 MiB of changes back; a watch that asks for older history gets COMPACTED and the client
- * re-reads the state.
- */
-export const WATCH_HISTORY_BYTES_MAX_DEFAULT = 16 << 20;
 const RING_SLOTS_MIN = 64;
 
 export class WatchHistory {

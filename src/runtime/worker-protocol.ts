@@ -6,70 +6,18 @@
  */
 
 import type { MessagePort } from 'node:worker_threads';
-import type { ConfChange } from '../core/index.ts';
+import type { ConfChange, RaftSettings } from '../core/index.ts';
+import type { NodeSettings } from './settings.ts';
 import type { NodeStatus } from './node-host.ts';
 
 /** The Raft and host settings every node of a cluster shares. */
-export interface NodeSettings {
-  readonly tickMs: number;
-  readonly electionTicks: number;
-  readonly heartbeatTicks: number;
-  readonly preVote: boolean;
-  readonly checkQuorum: boolean;
-  readonly maxInflight: number;
-  readonly maxBatchBytes: number;
-  readonly snapshotChunkBytes: number;
-  readonly snapshotEveryEntries: number;
-  readonly snapshotRetainEntries: number;
-  readonly snapshotEveryBytes: number;
+/** What a node's thread runs with: every setting resolved, and its own directory. */
+export interface WorkerSettings {
+  readonly raft: RaftSettings;
+  readonly node: NodeSettings;
   /** A directory for this node's WAL; undefined: logs in memory. */
   readonly dataDir: string | undefined;
-  readonly fsync: 'always' | 'none';
-  /** Raft messages queued for one peer whose ring is full before the oldest are discarded. */
-  readonly peerQueueMax: number;
-  /**
-   * Bytes of Raft messages queued for one peer whose ring is full before the oldest are
-   * discarded. Default {@link PEER_QUEUE_BYTES_MAX_DEFAULT}.
-   */
-  readonly peerQueueBytesMax?: number;
-  /**
-   * Bytes of AppendEntries a leader has in flight to one follower (the core's
-   * inflightBytesMax; maxInflight bounds their count). Default {@link INFLIGHT_BYTES_MAX_DEFAULT}.
-   */
-  readonly inflightBytesMax?: number;
-  /**
-   * Bytes of replies queued for one client link whose ring is full. Past half of it the
-   * link's watches end with WATCH_LAGGING and its requests are not read; past all of it the
-   * oldest replies are discarded (their callers time out and retry). Default
-   * {@link REPLY_QUEUE_BYTES_MAX_DEFAULT}.
-   */
-  readonly replyQueueBytesMax?: number;
-  /** Entry bytes kept behind a snapshot (NodeHostOptions.snapshotRetainBytes). Default 16 MiB. */
-  readonly snapshotRetainBytes?: number;
-  /** Changes kept for watches to resume from (NodeHostOptions.watchHistoryMax). Default 65,536. */
-  readonly watchHistoryMax?: number;
-  /** Bytes of those changes (NodeHostOptions.watchHistoryBytesMax). Default 16 MiB. */
-  readonly watchHistoryBytesMax?: number;
 }
-
-/**
- * 16 MiB: two rings' worth (the default ring is 8 MiB), enough to keep a follower's ring
- * full while the acknowledgements come back, and it bounds what the leader's queue for a
- * slow follower holds, whatever the entry sizes (a count of 256 messages alone allowed
- * some 256 x 2 MiB).
- */
-export const INFLIGHT_BYTES_MAX_DEFAULT = 16 << 20;
-/**
- * 32 MiB: twice the in-flight bytes, so that AppendEntries within the in-flight window are
- * never discarded; beyond it only messages to a peer that does not drain its ring at all
- * (crashed, stalled) pile up, and losing those is harmless.
- */
-export const PEER_QUEUE_BYTES_MAX_DEFAULT = 32 << 20;
-/**
- * 64 MiB per client link: some 64 reads of the largest value queued while the client is
- * busy, and watches of a client that does not keep up are ended at half of it.
- */
-export const REPLY_QUEUE_BYTES_MAX_DEFAULT = 64 << 20;
 
 /** Rings between this node and one peer, and the doorbell the peer sleeps on. */
 export interface PeerLink {
@@ -96,7 +44,7 @@ export interface NodeWorkerData {
   /** Voters to bootstrap a brand-new cluster with; empty for a node joining one. */
   readonly voters: readonly number[];
   readonly seed: number;
-  readonly settings: NodeSettings;
+  readonly settings: WorkerSettings;
   readonly doorbell: SharedArrayBuffer;
   readonly peers: readonly PeerLink[];
   /** Client threads, by link index. */

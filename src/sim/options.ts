@@ -3,7 +3,8 @@
  * rates, protocol knobs) and the per-seed profile that varies them between runs, as swarm
  * testing does. The same seed and overrides give the same options, so a run replays.
  */
-import { Rand, type RaftConfig, type RaftNode } from '../core/index.ts';
+import { Rand, resolveRaftSettings, type RaftConfig, type RaftNode, type RaftSettings, type RaftSettingsInput } from '../core/index.ts';
+import { resolveNodeSettings, type NodeSettings, type NodeSettingsInput } from '../runtime/index.ts';
 import { DEFAULT_NETWORK, type NetworkOptions } from './network.ts';
 
 /**
@@ -60,12 +61,8 @@ export interface SimOptions {
   readonly quiesceMs: number;
   readonly clients: number;
   readonly keys: number;
-  readonly tickMs: number;
-  readonly electionTicks: number;
   readonly clientTimeoutMs: number;
   readonly clientAttemptsMax: number;
-  /** Take a state machine snapshot (and compact the log) every this many applied entries. */
-  readonly snapshotEveryEntries: number;
   /**
    * Probability of crashing a node at each crash point it reaches (a vote or new term, a
    * commit advance, winning an election), with at most a minority down. Needs 'crash' among
@@ -75,18 +72,23 @@ export interface SimOptions {
   /** Mean time between injected faults, ms. */
   readonly faultMeanIntervalMs: number;
   readonly network: NetworkOptions;
-  /** Protocol knobs, varied between runs to cover more of the state space. */
-  readonly preVote: boolean;
-  readonly checkQuorum: boolean;
-  readonly maxInflight: number;
-  readonly maxBatchBytes: number;
+  /**
+   * The Raft settings (core/settings.ts), the same that `createCluster({ raft })` takes:
+   * protocol knobs, batch and window sizes, varied between runs to cover more of the state
+   * space.
+   */
+  readonly raft: RaftSettings;
+  /**
+   * The host settings (runtime/settings.ts), the same that `createCluster({ node })` takes:
+   * the tick, and snapshots every `snapshotEveryEntries` applied entries with as many kept
+   * behind for followers slightly behind.
+   */
+  readonly node: NodeSettings;
   /**
    * A leader sends its messages before persisting the Ready (thesis §10.2.1), so a crash
    * can leave followers with entries the leader itself lost.
    */
   readonly leaderSendsEarly: boolean;
-  /** Bytes per InstallSnapshot chunk: small values make every transfer many chunks. */
-  readonly snapshotChunkBytes: number;
   /**
    * 'memory': each node's disk is a MemoryStorage. 'wal': each node runs the real WAL on a
    * simulated file system that crashes tear and bit flips corrupt (see sim-fs.ts).
@@ -119,24 +121,37 @@ export interface SimOptions {
  * New knobs are drawn after the older ones, so adding one leaves the others of a seed as
  * they were.
  */
-export function defaultSimOptions(seed: number, overrides: Partial<SimOptions> = {}): SimOptions {
+/** What a caller may override: any option, and any of the Raft and host settings (merged into the profile's). */
+export type SimOverrides = Partial<Omit<SimOptions, 'raft' | 'node'>> & { readonly raft?: RaftSettingsInput; readonly node?: NodeSettingsInput };
+
+export function defaultSimOptions(seed: number, overrides: SimOverrides = {}): SimOptions {
   const r = new Rand(seed ^ 0x2545f491);
   const slowNetwork = r.chance(0.3);
+  const clients = r.pick([2, 4, 8]);
+  const keys = r.pick([1, 3, 6]);
+  const clientTimeoutMs = r.pick([60, 150, 400]);
+  const snapshotEveryEntries = r.pick([8, 64, 512]);
+  const faultMeanIntervalMs = r.pick([100, 250, 500]);
+  const crashPointProbability = r.pick([0, 0.01, 0.05]);
+  const preVote = r.chance(0.7);
+  const checkQuorum = r.chance(0.7);
+  const inflightMessagesMax = r.pick([1, 4, 64]);
+  const appendBytesMax = r.pick([1, 200, 65536]);
+  const leaderSendsEarly = r.chance(0.5);
+  const snapshotChunkBytes = r.pick([64, 1024, 1 << 20]);
+  const { raft, node, ...rest } = overrides;
   return {
     seed,
     nodes: 3,
     faults: FAULT_KINDS,
     durationMs: 4000,
     quiesceMs: 3000,
-    clients: r.pick([2, 4, 8]),
-    keys: r.pick([1, 3, 6]),
-    tickMs: 10,
-    electionTicks: 10,
-    clientTimeoutMs: r.pick([60, 150, 400]),
+    clients,
+    keys,
+    clientTimeoutMs,
     clientAttemptsMax: 5,
-    snapshotEveryEntries: r.pick([8, 64, 512]),
-    faultMeanIntervalMs: r.pick([100, 250, 500]),
-    crashPointProbability: r.pick([0, 0.01, 0.05]),
+    faultMeanIntervalMs,
+    crashPointProbability,
     network: {
       ...DEFAULT_NETWORK,
       // Sometimes messages linger for longer than an election timeout, so that old
@@ -144,15 +159,15 @@ export function defaultSimOptions(seed: number, overrides: Partial<SimOptions> =
       longDelayProbability: slowNetwork ? 0.05 : DEFAULT_NETWORK.longDelayProbability,
       longDelayMaxMs: slowNetwork ? 400 : DEFAULT_NETWORK.longDelayMaxMs,
     },
-    preVote: r.chance(0.7),
-    checkQuorum: r.chance(0.7),
-    maxInflight: r.pick([1, 4, 64]),
-    maxBatchBytes: r.pick([1, 200, 65536]),
-    leaderSendsEarly: r.chance(0.5),
-    snapshotChunkBytes: r.pick([64, 1024, 1 << 20]),
+    leaderSendsEarly,
     storage: r.chance(0.3) ? 'wal' : 'memory',
     bitFlipProbability: r.pick([0, 0.05]),
     diskWipeProbability: r.pick([0, 0.02, 0.1]),
-    ...overrides,
+    ...rest,
+    raft: resolveRaftSettings(
+      { electionTimeoutTicks: 10, heartbeatIntervalTicks: 1, preVote, checkQuorum, inflightMessagesMax, appendBytesMax, snapshotChunkBytes, ...raft },
+      'raft.',
+    ),
+    node: resolveNodeSettings({ tickMs: 10, snapshotEveryEntries, snapshotRetainEntries: Math.min(snapshotEveryEntries, 1_000), ...node }, 'node.'),
   };
 }

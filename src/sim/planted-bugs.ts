@@ -12,7 +12,7 @@ import {
   type RaftConfig,
 } from '../core/index.ts';
 import { DEFAULT_NETWORK } from './network.ts';
-import type { SimOptions } from './options.ts';
+import type { SimOverrides } from './options.ts';
 
 export const PLANTED_BUGS = [
   'vote-ignores-log',
@@ -101,32 +101,28 @@ const NODE_CLASSES: Partial<Record<PlantedBug, new (config: RaftConfig) => RaftN
  * points around votes and appends, and frequent faults, since the window is a crash right
  * after such a message and before the write it depends on.
  */
-const DURABILITY_HUNT: Partial<SimOptions> = {
+const DURABILITY_HUNT: SimOverrides = {
   nodes: 3,
-  checkQuorum: false,
-  preVote: false,
+  raft: { checkQuorum: false, preVote: false },
   crashPointProbability: 0.3,
   faultMeanIntervalMs: 100,
   faults: ['crash', 'isolate', 'partition'],
 };
 
-export const HUNTING_PROFILES: Record<PlantedBug, Partial<SimOptions>> = {
+export const HUNTING_PROFILES: Record<PlantedBug, SimOverrides> = {
   'vote-ignores-log': {},
   'commit-old-term': {
     nodes: 3,
-    maxBatchBytes: 1,
-    maxInflight: 1,
+    raft: { appendBytesMax: 1, inflightMessagesMax: 1, checkQuorum: false, preVote: false },
     crashPointProbability: 0.3,
-    checkQuorum: false,
-    preVote: false,
     faults: ['crash', 'isolate'],
   },
   'no-truncate': {},
   'read-without-quorum': { clientTimeoutMs: 60, keys: 1, clients: 8, faults: ['isolate', 'partition', 'asymmetric'] },
   'hardstate-not-persisted': DURABILITY_HUNT,
-  'stale-term-append': { checkQuorum: false, faults: ['isolate', 'partition'] },
+  'stale-term-append': { raft: { checkQuorum: false }, faults: ['isolate', 'partition'] },
   'lease-ignores-expiry': {
-    checkQuorum: true,
+    raft: { checkQuorum: true },
     clientTimeoutMs: 60,
     keys: 1,
     clients: 8,
@@ -154,7 +150,7 @@ export const HUNTING_PROFILES: Record<PlantedBug, Partial<SimOptions>> = {
 };
 
 /** The simulator options that plant `bug`, with the profile under which it shows. */
-export function plantBug(bug: PlantedBug): Partial<SimOptions> {
+export function plantBug(bug: PlantedBug): SimOverrides {
   const profile = HUNTING_PROFILES[bug];
   if (bug === 'hardstate-not-persisted') return { ...profile, hostBugs: { persistHardStateLate: true } };
   if (bug === 'serve-damaged-log') return { ...profile, hostBugs: { truncateCorruptLog: true } };

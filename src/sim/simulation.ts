@@ -27,7 +27,7 @@ import { addSimMember, checkSimStart, newSimRecord, noteSimStarted, type SimDisk
 import { FAULT_KINDS, type FaultKind, type SimOptions } from './options.ts';
 import { SimFileSystem } from './sim-fs.ts';
 
-export { FAULT_KINDS, defaultSimOptions, type FaultKind, type HostBugs, type OperatorBugs, type SimOptions } from './options.ts';
+export { FAULT_KINDS, defaultSimOptions, type FaultKind, type HostBugs, type OperatorBugs, type SimOptions, type SimOverrides } from './options.ts';
 
 export interface SimResult {
   readonly seed: number;
@@ -447,13 +447,7 @@ export class Simulation {
       id,
       seed: this.rand.u32(),
       voters: initialVoters,
-      electionTicks: this.options.electionTicks,
-      heartbeatTicks: 1,
-      preVote: this.options.preVote,
-      checkQuorum: this.options.checkQuorum,
-      maxInflight: this.options.maxInflight,
-      maxBatchBytes: this.options.maxBatchBytes,
-      snapshotChunkBytes: this.options.snapshotChunkBytes,
+      ...this.options.raft,
     };
     node.lateStorage = this.options.hostBugs?.persistHardStateLate === true ? new LateHardStateStorage(node.storage) : undefined;
     node.requests.clear();
@@ -464,9 +458,7 @@ export class Simulation {
       {
         raft: config,
         storage: node.lateStorage ?? node.storage,
-        // Keep a snapshot interval of entries behind it, for followers slightly behind.
-        snapshotEveryEntries: this.options.snapshotEveryEntries,
-        snapshotRetainEntries: this.options.snapshotEveryEntries,
+        node: this.options.node,
         ...(this.options.createNode === undefined ? {} : { createRaft: this.options.createNode }),
         hooks: this.hooksFor(node),
       },
@@ -475,13 +467,13 @@ export class Simulation {
     node.lastApplied = node.host.appliedIndex;
     node.lastCommit = node.host.raft.log.committed;
     const incarnation = node.incarnation;
-    const phase = this.rand.int(0, this.options.tickMs);
+    const phase = this.rand.int(0, this.options.node.tickMs);
     const tick = (): void => {
       if (node.incarnation !== incarnation || node.host === undefined) return;
       node.lateStorage?.flushLate();
       node.host.tick();
       this.drain(node);
-      this.at(this.options.tickMs, tick);
+      this.at(this.options.node.tickMs, tick);
     };
     this.at(phase + 1, tick);
     this.drain(node);

@@ -3,7 +3,7 @@
  * returns its summary (without the history, which stays in the worker).
  */
 import { plantBug, type PlantedBug } from './planted-bugs.ts';
-import { defaultSimOptions, runSimulation, type FaultKind, type SimOptions } from './simulation.ts';
+import { defaultSimOptions, runSimulation, type FaultKind, type SimOverrides } from './simulation.ts';
 
 export interface SimTask {
   readonly seed: number;
@@ -26,7 +26,7 @@ export interface SimTaskResult {
  * The overrides of one run: a planted bug's hunting profile, then what the command line
  * said explicitly (which wins), so a printed replay command reproduces the run.
  */
-export function simOverrides(task: SimTask): Partial<SimOptions> {
+export function simOverrides(task: SimTask): SimOverrides {
   return {
     ...(task.plant !== undefined ? plantBug(task.plant) : {}),
     ...(task.nodes !== undefined ? { nodes: task.nodes } : {}),

@@ -8,15 +8,27 @@
  * encodes straight into ring memory, then publishes the frame with one `Atomics.store`
  * (or stages several frames and publishes them with one store); the consumer decodes
  * frames in place and releases their space with one `Atomics.store` per batch. A full ring
- * pushes back on the producer (nothing is dropped, memory is fixed); an empty ring lets the
- * consumer sleep in `Atomics.wait`, or await on the main thread, which must never block. A
- * {@link Doorbell} lets one thread sleep on one word for many inbound rings.
+ * pushes back on the producer (nothing is dropped, memory is fixed); an empty ring lets a
+ * consumer that serves this one ring sleep in `Atomics.wait`. A {@link Doorbell} lets one
+ * thread sleep on one word for many inbound rings, and lets the main thread, which must
+ * never block, await them: that is how the runtime waits.
+ *
+ * The API is what the runtime uses plus a few plain forms, each kept for a stated use:
+ *
+ * | producer                         | consumer                    | for                                  |
+ * | -------------------------------- | --------------------------- | ------------------------------------ |
+ * | `tryReserve`, `stage`, `publish` | `drainRanges`, `hasData`    | the runtime's hot paths              |
+ * | reservation `commit`, `cancel`   |                             | one frame; an encoder that failed    |
+ * | `tryPush`                        | `drain`, `tryPop`           | a Uint8Array per frame: copy or view |
+ * | `waitForRoom`                    | `waitForData`               | a thread that serves only this ring  |
+ * | `usedBytes`                      |                             | diagnostics: the ring's occupancy    |
  *
  * Hot paths allocate nothing: `tryReserve` hands out one reused reservation with an offset
  * into {@link RingProducer.memory}, and `drainRanges` hands the consumer offsets into
- * {@link RingConsumer.memory}. The `view` forms make a Uint8Array per frame, which about
- * doubles the ring's own cost per 150-byte frame (measured in one thread: some 70 ns
- * against 140 ns for a stage and a drain), so the hot paths of the runtime should not.
+ * {@link RingConsumer.memory}. The plain forms make a Uint8Array per frame (`drain` a view,
+ * `tryPush` and `tryPop` a copy), which about doubles the ring's own cost per 150-byte frame
+ * (measured in one thread: some 70 ns against 140 ns for a stage and a drain), so the hot
+ * paths of the runtime do not use them.
  *
  * ## Buffer layout
  *
@@ -95,7 +107,7 @@
  * one: a producer about to wait for room publishes them first, or it would wait on a
  * consumer that cannot see them.
  */
-import { assert, fail, pickCodes, RingraftError } from '../base/index.ts';
+import { fail, pickCodes, RingraftError } from '../base/index.ts';
 
 /**
  * The ring's codes, from the one list in base/errors.ts. FRAME_TOO_LARGE: a frame's payload
@@ -115,13 +127,19 @@ export class RingError extends RingraftError {
   }
 }
 
-/** Smallest data region: room for a few small frames. */
+/** Smallest data region: room for a few small frames. The lower bound {@link createRing} checks. */
 export const RING_CAPACITY_BYTES_MIN = 64;
 /** Largest data region: 2^30, so that the capacity divides 2^32 and fits an Int32 difference. */
 export const RING_CAPACITY_BYTES_MAX = 2 ** 30;
-/** Bytes of every frame header (and of a wrap header). */
+/**
+ * Bytes of every frame header (and of a wrap header): what each frame costs in a ring beyond
+ * its payload and padding, for sizing a ring to a number of frames.
+ */
 export const RING_FRAME_HEADER_BYTES = 8;
-/** Bytes before the data region: meta, producer line, consumer line. */
+/**
+ * Bytes before the data region: meta, producer line, consumer line. A ring's buffer is this
+ * plus its capacity, which is what a ring costs in memory; the data region starts here.
+ */
 export const RING_CONTROL_BYTES = 384;
 
 const FRAME_ALIGN_BYTES = 8;
@@ -235,17 +253,16 @@ function remainingMs(deadline: number): number {
  */
 export interface RingReservation {
   /**
-   * The reserved payload bytes, in ring memory: write the frame here. Made on first use;
-   * an encoder that writes at `offsetBytes` into `memory` saves the allocation.
+   * The whole ring buffer as bytes; write the frame's payload into [offsetBytes,
+   * offsetBytes + lengthBytes), where an encoder that writes at an offset puts it directly.
    */
-  readonly view: Uint8Array;
-  /** The whole ring buffer as bytes; the payload is [offsetBytes, offsetBytes + lengthBytes). */
   readonly memory: Uint8Array;
   readonly offsetBytes: number;
   /** Payload bytes reserved. */
   readonly lengthBytes: number;
   /**
-   * Publishes the frame (and any staged before it) and wakes a sleeping consumer.
+   * Publishes the frame (and any staged before it) and wakes a sleeping consumer: the form
+   * for one frame on its own, as {@link RingProducer.tryPush} writes it.
    * `lengthBytes` (at most the reserved length; the reserved length if omitted) lets an
    * encoder reserve a bound and use less. The frame keeps the place its reservation got:
    * if that needed a wrap header, a shorter frame keeps it too.
@@ -306,7 +323,11 @@ export class RingProducer {
     });
   }
 
-  /** Bytes published or staged and not yet released by the consumer (a snapshot). */
+  /**
+   * Bytes published or staged and not yet released by the consumer (a snapshot): the ring's
+   * occupancy, for diagnostics and tests. The runtime decides nothing by it; a full ring
+   * shows as a refused {@link tryReserve}.
+   */
   get usedBytes(): number {
     return this.checkUsedBytes(Atomics.load(this.words, READ_INDEX));
   }
@@ -329,24 +350,10 @@ export class RingProducer {
   }
 
   /**
-   * Writes a frame of `lengthBytes` with `fill`, which gets the payload's view in ring
-   * memory, and publishes it; false (and `fill` not called) if there is no room now. If
-   * `fill` throws, nothing is published.
+   * Copies `bytes` into the ring as one frame and publishes it; false if there is no room now.
+   * For a frame already encoded in ordinary memory (a request a tool or a test builds first);
+   * an encoder on a hot path writes in place through {@link tryReserve} instead.
    */
-  tryWrite(lengthBytes: number, fill: (view: Uint8Array) => void): boolean {
-    const reservation = this.tryReserve(lengthBytes);
-    if (reservation === undefined) return false;
-    try {
-      fill(reservation.view);
-    } catch (error) {
-      reservation.cancel();
-      throw error;
-    }
-    reservation.commit();
-    return true;
-  }
-
-  /** Copies `bytes` into the ring as one frame and publishes it; false if there is no room now. */
   tryPush(bytes: Uint8Array): boolean {
     const reservation = this.tryReserve(bytes.length);
     if (reservation === undefined) return false;
@@ -356,33 +363,11 @@ export class RingProducer {
   }
 
   /**
-   * Copies `bytes` into the ring as one frame, blocking in `Atomics.wait` while the ring is
-   * full; false if `timeoutMs` passed first (nothing was written). For worker threads only:
-   * the main thread must use {@link pushAsync}.
-   */
-  push(bytes: Uint8Array, timeoutMs: number): boolean {
-    checkTimeout(timeoutMs);
-    const deadline = performance.now() + timeoutMs;
-    for (;;) {
-      if (this.tryPush(bytes)) return true;
-      if (!this.waitForRoom(bytes.length, remainingMs(deadline))) return false;
-    }
-  }
-
-  /** Like {@link push}, but never blocks the thread: waits with `Atomics.waitAsync`. */
-  async pushAsync(bytes: Uint8Array, timeoutMs: number): Promise<boolean> {
-    checkTimeout(timeoutMs);
-    const deadline = performance.now() + timeoutMs;
-    for (;;) {
-      if (this.tryPush(bytes)) return true;
-      if (!(await this.waitForRoomAsync(bytes.length, remainingMs(deadline)))) return false;
-    }
-  }
-
-  /**
    * Blocks in `Atomics.wait` until a frame of `lengthBytes` fits (true) or `timeoutMs`
-   * passes (false). For the blocking form of {@link tryReserve} in a worker thread. Staged
-   * frames are published first: the consumer could not free space for them otherwise.
+   * passes (false): the back-pressure wait of a worker thread that produces into this one
+   * ring (the ring benchmark's sender, say). The runtime never blocks on a full ring: its
+   * Outbox queues what does not fit. Never on the main thread. Staged frames are published
+   * first: the consumer could not free space for them otherwise.
    */
   waitForRoom(lengthBytes: number, timeoutMs: number): boolean {
     this.checkLength(lengthBytes);
@@ -402,28 +387,6 @@ export class RingProducer {
     }
     Atomics.store(this.words, PRODUCER_WAITING, 0);
     return this.hasRoom(neededBytes);
-  }
-
-  /** Like {@link waitForRoom}, but never blocks the thread. */
-  async waitForRoomAsync(lengthBytes: number, timeoutMs: number): Promise<boolean> {
-    this.checkLength(lengthBytes);
-    checkTimeout(timeoutMs);
-    if (this.reservation.active) fail('no reservation is outstanding while waiting for room');
-    this.publish();
-    const neededBytes = this.neededBytesFor(lengthBytes);
-    const deadline = performance.now() + timeoutMs;
-    try {
-      for (;;) {
-        const observed = Atomics.load(this.words, READ_INDEX);
-        Atomics.store(this.words, PRODUCER_WAITING, 1);
-        if (this.hasRoom(neededBytes)) return true;
-        const waitMs = remainingMs(deadline);
-        if (waitMs === 0) return false;
-        await waitWordAsync(this.words, READ_INDEX, observed, waitMs);
-      }
-    } finally {
-      Atomics.store(this.words, PRODUCER_WAITING, 0);
-    }
   }
 
   /**
@@ -506,7 +469,6 @@ class ProducerReservation implements RingReservation {
   lengthBytes = 0;
   active = false;
   private wrapBytes = 0;
-  private viewMade: Uint8Array | undefined = undefined;
   private readonly finish: FinishReservation;
 
   constructor(memory: Uint8Array, finish: FinishReservation) {
@@ -514,17 +476,10 @@ class ProducerReservation implements RingReservation {
     this.finish = finish;
   }
 
-  get view(): Uint8Array {
-    if (!this.active) fail('view of an outstanding reservation');
-    this.viewMade ??= new Uint8Array(this.memory.buffer, this.offsetBytes, this.lengthBytes);
-    return this.viewMade;
-  }
-
   open(offsetBytes: number, lengthBytes: number, wrapBytes: number): void {
     this.offsetBytes = offsetBytes;
     this.lengthBytes = lengthBytes;
     this.wrapBytes = wrapBytes;
-    this.viewMade = undefined;
     this.active = true;
   }
 
@@ -561,10 +516,10 @@ class ProducerReservation implements RingReservation {
  */
 export class RingConsumer {
   readonly capacityBytes: number;
+  /** Largest payload of one frame: capacityBytes / 2 - 8. */
   readonly frameBytesMax: number;
   /** The whole ring buffer as bytes (see {@link drainRanges}). */
   readonly memory: Uint8Array;
-  private readonly buffer: SharedArrayBuffer;
   private readonly words: Int32Array;
   private readonly mask: number;
   /** Mirrors `readIndex`: only this consumer writes it. */
@@ -575,8 +530,6 @@ export class RingConsumer {
   private frameLengthBytes = 0;
   /** Bytes the frame found by {@link nextFrame} frees: wrap header, header, payload, padding. */
   private frameAdvanceBytes = 0;
-  /** The frame {@link peek} returned, until {@link release}; undefined when none. */
-  private peeked: Uint8Array | undefined = undefined;
   /** True while a read handler runs: a handler must not read this ring again. */
   private inHandler = false;
 
@@ -584,7 +537,6 @@ export class RingConsumer {
     this.capacityBytes = ringCapacityOf(buffer);
     this.frameBytesMax = ringFrameBytesMax(this.capacityBytes);
     this.memory = new Uint8Array(buffer);
-    this.buffer = buffer;
     this.words = new Int32Array(buffer);
     this.mask = this.capacityBytes - 1;
     this.readIndex = Atomics.load(this.words, READ_INDEX);
@@ -597,28 +549,11 @@ export class RingConsumer {
   }
 
   /**
-   * Calls `handler` with the next frame's payload, a view into ring memory valid only
-   * during the call, then releases the frame (also if `handler` throws: a frame that
-   * cannot be decoded now cannot be decoded later either). False if the ring is empty.
-   */
-  tryRead(handler: (view: Uint8Array) => void): boolean {
-    if (this.peeked !== undefined) fail('no peeked frame is outstanding');
-    if (this.inHandler) fail('no read of the ring from inside its read handler');
-    if (!this.nextFrame()) return false;
-    this.inHandler = true;
-    try {
-      handler(new Uint8Array(this.buffer, this.frameOffsetBytes, this.frameLengthBytes));
-    } finally {
-      this.inHandler = false;
-      this.advance(this.frameAdvanceBytes);
-    }
-    return true;
-  }
-
-  /**
    * Calls `handler` with a view of every published frame, up to `framesMax`, oldest first;
-   * returns how many. Each view is valid only during its call. See {@link drainRanges} for
-   * when space is released.
+   * returns how many. Each view is valid only during its call. The form for a decoder that
+   * takes a Uint8Array (one view per frame); see {@link drainRanges} for when space is
+   * released, also after a throwing handler's frame (a frame that cannot be decoded now
+   * cannot be decoded later either).
    */
   drain(handler: (view: Uint8Array) => void, framesMax = Number.POSITIVE_INFINITY): number {
     const buffer = this.memory.buffer;
@@ -633,7 +568,6 @@ export class RingConsumer {
    * that a full ring refills early.
    */
   drainRanges(handler: (memory: Uint8Array, offsetBytes: number, lengthBytes: number) => void, framesMax = Number.POSITIVE_INFINITY): number {
-    if (this.peeked !== undefined) fail('no peeked frame is outstanding');
     if (this.inHandler) fail('no read of the ring from inside its read handler');
     const releaseBytesMin = this.capacityBytes >> 2;
     let frames = 0;
@@ -657,37 +591,24 @@ export class RingConsumer {
   }
 
   /**
-   * The next frame's payload as a view into ring memory, or undefined if the ring is
-   * empty. The view stays valid until {@link release}; peeking again returns the same frame.
+   * A copy of the next frame (in ordinary memory), released from the ring; or undefined if
+   * the ring is empty. For a caller that keeps the frame past the call (a tool, a test); it
+   * allocates, so hot paths use {@link drainRanges}.
    */
-  peek(): Uint8Array | undefined {
-    if (this.inHandler) fail('no read of the ring from inside its read handler');
-    if (this.peeked !== undefined) return this.peeked;
-    if (!this.nextFrame()) return undefined;
-    this.peeked = new Uint8Array(this.buffer, this.frameOffsetBytes, this.frameLengthBytes);
-    return this.peeked;
-  }
-
-  /** Releases the frame {@link peek} returned; its view must not be used afterwards. */
-  release(): void {
-    assert(this.peeked !== undefined, 'release of a peeked frame');
-    this.peeked = undefined;
-    this.advance(this.frameAdvanceBytes);
-  }
-
-  /** A copy of the next frame (in ordinary memory), released from the ring; or undefined. */
   tryPop(): Uint8Array | undefined {
-    const view = this.peek();
-    if (view === undefined) return undefined;
-    const copy = view.slice();
-    this.release();
+    let copy: Uint8Array | undefined;
+    this.drainRanges((memory, offsetBytes, lengthBytes) => {
+      copy = memory.slice(offsetBytes, offsetBytes + lengthBytes);
+    }, 1);
     return copy;
   }
 
   /**
    * Blocks in `Atomics.wait` until a frame is published (true) or `timeoutMs` passes
-   * (false); returns at once if one is already there. For a worker thread's loop, whose
-   * timeout is the time to its next tick.
+   * (false); returns at once if one is already there. For a worker thread that consumes
+   * this one ring (the ring benchmark's receiver, say); a thread that consumes many rings,
+   * as every runtime thread does, sleeps on a {@link Doorbell} instead. Never on the main
+   * thread.
    */
   waitForData(timeoutMs: number): boolean {
     checkTimeout(timeoutMs);
@@ -703,24 +624,6 @@ export class RingConsumer {
     }
     Atomics.store(this.words, CONSUMER_WAITING, 0);
     return this.hasData();
-  }
-
-  /** Like {@link waitForData}, but never blocks the thread: for a main-thread consumer. */
-  async waitForDataAsync(timeoutMs: number): Promise<boolean> {
-    checkTimeout(timeoutMs);
-    const deadline = performance.now() + timeoutMs;
-    try {
-      for (;;) {
-        const observed = Atomics.load(this.words, WRITE_INDEX);
-        Atomics.store(this.words, CONSUMER_WAITING, 1);
-        if (this.hasData()) return true;
-        const waitMs = remainingMs(deadline);
-        if (waitMs === 0) return false;
-        await waitWordAsync(this.words, WRITE_INDEX, observed, waitMs);
-      }
-    } finally {
-      Atomics.store(this.words, CONSUMER_WAITING, 0);
-    }
   }
 
   /**

@@ -13,8 +13,8 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { targets } from '../../bench.config.ts';
-import { diskBatchOf, limitsFor } from '../../bench/cluster.bench.ts';
-import { evaluateTargets, tightestLimit, withLimit, type BenchJson, type BenchRow, type LimitRecord } from '../../bench/result.ts';
+import { diskBatchOf, limitsFor } from '../../bench/cluster/cluster.bench.ts';
+import { evaluateTargets, tightestLimit, withLimit, type BenchJson, type BenchRow, type LimitRecord } from '../../bench/shared/result.ts';
 
 const run = promisify(execFile);
 const ROOT = path.resolve(import.meta.dirname, '../..');

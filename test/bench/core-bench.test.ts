@@ -5,7 +5,7 @@
 
 import { describe, expect, it } from 'vitest';
 import { scenarios } from '../../bench.config.ts';
-import { CoreCluster, isProposal, makePayloads } from '../../bench/core-cluster.ts';
+import { CoreCluster, isProposal, makePayloads } from '../../bench/micro/core-cluster.ts';
 import type { Entry, NodeId } from '../../src/core/index.ts';
 
 describe('core bench cluster driver', () => {

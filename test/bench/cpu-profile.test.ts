@@ -1,6 +1,6 @@
 /** The profile summary ranks functions by self time and leaves sleeping and idle time out. */
 import { describe, expect, it } from 'vitest';
-import { hottestFunctions, type CpuProfile } from '../../bench/cpu-profile.ts';
+import { hottestFunctions, type CpuProfile } from '../../bench/profile/cpu-profile.ts';
 
 const frame = (id: number, functionName: string, url: string) => ({ id, callFrame: { functionName, url, lineNumber: id } });
 

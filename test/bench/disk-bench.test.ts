@@ -7,7 +7,7 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:f
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { makeDiskRecords, runDiskLoop, type DiskLoopOptions } from '../../bench/disk.bench.ts';
+import { makeDiskRecords, runDiskLoop, type DiskLoopOptions } from '../../bench/micro/disk.bench.ts';
 
 describe('disk bench bare loop', () => {
   it('writes exactly the bytes it reports, in whole batches, and removes its temporary directory', () => {

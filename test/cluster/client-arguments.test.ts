@@ -145,7 +145,7 @@ function countSends(kv: KvClient): { readonly sent: number } {
 describe('client arguments', () => {
   it('refuses every bad argument of every call with INVALID_ARGUMENT naming it, sends nothing, and the cluster serves on', async () => {
     // Short calls: a client that let a bad argument through to dying nodes fails soon.
-    const cluster = await start({ requestTimeoutMs: 2_000 });
+    const cluster = await start({ client: { requestTimeoutMs: 2_000 } });
     const kv = cluster.client();
     await kv.put('before', '1');
     const sends = countSends(kv);

@@ -265,13 +265,13 @@ describe('the endpoint\'s sessions against the state machine\'s', () => {
   // session, and those evicted the kept ones from the state machine.
   it('an endpoint keeps a session for every write it may have in flight, and that is well below what the state machine keeps', () => {
     const liveness = { nodeIds: () => [], isAlive: () => false };
-    for (const requestsInFlightMax of [1, 1000, resolveOptions({}).requestsInFlightMax]) {
+    for (const requestsInFlightMax of [1, 1000, resolveOptions({}).client.requestsInFlightMax]) {
       const endpoint = new ClientEndpoint({ requestTimeoutMs: 1000, electionTimeoutMs: 300, requestsInFlightMax }, liveness);
       expect(endpoint.sessions.keptMax).toBe(requestsInFlightMax);
     }
-    const most = resolveOptions({}).requestsInFlightMax;
+    const most = resolveOptions({}).client.requestsInFlightMax;
     expect(most).toBeLessThanOrEqual(KV_SESSIONS_MAX_DEFAULT * 0.7);
-    expect(() => resolveOptions({ requestsInFlightMax: most + 1 })).toThrow(/requestsInFlightMax must be an integer in \[1, 65536\]/);
+    expect(() => resolveOptions({ client: { requestsInFlightMax: most + 1 } })).toThrow(/client\.requestsInFlightMax must be an integer in \[1, 65536\]/);
   });
 });
 

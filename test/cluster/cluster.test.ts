@@ -96,7 +96,7 @@ describe('a 3-node cluster on worker threads', () => {
   });
 
   it('honours AbortSignal and timeouts with typed errors', async () => {
-    const cluster = await start({ checkQuorum: false });
+    const cluster = await start({ raft: { checkQuorum: false } });
     const kv = cluster.client();
     await kv.put('a', '1');
     const aborted = AbortSignal.abort();
@@ -163,7 +163,7 @@ describe('a 3-node cluster on worker threads', () => {
 
   it('restarts a whole cluster from disk with its data intact', async () => {
     const dataDir = tempDir();
-    const first = await start({ dataDir, snapshotEveryEntries: 200, snapshotRetainEntries: 20 });
+    const first = await start({ dataDir, node: { snapshotEveryEntries: 200, snapshotRetainEntries: 20 } });
     const kv1 = first.client();
     const n = 1_000;
     await Promise.all(Array.from({ length: n }, (_, i) => kv1.put(`k${i}`, `v${i}`)));

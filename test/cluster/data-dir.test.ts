@@ -51,7 +51,7 @@ function holdInChild(dir: string): Promise<{ pid: number; exited: Promise<number
   writeFileSync(
     script,
     `import { createCluster } from ${JSON.stringify(new URL('../../dist/src/index.js', import.meta.url).href)};
-    const c = await createCluster({ nodes: 1, dataDir: ${JSON.stringify(dir)}, tickMs: 10, electionTicks: 20, heartbeatTicks: 2 });
+    const c = await createCluster({ nodes: 1, dataDir: ${JSON.stringify(dir)}, node: { tickMs: 10 }, raft: { electionTimeoutTicks: 20, heartbeatIntervalTicks: 2 } });
     process.stdout.write('open\\n');
     setTimeout(() => c.close(), 60_000);
     `,

@@ -11,7 +11,7 @@ import { createCluster, type Cluster, type ClusterOptions } from '../../src/inde
  * enough that a starved machine (the suite runs test files in parallel) does not hold
  * elections all the time.
  */
-export const FAST: ClusterOptions = { tickMs: 10, electionTicks: 20, heartbeatTicks: 2 };
+export const FAST: ClusterOptions = { node: { tickMs: 10 }, raft: { electionTimeoutTicks: 20, heartbeatIntervalTicks: 2 } };
 export const ELECTION_TIMEOUT_MS = 200;
 
 let open: Cluster[] = [];
@@ -31,9 +31,19 @@ export function stopAfterEach(): void {
 
 /** A cluster with FAST timers (unless overridden), closed after the test. */
 export async function start(options: ClusterOptions = {}): Promise<Cluster> {
-  const c = await createCluster({ ...FAST, ...options });
+  const c = await createCluster(fast(options));
   open.push(c);
   return c;
+}
+
+/** `options` over FAST: each settings group merged, so `{ raft: { checkQuorum: false } }` keeps FAST's timers. */
+export function fast(options: ClusterOptions = {}): ClusterOptions {
+  return {
+    ...FAST,
+    ...options,
+    raft: { ...FAST.raft, ...options.raft },
+    node: { ...FAST.node, ...options.node },
+  };
 }
 
 /** A temporary directory, removed after the test. */

@@ -94,7 +94,7 @@ async function runWithFaults(c: Cluster, readConsistency: ReadConsistency, readN
 
 describe('linearizability of a real-thread cluster', () => {
   it('holds through leader crashes, restarts, partitions and transfers', async () => {
-    const cluster = await start({ dataDir: tempDir(), snapshotEveryEntries: 300, snapshotRetainEntries: 50 });
+    const cluster = await start({ dataDir: tempDir(), node: { snapshotEveryEntries: 300, snapshotRetainEntries: 50 } });
     const history = await runWithFaults(cluster, 'linearizable', () => undefined, 4_000);
     const completed = history.filter((op) => op.return !== null);
     expect(completed.filter((op) => op.op === 'get').length).toBeGreaterThan(50);

@@ -38,7 +38,7 @@
 import { describe, expect, it } from 'vitest';
 import { ByteWriter } from '../../src/codec/index.ts';
 import { ErrorCode, type Cluster } from '../../src/index.ts';
-import { decodeReply, encodedRequestBytes, REPLY_QUEUE_BYTES_MAX_DEFAULT, writeRequestTo, type ClientReply, type ClientRequest } from '../../src/runtime/index.ts';
+import { decodeReply, encodedRequestBytes, NODE_SETTINGS, writeRequestTo, type ClientReply, type ClientRequest } from '../../src/runtime/index.ts';
 import { Doorbell, RingConsumer, RingProducer } from '../../src/transport/index.ts';
 import { leaderOf, start, stopAfterEach, tempDir } from './helpers.ts';
 
@@ -113,7 +113,7 @@ async function overwrite(cluster: Cluster, writtenBytesTarget: number): Promise<
 describe('memory', () => {
   it('with a follower down, the leader\'s queue to it stays bounded: within 8 x live data + 768 MiB', async () => {
     // Many AppendEntries may be in flight, as when entries are large: the bytes bound binds.
-    const cluster = await start({ dataDir: tempDir(), fsync: 'none', requestTimeoutMs: 30_000, maxInflight: 4096 });
+    const cluster = await start({ dataDir: tempDir(), node: { fsync: 'none' }, client: { requestTimeoutMs: 30_000 }, raft: { inflightMessagesMax: 4096 } });
     const leader = await leaderOf(cluster);
     await cluster.crash(cluster.nodeIds().find((id) => id !== leader)!);
     const run = await overwrite(cluster, 800 * MiB);
@@ -123,7 +123,7 @@ describe('memory', () => {
   });
 
   it('stays within 12 x live data + 768 MiB while large values are overwritten for hundreds of MiB', async () => {
-    const cluster = await start({ dataDir: tempDir(), fsync: 'none', requestTimeoutMs: 30_000 });
+    const cluster = await start({ dataDir: tempDir(), node: { fsync: 'none' }, client: { requestTimeoutMs: 30_000 } });
     const run = await overwrite(cluster, 480 * MiB);
     const boundBytes = 12 * run.liveBytesMax + ALLOWANCE_BYTES;
     console.log(`${run.report}, bound ${(boundBytes / MiB).toFixed(0)} MiB`);
@@ -143,7 +143,7 @@ describe('memory', () => {
     expect(new RingProducer(link.requestRing, { doorbell: new Doorbell(link.nodeDoorbell) }).tryPush(frame.finish())).toBe(true);
     // Sequential writes, so the log order is the order written: 2.5 times what the watch may queue.
     const value = new Uint8Array(MiB);
-    const count = Math.ceil((2.5 * REPLY_QUEUE_BYTES_MAX_DEFAULT) / 2 / MiB);
+    const count = Math.ceil((2.5 * NODE_SETTINGS.replyQueueBytesMax.default) / 2 / MiB);
     for (let i = 0; i < count; i++) await kv.put(`w/${String(i).padStart(4, '0')}`, value);
     const replies: ClientReply[] = [];
     const consumer = new RingConsumer(link.replyRing);
@@ -159,7 +159,7 @@ describe('memory', () => {
     // Every change from the first on, in order, until the watch was cut off: no gap.
     expect(keys).toEqual(Array.from({ length: keys.length }, (_, i) => `w/${String(i).padStart(4, '0')}`));
     // Cut off once half the reply queue's bytes were queued (beyond the ring), not after all of them.
-    expect(keys.length).toBeGreaterThan(REPLY_QUEUE_BYTES_MAX_DEFAULT / 2 / MiB);
+    expect(keys.length).toBeGreaterThan(NODE_SETTINGS.replyQueueBytesMax.default / 2 / MiB);
     expect(keys.length).toBeLessThan(count);
   });
 });

@@ -31,7 +31,7 @@ async function runChild(body: string, waitMs: number): Promise<{ outcome: number
   return { outcome, stdout };
 }
 
-const TIMING = 'tickMs: 10, electionTicks: 20, heartbeatTicks: 2';
+const TIMING = 'node: { tickMs: 10 }, raft: { electionTimeoutTicks: 20, heartbeatIntervalTicks: 2 }';
 
 describe('the process and an open cluster', () => {
   it('after unref() a program that never calls close() exits by itself; without it, it keeps running', async () => {

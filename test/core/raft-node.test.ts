@@ -13,7 +13,7 @@ import { MemoryStorage } from '../../src/storage/index.ts';
 import { expectCode } from './helpers/errors.ts';
 import { Network } from './helpers/network.ts';
 
-const E = 10; // electionTicks used by every network here.
+const E = 10; // electionTimeoutTicks used by every network here.
 
 const isType =
   (type: MessageType, from?: NodeId, to?: NodeId) =>
@@ -208,7 +208,7 @@ describe('log replication (§5.3)', () => {
 describe('the commit rule (§5.4.2, Figure 8)', () => {
   it('an old-term entry on a majority commits only once an entry of the current term does', () => {
     // One entry per AppendEntries, so the old entry and the new leader's entry travel apart.
-    const net = new Network([1, 2, 3], { maxBatchBytes: 1 });
+    const net = new Network([1, 2, 3], { appendBytesMax: 1 });
     net.elect(1);
     const oldTerm = net.raft(1).term;
     net.isolate(1);
@@ -818,7 +818,7 @@ describe('the Ready contract', () => {
     const voter = net.raft(3);
     const term = voter.term + 1;
     // The voter has waited out its leader for an election timeout (else it disregards the campaign).
-    voter.electionElapsed = voter.electionTicks;
+    voter.electionElapsed = voter.electionTimeoutTicks;
     voter.step(makeMessage({ type: MessageType.Vote, from: 2, to: 3, term, index: voter.log.lastIndex(), logTerm: voter.log.lastTerm() }));
     const rd = voter.ready();
     expect(rd.messages).toEqual([expect.objectContaining({ type: MessageType.VoteResp, to: 2, reject: false, term })]);
@@ -988,7 +988,7 @@ describe('typed refusals', () => {
     const leader = net.elect(1);
     expectCode(() => leader.proposeConfChange({ changes: [] }), ErrorCode.INVALID_ARGUMENT);
     expectCode(() => leader.proposeConfChange({ changes: [{ op: 'removeNode', nodeId: 1 }, { op: 'removeNode', nodeId: 2 }, { op: 'removeNode', nodeId: 3 }] }), ErrorCode.INVALID_ARGUMENT);
-    expectCode(() => new RaftNode({ id: 1, storage: new MemoryStorage(), seed: 1, electionTicks: 5, heartbeatTicks: 5 }), ErrorCode.INVALID_ARGUMENT);
+    expectCode(() => new RaftNode({ id: 1, storage: new MemoryStorage(), seed: 1, electionTimeoutTicks: 5, heartbeatIntervalTicks: 5 }), ErrorCode.INVALID_ARGUMENT);
   });
 });
 
@@ -1011,8 +1011,8 @@ describe('random faults (seeded)', () => {
         seedBase: seed,
         preVote: rand.chance(0.7),
         checkQuorum: rand.chance(0.5),
-        maxBatchBytes: rand.pick([1, 100, 1 << 20]),
-        maxInflight: rand.pick([1, 4, 256]),
+        appendBytesMax: rand.pick([1, 100, 1 << 20]),
+        inflightMessagesMax: rand.pick([1, 4, 256]),
       });
       const lossy = (): void => net.drop(() => rand.chance(0.1));
       lossy();

@@ -34,7 +34,7 @@ function settle(n: RaftNode): Message[] {
 describe('ticksUntilDue', () => {
   it('a follower campaigns exactly when the ticks it announced have passed', () => {
     for (let seed = 1; seed <= 20; seed++) {
-      const n = node({ id: 1, voters: [1, 2, 3], seed, electionTicks: 10, preVote: false });
+      const n = node({ id: 1, voters: [1, 2, 3], seed, electionTimeoutTicks: 10, preVote: false });
       settle(n);
       const due = n.ticksUntilDue();
       expect(due).toBeGreaterThanOrEqual(1);
@@ -47,7 +47,7 @@ describe('ticksUntilDue', () => {
   });
 
   it('a leader is due at its next heartbeat', () => {
-    const l = node({ id: 1, voters: [1, 2, 3], seed: 3, electionTicks: 10, heartbeatTicks: 4, preVote: false });
+    const l = node({ id: 1, voters: [1, 2, 3], seed: 3, electionTimeoutTicks: 10, heartbeatIntervalTicks: 4, preVote: false });
     settle(l);
     while (l.role !== 'candidate') l.tick();
     settle(l);

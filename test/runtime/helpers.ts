@@ -76,8 +76,8 @@ export class HostNetwork {
       {
         ...hostOptions,
         raft: {
-          electionTicks: 10,
-          heartbeatTicks: 1,
+          electionTimeoutTicks: 10,
+          heartbeatIntervalTicks: 1,
           preVote: true,
           checkQuorum: false,
           ...raft,

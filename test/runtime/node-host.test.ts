@@ -332,7 +332,7 @@ describe('watches', () => {
   });
 
   it('afterIndex below the history floor ends with watch-end COMPACTED; at the floor it resumes', () => {
-    const net = cluster({ watchHistoryMax: 2 });
+    const net = cluster({ node: { watchHistoryChangesMax: 2 } });
     const indexes = ['a', 'b', 'c', 'd'].map((k, i) => write(net, 1, i + 1, 10 + i, k, k));
     // History holds the last two changes (c, d): the floor is b's index.
     const floor = indexes[1]!;
@@ -351,7 +351,7 @@ describe('watches', () => {
   });
 
   it('the history floor follows the changes, not the log entries (a write that changes nothing does not count)', () => {
-    const net = cluster({ watchHistoryMax: 2 });
+    const net = cluster({ node: { watchHistoryChangesMax: 2 } });
     const i1 = write(net, 1, 1, 10, 'a', 'a');
     // A delete of an absent key changes nothing: it takes a log index but no place in the history.
     net.request(1, writeReq(2, 11, 1, del('never-there')));
@@ -412,7 +412,7 @@ describe('watches', () => {
 describe('snapshots', () => {
   it('are also taken once snapshotEveryBytes of entries are applied, however few the entries', () => {
     // Batch entries are large: three writes of 300-byte values pass 600 bytes long before 1000 entries.
-    const net = cluster({ snapshotEveryEntries: 1000, snapshotEveryBytes: 600, snapshotRetainEntries: 0 });
+    const net = cluster({ node: { snapshotEveryEntries: 1000, snapshotEveryBytes: 600, snapshotRetainEntries: 0 } });
     const value = 'x'.repeat(300);
     for (let i = 0; i < 6; i++) write(net, 1, i + 1, 10 + i, `k${i}`, value);
     net.tickAll(2);
@@ -422,13 +422,13 @@ describe('snapshots', () => {
       expect(net.host(id).appliedIndex - snapIndex).toBeLessThan(3);
     }
     // Without the byte threshold, no snapshot yet.
-    const quiet = cluster({ snapshotEveryEntries: 1000, snapshotRetainEntries: 0 });
+    const quiet = cluster({ node: { snapshotEveryEntries: 1000, snapshotRetainEntries: 0 } });
     for (let i = 0; i < 6; i++) write(quiet, 1, i + 1, 10 + i, `k${i}`, value);
     expect(quiet.node(1).storage.snapshot().meta.index).toBe(0);
   });
 
   it('are taken every snapshotEveryEntries entries, compact the log, and the state survives a restart from the same storage', () => {
-    const net = cluster({ snapshotEveryEntries: 3, snapshotRetainEntries: 1 });
+    const net = cluster({ node: { snapshotEveryEntries: 3, snapshotRetainEntries: 1 } });
     const snapIndexes: number[] = [];
     for (let i = 0; i < 10; i++) {
       write(net, 1, i + 1, 10 + i, `k${i}`, `v${i}`);
@@ -463,7 +463,7 @@ describe('snapshots', () => {
   });
 
   it('a node added later catches up from a snapshot; its watches end COMPACTED when it installs one', () => {
-    const net = cluster({ snapshotEveryEntries: 3, snapshotRetainEntries: 0 });
+    const net = cluster({ node: { snapshotEveryEntries: 3, snapshotRetainEntries: 0 } });
     for (let i = 0; i < 8; i++) write(net, 1, i + 1, 10 + i, `k${i}`, `v${i}`);
     expect(net.node(1).storage.firstIndex()).toBeGreaterThan(2);
     const joiner = net.start(4);
@@ -498,7 +498,7 @@ describe('watches after an index far ahead', () => {
   });
 
   it('a follower waits for an index it may still reach, and refuses one past what the leader\'s log can hold', () => {
-    const net = cluster({ snapshotEveryEntries: 100, snapshotRetainEntries: 10 });
+    const net = cluster({ node: { snapshotEveryEntries: 100, snapshotRetainEntries: 10 } });
     const last = net.host(3).raft.log.lastIndex();
     net.request(3, watchReq(110, '', last + 110), watchReq(111, '', last + 111));
     expect(watchLog(net.node(3).replies, 110)).toEqual([['start', last + 110]]);
@@ -532,7 +532,7 @@ describe('limits in bytes', () => {
 
   it('the watch history is bounded in bytes: with large values an older afterIndex is COMPACTED, a recent one resumes', () => {
     // Room for three changes of 64 KiB values (with their keys and overhead), not four.
-    const net = cluster({ watchHistoryBytesMax: 3 * ((64 << 10) + 200) });
+    const net = cluster({ node: { watchHistoryBytesMax: 3 * ((64 << 10) + 200) } });
     const indexes = Array.from({ length: 8 }, (_, i) => write(net, 1, i + 1, 10 + i, `k${i}`, bigValue(i)));
     // The history holds the last three changes: the floor is the index of the one before them.
     net.request(1, watchReq(120, '', indexes[3]!), watchReq(121, '', indexes[4]!));
@@ -548,7 +548,7 @@ describe('limits in bytes', () => {
   it('entries kept behind a snapshot are bounded in bytes as well as in count', () => {
     // Snapshots every 4 entries; keep up to 1000 entries behind, but at most 200 KiB: three entries of 64 KiB.
     const retainBytes = 200 << 10;
-    const net = cluster({ snapshotEveryEntries: 4, snapshotRetainEntries: 1000, snapshotRetainBytes: retainBytes });
+    const net = cluster({ node: { snapshotEveryEntries: 4, snapshotRetainEntries: 1000, snapshotRetainBytes: retainBytes } });
     for (let i = 0; i < 24; i++) write(net, 1, i + 1, 10 + i, `k${i}`, bigValue(i));
     net.tickAll(2);
     for (const id of [1, 2, 3]) {
@@ -561,7 +561,7 @@ describe('limits in bytes', () => {
       expect(storage.sizeBytes).toBeLessThanOrEqual(retainBytes + 4 * ((64 << 10) + 200));
     }
     // The count bound still holds when it is the smaller.
-    const few = cluster({ snapshotEveryEntries: 4, snapshotRetainEntries: 1, snapshotRetainBytes: 64 << 20 });
+    const few = cluster({ node: { snapshotEveryEntries: 4, snapshotRetainEntries: 1, snapshotRetainBytes: 64 << 20 } });
     for (let i = 0; i < 8; i++) write(few, 1, i + 1, 10 + i, `k${i}`, bigValue(i));
     const storage = few.node(1).storage;
     expect(storage.firstIndex()).toBe(storage.snapshot().meta.index);

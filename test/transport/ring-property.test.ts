@@ -1,21 +1,21 @@
 // Proves the ring equivalent to a FIFO queue with a byte budget, in one thread: fast-check
 // generates a capacity, a starting counter (often just below the 32-bit wrap) and a random
 // interleaving of writes (copying push, reservation committed in full or shorter, canceled
-// reservation, tryWrite, staged frames and publishes) and reads (tryPop, tryRead,
-// peek/release, drains by view and by range with a limit) of random sizes. A naive model (a queue, and byte counters that grow without bound) says
-// whether each write must fit; after every step the ring must agree on that, on every
-// frame's bytes and order, and on the bytes in use; and a frame of the maximum size must
-// always fit an empty ring.
+// reservation, staged frames and publishes) and reads (tryPop, a drain of one frame, drains
+// by view and by range with a limit) of random sizes. A naive model (a queue, and byte
+// counters that grow without bound) says whether each write must fit; after every step the
+// ring must agree on that, on every frame's bytes and order, and on the bytes in use; and a
+// frame of the maximum size must always fit an empty ring.
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { RingConsumer, RingProducer, createRing } from '../../src/transport/index.ts';
 import { frameTotalBytes, pattern, setRingIndices } from './helpers.ts';
 
-type PushOp = { kind: 'push'; size: number; how: 'copy' | 'reserve' | 'shorter' | 'cancel' | 'write' | 'stage' };
+type PushOp = { kind: 'push'; size: number; how: 'copy' | 'reserve' | 'shorter' | 'cancel' | 'stage' };
 type Op =
   | PushOp
   | { kind: 'publish' }
-  | { kind: 'pop'; how: 'pop' | 'read' | 'peek' }
+  | { kind: 'pop'; how: 'pop' | 'view' }
   | { kind: 'drain'; framesMax: number; ranges: boolean };
 
 /** Frame sizes as fractions of the maximum, so that one arbitrary suits every capacity. */
@@ -25,11 +25,11 @@ const sizeArb = fc.oneof(
   { weight: 1, arbitrary: fc.constantFrom(0, 1) },
 );
 
-const pushHows: readonly PushOp['how'][] = ['copy', 'reserve', 'shorter', 'cancel', 'write', 'stage'];
+const pushHows: readonly PushOp['how'][] = ['copy', 'reserve', 'shorter', 'cancel', 'stage'];
 const opArb: fc.Arbitrary<Op> = fc.oneof(
   { weight: 5, arbitrary: fc.record({ kind: fc.constant('push' as const), size: sizeArb, how: fc.constantFrom(...pushHows) }) },
   { weight: 1, arbitrary: fc.constant({ kind: 'publish' as const }) },
-  { weight: 4, arbitrary: fc.record({ kind: fc.constant('pop' as const), how: fc.constantFrom('pop' as const, 'read' as const, 'peek' as const) }) },
+  { weight: 4, arbitrary: fc.record({ kind: fc.constant('pop' as const), how: fc.constantFrom('pop' as const, 'view' as const) }) },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('drain' as const), framesMax: fc.integer({ min: 1, max: 8 }), ranges: fc.boolean() }) },
 );
 
@@ -95,12 +95,10 @@ function pushOne(producer: RingProducer, how: PushOp['how'], bytes: Uint8Array):
   switch (how) {
     case 'copy':
       return producer.tryPush(bytes) ? { granted: true, published: bytes } : { granted: false };
-    case 'write':
-      return producer.tryWrite(bytes.length, (view) => view.set(bytes)) ? { granted: true, published: bytes } : { granted: false };
     case 'cancel': {
       const r = producer.tryReserve(bytes.length);
       if (r === undefined) return { granted: false };
-      r.view.fill(0xaa);
+      r.memory.fill(0xaa, r.offsetBytes, r.offsetBytes + r.lengthBytes);
       r.cancel();
       return { granted: true };
     }
@@ -116,7 +114,7 @@ function pushOne(producer: RingProducer, how: PushOp['how'], bytes: Uint8Array):
       const r = producer.tryReserve(bytes.length);
       if (r === undefined) return { granted: false };
       const committed = how === 'shorter' ? bytes.subarray(0, bytes.length >> 1) : bytes;
-      r.view.set(committed);
+      r.memory.set(committed, r.offsetBytes);
       r.commit(committed.length);
       return { granted: true, published: committed };
     }
@@ -152,11 +150,7 @@ describe('ring against a queue model', () => {
               const expected = model.pop();
               let got: Uint8Array | undefined;
               if (op.how === 'pop') got = consumer.tryPop();
-              else if (op.how === 'read') consumer.tryRead((view) => (got = view.slice()));
-              else {
-                got = consumer.peek()?.slice();
-                if (got !== undefined) consumer.release();
-              }
+              else consumer.drain((view) => (got = view.slice()), 1);
               expect(got).toEqual(expected);
             } else {
               const expected: Uint8Array[] = [];

@@ -2,7 +2,7 @@
 // SharedArrayBuffer and looking at the documented layout: empty and full rings, frames of
 // exactly the capacity, wrap headers at the end of the data region, 32-bit counter wrap,
 // FRAME_TOO_LARGE refusals that write nothing, the zero-copy paths (reservations, staged
-// frames, peek, drains by view and by range), single-thread waits and their timeouts, and
+// frames, drains by view and by range), blocking and doorbell waits and their timeouts, and
 // that a corrupted header or index is detected (CORRUPT_RING) before use.
 import { describe, expect, it } from 'vitest';
 import {
@@ -62,9 +62,8 @@ describe('empty and full', () => {
     const { producer, consumer } = ring(64);
     expect(consumer.hasData()).toBe(false);
     expect(consumer.tryPop()).toBeUndefined();
-    expect(consumer.peek()).toBeUndefined();
-    expect(consumer.tryRead(() => expect.unreachable())).toBe(false);
     expect(consumer.drain(() => expect.unreachable())).toBe(0);
+    expect(consumer.drainRanges(() => expect.unreachable())).toBe(0);
     expect(consumer.waitForData(0)).toBe(false);
     expect(producer.usedBytes).toBe(0);
   });
@@ -89,8 +88,7 @@ describe('empty and full', () => {
     expect(producer.usedBytes).toBe(64);
     expect(producer.tryPush(new Uint8Array(0))).toBe(false);
     expect(producer.tryReserve(0)).toBeUndefined();
-    expect(producer.tryWrite(0, () => expect.unreachable())).toBe(false);
-    expect(producer.push(new Uint8Array(1), 5)).toBe(false);
+    expect(producer.waitForRoom(1, 5)).toBe(false);
 
     expect(consumer.tryPop()).toEqual(pattern(8, 0));
     expect(producer.tryPush(pattern(8, 4))).toBe(true);
@@ -122,17 +120,12 @@ describe('empty and full', () => {
 });
 
 describe('frames too large', () => {
-  it('are refused with FRAME_TOO_LARGE on every write path, and nothing is written', async () => {
+  it('are refused with FRAME_TOO_LARGE on every write path, and nothing is written', () => {
     const { producer, consumer } = ring(64);
     const tooLarge = new Uint8Array(producer.frameBytesMax + 1);
-    let filled = false;
     expectRingCode(() => producer.tryPush(tooLarge), RingErrorCode.FRAME_TOO_LARGE);
-    expectRingCode(() => producer.push(tooLarge, 10), RingErrorCode.FRAME_TOO_LARGE);
     expectRingCode(() => producer.tryReserve(tooLarge.length), RingErrorCode.FRAME_TOO_LARGE);
-    expectRingCode(() => producer.tryWrite(tooLarge.length, () => (filled = true)), RingErrorCode.FRAME_TOO_LARGE);
     expectRingCode(() => producer.waitForRoom(tooLarge.length, 10), RingErrorCode.FRAME_TOO_LARGE);
-    await expect(producer.pushAsync(tooLarge, 10)).rejects.toMatchObject({ code: RingErrorCode.FRAME_TOO_LARGE });
-    expect(filled).toBe(false);
     expect(producer.usedBytes).toBe(0);
     expect(consumer.hasData()).toBe(false);
     // The ring still works.
@@ -155,10 +148,10 @@ describe('wrap at the end of the data region', () => {
     const words = dataWords(buffer);
     expect(words[48 / 4]).toBe(16); // the wrap header's length: the bytes to the end
     expect(words[0]).toBe(24); // the frame header at position 0
-    const view = consumer.peek()!;
-    expect(view.byteOffset).toBe(RING_CONTROL_BYTES + 8);
-    expect(view).toEqual(pattern(24, 2));
-    consumer.release();
+    expect(consumer.drain((view) => {
+      expect(view.byteOffset).toBe(RING_CONTROL_BYTES + 8);
+      expect(view).toEqual(pattern(24, 2));
+    })).toBe(1);
     expect(producer.usedBytes).toBe(0);
   });
 
@@ -220,38 +213,39 @@ describe('zero-copy paths', () => {
   it('a reservation is ring memory; commit publishes, a shorter commit publishes less, cancel nothing', () => {
     const { buffer, producer, consumer } = ring(128);
     const r = producer.tryReserve(20)!;
-    expect(r.view.buffer).toBe(buffer);
+    expect(r.memory.buffer).toBe(buffer);
     expect(r.lengthBytes).toBe(20);
-    r.view.set(pattern(20, 1));
+    r.memory.set(pattern(20, 1), r.offsetBytes);
     expect(consumer.hasData()).toBe(false); // not published before commit
     r.commit(5);
     expect(producer.usedBytes).toBe(16);
 
+    // An encoder that fails cancels its reservation: nothing of it is published.
     const c = producer.tryReserve(40)!;
-    c.view.fill(0xee);
+    c.memory.fill(0xee, c.offsetBytes, c.offsetBytes + c.lengthBytes);
     c.cancel();
     expect(producer.usedBytes).toBe(16);
 
-    expect(producer.tryWrite(3, (view) => view.set([7, 8, 9]))).toBe(true);
-    expect(() => producer.tryWrite(3, () => {
-      throw new Error('encoder failed');
-    })).toThrow('encoder failed');
+    const w = producer.tryReserve(3)!;
+    w.memory.set([7, 8, 9], w.offsetBytes);
+    w.commit();
 
     expect(consumer.tryPop()).toEqual(pattern(20, 1).subarray(0, 5));
     expect(consumer.tryPop()).toEqual(new Uint8Array([7, 8, 9]));
     expect(consumer.tryPop()).toBeUndefined();
   });
 
-  it('a reservation addresses the same bytes through memory and offsetBytes as through its view', () => {
+  it('a reservation addresses the payload bytes right after its frame header in the data region', () => {
     const { buffer, producer, consumer } = ring(128);
+    producer.tryPush(pattern(16, 0)); // 24 bytes: the next frame's header is at data byte 24
     const r = producer.tryReserve(6)!;
     expect(r.memory.buffer).toBe(buffer);
+    expect(r.offsetBytes).toBe(RING_CONTROL_BYTES + 24 + 8);
     r.memory.set([1, 2, 3], r.offsetBytes);
-    expect(r.view.byteOffset).toBe(r.offsetBytes);
-    expect(r.view.subarray(0, 3)).toEqual(new Uint8Array([1, 2, 3]));
-    r.view.set([4, 5, 6], 3);
+    r.memory.set([4, 5, 6], r.offsetBytes + 3);
     r.commit();
-    expect(() => r.view).toThrow(/outstanding reservation/);
+    expect(dataWords(buffer)[24 / 4]).toBe(6); // the frame header's length
+    expect(consumer.tryPop()).toEqual(pattern(16, 0));
     expect(consumer.tryPop()).toEqual(new Uint8Array([1, 2, 3, 4, 5, 6]));
   });
 
@@ -259,7 +253,7 @@ describe('zero-copy paths', () => {
     const { producer, consumer } = ring(128);
     for (let i = 0; i < 3; i++) {
       const r = producer.tryReserve(8)!;
-      r.view.set(pattern(8, i));
+      r.memory.set(pattern(8, i), r.offsetBytes);
       r.stage();
     }
     expect(producer.usedBytes).toBe(48);
@@ -270,7 +264,7 @@ describe('zero-copy paths', () => {
     // A commit publishes what was staged before it, too.
     producer.tryReserve(8)!.stage();
     const r = producer.tryReserve(1)!;
-    r.view[0] = 9;
+    r.memory[r.offsetBytes] = 9;
     r.commit();
     const got: Uint8Array[] = [];
     expect(consumer.drain((view) => got.push(view.slice()))).toBe(5);
@@ -281,7 +275,7 @@ describe('zero-copy paths', () => {
     const { producer, consumer } = ring(64);
     for (let i = 0; i < 4; i++) {
       const r = producer.tryReserve(8)!;
-      r.view.set(pattern(8, i));
+      r.memory.set(pattern(8, i), r.offsetBytes);
       r.stage();
     }
     expect(consumer.hasData()).toBe(false);
@@ -305,16 +299,14 @@ describe('zero-copy paths', () => {
     expect(() => producer.tryReserve(1.5)).toThrow(/frame length/);
   });
 
-  it('peek gives a view into ring memory until release; tryPop gives a copy', () => {
+  it('drain gives views into ring memory; tryPop gives a copy', () => {
     const { buffer, producer, consumer } = ring(128);
     producer.tryPush(pattern(10, 1));
     producer.tryPush(pattern(10, 2));
-    const view = consumer.peek()!;
-    expect(view.buffer).toBe(buffer);
-    expect(consumer.peek()).toBe(view);
-    expect(() => consumer.tryRead(() => {})).toThrow(/no peeked frame/);
-    consumer.release();
-    expect(() => consumer.release()).toThrow(/release of a peeked frame/);
+    expect(consumer.drain((view) => {
+      expect(view.buffer).toBe(buffer);
+      expect(view).toEqual(pattern(10, 1));
+    }, 1)).toBe(1);
     const copy = consumer.tryPop()!;
     expect(copy.buffer).toBeInstanceOf(ArrayBuffer);
     expect(copy).toEqual(pattern(10, 2));
@@ -326,18 +318,18 @@ describe('zero-copy paths', () => {
     const { producer, consumer } = ring(128);
     producer.tryPush(pattern(4, 1));
     producer.tryPush(pattern(4, 2));
-    expect(() => consumer.drain(() => consumer.tryPop())).toThrow(/inside its read handler/);
-    expect(() => consumer.tryRead(() => consumer.drain(() => {}))).toThrow(/inside its read handler/);
+    expect(() => consumer.drain(() => consumer.tryPop(), 1)).toThrow(/inside its read handler/);
+    expect(() => consumer.drainRanges(() => consumer.drain(() => {}), 1)).toThrow(/inside its read handler/);
     expect(consumer.hasData()).toBe(false); // both frames were handed to a handler, and released
   });
 
-  it('tryRead releases its frame even when the handler throws', () => {
+  it('a drain of one frame releases it even when the handler throws', () => {
     const { producer, consumer } = ring(128);
     producer.tryPush(pattern(4, 1));
     producer.tryPush(pattern(4, 2));
-    expect(() => consumer.tryRead(() => {
+    expect(() => consumer.drain(() => {
       throw new Error('bad message');
-    })).toThrow('bad message');
+    }, 1)).toThrow('bad message');
     expect(consumer.tryPop()).toEqual(pattern(4, 2));
   });
 
@@ -391,7 +383,10 @@ describe('zero-copy paths', () => {
       }
     }, 16);
     expect(refilled).toBeGreaterThan(0);
-    while (consumer.tryRead((view) => expect(view).toEqual(pattern(8, read)))) read++;
+    consumer.drain((view) => {
+      expect(view).toEqual(pattern(8, read));
+      read++;
+    });
     expect(read).toBe(pushed);
   });
 });
@@ -414,7 +409,7 @@ describe('corruption is detected before use', () => {
   it('a length field that disagrees with its check word', () => {
     const { words, consumer } = oneFrame();
     words[0] = 13;
-    expectRingCode(() => consumer.tryRead(() => expect.unreachable()), RingErrorCode.CORRUPT_RING);
+    expectRingCode(() => consumer.drainRanges(() => expect.unreachable()), RingErrorCode.CORRUPT_RING);
   });
 
   it('a length within the maximum that overruns the published bytes', () => {
@@ -422,7 +417,7 @@ describe('corruption is detected before use', () => {
     const check = words[1]! ^ words[0]!;
     words[0] = 40;
     words[1] = 40 ^ check;
-    expectRingCode(() => consumer.peek(), RingErrorCode.CORRUPT_RING);
+    expectRingCode(() => consumer.drain(() => expect.unreachable(), 1), RingErrorCode.CORRUPT_RING);
   });
 
   it('zeroed memory where a header should be', () => {
@@ -468,7 +463,7 @@ describe('waiting in one thread', () => {
     const { producer, consumer } = ring(64);
     for (let i = 0; i < 4; i++) producer.tryPush(pattern(8, i));
     const start = performance.now();
-    expect(producer.push(new Uint8Array(8), 20)).toBe(false);
+    expect(producer.waitForRoom(8, 20)).toBe(false);
     expect(producer.waitForRoom(8, 0)).toBe(false);
     expect(performance.now() - start).toBeGreaterThanOrEqual(19);
     expect(consumer.waitForData(0)).toBe(true);
@@ -476,23 +471,6 @@ describe('waiting in one thread', () => {
     expect(consumer.waitForData(20)).toBe(false);
     expect(() => consumer.waitForData(-1)).toThrow(/>= 0/);
     expect(() => consumer.waitForData(Number.NaN)).toThrow(/>= 0/);
-  });
-
-  it('pushAsync waits for room without blocking, and a release in a timer wakes it', async () => {
-    const { producer, consumer } = ring(64);
-    for (let i = 0; i < 4; i++) producer.tryPush(pattern(8, i));
-    setTimeout(() => consumer.tryPop(), 20);
-    expect(await producer.pushAsync(pattern(8, 4), 5000)).toBe(true);
-    expect(await producer.pushAsync(pattern(8, 5), 20)).toBe(false);
-    for (let i = 1; i <= 4; i++) expect(consumer.tryPop()).toEqual(pattern(8, i));
-  });
-
-  it('waitForDataAsync resolves on a push in a timer, and false on a timeout', async () => {
-    const { producer, consumer } = ring(64);
-    expect(await consumer.waitForDataAsync(20)).toBe(false);
-    setTimeout(() => producer.tryPush(pattern(3, 3)), 20);
-    expect(await consumer.waitForDataAsync(5000)).toBe(true);
-    expect(consumer.tryPop()).toEqual(pattern(3, 3));
   });
 
   it('a doorbell wakes an async waiter on any of its rings, and times out when none is rung', async () => {

@@ -56,8 +56,8 @@ export class Network {
   private readonly baseOptions: NodeOptions;
 
   /**
-   * Nodes `voters` (and `learners`) bootstrapped as one cluster. Defaults: electionTicks 10,
-   * heartbeatTicks 1, preVote on, checkQuorum off (so a node campaigns by ticking alone; tests
+   * Nodes `voters` (and `learners`) bootstrapped as one cluster. Defaults: electionTimeoutTicks 10,
+   * heartbeatIntervalTicks 1, preVote on, checkQuorum off (so a node campaigns by ticking alone; tests
    * of leases and check-quorum turn it on), seed derived from the id.
    */
   constructor(voters: readonly NodeId[], options: NetworkOptions = {}) {
@@ -93,8 +93,8 @@ export class Network {
 
   private makeRaft(id: NodeId, storage: MemoryStorage, options: NodeOptions): RaftNode {
     return new RaftNode({
-      electionTicks: 10,
-      heartbeatTicks: 1,
+      electionTimeoutTicks: 10,
+      heartbeatIntervalTicks: 1,
       preVote: true,
       checkQuorum: false,
       ...options,
@@ -279,7 +279,7 @@ export class Network {
     // that they do not disregard the campaign as one against a live leader (Raft §6).
     for (const [other, node] of this.nodes) {
       if (other !== id && node.raft.role === 'follower') {
-        node.raft.electionElapsed = Math.max(node.raft.electionElapsed, node.raft.electionTicks);
+        node.raft.electionElapsed = Math.max(node.raft.electionElapsed, node.raft.electionTimeoutTicks);
       }
     }
     for (let i = 0; i < ticksMax; i++) {

@@ -13,7 +13,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { scenarios } from '../bench.config.ts';
+import { scenarios } from '../../bench.config.ts';
 import { hottestFunctions, type CpuProfile } from './cpu-profile.ts';
 
 const USAGE = 'usage: npm run profile -- <scenario> [--tool flame|doctor|cpu]... [--top N]';

@@ -23,8 +23,8 @@ import { closeSync, fdatasyncSync, fsyncSync, mkdtempSync, openSync, rmSync, wri
 import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
-import type { DiskFileVariant, DiskScenario } from '../bench.config.ts';
-import type { ResultRow } from './measure.ts';
+import type { DiskFileVariant, DiskScenario } from '../../bench.config.ts';
+import type { ResultRow } from '../shared/measure.ts';
 
 /** Linux's IOV_MAX: one `writev` takes at most this many iovecs. */
 export const IOVECS_PER_WRITE_MAX = 1024;

@@ -1,16 +1,16 @@
 /**
- * Idle CPU of a cluster: `node dist/bench/idle.js [--nodes N] [--seconds S]`. Starts a cluster
+ * Idle CPU of a cluster: `node dist/bench/cluster/idle.js [--nodes N] [--seconds S]`. Starts a cluster
  * with the library's default timing, writes once so that a leader is settled, then measures the
  * CPU time of the whole process (every thread) over S seconds of idleness, as a share of one core.
  */
 import { parseArgs } from 'node:util';
-import { createCluster } from '../src/cluster/index.ts';
+import { createCluster } from '../../src/cluster/index.ts';
 
 const { values } = parseArgs({ options: { nodes: { type: 'string', default: '3' }, seconds: { type: 'string', default: '5' } } });
 const nodes = Number(values.nodes);
 const seconds = Number(values.seconds);
 if (!(Number.isInteger(nodes) && nodes >= 1) || !(seconds > 0 && seconds <= 600)) {
-  console.error('usage: node dist/bench/idle.js [--nodes N] [--seconds S (<= 600)]');
+  console.error('usage: node dist/bench/cluster/idle.js [--nodes N] [--seconds S (<= 600)]');
   process.exit(2);
 }
 const cluster = await createCluster({ nodes });

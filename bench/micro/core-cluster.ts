@@ -13,10 +13,10 @@
  * Nothing here ticks once a leader is elected: the steady state measured is pure
  * replication, with no heartbeats and no elections.
  */
-import { assert } from '../src/base/index.ts';
-import { EMPTY_DATA, EntryType, RaftNode, type Entry, type Message, type NodeId } from '../src/core/index.ts';
-import { MemoryStorage } from '../src/storage/index.ts';
-import type { BenchNodeConfig } from '../bench.config.ts';
+import { assert } from '../../src/base/index.ts';
+import { EMPTY_DATA, EntryType, RaftNode, type Entry, type Message, type NodeId } from '../../src/core/index.ts';
+import { MemoryStorage } from '../../src/storage/index.ts';
+import type { BenchNodeConfig } from '../../bench.config.ts';
 
 export interface CoreClusterOptions {
   readonly clusterSize: number;

@@ -14,10 +14,10 @@
  * afterwards) is outside the timed part.
  */
 import { performance } from 'node:perf_hooks';
-import type { CoreScenario } from '../bench.config.ts';
-import type { Message, NodeId } from '../src/core/index.ts';
+import type { CoreScenario } from '../../bench.config.ts';
+import type { Message, NodeId } from '../../src/core/index.ts';
 import { CoreCluster, makePayloads } from './core-cluster.ts';
-import { measure, type MeasureOptions, type ResultRow, type Timed } from './measure.ts';
+import { measure, type MeasureOptions, type ResultRow, type Timed } from '../shared/measure.ts';
 
 /** The node every task elects as its leader. */
 const LEADER_ID: NodeId = 1;

@@ -3,7 +3,7 @@
 // every sequence number, so a lost or reordered message fails the run), report positive
 // figures, and leave no worker behind. It asserts no speed: figures from a 50 ms run are noise.
 import { describe, expect, it } from 'vitest';
-import { formatRingBench, latencyOf, runRingBench } from '../../dist/bench/ring.bench.js';
+import { formatRingBench, latencyOf, runRingBench } from '../../dist/bench/micro/ring.bench.js';
 
 describe('ring benchmark', () => {
   it('reports throughput and round-trip figures for the ring and postMessage', async () => {

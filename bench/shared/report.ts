@@ -3,14 +3,14 @@
  * server-side renderer (no browser, no DOM) — throughput against requests in flight, and
  * the latency percentile curve of every loop — above the tables of the run.
  *
- * It reads only the JSON document (bench/result.ts), so `npm run bench:peers` can draw its
+ * It reads only the JSON document (bench/shared/result.ts), so `npm run bench:peers` can draw its
  * rows with it too: rows with a `system` are charted as that system's series.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import * as echarts from 'echarts';
-import { targets } from '../bench.config.ts';
-import { CURVE_PERCENTILES } from './load/loops.ts';
+import { targets } from '../../bench.config.ts';
+import { CURVE_PERCENTILES } from '../load/loops.ts';
 import { formatMs, formatNumber, targetMatches, type BenchJson, type BenchRow } from './result.ts';
 
 const THROUGHPUT_SIZE = { width: 960, height: 480 };

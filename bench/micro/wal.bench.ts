@@ -1,21 +1,21 @@
 /**
  * WAL appends against the disk's limit, side by side in one run: for each batch size, the
  * WAL persists batches of 150-byte entries with `always` durability (one writev and one
- * fdatasync per batch), then the bare writev + fdatasync loop of bench/disk.bench.ts writes
+ * fdatasync per batch), then the bare writev + fdatasync loop of bench/micro/disk.bench.ts writes
  * the same number of 150-byte records per batch, on a growing and on a preallocated file.
  * Each round runs the three loops back to back (the WAL first in even rounds, last in odd
  * ones, so that drift in the machine's speed does not always favour one side) and gives one
  * ratio of the WAL to each bare loop; a row reports the median of the rounds' ratios, and
  * their range, because the machine is shared and one noisy round can halve a figure.
  *
- *   node dist/bench/wal.bench.js [--quick] [--rounds N] [--json FILE]
+ *   node dist/bench/micro/wal.bench.js [--quick] [--rounds N] [--json FILE]
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { EntryType, type Entry } from '../src/core/index.ts';
-import { WalStorage } from '../src/storage/index.ts';
+import { EntryType, type Entry } from '../../src/core/index.ts';
+import { WalStorage } from '../../src/storage/index.ts';
 import { runDiskLoop } from './disk.bench.ts';
 
 export interface WalBenchRow {

@@ -2,7 +2,7 @@
  * The message codec micro-benchmark: what encoding and decoding one Raft message costs on the
  * messages that make up the hot path, and how many bytes each takes in a ring.
  *
- *   node dist/bench/codec.bench.js [--quick]
+ *   node dist/bench/micro/codec.bench.js [--quick]
  *
  * Messages (terms around 10^3, indexes around 5 × 10^6, as in a cluster that has run a
  * while): a heartbeat, an AppResp, and an App carrying 1 and 64 entries of 128 B.
@@ -32,9 +32,9 @@ import os from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { pathToFileURL } from 'node:url';
 import { isDeepStrictEqual, parseArgs } from 'node:util';
-import { decodeMessage, encodeMessageInto, encodedMessageBytes } from '../src/codec/index.ts';
-import { MessageType, makeMessage, type Entry, type EntryType, type Message } from '../src/core/index.ts';
-import { measure, perOpRow, type MeasureOptions, type ResultRow, type Timed } from './measure.ts';
+import { decodeMessage, encodeMessageInto, encodedMessageBytes } from '../../src/codec/index.ts';
+import { MessageType, makeMessage, type Entry, type EntryType, type Message } from '../../src/core/index.ts';
+import { measure, perOpRow, type MeasureOptions, type ResultRow, type Timed } from '../shared/measure.ts';
 
 /** Encoded bytes handled per sample (rounded to whole messages, at least OPS_PER_SAMPLE_MIN). */
 const SAMPLE_BYTES_TARGET = 128 * 1024;
@@ -313,7 +313,7 @@ async function main(): Promise<void> {
   process.stdout.write(`${formatCodecRows(rows).join('\n')}\n`);
 }
 
-// Run alone (node dist/bench/codec.bench.js): measure and print. Imported: do nothing.
+// Run alone (node dist/bench/micro/codec.bench.js): measure and print. Imported: do nothing.
 if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
   main().catch((error: unknown) => {
     process.stderr.write(`${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);

@@ -17,8 +17,8 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import type { Target } from '../bench.config.ts';
-import type { LatencyMs, PercentilePoint } from './load/loops.ts';
+import type { Target } from '../../bench.config.ts';
+import type { LatencyMs, PercentilePoint } from '../load/loops.ts';
 import type { ResultRow } from './measure.ts';
 
 export interface Machine {
@@ -37,7 +37,7 @@ export interface Limit {
   readonly opsPerSec: number;
 }
 
-/** How the WAL batched during a durable loop (see LoopProbe in bench/cluster.bench.ts). */
+/** How the WAL batched during a durable loop (see LoopProbe in bench/cluster/cluster.bench.ts). */
 export interface WalBatching {
   /** Committed writes per `writev` + `fdatasync`. */
   readonly batch: number;

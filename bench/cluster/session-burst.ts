@@ -1,12 +1,12 @@
 /**
  * A burst of concurrent writes from one client, far past the in-flight bound:
- * `node dist/bench/session-burst.js [--puts N] [--rounds R] [--keys K]`. Starts a 3-node
+ * `node dist/bench/cluster/session-burst.js [--puts N] [--rounds R] [--keys K]`. Starts a 3-node
  * in-memory cluster and runs R rounds of N concurrent puts (each waits for a slot, then takes a
  * session); prints each round's time and its errors by code. Every write must succeed: a
  * SESSION_EXPIRED here means sessions evicted each other in the state machine.
  */
 import { parseArgs } from 'node:util';
-import { createCluster } from '../src/cluster/index.ts';
+import { createCluster } from '../../src/cluster/index.ts';
 
 const { values } = parseArgs({
   options: { puts: { type: 'string', default: '130000' }, rounds: { type: 'string', default: '2' }, keys: { type: 'string', default: '5000' } },
@@ -15,7 +15,7 @@ const puts = Number(values.puts);
 const rounds = Number(values.rounds);
 const keys = Number(values.keys);
 if (![puts, rounds, keys].every((n) => Number.isInteger(n) && n >= 1) || puts > 1_000_000 || rounds > 20) {
-  console.error('usage: node dist/bench/session-burst.js [--puts N (<= 1,000,000)] [--rounds R (<= 20)] [--keys K]');
+  console.error('usage: node dist/bench/cluster/session-burst.js [--puts N (<= 1,000,000)] [--rounds R (<= 20)] [--keys K]');
   process.exit(2);
 }
 const cluster = await createCluster({ nodes: 3 });

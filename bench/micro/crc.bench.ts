@@ -21,8 +21,8 @@ import { randomBytes, randomInt } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { crc32 as zlibCrc32 } from 'node:zlib';
 import CRC32 from 'crc-32';
-import type { CrcScenario } from '../bench.config.ts';
-import { measure, perOpRow, type MeasureOptions, type ResultRow, type Timed } from './measure.ts';
+import type { CrcScenario } from '../../bench.config.ts';
+import { measure, perOpRow, type MeasureOptions, type ResultRow, type Timed } from '../shared/measure.ts';
 
 /** Bytes checksummed per sample (rounded up to whole buffers). */
 const SAMPLE_BYTES_TARGET = 256 * 1024;

@@ -5,7 +5,7 @@
  *
  * One scenario (bench.config.ts, kind 'cluster') runs, in this order:
  * 1. the limits that need no cluster, before it starts, so that nothing else runs:
- *    - ring: the SharedArrayBuffer ring between two worker threads (bench/ring.bench.ts),
+ *    - ring: the SharedArrayBuffer ring between two worker threads (bench/micro/ring.bench.ts),
  *      with frames of the size a request or its reply takes on the client's ring (the larger
  *      of the two), published as a node publishes a turn's frames;
  *    - map: one thread applying the same puts (or gets) to a `Map`, keyed as the state
@@ -17,7 +17,7 @@
  * 4. for each op of `openLoopOps`: an open loop at `openLoopRateOfPeak` × the best closed
  *    loop of that op, latency counted from each operation's due time (coordinated omission);
  * 5. durable puts only: while the cluster idles after each of those loops, the bare
- *    `writev` + `fdatasync` loop (bench/disk.bench.ts, preallocated file) at the WAL batch
+ *    `writev` + `fdatasync` loop (bench/micro/disk.bench.ts, preallocated file) at the WAL batch
  *    the loop achieved: committed writes per sync, estimated as writes over the log's new
  *    entries (see LoopProbe). Its records are the size each write takes
  *    in a batch entry. The three nodes share the disk, the bare loop has it alone.
@@ -30,15 +30,15 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { quickCluster, type ClusterOp, type ClusterScenario } from '../bench.config.ts';
-import { encodeKvRequest } from '../src/kv/index.ts';
-import { encodedReplyBytes, encodedRequestBytes } from '../src/runtime/index.ts';
-import { createCluster, type Cluster, type KvClient } from '../src/index.ts';
-import { IOVECS_PER_WRITE_MAX, runDiskLoop } from './disk.bench.ts';
-import { closedLoop, openLoop, type LoopResult, type Operation } from './load/loops.ts';
-import { silentProgress, type Progress } from './progress.ts';
-import { runRingThroughput } from './ring.bench.ts';
-import { withLimit, type BenchRow, type LimitRecord, type WalBatching } from './result.ts';
+import { quickCluster, type ClusterOp, type ClusterScenario } from '../../bench.config.ts';
+import { encodeKvRequest } from '../../src/kv/index.ts';
+import { encodedReplyBytes, encodedRequestBytes } from '../../src/runtime/index.ts';
+import { createCluster, type Cluster, type KvClient } from '../../src/index.ts';
+import { IOVECS_PER_WRITE_MAX, runDiskLoop } from '../micro/disk.bench.ts';
+import { closedLoop, openLoop, type LoopResult, type Operation } from '../load/loops.ts';
+import { silentProgress, type Progress } from '../shared/progress.ts';
+import { runRingThroughput } from '../micro/ring.bench.ts';
+import { withLimit, type BenchRow, type LimitRecord, type WalBatching } from '../shared/result.ts';
 
 /** Longest wait for the first leader. */
 const LEADER_WAIT_MS = 10_000;
@@ -193,7 +193,7 @@ export async function runClusterScenario(scenario: ClusterScenario, options: Clu
   let cluster: Cluster | undefined;
   try {
     progress.step(`${name}: starting ${scenario.nodes} nodes on worker threads${dir === undefined ? ', logs in memory' : `, WAL in ${dir}`}`, ESTIMATE_START_MS);
-    cluster = await createCluster({ nodes: scenario.nodes, dataDir: dir, fsync: 'always', ...scenario.cluster });
+    cluster = await createCluster({ nodes: scenario.nodes, dataDir: dir, ...scenario.cluster, node: { fsync: 'always' } });
     const kv = cluster.client();
     await waitForLeader(cluster);
     progress.step(`${name}: writing each of ${scenario.keySpace.toLocaleString('en-US')} keys once`, ESTIMATE_PRELOAD_MS);
@@ -228,7 +228,7 @@ export async function runClusterScenario(scenario: ClusterScenario, options: Clu
       if (rate <= 0) continue;
       progress.step(`${name}: ${op}, open loop at ${rate.toLocaleString('en-US')}/s (${scenario.openLoopRateOfPeak} × the peak), ${plan.timeMs} ms`, plan.timeMs);
       const probe = await LoopProbe.start(cluster, scenario.durable && op === 'put');
-      const result = await openLoop(makeOperation(kv, op, p), { ratePerSec: rate, durationMs: plan.timeMs, inFlightMax: scenario.cluster.requestsInFlightMax });
+      const result = await openLoop(makeOperation(kv, op, p), { ratePerSec: rate, durationMs: plan.timeMs, inFlightMax: scenario.cluster.client.requestsInFlightMax });
       const { wal, note } = await probe.finish(result);
       measured.push({ op, loop: 'open', inFlight: result.inFlightPeak, offeredOpsPerSec: rate, result, wal, note });
       measureDisk(wal);

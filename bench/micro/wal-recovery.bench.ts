@@ -5,7 +5,7 @@
  * process's peak resident memory, against the same child's baseline before opening. The
  * directory is removed afterwards.
  *
- *   node dist/bench/wal-recovery.bench.js [--bytes 1073741824]
+ *   node dist/bench/micro/wal-recovery.bench.js [--bytes 1073741824]
  */
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -13,8 +13,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { performance } from 'node:perf_hooks';
-import { EntryType, type Entry } from '../src/core/index.ts';
-import { WalStorage } from '../src/storage/index.ts';
+import { EntryType, type Entry } from '../../src/core/index.ts';
+import { WalStorage } from '../../src/storage/index.ts';
 
 const ENTRY_BYTES = 1024;
 const BATCH = 1024;
