@@ -16,7 +16,7 @@
  * Not thread-safe, and one process at a time per directory (not enforced): a node owns its
  * storage on its own thread.
  */
-import { assert, ErrorCode, fail, RingraftError } from '../base/index.ts';
+import { ErrorCode, fail, RingraftError } from '../base/index.ts';
 import { channel } from 'node:diagnostics_channel';
 import { dirname, join } from 'node:path';
 import { EMPTY_DATA, ENTRY_FRAMING_BYTES, emptyConfState, entryBytes, type ConfState, type Entry, type HardState, type InitialState, type Snapshot, type Storage } from '../core/index.ts';
@@ -767,8 +767,8 @@ function checkEntries(entries: readonly Entry[], from: number, prevTerm: number)
       throw new RingraftError(ErrorCode.INVALID_ARGUMENT, `entry ${e.index}: ${e.data.length} bytes over the maximum ${ENTRY_DATA_BYTES_MAX}`);
     }
     // The messages are built only on failure: this loop runs once per entry written.
-    if (k > from && e.index !== entries[k - 1]!.index + 1) assert(false, `entries not consecutive at ${e.index}`);
-    if (e.term < term) assert(false, `entry ${e.index} has term ${e.term} below the term ${term} before it`);
+    if (k > from && e.index !== entries[k - 1]!.index + 1) fail(`entries not consecutive at ${e.index}`);
+    if (e.term < term) fail(`entry ${e.index} has term ${e.term} below the term ${term} before it`);
     term = e.term;
   }
 }

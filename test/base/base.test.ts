@@ -118,6 +118,13 @@ describe('src/ has one of each', () => {
     }
   });
 
+  it('no assertion builds its message before it fails (a template literal is written `if (!ok) fail(`...`)`)', () => {
+    for (const f of files) {
+      const eager = f.text.split('\n').flatMap((line, i) => (/\bassert\((?:(?!\(\) =>).)*,\s*`/.test(line) ? [`${f.path}:${i + 1}: ${line.trim()}`] : []));
+      expect(eager).toEqual([]);
+    }
+  });
+
   it('one error code list, one error base, and no cast to ErrorCode', () => {
     for (const f of outsideBase) {
       expect(f.text, f.path).not.toMatch(/\bas\s+ErrorCode\b/);

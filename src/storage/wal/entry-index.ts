@@ -18,7 +18,7 @@
  *   entry:          base+1                  base+count (= lastIndex)
  * ```
  */
-import { assert, fail } from '../../base/index.ts';
+import { fail } from '../../base/index.ts';
 import { type Entry } from '../../core/index.ts';
 
 const CHUNK_SHIFT = 12;
@@ -90,9 +90,9 @@ export class EntryIndex {
     const n = entries.length - from;
     if (n <= 0) return;
     const first = entries[from]!.index;
-    if (first !== this.lastIndex + 1) assert(false, `index entry ${first} does not follow ${this.lastIndex}`);
-    if (segment > U32_MAX) assert(false, `segment ${segment} over u32`);
-    if (batchOffsetBytes > U32_MAX) assert(false, `offset ${batchOffsetBytes} over u32`);
+    if (first !== this.lastIndex + 1) fail(`index entry ${first} does not follow ${this.lastIndex}`);
+    if (segment > U32_MAX) fail(`segment ${segment} over u32`);
+    if (batchOffsetBytes > U32_MAX) fail(`offset ${batchOffsetBytes} over u32`);
     this.makeRoom(n);
     let slot = this.head + this.count;
     // Chunk by chunk: the part of the run that falls in each.
