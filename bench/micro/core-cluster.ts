@@ -3,19 +3,19 @@
  * micro-benchmark (and of its correctness test). Each node has a MemoryStorage as its
  * "disk"; messages go straight from one node's Ready to the destination node's `step()`.
  *
- * Each Ready is processed in the order the core documents (see Ready in src/core/types.ts):
- *
- * 1. persist: `snapshot` into storage, then `entries`, then `hardState`;
- * 2. send: every message to its destination's `step()` (or to a caller's sink);
- * 3. apply: count `committedEntries` (and hand them to `onApply` if one was given);
- * 4. `advance(ready)`.
+ * Each Ready is processed by the one Ready loop of the tests and scenarios, the ReadyDriver
+ * (src/sim/ready-driver.ts), in the order the core documents (see Ready in
+ * src/core/types.ts): persist, send (here: to the destination's `step()`, or to a caller's
+ * sink), apply (counted, and handed to `onApply` if one was given), advance. It records
+ * nothing and checks no safety property here, so that its memory stays flat over a long run.
  *
  * Nothing here ticks once a leader is elected: the steady state measured is pure
  * replication, with no heartbeats and no elections.
  */
-import { assert } from '../../src/base/index.ts';
-import { EMPTY_DATA, EntryType, RaftNode, type Entry, type Message, type NodeId } from '../../src/core/index.ts';
-import { MemoryStorage } from '../../src/storage/index.ts';
+import { assert, fail } from '../../src/base/index.ts';
+import { EMPTY_DATA, EntryType, type Entry, type Message, type NodeId, type RaftNode } from '../../src/core/index.ts';
+import { ReadyDriver } from '../../src/sim/ready-driver.ts';
+import type { MemoryStorage } from '../../src/storage/index.ts';
 import type { BenchNodeConfig } from '../../bench.config.ts';
 
 export interface CoreClusterOptions {
@@ -45,7 +45,7 @@ export class CoreCluster {
   /** appliedIndexes[i]: the log index of the last entry node i + 1 has applied. */
   readonly appliedIndexes: number[];
   private readonly compactionEntriesMax: number;
-  private readonly onApply: ((nodeId: NodeId, entry: Entry) => void) | undefined;
+  private readonly driver: ReadyDriver;
   private readonly deliver: MessageSink = (m) => this.node(m.to).step(m);
 
   constructor(options: CoreClusterOptions) {
@@ -53,18 +53,24 @@ export class CoreCluster {
     assert(options.compactionEntriesMax >= 1, 'compactionEntriesMax must be at least 1');
     const ids = Array.from({ length: options.clusterSize }, (_, i) => i + 1);
     const seed = options.seed ?? 1;
-    const storages = ids.map(() => new MemoryStorage());
-    this.storages = storages;
-    this.nodes = ids.map((id, i) => new RaftNode({ ...options.node, id, voters: ids, storage: storages[i]!, seed: seed + i }));
+    this.driver = new ReadyDriver({
+      node: { ...options.node, voters: ids },
+      seedOf: (id) => seed + id - 1,
+      record: false,
+      checkSafety: false,
+      onApply: options.onApply,
+    });
+    const driverNodes = ids.map((id) => this.driver.addNode(id));
+    this.storages = driverNodes.map((n) => n.storage);
+    this.nodes = driverNodes.map((n) => n.raft);
     this.appliedCounts = ids.map(() => 0);
     this.appliedIndexes = ids.map(() => 0);
     this.compactionEntriesMax = options.compactionEntriesMax;
-    this.onApply = options.onApply;
   }
 
   node(id: NodeId): RaftNode {
     const n = this.nodes[id - 1];
-    assert(n !== undefined, `no node ${id}`);
+    if (!(n !== undefined)) fail(`no node ${id}`);
     return n;
   }
 
@@ -80,7 +86,7 @@ export class CoreCluster {
    */
   elect(target: NodeId = 1): void {
     for (let t = 0; this.leaderId() === undefined; t++) {
-      assert(t < ELECTION_TICKS_MAX, `no leader after ${ELECTION_TICKS_MAX} ticks`);
+      if (!(t < ELECTION_TICKS_MAX)) fail(`no leader after ${ELECTION_TICKS_MAX} ticks`);
       for (const n of this.nodes) n.tick();
       this.stabilize();
     }
@@ -88,7 +94,7 @@ export class CoreCluster {
       this.node(this.leaderId()!).transferLeadership(target);
       this.stabilize();
     }
-    assert(this.leaderId() === target, `node ${target} did not become leader`);
+    if (!(this.leaderId() === target)) fail(`node ${target} did not become leader`);
     // The new leader's empty entry must be applied everywhere before a measurement starts.
     this.stabilize();
   }
@@ -98,26 +104,12 @@ export class CoreCluster {
    * `sink` if given, else straight to their destination. Returns whether there was one.
    */
   processReady(id: NodeId, sink: MessageSink = this.deliver): boolean {
-    const node = this.node(id);
-    if (!node.hasReady()) return false;
-    const rd = node.ready();
-    const storage = this.storages[id - 1]!;
-    if (rd.snapshot !== undefined) storage.applySnapshot(rd.snapshot);
-    storage.append(rd.entries);
-    if (rd.hardState !== undefined) storage.setHardState(rd.hardState);
-    for (const m of rd.messages) sink(m);
-    if (rd.snapshot !== undefined) {
-      // Applying a snapshot applies every entry it covers that this node had not applied.
-      this.appliedCounts[id - 1]! += rd.snapshot.meta.index - this.appliedIndexes[id - 1]!;
-      this.appliedIndexes[id - 1] = rd.snapshot.meta.index;
-    }
-    const applied = rd.committedEntries;
-    if (applied.length > 0) {
-      this.appliedCounts[id - 1]! += applied.length;
-      this.appliedIndexes[id - 1] = applied[applied.length - 1]!.index;
-      if (this.onApply !== undefined) for (const e of applied) this.onApply(id, e);
-    }
-    node.advance(rd);
+    if (this.driver.processReady(id, sink) === undefined) return false;
+    // Entries are applied in index order and a snapshot applies every entry it covers, so
+    // the entries applied are the advance of the applied index.
+    const appliedIndex = this.driver.node(id).appliedIndex;
+    this.appliedCounts[id - 1]! += appliedIndex - this.appliedIndexes[id - 1]!;
+    this.appliedIndexes[id - 1] = appliedIndex;
     return true;
   }
 
@@ -133,7 +125,7 @@ export class CoreCluster {
   /** Processes Readys until no node has one left. */
   stabilize(): void {
     for (let pass = 0; this.processAll(); pass++) {
-      assert(pass < READY_PASSES_MAX, `cluster still busy after ${READY_PASSES_MAX} passes`);
+      if (!(pass < READY_PASSES_MAX)) fail(`cluster still busy after ${READY_PASSES_MAX} passes`);
     }
   }
 
@@ -149,9 +141,9 @@ export class CoreCluster {
     const target = this.appliedCounts[leaderId - 1]! + payloads.length;
     for (const p of payloads) leader.propose(p);
     for (let pass = 0; this.appliedCounts[leaderId - 1]! < target; pass++) {
-      assert(pass < READY_PASSES_MAX, `round not committed after ${READY_PASSES_MAX} passes`);
+      if (!(pass < READY_PASSES_MAX)) fail(`round not committed after ${READY_PASSES_MAX} passes`);
       // No Ready anywhere while entries are uncommitted would mean a stuck cluster.
-      assert(this.processAll(), `cluster idle with ${target - this.appliedCounts[leaderId - 1]!} entries not applied`);
+      if (!(this.processAll())) fail(`cluster idle with ${target - this.appliedCounts[leaderId - 1]!} entries not applied`);
     }
     this.maybeCompact();
     return payloads.length;

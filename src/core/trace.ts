@@ -98,7 +98,7 @@ export function formatTraceEvent(e: TraceEvent): string {
     case 'progress':
       return `${head} progress of ${e.peer} ${e.from} -> ${e.to} (${e.reason}) match ${e.match} next ${e.next}`;
     case 'snapshot-sent':
-      return `${head} snapshot ${e.index}/${e.snapshotTerm} (${e.bytes} bytes) to ${e.to}`;
+      return `${head} snapshot ${e.snapshotTerm}/${e.index} (${e.bytes} bytes) to ${e.to}`;
     case 'conf-change':
       return `${head} conf change at ${e.index} ${e.applied ? 'applied' : 'skipped'}: voters [${e.voters.join(',')}]${e.votersOutgoing.length > 0 ? ` && [${e.votersOutgoing.join(',')}]` : ''}${e.learners.length > 0 ? ` learners [${e.learners.join(',')}]` : ''}`;
   }

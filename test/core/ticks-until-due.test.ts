@@ -4,31 +4,25 @@
  * (a follower campaigns, a leader sends its heartbeats).
  */
 import { describe, expect, it } from 'vitest';
-import { MessageType, RaftNode, type Message } from '../../src/core/index.ts';
-import { MemoryStorage } from '../../src/storage/index.ts';
+import { MessageType, type Message, type RaftConfig, type RaftNode } from '../../src/core/index.ts';
+import { ReadyDriver } from '../../src/sim/ready-driver.ts';
 
-const storages = new WeakMap<RaftNode, MemoryStorage>();
+const drivers = new WeakMap<RaftNode, ReadyDriver>();
 
-function node(config: Omit<ConstructorParameters<typeof RaftNode>[0], 'storage'>): RaftNode {
-  const storage = new MemoryStorage();
-  const n = new RaftNode({ ...config, storage });
-  storages.set(n, storage);
+/** One node on the shared Ready loop, its peers absent: what it sends stays in the mailbox. */
+function node(config: Omit<RaftConfig, 'storage'>): RaftNode {
+  const { id, seed, ...options } = config;
+  const driver = new ReadyDriver({ seedOf: () => seed });
+  const n = driver.addNode(id, options).raft;
+  drivers.set(n, driver);
   return n;
 }
 
-/** Processes every Ready as a host would (persist, then collect the messages). */
+/** Processes every Ready as a host would, and returns the messages sent meanwhile. */
 function settle(n: RaftNode): Message[] {
-  const storage = storages.get(n)!;
-  const out: Message[] = [];
-  while (n.hasReady()) {
-    const rd = n.ready();
-    if (rd.snapshot !== undefined) storage.applySnapshot(rd.snapshot);
-    storage.append(rd.entries);
-    if (rd.hardState !== undefined) storage.setHardState(rd.hardState);
-    out.push(...rd.messages);
-    n.advance(rd);
-  }
-  return out;
+  const driver = drivers.get(n)!;
+  driver.settle(n.id);
+  return driver.mailbox.splice(0);
 }
 
 describe('ticksUntilDue', () => {

@@ -1,15 +1,15 @@
-// A small deterministic in-memory network of RaftNodes for scenario tests, after etcd's
-// test network: each node has its own MemoryStorage; Readys are processed in the documented
-// order (persist snapshot, entries and hard state; send; apply; advance); messages wait in
-// one FIFO queue until delivered; links can be cut and messages dropped by filters. It also
-// checks as it goes that no two nodes lead the same term (Election Safety) and that every
-// node applies the same entry at each index (State Machine Safety).
-import { EntryType, RaftNode, decodeConfChange } from '../../../src/core/index.ts';
-import type { Entry, Message, NodeId, RaftConfig, ReadState } from '../../../src/core/index.ts';
-import { MemoryStorage } from '../../../src/storage/index.ts';
+// A small deterministic in-memory network of RaftNodes for the core's tests, after etcd's test
+// network. It is the ReadyDriver (src/sim/ready-driver.ts, which processes each Ready in the
+// documented order and checks Election Safety and State Machine Safety as it goes) run eagerly:
+// every node's Readys are processed as soon as it has any (after a tick, a delivery, a
+// restart), so that a test only says which messages move and when time passes. Messages wait
+// in one FIFO queue until delivered; links can be cut and messages dropped by filters.
+import { EntryType, decodeConfChange } from '../../../src/core/index.ts';
+import type { Message, NodeId, RaftNode } from '../../../src/core/index.ts';
+import { ReadyDriver, type DriverNode, type DriverNodeOptions, type DropFilter } from '../../../src/sim/ready-driver.ts';
 
 /** Per-node options; `voters`/`learners` only matter to a node with empty storage (bootstrap). */
-export type NodeOptions = Partial<Omit<RaftConfig, 'id' | 'storage' | 'seed'>>;
+export type NodeOptions = DriverNodeOptions;
 
 export interface NetworkOptions extends NodeOptions {
   readonly learners?: readonly NodeId[];
@@ -17,43 +17,13 @@ export interface NetworkOptions extends NodeOptions {
   readonly seedBase?: number;
 }
 
-export interface NetNode {
-  readonly id: NodeId;
-  raft: RaftNode;
-  readonly storage: MemoryStorage;
-  readonly options: NodeOptions;
-  /** Entries applied since the node (re)started, in order. */
-  applied: Entry[];
-  /** The index the state machine has reached (a snapshot counts). */
-  appliedIndex: number;
-  /** Every ReadState handed out since the node (re)started. */
-  readStates: ReadState[];
-  /** Snapshots the host installed. */
-  snapshotsInstalled: number;
-}
+export type NetNode = DriverNode;
 
-/** Decides whether to drop a message at delivery time. */
-export type DropFilter = (m: Message) => boolean;
-
-const ROUNDS_MAX = 10_000;
+/** Rounds of delivery in one deliverAll before the network is taken to livelock. */
+const DELIVERY_ROUNDS_MAX = 10_000;
 
 export class Network {
-  readonly nodes = new Map<NodeId, NetNode>();
-  /** Messages sent and not yet delivered, oldest first. */
-  queue: Message[] = [];
-  /** Every message that reached its recipient's step(), in delivery order. */
-  readonly delivered: Message[] = [];
-  /** Every message a node sent (dropped or not), in sending order. */
-  readonly sent: Message[] = [];
-  private readonly cuts = new Set<string>();
-  private drops: DropFilter[] = [];
-  /** Election Safety: the leader seen in each term. */
-  private readonly leaderOfTerm = new Map<number, NodeId>();
-  /** State Machine Safety: the entry (term) applied at each index by anyone. */
-  private readonly appliedTerms = new Map<number, number>();
-  private readonly seedBase: number;
-  /** Options every node gets, including nodes added later. */
-  private readonly baseOptions: NodeOptions;
+  readonly driver: ReadyDriver;
 
   /**
    * Nodes `voters` (and `learners`) bootstrapped as one cluster. Defaults: electionTimeoutTicks 10,
@@ -62,11 +32,37 @@ export class Network {
    */
   constructor(voters: readonly NodeId[], options: NetworkOptions = {}) {
     const { learners = [], seedBase = 17, ...nodeOptions } = options;
-    this.seedBase = seedBase;
-    this.baseOptions = nodeOptions;
+    this.driver = new ReadyDriver({
+      node: { electionTimeoutTicks: 10, heartbeatIntervalTicks: 1, preVote: true, checkQuorum: false, ...nodeOptions },
+      seedOf: (id) => id * 7919 + seedBase,
+    });
     for (const id of [...voters, ...learners]) {
       this.addNode(id, { voters, learners });
     }
+  }
+
+  /** Every node, by id. */
+  get nodes(): ReadonlyMap<NodeId, NetNode> {
+    return this.driver.nodes;
+  }
+
+  /** Messages sent and not yet delivered, oldest first. Tests may rearrange it. */
+  get queue(): Message[] {
+    return this.driver.mailbox;
+  }
+
+  set queue(messages: Message[]) {
+    this.driver.mailbox = messages;
+  }
+
+  /** Every message that reached its recipient's step(), in delivery order. */
+  get delivered(): readonly Message[] {
+    return this.driver.delivered;
+  }
+
+  /** Every message a node sent (dropped or not), in sending order. */
+  get sent(): readonly Message[] {
+    return this.driver.sent;
   }
 
   /**
@@ -74,109 +70,29 @@ export class Network {
    * Without `voters` it joins an existing cluster.
    */
   addNode(id: NodeId, options: NodeOptions = {}): NetNode {
-    const storage = new MemoryStorage();
-    const merged = { ...this.baseOptions, ...options };
-    const node: NetNode = {
-      id,
-      raft: this.makeRaft(id, storage, merged),
-      storage,
-      options: merged,
-      applied: [],
-      appliedIndex: 0,
-      readStates: [],
-      snapshotsInstalled: 0,
-    };
-    this.nodes.set(id, node);
+    const node = this.driver.addNode(id, options);
     this.process(id);
     return node;
   }
 
-  private makeRaft(id: NodeId, storage: MemoryStorage, options: NodeOptions): RaftNode {
-    return new RaftNode({
-      electionTimeoutTicks: 10,
-      heartbeatIntervalTicks: 1,
-      preVote: true,
-      checkQuorum: false,
-      ...options,
-      seed: id * 7919 + this.seedBase,
-      id,
-      storage,
-    });
-  }
-
   node(id: NodeId): NetNode {
-    const n = this.nodes.get(id);
-    if (n === undefined) throw new Error(`no node ${id}`);
-    return n;
+    return this.driver.node(id);
   }
 
   raft(id: NodeId): RaftNode {
-    return this.node(id).raft;
+    return this.driver.raft(id);
   }
 
   /** Simulates a crash and restart: a new RaftNode over the same storage; volatile state is lost. */
   restart(id: NodeId, options: NodeOptions = {}): RaftNode {
-    const node = this.node(id);
-    node.raft = this.makeRaft(id, node.storage, { ...node.options, ...options });
-    node.applied = [];
-    node.appliedIndex = node.storage.snapshot().meta.index;
-    node.readStates = [];
+    const raft = this.driver.restart(id, options);
     this.process(id);
-    return node.raft;
+    return raft;
   }
-
-  // ─── The host loop ─────────────────────────────────────────────────────────────
 
   /** Handles every Ready node `id` has, in the order the Ready contract requires. */
   process(id: NodeId): void {
-    const node = this.node(id);
-    const raft = node.raft;
-    for (let rounds = 0; raft.hasReady(); rounds++) {
-      if (rounds > ROUNDS_MAX) throw new Error(`node ${id}: Ready loop does not settle`);
-      const rd = raft.ready();
-      // 1. Persist.
-      if (rd.snapshot !== undefined) node.storage.applySnapshot(rd.snapshot);
-      node.storage.append(rd.entries);
-      if (rd.hardState !== undefined) node.storage.setHardState(rd.hardState);
-      // 2. Send.
-      for (const m of rd.messages) {
-        this.sent.push(m);
-        this.queue.push(m);
-      }
-      // 3. Apply.
-      if (rd.snapshot !== undefined) {
-        node.appliedIndex = rd.snapshot.meta.index;
-        node.snapshotsInstalled++;
-      }
-      for (const e of rd.committedEntries) this.apply(node, e);
-      for (const rs of rd.readStates) node.readStates.push(rs);
-      // 4. Advance.
-      raft.advance(rd);
-      this.checkElectionSafety(raft);
-    }
-    this.checkElectionSafety(raft);
-  }
-
-  private checkElectionSafety(raft: RaftNode): void {
-    if (raft.role !== 'leader') return;
-    const seen = this.leaderOfTerm.get(raft.term);
-    if (seen !== undefined && seen !== raft.id) {
-      throw new Error(`Election Safety: nodes ${seen} and ${raft.id} both lead term ${raft.term}`);
-    }
-    this.leaderOfTerm.set(raft.term, raft.id);
-  }
-
-  private apply(node: NetNode, e: Entry): void {
-    if (e.index !== node.appliedIndex + 1) {
-      throw new Error(`node ${node.id} applied ${e.index} after ${node.appliedIndex}`);
-    }
-    const seen = this.appliedTerms.get(e.index);
-    if (seen !== undefined && seen !== e.term) {
-      throw new Error(`State Machine Safety: node ${node.id} applied term ${e.term} at ${e.index}, another node term ${seen}`);
-    }
-    this.appliedTerms.set(e.index, e.term);
-    node.applied.push(e);
-    node.appliedIndex = e.index;
+    this.driver.settle(id);
   }
 
   // ─── Time and delivery ─────────────────────────────────────────────────────────
@@ -184,7 +100,7 @@ export class Network {
   /** Ticks one node `n` times, processing its Readys, without delivering anything. */
   tick(id: NodeId, n = 1): void {
     for (let i = 0; i < n; i++) {
-      this.raft(id).tick();
+      this.driver.tick(id);
       this.process(id);
     }
   }
@@ -197,19 +113,9 @@ export class Network {
     }
   }
 
-  /** Whether `m` would be lost on the way. */
-  private isDropped(m: Message): boolean {
-    if (this.cuts.has(`${m.from}>${m.to}`)) return true;
-    return this.drops.some((f) => f(m));
-  }
-
-  /** Delivers one message (unless dropped) and processes the recipient's Readys. */
+  /** Delivers one message (unless it is lost) and processes the recipient's Readys. */
   private deliver(m: Message): void {
-    const node = this.nodes.get(m.to);
-    if (node === undefined || this.isDropped(m)) return;
-    this.delivered.push(m);
-    node.raft.step(m);
-    this.process(m.to);
+    if (this.driver.deliverOne(m)) this.process(m.to);
   }
 
   /**
@@ -219,17 +125,13 @@ export class Network {
    */
   deliverAll(hold?: (m: Message) => boolean): number {
     for (const id of this.nodes.keys()) this.process(id);
-    let count = 0;
+    const before = this.delivered.length;
     for (let rounds = 0; ; rounds++) {
-      if (rounds > ROUNDS_MAX) throw new Error('the network does not settle');
+      if (rounds > DELIVERY_ROUNDS_MAX) throw new Error('the network does not settle');
       const batch = hold === undefined ? this.queue : this.queue.filter((m) => !hold(m));
-      if (batch.length === 0) return count;
+      if (batch.length === 0) return this.delivered.length - before;
       this.queue = hold === undefined ? [] : this.queue.filter(hold);
-      for (const m of batch) {
-        const before = this.delivered.length;
-        this.deliver(m);
-        count += this.delivered.length - before;
-      }
+      for (const m of batch) this.deliver(m);
     }
   }
 
@@ -246,24 +148,22 @@ export class Network {
 
   /** Cuts the links between `a` and `b`, both ways. */
   cut(a: NodeId, b: NodeId): void {
-    this.cuts.add(`${a}>${b}`);
-    this.cuts.add(`${b}>${a}`);
+    this.driver.cut(a, b);
   }
 
   /** Cuts every link of `id`. */
   isolate(id: NodeId): void {
-    for (const other of this.nodes.keys()) if (other !== id) this.cut(id, other);
+    this.driver.isolate(id);
   }
 
   /** Drops every message `filter` selects until recover(). */
   drop(filter: DropFilter): void {
-    this.drops.push(filter);
+    this.driver.drop(filter);
   }
 
   /** Heals every cut and removes every drop filter. */
   recover(): void {
-    this.cuts.clear();
-    this.drops = [];
+    this.driver.recover();
   }
 
   // ─── Elections ─────────────────────────────────────────────────────────────────
@@ -308,23 +208,19 @@ export class Network {
 
   /** The node that is leader of the highest term among leaders, if any. */
   leader(): NodeId | undefined {
-    let best: RaftNode | undefined;
-    for (const n of this.nodes.values()) {
-      if (n.raft.role === 'leader' && (best === undefined || n.raft.term > best.term)) best = n.raft;
-    }
-    return best?.id;
+    return this.driver.leader();
   }
 
   /** The ids of nodes that are leaders right now (possibly stale ones in older terms). */
   leaders(): NodeId[] {
-    return [...this.nodes.values()].filter((n) => n.raft.role === 'leader').map((n) => n.id);
+    return this.driver.leaders();
   }
 
   // ─── Convenience ───────────────────────────────────────────────────────────────
 
   /** Proposes one normal entry with `text` on `id` and returns its index. */
   propose(id: NodeId, text: string): number {
-    return this.raft(id).propose(new TextEncoder().encode(text));
+    return this.driver.propose(id, new TextEncoder().encode(text));
   }
 
   /** The normal entries `id` applied, as text (empty leader entries left out). */
