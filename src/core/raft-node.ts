@@ -928,16 +928,16 @@ export class RaftNode {
     return index;
   }
 
-  /**
-   * Appends to the leader's own log. The leader's own progress does not move here: it
-   * counts itself toward commit only once advance() reports the entries durable (thesis
-   * §10.2.1), so the host may send AppendEntries while its own write is in flight.
-   */
   /** Whether a proposal of `dataBytes` would pass the uncommitted budget (one always fits). */
   private proposalsFull(dataBytes: number): boolean {
     return this.uncommitted.length > 0 && this.uncommittedBytes + dataBytes + ENTRY_FRAMING_BYTES > this.uncommittedBytesMax;
   }
 
+  /**
+   * Appends to the leader's own log. The leader's own progress does not move here: it
+   * counts itself toward commit only once advance() reports the entries durable (thesis
+   * §10.2.1), so the host may send AppendEntries while its own write is in flight.
+   */
   private appendEntries(entries: Entry[]): void {
     this.log.append(entries);
   }

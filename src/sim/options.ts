@@ -114,6 +114,9 @@ export interface SimOptions {
   readonly checkHistory?: boolean;
 }
 
+/** What a caller may override: any option, and any of the Raft and host settings (merged into the profile's). */
+export type SimOverrides = Partial<Omit<SimOptions, 'raft' | 'node'>> & { readonly raft?: RaftSettingsInput; readonly node?: NodeSettingsInput };
+
 /**
  * The options of run `seed`: a profile drawn from the seed (protocol knobs, batch and
  * window sizes, network behaviour, workload shape) so that many seeds cover many
@@ -121,8 +124,6 @@ export interface SimOptions {
  * New knobs are drawn after the older ones, so adding one leaves the others of a seed as
  * they were.
  */
-/** What a caller may override: any option, and any of the Raft and host settings (merged into the profile's). */
-export type SimOverrides = Partial<Omit<SimOptions, 'raft' | 'node'>> & { readonly raft?: RaftSettingsInput; readonly node?: NodeSettingsInput };
 
 export function defaultSimOptions(seed: number, overrides: SimOverrides = {}): SimOptions {
   const r = new Rand(seed ^ 0x2545f491);

@@ -343,13 +343,10 @@ export class WalStorage implements Storage {
   }
 
   /**
-   * Records a snapshot of the state machine at `index` (which must be stored), discards
-   * the entries it covers, deletes the segments only they were in, and the older snapshot file.
-   */
-  /**
-   * Records a snapshot of the state machine at `index` and compacts the log through it,
-   * but keeps the last `retainEntries` entries behind it (until the next compaction or
-   * restart) for followers slightly behind to catch up from without a snapshot.
+   * Records a snapshot of the state machine at `index` (which must be stored) and compacts
+   * the log through it: deletes the segments only compacted entries were in, and the older
+   * snapshot file. It keeps the last `retainEntries` entries behind it (until the next
+   * compaction or restart) for followers slightly behind to catch up from without a snapshot.
    */
   createSnapshot(index: number, conf: ConfState, data: Uint8Array, retainEntries = 0): Snapshot {
     this.checkWritable();
