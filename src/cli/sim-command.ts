@@ -1,12 +1,13 @@
 /**
  * `ringraft sim`: runs the deterministic simulator.
  *
- *   ringraft sim --seed N [--nodes K] [--faults a,b] [--plant BUG] [--json] [--history FILE]
+ *   ringraft sim --seed N [--nodes K] [--faults a,b] [--plant BUG] [--json | --trace] [--history FILE]
  *   ringraft sim --seeds N [--start S] [--nodes 3,5,7] [--faults a,b] [--workers W] [--json]
  *
- * One seed replays a run exactly; many seeds fan out over a piscina worker pool. The exit
- * code is 0 when no run found a violation, 1 when one did, 2 for a bad argument (checked,
- * with the --history path, before anything runs).
+ * One seed replays a run exactly, and a failing one prints the last events of each node
+ * before the violation (`--trace` prints every event of the run as it happens); many seeds
+ * fan out over a piscina worker pool. The exit code is 0 when no run found a violation, 1
+ * when one did, 2 for a bad argument (checked, with the --history path, before anything runs).
  */
 import { availableParallelism } from 'node:os';
 import { writeFileSync } from 'node:fs';
@@ -16,6 +17,7 @@ import {
   FAULT_KINDS,
   PLANTED_BUGS,
   defaultSimOptions,
+  formatTraceRecord,
   historyToJsonLines,
   runSimulation,
   simOverrides,
@@ -42,7 +44,7 @@ const SEED_MAX = 0xffffffff;
 
 export async function simCommand(argv: readonly string[], out: Output): Promise<number> {
   const args = parseArgs(argv, {
-    flags: ['json', 'help'],
+    flags: ['json', 'help', 'trace'],
     values: ['seed', 'seeds', 'start', 'nodes', 'faults', 'history', 'plant', 'workers'],
   });
   if (args.flags.has('help')) {
@@ -55,29 +57,35 @@ export async function simCommand(argv: readonly string[], out: Output): Promise<
   const faults = args.values.has('faults') ? parseFaults(args.values.get('faults')!) : undefined;
   const plant = args.values.has('plant') ? parsePlant(args.values.get('plant')!) : undefined;
   const json = args.flags.has('json');
+  const trace = args.flags.has('trace');
   if (args.positional.length > 0) throw new UsageError(`unexpected argument "${args.positional[0]}"`);
   if (args.values.has('seed') === args.values.has('seeds')) throw new UsageError('give exactly one of --seed N or --seeds N');
 
   if (args.values.has('seed')) {
     if (nodes.length !== 1) throw new UsageError('--seed runs one cluster size: give one --nodes value');
     for (const name of ['start', 'workers']) if (args.values.has(name)) throw new UsageError(`--${name} goes with --seeds (many runs)`);
+    if (trace && json) throw new UsageError('--trace prints lines, --json one object: give one of them');
     const seed = parseInt32(args.values.get('seed')!, '--seed');
     const history = args.values.get('history');
     if (history !== undefined) checkOutputFile(history, 'history');
     const options = defaultSimOptions(seed, simOverrides({ seed, nodes: nodesGiven ? nodes[0] : undefined, faults, plant }));
-    const r = runSimulation(options);
+    const r = runSimulation(options, trace ? { onEvent: (record) => out.stdout(formatTraceRecord(record)) } : {});
     if (history !== undefined) writeFileSync(history, historyToJsonLines(r.history));
     const summary = summarize([{ ...r }], faults, plant);
     if (json) out.stdout(JSON.stringify({ ...summary, history: history ?? null }));
     else {
       out.stdout(`seed ${seed}, ${r.nodes} nodes: ${r.ok ? 'ok' : 'VIOLATION'}`);
       out.stdout(`  ${r.operations} operations (${r.operationsCompleted} answered), ${r.elections} leaders elected, ${r.faults} faults, ${r.events} events, ${r.simulatedMs} ms simulated`);
-      if (!r.ok) out.stdout(`  ${r.violation}`);
+      if (!r.ok) {
+        for (const line of r.violation!.split('\n')) out.stdout(`  ${line}`);
+        for (const line of r.lastEvents) out.stdout(`  ${line}`);
+      }
     }
     return r.ok ? 0 : 1;
   }
 
   if (args.values.has('history')) throw new UsageError('--history goes with --seed (one run)');
+  if (trace) throw new UsageError('--trace goes with --seed (one run): trace one of the seeds on its own');
   const count = parseInt32(args.values.get('seeds')!, '--seeds');
   if (count < 1 || count > SEEDS_MAX) throw new UsageError(`--seeds takes 1 to ${SEEDS_MAX}`);
   const start = args.values.has('start') ? parseInt32(args.values.get('start')!, '--start') : 1;
@@ -190,9 +198,11 @@ function parsePlant(s: string): PlantedBug {
 }
 
 export const SIM_USAGE = `usage:
-  ringraft sim --seed N [--nodes K] [--faults LIST] [--plant BUG] [--json] [--history FILE]
-      replay one run exactly; --history writes the client history as JSON lines to FILE
-      (its directory must exist; checked before the run)
+  ringraft sim --seed N [--nodes K] [--faults LIST] [--plant BUG] [--json | --trace] [--history FILE]
+      replay one run exactly; if it fails, print the last events of each node before the
+      violation; --trace prints every event of the run as it happens, one a line, then the
+      summary; --history writes the client history as JSON lines to FILE (its directory must
+      exist; checked before the run)
   ringraft sim --seeds N [--start S] [--nodes 3,5,7] [--faults LIST] [--plant BUG] [--workers W] [--json]
       run seeds S..S+N-1 (at most ${SEED_MAX}) on a worker pool, cycling through the cluster sizes;
       --workers 1 to ${WORKERS_MAX}, default one per core

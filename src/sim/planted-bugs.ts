@@ -91,12 +91,6 @@ const NODE_CLASSES: Partial<Record<PlantedBug, new (config: RaftConfig) => RaftN
 };
 
 /**
- * For each bug, the run profile under which it can show, as swarm testing does: a lease bug
- * needs check-quorum on and fast-failing clients, the Figure 8 bug needs entries to travel one
- * at a time and crashes at the moments around elections and commits. These override the
- * per-seed profile; everything else still varies with the seed.
- */
-/**
  * For bugs that let a vote or an acknowledgement out before it is durable: crashes at the
  * points around votes and appends, and frequent faults, since the window is a crash right
  * after such a message and before the write it depends on.
@@ -109,6 +103,12 @@ const DURABILITY_HUNT: SimOverrides = {
   faults: ['crash', 'isolate', 'partition'],
 };
 
+/**
+ * For each bug, the run profile under which it can show, as swarm testing does: a lease bug
+ * needs check-quorum on and fast-failing clients, the Figure 8 bug needs entries to travel one
+ * at a time and crashes at the moments around elections and commits. These override the
+ * per-seed profile; everything else still varies with the seed.
+ */
 export const HUNTING_PROFILES: Record<PlantedBug, SimOverrides> = {
   'vote-ignores-log': {},
   'commit-old-term': {

@@ -1,6 +1,6 @@
 /**
  * The piscina worker behind `ringraft sim --seeds N`: runs one seeded simulation and
- * returns its summary (without the history, which stays in the worker).
+ * returns its summary (without the history and the recorded events, which stay in the worker).
  */
 import { plantBug, type PlantedBug } from './planted-bugs.ts';
 import { defaultSimOptions, runSimulation, type FaultKind, type SimOverrides } from './simulation.ts';

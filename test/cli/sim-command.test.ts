@@ -1,8 +1,9 @@
 // Proves the `ringraft sim` command works end to end as users run it: the built bin replays
 // one seed (with its JSON summary and history file), fans seeds out over the worker pool,
-// reports a planted bug with its replay command and a non-zero exit, and rejects bad input
-// (in one line, exit code 2), including arguments it used to ignore and seeds it could not
-// replay; its default worker count fits any machine.
+// reports a planted bug with its replay command and a non-zero exit, and the failing seed's
+// replay with each node's last events; `--trace` prints every event of a run; it rejects bad
+// input (in one line, exit code 2), including arguments it used to ignore, seeds it could not
+// replay and `--trace` with many seeds; its default worker count fits any machine.
 // `npm test` builds first; these tests run the compiled command in a child process.
 import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -59,6 +60,40 @@ describe('ringraft sim', () => {
     expect(again.stdout).toContain('VIOLATION');
   });
 
+  it("prints a failing seed's last events of each node, one a line with its time", () => {
+    // Seed 4 is the first seed that catches no-truncate (see the test above).
+    const r = run(['sim', '--seed', '4', '--plant', 'no-truncate']);
+    expect(r.status).toBe(1);
+    expect(r.stdout).toMatch(/^seed 4, 3 nodes: VIOLATION\n/);
+    expect(r.stdout).toMatch(/^ {2}state machine safety: /m);
+    expect(r.stdout).toMatch(/^ {2}last events before the violation, by node/m);
+    for (const id of [1, 2, 3]) {
+      // The node's group: its heading, then its events, each `[  1234 ms] nID ...`.
+      const events = new RegExp(`^ {4}node ${id}:\n((?: {6}\\[ *\\d+ ms\\] n${id} .*\n)+)`, 'm').exec(r.stdout);
+      expect(events, `node ${id}`).not.toBeNull();
+      expect(events![1]!.split('\n').length - 1, `node ${id}`).toBeLessThanOrEqual(40);
+      expect(events![1], `node ${id}`).toMatch(new RegExp(`n${id} t\\d+ (becomes (leader|follower|candidate)|(pre-)?vote for \\d)`));
+    }
+    expect(r.stdout).toMatch(/\] n\d t\d+ becomes leader \(won\)\n/);
+    expect(r.stdout).toMatch(/\] n\d t\d+ vote for \d \(t\d+\) granted\n/);
+    expect(r.stdout).toMatch(/\] VIOLATION state machine safety: /);
+  });
+
+  it('--trace prints every event of the run as it happens, then the summary', () => {
+    const r = run(['sim', '--seed', '5', '--trace']);
+    expect(r.status, r.stderr).toBe(0);
+    const lines = r.stdout.trimEnd().split('\n');
+    expect(lines.at(-2)).toBe('seed 5, 3 nodes: ok');
+    const events = lines.slice(0, -2);
+    expect(events.length).toBeGreaterThan(100);
+    for (const line of events) expect(line).toMatch(/^\[ *\d+ ms\] (n\d+|c\d+|network|quiet) /);
+    expect(events).toContainEqual(expect.stringMatching(/^\[ *\d+ ms\] n\d t\d+ becomes leader \(won\)$/));
+    expect(events[0]).toBe('[     0 ms] n1 starts with bootstrap voters [1,2,3]');
+    // In time order.
+    const times = events.map((l) => Number(/\d+/.exec(l)![0]));
+    expect(times).toEqual([...times].sort((a, b) => a - b));
+  });
+
   it('rejects bad arguments with exit code 2', () => {
     for (const args of [['sim'], ['sim', '--seed', 'x'], ['sim', '--seeds', '2', '--faults', 'meteor'], ['sim', '--seed', '1', '--bogus'], ['nope']]) {
       const r = run(args);
@@ -74,6 +109,9 @@ describe('ringraft sim', () => {
       [['sim', '--seed', '1', '--start', '5'], /--start goes with --seeds/],
       // Seed 4294967296 would print the replay command --seed 4294967296, which --seed refuses.
       [['sim', '--seeds', '2', '--start', '4294967295', '--workers', '1'], /goes past the largest seed, 4294967295/],
+      // Many runs on a pool cannot print their events one a line in order: trace one seed.
+      [['sim', '--seeds', '5', '--trace'], /--trace goes with --seed \(one run\)/],
+      [['sim', '--seed', '5', '--trace', '--json'], /--trace prints lines, --json one object/],
     ];
     for (const [args, what] of cases) {
       const r = run(args);

@@ -1,0 +1,78 @@
+/**
+ * The planted bugs of the host side (`HostBugs` in options.ts): a storage that writes hard
+ * states a tick late, a host loop that sends before it persists, and a recovery that "repairs"
+ * a corrupt log by cutting it. Each breaks a rule the real host keeps, so the bug-planting
+ * suite can show the simulator's checks catch it. Never used outside those checks.
+ */
+import type { ConfState, Entry, InitialState, Snapshot } from '../core/index.ts';
+import { NodeHost, type HostStorage } from '../runtime/index.ts';
+import type { CorruptLogError, PersistBatch } from '../storage/index.ts';
+import type { SimFileSystem } from './sim-fs.ts';
+
+/**
+ * The persistHardStateLate host bug: the storage writes entries and snapshots, but a hard
+ * state only at the next tick, so a vote or a term can leave before it is durable.
+ */
+export class LateHardStateStorage implements HostStorage {
+  late: PersistBatch['hardState'] = undefined;
+  constructor(readonly inner: HostStorage) {}
+  initialState(): InitialState {
+    return this.inner.initialState();
+  }
+  entries(lo: number, hi: number, bytesMax: number): Entry[] {
+    return this.inner.entries(lo, hi, bytesMax);
+  }
+  term(i: number): number {
+    return this.inner.term(i);
+  }
+  firstIndex(): number {
+    return this.inner.firstIndex();
+  }
+  lastIndex(): number {
+    return this.inner.lastIndex();
+  }
+  snapshot(): Snapshot {
+    return this.inner.snapshot();
+  }
+  persist(batch: PersistBatch): void {
+    if (batch.hardState !== undefined) this.late = batch.hardState;
+    this.inner.persist({ ...batch, hardState: undefined });
+  }
+  createSnapshot(index: number, conf: ConfState, data: Uint8Array, retainEntries?: number): Snapshot {
+    return this.inner.createSnapshot(index, conf, data, retainEntries);
+  }
+  /** The tick after: the hard state reaches the disk. */
+  flushLate(): void {
+    if (this.late === undefined) return;
+    this.inner.persist({ hardState: this.late });
+    this.late = undefined;
+  }
+}
+
+/** The sendBeforePersist host bug: every Ready's messages leave before its write, votes and acknowledgements too. */
+export class SendsBeforePersistHost extends NodeHost {
+  protected override sendsEarly(): boolean {
+    return true;
+  }
+}
+
+/**
+ * The truncateCorruptLog host bug: "repairs" the log in `dir` that recovery found corrupt
+ * (`corrupt`, in a segment) by cutting it at the bad record and deleting every segment after
+ * it, so that the next open serves from what is left.
+ */
+export function cutCorruptLog(fs: SimFileSystem, dir: string, corrupt: CorruptLogError): void {
+  const bad = `${dir}/${corrupt.fileName}`;
+  const offset = corrupt.offsetBytes;
+  for (const p of fs.paths()) {
+    if (p.startsWith(dir + '/') && p.endsWith('.wal') && p > bad) fs.unlink(p);
+  }
+  if (offset <= 64) fs.unlink(bad);
+  else {
+    const fd = fs.open(bad, 'readWrite');
+    fs.ftruncate(fd, offset);
+    fs.fdatasync(fd);
+    fs.close(fd);
+  }
+  fs.syncDir(dir);
+}

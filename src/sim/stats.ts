@@ -1,0 +1,51 @@
+/**
+ * What a simulated run counts, to show it exercised what it was meant to: faults by kind,
+ * crashes and what they did to disks, what the start guard refused, snapshots, membership
+ * changes and reads. The simulator's parts update one `SimStats` as they go; the run returns it.
+ */
+import { FAULT_KINDS, type FaultKind } from './options.ts';
+
+export interface SimStats {
+  faultsByKind: Record<FaultKind, number>;
+  crashes: number;
+  tornWrites: number;
+  /** Nodes that found their log corrupt on restart and stayed down. */
+  corruptLogStops: number;
+  bitFlips: number;
+  /** Crashes that also wiped the node's disk. */
+  diskWipes: number;
+  /** Nodes the start guard refused on restart with STATE_LOST (their disk was wiped): they stayed down. */
+  stateLostStops: number;
+  /** Starts of nodes with a configuration the cluster does not have (the 'misconfigure' fault). */
+  misconfiguredStarts: number;
+  /** Of those, the ones the start guard refused with CONFIG_MISMATCH. */
+  misconfiguredRefusals: number;
+  snapshotsInstalled: number;
+  confChangesApplied: number;
+  readsLease: number;
+  readsSafe: number;
+}
+
+/** The counts of a run that has not started. */
+export function newSimStats(): SimStats {
+  return {
+    faultsByKind: Object.fromEntries(FAULT_KINDS.map((k) => [k, 0])) as Record<FaultKind, number>,
+    crashes: 0,
+    tornWrites: 0,
+    corruptLogStops: 0,
+    bitFlips: 0,
+    snapshotsInstalled: 0,
+    confChangesApplied: 0,
+    readsLease: 0,
+    readsSafe: 0,
+    diskWipes: 0,
+    stateLostStops: 0,
+    misconfiguredStarts: 0,
+    misconfiguredRefusals: 0,
+  };
+}
+
+/** The total of the faults injected, of every kind. */
+export function faultCount(stats: SimStats): number {
+  return Object.values(stats.faultsByKind).reduce((a, b) => a + b, 0);
+}

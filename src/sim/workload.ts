@@ -1,0 +1,304 @@
+/**
+ * The simulated clients and their history. Each client runs a key-value workload (puts, gets,
+ * deletes, compare-and-swaps over a few keys), one operation at a time, and records every
+ * operation with its call and return times for the linearizability check. Requests and
+ * replies ride the simulated network like Raft messages; at the node they enter the real host
+ * loop (`NodeHost`) as the client protocol would hand them over.
+ */
+import { ErrorCode, fail } from '../base/index.ts';
+import { NONE, type Rand } from '../core/index.ts';
+import { encodeKvRequest, type KvCommand, type KvWriteResult } from '../kv/index.ts';
+import type { ClientReply as HostReply } from '../runtime/index.ts';
+import type { HistoryOp } from './history.ts';
+import type { SimNetwork } from './network.ts';
+import type { SimOptions } from './options.ts';
+import type { SimNode } from './sim-node.ts';
+import type { SimStats } from './stats.ts';
+import type { TraceRecorder } from './trace-recorder.ts';
+
+type ClientRequest =
+  | { kind: 'write'; client: number; opId: number; clientId: number; seq: number; command: KvCommand }
+  | { kind: 'read'; client: number; opId: number; key: string; mode: 'safe' | 'lease' };
+
+/** `proposed` on a refusal: whether the request may have entered a log before it was refused. */
+type ClientReply =
+  | { opId: number; ok: true; output: string | boolean | null }
+  | { opId: number; ok: false; code: string; leaderHint: number; proposed: boolean };
+
+/** Client c's network address: clients and nodes share the network, so they need distinct addresses. */
+const CLIENT_ADDRESS_BASE = 1000;
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+/** What the workload needs of the simulation around it. */
+export interface WorkloadHost {
+  readonly options: SimOptions;
+  /** The run's generator: the clients fork theirs from it. */
+  readonly rand: Rand;
+  readonly network: SimNetwork;
+  readonly stats: SimStats;
+  readonly nodes: ReadonlyMap<number, SimNode>;
+  readonly recorder: TraceRecorder;
+  /** Simulated time now, in ms. */
+  readonly time: number;
+  at(delayMs: number, run: () => void): void;
+  /** The nodes a client may try: the members of the cluster as far as known. */
+  members(): number[];
+  /** Runs the node's host loop until it has no Ready left. */
+  drain(node: SimNode): void;
+}
+
+export class Workload {
+  /** Every client operation, in call order; the linearizability check judges it at the end. */
+  readonly history: HistoryOp[] = [];
+  private readonly clients: SimClient[] = [];
+
+  constructor(private readonly sim: WorkloadHost) {}
+
+  /** Makes the clients and schedules each one's first operation. */
+  start(): void {
+    const sim = this.sim;
+    for (let c = 0; c < sim.options.clients; c++) this.clients.push(new SimClient(sim, this, c + 1, sim.rand.fork()));
+    for (const c of this.clients) sim.at(sim.rand.int(0, 50), () => c.next());
+  }
+
+  recordOp(op: HistoryOp): void {
+    this.history.push(op);
+  }
+
+  /** Forgets an operation that certainly had no effect (a read, or a write never proposed). */
+  forgetOp(op: HistoryOp): void {
+    const i = this.history.lastIndexOf(op);
+    if (i >= 0) this.history.splice(i, 1);
+  }
+
+  completedWrites(): number {
+    return this.history.filter((h) => h.op !== 'get' && h.return !== null).length;
+  }
+
+  /** A client sends `req` to node `to` over the network. */
+  sendRequest(to: number, req: ClientRequest): void {
+    for (const d of this.sim.network.delays(CLIENT_ADDRESS_BASE + req.client, to)) {
+      this.sim.at(d, () => this.handleRequest(to, req));
+    }
+  }
+
+  /** A host's answer to a client request goes back over the network. */
+  onHostReply(node: SimNode, r: HostReply): void {
+    const req = node.requests.get(r.requestId);
+    if (req === undefined) return;
+    node.requests.delete(r.requestId);
+    let reply: ClientReply;
+    switch (r.kind) {
+      case 'write':
+        reply = { opId: req.opId, ok: true, output: resultOutput(r.result) };
+        break;
+      case 'read':
+        reply = { opId: req.opId, ok: true, output: r.value === undefined ? null : decoder.decode(r.value) };
+        break;
+      case 'error':
+        reply = { opId: req.opId, ok: false, code: r.code, leaderHint: r.leaderHint, proposed: r.proposed };
+        break;
+      default:
+        return;
+    }
+    this.replyTo(node.id, req.client, reply);
+  }
+
+  private replyTo(from: number, client: number, reply: ClientReply): void {
+    for (const d of this.sim.network.delays(from, CLIENT_ADDRESS_BASE + client)) {
+      this.sim.at(d, () => this.clients[client - 1]!.onReply(reply, from));
+    }
+  }
+
+  private handleRequest(to: number, req: ClientRequest): void {
+    const node = this.sim.nodes.get(to);
+    const host = node?.host;
+    if (node === undefined || host === undefined) return; // A crashed node answers nothing.
+    const requestId = node.requestNext++;
+    node.requests.set(requestId, { client: req.client, opId: req.opId });
+    if (req.kind === 'write') {
+      const data = encodeKvRequest({ clientId: req.clientId, seq: req.seq, command: req.command });
+      host.addWrite(requestId, data, 0, data.length);
+    } else {
+      if (req.mode === 'lease') this.sim.stats.readsLease++;
+      else this.sim.stats.readsSafe++;
+      host.handleRequest({ kind: 'read', requestId, consistency: req.mode === 'lease' ? 'lease' : 'linearizable', key: encoder.encode(req.key) });
+    }
+    host.flush();
+    this.sim.drain(node);
+  }
+}
+
+function resultOutput(r: KvWriteResult): string | boolean | null {
+  switch (r.op) {
+    case 'register-clients':
+      // The simulated clients pick their own ids (below KV_CLIENT_ID_REGISTERED_FIRST) and never register.
+      fail('the simulator sent no register-clients request');
+    case 'put':
+      return null;
+    case 'delete':
+      return r.existed;
+    case 'cas':
+      return r.swapped;
+  }
+}
+
+/**
+ * One client: runs one operation at a time, picks a node (its last known leader), retries
+ * after NOT_LEADER and after timeouts (writes keep their session sequence number, so a
+ * retried write is applied at most once), and records every operation with its call and
+ * return times. An operation given up on is recorded with return null (outcome unknown).
+ */
+class SimClient {
+  /** The session: a client id (client index and session number) and its next sequence number. */
+  private clientId: number;
+  private sessionNo = 1;
+  private seq = 0;
+  private opNext = 1;
+  private target = 1;
+  private current:
+    | {
+        opId: number;
+        record: HistoryOp;
+        request: ClientRequest;
+        deadline: number;
+        timer: number;
+        done: boolean;
+        /** Whether some attempt may have been proposed (timed out, or refused after proposing). */
+        mayHaveEffect: boolean;
+      }
+    | undefined;
+  private lastSeen = new Map<string, string | null>();
+
+  constructor(
+    private readonly sim: WorkloadHost,
+    private readonly workload: Workload,
+    readonly index: number,
+    private readonly rand: Rand,
+  ) {
+    this.clientId = (index << 16) | this.sessionNo;
+  }
+
+  /**
+   * After a write with an unknown outcome or an expired session, continue in a new session:
+   * the old one may hold a request that is still in some log, and the state machine opens
+   * sessions only at sequence number 1.
+   */
+  private newSession(): void {
+    this.sessionNo++;
+    this.clientId = (this.index << 16) | this.sessionNo;
+    this.seq = 0;
+  }
+
+  next(): void {
+    const sim = this.sim;
+    const o = sim.options;
+    if (sim.time >= o.durationMs + o.quiesceMs - o.clientTimeoutMs * 2) return;
+    const key = `k${this.rand.int(0, o.keys)}`;
+    const roll = this.rand.float();
+    const opId = this.opNext++;
+    const value = `c${this.index}-${opId}`;
+    let record: HistoryOp;
+    let request: ClientRequest;
+    if (roll < 0.35) {
+      const mode = this.rand.chance(0.5) ? 'lease' : 'safe';
+      record = { client: this.index, op: 'get', key, value: null, expected: null, output: null, call: sim.time, return: null };
+      request = { kind: 'read', client: this.index, opId, key, mode };
+    } else {
+      this.seq++;
+      let command: KvCommand;
+      if (roll < 0.7) {
+        command = { op: 'put', key: encoder.encode(key), value: encoder.encode(value) };
+        record = { client: this.index, op: 'put', key, value, expected: null, output: null, call: sim.time, return: null };
+      } else if (roll < 0.82) {
+        command = { op: 'delete', key: encoder.encode(key) };
+        record = { client: this.index, op: 'delete', key, value: null, expected: null, output: null, call: sim.time, return: null };
+      } else {
+        const expected = this.lastSeen.get(key) ?? null;
+        command = {
+          op: 'cas',
+          key: encoder.encode(key),
+          expected: expected === null ? undefined : encoder.encode(expected),
+          value: encoder.encode(value),
+        };
+        record = { client: this.index, op: 'cas', key, value, expected, output: null, call: sim.time, return: null };
+      }
+      request = { kind: 'write', client: this.index, opId, clientId: this.clientId, seq: this.seq, command };
+    }
+    this.workload.recordOp(record);
+    this.sim.recorder.add({ kind: 'call', node: this.target, op: record });
+    const deadline = sim.time + Math.max(2000, o.clientTimeoutMs * o.clientAttemptsMax);
+    this.current = { opId, record, request, deadline, timer: 0, done: false, mayHaveEffect: false };
+    this.attempt();
+  }
+
+  private attempt(): void {
+    const cur = this.current!;
+    const timer = ++cur.timer;
+    this.workload.sendRequest(this.target, cur.request);
+    this.sim.at(this.sim.options.clientTimeoutMs, () => {
+      if (cur.done || cur.timer !== timer) return;
+      // No answer: the request may have been proposed before the node or the network failed.
+      cur.mayHaveEffect = true;
+      this.target = this.rand.pick(this.sim.members());
+      this.retryOrGiveUp();
+    });
+  }
+
+  private retryOrGiveUp(): void {
+    const cur = this.current!;
+    if (this.sim.time >= cur.deadline) {
+      this.giveUp();
+      return;
+    }
+    this.attempt();
+  }
+
+  /**
+   * The outcome is unknown: the history keeps return null, unless the operation certainly
+   * had no effect (a read, or a write no attempt of which was proposed), which is dropped.
+   * The next write uses a new sequence number, so this one can no longer be applied after
+   * a later one of this client.
+   */
+  private giveUp(): void {
+    const cur = this.current!;
+    cur.done = true;
+    const noEffect = cur.record.op === 'get' || !cur.mayHaveEffect;
+    this.sim.recorder.add({ kind: 'gave-up', node: this.target, op: cur.record, kept: !noEffect });
+    if (noEffect) this.workload.forgetOp(cur.record);
+    if (cur.record.op !== 'get') this.newSession();
+    this.sim.at(this.rand.int(1, 20), () => this.next());
+  }
+
+  /** The answer of node `from`, if it is the one awaited. */
+  onReply(reply: ClientReply, from: number): void {
+    const cur = this.current;
+    if (cur === undefined || cur.done || reply.opId !== cur.opId) return;
+    if (reply.ok) {
+      cur.done = true;
+      cur.record.output = reply.output;
+      cur.record.return = this.sim.time;
+      this.sim.recorder.add({ kind: 'return', node: from, op: cur.record });
+      if (cur.record.op === 'get') this.lastSeen.set(cur.record.key, reply.output as string | null);
+      else if (cur.record.op === 'put' || (cur.record.op === 'cas' && reply.output === true)) this.lastSeen.set(cur.record.key, cur.record.value);
+      else if (cur.record.op === 'delete') this.lastSeen.set(cur.record.key, null);
+      this.sim.at(this.rand.int(1, 20), () => this.next());
+      return;
+    }
+    if (reply.proposed) cur.mayHaveEffect = true;
+    if (reply.code === ErrorCode.SESSION_EXPIRED) {
+      // The session moved on or was evicted: give up on this op.
+      this.giveUp();
+      return;
+    }
+    // Not the leader (or busy): follow the hint at once, or try another node after a pause
+    // (an election is probably under way).
+    cur.timer++;
+    const hinted = reply.leaderHint !== NONE;
+    this.target = hinted ? reply.leaderHint : this.rand.pick(this.sim.members());
+    this.sim.at(hinted ? this.rand.int(1, 5) : this.rand.int(20, 60), () => {
+      if (!cur.done) this.retryOrGiveUp();
+    });
+  }
+}
