@@ -15,7 +15,7 @@
  * Recording stores the event objects and nothing else; lines are formatted only when a report
  * is printed, so a passing run pays one small object per event.
  */
-import { assert, fail } from '../base/index.ts';
+import { fail } from '../base/index.ts';
 import { formatTraceEvent, type ConfChange, type TraceEvent } from '../core/index.ts';
 import type { HistoryOp } from './history.ts';
 
