@@ -744,14 +744,21 @@ export class RaftNode {
       this.send(this.message(MessageType.AppResp, m.from, { index: this.log.committed }));
       return;
     }
+    // With a trace sink: where the append will replace a conflicting suffix, if it does.
+    const lastBefore = this.log.lastIndex();
+    const conflictAt = this.trace !== undefined && this.log.matchTerm(m.index, m.logTerm) ? this.log.findConflict(m.entries) : 0;
     const lastNew = this.followerAppend(m);
     if (lastNew !== undefined) {
+      if (conflictAt !== 0 && conflictAt <= lastBefore) {
+        this.trace?.({ kind: 'truncate', node: this.id, term: this.term, leader: m.from, fromIndex: conflictAt, lastIndexBefore: lastBefore });
+      }
       this.send(this.message(MessageType.AppResp, m.from, { index: lastNew }));
       return;
     }
     // Reject with a hint: the largest index <= m.index whose term is <= m.logTerm, so the
     // leader can skip every entry of a conflicting term at once.
     const hint = this.log.findConflictByTerm(Math.min(m.index, this.log.lastIndex()), m.logTerm);
+    this.trace?.({ kind: 'append-rejected', node: this.id, term: this.term, leader: m.from, index: m.index, logTerm: m.logTerm, hintIndex: hint.index, hintTerm: hint.term });
     this.send(
       this.message(MessageType.AppResp, m.from, { index: m.index, reject: true, rejectHint: hint.index, logTerm: hint.term }),
     );

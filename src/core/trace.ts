@@ -1,8 +1,8 @@
 /**
  * The core's decisions, reported as they are made to an optional trace sink
  * (`RaftConfig.trace`): votes granted or refused and why, campaigns, role changes and why a
- * node stepped down, a follower's progress changing state, snapshots sent, configuration
- * changes applied. Tracing is off by default and free when off: every report is behind a
+ * node stepped down, a follower's progress changing state, a follower refusing an append or
+ * replacing a conflicting suffix of its log, snapshots sent, configuration changes applied. Tracing is off by default and free when off: every report is behind a
  * check of the sink, so no event object is built. The host publishes these events on
  * `node:diagnostics_channel`; the simulator keeps the last ones of each node for its failure
  * reports; the protocol scenarios print them.
@@ -70,6 +70,29 @@ export type TraceEvent =
       readonly next: number;
       readonly reason: 'caught-up' | 'rejected' | 'stalled' | 'snapshot-needed' | 'snapshot-done' | 'snapshot-failed' | 'unreachable';
     }
+  | {
+      /** A follower's log does not hold the leader's previous entry (§5.3): it refuses, with a hint of where its log ends. */
+      readonly kind: 'append-rejected';
+      readonly node: NodeId;
+      readonly term: number;
+      readonly leader: NodeId;
+      /** The leader's previous entry: index and term. */
+      readonly index: number;
+      readonly logTerm: number;
+      /** The follower's last entry at or below `index` with a term at or below `logTerm`. */
+      readonly hintIndex: number;
+      readonly hintTerm: number;
+    }
+  | {
+      /** A follower replaced a conflicting suffix of its log, from `fromIndex` on, with the leader's entries (§5.3). */
+      readonly kind: 'truncate';
+      readonly node: NodeId;
+      readonly term: number;
+      readonly leader: NodeId;
+      readonly fromIndex: number;
+      /** The follower's last index before the leader's entries replaced the suffix. */
+      readonly lastIndexBefore: number;
+    }
   | { readonly kind: 'snapshot-sent'; readonly node: NodeId; readonly term: number; readonly to: NodeId; readonly index: number; readonly snapshotTerm: number; readonly bytes: number }
   | {
       readonly kind: 'conf-change';
@@ -97,6 +120,10 @@ export function formatTraceEvent(e: TraceEvent): string {
       return `${head} becomes ${e.role}${e.leader !== 0 && e.role === 'follower' ? ` of ${e.leader}` : ''} (${e.reason})`;
     case 'progress':
       return `${head} progress of ${e.peer} ${e.from} -> ${e.to} (${e.reason}) match ${e.match} next ${e.next}`;
+    case 'append-rejected':
+      return `${head} append from ${e.leader} after ${e.logTerm}/${e.index} rejected, hint ${e.hintTerm}/${e.hintIndex}`;
+    case 'truncate':
+      return `${head} log from ${e.fromIndex} to ${e.lastIndexBefore} replaced by ${e.leader}'s entries`;
     case 'snapshot-sent':
       return `${head} snapshot ${e.snapshotTerm}/${e.index} (${e.bytes} bytes) to ${e.to}`;
     case 'conf-change':
