@@ -18,5 +18,6 @@ export type {
   WatchOptions,
 } from './cluster/index.ts';
 export { AssertionError, ErrorCode, RingraftError } from './base/index.ts';
-export { NotLeaderError } from './core/index.ts';
+export { NotLeaderError, RAFT_SETTINGS, formatTraceEvent, type RaftSettingsInput, type TraceEvent } from './core/index.ts';
+export { NODE_CHANNEL, NODE_SETTINGS, RAFT_CHANNEL, type NodeEvent, type NodeSettingsInput } from './runtime/index.ts';
 export type { ReadConsistency } from './runtime/index.ts';

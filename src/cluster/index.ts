@@ -1,5 +1,5 @@
 export { Cluster, createCluster } from './cluster.ts';
-export type { ClusterNodeStatus, ClusterStatus, EndpointDescriptor } from './cluster.ts';
+export type { ClusterNodeStatus, ClusterSeams, ClusterStatus, EndpointDescriptor } from './cluster.ts';
 export { connectEndpoint, type RemoteEndpoint } from './remote.ts';
 export { KvClient, WATCH_BUFFER_MAX } from './client.ts';
 export type { Bytes, CallOptions, GetOptions, WatchEvent, WatchOptions } from './client.ts';

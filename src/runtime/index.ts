@@ -14,11 +14,18 @@ export {
   WRITE_REQUEST_BYTES_MAX,
 } from './client-protocol.ts';
 export type { ClientReply, ClientRequest, ReadConsistency } from './client-protocol.ts';
+export { NodeHost } from './node-host.ts';
+export { WATCH_BYTES_MAX, WATCHES_MAX } from './watch-set.ts';
 export {
-  NodeHost,
-  WATCH_BYTES_MAX,
-  WATCHES_MAX,
-} from './node-host.ts';
+  hasRaftSubscribers,
+  NODE_CHANNEL,
+  publishForwarded,
+  publishNodeEvent,
+  publishRaftEvent,
+  publishingTraceSink,
+  RAFT_CHANNEL,
+  type NodeEvent,
+} from './diagnostics.ts';
 export { NODE_SETTINGS, SNAPSHOT_RETAIN_ENTRIES_MAX, resolveNodeSettings, type NodeSettings, type NodeSettingsInput } from './settings.ts';
 export { WATCH_CHANGE_OVERHEAD_BYTES, WatchHistory } from './watch-history.ts';
 export type { HostHooks, HostSink, HostStorage, NodeHostOptions, NodeStatus } from './node-host.ts';
@@ -26,7 +33,7 @@ export { MemoryHostStorage } from './memory-host-storage.ts';
 export { Outbox } from './outbox.ts';
 export type { FrameCodec } from './outbox.ts';
 export { signalControl } from './worker-protocol.ts';
-export type { ClientLinkData, ControlReply, ControlRequest, NodeWorkerData, PeerLink, WorkerSettings } from './worker-protocol.ts';
+export type { ClientLinkData, ControlReply, ControlRequest, ForwardedDiagnostic, NodeWorkerData, PeerLink, WorkerSettings } from './worker-protocol.ts';
 
 /**
  * The worker entry file, for `new Worker(...)`. Worker threads run JavaScript, so code

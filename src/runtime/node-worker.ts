@@ -8,7 +8,10 @@
  *
  * Control messages (status, partition, membership, close) arrive on a MessagePort read with
  * `receiveMessageOnPort` when the control word moves: the loop never returns to the event
- * loop, so nothing here depends on it.
+ * loop, so nothing here depends on it. Replies, and the diagnostics of this thread (the
+ * core's decisions, what WAL recovery repaired), go to the main thread with
+ * `parentPort.postMessage`, which needs no event loop either; the main thread publishes the
+ * diagnostics on its own channels (diagnostics.ts).
  *
  * Nothing a client writes can stop the node: request frames go to
  * {@link NodeHost.handleRequestFrame}, which refuses what is malformed; a client link whose
@@ -18,9 +21,9 @@
 
 import { ErrorCode, fail, RingraftError } from '../base/index.ts';
 import { parentPort, receiveMessageOnPort, workerData } from 'node:worker_threads';
-import { type Message } from '../core/index.ts';
+import { type Message, type TraceEvent } from '../core/index.ts';
 import { decodeMessage, encodedMessageBytes, encodeMessageInto } from '../codec/index.ts';
-import { WalStorage } from '../storage/index.ts';
+import { WalStorage, walRecoveryChannel, type RecoveryReport } from '../storage/index.ts';
 import { MemoryHostStorage } from './memory-host-storage.ts';
 import { Doorbell, RingConsumer, RingError, RingErrorCode, RingProducer } from '../transport/index.ts';
 import { encodedReplyBytes, writeReplyTo, type ClientReply } from './client-protocol.ts';
@@ -30,6 +33,7 @@ import {
   type ClientLinkData,
   type ControlReply,
   type ControlRequest,
+  type ForwardedDiagnostic,
   type NodeWorkerData,
   type PeerLink,
 } from './worker-protocol.ts';
@@ -102,11 +106,13 @@ class NodeWorker {
     for (const link of data.peers) this.addPeer(link);
     this.cut = new Set(data.cut);
     this.controlWord = new Int32Array(data.controlWord);
+    // Before the WAL opens: what its recovery repairs is reported on the main thread.
+    walRecoveryChannel.subscribe(forwardWalRecovery);
     const storage: HostStorage =
       s.dataDir === undefined ? new MemoryHostStorage() : WalStorage.open(s.dataDir, { durability: s.node.fsync });
     this.host = new NodeHost(
       {
-        raft: { ...s.raft, id: data.id, voters: data.voters, seed: data.seed },
+        raft: { ...s.raft, id: data.id, voters: data.voters, seed: data.seed, trace: forwardTrace },
         storage,
         node: s.node,
       },
@@ -365,6 +371,22 @@ class NodeWorker {
         throw new RingraftError(ErrorCode.INVALID_ARGUMENT, `unknown control message ${(req as { type: string }).type}`);
     }
   }
+}
+
+/**
+ * Posts a diagnostics message to the main thread, which publishes it on its channel of the
+ * same name. Always, whether or not anyone listens there (see ForwardedDiagnostic).
+ */
+function forward(d: ForwardedDiagnostic): void {
+  parentPort!.postMessage(d satisfies ControlReply);
+}
+
+function forwardTrace(event: TraceEvent): void {
+  forward({ type: 'diagnostic', channel: 'ringraft:raft', message: event });
+}
+
+function forwardWalRecovery(message: unknown): void {
+  forward({ type: 'diagnostic', channel: 'ringraft:wal:recovery', message: message as RecoveryReport & { readonly dir: string } });
 }
 
 /** Blocks until the starter's 'run' (true) or 'close' (false) arrives; nothing else comes before it. */

@@ -6,11 +6,11 @@
  */
 
 import type { MessagePort } from 'node:worker_threads';
-import type { ConfChange, RaftSettings } from '../core/index.ts';
+import type { ConfChange, RaftSettings, TraceEvent } from '../core/index.ts';
+import type { RecoveryReport } from '../storage/index.ts';
 import type { NodeSettings } from './settings.ts';
 import type { NodeStatus } from './node-host.ts';
 
-/** The Raft and host settings every node of a cluster shares. */
 /** What a node's thread runs with: every setting resolved, and its own directory. */
 export interface WorkerSettings {
   readonly raft: RaftSettings;
@@ -72,10 +72,22 @@ export type ControlRequest =
    */
   | { readonly type: 'run'; readonly callId: number };
 
+/**
+ * A diagnostics message published in a node's thread, for the main thread to publish again
+ * on its own channel of the same name (a diagnostics channel is per thread; see
+ * diagnostics.ts). Posted whether or not anyone listens on the main thread: the messages are
+ * rare, and the main thread cannot tell its workers when a subscriber comes.
+ */
+export type ForwardedDiagnostic =
+  | { readonly type: 'diagnostic'; readonly channel: 'ringraft:raft'; readonly message: TraceEvent }
+  | { readonly type: 'diagnostic'; readonly channel: 'ringraft:wal:recovery'; readonly message: RecoveryReport & { readonly dir: string } };
+
+/** What a worker posts to the main thread: replies to control calls, 'started', and diagnostics. */
 export type ControlReply =
   | { readonly type: 'reply'; readonly callId: number; readonly status?: NodeStatus; readonly index?: number }
   | { readonly type: 'error'; readonly callId: number; readonly code: string; readonly message: string }
-  | { readonly type: 'started'; readonly id: number };
+  | { readonly type: 'started'; readonly id: number }
+  | ForwardedDiagnostic;
 
 /** Wakes the worker for a control message posted on its port. */
 export function signalControl(controlWord: Int32Array): void {

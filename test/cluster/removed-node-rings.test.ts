@@ -14,10 +14,10 @@ describe('membership churn', () => {
     await cluster.removeNode(3, { timeoutMs: 20_000 });
     const added = await cluster.addNode({ timeoutMs: 20_000 });
     await kv.put('c', 'd');
-    const peerRings = (cluster as unknown as { peerRings: Map<string, SharedArrayBuffer> }).peerRings;
-    // makeSlot (cluster.ts:387) pairs the new node with every slot, removed ones included,
-    // and nothing frees a removed node's rings: each replacement adds 2 rings (8 MiB each by
-    // default) per node ever created.
+    const peerRings = (cluster as unknown as { wiring: { peerRings: Map<string, SharedArrayBuffer> } }).wiring.peerRings;
+    // Pairing the new node with removed ones too (RingWiring.addNode), or keeping a removed
+    // node's rings (RingWiring.removeNode), would add 2 rings (8 MiB each by default) per
+    // node ever created at each replacement.
     const toRemoved = [...peerRings.keys()].filter((k) => k.split('>').includes('3'));
     expect(added).toBe(4);
     expect(toRemoved).toEqual([]);

@@ -1,7 +1,7 @@
 // Proves that restart() racing restart() or close() leaves no stray worker: two restarts of
 // one node start one worker, and close() during a restart stops the restarted worker too. A
-// spy on the cluster's private startWorker records every worker started, and each must exit
-// within a bound.
+// spy on the private startWorker of the cluster's node workers records every worker started,
+// and each must exit within a bound.
 import type { Worker } from 'node:worker_threads';
 import { describe, expect, it } from 'vitest';
 import type { Cluster } from '../../src/index.ts';
@@ -9,10 +9,10 @@ import { afterTest, start, stopAfterEach, tempDir } from './helpers.ts';
 
 stopAfterEach();
 
-/** Records every worker the cluster starts (through its private startWorker), so a test can check that each one stopped. */
+/** Records every worker the cluster starts (through the startWorker of its private NodeWorkers), so a test can check that each one stopped. */
 function spyWorkers(cluster: Cluster): Worker[] {
   const workers: Worker[] = [];
-  const c = cluster as unknown as { startWorker(id: number, voters: readonly number[], beforeRun: () => void): Promise<void>; slots: Map<number, { worker: Worker | undefined }> };
+  const c = (cluster as unknown as { workers: { startWorker(id: number, voters: readonly number[], beforeRun: () => void): Promise<void>; slots: Map<number, { worker: Worker | undefined }> } }).workers;
   const original = c.startWorker.bind(c);
   c.startWorker = (id, voters, beforeRun) => {
     const p = original(id, voters, beforeRun);

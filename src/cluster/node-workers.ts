@@ -1,0 +1,372 @@
+/**
+ * The lifecycle of a cluster's node threads, one worker per node: starting one (its
+ * directory checked first), the handshake (the node opens its storage and says 'started',
+ * the record notes it has run, then it is told to run), marking it down when it dies or is
+ * stopped, restarting it, by request or by itself with back-off after a full disk, and
+ * stopping them all.
+ *
+ * Each node has a {@link NodeSlot} for the life of the cluster, whichever thread runs it.
+ * What the workers post comes back here: 'started', replies to control calls (handed to the
+ * {@link ControlChannel}) and diagnostics (published again on this thread's channels). Node
+ * lifecycle events go out on `ringraft:node` (runtime/diagnostics.ts).
+ */
+import { MessageChannel, Worker, type MessagePort } from 'node:worker_threads';
+import { ErrorCode, RingraftError } from '../base/index.ts';
+import { NODE_WORKER_URL, publishForwarded, publishNodeEvent, type ControlReply, type NodeWorkerData, type WorkerSettings } from '../runtime/index.ts';
+import type { ControlChannel, ControlTarget } from './control-channel.ts';
+import { CONTROL_TIMEOUT_MS } from './control-channel.ts';
+import type { DataDirectory } from './data-directory.ts';
+import type { ClientEndpoint } from './endpoint.ts';
+import { isTransientFailure, nodeFailure } from './node-failure.ts';
+import { invalid, type ResolvedOptions } from './options.ts';
+import type { RingWiring } from './ring-wiring.ts';
+
+/** Milliseconds before the first restart of a node that died of a passing storage failure; doubled each time, up to the max. */
+const RECOVERY_DELAY_MS_MIN = 250;
+const RECOVERY_DELAY_MS_MAX = 10_000;
+
+export interface NodeSlot extends ControlTarget {
+  readonly controlWordBuffer: SharedArrayBuffer;
+  worker: Worker | undefined;
+  port: MessagePort | undefined;
+  /** Resolves when the current worker has exited. */
+  exited: Promise<void> | undefined;
+  alive: boolean;
+  /** Taken out of the cluster by removeNode: never restarted. */
+  removed: boolean;
+  /** Why the node is down, if it did not stop by request: it died, or could not start. */
+  failure: RingraftError | undefined;
+  /** A restart scheduled after a storage failure that may pass (a full disk). */
+  recovery: { timer: NodeJS.Timeout } | undefined;
+  /** The delay of the last automatic restart: doubled at each failed try. */
+  recoveryDelayMs: number;
+  /** When the current thread reported started (performance.now()); undefined until a thread first did. */
+  startedAt: number | undefined;
+  /** A restart under way: a second restart, a crash or close waits for it. */
+  starting: Promise<void> | undefined;
+}
+
+/** What the lifecycle needs of the rest of the cluster. */
+export interface NodeWorkersContext {
+  readonly options: ResolvedOptions;
+  readonly wiring: RingWiring;
+  readonly control: ControlChannel;
+  readonly endpoint: ClientEndpoint;
+  /** The data directory, with a dataDir. */
+  readonly dataDir: DataDirectory | undefined;
+  /** Whether the cluster is closed: then nothing starts. */
+  isClosed(): boolean;
+  /** The peers node `id` must not hear from: the partition in force when it starts. */
+  cutOf(id: number): readonly number[];
+}
+
+export class NodeWorkers {
+  /** Every node the cluster ever had, by id (removed ones too, marked). */
+  readonly slots = new Map<number, NodeSlot>();
+  private seedNext: number;
+  /** Workers do not hold the process open (see Cluster.unref). */
+  private unrefed = false;
+
+  constructor(private readonly cx: NodeWorkersContext) {
+    this.seedNext = cx.options.seed;
+  }
+
+  /** Node ids of the cluster (alive or not, not removed). */
+  nodeIds(): number[] {
+    return [...this.slots.values()].filter((s) => !s.removed).map((s) => s.id);
+  }
+
+  isAlive(id: number): boolean {
+    const s = this.slots.get(id);
+    return s !== undefined && s.alive && !s.removed;
+  }
+
+  /** Node `id`'s slot; INVALID_ARGUMENT for an id that is not a node of the cluster. */
+  slotOf(id: number): NodeSlot {
+    if (!(typeof id === 'number' && Number.isSafeInteger(id) && id >= 1)) throw invalid(`a node id is a positive integer, got ${describe(id)}`);
+    const slot = this.slots.get(id);
+    if (slot === undefined || slot.removed) throw invalid(`no node ${id} in the cluster`);
+    return slot;
+  }
+
+  /** Makes node `id`'s slot and its rings with every other node and client thread; the node is down until started. */
+  makeSlot(id: number): NodeSlot {
+    this.cx.wiring.addNode(id, this.nodeIds());
+    const controlWordBuffer = new SharedArrayBuffer(4);
+    const slot: NodeSlot = {
+      id,
+      doorbell: this.cx.wiring.doorbellOf(id),
+      controlWordBuffer,
+      controlWord: new Int32Array(controlWordBuffer),
+      worker: undefined,
+      port: undefined,
+      exited: undefined,
+      alive: false,
+      removed: false,
+      failure: undefined,
+      recovery: undefined,
+      recoveryDelayMs: RECOVERY_DELAY_MS_MIN / 2,
+      startedAt: undefined,
+      starting: undefined,
+    };
+    this.slots.set(id, slot);
+    return slot;
+  }
+
+  /**
+   * Starts node `id`'s thread. With a dataDir its directory is checked against the cluster's
+   * record first, and the node bootstraps with the cluster's first configuration only if it
+   * is an original member that has never run; without one, `initialVoters` bootstrap it.
+   * On failure the node is down with its typed reason in `slot.failure`. `restart` says how
+   * the node came back, for the `ringraft:node` event.
+   */
+  async startNode(id: number, initialVoters: readonly number[], restart?: { readonly automatic: boolean }): Promise<void> {
+    const slot = this.slots.get(id)!;
+    const dataDir = this.cx.dataDir;
+    try {
+      let voters = initialVoters;
+      if (dataDir !== undefined) {
+        try {
+          voters = dataDir.checkNode(id);
+        } catch (error) {
+          slot.failure = nodeFailure(id, error);
+          throw slot.failure;
+        }
+      }
+      // Recorded before the node runs Raft (it waits for 'run'): from now on its directory
+      // must hold its log, and losing it is STATE_LOST, not a new node.
+      await this.startWorker(id, voters, () => dataDir?.noteRunning(id));
+    } catch (error) {
+      const failure = error instanceof RingraftError ? error : nodeFailure(id, error);
+      if (failure.code !== ErrorCode.CLOSED) publishNodeEvent({ kind: 'start-failed', node: id, code: failure.code, message: failure.message });
+      throw error;
+    }
+    publishNodeEvent(restart === undefined ? { kind: 'started', node: id } : { kind: 'restarted', node: id, automatic: restart.automatic });
+  }
+
+  /** Starts a down node again (one start at a time; a start under way is joined). */
+  async restartNode(slot: NodeSlot, automatic: boolean): Promise<void> {
+    if (slot.starting !== undefined) return slot.starting;
+    if (slot.alive) return;
+    const starting = (async () => {
+      await slot.exited;
+      // close() may have come meanwhile: then nothing starts.
+      if (this.cx.isClosed()) throw new RingraftError(ErrorCode.CLOSED, 'the cluster is closed');
+      await this.startNode(slot.id, [], { automatic });
+    })();
+    slot.starting = starting;
+    try {
+      await starting;
+    } finally {
+      slot.starting = undefined;
+    }
+  }
+
+  /**
+   * Starts node `id`'s thread. The node opens its storage, says 'started' and waits:
+   * `beforeRun` runs (a failure of it is the node's) and then the node is told to run, or to
+   * close if the cluster closed meanwhile.
+   */
+  startWorker(id: number, voters: readonly number[], beforeRun: () => void): Promise<void> {
+    const slot = this.slots.get(id)!;
+    const { port1, port2 } = new MessageChannel();
+    const data: NodeWorkerData = {
+      id,
+      voters,
+      seed: this.nextSeed(),
+      settings: this.settingsFor(id),
+      doorbell: slot.doorbell,
+      peers: this.nodeIds()
+        .filter((p) => p !== id)
+        .map((p) => this.cx.wiring.peerLink(id, p)),
+      clients: this.cx.wiring.clientLinksOf(id),
+      // A node that restarts during a partition starts inside it.
+      cut: this.cx.cutOf(id),
+      controlWord: slot.controlWordBuffer,
+      controlPort: port2,
+    };
+    const worker = new Worker(NODE_WORKER_URL, { workerData: data, transferList: [port2] });
+    if (this.unrefed) worker.unref();
+    slot.worker = worker;
+    slot.port = port1;
+    slot.exited = new Promise<void>((resolve) => worker.once('exit', () => resolve()));
+    return new Promise<void>((resolve, reject) => {
+      let started = false;
+      worker.on('message', (msg: ControlReply) => {
+        switch (msg.type) {
+          case 'started':
+            started = true;
+            this.handshake(slot, beforeRun, resolve, reject);
+            return;
+          case 'diagnostic':
+            publishForwarded(msg);
+            return;
+          default:
+            this.cx.control.settle(msg);
+        }
+      });
+      worker.once('error', (error) => {
+        const failure = nodeFailure(id, error);
+        if (slot.worker === worker) this.markDown(slot, failure);
+        if (!started) reject(failure);
+        else if (slot.worker === worker) this.scheduleRecovery(slot);
+      });
+      worker.once('exit', (code) => {
+        if (!started) {
+          const failure = new RingraftError(ErrorCode.NODE_DOWN, `node ${id} exited with code ${code} before it started`);
+          if (slot.worker === worker && slot.failure === undefined) slot.failure = failure;
+          reject(failure);
+        }
+        if (slot.worker === worker && slot.alive) this.markDown(slot, undefined);
+      });
+    });
+  }
+
+  /** The node said 'started': tells it to run (after `beforeRun`), or to close. */
+  private handshake(slot: NodeSlot, beforeRun: () => void, resolve: () => void, reject: (error: RingraftError) => void): void {
+    const control = this.cx.control;
+    if (this.cx.isClosed()) {
+      control.post(slot, { type: 'close', callId: 0 });
+      reject(new RingraftError(ErrorCode.CLOSED, 'the cluster is closed'));
+      return;
+    }
+    try {
+      beforeRun();
+    } catch (error) {
+      const failure = nodeFailure(slot.id, error);
+      control.post(slot, { type: 'close', callId: 0 });
+      slot.failure = failure;
+      reject(failure);
+      return;
+    }
+    control.post(slot, { type: 'run', callId: 0 });
+    slot.alive = true;
+    // Up again: what it last died of is history (a failed start keeps it for status()).
+    slot.failure = undefined;
+    slot.startedAt = performance.now();
+    this.cx.wiring.setAlive(slot.id, true);
+    resolve();
+  }
+
+  /** Marks a node down and fails what waits on it, so callers retry elsewhere at once. */
+  markDown(slot: NodeSlot, failure: RingraftError | undefined): void {
+    const wasAlive = slot.alive;
+    slot.alive = false;
+    this.cx.wiring.setAlive(slot.id, false);
+    if (failure !== undefined) slot.failure = failure;
+    slot.port?.close();
+    slot.port = undefined;
+    this.cx.endpoint.nodeDown(slot.id);
+    this.cx.control.failCalls(slot.id);
+    if (wasAlive) publishNodeEvent(failure === undefined ? { kind: 'down', node: slot.id } : { kind: 'down', node: slot.id, code: failure.code, message: failure.message });
+  }
+
+  /** Terminates a running node's thread at once (what it had not synced is not written later) and waits for it to exit. */
+  async terminate(slot: NodeSlot): Promise<void> {
+    if (!slot.alive) return;
+    const exited = slot.exited;
+    this.markDown(slot, undefined);
+    await slot.worker?.terminate();
+    await exited;
+  }
+
+  /** Stops every node (each closes its log); one that does not stop in time (stuck in a long write) is terminated. */
+  async closeAll(): Promise<void> {
+    for (const slot of this.slots.values()) this.cancelRecovery(slot);
+    // A restart under way finishes first (or fails on the closed cluster), then stops below.
+    await Promise.all([...this.slots.values()].map((s) => s.starting?.catch(() => {})));
+    const exits: Promise<void>[] = [];
+    for (const slot of this.slots.values()) {
+      if (!slot.alive || slot.worker === undefined) continue;
+      const worker = slot.worker;
+      const exited = slot.exited!;
+      this.cx.control.post(slot, { type: 'close', callId: 0 });
+      let timer: NodeJS.Timeout | undefined;
+      const late = new Promise<'late'>((resolve) => (timer = setTimeout(() => resolve('late'), CONTROL_TIMEOUT_MS)));
+      exits.push(
+        Promise.race([exited, late]).then(async (r) => {
+          clearTimeout(timer);
+          if (r === 'late') await worker.terminate();
+        }),
+      );
+    }
+    await Promise.all(exits);
+    for (const slot of this.slots.values()) this.markDown(slot, undefined);
+  }
+
+  /** Whether the workers hold the process open (see Cluster.unref). */
+  setRef(ref: boolean): void {
+    this.unrefed = !ref;
+    for (const slot of this.slots.values()) {
+      if (ref) slot.worker?.ref();
+      else slot.worker?.unref();
+    }
+  }
+
+  // ─── Failures ───────────────────────────────────────────────────────────────────
+
+  /**
+   * A node that died of a storage failure that may pass (a full disk, a failed write) is
+   * restarted by itself, with back-off, until it runs again, it is crashed, removed or the
+   * cluster closes: freeing space is all a user has to do. Its reason stays in status()
+   * meanwhile. Damage (CORRUPT_LOG), a lost state and a foreign directory do not pass.
+   */
+  scheduleRecovery(slot: NodeSlot): void {
+    if (this.cx.isClosed() || slot.removed || this.cx.options.dataDir === undefined) return;
+    if (slot.failure === undefined || !isTransientFailure(slot.failure)) return;
+    if (slot.recovery !== undefined) clearTimeout(slot.recovery.timer);
+    // The delay doubles with every failed try, and starts over once the node has stayed up.
+    const upLongEnough = slot.startedAt !== undefined && performance.now() - slot.startedAt > 2 * RECOVERY_DELAY_MS_MAX;
+    const delayMs = upLongEnough ? RECOVERY_DELAY_MS_MIN : Math.min(RECOVERY_DELAY_MS_MAX, slot.recoveryDelayMs * 2);
+    slot.recoveryDelayMs = delayMs;
+    const timer = setTimeout(() => {
+      if (slot.recovery?.timer !== timer) return;
+      slot.recovery = undefined;
+      // A try that fails, before or after its thread starts, schedules the next one.
+      this.restartNode(slot, true).catch(() => this.scheduleRecovery(slot));
+    }, delayMs);
+    // Recovery alone never keeps the process running.
+    timer.unref();
+    slot.recovery = { timer };
+  }
+
+  cancelRecovery(slot: NodeSlot): void {
+    if (slot.recovery !== undefined) clearTimeout(slot.recovery.timer);
+    slot.recovery = undefined;
+    slot.recoveryDelayMs = RECOVERY_DELAY_MS_MIN / 2;
+  }
+
+  /** " (<code>: <reason>)" for a node down by no one's choice, else "". */
+  downReason(id: number): string {
+    const failure = this.slots.get(id)?.failure;
+    return failure === undefined ? '' : ` (${failure.code}: ${failure.message})`;
+  }
+
+  /** "node 2 down (NO_SPACE: ...), ..." for the nodes down by no one's choice; '' if none. */
+  downReasons(): string {
+    const failed = this.nodeIds().filter((id) => !this.isAlive(id) && this.slots.get(id)?.failure !== undefined);
+    return failed.map((id) => `node ${id} down${this.downReason(id)}`).join(', ');
+  }
+
+  /** A NO_QUORUM error that says which nodes are down and why. */
+  noQuorum(what: string): RingraftError {
+    const down = this.nodeIds().filter((id) => !this.isAlive(id));
+    const detail = down.length === 0 ? '' : `; down: ${down.map((id) => `node ${id}${this.downReason(id)}`).join(', ')}`;
+    return new RingraftError(ErrorCode.NO_QUORUM, `${what}${detail}`);
+  }
+
+  private settingsFor(id: number): WorkerSettings {
+    const o = this.cx.options;
+    return { raft: o.raft, node: o.node, dataDir: this.cx.dataDir?.nodeDir(id) };
+  }
+
+  private nextSeed(): number {
+    this.seedNext = (Math.imul(this.seedNext ^ (this.seedNext >>> 15), 0x2c1b3c6d) + 0x9e3779b9) >>> 0;
+    return this.seedNext;
+  }
+}
+
+/** A value for an error message: its type and value. */
+export function describe(value: unknown): string {
+  return typeof value === 'string' ? `string '${value}'` : Array.isArray(value) ? `[${value.map(describe).join(', ')}]` : `${typeof value} ${String(value)}`;
+}

@@ -1,0 +1,120 @@
+/**
+ * Read batching: the linearizable reads a leader takes between two flushes share one
+ * ReadIndex round, and so do its lease reads; a round's reads wait for its ReadState and
+ * then for the state machine to apply up to the state's index, and are answered from it
+ * then. Stale reads are answered at once, by any node, from whatever it has applied.
+ *
+ * ```
+ *   queue() ──> batchSafe / batchLease ──flush()──> rounds (by round id, awaiting a ReadState)
+ *                                                     │ noteReadStates()
+ *                                                     v
+ *                 answered <──serve(appliedIndex)── waiting (by index, oldest first)
+ * ```
+ *
+ * A leader that loses its role fails every read it holds with NOT_LEADER ({@link failAll}),
+ * so its clients retry elsewhere.
+ */
+import type { RaftNode, ReadState } from '../core/index.ts';
+import { NotLeaderError } from '../core/index.ts';
+import type { KvStateMachine } from '../kv/index.ts';
+import type { ReadConsistency } from './client-protocol.ts';
+import { notLeaderReply, refusalOf } from './host-replies.ts';
+import type { HostSink } from './node-host.ts';
+
+interface PendingRead {
+  readonly requestId: number;
+  readonly key: Uint8Array;
+}
+
+export class ReadQueue {
+  /** Reads that arrived since the last flush(), by mode. */
+  private batchSafe: PendingRead[] = [];
+  private batchLease: PendingRead[] = [];
+  /** Read batches waiting for their ReadState, by the batch's read request id. */
+  private readonly rounds = new Map<number, PendingRead[]>();
+  /** Read batches whose ReadState arrived, waiting for apply to reach `index`, oldest first. */
+  private waiting: { index: number; reads: PendingRead[] }[] = [];
+  private roundNext = 1;
+
+  constructor(
+    private readonly raft: RaftNode,
+    private readonly sink: HostSink,
+    /** The state machine reads are served from (the host replaces it when it installs a snapshot). */
+    private readonly kv: () => KvStateMachine,
+  ) {}
+
+  /** Takes a read of `key`: a stale one is answered now, others join their mode's batch (on the leader only). */
+  queue(requestId: number, consistency: ReadConsistency, key: Uint8Array): void {
+    if (consistency === 'stale') {
+      const kv = this.kv();
+      this.sink.reply({ kind: 'read', requestId, index: kv.appliedIndex, value: kv.getShared(key) });
+      return;
+    }
+    if (this.raft.role !== 'leader') {
+      this.sink.reply(refusalOf(requestId, new NotLeaderError(this.raft.leaderId)));
+      return;
+    }
+    (consistency === 'lease' ? this.batchLease : this.batchSafe).push({ requestId, key });
+  }
+
+  /** Starts one ReadIndex round per mode for the reads batched since the last call. */
+  flush(): void {
+    if (this.batchSafe.length > 0) {
+      const batch = this.batchSafe;
+      this.batchSafe = [];
+      this.startRound(batch, 'safe');
+    }
+    if (this.batchLease.length > 0) {
+      const batch = this.batchLease;
+      this.batchLease = [];
+      this.startRound(batch, 'lease');
+    }
+  }
+
+  private startRound(batch: PendingRead[], mode: 'safe' | 'lease'): void {
+    const roundId = this.roundNext++;
+    try {
+      this.raft.readIndex(roundId, mode);
+    } catch (error) {
+      for (const r of batch) this.sink.reply(refusalOf(r.requestId, error));
+      return;
+    }
+    this.rounds.set(roundId, batch);
+  }
+
+  /** Moves the rounds a Ready released to the waiting line, each at the index it must wait for. */
+  noteReadStates(readStates: readonly ReadState[]): void {
+    for (const rs of readStates) {
+      const reads = this.rounds.get(rs.requestId);
+      if (reads === undefined) continue;
+      this.rounds.delete(rs.requestId);
+      this.waiting.push({ index: rs.index, reads });
+    }
+  }
+
+  /** Serves read batches whose index the state machine has reached (they arrive in index order). */
+  serve(): void {
+    const kv = this.kv();
+    let served = 0;
+    for (const w of this.waiting) {
+      if (w.index > kv.appliedIndex) break;
+      served++;
+      for (const r of w.reads) {
+        this.sink.reply({ kind: 'read', requestId: r.requestId, index: w.index, value: kv.getShared(r.key) });
+      }
+    }
+    if (served > 0) this.waiting.splice(0, served);
+  }
+
+  /** Fails every read held (batched, in a round, waiting), oldest first, with NOT_LEADER pointing at `leaderHint`. */
+  failAll(leaderHint: number): void {
+    const reads = [...this.batchSafe, ...this.batchLease];
+    for (const batch of this.rounds.values()) reads.push(...batch);
+    for (const w of this.waiting) reads.push(...w.reads);
+    for (const r of reads) this.sink.reply(notLeaderReply(r.requestId, leaderHint, false));
+    this.batchSafe = [];
+    this.batchLease = [];
+    this.rounds.clear();
+    this.waiting = [];
+  }
+}
