@@ -1,15 +1,34 @@
 // Proves that a cluster whose leader removes itself gets a live leader again: the removed
 // leader hands leadership over instead of leaving no one able to win (a two-voter cluster
 // that loses one message), and it does not retry its hand-off with the same dead voter for
-// ever (with and without checkQuorum). Each scenario runs on the in-memory Network with the
+// ever (with and without checkQuorum), and while it hands over it refuses proposals and reads
+// with NOT_LEADER naming the voter it hands over to. Each scenario runs on the in-memory Network with the
 // loss or crash that broke it, and failed before its fix.
 import { RingraftError } from '../../src/base/index.ts';
 import { describe, expect, it } from 'vitest';
-import { MessageType } from '../../src/core/index.ts';
+import { MessageType, NotLeaderError, type RaftNode } from '../../src/core/index.ts';
 import type { Message } from '../../src/core/index.ts';
+import { expectCode } from './helpers/errors.ts';
 import { Network } from './helpers/network.ts';
 
 const E = 10;
+
+/**
+ * The leader (node 1) proposes its own removal while every TimeoutNow is dropped, so that once
+ * the change applies it stays a leader that is not a voter, handing over to a voter it names.
+ */
+function removeLeaderHoldingHandOff(net: Network, voters: readonly number[]): RaftNode {
+  const leader = net.elect(1);
+  net.drop((m) => m.type === MessageType.TimeoutNow);
+  leader.proposeConfChange({ changes: [{ op: 'removeNode', nodeId: 1 }] });
+  for (let i = 0; i < 3; i++) {
+    net.tick(1);
+    net.deliverAll();
+  }
+  expect(leader.conf.voters).toEqual(voters);
+  expect(leader.role).toBe('leader');
+  return leader;
+}
 
 describe('removing the leader (src/core/raft-node.ts, switchToConf stepping down)', () => {
   it('a two-voter cluster that removes its leader elects the remaining voter after one lost message', () => {
@@ -54,15 +73,7 @@ describe('removing the leader (src/core/raft-node.ts, switchToConf stepping down
     it(`a removed leader does not retry its hand-off with the same dead voter forever (checkQuorum ${checkQuorum})`, () => {
       const net = new Network([1, 2, 3, 4, 5], { checkQuorum });
       for (const n of net.nodes.values()) n.raft.tickCount = E; // past the start-up lease
-      const leader = net.elect(1);
-      net.drop((m) => m.type === MessageType.TimeoutNow);
-      leader.proposeConfChange({ changes: [{ op: 'removeNode', nodeId: 1 }] });
-      for (let i = 0; i < 3; i++) {
-        net.tick(1);
-        net.deliverAll();
-      }
-      expect(leader.conf.voters).toEqual([2, 3, 4, 5]);
-      expect(leader.role).toBe('leader');
+      const leader = removeLeaderHoldingHandOff(net, [2, 3, 4, 5]);
       expect(leader.leadTransferee).toBe(2);
       // Node 2 crashes (for good). Voters 3, 4, 5 are a quorum of the new configuration.
       net.recover();
@@ -74,4 +85,23 @@ describe('removing the leader (src/core/raft-node.ts, switchToConf stepping down
       expect(targets).not.toEqual(new Set([2]));
     });
   }
+
+  it('a removed leader refuses proposals and reads with NOT_LEADER while it hands over', () => {
+    const net = new Network([1, 2, 3]);
+    const leader = removeLeaderHoldingHandOff(net, [2, 3]);
+    expect(leader.promotable()).toBe(false);
+    const target = leader.leadTransferee;
+    expect([2, 3]).toContain(target);
+    const p = expectCode(() => leader.propose(new Uint8Array([1])), 'NOT_LEADER');
+    expect(p).toBeInstanceOf(NotLeaderError);
+    expect((p as NotLeaderError).leaderId).toBe(target);
+    expectCode(() => leader.readIndex(7), 'NOT_LEADER');
+    // It retries the hand-over every election timeout; once TimeoutNow gets through, a voter leads.
+    net.recover();
+    net.tickAll(2 * E);
+    net.deliverAll();
+    expect(leader.role).toBe('follower');
+    const now = net.leader();
+    expect([2, 3]).toContain(now);
+  });
 });
