@@ -1,9 +1,10 @@
 // Proves the base layer is the one place for assertions and error codes: assert throws an
 // AssertionError (never a RingraftError) and builds a lazy message only on failure; every code
-// has its own wire number that decodes back to it, and anything else decodes to undefined;
-// each layer's code list is a subset of the one list; and a scan of src/ finds no other
-// assertion helper, no other code list, no error class outside the one base, and no cast to
-// ErrorCode. Planted broken invariants in the core and the codec throw AssertionError.
+// has its own wire number that decodes back to it, and anything else decodes to undefined; each
+// layer's code list is a subset of the one list; and a scan of src/ finds no other assertion
+// helper, no other code list, no error class outside the one base, and no cast to ErrorCode, and
+// no declaration under two stacked doc comments. Planted broken invariants in the core and the
+// codec throw AssertionError.
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -122,6 +123,13 @@ describe('src/ has one of each', () => {
     for (const f of files) {
       const eager = f.text.split('\n').flatMap((line, i) => (/\bassert\((?:(?!\(\) =>).)*,\s*`/.test(line) ? [`${f.path}:${i + 1}: ${line.trim()}`] : []));
       expect(eager).toEqual([]);
+    }
+  });
+
+  it('no declaration under two stacked doc comments (the older one went stale)', () => {
+    for (const f of files) {
+      const stacked = [...f.text.matchAll(/\*\/\n[ \t]*\/\*\*/g)].map((m) => `${f.path}:${f.text.slice(0, m.index).split('\n').length}`);
+      expect(stacked).toEqual([]);
     }
   });
 
