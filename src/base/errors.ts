@@ -82,6 +82,13 @@ const CODES = {
   CORRUPT_RING: 30,
   /** A buffer handed to a ring constructor is not a ring (or doorbell) of this version. */
   INVALID_BUFFER: 31,
+  // ── Peer connections (TCP) ──
+  /** A peer connection's handshake was refused (another cluster, another node, an unknown or removed peer, another protocol version); the refused side backs off and redials. */
+  HANDSHAKE_REFUSED: 32,
+  /** Bytes on a peer connection do not hold a frame (bad header, bad CRC, an unexpected type, a frame cut short); that connection is closed. */
+  CORRUPT_FRAME: 33,
+  /** A TCP connection to a peer could not be made, or broke (refused, reset, closed by the far side); `cause` is the system error, if any. */
+  CONNECTION_FAILED: 34,
 } as const;
 
 export type ErrorCode = keyof typeof CODES;
