@@ -26,6 +26,7 @@ export {
   RAFT_CHANNEL,
   type NodeEvent,
 } from './diagnostics.ts';
+export { peerLaneOf } from './peer-lanes.ts';
 export { NODE_SETTINGS, SNAPSHOT_RETAIN_ENTRIES_MAX, resolveNodeSettings, type NodeSettings, type NodeSettingsInput } from './settings.ts';
 export { WATCH_CHANGE_OVERHEAD_BYTES, WatchHistory } from './watch-history.ts';
 export type { HostHooks, HostSink, HostStorage, NodeHostOptions, NodeStatus } from './node-host.ts';
