@@ -89,6 +89,11 @@ const CODES = {
   CORRUPT_FRAME: 33,
   /** A TCP connection to a peer could not be made, or broke (refused, reset, closed by the far side); `cause` is the system error, if any. */
   CONNECTION_FAILED: 34,
+  // ── Client connections (TCP) ──
+  /** A bounded queue of a client connection is full: a client's send queue (the request is refused, nothing sent), or a server's replies to a client that does not read them (that connection is cut off). */
+  QUEUE_FULL: 35,
+  /** A client connection had more requests unanswered than `requestsInFlightMax`, the bound its server announced in the handshake; that connection is cut off. */
+  TOO_MANY_REQUESTS: 36,
 } as const;
 
 export type ErrorCode = keyof typeof CODES;

@@ -12,9 +12,16 @@ export {
   ringFrameBytesMax,
 } from './ring.ts';
 export type { RingProducerOptions, RingReservation } from './ring.ts';
-// The TCP peer transport (tcp/tcp-transport.ts). Its wire helpers (frames, handshakes) stay in
+// The TCP peer transport (tcp/tcp-transport.ts) and the client port (tcp/client-port.ts,
+// tcp/client-connection.ts). Their wire helpers (frames, handshakes) stay in
 // tcp/index.ts, for its tests and tools; a host needs only these.
 export {
+  CLIENT_PORT_SETTINGS,
+  ClientPortConnection,
+  ClientPortError,
+  ClientPortErrorCode,
+  ClientPortServer,
+  resolveClientPortSettings,
   TCP_LANES,
   TCP_TRANSPORT_SETTINGS,
   TcpTransport,
@@ -25,6 +32,15 @@ export {
   resolveTcpTransportSettings,
 } from './tcp/index.ts';
 export type {
+  ClientConnectionHandle,
+  ClientPortAddress,
+  ClientPortConnectOptions,
+  ClientPortLogEntry,
+  ClientPortLogKind,
+  ClientPortServerOptions,
+  ClientPortSettings,
+  ClientPortSettingsInput,
+  ClientRefusalReason,
   PeerAddress,
   RefusalReason,
   TcpLane,

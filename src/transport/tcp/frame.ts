@@ -31,6 +31,11 @@
  * | 4    | BATCH     | dialler       | one or more messages, each `u32 messageBytes` then its bytes  |
  * | 5    | PING      | dialler       | empty                                                         |
  * | 6    | PONG      | acceptor      | empty: the answer to a PING                                   |
+ * | 7    | GOAWAY    | acceptor      | the client port's last frame: u16 code, u8[2] zero, UTF-8 detail of at most 256 bytes (client-handshake.ts); the peer transport never sends it |
+ *
+ * The client port (client-port.ts) speaks the same frames with its own handshake payloads:
+ * the client dials and sends HELLO and PINGs, the server answers WELCOME or REFUSAL and PONGs,
+ * BATCH frames go both ways, and GOAWAY tells a client why the server cut it off.
  *
  * ## Decoding
  *
@@ -50,10 +55,10 @@ import { fail } from '../../base/index.ts';
 import { TcpTransportError } from './errors.ts';
 
 /** The frame types. 0 is invalid. */
-export const FrameType = { HELLO: 1, WELCOME: 2, REFUSAL: 3, BATCH: 4, PING: 5, PONG: 6 } as const;
+export const FrameType = { HELLO: 1, WELCOME: 2, REFUSAL: 3, BATCH: 4, PING: 5, PONG: 6, GOAWAY: 7 } as const;
 export type FrameType = (typeof FrameType)[keyof typeof FrameType];
-const FRAME_TYPE_MAX = 6;
-const FRAME_TYPE_NAMES = ['invalid', 'HELLO', 'WELCOME', 'REFUSAL', 'BATCH', 'PING', 'PONG'] as const;
+const FRAME_TYPE_MAX = 7;
+const FRAME_TYPE_NAMES = ['invalid', 'HELLO', 'WELCOME', 'REFUSAL', 'BATCH', 'PING', 'PONG', 'GOAWAY'] as const;
 
 /** Bytes of a frame header: payload length, type, three reserved bytes. */
 export const FRAME_HEADER_BYTES = 8;
@@ -65,9 +70,9 @@ export const FRAME_OVERHEAD_BYTES = FRAME_HEADER_BYTES + FRAME_CRC_BYTES;
 export const MESSAGE_PREFIX_BYTES = 4;
 /** Bytes of a HELLO or WELCOME payload. */
 export const HANDSHAKE_PAYLOAD_BYTES = 32;
-/** Bytes of a REFUSAL payload before its detail text. */
+/** Bytes of a REFUSAL or GOAWAY payload before its detail text. */
 export const REFUSAL_FIXED_BYTES = 4;
-/** Longest detail text of a REFUSAL, in UTF-8 bytes. */
+/** Longest detail text of a REFUSAL or GOAWAY, in UTF-8 bytes. */
 export const REFUSAL_DETAIL_BYTES_MAX = 256;
 /** Smallest value of `frameBytesMax`: every control frame fits, with room for small batches. */
 export const FRAME_BYTES_MIN = 1024;
@@ -185,6 +190,7 @@ function payloadBytesRange(type: FrameType): readonly [number, number] {
     case FrameType.WELCOME:
       return [HANDSHAKE_PAYLOAD_BYTES, HANDSHAKE_PAYLOAD_BYTES];
     case FrameType.REFUSAL:
+    case FrameType.GOAWAY:
       return [REFUSAL_FIXED_BYTES, REFUSAL_FIXED_BYTES + REFUSAL_DETAIL_BYTES_MAX];
     case FrameType.BATCH:
       return [MESSAGE_PREFIX_BYTES, FRAME_BYTES_LIMIT];

@@ -7,6 +7,7 @@
  */
 import type { Buffer } from 'node:buffer';
 import type { Socket } from 'node:net';
+import type { RingraftError } from '../../base/index.ts';
 import { performance } from 'node:perf_hooks';
 import { TcpTransportError } from './errors.ts';
 import { FrameDecoder, type FrameType } from './frame.ts';
@@ -19,22 +20,28 @@ import { FrameDecoder, type FrameType } from './frame.ts';
  * and lane took its place. `removed`: its peer was removed, or moved to another address.
  * `closing`: the transport closed.
  */
-export type CloseKind = 'closed' | 'corrupt' | 'write-stall' | 'idle' | 'refused' | 'refused-by-peer' | 'replaced' | 'removed' | 'closing';
+export type CloseKind = SocketCloseKind | 'refused' | 'refused-by-peer' | 'replaced' | 'removed' | 'closing';
+/** The kinds a {@link FramedSocket} reports by itself; its owner adds its own (`K`). */
+export type SocketCloseKind = 'closed' | 'corrupt' | 'write-stall' | 'idle';
 
-export interface FramedSocketEvents {
+/**
+ * What a framed socket tells its owner. `K` is the owner's close kinds (the peer transport's
+ * {@link CloseKind}; the client port has its own) and `E` the errors it closes with.
+ */
+export interface FramedSocketEvents<K extends string = CloseKind, E extends RingraftError = TcpTransportError> {
   /** One frame, valid only during the call. Return false if the connection was closed inside, to stop reading. */
   frame(type: FrameType, payload: Uint8Array): boolean;
   /** Writes may go on: the socket took what was buffered. */
   drain(): void;
   /** The connection ended; called exactly once. `error` is undefined for `replaced`, `removed` and `closing`. */
-  closed(kind: CloseKind, error: TcpTransportError | undefined): void;
+  closed(kind: K | SocketCloseKind, error: E | TcpTransportError | undefined): void;
 }
 
 export function nowMs(): number {
   return performance.now();
 }
 
-export class FramedSocket {
+export class FramedSocket<K extends string = CloseKind, E extends RingraftError = TcpTransportError> {
   /** When anything last arrived (or the socket connected). */
   lastReceivedMs: number;
   /** Since when a write has waited for 'drain'; undefined while the socket takes writes. */
@@ -52,7 +59,7 @@ export class FramedSocket {
     readonly socket: Socket,
     frameBytesMax: number,
     connected: boolean,
-    private readonly events: FramedSocketEvents,
+    private readonly events: FramedSocketEvents<K, E>,
   ) {
     this.decoder = new FrameDecoder(frameBytesMax);
     this.lastReceivedMs = nowMs();
@@ -126,7 +133,7 @@ export class FramedSocket {
   }
 
   /** Sends a last frame and half-closes; the far side reads it before its end of stream. Reports `kind` now. */
-  endWith(lastFrame: Buffer, kind: CloseKind, error: TcpTransportError | undefined, lingerMs: number): void {
+  endWith(lastFrame: Buffer, kind: K | SocketCloseKind, error: E | TcpTransportError | undefined, lingerMs: number): void {
     if (this.closedReported) return;
     this.report(kind, error);
     this.socket.end(lastFrame);
@@ -135,7 +142,7 @@ export class FramedSocket {
   }
 
   /** Ends the connection now (idempotent: only the first kind is reported). */
-  close(kind: CloseKind, error: TcpTransportError | undefined): void {
+  close(kind: K | SocketCloseKind, error: E | TcpTransportError | undefined): void {
     if (!this.closedReported) this.report(kind, error);
     this.socket.destroy();
   }
@@ -157,7 +164,7 @@ export class FramedSocket {
     return false;
   }
 
-  private report(kind: CloseKind, error: TcpTransportError | undefined): void {
+  private report(kind: K | SocketCloseKind, error: E | TcpTransportError | undefined): void {
     this.closedReported = true;
     this.events.closed(kind, error);
   }

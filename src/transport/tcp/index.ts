@@ -1,4 +1,4 @@
-/** The TCP peer transport: its public names (tcp-transport.ts describes it; frame.ts and handshake.ts specify the wire). */
+/** The TCP peer transport and the client port: their public names (tcp-transport.ts and client-port.ts describe them; frame.ts, handshake.ts and client-handshake.ts specify the wire). */
 export type { TcpLogEntry, TcpLogKind, TcpLogLevel } from './context.ts';
 export { TcpTransportError, TcpTransportErrorCode } from './errors.ts';
 export {
@@ -31,3 +31,28 @@ export { redialDelayMs, type PeerAddress } from './outbound.ts';
 export { TCP_TRANSPORT_SETTINGS, messageBytesMaxOf, resolveTcpTransportSettings, type TcpTransportSettings, type TcpTransportSettingsInput } from './settings.ts';
 export type { TcpLaneStats, TcpPeerStats, TcpTransportStats } from './stats.ts';
 export { TcpTransport, type TcpTransportOptions } from './tcp-transport.ts';
+export {
+  CLIENT_FRAME_HEADER_BYTES,
+  CLIENT_HANDSHAKE_MAGIC,
+  CLIENT_PROTOCOL_VERSION,
+  clientBatchProblem,
+  decodeClientHandshake,
+  decodeClientRefusal,
+  decodeGoaway,
+  encodeClientHandshake,
+  encodeClientRefusal,
+  encodeGoaway,
+  type ClientHandshake,
+  type ClientRefusalReason,
+} from './client-handshake.ts';
+export { ClientPortError, ClientPortErrorCode } from './client-port-errors.ts';
+export { CLIENT_PORT_SETTINGS, resolveClientPortSettings, type ClientPortSettings, type ClientPortSettingsInput } from './client-port-settings.ts';
+export {
+  ClientPortServer,
+  type ClientConnectionHandle,
+  type ClientPortAddress,
+  type ClientPortLogEntry,
+  type ClientPortLogKind,
+  type ClientPortServerOptions,
+} from './client-port.ts';
+export { ClientPortConnection, type ClientPortConnectOptions } from './client-connection.ts';
