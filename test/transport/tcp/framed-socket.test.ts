@@ -88,8 +88,10 @@ describe('FramedSocket', () => {
 
     link.write(encodeFrame(FrameType.PING), 2);
     const since = link.blockedSinceMs!;
-    expect(link.checkTimeouts(since + 100, 100, 10_000)).toBe(false);
-    expect(link.checkTimeouts(since + 101, 100, 10_000)).toBe(true);
+    // Just under and just over the timeout: the clock is performance.now(), fractional, so an
+    // exact `since + 100` may round to a hair over 100 ms after it.
+    expect(link.checkTimeouts(since + 99.5, 100, 10_000)).toBe(false);
+    expect(link.checkTimeouts(since + 100.5, 100, 10_000)).toBe(true);
     expect(closes.map(([k, e]) => [k, e?.code])).toEqual([['write-stall', ErrorCode.TIMEOUT]]);
     // Node reports the unfinished write as done once the socket is destroyed; the loss stays counted.
     fake.callbacks.shift()!();
