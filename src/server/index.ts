@@ -1,0 +1,19 @@
+/** The `serve` layer: what one ringraft node running as its own process over TCP needs; so far its configuration. */
+export {
+  CLUSTER_TOKEN_CHARS_MAX,
+  CONFIG_FILE_BYTES_MAX,
+  LOG_LEVELS,
+  PEER_MESSAGE_HEADROOM_BYTES,
+  SERVE_SETTINGS,
+  parseInitialCluster,
+  readServeConfigFile,
+  resolveServeConfig,
+  type LogLevel,
+  type ServeConfig,
+  type ServeConfigInput,
+  type ServeConfigKey,
+  type ServeConfigNames,
+} from './config.ts';
+export { ServeConfigError, ServeConfigErrorCode, ServeConfigErrorReason } from './errors.ts';
+export { formatHostPort, isWildcardHost, parseHostPort, type HostPort } from './host-port.ts';
+export { SERVE_USAGE, parseServeArgs, type ServeArgs } from './serve-args.ts';

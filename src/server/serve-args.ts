@@ -1,0 +1,107 @@
+/**
+ * The command line of `ringraft serve`: its flags, read into a {@link ServeConfigInput} over
+ * the `--config` file's values, and resolved. It lives here, not in cli/, because cli/ is the
+ * top of the layers (nothing imports it, so its small parser cannot be shared with this
+ * layer); it reads argv with `node:util`'s `parseArgs`, in its token mode, and makes the same
+ * checks as cli/args.ts: an unknown flag, a flag given twice, a value missing or swallowing
+ * the next flag are refused, naming the flag.
+ */
+import { parseArgs } from 'node:util';
+import { readServeConfigFile, resolveServeConfig, type ServeConfig, type ServeConfigInput, type ServeConfigKey } from './config.ts';
+import { ServeConfigError, ServeConfigErrorReason } from './errors.ts';
+
+/** Each flag that sets a configuration key, and the key. */
+const FLAG_KEYS = {
+  id: 'id',
+  'data-dir': 'dataDir',
+  'listen-peer': 'listenPeer',
+  'listen-client': 'listenClient',
+  'listen-metrics': 'listenMetrics',
+  'initial-cluster': 'initialCluster',
+  'cluster-token': 'clusterToken',
+  join: 'join',
+  'log-level': 'logLevel',
+} as const satisfies Record<string, ServeConfigKey>;
+type KeyFlag = keyof typeof FLAG_KEYS;
+
+/** Flags that take no value. */
+const SWITCHES: readonly string[] = ['join', 'help'];
+const FLAGS: readonly string[] = [...Object.keys(FLAG_KEYS), 'config', 'help'];
+
+export const SERVE_USAGE = `usage: ringraft serve [--config FILE] --id ID --data-dir DIR --listen-peer HOST:PORT
+                      --listen-client HOST:PORT --initial-cluster ID=HOST:PORT,...
+                      --cluster-token TOKEN [--listen-metrics HOST:PORT] [--join]
+                      [--log-level debug|info|warn|error]
+
+Runs one ringraft node over TCP. HOST is an IP address (an IPv6 one in brackets,
+[::1]:7000), never a name. --initial-cluster lists every node's peer address by id,
+this node's too (its --listen-peer address, or the same port if it listens on 0.0.0.0
+or ::). A node added to a running cluster starts with --join.
+
+--config FILE reads a JSON object with the same keys in camelCase (dataDir,
+listenPeer, ...) and the setting groups raft, node, peerTransport and clientPort;
+flags override the file's values.`;
+
+/** What the command line asks for: the usage, or a node with this configuration. */
+export type ServeArgs = { readonly kind: 'help'; readonly usage: string } | { readonly kind: 'serve'; readonly config: ServeConfig };
+
+/**
+ * Reads `argv` (the arguments after `serve`), then the `--config` file if one is named, and
+ * resolves the two, flags over file. A refusal is a {@link ServeConfigError}, or an
+ * INVALID_ARGUMENT from a setting group's own checks, naming the flag a value came from
+ * (`--listen-peer`), else its key in the file (`listenPeer`, `raft.appendBytesMax`); a
+ * required value given nowhere is named by its flag.
+ */
+export function parseServeArgs(argv: readonly string[]): ServeArgs {
+  const given = readFlags(argv);
+  if (given.has('help')) return { kind: 'help', usage: SERVE_USAGE };
+  const configFile = given.get('config');
+  const file: ServeConfigInput = typeof configFile === 'string' ? readServeConfigFile(configFile) : {};
+  const fromFlags: Record<string, unknown> = {};
+  const flagOfKey = new Map<ServeConfigKey, string>();
+  for (const [flag, key] of Object.entries(FLAG_KEYS) as [KeyFlag, ServeConfigKey][]) {
+    flagOfKey.set(key, `--${flag}`);
+    const value = given.get(flag);
+    if (value === undefined) continue;
+    fromFlags[key] = flagValue(key, value);
+  }
+  const nameOf = (key: ServeConfigKey): string => (key in fromFlags || !(key in file) ? (flagOfKey.get(key) ?? key) : key);
+  return { kind: 'serve', config: resolveServeConfig({ ...file, ...fromFlags }, nameOf) };
+}
+
+/** A flag's text as the key's value: `--id 3` is the number 3 (anything else stays text, for the check to refuse); a switch is true. */
+function flagValue(key: ServeConfigKey, value: string | true): unknown {
+  if (key === 'id' && typeof value === 'string' && /^[0-9]{1,16}$/.test(value)) return Number(value);
+  return value;
+}
+
+/** The flags given, each with its value (true for a switch). */
+function readFlags(argv: readonly string[]): Map<string, string | true> {
+  const options = Object.fromEntries(FLAGS.map((f) => [f, { type: SWITCHES.includes(f) ? ('boolean' as const) : ('string' as const) }]));
+  const { tokens } = parseArgs({ args: [...argv], options, strict: false, allowPositionals: true, tokens: true });
+  const given = new Map<string, string | true>();
+  for (const t of tokens) {
+    if (t.kind === 'positional') throw new ServeConfigError(ServeConfigErrorReason.UNKNOWN_FLAG, `unexpected argument ${JSON.stringify(t.value)}`);
+    if (t.kind === 'option-terminator') throw new ServeConfigError(ServeConfigErrorReason.UNKNOWN_FLAG, 'unexpected argument "--"');
+    if (t.kind !== 'option') continue;
+    if (!FLAGS.includes(t.name) || !t.rawName.startsWith('--')) {
+      throw new ServeConfigError(ServeConfigErrorReason.UNKNOWN_FLAG, `unknown flag ${t.rawName} (known: ${FLAGS.map((f) => `--${f}`).join(', ')})`);
+    }
+    if (given.has(t.name)) throw usage(`${t.rawName} is given twice`);
+    if (SWITCHES.includes(t.name)) {
+      if (t.value !== undefined) throw usage(`${t.rawName} takes no value`);
+      given.set(t.name, true);
+      continue;
+    }
+    if (t.value === undefined) throw usage(`${t.rawName} needs a value`);
+    if (!t.inlineValue && t.value.startsWith('--')) {
+      throw usage(`${t.rawName} needs a value, got the flag ${t.value} (for a value that starts with --, write ${t.rawName}=${t.value})`);
+    }
+    given.set(t.name, t.value);
+  }
+  return given;
+}
+
+function usage(message: string): ServeConfigError {
+  return new ServeConfigError(ServeConfigErrorReason.FLAG_USAGE, message);
+}
