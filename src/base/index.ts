@@ -22,6 +22,7 @@ export {
 export {
   boolean,
   checkKnown,
+  checkOrder,
   choice,
   defaultSettings,
   integer,

@@ -76,6 +76,17 @@ export function resolveSettings<S extends SettingsSchema>(schema: S, input: unkn
   return out as Settings<S>;
 }
 
+/**
+ * Refuses resolved settings whose order is broken: `lower` must be less than `upper`
+ * (`'less'`) or at most it (`'at-most'`). The error names both, with `path` and their values.
+ */
+export function checkOrder<S extends object>(settings: S, path: string, lower: keyof S & string, upper: keyof S & string, relation: 'less' | 'at-most'): void {
+  const low = settings[lower] as number;
+  const high = settings[upper] as number;
+  if (relation === 'less' ? low < high : low <= high) return;
+  throw invalidArgument(`${path}${lower} (${low}) must ${relation === 'less' ? 'be less than' : 'not exceed'} ${path}${upper} (${high})`);
+}
+
 /** Refuses a name in `input` that `schema` does not define (a misspelled option must not pass silently). */
 export function checkKnown(schema: object, input: object, path = '', alsoKnown: readonly string[] = []): void {
   for (const name of Object.keys(input)) {

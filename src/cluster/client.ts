@@ -11,7 +11,7 @@
  * {@link SessionPool}.
  */
 
-import { ErrorCode, fail, RingraftError } from '../base/index.ts';
+import { ErrorCode, fail, invalidArgument, RingraftError } from '../base/index.ts';
 import { NotLeaderError } from '../core/index.ts';
 import {
   encodeKvRequest,
@@ -23,7 +23,7 @@ import {
   type KvWriteResult,
 } from '../kv/index.ts';
 import type { ClientReply, ClientRequest, ReadConsistency } from '../runtime/index.ts';
-import { invalid, REQUESTS_IN_FLIGHT_MAX } from './options.ts';
+import { REQUESTS_IN_FLIGHT_MAX } from './options.ts';
 
 /** Keys and values are bytes; strings are taken as UTF-8 (and must be well-formed UTF-16). */
 export type Bytes = Uint8Array | string;
@@ -268,7 +268,7 @@ export class KvClient {
     // Not `??`: an explicit null is a bad argument, not the default.
     const consistency = options?.consistency === undefined ? 'linearizable' : options.consistency;
     if (consistency !== 'linearizable' && consistency !== 'lease' && consistency !== 'stale') {
-      throw invalid(`consistency must be 'linearizable', 'lease' or 'stale', got ${shown(consistency)}`);
+      throw invalidArgument(`consistency must be 'linearizable', 'lease' or 'stale', got ${shown(consistency)}`);
     }
     const k = keyBytes(key);
     const timeoutMs = options?.timeoutMs ?? this.host.defaultTimeoutMs;
@@ -292,7 +292,7 @@ export class KvClient {
     checkSignal(options?.signal);
     const afterIndex = options?.afterIndex;
     if (afterIndex !== undefined && !(Number.isSafeInteger(afterIndex) && afterIndex >= 0)) {
-      throw invalid(`afterIndex must be an integer in [0, 2^53 - 1], got ${shown(afterIndex)}`);
+      throw invalidArgument(`afterIndex must be an integer in [0, 2^53 - 1], got ${shown(afterIndex)}`);
     }
     const p = bytesWithin(prefix, 'prefix', 0, KV_KEY_BYTES_MAX, 'KV_KEY_BYTES_MAX');
     if (this.host.isClosed) throw new RingraftError(ErrorCode.CLOSED, 'the cluster is closed');
@@ -713,30 +713,30 @@ function bytesWithin(value: unknown, name: string, minBytes: 0 | 1, maxBytes: nu
   let bytes: Uint8Array;
   if (typeof value === 'string') {
     if (value.length > maxBytes) {
-      throw invalid(`${name} of at least ${value.length} bytes in UTF-8 is over ${maxName} (${maxBytes} bytes)`);
+      throw invalidArgument(`${name} of at least ${value.length} bytes in UTF-8 is over ${maxName} (${maxBytes} bytes)`);
     }
     if (!isWellFormed(value)) {
-      throw invalid(`${name} holds a lone surrogate, which UTF-8 cannot encode (it would become U+FFFD); pass a well-formed string or bytes`);
+      throw invalidArgument(`${name} holds a lone surrogate, which UTF-8 cannot encode (it would become U+FFFD); pass a well-formed string or bytes`);
     }
     bytes = utf8.encode(value);
   } else if (value instanceof Uint8Array) {
     bytes = value;
   } else {
-    throw invalid(`${name} must be a Uint8Array or a string, got ${shown(value)}`);
+    throw invalidArgument(`${name} must be a Uint8Array or a string, got ${shown(value)}`);
   }
-  if (bytes.length > maxBytes) throw invalid(`${name} of ${bytes.length} bytes is over ${maxName} (${maxBytes} bytes)`);
-  if (bytes.length < minBytes) throw invalid(`${name} is empty; it must have 1 to ${maxName} (${maxBytes}) bytes`);
+  if (bytes.length > maxBytes) throw invalidArgument(`${name} of ${bytes.length} bytes is over ${maxName} (${maxBytes} bytes)`);
+  if (bytes.length < minBytes) throw invalidArgument(`${name} is empty; it must have 1 to ${maxName} (${maxBytes}) bytes`);
   return bytes;
 }
 
 function checkOptionsObject(options: unknown): void {
   if (options !== undefined && (typeof options !== 'object' || options === null)) {
-    throw invalid(`options must be an object or undefined, got ${shown(options)}`);
+    throw invalidArgument(`options must be an object or undefined, got ${shown(options)}`);
   }
 }
 
 function checkSignal(signal: unknown): void {
-  if (signal !== undefined && !(signal instanceof AbortSignal)) throw invalid(`signal must be an AbortSignal or undefined, got ${shown(signal)}`);
+  if (signal !== undefined && !(signal instanceof AbortSignal)) throw invalidArgument(`signal must be an AbortSignal or undefined, got ${shown(signal)}`);
 }
 
 /** Checks the options every call takes: the object, signal, timeoutMs and nodeId. */
@@ -746,11 +746,11 @@ function checkCallOptions(options: CallOptions | undefined, host: KvClientHost):
   checkSignal(options.signal);
   const timeoutMs: unknown = options.timeoutMs;
   if (timeoutMs !== undefined && !(typeof timeoutMs === 'number' && timeoutMs > 0 && timeoutMs <= CALL_TIMEOUT_MS_MAX)) {
-    throw invalid(`timeoutMs must be a number of milliseconds in (0, CALL_TIMEOUT_MS_MAX = ${CALL_TIMEOUT_MS_MAX}], got ${shown(timeoutMs)}`);
+    throw invalidArgument(`timeoutMs must be a number of milliseconds in (0, CALL_TIMEOUT_MS_MAX = ${CALL_TIMEOUT_MS_MAX}], got ${shown(timeoutMs)}`);
   }
   const nodeId: unknown = options.nodeId;
   if (nodeId !== undefined && !(typeof nodeId === 'number' && host.nodeIds().includes(nodeId))) {
-    throw invalid(`nodeId must be the id of a node of the cluster (${host.nodeIds().join(', ')}), got ${shown(nodeId)}`);
+    throw invalidArgument(`nodeId must be the id of a node of the cluster (${host.nodeIds().join(', ')}), got ${shown(nodeId)}`);
   }
 }
 

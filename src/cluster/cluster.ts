@@ -23,7 +23,7 @@
  * `ringraft:raft`, on this thread (runtime/diagnostics.ts).
  */
 
-import { ErrorCode, RingraftError } from '../base/index.ts';
+import { ErrorCode, invalidArgument, RingraftError } from '../base/index.ts';
 import { type NodeStatus } from '../runtime/index.ts';
 import { realFileSystem, type FileSystem } from '../storage/index.ts';
 import { KvClient } from './client.ts';
@@ -33,7 +33,7 @@ import { ClientEndpoint, type EndpointLink } from './endpoint.ts';
 import { Membership, sleep } from './membership.ts';
 import { nodeFailure } from './node-failure.ts';
 import { describe, NodeWorkers } from './node-workers.ts';
-import { electionTimeoutMs, invalid, resolveOptions, type ClusterOptions, type ResolvedOptions } from './options.ts';
+import { electionTimeoutMs, resolveOptions, type ClusterOptions, type ResolvedOptions } from './options.ts';
 import { RingWiring } from './ring-wiring.ts';
 
 export interface ClusterNodeStatus {
@@ -241,7 +241,7 @@ export class Cluster {
     this.checkOpen();
     const slot = this.workers.slotOf(id);
     if (this.options.dataDir === undefined) {
-      throw invalid(`node ${id} cannot restart: its log was in memory, and a node that forgot its log and votes would break Raft's safety; use a dataDir`);
+      throw invalidArgument(`node ${id} cannot restart: its log was in memory, and a node that forgot its log and votes would break Raft's safety; use a dataDir`);
     }
     this.workers.cancelRecovery(slot);
     return this.workers.restartNode(slot, false);
@@ -256,10 +256,10 @@ export class Cluster {
     const ids = this.nodeIds();
     const named = new Set<number>();
     for (const [i, group] of groups.entries()) {
-      if (!Array.isArray(group) || group.length === 0) throw invalid(`partition group ${i + 1} must be a non-empty array of node ids, got ${describe(group)}`);
+      if (!Array.isArray(group) || group.length === 0) throw invalidArgument(`partition group ${i + 1} must be a non-empty array of node ids, got ${describe(group)}`);
       for (const id of group) {
         this.workers.slotOf(id);
-        if (named.has(id)) throw invalid(`node ${id} is named in two partition groups`);
+        if (named.has(id)) throw invalidArgument(`node ${id} is named in two partition groups`);
         named.add(id);
       }
     }
@@ -291,7 +291,7 @@ export class Cluster {
       if (!this.isAlive(id)) throw new RingraftError(ErrorCode.NODE_DOWN, `node ${id} went down before it became leader${downReason()}`);
       if (st.leaderId !== undefined) {
         const leader = await this.control.status(st.leaderId).catch(() => undefined);
-        if (leader !== undefined && !leader.voters.includes(id)) throw invalid(`node ${id} is not a voter (voters: ${leader.voters.join(', ')}): it cannot lead`);
+        if (leader !== undefined && !leader.voters.includes(id)) throw invalidArgument(`node ${id} is not a voter (voters: ${leader.voters.join(', ')}): it cannot lead`);
         await this.control.call(st.leaderId, { type: 'transfer-leadership', callId: 0, target: id }).catch((error: unknown) => {
           if (!(error instanceof RingraftError)) throw error;
         });

@@ -6,13 +6,13 @@
  * awaited until the leader has applied it; the cluster's record, with a dataDir, is
  * rewritten before a new node exists and after a removed one is gone.
  */
-import { CLUSTER_NODES_MAX, ErrorCode, RingraftError } from '../base/index.ts';
+import { CLUSTER_NODES_MAX, ErrorCode, invalidArgument, RingraftError } from '../base/index.ts';
 import type { ConfChange } from '../core/index.ts';
 import { publishNodeEvent, type NodeStatus } from '../runtime/index.ts';
 import type { ControlChannel } from './control-channel.ts';
 import type { DataDirectory } from './data-directory.ts';
 import type { NodeWorkers } from './node-workers.ts';
-import { invalid, type ResolvedOptions } from './options.ts';
+import { type ResolvedOptions } from './options.ts';
 import { LIVENESS_IDS_MAX, type RingWiring } from './ring-wiring.ts';
 
 /** Time a membership change may take by default. */
@@ -80,12 +80,12 @@ export class Membership {
   private async addNow(options: { timeoutMs?: number }): Promise<number> {
     const { workers, dataDir } = this.cx;
     this.cx.checkOpen();
-    if (workers.nodeIds().length >= CLUSTER_NODES_MAX) throw invalid(`the cluster has ${CLUSTER_NODES_MAX} nodes, the most it may have`);
+    if (workers.nodeIds().length >= CLUSTER_NODES_MAX) throw invalidArgument(`the cluster has ${CLUSTER_NODES_MAX} nodes, the most it may have`);
     const deadline = performance.now() + (options.timeoutMs ?? CHANGE_TIMEOUT_MS);
     // Ids are never used twice, removed nodes' included.
     const idNext = dataDir?.nodeIdNext ?? Math.max(...workers.slots.keys()) + 1;
     // Ids index the liveness words other threads read: refused before anything is recorded.
-    if (idNext >= LIVENESS_IDS_MAX) throw invalid(`node ids up to ${LIVENESS_IDS_MAX - 1} are used up; a new cluster is needed for more`);
+    if (idNext >= LIVENESS_IDS_MAX) throw invalidArgument(`node ids up to ${LIVENESS_IDS_MAX - 1} are used up; a new cluster is needed for more`);
     // Recorded before anything of the node exists, so its id is never handed out again.
     const id = dataDir?.addMember() ?? idNext;
     workers.makeSlot(id);

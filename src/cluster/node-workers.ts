@@ -11,14 +11,14 @@
  * lifecycle events go out on `ringraft:node` (runtime/diagnostics.ts).
  */
 import { MessageChannel, Worker, type MessagePort } from 'node:worker_threads';
-import { ErrorCode, RingraftError } from '../base/index.ts';
+import { ErrorCode, invalidArgument, RingraftError } from '../base/index.ts';
 import { NODE_WORKER_URL, publishForwarded, publishNodeEvent, type ControlReply, type NodeWorkerData, type WorkerSettings } from '../runtime/index.ts';
 import type { ControlChannel, ControlTarget } from './control-channel.ts';
 import { CONTROL_TIMEOUT_MS } from './control-channel.ts';
 import type { DataDirectory } from './data-directory.ts';
 import type { ClientEndpoint } from './endpoint.ts';
 import { isTransientFailure, nodeFailure } from './node-failure.ts';
-import { invalid, type ResolvedOptions } from './options.ts';
+import { type ResolvedOptions } from './options.ts';
 import type { RingWiring } from './ring-wiring.ts';
 
 /** Milliseconds before the first restart of a node that died of a passing storage failure; doubled each time, up to the max. */
@@ -83,9 +83,9 @@ export class NodeWorkers {
 
   /** Node `id`'s slot; INVALID_ARGUMENT for an id that is not a node of the cluster. */
   slotOf(id: number): NodeSlot {
-    if (!(typeof id === 'number' && Number.isSafeInteger(id) && id >= 1)) throw invalid(`a node id is a positive integer, got ${describe(id)}`);
+    if (!(typeof id === 'number' && Number.isSafeInteger(id) && id >= 1)) throw invalidArgument(`a node id is a positive integer, got ${describe(id)}`);
     const slot = this.slots.get(id);
-    if (slot === undefined || slot.removed) throw invalid(`no node ${id} in the cluster`);
+    if (slot === undefined || slot.removed) throw invalidArgument(`no node ${id} in the cluster`);
     return slot;
   }
 

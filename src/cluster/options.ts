@@ -4,7 +4,7 @@
  * it, before any thread starts.
  */
 
-import { CLUSTER_NODES_MAX, checkKnown, integer, invalidArgument, resolveSettings, type Settings, type SettingsInput } from '../base/index.ts';
+import { checkKnown, CLUSTER_NODES_MAX, integer, invalidArgument, resolveSettings, type Settings, type SettingsInput } from '../base/index.ts';
 import { resolveRaftSettings, type RaftSettings, type RaftSettingsInput } from '../core/index.ts';
 import { KV_KEY_BYTES_MAX, KV_VALUE_BYTES_MAX } from '../kv/index.ts';
 import { resolveNodeSettings, WRITE_REQUEST_BYTES_MAX, type NodeSettings, type NodeSettingsInput } from '../runtime/index.ts';
@@ -75,11 +75,11 @@ const FRAME_OVERHEAD_BYTES = 64 << 10;
 
 /** Checks `o` and fills in the defaults; an unknown option or a bad value is an INVALID_ARGUMENT naming it. */
 export function resolveOptions(o: ClusterOptions = {}): ResolvedOptions {
-  if (typeof o !== 'object' || o === null || Array.isArray(o)) throw invalid('options must be an object');
+  if (typeof o !== 'object' || o === null || Array.isArray(o)) throw invalidArgument('options must be an object');
   checkKnown(CLUSTER_SETTINGS, o, '', GROUPS);
   const { dataDir, raft, node, client, ...own } = o;
   const top = resolveSettings(CLUSTER_SETTINGS, { ...own, seed: own.seed ?? Math.floor(Math.random() * 2 ** 32) });
-  if (dataDir !== undefined && (typeof dataDir !== 'string' || dataDir.length === 0)) throw invalid('dataDir must be a non-empty string');
+  if (dataDir !== undefined && (typeof dataDir !== 'string' || dataDir.length === 0)) throw invalidArgument('dataDir must be a non-empty string');
   const r: ResolvedOptions = {
     ...top,
     dataDir,
@@ -87,16 +87,16 @@ export function resolveOptions(o: ClusterOptions = {}): ResolvedOptions {
     node: resolveNodeSettings(node, 'node.'),
     client: resolveSettings(CLIENT_SETTINGS, client, 'client.'),
   };
-  if ((r.ringBytes & (r.ringBytes - 1)) !== 0) throw invalid(`ringBytes ${r.ringBytes} is not a power of two`);
+  if ((r.ringBytes & (r.ringBytes - 1)) !== 0) throw invalidArgument(`ringBytes ${r.ringBytes} is not a power of two`);
   // Every frame must fit a ring: the largest batch or chunk (a batch always carries at least
   // one entry, so the largest request too), plus headers.
   const payloadMax = Math.max(r.raft.appendBytesMax, r.raft.snapshotChunkBytes, KV_KEY_BYTES_MAX + 2 * KV_VALUE_BYTES_MAX);
   if (payloadMax + FRAME_OVERHEAD_BYTES > ringFrameBytesMax(r.ringBytes)) {
-    throw invalid(`ringBytes ${r.ringBytes} is too small for frames of ${payloadMax} bytes; use at least ${nextPowerOfTwo(2 * (payloadMax + FRAME_OVERHEAD_BYTES + 8))}`);
+    throw invalidArgument(`ringBytes ${r.ringBytes} is too small for frames of ${payloadMax} bytes; use at least ${nextPowerOfTwo(2 * (payloadMax + FRAME_OVERHEAD_BYTES + 8))}`);
   }
   // The largest write request must be proposable.
   if (r.raft.proposalBytesMax < WRITE_REQUEST_BYTES_MAX) {
-    throw invalid(`raft.proposalBytesMax (${r.raft.proposalBytesMax}) must be at least ${WRITE_REQUEST_BYTES_MAX}, the largest write request`);
+    throw invalidArgument(`raft.proposalBytesMax (${r.raft.proposalBytesMax}) must be at least ${WRITE_REQUEST_BYTES_MAX}, the largest write request`);
   }
   return r;
 }
@@ -110,5 +110,3 @@ function nextPowerOfTwo(n: number): number {
   return 2 ** Math.ceil(Math.log2(n));
 }
 
-/** An INVALID_ARGUMENT error. */
-export const invalid = invalidArgument;

@@ -16,10 +16,10 @@
  * A removed node's rings are dropped (so replacing nodes does not pile up memory) and its
  * liveness word goes back to absent.
  */
+import { invalidArgument } from '../base/index.ts';
 import { createRing, Doorbell } from '../transport/index.ts';
 import type { ClientLinkData, PeerLink } from '../runtime/index.ts';
 import type { ClientEndpoint, EndpointLink } from './endpoint.ts';
-import { invalid } from './options.ts';
 
 /** Node ids an endpoint in another thread can see (liveness words): ids are below this. */
 export const LIVENESS_IDS_MAX = 1024;
@@ -61,7 +61,7 @@ export class RingWiring {
    * with every client thread; this thread's endpoint gets its link. The node starts down.
    */
   addNode(id: number, peers: readonly number[]): void {
-    if (id >= LIVENESS_IDS_MAX) throw invalid(`node id ${id} is past ${LIVENESS_IDS_MAX - 1}`);
+    if (id >= LIVENESS_IDS_MAX) throw invalidArgument(`node id ${id} is past ${LIVENESS_IDS_MAX - 1}`);
     const doorbell = Doorbell.create().buffer;
     this.doorbells.set(id, doorbell);
     for (const other of peers) {

@@ -5,7 +5,7 @@
  * Byte layout (little-endian): u8 version (1), u16 count, then count × (u8 op, u32 nodeId).
  * op: 1 addVoter, 2 removeNode, 3 addLearner.
  */
-import { ErrorCode, RingraftError } from '../base/index.ts';
+import { ErrorCode, invalidArgument, RingraftError } from '../base/index.ts';
 import type { ConfChange, ConfChangeItem, ConfChangeOp, ConfState, NodeId } from './types.ts';
 
 const VERSION = 1;
@@ -14,7 +14,7 @@ const OP_CODES: Record<ConfChangeOp, number> = { addVoter: 1, removeNode: 2, add
 const OPS_BY_CODE: readonly (ConfChangeOp | undefined)[] = [undefined, 'addVoter', 'removeNode', 'addLearner'];
 
 export function encodeConfChange(cc: ConfChange): Uint8Array {
-  if (cc.changes.length > CHANGES_MAX) throw invalid(`a conf change holds at most ${CHANGES_MAX} changes`);
+  if (cc.changes.length > CHANGES_MAX) throw invalidArgument(`a conf change holds at most ${CHANGES_MAX} changes`);
   const out = new Uint8Array(3 + cc.changes.length * 5);
   const view = new DataView(out.buffer);
   out[0] = VERSION;
@@ -65,7 +65,7 @@ export function changesVoters(conf: ConfState, cc: ConfChange): boolean {
  */
 export function nextConf(conf: ConfState, cc: ConfChange): ConfState {
   if (cc.changes.length === 0) {
-    if (!isJoint(conf)) throw invalid('not in a joint configuration: nothing to leave');
+    if (!isJoint(conf)) throw invalidArgument('not in a joint configuration: nothing to leave');
     const learners = sortedUnique([...conf.learners, ...conf.learnersNext]);
     return { voters: conf.voters, votersOutgoing: [], learners, learnersNext: [], autoLeave: false };
   }
@@ -76,7 +76,7 @@ export function nextConf(conf: ConfState, cc: ConfChange): ConfState {
   const learners = new Set(conf.learners);
   const learnersNext = new Set<NodeId>();
   for (const c of cc.changes) {
-    if (!Number.isInteger(c.nodeId) || c.nodeId < 1 || c.nodeId > 0xffffffff) throw invalid(`bad node id ${c.nodeId}`);
+    if (!Number.isInteger(c.nodeId) || c.nodeId < 1 || c.nodeId > 0xffffffff) throw invalidArgument(`bad node id ${c.nodeId}`);
     // Changes apply in order: the last one naming a node decides its role.
     switch (c.op) {
       case 'addVoter':
@@ -98,7 +98,7 @@ export function nextConf(conf: ConfState, cc: ConfChange): ConfState {
         break;
     }
   }
-  if (voters.size === 0) throw invalid('a configuration needs at least one voter');
+  if (voters.size === 0) throw invalidArgument('a configuration needs at least one voter');
   return {
     voters: sortedUnique([...voters]),
     votersOutgoing: joint ? [...conf.voters] : [],
@@ -112,6 +112,3 @@ function sortedUnique(ids: NodeId[]): NodeId[] {
   return [...new Set(ids)].sort((a, b) => a - b);
 }
 
-function invalid(message: string): RingraftError {
-  return new RingraftError(ErrorCode.INVALID_ARGUMENT, message);
-}

@@ -744,14 +744,11 @@ export class RaftNode {
       this.send(this.message(MessageType.AppResp, m.from, { index: this.log.committed }));
       return;
     }
-    // With a trace sink: where the append will replace a conflicting suffix, if it does.
-    const lastBefore = this.log.lastIndex();
-    const conflictAt = this.trace !== undefined && this.log.matchTerm(m.index, m.logTerm) ? this.log.findConflict(m.entries) : 0;
+    // With a trace sink only: the suffix the append will replace, if it replaces one.
+    const replaced = this.trace === undefined ? undefined : this.suffixReplacedBy(m);
     const lastNew = this.followerAppend(m);
     if (lastNew !== undefined) {
-      if (conflictAt !== 0 && conflictAt <= lastBefore) {
-        this.trace?.({ kind: 'truncate', node: this.id, term: this.term, leader: m.from, fromIndex: conflictAt, lastIndexBefore: lastBefore });
-      }
+      if (replaced !== undefined) this.trace?.({ kind: 'truncate', node: this.id, term: this.term, leader: m.from, ...replaced });
       this.send(this.message(MessageType.AppResp, m.from, { index: lastNew }));
       return;
     }
@@ -762,6 +759,14 @@ export class RaftNode {
     this.send(
       this.message(MessageType.AppResp, m.from, { index: m.index, reject: true, rejectHint: hint.index, logTerm: hint.term }),
     );
+  }
+
+  /** For the trace: the part of our log that appending `m` replaces (a conflicting suffix), if any. */
+  private suffixReplacedBy(m: Message): { fromIndex: number; lastIndexBefore: number } | undefined {
+    if (!this.log.matchTerm(m.index, m.logTerm)) return undefined;
+    const conflict = this.log.findConflict(m.entries);
+    const last = this.log.lastIndex();
+    return conflict !== 0 && conflict <= last ? { fromIndex: conflict, lastIndexBefore: last } : undefined;
   }
 
   /** Seam for the bug-planting suite: the log append of AppendEntries. */

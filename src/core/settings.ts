@@ -11,7 +11,7 @@ import {
   SNAPSHOT_CHUNK_BYTES_MAX,
   boolean,
   integer,
-  invalidArgument,
+  checkOrder,
   resolveSettings,
   type Settings,
   type SettingsInput,
@@ -61,15 +61,11 @@ export type RaftSettingsInput = SettingsInput<typeof RAFT_SETTINGS>;
 
 /**
  * Resolves Raft settings and checks how they relate. `path` prefixes names in errors
- * (`raft.`). Names in `input` outside the settings are refused unless listed in `alsoKnown`.
+ * (`raft.`). An unknown name or a bad value is an INVALID_ARGUMENT naming it.
  */
 export function resolveRaftSettings(input: unknown, path = ''): RaftSettings {
   const s = resolveSettings(RAFT_SETTINGS, input, path);
-  if (!(s.heartbeatIntervalTicks < s.electionTimeoutTicks)) {
-    throw invalidArgument(`${path}heartbeatIntervalTicks (${s.heartbeatIntervalTicks}) must be less than ${path}electionTimeoutTicks (${s.electionTimeoutTicks})`);
-  }
-  if (!(s.leaseMarginTicks < s.electionTimeoutTicks)) {
-    throw invalidArgument(`${path}leaseMarginTicks (${s.leaseMarginTicks}) must be less than ${path}electionTimeoutTicks (${s.electionTimeoutTicks})`);
-  }
+  checkOrder(s, path, 'heartbeatIntervalTicks', 'electionTimeoutTicks', 'less');
+  checkOrder(s, path, 'leaseMarginTicks', 'electionTimeoutTicks', 'less');
   return s;
 }

@@ -77,6 +77,8 @@ const CODE_BYTES = 2;
 const REQUEST_KIND = { write: 1, read: 2, watch: 3, unwatch: 4 } as const;
 /** The first byte of a write request frame; its KV request starts at REQUEST_HEADER_BYTES. */
 export const REQUEST_KIND_WRITE = REQUEST_KIND.write;
+/** The first byte of a watch request frame (a malformed one is answered with watch-end). */
+export const REQUEST_KIND_WATCH = REQUEST_KIND.watch;
 const REPLY_KIND = { write: 1, read: 2, error: 3, 'watch-event': 4, 'watch-end': 5, 'watch-start': 6 } as const;
 const CONSISTENCY_TAG = { linearizable: 1, lease: 2, stale: 3 } as const;
 const CONSISTENCY_BY_TAG: readonly (ReadConsistency | undefined)[] = [undefined, 'linearizable', 'lease', 'stale'];

@@ -29,6 +29,7 @@ import {
   decodeRequest,
   ProtocolError,
   REQUEST_HEADER_BYTES,
+  REQUEST_KIND_WATCH,
   REQUEST_KIND_WRITE,
   WRITE_REQUEST_BYTES_MAX,
   type ClientReply,
@@ -109,8 +110,6 @@ export interface NodeStatus {
   readonly requestFramesDropped: number;
 }
 
-/** The kind byte of a watch request frame (client-protocol.ts), answered with watch-end when malformed. */
-const REQUEST_KIND_WATCH = 3;
 /** A Ready loop that does not settle is a bug, not load: the core hands out finite work. */
 const READY_ROUNDS_MAX = 100_000;
 

@@ -169,6 +169,6 @@ export function defaultSimOptions(seed: number, overrides: SimOverrides = {}): S
       { electionTimeoutTicks: 10, heartbeatIntervalTicks: 1, preVote, checkQuorum, inflightMessagesMax, appendBytesMax, snapshotChunkBytes, ...raft },
       'raft.',
     ),
-    node: resolveNodeSettings({ tickMs: 10, snapshotEveryEntries, snapshotRetainEntries: Math.min(snapshotEveryEntries, 1_000), ...node }, 'node.'),
+    node: resolveNodeSettings({ tickMs: 10, snapshotEveryEntries, snapshotRetainEntries: snapshotEveryEntries, ...node }, 'node.'),
   };
 }

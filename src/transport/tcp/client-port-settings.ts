@@ -6,7 +6,7 @@
  * to both. How they relate (keepalive within the idle timeout, a batch within a frame) is
  * checked when they are resolved.
  */
-import { integer, invalidArgument, resolveSettings, type Settings, type SettingsInput } from '../../base/index.ts';
+import { checkOrder, integer, resolveSettings, type Settings, type SettingsInput } from '../../base/index.ts';
 import { FRAME_BYTES_LIMIT, FRAME_BYTES_MIN } from './frame.ts';
 
 const MS_MAX = 3_600_000;
@@ -47,11 +47,7 @@ export type ClientPortSettingsInput = SettingsInput<typeof CLIENT_PORT_SETTINGS>
  */
 export function resolveClientPortSettings(input: unknown, path = ''): ClientPortSettings {
   const s = resolveSettings(CLIENT_PORT_SETTINGS, input, path);
-  if (s.keepaliveIntervalMs >= s.idleTimeoutMs) {
-    throw invalidArgument(`${path}keepaliveIntervalMs (${s.keepaliveIntervalMs}) must be less than ${path}idleTimeoutMs (${s.idleTimeoutMs})`);
-  }
-  if (s.batchBytesMax > s.frameBytesMax) {
-    throw invalidArgument(`${path}batchBytesMax (${s.batchBytesMax}) must not exceed ${path}frameBytesMax (${s.frameBytesMax})`);
-  }
+  checkOrder(s, path, 'keepaliveIntervalMs', 'idleTimeoutMs', 'less');
+  checkOrder(s, path, 'batchBytesMax', 'frameBytesMax', 'at-most');
   return s;
 }

@@ -48,7 +48,7 @@ import { ClientPortError } from './client-port-errors.ts';
 import { resolveClientPortSettings, type ClientPortSettings, type ClientPortSettingsInput } from './client-port-settings.ts';
 import { CLIENT_FRAME_HEADER_BYTES, clientBatchProblem, clientHandshakeMismatch, decodeClientHandshake, encodeClientHandshake, encodeClientRefusal, encodeGoaway, type ClientRefusalReason } from './client-handshake.ts';
 import { encodeFrame, FRAME_BYTES_MIN, forEachBatchMessage, FrameType, frameTypeName } from './frame.ts';
-import { FramedSocket, nowMs, type SocketCloseKind } from './framed-socket.ts';
+import { FramedSocket, listenOn, nowMs, type SocketCloseKind } from './framed-socket.ts';
 import { MessageQueue } from './message-queue.ts';
 import { messageBytesMaxOf } from './settings.ts';
 
@@ -191,24 +191,18 @@ export class ClientPortServer {
     const server = this.server;
     server.maxConnections = this.settings.connectionsMax + CONNECTIONS_REFUSING_MAX;
     server.on('connection', (socket: Socket) => this.onConnection(socket));
-    server.on('drop', (data) => {
-      const remote = `${data?.remoteAddress ?? '?'}:${data?.remotePort ?? '?'}`;
-      this.log('warn', 'connection-dropped', `dropped a client connection from ${remote}: ${server.maxConnections} are open`, { remote });
-    });
     try {
-      await new Promise<void>((resolve, reject) => {
-        server.once('error', reject);
-        server.listen({ host: address.host, port: address.port }, () => {
-          server.off('error', reject);
-          resolve();
-        });
-      });
+      await listenOn(
+        server,
+        address,
+        (remote) => this.log('warn', 'connection-dropped', `dropped a client connection from ${remote}: ${server.maxConnections} are open`, { remote }),
+        (error) => this.log('error', 'listener-error', `client port listener failed: ${error.message}`, {}),
+      );
     } catch (cause) {
       clearInterval(this.ticker);
       this.closing = true;
       throw new ClientPortError('CONNECTION_FAILED', `could not listen on ${address.host}:${address.port}: ${(cause as Error).message}`, { cause });
     }
-    server.on('error', (error) => this.log('error', 'listener-error', `client port listener failed: ${error.message}`, {}));
     const bound = this.address;
     this.log('info', 'listening', `client port listening on ${bound.host}:${bound.port}`, {});
   }

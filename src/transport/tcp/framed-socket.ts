@@ -6,7 +6,7 @@
  * decide what the frames mean.
  */
 import type { Buffer } from 'node:buffer';
-import type { Socket } from 'node:net';
+import type { Server, Socket } from 'node:net';
 import type { RingraftError } from '../../base/index.ts';
 import { performance } from 'node:perf_hooks';
 import { TcpTransportError } from './errors.ts';
@@ -35,6 +35,29 @@ export interface FramedSocketEvents<K extends string = CloseKind, E extends Ring
   drain(): void;
   /** The connection ended; called exactly once. `error` is undefined for `replaced`, `removed` and `closing`. */
   closed(kind: K | SocketCloseKind, error: E | TcpTransportError | undefined): void;
+}
+
+/**
+ * Binds `server` to `address` (an IP literal and a port, 0 for any free one) and resolves once
+ * it listens, or rejects with the system's error (EADDRINUSE, ...). A connection dropped past
+ * `server.maxConnections` is reported to `onDrop` with its remote address; later listener errors
+ * go to `onError`. Both listeners, the peer transport's and the client port's, start this way.
+ */
+export async function listenOn(
+  server: Server,
+  address: { readonly host: string; readonly port: number },
+  onDrop: (remote: string) => void,
+  onError: (error: Error) => void,
+): Promise<void> {
+  server.on('drop', (data) => onDrop(`${data?.remoteAddress ?? '?'}:${data?.remotePort ?? '?'}`));
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen({ host: address.host, port: address.port }, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  server.on('error', onError);
 }
 
 export function nowMs(): number {

@@ -5,7 +5,7 @@
  * within the idle timeout, the back-off floor below its cap, a batch within a frame) is
  * checked here, when they are resolved.
  */
-import { integer, invalidArgument, resolveSettings, type Settings, type SettingsInput } from '../../base/index.ts';
+import { checkOrder, integer, resolveSettings, type Settings, type SettingsInput } from '../../base/index.ts';
 import { FRAME_BYTES_LIMIT, FRAME_BYTES_MIN, FRAME_OVERHEAD_BYTES, MESSAGE_PREFIX_BYTES } from './frame.ts';
 
 const MS_MAX = 3_600_000;
@@ -45,15 +45,9 @@ export type TcpTransportSettingsInput = SettingsInput<typeof TCP_TRANSPORT_SETTI
  */
 export function resolveTcpTransportSettings(input: unknown, path = ''): TcpTransportSettings {
   const s = resolveSettings(TCP_TRANSPORT_SETTINGS, input, path);
-  if (s.keepaliveIntervalMs >= s.idleTimeoutMs) {
-    throw invalidArgument(`${path}keepaliveIntervalMs (${s.keepaliveIntervalMs}) must be less than ${path}idleTimeoutMs (${s.idleTimeoutMs})`);
-  }
-  if (s.redialBackoffMsMin > s.redialBackoffMsMax) {
-    throw invalidArgument(`${path}redialBackoffMsMin (${s.redialBackoffMsMin}) must not exceed ${path}redialBackoffMsMax (${s.redialBackoffMsMax})`);
-  }
-  if (s.batchBytesMax > s.frameBytesMax) {
-    throw invalidArgument(`${path}batchBytesMax (${s.batchBytesMax}) must not exceed ${path}frameBytesMax (${s.frameBytesMax})`);
-  }
+  checkOrder(s, path, 'keepaliveIntervalMs', 'idleTimeoutMs', 'less');
+  checkOrder(s, path, 'redialBackoffMsMin', 'redialBackoffMsMax', 'at-most');
+  checkOrder(s, path, 'batchBytesMax', 'frameBytesMax', 'at-most');
   return s;
 }
 

@@ -60,7 +60,7 @@ import { InboundLink, type InboundHost } from './inbound.ts';
 import { OutboundLane, type PeerAddress } from './outbound.ts';
 import { messageBytesMaxOf, resolveTcpTransportSettings, type TcpTransportSettings, type TcpTransportSettingsInput } from './settings.ts';
 import { type LaneCounters, newLaneCounters, type TcpLaneStats, type TcpPeerStats, type TcpTransportStats } from './stats.ts';
-import { nowMs } from './framed-socket.ts';
+import { listenOn, nowMs } from './framed-socket.ts';
 
 export interface TcpTransportOptions {
   /** This node's id: a positive safe integer. */
@@ -258,25 +258,21 @@ export class TcpTransport {
     const server = this.server;
     server.maxConnections = this.settings.inboundConnectionsMax;
     server.on('connection', (socket: Socket) => this.onConnection(socket));
-    server.on('drop', (data) => {
-      this.counters.connectionsDropped++;
-      const remote = `${data?.remoteAddress ?? '?'}:${data?.remotePort ?? '?'}`;
-      this.log('warn', 'connection-dropped', `dropped a connection from ${remote}: inboundConnectionsMax (${this.settings.inboundConnectionsMax}) are open`, { direction: 'in', remote });
-    });
     try {
-      await new Promise<void>((resolve, reject) => {
-        server.once('error', reject);
-        server.listen({ host: address.host, port: address.port }, () => {
-          server.off('error', reject);
-          resolve();
-        });
-      });
+      await listenOn(
+        server,
+        address,
+        (remote) => {
+          this.counters.connectionsDropped++;
+          this.log('warn', 'connection-dropped', `dropped a connection from ${remote}: inboundConnectionsMax (${this.settings.inboundConnectionsMax}) are open`, { direction: 'in', remote });
+        },
+        (error) => this.log('error', 'listener-error', `listener failed: ${error.message}`, {}),
+      );
     } catch (cause) {
       clearInterval(this.ticker);
       this.closing = true;
       throw new TcpTransportError('CONNECTION_FAILED', `could not listen on ${address.host}:${address.port}: ${(cause as Error).message}`, { cause });
     }
-    server.on('error', (error) => this.log('error', 'listener-error', `listener failed: ${error.message}`, {}));
     const bound = this.address;
     this.log('info', 'listening', `node ${this.nodeId} listening on ${bound.host}:${bound.port}`, {});
   }
