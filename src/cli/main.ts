@@ -8,6 +8,7 @@
 import { RingraftError } from '../base/index.ts';
 import { isSystemError, processOutput, UsageError, type Output } from './args.ts';
 import { LOAD_USAGE, loadCommand } from './load-command.ts';
+import { SERVE_USAGE, serveCommand } from './serve-command.ts';
 import { SIM_USAGE, simCommand } from './sim-command.ts';
 import { WAL_USAGE, walCommand } from './wal-command.ts';
 
@@ -17,6 +18,7 @@ commands:
   sim     run the deterministic simulator (ringraft sim --help)
   wal     verify or dump a node's write-ahead log, or verify a cluster's (ringraft wal --help)
   load    drive a cluster with load and faults (ringraft load --help)
+  serve   run one node of a cluster over TCP (ringraft serve --help)
   help    this text
 
 exit codes: 0 success; 1 what was checked or run is bad (a violation, a corrupt or empty
@@ -26,7 +28,9 @@ ${SIM_USAGE}
 
 ${WAL_USAGE}
 
-${LOAD_USAGE}`;
+${LOAD_USAGE}
+
+${SERVE_USAGE}`;
 
 export async function main(argv: readonly string[], out: Output = processOutput()): Promise<number> {
   const [command, ...rest] = argv;
@@ -38,6 +42,8 @@ export async function main(argv: readonly string[], out: Output = processOutput(
         return walCommand(rest, out);
       case 'load':
         return await loadCommand(rest, out);
+      case 'serve':
+        return await serveCommand(rest, out);
       case undefined:
       case 'help':
       case '--help':

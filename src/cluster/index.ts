@@ -6,3 +6,5 @@ export type { Bytes, CallOptions, GetOptions, WatchEvent, WatchOptions } from '.
 export { CLUSTER_NODES_MAX } from '../base/index.ts';
 export { CLIENT_SETTINGS, REQUESTS_IN_FLIGHT_MAX, type ClientSettings, type ClientSettingsInput } from './options.ts';
 export type { ClusterOptions } from './options.ts';
+export { ControlChannel, type ControlTarget } from './control-channel.ts';
+export { DataDirLock } from './data-dir-lock.ts';

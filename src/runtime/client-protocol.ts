@@ -8,7 +8,7 @@
  *
  * ```
  * offset  size   field
- * 0       1      kind: 1 write, 2 read, 3 watch, 4 unwatch (0 is invalid)
+ * 0       1      kind: 1 write, 2 read, 3 watch, 4 unwatch, 5 admin (0 is invalid)
  * 1       4      requestId (u32), chosen by the client, echoed in every reply
  * then, by kind:
  *   write    rest   the encoded KvRequest (see kv/commands.ts)
@@ -18,13 +18,15 @@
  *            8      afterIndex (u64)
  *            4 + p  key prefix (may be empty: every key)
  *   unwatch  -      (ends the watch whose requestId this is)
+ *   admin    4 + b  a JSON object in UTF-8, at most ADMIN_BODY_BYTES_MAX bytes: a command for
+ *                   the node's server process (server/admin.ts), never for the node's thread
  * ```
  *
  * Reply frame:
  *
  * ```
  * 0       1      kind: 1 write done, 2 read done, 3 error, 4 watch event, 5 watch end,
- *                6 watch start
+ *                6 watch start, 7 admin done
  * 1       4      requestId
  *   write done   1 result (1 put, 2 delete existed, 3 delete absent, 4 cas swapped,
  *                5 cas not swapped, 6 clients registered), 8 index (u64) of the entry,
@@ -35,12 +37,14 @@
  *   watch event  8 index, 4 position in the entry, 4 + k key, 1 present, then 4 + v value if present
  *   watch end    2 code (u16, base/errors.ts)
  *   watch start  8 index: the watch reports every change after this index
+ *   admin done   4 + b: a JSON object in UTF-8, the command's answer
  * ```
  *
  * `proposed` on an error says whether the request may have entered a log before it was
  * refused (a client retries such a write with the same session sequence number).
  */
 
+import { Buffer } from 'node:buffer';
 import { ErrorCode, errorCodeFromWire, errorCodeWire, fail, RingraftError } from '../base/index.ts';
 import { ByteReader, ByteWriter } from '../codec/index.ts';
 import type { KvResult, KvWriteResult } from '../kv/index.ts';
@@ -52,7 +56,8 @@ export type ClientRequest =
   | { readonly kind: 'write'; readonly requestId: number; readonly data: Uint8Array }
   | { readonly kind: 'read'; readonly requestId: number; readonly consistency: ReadConsistency; readonly key: Uint8Array }
   | { readonly kind: 'watch'; readonly requestId: number; readonly afterIndex: number | undefined; readonly prefix: Uint8Array }
-  | { readonly kind: 'unwatch'; readonly requestId: number };
+  | { readonly kind: 'unwatch'; readonly requestId: number }
+  | { readonly kind: 'admin'; readonly requestId: number; readonly body: string };
 
 export type ClientReply =
   | { readonly kind: 'write'; readonly requestId: number; readonly result: KvWriteResult; readonly index: number }
@@ -67,19 +72,25 @@ export type ClientReply =
       readonly value: Uint8Array | undefined;
     }
   | { readonly kind: 'watch-end'; readonly requestId: number; readonly code: ErrorCode }
-  | { readonly kind: 'watch-start'; readonly requestId: number; readonly index: number };
+  | { readonly kind: 'watch-start'; readonly requestId: number; readonly index: number }
+  | { readonly kind: 'admin'; readonly requestId: number; readonly body: string };
+
+/** Largest admin command or answer body, in bytes of UTF-8. */
+export const ADMIN_BODY_BYTES_MAX = 1 << 20;
 
 /** Largest encoded write request a node accepts (a KvRequest with the longest key and value). */
 export const WRITE_REQUEST_BYTES_MAX = 64 + KV_KEY_BYTES_MAX + 2 * KV_VALUE_BYTES_MAX;
 /** Bytes of an error code on the wire (a u16). */
 const CODE_BYTES = 2;
 
-const REQUEST_KIND = { write: 1, read: 2, watch: 3, unwatch: 4 } as const;
+const REQUEST_KIND = { write: 1, read: 2, watch: 3, unwatch: 4, admin: 5 } as const;
 /** The first byte of a write request frame; its KV request starts at REQUEST_HEADER_BYTES. */
 export const REQUEST_KIND_WRITE = REQUEST_KIND.write;
 /** The first byte of a watch request frame (a malformed one is answered with watch-end). */
 export const REQUEST_KIND_WATCH = REQUEST_KIND.watch;
-const REPLY_KIND = { write: 1, read: 2, error: 3, 'watch-event': 4, 'watch-end': 5, 'watch-start': 6 } as const;
+/** The first byte of an admin request frame: the node's server process answers it. */
+export const REQUEST_KIND_ADMIN = REQUEST_KIND.admin;
+const REPLY_KIND = { write: 1, read: 2, error: 3, 'watch-event': 4, 'watch-end': 5, 'watch-start': 6, admin: 7 } as const;
 const CONSISTENCY_TAG = { linearizable: 1, lease: 2, stale: 3 } as const;
 const CONSISTENCY_BY_TAG: readonly (ReadConsistency | undefined)[] = [undefined, 'linearizable', 'lease', 'stale'];
 const HEADER_BYTES = 1 + 4;
@@ -107,6 +118,8 @@ export function encodedRequestBytes(req: ClientRequest): number {
       return HEADER_BYTES + 1 + 8 + LENGTH_BYTES + req.prefix.length;
     case 'unwatch':
       return HEADER_BYTES;
+    case 'admin':
+      return HEADER_BYTES + LENGTH_BYTES + utf8Bytes(req.body);
   }
 }
 
@@ -135,6 +148,9 @@ export function writeRequestTo(w: ByteWriter, req: ClientRequest): void {
       w.bytes(req.prefix);
       break;
     case 'unwatch':
+      break;
+    case 'admin':
+      writeBody(w, req.body);
       break;
   }
 }
@@ -171,6 +187,11 @@ export function decodeRequest(bytes: Uint8Array): ClientRequest {
       case REQUEST_KIND.unwatch:
         r.expectEnd();
         return { kind: 'unwatch', requestId };
+      case REQUEST_KIND.admin: {
+        const body = readBody(r);
+        r.expectEnd();
+        return { kind: 'admin', requestId, body };
+      }
       default:
         throw new ProtocolError(`unknown request kind ${kind}`);
     }
@@ -230,6 +251,8 @@ export function encodedReplyBytes(reply: ClientReply): number {
       return HEADER_BYTES + CODE_BYTES;
     case 'watch-start':
       return HEADER_BYTES + 8;
+    case 'admin':
+      return HEADER_BYTES + LENGTH_BYTES + utf8Bytes(reply.body);
   }
 }
 
@@ -273,6 +296,9 @@ export function writeReplyTo(w: ByteWriter, reply: ClientReply, requestId: numbe
       break;
     case 'watch-start':
       w.u64Number(reply.index);
+      break;
+    case 'admin':
+      writeBody(w, reply.body);
       break;
   }
 }
@@ -324,6 +350,9 @@ export function decodeReply(bytes: Uint8Array): ClientReply {
       case REPLY_KIND['watch-start']:
         reply = { kind: 'watch-start', requestId, index: r.u64Number() };
         break;
+      case REPLY_KIND.admin:
+        reply = { kind: 'admin', requestId, body: readBody(r) };
+        break;
       default:
         throw new ProtocolError(`unknown reply kind ${kind}`);
     }
@@ -368,6 +397,29 @@ export function decodeReplyAt(memory: Uint8Array, view: DataView, offset: number
     }
   }
   return decodeReply(memory.subarray(offset, offset + length));
+}
+
+const utf8 = new TextEncoder();
+const utf8Strict = new TextDecoder('utf-8', { fatal: true });
+
+function utf8Bytes(body: string): number {
+  return Buffer.byteLength(body, 'utf8');
+}
+
+function writeBody(w: ByteWriter, body: string): void {
+  const bytes = utf8.encode(body);
+  if (bytes.length > ADMIN_BODY_BYTES_MAX) throw new ProtocolError(`an admin body of ${bytes.length} bytes is over the ${ADMIN_BODY_BYTES_MAX} allowed`);
+  w.bytes(bytes);
+}
+
+/** An admin body: its length, then at most ADMIN_BODY_BYTES_MAX bytes of valid UTF-8. */
+function readBody(r: ByteReader): string {
+  const bytes = r.bytes(ADMIN_BODY_BYTES_MAX);
+  try {
+    return utf8Strict.decode(bytes);
+  } catch {
+    throw new ProtocolError('an admin body is not valid UTF-8');
+  }
 }
 
 function writeOptionalValue(w: ByteWriter, value: Uint8Array | undefined): void {

@@ -7,6 +7,8 @@ export {
   ProtocolError,
   REQUEST_HEADER_BYTES,
   REQUEST_KIND_WRITE,
+  REQUEST_KIND_ADMIN,
+  ADMIN_BODY_BYTES_MAX,
   writeReply,
   writeReplyTo,
   writeRequest,

@@ -108,6 +108,8 @@ export interface NodeStatus {
   readonly requestsRefusedInvalid: number;
   /** Client frames dropped unanswered: too short to hold a request id, or from a client link whose ring is corrupt. */
   readonly requestFramesDropped: number;
+  /** Peer messages dropped unread: they did not decode, or claimed another sender or receiver than their link's. */
+  readonly peerMessagesRefused: number;
 }
 
 /** A Ready loop that does not settle is a bug, not load: the core hands out finite work. */
@@ -125,6 +127,7 @@ export class NodeHost {
   private readonly snapshots: SnapshotPolicy;
   private requestsRefusedInvalid = 0;
   private requestFramesDropped = 0;
+  private peerMessagesRefused = 0;
   private unsubscribe: () => void;
   private wasLeader = false;
 
@@ -280,7 +283,13 @@ export class NodeHost {
       matchIndex,
       requestsRefusedInvalid: this.requestsRefusedInvalid,
       requestFramesDropped: this.requestFramesDropped,
+      peerMessagesRefused: this.peerMessagesRefused,
     };
+  }
+
+  /** Counts peer messages the caller dropped unread (they did not decode, or came from the wrong sender). */
+  notePeerMessageRefused(): void {
+    this.peerMessagesRefused++;
   }
 
   /** Counts client frames the caller dropped unread (a client link whose ring is corrupt, say). */

@@ -22,7 +22,7 @@
 import { ErrorCode, fail, RingraftError } from '../base/index.ts';
 import { parentPort, receiveMessageOnPort, workerData } from 'node:worker_threads';
 import { type Message, type TraceEvent } from '../core/index.ts';
-import { decodeMessage, encodedMessageBytes, encodeMessageInto } from '../codec/index.ts';
+import { DecodeError, decodeMessage, encodedMessageBytes, encodeMessageInto } from '../codec/index.ts';
 import { WalStorage, walRecoveryChannel, type RecoveryReport } from '../storage/index.ts';
 import { MemoryHostStorage } from './memory-host-storage.ts';
 import { Doorbell, RingConsumer, RingError, RingErrorCode, RingProducer } from '../transport/index.ts';
@@ -265,10 +265,31 @@ class NodeWorker {
     for (const [id, peer] of this.peers) {
       const cut = this.cut.has(id);
       frames += peer.inbound.drainRanges((memory, offset, length) => {
-        if (!cut) this.host.step(decodeMessage(memory.subarray(offset, offset + length)));
+        if (!cut) this.stepFrom(id, memory.subarray(offset, offset + length));
       }, FRAMES_PER_RING_MAX);
     }
     return frames > 0;
+  }
+
+  /**
+   * Steps one message from peer `id`'s ring. Over TCP a peer is another process: a message
+   * that does not decode, or that names another sender than the link's or another receiver
+   * than this node, is dropped and counted, never the node's death.
+   */
+  private stepFrom(id: number, bytes: Uint8Array): void {
+    let m: Message;
+    try {
+      m = decodeMessage(bytes);
+    } catch (error) {
+      if (!(error instanceof DecodeError)) throw error;
+      this.host.notePeerMessageRefused();
+      return;
+    }
+    if (m.from !== id || m.to !== this.data.id) {
+      this.host.notePeerMessageRefused();
+      return;
+    }
+    this.host.step(m);
   }
 
   private addClient(link: ClientLinkData): void {

@@ -69,10 +69,15 @@ export class Outbox<T> {
     return this.bytes;
   }
 
-  /** Sends `item` now if the ring has room and nothing is queued, else queues it. */
-  send(item: T): void {
+  /**
+   * Sends `item` now if the ring has room and nothing is queued, else queues it, or what
+   * `keep(item)` returns: an item that is a view valid only during the call (a socket's read
+   * buffer) is copied only when it has to wait.
+   */
+  send(item: T, keep?: (item: T) => T): void {
     const lengthBytes = this.codec.encodedBytes(item);
     if (this.queuedCount === 0 && this.tryWrite(item, lengthBytes)) return;
+    if (keep !== undefined) item = keep(item);
     while (this.queuedCount > 0 && (this.queuedCount >= this.queueMax || this.bytes + lengthBytes > this.queueBytesMax)) this.dropOldest();
     if (lengthBytes > this.queueBytesMax || this.queueMax === 0) {
       this.dropped++;

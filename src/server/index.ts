@@ -1,4 +1,4 @@
-/** The `serve` layer: what one ringraft node running as its own process over TCP needs; so far its configuration. */
+/** The `serve` layer: one ringraft node running as its own process over TCP: its configuration, its log, the node server. */
 export {
   CLUSTER_TOKEN_CHARS_MAX,
   CONFIG_FILE_BYTES_MAX,
@@ -17,3 +17,5 @@ export {
 export { ServeConfigError, ServeConfigErrorCode, ServeConfigErrorReason } from './errors.ts';
 export { formatHostPort, isWildcardHost, parseHostPort, type HostPort } from './host-port.ts';
 export { SERVE_USAGE, parseServeArgs, type ServeArgs } from './serve-args.ts';
+export { createLogger, type LogFields, type Logger } from './log.ts';
+export { DRAIN_TIMEOUT_MS, NodeServer, REQUEST_QUEUE_BYTES_MAX, type NodeServerStats } from './node-server.ts';

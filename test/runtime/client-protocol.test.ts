@@ -12,6 +12,7 @@ import { describe, expect, it } from 'vitest';
 import { ERROR_CODE_WIRE_MAX, ErrorCode, errorCodeWire } from '../../src/base/index.ts';
 import { KV_KEY_BYTES_MAX, KV_VALUE_BYTES_MAX, type KvWriteResult } from '../../src/kv/index.ts';
 import {
+  ADMIN_BODY_BYTES_MAX,
   decodeReply,
   decodeReplyAt,
   decodeRequest,
@@ -60,6 +61,7 @@ const requestArb: fc.Arbitrary<ClientRequest> = fc.oneof(
   }),
   fc.record({ kind: fc.constant('watch' as const), requestId: requestIdArb, afterIndex: fc.option(indexArb, { nil: undefined }), prefix: bytesArb }),
   fc.record({ kind: fc.constant('unwatch' as const), requestId: requestIdArb }),
+  fc.record({ kind: fc.constant('admin' as const), requestId: requestIdArb, body: fc.string({ unit: 'grapheme', maxLength: 40 }) }),
 );
 
 const replyArb: fc.Arbitrary<ClientReply> = fc.oneof(
@@ -82,6 +84,7 @@ const replyArb: fc.Arbitrary<ClientReply> = fc.oneof(
   }),
   fc.record({ kind: fc.constant('watch-end' as const), requestId: requestIdArb, code: codeArb }),
   fc.record({ kind: fc.constant('watch-start' as const), requestId: requestIdArb, index: indexArb }),
+  fc.record({ kind: fc.constant('admin' as const), requestId: requestIdArb, body: fc.string({ unit: 'grapheme', maxLength: 40 }) }),
 );
 
 // ---------------------------------------------------------------------------------------
@@ -241,7 +244,10 @@ const code = u16(errorCodeWire(ErrorCode.NOT_LEADER));
 const malformedRequests: readonly (readonly [string, Uint8Array])[] = [
   ['empty frame', new Uint8Array()],
   ['kind 0 (invalid)', frame(u8(0), u32(1))],
-  ['unknown kind 5', frame(u8(5), u32(1))],
+  ['unknown kind 6', frame(u8(6), u32(1))],
+  ['admin: body not UTF-8', frame(u8(5), u32(1), u32(2), u8(0xff), u8(0xfe))],
+  ['admin: body length over ADMIN_BODY_BYTES_MAX', frame(u8(5), u32(1), u32(ADMIN_BODY_BYTES_MAX + 1), new Uint8Array(ADMIN_BODY_BYTES_MAX + 1).fill(0x20))],
+  ['admin: trailing byte', frame(u8(5), u32(1), u32(2), u8(0x7b), u8(0x7d), u8(0))],
   ['kind 255', frame(u8(255), u32(1), u8(1), u32(0))],
   ['truncated request id', frame(u8(4), u8(1), u8(0))],
   ['read: consistency tag 0', frame(u8(2), u32(1), u8(0), u32(3), key)],
@@ -267,7 +273,9 @@ const malformedRequests: readonly (readonly [string, Uint8Array])[] = [
 const malformedReplies: readonly (readonly [string, Uint8Array])[] = [
   ['empty frame', new Uint8Array()],
   ['kind 0 (invalid)', frame(u8(0), u32(1), u64(0))],
-  ['unknown kind 7', frame(u8(7), u32(1), u64(0))],
+  ['unknown kind 8', frame(u8(8), u32(1), u64(0))],
+  ['admin: body not UTF-8', frame(u8(7), u32(1), u32(1), u8(0xc3))],
+  ['admin: body shorter than its length', frame(u8(7), u32(1), u32(3), u8(0x7b))],
   ['truncated request id', frame(u8(6), u8(1))],
   ['write: result tag 0', frame(u8(1), u32(1), u8(0), u64(3))],
   ['write: result tag 7', frame(u8(1), u32(1), u8(7), u64(3))],

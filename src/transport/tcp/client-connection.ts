@@ -47,6 +47,8 @@ export class ClientPortConnection {
   readonly remote: string;
   /** The server's bound on unanswered requests, from its WELCOME. */
   requestsInFlightMax = 0;
+  /** The id of the node that answered, from its WELCOME. */
+  nodeId = 0;
   /** The largest request `send` takes: what one frame holds under the smaller frame limit of the two sides. */
   messageBytesMax = 0;
   private readonly link: FramedSocket<ClientCloseKind, ClientPortError>;
@@ -175,13 +177,14 @@ export class ClientPortConnection {
   private onWelcome(payload: Uint8Array): boolean {
     const welcome = decodeClientHandshake(payload);
     const mismatch = clientHandshakeMismatch(welcome, this.options.clusterId, FRAME_BYTES_MIN);
-    if (mismatch !== undefined || welcome.requestsInFlightMax === 0) {
-      const why = mismatch === undefined ? 'no requests in flight allowed' : `${mismatch.reason}: ${mismatch.detail}`;
+    if (mismatch !== undefined || welcome.requestsInFlightMax === 0 || welcome.nodeId === 0) {
+      const why = mismatch !== undefined ? `${mismatch.reason}: ${mismatch.detail}` : welcome.nodeId === 0 ? 'no node id' : 'no requests in flight allowed';
       this.link.close('refused-by-server', new ClientPortError('HANDSHAKE_REFUSED', `${this.remote} answered with a WELCOME this client refuses (${why})`, { refusalReason: mismatch?.reason ?? 'version' }));
       return false;
     }
     this.welcomed = true;
     this.requestsInFlightMax = welcome.requestsInFlightMax;
+    this.nodeId = welcome.nodeId;
     this.messageBytesMax = messageBytesMaxOf(Math.min(welcome.frameBytesMax, this.settings.frameBytesMax));
     this.handshake.resolve();
     return true;

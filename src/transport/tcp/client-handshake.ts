@@ -36,7 +36,8 @@
  * | 8      | 8     | `clusterId`           | the server's cluster id                          |
  * | 16     | 4     | `frameBytesMax`       | the largest frame the server accepts             |
  * | 20     | 4     | `requestsInFlightMax` | the server's bound on unanswered requests        |
- * | 24     | 8     | reserved              | zero                                             |
+ * | 24     | 4     | `nodeId`              | the node that answers (u32, >= 1): a client maps a NOT_LEADER's leader hint to the endpoint to try |
+ * | 28     | 4     | reserved              | zero                                             |
  *
  * Reserved bytes are written as zero and not read, so a later version may use them. The
  * server refuses a HELLO whose magic or version it does not speak (a peer's "RGRP" HELLO
@@ -87,22 +88,25 @@ export interface ClientHandshake {
   readonly frameBytesMax: number;
   /** In a WELCOME only; 0 in a HELLO. */
   readonly requestsInFlightMax: number;
+  /** In a WELCOME only: the answering node's id; 0 in a HELLO. */
+  readonly nodeId: number;
 }
 
-/** A whole HELLO (the client's; `requestsInFlightMax` 0) or WELCOME (the server's) frame. */
-export function encodeClientHandshake(type: typeof FrameType.HELLO | typeof FrameType.WELCOME, clusterId: bigint, frameBytesMax: number, requestsInFlightMax: number): Buffer {
+/** A whole HELLO (the client's; `requestsInFlightMax` and `nodeId` 0) or WELCOME (the server's) frame. */
+export function encodeClientHandshake(type: typeof FrameType.HELLO | typeof FrameType.WELCOME, clusterId: bigint, frameBytesMax: number, requestsInFlightMax: number, nodeId = 0): Buffer {
   const payload = Buffer.alloc(HANDSHAKE_PAYLOAD_BYTES);
   payload.writeUInt32LE(CLIENT_HANDSHAKE_MAGIC, 0);
   payload.writeUInt16LE(CLIENT_PROTOCOL_VERSION, 4);
   payload.writeBigUInt64LE(clusterId, 8);
   payload.writeUInt32LE(frameBytesMax, 16);
   payload.writeUInt32LE(requestsInFlightMax, 20);
+  payload.writeUInt32LE(nodeId, 24);
   return encodeFrame(type, payload);
 }
 
 export function decodeClientHandshake(payload: Uint8Array): ClientHandshake {
   const b = Buffer.from(payload.buffer, payload.byteOffset, payload.length);
-  return { magic: b.readUInt32LE(0), version: b.readUInt16LE(4), clusterId: b.readBigUInt64LE(8), frameBytesMax: b.readUInt32LE(16), requestsInFlightMax: b.readUInt32LE(20) };
+  return { magic: b.readUInt32LE(0), version: b.readUInt16LE(4), clusterId: b.readBigUInt64LE(8), frameBytesMax: b.readUInt32LE(16), requestsInFlightMax: b.readUInt32LE(20), nodeId: b.readUInt32LE(24) };
 }
 
 /** Why `h` is not a handshake of this protocol for `clusterId` (with a line for people), or undefined if it is. */

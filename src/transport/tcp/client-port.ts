@@ -104,6 +104,8 @@ export interface ClientPortLogEntry {
 export interface ClientPortServerOptions {
   /** The cluster's id, `clusterIdOf(token)`: a client naming another is refused. */
   readonly clusterId: bigint;
+  /** This node's id (1 to 2^32 - 1, as a leader hint on the wire), announced in the WELCOME. */
+  readonly nodeId: number;
   /** An IP address (never a host name) and a port; port 0 takes a free one (see `address`). */
   readonly listen: ClientPortAddress;
   /** Each request frame, in order per connection; `frame` is valid only during the call. A throw here is the host's bug and is not caught. */
@@ -115,7 +117,7 @@ export interface ClientPortServerOptions {
   readonly settings?: ClientPortSettingsInput;
 }
 
-const OPTION_NAMES = { clusterId: 0, listen: 0, onRequest: 0, onConnectionClosed: 0, onLog: 0, settings: 0 };
+const OPTION_NAMES = { clusterId: 0, nodeId: 0, listen: 0, onRequest: 0, onConnectionClosed: 0, onLog: 0, settings: 0 };
 const U64_MAX = (1n << 64n) - 1n;
 /** Connections past `connectionsMax` held while they are refused; past these the listener drops them on accept. */
 const CONNECTIONS_REFUSING_MAX = 64;
@@ -346,7 +348,7 @@ class ServerConnection implements ClientConnectionHandle {
     }
     this.welcomed = true;
     this.replyBytesMax = messageBytesMaxOf(Math.min(hello.frameBytesMax, s.frameBytesMax));
-    this.link.write(encodeClientHandshake(FrameType.WELCOME, this.server.clusterId, s.frameBytesMax, s.requestsInFlightMax));
+    this.link.write(encodeClientHandshake(FrameType.WELCOME, this.server.clusterId, s.frameBytesMax, s.requestsInFlightMax, this.server.options.nodeId));
     this.server.log('info', 'accepted', `accepted client ${this.remote} as connection ${this.id}`, { connectionId: this.id, remote: this.remote });
     return true;
   }
@@ -400,6 +402,7 @@ function checkServerOptions(options: ClientPortServerOptions): void {
   if (typeof options !== 'object' || options === null) throw invalidArgument('ClientPortServer options must be an object');
   checkKnown(OPTION_NAMES, options);
   checkClusterId(options.clusterId);
+  if (!Number.isInteger(options.nodeId) || options.nodeId < 1 || options.nodeId > 0xffff_ffff) throw invalidArgument(`nodeId must be an integer in [1, 2^32), got ${String(options.nodeId)}`);
   checkClientPortAddress(options.listen, 'listen', true);
   if (typeof options.onRequest !== 'function') throw invalidArgument('onRequest must be a function');
   for (const name of ['onConnectionClosed', 'onLog'] as const) {

@@ -54,6 +54,7 @@ export function clientPortResources(): {
       const logs: ClientPortLogEntry[] = [];
       const server = await ClientPortServer.start({
         clusterId: CLIENT_CLUSTER_ID,
+        nodeId: 7,
         listen: { host: '127.0.0.1', port: 0 },
         onRequest: (conn, frame) => requests.push({ conn, frame: Uint8Array.from(frame) }),
         onLog: (entry) => logs.push(entry),

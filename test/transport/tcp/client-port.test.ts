@@ -22,6 +22,7 @@ describe('ClientPortServer and ClientPortConnection', () => {
     const { server, requests } = await serve();
     const client = await dial(server);
     expect(client.conn.requestsInFlightMax).toBe(server.settings.requestsInFlightMax);
+    expect(client.conn.nodeId).toBe(7);
     const count = 3_000;
     for (let i = 1; i <= count; i++) client.conn.send(readFrame(i));
     await waitFor(() => requests.length === count, 'every request');

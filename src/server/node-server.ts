@@ -1,0 +1,705 @@
+/**
+ * One ringraft node as its own process: what `ringraft serve` and `createNode` run.
+ *
+ * ```
+ *  main thread: sockets, never blocks                     node thread (runtime/node-worker.ts)
+ *  +--------------------------------------------+         +-------------------------------------+
+ *  | TcpTransport  --onMessage--> peer ring  ---|-- SAB ->| NodeHost: Raft, WAL writev+fdatasync |
+ *  |   (per peer, lanes)   <-- send <-- peer ring <-SAB --|   the state machine, reads, watches |
+ *  | ClientPortServer --onRequest--> request ring -SAB ->|                                     |
+ *  |   (connections)  <-- reply <-- reply ring <--SAB --|                                     |
+ *  | pump: Atomics.waitAsync on the main doorbell |         | Atomics.wait on its own doorbell    |
+ *  +--------------------------------------------+         +-------------------------------------+
+ * ```
+ *
+ * **Why two threads.** The node's thread is the very worker a `createCluster` node runs on,
+ * unchanged: its loop blocks in `Atomics.wait`, and its WAL writes with one `writev` and one
+ * `fdatasync` per Ready, synchronously. Here its peers and its one client link are rings whose
+ * far end is this main thread, which owns every socket. So an `fdatasync` (0.2 ms to tens of
+ * milliseconds, and far longer on a loaded disk) stalls no socket: heartbeats, votes and
+ * client replies keep moving while the node syncs, and the leader's early appends (sent
+ * before its own sync) leave at once. docs/design.md records the measurement.
+ *
+ * **Peers.** Each Raft message the node writes to a peer ring goes to
+ * `TcpTransport.send(peer, bytes, lane)`, its lane chosen by its type (runtime/peer-lanes.ts);
+ * each message the transport receives is copied into that peer's ring to the node (only
+ * queued, in a bounded queue, while the ring is full; beyond it, dropped as network loss). The
+ * node checks every message it decodes: one that does not decode, or that claims to come from
+ * another node than its connection's, is dropped and counted, never the node's death.
+ *
+ * **Clients.** Every client connection shares the node's one client link. Each request's u32
+ * id is replaced by one of this process's own (unique among those in flight), and each
+ * reply's by the client's again, in place in the frame; `pending` maps one to the other. A
+ * reply that ends its request (write, read, error, watch-end) ends it on the connection; a
+ * watch's id lives until its watch-end; an unwatch ends at once (client-port.ts says why).
+ * A connection that closes has its watches ended on the node and its pending replies
+ * forgotten. When the requests waiting for room in the node's ring pass
+ * {@link REQUEST_QUEUE_BYTES_MAX}, a new request is answered UNAVAILABLE at once, not queued.
+ *
+ * **Shutting down** (`shutdown`, on SIGTERM or SIGINT): a leader hands leadership to its most
+ * up-to-date voter and waits (up to two election timeouts) to be a follower; new requests are
+ * answered NODE_DOWN (the client goes elsewhere); the requests in flight are given
+ * {@link DRAIN_TIMEOUT_MS} to finish; then the node closes its WAL and its thread exits, and
+ * the listeners and connections close.
+ *
+ * **The data directory** holds the node's `LOCK`, its `IDENTITY` (storage/node-identity.ts,
+ * with the cluster id from the token), a `STARTED` record written once the node has first
+ * opened its log (from then on a directory without a log is STATE_LOST, never a new node) and
+ * the WAL. A node bootstraps the cluster's first configuration, every node of
+ * `initialCluster` a voter, only if its directory holds no log and it was not started with
+ * `join`.
+ */
+import { Worker, MessageChannel, type MessagePort } from 'node:worker_threads';
+import { join } from 'node:path';
+import { ErrorCode, RingraftError } from '../base/index.ts';
+import { ControlChannel, DataDirLock, type ControlTarget } from '../cluster/index.ts';
+import { formatTraceEvent, type MessageType } from '../core/index.ts';
+import {
+  NODE_WORKER_URL,
+  Outbox,
+  peerLaneOf,
+  publishForwarded,
+  writeReply,
+  encodedReplyBytes,
+  REQUEST_HEADER_BYTES,
+  REQUEST_KIND_ADMIN,
+  WRITE_REQUEST_BYTES_MAX,
+  decodeRequest,
+  type ClientReply,
+  type ControlReply,
+  type ForwardedDiagnostic,
+  type FrameCodec,
+  type NodeStatus,
+  type NodeWorkerData,
+} from '../runtime/index.ts';
+import { checkNodeDirectory, readCheckedRecord, realFileSystem, writeCheckedRecord } from '../storage/index.ts';
+import {
+  ClientPortServer,
+  createRing,
+  Doorbell,
+  RingConsumer,
+  ringFrameBytesMax,
+  RingProducer,
+  TcpTransport,
+  type ClientConnectionHandle,
+  type ClientPortLogEntry,
+  type TcpLogEntry,
+} from '../transport/index.ts';
+import { PEER_MESSAGE_HEADROOM_BYTES, type ServeConfig } from './config.ts';
+import { formatHostPort, type HostPort } from './host-port.ts';
+import type { Logger } from './log.ts';
+import { runAdmin, type AdminTarget } from './admin.ts';
+
+/** Bytes of client requests waiting for room in the node's ring; past them new requests are answered UNAVAILABLE. */
+export const REQUEST_QUEUE_BYTES_MAX = 64 << 20;
+/** Time the requests in flight are given to finish when the node shuts down. */
+export const DRAIN_TIMEOUT_MS = 5_000;
+/** Time the node's thread is given to close its WAL and exit before it is terminated. */
+const WORKER_EXIT_TIMEOUT_MS = 10_000;
+/** Frames taken from one ring per pump turn, so that sockets get their turn. */
+const FRAMES_PER_TURN_MAX = 1024;
+/** Milliseconds the pump sleeps at most between looks at the rings. */
+const PUMP_IDLE_MS = 50;
+/** The smallest ring: large enough that bursts of small frames never wait. */
+const RING_BYTES_MIN = 8 << 20;
+/** Messages from one peer queued while its ring to the node is full, and their bytes. */
+const PEER_QUEUE_MESSAGES_MAX = 65_536;
+const PEER_QUEUE_BYTES_MAX = 64 << 20;
+const STARTED_FILE = 'STARTED';
+const STARTED_FORMAT = 1;
+
+/** Client-protocol kinds this file reads from a frame's first byte (runtime/client-protocol.ts). */
+const REQUEST_WATCH = 3;
+const REQUEST_UNWATCH = 4;
+const REPLY_WATCH_EVENT = 4;
+const REPLY_WATCH_END = 5;
+const REPLY_WATCH_START = 6;
+
+/** Raw frames into a ring: copied from the view handed in. */
+const bytesCodec: FrameCodec<Uint8Array> = {
+  encodedBytes: (b) => b.length,
+  write: (b, _writer, memory, offset) => memory.set(b, offset),
+};
+const keepCopy = (b: Uint8Array): Uint8Array => b.slice();
+
+interface PeerRings {
+  /** Messages from the peer, to the node. */
+  readonly toNode: Outbox<Uint8Array>;
+  /** Messages from the node, to the peer. */
+  readonly fromNode: RingConsumer;
+}
+
+/** One request of a client in flight on the node, under this process's id. */
+interface PendingRequest {
+  readonly conn: ClientConnectionHandle;
+  readonly clientRequestId: number;
+}
+
+/** What this process keeps of one client connection. */
+interface ConnectionState {
+  /** This process's ids of the connection's requests in flight. */
+  readonly pending: Set<number>;
+  /** The connection's open watches: its id of each, and this process's. */
+  readonly watches: Map<number, number>;
+}
+
+export interface NodeServerStats {
+  /** Messages from peers dropped because the node's ring and its queue were full, or too large for the ring. */
+  readonly peerMessagesDropped: number;
+  /** Client requests answered UNAVAILABLE because the requests waiting for the node passed their bound. */
+  readonly requestsShed: number;
+  readonly clientConnections: number;
+  readonly requestsInFlight: number;
+}
+
+export class NodeServer implements AdminTarget {
+  readonly config: ServeConfig;
+  private readonly log: Logger;
+  private readonly bell = Doorbell.create();
+  private readonly nodeBell = Doorbell.create();
+  private readonly peers = new Map<number, PeerRings>();
+  private readonly requests: Outbox<Uint8Array>;
+  private readonly replies: RingConsumer;
+  private readonly replyView: DataView;
+  private readonly pending = new Map<number, PendingRequest>();
+  private readonly connections = new Map<ClientConnectionHandle, ConnectionState>();
+  private readonly controlWordBuffer = new SharedArrayBuffer(4);
+  private readonly control: ControlChannel;
+  private readonly target: ControlTarget & { alive: boolean; port: MessagePort | undefined };
+  private worker: Worker | undefined;
+  private workerExited: Promise<void> = Promise.resolve();
+  private transport: TcpTransport | undefined;
+  private clientPort: ClientPortServer | undefined;
+  private requestIdNext = 1;
+  private pumping = false;
+  private draining = false;
+  private closed = false;
+  private shutdownPromise: Promise<void> | undefined;
+  private peerMessagesDropped = 0;
+  private requestsShed = 0;
+  private readonly peerRingFrameMax: number;
+  /** Resolves when the node's thread stops, whatever the reason: `ringraft serve` exits then. */
+  readonly stopped: Promise<RingraftError | undefined>;
+  private resolveStopped!: (error: RingraftError | undefined) => void;
+
+  private readonly clientRings: { readonly requestRing: SharedArrayBuffer; readonly replyRing: SharedArrayBuffer };
+  /** The rings with each peer, in the node's shape (its PeerLink). */
+  private readonly peerLinks: { readonly id: number; readonly inRing: SharedArrayBuffer; readonly outRing: SharedArrayBuffer; readonly peerDoorbell: SharedArrayBuffer }[] = [];
+
+  private constructor(
+    config: ServeConfig,
+    log: Logger,
+    private readonly lock: DataDirLock,
+  ) {
+    this.config = config;
+    this.log = log;
+    this.stopped = new Promise((resolve) => (this.resolveStopped = resolve));
+    // The largest message the node sends or takes: an append or a snapshot chunk (an append
+    // carries at least one entry, at most the largest write), with its framing.
+    const r = config.raft;
+    const peerRingBytes = ringBytesFor(Math.max(r.appendBytesMax, r.snapshotChunkBytes, WRITE_REQUEST_BYTES_MAX) + PEER_MESSAGE_HEADROOM_BYTES);
+    this.peerRingFrameMax = ringFrameBytesMax(peerRingBytes);
+    for (const id of config.initialCluster.keys()) {
+      if (id === config.id) continue;
+      const inRing = createRing(peerRingBytes);
+      const outRing = createRing(peerRingBytes);
+      this.peers.set(id, {
+        toNode: new Outbox(new RingProducer(inRing, { doorbell: this.nodeBell }), bytesCodec, PEER_QUEUE_MESSAGES_MAX, PEER_QUEUE_BYTES_MAX),
+        fromNode: new RingConsumer(outRing),
+      });
+      this.peerLinks.push({ id, inRing, outRing, peerDoorbell: this.bell.buffer });
+    }
+    // A request holds at most the largest write; a reply at most the largest value.
+    const clientRingBytes = ringBytesFor(REQUEST_HEADER_BYTES + WRITE_REQUEST_BYTES_MAX);
+    const requestRing = createRing(clientRingBytes);
+    const replyRing = createRing(clientRingBytes);
+    this.clientRings = { requestRing, replyRing };
+    this.requests = new Outbox(new RingProducer(requestRing, { doorbell: this.nodeBell }), bytesCodec, Number.POSITIVE_INFINITY);
+    this.replies = new RingConsumer(replyRing);
+    this.replyView = new DataView(replyRing);
+    this.target = {
+      id: config.id,
+      alive: false,
+      port: undefined,
+      controlWord: new Int32Array(this.controlWordBuffer),
+      doorbell: this.nodeBell.buffer,
+    };
+    this.control = new ControlChannel(() => this.target);
+  }
+
+  /**
+   * Opens the data directory (locked; its identity checked), starts the node's thread on its
+   * log, then listens for peers and clients. Rejects with a typed error, having released
+   * everything it took: DATA_DIR_LOCKED, CONFIG_MISMATCH, STATE_LOST, CORRUPT_LOG,
+   * CONNECTION_FAILED (an address it cannot bind), or the node's own failure to start.
+   */
+  static async start(config: ServeConfig, log: Logger): Promise<NodeServer> {
+    realFileSystem.mkdirp(config.dataDir);
+    const lock = DataDirLock.acquire(config.dataDir);
+    const server = new NodeServer(config, log, lock);
+    try {
+      await server.startNode();
+      await server.listen();
+    } catch (error) {
+      await server.close();
+      throw error;
+    }
+    return server;
+  }
+
+  get peerAddress(): HostPort {
+    return this.transport!.address;
+  }
+
+  get clientAddress(): HostPort {
+    return this.clientPort!.address;
+  }
+
+  get peerAddressText(): string {
+    return formatHostPort(this.peerAddress);
+  }
+
+  get clientAddressText(): string {
+    return formatHostPort(this.clientAddress);
+  }
+
+  stats(): NodeServerStats {
+    return {
+      peerMessagesDropped: this.peerMessagesDropped,
+      requestsShed: this.requestsShed,
+      clientConnections: this.connections.size,
+      requestsInFlight: this.pending.size,
+    };
+  }
+
+  /** The node's status, from its thread. */
+  status(): Promise<NodeStatus> {
+    return this.control.status(this.config.id);
+  }
+
+  /** Asks the leader (this node) to hand leadership to `target`. */
+  async transferLeadership(target: number): Promise<void> {
+    await this.control.call(this.config.id, { type: 'transfer-leadership', callId: 0, target });
+  }
+
+  /**
+   * Stops gracefully (see the module comment); resolves once the node's thread has exited and
+   * every socket is closed. Calling it again returns the same promise.
+   */
+  shutdown(): Promise<void> {
+    this.shutdownPromise ??= this.runShutdown();
+    return this.shutdownPromise;
+  }
+
+  // ─── Start ──────────────────────────────────────────────────────────────────────
+
+  private async startNode(): Promise<void> {
+    const c = this.config;
+    const fs = realFileSystem;
+    const clusterId = c.clusterId.toString(16);
+    const started = readStarted(c.dataDir);
+    const state = checkNodeDirectory(fs, c.dataDir, { clusterId, nodeId: c.id, hasRun: started });
+    const voters = state.hasLog || c.join ? [] : [...c.initialCluster.keys()];
+    this.log.log('info', 'node-starting', `node ${c.id} starting from ${c.dataDir}: ${state.hasLog ? 'recovering its log' : c.join ? 'joining a running cluster' : `bootstrapping voters ${voters.join(', ')}`}`, {
+      dataDir: c.dataDir,
+      hasLog: state.hasLog,
+      join: c.join,
+    });
+    const { port1, port2 } = new MessageChannel();
+    const data: NodeWorkerData = {
+      id: c.id,
+      voters,
+      seed: Math.floor(Math.random() * 2 ** 32),
+      settings: { raft: c.raft, node: c.node, dataDir: c.dataDir },
+      doorbell: this.nodeBell.buffer,
+      peers: this.peerLinks,
+      clients: [{ index: 0, requestRing: this.clientRings.requestRing, replyRing: this.clientRings.replyRing, clientDoorbell: this.bell.buffer }],
+      cut: [],
+      controlWord: this.controlWordBuffer,
+      controlPort: port2,
+    };
+    const worker = new Worker(NODE_WORKER_URL, { workerData: data, transferList: [port2] });
+    this.worker = worker;
+    this.target.port = port1;
+    this.workerExited = new Promise<void>((resolve) => worker.once('exit', () => resolve()));
+    await new Promise<void>((resolve, reject) => {
+      let running = false;
+      worker.on('message', (msg: ControlReply) => {
+        switch (msg.type) {
+          case 'started':
+            try {
+              if (!started) writeCheckedRecord(fs, c.dataDir, STARTED_FILE, { format: STARTED_FORMAT, nodeId: c.id });
+            } catch (error) {
+              this.control.post(this.target, { type: 'close', callId: 0 });
+              reject(error);
+              return;
+            }
+            this.control.post(this.target, { type: 'run', callId: 0 });
+            this.target.alive = true;
+            running = true;
+            resolve();
+            return;
+          case 'diagnostic':
+            publishForwarded(msg);
+            this.logDiagnostic(msg);
+            return;
+          default:
+            this.control.settle(msg);
+        }
+      });
+      worker.once('error', (error) => {
+        const failure = error instanceof RingraftError ? error : new RingraftError(ErrorCode.NODE_DOWN, `node ${c.id} failed: ${error.message}`, { cause: error });
+        this.log.log('error', 'node-failed', failure.message, { error: failure });
+        this.nodeStopped(failure);
+        if (!running) reject(failure);
+      });
+      worker.once('exit', (code) => {
+        const failure = running || this.closed ? undefined : new RingraftError(ErrorCode.NODE_DOWN, `node ${c.id} exited with code ${code} before it started`);
+        this.nodeStopped(failure);
+        if (!running) reject(failure ?? new RingraftError(ErrorCode.CLOSED, 'closed before the node started'));
+      });
+    });
+    void this.pump();
+  }
+
+  private async listen(): Promise<void> {
+    const c = this.config;
+    this.transport = await TcpTransport.start({
+      nodeId: c.id,
+      clusterId: c.clusterId,
+      listen: c.listenPeer,
+      peers: [...c.initialCluster].filter(([id]) => id !== c.id),
+      onMessage: (from, bytes) => this.fromPeer(from, bytes),
+      onLog: (entry) => this.logTransport(entry),
+      settings: c.peerTransport,
+    });
+    this.clientPort = await ClientPortServer.start({
+      clusterId: c.clusterId,
+      nodeId: c.id,
+      listen: c.listenClient,
+      onRequest: (conn, frame) => this.onRequest(conn, frame),
+      onConnectionClosed: (conn) => this.onConnectionClosed(conn),
+      onLog: (entry) => this.logClientPort(entry),
+      settings: c.clientPort,
+    });
+  }
+
+  // ─── Peers ──────────────────────────────────────────────────────────────────────
+
+  private fromPeer(from: number, bytes: Uint8Array): void {
+    const peer = this.peers.get(from);
+    if (peer === undefined) return;
+    if (bytes.length > this.peerRingFrameMax) {
+      this.peerMessagesDropped++;
+      this.log.log('warn', 'peer-message-too-large', `a message of ${bytes.length} bytes from node ${from} exceeds the node's ring frames of ${this.peerRingFrameMax}: dropped`, { peer: from });
+      return;
+    }
+    const droppedBefore = peer.toNode.dropped;
+    peer.toNode.send(bytes, keepCopy);
+    this.peerMessagesDropped += peer.toNode.dropped - droppedBefore;
+    this.wake();
+  }
+
+  private drainPeers(): number {
+    let frames = 0;
+    const transport = this.transport;
+    for (const [id, peer] of this.peers) {
+      frames += peer.fromNode.drainRanges((memory, offset, length) => {
+        // Before the transport listens, what the node sends is lost, as on a slow network.
+        transport?.send(id, memory.subarray(offset, offset + length), peerLaneOf(memory[offset + 1] as MessageType));
+      }, FRAMES_PER_TURN_MAX);
+    }
+    return frames;
+  }
+
+  // ─── Clients ────────────────────────────────────────────────────────────────────
+
+  private onRequest(conn: ClientConnectionHandle, frame: Uint8Array): void {
+    let state = this.connections.get(conn);
+    if (state === undefined) {
+      state = { pending: new Set(), watches: new Map() };
+      this.connections.set(conn, state);
+    }
+    const kind = frame[0]!;
+    const view = new DataView(frame.buffer, frame.byteOffset, frame.length);
+    const clientRequestId = view.getUint32(1, true);
+    if (kind === REQUEST_UNWATCH) {
+      // Ended now, before the watch-end it causes (client-port.ts).
+      conn.endRequest();
+      const id = state.watches.get(clientRequestId);
+      if (id === undefined) return;
+      view.setUint32(1, id, true);
+      this.toNode(frame);
+      return;
+    }
+    if (kind === REQUEST_KIND_ADMIN) {
+      this.admin(conn, frame, clientRequestId);
+      return;
+    }
+    if (this.draining || this.requests.queuedBytes > REQUEST_QUEUE_BYTES_MAX) {
+      if (!this.draining) this.requestsShed++;
+      this.answerError(conn, clientRequestId, kind === REQUEST_WATCH, this.draining ? ErrorCode.NODE_DOWN : ErrorCode.UNAVAILABLE);
+      return;
+    }
+    const id = this.nextRequestId();
+    this.pending.set(id, { conn, clientRequestId });
+    state.pending.add(id);
+    if (kind === REQUEST_WATCH) state.watches.set(clientRequestId, id);
+    view.setUint32(1, id, true);
+    this.toNode(frame);
+  }
+
+  /** Answers an admin request here (admin.ts), not through the node's ring. */
+  private admin(conn: ClientConnectionHandle, frame: Uint8Array, requestId: number): void {
+    let body: string;
+    try {
+      const req = decodeRequest(frame);
+      body = (req as { body: string }).body;
+    } catch (error) {
+      if (!(error instanceof RingraftError)) throw error;
+      this.answerError(conn, requestId, false, ErrorCode.INVALID_ARGUMENT);
+      return;
+    }
+    runAdmin(this, body).then(
+      (answer) => {
+        const reply: ClientReply = { kind: 'admin', requestId, body: answer };
+        const out = new Uint8Array(encodedReplyBytes(reply));
+        writeReply(reply, out);
+        conn.reply(out);
+      },
+      (error: unknown) => {
+        if (!(error instanceof RingraftError)) throw error;
+        this.log.log('info', 'admin-refused', `admin command refused: ${error.message}`, { connection: conn.id, error });
+        this.answerError(conn, requestId, false, error.code);
+      },
+    );
+  }
+
+  private toNode(frame: Uint8Array): void {
+    this.requests.send(frame, keepCopy);
+    this.wake();
+  }
+
+  /** Answers a request here, without the node: an error, or a watch-end for a watch. */
+  private answerError(conn: ClientConnectionHandle, requestId: number, watch: boolean, code: ErrorCode): void {
+    const reply: ClientReply = watch ? { kind: 'watch-end', requestId, code } : { kind: 'error', requestId, code, leaderHint: 0, proposed: false };
+    const frame = new Uint8Array(encodedReplyBytes(reply));
+    writeReply(reply, frame);
+    conn.reply(frame);
+  }
+
+  private onConnectionClosed(conn: ClientConnectionHandle): void {
+    const state = this.connections.get(conn);
+    if (state === undefined) return;
+    this.connections.delete(conn);
+    for (const id of state.pending) this.pending.delete(id);
+    // Its watches end on the node too (their watch-ends find no one and are dropped).
+    for (const id of state.watches.values()) {
+      const frame = new Uint8Array(5);
+      frame[0] = REQUEST_UNWATCH;
+      new DataView(frame.buffer).setUint32(1, id, true);
+      this.requests.send(frame);
+    }
+    this.wake();
+  }
+
+  private drainReplies(): number {
+    const view = this.replyView;
+    return this.replies.drainRanges((memory, offset, length) => {
+      const kind = memory[offset]!;
+      const id = view.getUint32(offset + 1, true);
+      const p = this.pending.get(id);
+      if (p === undefined) return; // its connection closed
+      const endsRequest = kind !== REPLY_WATCH_EVENT && kind !== REPLY_WATCH_START;
+      if (endsRequest) {
+        this.pending.delete(id);
+        const state = this.connections.get(p.conn);
+        state?.pending.delete(id);
+        if (kind === REPLY_WATCH_END) state?.watches.delete(p.clientRequestId);
+      }
+      // The client's own id, in place: the ring's frame is this side's until drained.
+      view.setUint32(offset + 1, p.clientRequestId, true);
+      try {
+        p.conn.reply(memory.subarray(offset, offset + length), endsRequest);
+      } catch (error) {
+        // A reply larger than the client accepts: its connection is cut off with why.
+        if (!(error instanceof RingraftError)) throw error;
+        p.conn.close(error);
+      }
+    }, FRAMES_PER_TURN_MAX);
+  }
+
+  private nextRequestId(): number {
+    for (;;) {
+      const id = this.requestIdNext;
+      this.requestIdNext = id >= 0xffff_ffff ? 1 : id + 1;
+      if (!this.pending.has(id)) return id;
+    }
+  }
+
+  // ─── The pump ───────────────────────────────────────────────────────────────────
+
+  private wake(): void {
+    if (!this.pumping) void this.pump();
+  }
+
+  private hasData(): boolean {
+    if (this.replies.hasData()) return true;
+    for (const p of this.peers.values()) if (p.fromNode.hasData()) return true;
+    return false;
+  }
+
+  private flushToNode(): void {
+    for (const p of this.peers.values()) p.toNode.flush();
+    this.requests.flush();
+  }
+
+  private queuedToNode(): boolean {
+    if (this.requests.queuedCount > 0) return true;
+    for (const p of this.peers.values()) if (p.toNode.queuedCount > 0) return true;
+    return false;
+  }
+
+  /**
+   * Moves frames between the rings and the sockets while the node runs: one turn takes what
+   * the node wrote and publishes what arrived for it; while busy it yields to the event loop
+   * between turns (sockets are read and written there), and when idle it sleeps on the main
+   * doorbell, which the node rings after it publishes.
+   */
+  private async pump(): Promise<void> {
+    if (this.pumping) return;
+    this.pumping = true;
+    try {
+      while (!this.closed && this.worker !== undefined) {
+        this.flushToNode();
+        const got = this.drainPeers() + this.drainReplies();
+        this.flushToNode();
+        if (got > 0) {
+          await new Promise<void>((resolve) => setImmediate(resolve));
+        } else {
+          await this.bell.waitAsync(this.queuedToNode() ? 1 : PUMP_IDLE_MS, () => this.hasData() || this.closed);
+        }
+      }
+    } finally {
+      this.pumping = false;
+    }
+  }
+
+  // ─── Stopping ───────────────────────────────────────────────────────────────────
+
+  private nodeStopped(failure: RingraftError | undefined): void {
+    if (!this.target.alive && this.worker === undefined) return;
+    this.target.alive = false;
+    this.target.port?.close();
+    this.target.port = undefined;
+    this.worker = undefined;
+    this.control.failCalls(this.config.id);
+    this.resolveStopped(failure);
+    // The node is gone: nothing here serves anyone any more.
+    if (!this.closed) void this.close();
+  }
+
+  private async runShutdown(): Promise<void> {
+    const electionMs = this.config.node.tickMs * this.config.raft.electionTimeoutTicks;
+    try {
+      await this.handOffLeadership(2 * electionMs);
+    } catch (error) {
+      if (!(error instanceof RingraftError)) throw error;
+      this.log.log('warn', 'shutdown-transfer-failed', `leadership was not handed off: ${error.message}`, { error });
+    }
+    this.draining = true;
+    const deadline = performance.now() + DRAIN_TIMEOUT_MS;
+    while (this.nonWatchPending() > 0 && performance.now() < deadline && this.target.alive) await sleep(10);
+    const left = this.nonWatchPending();
+    if (left > 0) this.log.log('warn', 'shutdown-drain-timeout', `${left} requests still in flight after ${DRAIN_TIMEOUT_MS} ms; their clients see the connection close`, { left });
+    await this.close();
+    this.log.log('info', 'stopped', `node ${this.config.id} stopped`);
+  }
+
+  /** A leader hands leadership to its most up-to-date voter and waits, up to `timeoutMs`, to be a follower. */
+  private async handOffLeadership(timeoutMs: number): Promise<void> {
+    if (!this.target.alive) return;
+    const s = await this.status();
+    if (s.role !== 'leader') return;
+    const candidates = s.voters.filter((v) => v !== this.config.id);
+    if (candidates.length === 0) return;
+    const best = candidates.reduce((a, b) => ((s.matchIndex[b] ?? 0) > (s.matchIndex[a] ?? 0) ? b : a));
+    this.log.log('info', 'shutdown-transfer', `handing leadership to node ${best} before stopping`, { target: best });
+    await this.transferLeadership(best);
+    const deadline = performance.now() + timeoutMs;
+    while (performance.now() < deadline) {
+      await sleep(20);
+      const now = await this.status();
+      if (now.role !== 'leader') {
+        this.log.log('info', 'shutdown-transferred', `node ${now.leaderId === 0 ? 'unknown' : now.leaderId} leads now`, { leader: now.leaderId });
+        return;
+      }
+    }
+    throw new RingraftError(ErrorCode.TIMEOUT, `still the leader ${timeoutMs} ms after asking node ${best} to take over`);
+  }
+
+  private nonWatchPending(): number {
+    let watches = 0;
+    for (const state of this.connections.values()) watches += state.watches.size;
+    return this.pending.size - watches;
+  }
+
+  /** Stops the node's thread (its WAL closed) and closes every socket; the lock is released last. */
+  private async close(): Promise<void> {
+    if (this.closed) return this.workerExited;
+    this.closed = true;
+    this.bell.ring();
+    const worker = this.worker;
+    if (worker !== undefined && this.target.port !== undefined) {
+      this.control.post(this.target, { type: 'close', callId: 0 });
+      let timer: NodeJS.Timeout | undefined;
+      const late = new Promise<'late'>((resolve) => (timer = setTimeout(() => resolve('late'), WORKER_EXIT_TIMEOUT_MS)));
+      const r = await Promise.race([this.workerExited.then(() => 'exited' as const), late]);
+      clearTimeout(timer);
+      if (r === 'late') {
+        this.log.log('error', 'node-exit-timeout', `the node's thread did not exit within ${WORKER_EXIT_TIMEOUT_MS} ms; terminated`);
+        await worker.terminate();
+      }
+    }
+    await Promise.all([this.transport?.close(), this.clientPort?.close()]);
+    this.lock.release();
+  }
+
+  /** The node's role changes at info, the rest of its decisions and WAL repairs at debug. */
+  private logDiagnostic(d: ForwardedDiagnostic): void {
+    if (d.channel === 'ringraft:raft') {
+      const e = d.message;
+      const level = e.kind === 'role' ? 'info' : 'debug';
+      if (this.log.enabled(level)) this.log.log(level, `raft-${e.kind}`, formatTraceEvent(e), { event: e });
+    } else if (this.log.enabled('info')) {
+      this.log.log('info', 'wal-recovery', `WAL recovery of ${d.message.dir}`, { report: d.message });
+    }
+  }
+
+  private logTransport(entry: TcpLogEntry): void {
+    this.log.log(entry.level, `peer-${entry.kind}`, entry.message, { peer: entry.peerId, lane: entry.lane, error: entry.error });
+  }
+
+  private logClientPort(entry: ClientPortLogEntry): void {
+    this.log.log(entry.level, `client-${entry.kind}`, entry.message, { connection: entry.connectionId, remote: entry.remote, error: entry.error });
+  }
+}
+
+/** A ring that holds two frames of `frameBytes`: a power of two, at least RING_BYTES_MIN. */
+function ringBytesFor(frameBytes: number): number {
+  let bytes = RING_BYTES_MIN;
+  while (ringFrameBytesMax(bytes) < 2 * frameBytes) bytes *= 2;
+  return bytes;
+}
+
+/** Whether the node in `dir` has run before (its STARTED record). */
+function readStarted(dir: string): boolean {
+  const record = readCheckedRecord(realFileSystem, join(dir, STARTED_FILE)) as { format?: unknown } | undefined;
+  if (record === undefined) return false;
+  if (record.format !== STARTED_FORMAT) throw new RingraftError(ErrorCode.UNSUPPORTED_FORMAT, `${join(dir, STARTED_FILE)}: format ${String(record.format)}; this build reads ${STARTED_FORMAT}`);
+  return true;
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
