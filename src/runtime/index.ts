@@ -36,6 +36,8 @@ export { MemoryHostStorage } from './memory-host-storage.ts';
 export { Outbox } from './outbox.ts';
 export type { FrameCodec } from './outbox.ts';
 export { signalControl } from './worker-protocol.ts';
+export { LATENCY_BUCKETS_SECONDS, LatencyHistogram, type LatencySnapshot } from './latency.ts';
+export type { NodeTimings } from './worker-protocol.ts';
 export type { ClientLinkData, ControlReply, ControlRequest, ForwardedDiagnostic, NodeWorkerData, PeerLink, WorkerSettings } from './worker-protocol.ts';
 
 /**

@@ -27,6 +27,7 @@ import { WalStorage, walRecoveryChannel, type RecoveryReport } from '../storage/
 import { MemoryHostStorage } from './memory-host-storage.ts';
 import { Doorbell, RingConsumer, RingError, RingErrorCode, RingProducer } from '../transport/index.ts';
 import { encodedReplyBytes, writeReplyTo, type ClientReply } from './client-protocol.ts';
+import { LatencyHistogram } from './latency.ts';
 import { NodeHost, type HostStorage } from './node-host.ts';
 import { Outbox, type FrameCodec } from './outbox.ts';
 import {
@@ -96,6 +97,8 @@ class NodeWorker {
   private readonly tickMs: number;
   private readonly replyQueueBytesMax: number;
   private readonly peerQueueBytesMax: number;
+  private readonly persistLatency = new LatencyHistogram();
+  private readonly applyLatency = new LatencyHistogram();
 
   constructor(private readonly data: NodeWorkerData) {
     const s = data.settings;
@@ -110,11 +113,27 @@ class NodeWorker {
     walRecoveryChannel.subscribe(forwardWalRecovery);
     const storage: HostStorage =
       s.dataDir === undefined ? new MemoryHostStorage() : WalStorage.open(s.dataDir, { durability: s.node.fsync });
+    let readyAt = 0;
+    let persistedAt = 0;
     this.host = new NodeHost(
       {
         raft: { ...s.raft, id: data.id, voters: data.voters, seed: data.seed, trace: forwardTrace },
         storage,
         node: s.node,
+        // The time of each Ready's write (its writev and fdatasync, and early sends) and of
+        // its apply, for the node's metrics.
+        hooks: {
+          beforePersist: () => {
+            readyAt = performance.now();
+          },
+          afterPersist: (rd) => {
+            persistedAt = performance.now();
+            if (rd.entries.length > 0 || rd.hardState !== undefined || rd.snapshot !== undefined) this.persistLatency.observeMs(persistedAt - readyAt);
+          },
+          afterAdvance: (rd) => {
+            if (rd.committedEntries.length > 0) this.applyLatency.observeMs(performance.now() - persistedAt);
+          },
+        },
       },
       {
         sendRaft: (m) => this.sendRaft(m),
@@ -367,10 +386,10 @@ class NodeWorker {
     parentPort!.postMessage(reply);
   }
 
-  private control(req: ControlRequest): { status?: ReturnType<NodeHost['status']>; index?: number } {
+  private control(req: ControlRequest): Omit<Extract<ControlReply, { type: 'reply' }>, 'type' | 'callId'> {
     switch (req.type) {
       case 'status':
-        return { status: this.host.status() };
+        return { status: this.host.status(), timings: { persist: this.persistLatency.snapshot(), apply: this.applyLatency.snapshot() } };
       case 'transfer-leadership':
         this.host.transferLeadership(req.target);
         return {};

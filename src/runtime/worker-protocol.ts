@@ -9,7 +9,14 @@ import type { MessagePort } from 'node:worker_threads';
 import type { ConfChange, RaftSettings, TraceEvent } from '../core/index.ts';
 import type { RecoveryReport } from '../storage/index.ts';
 import type { NodeSettings } from './settings.ts';
+import type { LatencySnapshot } from './latency.ts';
 import type { NodeStatus } from './node-host.ts';
+
+/** The node thread's latency histograms: each Ready's write (writev and fdatasync) and its apply. */
+export interface NodeTimings {
+  readonly persist: LatencySnapshot;
+  readonly apply: LatencySnapshot;
+}
 
 /** What a node's thread runs with: every setting resolved, and its own directory. */
 export interface WorkerSettings {
@@ -84,12 +91,17 @@ export type ForwardedDiagnostic =
 
 /** What a worker posts to the main thread: replies to control calls, 'started', and diagnostics. */
 export type ControlReply =
-  | { readonly type: 'reply'; readonly callId: number; readonly status?: NodeStatus; readonly index?: number }
+  | { readonly type: 'reply'; readonly callId: number; readonly status?: NodeStatus; readonly timings?: NodeTimings; readonly index?: number }
   | { readonly type: 'error'; readonly callId: number; readonly code: string; readonly message: string }
   | { readonly type: 'started'; readonly id: number }
   | ForwardedDiagnostic;
 
-/** Wakes the worker for a control message posted on its port. */
+/**
+ * Wakes the worker for a control message posted on its port: its loop sees the word move (it
+ * sleeps on its doorbell, which the caller rings too), and a worker waiting for 'run' sleeps
+ * on the word itself, so the word is notified as well.
+ */
 export function signalControl(controlWord: Int32Array): void {
   Atomics.add(controlWord, 0, 1);
+  Atomics.notify(controlWord, 0);
 }

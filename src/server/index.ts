@@ -19,3 +19,5 @@ export { formatHostPort, isWildcardHost, parseHostPort, type HostPort } from './
 export { SERVE_USAGE, parseServeArgs, type ServeArgs } from './serve-args.ts';
 export { createLogger, type LogFields, type Logger } from './log.ts';
 export { DRAIN_TIMEOUT_MS, NodeServer, REQUEST_QUEUE_BYTES_MAX, type NodeServerStats } from './node-server.ts';
+export { MetricsServer, type MetricsSnapshot, type MetricsSource } from './metrics.ts';
+export { runAdmin, type AdminStatus, type AdminTarget } from './admin.ts';

@@ -51,7 +51,7 @@
  */
 import { Worker, MessageChannel, type MessagePort } from 'node:worker_threads';
 import { join } from 'node:path';
-import { ErrorCode, RingraftError } from '../base/index.ts';
+import { ErrorCode, errorCodeFromWire, errorCodeWire, RingraftError } from '../base/index.ts';
 import { ControlChannel, DataDirLock, type ControlTarget } from '../cluster/index.ts';
 import { formatTraceEvent, type MessageType } from '../core/index.ts';
 import {
@@ -89,6 +89,7 @@ import { PEER_MESSAGE_HEADROOM_BYTES, type ServeConfig } from './config.ts';
 import { formatHostPort, type HostPort } from './host-port.ts';
 import type { Logger } from './log.ts';
 import { runAdmin, type AdminTarget } from './admin.ts';
+import { MetricsServer, type MetricsSnapshot, type MetricsSource } from './metrics.ts';
 
 /** Bytes of client requests waiting for room in the node's ring; past them new requests are answered UNAVAILABLE. */
 export const REQUEST_QUEUE_BYTES_MAX = 64 << 20;
@@ -111,6 +112,7 @@ const STARTED_FORMAT = 1;
 /** Client-protocol kinds this file reads from a frame's first byte (runtime/client-protocol.ts). */
 const REQUEST_WATCH = 3;
 const REQUEST_UNWATCH = 4;
+const REPLY_ERROR = 3;
 const REPLY_WATCH_EVENT = 4;
 const REPLY_WATCH_END = 5;
 const REPLY_WATCH_START = 6;
@@ -150,9 +152,13 @@ export interface NodeServerStats {
   readonly requestsShed: number;
   readonly clientConnections: number;
   readonly requestsInFlight: number;
+  /** Leaders this node has seen take over since it started. */
+  readonly leaderChanges: number;
+  /** Error replies sent to clients, by code. */
+  readonly errorReplies: Readonly<Record<string, number>>;
 }
 
-export class NodeServer implements AdminTarget {
+export class NodeServer implements AdminTarget, MetricsSource {
   readonly config: ServeConfig;
   private readonly log: Logger;
   private readonly bell = Doorbell.create();
@@ -177,6 +183,10 @@ export class NodeServer implements AdminTarget {
   private shutdownPromise: Promise<void> | undefined;
   private peerMessagesDropped = 0;
   private requestsShed = 0;
+  private leaderChanges = 0;
+  private lastLeader = 0;
+  private readonly errorReplies: Record<string, number> = {};
+  private metrics: MetricsServer | undefined;
   private readonly peerRingFrameMax: number;
   /** Resolves when the node's thread stops, whatever the reason: `ringraft serve` exits then. */
   readonly stopped: Promise<RingraftError | undefined>;
@@ -269,7 +279,26 @@ export class NodeServer implements AdminTarget {
       requestsShed: this.requestsShed,
       clientConnections: this.connections.size,
       requestsInFlight: this.pending.size,
+      leaderChanges: this.leaderChanges,
+      errorReplies: { ...this.errorReplies },
     };
+  }
+
+  /** What the metrics read per scrape: the node's status and timings (one control call), the transport's and this server's counters. */
+  async snapshot(): Promise<MetricsSnapshot> {
+    let node: MetricsSnapshot['node'];
+    try {
+      const reply = await this.control.call(this.config.id, { type: 'status', callId: 0 });
+      node = { status: reply.status!, timings: reply.timings };
+    } catch (error) {
+      if (!(error instanceof RingraftError)) throw error;
+      node = undefined;
+    }
+    return { node, transport: this.transport?.stats(), server: this.stats() };
+  }
+
+  get metricsAddress(): HostPort | undefined {
+    return this.metrics?.address;
   }
 
   /** The node's status, from its thread. */
@@ -382,6 +411,7 @@ export class NodeServer implements AdminTarget {
       onLog: (entry) => this.logClientPort(entry),
       settings: c.clientPort,
     });
+    if (c.listenMetrics !== undefined) this.metrics = await MetricsServer.start(c.listenMetrics, this, this.log);
   }
 
   // ─── Peers ──────────────────────────────────────────────────────────────────────
@@ -485,6 +515,7 @@ export class NodeServer implements AdminTarget {
     const reply: ClientReply = watch ? { kind: 'watch-end', requestId, code } : { kind: 'error', requestId, code, leaderHint: 0, proposed: false };
     const frame = new Uint8Array(encodedReplyBytes(reply));
     writeReply(reply, frame);
+    if (!watch) this.countError(errorCodeWire(code));
     conn.reply(frame);
   }
 
@@ -511,6 +542,7 @@ export class NodeServer implements AdminTarget {
       const p = this.pending.get(id);
       if (p === undefined) return; // its connection closed
       const endsRequest = kind !== REPLY_WATCH_EVENT && kind !== REPLY_WATCH_START;
+      if (kind === REPLY_ERROR && length >= REQUEST_HEADER_BYTES + 2) this.countError(view.getUint16(offset + REQUEST_HEADER_BYTES, true));
       if (endsRequest) {
         this.pending.delete(id);
         const state = this.connections.get(p.conn);
@@ -527,6 +559,11 @@ export class NodeServer implements AdminTarget {
         p.conn.close(error);
       }
     }, FRAMES_PER_TURN_MAX);
+  }
+
+  private countError(wire: number): void {
+    const code = errorCodeFromWire(wire) ?? 'unknown';
+    this.errorReplies[code] = (this.errorReplies[code] ?? 0) + 1;
   }
 
   private nextRequestId(): number {
@@ -661,7 +698,7 @@ export class NodeServer implements AdminTarget {
         await worker.terminate();
       }
     }
-    await Promise.all([this.transport?.close(), this.clientPort?.close()]);
+    await Promise.all([this.transport?.close(), this.clientPort?.close(), this.metrics?.close()]);
     this.lock.release();
   }
 
@@ -669,6 +706,10 @@ export class NodeServer implements AdminTarget {
   private logDiagnostic(d: ForwardedDiagnostic): void {
     if (d.channel === 'ringraft:raft') {
       const e = d.message;
+      if (e.kind === 'role' && e.leader !== 0 && e.leader !== this.lastLeader) {
+        this.lastLeader = e.leader;
+        this.leaderChanges++;
+      }
       const level = e.kind === 'role' ? 'info' : 'debug';
       if (this.log.enabled(level)) this.log.log(level, `raft-${e.kind}`, formatTraceEvent(e), { event: e });
     } else if (this.log.enabled('info')) {
