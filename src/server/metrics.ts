@@ -20,12 +20,14 @@
  * | `ringraft_client_errors_total` | counter | `code` | error replies to clients, by code (proposals failed) |
  * | `ringraft_wal_write_seconds` | histogram | | each Ready's WAL write: one `writev` and one `fdatasync` |
  * | `ringraft_apply_seconds` | histogram | | applying each Ready's committed entries |
+ * | `ringraft_event_loop_delay_seconds` | gauge | `quantile` (0.5, 0.99, 1) | how late the socket thread's event loop ran its timers since the process started (`monitorEventLoopDelay`): what peers and clients wait beyond the network |
  *
  * `/health` answers 200 `{"status":"ok",...}` when the node runs and knows a leader, 503 with
  * the reason otherwise. Anything else is 404 (405 for a method other than GET or HEAD); the
  * HTTP server's own limits bound what one connection can make it hold (headers, time, count).
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks';
 import { Counter, Gauge, Registry } from 'prom-client';
 import { ErrorCode, RingraftError } from '../base/index.ts';
 import { LATENCY_BUCKETS_SECONDS, type LatencySnapshot, type NodeStatus, type NodeTimings } from '../runtime/index.ts';
@@ -53,6 +55,7 @@ const REQUEST_TIMEOUT_MS = 10_000;
 export class MetricsServer {
   readonly registry = new Registry();
   private current: MetricsSnapshot | undefined;
+  private loopDelay: IntervalHistogram | undefined;
 
   private constructor(
     private readonly http: Server,
@@ -90,6 +93,7 @@ export class MetricsServer {
   }
 
   close(): Promise<void> {
+    this.loopDelay?.disable();
     return new Promise((resolve) => {
       this.http.close(() => resolve());
       this.http.closeAllConnections();
@@ -211,6 +215,22 @@ export class MetricsServer {
     laneMetric('gauge', 'ringraft_peer_queue_messages', 'Messages waiting in the lane queue.', (l) => l.queuedMessages);
     laneMetric('gauge', 'ringraft_peer_queue_bytes', 'Bytes waiting in the lane queue.', (l) => l.queuedBytes);
     laneMetric('gauge', 'ringraft_peer_connected', '1 if the dialled connection is up.', (l) => (l.connected ? 1 : 0));
+    const loopDelay = monitorEventLoopDelay({ resolution: 10 });
+    loopDelay.enable();
+    this.loopDelay = loopDelay;
+    new Gauge({
+      name: 'ringraft_event_loop_delay_seconds',
+      help: "How late the socket thread's event loop ran, by quantile, since the process started.",
+      labelNames: ['quantile'],
+      registers: [r],
+      collect() {
+        this.reset();
+        if (loopDelay.count === 0) return;
+        this.set({ quantile: '0.5' }, loopDelay.percentile(50) / 1e9);
+        this.set({ quantile: '0.99' }, loopDelay.percentile(99) / 1e9);
+        this.set({ quantile: '1' }, loopDelay.max / 1e9);
+      },
+    });
     r.registerMetric(new SnapshotHistogram('ringraft_wal_write_seconds', "Each Ready's WAL write: one writev and one fdatasync.", () => snap()?.node?.timings?.persist) as never);
     r.registerMetric(new SnapshotHistogram('ringraft_apply_seconds', "Applying each Ready's committed entries.", () => snap()?.node?.timings?.apply) as never);
   }

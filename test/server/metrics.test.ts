@@ -58,5 +58,6 @@ describe('metrics port', () => {
     expect(m.status).toBe(200);
     expect(m.body).toMatch(/^ringraft_node_is_leader 1$/m);
     expect(m.body).toMatch(/^ringraft_leader_changes_total 1$/m);
+    expect(m.body).toMatch(/^ringraft_event_loop_delay_seconds\{quantile="0\.99"\} [0-9.e-]+$/m);
   });
 });
