@@ -185,6 +185,7 @@ export function resolveServeConfig(input: ServeConfigInput, nameOf: ServeConfigN
   checkOwnEntry(config, nameOf);
   checkListeners(config, nameOf);
   checkFrames(config);
+  checkRedial(config);
   return config;
 }
 
@@ -305,6 +306,19 @@ function checkFrames(c: ServeConfig): void {
   }
   if (c.raft.proposalBytesMax < WRITE_REQUEST_BYTES_MAX) {
     throw relation(`raft.proposalBytesMax (${c.raft.proposalBytesMax}) must be at least ${WRITE_REQUEST_BYTES_MAX}, the largest write request (WRITE_REQUEST_BYTES_MAX)`);
+  }
+}
+
+/**
+ * A peer back from a restart must be redialled before the others could time out on it: the
+ * longest redial delay is at most half the shortest election timeout.
+ */
+function checkRedial(c: ServeConfig): void {
+  const electionMs = c.node.tickMs * c.raft.electionTimeoutTicks;
+  if (c.peerTransport.redialBackoffMsMax * 2 > electionMs) {
+    throw relation(
+      `peerTransport.redialBackoffMsMax (${c.peerTransport.redialBackoffMsMax} ms) must be at most half the election timeout (node.tickMs ${c.node.tickMs} × raft.electionTimeoutTicks ${c.raft.electionTimeoutTicks} = ${electionMs} ms)`,
+    );
   }
 }
 

@@ -320,6 +320,14 @@ describe('relations', () => {
     refused(() => resolveServeConfig({ ...MINIMAL, raft: { proposalBytesMax: WRITE_REQUEST_BYTES_MAX - 1 } }), /raft\.proposalBytesMax .* must be at least/, ServeConfigErrorReason.RELATION);
   });
 
+  it('redials wait at most half an election timeout', () => {
+    // Defaults: 50 ms ticks × 10 = 500 ms; 200 ms redials pass, 251 do not.
+    expect(resolveServeConfig(MINIMAL).peerTransport.redialBackoffMsMax).toBe(200);
+    expect(resolveServeConfig({ ...MINIMAL, peerTransport: { redialBackoffMsMax: 250 } }).peerTransport.redialBackoffMsMax).toBe(250);
+    refused(() => resolveServeConfig({ ...MINIMAL, peerTransport: { redialBackoffMsMax: 251 } }), /peerTransport\.redialBackoffMsMax \(251 ms\) must be at most half the election timeout \(node\.tickMs 50 × raft\.electionTimeoutTicks 10 = 500 ms\)/, ServeConfigErrorReason.RELATION);
+    refused(() => resolveServeConfig({ ...MINIMAL, node: { tickMs: 20 } }), /redialBackoffMsMax \(200 ms\) must be at most half the election timeout .* = 200 ms/, ServeConfigErrorReason.RELATION);
+  });
+
   it('two listeners do not share a port', () => {
     refused(() => resolveServeConfig({ ...MINIMAL, listenClient: '10.0.0.2:7001' }), /listenPeer 10.0.0.2:7001 and listenClient 10.0.0.2:7001/, ServeConfigErrorReason.RELATION);
     refused(() => resolveServeConfig({ ...MINIMAL, listenMetrics: '0.0.0.0:7101' }), /listenClient 10.0.0.2:7101 and listenMetrics 0.0.0.0:7101/, ServeConfigErrorReason.RELATION);

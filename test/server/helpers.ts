@@ -15,7 +15,7 @@ export { freePort, HOST };
 export const FAST_SERVE: ServeConfigInput = {
   raft: { electionTimeoutTicks: 10 },
   node: { tickMs: 20, fsync: 'none' },
-  peerTransport: { idleTimeoutMs: 2_000, keepaliveIntervalMs: 200, redialBackoffMsMin: 20, redialBackoffMsMax: 200 },
+  peerTransport: { idleTimeoutMs: 2_000, keepaliveIntervalMs: 200, redialBackoffMsMin: 10, redialBackoffMsMax: 80 },
 };
 
 /** Makes a fresh directory per call, removed after each test. */

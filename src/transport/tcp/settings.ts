@@ -27,8 +27,8 @@ export const TCP_TRANSPORT_SETTINGS = {
   keepaliveIntervalMs: integer(1_000, 1, MS_MAX),
   /** Delay before the first redial after a connection fails; it doubles with each failure in a row (each delay drawn in [half, all] of it). Default 50 ms. */
   redialBackoffMsMin: integer(50, 1, MS_MAX),
-  /** Largest redial delay: well below an election timeout, so that a peer back from a restart is reached before it could time out. Default 1,000 ms. */
-  redialBackoffMsMax: integer(1_000, 1, MS_MAX),
+  /** Largest redial delay: well below an election timeout (a node server refuses more than half of its own), so that a peer back from a restart is reached before it could time out. Default 200 ms, under half of the default 500 ms election timeout. */
+  redialBackoffMsMax: integer(200, 1, MS_MAX),
   /** Inbound connections held at once (every peer dials three lanes); more are dropped on accept. Default 1,024. */
   inboundConnectionsMax: integer(1_024, 1, 1 << 16),
 } as const;

@@ -197,7 +197,7 @@ describe('settings', () => {
       idleTimeoutMs: 5000,
       keepaliveIntervalMs: 1000,
       redialBackoffMsMin: 50,
-      redialBackoffMsMax: 1000,
+      redialBackoffMsMax: 200,
       inboundConnectionsMax: 1024,
     });
     expect(Object.keys(TCP_TRANSPORT_SETTINGS).sort()).toEqual(Object.keys(s).sort());

@@ -1,0 +1,53 @@
+// `ringraft serve` as separate processes on 127.0.0.1: elections, signals, restarts.
+import { describe, expect, it } from 'vitest';
+import { processClusters } from './processes.ts';
+
+const cluster = processClusters();
+
+describe('ringraft serve processes', () => {
+  it('SIGTERM of the leader hands leadership off before it exits 0; it rejoins from its directory', async () => {
+    const c = await cluster(3);
+    const leader = await c.leader();
+    const before = await c.status(leader);
+    c.signal(leader, 'SIGTERM');
+    expect(await c.nodes.get(leader)!.exited).toBe(0);
+    const lines = c.nodes.get(leader)!.lines;
+    const kinds = lines.map((l) => l['kind']);
+    expect(kinds).toContain('shutdown-transferred');
+    expect(kinds.indexOf('shutdown-transferred')).toBeLessThan(kinds.indexOf('stopped'));
+    const others = [1, 2, 3].filter((id) => id !== leader);
+    const next = await c.leader(others, 5_000);
+    expect(next).not.toBe(leader);
+    // Handed off, not elected after a timeout: the new term is the next one.
+    expect((await c.status(next)).term).toBe(before.term + 1);
+    await c.start(leader);
+    expect(await c.leader()).toBe(next);
+    const back = await c.status(leader);
+    expect(back.commitIndex).toBeGreaterThanOrEqual(before.commitIndex);
+  });
+
+  it('a second signal exits at once, with 128 + its number', async () => {
+    const c = await cluster(1);
+    await c.leader();
+    const p = c.nodes.get(1)!;
+    p.child.kill('SIGINT');
+    p.child.kill('SIGINT');
+    const code = await p.exited;
+    // The first may already have finished the graceful stop (exit 0); else the second cut it short.
+    expect([0, 130]).toContain(code);
+  });
+
+  it('a whole cluster stopped and started again from its directories keeps its term and log', async () => {
+    const c = await cluster(3);
+    const leader = await c.leader();
+    const before = await c.status(leader);
+    for (const id of [1, 2, 3]) c.signal(id, 'SIGTERM');
+    for (const id of [1, 2, 3]) expect(await c.nodes.get(id)!.exited).toBe(0);
+    await Promise.all([1, 2, 3].map((id) => c.start(id)));
+    const again = await c.leader();
+    const after = await c.status(again);
+    expect(after.term).toBeGreaterThan(before.term);
+    expect(after.commitIndex).toBeGreaterThan(before.commitIndex);
+    expect(after.voters).toEqual([1, 2, 3]);
+  });
+});
