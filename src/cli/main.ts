@@ -8,6 +8,7 @@
 import { RingraftError } from '../base/index.ts';
 import { isSystemError, processOutput, UsageError, type Output } from './args.ts';
 import { LOAD_USAGE, loadCommand } from './load-command.ts';
+import { isKvCommand, KV_USAGE, kvCommand } from './kv-commands.ts';
 import { SERVE_USAGE, serveCommand } from './serve-command.ts';
 import { SIM_USAGE, simCommand } from './sim-command.ts';
 import { WAL_USAGE, walCommand } from './wal-command.ts';
@@ -19,6 +20,8 @@ commands:
   wal     verify or dump a node's write-ahead log, or verify a cluster's (ringraft wal --help)
   load    drive a cluster with load and faults (ringraft load --help)
   serve   run one node of a cluster over TCP (ringraft serve --help)
+  put, get, del, cas, watch, status, move-leader
+          talk to a running cluster over the network (below)
   help    this text
 
 exit codes: 0 success; 1 what was checked or run is bad (a violation, a corrupt or empty
@@ -30,7 +33,9 @@ ${WAL_USAGE}
 
 ${LOAD_USAGE}
 
-${SERVE_USAGE}`;
+${SERVE_USAGE}
+
+${KV_USAGE}`;
 
 export async function main(argv: readonly string[], out: Output = processOutput()): Promise<number> {
   const [command, ...rest] = argv;
@@ -44,6 +49,15 @@ export async function main(argv: readonly string[], out: Output = processOutput(
         return await loadCommand(rest, out);
       case 'serve':
         return await serveCommand(rest, out);
+      case 'put':
+      case 'get':
+      case 'del':
+      case 'cas':
+      case 'watch':
+      case 'status':
+      case 'move-leader':
+        if (!isKvCommand(command)) throw new UsageError(`unknown command "${command}"`);
+        return await kvCommand(command, rest, out);
       case undefined:
       case 'help':
       case '--help':

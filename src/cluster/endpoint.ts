@@ -23,6 +23,7 @@ import {
 } from '../runtime/index.ts';
 import { Doorbell, RingConsumer, RingProducer } from '../transport/index.ts';
 import { SESSIONS_KEPT_MAX, SessionPool, type KvClientHost } from './client.ts';
+import { SlotGate } from './slot-gate.ts';
 
 /** Milliseconds the pump sleeps at most between looks at the reply rings. */
 const PUMP_IDLE_MS = 50;
@@ -99,9 +100,7 @@ export class ClientEndpoint implements KvClientHost {
   private sweeper: NodeJS.Timeout | undefined;
   private closed = false;
   private leaderGuessValue: number | undefined;
-  private inFlight = 0;
-  /** Calls waiting for an in-flight slot, oldest first; each is handed a slot (true) or given up (false). */
-  private readonly slotWaiters: ((granted: boolean) => void)[] = [];
+  private readonly slots: SlotGate;
   /** The sessions of every client on this endpoint, and the registered client ids they use. */
   readonly sessions: SessionPool;
 
@@ -111,6 +110,7 @@ export class ClientEndpoint implements KvClientHost {
     doorbell: Doorbell = Doorbell.create(),
   ) {
     this.doorbell = doorbell;
+    this.slots = new SlotGate(options.requestsInFlightMax);
     // Every write in flight holds a slot and then a session: with as many kept, none is one-off.
     this.sessions = new SessionPool(Math.min(options.requestsInFlightMax, SESSIONS_KEPT_MAX));
   }
@@ -161,7 +161,7 @@ export class ClientEndpoint implements KvClientHost {
       this.watchHandlers.delete(requestId);
       w.onReply({ kind: 'watch-end', requestId, code: ErrorCode.CLOSED });
     }
-    for (const w of this.slotWaiters.splice(0)) w(false);
+    this.slots.failWaiters();
     this.doorbell.ring();
   }
 
@@ -200,37 +200,15 @@ export class ClientEndpoint implements KvClientHost {
   }
 
   tryAcquireSlot(): boolean {
-    if (this.inFlight >= this.options.requestsInFlightMax || this.slotWaiters.length > 0) return false;
-    this.inFlight++;
-    return true;
+    return this.slots.tryAcquire();
   }
 
   acquireSlot(deadline: number, signal: AbortSignal | undefined): Promise<boolean> {
-    if (this.closed || signal?.aborted === true) return Promise.resolve(false);
-    return new Promise<boolean>((resolve) => {
-      const settle = (granted: boolean): void => {
-        clearTimeout(timer);
-        signal?.removeEventListener('abort', onAbort);
-        resolve(granted);
-      };
-      // Given up: leave the queue (a slot handed over later goes to the next in line).
-      const giveUp = (): void => {
-        const at = this.slotWaiters.indexOf(settle);
-        if (at >= 0) this.slotWaiters.splice(at, 1);
-        settle(false);
-      };
-      const onAbort = (): void => giveUp();
-      const timer = setTimeout(giveUp, Math.max(0, deadline - performance.now()));
-      signal?.addEventListener('abort', onAbort, { once: true });
-      this.slotWaiters.push(settle);
-    });
+    return this.slots.acquire(deadline, signal, this.closed);
   }
 
   releaseSlot(): void {
-    // A waiting call takes the slot over directly; otherwise it is free.
-    const next = this.slotWaiters.shift();
-    if (next !== undefined) next(true);
-    else this.inFlight--;
+    this.slots.release();
   }
 
   /**
@@ -379,6 +357,7 @@ export class ClientEndpoint implements KvClientHost {
   }
 }
 
-function synthetic(requestId: number, code: ErrorCode): ClientReply {
+/** An error reply made on the client's side (no answer came): `proposed`, since the request may have reached a log. */
+export function synthetic(requestId: number, code: ErrorCode): ClientReply {
   return { kind: 'error', requestId, code, leaderHint: 0, proposed: true };
 }

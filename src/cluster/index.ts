@@ -8,3 +8,6 @@ export { CLIENT_SETTINGS, REQUESTS_IN_FLIGHT_MAX, type ClientSettings, type Clie
 export type { ClusterOptions } from './options.ts';
 export { ControlChannel, type ControlTarget } from './control-channel.ts';
 export { DataDirLock } from './data-dir-lock.ts';
+export { SlotGate } from './slot-gate.ts';
+export { SESSIONS_KEPT_MAX, SessionPool, type KvClientHost } from './client.ts';
+export { synthetic as syntheticErrorReply } from './endpoint.ts';

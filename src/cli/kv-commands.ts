@@ -1,0 +1,213 @@
+/**
+ * The commands that talk to a running cluster over the network (an etcdctl for ringraft):
+ * `put`, `get`, `del`, `cas`, `watch`, `status`, `move-leader`. Each connects to the
+ * endpoints (`--endpoints` or RINGRAFT_ENDPOINTS, `HOST:PORT,...` of the nodes' client ports)
+ * with the cluster's token (`--cluster-token` or RINGRAFT_CLUSTER_TOKEN), does one thing,
+ * prints it (`-w table`, the default, for people; `-w json`, one JSON object per line, for
+ * scripts) and exits: 0 done; 1 refused or failed (a typed error, one line on stderr: a
+ * timeout, no reachable node, a cas that did not swap); 2 a bad command line.
+ *
+ * Keys and values are taken and printed as UTF-8; in JSON a value that is not valid UTF-8 is
+ * printed in base64 with `"encoding": "base64"`.
+ */
+import { ErrorCode, RingraftError } from '../base/index.ts';
+import { adminCall, connect, type NetworkClient } from '../client/index.ts';
+import { parseArgs, UsageError, type Output } from './args.ts';
+import { parseDurationMs } from './load-command.ts';
+
+export const KV_USAGE = `ringraft put KEY VALUE                  write KEY
+ringraft get KEY [--consistency linearizable|lease|stale]
+ringraft del KEY                        prints 1 if KEY existed, else 0
+ringraft cas KEY EXPECTED NEXT [--absent]   swap if KEY holds EXPECTED (--absent: if it has
+                                        no value; then give no EXPECTED); exit 1 if not swapped
+ringraft watch PREFIX [--after-index N] [--count N]   print changes under PREFIX ('' for all)
+ringraft status                         every member: id, role, term, commit, applied, leader
+ringraft move-leader ID                 ask the leader to hand leadership to node ID
+  common: --endpoints HOST:PORT,...  (or RINGRAFT_ENDPOINTS)
+          --cluster-token TOKEN      (or RINGRAFT_CLUSTER_TOKEN)
+          -w table|json  output (default table); --timeout-ms N (default 5000)
+  exit codes: 0 done; 1 refused or failed; 2 a bad command line`;
+
+const KV_COMMANDS = ['put', 'get', 'del', 'cas', 'watch', 'status', 'move-leader'] as const;
+export type KvCommandName = (typeof KV_COMMANDS)[number];
+
+export function isKvCommand(name: string | undefined): name is KvCommandName {
+  return (KV_COMMANDS as readonly (string | undefined)[]).includes(name);
+}
+
+/** Positional arguments each command takes. */
+const ARITY: Record<KvCommandName, readonly number[]> = { put: [2], get: [1], del: [1], cas: [2, 3], watch: [1], status: [0], 'move-leader': [1] };
+
+interface Common {
+  readonly endpoints: readonly string[];
+  readonly clusterToken: string;
+  readonly json: boolean;
+  readonly timeoutMs: number;
+}
+
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+
+export async function kvCommand(name: KvCommandName, argv: readonly string[], out: Output, env: NodeJS.ProcessEnv = process.env): Promise<number> {
+  const args = parseArgs(
+    argv.map((a) => (a === '-w' ? '--write-out' : a)),
+    { flags: ['absent'], values: ['endpoints', 'cluster-token', 'write-out', 'timeout-ms', 'consistency', 'after-index', 'count'] },
+  );
+  const p = args.positional;
+  if (!ARITY[name].includes(p.length)) throw new UsageError(`${name} takes ${ARITY[name].join(' or ')} arguments, got ${p.length}`);
+  const common = commonOptions(args.values, env);
+  const print = (table: string, json: object): void => out.stdout(common.json ? JSON.stringify(json) : table);
+  if (name === 'status' || name === 'move-leader') return adminCommand(name, p, common, out, print);
+  const client = await connect({ endpoints: common.endpoints, clusterToken: common.clusterToken, client: { requestTimeoutMs: common.timeoutMs } });
+  try {
+    return await run(name, p, args, client, out, print);
+  } finally {
+    await client.close();
+  }
+}
+
+async function run(
+  name: KvCommandName,
+  p: readonly string[],
+  args: ReturnType<typeof parseArgs>,
+  client: NetworkClient,
+  out: Output,
+  print: (table: string, json: object) => void,
+): Promise<number> {
+  const key = p[0]!;
+  switch (name) {
+    case 'put':
+      await client.put(key, p[1]!);
+      print('OK', { op: 'put', key, ok: true });
+      return 0;
+    case 'get': {
+      const consistency = choice(args.values.get('consistency') ?? 'linearizable', ['linearizable', 'lease', 'stale'] as const, 'consistency');
+      const value = await client.get(key, { consistency });
+      if (value === undefined) print('', { op: 'get', key, found: false });
+      else print(textOf(value) ?? Buffer.from(value).toString('base64'), { op: 'get', key, found: true, ...valueJson(value) });
+      return 0;
+    }
+    case 'del': {
+      const existed = await client.delete(key);
+      print(existed ? '1' : '0', { op: 'del', key, deleted: existed ? 1 : 0 });
+      return 0;
+    }
+    case 'cas': {
+      const absent = args.flags.has('absent');
+      if (absent !== (p.length === 2)) throw new UsageError(absent ? 'cas --absent takes KEY NEXT' : 'cas takes KEY EXPECTED NEXT (or --absent KEY NEXT)');
+      const expected = absent ? undefined : p[1]!;
+      const next = p[p.length - 1]!;
+      const swapped = await client.cas(key, expected, next);
+      print(swapped ? 'OK' : 'NOT SWAPPED', { op: 'cas', key, swapped });
+      if (!swapped) out.stderr(`ringraft: cas: ${key} did not hold ${absent ? 'no value' : JSON.stringify(expected)}; nothing written`);
+      return swapped ? 0 : 1;
+    }
+    case 'watch': {
+      const afterText = args.values.get('after-index');
+      const afterIndex = afterText === undefined ? undefined : nonNegativeInt(afterText, 'after-index');
+      const countText = args.values.get('count');
+      const count = countText === undefined ? Number.POSITIVE_INFINITY : nonNegativeInt(countText, 'count');
+      let seen = 0;
+      if (count === 0) return 0;
+      for await (const e of client.watch(key, afterIndex === undefined ? {} : { afterIndex })) {
+        const k = textOf(e.key) ?? Buffer.from(e.key).toString('base64');
+        const table = e.value === undefined ? `${e.index} DELETE ${k}` : `${e.index} PUT ${k} ${textOf(e.value) ?? Buffer.from(e.value).toString('base64')}`;
+        print(table, { op: 'watch', type: e.value === undefined ? 'delete' : 'put', index: e.index, key: k, ...(e.value === undefined ? {} : valueJson(e.value)) });
+        if (++seen >= count) break;
+      }
+      return 0;
+    }
+    default:
+      throw new UsageError(`unknown command ${name}`);
+  }
+}
+
+/** `status` and `move-leader`: admin commands to each endpoint (server/admin.ts). */
+async function adminCommand(name: 'status' | 'move-leader', p: readonly string[], common: Common, out: Output, print: (table: string, json: object) => void): Promise<number> {
+  if (name === 'move-leader') {
+    const target = nonNegativeInt(p[0]!, 'ID');
+    if (target === 0) throw new UsageError('move-leader takes a node id >= 1');
+    const statuses = await allStatuses(common);
+    const leader = statuses.find((s) => s.status?.role === 'leader');
+    if (leader === undefined) throw new RingraftError(ErrorCode.UNAVAILABLE, 'no reachable node leads now; try again');
+    if (leader.status!.id === target) {
+      print(`node ${target} leads already`, { op: 'move-leader', target, leader: target });
+      return 0;
+    }
+    await adminCall(leader.endpoint, common.clusterToken, { op: 'transfer-leadership', target }, common.timeoutMs);
+    const deadline = performance.now() + common.timeoutMs;
+    for (;;) {
+      const now = (await allStatuses(common)).find((s) => s.status?.role === 'leader');
+      if (now?.status?.id === target) {
+        print(`node ${target} leads now`, { op: 'move-leader', target, leader: target });
+        return 0;
+      }
+      if (performance.now() > deadline) throw new RingraftError(ErrorCode.TIMEOUT, `node ${target} did not take over within ${common.timeoutMs} ms (leader now: ${now?.status?.id ?? 'none'})`);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+  }
+  const statuses = await allStatuses(common);
+  if (common.json) {
+    for (const s of statuses) out.stdout(JSON.stringify({ endpoint: s.endpoint, ...(s.status === undefined ? { error: s.error } : s.status) }));
+  } else {
+    const rows = [['endpoint', 'id', 'role', 'term', 'commit', 'applied', 'leader'], ...statuses.map((s) => (s.status === undefined ? [s.endpoint, '-', `unreachable: ${s.error}`, '', '', '', ''] : [s.endpoint, String(s.status.id), s.status.role, String(s.status.term), String(s.status.commitIndex), String(s.status.appliedIndex), String(s.status.leaderId)]))];
+    const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
+    for (const r of rows) out.stdout(r.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd());
+  }
+  return statuses.some((s) => s.status !== undefined) ? 0 : 1;
+}
+
+interface EndpointStatus {
+  readonly endpoint: string;
+  readonly status?: { readonly id: number; readonly role: string; readonly term: number; readonly commitIndex: number; readonly appliedIndex: number; readonly leaderId: number };
+  readonly error?: string;
+}
+
+async function allStatuses(common: Common): Promise<EndpointStatus[]> {
+  return Promise.all(
+    common.endpoints.map(async (endpoint): Promise<EndpointStatus> => {
+      try {
+        const answer = (await adminCall(endpoint, common.clusterToken, { op: 'status' }, common.timeoutMs)) as { node: EndpointStatus['status'] };
+        return { endpoint, status: answer.node };
+      } catch (error) {
+        if (!(error instanceof RingraftError)) throw error;
+        return { endpoint, error: `${error.code}: ${error.message}` };
+      }
+    }),
+  );
+}
+
+function commonOptions(values: ReadonlyMap<string, string>, env: NodeJS.ProcessEnv): Common {
+  const endpointsText = values.get('endpoints') ?? env['RINGRAFT_ENDPOINTS'];
+  if (endpointsText === undefined || endpointsText === '') throw new UsageError('no endpoints: give --endpoints HOST:PORT,... or set RINGRAFT_ENDPOINTS');
+  const clusterToken = values.get('cluster-token') ?? env['RINGRAFT_CLUSTER_TOKEN'];
+  if (clusterToken === undefined || clusterToken === '') throw new UsageError('no cluster token: give --cluster-token TOKEN or set RINGRAFT_CLUSTER_TOKEN');
+  const writeOut = choice(values.get('write-out') ?? 'table', ['table', 'json'] as const, 'w');
+  const timeoutText = values.get('timeout-ms');
+  const timeoutMs = timeoutText === undefined ? 5_000 : parseDurationMs(timeoutText, 'timeout-ms');
+  if (!(timeoutMs >= 1 && timeoutMs <= 2 ** 31 - 1)) throw new UsageError(`--timeout-ms must be between 1 and ${2 ** 31 - 1}`);
+  return { endpoints: endpointsText.split(','), clusterToken, json: writeOut === 'json', timeoutMs };
+}
+
+function choice<T extends string>(text: string, allowed: readonly T[], name: string): T {
+  if (!(allowed as readonly string[]).includes(text)) throw new UsageError(`--${name} must be one of ${allowed.join(', ')}, got ${JSON.stringify(text)}`);
+  return text as T;
+}
+
+function nonNegativeInt(text: string, name: string): number {
+  const n = Number(text);
+  if (!/^[0-9]{1,16}$/.test(text) || !Number.isSafeInteger(n)) throw new UsageError(`${name} must be a non-negative integer, got ${JSON.stringify(text)}`);
+  return n;
+}
+
+function textOf(bytes: Uint8Array): string | undefined {
+  try {
+    return utf8.decode(bytes);
+  } catch {
+    return undefined;
+  }
+}
+
+function valueJson(value: Uint8Array): { value: string; encoding?: 'base64' } {
+  const text = textOf(value);
+  return text === undefined ? { value: Buffer.from(value).toString('base64'), encoding: 'base64' } : { value: text };
+}
