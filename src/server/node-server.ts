@@ -178,6 +178,11 @@ export class NodeServer implements AdminTarget, MetricsSource {
   private clientPort: ClientPortServer | undefined;
   private requestIdNext = 1;
   private pumping = false;
+  private flushQueued = false;
+  private readonly flushTask = (): void => {
+    this.flushQueued = false;
+    this.flushToNode();
+  };
   private draining = false;
   private closed = false;
   private shutdownPromise: Promise<void> | undefined;
@@ -576,7 +581,16 @@ export class NodeServer implements AdminTarget, MetricsSource {
 
   // ─── The pump ───────────────────────────────────────────────────────────────────
 
+  /**
+   * Publishes what was staged for the node once the current socket event is handled (a
+   * microtask: one publish, one ring of the node's doorbell, per read of a socket), and keeps
+   * the pump running. The pump may be asleep on the main doorbell, which only the node rings.
+   */
   private wake(): void {
+    if (!this.flushQueued) {
+      this.flushQueued = true;
+      queueMicrotask(this.flushTask);
+    }
     if (!this.pumping) void this.pump();
   }
 
