@@ -20,6 +20,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { quickTimeMs, scenarios, targets, type Scenario } from '../bench.config.ts';
+import { runClusterTcp } from './cluster/cluster-tcp.bench.ts';
 import { estimateClusterMs, runClusterScenario } from './cluster/cluster.bench.ts';
 import { runCoreScenario } from './micro/core.bench.ts';
 import { compareCrcRows, runCrcScenario } from './micro/crc.bench.ts';
@@ -173,10 +174,22 @@ async function main(): Promise<number> {
     return 2;
   }
   if (args.help) {
-    console.log(`${USAGE}\nscenarios: ${scenarios.map((s) => s.name).join(', ')}`);
+    console.log(`${USAGE}\nscenarios: ${scenarios.map((s) => s.name).join(', ')}; and, only when named, ${TCP_SCENARIO} (3 serve processes over TCP)`);
     return 0;
   }
   const names = args.scenario ?? scenarios.map((s) => s.name);
+  // The cluster over TCP (3 serve processes) runs only when named: it is not in the default run.
+  if (names.includes(TCP_SCENARIO)) {
+    if (names.length > 1) {
+      console.error(`--scenario ${TCP_SCENARIO} runs alone`);
+      return 2;
+    }
+    const m = machineInfo();
+    console.log(`ringraft bench — ${m.cpu}, ${m.cores} cores, Node.js ${m.node}${args.quick ? ' (quick: not for numbers)' : ''}`);
+    console.log(`${TCP_SCENARIO}: 3 ringraft serve processes on ${HOST_LOOPBACK}, fsync 'always'; the client in this process (a fourth); CPU per op from /proc/<pid>/task/<tid>/schedstat (L: the leader's process)`);
+    await runClusterTcp({ quick: args.quick });
+    return 0;
+  }
   const chosen: Scenario[] = [];
   for (const name of names) {
     const s = scenarios.find((x) => x.name === name);
@@ -246,6 +259,9 @@ async function main(): Promise<number> {
   console.log(`\nwrote ${jsonFile}\nreport: ${reportFile}\ntook ${((performance.now() - runStart) / 1000).toFixed(0)} s`);
   return 0;
 }
+
+const TCP_SCENARIO = 'cluster-tcp';
+const HOST_LOOPBACK = '127.0.0.1';
 
 // Ctrl-C: leave through process.exit, so that 'exit' handlers (temporary directories) run.
 process.once('SIGINT', () => process.exit(130));

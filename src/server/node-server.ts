@@ -85,7 +85,7 @@ import {
   type ClientPortLogEntry,
   type TcpLogEntry,
 } from '../transport/index.ts';
-import { PEER_MESSAGE_HEADROOM_BYTES, type ServeConfig } from './config.ts';
+import { PEER_MESSAGE_HEADROOM_BYTES, type LogLevel, type ServeConfig } from './config.ts';
 import { formatHostPort, type HostPort } from './host-port.ts';
 import type { Logger } from './log.ts';
 import { runAdmin, type AdminTarget } from './admin.ts';
@@ -192,6 +192,8 @@ export class NodeServer implements AdminTarget, MetricsSource {
   private lastLeader = 0;
   private readonly errorReplies: Record<string, number> = {};
   private metrics: MetricsServer | undefined;
+  /** Peer lanes whose last dial failed and was logged (see logTransport). */
+  private readonly peersFailing = new Set<string>();
   private readonly peerRingFrameMax: number;
   /** Resolves when the node's thread stops, whatever the reason: `ringraft serve` exits then. */
   readonly stopped: Promise<RingraftError | undefined>;
@@ -731,8 +733,21 @@ export class NodeServer implements AdminTarget, MetricsSource {
     }
   }
 
+  /**
+   * The transport's events as log lines. A peer that stays unreachable is redialled every few
+   * hundred milliseconds: its first failed dial is logged at its level, the next ones at debug
+   * until a dial succeeds again, so a node down for an hour is one warning, not thousands.
+   */
   private logTransport(entry: TcpLogEntry): void {
-    this.log.log(entry.level, `peer-${entry.kind}`, entry.message, { peer: entry.peerId, lane: entry.lane, error: entry.error });
+    let level: LogLevel = entry.level;
+    const key = `${entry.peerId}/${entry.lane}`;
+    if (entry.kind === 'dial-failed') {
+      if (this.peersFailing.has(key)) level = 'debug';
+      this.peersFailing.add(key);
+    } else if (entry.kind === 'connected') {
+      this.peersFailing.delete(key);
+    }
+    this.log.log(level, `peer-${entry.kind}`, entry.message, { peer: entry.peerId, lane: entry.lane, error: entry.error });
   }
 
   private logClientPort(entry: ClientPortLogEntry): void {

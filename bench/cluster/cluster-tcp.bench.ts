@@ -1,0 +1,305 @@
+/**
+ * The cluster over TCP: 3 `ringraft serve` processes on 127.0.0.1 (WAL with fsync 'always' in
+ * a temporary directory), driven by the network client in this process (a fourth), with the
+ * same closed loops as the worker-thread cluster, each figure beside its limit measured in the
+ * same run:
+ *
+ * 1. limit: the loopback TCP round trip and pipelined throughput between this process and a
+ *    child echo process, frames the size of a put's request (`echoLimit`);
+ * 2. the cluster started, a leader awaited, every key written once;
+ * 3. closed loops of puts (and linearizable gets) at each level of requests in flight; for
+ *    each loop, the CPU time per operation of every thread of every node process, from
+ *    `/proc/<pid>/task/<tid>/schedstat` over the loop's window (steadier than throughput on a
+ *    shared machine), the busiest threads named;
+ * 4. the leader's memory with a follower stopped (SIGSTOP) under load at the highest level,
+ *    sampled every 250 ms, then the follower resumed (SIGCONT) and the catch-up awaited.
+ *
+ *   npm run bench -- --scenario cluster-tcp [--quick]
+ *   node dist/bench/cluster/cluster-tcp.bench.js [--quick] [--stop-ms N]
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { createServer, type AddressInfo } from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { adminCall, connect, type NetworkClient } from '../../src/client/index.ts';
+import { closedLoop, type LoopResult } from '../load/loops.ts';
+
+const HOST = '127.0.0.1';
+const TOKEN = 'bench-tcp';
+const KEY_SPACE = 10_000;
+const VALUE_BYTES = 128;
+const BIN = path.resolve(import.meta.dirname, import.meta.url.endsWith('.ts') ? '../../bin/ringraft.js' : '../../../bin/ringraft.js');
+
+export interface TcpBenchOptions {
+  readonly quick?: boolean;
+  /** How long a follower stays stopped in the memory measurement. */
+  readonly stopMs?: number;
+  readonly log?: (line: string) => void;
+}
+
+export interface TcpLoopRow {
+  readonly op: 'put' | 'get';
+  readonly inFlight: number;
+  readonly opsPerSec: number;
+  readonly p50Ms: number;
+  readonly p99Ms: number;
+  readonly errors: number;
+  /** CPU µs per operation, all threads of all three node processes. */
+  readonly cpuUsPerOp: number;
+  /** The busiest threads: process (node id, L for the leader) and thread name, CPU µs per operation. */
+  readonly threads: readonly { readonly who: string; readonly usPerOp: number }[];
+  /** The limit: pipelined loopback TCP echoes per second at this many in flight. */
+  readonly tcpLimitOpsPerSec: number;
+}
+
+export interface TcpBenchResult {
+  readonly loopbackRoundTripMs: number;
+  readonly rows: readonly TcpLoopRow[];
+  readonly memory: { readonly stoppedMs: number; readonly leaderRssBeforeMiB: number; readonly leaderRssMaxMiB: number; readonly putsWhileStopped: number; readonly catchUpMs: number } | undefined;
+}
+
+/** Runs the whole benchmark and returns its figures; every process it started is stopped by PID. */
+export async function runClusterTcp(options: TcpBenchOptions = {}): Promise<TcpBenchResult> {
+  const log = options.log ?? ((line: string) => console.log(line));
+  const quick = options.quick === true;
+  const levels = quick ? [1, 64, 256] : [1, 16, 64, 256];
+  const loopMs = quick ? 2_000 : 5_000;
+  const stopMs = options.stopMs ?? (quick ? 5_000 : 60_000);
+  const putFrame = 5 + 40 + 16 + VALUE_BYTES;
+
+  log(`limit: loopback TCP echo to a child process, ${putFrame} B frames`);
+  const echo = await echoLimit(putFrame, levels, quick ? 1_000 : 2_000);
+  log(`  round trip ${echo.roundTripMs.toFixed(3)} ms; ${levels.map((l) => `${l} in flight ${Math.round(echo.opsPerSec.get(l)!)}/s`).join(', ')}`);
+
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'ringraft-bench-tcp-'));
+  const nodes: ChildProcess[] = [];
+  const removeDir = (): void => rmSync(dir, { recursive: true, force: true });
+  process.once('exit', removeDir);
+  let kv: NetworkClient | undefined;
+  try {
+    const peer = await freePorts(3);
+    const client = await freePorts(3);
+    const initial = peer.map((p, i) => `${i + 1}=${HOST}:${p}`).join(',');
+    for (let i = 0; i < 3; i++) {
+      nodes.push(
+        spawn(process.execPath, [BIN, 'serve', '--id', String(i + 1), '--data-dir', path.join(dir, `n${i + 1}`), '--listen-peer', `${HOST}:${peer[i]}`, '--listen-client', `${HOST}:${client[i]}`, '--initial-cluster', initial, '--cluster-token', TOKEN, '--log-level', 'warn'], {
+          stdio: ['ignore', 'ignore', 'inherit'],
+        }),
+      );
+    }
+    // The processes take a moment to listen: connect until one answers.
+    const startedAt = performance.now();
+    for (;;) {
+      try {
+        kv = await connect({ endpoints: client.map((p) => `${HOST}:${p}`), clusterToken: TOKEN });
+        break;
+      } catch (error) {
+        if (performance.now() - startedAt > 20_000) throw error;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    }
+    const keys = Array.from({ length: KEY_SPACE }, (_, i) => `k${String(i).padStart(15, '0')}`);
+    const value = new Uint8Array(VALUE_BYTES).fill(7);
+    log(`cluster: 3 serve processes, WAL in ${dir}; writing each of ${KEY_SPACE} keys once`);
+    const client0: NetworkClient = kv;
+    await closedLoop((i) => client0.put(keys[i % KEY_SPACE]!, value), { inFlight: 256, durationMs: 60_000, opsMax: KEY_SPACE });
+    const leaderIndex = await leaderOf(client.map((p) => `${HOST}:${p}`));
+    const pids = nodes.map((n) => n.pid!);
+    const rows: TcpLoopRow[] = [];
+    for (const op of ['put', 'get'] as const) {
+      for (const inFlight of op === 'get' ? [256] : levels) {
+        const run = (i: number): Promise<unknown> => (op === 'put' ? client0.put(keys[i % KEY_SPACE]!, value) : client0.get(keys[i % KEY_SPACE]!));
+        await closedLoop(run, { inFlight, durationMs: Math.min(1_000, loopMs / 2) });
+        const before = pids.map(threadTimes);
+        const r: LoopResult = await closedLoop(run, { inFlight, durationMs: loopMs });
+        const after = pids.map(threadTimes);
+        const threads: { who: string; usPerOp: number }[] = [];
+        let total = 0;
+        after.forEach((m, n) => {
+          for (const [tid, t] of m) {
+            const ns = t.ns - (before[n]!.get(tid)?.ns ?? 0);
+            total += ns;
+            threads.push({ who: `${n === leaderIndex ? 'L' : ''}${n + 1}/${t.name}`, usPerOp: ns / 1000 / Math.max(1, r.ops) });
+          }
+        });
+        threads.sort((a, b) => b.usPerOp - a.usPerOp);
+        const row: TcpLoopRow = {
+          op,
+          inFlight,
+          opsPerSec: r.opsPerSec,
+          p50Ms: r.latencyMs.p50,
+          p99Ms: r.latencyMs.p99,
+          errors: r.errors,
+          cpuUsPerOp: total / 1000 / Math.max(1, r.ops),
+          threads: threads.slice(0, 4),
+          tcpLimitOpsPerSec: echo.opsPerSec.get(inFlight) ?? echo.opsPerSec.get(levels[levels.length - 1]!)!,
+        };
+        rows.push(row);
+        log(
+          `  ${op} ${String(inFlight).padStart(3)} in flight: ${Math.round(r.opsPerSec).toLocaleString('en-US')} ops/s (TCP echo limit ${Math.round(row.tcpLimitOpsPerSec).toLocaleString('en-US')}/s, ratio ${(r.opsPerSec / row.tcpLimitOpsPerSec).toFixed(3)}), p50 ${r.latencyMs.p50.toFixed(2)} ms, p99 ${r.latencyMs.p99.toFixed(2)} ms, errors ${r.errors}; CPU ${row.cpuUsPerOp.toFixed(1)} µs/op: ${row.threads.map((t) => `${t.who} ${t.usPerOp.toFixed(1)}`).join(', ')}`,
+        );
+      }
+    }
+    const memory = await followerStopped(client0, keys, value, nodes, leaderIndex, stopMs, log);
+    return { loopbackRoundTripMs: echo.roundTripMs, rows, memory };
+  } finally {
+    await kv?.close();
+    for (const n of nodes) {
+      if (n.exitCode === null && n.signalCode === null) {
+        n.kill('SIGCONT');
+        n.kill('SIGTERM');
+      }
+    }
+    await Promise.all(nodes.map((n) => (n.exitCode !== null || n.signalCode !== null ? undefined : new Promise((r) => n.once('exit', r)))));
+    process.off('exit', removeDir);
+    removeDir();
+  }
+}
+
+/** The leader's RSS while a follower is stopped (SIGSTOP) for `stopMs` under puts at 256 in flight, and the follower's catch-up after SIGCONT. */
+async function followerStopped(kv: NetworkClient, keys: string[], value: Uint8Array, nodes: ChildProcess[], leaderIndex: number, stopMs: number, log: (line: string) => void): Promise<TcpBenchResult['memory']> {
+  const follower = [0, 1, 2].find((i) => i !== leaderIndex)!;
+  const leaderPid = nodes[leaderIndex]!.pid!;
+  const rssBefore = rssMiB(leaderPid);
+  log(`memory: node ${follower + 1} stopped for ${stopMs} ms under puts at 256 in flight; leader (node ${leaderIndex + 1}) RSS ${rssBefore.toFixed(0)} MiB before`);
+  nodes[follower]!.kill('SIGSTOP');
+  let rssMax = rssBefore;
+  const sampler = setInterval(() => (rssMax = Math.max(rssMax, rssMiB(leaderPid))), 250);
+  let r: LoopResult;
+  try {
+    r = await closedLoop((i) => kv.put(keys[i % KEY_SPACE]!, value), { inFlight: 256, durationMs: stopMs });
+  } finally {
+    clearInterval(sampler);
+    nodes[follower]!.kill('SIGCONT');
+  }
+  const resumedAt = performance.now();
+  let catchUpMs = -1;
+  for (;;) {
+    const s = await kv.get(keys[0]!, { consistency: 'stale', nodeId: follower + 1 }).then(
+      () => true,
+      () => false,
+    );
+    const st = kv.endpoints().find((e) => e.nodeId === follower + 1);
+    if (s && st?.up === true) {
+      catchUpMs = performance.now() - resumedAt;
+      break;
+    }
+    if (performance.now() - resumedAt > 60_000) break;
+    await new Promise((res) => setTimeout(res, 50));
+  }
+  log(`  leader RSS max ${rssMax.toFixed(0)} MiB (before ${rssBefore.toFixed(0)}); ${Math.round(r.opsPerSec).toLocaleString('en-US')} puts/s meanwhile, ${r.ops} puts; follower answering again ${catchUpMs.toFixed(0)} ms after SIGCONT`);
+  return { stoppedMs: stopMs, leaderRssBeforeMiB: rssBefore, leaderRssMaxMiB: rssMax, putsWhileStopped: r.ops, catchUpMs };
+}
+
+/** The index (node id - 1) of the node all reachable nodes report as leader. */
+async function leaderOf(endpoints: readonly string[]): Promise<number> {
+  for (;;) {
+    const leaders = new Set<number>();
+    for (const e of endpoints) {
+      const answer = (await adminCall(e, TOKEN, { op: 'status' }, 2_000).catch(() => undefined)) as { node: { leaderId: number } } | undefined;
+      if (answer !== undefined) leaders.add(answer.node.leaderId);
+    }
+    const [only] = leaders;
+    if (leaders.size === 1 && only !== undefined && only !== 0) return only - 1;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/** Each thread's name and CPU time (ns, from schedstat) of process `pid`. */
+function threadTimes(pid: number): Map<number, { name: string; ns: number }> {
+  const out = new Map<number, { name: string; ns: number }>();
+  for (const tid of readdirSync(`/proc/${pid}/task`)) {
+    try {
+      const ns = Number(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').split(' ')[0]);
+      const name = readFileSync(`/proc/${pid}/task/${tid}/comm`, 'utf8').trim();
+      out.set(Number(tid), { name: Number(tid) === pid ? 'main' : name, ns });
+    } catch {
+      // The thread ended between the listing and the read.
+    }
+  }
+  return out;
+}
+
+function rssMiB(pid: number): number {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const kb = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0);
+  return kb / 1024;
+}
+
+async function freePorts(n: number): Promise<number[]> {
+  const servers = await Promise.all(
+    Array.from({ length: n }, () => {
+      const s = createServer();
+      return new Promise<ReturnType<typeof createServer>>((resolve) => s.listen({ host: HOST, port: 0 }, () => resolve(s)));
+    }),
+  );
+  const ports = servers.map((s) => (s.address() as AddressInfo).port);
+  await Promise.all(servers.map((s) => new Promise((r) => s.close(r))));
+  return ports;
+}
+
+/**
+ * The network's own limit on loopback: a child process echoes frames of `frameBytes`; the
+ * round trip at one in flight, and echoes per second with `levels` frames in flight
+ * (pipelined, each answered as it arrives), `timeMs` each.
+ */
+async function echoLimit(frameBytes: number, levels: readonly number[], timeMs: number): Promise<{ roundTripMs: number; opsPerSec: Map<number, number> }> {
+  const child = spawn(process.execPath, ['-e', ECHO_SERVER], { stdio: ['ignore', 'pipe', 'inherit'] });
+  try {
+    const port = await new Promise<number>((resolve) => child.stdout!.once('data', (d: Buffer) => resolve(Number(d.toString().trim()))));
+    const { connect: netConnect } = await import('node:net');
+    const socket = netConnect({ host: HOST, port, noDelay: true });
+    await new Promise((r) => socket.once('connect', r));
+    let received = 0;
+    let pending = 0;
+    let onEcho: (() => void) | undefined;
+    socket.on('data', (d: Buffer) => {
+      pending += d.length;
+      while (pending >= frameBytes) {
+        pending -= frameBytes;
+        received++;
+        onEcho?.();
+      }
+    });
+    const frame = Buffer.alloc(frameBytes, 1);
+    const run = (inFlight: number, ms: number): Promise<number> =>
+      new Promise((resolve) => {
+        const start = performance.now();
+        const base = received;
+        for (let i = 0; i < inFlight; i++) socket.write(frame);
+        onEcho = () => {
+          if (performance.now() - start >= ms) {
+            if (received - base >= inFlight) {
+              onEcho = undefined;
+              resolve(((received - base - inFlight) / (performance.now() - start)) * 1000);
+            }
+            return;
+          }
+          socket.write(frame);
+        };
+      });
+    const rt = await run(1, timeMs);
+    const opsPerSec = new Map<number, number>();
+    for (const l of levels) opsPerSec.set(l, await run(l, timeMs));
+    socket.destroy();
+    return { roundTripMs: 1000 / rt, opsPerSec };
+  } finally {
+    child.kill('SIGKILL');
+  }
+}
+
+const ECHO_SERVER = `
+const net = require('node:net');
+const s = net.createServer({ noDelay: true }, (c) => c.on('data', (d) => c.write(d)));
+s.listen({ host: '127.0.0.1', port: 0 }, () => process.stdout.write(String(s.address().port) + '\\n'));
+`;
+
+if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
+  const quick = process.argv.includes('--quick');
+  const stopAt = process.argv.indexOf('--stop-ms');
+  const stopMs = stopAt >= 0 ? Number(process.argv[stopAt + 1]) : undefined;
+  const result = await runClusterTcp({ quick, stopMs });
+  console.log(JSON.stringify(result));
+}
