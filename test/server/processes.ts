@@ -34,7 +34,7 @@ export interface ProcessCluster {
 }
 
 /** Makes process clusters for one test file; every process is stopped by PID after each test. */
-export function processClusters(): (n: number, extraArgs?: readonly string[]) => Promise<ProcessCluster> {
+export function processClusters(): (n: number, extraArgs?: readonly string[], config?: { readonly raft?: object; readonly node?: object }) => Promise<ProcessCluster> {
   const dirs = tempDirs();
   const live: ServeProcess[] = [];
   afterEach(async () => {
@@ -42,13 +42,13 @@ export function processClusters(): (n: number, extraArgs?: readonly string[]) =>
     for (const p of all) if (p.child.exitCode === null && p.child.signalCode === null) p.child.kill('SIGKILL');
     await Promise.all(all.map((p) => p.exited));
   });
-  return async (n, extraArgs = []) => {
+  return async (n, extraArgs = [], config = {}) => {
     const ports = await portsFor(n);
     const dataDirs = Array.from({ length: n }, () => dirs());
     const initialCluster = ports.peer.map((p, i) => `${i + 1}=${HOST}:${p}`).join(',');
     // Short ticks and timeouts, durable writes: through --config, as an operator would.
     const configFile = join(dirs(), 'fast.json');
-    writeFileSync(configFile, JSON.stringify({ ...FAST_SERVE, node: { ...FAST_SERVE.node, fsync: 'always' } }));
+    writeFileSync(configFile, JSON.stringify({ ...FAST_SERVE, raft: { ...FAST_SERVE.raft, ...config.raft }, node: { ...FAST_SERVE.node, fsync: 'always', ...config.node } }));
     const nodes = new Map<number, ServeProcess>();
     const cluster: ProcessCluster = {
       nodes,

@@ -1,5 +1,6 @@
 // `ringraft serve` as separate processes on 127.0.0.1: elections, signals, restarts.
 import { describe, expect, it } from 'vitest';
+import { waitFor } from './helpers.ts';
 import { processClusters } from './processes.ts';
 
 const cluster = processClusters();
@@ -26,15 +27,25 @@ describe('ringraft serve processes', () => {
     expect(back.commitIndex).toBeGreaterThanOrEqual(before.commitIndex);
   });
 
-  it('a second signal exits at once, with 128 + its number', async () => {
-    const c = await cluster(1);
-    await c.leader();
-    const p = c.nodes.get(1)!;
-    p.child.kill('SIGINT');
-    p.child.kill('SIGINT');
-    const code = await p.exited;
-    // The first may already have finished the graceful stop (exit 0); else the second cut it short.
-    expect([0, 130]).toContain(code);
+  it('a second signal exits at once, with 128 + its number, while the first is still stopping gracefully', async () => {
+    // Elections after 2 s: the leader stays leader while its followers are stopped, and its
+    // graceful stop waits for a hand-off that cannot happen.
+    const c = await cluster(3, [], { raft: { electionTimeoutTicks: 100 } });
+    const leader = await c.leader();
+    for (const id of [1, 2, 3]) if (id !== leader) c.signal(id, 'SIGSTOP');
+    try {
+      const p = c.nodes.get(leader)!;
+      p.child.kill('SIGINT');
+      await waitFor(() => (p.lines.some((l) => l['kind'] === 'shutdown-transfer') ? true : undefined), 'the hand-off under way');
+      const second = performance.now();
+      p.child.kill('SIGINT');
+      expect(await p.exited).toBe(130);
+      expect(performance.now() - second).toBeLessThan(1_500);
+      expect(p.lines.map((l) => l['kind'])).toContain('exit-now');
+      expect(p.lines.map((l) => l['kind'])).not.toContain('stopped');
+    } finally {
+      for (const id of [1, 2, 3]) if (id !== leader) c.signal(id, 'SIGCONT');
+    }
   });
 
   it('a whole cluster stopped and started again from its directories keeps its term and log', async () => {
