@@ -11,7 +11,7 @@
  * printed in base64 with `"encoding": "base64"`.
  */
 import { ErrorCode, RingraftError } from '../base/index.ts';
-import { adminCall, connect, type NetworkClient } from '../client/index.ts';
+import { adminCall, connect, parseEndpoint, type NetworkClient } from '../client/index.ts';
 import { parseArgs, UsageError, type Output } from './args.ts';
 import { parseDurationMs } from './load-command.ts';
 
@@ -185,7 +185,16 @@ function commonOptions(values: ReadonlyMap<string, string>, env: NodeJS.ProcessE
   const timeoutText = values.get('timeout-ms');
   const timeoutMs = timeoutText === undefined ? 5_000 : parseDurationMs(timeoutText, 'timeout-ms');
   if (!(timeoutMs >= 1 && timeoutMs <= 2 ** 31 - 1)) throw new UsageError(`--timeout-ms must be between 1 and ${2 ** 31 - 1}`);
-  return { endpoints: endpointsText.split(','), clusterToken, json: writeOut === 'json', timeoutMs };
+  const endpoints = endpointsText.split(',');
+  endpoints.forEach((e, i) => {
+    try {
+      parseEndpoint(e, `endpoint ${i + 1}`);
+    } catch (error) {
+      if (error instanceof RingraftError && error.code === ErrorCode.INVALID_ARGUMENT) throw new UsageError(error.message);
+      throw error;
+    }
+  });
+  return { endpoints, clusterToken, json: writeOut === 'json', timeoutMs };
 }
 
 function choice<T extends string>(text: string, allowed: readonly T[], name: string): T {
