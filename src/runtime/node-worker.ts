@@ -159,14 +159,14 @@ class NodeWorker {
     const isReady = (): boolean => this.hasInput();
     while (!this.closing) {
       let worked = this.readControl();
-      worked = this.drainPeers() || worked;
-      worked = this.drainRequests() || worked;
-      this.host.flush();
+      // Time first: every tick that has come due, in order (an idle node sleeps through
+      // several), before any request is judged. A leader whose thread was paused (a stopped
+      // process, a long write) must see its lease run out before it looks at a lease read that
+      // waited meanwhile, or it would answer from a lease that had expired while it slept.
       const now = performance.now();
-      // Every tick that has come due, in order: an idle node sleeps through several.
       for (let ticks = 0; now >= nextTickAt; ticks++) {
         if (ticks === TICKS_CATCH_UP_MAX) {
-          // Far behind (a long write, a paused thread): the missed time is not replayed.
+          // Far behind: the missed time is not replayed tick by tick (a lease is long over).
           nextTickAt = now + this.tickMs;
           break;
         }
@@ -174,6 +174,9 @@ class NodeWorker {
         nextTickAt += this.tickMs;
         worked = true;
       }
+      worked = this.drainPeers() || worked;
+      worked = this.drainRequests() || worked;
+      this.host.flush();
       worked = this.host.processReady() || worked;
       this.flushOutboxes();
       const backedUp = this.endLaggingWatches();

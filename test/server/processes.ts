@@ -5,6 +5,7 @@ import { writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { afterEach } from 'vitest';
 import type { NodeStatus } from '../../src/runtime/index.ts';
+import { FaultProxy } from './fault-proxy.ts';
 import { FAST_SERVE, HOST, portsFor, statusOver, tempDirs, waitFor } from './helpers.ts';
 
 const BIN = resolve(import.meta.dirname, '../../bin/ringraft.js');
@@ -31,21 +32,43 @@ export interface ProcessCluster {
   /** The node that every live node reports as leader, once they agree. */
   leader(ids?: readonly number[], timeoutMs?: number): Promise<number>;
   status(id: number): Promise<NodeStatus>;
+  /** With `proxied`: cuts node `id` off from every peer, both ways (its sockets stay open, bytes vanish). */
+  isolate(id: number): void;
+  /** With `proxied`: every proxy passes everything again. */
+  heal(): void;
 }
 
 /** Makes process clusters for one test file; every process is stopped by PID after each test. */
-export function processClusters(): (n: number, extraArgs?: readonly string[], config?: { readonly raft?: object; readonly node?: object }) => Promise<ProcessCluster> {
+export function processClusters(): (
+  n: number,
+  extraArgs?: readonly string[],
+  config?: { readonly raft?: object; readonly node?: object },
+  /** Every peer connection through its own fault proxy (node i to node j: proxies[i][j]). */
+  options?: { readonly proxied?: boolean },
+) => Promise<ProcessCluster> {
   const dirs = tempDirs();
   const live: ServeProcess[] = [];
+  const proxies: FaultProxy[] = [];
   afterEach(async () => {
+    await Promise.all(proxies.splice(0).map((p) => p.close()));
     const all = live.splice(0);
     for (const p of all) if (p.child.exitCode === null && p.child.signalCode === null) p.child.kill('SIGKILL');
     await Promise.all(all.map((p) => p.exited));
   });
-  return async (n, extraArgs = [], config = {}) => {
+  return async (n, extraArgs = [], config = {}, options = {}) => {
     const ports = await portsFor(n);
+    // proxyOf[i][j]: node i+1's way to node j+1.
+    const proxyOf: (FaultProxy | undefined)[][] = [];
+    for (let i = 0; i < n; i++) {
+      proxyOf.push([]);
+      for (let j = 0; j < n; j++) {
+        const proxy = options.proxied === true && i !== j ? await FaultProxy.start({ host: HOST, port: ports.peer[j]! }) : undefined;
+        if (proxy !== undefined) proxies.push(proxy);
+        proxyOf[i]!.push(proxy);
+      }
+    }
+    const initialClusterOf = (id: number): string => ports.peer.map((p, j) => `${j + 1}=${HOST}:${proxyOf[id - 1]![j]?.port ?? p}`).join(',');
     const dataDirs = Array.from({ length: n }, () => dirs());
-    const initialCluster = ports.peer.map((p, i) => `${i + 1}=${HOST}:${p}`).join(',');
     // Short ticks and timeouts, durable writes: through --config, as an operator would.
     const configFile = join(dirs(), 'fast.json');
     writeFileSync(configFile, JSON.stringify({ ...FAST_SERVE, raft: { ...FAST_SERVE.raft, ...config.raft }, node: { ...FAST_SERVE.node, fsync: 'always', ...config.node } }));
@@ -59,7 +82,7 @@ export function processClusters(): (n: number, extraArgs?: readonly string[], co
         const args = [
           BIN, 'serve', '--id', String(id), '--data-dir', dataDirs[id - 1]!,
           '--listen-peer', `${HOST}:${ports.peer[id - 1]}`, '--listen-client', `${HOST}:${ports.client[id - 1]}`,
-          '--initial-cluster', initialCluster, '--cluster-token', TOKEN, '--config', configFile, ...extraArgs, ...more,
+          '--initial-cluster', initialClusterOf(id), '--cluster-token', TOKEN, '--config', configFile, ...extraArgs, ...more,
         ];
         const p = spawnServe(id, args);
         live.push(p);
@@ -85,6 +108,15 @@ export function processClusters(): (n: number, extraArgs?: readonly string[], co
           return leaders.size === 1 && only !== 0 ? only : undefined;
         }, 'one leader all agree on', timeoutMs),
       status: (id) => statusOver(ports.client[id - 1]!),
+      isolate: (id) => {
+        for (let k = 0; k < n; k++) {
+          proxyOf[id - 1]![k]?.blackhole();
+          proxyOf[k]![id - 1]?.blackhole();
+        }
+      },
+      heal: () => {
+        for (const row of proxyOf) for (const p of row) p?.heal();
+      },
     };
     await Promise.all([...Array(n).keys()].map((i) => cluster.start(i + 1)));
     return cluster;
