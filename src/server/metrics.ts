@@ -17,6 +17,7 @@
  * | `ringraft_peer_messages_dropped_node_total` | counter | | messages from peers dropped because the node's ring was full |
  * | `ringraft_client_connections`, `ringraft_client_requests_in_flight` | gauge | | client port connections, and requests the node has not answered (proposals and reads pending) |
  * | `ringraft_client_requests_shed_total` | counter | | requests answered UNAVAILABLE because too many waited |
+ * | `ringraft_client_requests_forwarded_total` | counter | | writes and reads this follower sent on to its leader |
  * | `ringraft_client_errors_total` | counter | `code` | error replies to clients, by code (proposals failed) |
  * | `ringraft_wal_write_seconds` | histogram | | each Ready's WAL write: one `writev` and one `fdatasync` |
  * | `ringraft_apply_seconds` | histogram | | applying each Ready's committed entries |
@@ -162,6 +163,7 @@ export class MetricsServer {
     total('ringraft_peer_messages_refused_total', 'Messages from peers that did not decode or named another node.', (s) => s.node?.status.peerMessagesRefused);
     total('ringraft_peer_messages_dropped_node_total', "Messages from peers dropped because the node's ring was full.", (s) => s.server.peerMessagesDropped);
     total('ringraft_client_requests_shed_total', 'Client requests answered UNAVAILABLE because too many waited.', (s) => s.server.requestsShed);
+    total('ringraft_client_requests_forwarded_total', 'Client requests this node forwarded to its leader.', (s) => s.server.requestsForwarded);
     const serverGauge = (name: string, help: string, read: (s: NodeServerStats) => number): void => {
       new Gauge({
         name,

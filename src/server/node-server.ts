@@ -36,6 +36,13 @@
  * forgotten. When the requests waiting for room in the node's ring pass
  * {@link REQUEST_QUEUE_BYTES_MAX}, a new request is answered UNAVAILABLE at once, not queued.
  *
+ * **Forwarding.** A follower that knows its leader sends a client's write, linearizable read
+ * or lease read there over the peer transport (append lane, tagged so it never reaches a
+ * Raft decoder), and hands the leader's reply back: a client connected to any node is
+ * served. Stale reads, watches and admin commands stay on the node they reach. When the
+ * transport may have lost what went to the leader, those requests fail with NOT_LEADER (a
+ * write `proposed`), and the client retries.
+ *
  * **Shutting down** (`shutdown`, on SIGTERM or SIGINT): a leader hands leadership to its most
  * up-to-date voter and waits (up to two election timeouts) to be a follower; new requests are
  * answered NODE_DOWN (the client goes elsewhere); the requests in flight are given
@@ -112,7 +119,22 @@ const STARTED_FORMAT = 1;
 /** Client-protocol kinds this file reads from a frame's first byte (runtime/client-protocol.ts). */
 const REQUEST_WATCH = 3;
 const REQUEST_UNWATCH = 4;
+const REQUEST_WRITE = 1;
+const REQUEST_READ = 2;
+/** A read request's consistency byte (after the header) for a stale read. */
+const READ_STALE = 3;
 const REPLY_ERROR = 3;
+/** An error reply: header, code (u16), leader hint (u32), proposed (u8). */
+const ERROR_REPLY_BYTES = 5 + 2 + 4 + 1;
+const NOT_LEADER_WIRE = errorCodeWire(ErrorCode.NOT_LEADER);
+/**
+ * Forwarded requests and their replies travel between node servers on the peer transport's
+ * append lane, beside Raft messages (whose first byte, their format version, is 1): a tag
+ * byte, this side's u32 id of the request, then the client-protocol frame.
+ */
+const FORWARD_REQUEST = 0xf0;
+const FORWARD_REPLY = 0xf1;
+const FORWARD_HEADER_BYTES = 5;
 const REPLY_WATCH_EVENT = 4;
 const REPLY_WATCH_END = 5;
 const REPLY_WATCH_START = 6;
@@ -122,7 +144,8 @@ const bytesCodec: FrameCodec<Uint8Array> = {
   encodedBytes: (b) => b.length,
   write: (b, _writer, memory, offset) => memory.set(b, offset),
 };
-const keepCopy = (b: Uint8Array): Uint8Array => b.slice();
+/** A copy of `b`: a socket hands out Buffers, whose slice() is a view, not a copy. */
+const keepCopy = (b: Uint8Array): Uint8Array => new Uint8Array(b);
 
 interface PeerRings {
   /** Messages from the peer, to the node. */
@@ -131,16 +154,28 @@ interface PeerRings {
   readonly fromNode: RingConsumer;
 }
 
-/** One request of a client in flight on the node, under this process's id. */
-interface PendingRequest {
+/**
+ * One request in flight on the node, under this process's id: a client's, or one a follower
+ * forwarded here (answered back to that follower under its own id).
+ */
+type PendingRequest =
+  | { readonly from: 'client'; readonly conn: ClientConnectionHandle; readonly clientRequestId: number }
+  | { readonly from: 'peer'; readonly peer: number; readonly originId: number };
+
+/** A request this node forwarded to its leader, under this process's forward id. */
+interface ForwardedRequest {
   readonly conn: ClientConnectionHandle;
   readonly clientRequestId: number;
+  readonly peer: number;
+  readonly write: boolean;
 }
 
 /** What this process keeps of one client connection. */
 interface ConnectionState {
-  /** This process's ids of the connection's requests in flight. */
+  /** This process's ids of the connection's requests in flight on this node. */
   readonly pending: Set<number>;
+  /** The forward ids of the connection's requests in flight at the leader. */
+  readonly forwarded: Set<number>;
   /** The connection's open watches: its id of each, and this process's. */
   readonly watches: Map<number, number>;
 }
@@ -154,6 +189,8 @@ export interface NodeServerStats {
   readonly requestsInFlight: number;
   /** Leaders this node has seen take over since it started. */
   readonly leaderChanges: number;
+  /** Client requests this node forwarded to its leader. */
+  readonly requestsForwarded: number;
   /** Error replies sent to clients, by code. */
   readonly errorReplies: Readonly<Record<string, number>>;
 }
@@ -168,6 +205,11 @@ export class NodeServer implements AdminTarget, MetricsSource {
   private readonly replies: RingConsumer;
   private readonly replyView: DataView;
   private readonly pending = new Map<number, PendingRequest>();
+  private readonly forwarded = new Map<number, ForwardedRequest>();
+  private forwardIdNext = 1;
+  /** The leader as this node last heard (its role changes, NOT_LEADER hints); 0: unknown. */
+  private knownLeader = 0;
+  private requestsForwarded = 0;
   private readonly connections = new Map<ClientConnectionHandle, ConnectionState>();
   private readonly controlWordBuffer = new SharedArrayBuffer(4);
   private readonly control: ControlChannel;
@@ -287,6 +329,7 @@ export class NodeServer implements AdminTarget, MetricsSource {
       clientConnections: this.connections.size,
       requestsInFlight: this.pending.size,
       leaderChanges: this.leaderChanges,
+      requestsForwarded: this.requestsForwarded,
       errorReplies: { ...this.errorReplies },
     };
   }
@@ -406,6 +449,7 @@ export class NodeServer implements AdminTarget, MetricsSource {
       listen: c.listenPeer,
       peers: [...c.initialCluster].filter(([id]) => id !== c.id),
       onMessage: (from, bytes) => this.fromPeer(from, bytes),
+      onUnreachable: (peer) => this.forwardsLost(peer),
       onLog: (entry) => this.logTransport(entry),
       settings: c.peerTransport,
     });
@@ -426,6 +470,10 @@ export class NodeServer implements AdminTarget, MetricsSource {
   private fromPeer(from: number, bytes: Uint8Array): void {
     const peer = this.peers.get(from);
     if (peer === undefined) return;
+    if (bytes[0] === FORWARD_REQUEST || bytes[0] === FORWARD_REPLY) {
+      this.fromForward(from, bytes);
+      return;
+    }
     if (bytes.length > this.peerRingFrameMax) {
       this.peerMessagesDropped++;
       this.log.log('warn', 'peer-message-too-large', `a message of ${bytes.length} bytes from node ${from} exceeds the node's ring frames of ${this.peerRingFrameMax}: dropped`, { peer: from });
@@ -454,7 +502,7 @@ export class NodeServer implements AdminTarget, MetricsSource {
   private onRequest(conn: ClientConnectionHandle, frame: Uint8Array): void {
     let state = this.connections.get(conn);
     if (state === undefined) {
-      state = { pending: new Set(), watches: new Map() };
+      state = { pending: new Set(), forwarded: new Set(), watches: new Map() };
       this.connections.set(conn, state);
     }
     const kind = frame[0]!;
@@ -478,8 +526,9 @@ export class NodeServer implements AdminTarget, MetricsSource {
       this.answerError(conn, clientRequestId, kind === REQUEST_WATCH, this.draining ? ErrorCode.NODE_DOWN : ErrorCode.UNAVAILABLE);
       return;
     }
+    if (this.forward(conn, state, frame, clientRequestId)) return;
     const id = this.nextRequestId();
-    this.pending.set(id, { conn, clientRequestId });
+    this.pending.set(id, { from: 'client', conn, clientRequestId });
     state.pending.add(id);
     if (kind === REQUEST_WATCH) state.watches.set(clientRequestId, id);
     view.setUint32(1, id, true);
@@ -512,6 +561,96 @@ export class NodeServer implements AdminTarget, MetricsSource {
     );
   }
 
+  // ─── Forwarding to the leader ───────────────────────────────────────────────────
+
+  /**
+   * Sends a client's write or linearizable or lease read to the leader this node knows of,
+   * over the peer transport (the append lane), when that is another node: a client connected
+   * to any node is served. Stale reads, watches and admin commands stay here. Returns false
+   * when the request is for this node after all (it leads, knows no leader, or cannot send).
+   */
+  private forward(conn: ClientConnectionHandle, state: ConnectionState, frame: Uint8Array, clientRequestId: number): boolean {
+    const kind = frame[0];
+    const leader = this.knownLeader;
+    if (leader === 0 || leader === this.config.id || !this.peers.has(leader) || this.transport === undefined) return false;
+    if (kind !== REQUEST_WRITE && !(kind === REQUEST_READ && frame.length > REQUEST_HEADER_BYTES && frame[REQUEST_HEADER_BYTES] !== READ_STALE)) return false;
+    const id = this.nextForwardId();
+    if (!this.transport.send(leader, forwardFrame(FORWARD_REQUEST, id, frame), 'append')) return false;
+    this.forwarded.set(id, { conn, clientRequestId, peer: leader, write: kind === REQUEST_WRITE });
+    state.forwarded.add(id);
+    this.requestsForwarded++;
+    return true;
+  }
+
+  /** A request another node forwarded here, or the reply to one this node forwarded. */
+  private fromForward(from: number, bytes: Uint8Array): void {
+    if (bytes.length < FORWARD_HEADER_BYTES + REQUEST_HEADER_BYTES) {
+      this.peerMessagesDropped++;
+      return;
+    }
+    const originId = new DataView(bytes.buffer, bytes.byteOffset, bytes.length).getUint32(1, true);
+    const frame = keepCopy(bytes.subarray(FORWARD_HEADER_BYTES));
+    if (bytes[0] === FORWARD_REQUEST) {
+      const kind = frame[0];
+      if ((kind !== REQUEST_WRITE && kind !== REQUEST_READ) || this.draining) {
+        this.replyToForwarder(from, originId, ErrorCode.NOT_LEADER);
+        return;
+      }
+      const id = this.nextRequestId();
+      this.pending.set(id, { from: 'peer', peer: from, originId });
+      new DataView(frame.buffer).setUint32(1, id, true);
+      this.toNode(frame);
+      return;
+    }
+    const f = this.forwarded.get(originId);
+    if (f === undefined || f.peer !== from) return; // its client went away
+    this.forwarded.delete(originId);
+    this.connections.get(f.conn)?.forwarded.delete(originId);
+    const view = new DataView(frame.buffer);
+    if (frame[0] === REPLY_ERROR && frame.length >= ERROR_REPLY_BYTES) this.noteError(view.getUint16(REQUEST_HEADER_BYTES, true), view.getUint32(REQUEST_HEADER_BYTES + 2, true));
+    view.setUint32(1, f.clientRequestId, true);
+    try {
+      f.conn.reply(frame);
+    } catch (error) {
+      if (!(error instanceof RingraftError)) throw error;
+      f.conn.close(error);
+    }
+  }
+
+  /** Answers a forwarded request with an error, back to the follower that sent it. */
+  private replyToForwarder(peer: number, originId: number, code: ErrorCode): void {
+    const reply: ClientReply = { kind: 'error', requestId: originId, code, leaderHint: this.knownLeader, proposed: false };
+    const frame = new Uint8Array(encodedReplyBytes(reply));
+    writeReply(reply, frame);
+    this.transport?.send(peer, forwardFrame(FORWARD_REPLY, originId, frame), 'append');
+  }
+
+  /**
+   * Fails the requests forwarded to `peer` when the transport may have lost what went to it
+   * or came from it: NOT_LEADER with no hint (the client tries elsewhere), `proposed` for a
+   * write, which may have reached the leader's log.
+   */
+  private forwardsLost(peer: number): void {
+    for (const [id, f] of this.forwarded) {
+      if (f.peer !== peer) continue;
+      this.forwarded.delete(id);
+      this.connections.get(f.conn)?.forwarded.delete(id);
+      if (this.knownLeader === peer) this.knownLeader = 0;
+      const reply: ClientReply = { kind: 'error', requestId: f.clientRequestId, code: ErrorCode.NOT_LEADER, leaderHint: 0, proposed: f.write };
+      const frame = new Uint8Array(encodedReplyBytes(reply));
+      writeReply(reply, frame);
+      f.conn.reply(frame);
+    }
+  }
+
+  private nextForwardId(): number {
+    for (;;) {
+      const id = this.forwardIdNext;
+      this.forwardIdNext = id >= 0xffff_ffff ? 1 : id + 1;
+      if (!this.forwarded.has(id)) return id;
+    }
+  }
+
   private toNode(frame: Uint8Array): void {
     this.requests.send(frame, keepCopy);
     this.wake();
@@ -531,6 +670,7 @@ export class NodeServer implements AdminTarget, MetricsSource {
     if (state === undefined) return;
     this.connections.delete(conn);
     for (const id of state.pending) this.pending.delete(id);
+    for (const id of state.forwarded) this.forwarded.delete(id);
     // Its watches end on the node too (their watch-ends find no one and are dropped).
     for (const id of state.watches.values()) {
       const frame = new Uint8Array(5);
@@ -549,7 +689,13 @@ export class NodeServer implements AdminTarget, MetricsSource {
       const p = this.pending.get(id);
       if (p === undefined) return; // its connection closed
       const endsRequest = kind !== REPLY_WATCH_EVENT && kind !== REPLY_WATCH_START;
-      if (kind === REPLY_ERROR && length >= REQUEST_HEADER_BYTES + 2) this.countError(view.getUint16(offset + REQUEST_HEADER_BYTES, true));
+      if (kind === REPLY_ERROR && length >= ERROR_REPLY_BYTES) this.noteError(view.getUint16(offset + REQUEST_HEADER_BYTES, true), view.getUint32(offset + REQUEST_HEADER_BYTES + 2, true));
+      if (p.from === 'peer') {
+        // A forwarded request: its reply goes back to the follower that sent it.
+        this.pending.delete(id);
+        this.transport?.send(p.peer, forwardFrame(FORWARD_REPLY, p.originId, memory.subarray(offset, offset + length)), 'append');
+        return;
+      }
       if (endsRequest) {
         this.pending.delete(id);
         const state = this.connections.get(p.conn);
@@ -566,6 +712,12 @@ export class NodeServer implements AdminTarget, MetricsSource {
         p.conn.close(error);
       }
     }, FRAMES_PER_TURN_MAX);
+  }
+
+  /** Counts an error reply, and learns the leader from a NOT_LEADER's hint. */
+  private noteError(wire: number, leaderHint: number): void {
+    this.countError(wire);
+    if (wire === NOT_LEADER_WIRE && leaderHint !== 0) this.knownLeader = leaderHint;
   }
 
   private countError(wire: number): void {
@@ -694,7 +846,7 @@ export class NodeServer implements AdminTarget, MetricsSource {
   private nonWatchPending(): number {
     let watches = 0;
     for (const state of this.connections.values()) watches += state.watches.size;
-    return this.pending.size - watches;
+    return this.pending.size - watches + this.forwarded.size;
   }
 
   /** Stops the node's thread (its WAL closed) and closes every socket; the lock is released last. */
@@ -722,6 +874,7 @@ export class NodeServer implements AdminTarget, MetricsSource {
   private logDiagnostic(d: ForwardedDiagnostic): void {
     if (d.channel === 'ringraft:raft') {
       const e = d.message;
+      if (e.kind === 'role') this.knownLeader = e.leader;
       if (e.kind === 'role' && e.leader !== 0 && e.leader !== this.lastLeader) {
         this.lastLeader = e.leader;
         this.leaderChanges++;
@@ -753,6 +906,15 @@ export class NodeServer implements AdminTarget, MetricsSource {
   private logClientPort(entry: ClientPortLogEntry): void {
     this.log.log(entry.level, `client-${entry.kind}`, entry.message, { connection: entry.connectionId, remote: entry.remote, error: entry.error });
   }
+}
+
+/** A tag, an id and a client-protocol frame: what a forwarded request or reply carries. */
+function forwardFrame(tag: number, id: number, frame: Uint8Array): Uint8Array {
+  const out = new Uint8Array(FORWARD_HEADER_BYTES + frame.length);
+  out[0] = tag;
+  new DataView(out.buffer).setUint32(1, id, true);
+  out.set(frame, FORWARD_HEADER_BYTES);
+  return out;
 }
 
 /** A ring that holds two frames of `frameBytes`: a power of two, at least RING_BYTES_MIN. */

@@ -5,7 +5,6 @@ import { resolve } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ErrorCode, RingraftError } from '../../src/base/index.ts';
 import { connect, type NetworkClient } from '../../src/client/index.ts';
-import { NotLeaderError } from '../../src/core/index.ts';
 import type { NodeServer } from '../../src/server/index.ts';
 import { configOf, freePort, HOST, portsFor, servers, tempDirs, waitFor } from '../server/helpers.ts';
 
@@ -86,20 +85,19 @@ describe('connect', () => {
     expect(await kv.get('a')).toBeUndefined();
   });
 
-  it('from a follower\'s endpoint alone, a write is answered NOT_LEADER and goes to the hinted leader once that endpoint is known', async () => {
+  it('a client of one follower only is served: the follower forwards writes and reads to its leader', async () => {
     const { nodes, endpoints } = await cluster(3);
     const leader = await leaderOf(nodes);
     const follower = [1, 2, 3].find((id) => id !== leader)!;
-    // The follower first, so the first attempt goes there.
-    const ordered = [endpoints[follower - 1]!, ...endpoints.filter((_, i) => i !== follower - 1)];
-    const kv = await client(ordered);
-    await allUp(kv);
-    const pinned = await caught(kv.put('p', '1', { nodeId: follower }));
-    expect(pinned.code).toBe(ErrorCode.NOT_LEADER);
-    expect(pinned).toBeInstanceOf(NotLeaderError);
-    expect((pinned as NotLeaderError).leaderId).toBe(leader);
-    await kv.put('p', '2');
+    const kv = await client([endpoints[follower - 1]!]);
+    await kv.put('p', '1');
+    expect(await kv.cas('p', '1', '2')).toBe(true);
     expect(text(await kv.get('p'))).toBe('2');
+    expect(text(await kv.get('p', { consistency: 'lease' }))).toBe('2');
+    expect(nodes[follower - 1]!.stats().requestsForwarded).toBeGreaterThanOrEqual(4);
+    // Pinned to the follower, a write is served there by forwarding, not refused.
+    await kv.put('q', '1', { nodeId: follower });
+    expect(text(await kv.get('q'))).toBe('1');
   });
 
   it('fails over when the leader stops: writes in flight then and after succeed at the next leader, each once', async () => {
