@@ -19,6 +19,7 @@ export type {
 } from './cluster/index.ts';
 export { AssertionError, ErrorCode, RingraftError } from './base/index.ts';
 export { connect, NetworkClient, type ConnectOptions, type EndpointState } from './client/index.ts';
+export { createNode, type CreateNodeOptions, type RingraftNode } from './server/index.ts';
 export { NotLeaderError, RAFT_SETTINGS, formatTraceEvent, type RaftSettingsInput, type TraceEvent } from './core/index.ts';
 export { NODE_CHANNEL, NODE_SETTINGS, RAFT_CHANNEL, type NodeEvent, type NodeSettingsInput } from './runtime/index.ts';
 export type { ReadConsistency } from './runtime/index.ts';

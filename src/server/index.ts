@@ -21,3 +21,4 @@ export { createLogger, type LogFields, type Logger } from './log.ts';
 export { DRAIN_TIMEOUT_MS, NodeServer, REQUEST_QUEUE_BYTES_MAX, type NodeServerStats } from './node-server.ts';
 export { MetricsServer, type MetricsSnapshot, type MetricsSource } from './metrics.ts';
 export { runAdmin, type AdminStatus, type AdminTarget } from './admin.ts';
+export { createNode, type CreateNodeOptions, type RingraftNode } from './create-node.ts';
