@@ -57,6 +57,8 @@ export interface TcpLoopRow {
 export interface TcpBenchResult {
   readonly loopbackRoundTripMs: number;
   readonly rows: readonly TcpLoopRow[];
+  /** What a sync costs the node's thread, against how late the socket thread ran meanwhile. */
+  readonly sync: SyncAgainstSockets;
   readonly memory: { readonly stoppedMs: number; readonly leaderRssBeforeMiB: number; readonly leaderRssMaxMiB: number; readonly putsWhileStopped: number; readonly catchUpMs: number } | undefined;
 }
 
@@ -81,10 +83,11 @@ export async function runClusterTcp(options: TcpBenchOptions = {}): Promise<TcpB
   try {
     const peer = await freePorts(3);
     const client = await freePorts(3);
+    const metrics = await freePorts(3);
     const initial = peer.map((p, i) => `${i + 1}=${HOST}:${p}`).join(',');
     for (let i = 0; i < 3; i++) {
       nodes.push(
-        spawn(process.execPath, [BIN, 'serve', '--id', String(i + 1), '--data-dir', path.join(dir, `n${i + 1}`), '--listen-peer', `${HOST}:${peer[i]}`, '--listen-client', `${HOST}:${client[i]}`, '--initial-cluster', initial, '--cluster-token', TOKEN, '--log-level', 'warn'], {
+        spawn(process.execPath, [BIN, 'serve', '--id', String(i + 1), '--data-dir', path.join(dir, `n${i + 1}`), '--listen-peer', `${HOST}:${peer[i]}`, '--listen-client', `${HOST}:${client[i]}`, '--initial-cluster', initial, '--cluster-token', TOKEN, '--listen-metrics', `${HOST}:${metrics[i]}`, '--log-level', 'warn'], {
           stdio: ['ignore', 'ignore', 'inherit'],
         }),
       );
@@ -142,8 +145,10 @@ export async function runClusterTcp(options: TcpBenchOptions = {}): Promise<TcpB
         );
       }
     }
+    const sync = await syncAgainstSockets(metrics[leaderIndex]!);
+    log(`sync against sockets (the leader, over every loop): WAL write (writev + fdatasync) p50 <= ${sync.walP50Ms} ms, p99 <= ${sync.walP99Ms} ms, ${sync.walWrites} writes; the socket thread's event-loop delay p50 ${sync.loopP50Ms.toFixed(2)} ms, p99 ${sync.loopP99Ms.toFixed(2)} ms, max ${sync.loopMaxMs.toFixed(2)} ms`);
     const memory = await followerStopped(client0, keys, value, nodes, leaderIndex, stopMs, log);
-    return { loopbackRoundTripMs: echo.roundTripMs, rows, memory };
+    return { loopbackRoundTripMs: echo.roundTripMs, rows, sync, memory };
   } finally {
     await kv?.close();
     for (const n of nodes) {
@@ -191,6 +196,30 @@ async function followerStopped(kv: NetworkClient, keys: string[], value: Uint8Ar
   }
   log(`  leader RSS max ${rssMax.toFixed(0)} MiB (before ${rssBefore.toFixed(0)}); ${Math.round(r.opsPerSec).toLocaleString('en-US')} puts/s meanwhile, ${r.ops} puts; follower answering again ${catchUpMs.toFixed(0)} ms after SIGCONT`);
   return { stoppedMs: stopMs, leaderRssBeforeMiB: rssBefore, leaderRssMaxMiB: rssMax, putsWhileStopped: r.ops, catchUpMs };
+}
+
+export interface SyncAgainstSockets {
+  /** Upper bounds of the histogram buckets holding the median and the 99th percentile WAL write. */
+  readonly walP50Ms: number;
+  readonly walP99Ms: number;
+  readonly walWrites: number;
+  readonly loopP50Ms: number;
+  readonly loopP99Ms: number;
+  readonly loopMaxMs: number;
+}
+
+/**
+ * From the leader's /metrics: its WAL writes (on the node's thread) and its socket thread's
+ * event-loop delay. Were the sockets on the node's thread, each write would hold them for its
+ * whole length; here they wait only for their own thread's work.
+ */
+async function syncAgainstSockets(metricsPort: number): Promise<SyncAgainstSockets> {
+  const text = await (await fetch(`http://${HOST}:${metricsPort}/metrics`)).text();
+  const buckets = [...text.matchAll(/^ringraft_wal_write_seconds_bucket\{le="([^"]+)"\} (\d+)$/gm)].map((m) => ({ le: m[1] === '+Inf' ? Infinity : Number(m[1]), count: Number(m[2]) }));
+  const total = buckets[buckets.length - 1]?.count ?? 0;
+  const at = (q: number): number => (buckets.find((b) => b.count >= q * total)?.le ?? Infinity) * 1000;
+  const gauge = (quantile: string): number => Number(new RegExp(`^ringraft_event_loop_delay_seconds\\{quantile="${quantile.replace('.', '\\.')}"\\} (\\S+)$`, 'm').exec(text)?.[1] ?? NaN) * 1000;
+  return { walP50Ms: at(0.5), walP99Ms: at(0.99), walWrites: total, loopP50Ms: gauge('0.5'), loopP99Ms: gauge('0.99'), loopMaxMs: gauge('1') };
 }
 
 /** The index (node id - 1) of the node all reachable nodes report as leader. */
