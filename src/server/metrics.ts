@@ -52,6 +52,8 @@ export interface MetricsSource {
 /** HTTP connections the metrics port holds at once. */
 const CONNECTIONS_MAX = 64;
 const REQUEST_TIMEOUT_MS = 10_000;
+/** The event-loop delay monitor's timer, in milliseconds. */
+const LOOP_DELAY_RESOLUTION_MS = 10;
 
 export class MetricsServer {
   readonly registry = new Registry();
@@ -217,7 +219,7 @@ export class MetricsServer {
     laneMetric('gauge', 'ringraft_peer_queue_messages', 'Messages waiting in the lane queue.', (l) => l.queuedMessages);
     laneMetric('gauge', 'ringraft_peer_queue_bytes', 'Bytes waiting in the lane queue.', (l) => l.queuedBytes);
     laneMetric('gauge', 'ringraft_peer_connected', '1 if the dialled connection is up.', (l) => (l.connected ? 1 : 0));
-    const loopDelay = monitorEventLoopDelay({ resolution: 10 });
+    const loopDelay = monitorEventLoopDelay({ resolution: LOOP_DELAY_RESOLUTION_MS });
     loopDelay.enable();
     this.loopDelay = loopDelay;
     new Gauge({
@@ -228,9 +230,11 @@ export class MetricsServer {
       collect() {
         this.reset();
         if (loopDelay.count === 0) return;
-        this.set({ quantile: '0.5' }, loopDelay.percentile(50) / 1e9);
-        this.set({ quantile: '0.99' }, loopDelay.percentile(99) / 1e9);
-        this.set({ quantile: '1' }, loopDelay.max / 1e9);
+        // Each sample is the whole timer interval: what lies beyond the resolution is the delay.
+        const late = (ns: number): number => Math.max(0, ns - LOOP_DELAY_RESOLUTION_MS * 1e6) / 1e9;
+        this.set({ quantile: '0.5' }, late(loopDelay.percentile(50)));
+        this.set({ quantile: '0.99' }, late(loopDelay.percentile(99)));
+        this.set({ quantile: '1' }, late(loopDelay.max));
       },
     });
     r.registerMetric(new SnapshotHistogram('ringraft_wal_write_seconds', "Each Ready's WAL write: one writev and one fdatasync.", () => snap()?.node?.timings?.persist) as never);
