@@ -23,12 +23,16 @@ ringraft cas KEY EXPECTED NEXT [--absent]   swap if KEY holds EXPECTED (--absent
 ringraft watch PREFIX [--after-index N] [--count N]   print changes under PREFIX ('' for all)
 ringraft status                         every member: id, role, term, commit, applied, leader
 ringraft move-leader ID                 ask the leader to hand leadership to node ID
+ringraft member list                    every member: id, peer address, voter or learner
+ringraft member add ID HOST:PORT        add node ID (start it first with --join; it joins as a
+                                        learner and becomes a voter once it has caught up)
+ringraft member remove ID               remove node ID from the cluster
   common: --endpoints HOST:PORT,...  (or RINGRAFT_ENDPOINTS)
           --cluster-token TOKEN      (or RINGRAFT_CLUSTER_TOKEN)
           -w table|json  output (default table); --timeout-ms N (default 5000)
   exit codes: 0 done; 1 refused or failed; 2 a bad command line`;
 
-const KV_COMMANDS = ['put', 'get', 'del', 'cas', 'watch', 'status', 'move-leader'] as const;
+const KV_COMMANDS = ['put', 'get', 'del', 'cas', 'watch', 'status', 'move-leader', 'member'] as const;
 export type KvCommandName = (typeof KV_COMMANDS)[number];
 
 export function isKvCommand(name: string | undefined): name is KvCommandName {
@@ -36,7 +40,7 @@ export function isKvCommand(name: string | undefined): name is KvCommandName {
 }
 
 /** Positional arguments each command takes. */
-const ARITY: Record<KvCommandName, readonly number[]> = { put: [2], get: [1], del: [1], cas: [2, 3], watch: [1], status: [0], 'move-leader': [1] };
+const ARITY: Record<KvCommandName, readonly number[]> = { put: [2], get: [1], del: [1], cas: [2, 3], watch: [1], status: [0], 'move-leader': [1], member: [1, 2, 3] };
 
 interface Common {
   readonly endpoints: readonly string[];
@@ -57,6 +61,7 @@ export async function kvCommand(name: KvCommandName, argv: readonly string[], ou
   const common = commonOptions(args.values, env);
   const print = (table: string, json: object): void => out.stdout(common.json ? JSON.stringify(json) : table);
   if (name === 'status' || name === 'move-leader') return adminCommand(name, p, common, out, print);
+  if (name === 'member') return memberCommand(p, common, out, print);
   const client = await connect({ endpoints: common.endpoints, clusterToken: common.clusterToken, client: { requestTimeoutMs: common.timeoutMs } });
   try {
     return await run(name, p, args, client, out, print);
@@ -154,6 +159,33 @@ async function adminCommand(name: 'status' | 'move-leader', p: readonly string[]
     for (const r of rows) out.stdout(r.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd());
   }
   return statuses.some((s) => s.status !== undefined) ? 0 : 1;
+}
+
+/** `member list|add|remove`: admin commands to the leader (server/admin.ts). */
+async function memberCommand(p: readonly string[], common: Common, out: Output, print: (table: string, json: object) => void): Promise<number> {
+  const [sub, ...rest] = p;
+  const arity: Record<string, number> = { list: 0, add: 2, remove: 1 };
+  if (sub === undefined || !(sub in arity)) throw new UsageError(`member takes list, add ID HOST:PORT or remove ID, got ${JSON.stringify(sub ?? '')}`);
+  if (rest.length !== arity[sub]) throw new UsageError(`member ${sub} takes ${arity[sub]} arguments, got ${rest.length}`);
+  const leader = (await allStatuses(common)).find((s) => s.status?.role === 'leader');
+  if (leader === undefined) throw new RingraftError(ErrorCode.UNAVAILABLE, 'no reachable node leads now; try again');
+  const timeoutMs = Math.max(common.timeoutMs, 35_000);
+  if (sub === 'list') {
+    const answer = (await adminCall(leader.endpoint, common.clusterToken, { op: 'member-list' }, timeoutMs)) as { members: { id: number; peerAddress: string | null; role: string }[] };
+    if (common.json) for (const m of answer.members) out.stdout(JSON.stringify(m));
+    else for (const m of answer.members) out.stdout(`${m.id}  ${m.peerAddress ?? '-'}  ${m.role}`);
+    return 0;
+  }
+  const id = nonNegativeInt(rest[0]!, 'ID');
+  if (id === 0) throw new UsageError('a node id is >= 1');
+  if (sub === 'add') {
+    const answer = (await adminCall(leader.endpoint, common.clusterToken, { op: 'member-add', id, peerAddress: rest[1]! }, timeoutMs)) as { voters: number[] };
+    print(`node ${id} added; voters ${answer.voters.join(', ')}`, { op: 'member-add', id, ...answer });
+    return 0;
+  }
+  const answer = (await adminCall(leader.endpoint, common.clusterToken, { op: 'member-remove', id }, timeoutMs)) as { voters: number[] };
+  print(`node ${id} removed; voters ${answer.voters.join(', ')}`, { op: 'member-remove', id, ...answer });
+  return 0;
 }
 
 interface EndpointStatus {

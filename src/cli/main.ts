@@ -20,7 +20,7 @@ commands:
   wal     verify or dump a node's write-ahead log, or verify a cluster's (ringraft wal --help)
   load    drive a cluster with load and faults (ringraft load --help)
   serve   run one node of a cluster over TCP (ringraft serve --help)
-  put, get, del, cas, watch, status, move-leader
+  put, get, del, cas, watch, status, move-leader, member
           talk to a running cluster over the network (below)
   help    this text
 
@@ -56,6 +56,7 @@ export async function main(argv: readonly string[], out: Output = processOutput(
       case 'watch':
       case 'status':
       case 'move-leader':
+      case 'member':
         if (!isKvCommand(command)) throw new UsageError(`unknown command "${command}"`);
         return await kvCommand(command, rest, out);
       case undefined:

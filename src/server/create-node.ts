@@ -17,6 +17,7 @@
 import { ErrorCode, RingraftError } from '../base/index.ts';
 import { connect, type ConnectOptions, type NetworkClient } from '../client/index.ts';
 import type { NodeStatus } from '../runtime/index.ts';
+import { runAdmin } from './admin.ts';
 import { resolveServeConfig, type ServeConfigInput } from './config.ts';
 import { formatHostPort } from './host-port.ts';
 import { createLogger } from './log.ts';
@@ -37,6 +38,14 @@ export interface RingraftNode {
   status(): Promise<NodeStatus>;
   /** Asks this node, if it leads, to hand leadership to `target`. */
   transferLeadership(target: number): Promise<void>;
+  /**
+   * Adds node `id`, which listens for peers at `peerAddress` and was started with `join`:
+   * as a learner, then a voter once it has caught up. Resolves to the voters. Run it on the
+   * leader (another node rejects with NOT_LEADER, naming the leader in its message).
+   */
+  addMember(id: number, peerAddress: string): Promise<readonly number[]>;
+  /** Removes node `id` from the cluster (on the leader, as addMember). Resolves to the voters. */
+  removeMember(id: number): Promise<readonly number[]>;
   /** Stops gracefully, as SIGTERM stops `ringraft serve`: hand-off, drain, the WAL closed. */
   close(): Promise<void>;
 }
@@ -64,6 +73,8 @@ export async function createNode(options: CreateNodeOptions): Promise<RingraftNo
     },
     status: () => server.status(),
     transferLeadership: (target) => server.transferLeadership(target),
+    addMember: async (id, peerAddress) => (JSON.parse(await runAdmin(server, JSON.stringify({ op: 'member-add', id, peerAddress }))) as { voters: number[] }).voters,
+    removeMember: async (id) => (JSON.parse(await runAdmin(server, JSON.stringify({ op: 'member-remove', id }))) as { voters: number[] }).voters,
     close: async () => {
       await server.shutdown();
       await Promise.all([...clients].map((c) => c.close()));

@@ -60,7 +60,7 @@ import { Worker, MessageChannel, type MessagePort } from 'node:worker_threads';
 import { join } from 'node:path';
 import { ErrorCode, errorCodeFromWire, errorCodeWire, RingraftError } from '../base/index.ts';
 import { ControlChannel, DataDirLock, type ControlTarget } from '../cluster/index.ts';
-import { formatTraceEvent, type MessageType } from '../core/index.ts';
+import { formatTraceEvent, type ConfChange, type MessageType } from '../core/index.ts';
 import {
   NODE_WORKER_URL,
   Outbox,
@@ -90,12 +90,14 @@ import {
   TcpTransport,
   type ClientConnectionHandle,
   type ClientPortLogEntry,
+  type TcpLane,
   type TcpLogEntry,
 } from '../transport/index.ts';
 import { PEER_MESSAGE_HEADROOM_BYTES, type LogLevel, type ServeConfig } from './config.ts';
 import { formatHostPort, type HostPort } from './host-port.ts';
 import type { Logger } from './log.ts';
 import { runAdmin, type AdminTarget } from './admin.ts';
+import { decodeMemberTable, encodeMemberTable, MEMBER_TABLE, PeerTable, type MemberUpdate } from './members.ts';
 import { MetricsServer, type MetricsSnapshot, type MetricsSource } from './metrics.ts';
 
 /** Bytes of client requests waiting for room in the node's ring; past them new requests are answered UNAVAILABLE. */
@@ -242,6 +244,9 @@ export class NodeServer implements AdminTarget, MetricsSource {
   private resolveStopped!: (error: RingraftError | undefined) => void;
 
   private readonly clientRings: { readonly requestRing: SharedArrayBuffer; readonly replyRing: SharedArrayBuffer };
+  private readonly peerRingBytes: number;
+  /** Every member's peer address, this node's own included, kept in the data directory. */
+  readonly members: PeerTable;
   /** The rings with each peer, in the node's shape (its PeerLink). */
   private readonly peerLinks: { readonly id: number; readonly inRing: SharedArrayBuffer; readonly outRing: SharedArrayBuffer; readonly peerDoorbell: SharedArrayBuffer }[] = [];
 
@@ -256,18 +261,11 @@ export class NodeServer implements AdminTarget, MetricsSource {
     // The largest message the node sends or takes: an append or a snapshot chunk (an append
     // carries at least one entry, at most the largest write), with its framing.
     const r = config.raft;
-    const peerRingBytes = ringBytesFor(Math.max(r.appendBytesMax, r.snapshotChunkBytes, WRITE_REQUEST_BYTES_MAX) + PEER_MESSAGE_HEADROOM_BYTES);
-    this.peerRingFrameMax = ringFrameBytesMax(peerRingBytes);
-    for (const id of config.initialCluster.keys()) {
-      if (id === config.id) continue;
-      const inRing = createRing(peerRingBytes);
-      const outRing = createRing(peerRingBytes);
-      this.peers.set(id, {
-        toNode: new Outbox(new RingProducer(inRing, { doorbell: this.nodeBell }), bytesCodec, PEER_QUEUE_MESSAGES_MAX, PEER_QUEUE_BYTES_MAX),
-        fromNode: new RingConsumer(outRing),
-      });
-      this.peerLinks.push({ id, inRing, outRing, peerDoorbell: this.bell.buffer });
-    }
+    this.peerRingBytes = ringBytesFor(Math.max(r.appendBytesMax, r.snapshotChunkBytes, WRITE_REQUEST_BYTES_MAX) + PEER_MESSAGE_HEADROOM_BYTES);
+    this.peerRingFrameMax = ringFrameBytesMax(this.peerRingBytes);
+    // The members: those of --initial-cluster, as changed since by membership changes (PEERS).
+    this.members = new PeerTable(config.dataDir, config.initialCluster);
+    for (const id of this.members.ids()) if (id !== config.id) this.addPeerRings(id);
     // A request holds at most the largest write; a reply at most the largest value.
     const clientRingBytes = ringBytesFor(REQUEST_HEADER_BYTES + WRITE_REQUEST_BYTES_MAX);
     const requestRing = createRing(clientRingBytes);
@@ -370,6 +368,54 @@ export class NodeServer implements AdminTarget, MetricsSource {
     return this.shutdownPromise;
   }
 
+  // ─── Members ────────────────────────────────────────────────────────────────────
+
+  /** Rings between the node and peer `id`; handed to the node's thread now if it runs. */
+  private addPeerRings(id: number): void {
+    if (this.peers.has(id)) return;
+    const inRing = createRing(this.peerRingBytes);
+    const outRing = createRing(this.peerRingBytes);
+    this.peers.set(id, {
+      toNode: new Outbox(new RingProducer(inRing, { doorbell: this.nodeBell }), bytesCodec, PEER_QUEUE_MESSAGES_MAX, PEER_QUEUE_BYTES_MAX),
+      fromNode: new RingConsumer(outRing),
+    });
+    const link = { id, inRing, outRing, peerDoorbell: this.bell.buffer };
+    this.peerLinks.push(link);
+    if (this.worker !== undefined && this.target.alive) this.control.post(this.target, { type: 'add-peer', callId: 0, link });
+  }
+
+  /**
+   * Takes a table of member addresses (from the leader, or an admin command): new members get
+   * rings and a dialler, moved ones a new address, removed ones are dropped from the transport
+   * (their connections refused from then on). Written to the data directory before it is used.
+   */
+  applyMembers(update: MemberUpdate): void {
+    const changed = this.members.apply(update, this.config.id);
+    if (!changed) return;
+    for (const [id, address] of this.members.entries()) {
+      if (id === this.config.id) continue;
+      this.addPeerRings(id);
+      this.transport?.setPeer(id, address);
+    }
+    for (const id of update.removed ?? []) if (id !== this.config.id) this.transport?.removePeer(id);
+    this.log.log('info', 'members', `members now ${this.members.describe()}`, { members: Object.fromEntries([...this.members.entries()].map(([id, a]) => [id, formatHostPort(a)])) });
+  }
+
+  /** Sends the member table to `peers` (every peer by default) on the control lane. */
+  broadcastMembers(peers: Iterable<number> = this.peers.keys()): void {
+    const bytes = encodeMemberTable(this.members);
+    for (const id of peers) this.sendToPeer(id, bytes, 'control');
+  }
+
+  async proposeConfChange(change: ConfChange): Promise<number> {
+    const reply = await this.control.call(this.config.id, { type: 'conf-change', callId: 0, change });
+    return reply.index!;
+  }
+
+  memberAddresses(): ReadonlyMap<number, HostPort> {
+    return new Map(this.members.entries());
+  }
+
   // ─── Start ──────────────────────────────────────────────────────────────────────
 
   private async startNode(): Promise<void> {
@@ -447,7 +493,7 @@ export class NodeServer implements AdminTarget, MetricsSource {
       nodeId: c.id,
       clusterId: c.clusterId,
       listen: c.listenPeer,
-      peers: [...c.initialCluster].filter(([id]) => id !== c.id),
+      peers: [...this.members.entries()].filter(([id]) => id !== c.id),
       onMessage: (from, bytes) => this.fromPeer(from, bytes),
       onUnreachable: (peer) => this.forwardsLost(peer),
       onLog: (entry) => this.logTransport(entry),
@@ -474,6 +520,12 @@ export class NodeServer implements AdminTarget, MetricsSource {
       this.fromForward(from, bytes);
       return;
     }
+    if (bytes[0] === MEMBER_TABLE) {
+      const update = decodeMemberTable(bytes);
+      if (update === undefined) this.peerMessagesDropped++;
+      else this.applyMembers(update);
+      return;
+    }
     if (bytes.length > this.peerRingFrameMax) {
       this.peerMessagesDropped++;
       this.log.log('warn', 'peer-message-too-large', `a message of ${bytes.length} bytes from node ${from} exceeds the node's ring frames of ${this.peerRingFrameMax}: dropped`, { peer: from });
@@ -485,13 +537,21 @@ export class NodeServer implements AdminTarget, MetricsSource {
     this.wake();
   }
 
+  /**
+   * Hands bytes to the transport for a member: what goes to a node no longer in the table (a
+   * removed member the node still writes to, or anything before the transport listens) is
+   * dropped, as on a network that does not reach it. Returns whether it was queued.
+   */
+  private sendToPeer(id: number, bytes: Uint8Array, lane: TcpLane): boolean {
+    if (this.transport === undefined || !this.members.has(id)) return false;
+    return this.transport.send(id, bytes, lane);
+  }
+
   private drainPeers(): number {
     let frames = 0;
-    const transport = this.transport;
     for (const [id, peer] of this.peers) {
       frames += peer.fromNode.drainRanges((memory, offset, length) => {
-        // Before the transport listens, what the node sends is lost, as on a slow network.
-        transport?.send(id, memory.subarray(offset, offset + length), peerLaneOf(memory[offset + 1] as MessageType));
+        this.sendToPeer(id, memory.subarray(offset, offset + length), peerLaneOf(memory[offset + 1] as MessageType));
       }, FRAMES_PER_TURN_MAX);
     }
     return frames;
@@ -575,7 +635,7 @@ export class NodeServer implements AdminTarget, MetricsSource {
     if (leader === 0 || leader === this.config.id || !this.peers.has(leader) || this.transport === undefined) return false;
     if (kind !== REQUEST_WRITE && !(kind === REQUEST_READ && frame.length > REQUEST_HEADER_BYTES && frame[REQUEST_HEADER_BYTES] !== READ_STALE)) return false;
     const id = this.nextForwardId();
-    if (!this.transport.send(leader, forwardFrame(FORWARD_REQUEST, id, frame), 'append')) return false;
+    if (!this.sendToPeer(leader, forwardFrame(FORWARD_REQUEST, id, frame), 'append')) return false;
     this.forwarded.set(id, { conn, clientRequestId, peer: leader, write: kind === REQUEST_WRITE });
     state.forwarded.add(id);
     this.requestsForwarded++;
@@ -622,7 +682,7 @@ export class NodeServer implements AdminTarget, MetricsSource {
     const reply: ClientReply = { kind: 'error', requestId: originId, code, leaderHint: this.knownLeader, proposed: false };
     const frame = new Uint8Array(encodedReplyBytes(reply));
     writeReply(reply, frame);
-    this.transport?.send(peer, forwardFrame(FORWARD_REPLY, originId, frame), 'append');
+    this.sendToPeer(peer, forwardFrame(FORWARD_REPLY, originId, frame), 'append');
   }
 
   /**
@@ -693,7 +753,7 @@ export class NodeServer implements AdminTarget, MetricsSource {
       if (p.from === 'peer') {
         // A forwarded request: its reply goes back to the follower that sent it.
         this.pending.delete(id);
-        this.transport?.send(p.peer, forwardFrame(FORWARD_REPLY, p.originId, memory.subarray(offset, offset + length)), 'append');
+        this.sendToPeer(p.peer, forwardFrame(FORWARD_REPLY, p.originId, memory.subarray(offset, offset + length)), 'append');
         return;
       }
       if (endsRequest) {
@@ -899,6 +959,8 @@ export class NodeServer implements AdminTarget, MetricsSource {
       this.peersFailing.add(key);
     } else if (entry.kind === 'connected') {
       this.peersFailing.delete(key);
+      // A peer (re)connected: the leader tells it the members, which it may have missed.
+      if (entry.lane === 'control' && entry.peerId !== undefined && this.knownLeader === this.config.id) this.broadcastMembers([entry.peerId]);
     }
     this.log.log(level, `peer-${entry.kind}`, entry.message, { peer: entry.peerId, lane: entry.lane, error: entry.error });
   }

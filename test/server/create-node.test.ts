@@ -37,6 +37,12 @@ describe('createNode', () => {
       await waitFor(async () => ((await nodes[target - 1]!.status()).role === 'leader' ? true : undefined), 'the new leader');
       await b.put('after', 'move');
       expect(new TextDecoder().decode(await a.get('after'))).toBe('move');
+      // Membership from the embedding API, on the leader; elsewhere NOT_LEADER.
+      const other = [1, 2, 3].find((id) => id !== target)!;
+      const refused = await nodes[other - 1]!.removeMember(1).then(() => undefined, (e: unknown) => e);
+      expect((refused as RingraftError).code).toBe(ErrorCode.NOT_LEADER);
+      const victim = [1, 2, 3].find((id) => id !== target)!;
+      expect(await nodes[target - 1]!.removeMember(victim)).toEqual([1, 2, 3].filter((id) => id !== victim));
     } finally {
       for (const n of nodes) await n.close();
     }

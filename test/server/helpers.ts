@@ -7,7 +7,7 @@ import { afterEach } from 'vitest';
 import { decodeReply, encodedRequestBytes, writeRequest, type ClientReply, type NodeStatus } from '../../src/runtime/index.ts';
 import { createLogger, NodeServer, resolveServeConfig, type Logger, type ServeConfig, type ServeConfigInput } from '../../src/server/index.ts';
 import { ClientPortConnection, clusterIdOf } from '../../src/transport/index.ts';
-import { createServer, type AddressInfo } from 'node:net';
+import { createServer } from 'node:net';
 import { readFileSync } from 'node:fs';
 import { HOST } from '../transport/tcp/helpers.ts';
 
@@ -19,12 +19,16 @@ export { HOST };
  * and the listen (a node's peers dial all the time), one below the range only by another
  * listener. Random, and checked by a bind, so concurrent test files rarely collide.
  */
+const handedOut = new Set<number>();
+
 export async function freePort(): Promise<number> {
   const [low] = readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/).map(Number);
   const top = Math.min(low ?? 32768, 65536) - 1;
   const bottom = Math.max(1024, top - 12_000);
   for (let attempt = 0; attempt < 50; attempt++) {
     const port = bottom + Math.floor(Math.random() * (top - bottom));
+    // Free now, but perhaps handed out a moment ago and not listened on yet.
+    if (handedOut.has(port)) continue;
     const server = createServer();
     const ok = await new Promise<boolean>((resolve) => {
       server.once('error', () => resolve(false));
@@ -32,7 +36,8 @@ export async function freePort(): Promise<number> {
     });
     if (ok) {
       await new Promise<void>((resolve) => server.close(() => resolve()));
-      return (server.address() as AddressInfo | null)?.port ?? port;
+      handedOut.add(port);
+      return port;
     }
   }
   throw new Error('no free port found below the ephemeral range');

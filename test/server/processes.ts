@@ -43,8 +43,12 @@ export function processClusters(): (
   n: number,
   extraArgs?: readonly string[],
   config?: { readonly raft?: object; readonly node?: object },
-  /** Every peer connection through its own fault proxy (node i to node j: proxies[i][j]). */
-  options?: { readonly proxied?: boolean },
+  /**
+   * `proxied`: every peer connection through its own fault proxy (node i to node j:
+   * proxies[i][j]). `members`: only nodes 1..members form the cluster and start; the others
+   * get ports and directories, and are started later (with --join) to be added.
+   */
+  options?: { readonly proxied?: boolean; readonly members?: number },
 ) => Promise<ProcessCluster> {
   const dirs = tempDirs();
   const live: ServeProcess[] = [];
@@ -67,7 +71,13 @@ export function processClusters(): (
         proxyOf[i]!.push(proxy);
       }
     }
-    const initialClusterOf = (id: number): string => ports.peer.map((p, j) => `${j + 1}=${HOST}:${proxyOf[id - 1]![j]?.port ?? p}`).join(',');
+    const members = options.members ?? n;
+    // Original members list the original members; a node added later lists every node.
+    const initialClusterOf = (id: number): string =>
+      ports.peer
+        .slice(0, id <= members ? members : n)
+        .map((p, j) => `${j + 1}=${HOST}:${proxyOf[id - 1]![j]?.port ?? p}`)
+        .join(',');
     const dataDirs = Array.from({ length: n }, () => dirs());
     // Short ticks and timeouts, durable writes: through --config, as an operator would.
     const configFile = join(dirs(), 'fast.json');
@@ -118,7 +128,7 @@ export function processClusters(): (
         for (const row of proxyOf) for (const p of row) p?.heal();
       },
     };
-    await Promise.all([...Array(n).keys()].map((i) => cluster.start(i + 1)));
+    await Promise.all([...Array(members).keys()].map((i) => cluster.start(i + 1)));
     return cluster;
   };
 }
