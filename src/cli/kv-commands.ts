@@ -11,7 +11,7 @@
  * printed in base64 with `"encoding": "base64"`.
  */
 import { ErrorCode, RingraftError } from '../base/index.ts';
-import { adminCall, connect, parseEndpoint, type NetworkClient } from '../client/index.ts';
+import { adminCall, connect, parseEndpoint, type NetworkClient, type TlsFiles } from '../client/index.ts';
 import { parseArgs, UsageError, type Output } from './args.ts';
 import { parseDurationMs } from './load-command.ts';
 
@@ -30,6 +30,8 @@ ringraft member remove ID               remove node ID from the cluster
   common: --endpoints HOST:PORT,...  (or RINGRAFT_ENDPOINTS)
           --cluster-token TOKEN      (or RINGRAFT_CLUSTER_TOKEN)
           -w table|json  output (default table); --timeout-ms N (default 5000)
+          --tls-ca FILE [--tls-cert FILE --tls-key FILE]  TLS to the nodes (or RINGRAFT_TLS_CA,
+                                     RINGRAFT_TLS_CERT, RINGRAFT_TLS_KEY)
   exit codes: 0 done; 1 refused or failed; 2 a bad command line`;
 
 const KV_COMMANDS = ['put', 'get', 'del', 'cas', 'watch', 'status', 'move-leader', 'member'] as const;
@@ -47,6 +49,7 @@ interface Common {
   readonly clusterToken: string;
   readonly json: boolean;
   readonly timeoutMs: number;
+  readonly tls: TlsFiles | undefined;
 }
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });
@@ -54,7 +57,7 @@ const utf8 = new TextDecoder('utf-8', { fatal: true });
 export async function kvCommand(name: KvCommandName, argv: readonly string[], out: Output, env: NodeJS.ProcessEnv = process.env): Promise<number> {
   const args = parseArgs(
     argv.map((a) => (a === '-w' ? '--write-out' : a)),
-    { flags: ['absent'], values: ['endpoints', 'cluster-token', 'write-out', 'timeout-ms', 'consistency', 'after-index', 'count'] },
+    { flags: ['absent'], values: ['endpoints', 'cluster-token', 'write-out', 'timeout-ms', 'consistency', 'after-index', 'count', 'tls-ca', 'tls-cert', 'tls-key'] },
   );
   const p = args.positional;
   if (!ARITY[name].includes(p.length)) throw new UsageError(`${name} takes ${ARITY[name].join(' or ')} arguments, got ${p.length}`);
@@ -62,7 +65,7 @@ export async function kvCommand(name: KvCommandName, argv: readonly string[], ou
   const print = (table: string, json: object): void => out.stdout(common.json ? JSON.stringify(json) : table);
   if (name === 'status' || name === 'move-leader') return adminCommand(name, p, common, out, print);
   if (name === 'member') return memberCommand(p, common, out, print);
-  const client = await connect({ endpoints: common.endpoints, clusterToken: common.clusterToken, client: { requestTimeoutMs: common.timeoutMs } });
+  const client = await connect({ endpoints: common.endpoints, clusterToken: common.clusterToken, client: { requestTimeoutMs: common.timeoutMs }, ...(common.tls === undefined ? {} : { tls: common.tls }) });
   try {
     return await run(name, p, args, client, out, print);
   } finally {
@@ -138,7 +141,7 @@ async function adminCommand(name: 'status' | 'move-leader', p: readonly string[]
       print(`node ${target} leads already`, { op: 'move-leader', target, leader: target });
       return 0;
     }
-    await adminCall(leader.endpoint, common.clusterToken, { op: 'transfer-leadership', target }, common.timeoutMs);
+    await adminCall(leader.endpoint, common.clusterToken, { op: 'transfer-leadership', target }, common.timeoutMs, common.tls);
     const deadline = performance.now() + common.timeoutMs;
     for (;;) {
       const now = (await allStatuses(common)).find((s) => s.status?.role === 'leader');
@@ -171,7 +174,7 @@ async function memberCommand(p: readonly string[], common: Common, out: Output, 
   if (leader === undefined) throw new RingraftError(ErrorCode.UNAVAILABLE, 'no reachable node leads now; try again');
   const timeoutMs = Math.max(common.timeoutMs, 35_000);
   if (sub === 'list') {
-    const answer = (await adminCall(leader.endpoint, common.clusterToken, { op: 'member-list' }, timeoutMs)) as { members: { id: number; peerAddress: string | null; role: string }[] };
+    const answer = (await adminCall(leader.endpoint, common.clusterToken, { op: 'member-list' }, timeoutMs, common.tls)) as { members: { id: number; peerAddress: string | null; role: string }[] };
     if (common.json) for (const m of answer.members) out.stdout(JSON.stringify(m));
     else for (const m of answer.members) out.stdout(`${m.id}  ${m.peerAddress ?? '-'}  ${m.role}`);
     return 0;
@@ -179,11 +182,11 @@ async function memberCommand(p: readonly string[], common: Common, out: Output, 
   const id = nonNegativeInt(rest[0]!, 'ID');
   if (id === 0) throw new UsageError('a node id is >= 1');
   if (sub === 'add') {
-    const answer = (await adminCall(leader.endpoint, common.clusterToken, { op: 'member-add', id, peerAddress: rest[1]! }, timeoutMs)) as { voters: number[] };
+    const answer = (await adminCall(leader.endpoint, common.clusterToken, { op: 'member-add', id, peerAddress: rest[1]! }, timeoutMs, common.tls)) as { voters: number[] };
     print(`node ${id} added; voters ${answer.voters.join(', ')}`, { op: 'member-add', id, ...answer });
     return 0;
   }
-  const answer = (await adminCall(leader.endpoint, common.clusterToken, { op: 'member-remove', id }, timeoutMs)) as { voters: number[] };
+  const answer = (await adminCall(leader.endpoint, common.clusterToken, { op: 'member-remove', id }, timeoutMs, common.tls)) as { voters: number[] };
   print(`node ${id} removed; voters ${answer.voters.join(', ')}`, { op: 'member-remove', id, ...answer });
   return 0;
 }
@@ -198,7 +201,7 @@ async function allStatuses(common: Common): Promise<EndpointStatus[]> {
   return Promise.all(
     common.endpoints.map(async (endpoint): Promise<EndpointStatus> => {
       try {
-        const answer = (await adminCall(endpoint, common.clusterToken, { op: 'status' }, common.timeoutMs)) as { node: EndpointStatus['status'] };
+        const answer = (await adminCall(endpoint, common.clusterToken, { op: 'status' }, common.timeoutMs, common.tls)) as { node: EndpointStatus['status'] };
         return { endpoint, status: answer.node };
       } catch (error) {
         if (!(error instanceof RingraftError)) throw error;
@@ -226,7 +229,13 @@ function commonOptions(values: ReadonlyMap<string, string>, env: NodeJS.ProcessE
       throw error;
     }
   });
-  return { endpoints, clusterToken, json: writeOut === 'json', timeoutMs };
+  const caFile = values.get('tls-ca') ?? env['RINGRAFT_TLS_CA'];
+  const certFile = values.get('tls-cert') ?? env['RINGRAFT_TLS_CERT'];
+  const keyFile = values.get('tls-key') ?? env['RINGRAFT_TLS_KEY'];
+  if ((certFile === undefined) !== (keyFile === undefined)) throw new UsageError('--tls-cert and --tls-key go together');
+  if (caFile === undefined && certFile !== undefined) throw new UsageError('--tls-cert needs --tls-ca');
+  const tls = caFile === undefined ? undefined : { caFile, ...(certFile === undefined ? {} : { certFile, keyFile: keyFile! }) };
+  return { endpoints, clusterToken, json: writeOut === 'json', timeoutMs, tls };
 }
 
 function choice<T extends string>(text: string, allowed: readonly T[], name: string): T {

@@ -70,6 +70,7 @@ export async function serveCommand(argv: readonly string[], out: Output): Promis
 
 /** Without TLS, a listener on an address other than loopback is reachable by anyone who can reach the host: said once, at start. */
 function warnIfExposed(config: ServeConfig, log: ReturnType<typeof createLogger>): void {
+  if (config.tls !== undefined) return;
   const exposed = [config.listenPeer, config.listenClient, config.listenMetrics].filter(
     (a) => a !== undefined && (isWildcardHost(a.host) || !(a.host.startsWith('127.') || a.host === '::1')),
   );

@@ -5,7 +5,7 @@
  */
 import { ErrorCode, RingraftError } from '../base/index.ts';
 import { decodeReply, encodedRequestBytes, writeRequest, type ClientRequest } from '../runtime/index.ts';
-import { ClientPortConnection, clusterIdOf } from '../transport/index.ts';
+import { ClientPortConnection, clusterIdOf, type TlsFiles } from '../transport/index.ts';
 import { parseEndpoint } from './endpoint-address.ts';
 
 /**
@@ -13,7 +13,7 @@ import { parseEndpoint } from './endpoint-address.ts';
  * Rejects with the node's code (INVALID_ARGUMENT for a command it does not know), TIMEOUT
  * after `timeoutMs`, or the connection's failure (CONNECTION_FAILED, HANDSHAKE_REFUSED, ...).
  */
-export async function adminCall(endpoint: string, clusterToken: string, command: object, timeoutMs: number): Promise<unknown> {
+export async function adminCall(endpoint: string, clusterToken: string, command: object, timeoutMs: number, tls?: TlsFiles): Promise<unknown> {
   const address = parseEndpoint(endpoint, 'endpoint');
   let settle!: { resolve: (value: unknown) => void; reject: (error: RingraftError) => void };
   const answer = new Promise<unknown>((resolve, reject) => (settle = { resolve, reject }));
@@ -23,6 +23,7 @@ export async function adminCall(endpoint: string, clusterToken: string, command:
     conn = await Promise.race([
       ClientPortConnection.connect(address, {
         clusterId: clusterIdOf(clusterToken),
+        ...(tls === undefined ? {} : { tls }),
         onReply: (frame) => {
           const reply = decodeReply(frame);
           if (reply.kind === 'admin') settle.resolve(JSON.parse(reply.body) as unknown);

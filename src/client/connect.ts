@@ -13,7 +13,7 @@
  */
 import { checkKnown, invalidArgument, resolveSettings } from '../base/index.ts';
 import { CLIENT_SETTINGS, KvClient, type ClientSettingsInput } from '../cluster/index.ts';
-import { clusterIdOf, resolveClientPortSettings, type ClientPortSettingsInput } from '../transport/index.ts';
+import { clusterIdOf, resolveClientPortSettings, type ClientPortSettingsInput, type TlsFiles } from '../transport/index.ts';
 import { parseEndpoint, type EndpointAddress } from './endpoint-address.ts';
 import { NetworkEndpoint, type EndpointState } from './network-endpoint.ts';
 
@@ -30,9 +30,11 @@ export interface ConnectOptions {
   readonly electionTimeoutMs?: number;
   /** How long `connect` waits for a first endpoint to answer. Default: the client port's idle timeout (5,000 ms). */
   readonly connectTimeoutMs?: number;
+  /** TLS: `caFile`, the CA the nodes' certificates chain to, and `certFile` and `keyFile` if the nodes require a client certificate. */
+  readonly tls?: TlsFiles;
 }
 
-const OPTION_NAMES = { endpoints: 0, clusterToken: 0, client: 0, clientPort: 0, electionTimeoutMs: 0, connectTimeoutMs: 0 };
+const OPTION_NAMES = { endpoints: 0, clusterToken: 0, client: 0, clientPort: 0, electionTimeoutMs: 0, connectTimeoutMs: 0, tls: 0 };
 const ELECTION_TIMEOUT_MS_DEFAULT = 1_000;
 
 /** A `KvClient` over TCP, with what a network client adds: its endpoints, and `close()`. */
@@ -83,6 +85,7 @@ export async function connect(options: ConnectOptions): Promise<NetworkClient> {
     requestsInFlightMax: client.requestsInFlightMax,
     electionTimeoutMs,
     clientPort: options.clientPort,
+    tls: options.tls,
   });
   try {
     await endpoint.start(connectTimeoutMs);

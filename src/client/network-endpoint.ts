@@ -30,7 +30,7 @@
 import { ErrorCode, RingraftError } from '../base/index.ts';
 import { SessionPool, SESSIONS_KEPT_MAX, SlotGate, syntheticErrorReply, type KvClientHost } from '../cluster/index.ts';
 import { decodeReply, encodedRequestBytes, writeRequest, type ClientReply, type ClientRequest } from '../runtime/index.ts';
-import { ClientPortConnection, type ClientPortSettingsInput } from '../transport/index.ts';
+import { ClientPortConnection, type ClientPortSettingsInput, type TlsFiles } from '../transport/index.ts';
 import type { EndpointAddress } from './endpoint-address.ts';
 
 const REDIAL_MS_MIN = 50;
@@ -45,6 +45,7 @@ export interface NetworkEndpointOptions {
   /** The cluster's election timeout as the client assumes it: an attempt at one node waits four of them before the call tries another. */
   readonly electionTimeoutMs: number;
   readonly clientPort: ClientPortSettingsInput | undefined;
+  readonly tls: TlsFiles | undefined;
 }
 
 /** One endpoint: its connection when up, and what it has in flight. */
@@ -258,6 +259,7 @@ export class NetworkEndpoint implements KvClientHost {
     ClientPortConnection.connect(slot.address, {
       clusterId: this.options.clusterId,
       settings: this.options.clientPort,
+      ...(this.options.tls === undefined ? {} : { tls: this.options.tls }),
       onReply: (frame) => this.onReply(slot, frame),
       onClose: (error) => {
         if (conn !== undefined && slot.conn === conn) this.connectionEnded(slot, error);

@@ -24,6 +24,8 @@
  * | `clusterToken`  | `--cluster-token`   | a non-empty string naming the cluster (required)             |
  * | `join`          | `--join`            | true for a node added to a running cluster; default false    |
  * | `logLevel`      | `--log-level`       | `debug`, `info`, `warn` or `error`; default `info`           |
+ * | `tlsCert`, `tlsKey`, `tlsCa` | `--tls-cert`, `--tls-key`, `--tls-ca` | PEM files: this node's certificate (its CN or a DNS name `node-<id>`) and key, and the cluster's CA; all three or none. With them, peers talk mutual TLS and clients TLS |
+ * | `clientCertRequired` | `--client-cert-required` | clients must present a certificate from the CA; default false (needs TLS) |
  * | `raft`          |                     | Raft settings, an object                                     |
  * | `node`          |                     | the node's host settings, an object                          |
  * | `peerTransport` |                     | TCP peer transport settings, an object                       |
@@ -104,6 +106,10 @@ export interface ServeConfigInput {
   readonly clusterToken?: string;
   readonly join?: boolean;
   readonly logLevel?: LogLevel;
+  readonly tlsCert?: string;
+  readonly tlsKey?: string;
+  readonly tlsCa?: string;
+  readonly clientCertRequired?: boolean;
   readonly raft?: RaftSettingsInput;
   readonly node?: NodeSettingsInput;
   readonly peerTransport?: TcpTransportSettingsInput;
@@ -125,6 +131,8 @@ export interface ServeConfig {
   readonly clusterId: bigint;
   readonly join: boolean;
   readonly logLevel: LogLevel;
+  /** TLS on both ports, or undefined for plain TCP. */
+  readonly tls: { readonly certFile: string; readonly keyFile: string; readonly caFile: string; readonly clientCertRequired: boolean } | undefined;
   readonly raft: RaftSettings;
   readonly node: NodeSettings;
   readonly peerTransport: TcpTransportSettings;
@@ -142,6 +150,10 @@ const KEYS: { readonly [K in ServeConfigKey]-?: boolean } = {
   clusterToken: true,
   join: false,
   logLevel: false,
+  tlsCert: false,
+  tlsKey: false,
+  tlsCa: false,
+  clientCertRequired: false,
   raft: false,
   node: false,
   peerTransport: false,
@@ -177,6 +189,7 @@ export function resolveServeConfig(input: ServeConfigInput, nameOf: ServeConfigN
     clusterId: clusterIdOf(clusterToken),
     join: settingValue(SERVE_SETTINGS.join, input.join, nameOf('join')) as boolean,
     logLevel: settingValue(SERVE_SETTINGS.logLevel, input.logLevel, nameOf('logLevel')) as LogLevel,
+    tls: resolveTls(input, nameOf),
     raft: resolveRaftSettings(input.raft, `${nameOf('raft')}.`),
     node: resolveNodeSettings(input.node, `${nameOf('node')}.`),
     peerTransport: resolveTcpTransportSettings(input.peerTransport, `${nameOf('peerTransport')}.`),
@@ -307,6 +320,32 @@ function checkFrames(c: ServeConfig): void {
   if (c.raft.proposalBytesMax < WRITE_REQUEST_BYTES_MAX) {
     throw relation(`raft.proposalBytesMax (${c.raft.proposalBytesMax}) must be at least ${WRITE_REQUEST_BYTES_MAX}, the largest write request (WRITE_REQUEST_BYTES_MAX)`);
   }
+}
+
+/** The TLS files, all three or none, each a readable file; `clientCertRequired` only with them. */
+function resolveTls(input: ServeConfigInput, nameOf: ServeConfigNames): ServeConfig['tls'] {
+  const keys = ['tlsCert', 'tlsKey', 'tlsCa'] as const;
+  const given = keys.filter((k) => input[k] !== undefined);
+  const clientCertRequired = settingValue(boolean(false), input.clientCertRequired, nameOf('clientCertRequired')) as boolean;
+  if (given.length === 0) {
+    if (clientCertRequired) throw new ServeConfigError(ServeConfigErrorReason.RELATION, `${nameOf('clientCertRequired')} needs TLS: give ${keys.map(nameOf).join(', ')}`);
+    return undefined;
+  }
+  if (given.length < keys.length) {
+    const missing = keys.filter((k) => input[k] === undefined).map(nameOf);
+    throw new ServeConfigError(ServeConfigErrorReason.MISSING, `TLS needs ${keys.map(nameOf).join(', ')} together; ${missing.join(' and ')} ${missing.length === 1 ? 'is' : 'are'} missing`);
+  }
+  const files = keys.map((k) => {
+    const path = nonEmptyString(input[k], nameOf(k), Infinity);
+    try {
+      if (!statSync(path).isFile()) throw new Error('not a file');
+      readFileSync(path, { flag: 'r' }).subarray(0, 0);
+    } catch (error) {
+      throw new ServeConfigError(ServeConfigErrorReason.FILE_UNREADABLE, `${nameOf(k)} ${path}: cannot read it (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`);
+    }
+    return path;
+  });
+  return { certFile: files[0]!, keyFile: files[1]!, caFile: files[2]!, clientCertRequired };
 }
 
 /**

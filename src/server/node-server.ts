@@ -498,6 +498,7 @@ export class NodeServer implements AdminTarget, MetricsSource {
       onUnreachable: (peer) => this.forwardsLost(peer),
       onLog: (entry) => this.logTransport(entry),
       settings: c.peerTransport,
+      ...(c.tls === undefined ? {} : { tls: { certFile: c.tls.certFile, keyFile: c.tls.keyFile, caFile: c.tls.caFile } }),
     });
     this.clientPort = await ClientPortServer.start({
       clusterId: c.clusterId,
@@ -507,6 +508,7 @@ export class NodeServer implements AdminTarget, MetricsSource {
       onConnectionClosed: (conn) => this.onConnectionClosed(conn),
       onLog: (entry) => this.logClientPort(entry),
       settings: c.clientPort,
+      ...(c.tls === undefined ? {} : { tls: { certFile: c.tls.certFile, keyFile: c.tls.keyFile, caFile: c.tls.caFile, requireClientCert: c.tls.clientCertRequired } }),
     });
     if (c.listenMetrics !== undefined) this.metrics = await MetricsServer.start(c.listenMetrics, this, this.log);
   }
@@ -962,7 +964,7 @@ export class NodeServer implements AdminTarget, MetricsSource {
       // A peer (re)connected: the leader tells it the members, which it may have missed.
       if (entry.lane === 'control' && entry.peerId !== undefined && this.knownLeader === this.config.id) this.broadcastMembers([entry.peerId]);
     }
-    this.log.log(level, `peer-${entry.kind}`, entry.message, { peer: entry.peerId, lane: entry.lane, error: entry.error });
+    this.log.log(level, `peer-${entry.kind}`, entry.message, { peer: entry.peerId, lane: entry.lane, error: entry.error, ...(entry.refusalReason === undefined ? {} : { refusalReason: entry.refusalReason }) });
   }
 
   private logClientPort(entry: ClientPortLogEntry): void {

@@ -21,22 +21,28 @@ const FLAG_KEYS = {
   'cluster-token': 'clusterToken',
   join: 'join',
   'log-level': 'logLevel',
+  'tls-cert': 'tlsCert',
+  'tls-key': 'tlsKey',
+  'tls-ca': 'tlsCa',
+  'client-cert-required': 'clientCertRequired',
 } as const satisfies Record<string, ServeConfigKey>;
 type KeyFlag = keyof typeof FLAG_KEYS;
 
 /** Flags that take no value. */
-const SWITCHES: readonly string[] = ['join', 'help'];
+const SWITCHES: readonly string[] = ['join', 'client-cert-required', 'help'];
 const FLAGS: readonly string[] = [...Object.keys(FLAG_KEYS), 'config', 'help'];
 
 export const SERVE_USAGE = `usage: ringraft serve [--config FILE] --id ID --data-dir DIR --listen-peer HOST:PORT
                       --listen-client HOST:PORT --initial-cluster ID=HOST:PORT,...
                       --cluster-token TOKEN [--listen-metrics HOST:PORT] [--join]
                       [--log-level debug|info|warn|error]
+                      [--tls-cert FILE --tls-key FILE --tls-ca FILE [--client-cert-required]]
 
 Runs one ringraft node over TCP. HOST is an IP address (an IPv6 one in brackets,
 [::1]:7000), never a name. --initial-cluster lists every node's peer address by id,
 this node's too (its --listen-peer address, or the same port if it listens on 0.0.0.0
-or ::). A node added to a running cluster starts with --join.
+or ::). A node added to a running cluster starts with --join. With --tls-*, peers talk
+mutual TLS (each node's certificate names it: CN or DNS name node-<id>) and clients TLS.
 
 --config FILE reads a JSON object with the same keys in camelCase (dataDir,
 listenPeer, ...) and the setting groups raft, node, peerTransport and clientPort;

@@ -53,4 +53,5 @@ export type {
   TcpTransportSettings,
   TcpTransportSettingsInput,
   TcpTransportStats,
+  TlsFiles,
 } from './tcp/index.ts';

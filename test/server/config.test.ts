@@ -114,6 +114,7 @@ describe('a full configuration', () => {
       clusterId: clusterIdOf('orders'),
       join: true,
       logLevel: 'debug',
+      tls: undefined,
       raft: resolveRaftSettings(undefined),
       node: resolveNodeSettings(undefined),
       peerTransport: resolveTcpTransportSettings(undefined),
@@ -332,5 +333,21 @@ describe('relations', () => {
     refused(() => resolveServeConfig({ ...MINIMAL, listenClient: '10.0.0.2:7001' }), /listenPeer 10.0.0.2:7001 and listenClient 10.0.0.2:7001/, ServeConfigErrorReason.RELATION);
     refused(() => resolveServeConfig({ ...MINIMAL, listenMetrics: '0.0.0.0:7101' }), /listenClient 10.0.0.2:7101 and listenMetrics 0.0.0.0:7101/, ServeConfigErrorReason.RELATION);
     expect(resolveServeConfig({ ...MINIMAL, listenClient: '127.0.0.1:0', listenMetrics: '127.0.0.1:0' }).listenMetrics).toEqual({ host: '127.0.0.1', port: 0 });
+  });
+});
+
+describe('TLS', () => {
+  it('takes the three files together, from flags or the file, and refuses a partial set, an unreadable file, or client certificates without TLS', () => {
+    const cert = join(dir, 'n.crt');
+    const key = join(dir, 'n.key');
+    const ca = join(dir, 'ca.crt');
+    for (const f of [cert, key, ca]) writeFileSync(f, 'pem');
+    const flags = ['--id', '2', '--data-dir', 'd', '--listen-peer', '10.0.0.2:7001', '--listen-client', '10.0.0.2:7101', '--initial-cluster', '1=10.0.0.1:7001,2=10.0.0.2:7001', '--cluster-token', 't'];
+    expect(serve([...flags, '--tls-cert', cert, '--tls-key', key, '--tls-ca', ca, '--client-cert-required']).tls).toEqual({ certFile: cert, keyFile: key, caFile: ca, clientCertRequired: true });
+    expect(resolveServeConfig({ ...MINIMAL, tlsCert: cert, tlsKey: key, tlsCa: ca }).tls).toEqual({ certFile: cert, keyFile: key, caFile: ca, clientCertRequired: false });
+    expect(resolveServeConfig(MINIMAL).tls).toBeUndefined();
+    refused(() => serve([...flags, '--tls-cert', cert, '--tls-ca', ca]), /TLS needs --tls-cert, --tls-key, --tls-ca together; --tls-key is missing/, ServeConfigErrorReason.MISSING);
+    refused(() => resolveServeConfig({ ...MINIMAL, tlsCert: cert, tlsKey: join(dir, 'absent.key'), tlsCa: ca }), /tlsKey .*absent\.key: cannot read it \(ENOENT\)/, ServeConfigErrorReason.FILE_UNREADABLE);
+    refused(() => serve([...flags, '--client-cert-required']), /--client-cert-required needs TLS/, ServeConfigErrorReason.RELATION);
   });
 });

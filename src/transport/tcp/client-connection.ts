@@ -15,6 +15,8 @@
  * the server cuts it off (TOO_MANY_REQUESTS).
  */
 import { connect as netConnect, type Socket } from 'node:net';
+import { connect as tlsConnect } from 'node:tls';
+import { TlsMaterial, type TlsFiles } from './tls.ts';
 import { checkKnown, ErrorCode, invalidArgument, type RingraftError } from '../../base/index.ts';
 import { ClientPortError } from './client-port-errors.ts';
 import { resolveClientPortSettings, type ClientPortSettings, type ClientPortSettingsInput } from './client-port-settings.ts';
@@ -34,9 +36,11 @@ export interface ClientPortConnectOptions {
   readonly onClose?: (error: RingraftError) => void;
   /** See `CLIENT_PORT_SETTINGS`. */
   readonly settings?: ClientPortSettingsInput;
+  /** TLS (tls.ts): the CA the server's certificate must chain to, and a client certificate and key if the server asks for one. The server is addressed by IP: its host name is not checked. */
+  readonly tls?: TlsFiles;
 }
 
-const OPTION_NAMES = { clusterId: 0, onReply: 0, onClose: 0, settings: 0 };
+const OPTION_NAMES = { clusterId: 0, onReply: 0, onClose: 0, settings: 0, tls: 0 };
 const PING_FRAME = encodeFrame(FrameType.PING);
 const TICK_DIVISOR = 4;
 
@@ -87,7 +91,10 @@ export class ClientPortConnection {
     this.handshake = handshake;
     const s = this.settings;
     this.queue = new MessageQueue(s.sendQueueCountMax, s.sendQueueBytesMax);
-    const socket: Socket = netConnect({ host: address.host, port: address.port });
+    const tls = options.tls === undefined ? undefined : new TlsMaterial(options.tls).options();
+    const socket: Socket =
+      tls === undefined ? netConnect({ host: address.host, port: address.port, noDelay: true }) : tlsConnect({ host: address.host, port: address.port, ...tls, checkServerIdentity: () => undefined });
+    socket.setNoDelay(true);
     this.link = new FramedSocket<ClientCloseKind, ClientPortError>(socket, s.frameBytesMax, false, {
       frame: (type, payload) => this.onFrame(type, payload),
       drain: () => this.flush(),

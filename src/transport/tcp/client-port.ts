@@ -42,6 +42,8 @@
  * `close()` ends every connection (a GOAWAY CLOSED first), the listener and every timer.
  */
 import { type Server, type Socket, createServer, isIP } from 'node:net';
+import { createServer as createTlsServer, type Server as TlsServer } from 'node:tls';
+import { acceptConnections, TLS_REFRESH_MS, TlsMaterial, type TlsFiles } from './tls.ts';
 import { checkKnown, fail, invalidArgument, type RingraftError } from '../../base/index.ts';
 import type { TcpLogLevel } from './context.ts';
 import { ClientPortError } from './client-port-errors.ts';
@@ -88,7 +90,7 @@ export interface ClientConnectionHandle {
  * timeout; `cut-off`: a bound was passed, or the host closed it; `connection-dropped`: past
  * `connectionsMax` and the refusal slack; `listener-error`.
  */
-export type ClientPortLogKind = 'listening' | 'accepted' | 'refused' | 'closed' | 'corrupt' | 'idle' | 'write-stall' | 'cut-off' | 'connection-dropped' | 'listener-error';
+export type ClientPortLogKind = 'listening' | 'accepted' | 'refused' | 'closed' | 'corrupt' | 'idle' | 'write-stall' | 'cut-off' | 'connection-dropped' | 'listener-error' | 'tls-failed';
 
 /** One event of the client port, for its host's log. Compare `kind` and `error.code`, never `message`. */
 export interface ClientPortLogEntry {
@@ -115,9 +117,14 @@ export interface ClientPortServerOptions {
   readonly onLog?: (entry: ClientPortLogEntry) => void;
   /** See `CLIENT_PORT_SETTINGS`. */
   readonly settings?: ClientPortSettingsInput;
+  /**
+   * TLS (tls.ts): the node's certificate and key, and the CA client certificates must chain
+   * to; with `requireClientCert`, a client without one is refused in the TLS handshake.
+   */
+  readonly tls?: TlsFiles & { readonly requireClientCert?: boolean };
 }
 
-const OPTION_NAMES = { clusterId: 0, nodeId: 0, listen: 0, onRequest: 0, onConnectionClosed: 0, onLog: 0, settings: 0 };
+const OPTION_NAMES = { clusterId: 0, nodeId: 0, listen: 0, onRequest: 0, onConnectionClosed: 0, onLog: 0, settings: 0, tls: 0 };
 const U64_MAX = (1n << 64n) - 1n;
 /** Connections past `connectionsMax` held while they are refused; past these the listener drops them on accept. */
 const CONNECTIONS_REFUSING_MAX = 64;
@@ -139,7 +146,13 @@ export class ClientPortServer {
   /** Starts a client port and resolves once it listens. INVALID_ARGUMENT for a bad option, CONNECTION_FAILED for an address it cannot bind. */
   static async start(options: ClientPortServerOptions): Promise<ClientPortServer> {
     checkServerOptions(options);
-    const server = new ClientPortServer(options, createServer({ noDelay: true }));
+    const t = options.tls;
+    if (t !== undefined && t.certFile === undefined) throw invalidArgument('tls: a client port needs certFile and keyFile');
+    const material = t === undefined ? undefined : new TlsMaterial(t);
+    const idleMs = resolveClientPortSettings(options.settings, 'settings.').idleTimeoutMs;
+    const requireCert = t?.requireClientCert === true;
+    const listener = material === undefined ? createServer({ noDelay: true }) : createTlsServer({ ...material.options(), requestCert: requireCert, rejectUnauthorized: requireCert, handshakeTimeout: idleMs, noDelay: true });
+    const server = new ClientPortServer(options, listener, material);
     await server.listen(options.listen);
     return server;
   }
@@ -147,6 +160,7 @@ export class ClientPortServer {
   private constructor(
     readonly options: ClientPortServerOptions,
     private readonly server: Server,
+    private readonly tls: TlsMaterial | undefined,
   ) {
     this.settings = resolveClientPortSettings(options.settings, 'settings.');
     this.clusterId = options.clusterId;
@@ -192,7 +206,9 @@ export class ClientPortServer {
   private async listen(address: ClientPortAddress): Promise<void> {
     const server = this.server;
     server.maxConnections = this.settings.connectionsMax + CONNECTIONS_REFUSING_MAX;
-    server.on('connection', (socket: Socket) => this.onConnection(socket));
+    acceptConnections(server, this.tls !== undefined, (socket) => this.onConnection(socket), (remote, message, cause) => {
+      this.log('warn', 'tls-failed', message, { remote, error: new ClientPortError('HANDSHAKE_REFUSED', message, { cause }) });
+    });
     try {
       await listenOn(
         server,
@@ -221,6 +237,7 @@ export class ClientPortServer {
   }
 
   private tick(): void {
+    if (this.tls?.refresh(TLS_REFRESH_MS) === true) (this.server as TlsServer).setSecureContext({ ...this.tls.options() });
     const now = nowMs();
     for (const conn of this.connections) conn.tick(now);
   }

@@ -35,7 +35,10 @@ export type TcpLogKind =
   | 'replaced'
   | 'redial'
   | 'connection-dropped'
-  | 'listener-error';
+  | 'listener-error'
+  | 'tls-failed'
+  | 'tls-reloaded'
+  | 'tls-reload-failed';
 
 /** One event of the transport, for its host's log. Compare `kind` and `error.code`, never `message`. */
 export interface TcpLogEntry {
@@ -78,6 +81,8 @@ export interface TransportContext {
   trackSocket(socket: Socket): void;
   /** The peer may have lost messages: report it unreachable once this turn is over. */
   markUnreachable(peerId: number): void;
+  /** With TLS: the cert, key and CA a new connection uses now. */
+  readonly tls: (() => { cert?: Buffer; key?: Buffer; ca: Buffer }) | undefined;
 }
 
 /** Logs how a connection ended, unless it ended on purpose (`removed`, `closing`). */

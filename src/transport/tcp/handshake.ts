@@ -25,7 +25,7 @@
  *
  * | offset | bytes   | field    | meaning                                                        |
  * | -----: | ------: | -------- | -------------------------------------------------------------- |
- * | 0      | 1       | `reason` | 1 version, 2 cluster, 3 receiver, 4 sender, 5 lane ({@link RefusalReason}) |
+ * | 0      | 1       | `reason` | 1 version, 2 cluster, 3 receiver, 4 sender, 5 lane, 6 identity (over TLS, a certificate that does not name the sender) ({@link RefusalReason}) |
  * | 1      | 3       | reserved | zero                                                           |
  * | 4      | 0 – 256 | `detail` | UTF-8 text for the refused side's log                          |
  */
@@ -49,8 +49,8 @@ export type TcpLane = 'control' | 'append' | 'snapshot';
 export const TCP_LANES: readonly TcpLane[] = Object.freeze(['control', 'append', 'snapshot']);
 
 /** Why a handshake was refused. `unknown`: a reason number this build does not know. */
-export type RefusalReason = 'version' | 'cluster' | 'receiver' | 'sender' | 'lane' | 'unknown';
-const REFUSAL_REASONS: readonly RefusalReason[] = ['unknown', 'version', 'cluster', 'receiver', 'sender', 'lane'];
+export type RefusalReason = 'version' | 'cluster' | 'receiver' | 'sender' | 'lane' | 'identity' | 'unknown';
+const REFUSAL_REASONS: readonly RefusalReason[] = ['unknown', 'version', 'cluster', 'receiver', 'sender', 'lane', 'identity'];
 
 /** The fields of a HELLO or WELCOME, as read: nothing is checked but the length. */
 export interface Handshake {
@@ -148,6 +148,8 @@ export function describeMismatch(reason: RefusalReason, h: Handshake, expected: 
       return `lane ${h.laneWire}${expected.lane === undefined ? '' : `; expected ${expected.lane}`}`;
     case 'sender':
       return `node ${h.senderId} is not an accepted peer of node ${expected.receiverId}`;
+    case 'identity':
+      return `the certificate does not name node ${h.senderId}`;
     case 'unknown':
       return 'unknown reason';
   }

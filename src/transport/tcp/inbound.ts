@@ -8,6 +8,8 @@
  * one is dead or soon will be).
  */
 import type { Socket } from 'node:net';
+import { TLSSocket, type PeerCertificate } from 'node:tls';
+import { certificateNamesNode, nodeCertificateName } from './tls.ts';
 import { logClose, type LogFields, type TransportContext } from './context.ts';
 import { TcpTransportError } from './errors.ts';
 import { batchProblem, encodeFrame, forEachBatchMessage, FrameType, frameTypeName } from './frame.ts';
@@ -37,12 +39,15 @@ export class InboundLink {
   readonly link: FramedSocket;
   private counters: LaneCounters | undefined;
   private readonly remote: string;
+  /** The dialler's certificate, over TLS. */
+  private readonly tlsPeer: PeerCertificate | undefined;
 
   constructor(
     private readonly host: InboundHost,
     socket: Socket,
   ) {
     this.remote = `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? '?'}`;
+    this.tlsPeer = socket instanceof TLSSocket ? socket.getPeerCertificate() : undefined;
     this.link = new FramedSocket(socket, host.ctx.settings.frameBytesMax, true, {
       frame: (type, payload) => this.onFrame(type, payload),
       drain: () => {},
@@ -101,10 +106,11 @@ export class InboundLink {
     const ctx = this.host.ctx;
     const hello = decodeHandshake(payload);
     const expected = { clusterId: ctx.clusterId, receiverId: ctx.nodeId, lane: undefined, acceptSender: (id: number) => this.host.acceptPeer(id) };
-    const reason = handshakeMismatch(hello, expected);
+    // Over TLS the dialler's certificate must name the node its HELLO says it is.
+    const reason = handshakeMismatch(hello, expected) ?? (this.tlsPeer !== undefined && !certificateNamesNode(this.tlsPeer, hello.senderId) ? 'identity' : undefined);
     const lane = laneOfWire(hello.laneWire);
     if (reason !== undefined) {
-      const detail = describeMismatch(reason, hello, expected);
+      const detail = reason === 'identity' ? `its certificate (CN ${String(this.tlsPeer?.subject?.CN)}) does not name ${nodeCertificateName(hello.senderId)}, the node its HELLO claims` : describeMismatch(reason, hello, expected);
       ctx.counters.connectionsRefused++;
       if (lane !== undefined) {
         const known = this.host.countersOf(hello.senderId, lane);

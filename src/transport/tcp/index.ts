@@ -56,3 +56,4 @@ export {
   type ClientPortServerOptions,
 } from './client-port.ts';
 export { ClientPortConnection, type ClientPortConnectOptions } from './client-connection.ts';
+export { certificateNamesNode, nodeCertificateName, TlsMaterial, type TlsFiles } from './tls.ts';

@@ -29,6 +29,8 @@
  * kernel are lost and counted in `sendFailures` (what the kernel had taken may be lost too,
  * unseen: that is the network's loss).
  */
+import { connect as tlsConnect } from 'node:tls';
+import { certificateNamesNode, nodeCertificateName } from './tls.ts';
 import { connect } from 'node:net';
 import type { LaneCounters } from './stats.ts';
 import { logClose, type LogFields, type TransportContext } from './context.ts';
@@ -155,7 +157,18 @@ export class OutboundLane {
 
   private dial(): void {
     this.state = 'connecting';
-    const socket = connect({ host: this.address.host, port: this.address.port, noDelay: true });
+    const tls = this.ctx.tls?.();
+    const socket =
+      tls === undefined
+        ? connect({ host: this.address.host, port: this.address.port, noDelay: true })
+        : tlsConnect({
+            host: this.address.host,
+            port: this.address.port,
+            ...tls,
+            // Peers are dialled by IP: the acceptor's certificate must name the node dialled.
+            checkServerIdentity: (_host, cert) => (certificateNamesNode(cert, this.peerId) ? undefined : new Error(`the certificate of ${this.address.host}:${this.address.port} does not name ${nodeCertificateName(this.peerId)}`)),
+          });
+    if (tls !== undefined) socket.setNoDelay(true);
     this.ctx.trackSocket(socket);
     const link: FramedSocket = new FramedSocket(socket, this.ctx.settings.frameBytesMax, false, {
       frame: (type, payload) => this.onFrame(link, type, payload),

@@ -52,6 +52,8 @@
  * the sockets do.
  */
 import { type Socket, type Server, createServer, isIP } from 'node:net';
+import { createServer as createTlsServer, type Server as TlsServer } from 'node:tls';
+import { acceptConnections, TLS_REFRESH_MS, TlsMaterial, type TlsFiles } from './tls.ts';
 import { checkKnown, invalidArgument } from '../../base/index.ts';
 import type { LogFields, TcpLogEntry, TcpLogKind, TcpLogLevel, TransportContext, TransportCounters } from './context.ts';
 import { TcpTransportError } from './errors.ts';
@@ -89,9 +91,14 @@ export interface TcpTransportOptions {
   readonly onLog?: (entry: TcpLogEntry) => void;
   /** See `TCP_TRANSPORT_SETTINGS`. */
   readonly settings?: TcpTransportSettingsInput;
+  /**
+   * Mutual TLS (tls.ts): this node's certificate and key, and the cluster's CA. Each side's
+   * certificate must name its node (`node-<id>`); files are re-read when they change.
+   */
+  readonly tls?: TlsFiles;
 }
 
-const OPTION_NAMES = { nodeId: 0, clusterId: 0, listen: 0, peers: 0, acceptPeer: 0, onMessage: 0, onUnreachable: 0, onLog: 0, settings: 0 };
+const OPTION_NAMES = { nodeId: 0, clusterId: 0, listen: 0, peers: 0, acceptPeer: 0, onMessage: 0, onUnreachable: 0, onLog: 0, settings: 0, tls: 0 };
 const LANE_INDEX: { readonly [L in TcpLane]: number } = { control: 0, append: 1, snapshot: 2 };
 const U64_MAX = (1n << 64n) - 1n;
 /** How often, at most, the transport checks its connections' clocks: a quarter of the shortest timeout or interval. */
@@ -132,7 +139,15 @@ export class TcpTransport {
    * CONNECTION_FAILED (its `cause` the system error).
    */
   static async start(options: TcpTransportOptions): Promise<TcpTransport> {
-    const transport = new TcpTransport(options, createServer({ noDelay: true }));
+    checkOptions(options);
+    let material: TlsMaterial | undefined;
+    if (options.tls !== undefined) {
+      if (options.tls.certFile === undefined) throw invalidArgument('tls: a node needs certFile and keyFile (mutual TLS)');
+      material = new TlsMaterial(options.tls);
+    }
+    const idleMs = resolveTcpTransportSettings(options.settings, 'settings.').idleTimeoutMs;
+    const server = material === undefined ? createServer({ noDelay: true }) : createTlsServer({ ...material.options(), requestCert: true, rejectUnauthorized: true, handshakeTimeout: idleMs, noDelay: true });
+    const transport = new TcpTransport(options, server, material);
     await transport.listen(options.listen);
     return transport;
   }
@@ -140,8 +155,8 @@ export class TcpTransport {
   private constructor(
     private readonly options: TcpTransportOptions,
     private readonly server: Server,
+    private readonly tls: TlsMaterial | undefined,
   ) {
-    checkOptions(options);
     this.nodeId = options.nodeId;
     this.clusterId = options.clusterId;
     this.settings = resolveTcpTransportSettings(options.settings, 'settings.');
@@ -155,6 +170,7 @@ export class TcpTransport {
       log: (level, kind, message, fields) => this.log(level, kind, message, fields),
       trackSocket: (socket) => this.trackSocket(socket),
       markUnreachable: (peerId) => this.markUnreachable(peerId),
+      tls: tls === undefined ? undefined : () => this.currentTls(),
     };
     this.inboundHost = {
       ctx: this.ctx,
@@ -257,7 +273,9 @@ export class TcpTransport {
   private async listen(address: PeerAddress): Promise<void> {
     const server = this.server;
     server.maxConnections = this.settings.inboundConnectionsMax;
-    server.on('connection', (socket: Socket) => this.onConnection(socket));
+    acceptConnections(server, this.tls !== undefined, (socket) => this.onConnection(socket), (remote, message, cause) => {
+      this.log('warn', 'tls-failed', message, { direction: 'in', remote, error: new TcpTransportError('HANDSHAKE_REFUSED', message, { cause }) });
+    });
     try {
       await listenOn(
         server,
@@ -327,7 +345,21 @@ export class TcpTransport {
     for (const peerId of peerIds) if (!this.closing && this.peers.has(peerId)) this.options.onUnreachable!(peerId);
   }
 
+  /** The TLS options of the next connection: the files as they are now (re-read if changed, at most once a second). */
+  private currentTls(): ReturnType<TlsMaterial['options']> {
+    this.refreshTls();
+    return this.tls!.options();
+  }
+
+  private refreshTls(): void {
+    if (this.tls?.refresh(TLS_REFRESH_MS) === true) {
+      (this.server as TlsServer).setSecureContext({ ...this.tls.options() });
+      this.log('info', 'tls-reloaded', 'TLS certificate files changed: new connections use them', {});
+    }
+  }
+
   private tick(): void {
+    this.refreshTls();
     const now = nowMs();
     for (const record of this.peers.values()) for (const lane of record.outbound ?? []) lane.tick(now);
     for (const link of this.inboundLinks) link.tick(now);
