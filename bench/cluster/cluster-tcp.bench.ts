@@ -15,9 +15,9 @@
  *    sampled every 250 ms, then the follower resumed (SIGCONT) and the catch-up awaited.
  *
  *   npm run bench -- --scenario cluster-tcp [--quick]
- *   node dist/bench/cluster/cluster-tcp.bench.js [--quick] [--stop-ms N]
+ *   node dist/bench/cluster/cluster-tcp.bench.js [--quick] [--tls] [--stop-ms N]
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { createServer, type AddressInfo } from 'node:net';
 import os from 'node:os';
@@ -34,6 +34,8 @@ const BIN = path.resolve(import.meta.dirname, import.meta.url.endsWith('.ts') ? 
 
 export interface TcpBenchOptions {
   readonly quick?: boolean;
+  /** Mutual TLS between the nodes and TLS to the client, with certificates made by openssl in the run's directory. */
+  readonly tls?: boolean;
   /** How long a follower stays stopped in the memory measurement. */
   readonly stopMs?: number;
   readonly log?: (line: string) => void;
@@ -71,7 +73,8 @@ export async function runClusterTcp(options: TcpBenchOptions = {}): Promise<TcpB
   const stopMs = options.stopMs ?? (quick ? 5_000 : 60_000);
   const putFrame = 5 + 40 + 16 + VALUE_BYTES;
 
-  log(`limit: loopback TCP echo to a child process, ${putFrame} B frames`);
+  const tls = options.tls === true;
+  log(`limit: loopback TCP echo to a child process, ${putFrame} B frames${tls ? ' (plain TCP: the limit of the wire, not of TLS)' : ''}`);
   const echo = await echoLimit(putFrame, levels, quick ? 1_000 : 2_000);
   log(`  round trip ${echo.roundTripMs.toFixed(3)} ms; ${levels.map((l) => `${l} in flight ${Math.round(echo.opsPerSec.get(l)!)}/s`).join(', ')}`);
 
@@ -85,9 +88,11 @@ export async function runClusterTcp(options: TcpBenchOptions = {}): Promise<TcpB
     const client = await freePorts(3);
     const metrics = await freePorts(3);
     const initial = peer.map((p, i) => `${i + 1}=${HOST}:${p}`).join(',');
+    const tlsArgs = (i: number): string[] => (tls ? ['--tls-cert', path.join(dir, `node-${i + 1}.crt`), '--tls-key', path.join(dir, `node-${i + 1}.key`), '--tls-ca', path.join(dir, 'ca.crt')] : []);
+    if (tls) makeCertificates(dir, 3);
     for (let i = 0; i < 3; i++) {
       nodes.push(
-        spawn(process.execPath, [BIN, 'serve', '--id', String(i + 1), '--data-dir', path.join(dir, `n${i + 1}`), '--listen-peer', `${HOST}:${peer[i]}`, '--listen-client', `${HOST}:${client[i]}`, '--initial-cluster', initial, '--cluster-token', TOKEN, '--listen-metrics', `${HOST}:${metrics[i]}`, '--log-level', 'warn'], {
+        spawn(process.execPath, [BIN, 'serve', '--id', String(i + 1), '--data-dir', path.join(dir, `n${i + 1}`), '--listen-peer', `${HOST}:${peer[i]}`, '--listen-client', `${HOST}:${client[i]}`, '--initial-cluster', initial, '--cluster-token', TOKEN, '--listen-metrics', `${HOST}:${metrics[i]}`, '--log-level', 'warn', ...tlsArgs(i)], {
           stdio: ['ignore', 'ignore', 'inherit'],
         }),
       );
@@ -96,7 +101,7 @@ export async function runClusterTcp(options: TcpBenchOptions = {}): Promise<TcpB
     const startedAt = performance.now();
     for (;;) {
       try {
-        kv = await connect({ endpoints: client.map((p) => `${HOST}:${p}`), clusterToken: TOKEN });
+        kv = await connect({ endpoints: client.map((p) => `${HOST}:${p}`), clusterToken: TOKEN, ...(tls ? { tls: { caFile: path.join(dir, 'ca.crt') } } : {}) });
         break;
       } catch (error) {
         if (performance.now() - startedAt > 20_000) throw error;
@@ -108,7 +113,7 @@ export async function runClusterTcp(options: TcpBenchOptions = {}): Promise<TcpB
     log(`cluster: 3 serve processes, WAL in ${dir}; writing each of ${KEY_SPACE} keys once`);
     const client0: NetworkClient = kv;
     await closedLoop((i) => client0.put(keys[i % KEY_SPACE]!, value), { inFlight: 256, durationMs: 60_000, opsMax: KEY_SPACE });
-    const leaderIndex = await leaderOf(client.map((p) => `${HOST}:${p}`));
+    const leaderIndex = await leaderOf(client.map((p) => `${HOST}:${p}`), tls ? { caFile: path.join(dir, 'ca.crt') } : undefined);
     const pids = nodes.map((n) => n.pid!);
     const rows: TcpLoopRow[] = [];
     for (const op of ['put', 'get'] as const) {
@@ -223,16 +228,26 @@ async function syncAgainstSockets(metricsPort: number): Promise<SyncAgainstSocke
 }
 
 /** The index (node id - 1) of the node all reachable nodes report as leader. */
-async function leaderOf(endpoints: readonly string[]): Promise<number> {
+async function leaderOf(endpoints: readonly string[], tls: { caFile: string } | undefined): Promise<number> {
   for (;;) {
     const leaders = new Set<number>();
     for (const e of endpoints) {
-      const answer = (await adminCall(e, TOKEN, { op: 'status' }, 2_000).catch(() => undefined)) as { node: { leaderId: number } } | undefined;
+      const answer = (await adminCall(e, TOKEN, { op: 'status' }, 2_000, tls).catch(() => undefined)) as { node: { leaderId: number } } | undefined;
       if (answer !== undefined) leaders.add(answer.node.leaderId);
     }
     const [only] = leaders;
     if (leaders.size === 1 && only !== undefined && only !== 0) return only - 1;
     await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/** A CA and a certificate per node (CN node-<id>) in `dir`, made with the openssl command. */
+function makeCertificates(dir: string, nodes: number): void {
+  const run = (args: string[]): void => void execFileSync('openssl', args, { cwd: dir, stdio: ['ignore', 'ignore', 'pipe'] });
+  run(['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', 'ca.key', '-out', 'ca.crt', '-subj', '/CN=bench-ca', '-days', '2']);
+  for (let id = 1; id <= nodes; id++) {
+    run(['req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', `node-${id}.key`, '-out', `node-${id}.csr`, '-subj', `/CN=node-${id}`]);
+    run(['x509', '-req', '-in', `node-${id}.csr`, '-CA', 'ca.crt', '-CAkey', 'ca.key', '-set_serial', String(id + 1), '-out', `node-${id}.crt`, '-days', '2']);
   }
 }
 
@@ -327,8 +342,9 @@ s.listen({ host: '127.0.0.1', port: 0 }, () => process.stdout.write(String(s.add
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
   const quick = process.argv.includes('--quick');
+  const tlsOn = process.argv.includes('--tls');
   const stopAt = process.argv.indexOf('--stop-ms');
   const stopMs = stopAt >= 0 ? Number(process.argv[stopAt + 1]) : undefined;
-  const result = await runClusterTcp({ quick, stopMs });
+  const result = await runClusterTcp({ quick, stopMs, tls: tlsOn });
   console.log(JSON.stringify(result));
 }
