@@ -1,5 +1,6 @@
 // `ringraft serve` as separate processes on 127.0.0.1: elections, signals, restarts.
 import { describe, expect, it } from 'vitest';
+import { connect } from '../../src/client/index.ts';
 import { waitFor } from './helpers.ts';
 import { processClusters } from './processes.ts';
 
@@ -48,9 +49,15 @@ describe('ringraft serve processes', () => {
     }
   });
 
-  it('a whole cluster stopped and started again from its directories keeps its term and log', async () => {
+  it('a whole cluster stopped and started again from its directories keeps its term, its log and every write', async () => {
     const c = await cluster(3);
     const leader = await c.leader();
+    const kv = await connect({ endpoints: c.endpoints(), clusterToken: 'serve-tests', electionTimeoutMs: 200 });
+    try {
+      await Promise.all(Array.from({ length: 200 }, (_, i) => kv.put(`k${i}`, `v${i}`)));
+    } finally {
+      await kv.close();
+    }
     const before = await c.status(leader);
     for (const id of [1, 2, 3]) c.signal(id, 'SIGTERM');
     for (const id of [1, 2, 3]) expect(await c.nodes.get(id)!.exited).toBe(0);
@@ -60,5 +67,12 @@ describe('ringraft serve processes', () => {
     expect(after.term).toBeGreaterThan(before.term);
     expect(after.commitIndex).toBeGreaterThan(before.commitIndex);
     expect(after.voters).toEqual([1, 2, 3]);
+    const reader = await connect({ endpoints: c.endpoints(), clusterToken: 'serve-tests', electionTimeoutMs: 200 });
+    try {
+      const values = await Promise.all(Array.from({ length: 200 }, (_, i) => reader.get(`k${i}`)));
+      expect(values.map((v) => new TextDecoder().decode(v))).toEqual(Array.from({ length: 200 }, (_, i) => `v${i}`));
+    } finally {
+      await reader.close();
+    }
   });
 });
