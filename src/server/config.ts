@@ -53,7 +53,7 @@
  * }
  * ```
  */
-import { readFileSync, statSync } from 'node:fs';
+import { accessSync, constants, readFileSync, statSync } from 'node:fs';
 import { boolean, checkKnown, choice, CLUSTER_NODES_MAX, integer, RingraftError, resolveSettings, type Setting } from '../base/index.ts';
 import { resolveRaftSettings, type RaftSettings, type RaftSettingsInput } from '../core/index.ts';
 import { REQUEST_HEADER_BYTES, resolveNodeSettings, WRITE_REQUEST_BYTES_MAX, type NodeSettings, type NodeSettingsInput } from '../runtime/index.ts';
@@ -337,12 +337,14 @@ function resolveTls(input: ServeConfigInput, nameOf: ServeConfigNames): ServeCon
   }
   const files = keys.map((k) => {
     const path = nonEmptyString(input[k], nameOf(k), Infinity);
+    let problem: string | undefined;
     try {
-      if (!statSync(path).isFile()) throw new Error('not a file');
-      readFileSync(path, { flag: 'r' }).subarray(0, 0);
+      if (!statSync(path).isFile()) problem = 'not a file';
+      else accessSync(path, constants.R_OK);
     } catch (error) {
-      throw new ServeConfigError(ServeConfigErrorReason.FILE_UNREADABLE, `${nameOf(k)} ${path}: cannot read it (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`);
+      problem = (error as NodeJS.ErrnoException).code ?? (error as Error).message;
     }
+    if (problem !== undefined) throw new ServeConfigError(ServeConfigErrorReason.FILE_UNREADABLE, `${nameOf(k)} ${path}: cannot read it (${problem})`);
     return path;
   });
   return { certFile: files[0]!, keyFile: files[1]!, caFile: files[2]!, clientCertRequired };
