@@ -17,7 +17,8 @@
  * (members.ts), adds it as a learner, waits until it has caught up (it must be running, started
  * with `--join`), then makes it a voter; run it again after a TIMEOUT to carry on where it
  * stopped. `member-remove` removes it from the configuration, then from every table (its
- * connections are refused from then on); a removed leader hands leadership off by itself.
+ * connections are refused from then on); a removed leader hands leadership off by itself. It
+ * is refused (NO_QUORUM) when the voters left would not have a majority this leader reaches.
  */
 import { ErrorCode, invalidArgument, RingraftError } from '../base/index.ts';
 import type { ConfChange } from '../core/index.ts';
@@ -38,6 +39,8 @@ export interface AdminTarget {
   applyMembers(update: MemberUpdate): void;
   broadcastMembers(): void;
   memberAddresses(): ReadonlyMap<number, HostPort>;
+  /** The peers this node reaches now: its dialled control connection to each is up. */
+  reachablePeers(): readonly number[];
 }
 
 /** Membership commands, one at a time per process. */
@@ -141,6 +144,17 @@ async function removeMember(target: AdminTarget, id: number): Promise<string> {
   const st = await leaderStatus(target);
   if (!st.voters.includes(id) && !st.learners.includes(id)) throw invalidArgument(`node ${id} is not a member (voters ${st.voters.join(', ')}; learners ${st.learners.join(', ') || 'none'})`);
   if (st.voters.includes(id) && st.voters.length === 1) throw invalidArgument(`node ${id} is the only voter`);
+  // The voters left must have a live majority, or the cluster could never elect a leader again.
+  const remaining = st.voters.filter((v) => v !== id);
+  const reachable = new Set(target.reachablePeers());
+  const live = remaining.filter((v) => v === st.id || reachable.has(v));
+  const quorum = Math.floor(remaining.length / 2) + 1;
+  if (st.voters.includes(id) && live.length < quorum) {
+    throw new RingraftError(
+      ErrorCode.NO_QUORUM,
+      `removing node ${id} would leave voters ${remaining.join(', ')}, of which this leader reaches only ${live.join(', ')}, fewer than the ${quorum} a quorum needs: bring the others back first`,
+    );
+  }
   await change(target, { changes: [{ op: 'removeNode', nodeId: id }] }, deadline);
   target.applyMembers({ members: new Map(), removed: [id] });
   target.broadcastMembers();

@@ -412,6 +412,10 @@ export class NodeServer implements AdminTarget, MetricsSource {
     return reply.index!;
   }
 
+  reachablePeers(): readonly number[] {
+    return (this.transport?.stats().peers ?? []).filter((p) => p.lanes.control.connected).map((p) => p.peerId);
+  }
+
   memberAddresses(): ReadonlyMap<number, HostPort> {
     return new Map(this.members.entries());
   }

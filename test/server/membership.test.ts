@@ -82,3 +82,21 @@ describe('ringraft member add and remove', () => {
     }
   });
 });
+
+describe('ringraft member remove without a live quorum left', () => {
+  it('is refused with NO_QUORUM and exit 1, naming the voters; the configuration is unchanged', async () => {
+    const c = await cluster(3);
+    const leader = await c.leader();
+    const [down, victim] = [1, 2, 3].filter((id) => id !== leader) as [number, number];
+    c.signal(down, 'SIGTERM');
+    expect(await c.nodes.get(down)!.exited).toBe(0);
+    const env = { RINGRAFT_ENDPOINTS: c.endpoints().join(','), RINGRAFT_CLUSTER_TOKEN: 'serve-tests' };
+    // Once the leader has seen the stopped node's connection end, removing the other follower
+    // would leave the leader and the stopped node: one of the two a quorum needs.
+    await waitFor(async () => {
+      const r = await cli(['member', 'remove', String(victim)], env);
+      return r.code === 1 && /NO_QUORUM/.test(r.stderr) ? r : undefined;
+    }, 'the removal refused', 10_000);
+    expect((await c.status(leader)).voters).toEqual([1, 2, 3]);
+  });
+});
