@@ -22,14 +22,15 @@ import {
   REDIS_BINARY,
   startEtcdCluster,
   startRedis,
+  startRingraftServe,
   type PeerBinary,
   type RedisFsync,
   type ServerSet,
 } from './servers.ts';
-import { etcdTarget, redisConnection, startRedisTarget, startRingraft, type SystemName, type Target, type TargetData } from './targets.ts';
+import { etcdTarget, isRingraft, redisConnection, ringraftTcpTarget, startRedisTarget, startRingraft, type SystemName, type Target, type TargetData } from './targets.ts';
 import { cellsOf, makeKeys, makeValue, type Cell, type PeerOp, type Plan } from './workload.ts';
 
-export const SYSTEMS: readonly SystemName[] = ['ringraft', 'etcd', 'redis'];
+export const SYSTEMS: readonly SystemName[] = ['ringraft', 'ringraft-tcp', 'etcd', 'redis'];
 
 /** One measured cell, in the shape of the `peers` part of the benchmark JSON. */
 export interface PeerRow {
@@ -98,6 +99,10 @@ export async function runPeers(options: PeersOptions): Promise<PeersResult> {
       say('ringraft: starting 3 nodes on worker threads (fsync always)');
       rows.push(...(await runTarget(() => startRingraft(path.join(tempDir, 'ringraft'), data), options, data)));
     }
+    if (options.only.has('ringraft-tcp')) {
+      options.signal?.throwIfAborted();
+      rows.push(...(await runRingraftServe(path.join(tempDir, 'ringraft-tcp'), options, data)));
+    }
     if (options.only.has('etcd')) {
       const bin = findBinary(ETCD_BINARY, options.searchPath);
       options.signal?.throwIfAborted();
@@ -125,6 +130,17 @@ function skip(skipped: PeersResult['skipped'], system: SystemName, binary: PeerB
   const reason = notInstalledMessage(binary);
   skipped.push({ system, reason });
   say(`${system}: ${reason}`);
+}
+
+async function runRingraftServe(dataDir: string, options: PeersOptions, data: TargetData): Promise<PeerRow[]> {
+  options.onProgress('ringraft-tcp: starting 3 serve processes on 127.0.0.1 (fsync always)');
+  const serve = await startRingraftServe(options.servers, dataDir);
+  options.onProgress(`ringraft-tcp: nodes up, PIDs ${serve.members.map((m) => m.pid).join(', ')}`);
+  try {
+    return await runTarget(() => ringraftTcpTarget(serve.endpoints, serve.clusterToken, data), options, data);
+  } finally {
+    for (const m of serve.members) await options.servers.stop(m);
+  }
 }
 
 async function runEtcd(bin: string, dataDir: string, options: PeersOptions, data: TargetData): Promise<PeerRow[]> {
@@ -184,7 +200,7 @@ async function runTarget(start: () => Promise<Target>, options: PeersOptions, da
 
 async function measureTarget(target: Target, options: PeersOptions, data: TargetData): Promise<PeerRow[]> {
   const { plan, onProgress: say } = options;
-  const cells = cellsOf(plan, target.system);
+  const cells = cellsOf(plan, isRingraft(target.system) ? 'ringraft' : (target.system as 'etcd' | 'redis'));
   const rounds: Measured[][] = cells.map(() => []);
   let preloaded = false;
   for (let round = 1; round <= plan.rounds; round++) {
@@ -270,11 +286,17 @@ function toRow(target: Target, asked: Cell, m: Measured): PeerRow {
   };
 }
 
-/** Fills each peer row's `limit` and `ratio` from ringraft's row of the same op and concurrency. */
+/**
+ * Fills each peer row's `limit` and `ratio` from ringraft's row of the same op and
+ * concurrency: ringraft over TCP (separate processes, as every peer runs) where it ran,
+ * else ringraft on worker threads.
+ */
 export function withRatios(rows: readonly PeerRow[]): PeerRow[] {
-  const ringraft = rows.filter((r) => r.system === 'ringraft');
+  const tcp = rows.filter((r) => r.system === 'ringraft-tcp');
+  const ringraft = tcp.length > 0 ? tcp : rows.filter((r) => r.system === 'ringraft');
+  const label = tcp.length > 0 ? 'ringraft over TCP' : 'ringraft';
   return rows.map((row) => {
-    if (row.system === 'ringraft') return row;
+    if (isRingraft(row.system)) return row;
     // A capped row is matched by the concurrency asked for: the question is what each system
     // serves to that many callers.
     const inFlight = row.inFlightAsked ?? row.inFlight;
@@ -282,7 +304,7 @@ export function withRatios(rows: readonly PeerRow[]): PeerRow[] {
     if (mine === undefined) return row;
     return {
       ...row,
-      limit: { name: `ringraft ${row.op} at ${inFlight} in flight`, opsPerSec: mine.opsPerSec },
+      limit: { name: `${label} ${row.op} at ${inFlight} in flight`, opsPerSec: mine.opsPerSec },
       ratio: row.opsPerSec > 0 ? mine.opsPerSec / row.opsPerSec : null,
     };
   });

@@ -1,6 +1,7 @@
 /**
  * The peer comparison as text: one table of every row, then ringraft against etcd per
- * concurrency, both durable, as the ratio ringraft / etcd.
+ * concurrency, both durable, both separate processes over TCP where ringraft-tcp ran, as
+ * the ratio ringraft / etcd.
  */
 
 import type { PeerRow } from './peers.ts';
@@ -24,7 +25,7 @@ function layout(header: readonly string[], cells: readonly (readonly string[])[]
   return [line(header), line(widths.map((w) => '-'.repeat(w))), ...cells.map(line)].join('\n');
 }
 
-/** Every row; `ringraft/peer` is ringraft's ops/s at the same op and concurrency over the row's. */
+/** Every row; `ringraft/peer` is ringraft's ops/s (over TCP where it ran) at the same op and concurrency over the row's. */
 export function formatPeersTable(rows: readonly PeerRow[]): string {
   const header = ['system', 'config', 'nodes', 'durable', 'in flight', 'op', 'ops/s', 'p50 ms', 'p99 ms', 'p99.9 ms', 'max ms', 'errors', 'ringraft ops/s', 'ringraft/peer', 'note'];
   const cells = rows.map((r) => [
@@ -51,7 +52,8 @@ export function formatPeersTable(rows: readonly PeerRow[]): string {
 function configOf(r: PeerRow): string {
   if (r.system === 'redis') return r.name.includes('everysec') ? 'appendfsync everysec' : 'appendfsync always';
   if (r.system === 'etcd') return r.name.split(',')[0]!;
-  return "fsync 'always'";
+  if (r.system === 'ringraft-tcp') return "processes over TCP, fsync 'always'";
+  return "worker threads, fsync 'always'";
 }
 
 /** ringraft against etcd, both durable, at each concurrency both ran: puts and gets side by side. */

@@ -1,10 +1,12 @@
 /**
  * `npm run bench:peers`: ringraft against etcd and Redis, the same workload in one run.
  *
- *   node dist/bench/peers/run.js [--quick] [--only etcd|redis|ringraft]... [--json FILE]
+ *   node dist/bench/peers/run.js [--quick] [--only ringraft|ringraft-tcp|etcd|redis]... [--json FILE]
  *
  * --quick      one short round per cell (about a minute in all; a smoke run, not for numbers)
- * --only NAME  run only this system (repeatable; default: all three)
+ * --only NAME  run only this system (repeatable; default: all four). ringraft: 3 nodes on
+ *              worker threads in this process; ringraft-tcp: 3 `ringraft serve` processes
+ *              driven by the network client from this one, as etcd's members are
  * --json FILE  also write { machine, scenarios: [], peers: [rows] }
  *
  * Servers are started on 127.0.0.1 with data in a temporary directory, and stopped by PID
@@ -22,7 +24,7 @@ import { ServerSet } from './servers.ts';
 import type { SystemName } from './targets.ts';
 import { FULL_PLAN, KEY_BYTES, QUICK_PLAN, VALUE_BYTES, type Plan } from './workload.ts';
 
-const USAGE = 'usage: node dist/bench/peers/run.js [--quick] [--only etcd|redis|ringraft]... [--json FILE]';
+const USAGE = 'usage: node dist/bench/peers/run.js [--quick] [--only ringraft|ringraft-tcp|etcd|redis]... [--json FILE]';
 
 interface Machine {
   readonly cores: number;
@@ -117,9 +119,11 @@ async function main(): Promise<number> {
   tempDir = undefined;
 
   console.log(`\n${formatPeersTable(result.rows)}`);
-  console.log('\nringraft/peer = ringraft ops/s ÷ the peer\'s ops/s at the same op and concurrency (above 1: ringraft did more).');
+  const overTcp = result.rows.some((r) => r.system === 'ringraft-tcp');
+  const which = overTcp ? 'ringraft over TCP (3 serve processes)' : 'ringraft (3 nodes on worker threads)';
+  console.log(`\nringraft/peer = ${which} ops/s ÷ the peer's ops/s at the same op and concurrency (above 1: ringraft did more).`);
   const etcd = formatEtcdRatios(result.rows);
-  if (etcd !== '') console.log(`\nringraft (durable, 3 nodes) against etcd (durable, 3 members), ratio ringraft / etcd:\n${etcd}`);
+  if (etcd !== '') console.log(`\n${which}, durable, against etcd (3 members over TCP), durable; ratio ringraft / etcd:\n${etcd}`);
   for (const s of result.skipped) console.log(`\n${s.system}: ${s.reason}`);
   console.log(`\ntook ${((performance.now() - started) / 1000).toFixed(0)} s; load average now ${os.loadavg()[0]!.toFixed(2)}`);
   if (args.json !== undefined) {

@@ -1,5 +1,5 @@
 /**
- * The peer servers the comparison starts itself: a 3-member etcd cluster and a Redis, on
+ * The servers the comparison starts itself: 3 `ringraft serve` processes, a 3-member etcd cluster and a Redis, on
  * 127.0.0.1 with ports the kernel hands out and data in a temporary directory.
  *
  * Every process started here is owned by one {@link ServerSet}, which stops it by its PID
@@ -11,6 +11,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { accessSync, closeSync, constants, mkdirSync, openSync, readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import path from 'node:path';
+import { adminCall } from '../../src/client/index.ts';
 
 /** How long a server may take to answer after it starts. etcd elects a leader in about 1 s. */
 export const SERVER_START_TIMEOUT_MS = 20_000;
@@ -202,6 +203,53 @@ export async function waitUntilReady(servers: readonly ServerProcess[], ready: (
     }
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
+}
+
+// ─── ringraft serve ──────────────────────────────────────────────────────────────
+
+/** `bin/ringraft.js`, from the sources (`bench/peers`) or from the build (`dist/bench/peers`). */
+export const RINGRAFT_BIN = path.resolve(import.meta.dirname, import.meta.url.endsWith('.ts') ? '../../bin/ringraft.js' : '../../../bin/ringraft.js');
+
+export interface RingraftServe {
+  readonly members: readonly ServerProcess[];
+  /** Client addresses (HOST:PORT), one per node. */
+  readonly endpoints: readonly string[];
+  readonly clusterToken: string;
+}
+
+/**
+ * Starts `size` `ringraft serve` processes (fsync 'always', the default), each with its data
+ * directory and log under `dataDir`, and waits until every node names the same leader.
+ * On failure the processes started so far are stopped before the error is thrown.
+ */
+export async function startRingraftServe(set: ServerSet, dataDir: string, size = 3): Promise<RingraftServe> {
+  const clusterToken = 'ringraft-peers';
+  const ports = await freePorts(2 * size);
+  const peer = (i: number) => `${HOST}:${ports[2 * i + 1]!}`;
+  const endpoints = Array.from({ length: size }, (_, i) => `${HOST}:${ports[2 * i]!}`);
+  const initialCluster = endpoints.map((_, i) => `${i + 1}=${peer(i)}`).join(',');
+  const members = endpoints.map((client, i) =>
+    set.start(
+      `ringraft${i + 1}`,
+      process.execPath,
+      [RINGRAFT_BIN, 'serve', '--id', String(i + 1), '--data-dir', path.join(dataDir, `n${i + 1}`), '--listen-peer', peer(i), '--listen-client', client, '--initial-cluster', initialCluster, '--cluster-token', clusterToken, '--log-level', 'warn'],
+      path.join(dataDir, `ringraft${i + 1}.log`),
+    ),
+  );
+  try {
+    await waitUntilReady(members, () => oneLeader(endpoints, clusterToken));
+  } catch (error) {
+    for (const m of members) await set.stop(m);
+    throw error;
+  }
+  return { members, endpoints, clusterToken };
+}
+
+/** Whether every node answers `status` and all name the same leader. */
+async function oneLeader(endpoints: readonly string[], clusterToken: string): Promise<boolean> {
+  const answers = await Promise.all(endpoints.map((e) => adminCall(e, clusterToken, { op: 'status' }, 1_000)));
+  const leaders = new Set(answers.map((a) => (a as { node: { leaderId: number } }).node.leaderId));
+  return leaders.size === 1 && !leaders.has(0);
 }
 
 // ─── etcd ────────────────────────────────────────────────────────────────────────

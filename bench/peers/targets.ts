@@ -7,11 +7,17 @@
 
 import { Etcd3 } from 'etcd3';
 import { Redis } from 'ioredis';
-import { createCluster, type Cluster, type KvClient } from '../../src/index.ts';
+import { connect, createCluster, type Cluster, type KvClient } from '../../src/index.ts';
 import type { Operation } from '../load/loops.ts';
 import { checkValue, type Cell } from './workload.ts';
 
-export type SystemName = 'ringraft' | 'etcd' | 'redis';
+/** `ringraft`: 3 nodes on worker threads in this process; `ringraft-tcp`: 3 `ringraft serve` processes, the network client here. */
+export type SystemName = 'ringraft' | 'ringraft-tcp' | 'etcd' | 'redis';
+
+/** Whether a system is ringraft (the rows others are compared with). */
+export function isRingraft(system: SystemName): boolean {
+  return system === 'ringraft' || system === 'ringraft-tcp';
+}
 
 export interface Target {
   readonly system: SystemName;
@@ -40,19 +46,36 @@ export async function startRingraft(dataDir: string, data: TargetData): Promise<
     const kv = cluster.client();
     // The first write waits for the first election.
     await kv.put(data.keys[0]!, data.value);
-    return ringraftTarget(cluster, kv, data);
+    return ringraftTarget('ringraft', "ringraft, 3 nodes on worker threads, fsync 'always'", kv, () => cluster.close(), data);
   } catch (error) {
     await cluster.close();
     throw error;
   }
 }
 
-function ringraftTarget(cluster: Cluster, kv: KvClient, data: TargetData): Target {
+/**
+ * Three `ringraft serve` processes (fsync 'always'), driven through the network client from
+ * this process: the same shape as etcd's run, each node its own process, every request over
+ * loopback TCP. The client sends each request to the node it believes leads (learned from
+ * the first reply's hint), as etcd's gRPC client balances over its endpoints.
+ */
+export async function ringraftTcpTarget(endpoints: readonly string[], clusterToken: string, data: TargetData): Promise<Target> {
+  const kv = await connect({ endpoints, clusterToken, client: { requestTimeoutMs: data.requestTimeoutMs } });
+  try {
+    await kv.put(data.keys[0]!, data.value);
+    return ringraftTarget('ringraft-tcp', "ringraft, 3 serve processes over TCP, fsync 'always'", kv, () => kv.close(), data);
+  } catch (error) {
+    await kv.close();
+    throw error;
+  }
+}
+
+function ringraftTarget(system: 'ringraft' | 'ringraft-tcp', name: string, kv: KvClient, close: () => Promise<void>, data: TargetData): Target {
   const { keys, value } = data;
   const n = keys.length;
   return {
-    system: 'ringraft',
-    name: "ringraft, 3 nodes on worker threads, fsync 'always'",
+    system,
+    name,
     nodes: 3,
     durable: true,
     operation(cell) {
@@ -60,7 +83,7 @@ function ringraftTarget(cluster: Cluster, kv: KvClient, data: TargetData): Targe
       if (cell.op === 'put') return (i) => kv.put(keys[i % n]!, value);
       return async (i) => checkValue(await kv.get(keys[i % n]!, { consistency: 'linearizable' }), value);
     },
-    close: () => cluster.close(),
+    close,
   };
 }
 

@@ -83,20 +83,24 @@ export const WRITE_REQUEST_BYTES_MAX = 64 + KV_KEY_BYTES_MAX + 2 * KV_VALUE_BYTE
 /** Bytes of an error code on the wire (a u16). */
 const CODE_BYTES = 2;
 
-const REQUEST_KIND = { write: 1, read: 2, watch: 3, unwatch: 4, admin: 5 } as const;
+/** Every frame's first byte: what it is (a host that routes frames reads it without decoding the rest). */
+export const REQUEST_KIND = { write: 1, read: 2, watch: 3, unwatch: 4, admin: 5 } as const;
 /** The first byte of a write request frame; its KV request starts at REQUEST_HEADER_BYTES. */
 export const REQUEST_KIND_WRITE = REQUEST_KIND.write;
 /** The first byte of a watch request frame (a malformed one is answered with watch-end). */
 export const REQUEST_KIND_WATCH = REQUEST_KIND.watch;
 /** The first byte of an admin request frame: the node's server process answers it. */
 export const REQUEST_KIND_ADMIN = REQUEST_KIND.admin;
-const REPLY_KIND = { write: 1, read: 2, error: 3, 'watch-event': 4, 'watch-end': 5, 'watch-start': 6, admin: 7 } as const;
-const CONSISTENCY_TAG = { linearizable: 1, lease: 2, stale: 3 } as const;
+export const REPLY_KIND = { write: 1, read: 2, error: 3, 'watch-event': 4, 'watch-end': 5, 'watch-start': 6, admin: 7 } as const;
+/** A read request's consistency byte, right after its header. */
+export const CONSISTENCY_TAG = { linearizable: 1, lease: 2, stale: 3 } as const;
 const CONSISTENCY_BY_TAG: readonly (ReadConsistency | undefined)[] = [undefined, 'linearizable', 'lease', 'stale'];
 const HEADER_BYTES = 1 + 4;
 /** Kind and requestId (u32 at byte 1) open every request and reply frame. */
 export const REQUEST_HEADER_BYTES = HEADER_BYTES;
 const LENGTH_BYTES = 4;
+/** An error reply: header, code (u16), leader hint (u32), proposed (u8). */
+export const ERROR_REPLY_BYTES = HEADER_BYTES + CODE_BYTES + 4 + 1;
 
 /** A malformed frame between a client and a node (code PROTOCOL_ERROR). */
 export class ProtocolError extends RingraftError {
@@ -244,7 +248,7 @@ export function encodedReplyBytes(reply: ClientReply): number {
     case 'read':
       return HEADER_BYTES + 8 + 1 + (reply.value === undefined ? 0 : LENGTH_BYTES + reply.value.length);
     case 'error':
-      return HEADER_BYTES + CODE_BYTES + 4 + 1;
+      return ERROR_REPLY_BYTES;
     case 'watch-event':
       return HEADER_BYTES + 8 + 4 + LENGTH_BYTES + reply.key.length + 1 + (reply.value === undefined ? 0 : LENGTH_BYTES + reply.value.length);
     case 'watch-end':

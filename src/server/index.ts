@@ -18,7 +18,8 @@ export { ServeConfigError, ServeConfigErrorCode, ServeConfigErrorReason } from '
 export { formatHostPort, isWildcardHost, parseHostPort, type HostPort } from './host-port.ts';
 export { SERVE_USAGE, parseServeArgs, type ServeArgs } from './serve-args.ts';
 export { createLogger, type LogFields, type Logger } from './log.ts';
-export { DRAIN_TIMEOUT_MS, NodeServer, REQUEST_QUEUE_BYTES_MAX, type NodeServerStats } from './node-server.ts';
+export { DRAIN_TIMEOUT_MS, NodeServer, type NodeServerStats } from './node-server.ts';
+export { REQUEST_QUEUE_BYTES_MAX } from './client-bridge.ts';
 export { MetricsServer, type MetricsSnapshot, type MetricsSource } from './metrics.ts';
 export { runAdmin, type AdminStatus, type AdminTarget } from './admin.ts';
 export { createNode, type CreateNodeOptions, type RingraftNode } from './create-node.ts';

@@ -27,21 +27,10 @@
  * node checks every message it decodes: one that does not decode, or that claims to come from
  * another node than its connection's, is dropped and counted, never the node's death.
  *
- * **Clients.** Every client connection shares the node's one client link. Each request's u32
- * id is replaced by one of this process's own (unique among those in flight), and each
- * reply's by the client's again, in place in the frame; `pending` maps one to the other. A
- * reply that ends its request (write, read, error, watch-end) ends it on the connection; a
- * watch's id lives until its watch-end; an unwatch ends at once (client-port.ts says why).
- * A connection that closes has its watches ended on the node and its pending replies
- * forgotten. When the requests waiting for room in the node's ring pass
- * {@link REQUEST_QUEUE_BYTES_MAX}, a new request is answered UNAVAILABLE at once, not queued.
- *
- * **Forwarding.** A follower that knows its leader sends a client's write, linearizable read
- * or lease read there over the peer transport (append lane, tagged so it never reaches a
- * Raft decoder), and hands the leader's reply back: a client connected to any node is
- * served. Stale reads, watches and admin commands stay on the node they reach. When the
- * transport may have lost what went to the leader, those requests fail with NOT_LEADER (a
- * write `proposed`), and the client retries.
+ * **Clients** (client-bridge.ts). Every client connection shares the node's one client link;
+ * request ids are remapped per connection, requests are bounded in bytes while they wait for
+ * the node's ring, and a follower forwards writes, linearizable and lease reads to its leader
+ * over the peer transport, so a client connected to any node is served.
  *
  * **Shutting down** (`shutdown`, on SIGTERM or SIGINT): a leader hands leadership to its most
  * up-to-date voter and waits (up to two election timeouts) to be a follower; new requests are
@@ -58,7 +47,7 @@
  */
 import { Worker, MessageChannel, type MessagePort } from 'node:worker_threads';
 import { join } from 'node:path';
-import { ErrorCode, errorCodeFromWire, errorCodeWire, RingraftError } from '../base/index.ts';
+import { ErrorCode, RingraftError } from '../base/index.ts';
 import { ControlChannel, DataDirLock, type ControlTarget } from '../cluster/index.ts';
 import { formatTraceEvent, type ConfChange, type MessageType } from '../core/index.ts';
 import {
@@ -66,16 +55,10 @@ import {
   Outbox,
   peerLaneOf,
   publishForwarded,
-  writeReply,
-  encodedReplyBytes,
   REQUEST_HEADER_BYTES,
-  REQUEST_KIND_ADMIN,
   WRITE_REQUEST_BYTES_MAX,
-  decodeRequest,
-  type ClientReply,
   type ControlReply,
   type ForwardedDiagnostic,
-  type FrameCodec,
   type NodeStatus,
   type NodeWorkerData,
 } from '../runtime/index.ts';
@@ -88,7 +71,6 @@ import {
   ringFrameBytesMax,
   RingProducer,
   TcpTransport,
-  type ClientConnectionHandle,
   type ClientPortLogEntry,
   type TcpLane,
   type TcpLogEntry,
@@ -97,11 +79,11 @@ import { PEER_MESSAGE_HEADROOM_BYTES, type LogLevel, type ServeConfig } from './
 import { formatHostPort, type HostPort } from './host-port.ts';
 import type { Logger } from './log.ts';
 import { runAdmin, type AdminTarget } from './admin.ts';
+import { ClientBridge } from './client-bridge.ts';
+import { bytesCodec, keepCopy } from './frames.ts';
 import { decodeMemberTable, encodeMemberTable, MEMBER_TABLE, PeerTable, type MemberUpdate } from './members.ts';
 import { MetricsServer, type MetricsSnapshot, type MetricsSource } from './metrics.ts';
 
-/** Bytes of client requests waiting for room in the node's ring; past them new requests are answered UNAVAILABLE. */
-export const REQUEST_QUEUE_BYTES_MAX = 64 << 20;
 /** Time the requests in flight are given to finish when the node shuts down. */
 export const DRAIN_TIMEOUT_MS = 5_000;
 /** Time the node's thread is given to close its WAL and exit before it is terminated. */
@@ -118,68 +100,11 @@ const PEER_QUEUE_BYTES_MAX = 64 << 20;
 const STARTED_FILE = 'STARTED';
 const STARTED_FORMAT = 1;
 
-/** Client-protocol kinds this file reads from a frame's first byte (runtime/client-protocol.ts). */
-const REQUEST_WATCH = 3;
-const REQUEST_UNWATCH = 4;
-const REQUEST_WRITE = 1;
-const REQUEST_READ = 2;
-/** A read request's consistency byte (after the header) for a stale read. */
-const READ_STALE = 3;
-const REPLY_ERROR = 3;
-/** An error reply: header, code (u16), leader hint (u32), proposed (u8). */
-const ERROR_REPLY_BYTES = 5 + 2 + 4 + 1;
-const NOT_LEADER_WIRE = errorCodeWire(ErrorCode.NOT_LEADER);
-/**
- * Forwarded requests and their replies travel between node servers on the peer transport's
- * append lane, beside Raft messages (whose first byte, their format version, is 1): a tag
- * byte, this side's u32 id of the request, then the client-protocol frame.
- */
-const FORWARD_REQUEST = 0xf0;
-const FORWARD_REPLY = 0xf1;
-const FORWARD_HEADER_BYTES = 5;
-const REPLY_WATCH_EVENT = 4;
-const REPLY_WATCH_END = 5;
-const REPLY_WATCH_START = 6;
-
-/** Raw frames into a ring: copied from the view handed in. */
-const bytesCodec: FrameCodec<Uint8Array> = {
-  encodedBytes: (b) => b.length,
-  write: (b, _writer, memory, offset) => memory.set(b, offset),
-};
-/** A copy of `b`: a socket hands out Buffers, whose slice() is a view, not a copy. */
-const keepCopy = (b: Uint8Array): Uint8Array => new Uint8Array(b);
-
 interface PeerRings {
   /** Messages from the peer, to the node. */
   readonly toNode: Outbox<Uint8Array>;
   /** Messages from the node, to the peer. */
   readonly fromNode: RingConsumer;
-}
-
-/**
- * One request in flight on the node, under this process's id: a client's, or one a follower
- * forwarded here (answered back to that follower under its own id).
- */
-type PendingRequest =
-  | { readonly from: 'client'; readonly conn: ClientConnectionHandle; readonly clientRequestId: number }
-  | { readonly from: 'peer'; readonly peer: number; readonly originId: number };
-
-/** A request this node forwarded to its leader, under this process's forward id. */
-interface ForwardedRequest {
-  readonly conn: ClientConnectionHandle;
-  readonly clientRequestId: number;
-  readonly peer: number;
-  readonly write: boolean;
-}
-
-/** What this process keeps of one client connection. */
-interface ConnectionState {
-  /** This process's ids of the connection's requests in flight on this node. */
-  readonly pending: Set<number>;
-  /** The forward ids of the connection's requests in flight at the leader. */
-  readonly forwarded: Set<number>;
-  /** The connection's open watches: its id of each, and this process's. */
-  readonly watches: Map<number, number>;
 }
 
 export interface NodeServerStats {
@@ -204,15 +129,7 @@ export class NodeServer implements AdminTarget, MetricsSource {
   private readonly nodeBell = Doorbell.create();
   private readonly peers = new Map<number, PeerRings>();
   private readonly requests: Outbox<Uint8Array>;
-  private readonly replies: RingConsumer;
-  private readonly replyView: DataView;
-  private readonly pending = new Map<number, PendingRequest>();
-  private readonly forwarded = new Map<number, ForwardedRequest>();
-  private forwardIdNext = 1;
-  /** The leader as this node last heard (its role changes, NOT_LEADER hints); 0: unknown. */
-  private knownLeader = 0;
-  private requestsForwarded = 0;
-  private readonly connections = new Map<ClientConnectionHandle, ConnectionState>();
+  private readonly clients: ClientBridge;
   private readonly controlWordBuffer = new SharedArrayBuffer(4);
   private readonly control: ControlChannel;
   private readonly target: ControlTarget & { alive: boolean; port: MessagePort | undefined };
@@ -220,7 +137,6 @@ export class NodeServer implements AdminTarget, MetricsSource {
   private workerExited: Promise<void> = Promise.resolve();
   private transport: TcpTransport | undefined;
   private clientPort: ClientPortServer | undefined;
-  private requestIdNext = 1;
   private pumping = false;
   private flushQueued = false;
   private readonly flushTask = (): void => {
@@ -231,10 +147,8 @@ export class NodeServer implements AdminTarget, MetricsSource {
   private closed = false;
   private shutdownPromise: Promise<void> | undefined;
   private peerMessagesDropped = 0;
-  private requestsShed = 0;
   private leaderChanges = 0;
   private lastLeader = 0;
-  private readonly errorReplies: Record<string, number> = {};
   private metrics: MetricsServer | undefined;
   /** Peer lanes whose last dial failed and was logged (see logTransport). */
   private readonly peersFailing = new Set<string>();
@@ -272,8 +186,20 @@ export class NodeServer implements AdminTarget, MetricsSource {
     const replyRing = createRing(clientRingBytes);
     this.clientRings = { requestRing, replyRing };
     this.requests = new Outbox(new RingProducer(requestRing, { doorbell: this.nodeBell }), bytesCodec, Number.POSITIVE_INFINITY);
-    this.replies = new RingConsumer(replyRing);
-    this.replyView = new DataView(replyRing);
+    this.clients = new ClientBridge(
+      {
+        nodeId: config.id,
+        log,
+        isDraining: () => this.draining,
+        queuedToNodeBytes: () => this.requests.queuedBytes,
+        toNode: (frame) => this.toNode(frame),
+        isPeer: (id) => this.peers.has(id),
+        sendToPeer: (id, bytes, lane) => this.sendToPeer(id, bytes, lane),
+        admin: (body) => runAdmin(this, body),
+      },
+      new RingConsumer(replyRing),
+      replyRing,
+    );
     this.target = {
       id: config.id,
       alive: false,
@@ -323,12 +249,12 @@ export class NodeServer implements AdminTarget, MetricsSource {
   stats(): NodeServerStats {
     return {
       peerMessagesDropped: this.peerMessagesDropped,
-      requestsShed: this.requestsShed,
-      clientConnections: this.connections.size,
-      requestsInFlight: this.pending.size,
+      requestsShed: this.clients.requestsShed,
+      clientConnections: this.clients.connectionCount,
+      requestsInFlight: this.clients.requestsInFlight,
       leaderChanges: this.leaderChanges,
-      requestsForwarded: this.requestsForwarded,
-      errorReplies: { ...this.errorReplies },
+      requestsForwarded: this.clients.requestsForwarded,
+      errorReplies: { ...this.clients.errorReplies },
     };
   }
 
@@ -499,7 +425,7 @@ export class NodeServer implements AdminTarget, MetricsSource {
       listen: c.listenPeer,
       peers: [...this.members.entries()].filter(([id]) => id !== c.id),
       onMessage: (from, bytes) => this.fromPeer(from, bytes),
-      onUnreachable: (peer) => this.forwardsLost(peer),
+      onUnreachable: (peer) => this.clients.forwardsLost(peer),
       onLog: (entry) => this.logTransport(entry),
       settings: c.peerTransport,
       ...(c.tls === undefined ? {} : { tls: { certFile: c.tls.certFile, keyFile: c.tls.keyFile, caFile: c.tls.caFile } }),
@@ -508,8 +434,8 @@ export class NodeServer implements AdminTarget, MetricsSource {
       clusterId: c.clusterId,
       nodeId: c.id,
       listen: c.listenClient,
-      onRequest: (conn, frame) => this.onRequest(conn, frame),
-      onConnectionClosed: (conn) => this.onConnectionClosed(conn),
+      onRequest: (conn, frame) => this.clients.onRequest(conn, frame),
+      onConnectionClosed: (conn) => this.clients.onConnectionClosed(conn),
       onLog: (entry) => this.logClientPort(entry),
       settings: c.clientPort,
       ...(c.tls === undefined ? {} : { tls: { certFile: c.tls.certFile, keyFile: c.tls.keyFile, caFile: c.tls.caFile, requireClientCert: c.tls.clientCertRequired } }),
@@ -522,8 +448,8 @@ export class NodeServer implements AdminTarget, MetricsSource {
   private fromPeer(from: number, bytes: Uint8Array): void {
     const peer = this.peers.get(from);
     if (peer === undefined) return;
-    if (bytes[0] === FORWARD_REQUEST || bytes[0] === FORWARD_REPLY) {
-      this.fromForward(from, bytes);
+    if (ClientBridge.isForward(bytes)) {
+      if (!this.clients.fromForward(from, bytes)) this.peerMessagesDropped++;
       return;
     }
     if (bytes[0] === MEMBER_TABLE) {
@@ -563,240 +489,9 @@ export class NodeServer implements AdminTarget, MetricsSource {
     return frames;
   }
 
-  // ─── Clients ────────────────────────────────────────────────────────────────────
-
-  private onRequest(conn: ClientConnectionHandle, frame: Uint8Array): void {
-    let state = this.connections.get(conn);
-    if (state === undefined) {
-      state = { pending: new Set(), forwarded: new Set(), watches: new Map() };
-      this.connections.set(conn, state);
-    }
-    const kind = frame[0]!;
-    const view = new DataView(frame.buffer, frame.byteOffset, frame.length);
-    const clientRequestId = view.getUint32(1, true);
-    if (kind === REQUEST_UNWATCH) {
-      // Ended now, before the watch-end it causes (client-port.ts).
-      conn.endRequest();
-      const id = state.watches.get(clientRequestId);
-      if (id === undefined) return;
-      view.setUint32(1, id, true);
-      this.toNode(frame);
-      return;
-    }
-    if (kind === REQUEST_KIND_ADMIN) {
-      this.admin(conn, frame, clientRequestId);
-      return;
-    }
-    if (this.draining || this.requests.queuedBytes > REQUEST_QUEUE_BYTES_MAX) {
-      if (!this.draining) this.requestsShed++;
-      this.answerError(conn, clientRequestId, kind === REQUEST_WATCH, this.draining ? ErrorCode.NODE_DOWN : ErrorCode.UNAVAILABLE);
-      return;
-    }
-    if (this.forward(conn, state, frame, clientRequestId)) return;
-    const id = this.nextRequestId();
-    this.pending.set(id, { from: 'client', conn, clientRequestId });
-    state.pending.add(id);
-    if (kind === REQUEST_WATCH) state.watches.set(clientRequestId, id);
-    view.setUint32(1, id, true);
-    this.toNode(frame);
-  }
-
-  /** Answers an admin request here (admin.ts), not through the node's ring. */
-  private admin(conn: ClientConnectionHandle, frame: Uint8Array, requestId: number): void {
-    let body: string;
-    try {
-      const req = decodeRequest(frame);
-      body = (req as { body: string }).body;
-    } catch (error) {
-      if (!(error instanceof RingraftError)) throw error;
-      this.answerError(conn, requestId, false, ErrorCode.INVALID_ARGUMENT);
-      return;
-    }
-    runAdmin(this, body).then(
-      (answer) => {
-        const reply: ClientReply = { kind: 'admin', requestId, body: answer };
-        const out = new Uint8Array(encodedReplyBytes(reply));
-        writeReply(reply, out);
-        conn.reply(out);
-      },
-      (error: unknown) => {
-        if (!(error instanceof RingraftError)) throw error;
-        this.log.log('info', 'admin-refused', `admin command refused: ${error.message}`, { connection: conn.id, error });
-        this.answerError(conn, requestId, false, error.code);
-      },
-    );
-  }
-
-  // ─── Forwarding to the leader ───────────────────────────────────────────────────
-
-  /**
-   * Sends a client's write or linearizable or lease read to the leader this node knows of,
-   * over the peer transport (the append lane), when that is another node: a client connected
-   * to any node is served. Stale reads, watches and admin commands stay here. Returns false
-   * when the request is for this node after all (it leads, knows no leader, or cannot send).
-   */
-  private forward(conn: ClientConnectionHandle, state: ConnectionState, frame: Uint8Array, clientRequestId: number): boolean {
-    const kind = frame[0];
-    const leader = this.knownLeader;
-    if (leader === 0 || leader === this.config.id || !this.peers.has(leader) || this.transport === undefined) return false;
-    if (kind !== REQUEST_WRITE && !(kind === REQUEST_READ && frame.length > REQUEST_HEADER_BYTES && frame[REQUEST_HEADER_BYTES] !== READ_STALE)) return false;
-    const id = this.nextForwardId();
-    if (!this.sendToPeer(leader, forwardFrame(FORWARD_REQUEST, id, frame), 'append')) return false;
-    this.forwarded.set(id, { conn, clientRequestId, peer: leader, write: kind === REQUEST_WRITE });
-    state.forwarded.add(id);
-    this.requestsForwarded++;
-    return true;
-  }
-
-  /** A request another node forwarded here, or the reply to one this node forwarded. */
-  private fromForward(from: number, bytes: Uint8Array): void {
-    if (bytes.length < FORWARD_HEADER_BYTES + REQUEST_HEADER_BYTES) {
-      this.peerMessagesDropped++;
-      return;
-    }
-    const originId = new DataView(bytes.buffer, bytes.byteOffset, bytes.length).getUint32(1, true);
-    const frame = keepCopy(bytes.subarray(FORWARD_HEADER_BYTES));
-    if (bytes[0] === FORWARD_REQUEST) {
-      const kind = frame[0];
-      if ((kind !== REQUEST_WRITE && kind !== REQUEST_READ) || this.draining) {
-        this.replyToForwarder(from, originId, ErrorCode.NOT_LEADER);
-        return;
-      }
-      const id = this.nextRequestId();
-      this.pending.set(id, { from: 'peer', peer: from, originId });
-      new DataView(frame.buffer).setUint32(1, id, true);
-      this.toNode(frame);
-      return;
-    }
-    const f = this.forwarded.get(originId);
-    if (f === undefined || f.peer !== from) return; // its client went away
-    this.forwarded.delete(originId);
-    this.connections.get(f.conn)?.forwarded.delete(originId);
-    const view = new DataView(frame.buffer);
-    if (frame[0] === REPLY_ERROR && frame.length >= ERROR_REPLY_BYTES) this.noteError(view.getUint16(REQUEST_HEADER_BYTES, true), view.getUint32(REQUEST_HEADER_BYTES + 2, true));
-    view.setUint32(1, f.clientRequestId, true);
-    try {
-      f.conn.reply(frame);
-    } catch (error) {
-      if (!(error instanceof RingraftError)) throw error;
-      f.conn.close(error);
-    }
-  }
-
-  /** Answers a forwarded request with an error, back to the follower that sent it. */
-  private replyToForwarder(peer: number, originId: number, code: ErrorCode): void {
-    const reply: ClientReply = { kind: 'error', requestId: originId, code, leaderHint: this.knownLeader, proposed: false };
-    const frame = new Uint8Array(encodedReplyBytes(reply));
-    writeReply(reply, frame);
-    this.sendToPeer(peer, forwardFrame(FORWARD_REPLY, originId, frame), 'append');
-  }
-
-  /**
-   * Fails the requests forwarded to `peer` when the transport may have lost what went to it
-   * or came from it: NOT_LEADER with no hint (the client tries elsewhere), `proposed` for a
-   * write, which may have reached the leader's log.
-   */
-  private forwardsLost(peer: number): void {
-    for (const [id, f] of this.forwarded) {
-      if (f.peer !== peer) continue;
-      this.forwarded.delete(id);
-      this.connections.get(f.conn)?.forwarded.delete(id);
-      if (this.knownLeader === peer) this.knownLeader = 0;
-      const reply: ClientReply = { kind: 'error', requestId: f.clientRequestId, code: ErrorCode.NOT_LEADER, leaderHint: 0, proposed: f.write };
-      const frame = new Uint8Array(encodedReplyBytes(reply));
-      writeReply(reply, frame);
-      f.conn.reply(frame);
-    }
-  }
-
-  private nextForwardId(): number {
-    for (;;) {
-      const id = this.forwardIdNext;
-      this.forwardIdNext = id >= 0xffff_ffff ? 1 : id + 1;
-      if (!this.forwarded.has(id)) return id;
-    }
-  }
-
   private toNode(frame: Uint8Array): void {
     this.requests.send(frame, keepCopy);
     this.wake();
-  }
-
-  /** Answers a request here, without the node: an error, or a watch-end for a watch. */
-  private answerError(conn: ClientConnectionHandle, requestId: number, watch: boolean, code: ErrorCode): void {
-    const reply: ClientReply = watch ? { kind: 'watch-end', requestId, code } : { kind: 'error', requestId, code, leaderHint: 0, proposed: false };
-    const frame = new Uint8Array(encodedReplyBytes(reply));
-    writeReply(reply, frame);
-    if (!watch) this.countError(errorCodeWire(code));
-    conn.reply(frame);
-  }
-
-  private onConnectionClosed(conn: ClientConnectionHandle): void {
-    const state = this.connections.get(conn);
-    if (state === undefined) return;
-    this.connections.delete(conn);
-    for (const id of state.pending) this.pending.delete(id);
-    for (const id of state.forwarded) this.forwarded.delete(id);
-    // Its watches end on the node too (their watch-ends find no one and are dropped).
-    for (const id of state.watches.values()) {
-      const frame = new Uint8Array(5);
-      frame[0] = REQUEST_UNWATCH;
-      new DataView(frame.buffer).setUint32(1, id, true);
-      this.requests.send(frame);
-    }
-    this.wake();
-  }
-
-  private drainReplies(): number {
-    const view = this.replyView;
-    return this.replies.drainRanges((memory, offset, length) => {
-      const kind = memory[offset]!;
-      const id = view.getUint32(offset + 1, true);
-      const p = this.pending.get(id);
-      if (p === undefined) return; // its connection closed
-      const endsRequest = kind !== REPLY_WATCH_EVENT && kind !== REPLY_WATCH_START;
-      if (kind === REPLY_ERROR && length >= ERROR_REPLY_BYTES) this.noteError(view.getUint16(offset + REQUEST_HEADER_BYTES, true), view.getUint32(offset + REQUEST_HEADER_BYTES + 2, true));
-      if (p.from === 'peer') {
-        // A forwarded request: its reply goes back to the follower that sent it.
-        this.pending.delete(id);
-        this.sendToPeer(p.peer, forwardFrame(FORWARD_REPLY, p.originId, memory.subarray(offset, offset + length)), 'append');
-        return;
-      }
-      if (endsRequest) {
-        this.pending.delete(id);
-        const state = this.connections.get(p.conn);
-        state?.pending.delete(id);
-        if (kind === REPLY_WATCH_END) state?.watches.delete(p.clientRequestId);
-      }
-      // The client's own id, in place: the ring's frame is this side's until drained.
-      view.setUint32(offset + 1, p.clientRequestId, true);
-      try {
-        p.conn.reply(memory.subarray(offset, offset + length), endsRequest);
-      } catch (error) {
-        // A reply larger than the client accepts: its connection is cut off with why.
-        if (!(error instanceof RingraftError)) throw error;
-        p.conn.close(error);
-      }
-    }, FRAMES_PER_TURN_MAX);
-  }
-
-  /** Counts an error reply, and learns the leader from a NOT_LEADER's hint. */
-  private noteError(wire: number, leaderHint: number): void {
-    this.countError(wire);
-    if (wire === NOT_LEADER_WIRE && leaderHint !== 0) this.knownLeader = leaderHint;
-  }
-
-  private countError(wire: number): void {
-    const code = errorCodeFromWire(wire) ?? 'unknown';
-    this.errorReplies[code] = (this.errorReplies[code] ?? 0) + 1;
-  }
-
-  private nextRequestId(): number {
-    for (;;) {
-      const id = this.requestIdNext;
-      this.requestIdNext = id >= 0xffff_ffff ? 1 : id + 1;
-      if (!this.pending.has(id)) return id;
-    }
   }
 
   // ─── The pump ───────────────────────────────────────────────────────────────────
@@ -815,7 +510,7 @@ export class NodeServer implements AdminTarget, MetricsSource {
   }
 
   private hasData(): boolean {
-    if (this.replies.hasData()) return true;
+    if (this.clients.hasReplies()) return true;
     for (const p of this.peers.values()) if (p.fromNode.hasData()) return true;
     return false;
   }
@@ -843,7 +538,7 @@ export class NodeServer implements AdminTarget, MetricsSource {
     try {
       while (!this.closed && this.worker !== undefined) {
         this.flushToNode();
-        const got = this.drainPeers() + this.drainReplies();
+        const got = this.drainPeers() + this.clients.drainReplies(FRAMES_PER_TURN_MAX);
         this.flushToNode();
         if (got > 0) {
           await new Promise<void>((resolve) => setImmediate(resolve));
@@ -880,8 +575,8 @@ export class NodeServer implements AdminTarget, MetricsSource {
     }
     this.draining = true;
     const deadline = performance.now() + DRAIN_TIMEOUT_MS;
-    while (this.nonWatchPending() > 0 && performance.now() < deadline && this.target.alive) await sleep(10);
-    const left = this.nonWatchPending();
+    while (this.clients.requestsAwaited() > 0 && performance.now() < deadline && this.target.alive) await sleep(10);
+    const left = this.clients.requestsAwaited();
     if (left > 0) this.log.log('warn', 'shutdown-drain-timeout', `${left} requests still in flight after ${DRAIN_TIMEOUT_MS} ms; their clients see the connection close`, { left });
     await this.close();
     this.log.log('info', 'stopped', `node ${this.config.id} stopped`);
@@ -909,12 +604,6 @@ export class NodeServer implements AdminTarget, MetricsSource {
     throw new RingraftError(ErrorCode.TIMEOUT, `still the leader ${timeoutMs} ms after asking node ${best} to take over`);
   }
 
-  private nonWatchPending(): number {
-    let watches = 0;
-    for (const state of this.connections.values()) watches += state.watches.size;
-    return this.pending.size - watches + this.forwarded.size;
-  }
-
   /** Stops the node's thread (its WAL closed) and closes every socket; the lock is released last. */
   private async close(): Promise<void> {
     if (this.closed) return this.workerExited;
@@ -940,7 +629,7 @@ export class NodeServer implements AdminTarget, MetricsSource {
   private logDiagnostic(d: ForwardedDiagnostic): void {
     if (d.channel === 'ringraft:raft') {
       const e = d.message;
-      if (e.kind === 'role') this.knownLeader = e.leader;
+      if (e.kind === 'role') this.clients.knownLeader = e.leader;
       if (e.kind === 'role' && e.leader !== 0 && e.leader !== this.lastLeader) {
         this.lastLeader = e.leader;
         this.leaderChanges++;
@@ -966,7 +655,7 @@ export class NodeServer implements AdminTarget, MetricsSource {
     } else if (entry.kind === 'connected') {
       this.peersFailing.delete(key);
       // A peer (re)connected: the leader tells it the members, which it may have missed.
-      if (entry.lane === 'control' && entry.peerId !== undefined && this.knownLeader === this.config.id) this.broadcastMembers([entry.peerId]);
+      if (entry.lane === 'control' && entry.peerId !== undefined && this.clients.knownLeader === this.config.id) this.broadcastMembers([entry.peerId]);
     }
     this.log.log(level, `peer-${entry.kind}`, entry.message, { peer: entry.peerId, lane: entry.lane, error: entry.error, ...(entry.refusalReason === undefined ? {} : { refusalReason: entry.refusalReason }) });
   }
@@ -974,15 +663,6 @@ export class NodeServer implements AdminTarget, MetricsSource {
   private logClientPort(entry: ClientPortLogEntry): void {
     this.log.log(entry.level, `client-${entry.kind}`, entry.message, { connection: entry.connectionId, remote: entry.remote, error: entry.error });
   }
-}
-
-/** A tag, an id and a client-protocol frame: what a forwarded request or reply carries. */
-function forwardFrame(tag: number, id: number, frame: Uint8Array): Uint8Array {
-  const out = new Uint8Array(FORWARD_HEADER_BYTES + frame.length);
-  out[0] = tag;
-  new DataView(out.buffer).setUint32(1, id, true);
-  out.set(frame, FORWARD_HEADER_BYTES);
-  return out;
 }
 
 /** A ring that holds two frames of `frameBytes`: a power of two, at least RING_BYTES_MIN. */

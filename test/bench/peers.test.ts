@@ -62,7 +62,7 @@ async function tiny(only: SystemName[], searchPath?: readonly string[]): Promise
 /** The contract's fields, with the types a reader relies on. */
 function expectRowShape(row: PeerRow): void {
   expect(Object.keys(row)).toEqual(expect.arrayContaining(['system', 'name', 'nodes', 'durable', 'inFlight', 'op', 'opsPerSec', 'latencyMs', 'limit', 'ratio']));
-  expect(['ringraft', 'etcd', 'redis']).toContain(row.system);
+  expect(['ringraft', 'ringraft-tcp', 'etcd', 'redis']).toContain(row.system);
   expect(typeof row.name).toBe('string');
   expect(Number.isInteger(row.nodes) && row.nodes >= 1).toBe(true);
   expect(typeof row.durable).toBe('boolean');
@@ -86,6 +86,19 @@ function expectRowShape(row: PeerRow): void {
   }
 }
 
+/** ringraft's rows of one kind: every cell of the tiny plan, 3 durable nodes, compared with nothing. */
+function ringraftRows(result: PeersResult, system: 'ringraft' | 'ringraft-tcp'): PeerRow[] {
+  const rows = result.rows.filter((r) => r.system === system);
+  expect(rows.map((r) => `${r.op}@${r.inFlight}`)).toEqual(['put@1', 'put@8', 'get@1', 'get@8']);
+  for (const r of rows) {
+    expectRowShape(r);
+    expect(r.nodes).toBe(3);
+    expect(r.durable).toBe(true);
+    expect(r.limit).toBeNull();
+  }
+  return rows;
+}
+
 function expectAllGone(servers: RecordingSet, parent: string): void {
   expect(servers.pids()).toEqual([]);
   for (const s of servers.started) {
@@ -96,12 +109,14 @@ function expectAllGone(servers: RecordingSet, parent: string): void {
   expect(readdirSync(parent)).toEqual([]);
 }
 
-function expectSkipped(result: PeersResult, servers: RecordingSet, system: SystemName, debianPackage: string): void {
+/** The "not installed" path: allowed on a developer's machine, not in CI, which installs both (.ci/run). */
+function expectSkipped(result: PeersResult, started: readonly ServerProcess[], system: SystemName, debianPackage: string): void {
+  expect(process.env.CI, `CI must install ${debianPackage} so that this test measures a real server`).toBeUndefined();
   expect(result.rows).toEqual([]);
   expect(result.skipped).toHaveLength(1);
   expect(result.skipped[0]!.system).toBe(system);
   expect(result.skipped[0]!.reason).toContain(`apt-get install ${debianPackage}`);
-  expect(servers.started).toEqual([]);
+  expect(started).toEqual([]);
 }
 
 describe('peers bench', () => {
@@ -116,16 +131,9 @@ describe('peers bench', () => {
 
   it('runs ringraft and a real redis-server (always and everysec), gives ratios, and stops the server', async () => {
     const { result, servers, parent } = await tiny(['ringraft', 'redis']);
-    const ringraft = result.rows.filter((r) => r.system === 'ringraft');
-    expect(ringraft.map((r) => `${r.op}@${r.inFlight}`)).toEqual(['put@1', 'put@8', 'get@1', 'get@8']);
-    for (const r of ringraft) {
-      expectRowShape(r);
-      expect(r.nodes).toBe(3);
-      expect(r.durable).toBe(true);
-      expect(r.limit).toBeNull();
-    }
+    const ringraft = ringraftRows(result, 'ringraft');
     if (findBinary(REDIS_BINARY) === undefined) {
-      expectSkipped({ ...result, rows: result.rows.filter((r) => r.system === 'redis') }, servers, 'redis', 'redis-server');
+      expectSkipped({ ...result, rows: result.rows.filter((r) => r.system === 'redis') }, servers.started, 'redis', 'redis-server');
       return;
     }
     expect(servers.started.map((s) => s.name)).toEqual(['redis (appendfsync always)', 'redis (appendfsync everysec)']);
@@ -144,28 +152,46 @@ describe('peers bench', () => {
     expectAllGone(servers, parent);
   });
 
-  it('runs a real 3-member etcd cluster with the client cap, and stops every member', async () => {
-    const { result, servers, parent } = await tiny(['etcd']);
+  it('runs 3 ringraft serve processes and a real 3-member etcd cluster (with the client cap), compares them, and stops every process', async () => {
+    const { result, servers, parent } = await tiny(['ringraft-tcp', 'etcd']);
+    const ringraft = ringraftRows(result, 'ringraft-tcp');
+    expect(servers.started.slice(0, 3).map((s) => s.name)).toEqual(['ringraft1', 'ringraft2', 'ringraft3']);
     if (findBinary(ETCD_BINARY) === undefined) {
-      expectSkipped(result, servers, 'etcd', 'etcd-server');
+      expectSkipped({ ...result, rows: result.rows.filter((r) => r.system === 'etcd') }, servers.started.slice(3), 'etcd', 'etcd-server');
+      expectAllGone(servers, parent);
       return;
     }
-    expect(servers.started.map((s) => s.name)).toEqual(['etcd1', 'etcd2', 'etcd3']);
-    expect(result.rows.map((r) => `${r.op}@${r.inFlight}`)).toEqual(['put@1', 'put@4', 'get@1', 'get@4']);
-    for (const r of result.rows) {
+    expect(servers.started.slice(3).map((s) => s.name)).toEqual(['etcd1', 'etcd2', 'etcd3']);
+    const etcd = result.rows.filter((r) => r.system === 'etcd');
+    expect(etcd.map((r) => `${r.op}@${r.inFlight}`)).toEqual(['put@1', 'put@4', 'get@1', 'get@4']);
+    for (const r of etcd) {
       expectRowShape(r);
       expect(r.nodes).toBe(3);
       expect(r.durable).toBe(true);
-      // ringraft did not run: nothing to compare with.
-      expect(r.limit).toBeNull();
+      // Compared with ringraft over TCP at the concurrency asked for.
+      const asked = r.inFlightAsked ?? r.inFlight;
+      const mine = ringraft.find((x) => x.op === r.op && x.inFlight === asked)!;
+      expect(r.limit).toEqual({ name: `ringraft over TCP ${r.op} at ${asked} in flight`, opsPerSec: mine.opsPerSec });
     }
     // The cells that asked for 8 in flight ran at the cap of 4, and say so.
-    const capped = result.rows.filter((r) => r.inFlight === 4);
+    const capped = etcd.filter((r) => r.inFlight === 4);
+    expect(capped).toHaveLength(2);
     for (const r of capped) {
       expect(r.inFlightAsked).toBe(8);
       expect(r.note).toContain('asked 8 in flight, capped at 4');
     }
     expectAllGone(servers, parent);
+  });
+
+  it('compares with ringraft over TCP where it ran, else with ringraft on worker threads', () => {
+    const base = { nodes: 3, durable: true, op: 'put', inFlight: 16, latencyMs: { p50: 1, p99: 2, p999: 3, max: 4 }, limit: null, ratio: null, errors: 0, errorsByCode: {} } as const;
+    const threads = { ...base, system: 'ringraft', name: 'r', opsPerSec: 90_000 } as const;
+    const tcp = { ...base, system: 'ringraft-tcp', name: 't', opsPerSec: 30_000 } as const;
+    const etcd = { ...base, system: 'etcd', name: 'e', opsPerSec: 3_000 } as const;
+    expect(withRatios([threads, tcp, etcd])[2]!.ratio).toBe(10);
+    expect(withRatios([threads, tcp, etcd])[2]!.limit!.name).toBe('ringraft over TCP put at 16 in flight');
+    expect(withRatios([threads, etcd])[1]!.ratio).toBe(30);
+    expect(withRatios([threads, tcp, etcd]).slice(0, 2).map((r) => r.ratio)).toEqual([null, null]);
   });
 
   it('matches a capped row to ringraft by the concurrency asked for', () => {
