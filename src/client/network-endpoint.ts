@@ -342,6 +342,11 @@ export class NetworkEndpoint implements KvClientHost {
       void slot.conn?.close();
       return;
     }
+    if (reply.kind === 'leader') {
+      // The node forwards to its leader: go there directly if this client reaches it.
+      if (this.byNode.get(reply.leaderId)?.conn !== undefined) this.leaderGuess = reply.leaderId;
+      return;
+    }
     const id = reply.requestId;
     const a = this.attempts.get(id);
     if (a !== undefined && a.slot === slot) {

@@ -415,7 +415,9 @@ export class KvClient {
       }
       const reply = target === undefined ? undefined : await abortable(this.host.attempt(target, build, Math.min(deadline, now + attemptMs)), signal);
       if (reply !== undefined && reply.kind !== 'error') {
-        if (toLeader) this.host.leaderGuess = target;
+        // A node that answered may have forwarded to its leader and said which one meanwhile
+        // (a `leader` notice): a guess made during the attempt stands.
+        if (toLeader && this.host.leaderGuess === undefined) this.host.leaderGuess = target;
         return reply;
       }
       const code = reply?.code ?? ErrorCode.NODE_DOWN;

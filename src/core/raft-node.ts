@@ -533,6 +533,16 @@ export class RaftNode {
     this.trace?.({ kind: 'role', node: this.id, term, role: 'follower', leader: leaderId, reason });
   }
 
+  /**
+   * A follower hears from its term's leader: remembered, and traced when it is news (the
+   * host learns where to send clients from the trace, as it does from role changes).
+   */
+  private followLeader(leaderId: NodeId): void {
+    if (this.leaderId === leaderId) return;
+    this.leaderId = leaderId;
+    this.trace?.({ kind: 'role', node: this.id, term: this.term, role: 'follower', leader: leaderId, reason: 'leader-found' });
+  }
+
   private becomePreCandidate(): void {
     assert(this.role !== 'leader', 'leader cannot become pre-candidate');
     // A pre-candidate changes neither term nor vote: it only asks whether it could win.
@@ -666,17 +676,17 @@ export class RaftNode {
     switch (m.type) {
       case MessageType.App:
         this.electionElapsed = 0;
-        this.leaderId = m.from;
+        this.followLeader(m.from);
         this.handleAppendEntries(m);
         break;
       case MessageType.Heartbeat:
         this.electionElapsed = 0;
-        this.leaderId = m.from;
+        this.followLeader(m.from);
         this.handleHeartbeat(m);
         break;
       case MessageType.Snap:
         this.electionElapsed = 0;
-        this.leaderId = m.from;
+        this.followLeader(m.from);
         this.handleSnapshot(m);
         break;
       case MessageType.TimeoutNow:

@@ -32,6 +32,8 @@ export type FollowReason =
   | 'start'
   /** A message of a newer term arrived. */
   | 'newer-term'
+  /** A follower that knew no leader of its term (or believed another) heard from this term's leader. */
+  | 'leader-found'
   /** A leader of the candidate's term exists. */
   | 'leader-exists'
   /** The candidate lost its (pre-)election. */

@@ -73,7 +73,13 @@ export type ClientReply =
     }
   | { readonly kind: 'watch-end'; readonly requestId: number; readonly code: ErrorCode }
   | { readonly kind: 'watch-start'; readonly requestId: number; readonly index: number }
-  | { readonly kind: 'admin'; readonly requestId: number; readonly body: string };
+  | { readonly kind: 'admin'; readonly requestId: number; readonly body: string }
+  /**
+   * A notice, not an answer: a node server that forwards request `requestId` to its leader
+   * says which node that is, before the request's own reply, so that a client that can
+   * reach the leader sends it the next ones. It ends nothing.
+   */
+  | { readonly kind: 'leader'; readonly requestId: number; readonly leaderId: number };
 
 /** Largest admin command or answer body, in bytes of UTF-8. */
 export const ADMIN_BODY_BYTES_MAX = 1 << 20;
@@ -91,7 +97,7 @@ export const REQUEST_KIND_WRITE = REQUEST_KIND.write;
 export const REQUEST_KIND_WATCH = REQUEST_KIND.watch;
 /** The first byte of an admin request frame: the node's server process answers it. */
 export const REQUEST_KIND_ADMIN = REQUEST_KIND.admin;
-export const REPLY_KIND = { write: 1, read: 2, error: 3, 'watch-event': 4, 'watch-end': 5, 'watch-start': 6, admin: 7 } as const;
+export const REPLY_KIND = { write: 1, read: 2, error: 3, 'watch-event': 4, 'watch-end': 5, 'watch-start': 6, admin: 7, leader: 8 } as const;
 /** A read request's consistency byte, right after its header. */
 export const CONSISTENCY_TAG = { linearizable: 1, lease: 2, stale: 3 } as const;
 const CONSISTENCY_BY_TAG: readonly (ReadConsistency | undefined)[] = [undefined, 'linearizable', 'lease', 'stale'];
@@ -257,6 +263,8 @@ export function encodedReplyBytes(reply: ClientReply): number {
       return HEADER_BYTES + 8;
     case 'admin':
       return HEADER_BYTES + LENGTH_BYTES + utf8Bytes(reply.body);
+    case 'leader':
+      return HEADER_BYTES + 4;
   }
 }
 
@@ -303,6 +311,9 @@ export function writeReplyTo(w: ByteWriter, reply: ClientReply, requestId: numbe
       break;
     case 'admin':
       writeBody(w, reply.body);
+      break;
+    case 'leader':
+      w.u32(reply.leaderId);
       break;
   }
 }
@@ -356,6 +367,9 @@ export function decodeReply(bytes: Uint8Array): ClientReply {
         break;
       case REPLY_KIND.admin:
         reply = { kind: 'admin', requestId, body: readBody(r) };
+        break;
+      case REPLY_KIND.leader:
+        reply = { kind: 'leader', requestId, leaderId: r.u32() };
         break;
       default:
         throw new ProtocolError(`unknown reply kind ${kind}`);

@@ -16,7 +16,9 @@
  *
  * **Forwarding.** A follower that knows its leader sends a client's write, linearizable read
  * or lease read there over the peer transport (the append lane, tagged: frames.ts), and
- * hands the leader's reply back, so a client connected to any node is served. Stale reads,
+ * hands the leader's reply back, so a client connected to any node is served; the first
+ * request forwarded to a leader on a connection is preceded by a `leader` notice naming it,
+ * so that a client that can reach the leader goes straight there. Stale reads,
  * watches and admin commands stay on the node they reach. When the transport may have lost
  * what went to the leader, those requests fail with NOT_LEADER (a write `proposed`), and the
  * client retries.
@@ -78,6 +80,8 @@ interface ConnectionState {
   readonly forwarded: Set<number>;
   /** The connection's open watches: its id of each, and this process's. */
   readonly watches: Map<number, number>;
+  /** The leader this connection was last told of (a `leader` notice); 0: none. */
+  leaderTold: number;
 }
 
 export class ClientBridge {
@@ -129,7 +133,7 @@ export class ClientBridge {
   onRequest(conn: ClientConnectionHandle, frame: Uint8Array): void {
     let state = this.connections.get(conn);
     if (state === undefined) {
-      state = { pending: new Set(), forwarded: new Set(), watches: new Map() };
+      state = { pending: new Set(), forwarded: new Set(), watches: new Map(), leaderTold: 0 };
       this.connections.set(conn, state);
     }
     const kind = frame[0]!;
@@ -231,6 +235,11 @@ export class ClientBridge {
     this.forwarded.set(id, { conn, clientRequestId, peer: leader, write: kind === REQUEST_KIND.write });
     state.forwarded.add(id);
     this.requestsForwarded++;
+    if (state.leaderTold !== leader) {
+      // Before the reply: a client that can reach the leader sends it the next requests itself.
+      state.leaderTold = leader;
+      this.replyTo(conn, replyFrame({ kind: 'leader', requestId: clientRequestId, leaderId: leader }), false);
+    }
     return true;
   }
 

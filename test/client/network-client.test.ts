@@ -100,6 +100,23 @@ describe('connect', () => {
     expect(text(await kv.get('q'))).toBe('1');
   });
 
+  it('a follower that forwards names its leader, and the client sends the next requests there itself', async () => {
+    const { nodes, endpoints } = await cluster(3);
+    const old = await leaderOf(nodes);
+    const kv = await client(endpoints);
+    await allUp(kv);
+    await kv.put('first', '0');
+    // Leadership moves: the client still believes in the old leader, now a follower that forwards.
+    const next = [1, 2, 3].find((id) => id !== old)!;
+    await nodes[old - 1]!.transferLeadership(next);
+    await waitFor(async () => ((await nodes[old - 1]!.status()).leaderId === next ? true : undefined), 'the old leader follows the new one');
+    const before = nodes[old - 1]!.stats().requestsForwarded;
+    for (let i = 0; i < 20; i++) await kv.put(`next${i}`, String(i));
+    // The first write went through the old leader, which named the new one; the rest went there directly.
+    expect(nodes[old - 1]!.stats().requestsForwarded - before).toBe(1);
+    expect(text(await kv.get('next19'))).toBe('19');
+  });
+
   it('fails over when the leader stops: writes in flight then and after succeed at the next leader, each once', async () => {
     const { nodes, endpoints } = await cluster(3);
     const leader = await leaderOf(nodes);

@@ -85,6 +85,7 @@ const replyArb: fc.Arbitrary<ClientReply> = fc.oneof(
   fc.record({ kind: fc.constant('watch-end' as const), requestId: requestIdArb, code: codeArb }),
   fc.record({ kind: fc.constant('watch-start' as const), requestId: requestIdArb, index: indexArb }),
   fc.record({ kind: fc.constant('admin' as const), requestId: requestIdArb, body: fc.string({ unit: 'grapheme', maxLength: 40 }) }),
+  fc.record({ kind: fc.constant('leader' as const), requestId: requestIdArb, leaderId: fc.integer({ min: 1, max: 0xffff_ffff }) }),
 );
 
 // ---------------------------------------------------------------------------------------
@@ -273,7 +274,7 @@ const malformedRequests: readonly (readonly [string, Uint8Array])[] = [
 const malformedReplies: readonly (readonly [string, Uint8Array])[] = [
   ['empty frame', new Uint8Array()],
   ['kind 0 (invalid)', frame(u8(0), u32(1), u64(0))],
-  ['unknown kind 8', frame(u8(8), u32(1), u64(0))],
+  ['unknown kind 9', frame(u8(9), u32(1), u64(0))],
   ['admin: body not UTF-8', frame(u8(7), u32(1), u32(1), u8(0xc3))],
   ['admin: body shorter than its length', frame(u8(7), u32(1), u32(3), u8(0x7b))],
   ['truncated request id', frame(u8(6), u8(1))],
@@ -306,6 +307,8 @@ const malformedReplies: readonly (readonly [string, Uint8Array])[] = [
   ['watch-end: trailing byte', frame(u8(5), u32(1), code, u8(0))],
   ['watch-start: index truncated', frame(u8(6), u32(1), u32(0))],
   ['watch-start: trailing byte', frame(u8(6), u32(1), u64(0), u8(0))],
+  ['leader: id truncated', frame(u8(8), u32(1), u8(2))],
+  ['leader: trailing byte', frame(u8(8), u32(1), u32(2), u8(0))],
 ];
 
 describe('malformed frames', () => {

@@ -94,7 +94,7 @@ describe('client bridge', () => {
     expect(b.requestsInFlight).toBe(0);
   });
 
-  it('forwards a write to the known leader and hands its reply back; a lost leader fails it as proposed', () => {
+  it('forwards a write to the known leader, says which node that is, and hands its reply back; a lost leader fails it as proposed', () => {
     const { b, toNode, toPeers } = bridge();
     b.knownLeader = 2;
     const c = new FakeConnection();
@@ -105,10 +105,14 @@ describe('client bridge', () => {
     expect([sent.id, sent.lane, sent.bytes[0]]).toEqual([2, 'append', FORWARD_REQUEST]);
     const forwardId = idOf(sent.bytes);
     expect(b.fromForward(2, forwardFrame(FORWARD_REPLY, forwardId, reply({ kind: 'write', requestId: forwardId, result: { op: 'put' }, index: 4 })))).toBe(true);
-    expect(c.replies.map((r) => [r.kind, r.requestId])).toEqual([['write', 9]]);
+    // The client is told who leads first (once per leader and connection), then gets its reply.
+    expect(c.replies[0]).toEqual({ kind: 'leader', requestId: 9, leaderId: 2 });
+    expect(c.replies.map((r) => [r.kind, r.requestId])).toEqual([['leader', 9], ['write', 9]]);
+    expect(c.requestsInFlight).toBe(-1); // one request ended: the notice ends none
     b.onRequest(c, request({ kind: 'write', requestId: 10, data: new Uint8Array([1]) }));
     b.forwardsLost(2);
-    expect(c.replies[1]).toEqual({ kind: 'error', requestId: 10, code: ErrorCode.NOT_LEADER, leaderHint: 0, proposed: true });
+    expect(c.replies).toHaveLength(3);
+    expect(c.replies[2]).toEqual({ kind: 'error', requestId: 10, code: ErrorCode.NOT_LEADER, leaderHint: 0, proposed: true });
     expect(b.knownLeader).toBe(0);
     expect(b.requestsAwaited()).toBe(0);
   });
