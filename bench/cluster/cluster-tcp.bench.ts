@@ -50,6 +50,8 @@ export interface TcpLoopRow {
   readonly errors: number;
   /** CPU µs per operation, all threads of all three node processes. */
   readonly cpuUsPerOp: number;
+  /** CPU µs per operation of this process, the client (all its threads). */
+  readonly clientCpuUsPerOp: number;
   /** The busiest threads: process (node id, L for the leader) and thread name, CPU µs per operation. */
   readonly threads: readonly { readonly who: string; readonly usPerOp: number }[];
   /** The limit: pipelined loopback TCP echoes per second at this many in flight. */
@@ -121,7 +123,9 @@ export async function runClusterTcp(options: TcpBenchOptions = {}): Promise<TcpB
         const run = (i: number): Promise<unknown> => (op === 'put' ? client0.put(keys[i % KEY_SPACE]!, value) : client0.get(keys[i % KEY_SPACE]!));
         await closedLoop(run, { inFlight, durationMs: Math.min(1_000, loopMs / 2) });
         const before = pids.map(threadTimes);
+        const clientBefore = processTime(process.pid);
         const r: LoopResult = await closedLoop(run, { inFlight, durationMs: loopMs });
+        const clientAfter = processTime(process.pid);
         const after = pids.map(threadTimes);
         const threads: { who: string; usPerOp: number }[] = [];
         let total = 0;
@@ -141,12 +145,13 @@ export async function runClusterTcp(options: TcpBenchOptions = {}): Promise<TcpB
           p99Ms: r.latencyMs.p99,
           errors: r.errors,
           cpuUsPerOp: total / 1000 / Math.max(1, r.ops),
+          clientCpuUsPerOp: (clientAfter - clientBefore) / 1000 / Math.max(1, r.ops),
           threads: threads.slice(0, 4),
           tcpLimitOpsPerSec: echo.opsPerSec.get(inFlight) ?? echo.opsPerSec.get(levels[levels.length - 1]!)!,
         };
         rows.push(row);
         log(
-          `  ${op} ${String(inFlight).padStart(3)} in flight: ${Math.round(r.opsPerSec).toLocaleString('en-US')} ops/s (TCP echo limit ${Math.round(row.tcpLimitOpsPerSec).toLocaleString('en-US')}/s, ratio ${(r.opsPerSec / row.tcpLimitOpsPerSec).toFixed(3)}), p50 ${r.latencyMs.p50.toFixed(2)} ms, p99 ${r.latencyMs.p99.toFixed(2)} ms, errors ${r.errors}; CPU ${row.cpuUsPerOp.toFixed(1)} µs/op: ${row.threads.map((t) => `${t.who} ${t.usPerOp.toFixed(1)}`).join(', ')}`,
+          `  ${op} ${String(inFlight).padStart(3)} in flight: ${Math.round(r.opsPerSec).toLocaleString('en-US')} ops/s (TCP echo limit ${Math.round(row.tcpLimitOpsPerSec).toLocaleString('en-US')}/s, ratio ${(r.opsPerSec / row.tcpLimitOpsPerSec).toFixed(3)}), p50 ${r.latencyMs.p50.toFixed(2)} ms, p99 ${r.latencyMs.p99.toFixed(2)} ms, errors ${r.errors}; CPU ${row.cpuUsPerOp.toFixed(1)} µs/op in the nodes (client ${row.clientCpuUsPerOp.toFixed(1)}): ${row.threads.map((t) => `${t.who} ${t.usPerOp.toFixed(1)}`).join(', ')}`,
         );
       }
     }
@@ -264,6 +269,13 @@ function threadTimes(pid: number): Map<number, { name: string; ns: number }> {
     }
   }
   return out;
+}
+
+/** CPU time (ns) of every thread of process `pid`, summed. */
+function processTime(pid: number): number {
+  let ns = 0;
+  for (const t of threadTimes(pid).values()) ns += t.ns;
+  return ns;
 }
 
 function rssMiB(pid: number): number {

@@ -8,12 +8,21 @@
  * clock or a random source, and nothing depends on Map iteration order unless that order
  * is itself a function of the applied entries (sessions) or is sorted first (data).
  *
- * Snapshot format, version 2 (all integers little-endian):
+ * Every key carries its revisions: `createIndex`, the log index of the entry that created it
+ * (since it was last deleted); `modIndex`, that of its last change; `version`, its changes
+ * since creation (1 when created). They are functions of the log, so every replica agrees.
+ *
+ * Keys are kept twice: a `Map` by key for point operations, and a B+ tree (`sorted-btree`)
+ * in byte order for ranges. An overwrite touches only the Map's entry (in place); only a key
+ * created or deleted touches the tree (bench/micro/ordered-index.bench.ts measured what each
+ * costs).
+ *
+ * Snapshot format, version 3 (all integers little-endian):
  *
  * ```
  * offset  size       field
  * 0       4          magic "RKVS"
- * 4       1          format version = 2
+ * 4       1          format version = 3
  * 5       8          appliedIndex (u64)
  * 13      8          clientIdNext (u64): the first id the next register-clients hands out
  * 21      4          session count n (u32)
@@ -22,8 +31,13 @@
  *         4          entry count m (u32)
  *         ...        m entries, by ascending key bytes:
  *                      key (u32 length + bytes) | value (u32 length + bytes)
+ *                      | createIndex u64 | modIndex u64 | version u64
  * end-4   4          CRC32 (zlib.crc32) of every byte before it
  * ```
+ *
+ * Version 2, written by earlier builds, is read too: it is version 3 without the three
+ * revision fields, and each of its keys gets createIndex = modIndex = the snapshot's
+ * appliedIndex and version 1 (the same on every replica that restores it).
  *
  * Result codes: 1 put, 2 delete (existed), 3 delete (absent), 4 cas (swapped),
  * 5 cas (not swapped); 0 is invalid.
@@ -32,6 +46,7 @@
  * KvError UNSUPPORTED_FORMAT: this build does not read them.
  */
 
+import { boundsOf, checkRangeQuery, newOrderedKeys, readRange, type KvRangeQuery, type KvRangeResult, type OrderedKeys, type RangeSource } from './range.ts';
 import { assert, fail } from '../base/index.ts';
 import { Buffer } from 'node:buffer';
 import { crc32 } from 'node:zlib';
@@ -81,7 +96,11 @@ export interface KvChange {
 }
 
 export const KV_SESSIONS_MAX_DEFAULT = 100_000;
-export const KV_SNAPSHOT_FORMAT_VERSION = 2;
+export const KV_SNAPSHOT_FORMAT_VERSION = 3;
+/** The format of earlier builds, still read (see the module comment). */
+const KV_SNAPSHOT_FORMAT_VERSION_NO_REVISIONS = 2;
+/** Bytes of an entry's revisions in a snapshot: createIndex, modIndex, version. */
+const SNAPSHOT_REVISION_BYTES = 3 * 8;
 /**
  * The first client id register-clients hands out. Ids below it belong to callers that pick
  * their own (the simulator, tests) and to logs of earlier builds (u32 ids), so registered
@@ -121,7 +140,11 @@ const RESULT_BY_CODE: readonly (KvResult | undefined)[] = [
 interface KvEntry {
   /** The key's own bytes (a copy nobody else holds). */
   readonly key: Uint8Array;
-  readonly value: Uint8Array;
+  /** Replaced, never changed in place, when the key is written (see getShared). */
+  value: Uint8Array;
+  readonly createIndex: number;
+  modIndex: number;
+  version: number;
 }
 
 interface KvSession {
@@ -177,6 +200,8 @@ export class KvStateMachine {
   private readonly sessionsMax: number;
   /** Data, keyed by the latin1 string of the key bytes (one char per byte: collision-free). */
   private readonly entries = new Map<string, KvEntry>();
+  /** The same entries in byte order of their keys (latin1 strings compare as their bytes). */
+  private readonly ordered: OrderedKeys<KvEntry> = newOrderedKeys();
   /**
    * Sessions by clientId.
    * Invariant: iteration order is ascending lastIndex, because a session is deleted and
@@ -306,6 +331,20 @@ export class KvStateMachine {
     return this.entries.get(keyString(key))?.value;
   }
 
+  /** The key's value and revisions (the stored value, not a copy: see getShared); undefined if absent. */
+  getEntry(key: Uint8Array): RangeSource | undefined {
+    return this.entries.get(keyString(key));
+  }
+
+  /**
+   * Reads a range of keys in byte order (range.ts): throws KvError INVALID_ARGUMENT for a bad
+   * query. Values are the stored arrays (see getShared): copy them out before the next apply.
+   */
+  range(query: KvRangeQuery): KvRangeResult {
+    checkRangeQuery(query);
+    return readRange(this.ordered, query, boundsOf(query, keyString), this.appliedIndexValue);
+  }
+
   /**
    * Subscribes to every committed change, in log order, once each. The listener runs inside
    * `apply`, after the state has changed; it gets the stored key and value bytes (not
@@ -330,12 +369,8 @@ export class KvStateMachine {
    * same bytes.
    */
   snapshot(): Uint8Array {
-    const keys = [...this.entries.keys()].sort(compareKeyStrings);
     let sizeBytes = SNAPSHOT_EMPTY_BYTES + this.sessions.size * SNAPSHOT_SESSION_BYTES;
-    for (const key of keys) {
-      const entry = this.entries.get(key)!;
-      sizeBytes += 2 * LENGTH_PREFIX_BYTES + entry.key.length + entry.value.length;
-    }
+    for (const entry of this.entries.values()) sizeBytes += 2 * LENGTH_PREFIX_BYTES + entry.key.length + entry.value.length + SNAPSHOT_REVISION_BYTES;
 
     const writer = new ByteWriter(sizeBytes);
     writer.raw(SNAPSHOT_MAGIC);
@@ -349,11 +384,13 @@ export class KvStateMachine {
       writer.u64Number(session.lastIndex);
       writer.u8(RESULT_BY_CODE.indexOf(session.result));
     }
-    writer.u32(keys.length);
-    for (const key of keys) {
-      const entry = this.entries.get(key)!;
+    writer.u32(this.entries.size);
+    for (const entry of this.ordered.values()) {
       writer.bytes(entry.key);
       writer.bytes(entry.value);
+      writer.u64Number(entry.createIndex);
+      writer.u64Number(entry.modIndex);
+      writer.u64Number(entry.version);
     }
     const checksum = crc32(writer.finish());
     writer.u32(checksum);
@@ -392,10 +429,10 @@ export class KvStateMachine {
     const id = keyString(command.key);
     switch (command.op) {
       case 'put':
-        this.entries.set(id, { key: command.key, value: command.value });
+        this.write(id, command.key, command.value, index);
         return { result: RESULT_PUT, change: { index, position, key: command.key, value: command.value } };
       case 'delete': {
-        const existed = this.entries.delete(id);
+        const existed = this.remove(id);
         if (!existed) return { result: RESULT_DELETE_ABSENT, change: undefined };
         return { result: RESULT_DELETE_EXISTED, change: { index, position, key: command.key, value: undefined } };
       }
@@ -406,10 +443,31 @@ export class KvStateMachine {
             ? current === undefined
             : current !== undefined && bytesEqual(current.value, command.expected);
         if (!matches) return { result: RESULT_CAS_FAILED, change: undefined };
-        this.entries.set(id, { key: command.key, value: command.value });
+        this.write(id, command.key, command.value, index);
         return { result: RESULT_CAS_SWAPPED, change: { index, position, key: command.key, value: command.value } };
       }
     }
+  }
+
+  /** Sets the key's value at log `index`: an existing key changes in place, a new one enters both indexes. */
+  private write(id: string, key: Uint8Array, value: Uint8Array, index: number): void {
+    const entry = this.entries.get(id);
+    if (entry !== undefined) {
+      entry.value = value;
+      entry.modIndex = index;
+      entry.version++;
+      return;
+    }
+    const created: KvEntry = { key, value, createIndex: index, modIndex: index, version: 1 };
+    this.entries.set(id, created);
+    this.ordered.set(id, created);
+  }
+
+  /** Removes the key from both indexes; whether it was there. */
+  private remove(id: string): boolean {
+    if (!this.entries.delete(id)) return false;
+    this.ordered.delete(id);
+    return true;
   }
 
   /** Makes (seq, index, result) the client's latest request, opening a session if needed. */
@@ -468,11 +526,11 @@ export class KvStateMachine {
     if (!bytesEqual(magic, SNAPSHOT_MAGIC)) throw new DecodeError('invalid', 0, 'snapshot magic is not "RKVS"');
     const versionAt = reader.offset;
     const version = reader.u8();
-    if (version !== KV_SNAPSHOT_FORMAT_VERSION) {
+    if (version !== KV_SNAPSHOT_FORMAT_VERSION && version !== KV_SNAPSHOT_FORMAT_VERSION_NO_REVISIONS) {
       // Intact (the CRC matched), just not ours: a typed refusal rather than "corrupt".
       throw new KvError(
         KvErrorCode.UNSUPPORTED_FORMAT,
-        `KV snapshot format version ${version} at byte ${versionAt} is not ${KV_SNAPSHOT_FORMAT_VERSION}, the one this build reads`,
+        `KV snapshot format version ${version} at byte ${versionAt} is not ${KV_SNAPSHOT_FORMAT_VERSION_NO_REVISIONS} or ${KV_SNAPSHOT_FORMAT_VERSION}, the ones this build reads`,
       );
     }
     this.appliedIndexValue = reader.u64Number();
@@ -483,7 +541,7 @@ export class KvStateMachine {
     }
     this.clientIdNextValue = clientIdNext;
     this.loadSessions(reader);
-    this.loadEntries(reader);
+    this.loadEntries(reader, version === KV_SNAPSHOT_FORMAT_VERSION);
     reader.expectEnd();
     while (this.sessions.size > this.sessionsMax) this.evictOldestSession();
   }
@@ -515,7 +573,7 @@ export class KvStateMachine {
     }
   }
 
-  private loadEntries(reader: ByteReader): void {
+  private loadEntries(reader: ByteReader, withRevisions: boolean): void {
     const count = reader.u32();
     let previousKey: string | undefined;
     // Each entry takes at least 9 bytes, so a huge count fails on truncation quickly.
@@ -528,7 +586,21 @@ export class KvStateMachine {
         throw new DecodeError('invalid', keyAt, 'keys are not in strictly ascending order');
       }
       const value = reader.bytes(KV_VALUE_BYTES_MAX).slice();
-      this.entries.set(id, { key, value });
+      let entry: KvEntry;
+      if (withRevisions) {
+        const revisionsAt = reader.offset;
+        const createIndex = reader.u64Number();
+        const modIndex = reader.u64Number();
+        const version = reader.u64Number();
+        if (!(createIndex >= 1 && createIndex <= modIndex && modIndex <= this.appliedIndexValue && version >= 1)) {
+          throw new DecodeError('invalid', revisionsAt, `revisions createIndex ${createIndex}, modIndex ${modIndex}, version ${version} are not 1 <= createIndex <= modIndex <= appliedIndex ${this.appliedIndexValue}, version >= 1`);
+        }
+        entry = { key, value, createIndex, modIndex, version };
+      } else {
+        entry = { key, value, createIndex: this.appliedIndexValue, modIndex: this.appliedIndexValue, version: 1 };
+      }
+      this.entries.set(id, entry);
+      this.ordered.set(id, entry);
       previousKey = id;
     }
   }

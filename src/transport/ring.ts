@@ -230,7 +230,7 @@ const atomicsWithWaitAsync = Atomics as unknown as AtomicsWithWaitAsync;
  * does not keep its thread alive (the main thread or a worker would exit under it), so a
  * ref'd timer with the same timeout runs beside it and settles the wait if it fires first.
  */
-function waitWordAsync(words: Int32Array, index: number, expected: number, timeoutMs: number): Promise<void> {
+export function waitWordAsync(words: Int32Array, index: number, expected: number, timeoutMs: number): Promise<void> {
   const result = atomicsWithWaitAsync.waitAsync(words, index, expected, timeoutMs);
   if (!result.async) return Promise.resolve();
   return new Promise<void>((resolve) => {

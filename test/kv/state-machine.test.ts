@@ -331,10 +331,16 @@ describe('snapshot and restore', () => {
     const written = Array.from({ length: reader.u32() }, () => {
       const key = [...reader.bytes(4096)];
       reader.bytes(0);
-      return key;
+      // Revisions: createIndex, modIndex, version.
+      return [key, reader.u64Number(), reader.u64Number(), reader.u64Number()];
     });
     reader.expectEnd();
-    expect(written).toEqual([[1], [1, 0], [0x7f, 0xff], [0x80], [0xff]]);
+    expect(written.map(([key]) => key)).toEqual([[1], [1, 0], [0x7f, 0xff], [0x80], [0xff]]);
+    // Each key was written once, by the entry at its place in `keys` (indexes from 1).
+    for (const [key, createIndex, modIndex, version] of written) {
+      const at = keys.findIndex((k) => [...k].join() === (key as number[]).join()) + 1;
+      expect([createIndex, modIndex, version]).toEqual([at, at, 1]);
+    }
   });
 
   it('snapshots an empty machine and restores it', () => {
@@ -391,10 +397,41 @@ describe('snapshot and restore', () => {
     expectCorruptSnapshot(withFreshCrc(longer), 'trailing_bytes');
   });
 
+  it('reads a snapshot of the previous format (2, no revisions): each key created and changed at its appliedIndex, version 1', () => {
+    const d = busyMachine();
+    const v3 = d.machine.snapshot();
+    // Version 2 is version 3 without the 24 bytes of revisions after each entry's value.
+    const reader = new ByteReader(v3.subarray(0, v3.length - 4));
+    const head = reader.raw(4 + 1 + 8 + 8);
+    const sessions = reader.u32();
+    reader.raw(sessions * 25);
+    const parts: Uint8Array[] = [head.slice(), v3.slice(21, reader.offset)];
+    const count = reader.u32();
+    const countBytes = new Uint8Array(4);
+    new DataView(countBytes.buffer).setUint32(0, count, true);
+    parts.push(countBytes);
+    for (let i = 0; i < count; i++) {
+      const start = reader.offset;
+      reader.bytes(4096);
+      reader.bytes(1 << 20);
+      parts.push(v3.slice(start, reader.offset));
+      reader.raw(24);
+    }
+    const v2 = Buffer.concat([...parts, new Uint8Array(4)]);
+    v2[4] = 2;
+    const restored = KvStateMachine.restore(withFreshCrc(v2));
+    expect(restored.size).toBe(d.machine.size);
+    const all = restored.range({});
+    expect(all.entries.map((e) => [textOf(e.key), textOf(e.value)])).toEqual(d.machine.range({}).entries.map((e) => [textOf(e.key), textOf(e.value)]));
+    for (const e of all.entries) expect([e.createIndex, e.modIndex, e.version]).toEqual([restored.appliedIndex, restored.appliedIndex, 1]);
+    // Written again in the current format.
+    expect(restored.snapshot()[4]).toBe(KV_SNAPSHOT_FORMAT_VERSION);
+  });
+
   it('refuses another format version, its CRC intact, with UNSUPPORTED_FORMAT (not as corrupt)', () => {
     const bytes = busyMachine().machine.snapshot();
     expect(bytes[4]).toBe(KV_SNAPSHOT_FORMAT_VERSION);
-    for (const version of [0, 1, 3, 255]) {
+    for (const version of [0, 1, 4, 255]) {
       const copy = bytes.slice();
       copy[4] = version;
       const error = thrown(() => KvStateMachine.restore(withFreshCrc(copy)));
