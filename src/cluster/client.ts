@@ -14,12 +14,15 @@
 import { ErrorCode, fail, invalidArgument, RingraftError } from '../base/index.ts';
 import { NotLeaderError } from '../core/index.ts';
 import {
+  checkRangeQuery,
   encodeKvRequest,
   KV_KEY_BYTES_MAX,
   KV_REGISTER_CLIENTS_COUNT_MAX,
   KV_VALUE_BYTES_MAX,
   KvError,
   type KvCommand,
+  type KvRangeQuery,
+  type KvRangeResult,
   type KvWriteResult,
 } from '../kv/index.ts';
 import type { ClientReply, ClientRequest, ReadConsistency } from '../runtime/index.ts';
@@ -42,6 +45,20 @@ export interface CallOptions {
 export interface GetOptions extends CallOptions {
   /** 'linearizable' (default): ReadIndex; 'lease': the leader's lease; 'stale': any node's state. */
   readonly consistency?: ReadConsistency;
+}
+
+/** Which keys a range read covers: a prefix (empty: every key), or [start, end). */
+export type RangeSpec = { readonly prefix: Bytes } | { readonly start?: Bytes; readonly end?: Bytes };
+
+export interface RangeOptions extends GetOptions {
+  /** Entries at most in the reply, 1 to KV_RANGE_ENTRIES_MAX (the default). */
+  readonly limit?: number;
+  /** Entries without values. */
+  readonly keysOnly?: boolean;
+  /** No entries: only `count`. */
+  readonly countOnly?: boolean;
+  /** From the range's last key down. */
+  readonly reverse?: boolean;
 }
 
 export interface WatchOptions {
@@ -264,23 +281,38 @@ export class KvClient {
 
   /** The value of `key`, or undefined. */
   async get(key: Bytes, options?: GetOptions): Promise<Uint8Array | undefined> {
-    checkCallOptions(options, this.host);
-    // Not `??`: an explicit null is a bad argument, not the default.
-    const consistency = options?.consistency === undefined ? 'linearizable' : options.consistency;
-    if (consistency !== 'linearizable' && consistency !== 'lease' && consistency !== 'stale') {
-      throw invalidArgument(`consistency must be 'linearizable', 'lease' or 'stale', got ${shown(consistency)}`);
-    }
+    const consistency = checkReadOptions(options, this.host);
     const k = keyBytes(key);
+    const reply = await this.read((requestId) => ({ kind: 'read', requestId, consistency, key: k }), consistency, options);
+    if (reply?.kind !== 'read') fail(`a read answered with ${reply?.kind}`);
+    return reply.value;
+  }
+
+  /**
+   * The keys of a range in byte order, with their values and revisions: `{ prefix }` (empty:
+   * every key) or `{ start, end }` (`end` exclusive, either left out for no bound). A page
+   * holds at most `limit` entries (default and most {@link KV_RANGE_ENTRIES_MAX}) and 1 MiB;
+   * `more` says whether keys are left, and the next page starts at the last key plus a zero
+   * byte (with `reverse`: ends at the last key). `count` is the number of keys in the whole
+   * range, `index` the log index of the state read. Consistency as for {@link get}.
+   */
+  async range(spec: RangeSpec, options?: RangeOptions): Promise<KvRangeResult> {
+    const consistency = checkReadOptions(options, this.host);
+    const query = rangeQueryOf(spec, options);
+    const reply = await this.read((requestId) => ({ kind: 'range', requestId, consistency, query }), consistency, options);
+    if (reply?.kind !== 'range') fail(`a range read answered with ${reply?.kind}`);
+    return reply.result;
+  }
+
+  /** Runs a read whose arguments are checked: slot, then attempts (at the leader unless stale). */
+  private async read(build: (requestId: number) => ClientRequest, consistency: ReadConsistency, options: CallOptions | undefined): Promise<ClientReply | undefined> {
     const timeoutMs = options?.timeoutMs ?? this.host.defaultTimeoutMs;
     const signal = options?.signal;
     const deadline = performance.now() + timeoutMs;
     throwIfAborted(signal);
     if (!this.host.tryAcquireSlot()) await this.waitForSlot(deadline, timeoutMs, signal);
     try {
-      const build = (requestId: number): ClientRequest => ({ kind: 'read', requestId, consistency, key: k });
-      const reply = await this.attempts(build, options?.nodeId, signal, deadline, timeoutMs, consistency !== 'stale', false);
-      if (reply?.kind !== 'read') fail(`a read answered with ${reply?.kind}`);
-      return reply.value;
+      return await this.attempts(build, options?.nodeId, signal, deadline, timeoutMs, consistency !== 'stale', false);
     } finally {
       this.host.releaseSlot();
     }
@@ -695,6 +727,44 @@ function nextWrite(session: Session, command: KvCommand): (requestId: number) =>
 /** `String.prototype.isWellFormed` (ES2024: Node 20 has it; our TypeScript lib is ES2023). */
 function isWellFormed(s: string): boolean {
   return (s as string & { isWellFormed(): boolean }).isWellFormed();
+}
+
+/** Checks a read's options; returns its consistency (default linearizable). */
+function checkReadOptions(options: GetOptions | undefined, host: KvClientHost): ReadConsistency {
+  checkCallOptions(options, host);
+  // Not `??`: an explicit null is a bad argument, not the default.
+  const consistency = options?.consistency === undefined ? 'linearizable' : options.consistency;
+  if (consistency !== 'linearizable' && consistency !== 'lease' && consistency !== 'stale') {
+    throw invalidArgument(`consistency must be 'linearizable', 'lease' or 'stale', got ${shown(consistency)}`);
+  }
+  return consistency;
+}
+
+/** The query a range call describes, checked (kv/range.ts): throws INVALID_ARGUMENT naming what is wrong. */
+function rangeQueryOf(spec: RangeSpec, options: RangeOptions | undefined): KvRangeQuery {
+  if (typeof spec !== 'object' || spec === null) throw invalidArgument(`a range is { prefix } or { start, end }, got ${shown(spec)}`);
+  const bytes = (value: Bytes | undefined, name: string): Uint8Array | undefined => (value === undefined ? undefined : bytesWithin(value, name, 0, KV_KEY_BYTES_MAX, 'KV_KEY_BYTES_MAX'));
+  const s = spec as { prefix?: Bytes; start?: Bytes; end?: Bytes };
+  for (const name of Object.keys(s)) if (name !== 'prefix' && name !== 'start' && name !== 'end') throw invalidArgument(`unknown range field '${name}'; a range is { prefix } or { start, end }`);
+  const prefix = bytes(s.prefix, 'prefix');
+  const start = bytes(s.start, 'start');
+  const end = bytes(s.end, 'end');
+  const query: KvRangeQuery = {
+    ...(prefix === undefined ? {} : { prefix }),
+    ...(start === undefined ? {} : { start }),
+    ...(end === undefined ? {} : { end }),
+    ...(options?.limit === undefined ? {} : { limit: options.limit }),
+    ...(options?.keysOnly === undefined ? {} : { keysOnly: options.keysOnly }),
+    ...(options?.countOnly === undefined ? {} : { countOnly: options.countOnly }),
+    ...(options?.reverse === undefined ? {} : { reverse: options.reverse }),
+  };
+  try {
+    checkRangeQuery(query);
+  } catch (error) {
+    if (error instanceof RingraftError) throw invalidArgument(error.message);
+    throw error;
+  }
+  return query;
 }
 
 function keyBytes(key: Bytes): Uint8Array {

@@ -29,5 +29,5 @@ export type {
 export { KvError, KvErrorCode } from './errors.ts';
 export { KV_CLIENT_ID_REGISTERED_FIRST, KV_SESSIONS_MAX_DEFAULT, KV_SNAPSHOT_FORMAT_VERSION, KvStateMachine } from './state-machine.ts';
 export type { KvApplyOutcome, KvChange, KvStateMachineOptions } from './state-machine.ts';
-export { KV_RANGE_BYTES_MAX, KV_RANGE_ENTRIES_MAX, prefixEnd } from './range.ts';
+export { checkRangeQuery, KV_RANGE_BYTES_MAX, KV_RANGE_ENTRIES_MAX, KV_RANGE_ENTRY_OVERHEAD_BYTES, prefixEnd } from './range.ts';
 export type { KvRangeEntry, KvRangeQuery, KvRangeResult } from './range.ts';

@@ -6,8 +6,8 @@
  * with that order; this module is the one place that knows the library.
  *
  * A range is `{ prefix }` or `{ start, end }` (`end` exclusive; without it, to the last key),
- * walked forwards or in reverse. A reply holds at most `limit` entries and about
- * {@link KV_RANGE_BYTES_MAX} bytes of keys and values (always at least one entry); past
+ * walked forwards or in reverse. A reply holds at most `limit` entries and
+ * {@link KV_RANGE_BYTES_MAX} bytes of entries (always at least one entry); past
  * either, `more` is true and the caller pages on:
  *
  * ```
@@ -49,8 +49,14 @@ export function newOrderedKeys<V>(): OrderedKeys<V> {
 
 /** Entries a range reply holds at most (also the default limit). */
 export const KV_RANGE_ENTRIES_MAX = 10_000;
-/** Bytes of keys and values a range reply holds at most (at least one entry, whatever its size). */
-export const KV_RANGE_BYTES_MAX = 4 << 20;
+/**
+ * Bytes a range reply's entries take at most, keys, values and {@link KV_RANGE_ENTRY_OVERHEAD_BYTES}
+ * each counted; a page always holds one entry, whatever its size. So a reply is at most
+ * 1 MiB, or one entry of the largest key and value: it fits every ring and frame a read does.
+ */
+export const KV_RANGE_BYTES_MAX = 1 << 20;
+/** What an entry of a range reply takes beyond its key and value bytes (range-protocol.ts): two lengths, a flag, three u64 revisions. */
+export const KV_RANGE_ENTRY_OVERHEAD_BYTES = 4 + 1 + 4 + 3 * 8;
 
 export interface KvRangeQuery {
   /** The keys that start with these bytes; not with `start` or `end`. */
@@ -154,7 +160,7 @@ export function readRange(keys: OrderedKeys<RangeSource>, q: KvRangeQuery, bound
   const take = (e: RangeSource): void => {
     count++;
     if (q.countOnly === true || more) return;
-    const size = e.key.length + (q.keysOnly === true ? 0 : e.value.length);
+    const size = KV_RANGE_ENTRY_OVERHEAD_BYTES + e.key.length + (q.keysOnly === true ? 0 : e.value.length);
     if (entries.length === limit || (entries.length > 0 && bytes + size > KV_RANGE_BYTES_MAX)) {
       more = true;
       return;

@@ -45,10 +45,14 @@
  */
 
 import { Buffer } from 'node:buffer';
-import { ErrorCode, errorCodeFromWire, errorCodeWire, fail, RingraftError } from '../base/index.ts';
+import { ErrorCode, errorCodeFromWire, errorCodeWire, fail } from '../base/index.ts';
 import { ByteReader, ByteWriter } from '../codec/index.ts';
 import type { KvResult, KvWriteResult } from '../kv/index.ts';
-import { KV_KEY_BYTES_MAX, KV_VALUE_BYTES_MAX } from '../kv/index.ts';
+import { KV_KEY_BYTES_MAX, KV_VALUE_BYTES_MAX, type KvRangeQuery, type KvRangeResult } from '../kv/index.ts';
+import { ProtocolError } from './protocol-error.ts';
+import { encodedRangeQueryBytes, encodedRangeResultBytes, readRangeQuery, readRangeResult, writeRangeQuery, writeRangeResult } from './range-protocol.ts';
+
+export { ProtocolError };
 
 export type ReadConsistency = 'linearizable' | 'lease' | 'stale';
 
@@ -57,7 +61,9 @@ export type ClientRequest =
   | { readonly kind: 'read'; readonly requestId: number; readonly consistency: ReadConsistency; readonly key: Uint8Array }
   | { readonly kind: 'watch'; readonly requestId: number; readonly afterIndex: number | undefined; readonly prefix: Uint8Array }
   | { readonly kind: 'unwatch'; readonly requestId: number }
-  | { readonly kind: 'admin'; readonly requestId: number; readonly body: string };
+  | { readonly kind: 'admin'; readonly requestId: number; readonly body: string }
+  /** A range read (range-protocol.ts); its query checked by the node (kv/range.ts), not here. */
+  | { readonly kind: 'range'; readonly requestId: number; readonly consistency: ReadConsistency; readonly query: KvRangeQuery };
 
 export type ClientReply =
   | { readonly kind: 'write'; readonly requestId: number; readonly result: KvWriteResult; readonly index: number }
@@ -79,7 +85,8 @@ export type ClientReply =
    * says which node that is, before the request's own reply, so that a client that can
    * reach the leader sends it the next ones. It ends nothing.
    */
-  | { readonly kind: 'leader'; readonly requestId: number; readonly leaderId: number };
+  | { readonly kind: 'leader'; readonly requestId: number; readonly leaderId: number }
+  | { readonly kind: 'range'; readonly requestId: number; readonly result: KvRangeResult };
 
 /** Largest admin command or answer body, in bytes of UTF-8. */
 export const ADMIN_BODY_BYTES_MAX = 1 << 20;
@@ -90,14 +97,14 @@ export const WRITE_REQUEST_BYTES_MAX = 64 + KV_KEY_BYTES_MAX + 2 * KV_VALUE_BYTE
 const CODE_BYTES = 2;
 
 /** Every frame's first byte: what it is (a host that routes frames reads it without decoding the rest). */
-export const REQUEST_KIND = { write: 1, read: 2, watch: 3, unwatch: 4, admin: 5 } as const;
+export const REQUEST_KIND = { write: 1, read: 2, watch: 3, unwatch: 4, admin: 5, range: 6 } as const;
 /** The first byte of a write request frame; its KV request starts at REQUEST_HEADER_BYTES. */
 export const REQUEST_KIND_WRITE = REQUEST_KIND.write;
 /** The first byte of a watch request frame (a malformed one is answered with watch-end). */
 export const REQUEST_KIND_WATCH = REQUEST_KIND.watch;
 /** The first byte of an admin request frame: the node's server process answers it. */
 export const REQUEST_KIND_ADMIN = REQUEST_KIND.admin;
-export const REPLY_KIND = { write: 1, read: 2, error: 3, 'watch-event': 4, 'watch-end': 5, 'watch-start': 6, admin: 7, leader: 8 } as const;
+export const REPLY_KIND = { write: 1, read: 2, error: 3, 'watch-event': 4, 'watch-end': 5, 'watch-start': 6, admin: 7, leader: 8, range: 9 } as const;
 /** A read request's consistency byte, right after its header. */
 export const CONSISTENCY_TAG = { linearizable: 1, lease: 2, stale: 3 } as const;
 const CONSISTENCY_BY_TAG: readonly (ReadConsistency | undefined)[] = [undefined, 'linearizable', 'lease', 'stale'];
@@ -107,14 +114,6 @@ export const REQUEST_HEADER_BYTES = HEADER_BYTES;
 const LENGTH_BYTES = 4;
 /** An error reply: header, code (u16), leader hint (u32), proposed (u8). */
 export const ERROR_REPLY_BYTES = HEADER_BYTES + CODE_BYTES + 4 + 1;
-
-/** A malformed frame between a client and a node (code PROTOCOL_ERROR). */
-export class ProtocolError extends RingraftError {
-  constructor(message: string, options?: { cause?: unknown }) {
-    super(ErrorCode.PROTOCOL_ERROR, message, options);
-    this.name = 'ProtocolError';
-  }
-}
 
 // ─── Requests ──────────────────────────────────────────────────────────────────
 
@@ -130,6 +129,8 @@ export function encodedRequestBytes(req: ClientRequest): number {
       return HEADER_BYTES;
     case 'admin':
       return HEADER_BYTES + LENGTH_BYTES + utf8Bytes(req.body);
+    case 'range':
+      return HEADER_BYTES + encodedRangeQueryBytes(req.query);
   }
 }
 
@@ -161,6 +162,9 @@ export function writeRequestTo(w: ByteWriter, req: ClientRequest): void {
       break;
     case 'admin':
       writeBody(w, req.body);
+      break;
+    case 'range':
+      writeRangeQuery(w, CONSISTENCY_TAG[req.consistency], req.query);
       break;
   }
 }
@@ -201,6 +205,13 @@ export function decodeRequest(bytes: Uint8Array): ClientRequest {
         const body = readBody(r);
         r.expectEnd();
         return { kind: 'admin', requestId, body };
+      }
+      case REQUEST_KIND.range: {
+        const consistency = CONSISTENCY_BY_TAG[r.u8()];
+        if (consistency === undefined) throw new ProtocolError('unknown read consistency');
+        const query = readRangeQuery(r);
+        r.expectEnd();
+        return { kind: 'range', requestId, consistency, query };
       }
       default:
         throw new ProtocolError(`unknown request kind ${kind}`);
@@ -265,6 +276,8 @@ export function encodedReplyBytes(reply: ClientReply): number {
       return HEADER_BYTES + LENGTH_BYTES + utf8Bytes(reply.body);
     case 'leader':
       return HEADER_BYTES + 4;
+    case 'range':
+      return HEADER_BYTES + encodedRangeResultBytes(reply.result);
   }
 }
 
@@ -314,6 +327,9 @@ export function writeReplyTo(w: ByteWriter, reply: ClientReply, requestId: numbe
       break;
     case 'leader':
       w.u32(reply.leaderId);
+      break;
+    case 'range':
+      writeRangeResult(w, reply.result);
       break;
   }
 }
@@ -370,6 +386,9 @@ export function decodeReply(bytes: Uint8Array): ClientReply {
         break;
       case REPLY_KIND.leader:
         reply = { kind: 'leader', requestId, leaderId: r.u32() };
+        break;
+      case REPLY_KIND.range:
+        reply = { kind: 'range', requestId, result: readRangeResult(r) };
         break;
       default:
         throw new ProtocolError(`unknown reply kind ${kind}`);

@@ -23,7 +23,7 @@
 
 import { ErrorCode, fail } from '../base/index.ts';
 import { EntryType, NONE, RaftNode, type ConfChange, type ConfState, type Entry, type Message, type RaftConfig, type Ready, type Role, type Snapshot, type Storage } from '../core/index.ts';
-import { isKvBatch, KV_KEY_BYTES_MAX, KvStateMachine } from '../kv/index.ts';
+import { checkRangeQuery, isKvBatch, KV_KEY_BYTES_MAX, KvError, KvStateMachine, type KvRangeQuery } from '../kv/index.ts';
 import type { PersistBatch } from '../storage/index.ts';
 import {
   decodeRequest,
@@ -230,6 +230,13 @@ export class NodeHost {
       case 'unwatch':
         this.watches.unwatch(req.requestId);
         return;
+      case 'range':
+        if (!(isConsistency(req.consistency) && isRangeQuery(req.query))) {
+          this.refuseMalformed(req.requestId, false);
+          return;
+        }
+        this.reads.queueRange(req.requestId, req.consistency, req.query);
+        return;
       default:
         this.refuseMalformed((req as { requestId: number }).requestId, false);
         return;
@@ -420,6 +427,17 @@ export class NodeHost {
 
 function isConsistency(c: string): c is ReadConsistency {
   return c === 'linearizable' || c === 'lease' || c === 'stale';
+}
+
+/** Whether a range query is one the state machine takes (kv/range.ts checks it). */
+function isRangeQuery(q: KvRangeQuery): boolean {
+  try {
+    checkRangeQuery(q);
+    return true;
+  } catch (error) {
+    if (error instanceof KvError) return false;
+    throw error;
+  }
 }
 
 /** The little-endian u32 at memory[at, at + 4), with no DataView to allocate. */

@@ -16,15 +16,13 @@
  */
 import type { RaftNode, ReadState } from '../core/index.ts';
 import { NotLeaderError } from '../core/index.ts';
-import type { KvStateMachine } from '../kv/index.ts';
+import type { KvRangeQuery, KvStateMachine } from '../kv/index.ts';
 import type { ReadConsistency } from './client-protocol.ts';
 import { notLeaderReply, refusalOf } from './host-replies.ts';
 import type { HostSink } from './node-host.ts';
 
-interface PendingRead {
-  readonly requestId: number;
-  readonly key: Uint8Array;
-}
+/** A read of one key, or of a range of keys (its query checked: kv/range.ts). */
+type PendingRead = { readonly requestId: number; readonly key: Uint8Array; readonly range?: undefined } | { readonly requestId: number; readonly range: KvRangeQuery };
 
 export class ReadQueue {
   /** Reads that arrived since the last flush(), by mode. */
@@ -45,16 +43,31 @@ export class ReadQueue {
 
   /** Takes a read of `key`: a stale one is answered now, others join their mode's batch (on the leader only). */
   queue(requestId: number, consistency: ReadConsistency, key: Uint8Array): void {
+    this.take({ requestId, key }, consistency);
+  }
+
+  /** Takes a range read (its query checked), as {@link queue} takes a read of one key. */
+  queueRange(requestId: number, consistency: ReadConsistency, range: KvRangeQuery): void {
+    this.take({ requestId, range }, consistency);
+  }
+
+  private take(read: PendingRead, consistency: ReadConsistency): void {
     if (consistency === 'stale') {
-      const kv = this.kv();
-      this.sink.reply({ kind: 'read', requestId, index: kv.appliedIndex, value: kv.getShared(key) });
+      this.answer(read, this.kv().appliedIndex);
       return;
     }
     if (this.raft.role !== 'leader') {
-      this.sink.reply(refusalOf(requestId, new NotLeaderError(this.raft.leaderId)));
+      this.sink.reply(refusalOf(read.requestId, new NotLeaderError(this.raft.leaderId)));
       return;
     }
-    (consistency === 'lease' ? this.batchLease : this.batchSafe).push({ requestId, key });
+    (consistency === 'lease' ? this.batchLease : this.batchSafe).push(read);
+  }
+
+  /** Answers a read from the state machine as it is now, which has applied at least `index`. */
+  private answer(read: PendingRead, index: number): void {
+    const kv = this.kv();
+    if (read.range === undefined) this.sink.reply({ kind: 'read', requestId: read.requestId, index, value: kv.getShared(read.key) });
+    else this.sink.reply({ kind: 'range', requestId: read.requestId, result: kv.range(read.range) });
   }
 
   /** Starts one ReadIndex round per mode for the reads batched since the last call. */
@@ -99,9 +112,7 @@ export class ReadQueue {
     for (const w of this.waiting) {
       if (w.index > kv.appliedIndex) break;
       served++;
-      for (const r of w.reads) {
-        this.sink.reply({ kind: 'read', requestId: r.requestId, index: w.index, value: kv.getShared(r.key) });
-      }
+      for (const r of w.reads) this.answer(r, w.index);
     }
     if (served > 0) this.waiting.splice(0, served);
   }

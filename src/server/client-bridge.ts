@@ -14,8 +14,8 @@
  * {@link REQUEST_QUEUE_BYTES_MAX}, a new request is answered UNAVAILABLE at once, not queued:
  * a client's, and one a follower forwarded here alike.
  *
- * **Forwarding.** A follower that knows its leader sends a client's write, linearizable read
- * or lease read there over the peer transport (the append lane, tagged: frames.ts), and
+ * **Forwarding.** A follower that knows its leader sends a client's write, linearizable or
+ * lease read (of a key or a range) there over the peer transport (the append lane, tagged: frames.ts), and
  * hands the leader's reply back, so a client connected to any node is served; the first
  * request forwarded to a leader on a connection is preceded by a `leader` notice naming it,
  * so that a client that can reach the leader goes straight there. Stale reads,
@@ -229,7 +229,7 @@ export class ClientBridge {
     const kind = frame[0];
     const leader = this.knownLeader;
     if (leader === 0 || leader === this.host.nodeId || !this.host.isPeer(leader)) return false;
-    if (kind !== REQUEST_KIND.write && !(kind === REQUEST_KIND.read && frame.length > REQUEST_HEADER_BYTES && frame[REQUEST_HEADER_BYTES] !== CONSISTENCY_TAG.stale)) return false;
+    if (kind !== REQUEST_KIND.write && !(isRead(kind) && frame.length > REQUEST_HEADER_BYTES && frame[REQUEST_HEADER_BYTES] !== CONSISTENCY_TAG.stale)) return false;
     const id = this.nextForwardId();
     if (!this.host.sendToPeer(leader, forwardFrame(FORWARD_REQUEST, id, frame), 'append')) return false;
     this.forwarded.set(id, { conn, clientRequestId, peer: leader, write: kind === REQUEST_KIND.write });
@@ -258,7 +258,7 @@ export class ClientBridge {
     const frame = keepCopy(bytes.subarray(FORWARD_HEADER_BYTES));
     if (bytes[0] === FORWARD_REQUEST) {
       const kind = frame[0];
-      if (kind !== REQUEST_KIND.write && kind !== REQUEST_KIND.read) {
+      if (kind !== REQUEST_KIND.write && !isRead(kind)) {
         this.replyToForwarder(from, originId, ErrorCode.NOT_LEADER);
         return true;
       }
@@ -364,6 +364,11 @@ export class ClientBridge {
   private nextForwardId(): number {
     return nextFreeId(this.forwardIdNext, this.forwarded, (next) => (this.forwardIdNext = next));
   }
+}
+
+/** A read of a key or of a range: its consistency byte follows the header (a stale one is not forwarded). */
+function isRead(kind: number | undefined): boolean {
+  return kind === REQUEST_KIND.read || kind === REQUEST_KIND.range;
 }
 
 /** The first u32 id from `from` on (1 after 0xFFFFFFFF) not in use in `inUse`; `advance` gets the one after it. */

@@ -85,7 +85,7 @@ describe('connect', () => {
     expect(await kv.get('a')).toBeUndefined();
   });
 
-  it('a client of one follower only is served: the follower forwards writes and reads to its leader', async () => {
+  it('a client of one follower only is served: the follower forwards writes, reads and range reads to its leader', async () => {
     const { nodes, endpoints } = await cluster(3);
     const leader = await leaderOf(nodes);
     const follower = [1, 2, 3].find((id) => id !== leader)!;
@@ -94,7 +94,10 @@ describe('connect', () => {
     expect(await kv.cas('p', '1', '2')).toBe(true);
     expect(text(await kv.get('p'))).toBe('2');
     expect(text(await kv.get('p', { consistency: 'lease' }))).toBe('2');
-    expect(nodes[follower - 1]!.stats().requestsForwarded).toBeGreaterThanOrEqual(4);
+    // A range read too: forwarded, in byte order, with its revisions.
+    const r = await kv.range({ prefix: 'p' });
+    expect(r.entries.map((e) => [text(e.key), text(e.value), e.version])).toEqual([['p', '2', 2]]);
+    expect(nodes[follower - 1]!.stats().requestsForwarded).toBeGreaterThanOrEqual(5);
     // Pinned to the follower, a write is served there by forwarding, not refused.
     await kv.put('q', '1', { nodeId: follower });
     expect(text(await kv.get('q'))).toBe('1');

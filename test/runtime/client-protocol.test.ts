@@ -10,7 +10,7 @@ import { Buffer } from 'node:buffer';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { ERROR_CODE_WIRE_MAX, ErrorCode, errorCodeWire } from '../../src/base/index.ts';
-import { KV_KEY_BYTES_MAX, KV_VALUE_BYTES_MAX, type KvWriteResult } from '../../src/kv/index.ts';
+import { KV_KEY_BYTES_MAX, KV_RANGE_ENTRIES_MAX, KV_VALUE_BYTES_MAX, type KvWriteResult } from '../../src/kv/index.ts';
 import {
   ADMIN_BODY_BYTES_MAX,
   decodeReply,
@@ -62,7 +62,27 @@ const requestArb: fc.Arbitrary<ClientRequest> = fc.oneof(
   fc.record({ kind: fc.constant('watch' as const), requestId: requestIdArb, afterIndex: fc.option(indexArb, { nil: undefined }), prefix: bytesArb }),
   fc.record({ kind: fc.constant('unwatch' as const), requestId: requestIdArb }),
   fc.record({ kind: fc.constant('admin' as const), requestId: requestIdArb, body: fc.string({ unit: 'grapheme', maxLength: 40 }) }),
+  fc.record({
+    kind: fc.constant('range' as const),
+    requestId: requestIdArb,
+    consistency: fc.constantFrom('linearizable' as const, 'lease' as const, 'stale' as const),
+    // Any shape the wire can carry (the node checks the query's sense, not the codec).
+    query: fc.record(
+      {
+        prefix: bytesArb,
+        start: bytesArb,
+        end: bytesArb,
+        limit: fc.integer({ min: 1, max: KV_RANGE_ENTRIES_MAX }),
+        keysOnly: fc.constant(true),
+        countOnly: fc.constant(true),
+        reverse: fc.constant(true),
+      },
+      { requiredKeys: [] },
+    ),
+  }),
 );
+
+const rangeEntryArb = fc.record({ key: bytesArb, value: optionalBytesArb, createIndex: indexArb, modIndex: indexArb, version: indexArb });
 
 const replyArb: fc.Arbitrary<ClientReply> = fc.oneof(
   fc.record({ kind: fc.constant('write' as const), requestId: requestIdArb, result: resultArb, index: indexArb }),
@@ -86,6 +106,13 @@ const replyArb: fc.Arbitrary<ClientReply> = fc.oneof(
   fc.record({ kind: fc.constant('watch-start' as const), requestId: requestIdArb, index: indexArb }),
   fc.record({ kind: fc.constant('admin' as const), requestId: requestIdArb, body: fc.string({ unit: 'grapheme', maxLength: 40 }) }),
   fc.record({ kind: fc.constant('leader' as const), requestId: requestIdArb, leaderId: fc.integer({ min: 1, max: 0xffff_ffff }) }),
+  fc.record({
+    kind: fc.constant('range' as const),
+    requestId: requestIdArb,
+    result: fc.array(rangeEntryArb, { maxLength: 4 }).chain((entries) =>
+      fc.record({ entries: fc.constant(entries), more: fc.boolean(), count: fc.integer({ min: entries.length, max: 0xffff_ffff }), index: indexArb }),
+    ),
+  }),
 );
 
 // ---------------------------------------------------------------------------------------
@@ -245,10 +272,15 @@ const code = u16(errorCodeWire(ErrorCode.NOT_LEADER));
 const malformedRequests: readonly (readonly [string, Uint8Array])[] = [
   ['empty frame', new Uint8Array()],
   ['kind 0 (invalid)', frame(u8(0), u32(1))],
-  ['unknown kind 6', frame(u8(6), u32(1))],
+  ['unknown kind 7', frame(u8(7), u32(1))],
   ['admin: body not UTF-8', frame(u8(5), u32(1), u32(2), u8(0xff), u8(0xfe))],
   ['admin: body length over ADMIN_BODY_BYTES_MAX', frame(u8(5), u32(1), u32(ADMIN_BODY_BYTES_MAX + 1), new Uint8Array(ADMIN_BODY_BYTES_MAX + 1).fill(0x20))],
   ['admin: trailing byte', frame(u8(5), u32(1), u32(2), u8(0x7b), u8(0x7d), u8(0))],
+  ['range: unknown consistency', frame(u8(6), u32(1), u8(4), u8(0), u32(0))],
+  ['range: unknown flag bit', frame(u8(6), u32(1), u8(1), u8(64), u32(0))],
+  ['range: limit over the maximum', frame(u8(6), u32(1), u8(1), u8(0), u32(KV_RANGE_ENTRIES_MAX + 1))],
+  ['range: prefix flag without a prefix', frame(u8(6), u32(1), u8(1), u8(8), u32(0))],
+  ['range: trailing byte', frame(u8(6), u32(1), u8(1), u8(0), u32(0), u8(0))],
   ['kind 255', frame(u8(255), u32(1), u8(1), u32(0))],
   ['truncated request id', frame(u8(4), u8(1), u8(0))],
   ['read: consistency tag 0', frame(u8(2), u32(1), u8(0), u32(3), key)],
@@ -308,6 +340,10 @@ const malformedReplies: readonly (readonly [string, Uint8Array])[] = [
   ['watch-start: index truncated', frame(u8(6), u32(1), u32(0))],
   ['watch-start: trailing byte', frame(u8(6), u32(1), u64(0), u8(0))],
   ['leader: id truncated', frame(u8(8), u32(1), u8(2))],
+  ['range: more flag 2', frame(u8(9), u32(1), u64(1), u32(0), u8(2), u32(0))],
+  ['range: more entries than its count', frame(u8(9), u32(1), u64(1), u32(0), u8(0), u32(1), u32(1), u8(0x61), u8(0), u64(1), u64(1), u64(1))],
+  ['range: entry value flag 2', frame(u8(9), u32(1), u64(1), u32(1), u8(0), u32(1), u32(1), u8(0x61), u8(2), u64(1), u64(1), u64(1))],
+  ['range: trailing byte', frame(u8(9), u32(1), u64(1), u32(0), u8(0), u32(0), u8(0))],
   ['leader: trailing byte', frame(u8(8), u32(1), u32(2), u8(0))],
 ];
 

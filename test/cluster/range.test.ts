@@ -1,0 +1,118 @@
+/**
+ * Range reads through the client of a real cluster (nodes on worker threads): keys in byte
+ * order with their revisions, prefixes, bounds, reverse, limits and paging, keysOnly and
+ * countOnly, every consistency, a stale read from a follower, a page bounded in bytes, and
+ * bad arguments refused with INVALID_ARGUMENT before anything is sent.
+ */
+
+import { describe, expect, it } from 'vitest';
+import { ErrorCode, RingraftError, type KvClient } from '../../src/index.ts';
+import { KV_RANGE_ENTRIES_MAX } from '../../src/kv/index.ts';
+import { start, stopAfterEach } from './helpers.ts';
+
+stopAfterEach();
+
+const text = new TextDecoder();
+const keysOf = (r: { entries: readonly { key: Uint8Array }[] }): string[] => r.entries.map((e) => text.decode(e.key));
+
+async function refused(p: Promise<unknown>): Promise<RingraftError> {
+  try {
+    await p;
+  } catch (error) {
+    if (error instanceof RingraftError) return error;
+    throw error;
+  }
+  throw new RingraftError(ErrorCode.INVALID_ARGUMENT, 'expected a refusal, the call succeeded');
+}
+
+describe('range', () => {
+  it('reads keys in byte order with revisions, by prefix or bounds, forwards and in reverse, and pages through', async () => {
+    const cluster = await start();
+    const kv: KvClient = cluster.client();
+    for (const k of ['b/2', 'a/1', 'b/1', 'b/3', 'c', 'b/10']) await kv.put(k, `v-${k}`);
+    await kv.put('b/1', 'again');
+
+    const b = await kv.range({ prefix: 'b/' });
+    expect(keysOf(b)).toEqual(['b/1', 'b/10', 'b/2', 'b/3']);
+    expect([b.count, b.more]).toEqual([4, false]);
+    const b1 = b.entries[0]!;
+    expect(text.decode(b1.value)).toBe('again');
+    expect(b1.version).toBe(2);
+    expect(b1.modIndex).toBeGreaterThan(b1.createIndex);
+    expect(b.index).toBeGreaterThanOrEqual(b1.modIndex);
+
+    expect(keysOf(await kv.range({ start: 'a', end: 'b/2' }))).toEqual(['a/1', 'b/1', 'b/10']);
+    expect(keysOf(await kv.range({ start: 'b/2' }))).toEqual(['b/2', 'b/3', 'c']);
+    expect(keysOf(await kv.range({ prefix: '' }, { reverse: true, limit: 2 }))).toEqual(['c', 'b/3']);
+    const counted = await kv.range({ prefix: 'b/' }, { countOnly: true });
+    expect([counted.entries.length, counted.count]).toEqual([0, 4]);
+    const keysOnly = await kv.range({ prefix: 'a' }, { keysOnly: true });
+    expect(keysOnly.entries[0]!.value).toBeUndefined();
+
+    // Paging: the next page starts at the last key plus a zero byte.
+    const seen: string[] = [];
+    let page = await kv.range({ prefix: 'b/' }, { limit: 3 });
+    seen.push(...keysOf(page));
+    expect(page.more).toBe(true);
+    const last = page.entries[page.entries.length - 1]!.key;
+    page = await kv.range({ start: Uint8Array.from([...last, 0]), end: 'b0' }, { limit: 3 });
+    seen.push(...keysOf(page));
+    expect(page.more).toBe(false);
+    expect(seen).toEqual(['b/1', 'b/10', 'b/2', 'b/3']);
+
+    for (const consistency of ['linearizable', 'lease', 'stale'] as const) {
+      expect(keysOf(await kv.range({ prefix: 'b/' }, { consistency }))).toEqual(['b/1', 'b/10', 'b/2', 'b/3']);
+    }
+  });
+
+  it('serves a stale range from a follower, and refuses a linearizable one there with NOT_LEADER', async () => {
+    const cluster = await start();
+    const kv = cluster.client();
+    await kv.put('x/1', '1');
+    const status = await cluster.status();
+    const follower = status.nodes.find((n) => n.id !== status.leaderId)!.id;
+    // The follower applies the write soon after the leader.
+    let keys: string[] = [];
+    for (let i = 0; i < 100 && keys.length === 0; i++) {
+      keys = keysOf(await kv.range({ prefix: 'x/' }, { consistency: 'stale', nodeId: follower }));
+      if (keys.length === 0) await new Promise((r) => setTimeout(r, 20));
+    }
+    expect(keys).toEqual(['x/1']);
+    expect((await refused(kv.range({ prefix: 'x/' }, { nodeId: follower }))).code).toBe(ErrorCode.NOT_LEADER);
+  });
+
+  it('bounds a page in bytes: large values come a few at a time, with more', async () => {
+    const cluster = await start();
+    const kv = cluster.client();
+    const big = new Uint8Array(400 << 10).fill(1);
+    for (let i = 0; i < 5; i++) await kv.put(`big/${i}`, big);
+    const page = await kv.range({ prefix: 'big/' });
+    expect(page.count).toBe(5);
+    expect(page.more).toBe(true);
+    expect(page.entries.length).toBeGreaterThanOrEqual(1);
+    expect(page.entries.length).toBeLessThan(5);
+    expect(page.entries.every((e) => e.value?.length === big.length)).toBe(true);
+  });
+
+  it('refuses bad arguments with INVALID_ARGUMENT naming them, and serves on', async () => {
+    const cluster = await start();
+    const kv = cluster.client();
+    const cases: [Promise<unknown>, RegExp][] = [
+      [kv.range({ prefix: 'a', start: 'b' } as never), /not both/],
+      [kv.range({ prefix: 'a' }, { limit: 0 }), /limit 0/],
+      [kv.range({ prefix: 'a' }, { limit: KV_RANGE_ENTRIES_MAX + 1 }), /limit/],
+      [kv.range({ prefix: 'a' }, { keysOnly: true, countOnly: true }), /keysOnly and countOnly/],
+      [kv.range({ prefix: 'k'.repeat(5000) }), /prefix.*KV_KEY_BYTES_MAX/],
+      [kv.range({ from: 'a' } as never), /unknown range field 'from'/],
+      [kv.range(null as never), /a range is/],
+      [kv.range({ prefix: 'a' }, { consistency: 'eventual' as never }), /consistency/],
+    ];
+    for (const [call, message] of cases) {
+      const error = await refused(call);
+      expect(error.code).toBe(ErrorCode.INVALID_ARGUMENT);
+      expect(error.message).toMatch(message);
+    }
+    await kv.put('still', 'here');
+    expect(keysOf(await kv.range({ prefix: 'st' }))).toEqual(['still']);
+  });
+});
