@@ -6,7 +6,7 @@
 import { Buffer } from 'node:buffer';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { encodeKvRequest, KV_RANGE_BYTES_MAX, KV_RANGE_ENTRIES_MAX, KvError, KvStateMachine, prefixEnd, type KvCommand, type KvRangeQuery, type KvRangeResult } from '../../src/kv/index.ts';
+import { encodeKvRequest, KV_RANGE_BYTES_MAX, KV_RANGE_ENTRIES_MAX, KV_RANGE_ENTRY_OVERHEAD_BYTES, KvError, KvStateMachine, prefixEnd, type KvCommand, type KvRangeQuery, type KvRangeResult } from '../../src/kv/index.ts';
 
 interface ModelEntry {
   readonly key: Uint8Array;
@@ -140,17 +140,23 @@ describe('range reads', () => {
 
   it('bounds a reply in bytes: past KV_RANGE_BYTES_MAX the page ends with more, and always holds one entry', () => {
     const p = new Pair();
-    const big = new Uint8Array(1 << 20);
-    const keys = Math.ceil(KV_RANGE_BYTES_MAX / big.length) + 2;
-    for (let i = 0; i < keys; i++) p.run({ op: 'put', key: Uint8Array.of(0x61, i), value: big });
+    const value = new Uint8Array(256 << 10);
+    const keys = Math.ceil(KV_RANGE_BYTES_MAX / value.length) + 2;
+    for (let i = 0; i < keys; i++) p.run({ op: 'put', key: Uint8Array.of(0x61, i), value });
     const page = p.machine.range({});
     expect(page.count).toBe(keys);
     expect(page.more).toBe(true);
-    const bytes = page.entries.reduce((n, e) => n + e.key.length + e.value!.length, 0);
+    const bytes = page.entries.reduce((n, e) => n + KV_RANGE_ENTRY_OVERHEAD_BYTES + e.key.length + e.value!.length, 0);
     expect(bytes).toBeLessThanOrEqual(KV_RANGE_BYTES_MAX);
-    expect(page.entries.length).toBeGreaterThanOrEqual(1);
+    // As many as fit: one more would pass the bound.
+    expect(bytes + KV_RANGE_ENTRY_OVERHEAD_BYTES + 2 + value.length).toBeGreaterThan(KV_RANGE_BYTES_MAX);
     // Without values the same keys fit one page.
     expect(p.machine.range({ keysOnly: true }).more).toBe(false);
+    // One entry over the bound on its own still comes, alone.
+    p.run({ op: 'put', key: Uint8Array.of(0x62), value: new Uint8Array(1 << 20) });
+    p.run({ op: 'put', key: Uint8Array.of(0x63), value: Uint8Array.of(1) });
+    const alone = p.machine.range({ start: Uint8Array.of(0x62) });
+    expect([alone.entries.length, alone.more, alone.count]).toEqual([1, true, 2]);
   });
 
   it('gives the end of a prefix: the next byte string up, none for an empty or all-0xff prefix', () => {
