@@ -39,6 +39,8 @@ export class ReadQueue {
     private readonly sink: HostSink,
     /** The state machine reads are served from (the host replaces it when it installs a snapshot). */
     private readonly kv: () => KvStateMachine,
+    /** Only for the simulator's planted bug (NodeHost.rangeReadsServedLocally): range reads skip the leader and ReadIndex. */
+    private readonly rangeReadsLocal = false,
   ) {}
 
   /** Takes a read of `key`: a stale one is answered now, others join their mode's batch (on the leader only). */
@@ -52,7 +54,7 @@ export class ReadQueue {
   }
 
   private take(read: PendingRead, consistency: ReadConsistency): void {
-    if (consistency === 'stale') {
+    if (consistency === 'stale' || (this.rangeReadsLocal && read.range !== undefined)) {
       this.answer(read, this.kv().appliedIndex);
       return;
     }

@@ -1,7 +1,7 @@
 /**
  * The planted bugs of the host side (`HostBugs` in options.ts): a storage that writes hard
- * states a tick late, a host loop that sends before it persists, and a recovery that "repairs"
- * a corrupt log by cutting it. Each breaks a rule the real host keeps, so the bug-planting
+ * states a tick late, a host loop that sends before it persists, a recovery that "repairs"
+ * a corrupt log by cutting it, and range reads served from whatever node they reach. Each breaks a rule the real host keeps, so the bug-planting
  * suite can show the simulator's checks catch it. Never used outside those checks.
  */
 import type { ConfState, Entry, InitialState, Snapshot } from '../core/index.ts';
@@ -46,6 +46,13 @@ export class LateHardStateStorage implements HostStorage {
     if (this.late === undefined) return;
     this.inner.persist({ hardState: this.late });
     this.late = undefined;
+  }
+}
+
+/** The rangeReadsLocal host bug: range reads answered by whichever node they reach, from its own state, as stale ones are. */
+export class RangeReadsLocalHost extends NodeHost {
+  protected override rangeReadsServedLocally(): boolean {
+    return true;
   }
 }
 

@@ -30,6 +30,8 @@ export interface HostBugs {
    * dropping the segments after it), then serve from what is left.
    */
   readonly truncateCorruptLog?: boolean;
+  /** Answer linearizable and lease range reads from the state of whatever node they reach, without ReadIndex. */
+  readonly rangeReadsLocal?: boolean;
 }
 
 /**

@@ -26,6 +26,7 @@ export const PLANTED_BUGS = [
   'host-sends-before-persist',
   'wiped-node-rejoins',
   'wrong-bootstrap-config',
+  'range-reads-stale',
 ] as const;
 export type PlantedBug = (typeof PLANTED_BUGS)[number];
 
@@ -147,6 +148,8 @@ export const HUNTING_PROFILES: Record<PlantedBug, SimOverrides> = {
     diskWipeProbability: 0,
     faults: ['misconfigure', 'crash', 'partition'],
   },
+  // Clients that give up on a node quickly land on followers, which a partition holds behind.
+  'range-reads-stale': { clientTimeoutMs: 60, clients: 8, keys: 3, faults: ['isolate', 'partition', 'asymmetric'] },
 };
 
 /** The simulator options that plant `bug`, with the profile under which it shows. */
@@ -155,6 +158,7 @@ export function plantBug(bug: PlantedBug): SimOverrides {
   if (bug === 'hardstate-not-persisted') return { ...profile, hostBugs: { persistHardStateLate: true } };
   if (bug === 'serve-damaged-log') return { ...profile, hostBugs: { truncateCorruptLog: true } };
   if (bug === 'host-sends-before-persist') return { ...profile, hostBugs: { sendBeforePersist: true } };
+  if (bug === 'range-reads-stale') return { ...profile, hostBugs: { rangeReadsLocal: true } };
   if (bug === 'wiped-node-rejoins') return { ...profile, operatorBugs: { skipDirectoryCheck: true } };
   if (bug === 'wrong-bootstrap-config') return { ...profile, operatorBugs: { skipConfigurationCheck: true } };
   const Cls = NODE_CLASSES[bug]!;

@@ -29,14 +29,15 @@
  * |                   | and `runSimulation`                                                |
  */
 import { ErrorCode, fail, RingraftError } from '../base/index.ts';
-import { EntryType, Rand, type Message, type RaftConfig, type RaftNode, type Ready } from '../core/index.ts';
+import { EntryType, Rand, type Entry, type Message, type RaftConfig, type RaftNode, type Ready } from '../core/index.ts';
 import { NodeHost, type HostHooks } from '../runtime/index.ts';
 import type { ClusterManifest } from '../storage/index.ts';
 import { EventQueue } from './event-queue.ts';
 import { describeFaults, FaultInjector, type FaultHost } from './faults.ts';
 import type { HistoryOp } from './history.ts';
-import { LateHardStateStorage, SendsBeforePersistHost } from './host-bugs.ts';
+import { LateHardStateStorage, RangeReadsLocalHost, SendsBeforePersistHost } from './host-bugs.ts';
 import { Invariants } from './invariants.ts';
+import { checkRangeReads } from './range-check.ts';
 import { checkLinearizable } from './linearizability.ts';
 import { SimNetwork } from './network.ts';
 import { checkSimStart, newSimRecord, noteSimStarted } from './operator.ts';
@@ -90,6 +91,8 @@ export class Simulation implements FaultHost, WorkloadHost {
   private readonly queue = new EventQueue();
   readonly network: SimNetwork;
   readonly invariants = new Invariants();
+  /** Every committed entry some node applied, by index: the log the range check replays. */
+  private readonly appliedEntries = new Map<number, Entry>();
   readonly nodes = new Map<number, SimNode>();
   private now = 0;
   private events = 0;
@@ -190,6 +193,11 @@ export class Simulation implements FaultHost, WorkloadHost {
       if (lin.ok === false) violation = `linearizability: ${lin.report}`;
       else if (lin.ok === 'unknown') violation = `linearizability undecided for key ${lin.key}: ${lin.reason}`;
     }
+    if (violation === undefined && o.checkHistory !== false) {
+      const ranges = checkRangeReads(this.workload.ranges, this.workload.writeAcks, this.appliedEntries);
+      this.stats.rangeReadsChecked = ranges.checked;
+      if (ranges.violation !== undefined) violation = `range reads: ${ranges.violation}`;
+    }
     return violation;
   }
 
@@ -275,7 +283,8 @@ export class Simulation implements FaultHost, WorkloadHost {
     node.requests.clear();
     node.crashPoint = undefined;
     node.wasLeader = false;
-    const Host = this.options.hostBugs?.sendBeforePersist === true ? SendsBeforePersistHost : NodeHost;
+    const bugs = this.options.hostBugs;
+    const Host = bugs?.sendBeforePersist === true ? SendsBeforePersistHost : bugs?.rangeReadsLocal === true ? RangeReadsLocalHost : NodeHost;
     this.recorder.add({ kind: 'start', node: id, incarnation: node.incarnation, voters: initialVoters });
     node.host = new Host(
       {
@@ -413,6 +422,8 @@ export class Simulation implements FaultHost, WorkloadHost {
     }
     for (const e of rd.committedEntries) {
       this.invariants.onApply(node.id, e, node.lastApplied);
+      // The same at every node (State Machine Safety, just checked): the first one seen serves the range check.
+      if (!this.appliedEntries.has(e.index)) this.appliedEntries.set(e.index, e);
       node.lastApplied = e.index;
       if (e.type === EntryType.ConfChange) this.stats.confChangesApplied++;
     }

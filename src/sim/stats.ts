@@ -24,6 +24,10 @@ export interface SimStats {
   confChangesApplied: number;
   readsLease: number;
   readsSafe: number;
+  /** Of those reads, the range reads. */
+  rangeReads: number;
+  /** Completed range reads the final check compared with the log replayed to their index. */
+  rangeReadsChecked: number;
 }
 
 /** The counts of a run that has not started. */
@@ -38,6 +42,8 @@ export function newSimStats(): SimStats {
     confChangesApplied: 0,
     readsLease: 0,
     readsSafe: 0,
+    rangeReads: 0,
+    rangeReadsChecked: 0,
     diskWipes: 0,
     stateLostStops: 0,
     misconfiguredStarts: 0,

@@ -7,7 +7,7 @@
  */
 import { ErrorCode, fail } from '../base/index.ts';
 import { NONE, type Rand } from '../core/index.ts';
-import { encodeKvRequest, type KvCommand, type KvWriteResult } from '../kv/index.ts';
+import { encodeKvRequest, type KvCommand, type KvRangeQuery, type KvRangeResult, type KvWriteResult } from '../kv/index.ts';
 import type { ClientReply as HostReply } from '../runtime/index.ts';
 import type { HistoryOp } from './history.ts';
 import type { SimNetwork } from './network.ts';
@@ -18,12 +18,39 @@ import type { TraceRecorder } from './trace-recorder.ts';
 
 type ClientRequest =
   | { kind: 'write'; client: number; opId: number; clientId: number; seq: number; command: KvCommand }
-  | { kind: 'read'; client: number; opId: number; key: string; mode: 'safe' | 'lease' };
+  | { kind: 'read'; client: number; opId: number; key: string; mode: 'safe' | 'lease' }
+  | { kind: 'range'; client: number; opId: number; query: KvRangeQuery; mode: 'safe' | 'lease' };
 
-/** `proposed` on a refusal: whether the request may have entered a log before it was refused. */
+/**
+ * `proposed` on a refusal: whether the request may have entered a log before it was refused.
+ * `index` on a write: its log entry's; `range` on a range read: what it read.
+ */
 type ClientReply =
-  | { opId: number; ok: true; output: string | boolean | null }
+  | { opId: number; ok: true; output: string | boolean | null; index?: number; range?: KvRangeResult }
   | { opId: number; ok: false; code: string; leaderHint: number; proposed: boolean };
+
+/**
+ * A range read a client completed, kept beside the history (the per-key linearizability check
+ * cannot judge an operation over many keys): simulation.ts checks it against the committed
+ * log replayed to its index, and its index against the writes acknowledged before its call.
+ */
+export interface RangeRead {
+  readonly client: number;
+  readonly query: KvRangeQuery;
+  readonly mode: 'safe' | 'lease';
+  readonly call: number;
+  readonly return: number;
+  readonly result: KvRangeResult;
+}
+
+/** A write a client saw acknowledged: when, and the index of the entry that carried it. */
+export interface WriteAck {
+  readonly return: number;
+  readonly index: number;
+}
+
+/** One read in this many is a range read (of every key, or of a slice of them). */
+const RANGE_READ_EVERY = 4;
 
 /** Client c's network address: clients and nodes share the network, so they need distinct addresses. */
 const CLIENT_ADDRESS_BASE = 1000;
@@ -51,6 +78,10 @@ export interface WorkloadHost {
 export class Workload {
   /** Every client operation, in call order; the linearizability check judges it at the end. */
   readonly history: HistoryOp[] = [];
+  /** Range reads that completed, in completion order. */
+  readonly ranges: RangeRead[] = [];
+  /** Writes that completed, in completion order, with their log indexes. */
+  readonly writeAcks: WriteAck[] = [];
   private readonly clients: SimClient[] = [];
 
   constructor(private readonly sim: WorkloadHost) {}
@@ -91,7 +122,11 @@ export class Workload {
     let reply: ClientReply;
     switch (r.kind) {
       case 'write':
-        reply = { opId: req.opId, ok: true, output: resultOutput(r.result) };
+        reply = { opId: req.opId, ok: true, output: resultOutput(r.result), index: r.index };
+        break;
+      case 'range':
+        // Copied now: the entries hold the state machine's own arrays.
+        reply = { opId: req.opId, ok: true, output: null, range: copyRange(r.result) };
         break;
       case 'read':
         reply = { opId: req.opId, ok: true, output: r.value === undefined ? null : decoder.decode(r.value) };
@@ -123,11 +158,36 @@ export class Workload {
     } else {
       if (req.mode === 'lease') this.sim.stats.readsLease++;
       else this.sim.stats.readsSafe++;
-      host.handleRequest({ kind: 'read', requestId, consistency: req.mode === 'lease' ? 'lease' : 'linearizable', key: encoder.encode(req.key) });
+      const consistency = req.mode === 'lease' ? 'lease' : 'linearizable';
+      if (req.kind === 'range') {
+        this.sim.stats.rangeReads++;
+        host.handleRequest({ kind: 'range', requestId, consistency, query: req.query });
+      } else {
+        host.handleRequest({ kind: 'read', requestId, consistency, key: encoder.encode(req.key) });
+      }
     }
     host.flush();
     this.sim.drain(node);
   }
+}
+
+function copyRange(r: KvRangeResult): KvRangeResult {
+  return { ...r, entries: r.entries.map((e) => ({ ...e, key: e.key.slice(), value: e.value?.slice() })) };
+}
+
+/**
+ * A range query drawn from the op's number and its roll (no extra draw of the generator):
+ * every key, or the keys from k<a> up to before k<b>, sometimes in reverse or with a limit.
+ */
+function rangeQueryOf(opId: number, roll: number, keys: number): KvRangeQuery {
+  const bits = Math.floor(roll * 1e9);
+  const reverse = (bits & 1) === 1;
+  const limit = (bits & 2) === 2 ? 1 + ((bits >> 2) % 3) : undefined;
+  const limited = limit === undefined ? {} : { limit };
+  if (opId % 2 === 0) return { prefix: encoder.encode('k'), reverse, ...limited };
+  const a = (bits >> 4) % (keys + 1);
+  const b = a + ((bits >> 8) % (keys + 1));
+  return { start: encoder.encode(`k${a}`), end: encoder.encode(`k${b}`), reverse, ...limited };
 }
 
 function resultOutput(r: KvWriteResult): string | boolean | null {
@@ -204,7 +264,10 @@ class SimClient {
     if (roll < 0.35) {
       const mode = this.rand.chance(0.5) ? 'lease' : 'safe';
       record = { client: this.index, op: 'get', key, value: null, expected: null, output: null, call: sim.time, return: null };
-      request = { kind: 'read', client: this.index, opId, key, mode };
+      request =
+        opId % RANGE_READ_EVERY === 0
+          ? { kind: 'range', client: this.index, opId, query: rangeQueryOf(opId, roll / 0.35, o.keys), mode }
+          : { kind: 'read', client: this.index, opId, key, mode };
     } else {
       this.seq++;
       let command: KvCommand;
@@ -226,7 +289,8 @@ class SimClient {
       }
       request = { kind: 'write', client: this.index, opId, clientId: this.clientId, seq: this.seq, command };
     }
-    this.workload.recordOp(record);
+    // A range read is judged beside the history, not in it (see RangeRead).
+    if (request.kind !== 'range') this.workload.recordOp(record);
     this.sim.recorder.add({ kind: 'call', node: this.target, op: record });
     const deadline = sim.time + Math.max(2000, o.clientTimeoutMs * o.clientAttemptsMax);
     this.current = { opId, record, request, deadline, timer: 0, done: false, mayHaveEffect: false };
@@ -277,6 +341,12 @@ class SimClient {
     if (cur === undefined || cur.done || reply.opId !== cur.opId) return;
     if (reply.ok) {
       cur.done = true;
+      if (cur.request.kind === 'range') {
+        this.workload.ranges.push({ client: this.index, query: cur.request.query, mode: cur.request.mode, call: cur.record.call, return: this.sim.time, result: reply.range! });
+        this.sim.at(this.rand.int(1, 20), () => this.next());
+        return;
+      }
+      if (reply.index !== undefined) this.workload.writeAcks.push({ return: this.sim.time, index: reply.index });
       cur.record.output = reply.output;
       cur.record.return = this.sim.time;
       this.sim.recorder.add({ kind: 'return', node: from, op: cur.record });
