@@ -13,9 +13,11 @@
  * user and system, from `process.cpuUsage()`) per round trip; rounds alternate the two ways
  * and the median round of each is reported.
  *
- * Measured 2026-12-03 (2-core AMD EPYC, Node.js 20.20.2, a machine shared with other work):
- * `wait` 49.8 µs a round trip and 37.4 µs of CPU (31.3 in the kernel); `waitAsync` 65.9 µs
- * and 53.3 µs of CPU.
+ * Measured 2026-12-03 (2-core AMD EPYC VM, Node.js 20.20.2): on the idle machine `wait` took
+ * 68.4 µs a round trip and 50.3 µs of CPU (35.4 in the kernel), `waitAsync` 67.5 µs and 62.8
+ * µs; with both cores busy (a test suite running beside it) 9.4 µs and 9.3 µs, 15.6 µs and
+ * 15.6 µs. Waking a thread whose core sleeps costs this machine some 50 µs; one whose core is
+ * busy anyway, a fifth of that.
  *
  *     npm run build && node dist/bench/micro/wake.bench.js [--rounds N] [--trips N]
  */

@@ -34,10 +34,7 @@ const BTree = (createRequire(import.meta.url)('sorted-btree') as typeof SortedBt
 /** Byte order of latin1 key strings. */
 const byteOrder = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
 
-/**
- * Keys per tree node: 64 measured cheapest for inserts and walks among 16, 32, 64 and 128
- * (bench/micro/ordered-index.bench.ts's notes).
- */
+/** Keys per tree node: 64 measured cheapest for inserts and walks among 32, 64 and 128 (bench/micro/ordered-index.bench.ts). */
 const NODE_KEYS_MAX = 64;
 
 /** A B+ tree of values by latin1 key string, in byte order. */
