@@ -17,6 +17,10 @@ import { parseDurationMs } from './load-command.ts';
 
 export const KV_USAGE = `ringraft put KEY VALUE                  write KEY
 ringraft get KEY [--consistency linearizable|lease|stale]
+ringraft get KEY [END] [--prefix] [--limit N] [--keys-only] [--count-only] [--reverse]
+                                        a range in byte order: the keys from KEY up to before
+                                        END ('' for no end), or those under KEY with --prefix;
+                                        one line per key (KEY VALUE), then a count if more are left
 ringraft del KEY                        prints 1 if KEY existed, else 0
 ringraft cas KEY EXPECTED NEXT [--absent]   swap if KEY holds EXPECTED (--absent: if it has
                                         no value; then give no EXPECTED); exit 1 if not swapped
@@ -42,7 +46,7 @@ export function isKvCommand(name: string | undefined): name is KvCommandName {
 }
 
 /** Positional arguments each command takes. */
-const ARITY: Record<KvCommandName, readonly number[]> = { put: [2], get: [1], del: [1], cas: [2, 3], watch: [1], status: [0], 'move-leader': [1], member: [1, 2, 3] };
+const ARITY: Record<KvCommandName, readonly number[]> = { put: [2], get: [1, 2], del: [1], cas: [2, 3], watch: [1], status: [0], 'move-leader': [1], member: [1, 2, 3] };
 
 interface Common {
   readonly endpoints: readonly string[];
@@ -57,7 +61,7 @@ const utf8 = new TextDecoder('utf-8', { fatal: true });
 export async function kvCommand(name: KvCommandName, argv: readonly string[], out: Output, env: NodeJS.ProcessEnv = process.env): Promise<number> {
   const args = parseArgs(
     argv.map((a) => (a === '-w' ? '--write-out' : a)),
-    { flags: ['absent'], values: ['endpoints', 'cluster-token', 'write-out', 'timeout-ms', 'consistency', 'after-index', 'count', 'tls-ca', 'tls-cert', 'tls-key'] },
+    { flags: ['absent', 'prefix', 'keys-only', 'count-only', 'reverse'], values: ['endpoints', 'cluster-token', 'write-out', 'timeout-ms', 'consistency', 'after-index', 'count', 'limit', 'tls-ca', 'tls-cert', 'tls-key'] },
   );
   const p = args.positional;
   if (!ARITY[name].includes(p.length)) throw new UsageError(`${name} takes ${ARITY[name].join(' or ')} arguments, got ${p.length}`);
@@ -89,6 +93,8 @@ async function run(
       return 0;
     case 'get': {
       const consistency = choice(args.values.get('consistency') ?? 'linearizable', ['linearizable', 'lease', 'stale'] as const, 'consistency');
+      const ranged = p.length === 2 || ['prefix', 'keys-only', 'count-only', 'reverse'].some((f) => args.flags.has(f)) || args.values.has('limit');
+      if (ranged) return rangeCommand(key, p[1], args, consistency, client, print);
       const value = await client.get(key, { consistency });
       if (value === undefined) print('', { op: 'get', key, found: false });
       else print(textOf(value) ?? Buffer.from(value).toString('base64'), { op: 'get', key, found: true, ...valueJson(value) });
@@ -127,6 +133,42 @@ async function run(
     default:
       throw new UsageError(`unknown command ${name}`);
   }
+}
+
+/** `get` of a range: one line per key, or one JSON object for the page. */
+async function rangeCommand(
+  key: string,
+  end: string | undefined,
+  args: ReturnType<typeof parseArgs>,
+  consistency: 'linearizable' | 'lease' | 'stale',
+  client: NetworkClient,
+  print: (table: string, json: object) => void,
+): Promise<number> {
+  const prefix = args.flags.has('prefix');
+  if (prefix && end !== undefined) throw new UsageError('get --prefix takes KEY only, not an END');
+  const limitText = args.values.get('limit');
+  const limit = limitText === undefined ? undefined : nonNegativeInt(limitText, 'limit');
+  if (limit === 0) throw new UsageError('--limit takes a count of at least 1');
+  const spec = prefix ? { prefix: key } : { start: key, ...(end === undefined || end === '' ? {} : { end }) };
+  const r = await client.range(spec, {
+    consistency,
+    ...(limit === undefined ? {} : { limit }),
+    ...(args.flags.has('keys-only') ? { keysOnly: true } : {}),
+    ...(args.flags.has('count-only') ? { countOnly: true } : {}),
+    ...(args.flags.has('reverse') ? { reverse: true } : {}),
+  });
+  const shownText = (b: Uint8Array): string => textOf(b) ?? Buffer.from(b).toString('base64');
+  const lines = r.entries.map((e) => (e.value === undefined ? shownText(e.key) : `${shownText(e.key)} ${shownText(e.value)}`));
+  if (args.flags.has('count-only')) lines.push(String(r.count));
+  else if (r.more) lines.push(`(${r.entries.length} of ${r.count}; more)`);
+  print(lines.join('\n'), {
+    op: 'range',
+    index: r.index,
+    count: r.count,
+    more: r.more,
+    entries: r.entries.map((e) => ({ key: shownText(e.key), ...(e.value === undefined ? {} : valueJson(e.value)), createIndex: e.createIndex, modIndex: e.modIndex, version: e.version })),
+  });
+  return 0;
 }
 
 /** `status` and `move-leader`: admin commands to each endpoint (server/admin.ts). */

@@ -48,6 +48,19 @@ describe('ringraft put/get/del/cas/watch/status/move-leader', () => {
     expect(await ringraft(['del', 'greeting'], env)).toMatchObject({ code: 0, stdout: '1\n' });
     expect(await ringraft(['del', 'greeting'], env)).toMatchObject({ code: 0, stdout: '0\n' });
 
+    // Ranges: by prefix, by bounds, limited (a count line when more are left), JSON with revisions.
+    for (const k of ['r/b', 'r/a', 'r/c', 's']) await ringraft(['put', k, `v-${k}`], env);
+    expect(await ringraft(['get', 'r/', '--prefix'], env)).toMatchObject({ code: 0, stdout: 'r/a v-r/a\nr/b v-r/b\nr/c v-r/c\n' });
+    expect(await ringraft(['get', 'r/b', 's', '--keys-only'], env)).toMatchObject({ code: 0, stdout: 'r/b\nr/c\n' });
+    expect(await ringraft(['get', 'r/', '--prefix', '--reverse', '--limit', '1'], env)).toMatchObject({ code: 0, stdout: 'r/c v-r/c\n(1 of 3; more)\n' });
+    expect(await ringraft(['get', 'r/', '--prefix', '--count-only'], env)).toMatchObject({ code: 0, stdout: '3\n' });
+    const page = await ringraft(['get', 'r/', '--prefix', '--limit', '2', '-w', 'json'], env);
+    const json = JSON.parse(page.stdout) as { op: string; count: number; more: boolean; entries: { key: string; value: string; version: number; createIndex: number }[] };
+    expect(json).toMatchObject({ op: 'range', count: 3, more: true, entries: [{ key: 'r/a', value: 'v-r/a', version: 1 }, { key: 'r/b', value: 'v-r/b', version: 1 }] });
+    expect(json.entries[0]!.createIndex).toBeGreaterThan(0);
+    expect((await ringraft(['get', 'r/', 's', '--prefix'], env)).code).toBe(2);
+    expect((await ringraft(['get', 'r/', '--prefix', '--limit', '0'], env)).code).toBe(2);
+
     const watching = ringraft(['watch', 'w/', '--count', '2', '-w', 'json'], env);
     await new Promise((r) => setTimeout(r, 1_000));
     await ringraft(['put', 'w/a', '1'], env);
