@@ -125,7 +125,7 @@ async function run(
       for await (const e of client.watch(key, afterIndex === undefined ? {} : { afterIndex })) {
         const k = textOf(e.key) ?? Buffer.from(e.key).toString('base64');
         const table = e.value === undefined ? `${e.index} DELETE ${k}` : `${e.index} PUT ${k} ${textOf(e.value) ?? Buffer.from(e.value).toString('base64')}`;
-        print(table, { op: 'watch', type: e.value === undefined ? 'delete' : 'put', index: e.index, key: k, ...(e.value === undefined ? {} : valueJson(e.value)) });
+        print(table, { op: 'watch', type: e.value === undefined ? 'delete' : 'put', index: e.index, key: k, ...(e.value === undefined ? {} : valueJson(e.value)), createIndex: e.createIndex, version: e.version });
         if (++seen >= count) break;
       }
       return 0;

@@ -76,6 +76,9 @@ export interface WatchEvent {
   readonly key: Uint8Array;
   /** The new value; undefined for a delete. */
   readonly value: Uint8Array | undefined;
+  /** The key's revisions after the change (its modIndex is `index`): the index that created it, its version (1: this change created it); both 0 for a delete. */
+  readonly createIndex: number;
+  readonly version: number;
 }
 
 /** What a client needs from its cluster. */
@@ -598,7 +601,7 @@ class Watcher implements AsyncIterableIterator<WatchEvent> {
         this.lastIndex = r.index;
         this.lastPosition = r.position;
         this.indexSeen = true;
-        this.push({ type: r.value === undefined ? 'delete' : 'put', index: r.index, position: r.position, key: r.key, value: r.value });
+        this.push({ type: r.value === undefined ? 'delete' : 'put', index: r.index, position: r.position, key: r.key, value: r.value, createIndex: r.createIndex, version: r.version });
         return;
       }
       case 'watch-end':

@@ -93,6 +93,10 @@ export interface KvChange {
   key: Uint8Array;
   /** The new value; undefined: the key was deleted. */
   value: Uint8Array | undefined;
+  /** The key's createIndex after the change (its modIndex is `index`); 0 for a delete. */
+  createIndex: number;
+  /** The key's version after the change: 1 when this change created it; 0 for a delete. */
+  version: number;
 }
 
 export const KV_SESSIONS_MAX_DEFAULT = 100_000;
@@ -428,13 +432,14 @@ export class KvStateMachine {
   private execute(index: number, position: number, command: KvCommand): { result: KvResult; change: KvChange | undefined } {
     const id = keyString(command.key);
     switch (command.op) {
-      case 'put':
-        this.write(id, command.key, command.value, index);
-        return { result: RESULT_PUT, change: { index, position, key: command.key, value: command.value } };
+      case 'put': {
+        const e = this.write(id, command.key, command.value, index);
+        return { result: RESULT_PUT, change: { index, position, key: command.key, value: command.value, createIndex: e.createIndex, version: e.version } };
+      }
       case 'delete': {
         const existed = this.remove(id);
         if (!existed) return { result: RESULT_DELETE_ABSENT, change: undefined };
-        return { result: RESULT_DELETE_EXISTED, change: { index, position, key: command.key, value: undefined } };
+        return { result: RESULT_DELETE_EXISTED, change: { index, position, key: command.key, value: undefined, createIndex: 0, version: 0 } };
       }
       case 'cas': {
         const current = this.entries.get(id);
@@ -443,24 +448,25 @@ export class KvStateMachine {
             ? current === undefined
             : current !== undefined && bytesEqual(current.value, command.expected);
         if (!matches) return { result: RESULT_CAS_FAILED, change: undefined };
-        this.write(id, command.key, command.value, index);
-        return { result: RESULT_CAS_SWAPPED, change: { index, position, key: command.key, value: command.value } };
+        const e = this.write(id, command.key, command.value, index);
+        return { result: RESULT_CAS_SWAPPED, change: { index, position, key: command.key, value: command.value, createIndex: e.createIndex, version: e.version } };
       }
     }
   }
 
-  /** Sets the key's value at log `index`: an existing key changes in place, a new one enters both indexes. */
-  private write(id: string, key: Uint8Array, value: Uint8Array, index: number): void {
+  /** Sets the key's value at log `index`: an existing key changes in place, a new one enters both indexes. Returns its entry. */
+  private write(id: string, key: Uint8Array, value: Uint8Array, index: number): KvEntry {
     const entry = this.entries.get(id);
     if (entry !== undefined) {
       entry.value = value;
       entry.modIndex = index;
       entry.version++;
-      return;
+      return entry;
     }
     const created: KvEntry = { key, value, createIndex: index, modIndex: index, version: 1 };
     this.entries.set(id, created);
     this.ordered.set(id, created);
+    return created;
   }
 
   /** Removes the key from both indexes; whether it was there. */

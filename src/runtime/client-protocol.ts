@@ -76,6 +76,10 @@ export type ClientReply =
       readonly position: number;
       readonly key: Uint8Array;
       readonly value: Uint8Array | undefined;
+      /** The key's createIndex after the change (0 for a delete). */
+      readonly createIndex: number;
+      /** The key's version after the change (0 for a delete). */
+      readonly version: number;
     }
   | { readonly kind: 'watch-end'; readonly requestId: number; readonly code: ErrorCode }
   | { readonly kind: 'watch-start'; readonly requestId: number; readonly index: number }
@@ -267,7 +271,7 @@ export function encodedReplyBytes(reply: ClientReply): number {
     case 'error':
       return ERROR_REPLY_BYTES;
     case 'watch-event':
-      return HEADER_BYTES + 8 + 4 + LENGTH_BYTES + reply.key.length + 1 + (reply.value === undefined ? 0 : LENGTH_BYTES + reply.value.length);
+      return HEADER_BYTES + 8 + 4 + LENGTH_BYTES + reply.key.length + 1 + (reply.value === undefined ? 0 : LENGTH_BYTES + reply.value.length) + 8 + 8;
     case 'watch-end':
       return HEADER_BYTES + CODE_BYTES;
     case 'watch-start':
@@ -315,6 +319,8 @@ export function writeReplyTo(w: ByteWriter, reply: ClientReply, requestId: numbe
       w.u32(reply.position);
       w.bytes(reply.key);
       writeOptionalValue(w, reply.value);
+      w.u64Number(reply.createIndex);
+      w.u64Number(reply.version);
       break;
     case 'watch-end':
       w.u16(errorCodeWire(reply.code));
@@ -372,7 +378,8 @@ export function decodeReply(bytes: Uint8Array): ClientReply {
         const index = r.u64Number();
         const position = r.u32();
         const key = r.bytes(KV_KEY_BYTES_MAX).slice();
-        reply = { kind: 'watch-event', requestId, index, position, key, value: readOptionalValue(r) };
+        const value = readOptionalValue(r);
+        reply = { kind: 'watch-event', requestId, index, position, key, value, createIndex: r.u64Number(), version: r.u64Number() };
         break;
       }
       case REPLY_KIND['watch-end']:

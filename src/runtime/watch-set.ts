@@ -154,7 +154,7 @@ export class WatchSet {
   }
 
   private sendChange(requestId: number, c: KvChange): void {
-    this.sink.reply({ kind: 'watch-event', requestId, index: c.index, position: c.position, key: c.key, value: c.value });
+    this.sink.reply({ kind: 'watch-event', requestId, index: c.index, position: c.position, key: c.key, value: c.value, createIndex: c.createIndex, version: c.version });
   }
 }
 

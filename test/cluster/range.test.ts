@@ -1,6 +1,6 @@
 /**
  * Range reads through the client of a real cluster (nodes on worker threads): keys in byte
- * order with their revisions, prefixes, bounds, reverse, limits and paging, keysOnly and
+ * order with their revisions (and the same revisions in watch events), prefixes, bounds, reverse, limits and paging, keysOnly and
  * countOnly, every consistency, a stale read from a follower, a page bounded in bytes, and
  * bad arguments refused with INVALID_ARGUMENT before anything is sent.
  */
@@ -63,6 +63,34 @@ describe('range', () => {
     for (const consistency of ['linearizable', 'lease', 'stale'] as const) {
       expect(keysOf(await kv.range({ prefix: 'b/' }, { consistency }))).toEqual(['b/1', 'b/10', 'b/2', 'b/3']);
     }
+  });
+
+  it('watch events carry the revisions: version counts from 1, a delete is 0, a key made again starts anew', async () => {
+    const cluster = await start();
+    const kv = cluster.client();
+    const watch = kv.watch('w/');
+    const events: { type: string; index: number; createIndex: number; version: number }[] = [];
+    const reading = (async () => {
+      for await (const e of watch) {
+        events.push({ type: e.type, index: e.index, createIndex: e.createIndex, version: e.version });
+        if (events.length === 4) break;
+      }
+    })();
+    await new Promise((r) => setTimeout(r, 100));
+    await kv.put('w/k', '1');
+    await kv.put('w/k', '2');
+    await kv.delete('w/k');
+    await kv.put('w/k', '3');
+    await reading;
+    const [first, second, deleted, again] = events as [(typeof events)[0], (typeof events)[0], (typeof events)[0], (typeof events)[0]];
+    expect([first.version, second.version, deleted.version, again.version]).toEqual([1, 2, 0, 1]);
+    expect(first.createIndex).toBe(first.index);
+    expect(second.createIndex).toBe(first.index);
+    expect([deleted.type, deleted.createIndex]).toEqual(['delete', 0]);
+    expect(again.createIndex).toBe(again.index);
+    // The range read agrees with the last event.
+    const [entry] = (await kv.range({ prefix: 'w/' })).entries;
+    expect([entry!.createIndex, entry!.modIndex, entry!.version]).toEqual([again.index, again.index, 1]);
   });
 
   it('serves a stale range from a follower, and refuses a linearizable one there with NOT_LEADER', async () => {

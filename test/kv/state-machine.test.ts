@@ -641,6 +641,8 @@ const hex = (bytes: Uint8Array): string => Buffer.from(bytes).toString('hex');
 /** The obvious implementation: linear-scan eviction, hex-keyed data, no cleverness. */
 class Model {
   readonly data = new Map<string, Uint8Array>();
+  /** Each live key's createIndex and version. */
+  readonly revisions = new Map<string, { createIndex: number; version: number }>();
   readonly sessions = new Map<number, { lastSeq: number; lastIndex: number; result: KvResult }>();
   readonly changes: KvChange[] = [];
   clientIdNext = 2 ** 32;
@@ -672,21 +674,26 @@ class Model {
   private execute(index: number, command: KvCommand): KvResult {
     const key = hex(command.key);
     const current = this.data.get(key);
+    /** The change of a write at `index`: the key created here (version 1) or one version on. */
+    const written = (value: Uint8Array): KvChange => {
+      const rev = this.revisions.get(key);
+      const next = rev === undefined ? { createIndex: index, version: 1 } : { createIndex: rev.createIndex, version: rev.version + 1 };
+      this.revisions.set(key, next);
+      this.data.set(key, value);
+      return { index, position: 0, key: command.key, value, ...next };
+    };
     switch (command.op) {
       case 'put':
-        this.data.set(key, command.value);
-        this.changes.push({ index, position: 0, key: command.key, value: command.value });
+        this.changes.push(written(command.value));
         return { op: 'put' };
       case 'delete':
-        if (current !== undefined) this.changes.push({ index, position: 0, key: command.key, value: undefined });
+        if (current !== undefined) this.changes.push({ index, position: 0, key: command.key, value: undefined, createIndex: 0, version: 0 });
+        this.revisions.delete(key);
         return { op: 'delete', existed: this.data.delete(key) };
       case 'cas': {
         const matches =
           command.expected === undefined ? current === undefined : current !== undefined && hex(current) === hex(command.expected);
-        if (matches) {
-          this.data.set(key, command.value);
-          this.changes.push({ index, position: 0, key: command.key, value: command.value });
-        }
+        if (matches) this.changes.push(written(command.value));
         return { op: 'cas', swapped: matches };
       }
     }

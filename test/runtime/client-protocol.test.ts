@@ -101,6 +101,8 @@ const replyArb: fc.Arbitrary<ClientReply> = fc.oneof(
     position: fc.integer({ min: 0, max: 0xffff_ffff }),
     key: bytesArb,
     value: optionalBytesArb,
+    createIndex: indexArb,
+    version: indexArb,
   }),
   fc.record({ kind: fc.constant('watch-end' as const), requestId: requestIdArb, code: codeArb }),
   fc.record({ kind: fc.constant('watch-start' as const), requestId: requestIdArb, index: indexArb }),
@@ -334,7 +336,8 @@ const malformedReplies: readonly (readonly [string, Uint8Array])[] = [
   ['watch-event: present flag 3', frame(u8(4), u32(1), u64(3), u32(0), u32(3), key, u8(3))],
   ['watch-event: key length over KV_KEY_BYTES_MAX', frame(u8(4), u32(1), u64(3), u32(0), u32(KV_KEY_BYTES_MAX + 1), new Uint8Array(KV_KEY_BYTES_MAX + 1), u8(0))],
   ['watch-event: value length over KV_VALUE_BYTES_MAX', frame(u8(4), u32(1), u64(3), u32(0), u32(3), key, u8(1), u32(KV_VALUE_BYTES_MAX + 1))],
-  ['watch-event: trailing byte', frame(u8(4), u32(1), u64(3), u32(0), u32(3), key, u8(0), u8(9))],
+  ['watch-event: trailing byte', frame(u8(4), u32(1), u64(3), u32(0), u32(3), key, u8(0), u64(0), u64(0), u8(9))],
+  ['watch-event: revisions truncated', frame(u8(4), u32(1), u64(3), u32(0), u32(3), key, u8(0), u64(0), u32(0))],
   ['watch-end: code 65535', frame(u8(5), u32(1), u16(0xffff))],
   ['watch-end: trailing byte', frame(u8(5), u32(1), code, u8(0))],
   ['watch-start: index truncated', frame(u8(6), u32(1), u32(0))],
@@ -374,7 +377,7 @@ describe('malformed frames', () => {
     expect(decodeReply(frame(u8(2), u32(1), u64(3), u8(1), u32(3), key))).toMatchObject({ value: key });
     expect(decodeReply(frame(u8(3), u32(1), code, u32(2), u8(1)))).toMatchObject({ code: 'NOT_LEADER', proposed: true });
     expect(decodeReply(frame(u8(3), u32(1), u16(ERROR_CODE_WIRE_MAX), u32(2), u8(0)))).toMatchObject({ kind: 'error' });
-    expect(decodeReply(frame(u8(4), u32(1), u64(3), u32(0), u32(3), key, u8(0)))).toMatchObject({ kind: 'watch-event', value: undefined });
+    expect(decodeReply(frame(u8(4), u32(1), u64(3), u32(0), u32(3), key, u8(0), u64(0), u64(0)))).toMatchObject({ kind: 'watch-event', value: undefined, createIndex: 0, version: 0 });
     expect(decodeReply(frame(u8(5), u32(1), code))).toMatchObject({ kind: 'watch-end', code: 'NOT_LEADER' });
     expect(decodeReply(frame(u8(6), u32(1), u64(0)))).toMatchObject({ kind: 'watch-start', index: 0 });
   });

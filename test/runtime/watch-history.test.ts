@@ -13,7 +13,7 @@ import { WATCH_CHANGE_OVERHEAD_BYTES, WatchHistory } from '../../src/runtime/ind
 
 /** A put of `valueBytes` bytes (or a delete) to a one-byte key, at (index, position). */
 function change(index: number, position: number, valueBytes: number | undefined): KvChange {
-  return { index, position, key: Uint8Array.of(index & 0xff), value: valueBytes === undefined ? undefined : new Uint8Array(valueBytes) };
+  return { index, position, key: Uint8Array.of(index & 0xff), value: valueBytes === undefined ? undefined : new Uint8Array(valueBytes), createIndex: valueBytes === undefined ? 0 : index, version: valueBytes === undefined ? 0 : 1 };
 }
 
 const bytesOf = (c: KvChange): number => c.key.length + (c.value?.length ?? 0) + WATCH_CHANGE_OVERHEAD_BYTES;
