@@ -22,6 +22,7 @@ ringraft get KEY [END] [--prefix] [--limit N] [--keys-only] [--count-only] [--re
                                         END ('' for no end), or those under KEY with --prefix;
                                         one line per key (KEY VALUE), then a count if more are left
 ringraft del KEY                        prints 1 if KEY existed, else 0
+ringraft del KEY [END] [--prefix]       delete a range (as get's) in one entry; prints the count
 ringraft cas KEY EXPECTED NEXT [--absent]   swap if KEY holds EXPECTED (--absent: if it has
                                         no value; then give no EXPECTED); exit 1 if not swapped
 ringraft watch PREFIX [--after-index N] [--count N]   print changes under PREFIX ('' for all)
@@ -46,7 +47,7 @@ export function isKvCommand(name: string | undefined): name is KvCommandName {
 }
 
 /** Positional arguments each command takes. */
-const ARITY: Record<KvCommandName, readonly number[]> = { put: [2], get: [1, 2], del: [1], cas: [2, 3], watch: [1], status: [0], 'move-leader': [1], member: [1, 2, 3] };
+const ARITY: Record<KvCommandName, readonly number[]> = { put: [2], get: [1, 2], del: [1, 2], cas: [2, 3], watch: [1], status: [0], 'move-leader': [1], member: [1, 2, 3] };
 
 interface Common {
   readonly endpoints: readonly string[];
@@ -101,6 +102,13 @@ async function run(
       return 0;
     }
     case 'del': {
+      if (p.length === 2 || args.flags.has('prefix')) {
+        if (args.flags.has('prefix') && p.length === 2) throw new UsageError('del --prefix takes KEY only, not an END');
+        const spec = args.flags.has('prefix') ? { prefix: key } : { start: key, ...(p[1] === '' ? {} : { end: p[1]! }) };
+        const deleted = await client.deleteRange(spec);
+        print(String(deleted), { op: 'del', ...spec, deleted });
+        return 0;
+      }
       const existed = await client.delete(key);
       print(existed ? '1' : '0', { op: 'del', key, deleted: existed ? 1 : 0 });
       return 0;

@@ -11,11 +11,13 @@
  * {@link SessionPool}.
  */
 
+import { Buffer } from 'node:buffer';
 import { ErrorCode, fail, invalidArgument, RingraftError } from '../base/index.ts';
 import { NotLeaderError } from '../core/index.ts';
 import {
   checkRangeQuery,
   encodeKvRequest,
+  prefixEnd,
   KV_KEY_BYTES_MAX,
   KV_REGISTER_CLIENTS_COUNT_MAX,
   KV_VALUE_BYTES_MAX,
@@ -267,6 +269,27 @@ export class KvClient {
     checkCallOptions(options, this.host);
     const result = await this.write({ op: 'delete', key: keyBytes(key) }, options);
     return result.op === 'delete' && result.existed;
+  }
+
+  /**
+   * Deletes every key of a range in one log entry, exactly once: `{ prefix }` (empty: every
+   * key) or `{ start, end }` (`end` exclusive; either left out for no bound). Resolves to how
+   * many keys it deleted; a watch sees one delete per key, in byte order. The nodes apply it
+   * in one step, so a range of millions of keys holds up every replica while it runs.
+   */
+  async deleteRange(spec: RangeSpec, options?: CallOptions): Promise<number> {
+    checkCallOptions(options, this.host);
+    const q = rangeQueryOf(spec, undefined);
+    let start = q.start ?? new Uint8Array();
+    let end = q.end;
+    if (q.prefix !== undefined) {
+      start = q.prefix;
+      const after = prefixEnd(Buffer.from(q.prefix).toString('latin1'));
+      end = after === undefined ? undefined : Buffer.from(after, 'latin1');
+    }
+    const result = await this.write({ op: 'delete-range', key: start, end }, options);
+    if (result.op !== 'delete-range') fail(`a delete-range answered with ${result.op}`);
+    return result.deleted;
   }
 
   /** Sets `key` to `next` if it holds `expected` (undefined: if it is absent). Resolves to whether it did. */

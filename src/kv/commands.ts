@@ -7,15 +7,18 @@
  * ```
  * offset  size   field
  * 0       1      format version = 3
- * 1       1      op: 1 put, 2 delete, 3 cas, 4 register-clients (0 is invalid, so zeroed
- *                memory never decodes)
- * then, for put, delete and cas (a request in a client session):
+ * 1       1      op: 1 put, 2 delete, 3 cas, 4 register-clients, 5 delete-range (0 is
+ *                invalid, so zeroed memory never decodes)
+ * then, for put, delete, cas and delete-range (a request in a client session):
  * 2       8      clientId (u64, 1 <= clientId <= 2^53 - 1)
  * 10      8      seq (u64, 1 <= seq <= 2^53 - 1)
- * 18      4 + k  key: u32 length k (1 <= k <= KV_KEY_BYTES_MAX), then k bytes
+ * 18      4 + k  key: u32 length k (1 <= k <= KV_KEY_BYTES_MAX; 0 allowed for delete-range,
+ *                whose key is the start of its range), then k bytes
  * then, by op:
  *   put     4 + v   value: u32 length v (v <= KV_VALUE_BYTES_MAX), then v bytes
  *   delete  -       nothing
+ *   delete-range 1  end present: 0 (to the last key) or 1
+ *           4 + e   end (only when present; e <= KV_KEY_BYTES_MAX): the key the range stops before
  *   cas     1       expected present: 0 (key must be absent) or 1
  *           4 + e   expected value (only when present; e <= KV_VALUE_BYTES_MAX)
  *           4 + v   new value
@@ -50,6 +53,12 @@ export type KvCommand =
       /** The value the key must hold for the swap to happen; undefined: the key must be absent. */
       expected: Uint8Array | undefined;
       value: Uint8Array;
+    }
+  | {
+      /** Deletes every key in [key, end) in one entry: `key` may be empty (from the first key), `end` undefined (to the last). */
+      op: 'delete-range';
+      key: Uint8Array;
+      end: Uint8Array | undefined;
     };
 
 /**
@@ -74,7 +83,7 @@ export interface KvRegisterClientsRequest {
 /** Anything a log entry (or one request of a batch entry) carries. */
 export type KvLogRequest = KvRequest | KvRegisterClientsRequest;
 
-export type KvResult = { op: 'put' } | { op: 'delete'; existed: boolean } | { op: 'cas'; swapped: boolean };
+export type KvResult = { op: 'put' } | { op: 'delete'; existed: boolean } | { op: 'cas'; swapped: boolean } | { op: 'delete-range'; deleted: number };
 
 /** The answer to a register-clients request: ids [clientIdFirst, clientIdFirst + count) are the caller's. */
 export interface KvRegisterClientsResult {
@@ -95,7 +104,7 @@ export const KV_REGISTER_CLIENTS_COUNT_MAX = 1 << 20;
 
 const TWO_POW_32 = 2 ** 32;
 /** Op tags on the wire; 0 is deliberately not a tag. */
-const OP_TAG = { put: 1, delete: 2, cas: 3, 'register-clients': 4 } as const;
+const OP_TAG = { put: 1, delete: 2, cas: 3, 'register-clients': 4, 'delete-range': 5 } as const;
 /** Bytes before the key: version, op, clientId, seq. */
 const REQUEST_HEADER_BYTES = 1 + 1 + 8 + 8;
 const LENGTH_PREFIX_BYTES = 4;
@@ -176,6 +185,11 @@ export function validateKvRequest(req: KvLogRequest): void {
     throw invalid(`seq ${req.seq} is not a safe integer >= 1`);
   }
   const command = req.command;
+  if (command.op === 'delete-range') {
+    validateKey(command.key, 'start', 0);
+    if (command.end !== undefined) validateKey(command.end, 'end', 0);
+    return;
+  }
   validateKey(command.key);
   switch (command.op) {
     case 'put':
@@ -192,10 +206,10 @@ export function validateKvRequest(req: KvLogRequest): void {
   }
 }
 
-function validateKey(key: Uint8Array): void {
-  if (!(key instanceof Uint8Array)) throw invalid('key is not a Uint8Array');
-  if (key.length === 0) throw invalid('key is empty');
-  if (key.length > KV_KEY_BYTES_MAX) throw invalid(`key of ${key.length} bytes is over KV_KEY_BYTES_MAX (${KV_KEY_BYTES_MAX})`);
+function validateKey(key: Uint8Array, name = 'key', minBytes: 0 | 1 = 1): void {
+  if (!(key instanceof Uint8Array)) throw invalid(`${name} is not a Uint8Array`);
+  if (key.length < minBytes) throw invalid(`${name} is empty`);
+  if (key.length > KV_KEY_BYTES_MAX) throw invalid(`${name} of ${key.length} bytes is over KV_KEY_BYTES_MAX (${KV_KEY_BYTES_MAX})`);
 }
 
 function validateValue(value: Uint8Array, name: string): void {
@@ -221,6 +235,8 @@ export function encodedKvRequestBytes(command: KvCommand): number {
       const expectedBytes = command.expected === undefined ? 0 : LENGTH_PREFIX_BYTES + command.expected.length;
       return REQUEST_HEADER_BYTES + keyBytes + 1 + expectedBytes + LENGTH_PREFIX_BYTES + command.value.length;
     }
+    case 'delete-range':
+      return REQUEST_HEADER_BYTES + keyBytes + 1 + (command.end === undefined ? 0 : LENGTH_PREFIX_BYTES + command.end.length);
   }
 }
 
@@ -241,6 +257,10 @@ function writeCommandBody(writer: ByteWriter, command: KvCommand): void {
       }
       writer.bytes(command.value);
       return;
+    case 'delete-range':
+      writer.u8(command.end === undefined ? 0 : 1);
+      if (command.end !== undefined) writer.bytes(command.end);
+      return;
   }
 }
 
@@ -253,7 +273,7 @@ function readKvRequest(reader: ByteReader): KvLogRequest {
   const opAt = reader.offset;
   const opTag = reader.u8();
   // Validate the op before reading on, so an unknown op is reported as such.
-  const sessionOp = opTag === OP_TAG.put || opTag === OP_TAG.delete || opTag === OP_TAG.cas;
+  const sessionOp = opTag === OP_TAG.put || opTag === OP_TAG.delete || opTag === OP_TAG.cas || (opTag === OP_TAG['delete-range'] && version === KV_REQUEST_FORMAT_VERSION);
   const registerOp = opTag === OP_TAG['register-clients'] && version === KV_REQUEST_FORMAT_VERSION;
   if (!sessionOp && !registerOp) throw new DecodeError('invalid', opAt, `unknown op tag ${opTag} in format version ${version}`);
   if (registerOp) {
@@ -276,10 +296,16 @@ function readKvRequest(reader: ByteReader): KvLogRequest {
   return { clientId, seq, command };
 }
 
-/** Reads the key and what follows it for a put, delete or cas (`opTag` is one of them). */
+/** Reads the key and what follows it for a put, delete, cas or delete-range (`opTag` is one of them). */
 function readCommandBody(reader: ByteReader, opTag: number): KvCommand {
   const keyAt = reader.offset;
   const key = reader.bytes(KV_KEY_BYTES_MAX);
+  if (opTag === OP_TAG['delete-range']) {
+    const endAt = reader.offset;
+    const hasEnd = reader.u8();
+    if (hasEnd > 1) throw new DecodeError('invalid', endAt, `end-present flag is ${hasEnd}, not 0 or 1`);
+    return { op: 'delete-range', key: key.slice(), end: hasEnd === 1 ? reader.bytes(KV_KEY_BYTES_MAX).slice() : undefined };
+  }
   if (key.length === 0) throw new DecodeError('invalid', keyAt, 'key is empty');
   if (opTag === OP_TAG.put) {
     const value = reader.bytes(KV_VALUE_BYTES_MAX);

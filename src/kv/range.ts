@@ -142,6 +142,15 @@ export interface RangeSource {
   readonly version: number;
 }
 
+/** The values of the keys in [low, high) (high undefined: to the last key), in byte order. */
+export function* rangeEntries<V>(keys: OrderedKeys<V>, low: string, high: string | undefined): Generator<V> {
+  const pair: (string | V)[] = [];
+  for (const [k, v] of keys.entries(low, pair)) {
+    if (high !== undefined && k >= high) return;
+    yield v;
+  }
+}
+
 /** A key string above every key (keys are latin1: each char at most 0xff). */
 const ABOVE_EVERY_KEY = '\u0100';
 

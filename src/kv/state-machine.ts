@@ -26,8 +26,9 @@
  * 5       8          appliedIndex (u64)
  * 13      8          clientIdNext (u64): the first id the next register-clients hands out
  * 21      4          session count n (u32)
- * 25      25 * n     sessions, by ascending lastIndex:
+ * 25      ...        n sessions, by ascending lastIndex:
  *                      clientId u64 | lastSeq u64 | lastIndex u64 | result u8
+ *                      | deleted u64 (only after result 6, delete-range)
  *         4          entry count m (u32)
  *         ...        m entries, by ascending key bytes:
  *                      key (u32 length + bytes) | value (u32 length + bytes)
@@ -40,13 +41,13 @@
  * appliedIndex and version 1 (the same on every replica that restores it).
  *
  * Result codes: 1 put, 2 delete (existed), 3 delete (absent), 4 cas (swapped),
- * 5 cas (not swapped); 0 is invalid.
+ * 5 cas (not swapped), 6 delete-range (its count follows); 0 is invalid. Version 2 has no 6.
  *
  * Other format versions (version 1 had u32 client ids and no clientIdNext) are refused with
  * KvError UNSUPPORTED_FORMAT: this build does not read them.
  */
 
-import { boundsOf, checkRangeQuery, newOrderedKeys, readRange, type KvRangeQuery, type KvRangeResult, type OrderedKeys, type RangeSource } from './range.ts';
+import { boundsOf, checkRangeQuery, newOrderedKeys, rangeEntries, readRange, type KvRangeQuery, type KvRangeResult, type OrderedKeys, type RangeSource } from './range.ts';
 import { assert, fail } from '../base/index.ts';
 import { Buffer } from 'node:buffer';
 import { crc32 } from 'node:zlib';
@@ -88,7 +89,11 @@ export interface KvStateMachineOptions {
 export interface KvChange {
   /** The log index of the entry that made the change. */
   index: number;
-  /** The request's position in its entry (0 for a single request; see batches in commands.ts). */
+  /**
+   * The change's place among the changes its entry made, from 0: a batch's requests (see
+   * commands.ts), and a delete-range's keys, each take the next. (index, position) strictly
+   * increases along the log.
+   */
   position: number;
   key: Uint8Array;
   /** The new value; undefined: the key was deleted. */
@@ -116,7 +121,10 @@ export const KV_CLIENT_ID_REGISTERED_FIRST = 2 ** 32;
 
 /** "RKVS" in ASCII. */
 const SNAPSHOT_MAGIC = Uint8Array.of(0x52, 0x4b, 0x56, 0x53);
+/** A session's bytes in a snapshot, the smallest: a delete-range's result takes 8 more. */
 const SNAPSHOT_SESSION_BYTES = 8 + 8 + 8 + 1;
+/** The result code of a delete-range, whose count follows it. */
+const RESULT_CODE_DELETE_RANGE = 6;
 const SNAPSHOT_CRC_BYTES = 4;
 /** Magic, version, appliedIndex, clientIdNext, session count, entry count, CRC: a snapshot of nothing. */
 const SNAPSHOT_EMPTY_BYTES = 4 + 1 + 8 + 8 + 4 + 4 + SNAPSHOT_CRC_BYTES;
@@ -222,6 +230,8 @@ export class KvStateMachine {
    * has been handed out exactly once.
    */
   private clientIdNextValue = KV_CLIENT_ID_REGISTERED_FIRST;
+  /** The position the next change of the entry being applied gets (reset at each entry). */
+  private positionNext = 0;
   /** Copied on every change, so a listener may unsubscribe while being notified. */
   private listeners: readonly ((change: KvChange) => void)[] = [];
 
@@ -260,7 +270,8 @@ export class KvStateMachine {
     this.assertNextIndex(index);
     const request = decodeKvRequest(data);
     this.appliedIndexValue = index;
-    return this.applyDecoded(index, 0, request);
+    this.positionNext = 0;
+    return this.applyDecoded(index, request);
   }
 
   /**
@@ -280,12 +291,13 @@ export class KvStateMachine {
       }
     });
     this.appliedIndexValue = index;
-    return requests.map((r, position) => (r === undefined ? OUTCOME_INVALID : this.applyDecoded(index, position, r)));
+    this.positionNext = 0;
+    return requests.map((r) => (r === undefined ? OUTCOME_INVALID : this.applyDecoded(index, r)));
   }
 
-  private applyDecoded(index: number, position: number, request: KvLogRequest): KvApplyOutcome {
+  private applyDecoded(index: number, request: KvLogRequest): KvApplyOutcome {
     if (isKvRegisterClientsRequest(request)) return this.registerClients(request.count);
-    return this.applyRequest(index, position, request.clientId, request.seq, request.command);
+    return this.applyRequest(index, request.clientId, request.seq, request.command);
   }
 
   /**
@@ -299,7 +311,7 @@ export class KvStateMachine {
     return { clientId: 0, seq: 0, result: { op: 'register-clients', clientIdFirst: first }, status: 'applied' };
   }
 
-  private applyRequest(index: number, position: number, clientId: number, seq: number, command: KvCommand): KvApplyOutcome {
+  private applyRequest(index: number, clientId: number, seq: number, command: KvCommand): KvApplyOutcome {
     const session = this.sessions.get(clientId);
     if (session === undefined) {
       if (seq !== 1) return { clientId, seq, result: undefined, status: 'expired' };
@@ -309,9 +321,10 @@ export class KvStateMachine {
       return { clientId, seq, result: session.result, status: 'duplicate' };
     }
 
-    const change = this.execute(index, position, command);
+    const change = this.execute(index, command);
     this.recordSession(session, clientId, seq, index, change.result);
     if (change.change !== undefined) this.notify(change.change);
+    else if (change.changes !== undefined) for (const c of change.changes) this.notify(c);
     return { clientId, seq, result: change.result, status: 'applied' };
   }
 
@@ -374,6 +387,7 @@ export class KvStateMachine {
    */
   snapshot(): Uint8Array {
     let sizeBytes = SNAPSHOT_EMPTY_BYTES + this.sessions.size * SNAPSHOT_SESSION_BYTES;
+    for (const session of this.sessions.values()) if (session.result.op === 'delete-range') sizeBytes += 8;
     for (const entry of this.entries.values()) sizeBytes += 2 * LENGTH_PREFIX_BYTES + entry.key.length + entry.value.length + SNAPSHOT_REVISION_BYTES;
 
     const writer = new ByteWriter(sizeBytes);
@@ -386,7 +400,12 @@ export class KvStateMachine {
       writer.u64Number(session.clientId);
       writer.u64Number(session.lastSeq);
       writer.u64Number(session.lastIndex);
-      writer.u8(RESULT_BY_CODE.indexOf(session.result));
+      if (session.result.op === 'delete-range') {
+        writer.u8(RESULT_CODE_DELETE_RANGE);
+        writer.u64Number(session.result.deleted);
+      } else {
+        writer.u8(RESULT_BY_CODE.indexOf(session.result));
+      }
     }
     writer.u32(this.entries.size);
     for (const entry of this.ordered.values()) {
@@ -428,18 +447,22 @@ export class KvStateMachine {
     if (!(index > this.appliedIndexValue)) fail(`log index ${index} is above appliedIndex ${this.appliedIndexValue}`);
   }
 
-  /** Runs a command against the data; returns its result and the change it made, if any. */
-  private execute(index: number, position: number, command: KvCommand): { result: KvResult; change: KvChange | undefined } {
+  /**
+   * Runs a command against the data; returns its result and the change it made, if any (the
+   * changes, for a delete-range), each at the entry's next position.
+   */
+  private execute(index: number, command: KvCommand): { result: KvResult; change?: KvChange | undefined; changes?: readonly KvChange[] } {
+    if (command.op === 'delete-range') return this.deleteRange(index, command.key, command.end);
     const id = keyString(command.key);
     switch (command.op) {
       case 'put': {
         const e = this.write(id, command.key, command.value, index);
-        return { result: RESULT_PUT, change: { index, position, key: command.key, value: command.value, createIndex: e.createIndex, version: e.version } };
+        return { result: RESULT_PUT, change: { index, position: this.positionNext++, key: command.key, value: command.value, createIndex: e.createIndex, version: e.version } };
       }
       case 'delete': {
         const existed = this.remove(id);
         if (!existed) return { result: RESULT_DELETE_ABSENT, change: undefined };
-        return { result: RESULT_DELETE_EXISTED, change: { index, position, key: command.key, value: undefined, createIndex: 0, version: 0 } };
+        return { result: RESULT_DELETE_EXISTED, change: { index, position: this.positionNext++, key: command.key, value: undefined, createIndex: 0, version: 0 } };
       }
       case 'cas': {
         const current = this.entries.get(id);
@@ -449,9 +472,22 @@ export class KvStateMachine {
             : current !== undefined && bytesEqual(current.value, command.expected);
         if (!matches) return { result: RESULT_CAS_FAILED, change: undefined };
         const e = this.write(id, command.key, command.value, index);
-        return { result: RESULT_CAS_SWAPPED, change: { index, position, key: command.key, value: command.value, createIndex: e.createIndex, version: e.version } };
+        return { result: RESULT_CAS_SWAPPED, change: { index, position: this.positionNext++, key: command.key, value: command.value, createIndex: e.createIndex, version: e.version } };
       }
     }
+  }
+
+  /** Deletes every key in [start, end) (end undefined: to the last key), in byte order. */
+  private deleteRange(index: number, start: Uint8Array, end: Uint8Array | undefined): { result: KvResult; changes: readonly KvChange[] } {
+    const gone: KvEntry[] = [];
+    // Collected first: the tree is not changed under its own walk.
+    for (const e of rangeEntries(this.ordered, keyString(start), end === undefined ? undefined : keyString(end))) gone.push(e);
+    const changes: KvChange[] = [];
+    for (const e of gone) {
+      this.remove(keyString(e.key));
+      changes.push({ index, position: this.positionNext++, key: e.key, value: undefined, createIndex: 0, version: 0 });
+    }
+    return { result: { op: 'delete-range', deleted: gone.length }, changes };
   }
 
   /** Sets the key's value at log `index`: an existing key changes in place, a new one enters both indexes. Returns its entry. */
@@ -546,13 +582,13 @@ export class KvStateMachine {
       throw new DecodeError('invalid', clientIdNextAt, `clientIdNext ${clientIdNext} is below ${KV_CLIENT_ID_REGISTERED_FIRST}`);
     }
     this.clientIdNextValue = clientIdNext;
-    this.loadSessions(reader);
+    this.loadSessions(reader, version === KV_SNAPSHOT_FORMAT_VERSION);
     this.loadEntries(reader, version === KV_SNAPSHOT_FORMAT_VERSION);
     reader.expectEnd();
     while (this.sessions.size > this.sessionsMax) this.evictOldestSession();
   }
 
-  private loadSessions(reader: ByteReader): void {
+  private loadSessions(reader: ByteReader, deleteRanges: boolean): void {
     const countAt = reader.offset;
     const count = reader.u32();
     // Check the count against the bytes that remain before looping over it.
@@ -565,7 +601,8 @@ export class KvStateMachine {
       const clientId = reader.u64Number();
       const lastSeq = reader.u64Number();
       const lastIndex = reader.u64Number();
-      const result = RESULT_BY_CODE[reader.u8()];
+      const code = reader.u8();
+      const result: KvResult | undefined = code === RESULT_CODE_DELETE_RANGE && deleteRanges ? { op: 'delete-range', deleted: reader.u64Number() } : RESULT_BY_CODE[code];
       if (clientId === 0 || lastSeq === 0 || result === undefined) {
         throw new DecodeError('invalid', at, 'session has a zero clientId or seq, or an unknown result code');
       }

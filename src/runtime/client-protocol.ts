@@ -29,9 +29,9 @@
  *                6 watch start, 7 admin done
  * 1       4      requestId
  *   write done   1 result (1 put, 2 delete existed, 3 delete absent, 4 cas swapped,
- *                5 cas not swapped, 6 clients registered), 8 index (u64) of the entry,
- *                then for result 6 only: 8 clientIdFirst (u64, >= 1), the first id of the
- *                block registered
+ *                5 cas not swapped, 6 clients registered, 7 range deleted), 8 index (u64)
+ *                of the entry, then for result 6 only: 8 clientIdFirst (u64, >= 1), the
+ *                first id of the block registered; for result 7 only: 8 deleted (u64)
  *   read done    8 index read at, 1 present, then 4 + v value if present
  *   error        2 code (u16, base/errors.ts), 4 leaderHint (u32, 0 unknown), 1 proposed (0/1)
  *   watch event  8 index, 4 position in the entry, 4 + k key, 1 present, then 4 + v value if present
@@ -225,7 +225,7 @@ export function decodeRequest(bytes: Uint8Array): ClientRequest {
 
 // ─── Replies ───────────────────────────────────────────────────────────────────
 
-const RESULT_TAG_BY_NAME = { put: 1, 'delete-existed': 2, 'delete-absent': 3, 'cas-swapped': 4, 'cas-kept': 5, 'register-clients': 6 } as const;
+const RESULT_TAG_BY_NAME = { put: 1, 'delete-existed': 2, 'delete-absent': 3, 'cas-swapped': 4, 'cas-kept': 5, 'register-clients': 6, 'delete-range': 7 } as const;
 
 function resultTag(result: KvWriteResult): number {
   switch (result.op) {
@@ -237,6 +237,8 @@ function resultTag(result: KvWriteResult): number {
       return result.existed ? RESULT_TAG_BY_NAME['delete-existed'] : RESULT_TAG_BY_NAME['delete-absent'];
     case 'cas':
       return result.swapped ? RESULT_TAG_BY_NAME['cas-swapped'] : RESULT_TAG_BY_NAME['cas-kept'];
+    case 'delete-range':
+      return RESULT_TAG_BY_NAME['delete-range'];
   }
 }
 
@@ -257,9 +259,9 @@ function resultOfTag(tag: number): KvResult {
   }
 }
 
-/** Bytes a write reply carries after its index: the registered block's first id, for a registration. */
+/** Bytes a write reply carries after its index: the registered block's first id, for a registration; the count, for a delete-range. */
 function writeResultExtraBytes(result: KvWriteResult): number {
-  return result.op === 'register-clients' ? 8 : 0;
+  return result.op === 'register-clients' || result.op === 'delete-range' ? 8 : 0;
 }
 
 export function encodedReplyBytes(reply: ClientReply): number {
@@ -304,6 +306,7 @@ export function writeReplyTo(w: ByteWriter, reply: ClientReply, requestId: numbe
       w.u8(resultTag(reply.result));
       w.u64Number(reply.index);
       if (reply.result.op === 'register-clients') w.u64Number(reply.result.clientIdFirst);
+      else if (reply.result.op === 'delete-range') w.u64Number(reply.result.deleted);
       break;
     case 'read':
       w.u64Number(reply.index);
@@ -355,6 +358,11 @@ export function decodeReply(bytes: Uint8Array): ClientReply {
           const clientIdFirst = r.u64Number();
           if (clientIdFirst === 0) throw new ProtocolError('registered clientIdFirst is 0');
           reply = { kind: 'write', requestId, result: { op: 'register-clients', clientIdFirst }, index };
+          break;
+        }
+        if (tag === RESULT_TAG_BY_NAME['delete-range']) {
+          const index = r.u64Number();
+          reply = { kind: 'write', requestId, result: { op: 'delete-range', deleted: r.u64Number() }, index };
           break;
         }
         const result = resultOfTag(tag);

@@ -59,6 +59,9 @@ describe('ringraft put/get/del/cas/watch/status/move-leader', () => {
     expect(json).toMatchObject({ op: 'range', count: 3, more: true, entries: [{ key: 'r/a', value: 'v-r/a', version: 1 }, { key: 'r/b', value: 'v-r/b', version: 1 }] });
     expect(json.entries[0]!.createIndex).toBeGreaterThan(0);
     expect((await ringraft(['get', 'r/', 's', '--prefix'], env)).code).toBe(2);
+    expect(await ringraft(['del', 'r/b', 'r/z'], env)).toMatchObject({ code: 0, stdout: '2\n' });
+    expect(await ringraft(['del', 'r/', '--prefix', '-w', 'json'], env)).toMatchObject({ code: 0, stdout: '{"op":"del","prefix":"r/","deleted":1}\n' });
+    expect(await ringraft(['get', 'r/', '--prefix', '--count-only'], env)).toMatchObject({ code: 0, stdout: '0\n' });
     expect((await ringraft(['get', 'r/', '--prefix', '--limit', '0'], env)).code).toBe(2);
 
     const watching = ringraft(['watch', 'w/', '--count', '2', '-w', 'json'], env);

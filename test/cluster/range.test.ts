@@ -93,6 +93,34 @@ describe('range', () => {
     expect([entry!.createIndex, entry!.modIndex, entry!.version]).toEqual([again.index, again.index, 1]);
   });
 
+  it('deleteRange deletes a prefix or [start, end) in one entry, once, and a watch sees each key go in byte order', async () => {
+    const cluster = await start();
+    const kv = cluster.client();
+    for (const k of ['d/b', 'd/a', 'd/c', 'e/1', 'e/2', 'f']) await kv.put(k, '1');
+    const watch = kv.watch('d/');
+    const events: { type: string; key: string; index: number; position: number }[] = [];
+    const reading = (async () => {
+      for await (const e of watch) {
+        events.push({ type: e.type, key: text.decode(e.key), index: e.index, position: e.position });
+        if (events.length === 3) break;
+      }
+    })();
+    await new Promise((r) => setTimeout(r, 100));
+    expect(await kv.deleteRange({ prefix: 'd/' })).toBe(3);
+    await reading;
+    expect(events.map((e) => [e.type, e.key])).toEqual([['delete', 'd/a'], ['delete', 'd/b'], ['delete', 'd/c']]);
+    // One entry; (index, position) strictly increases within it.
+    expect(new Set(events.map((e) => e.index)).size).toBe(1);
+    expect(events.map((e) => e.position)).toEqual([0, 1, 2]);
+    expect(await kv.deleteRange({ prefix: 'd/' })).toBe(0);
+    expect(await kv.deleteRange({ start: 'e/2', end: 'f' })).toBe(1);
+    expect(keysOf(await kv.range({ prefix: '' }))).toEqual(['e/1', 'f']);
+    expect(await kv.deleteRange({ start: '' })).toBe(2);
+    expect((await kv.range({ prefix: '' })).count).toBe(0);
+    const bad = await refused(kv.deleteRange({ prefix: 'a', end: 'b' } as never));
+    expect([bad.code, bad.message]).toEqual([ErrorCode.INVALID_ARGUMENT, expect.stringMatching(/not both/)]);
+  });
+
   it('serves a stale range from a follower, and refuses a linearizable one there with NOT_LEADER', async () => {
     const cluster = await start();
     const kv = cluster.client();

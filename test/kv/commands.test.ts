@@ -28,6 +28,7 @@ const commandArb: fc.Arbitrary<KvCommand> = fc.oneof(
   fc.record({ op: fc.constant('put' as const), key: keyArb, value: valueArb }),
   fc.record({ op: fc.constant('delete' as const), key: keyArb }),
   fc.record({ op: fc.constant('cas' as const), key: keyArb, expected: fc.option(valueArb, { nil: undefined }), value: valueArb }),
+  fc.record({ op: fc.constant('delete-range' as const), key: fc.uint8Array({ maxLength: 64 }), end: fc.option(fc.uint8Array({ maxLength: 64 }), { nil: undefined }) }),
 );
 const sessionRequestArb: fc.Arbitrary<KvRequest> = fc.record({
   clientId: fc.oneof(fc.integer({ min: 1, max: Number.MAX_SAFE_INTEGER }), fc.constantFrom(1, 0xffff_ffff, 2 ** 32, Number.MAX_SAFE_INTEGER)),
@@ -218,12 +219,26 @@ describe('decodeKvRequest refuses malformed input', () => {
     expectCorrupt(patched(0, 4), 'invalid');
     expectCorrupt(patched(0, 0), 'invalid');
     expectCorrupt(patched(1, 0), 'invalid'); // op
-    expectCorrupt(patched(1, 5), 'invalid');
+    expectCorrupt(patched(1, 6), 'invalid');
     expectCorrupt(patched(2, 0), 'invalid'); // clientId 7 -> 0
     expectCorrupt(patched(9, 0x20), 'out_of_range'); // clientId above 2^53 - 1
     expectCorrupt(patched(10, 0), 'invalid'); // seq 3 -> 0
     expectCorrupt(patched(24, 2), 'invalid'); // expected-present flag
     expectCorrupt(patched(17, 0x20), 'out_of_range'); // seq above 2^53 - 1
+  });
+
+  it('carries a delete-range: an empty start, an end or none; refuses a bad end flag, and a delete-range in the u32-id format', () => {
+    const range = (key: Uint8Array, end: Uint8Array | undefined): Uint8Array => encodeKvRequest({ clientId: 7, seq: 3, command: { op: 'delete-range', key, end } });
+    expect(decodeKvRequest(range(new Uint8Array(), undefined))).toEqual({ clientId: 7, seq: 3, command: { op: 'delete-range', key: new Uint8Array(), end: undefined } });
+    expect(decodeKvRequest(range(Uint8Array.of(1), Uint8Array.of(2)))).toEqual({ clientId: 7, seq: 3, command: { op: 'delete-range', key: Uint8Array.of(1), end: Uint8Array.of(2) } });
+    const flagged = range(Uint8Array.of(1), undefined);
+    flagged[flagged.length - 1] = 2;
+    expectCorrupt(flagged, 'invalid');
+    const old = range(Uint8Array.of(1), undefined);
+    old[0] = 1;
+    expectCorrupt(old, 'invalid');
+    expect(() => range(new Uint8Array(KV_KEY_BYTES_MAX + 1), undefined)).toThrow(/start of 4097 bytes is over KV_KEY_BYTES_MAX/);
+    expect(() => range(Uint8Array.of(1), new Uint8Array(KV_KEY_BYTES_MAX + 1))).toThrow(/end of 4097 bytes/);
   });
 
   it('refuses a registration of 0 ids or over the maximum, and trailing bytes after it', () => {

@@ -31,9 +31,12 @@ class Pair {
       if (current === undefined) this.model.set(id, { key: command.key, value, createIndex: index, modIndex: index, version: 1 });
       else Object.assign(current, { value, modIndex: index, version: current.version + 1 });
     };
-    if (command.op === 'put') write(command.value);
+    if (command.op === 'delete-range') {
+      const high = command.end === undefined ? undefined : Buffer.from(command.end).toString('latin1');
+      for (const k of [...this.model.keys()]) if (k >= id && (high === undefined || k < high)) this.model.delete(k);
+    } else if (command.op === 'put') write(command.value);
     else if (command.op === 'delete') this.model.delete(id);
-    else if (command.expected === undefined ? current === undefined : current !== undefined && Buffer.from(current.value).equals(command.expected)) write(command.value);
+    else if (command.op === 'cas' && (command.expected === undefined ? current === undefined : current !== undefined && Buffer.from(current.value).equals(command.expected))) write(command.value);
   }
 
   /** The model's answer to a query. */
@@ -64,6 +67,7 @@ const commandArb: fc.Arbitrary<KvCommand> = fc.oneof(
   { weight: 5, arbitrary: fc.record({ op: fc.constant('put' as const), key: keyArb, value: valueArb }) },
   { weight: 2, arbitrary: fc.record({ op: fc.constant('delete' as const), key: keyArb }) },
   { weight: 1, arbitrary: fc.record({ op: fc.constant('cas' as const), key: keyArb, expected: fc.option(valueArb, { nil: undefined }), value: valueArb }) },
+  { weight: 1, arbitrary: fc.record({ op: fc.constant('delete-range' as const), key: fc.oneof(keyArb, fc.constant(new Uint8Array())), end: fc.option(keyArb, { nil: undefined }) }) },
 );
 const flags = { keysOnly: fc.boolean(), reverse: fc.boolean(), limit: fc.option(fc.integer({ min: 1, max: 6 }), { nil: undefined }) };
 const queryArb: fc.Arbitrary<KvRangeQuery> = fc.oneof(

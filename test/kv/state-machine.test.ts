@@ -619,6 +619,11 @@ const commandArb: fc.Arbitrary<KvCommand> = fc.oneof(
   fc.record({ op: fc.constant('put' as const), key: keyArb, value: valueArb }),
   fc.record({ op: fc.constant('delete' as const), key: keyArb }),
   fc.record({ op: fc.constant('cas' as const), key: keyArb, expected: fc.option(valueArb, { nil: undefined }), value: valueArb }),
+  fc.record({
+    op: fc.constant('delete-range' as const),
+    key: fc.oneof(keyArb, fc.constant(new Uint8Array())),
+    end: fc.option(fc.oneof(keyArb, fc.constant(Uint8Array.of(2, 0))), { nil: undefined }),
+  }),
 );
 const restoreAfterArb = fc.integer({ min: 0, max: 7 }).map((n) => n === 0);
 const stepArb: fc.Arbitrary<Step> = fc.oneof(
@@ -695,6 +700,18 @@ class Model {
           command.expected === undefined ? current === undefined : current !== undefined && hex(current) === hex(command.expected);
         if (matches) this.changes.push(written(command.value));
         return { op: 'cas', swapped: matches };
+      }
+      case 'delete-range': {
+        // Hex order is byte order: every byte is two digits, and digits sort before letters.
+        const low = hex(command.key);
+        const high = command.end === undefined ? undefined : hex(command.end);
+        const gone = [...this.data.keys()].filter((k) => k >= low && (high === undefined || k < high)).sort();
+        gone.forEach((k, position) => {
+          this.data.delete(k);
+          this.revisions.delete(k);
+          this.changes.push({ index, position, key: Uint8Array.from(Buffer.from(k, 'hex')), value: undefined, createIndex: 0, version: 0 });
+        });
+        return { op: 'delete-range', deleted: gone.length };
       }
     }
   }
