@@ -97,7 +97,12 @@ export function writeRangeResult(w: ByteWriter, result: KvRangeResult): void {
   }
 }
 
-/** Reads a range reply after its header; byte fields are copies. Throws ProtocolError. */
+/**
+ * Reads a range reply after its header. Byte fields are copies: the entries' bytes are copied
+ * once, as one block, and each key and value is a view of it (a copy per field made the
+ * client spend most of a range read allocating and collecting small buffers). Throws
+ * ProtocolError.
+ */
 export function readRangeResult(r: ByteReader): KvRangeResult {
   const index = r.u64Number();
   const count = r.u32();
@@ -105,13 +110,30 @@ export function readRangeResult(r: ByteReader): KvRangeResult {
   if (more > 1) throw new ProtocolError(`range 'more' flag ${more} is not 0 or 1`);
   const n = r.u32();
   if (n > KV_RANGE_ENTRIES_MAX || n > count) throw new ProtocolError(`range reply of ${n} entries (count ${count}) is over ${KV_RANGE_ENTRIES_MAX} or its count`);
-  const entries: KvRangeEntry[] = [];
+  // First pass: views into the frame, and the revisions.
+  const fields: (Uint8Array | undefined)[] = new Array(2 * n);
+  const revisions: number[] = new Array(3 * n);
   for (let i = 0; i < n; i++) {
-    const key = r.bytes(KV_KEY_BYTES_MAX).slice();
+    fields[2 * i] = r.bytes(KV_KEY_BYTES_MAX);
     const has = r.u8();
     if (has > 1) throw new ProtocolError(`range entry value flag ${has} is not 0 or 1`);
-    const value = has === 1 ? r.bytes(KV_VALUE_BYTES_MAX).slice() : undefined;
-    entries.push({ key, value, createIndex: r.u64Number(), modIndex: r.u64Number(), version: r.u64Number() });
+    fields[2 * i + 1] = has === 1 ? r.bytes(KV_VALUE_BYTES_MAX) : undefined;
+    revisions[3 * i] = r.u64Number();
+    revisions[3 * i + 1] = r.u64Number();
+    revisions[3 * i + 2] = r.u64Number();
+  }
+  const entries: KvRangeEntry[] = new Array(n);
+  if (n > 0) {
+    // Second pass: one copy of [first key, end of the last field), views of it.
+    const first = fields[0]!;
+    const last = fields[2 * n - 1] ?? fields[2 * n - 2]!;
+    const base = first.byteOffset;
+    const block = new Uint8Array(first.buffer, base, last.byteOffset + last.length - base).slice();
+    const view = (f: Uint8Array): Uint8Array => block.subarray(f.byteOffset - base, f.byteOffset - base + f.length);
+    for (let i = 0; i < n; i++) {
+      const value = fields[2 * i + 1];
+      entries[i] = { key: view(fields[2 * i]!), value: value === undefined ? undefined : view(value), createIndex: revisions[3 * i]!, modIndex: revisions[3 * i + 1]!, version: revisions[3 * i + 2]! };
+    }
   }
   return { entries, more: more === 1, count, index };
 }
