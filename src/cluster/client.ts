@@ -23,6 +23,7 @@ import {
   KV_VALUE_BYTES_MAX,
   KvError,
   type KvCommand,
+  type KvRangeEntry,
   type KvRangeQuery,
   type KvRangeResult,
   type KvWriteResult,
@@ -312,6 +313,20 @@ export class KvClient {
     const reply = await this.read((requestId) => ({ kind: 'read', requestId, consistency, key: k }), consistency, options);
     if (reply?.kind !== 'read') fail(`a read answered with ${reply?.kind}`);
     return reply.value;
+  }
+
+  /**
+   * The value of `key` with its revisions (`createIndex`, `modIndex`, `version`) and the
+   * index of the state read; undefined if the key is absent. A range read of that one key,
+   * so the same consistency options as {@link get}.
+   */
+  async getEntry(key: Bytes, options?: GetOptions): Promise<(KvRangeEntry & { readonly value: Uint8Array; readonly index: number }) | undefined> {
+    const k = keyBytes(key);
+    const end = new Uint8Array(k.length + 1);
+    end.set(k);
+    const r = await this.range({ start: k, end }, { ...options, limit: 1 });
+    const e = r.entries[0];
+    return e === undefined ? undefined : { ...e, value: e.value!, index: r.index };
   }
 
   /**

@@ -60,6 +60,13 @@ describe('range', () => {
     expect(page.more).toBe(false);
     expect(seen).toEqual(['b/1', 'b/10', 'b/2', 'b/3']);
 
+    // One key with its revisions: getEntry.
+    const entry = await kv.getEntry('b/1');
+    expect([text.decode(entry!.value), entry!.version, entry!.createIndex, entry!.modIndex]).toEqual(['again', 2, b1.createIndex, b1.modIndex]);
+    expect(entry!.index).toBeGreaterThanOrEqual(b1.modIndex);
+    expect(await kv.getEntry('b/')).toBeUndefined(); // a prefix of keys, not a key
+    expect(await kv.getEntry('nothing', { consistency: 'stale' })).toBeUndefined();
+
     for (const consistency of ['linearizable', 'lease', 'stale'] as const) {
       expect(keysOf(await kv.range({ prefix: 'b/' }, { consistency }))).toEqual(['b/1', 'b/10', 'b/2', 'b/3']);
     }
