@@ -14,11 +14,15 @@
  * | `expected` | null         | null                | null            | expected (null=absent)|
  * | `output`   | null         | value read or null  | key existed     | swapped               |
  *
+ * A `clear` is one key's share of a delete-range: the key is absent after it, and the
+ * client was told only a count for the whole range, so `value`, `expected` and `output`
+ * are null.
+ *
  * When `return` is null the client never got an answer and `output` must be null.
  */
 import { ErrorCode, RingraftError } from '../base/index.ts';
 
-export type KvOpKind = 'put' | 'get' | 'delete' | 'cas';
+export type KvOpKind = 'put' | 'get' | 'delete' | 'cas' | 'clear';
 
 /** One client operation as the client saw it. Times are simulated time units (numbers). */
 export interface HistoryOp {
@@ -67,7 +71,7 @@ const historyFieldNames = [
   'return',
 ] as const;
 
-const kvOpKinds: readonly string[] = ['put', 'get', 'delete', 'cas'] satisfies KvOpKind[];
+const kvOpKinds: readonly string[] = ['put', 'get', 'delete', 'cas', 'clear'] satisfies KvOpKind[];
 
 /**
  * Checks that `raw` is a well-formed op and returns a fresh copy with its fields in the
@@ -90,7 +94,7 @@ export function validateHistoryOp(raw: unknown, where: string): HistoryOp {
   const client = r['client'];
   if (typeof client !== 'number' || !Number.isSafeInteger(client)) fail('client', 'must be a safe integer');
   const op = r['op'];
-  if (typeof op !== 'string' || !kvOpKinds.includes(op)) fail('op', 'must be one of put, get, delete, cas');
+  if (typeof op !== 'string' || !kvOpKinds.includes(op)) fail('op', 'must be one of put, get, delete, cas, clear');
   const kind = op as KvOpKind;
   const key = r['key'];
   if (typeof key !== 'string') fail('key', 'must be a string');
@@ -121,8 +125,8 @@ export function validateHistoryOp(raw: unknown, where: string): HistoryOp {
     if (output !== null) fail('output', 'must be null when return is null');
   } else if (kind === 'get') {
     if (output !== null && typeof output !== 'string') fail('output', 'must be a string or null for get');
-  } else if (kind === 'put') {
-    if (output !== null) fail('output', 'must be null for put');
+  } else if (kind === 'put' || kind === 'clear') {
+    if (output !== null) fail('output', `must be null for ${kind}`);
   } else if (typeof output !== 'boolean') {
     fail('output', `must be a boolean for ${kind}`);
   }

@@ -112,6 +112,8 @@ const opKindPut = 0;
 const opKindGet = 1;
 const opKindDelete = 2;
 const opKindCas = 3;
+/** A key's share of a delete-range: the key is absent after it; no output to check. */
+const opKindClear = 4;
 
 /**
  * The ops of one key, compiled to typed arrays for the search. Values are interned: state 0
@@ -172,6 +174,9 @@ function compileKey(allOps: readonly HistoryOp[]): KeyProblem {
         p.kind[i] = opKindCas;
         p.outputId[i] = op.output === true ? 1 : 0;
         break;
+      case 'clear':
+        p.kind[i] = opKindClear;
+        break;
     }
   }
   return p;
@@ -190,6 +195,8 @@ function stepModel(p: KeyProblem, i: number, state: number): number {
       return anyOutput || p.outputId[i] === state ? state : -1;
     case opKindDelete:
       return anyOutput || p.outputId[i] === (state !== 0 ? 1 : 0) ? 0 : -1;
+    case opKindClear:
+      return 0;
     default: {
       const swapped = state === p.expectedId[i];
       if (!anyOutput && p.outputId[i] !== (swapped ? 1 : 0)) return -1;

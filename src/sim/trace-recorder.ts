@@ -294,6 +294,8 @@ function formatOp(op: HistoryOp): string {
       return `delete ${op.key}`;
     case 'cas':
       return `cas ${op.key} ${formatValue(op.expected)} -> ${formatValue(op.value)}`;
+    case 'clear':
+      return `clear ${op.key} (delete-range)`;
   }
 }
 
@@ -307,5 +309,7 @@ function formatOutput(op: HistoryOp): string {
       return op.output === true ? 'existed' : 'was absent';
     case 'cas':
       return op.output === true ? 'swapped' : 'not swapped';
+    case 'clear':
+      return 'ok';
   }
 }

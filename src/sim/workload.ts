@@ -51,6 +51,8 @@ export interface WriteAck {
 
 /** One read in this many is a range read (of every key, or of a slice of them). */
 const RANGE_READ_EVERY = 4;
+/** Of the operations drawn as deletes, one in this many (by operation number) is a delete-range. */
+const DELETE_RANGE_EVERY = 3;
 
 /** Client c's network address: clients and nodes share the network, so they need distinct addresses. */
 const CLIENT_ADDRESS_BASE = 1000;
@@ -202,8 +204,8 @@ function resultOutput(r: KvWriteResult): string | boolean | null {
     case 'cas':
       return r.swapped;
     case 'delete-range':
-      // A delete over many keys has no place in the per-key history.
-      fail('the simulator sent no delete-range request');
+      // Each key's share is a 'clear' in the history, which has no output.
+      return null;
   }
 }
 
@@ -230,6 +232,8 @@ class SimClient {
         done: boolean;
         /** Whether some attempt may have been proposed (timed out, or refused after proposing). */
         mayHaveEffect: boolean;
+        /** A delete-range's share of each key of the keyspace in its range, in the history in its place. */
+        clears: HistoryOp[];
       }
     | undefined;
   private lastSeen = new Map<string, string | null>();
@@ -264,6 +268,7 @@ class SimClient {
     const value = `c${this.index}-${opId}`;
     let record: HistoryOp;
     let request: ClientRequest;
+    const clears: HistoryOp[] = [];
     if (roll < 0.35) {
       const mode = this.rand.chance(0.5) ? 'lease' : 'safe';
       record = { client: this.index, op: 'get', key, value: null, expected: null, output: null, call: sim.time, return: null };
@@ -277,6 +282,18 @@ class SimClient {
       if (roll < 0.7) {
         command = { op: 'put', key: encoder.encode(key), value: encoder.encode(value) };
         record = { client: this.index, op: 'put', key, value, expected: null, output: null, call: sim.time, return: null };
+      } else if (roll < 0.82 && opId % DELETE_RANGE_EVERY === 0) {
+        // [k<a>, k<b>) over the keyspace, or every key: one history op per key it covers.
+        const bits = Math.floor(((roll - 0.7) / 0.12) * 1e9);
+        const a = bits % (o.keys + 1);
+        const b = a + ((bits >> 4) % (o.keys + 1));
+        const all = (bits & 1) === 1;
+        command = all ? { op: 'delete-range', key: encoder.encode('k'), end: encoder.encode('l') } : { op: 'delete-range', key: encoder.encode(`k${a}`), end: encoder.encode(`k${b}`) };
+        for (let i = 0; i < o.keys; i++) {
+          const k = `k${i}`;
+          if (all || (k >= `k${a}` && k < `k${b}`)) clears.push({ client: this.index, op: 'clear', key: k, value: null, expected: null, output: null, call: sim.time, return: null });
+        }
+        record = { client: this.index, op: 'clear', key: all ? 'k*' : `[k${a}, k${b})`, value: null, expected: null, output: null, call: sim.time, return: null };
       } else if (roll < 0.82) {
         command = { op: 'delete', key: encoder.encode(key) };
         record = { client: this.index, op: 'delete', key, value: null, expected: null, output: null, call: sim.time, return: null };
@@ -292,11 +309,13 @@ class SimClient {
       }
       request = { kind: 'write', client: this.index, opId, clientId: this.clientId, seq: this.seq, command };
     }
-    // A range read is judged beside the history, not in it (see RangeRead).
-    if (request.kind !== 'range') this.workload.recordOp(record);
+    // A range read is judged beside the history, not in it (see RangeRead); a delete-range
+    // is in it as its clears.
+    if (record.op === 'clear') for (const c of clears) this.workload.recordOp(c);
+    else if (request.kind !== 'range') this.workload.recordOp(record);
     this.sim.recorder.add({ kind: 'call', node: this.target, op: record });
     const deadline = sim.time + Math.max(2000, o.clientTimeoutMs * o.clientAttemptsMax);
-    this.current = { opId, record, request, deadline, timer: 0, done: false, mayHaveEffect: false };
+    this.current = { opId, record, request, deadline, timer: 0, done: false, mayHaveEffect: false, clears };
     this.attempt();
   }
 
@@ -333,7 +352,10 @@ class SimClient {
     cur.done = true;
     const noEffect = cur.record.op === 'get' || !cur.mayHaveEffect;
     this.sim.recorder.add({ kind: 'gave-up', node: this.target, op: cur.record, kept: !noEffect });
-    if (noEffect) this.workload.forgetOp(cur.record);
+    if (noEffect) {
+      this.workload.forgetOp(cur.record);
+      for (const c of cur.clears) this.workload.forgetOp(c);
+    }
     if (cur.record.op !== 'get') this.newSession();
     this.sim.at(this.rand.int(1, 20), () => this.next());
   }
@@ -350,6 +372,10 @@ class SimClient {
         return;
       }
       if (reply.index !== undefined) this.workload.writeAcks.push({ return: this.sim.time, index: reply.index });
+      for (const c of cur.clears) {
+        c.return = this.sim.time;
+        this.lastSeen.set(c.key, null);
+      }
       cur.record.output = reply.output;
       cur.record.return = this.sim.time;
       this.sim.recorder.add({ kind: 'return', node: from, op: cur.record });

@@ -29,6 +29,11 @@ function del(key: string, existed: boolean, call: number, ret: number | null, cl
   return { client, op: 'delete', key, value: null, expected: null, output: ret === null ? null : existed, call, return: ret };
 }
 
+/** One key's share of a delete-range: absent after it, no output. */
+function clear(key: string, call: number, ret: number | null, client = 0): HistoryOp {
+  return { client, op: 'clear', key, value: null, expected: null, output: null, call, return: ret };
+}
+
 function cas(
   key: string,
   expected: string | null,
@@ -256,7 +261,7 @@ const writtenValues = ['1', '2', '3'];
 
 const plannedOp = fc.record<PlannedOp>({
   client: fc.integer({ min: 0, max: 4 }),
-  kind: fc.constantFrom<KvOpKind>('put', 'get', 'delete', 'cas'),
+  kind: fc.constantFrom<KvOpKind>('put', 'get', 'delete', 'cas', 'clear'),
   key: fc.constantFrom('a', 'b', 'c'),
   value: fc.constantFrom(...writtenValues),
   expected: fc.constantFrom(null, ...writtenValues),
@@ -292,6 +297,9 @@ function execute(plan: readonly PlannedOp[]): HistoryOp[] {
           output = current === p.expected;
           if (output) map.set(p.key, p.value);
           break;
+        case 'clear':
+          map.delete(p.key);
+          break;
       }
     }
     const ret = p.fate === 'returned' ? point + p.after : null;
@@ -325,6 +333,7 @@ function bruteForceLinearizable(history: readonly HistoryOp[]): boolean {
       if (op.op === 'put') next.set(op.key, op.value as string);
       if (op.op === 'get') output = current;
       if (op.op === 'delete') output = next.delete(op.key);
+      if (op.op === 'clear') next.delete(op.key);
       if (op.op === 'cas') {
         output = current === op.expected;
         if (output) next.set(op.key, op.value as string);
@@ -371,7 +380,7 @@ describe('properties', () => {
     const randomOp = fc
       .record({
         client: fc.integer({ min: 0, max: 3 }),
-        kind: fc.constantFrom<KvOpKind>('put', 'get', 'delete', 'cas'),
+        kind: fc.constantFrom<KvOpKind>('put', 'get', 'delete', 'cas', 'clear'),
         key: fc.constantFrom('a', 'b'),
         value: smallValue,
         expected: fc.option(smallValue),
@@ -392,6 +401,8 @@ describe('properties', () => {
             return del(r.key, r.flag, r.call, ret, r.client);
           case 'cas':
             return cas(r.key, r.expected, r.value, r.flag, r.call, ret, r.client);
+          case 'clear':
+            return clear(r.key, r.call, ret, r.client);
         }
       });
     fc.assert(
@@ -427,7 +438,7 @@ describe('history JSON lines', () => {
     const anyOp = fc
       .record({
         client: fc.oneof(fc.integer(), fc.maxSafeInteger()),
-        kind: fc.constantFrom<KvOpKind>('put', 'get', 'delete', 'cas'),
+        kind: fc.constantFrom<KvOpKind>('put', 'get', 'delete', 'cas', 'clear'),
         key: text,
         value: text,
         expected: fc.option(text),
@@ -449,6 +460,8 @@ describe('history JSON lines', () => {
             return del(r.key, r.flag, call, ret, r.client);
           case 'cas':
             return cas(r.key, r.expected, r.value, r.flag, call, ret, r.client);
+          case 'clear':
+            return clear(r.key, call, ret, r.client);
         }
       });
     fc.assert(

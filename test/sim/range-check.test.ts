@@ -55,3 +55,19 @@ describe('range read check', () => {
     expect(result).toEqual({ violation: undefined, checked: 0, unchecked: 1 });
   });
 });
+
+describe('the workload', () => {
+  it('sends range reads and delete-ranges, and the final checks judge them', async () => {
+    const { runSimulation, defaultSimOptions } = await import('../../src/sim/index.ts');
+    let clears = 0;
+    let ranges = 0;
+    for (let seed = 1; seed <= 4; seed++) {
+      const r = runSimulation(defaultSimOptions(seed));
+      expect(r.ok, r.violation).toBe(true);
+      clears += r.history.filter((h) => h.op === 'clear' && h.return !== null).length;
+      ranges += r.stats.rangeReadsChecked;
+    }
+    expect(clears).toBeGreaterThan(0);
+    expect(ranges).toBeGreaterThan(0);
+  });
+});
