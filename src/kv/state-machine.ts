@@ -47,7 +47,7 @@
  * KvError UNSUPPORTED_FORMAT: this build does not read them.
  */
 
-import { boundsOf, checkRangeQuery, newOrderedKeys, rangeEntries, readRange, type KvRangeQuery, type KvRangeResult, type OrderedKeys, type RangeSource } from './range.ts';
+import { boundsOf, checkRangeQuery, countRange, newOrderedKeys, rangeEntries, readRange, type KvRangeQuery, type KvRangeResult, type OrderedKeys, type RangeSource } from './range.ts';
 import { assert, fail } from '../base/index.ts';
 import { Buffer } from 'node:buffer';
 import { crc32 } from 'node:zlib';
@@ -123,6 +123,8 @@ export const KV_CLIENT_ID_REGISTERED_FIRST = 2 ** 32;
 const SNAPSHOT_MAGIC = Uint8Array.of(0x52, 0x4b, 0x56, 0x53);
 /** A session's bytes in a snapshot, the smallest: a delete-range's result takes 8 more. */
 const SNAPSHOT_SESSION_BYTES = 8 + 8 + 8 + 1;
+/** Keys a delete-range deletes per walk of the tree (see deleteRangeInSlices). */
+const DELETE_RANGE_SLICE_KEYS = 1024;
 /** The result code of a delete-range, whose count follows it. */
 const RESULT_CODE_DELETE_RANGE = 6;
 const SNAPSHOT_CRC_BYTES = 4;
@@ -324,7 +326,7 @@ export class KvStateMachine {
     const change = this.execute(index, command);
     this.recordSession(session, clientId, seq, index, change.result);
     if (change.change !== undefined) this.notify(change.change);
-    else if (change.changes !== undefined) for (const c of change.changes) this.notify(c);
+    else if (change.deleteRange !== undefined) this.deleteRangeInSlices(index, change.deleteRange.low, change.deleteRange.high);
     return { clientId, seq, result: change.result, status: 'applied' };
   }
 
@@ -448,11 +450,17 @@ export class KvStateMachine {
   }
 
   /**
-   * Runs a command against the data; returns its result and the change it made, if any (the
-   * changes, for a delete-range), each at the entry's next position.
+   * Runs a command against the data; returns its result and the change it made, if any, at
+   * the entry's next position. A delete-range returns its count and the range, deleted by the
+   * caller once the session has recorded the result.
    */
-  private execute(index: number, command: KvCommand): { result: KvResult; change?: KvChange | undefined; changes?: readonly KvChange[] } {
-    if (command.op === 'delete-range') return this.deleteRange(index, command.key, command.end);
+  private execute(index: number, command: KvCommand): { result: KvResult; change?: KvChange | undefined; deleteRange?: { readonly low: string; readonly high: string | undefined } } {
+    if (command.op === 'delete-range') {
+      const low = keyString(command.key);
+      const high = command.end === undefined ? undefined : keyString(command.end);
+      // Counted first (the tree counts without a visit per key); deleted once the session has recorded the count.
+      return { result: { op: 'delete-range', deleted: countRange(this.ordered, low, high) }, deleteRange: { low, high } };
+    }
     const id = keyString(command.key);
     switch (command.op) {
       case 'put': {
@@ -477,17 +485,34 @@ export class KvStateMachine {
     }
   }
 
-  /** Deletes every key in [start, end) (end undefined: to the last key), in byte order. */
-  private deleteRange(index: number, start: Uint8Array, end: Uint8Array | undefined): { result: KvResult; changes: readonly KvChange[] } {
-    const gone: KvEntry[] = [];
-    // Collected first: the tree is not changed under its own walk.
-    for (const e of rangeEntries(this.ordered, keyString(start), end === undefined ? undefined : keyString(end))) gone.push(e);
-    const changes: KvChange[] = [];
-    for (const e of gone) {
-      this.remove(keyString(e.key));
-      changes.push({ index, position: this.positionNext++, key: e.key, value: undefined, createIndex: 0, version: 0 });
+  /**
+   * Deletes every key in [low, high) (high undefined: to the last key), in byte order, and
+   * tells the listeners of each: in slices of {@link DELETE_RANGE_SLICE_KEYS} keys, so that a
+   * range of millions holds no list of them all. Every key is deleted even if a listener
+   * throws; the first error is thrown at the end (as `notify` does for one change).
+   */
+  private deleteRangeInSlices(index: number, low: string, high: string | undefined): void {
+    let firstError: { error: unknown } | undefined;
+    let from = low;
+    for (;;) {
+      const slice: KvEntry[] = [];
+      for (const e of rangeEntries(this.ordered, from, high)) {
+        slice.push(e);
+        if (slice.length === DELETE_RANGE_SLICE_KEYS) break;
+      }
+      for (const e of slice) {
+        this.remove(keyString(e.key));
+        try {
+          this.notify({ index, position: this.positionNext++, key: e.key, value: undefined, createIndex: 0, version: 0 });
+        } catch (error) {
+          firstError ??= { error };
+        }
+      }
+      if (slice.length < DELETE_RANGE_SLICE_KEYS) break;
+      // The keys before it are gone: the next slice starts at the first key left.
+      from = keyString(slice[slice.length - 1]!.key);
     }
-    return { result: { op: 'delete-range', deleted: gone.length }, changes };
+    if (firstError !== undefined) throw firstError.error;
   }
 
   /** Sets the key's value at log `index`: an existing key changes in place, a new one enters both indexes. Returns its entry. */
