@@ -32,7 +32,7 @@ describe('ringraft sim', () => {
     const history = historyFromJsonLines(readFileSync(file, 'utf8'));
     expect(history.length).toBe(summary.operations);
     expect(checkLinearizable(history).ok).toBe(true);
-    for (const op of history) expect(['put', 'get', 'delete', 'cas']).toContain(op.op);
+    for (const op of history) expect(['put', 'get', 'delete', 'cas', 'clear']).toContain(op.op);
   });
 
   it('fans seeds out over the pool and prints the summary object', () => {

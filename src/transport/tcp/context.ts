@@ -33,6 +33,7 @@ export type TcpLogKind =
   | 'write-stall'
   | 'idle'
   | 'replaced'
+  | 'peer-stopping'
   | 'redial'
   | 'connection-dropped'
   | 'listener-error'
@@ -104,6 +105,9 @@ export function logClose(ctx: TransportContext, kind: CloseKind, error: TcpTrans
       return;
     case 'replaced':
       ctx.log('info', 'replaced', `connection ${what} replaced by a newer one`, fields);
+      return;
+    case 'peer-stopping':
+      ctx.log('info', 'peer-stopping', `node ${fields.peerId ?? '?'} is stopping: connection ${what} closed`, fields);
       return;
     case 'refused':
     case 'refused-by-peer':

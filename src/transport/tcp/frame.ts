@@ -31,11 +31,13 @@
  * | 4    | BATCH     | dialler       | one or more messages, each `u32 messageBytes` then its bytes  |
  * | 5    | PING      | dialler       | empty                                                         |
  * | 6    | PONG      | acceptor      | empty: the answer to a PING                                   |
- * | 7    | GOAWAY    | acceptor      | the client port's last frame: u16 code, u8[2] zero, UTF-8 detail of at most 256 bytes (client-handshake.ts); the peer transport never sends it |
+ * | 7    | GOAWAY    | either        | a last frame: u16 code, u8[2] zero, UTF-8 detail of at most 256 bytes (client-handshake.ts); the client port's when it cuts a client off, the peer transport's (code CLOSED) when its node stops |
  *
  * The client port (client-port.ts) speaks the same frames with its own handshake payloads:
  * the client dials and sends HELLO and PINGs, the server answers WELCOME or REFUSAL and PONGs,
- * BATCH frames go both ways, and GOAWAY tells a client why the server cut it off.
+ * BATCH frames go both ways, and GOAWAY tells a client why the server cut it off, or a peer
+ * that this node is stopping (so that its peers log the close, and the failed dials after it,
+ * as expected rather than as faults).
  *
  * ## Decoding
  *

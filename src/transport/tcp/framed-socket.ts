@@ -20,7 +20,7 @@ import { FrameDecoder, type FrameType } from './frame.ts';
  * and lane took its place. `removed`: its peer was removed, or moved to another address.
  * `closing`: the transport closed.
  */
-export type CloseKind = SocketCloseKind | 'refused' | 'refused-by-peer' | 'replaced' | 'removed' | 'closing';
+export type CloseKind = SocketCloseKind | 'refused' | 'refused-by-peer' | 'replaced' | 'removed' | 'closing' | 'peer-stopping';
 /** The kinds a {@link FramedSocket} reports by itself; its owner adds its own (`K`). */
 export type SocketCloseKind = 'closed' | 'corrupt' | 'write-stall' | 'idle';
 

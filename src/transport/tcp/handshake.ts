@@ -31,7 +31,8 @@
  */
 import { createHash } from 'node:crypto';
 import { Buffer } from 'node:buffer';
-import { invalidArgument } from '../../base/index.ts';
+import { ErrorCode, invalidArgument } from '../../base/index.ts';
+import { encodeGoaway } from './client-handshake.ts';
 import { encodeFrame, FrameType, HANDSHAKE_PAYLOAD_BYTES, REFUSAL_DETAIL_BYTES_MAX, REFUSAL_FIXED_BYTES } from './frame.ts';
 
 /** "RGRP" read as a little-endian u32. */
@@ -169,3 +170,10 @@ export function decodeRefusal(payload: Uint8Array): { readonly reason: RefusalRe
   const reason = REFUSAL_REASONS[payload[0]!] ?? 'unknown';
   return { reason, detail: Buffer.from(payload.buffer, payload.byteOffset + REFUSAL_FIXED_BYTES, payload.length - REFUSAL_FIXED_BYTES).toString('utf8') };
 }
+
+/**
+ * The last frame a node sends on each of its peer connections when it stops (GOAWAY, code
+ * CLOSED, the client port's layout): its peers log the close, and their failed dials until it
+ * is back, at info, not as faults. Best effort: a peer that misses it logs as for a crash.
+ */
+export const STOPPING_FRAME: Buffer = encodeGoaway(ErrorCode.CLOSED, 'the node is stopping');

@@ -14,7 +14,7 @@ import { logClose, type LogFields, type TransportContext } from './context.ts';
 import { TcpTransportError } from './errors.ts';
 import { batchProblem, encodeFrame, forEachBatchMessage, FrameType, frameTypeName } from './frame.ts';
 import { FramedSocket, type CloseKind } from './framed-socket.ts';
-import { decodeHandshake, describeMismatch, encodeHandshake, encodeRefusal, handshakeMismatch, laneOfWire, type TcpLane } from './handshake.ts';
+import { decodeHandshake, describeMismatch, encodeHandshake, encodeRefusal, handshakeMismatch, laneOfWire, STOPPING_FRAME, type TcpLane } from './handshake.ts';
 import type { LaneCounters } from './stats.ts';
 
 const PONG_FRAME = encodeFrame(FrameType.PONG);
@@ -61,6 +61,8 @@ export class InboundLink {
   }
 
   close(kind: 'replaced' | 'removed' | 'closing'): void {
+    // Stopping: the dialler is told, so that it does not take this for a fault.
+    if (kind === 'closing' && this.counters !== undefined) this.link.write(STOPPING_FRAME);
     this.link.close(kind, undefined);
   }
 
@@ -97,6 +99,10 @@ export class InboundLink {
     if (type === FrameType.PING) {
       this.link.write(PONG_FRAME);
       return true;
+    }
+    if (type === FrameType.GOAWAY) {
+      this.link.close('peer-stopping', undefined);
+      return false;
     }
     this.link.close('corrupt', new TcpTransportError('CORRUPT_FRAME', `unexpected ${frameTypeName(type)} frame from a dialler`));
     return false;

@@ -37,7 +37,7 @@ import { logClose, type LogFields, type TransportContext } from './context.ts';
 import { TcpTransportError } from './errors.ts';
 import { encodeFrame, FrameType, frameTypeName } from './frame.ts';
 import { FramedSocket, type CloseKind, nowMs } from './framed-socket.ts';
-import { decodeHandshake, decodeRefusal, describeMismatch, encodeHandshake, handshakeMismatch, type TcpLane } from './handshake.ts';
+import { decodeHandshake, decodeRefusal, describeMismatch, encodeHandshake, handshakeMismatch, STOPPING_FRAME, type TcpLane } from './handshake.ts';
 import { MessageQueue } from './message-queue.ts';
 
 /** Where a peer listens: an IP address (v4 or v6, never a host name) and a port. */
@@ -70,6 +70,8 @@ export class OutboundLane {
   private lastPingMs = 0;
   private flushQueued = false;
   private stopped = false;
+  /** The peer said it is stopping (a GOAWAY): failed dials are logged at info until one succeeds. */
+  private peerStopping = false;
   private readonly flushTask = (): void => this.flush();
 
   constructor(
@@ -120,6 +122,8 @@ export class OutboundLane {
     this.stopped = true;
     clearTimeout(this.backoffTimer);
     this.backoffTimer = undefined;
+    // Stopping: the peer is told, so that it does not take this for a fault.
+    if (kind === 'closing' && this.state === 'open') this.link?.write(STOPPING_FRAME);
     this.link?.close(kind, undefined);
     this.queue.clear();
     this.state = 'idle';
@@ -193,6 +197,11 @@ export class OutboundLane {
       this.failures = 0;
       return true;
     }
+    if (this.state === 'open' && type === FrameType.GOAWAY) {
+      this.peerStopping = true;
+      link.close('peer-stopping', undefined);
+      return false;
+    }
     const when = this.state === 'open' ? 'after the handshake' : 'before the handshake reply';
     link.close('corrupt', new TcpTransportError('CORRUPT_FRAME', `unexpected ${frameTypeName(type)} frame from the acceptor ${when}`));
     return false;
@@ -210,6 +219,7 @@ export class OutboundLane {
       return false;
     }
     this.state = 'open';
+    this.peerStopping = false;
     this.counters.connects++;
     this.ctx.log('info', 'connected', `connected to node ${this.peerId} (${this.lane}, ${this.address.host}:${this.address.port})`, this.fields());
     // The first keepalive goes at once: its answer is what proves the connection.
@@ -233,7 +243,11 @@ export class OutboundLane {
     this.link = undefined;
     this.state = 'idle';
     this.counters.sendFailures += link.unwrittenMessages;
-    logClose(this.ctx, kind, error, link.connected, this.fields());
+    if (this.peerStopping && kind === 'closed' && !link.connected) {
+      this.ctx.log('info', 'dial-failed', `dial to node ${this.peerId} (${this.lane}, ${this.address.host}:${this.address.port}) failed while it is stopped${error === undefined ? '' : `: ${error.message}`}`, { ...this.fields(), error });
+    } else {
+      logClose(this.ctx, kind, error, link.connected, this.fields());
+    }
     if (wasOpen) this.ctx.markUnreachable(this.peerId);
     if (this.stopped || this.ctx.isClosing() || kind === 'removed' || kind === 'closing') return;
     this.failures++;

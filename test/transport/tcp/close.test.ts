@@ -110,3 +110,30 @@ describe('TcpTransport close', () => {
     await small.close();
   });
 });
+
+describe('TcpTransport close, seen from its peers', () => {
+  it('tells its peers it is stopping: they log the close and the failed dials after it at info, not as faults', async () => {
+    const nodes = [await startNode(1), await startNode(2)];
+    meshPeers(nodes);
+    const [a, b] = nodes as [(typeof nodes)[0], (typeof nodes)[0]];
+    for (const lane of ['control', 'append', 'snapshot'] as const) {
+      a.transport.send(2, message(1, lane, 0), lane);
+      b.transport.send(1, message(2, lane, 0), lane);
+    }
+    await waitFor(() => a.received.length === 3 && b.received.length === 3, 'every lane up both ways');
+    const before = a.logs.length;
+    await b.transport.close();
+    // Both ways: node 1's dialled connections and those node 2 dialled to it.
+    await waitFor(() => logsOf(a, 'peer-stopping').length === 6, 'six connections told');
+    // Node 1 redials the stopped node (as Raft keeps sending): those failures are expected, so logged at info.
+    let seq = 1;
+    await waitFor(() => {
+      a.transport.send(2, message(1, 'control', seq++), 'control');
+      return a.logs.slice(before).some((e) => e.kind === 'dial-failed');
+    }, 'a redial failed');
+    const after = a.logs.slice(before);
+    expect(after.filter((e) => e.level === 'warn' || e.level === 'error'), JSON.stringify(after.map((e) => `${e.level} ${e.kind}`))).toEqual([]);
+    expect(logsOf(a, 'peer-stopping').every((e) => e.level === 'info' && e.peerId === 2)).toBe(true);
+    await a.transport.close();
+  });
+});

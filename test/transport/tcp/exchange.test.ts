@@ -77,7 +77,8 @@ describe('TcpTransport exchange', () => {
     await waitFor(() => b.received.length === 1, 'first message');
     const port = b.address.port;
     await b.transport.close();
-    await waitFor(() => logsOf(a, 'closed').length > 0 || logsOf(a, 'dial-failed').length > 0, 'a sees the connection end');
+    // b stopped gracefully: it said so (a GOAWAY), so a logs peer-stopping rather than closed.
+    await waitFor(() => logsOf(a, 'peer-stopping').length > 0, 'a sees the connection end');
     expect(a.unreachable).toContain(2);
     const b2 = await node(2, { listen: { host: '127.0.0.1', port }, peers: [[1, a.address]] });
     // Keep sending as Raft would (a heartbeat a tick) until the restarted peer hears one.
