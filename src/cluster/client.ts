@@ -11,25 +11,26 @@
  * {@link SessionPool}.
  */
 
-import { Buffer } from 'node:buffer';
 import { ErrorCode, fail, invalidArgument, RingraftError } from '../base/index.ts';
 import { NotLeaderError } from '../core/index.ts';
 import {
-  checkRangeQuery,
   encodeKvRequest,
-  prefixEnd,
   KV_KEY_BYTES_MAX,
   KV_REGISTER_CLIENTS_COUNT_MAX,
-  KV_VALUE_BYTES_MAX,
+  decodeTxnResult,
   KvError,
   type KvCommand,
   type KvRangeEntry,
-  type KvRangeQuery,
   type KvRangeResult,
+  type KvTxnResult,
   type KvWriteResult,
 } from '../kv/index.ts';
 import type { ClientReply, ClientRequest, ReadConsistency } from '../runtime/index.ts';
 import { REQUESTS_IN_FLIGHT_MAX } from './options.ts';
+import { bytesWithin, CALL_TIMEOUT_MS_MAX, checkCallOptions, checkOptionsObject, checkReadOptions, checkSignal, deleteRangeBoundsOf, keyBytes, rangeQueryOf, shown, txnOf, valueBytes, type TxnSpec } from './client-args.ts';
+
+export { CALL_TIMEOUT_MS_MAX };
+export type { TxnCompareSpec, TxnOpSpec, TxnSpec } from './client-args.ts';
 
 /** Keys and values are bytes; strings are taken as UTF-8 (and must be well-formed UTF-16). */
 export type Bytes = Uint8Array | string;
@@ -117,7 +118,6 @@ export interface Session {
 /** Events a watch buffers for a consumer that does not keep up, before it is cut off. */
 export const WATCH_BUFFER_MAX = 65_536;
 /** The longest timeoutMs a call takes: the longest delay a Node timer keeps (a longer one fires at once). */
-export const CALL_TIMEOUT_MS_MAX = 2 ** 31 - 1;
 /**
  * Client ids one registration takes, at least: one round trip through the log per this many
  * new sessions (more after a burst: see SessionPool.refill).
@@ -128,7 +128,6 @@ export const SESSIONS_KEPT_MAX = REQUESTS_IN_FLIGHT_MAX;
 /** One attempt at one node waits at least this long before the call tries another node. */
 const ATTEMPT_TIMEOUT_MS_MIN = 250;
 
-const utf8 = new TextEncoder();
 
 /**
  * The client sessions of one endpoint, shared by all its clients, and the registered client
@@ -280,14 +279,7 @@ export class KvClient {
    */
   async deleteRange(spec: RangeSpec, options?: CallOptions): Promise<number> {
     checkCallOptions(options, this.host);
-    const q = rangeQueryOf(spec, undefined);
-    let start = q.start ?? new Uint8Array();
-    let end = q.end;
-    if (q.prefix !== undefined) {
-      start = q.prefix;
-      const after = prefixEnd(Buffer.from(q.prefix).toString('latin1'));
-      end = after === undefined ? undefined : Buffer.from(after, 'latin1');
-    }
+    const { start, end } = deleteRangeBoundsOf(spec);
     const result = await this.write({ op: 'delete-range', key: start, end }, options);
     if (result.op !== 'delete-range') fail(`a delete-range answered with ${result.op}`);
     return result.deleted;
@@ -304,6 +296,37 @@ export class KvClient {
     };
     const result = await this.write(command, options);
     return result.op === 'cas' && result.swapped;
+  }
+
+  /**
+   * A transaction: when every compare of `if` holds (none: it holds), the operations of
+   * `then` run, else those of `else`, in order, in one log entry, exactly once. Resolves to
+   * whether the compares held, each operation's result, and the log index it applied at.
+   *
+   * - A compare reads a key's `value` (bytes, in byte order: every compare on the value of an
+   *   absent key is false), or its `version`, `createIndex` or `modIndex` (0 when absent:
+   *   `{ target: 'version', op: '=', value: 0 }` means "absent"), with `=`, `!=`, `<`, `>`.
+   * - Operations: `put`, `delete`, `deleteRange` and `range` (`{ prefix }` or `{ start, end }`),
+   *   `get`. A read sees the writes before it in its list.
+   * - At most KV_TXN_COMPARES_MAX compares and KV_TXN_OPS_MAX operations a list. Reads share
+   *   KV_TXN_READ_BYTES_MAX bytes past the first one's result: a range past it has `more`, a
+   *   get past it has `truncated` (read on with `range` and `get`).
+   *
+   * `cas(key, expected, next)` is the transaction `{ if: [{ key, target: 'value', op: '=',
+   * value: expected }], then: [{ op: 'put', key, value: next }] }` (expected undefined:
+   * `target: 'version', value: 0`), kept as its own smaller request.
+   */
+  async txn(spec: TxnSpec, options?: CallOptions): Promise<KvTxnResult & { readonly index: number }> {
+    checkCallOptions(options, this.host);
+    const { result, index } = await this.writeWithIndex({ op: 'txn', txn: txnOf(spec) }, options);
+    if (result.op !== 'txn') fail(`a transaction answered with ${result.op}`);
+    let decoded: KvTxnResult;
+    try {
+      decoded = decodeTxnResult(result.encoded);
+    } catch (error) {
+      throw new RingraftError(ErrorCode.DECODE_ERROR, `a transaction's result does not decode: ${(error as Error).message}`, { cause: error });
+    }
+    return { ...decoded, index };
   }
 
   /** The value of `key`, or undefined. */
@@ -376,6 +399,11 @@ export class KvClient {
 
   /** Runs a write whose arguments are checked: slot, then session, then attempts. */
   private async write(command: KvCommand, options: CallOptions | undefined): Promise<KvWriteResult> {
+    return (await this.writeWithIndex(command, options)).result;
+  }
+
+  /** {@link write}, with the log index the write applied at. */
+  private async writeWithIndex(command: KvCommand, options: CallOptions | undefined): Promise<{ result: KvWriteResult; index: number }> {
     const timeoutMs = options?.timeoutMs ?? this.host.defaultTimeoutMs;
     const signal = options?.signal;
     const deadline = performance.now() + timeoutMs;
@@ -400,7 +428,7 @@ export class KvClient {
       if (reply?.kind !== 'write') fail(`a write answered with ${reply?.kind}`);
       pool.release(session);
       session = undefined;
-      return reply.result;
+      return { result: reply.result, index: reply.index };
     } finally {
       // Failed: the write may or may not have reached a log (see SessionPool.discard).
       if (session !== undefined) pool.discard(session);
@@ -761,118 +789,6 @@ function nextWrite(session: Session, command: KvCommand): (requestId: number) =>
     throw error;
   }
   return (requestId) => ({ kind: 'write', requestId, data });
-}
-
-// ─── Argument checks ────────────────────────────────────────────────────────────
-
-/** `String.prototype.isWellFormed` (ES2024: Node 20 has it; our TypeScript lib is ES2023). */
-function isWellFormed(s: string): boolean {
-  return (s as string & { isWellFormed(): boolean }).isWellFormed();
-}
-
-/** Checks a read's options; returns its consistency (default linearizable). */
-function checkReadOptions(options: GetOptions | undefined, host: KvClientHost): ReadConsistency {
-  checkCallOptions(options, host);
-  // Not `??`: an explicit null is a bad argument, not the default.
-  const consistency = options?.consistency === undefined ? 'linearizable' : options.consistency;
-  if (consistency !== 'linearizable' && consistency !== 'lease' && consistency !== 'stale') {
-    throw invalidArgument(`consistency must be 'linearizable', 'lease' or 'stale', got ${shown(consistency)}`);
-  }
-  return consistency;
-}
-
-/** The query a range call describes, checked (kv/range.ts): throws INVALID_ARGUMENT naming what is wrong. */
-function rangeQueryOf(spec: RangeSpec, options: RangeOptions | undefined): KvRangeQuery {
-  if (typeof spec !== 'object' || spec === null) throw invalidArgument(`a range is { prefix } or { start, end }, got ${shown(spec)}`);
-  const bytes = (value: Bytes | undefined, name: string): Uint8Array | undefined => (value === undefined ? undefined : bytesWithin(value, name, 0, KV_KEY_BYTES_MAX, 'KV_KEY_BYTES_MAX'));
-  const s = spec as { prefix?: Bytes; start?: Bytes; end?: Bytes };
-  for (const name of Object.keys(s)) if (name !== 'prefix' && name !== 'start' && name !== 'end') throw invalidArgument(`unknown range field '${name}'; a range is { prefix } or { start, end }`);
-  const prefix = bytes(s.prefix, 'prefix');
-  const start = bytes(s.start, 'start');
-  const end = bytes(s.end, 'end');
-  const query: KvRangeQuery = {
-    ...(prefix === undefined ? {} : { prefix }),
-    ...(start === undefined ? {} : { start }),
-    ...(end === undefined ? {} : { end }),
-    ...(options?.limit === undefined ? {} : { limit: options.limit }),
-    ...(options?.keysOnly === undefined ? {} : { keysOnly: options.keysOnly }),
-    ...(options?.countOnly === undefined ? {} : { countOnly: options.countOnly }),
-    ...(options?.reverse === undefined ? {} : { reverse: options.reverse }),
-  };
-  try {
-    checkRangeQuery(query);
-  } catch (error) {
-    if (error instanceof RingraftError) throw invalidArgument(error.message);
-    throw error;
-  }
-  return query;
-}
-
-function keyBytes(key: Bytes): Uint8Array {
-  return bytesWithin(key, 'key', 1, KV_KEY_BYTES_MAX, 'KV_KEY_BYTES_MAX');
-}
-
-function valueBytes(value: Bytes, name: string): Uint8Array {
-  return bytesWithin(value, name, 0, KV_VALUE_BYTES_MAX, 'KV_VALUE_BYTES_MAX');
-}
-
-/**
- * The bytes of a key, value or prefix argument, or INVALID_ARGUMENT naming it and its
- * limit. A string is taken as UTF-8, and must be well-formed: a lone surrogate would
- * silently become U+FFFD. UTF-8 takes at least a byte per UTF-16 code unit, so a string
- * with more units than the limit is refused without being encoded.
- */
-function bytesWithin(value: unknown, name: string, minBytes: 0 | 1, maxBytes: number, maxName: string): Uint8Array {
-  let bytes: Uint8Array;
-  if (typeof value === 'string') {
-    if (value.length > maxBytes) {
-      throw invalidArgument(`${name} of at least ${value.length} bytes in UTF-8 is over ${maxName} (${maxBytes} bytes)`);
-    }
-    if (!isWellFormed(value)) {
-      throw invalidArgument(`${name} holds a lone surrogate, which UTF-8 cannot encode (it would become U+FFFD); pass a well-formed string or bytes`);
-    }
-    bytes = utf8.encode(value);
-  } else if (value instanceof Uint8Array) {
-    bytes = value;
-  } else {
-    throw invalidArgument(`${name} must be a Uint8Array or a string, got ${shown(value)}`);
-  }
-  if (bytes.length > maxBytes) throw invalidArgument(`${name} of ${bytes.length} bytes is over ${maxName} (${maxBytes} bytes)`);
-  if (bytes.length < minBytes) throw invalidArgument(`${name} is empty; it must have 1 to ${maxName} (${maxBytes}) bytes`);
-  return bytes;
-}
-
-function checkOptionsObject(options: unknown): void {
-  if (options !== undefined && (typeof options !== 'object' || options === null)) {
-    throw invalidArgument(`options must be an object or undefined, got ${shown(options)}`);
-  }
-}
-
-function checkSignal(signal: unknown): void {
-  if (signal !== undefined && !(signal instanceof AbortSignal)) throw invalidArgument(`signal must be an AbortSignal or undefined, got ${shown(signal)}`);
-}
-
-/** Checks the options every call takes: the object, signal, timeoutMs and nodeId. */
-function checkCallOptions(options: CallOptions | undefined, host: KvClientHost): void {
-  if (options === undefined) return;
-  checkOptionsObject(options);
-  checkSignal(options.signal);
-  const timeoutMs: unknown = options.timeoutMs;
-  if (timeoutMs !== undefined && !(typeof timeoutMs === 'number' && timeoutMs > 0 && timeoutMs <= CALL_TIMEOUT_MS_MAX)) {
-    throw invalidArgument(`timeoutMs must be a number of milliseconds in (0, CALL_TIMEOUT_MS_MAX = ${CALL_TIMEOUT_MS_MAX}], got ${shown(timeoutMs)}`);
-  }
-  const nodeId: unknown = options.nodeId;
-  if (nodeId !== undefined && !(typeof nodeId === 'number' && host.nodeIds().includes(nodeId))) {
-    throw invalidArgument(`nodeId must be the id of a node of the cluster (${host.nodeIds().join(', ')}), got ${shown(nodeId)}`);
-  }
-}
-
-/** A short, safe rendering of a bad argument for an error message. */
-function shown(value: unknown): string {
-  if (typeof value === 'string') return JSON.stringify(value.length > 32 ? `${value.slice(0, 32)}...` : value);
-  if (typeof value === 'object' && value !== null) return Object.prototype.toString.call(value);
-  if (typeof value === 'function') return 'a function';
-  return String(value);
 }
 
 function throwIfAborted(signal: AbortSignal | undefined): void {

@@ -7,11 +7,12 @@
  * ```
  * offset  size   field
  * 0       1      format version = 3
- * 1       1      op: 1 put, 2 delete, 3 cas, 4 register-clients, 5 delete-range (0 is
- *                invalid, so zeroed memory never decodes)
- * then, for put, delete, cas and delete-range (a request in a client session):
+ * 1       1      op: 1 put, 2 delete, 3 cas, 4 register-clients, 5 delete-range, 6 txn
+ *                (0 is invalid, so zeroed memory never decodes)
+ * then, for put, delete, cas, delete-range and txn (a request in a client session):
  * 2       8      clientId (u64, 1 <= clientId <= 2^53 - 1)
  * 10      8      seq (u64, 1 <= seq <= 2^53 - 1)
+ *   txn     rest   the transaction (txn.ts), and no key
  * 18      4 + k  key: u32 length k (1 <= k <= KV_KEY_BYTES_MAX; 0 allowed for delete-range,
  *                whose key is the start of its range), then k bytes
  * then, by op:
@@ -26,7 +27,7 @@
  * 2       4      count (u32, 1 <= count <= KV_REGISTER_CLIENTS_COUNT_MAX)
  * ```
  *
- * Nothing may follow the last field.
+ * Nothing may follow the last field, and a whole request is at most KV_REQUEST_BYTES_MAX bytes.
  *
  * Format version 1, written by earlier builds, is still decoded so that their logs replay:
  * it is version 3 with clientId a u32 (the key at offset 14) and without register-clients.
@@ -43,6 +44,8 @@
 import { fail } from '../base/index.ts';
 import { ByteReader, ByteWriter, DecodeError } from '../codec/index.ts';
 import { KvError, KvErrorCode } from './errors.ts';
+import { KV_KEY_BYTES_MAX, KV_REQUEST_BYTES_MAX, KV_VALUE_BYTES_MAX } from './limits.ts';
+import { encodedTxnBytes, readTxn, validateTxn, writeTxn, type KvTxn } from './txn.ts';
 
 export type KvCommand =
   | { op: 'put'; key: Uint8Array; value: Uint8Array }
@@ -59,7 +62,8 @@ export type KvCommand =
       op: 'delete-range';
       key: Uint8Array;
       end: Uint8Array | undefined;
-    };
+    }
+  | { op: 'txn'; txn: KvTxn };
 
 /**
  * A command with the client session fields that make it exactly-once: the state machine
@@ -83,7 +87,13 @@ export interface KvRegisterClientsRequest {
 /** Anything a log entry (or one request of a batch entry) carries. */
 export type KvLogRequest = KvRequest | KvRegisterClientsRequest;
 
-export type KvResult = { op: 'put' } | { op: 'delete'; existed: boolean } | { op: 'cas'; swapped: boolean } | { op: 'delete-range'; deleted: number };
+export type KvResult =
+  | { op: 'put' }
+  | { op: 'delete'; existed: boolean }
+  | { op: 'cas'; swapped: boolean }
+  | { op: 'delete-range'; deleted: number }
+  /** A transaction's result, encoded (txn.ts: decodeTxnResult), as its session keeps it and its reply carries it. */
+  | { op: 'txn'; encoded: Uint8Array };
 
 /** The answer to a register-clients request: ids [clientIdFirst, clientIdFirst + count) are the caller's. */
 export interface KvRegisterClientsResult {
@@ -94,8 +104,7 @@ export interface KvRegisterClientsResult {
 /** What a write (any request in the log) is answered with. */
 export type KvWriteResult = KvResult | KvRegisterClientsResult;
 
-export const KV_KEY_BYTES_MAX = 4096;
-export const KV_VALUE_BYTES_MAX = 1 << 20;
+export { KV_KEY_BYTES_MAX, KV_REQUEST_BYTES_MAX, KV_VALUE_BYTES_MAX };
 export const KV_REQUEST_FORMAT_VERSION = 3;
 /** The format of earlier builds, still decoded (see the module comment). */
 const KV_REQUEST_FORMAT_VERSION_U32_IDS = 1;
@@ -104,7 +113,7 @@ export const KV_REGISTER_CLIENTS_COUNT_MAX = 1 << 20;
 
 const TWO_POW_32 = 2 ** 32;
 /** Op tags on the wire; 0 is deliberately not a tag. */
-const OP_TAG = { put: 1, delete: 2, cas: 3, 'register-clients': 4, 'delete-range': 5 } as const;
+const OP_TAG = { put: 1, delete: 2, cas: 3, 'register-clients': 4, 'delete-range': 5, txn: 6 } as const;
 /** Bytes before the key: version, op, clientId, seq. */
 const REQUEST_HEADER_BYTES = 1 + 1 + 8 + 8;
 const LENGTH_PREFIX_BYTES = 4;
@@ -185,6 +194,12 @@ export function validateKvRequest(req: KvLogRequest): void {
     throw invalid(`seq ${req.seq} is not a safe integer >= 1`);
   }
   const command = req.command;
+  if (command.op === 'txn') {
+    validateTxn(command.txn);
+    const bytes = REQUEST_HEADER_BYTES + encodedTxnBytes(command.txn);
+    if (bytes > KV_REQUEST_BYTES_MAX) throw invalid(`txn of ${bytes} bytes encoded is over KV_REQUEST_BYTES_MAX (${KV_REQUEST_BYTES_MAX})`);
+    return;
+  }
   if (command.op === 'delete-range') {
     validateKey(command.key, 'start', 0);
     if (command.end !== undefined) validateKey(command.end, 'end', 0);
@@ -225,6 +240,7 @@ function invalid(message: string): KvError {
 
 /** The encoded size of a session request carrying `command` (a registration takes KV_REGISTER_CLIENTS_REQUEST_BYTES). */
 export function encodedKvRequestBytes(command: KvCommand): number {
+  if (command.op === 'txn') return REQUEST_HEADER_BYTES + encodedTxnBytes(command.txn);
   const keyBytes = LENGTH_PREFIX_BYTES + command.key.length;
   switch (command.op) {
     case 'put':
@@ -241,6 +257,10 @@ export function encodedKvRequestBytes(command: KvCommand): number {
 }
 
 function writeCommandBody(writer: ByteWriter, command: KvCommand): void {
+  if (command.op === 'txn') {
+    writeTxn(writer, command.txn);
+    return;
+  }
   writer.bytes(command.key);
   switch (command.op) {
     case 'put':
@@ -273,7 +293,7 @@ function readKvRequest(reader: ByteReader): KvLogRequest {
   const opAt = reader.offset;
   const opTag = reader.u8();
   // Validate the op before reading on, so an unknown op is reported as such.
-  const sessionOp = opTag === OP_TAG.put || opTag === OP_TAG.delete || opTag === OP_TAG.cas || (opTag === OP_TAG['delete-range'] && version === KV_REQUEST_FORMAT_VERSION);
+  const sessionOp = opTag === OP_TAG.put || opTag === OP_TAG.delete || opTag === OP_TAG.cas || ((opTag === OP_TAG['delete-range'] || opTag === OP_TAG.txn) && version === KV_REQUEST_FORMAT_VERSION);
   const registerOp = opTag === OP_TAG['register-clients'] && version === KV_REQUEST_FORMAT_VERSION;
   if (!sessionOp && !registerOp) throw new DecodeError('invalid', opAt, `unknown op tag ${opTag} in format version ${version}`);
   if (registerOp) {
@@ -296,8 +316,12 @@ function readKvRequest(reader: ByteReader): KvLogRequest {
   return { clientId, seq, command };
 }
 
-/** Reads the key and what follows it for a put, delete, cas or delete-range (`opTag` is one of them). */
+/** Reads the key and what follows it for a put, delete, cas or delete-range, or a transaction (`opTag` is one of them). */
 function readCommandBody(reader: ByteReader, opTag: number): KvCommand {
+  if (opTag === OP_TAG.txn) {
+    if (reader.remainingBytes + REQUEST_HEADER_BYTES > KV_REQUEST_BYTES_MAX) throw new DecodeError('length_over_max', reader.offset, `txn of ${reader.remainingBytes + REQUEST_HEADER_BYTES} bytes is over ${KV_REQUEST_BYTES_MAX}`);
+    return { op: 'txn', txn: readTxn(reader) };
+  }
   const keyAt = reader.offset;
   const key = reader.bytes(KV_KEY_BYTES_MAX);
   if (opTag === OP_TAG['delete-range']) {

@@ -15,6 +15,7 @@ export {
   KV_REGISTER_CLIENTS_REQUEST_BYTES,
   KV_REQUEST_FORMAT_VERSION,
   KV_VALUE_BYTES_MAX,
+  KV_REQUEST_BYTES_MAX,
   validateKvRequest,
 } from './commands.ts';
 export type {
@@ -27,7 +28,10 @@ export type {
   KvWriteResult,
 } from './commands.ts';
 export { KvError, KvErrorCode } from './errors.ts';
-export { KV_CLIENT_ID_REGISTERED_FIRST, KV_SESSIONS_MAX_DEFAULT, KV_SNAPSHOT_FORMAT_VERSION, KvStateMachine } from './state-machine.ts';
+export { KV_CLIENT_ID_REGISTERED_FIRST, KV_SESSION_RESULT_BYTES_MAX_DEFAULT, KV_SESSION_RESULT_BYTES_MIN, KV_SESSIONS_MAX_DEFAULT, KV_SNAPSHOT_FORMAT_VERSION, KvStateMachine } from './state-machine.ts';
 export type { KvApplyOutcome, KvChange, KvStateMachineOptions } from './state-machine.ts';
 export { checkRangeQuery, KV_RANGE_BYTES_MAX, KV_RANGE_ENTRIES_MAX, KV_RANGE_ENTRY_OVERHEAD_BYTES, prefixEnd } from './range.ts';
 export type { KvRangeEntry, KvRangeQuery, KvRangeResult } from './range.ts';
+export { encodedRangeQueryBytes, encodedRangeResultBytes, readRangeQuery, readRangeResult, writeRangeQuery, writeRangeResult } from './range-codec.ts';
+export { compareHolds, decodeTxnResult, encodeTxnResult, KV_TXN_COMPARES_MAX, KV_TXN_OPS_MAX, KV_TXN_READ_BYTES_MAX, KV_TXN_RESULT_BYTES_MAX, validateTxn } from './txn.ts';
+export type { KvTxn, KvTxnResult, TxnCompare, TxnCompareOp, TxnGetEntry, TxnNumberTarget, TxnOp, TxnOpResult } from './txn.ts';

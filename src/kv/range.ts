@@ -22,7 +22,7 @@
 import { createRequire } from 'node:module';
 import type SortedBtree from 'sorted-btree';
 import { KvError, KvErrorCode } from './errors.ts';
-import { KV_KEY_BYTES_MAX } from './commands.ts';
+import { KV_KEY_BYTES_MAX } from './limits.ts';
 
 /**
  * The package is CommonJS with the class as `exports.default`. Required, not imported: an
@@ -52,7 +52,7 @@ export const KV_RANGE_ENTRIES_MAX = 10_000;
  * 1 MiB, or one entry of the largest key and value: it fits every ring and frame a read does.
  */
 export const KV_RANGE_BYTES_MAX = 1 << 20;
-/** What an entry of a range reply takes beyond its key and value bytes (range-protocol.ts): two lengths, a flag, three u64 revisions. */
+/** What an entry of a range reply takes beyond its key and value bytes (range-codec.ts): two lengths, a flag, three u64 revisions. */
 export const KV_RANGE_ENTRY_OVERHEAD_BYTES = 4 + 1 + 4 + 3 * 8;
 
 export interface KvRangeQuery {
@@ -161,12 +161,29 @@ export function countRange<V>(keys: OrderedKeys<V>, low: string, high: string | 
 }
 
 /**
- * Reads a checked query from `keys` at state `index`. Values are the stored arrays, not
+ * The bytes a range's entries may take ({@link rangeEntryBytes} each), and whether the first
+ * entry is taken whatever its size (so that a page always makes progress).
+ */
+export interface RangeBudget {
+  readonly bytesMax: number;
+  readonly firstAlways: boolean;
+}
+
+/** A range reply's budget: {@link KV_RANGE_BYTES_MAX}, and never an empty page while keys are left. */
+const PAGE_BUDGET: RangeBudget = { bytesMax: KV_RANGE_BYTES_MAX, firstAlways: true };
+
+/** What an entry takes of a range's byte budget (and, within a few bytes, of its reply). */
+export function rangeEntryBytes(key: Uint8Array, value: Uint8Array | undefined): number {
+  return KV_RANGE_ENTRY_OVERHEAD_BYTES + key.length + (value === undefined ? 0 : value.length);
+}
+
+/**
+ * Reads a checked query from `keys` at state `index`, its entries within `budget`. Values are the stored arrays, not
  * copies: the caller copies them out (into a reply) before the next apply. The page is
  * walked entry by entry; once it is full, the keys left are counted by the tree without a
  * visit each (some 3 ns a key against some 25), since `count` covers the whole range.
  */
-export function readRange(keys: OrderedKeys<RangeSource>, q: KvRangeQuery, bounds: KeyBounds, index: number): KvRangeResult {
+export function readRange(keys: OrderedKeys<RangeSource>, q: KvRangeQuery, bounds: KeyBounds, index: number, budget: RangeBudget = PAGE_BUDGET): KvRangeResult {
   const { low } = bounds;
   const high = bounds.high ?? ABOVE_EVERY_KEY;
   const entries: KvRangeEntry[] = [];
@@ -177,8 +194,8 @@ export function readRange(keys: OrderedKeys<RangeSource>, q: KvRangeQuery, bound
   let bytes = 0;
   /** Whether `e` fits the page (and takes it); false once the page is full. */
   const take = (e: RangeSource): boolean => {
-    const size = KV_RANGE_ENTRY_OVERHEAD_BYTES + e.key.length + (keysOnly ? 0 : e.value.length);
-    if (entries.length === limit || (entries.length > 0 && bytes + size > KV_RANGE_BYTES_MAX)) return false;
+    const size = rangeEntryBytes(e.key, keysOnly ? undefined : e.value);
+    if (entries.length === limit || ((entries.length > 0 || !budget.firstAlways) && bytes + size > budget.bytesMax)) return false;
     bytes += size;
     entries.push({ key: e.key, value: keysOnly ? undefined : e.value, createIndex: e.createIndex, modIndex: e.modIndex, version: e.version });
     return true;

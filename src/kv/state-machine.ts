@@ -29,6 +29,7 @@
  * 25      ...        n sessions, by ascending lastIndex:
  *                      clientId u64 | lastSeq u64 | lastIndex u64 | result u8
  *                      | deleted u64 (only after result 6, delete-range)
+ *                      | u32 length + bytes (only after result 7, txn: its encoded result)
  *         4          entry count m (u32)
  *         ...        m entries, by ascending key bytes:
  *                      key (u32 length + bytes) | value (u32 length + bytes)
@@ -41,7 +42,8 @@
  * appliedIndex and version 1 (the same on every replica that restores it).
  *
  * Result codes: 1 put, 2 delete (existed), 3 delete (absent), 4 cas (swapped),
- * 5 cas (not swapped), 6 delete-range (its count follows); 0 is invalid. Version 2 has no 6.
+ * 5 cas (not swapped), 6 delete-range (its count follows), 7 txn (its encoded result follows);
+ * 0 is invalid. Version 2 has neither 6 nor 7.
  *
  * Other format versions (version 1 had u32 client ids and no clientIdNext) are refused with
  * KvError UNSUPPORTED_FORMAT: this build does not read them.
@@ -53,6 +55,8 @@ import { Buffer } from 'node:buffer';
 import { crc32 } from 'node:zlib';
 import { ByteReader, ByteWriter, DecodeError, U32_MAX } from '../codec/index.ts';
 import { decodeKvRequest, forEachKvBatchRequest, isKvRegisterClientsRequest, KV_KEY_BYTES_MAX, KV_VALUE_BYTES_MAX } from './commands.ts';
+import { compareHolds, encodeTxnResult, getResultBytes, KV_TXN_READ_BYTES_MAX, KV_TXN_RESULT_BYTES_MAX, type KvTxn, type TxnOpResult } from './txn.ts';
+import { rangeEntryBytes } from './range.ts';
 import type { KvCommand, KvLogRequest, KvResult, KvWriteResult } from './commands.ts';
 import { KvError, KvErrorCode } from './errors.ts';
 
@@ -83,6 +87,12 @@ const OUTCOME_INVALID: KvApplyOutcome = Object.freeze({ clientId: 0, seq: 0, res
 export interface KvStateMachineOptions {
   /** Maximum number of client sessions kept; the oldest one is evicted beyond it. Default 100_000. */
   sessionsMax?: number;
+  /**
+   * Bytes of transaction results the sessions keep at most (a transaction's reads make its
+   * result large); beyond it, the oldest sessions are evicted. Default
+   * {@link KV_SESSION_RESULT_BYTES_MAX_DEFAULT}; at least {@link KV_SESSION_RESULT_BYTES_MIN}.
+   */
+  sessionResultBytesMax?: number;
 }
 
 /** One committed change to the data, in log order. */
@@ -105,6 +115,9 @@ export interface KvChange {
 }
 
 export const KV_SESSIONS_MAX_DEFAULT = 100_000;
+export const KV_SESSION_RESULT_BYTES_MAX_DEFAULT = 64 << 20;
+/** The smallest bound on kept results: two of the largest, so the newest result is never evicted for its own size. */
+export const KV_SESSION_RESULT_BYTES_MIN = 2 * KV_TXN_RESULT_BYTES_MAX;
 export const KV_SNAPSHOT_FORMAT_VERSION = 3;
 /** The format of earlier builds, still read (see the module comment). */
 const KV_SNAPSHOT_FORMAT_VERSION_NO_REVISIONS = 2;
@@ -127,6 +140,8 @@ const SNAPSHOT_SESSION_BYTES = 8 + 8 + 8 + 1;
 const DELETE_RANGE_SLICE_KEYS = 1024;
 /** The result code of a delete-range, whose count follows it. */
 const RESULT_CODE_DELETE_RANGE = 6;
+/** The result code of a transaction, whose encoded result follows it. */
+const RESULT_CODE_TXN = 7;
 const SNAPSHOT_CRC_BYTES = 4;
 /** Magic, version, appliedIndex, clientIdNext, session count, entry count, CRC: a snapshot of nothing. */
 const SNAPSHOT_EMPTY_BYTES = 4 + 1 + 8 + 8 + 4 + 4 + SNAPSHOT_CRC_BYTES;
@@ -234,6 +249,9 @@ export class KvStateMachine {
   private clientIdNextValue = KV_CLIENT_ID_REGISTERED_FIRST;
   /** The position the next change of the entry being applied gets (reset at each entry). */
   private positionNext = 0;
+  private readonly sessionResultBytesMax: number;
+  /** Invariant: the sum of the encoded transaction results the sessions hold, at most sessionResultBytesMax. */
+  private sessionResultBytes = 0;
   /** Copied on every change, so a listener may unsubscribe while being notified. */
   private listeners: readonly ((change: KvChange) => void)[] = [];
 
@@ -243,6 +261,11 @@ export class KvStateMachine {
       throw new KvError(KvErrorCode.INVALID_ARGUMENT, `sessionsMax ${sessionsMax} is not an integer in [1, 2^32)`);
     }
     this.sessionsMax = sessionsMax;
+    const resultBytesMax = options.sessionResultBytesMax ?? KV_SESSION_RESULT_BYTES_MAX_DEFAULT;
+    if (!Number.isSafeInteger(resultBytesMax) || resultBytesMax < KV_SESSION_RESULT_BYTES_MIN) {
+      throw new KvError(KvErrorCode.INVALID_ARGUMENT, `sessionResultBytesMax ${resultBytesMax} is not an integer of at least KV_SESSION_RESULT_BYTES_MIN (${KV_SESSION_RESULT_BYTES_MIN})`);
+    }
+    this.sessionResultBytesMax = resultBytesMax;
   }
 
   /** The index of the last log entry applied or skipped; 0 before any. */
@@ -327,6 +350,7 @@ export class KvStateMachine {
     this.recordSession(session, clientId, seq, index, change.result);
     if (change.change !== undefined) this.notify(change.change);
     else if (change.deleteRange !== undefined) this.deleteRangeInSlices(index, change.deleteRange.low, change.deleteRange.high);
+    else if (change.error !== undefined) throw change.error.error;
     return { clientId, seq, result: change.result, status: 'applied' };
   }
 
@@ -389,7 +413,7 @@ export class KvStateMachine {
    */
   snapshot(): Uint8Array {
     let sizeBytes = SNAPSHOT_EMPTY_BYTES + this.sessions.size * SNAPSHOT_SESSION_BYTES;
-    for (const session of this.sessions.values()) if (session.result.op === 'delete-range') sizeBytes += 8;
+    for (const session of this.sessions.values()) sizeBytes += resultExtraBytes(session.result);
     for (const entry of this.entries.values()) sizeBytes += 2 * LENGTH_PREFIX_BYTES + entry.key.length + entry.value.length + SNAPSHOT_REVISION_BYTES;
 
     const writer = new ByteWriter(sizeBytes);
@@ -405,6 +429,9 @@ export class KvStateMachine {
       if (session.result.op === 'delete-range') {
         writer.u8(RESULT_CODE_DELETE_RANGE);
         writer.u64Number(session.result.deleted);
+      } else if (session.result.op === 'txn') {
+        writer.u8(RESULT_CODE_TXN);
+        writer.bytes(session.result.encoded);
       } else {
         writer.u8(RESULT_BY_CODE.indexOf(session.result));
       }
@@ -454,7 +481,8 @@ export class KvStateMachine {
    * the entry's next position. A delete-range returns its count and the range, deleted by the
    * caller once the session has recorded the result.
    */
-  private execute(index: number, command: KvCommand): { result: KvResult; change?: KvChange | undefined; deleteRange?: { readonly low: string; readonly high: string | undefined } } {
+  private execute(index: number, command: KvCommand): { result: KvResult; change?: KvChange | undefined; deleteRange?: { readonly low: string; readonly high: string | undefined }; error?: { error: unknown } | undefined } {
+    if (command.op === 'txn') return this.executeTxn(index, command.txn);
     if (command.op === 'delete-range') {
       const low = keyString(command.key);
       const high = command.end === undefined ? undefined : keyString(command.end);
@@ -483,6 +511,77 @@ export class KvStateMachine {
         return { result: RESULT_CAS_SWAPPED, change: { index, position: this.positionNext++, key: command.key, value: command.value, createIndex: e.createIndex, version: e.version } };
       }
     }
+  }
+
+  /**
+   * Runs a transaction (txn.ts): its compares, then its chosen list in order, each change
+   * told to the listeners as it is made. A listener's error does not stop it: the first is
+   * returned, to be thrown once the session has recorded the result.
+   */
+  private executeTxn(index: number, txn: KvTxn): { result: KvResult; error: { error: unknown } | undefined } {
+    const succeeded = txn.compares.every((c) => compareHolds(c, this.entries.get(keyString(c.key))));
+    let firstError: { error: unknown } | undefined;
+    const tell = (change: KvChange): void => {
+      try {
+        this.notify(change);
+      } catch (error) {
+        firstError ??= { error };
+      }
+    };
+    /** Read bytes taken so far (txn.ts: the first read that finds anything is whole). */
+    let readBytes = 0;
+    const results: TxnOpResult[] = [];
+    for (const op of succeeded ? txn.then : txn.else) {
+      switch (op.op) {
+        case 'put': {
+          const e = this.write(keyString(op.key), op.key, op.value, index);
+          tell({ index, position: this.positionNext++, key: op.key, value: op.value, createIndex: e.createIndex, version: e.version });
+          results.push({ op: 'put' });
+          break;
+        }
+        case 'delete': {
+          const existed = this.remove(keyString(op.key));
+          if (existed) tell({ index, position: this.positionNext++, key: op.key, value: undefined, createIndex: 0, version: 0 });
+          results.push({ op: 'delete', existed });
+          break;
+        }
+        case 'deleteRange': {
+          const low = keyString(op.start);
+          const high = op.end === undefined ? undefined : keyString(op.end);
+          results.push({ op: 'deleteRange', deleted: countRange(this.ordered, low, high) });
+          try {
+            this.deleteRangeInSlices(index, low, high);
+          } catch (error) {
+            firstError ??= { error };
+          }
+          break;
+        }
+        case 'get': {
+          const e = this.entries.get(keyString(op.key));
+          if (e === undefined) {
+            results.push({ op: 'get', entry: undefined, truncated: false });
+            break;
+          }
+          const size = getResultBytes(e.value);
+          if (readBytes > 0 && readBytes + size > KV_TXN_READ_BYTES_MAX) {
+            results.push({ op: 'get', entry: undefined, truncated: true });
+            break;
+          }
+          readBytes += size;
+          results.push({ op: 'get', entry: { value: e.value, createIndex: e.createIndex, modIndex: e.modIndex, version: e.version }, truncated: false });
+          break;
+        }
+        case 'range': {
+          const budget = { bytesMax: Math.max(0, KV_TXN_READ_BYTES_MAX - readBytes), firstAlways: readBytes === 0 };
+          const r = readRange(this.ordered, op.query, boundsOf(op.query, keyString), index, budget);
+          for (const e of r.entries) readBytes += rangeEntryBytes(e.key, e.value);
+          results.push({ op: 'range', result: r });
+          break;
+        }
+      }
+    }
+    // Encoded now: the values read are the stored arrays, which later entries replace.
+    return { result: { op: 'txn', encoded: encodeTxnResult({ succeeded, results }) }, error: firstError };
   }
 
   /**
@@ -545,23 +644,28 @@ export class KvStateMachine {
     index: number,
     result: KvResult,
   ): void {
+    this.sessionResultBytes += resultKeptBytes(result);
     if (session === undefined) {
       if (this.sessions.size >= this.sessionsMax) this.evictOldestSession();
       this.sessions.set(clientId, { clientId, lastSeq: seq, lastIndex: index, result });
-      return;
+    } else {
+      this.sessionResultBytes -= resultKeptBytes(session.result);
+      session.lastSeq = seq;
+      session.lastIndex = index;
+      session.result = result;
+      // Move it to the end of the iteration order, which keeps the order by lastIndex.
+      this.sessions.delete(clientId);
+      this.sessions.set(clientId, session);
     }
-    session.lastSeq = seq;
-    session.lastIndex = index;
-    session.result = result;
-    // Move it to the end of the iteration order, which keeps the order by lastIndex.
-    this.sessions.delete(clientId);
-    this.sessions.set(clientId, session);
+    // Never the newest: KV_SESSION_RESULT_BYTES_MIN holds two of the largest results.
+    while (this.sessionResultBytes > this.sessionResultBytesMax) this.evictOldestSession();
   }
 
   private evictOldestSession(): void {
-    const oldest = this.sessions.keys().next();
+    const oldest = this.sessions.values().next();
     assert(oldest.done !== true, 'there is a session to evict');
-    this.sessions.delete(oldest.value);
+    this.sessionResultBytes -= resultKeptBytes(oldest.value.result);
+    this.sessions.delete(oldest.value.clientId);
   }
 
   private notify(change: KvChange): void {
@@ -610,10 +714,10 @@ export class KvStateMachine {
     this.loadSessions(reader, version === KV_SNAPSHOT_FORMAT_VERSION);
     this.loadEntries(reader, version === KV_SNAPSHOT_FORMAT_VERSION);
     reader.expectEnd();
-    while (this.sessions.size > this.sessionsMax) this.evictOldestSession();
+    while (this.sessions.size > this.sessionsMax || this.sessionResultBytes > this.sessionResultBytesMax) this.evictOldestSession();
   }
 
-  private loadSessions(reader: ByteReader, deleteRanges: boolean): void {
+  private loadSessions(reader: ByteReader, resultsWithData: boolean): void {
     const countAt = reader.offset;
     const count = reader.u32();
     // Check the count against the bytes that remain before looping over it.
@@ -627,7 +731,7 @@ export class KvStateMachine {
       const lastSeq = reader.u64Number();
       const lastIndex = reader.u64Number();
       const code = reader.u8();
-      const result: KvResult | undefined = code === RESULT_CODE_DELETE_RANGE && deleteRanges ? { op: 'delete-range', deleted: reader.u64Number() } : RESULT_BY_CODE[code];
+      const result = resultsWithData ? readResultData(reader, code) : RESULT_BY_CODE[code];
       if (clientId === 0 || lastSeq === 0 || result === undefined) {
         throw new DecodeError('invalid', at, 'session has a zero clientId or seq, or an unknown result code');
       }
@@ -637,6 +741,7 @@ export class KvStateMachine {
       }
       if (this.sessions.has(clientId)) throw new DecodeError('invalid', at, `session ${clientId} appears twice`);
       this.sessions.set(clientId, { clientId, lastSeq, lastIndex, result });
+      this.sessionResultBytes += resultKeptBytes(result);
       previousIndex = lastIndex;
     }
   }
@@ -672,6 +777,25 @@ export class KvStateMachine {
       previousKey = id;
     }
   }
+}
+
+/** The bytes a session's result takes in a snapshot past its code: a count, or an encoded transaction result. */
+function resultExtraBytes(result: KvResult): number {
+  if (result.op === 'delete-range') return 8;
+  if (result.op === 'txn') return LENGTH_PREFIX_BYTES + result.encoded.length;
+  return 0;
+}
+
+/** The bytes of a result that count against sessionResultBytesMax: a transaction's. */
+function resultKeptBytes(result: KvResult): number {
+  return result.op === 'txn' ? result.encoded.length : 0;
+}
+
+/** A session's result in a snapshot of format 3, after its code; undefined for an unknown code. */
+function readResultData(reader: ByteReader, code: number): KvResult | undefined {
+  if (code === RESULT_CODE_DELETE_RANGE) return { op: 'delete-range', deleted: reader.u64Number() };
+  if (code === RESULT_CODE_TXN) return { op: 'txn', encoded: reader.bytes(KV_TXN_RESULT_BYTES_MAX).slice() };
+  return RESULT_BY_CODE[code];
 }
 
 /** Keys up to this long are turned into strings without a Buffer (measured some 1.5x faster for 16-byte keys). */

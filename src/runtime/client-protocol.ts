@@ -29,9 +29,10 @@
  *                6 watch start, 7 admin done
  * 1       4      requestId
  *   write done   1 result (1 put, 2 delete existed, 3 delete absent, 4 cas swapped,
- *                5 cas not swapped, 6 clients registered, 7 range deleted), 8 index (u64)
- *                of the entry, then for result 6 only: 8 clientIdFirst (u64, >= 1), the
- *                first id of the block registered; for result 7 only: 8 deleted (u64)
+ *                5 cas not swapped, 6 clients registered, 7 range deleted, 8 txn), 8 index
+ *                (u64) of the entry, then for result 6 only: 8 clientIdFirst (u64, >= 1), the
+ *                first id of the block registered; for result 7 only: 8 deleted (u64); for
+ *                result 8 only: 4 + t, the encoded transaction result (kv/txn.ts)
  *   read done    8 index read at, 1 present, then 4 + v value if present
  *   error        2 code (u16, base/errors.ts), 4 leaderHint (u32, 0 unknown), 1 proposed (0/1)
  *   watch event  8 index, 4 position in the entry, 4 + k key, 1 present, then 4 + v value if present
@@ -48,9 +49,9 @@ import { Buffer } from 'node:buffer';
 import { ErrorCode, errorCodeFromWire, errorCodeWire, fail } from '../base/index.ts';
 import { ByteReader, ByteWriter } from '../codec/index.ts';
 import type { KvResult, KvWriteResult } from '../kv/index.ts';
-import { KV_KEY_BYTES_MAX, KV_VALUE_BYTES_MAX, type KvRangeQuery, type KvRangeResult } from '../kv/index.ts';
+import { KV_KEY_BYTES_MAX, KV_REQUEST_BYTES_MAX, KV_TXN_RESULT_BYTES_MAX, KV_VALUE_BYTES_MAX, type KvRangeQuery, type KvRangeResult } from '../kv/index.ts';
 import { ProtocolError } from './protocol-error.ts';
-import { encodedRangeQueryBytes, encodedRangeResultBytes, readRangeQuery, readRangeResult, writeRangeQuery, writeRangeResult } from './range-protocol.ts';
+import { encodedRangeQueryBytes, encodedRangeResultBytes, readRangeQuery, readRangeResult, writeRangeQuery, writeRangeResult } from '../kv/index.ts';
 
 export { ProtocolError };
 
@@ -62,7 +63,7 @@ export type ClientRequest =
   | { readonly kind: 'watch'; readonly requestId: number; readonly afterIndex: number | undefined; readonly prefix: Uint8Array }
   | { readonly kind: 'unwatch'; readonly requestId: number }
   | { readonly kind: 'admin'; readonly requestId: number; readonly body: string }
-  /** A range read (range-protocol.ts); its query checked by the node (kv/range.ts), not here. */
+  /** A range read (kv/range-codec.ts); its query checked by the node (kv/range.ts), not here. */
   | { readonly kind: 'range'; readonly requestId: number; readonly consistency: ReadConsistency; readonly query: KvRangeQuery };
 
 export type ClientReply =
@@ -96,7 +97,7 @@ export type ClientReply =
 export const ADMIN_BODY_BYTES_MAX = 1 << 20;
 
 /** Largest encoded write request a node accepts (a KvRequest with the longest key and value). */
-export const WRITE_REQUEST_BYTES_MAX = 64 + KV_KEY_BYTES_MAX + 2 * KV_VALUE_BYTES_MAX;
+export const WRITE_REQUEST_BYTES_MAX = KV_REQUEST_BYTES_MAX;
 /** Bytes of an error code on the wire (a u16). */
 const CODE_BYTES = 2;
 
@@ -134,7 +135,7 @@ export function encodedRequestBytes(req: ClientRequest): number {
     case 'admin':
       return HEADER_BYTES + LENGTH_BYTES + utf8Bytes(req.body);
     case 'range':
-      return HEADER_BYTES + encodedRangeQueryBytes(req.query);
+      return HEADER_BYTES + 1 + encodedRangeQueryBytes(req.query);
   }
 }
 
@@ -168,7 +169,8 @@ export function writeRequestTo(w: ByteWriter, req: ClientRequest): void {
       writeBody(w, req.body);
       break;
     case 'range':
-      writeRangeQuery(w, CONSISTENCY_TAG[req.consistency], req.query);
+      w.u8(CONSISTENCY_TAG[req.consistency]);
+      writeRangeQuery(w, req.query);
       break;
   }
 }
@@ -225,7 +227,7 @@ export function decodeRequest(bytes: Uint8Array): ClientRequest {
 
 // ─── Replies ───────────────────────────────────────────────────────────────────
 
-const RESULT_TAG_BY_NAME = { put: 1, 'delete-existed': 2, 'delete-absent': 3, 'cas-swapped': 4, 'cas-kept': 5, 'register-clients': 6, 'delete-range': 7 } as const;
+const RESULT_TAG_BY_NAME = { put: 1, 'delete-existed': 2, 'delete-absent': 3, 'cas-swapped': 4, 'cas-kept': 5, 'register-clients': 6, 'delete-range': 7, txn: 8 } as const;
 
 function resultTag(result: KvWriteResult): number {
   switch (result.op) {
@@ -239,6 +241,8 @@ function resultTag(result: KvWriteResult): number {
       return result.swapped ? RESULT_TAG_BY_NAME['cas-swapped'] : RESULT_TAG_BY_NAME['cas-kept'];
     case 'delete-range':
       return RESULT_TAG_BY_NAME['delete-range'];
+    case 'txn':
+      return RESULT_TAG_BY_NAME.txn;
   }
 }
 
@@ -259,8 +263,9 @@ function resultOfTag(tag: number): KvResult {
   }
 }
 
-/** Bytes a write reply carries after its index: the registered block's first id, for a registration; the count, for a delete-range. */
+/** Bytes a write reply carries after its index: the registered block's first id, for a registration; the count, for a delete-range; the result, for a transaction. */
 function writeResultExtraBytes(result: KvWriteResult): number {
+  if (result.op === 'txn') return LENGTH_BYTES + result.encoded.length;
   return result.op === 'register-clients' || result.op === 'delete-range' ? 8 : 0;
 }
 
@@ -307,6 +312,7 @@ export function writeReplyTo(w: ByteWriter, reply: ClientReply, requestId: numbe
       w.u64Number(reply.index);
       if (reply.result.op === 'register-clients') w.u64Number(reply.result.clientIdFirst);
       else if (reply.result.op === 'delete-range') w.u64Number(reply.result.deleted);
+      else if (reply.result.op === 'txn') w.bytes(reply.result.encoded);
       break;
     case 'read':
       w.u64Number(reply.index);
@@ -363,6 +369,12 @@ export function decodeReply(bytes: Uint8Array): ClientReply {
         if (tag === RESULT_TAG_BY_NAME['delete-range']) {
           const index = r.u64Number();
           reply = { kind: 'write', requestId, result: { op: 'delete-range', deleted: r.u64Number() }, index };
+          break;
+        }
+        if (tag === RESULT_TAG_BY_NAME.txn) {
+          const index = r.u64Number();
+          // Decoded by the caller (kv/txn.ts), which checks its structure.
+          reply = { kind: 'write', requestId, result: { op: 'txn', encoded: r.bytes(KV_TXN_RESULT_BYTES_MAX).slice() }, index };
           break;
         }
         const result = resultOfTag(tag);

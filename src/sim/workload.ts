@@ -206,6 +206,8 @@ function resultOutput(r: KvWriteResult): string | boolean | null {
     case 'delete-range':
       // Each key's share is a 'clear' in the history, which has no output.
       return null;
+    case 'txn':
+      fail('a transaction is recorded by its keys, not by one output');
   }
 }
 

@@ -97,7 +97,12 @@ describe('connect', () => {
     // A range read too: forwarded, in byte order, with its revisions.
     const r = await kv.range({ prefix: 'p' });
     expect(r.entries.map((e) => [text(e.key), text(e.value), e.version])).toEqual([['p', '2', 2]]);
-    expect(nodes[follower - 1]!.stats().requestsForwarded).toBeGreaterThanOrEqual(5);
+    // And a transaction, with its reads and the index it applied at.
+    const t = await kv.txn({ if: [{ key: 'p', target: 'version', op: '=', value: 2 }], then: [{ op: 'put', key: 'p', value: '3' }, { op: 'range', prefix: 'p' }], else: [] });
+    expect(t.succeeded).toBe(true);
+    const read = t.results[1];
+    expect(read?.op === 'range' && read.result.entries.map((e) => [text(e.key), text(e.value), e.modIndex === t.index])).toEqual([['p', '3', true]]);
+    expect(nodes[follower - 1]!.stats().requestsForwarded).toBeGreaterThanOrEqual(6);
     // Pinned to the follower, a write is served there by forwarding, not refused.
     await kv.put('q', '1', { nodeId: follower });
     expect(text(await kv.get('q'))).toBe('1');

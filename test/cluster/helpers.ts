@@ -4,7 +4,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach } from 'vitest';
-import { createCluster, type Cluster, type ClusterOptions } from '../../src/index.ts';
+import { createCluster, RingraftError, type Cluster, type ClusterOptions } from '../../src/index.ts';
 
 /**
  * Quick timers, so elections take some 200-400 ms: short enough for quick tests, long
@@ -66,4 +66,15 @@ export async function leaderOf(cluster: Cluster, timeoutMs = 5_000): Promise<num
     if (Date.now() > deadline) throw new Error('no leader');
     await new Promise((r) => setTimeout(r, 10));
   }
+}
+
+/** The RingraftError `p` rejects with; fails the test if it resolves. */
+export async function refused(p: Promise<unknown>): Promise<RingraftError> {
+  try {
+    await p;
+  } catch (error) {
+    if (error instanceof RingraftError) return error;
+    throw error;
+  }
+  throw new Error('expected a refusal, the call succeeded');
 }

@@ -6,24 +6,14 @@
  */
 
 import { describe, expect, it } from 'vitest';
-import { ErrorCode, RingraftError, type KvClient } from '../../src/index.ts';
+import { ErrorCode, type KvClient } from '../../src/index.ts';
 import { KV_RANGE_ENTRIES_MAX } from '../../src/kv/index.ts';
-import { start, stopAfterEach } from './helpers.ts';
+import { refused, start, stopAfterEach } from './helpers.ts';
 
 stopAfterEach();
 
 const text = new TextDecoder();
 const keysOf = (r: { entries: readonly { key: Uint8Array }[] }): string[] => r.entries.map((e) => text.decode(e.key));
-
-async function refused(p: Promise<unknown>): Promise<RingraftError> {
-  try {
-    await p;
-  } catch (error) {
-    if (error instanceof RingraftError) return error;
-    throw error;
-  }
-  throw new RingraftError(ErrorCode.INVALID_ARGUMENT, 'expected a refusal, the call succeeded');
-}
 
 describe('range', () => {
   it('reads keys in byte order with revisions, by prefix or bounds, forwards and in reverse, and pages through', async () => {

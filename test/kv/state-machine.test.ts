@@ -677,6 +677,7 @@ class Model {
   }
 
   private execute(index: number, command: KvCommand): KvResult {
+    if (command.op === 'txn') throw new Error('the reference model has no transactions');
     const key = hex(command.key);
     const current = this.data.get(key);
     /** The change of a write at `index`: the key created here (version 1) or one version on. */

@@ -1,17 +1,18 @@
 /**
- * How a range read travels in the client protocol (client-protocol.ts holds the frames
- * around it: kind, request id). All integers little-endian.
+ * The binary form of a range query and of a range result: in the client protocol (its
+ * request kind 6 and reply kind 9, after the frame's header and, for the request, its
+ * consistency byte: runtime/client-protocol.ts) and inside transactions (txn.ts). All
+ * integers little-endian. Decoders throw DecodeError.
  *
- * Request (kind 6), after the header:
+ * Query:
  *
  * ```
- * 1      consistency (1 linearizable, 2 lease, 3 stale)
  * 1      flags: 1 keysOnly | 2 countOnly | 4 reverse | 8 prefix | 16 start | 32 end
  * 4      limit (0: the default, KV_RANGE_ENTRIES_MAX)
  * then   prefix, start, end: each present one as u32 length + bytes, in that order
  * ```
  *
- * Reply (kind 9), after the header:
+ * Result:
  *
  * ```
  * 8      index (u64): the state read
@@ -23,9 +24,9 @@
  * ```
  */
 
-import { ByteReader, ByteWriter } from '../codec/index.ts';
-import { ProtocolError } from './protocol-error.ts';
-import { KV_KEY_BYTES_MAX, KV_RANGE_ENTRIES_MAX, KV_RANGE_ENTRY_OVERHEAD_BYTES, KV_VALUE_BYTES_MAX, type KvRangeEntry, type KvRangeQuery, type KvRangeResult } from '../kv/index.ts';
+import { ByteReader, ByteWriter, DecodeError } from '../codec/index.ts';
+import { KV_KEY_BYTES_MAX, KV_VALUE_BYTES_MAX } from './limits.ts';
+import { KV_RANGE_ENTRIES_MAX, KV_RANGE_ENTRY_OVERHEAD_BYTES, type KvRangeEntry, type KvRangeQuery, type KvRangeResult } from './range.ts';
 
 const FLAG = { keysOnly: 1, countOnly: 2, reverse: 4, prefix: 8, start: 16, end: 32 } as const;
 const FLAGS_KNOWN = 63;
@@ -35,13 +36,12 @@ const RANGE_REPLY_FIXED_BYTES = 8 + 4 + 1 + 4;
 
 
 export function encodedRangeQueryBytes(q: KvRangeQuery): number {
-  let n = 1 + 1 + 4;
+  let n = 1 + 4;
   for (const k of [q.prefix, q.start, q.end]) if (k !== undefined) n += LENGTH_BYTES + k.length;
   return n;
 }
 
-export function writeRangeQuery(w: ByteWriter, consistencyTag: number, q: KvRangeQuery): void {
-  w.u8(consistencyTag);
+export function writeRangeQuery(w: ByteWriter, q: KvRangeQuery): void {
   let flags = 0;
   if (q.keysOnly === true) flags |= FLAG.keysOnly;
   if (q.countOnly === true) flags |= FLAG.countOnly;
@@ -54,12 +54,13 @@ export function writeRangeQuery(w: ByteWriter, consistencyTag: number, q: KvRang
   for (const k of [q.prefix, q.start, q.end]) if (k !== undefined) w.bytes(k);
 }
 
-/** Reads a range query after its consistency byte; keys are copies. Throws ProtocolError. */
+/** Reads a range query; keys are copies. */
 export function readRangeQuery(r: ByteReader): KvRangeQuery {
+  const flagsAt = r.offset;
   const flags = r.u8();
-  if ((flags & ~FLAGS_KNOWN) !== 0) throw new ProtocolError(`range flags ${flags} has unknown bits`);
+  if ((flags & ~FLAGS_KNOWN) !== 0) throw new DecodeError('invalid', flagsAt, `range flags ${flags} has unknown bits`);
   const limit = r.u32();
-  if (limit > KV_RANGE_ENTRIES_MAX) throw new ProtocolError(`range limit ${limit} is over ${KV_RANGE_ENTRIES_MAX}`);
+  if (limit > KV_RANGE_ENTRIES_MAX) throw new DecodeError('invalid', flagsAt + 1, `range limit ${limit} is over ${KV_RANGE_ENTRIES_MAX}`);
   const key = (flag: number): Uint8Array | undefined => ((flags & flag) !== 0 ? r.bytes(KV_KEY_BYTES_MAX).slice() : undefined);
   const prefix = key(FLAG.prefix);
   const start = key(FLAG.start);
@@ -100,23 +101,24 @@ export function writeRangeResult(w: ByteWriter, result: KvRangeResult): void {
 /**
  * Reads a range reply after its header. Byte fields are copies: the entries' bytes are copied
  * once, as one block, and each key and value is a view of it (a copy per field made the
- * client spend most of a range read allocating and collecting small buffers). Throws
- * ProtocolError.
+ * client spend most of a range read allocating and collecting small buffers).
  */
 export function readRangeResult(r: ByteReader): KvRangeResult {
   const index = r.u64Number();
   const count = r.u32();
+  const moreAt = r.offset;
   const more = r.u8();
-  if (more > 1) throw new ProtocolError(`range 'more' flag ${more} is not 0 or 1`);
+  if (more > 1) throw new DecodeError('invalid', moreAt, `range 'more' flag ${more} is not 0 or 1`);
   const n = r.u32();
-  if (n > KV_RANGE_ENTRIES_MAX || n > count) throw new ProtocolError(`range reply of ${n} entries (count ${count}) is over ${KV_RANGE_ENTRIES_MAX} or its count`);
+  if (n > KV_RANGE_ENTRIES_MAX || n > count) throw new DecodeError('invalid', moreAt + 1, `range reply of ${n} entries (count ${count}) is over ${KV_RANGE_ENTRIES_MAX} or its count`);
   // First pass: views into the frame, and the revisions.
   const fields: (Uint8Array | undefined)[] = new Array(2 * n);
   const revisions: number[] = new Array(3 * n);
   for (let i = 0; i < n; i++) {
     fields[2 * i] = r.bytes(KV_KEY_BYTES_MAX);
+    const hasAt = r.offset;
     const has = r.u8();
-    if (has > 1) throw new ProtocolError(`range entry value flag ${has} is not 0 or 1`);
+    if (has > 1) throw new DecodeError('invalid', hasAt, `range entry value flag ${has} is not 0 or 1`);
     fields[2 * i + 1] = has === 1 ? r.bytes(KV_VALUE_BYTES_MAX) : undefined;
     revisions[3 * i] = r.u64Number();
     revisions[3 * i + 1] = r.u64Number();
