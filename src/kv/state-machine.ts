@@ -79,6 +79,11 @@ export interface KvApplyOutcome {
    * the counter cannot serve; nothing ran.
    */
   status: 'applied' | 'duplicate' | 'stale' | 'expired' | 'invalid';
+  /**
+   * For a duplicate: the index of the entry where the request applied (its result, a
+   * transaction's reads included, is of the state there). Otherwise undefined: the entry's own.
+   */
+  appliedAt?: number;
 }
 
 /** The outcome of a request in a batch that does not decode: nothing ran. */
@@ -343,7 +348,7 @@ export class KvStateMachine {
     } else if (seq < session.lastSeq) {
       return { clientId, seq, result: undefined, status: 'stale' };
     } else if (seq === session.lastSeq) {
-      return { clientId, seq, result: session.result, status: 'duplicate' };
+      return { clientId, seq, result: session.result, status: 'duplicate', appliedAt: session.lastIndex };
     }
 
     const change = this.execute(index, command);
@@ -458,8 +463,8 @@ export class KvStateMachine {
    * `bytes`. If the snapshot holds more sessions than `sessionsMax` allows, the oldest are
    * evicted (all replicas must use the same options to stay identical).
    */
-  static restore(bytes: Uint8Array, options?: KvStateMachineOptions): KvStateMachine {
-    const machine = new KvStateMachine(options);
+  static restore<T extends KvStateMachine>(this: new (options?: KvStateMachineOptions) => T, bytes: Uint8Array, options?: KvStateMachineOptions): T {
+    const machine = new this(options);
     try {
       machine.load(bytes);
     } catch (error) {
@@ -530,12 +535,13 @@ export class KvStateMachine {
     };
     /** Read bytes taken so far (txn.ts: the first read that finds anything is whole). */
     let readBytes = 0;
+    let puts = 0;
     const results: TxnOpResult[] = [];
     for (const op of succeeded ? txn.then : txn.else) {
       switch (op.op) {
         case 'put': {
-          const e = this.write(keyString(op.key), op.key, op.value, index);
-          tell({ index, position: this.positionNext++, key: op.key, value: op.value, createIndex: e.createIndex, version: e.version });
+          const change = this.txnPut(index, op.key, op.value, puts++);
+          if (change !== undefined) tell(change);
           results.push({ op: 'put' });
           break;
         }
@@ -582,6 +588,17 @@ export class KvStateMachine {
     }
     // Encoded now: the values read are the stored arrays, which later entries replace.
     return { result: { op: 'txn', encoded: encodeTxnResult({ succeeded, results }) }, error: firstError };
+  }
+
+  /**
+   * Makes the `nth` put (from 0) of the transaction being applied at `index`, and returns its
+   * change for the listeners. A seam for the simulator's planted bug that applies a
+   * transaction in two entries (sim/planted-state-machines.ts); nothing else overrides it.
+   */
+  protected txnPut(index: number, key: Uint8Array, value: Uint8Array, nth: number): KvChange | undefined {
+    void nth;
+    const e = this.write(keyString(key), key, value, index);
+    return { index, position: this.positionNext++, key, value, createIndex: e.createIndex, version: e.version };
   }
 
   /**
@@ -668,7 +685,7 @@ export class KvStateMachine {
     this.sessions.delete(oldest.value.clientId);
   }
 
-  private notify(change: KvChange): void {
+  protected notify(change: KvChange): void {
     let firstError: { error: unknown } | undefined;
     for (const listener of this.listeners) {
       try {

@@ -23,9 +23,9 @@ export function notLeaderReply(requestId: number, leaderHint: number, proposed: 
   return { kind: 'error', requestId, code: ErrorCode.NOT_LEADER, leaderHint, proposed };
 }
 
-/** The answer to a write whose entry applied at `index` with `outcome`. */
+/** The answer to a write whose entry applied at `index` with `outcome` (a duplicate answers with the index where it first applied). */
 export function writeReplyOf(requestId: number, outcome: KvApplyOutcome, index: number): ClientReply {
-  if (outcome.result !== undefined) return { kind: 'write', requestId, result: outcome.result, index };
+  if (outcome.result !== undefined) return { kind: 'write', requestId, result: outcome.result, index: outcome.appliedAt ?? index };
   const code = outcome.status === 'invalid' ? ErrorCode.INVALID_ARGUMENT : ErrorCode.SESSION_EXPIRED;
   return { kind: 'error', requestId, code, leaderHint: NONE, proposed: true };
 }

@@ -139,7 +139,7 @@ export class NodeHost {
     this.raft = options.createRaft !== undefined ? options.createRaft(config) : new RaftNode(config);
     this.hooks = options.hooks ?? {};
     const snap = this.storage.snapshot();
-    this.kvMachine = snap.meta.index > 0 ? KvStateMachine.restore(snap.data) : new KvStateMachine();
+    this.kvMachine = this.newStateMachine(snap.meta.index > 0 ? snap.data : undefined);
     this.snapshots = new SnapshotPolicy(settings, snap.meta.index);
     this.writes = new WriteBatcher(this.raft, sink, settings.writeBatchBytesMax);
     this.reads = new ReadQueue(this.raft, sink, () => this.kvMachine, this.rangeReadsServedLocally());
@@ -349,6 +349,14 @@ export class NodeHost {
   }
 
   /**
+   * The state machine: restored from `snapshot`, or empty. Called from the constructor and on
+   * each snapshot installed. A seam for the simulator's planted state-machine bug.
+   */
+  protected newStateMachine(snapshot: Uint8Array | undefined): KvStateMachine {
+    return snapshot === undefined ? new KvStateMachine() : KvStateMachine.restore(snapshot);
+  }
+
+  /**
    * Ends every watch with `code` (for instance when the client cannot keep up), or those
    * whose request id is in [requestIdFrom, requestIdTo): the watches of one client link.
    */
@@ -404,7 +412,7 @@ export class NodeHost {
 
   private restoreSnapshot(snap: Snapshot): void {
     this.unsubscribe();
-    this.kvMachine = KvStateMachine.restore(snap.data);
+    this.kvMachine = this.newStateMachine(snap.data);
     this.unsubscribe = this.kvMachine.onChange((c) => this.watches.onChange(c));
     this.snapshots.noteInstalled(snap.meta.index);
     this.watches.onSnapshotInstalled(snap.meta.index);

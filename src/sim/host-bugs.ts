@@ -1,10 +1,13 @@
 /**
  * The planted bugs of the host side (`HostBugs` in options.ts): a storage that writes hard
  * states a tick late, a host loop that sends before it persists, a recovery that "repairs"
- * a corrupt log by cutting it, and range reads served from whatever node they reach. Each breaks a rule the real host keeps, so the bug-planting
- * suite can show the simulator's checks catch it. Never used outside those checks.
+ * a corrupt log by cutting it, range reads served from whatever node they reach, and a
+ * state machine that applies a transaction in two entries. Each breaks a rule the real host
+ * keeps, so the bug-planting suite can show the simulator's checks catch it. Never used
+ * outside those checks.
  */
 import type { ConfState, Entry, InitialState, Snapshot } from '../core/index.ts';
+import { KvStateMachine, type KvApplyOutcome, type KvChange } from '../kv/index.ts';
 import { NodeHost, type HostStorage } from '../runtime/index.ts';
 import type { CorruptLogError, PersistBatch } from '../storage/index.ts';
 import type { SimFileSystem } from './sim-fs.ts';
@@ -53,6 +56,61 @@ export class LateHardStateStorage implements HostStorage {
 export class RangeReadsLocalHost extends NodeHost {
   protected override rangeReadsServedLocally(): boolean {
     return true;
+  }
+}
+
+/**
+ * The splitTxn bug's state machine: a transaction's first put applies in its entry, the
+ * others only after the next entry (so the log holds it whole, but the state shows half of it
+ * for the length of one entry, and the rest at the wrong index).
+ */
+class SplitTxnStateMachine extends KvStateMachine {
+  private deferred: { key: Uint8Array; value: Uint8Array }[] = [];
+
+  protected override txnPut(index: number, key: Uint8Array, value: Uint8Array, nth: number): KvChange | undefined {
+    if (nth === 0) return super.txnPut(index, key, value, nth);
+    this.deferred.push({ key, value });
+    return undefined;
+  }
+
+  override apply(index: number, data: Uint8Array): KvApplyOutcome {
+    const carried = this.take();
+    const outcome = super.apply(index, data);
+    this.late(index, carried);
+    return outcome;
+  }
+
+  override applyBatch(index: number, data: Uint8Array): KvApplyOutcome[] {
+    const carried = this.take();
+    const outcomes = super.applyBatch(index, data);
+    this.late(index, carried);
+    return outcomes;
+  }
+
+  override skip(index: number): void {
+    const carried = this.take();
+    super.skip(index);
+    this.late(index, carried);
+  }
+
+  private take(): { key: Uint8Array; value: Uint8Array }[] {
+    const carried = this.deferred;
+    this.deferred = [];
+    return carried;
+  }
+
+  private late(index: number, carried: readonly { key: Uint8Array; value: Uint8Array }[]): void {
+    for (const d of carried) {
+      const change = super.txnPut(index, d.key, d.value, 0);
+      if (change !== undefined) this.notify(change);
+    }
+  }
+}
+
+/** The splitTxn host bug: the node's state machine applies a transaction in two entries (see SplitTxnStateMachine). */
+export class SplitTxnHost extends NodeHost {
+  protected override newStateMachine(snapshot: Uint8Array | undefined): KvStateMachine {
+    return snapshot === undefined ? new SplitTxnStateMachine() : SplitTxnStateMachine.restore(snapshot);
   }
 }
 

@@ -32,6 +32,8 @@ export interface HostBugs {
   readonly truncateCorruptLog?: boolean;
   /** Answer linearizable and lease range reads from the state of whatever node they reach, without ReadIndex. */
   readonly rangeReadsLocal?: boolean;
+  /** Apply a transaction's puts after its first one entry late (sim/host-bugs.ts, SplitTxnStateMachine). */
+  readonly splitTxn?: boolean;
 }
 
 /**

@@ -27,6 +27,7 @@ export const PLANTED_BUGS = [
   'wiped-node-rejoins',
   'wrong-bootstrap-config',
   'range-reads-stale',
+  'txn-split',
 ] as const;
 export type PlantedBug = (typeof PLANTED_BUGS)[number];
 
@@ -150,6 +151,8 @@ export const HUNTING_PROFILES: Record<PlantedBug, SimOverrides> = {
   },
   // Clients that give up on a node quickly land on followers, which a partition holds behind.
   'range-reads-stale': { clientTimeoutMs: 60, clients: 8, keys: 3, faults: ['isolate', 'partition', 'asymmetric'] },
+  // Many clients over few keys: reads land between a transaction's entry and the next.
+  'txn-split': { clients: 8, keys: 3 },
 };
 
 /** The simulator options that plant `bug`, with the profile under which it shows. */
@@ -159,6 +162,7 @@ export function plantBug(bug: PlantedBug): SimOverrides {
   if (bug === 'serve-damaged-log') return { ...profile, hostBugs: { truncateCorruptLog: true } };
   if (bug === 'host-sends-before-persist') return { ...profile, hostBugs: { sendBeforePersist: true } };
   if (bug === 'range-reads-stale') return { ...profile, hostBugs: { rangeReadsLocal: true } };
+  if (bug === 'txn-split') return { ...profile, hostBugs: { splitTxn: true } };
   if (bug === 'wiped-node-rejoins') return { ...profile, operatorBugs: { skipDirectoryCheck: true } };
   if (bug === 'wrong-bootstrap-config') return { ...profile, operatorBugs: { skipConfigurationCheck: true } };
   const Cls = NODE_CLASSES[bug]!;

@@ -35,7 +35,7 @@ import type { ClusterManifest } from '../storage/index.ts';
 import { EventQueue } from './event-queue.ts';
 import { describeFaults, FaultInjector, type FaultHost } from './faults.ts';
 import type { HistoryOp } from './history.ts';
-import { LateHardStateStorage, RangeReadsLocalHost, SendsBeforePersistHost } from './host-bugs.ts';
+import { LateHardStateStorage, RangeReadsLocalHost, SendsBeforePersistHost, SplitTxnHost } from './host-bugs.ts';
 import { Invariants } from './invariants.ts';
 import { checkRangeReads } from './range-check.ts';
 import { checkLinearizable } from './linearizability.ts';
@@ -194,9 +194,10 @@ export class Simulation implements FaultHost, WorkloadHost {
       else if (lin.ok === 'unknown') violation = `linearizability undecided for key ${lin.key}: ${lin.reason}`;
     }
     if (violation === undefined && o.checkHistory !== false) {
-      const ranges = checkRangeReads(this.workload.ranges, this.workload.writeAcks, this.appliedEntries);
-      this.stats.rangeReadsChecked = ranges.checked;
-      if (ranges.violation !== undefined) violation = `range reads: ${ranges.violation}`;
+      const ranges = checkRangeReads(this.workload.ranges, this.workload.txns, this.workload.writeAcks, this.appliedEntries);
+      this.stats.txnsChecked = ranges.txnsChecked ?? 0;
+      this.stats.rangeReadsChecked = ranges.checked - this.stats.txnsChecked;
+      if (ranges.violation !== undefined) violation = `range reads and transactions: ${ranges.violation}`;
     }
     return violation;
   }
@@ -284,7 +285,7 @@ export class Simulation implements FaultHost, WorkloadHost {
     node.crashPoint = undefined;
     node.wasLeader = false;
     const bugs = this.options.hostBugs;
-    const Host = bugs?.sendBeforePersist === true ? SendsBeforePersistHost : bugs?.rangeReadsLocal === true ? RangeReadsLocalHost : NodeHost;
+    const Host = bugs?.sendBeforePersist === true ? SendsBeforePersistHost : bugs?.rangeReadsLocal === true ? RangeReadsLocalHost : bugs?.splitTxn === true ? SplitTxnHost : NodeHost;
     this.recorder.add({ kind: 'start', node: id, incarnation: node.incarnation, voters: initialVoters });
     node.host = new Host(
       {

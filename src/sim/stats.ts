@@ -28,6 +28,8 @@ export interface SimStats {
   rangeReads: number;
   /** Completed range reads the final check compared with the log replayed to their index. */
   rangeReadsChecked: number;
+  /** Acknowledged transactions the final check compared with the log replayed to their index. */
+  txnsChecked: number;
 }
 
 /** The counts of a run that has not started. */
@@ -44,6 +46,7 @@ export function newSimStats(): SimStats {
     readsSafe: 0,
     rangeReads: 0,
     rangeReadsChecked: 0,
+    txnsChecked: 0,
     diskWipes: 0,
     stateLostStops: 0,
     misconfiguredStarts: 0,

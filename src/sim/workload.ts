@@ -7,7 +7,7 @@
  */
 import { ErrorCode, fail } from '../base/index.ts';
 import { NONE, type Rand } from '../core/index.ts';
-import { encodeKvRequest, type KvCommand, type KvRangeQuery, type KvRangeResult, type KvWriteResult } from '../kv/index.ts';
+import { decodeTxnResult, encodeKvRequest, type KvCommand, type KvRangeQuery, type KvRangeResult, type KvTxn, type KvWriteResult, type TxnCompare, type TxnOp } from '../kv/index.ts';
 import type { ClientReply as HostReply } from '../runtime/index.ts';
 import type { HistoryOp } from './history.ts';
 import type { SimNetwork } from './network.ts';
@@ -26,7 +26,7 @@ type ClientRequest =
  * `index` on a write: its log entry's; `range` on a range read: what it read.
  */
 type ClientReply =
-  | { opId: number; ok: true; output: string | boolean | null; index?: number; range?: KvRangeResult }
+  | { opId: number; ok: true; output: string | boolean | null; index?: number; range?: KvRangeResult; txn?: Uint8Array }
   | { opId: number; ok: false; code: string; leaderHint: number; proposed: boolean };
 
 /**
@@ -43,6 +43,23 @@ export interface RangeRead {
   readonly result: KvRangeResult;
 }
 
+/**
+ * A transaction a client saw acknowledged, kept beside the history (its reads span keys):
+ * simulation.ts checks its result against the committed log replayed to its index, and its
+ * index against the writes acknowledged before its call.
+ */
+export interface TxnAck {
+  readonly client: number;
+  readonly clientId: number;
+  readonly seq: number;
+  readonly call: number;
+  readonly return: number;
+  /** The index of the entry that carried it. */
+  readonly index: number;
+  /** Its result as encoded (kv/txn.ts). */
+  readonly result: Uint8Array;
+}
+
 /** A write a client saw acknowledged: when, and the index of the entry that carried it. */
 export interface WriteAck {
   readonly return: number;
@@ -53,6 +70,8 @@ export interface WriteAck {
 const RANGE_READ_EVERY = 4;
 /** Of the operations drawn as deletes, one in this many (by operation number) is a delete-range. */
 const DELETE_RANGE_EVERY = 3;
+/** Of the operations drawn as compare-and-swaps, one in this many (by operation number) is a transaction. */
+const TXN_EVERY = 2;
 
 /** Client c's network address: clients and nodes share the network, so they need distinct addresses. */
 const CLIENT_ADDRESS_BASE = 1000;
@@ -84,6 +103,8 @@ export class Workload {
   readonly ranges: RangeRead[] = [];
   /** Writes that completed, in completion order, with their log indexes. */
   readonly writeAcks: WriteAck[] = [];
+  /** Transactions that completed, in completion order. */
+  readonly txns: TxnAck[] = [];
   private readonly clients: SimClient[] = [];
 
   constructor(private readonly sim: WorkloadHost) {}
@@ -124,7 +145,8 @@ export class Workload {
     let reply: ClientReply;
     switch (r.kind) {
       case 'write':
-        reply = { opId: req.opId, ok: true, output: resultOutput(r.result), index: r.index };
+        // A transaction's result is copied: it is the session's own array.
+        reply = r.result.op === 'txn' ? { opId: req.opId, ok: true, output: null, index: r.index, txn: r.result.encoded.slice() } : { opId: req.opId, ok: true, output: resultOutput(r.result), index: r.index };
         break;
       case 'range':
         // Copied now: the entries hold the state machine's own arrays.
@@ -236,6 +258,8 @@ class SimClient {
         mayHaveEffect: boolean;
         /** A delete-range's share of each key of the keyspace in its range, in the history in its place. */
         clears: HistoryOp[];
+        /** A transaction's puts, in the history in its place (its else list writes nothing). */
+        txnPuts: HistoryOp[];
       }
     | undefined;
   private lastSeen = new Map<string, string | null>();
@@ -271,6 +295,7 @@ class SimClient {
     let record: HistoryOp;
     let request: ClientRequest;
     const clears: HistoryOp[] = [];
+    const txnPuts: HistoryOp[] = [];
     if (roll < 0.35) {
       const mode = this.rand.chance(0.5) ? 'lease' : 'safe';
       record = { client: this.index, op: 'get', key, value: null, expected: null, output: null, call: sim.time, return: null };
@@ -299,6 +324,12 @@ class SimClient {
       } else if (roll < 0.82) {
         command = { op: 'delete', key: encoder.encode(key) };
         record = { client: this.index, op: 'delete', key, value: null, expected: null, output: null, call: sim.time, return: null };
+      } else if (opId % TXN_EVERY === 0) {
+        command = { op: 'txn', txn: this.txnOf(key, value, Math.floor(((roll - 0.82) / 0.18) * 1e9)) };
+        for (const op of command.txn.then) {
+          if (op.op === 'put') txnPuts.push({ client: this.index, op: 'put', key: decoder.decode(op.key), value, expected: null, output: null, call: sim.time, return: null });
+        }
+        record = { client: this.index, op: 'put', key: `txn(${txnPuts.map((p) => p.key).join(', ')})`, value, expected: null, output: null, call: sim.time, return: null };
       } else {
         const expected = this.lastSeen.get(key) ?? null;
         command = {
@@ -312,13 +343,38 @@ class SimClient {
       request = { kind: 'write', client: this.index, opId, clientId: this.clientId, seq: this.seq, command };
     }
     // A range read is judged beside the history, not in it (see RangeRead); a delete-range
-    // is in it as its clears.
+    // is in it as its clears, a transaction as its puts (and beside it, see TxnAck).
     if (record.op === 'clear') for (const c of clears) this.workload.recordOp(c);
+    else if (txnPuts.length > 0) for (const p of txnPuts) this.workload.recordOp(p);
     else if (request.kind !== 'range') this.workload.recordOp(record);
     this.sim.recorder.add({ kind: 'call', node: this.target, op: record });
     const deadline = sim.time + Math.max(2000, o.clientTimeoutMs * o.clientAttemptsMax);
-    this.current = { opId, record, request, deadline, timer: 0, done: false, mayHaveEffect: false, clears };
+    this.current = { opId, record, request, deadline, timer: 0, done: false, mayHaveEffect: false, clears, txnPuts };
     this.attempt();
+  }
+
+  /**
+   * A transaction drawn from `bits` (no extra draw of the generator): if `key` holds what this
+   * client last saw of it (absent: version 0), put `value` to it and to a second key, and
+   * maybe read some back; else read it. Its else list writes nothing, so a failed one is
+   * certainly without effect.
+   */
+  private txnOf(key: string, value: string, bits: number): KvTxn {
+    const keys = this.sim.options.keys;
+    const other = `k${(Number(key.slice(1)) + 1 + (bits % Math.max(1, keys - 1))) % keys}`;
+    const expected = this.lastSeen.get(key) ?? null;
+    const k = encoder.encode(key);
+    const v = encoder.encode(value);
+    const compare: TxnCompare = expected === null ? { key: k, target: 'version', op: '=', value: 0 } : { key: k, target: 'value', op: '=', value: encoder.encode(expected) };
+    const then: TxnOp[] = [
+      { op: 'put', key: k, value: v },
+      { op: 'put', key: encoder.encode(other), value: v },
+    ];
+    if (((bits >> 3) & 1) === 1) then.push({ op: 'get', key: encoder.encode(other) });
+    if (((bits >> 4) & 1) === 1) then.push({ op: 'range', query: { prefix: encoder.encode('k'), limit: 2 } });
+    const otherwise: TxnOp[] = [{ op: 'get', key: k }];
+    if (((bits >> 5) & 1) === 1) otherwise.push({ op: 'range', query: { prefix: encoder.encode('k') } });
+    return { compares: [compare], then, else: otherwise };
   }
 
   private attempt(): void {
@@ -356,7 +412,7 @@ class SimClient {
     this.sim.recorder.add({ kind: 'gave-up', node: this.target, op: cur.record, kept: !noEffect });
     if (noEffect) {
       this.workload.forgetOp(cur.record);
-      for (const c of cur.clears) this.workload.forgetOp(c);
+      for (const c of [...cur.clears, ...cur.txnPuts]) this.workload.forgetOp(c);
     }
     if (cur.record.op !== 'get') this.newSession();
     this.sim.at(this.rand.int(1, 20), () => this.next());
@@ -374,6 +430,22 @@ class SimClient {
         return;
       }
       if (reply.index !== undefined) this.workload.writeAcks.push({ return: this.sim.time, index: reply.index });
+      if (reply.txn !== undefined && cur.request.kind === 'write') {
+        this.workload.txns.push({ client: this.index, clientId: cur.request.clientId, seq: cur.request.seq, call: cur.record.call, return: this.sim.time, index: reply.index!, result: reply.txn });
+        if (decodeTxnResult(reply.txn).succeeded) {
+          for (const p of cur.txnPuts) {
+            p.return = this.sim.time;
+            this.lastSeen.set(p.key, p.value);
+          }
+        } else {
+          // The else list writes nothing: the puts certainly did not happen.
+          for (const p of cur.txnPuts) this.workload.forgetOp(p);
+        }
+        cur.record.return = this.sim.time;
+        this.sim.recorder.add({ kind: 'return', node: from, op: cur.record });
+        this.sim.at(this.rand.int(1, 20), () => this.next());
+        return;
+      }
       for (const c of cur.clears) {
         c.return = this.sim.time;
         this.lastSeen.set(c.key, null);

@@ -201,7 +201,8 @@ describe('client sessions (exactly-once, Raft thesis §6.3)', () => {
     const d = new Driver();
     expect(d.send(1, 1, put('k', 'from-1'))).toEqual({ clientId: 1, seq: 1, result: { op: 'put' }, status: 'applied' });
     d.send(2, 1, put('k', 'from-2'));
-    expect(d.send(1, 1, put('k', 'from-1'))).toEqual({ clientId: 1, seq: 1, result: { op: 'put' }, status: 'duplicate' });
+    // A duplicate names the index where the request applied (1), not its retry's (3).
+    expect(d.send(1, 1, put('k', 'from-1'))).toEqual({ clientId: 1, seq: 1, result: { op: 'put' }, status: 'duplicate', appliedAt: 1 });
     expect(textOf(d.machine.get(bytesOf('k')))).toBe('from-2');
   });
 
@@ -210,7 +211,7 @@ describe('client sessions (exactly-once, Raft thesis §6.3)', () => {
     d.send(1, 1, put('k', 'v'));
     expect(d.send(1, 2, del('k')).result).toEqual({ op: 'delete', existed: true });
     // Run again now, the delete would find nothing; the retry must still say it existed.
-    expect(d.send(1, 2, del('k'))).toEqual({ clientId: 1, seq: 2, result: { op: 'delete', existed: true }, status: 'duplicate' });
+    expect(d.send(1, 2, del('k'))).toEqual({ clientId: 1, seq: 2, result: { op: 'delete', existed: true }, status: 'duplicate', appliedAt: 2 });
     d.send(2, 1, put('k', 'again'));
     expect(d.send(1, 2, del('k')).status).toBe('duplicate');
     expect(textOf(d.machine.get(bytesOf('k')))).toBe('again');
@@ -663,7 +664,7 @@ class Model {
     const session = this.sessions.get(clientId);
     if (session === undefined && seq > 1) return { clientId, seq, result: undefined, status: 'expired' };
     if (session !== undefined && seq < session.lastSeq) return { clientId, seq, result: undefined, status: 'stale' };
-    if (session !== undefined && seq === session.lastSeq) return { clientId, seq, result: session.result, status: 'duplicate' };
+    if (session !== undefined && seq === session.lastSeq) return { clientId, seq, result: session.result, status: 'duplicate', appliedAt: session.lastIndex };
     const result = this.execute(index, command);
     if (session === undefined && this.sessions.size >= this.sessionsMax) {
       let oldest: number | undefined;
