@@ -94,6 +94,11 @@ const CODES = {
   QUEUE_FULL: 35,
   /** A client connection had more requests unanswered than `requestsInFlightMax`, the bound its server announced in the handshake; that connection is cut off. */
   TOO_MANY_REQUESTS: 36,
+  // ── The store ──
+  /** The lease named does not exist: never granted, revoked, or expired (its keys deleted). */
+  LEASE_NOT_FOUND: 37,
+  /** The store holds KV_LEASES_MAX leases: revoke some before granting more. */
+  LEASES_FULL: 38,
 } as const;
 
 export type ErrorCode = keyof typeof CODES;

@@ -11,9 +11,10 @@ import { pickCodes, RingraftError } from '../base/index.ts';
  * encoded request do not. CORRUPT_SNAPSHOT: bytes that should hold a state machine snapshot do
  * not (bad CRC, bad structure). UNSUPPORTED_FORMAT: a snapshot (its CRC intact) in a format
  * version this build does not read. SESSION_EXPIRED: the client's session is gone, so a retried
- * write cannot be deduplicated.
+ * write cannot be deduplicated. LEASE_NOT_FOUND, LEASES_FULL: a write named a lease that does
+ * not exist, or a grant found the lease table full (the state machine answers these as results).
  */
-export const KvErrorCode = pickCodes('INVALID_ARGUMENT', 'CORRUPT_COMMAND', 'CORRUPT_SNAPSHOT', 'UNSUPPORTED_FORMAT', 'SESSION_EXPIRED');
+export const KvErrorCode = pickCodes('INVALID_ARGUMENT', 'CORRUPT_COMMAND', 'CORRUPT_SNAPSHOT', 'UNSUPPORTED_FORMAT', 'SESSION_EXPIRED', 'LEASE_NOT_FOUND', 'LEASES_FULL');
 export type KvErrorCode = (typeof KvErrorCode)[keyof typeof KvErrorCode];
 
 export class KvError extends RingraftError {

@@ -6,6 +6,8 @@ export {
   forEachKvBatchRequest,
   isKvBatch,
   isKvRegisterClientsRequest,
+  isKvSessionRequest,
+  validateLeaseId,
   KV_BATCH_FORMAT_VERSION,
   KV_BATCH_HEADER_BYTES,
   KV_BATCH_REQUESTS_MAX,
@@ -20,6 +22,7 @@ export {
 } from './commands.ts';
 export type {
   KvCommand,
+  KvLeaseExpireRequest,
   KvLogRequest,
   KvRegisterClientsRequest,
   KvRegisterClientsResult,
@@ -35,3 +38,5 @@ export type { KvRangeEntry, KvRangeQuery, KvRangeResult } from './range.ts';
 export { encodedRangeQueryBytes, encodedRangeResultBytes, readRangeQuery, readRangeResult, writeRangeQuery, writeRangeResult } from './range-codec.ts';
 export { compareHolds, decodeTxnResult, encodeTxnResult, KV_TXN_COMPARES_MAX, KV_TXN_OPS_MAX, KV_TXN_READ_BYTES_MAX, KV_TXN_RESULT_BYTES_MAX, validateTxn } from './txn.ts';
 export type { KvTxn, KvTxnResult, TxnCompare, TxnCompareOp, TxnGetEntry, TxnNumberTarget, TxnOp, TxnOpResult } from './txn.ts';
+export { KV_LEASE_TTL_MS_MAX, KV_LEASE_TTL_MS_MIN, KV_LEASES_MAX } from './leases.ts';
+export type { LeaseInfo } from './leases.ts';

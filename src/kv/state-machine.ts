@@ -17,12 +17,15 @@
  * created or deleted touches the tree (bench/micro/ordered-index.bench.ts measured what each
  * costs).
  *
- * Snapshot format, version 3 (all integers little-endian):
+ * A key may be attached to a lease (leases.ts): a put names it, and the key is deleted when
+ * the lease is revoked or expires. A put without one detaches the key from its lease.
+ *
+ * Snapshot format, version 4 (all integers little-endian):
  *
  * ```
  * offset  size       field
  * 0       4          magic "RKVS"
- * 4       1          format version = 3
+ * 4       1          format version = 4
  * 5       8          appliedIndex (u64)
  * 13      8          clientIdNext (u64): the first id the next register-clients hands out
  * 21      4          session count n (u32)
@@ -30,20 +33,25 @@
  *                      clientId u64 | lastSeq u64 | lastIndex u64 | result u8
  *                      | deleted u64 (only after result 6, delete-range)
  *                      | u32 length + bytes (only after result 7, txn: its encoded result)
+ *                      | id u64 | ttlMs u32 (only after result 8, lease granted)
+ *                      | found u8 | deleted u64 (only after result 9, lease revoked)
+ *                      | code u8: 1 LEASE_NOT_FOUND, 2 LEASES_FULL (only after result 10, refused)
  *         4          entry count m (u32)
  *         ...        m entries, by ascending key bytes:
  *                      key (u32 length + bytes) | value (u32 length + bytes)
- *                      | createIndex u64 | modIndex u64 | version u64
+ *                      | createIndex u64 | modIndex u64 | version u64 | lease u64 (0: none)
+ *         ...        the lease table (leases.ts): next id u64, count u32, (id u64, ttlMs u32) each
  * end-4   4          CRC32 (zlib.crc32) of every byte before it
  * ```
  *
- * Version 2, written by earlier builds, is read too: it is version 3 without the three
- * revision fields, and each of its keys gets createIndex = modIndex = the snapshot's
+ * Versions 2 and 3, written by earlier builds, are read too: version 3 is version 4 without
+ * the entries' lease, the lease table and results 8 to 10; version 2 is version 3 without the
+ * three revision fields, and each of its keys gets createIndex = modIndex = the snapshot's
  * appliedIndex and version 1 (the same on every replica that restores it).
  *
  * Result codes: 1 put, 2 delete (existed), 3 delete (absent), 4 cas (swapped),
- * 5 cas (not swapped), 6 delete-range (its count follows), 7 txn (its encoded result follows);
- * 0 is invalid. Version 2 has neither 6 nor 7.
+ * 5 cas (not swapped), 6 delete-range (its count follows), 7 txn (its encoded result follows),
+ * 8 lease granted, 9 lease revoked, 10 refused; 0 is invalid. Version 2 has none of 6 to 10.
  *
  * Other format versions (version 1 had u32 client ids and no clientIdNext) are refused with
  * KvError UNSUPPORTED_FORMAT: this build does not read them.
@@ -54,9 +62,10 @@ import { assert, fail } from '../base/index.ts';
 import { Buffer } from 'node:buffer';
 import { crc32 } from 'node:zlib';
 import { ByteReader, ByteWriter, DecodeError, U32_MAX } from '../codec/index.ts';
-import { decodeKvRequest, forEachKvBatchRequest, isKvRegisterClientsRequest, KV_KEY_BYTES_MAX, KV_VALUE_BYTES_MAX } from './commands.ts';
+import { decodeKvRequest, forEachKvBatchRequest, isKvRegisterClientsRequest, isKvSessionRequest, KV_KEY_BYTES_MAX, KV_VALUE_BYTES_MAX } from './commands.ts';
 import { compareHolds, encodeTxnResult, getResultBytes, KV_TXN_READ_BYTES_MAX, KV_TXN_RESULT_BYTES_MAX, type KvTxn, type TxnOpResult } from './txn.ts';
 import { rangeEntryBytes } from './range.ts';
+import { LeaseTable, type LeaseInfo } from './leases.ts';
 import type { KvCommand, KvLogRequest, KvResult, KvWriteResult } from './commands.ts';
 import { KvError, KvErrorCode } from './errors.ts';
 
@@ -123,11 +132,12 @@ export const KV_SESSIONS_MAX_DEFAULT = 100_000;
 export const KV_SESSION_RESULT_BYTES_MAX_DEFAULT = 64 << 20;
 /** The smallest bound on kept results: two of the largest, so the newest result is never evicted for its own size. */
 export const KV_SESSION_RESULT_BYTES_MIN = 2 * KV_TXN_RESULT_BYTES_MAX;
-export const KV_SNAPSHOT_FORMAT_VERSION = 3;
-/** The format of earlier builds, still read (see the module comment). */
+export const KV_SNAPSHOT_FORMAT_VERSION = 4;
+/** The formats of earlier builds, still read (see the module comment). */
 const KV_SNAPSHOT_FORMAT_VERSION_NO_REVISIONS = 2;
-/** Bytes of an entry's revisions in a snapshot: createIndex, modIndex, version. */
-const SNAPSHOT_REVISION_BYTES = 3 * 8;
+const KV_SNAPSHOT_FORMAT_VERSION_NO_LEASES = 3;
+/** Bytes of an entry's revisions and lease in a snapshot: createIndex, modIndex, version, lease. */
+const SNAPSHOT_REVISION_BYTES = 4 * 8;
 /**
  * The first client id register-clients hands out. Ids below it belong to callers that pick
  * their own (the simulator, tests) and to logs of earlier builds (u32 ids), so registered
@@ -147,8 +157,12 @@ const DELETE_RANGE_SLICE_KEYS = 1024;
 const RESULT_CODE_DELETE_RANGE = 6;
 /** The result code of a transaction, whose encoded result follows it. */
 const RESULT_CODE_TXN = 7;
+const RESULT_CODE_LEASE_GRANT = 8;
+const RESULT_CODE_LEASE_REVOKE = 9;
+const RESULT_CODE_REFUSED = 10;
+const REFUSED_CODES = [undefined, 'LEASE_NOT_FOUND', 'LEASES_FULL'] as const;
 const SNAPSHOT_CRC_BYTES = 4;
-/** Magic, version, appliedIndex, clientIdNext, session count, entry count, CRC: a snapshot of nothing. */
+/** Magic, version, appliedIndex, clientIdNext, session count, entry count, CRC: a snapshot of nothing (format 3; 4 adds the lease table). */
 const SNAPSHOT_EMPTY_BYTES = 4 + 1 + 8 + 8 + 4 + 4 + SNAPSHOT_CRC_BYTES;
 const LENGTH_PREFIX_BYTES = 4;
 
@@ -179,6 +193,8 @@ interface KvEntry {
   readonly createIndex: number;
   modIndex: number;
   version: number;
+  /** The lease the key is attached to; 0: none. */
+  lease: number;
 }
 
 interface KvSession {
@@ -259,6 +275,9 @@ export class KvStateMachine {
   private sessionResultBytes = 0;
   /** Copied on every change, so a listener may unsubscribe while being notified. */
   private listeners: readonly ((change: KvChange) => void)[] = [];
+  private readonly leaseTable = new LeaseTable();
+  /** Told of each lease granted (its TTL) and each ended (undefined); see onLeaseChange. */
+  private leaseListener: ((id: number, ttlMs: number | undefined) => void) | undefined;
 
   constructor(options: KvStateMachineOptions = {}) {
     const sessionsMax = options.sessionsMax ?? KV_SESSIONS_MAX_DEFAULT;
@@ -327,6 +346,11 @@ export class KvStateMachine {
 
   private applyDecoded(index: number, request: KvLogRequest): KvApplyOutcome {
     if (isKvRegisterClientsRequest(request)) return this.registerClients(request.count);
+    if (!isKvSessionRequest(request)) {
+      const revoked = this.revokeLease(index, request.id);
+      if (revoked.error !== undefined) throw revoked.error.error;
+      return { clientId: 0, seq: 0, result: revoked.result, status: 'applied' };
+    }
     return this.applyRequest(index, request.clientId, request.seq, request.command);
   }
 
@@ -384,6 +408,30 @@ export class KvStateMachine {
     return this.entries.get(keyString(key));
   }
 
+  /** Lease `id`: its TTL and how many keys it holds; undefined if it does not exist. */
+  leaseInfo(id: number): LeaseInfo | undefined {
+    return this.leaseTable.info(id);
+  }
+
+  /** Every lease, in the order granted. */
+  leases(): Iterable<LeaseInfo> {
+    return this.leaseTable.all();
+  }
+
+  /** The lease `key` is attached to; 0 for none (or an absent key). */
+  leaseOf(key: Uint8Array): number {
+    return this.entries.get(keyString(key))?.lease ?? 0;
+  }
+
+  /**
+   * Tells `listener` of each lease granted (with its TTL) and each ended, revoked or expired
+   * (with undefined), inside `apply`: the leader's lease clock follows the table so. One
+   * listener; it must not throw.
+   */
+  onLeaseChange(listener: ((id: number, ttlMs: number | undefined) => void) | undefined): void {
+    this.leaseListener = listener;
+  }
+
   /**
    * Reads a range of keys in byte order (range.ts): throws KvError INVALID_ARGUMENT for a bad
    * query. Values are the stored arrays (see getShared): copy them out before the next apply.
@@ -420,6 +468,7 @@ export class KvStateMachine {
     let sizeBytes = SNAPSHOT_EMPTY_BYTES + this.sessions.size * SNAPSHOT_SESSION_BYTES;
     for (const session of this.sessions.values()) sizeBytes += resultExtraBytes(session.result);
     for (const entry of this.entries.values()) sizeBytes += 2 * LENGTH_PREFIX_BYTES + entry.key.length + entry.value.length + SNAPSHOT_REVISION_BYTES;
+    sizeBytes += this.leaseTable.encodedBytes();
 
     const writer = new ByteWriter(sizeBytes);
     writer.raw(SNAPSHOT_MAGIC);
@@ -431,15 +480,7 @@ export class KvStateMachine {
       writer.u64Number(session.clientId);
       writer.u64Number(session.lastSeq);
       writer.u64Number(session.lastIndex);
-      if (session.result.op === 'delete-range') {
-        writer.u8(RESULT_CODE_DELETE_RANGE);
-        writer.u64Number(session.result.deleted);
-      } else if (session.result.op === 'txn') {
-        writer.u8(RESULT_CODE_TXN);
-        writer.bytes(session.result.encoded);
-      } else {
-        writer.u8(RESULT_BY_CODE.indexOf(session.result));
-      }
+      writeResult(writer, session.result);
     }
     writer.u32(this.entries.size);
     for (const entry of this.ordered.values()) {
@@ -448,7 +489,9 @@ export class KvStateMachine {
       writer.u64Number(entry.createIndex);
       writer.u64Number(entry.modIndex);
       writer.u64Number(entry.version);
+      writer.u64Number(entry.lease);
     }
+    this.leaseTable.write(writer);
     const checksum = crc32(writer.finish());
     writer.u32(checksum);
     if (!(writer.offset === sizeBytes)) fail(`snapshot wrote ${writer.offset} of ${sizeBytes} bytes`);
@@ -488,6 +531,13 @@ export class KvStateMachine {
    */
   private execute(index: number, command: KvCommand): { result: KvResult; change?: KvChange | undefined; deleteRange?: { readonly low: string; readonly high: string | undefined }; error?: { error: unknown } | undefined } {
     if (command.op === 'txn') return this.executeTxn(index, command.txn);
+    if (command.op === 'lease-grant') {
+      const id = this.leaseTable.grant(command.ttlMs);
+      if (id === undefined) return { result: { op: 'refused', code: 'LEASES_FULL' } };
+      this.leaseListener?.(id, command.ttlMs);
+      return { result: { op: 'lease-grant', id, ttlMs: command.ttlMs } };
+    }
+    if (command.op === 'lease-revoke') return this.revokeLease(index, command.id);
     if (command.op === 'delete-range') {
       const low = keyString(command.key);
       const high = command.end === undefined ? undefined : keyString(command.end);
@@ -497,7 +547,9 @@ export class KvStateMachine {
     const id = keyString(command.key);
     switch (command.op) {
       case 'put': {
-        const e = this.write(id, command.key, command.value, index);
+        const lease = command.lease ?? 0;
+        if (lease !== 0 && !this.leaseTable.has(lease)) return { result: { op: 'refused', code: 'LEASE_NOT_FOUND' } };
+        const e = this.write(id, command.key, command.value, index, lease);
         return { result: RESULT_PUT, change: { index, position: this.positionNext++, key: command.key, value: command.value, createIndex: e.createIndex, version: e.version } };
       }
       case 'delete': {
@@ -512,7 +564,7 @@ export class KvStateMachine {
             ? current === undefined
             : current !== undefined && bytesEqual(current.value, command.expected);
         if (!matches) return { result: RESULT_CAS_FAILED, change: undefined };
-        const e = this.write(id, command.key, command.value, index);
+        const e = this.write(id, command.key, command.value, index, 0);
         return { result: RESULT_CAS_SWAPPED, change: { index, position: this.positionNext++, key: command.key, value: command.value, createIndex: e.createIndex, version: e.version } };
       }
     }
@@ -525,6 +577,9 @@ export class KvStateMachine {
    */
   private executeTxn(index: number, txn: KvTxn): { result: KvResult; error: { error: unknown } | undefined } {
     const succeeded = txn.compares.every((c) => compareHolds(c, this.entries.get(keyString(c.key))));
+    const ops = succeeded ? txn.then : txn.else;
+    // A put naming a lease that does not exist refuses the whole transaction, before anything runs.
+    for (const op of ops) if (op.op === 'put' && op.lease !== undefined && !this.leaseTable.has(op.lease)) return { result: { op: 'refused', code: 'LEASE_NOT_FOUND' }, error: undefined };
     let firstError: { error: unknown } | undefined;
     const tell = (change: KvChange): void => {
       try {
@@ -537,10 +592,10 @@ export class KvStateMachine {
     let readBytes = 0;
     let puts = 0;
     const results: TxnOpResult[] = [];
-    for (const op of succeeded ? txn.then : txn.else) {
+    for (const op of ops) {
       switch (op.op) {
         case 'put': {
-          const change = this.txnPut(index, op.key, op.value, puts++);
+          const change = this.txnPut(index, op.key, op.value, op.lease ?? 0, puts++);
           if (change !== undefined) tell(change);
           results.push({ op: 'put' });
           break;
@@ -595,10 +650,31 @@ export class KvStateMachine {
    * change for the listeners. A seam for the simulator's planted bug that applies a
    * transaction in two entries (sim/planted-state-machines.ts); nothing else overrides it.
    */
-  protected txnPut(index: number, key: Uint8Array, value: Uint8Array, nth: number): KvChange | undefined {
+  protected txnPut(index: number, key: Uint8Array, value: Uint8Array, lease: number, nth: number): KvChange | undefined {
     void nth;
-    const e = this.write(keyString(key), key, value, index);
+    const e = this.write(keyString(key), key, value, index, lease);
     return { index, position: this.positionNext++, key, value, createIndex: e.createIndex, version: e.version };
+  }
+
+  /**
+   * Ends lease `id` (a revoke, or an expiry the leader proposed): deletes its keys in byte
+   * order, each told to the listeners; a listener's error is returned, as executeTxn does.
+   */
+  private revokeLease(index: number, id: number): { result: KvResult; error: { error: unknown } | undefined } {
+    const keys = this.leaseTable.revoke(id);
+    if (keys === undefined) return { result: { op: 'lease-revoke', found: false, deleted: 0 }, error: undefined };
+    this.leaseListener?.(id, undefined);
+    let firstError: { error: unknown } | undefined;
+    for (const k of keys) {
+      const e = this.entries.get(k)!;
+      this.remove(k);
+      try {
+        this.notify({ index, position: this.positionNext++, key: e.key, value: undefined, createIndex: 0, version: 0 });
+      } catch (error) {
+        firstError ??= { error };
+      }
+    }
+    return { result: { op: 'lease-revoke', found: true, deleted: keys.length }, error: firstError };
   }
 
   /**
@@ -631,25 +707,37 @@ export class KvStateMachine {
     if (firstError !== undefined) throw firstError.error;
   }
 
-  /** Sets the key's value at log `index`: an existing key changes in place, a new one enters both indexes. Returns its entry. */
-  private write(id: string, key: Uint8Array, value: Uint8Array, index: number): KvEntry {
+  /**
+   * Sets the key's value at log `index`, attached to `lease` (0: none; it exists): an existing
+   * key changes in place, a new one enters both indexes. Returns its entry.
+   */
+  private write(id: string, key: Uint8Array, value: Uint8Array, index: number, lease: number): KvEntry {
     const entry = this.entries.get(id);
     if (entry !== undefined) {
       entry.value = value;
       entry.modIndex = index;
       entry.version++;
+      if (entry.lease !== lease) {
+        if (entry.lease !== 0) this.leaseTable.detach(entry.lease, id);
+        if (lease !== 0) this.leaseTable.attach(lease, id);
+        entry.lease = lease;
+      }
       return entry;
     }
-    const created: KvEntry = { key, value, createIndex: index, modIndex: index, version: 1 };
+    const created: KvEntry = { key, value, createIndex: index, modIndex: index, version: 1, lease };
     this.entries.set(id, created);
     this.ordered.set(id, created);
+    if (lease !== 0) this.leaseTable.attach(lease, id);
     return created;
   }
 
-  /** Removes the key from both indexes; whether it was there. */
+  /** Removes the key from both indexes (and its lease); whether it was there. */
   private remove(id: string): boolean {
-    if (!this.entries.delete(id)) return false;
+    const entry = this.entries.get(id);
+    if (entry === undefined) return false;
+    this.entries.delete(id);
     this.ordered.delete(id);
+    if (entry.lease !== 0) this.leaseTable.detach(entry.lease, id);
     return true;
   }
 
@@ -714,11 +802,11 @@ export class KvStateMachine {
     if (!bytesEqual(magic, SNAPSHOT_MAGIC)) throw new DecodeError('invalid', 0, 'snapshot magic is not "RKVS"');
     const versionAt = reader.offset;
     const version = reader.u8();
-    if (version !== KV_SNAPSHOT_FORMAT_VERSION && version !== KV_SNAPSHOT_FORMAT_VERSION_NO_REVISIONS) {
+    if (version !== KV_SNAPSHOT_FORMAT_VERSION && version !== KV_SNAPSHOT_FORMAT_VERSION_NO_LEASES && version !== KV_SNAPSHOT_FORMAT_VERSION_NO_REVISIONS) {
       // Intact (the CRC matched), just not ours: a typed refusal rather than "corrupt".
       throw new KvError(
         KvErrorCode.UNSUPPORTED_FORMAT,
-        `KV snapshot format version ${version} at byte ${versionAt} is not ${KV_SNAPSHOT_FORMAT_VERSION_NO_REVISIONS} or ${KV_SNAPSHOT_FORMAT_VERSION}, the ones this build reads`,
+        `KV snapshot format version ${version} at byte ${versionAt} is not ${KV_SNAPSHOT_FORMAT_VERSION_NO_REVISIONS}, ${KV_SNAPSHOT_FORMAT_VERSION_NO_LEASES} or ${KV_SNAPSHOT_FORMAT_VERSION}, the ones this build reads`,
       );
     }
     this.appliedIndexValue = reader.u64Number();
@@ -728,13 +816,21 @@ export class KvStateMachine {
       throw new DecodeError('invalid', clientIdNextAt, `clientIdNext ${clientIdNext} is below ${KV_CLIENT_ID_REGISTERED_FIRST}`);
     }
     this.clientIdNextValue = clientIdNext;
-    this.loadSessions(reader, version === KV_SNAPSHOT_FORMAT_VERSION);
-    this.loadEntries(reader, version === KV_SNAPSHOT_FORMAT_VERSION);
+    this.loadSessions(reader, version);
+    const leases = this.loadEntries(reader, version);
+    if (version === KV_SNAPSHOT_FORMAT_VERSION) {
+      const tableAt = reader.offset;
+      this.leaseTable.read(reader);
+      for (const [lease, id] of leases) {
+        if (!this.leaseTable.has(lease)) throw new DecodeError('invalid', tableAt, `a key is attached to lease ${lease}, which the table does not hold`);
+        this.leaseTable.attach(lease, id);
+      }
+    }
     reader.expectEnd();
     while (this.sessions.size > this.sessionsMax || this.sessionResultBytes > this.sessionResultBytesMax) this.evictOldestSession();
   }
 
-  private loadSessions(reader: ByteReader, resultsWithData: boolean): void {
+  private loadSessions(reader: ByteReader, version: number): void {
     const countAt = reader.offset;
     const count = reader.u32();
     // Check the count against the bytes that remain before looping over it.
@@ -748,7 +844,7 @@ export class KvStateMachine {
       const lastSeq = reader.u64Number();
       const lastIndex = reader.u64Number();
       const code = reader.u8();
-      const result = resultsWithData ? readResultData(reader, code) : RESULT_BY_CODE[code];
+      const result = readResult(reader, code, version);
       if (clientId === 0 || lastSeq === 0 || result === undefined) {
         throw new DecodeError('invalid', at, 'session has a zero clientId or seq, or an unknown result code');
       }
@@ -763,7 +859,10 @@ export class KvStateMachine {
     }
   }
 
-  private loadEntries(reader: ByteReader, withRevisions: boolean): void {
+  /** Loads the entries; returns each one's lease (key string by lease), to attach once the lease table is read. */
+  private loadEntries(reader: ByteReader, version: number): [number, string][] {
+    const withRevisions = version >= KV_SNAPSHOT_FORMAT_VERSION_NO_LEASES;
+    const leases: [number, string][] = [];
     const count = reader.u32();
     let previousKey: string | undefined;
     // Each entry takes at least 9 bytes, so a huge count fails on truncation quickly.
@@ -781,26 +880,70 @@ export class KvStateMachine {
         const revisionsAt = reader.offset;
         const createIndex = reader.u64Number();
         const modIndex = reader.u64Number();
-        const version = reader.u64Number();
-        if (!(createIndex >= 1 && createIndex <= modIndex && modIndex <= this.appliedIndexValue && version >= 1)) {
-          throw new DecodeError('invalid', revisionsAt, `revisions createIndex ${createIndex}, modIndex ${modIndex}, version ${version} are not 1 <= createIndex <= modIndex <= appliedIndex ${this.appliedIndexValue}, version >= 1`);
+        const keyVersion = reader.u64Number();
+        if (!(createIndex >= 1 && createIndex <= modIndex && modIndex <= this.appliedIndexValue && keyVersion >= 1)) {
+          throw new DecodeError('invalid', revisionsAt, `revisions createIndex ${createIndex}, modIndex ${modIndex}, version ${keyVersion} are not 1 <= createIndex <= modIndex <= appliedIndex ${this.appliedIndexValue}, version >= 1`);
         }
-        entry = { key, value, createIndex, modIndex, version };
+        const lease = version === KV_SNAPSHOT_FORMAT_VERSION ? reader.u64Number() : 0;
+        if (lease !== 0) leases.push([lease, id]);
+        entry = { key, value, createIndex, modIndex, version: keyVersion, lease };
       } else {
-        entry = { key, value, createIndex: this.appliedIndexValue, modIndex: this.appliedIndexValue, version: 1 };
+        entry = { key, value, createIndex: this.appliedIndexValue, modIndex: this.appliedIndexValue, version: 1, lease: 0 };
       }
       this.entries.set(id, entry);
       this.ordered.set(id, entry);
       previousKey = id;
     }
+    return leases;
   }
 }
 
-/** The bytes a session's result takes in a snapshot past its code: a count, or an encoded transaction result. */
+/** The bytes a session's result takes in a snapshot past its code. */
 function resultExtraBytes(result: KvResult): number {
-  if (result.op === 'delete-range') return 8;
-  if (result.op === 'txn') return LENGTH_PREFIX_BYTES + result.encoded.length;
-  return 0;
+  switch (result.op) {
+    case 'delete-range':
+      return 8;
+    case 'txn':
+      return LENGTH_PREFIX_BYTES + result.encoded.length;
+    case 'lease-grant':
+      return 8 + 4;
+    case 'lease-revoke':
+      return 1 + 8;
+    case 'refused':
+      return 1;
+    default:
+      return 0;
+  }
+}
+
+/** Writes a session's result: its code, then what follows the code (see the module comment). */
+function writeResult(w: ByteWriter, result: KvResult): void {
+  switch (result.op) {
+    case 'delete-range':
+      w.u8(RESULT_CODE_DELETE_RANGE);
+      w.u64Number(result.deleted);
+      return;
+    case 'txn':
+      w.u8(RESULT_CODE_TXN);
+      w.bytes(result.encoded);
+      return;
+    case 'lease-grant':
+      w.u8(RESULT_CODE_LEASE_GRANT);
+      w.u64Number(result.id);
+      w.u32(result.ttlMs);
+      return;
+    case 'lease-revoke':
+      w.u8(RESULT_CODE_LEASE_REVOKE);
+      w.u8(result.found ? 1 : 0);
+      w.u64Number(result.deleted);
+      return;
+    case 'refused':
+      w.u8(RESULT_CODE_REFUSED);
+      w.u8(REFUSED_CODES.indexOf(result.code));
+      return;
+    default:
+      w.u8(RESULT_BY_CODE.indexOf(result));
+  }
 }
 
 /** The bytes of a result that count against sessionResultBytesMax: a transaction's. */
@@ -808,11 +951,22 @@ function resultKeptBytes(result: KvResult): number {
   return result.op === 'txn' ? result.encoded.length : 0;
 }
 
-/** A session's result in a snapshot of format 3, after its code; undefined for an unknown code. */
-function readResultData(reader: ByteReader, code: number): KvResult | undefined {
+/** A session's result in a snapshot of format `version`, after its code; undefined for an unknown code. */
+function readResult(reader: ByteReader, code: number, version: number): KvResult | undefined {
+  if (version === KV_SNAPSHOT_FORMAT_VERSION_NO_REVISIONS || code < RESULT_CODE_DELETE_RANGE) return RESULT_BY_CODE[code];
   if (code === RESULT_CODE_DELETE_RANGE) return { op: 'delete-range', deleted: reader.u64Number() };
   if (code === RESULT_CODE_TXN) return { op: 'txn', encoded: reader.bytes(KV_TXN_RESULT_BYTES_MAX).slice() };
-  return RESULT_BY_CODE[code];
+  if (version === KV_SNAPSHOT_FORMAT_VERSION_NO_LEASES) return undefined;
+  if (code === RESULT_CODE_LEASE_GRANT) return { op: 'lease-grant', id: reader.u64Number(), ttlMs: reader.u32() };
+  if (code === RESULT_CODE_LEASE_REVOKE) {
+    const found = reader.u8();
+    return found > 1 ? undefined : { op: 'lease-revoke', found: found === 1, deleted: reader.u64Number() };
+  }
+  if (code === RESULT_CODE_REFUSED) {
+    const refused = REFUSED_CODES[reader.u8()];
+    return refused === undefined ? undefined : { op: 'refused', code: refused };
+  }
+  return undefined;
 }
 
 /** Keys up to this long are turned into strings without a Buffer (measured some 1.5x faster for 16-byte keys). */

@@ -27,7 +27,8 @@
  * 2      then count t (u16, <= KV_TXN_OPS_MAX)
  * 2      else count e (u16, <= KV_TXN_OPS_MAX)
  * t + e  operations, then's first: tag u8, and by tag:
- *          1 put          flags u8 (0: none is defined yet) | key | value
+ *          1 put          flags u8 (1: a lease follows the value) | key | value
+ *                         | lease id u64 (>= 1; with flag 1 only)
  *          2 delete       key
  *          3 delete-range start (may be empty: from the first key) | end present u8 | end
  *          4 get          key
@@ -66,7 +67,8 @@ export type TxnCompare =
   | { readonly key: Uint8Array; readonly target: TxnNumberTarget; readonly op: TxnCompareOp; readonly value: number };
 
 export type TxnOp =
-  | { readonly op: 'put'; readonly key: Uint8Array; readonly value: Uint8Array }
+  /** `lease`: the key is attached to it (it must exist, else the whole transaction is refused with LEASE_NOT_FOUND). */
+  | { readonly op: 'put'; readonly key: Uint8Array; readonly value: Uint8Array; readonly lease?: number | undefined }
   | { readonly op: 'delete'; readonly key: Uint8Array }
   /** Every key in [start, end): `start` may be empty (from the first key), `end` undefined (to the last). */
   | { readonly op: 'deleteRange'; readonly start: Uint8Array; readonly end: Uint8Array | undefined }
@@ -127,6 +129,8 @@ const COMPARE_OP_BY_TAG: readonly (TxnCompareOp | undefined)[] = [undefined, '='
 const OP_TAG = { put: 1, delete: 2, deleteRange: 3, get: 4, range: 5 } as const;
 const RESULT_TAG = { put: 1, deleteExisted: 2, deleteAbsent: 3, deleteRange: 4, getAbsent: 5, getPresent: 6, getTruncated: 7, range: 8 } as const;
 const LENGTH_BYTES = 4;
+/** A put's flag: a lease id follows its value. */
+const PUT_FLAG_LEASE = 1;
 
 // ─── Checks ────────────────────────────────────────────────────────────────────
 
@@ -165,6 +169,7 @@ function validateOp(op: TxnOp, where: string): void {
     case 'put':
       checkKey(op.key, `${where}.key`, 1);
       checkValue(op.value, `${where}.value`);
+      if (op.lease !== undefined && !(Number.isSafeInteger(op.lease) && op.lease >= 1)) throw invalid(`${where}.lease ${String(op.lease)} is not an integer in [1, 2^53 - 1]`);
       return;
     case 'delete':
     case 'get':
@@ -243,7 +248,7 @@ export function encodedTxnBytes(txn: KvTxn): number {
 function encodedOpBytes(op: TxnOp): number {
   switch (op.op) {
     case 'put':
-      return 1 + 2 * LENGTH_BYTES + op.key.length + op.value.length;
+      return 1 + 2 * LENGTH_BYTES + op.key.length + op.value.length + (op.lease === undefined ? 0 : 8);
     case 'delete':
     case 'get':
       return LENGTH_BYTES + op.key.length;
@@ -269,9 +274,10 @@ export function writeTxn(w: ByteWriter, txn: KvTxn): void {
     w.u8(OP_TAG[op.op]);
     switch (op.op) {
       case 'put':
-        w.u8(0);
+        w.u8(op.lease === undefined ? 0 : PUT_FLAG_LEASE);
         w.bytes(op.key);
         w.bytes(op.value);
+        if (op.lease !== undefined) w.u64Number(op.lease);
         break;
       case 'delete':
       case 'get':
@@ -319,9 +325,15 @@ function readOp(r: ByteReader): TxnOp {
   switch (tag) {
     case OP_TAG.put: {
       const flagsAt = r.offset;
-      if (r.u8() !== 0) throw new DecodeError('invalid', flagsAt, 'put flags are not 0');
+      const flags = r.u8();
+      if ((flags & ~PUT_FLAG_LEASE) !== 0) throw new DecodeError('invalid', flagsAt, `put flags ${flags} have unknown bits`);
       const key = readKey(r, 1);
-      return { op: 'put', key, value: r.bytes(KV_VALUE_BYTES_MAX).slice() };
+      const value = r.bytes(KV_VALUE_BYTES_MAX).slice();
+      if (flags === 0) return { op: 'put', key, value };
+      const leaseAt = r.offset;
+      const lease = r.u64Number();
+      if (lease === 0) throw new DecodeError('invalid', leaseAt, 'lease id is 0');
+      return { op: 'put', key, value, lease };
     }
     case OP_TAG.delete:
       return { op: 'delete', key: readKey(r, 1) };

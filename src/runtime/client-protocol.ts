@@ -29,10 +29,12 @@
  *                6 watch start, 7 admin done
  * 1       4      requestId
  *   write done   1 result (1 put, 2 delete existed, 3 delete absent, 4 cas swapped,
- *                5 cas not swapped, 6 clients registered, 7 range deleted, 8 txn), 8 index
- *                (u64) of the entry, then for result 6 only: 8 clientIdFirst (u64, >= 1), the
- *                first id of the block registered; for result 7 only: 8 deleted (u64); for
- *                result 8 only: 4 + t, the encoded transaction result (kv/txn.ts)
+ *                5 cas not swapped, 6 clients registered, 7 range deleted, 8 txn, 9 lease
+ *                granted, 10 lease revoked), 8 index (u64) of the entry, then for result 6
+ *                only: 8 clientIdFirst (u64, >= 1), the first id of the block registered; for
+ *                result 7 only: 8 deleted (u64); for result 8 only: 4 + t, the encoded
+ *                transaction result (kv/txn.ts); for 9: 8 lease id, 4 ttlMs; for 10: 1 found,
+ *                8 deleted
  *   read done    8 index read at, 1 present, then 4 + v value if present
  *   error        2 code (u16, base/errors.ts), 4 leaderHint (u32, 0 unknown), 1 proposed (0/1)
  *   watch event  8 index, 4 position in the entry, 4 + k key, 1 present, then 4 + v value if present
@@ -227,7 +229,7 @@ export function decodeRequest(bytes: Uint8Array): ClientRequest {
 
 // ─── Replies ───────────────────────────────────────────────────────────────────
 
-const RESULT_TAG_BY_NAME = { put: 1, 'delete-existed': 2, 'delete-absent': 3, 'cas-swapped': 4, 'cas-kept': 5, 'register-clients': 6, 'delete-range': 7, txn: 8 } as const;
+const RESULT_TAG_BY_NAME = { put: 1, 'delete-existed': 2, 'delete-absent': 3, 'cas-swapped': 4, 'cas-kept': 5, 'register-clients': 6, 'delete-range': 7, txn: 8, 'lease-grant': 9, 'lease-revoke': 10 } as const;
 
 function resultTag(result: KvWriteResult): number {
   switch (result.op) {
@@ -243,6 +245,13 @@ function resultTag(result: KvWriteResult): number {
       return RESULT_TAG_BY_NAME['delete-range'];
     case 'txn':
       return RESULT_TAG_BY_NAME.txn;
+    case 'lease-grant':
+      return RESULT_TAG_BY_NAME['lease-grant'];
+    case 'lease-revoke':
+      return RESULT_TAG_BY_NAME['lease-revoke'];
+    case 'refused':
+      // The node answers a refusal with an error reply (host-replies.ts), never a write reply.
+      throw new ProtocolError(`a refusal (${result.code}) is not a write result`);
   }
 }
 
@@ -266,6 +275,8 @@ function resultOfTag(tag: number): KvResult {
 /** Bytes a write reply carries after its index: the registered block's first id, for a registration; the count, for a delete-range; the result, for a transaction. */
 function writeResultExtraBytes(result: KvWriteResult): number {
   if (result.op === 'txn') return LENGTH_BYTES + result.encoded.length;
+  if (result.op === 'lease-grant') return 8 + 4;
+  if (result.op === 'lease-revoke') return 1 + 8;
   return result.op === 'register-clients' || result.op === 'delete-range' ? 8 : 0;
 }
 
@@ -313,6 +324,13 @@ export function writeReplyTo(w: ByteWriter, reply: ClientReply, requestId: numbe
       if (reply.result.op === 'register-clients') w.u64Number(reply.result.clientIdFirst);
       else if (reply.result.op === 'delete-range') w.u64Number(reply.result.deleted);
       else if (reply.result.op === 'txn') w.bytes(reply.result.encoded);
+      else if (reply.result.op === 'lease-grant') {
+        w.u64Number(reply.result.id);
+        w.u32(reply.result.ttlMs);
+      } else if (reply.result.op === 'lease-revoke') {
+        w.u8(reply.result.found ? 1 : 0);
+        w.u64Number(reply.result.deleted);
+      }
       break;
     case 'read':
       w.u64Number(reply.index);
@@ -369,6 +387,18 @@ export function decodeReply(bytes: Uint8Array): ClientReply {
         if (tag === RESULT_TAG_BY_NAME['delete-range']) {
           const index = r.u64Number();
           reply = { kind: 'write', requestId, result: { op: 'delete-range', deleted: r.u64Number() }, index };
+          break;
+        }
+        if (tag === RESULT_TAG_BY_NAME['lease-grant']) {
+          const index = r.u64Number();
+          reply = { kind: 'write', requestId, result: { op: 'lease-grant', id: r.u64Number(), ttlMs: r.u32() }, index };
+          break;
+        }
+        if (tag === RESULT_TAG_BY_NAME['lease-revoke']) {
+          const index = r.u64Number();
+          const found = r.u8();
+          if (found > 1) throw new ProtocolError(`lease-revoke found flag ${found} is not 0 or 1`);
+          reply = { kind: 'write', requestId, result: { op: 'lease-revoke', found: found === 1, deleted: r.u64Number() }, index };
           break;
         }
         if (tag === RESULT_TAG_BY_NAME.txn) {

@@ -25,6 +25,8 @@ export function notLeaderReply(requestId: number, leaderHint: number, proposed: 
 
 /** The answer to a write whose entry applied at `index` with `outcome` (a duplicate answers with the index where it first applied). */
 export function writeReplyOf(requestId: number, outcome: KvApplyOutcome, index: number): ClientReply {
+  // A refusal (a lease not found, say) changed nothing: an error, and no retry will help.
+  if (outcome.result?.op === 'refused') return { kind: 'error', requestId, code: outcome.result.code, leaderHint: NONE, proposed: false };
   if (outcome.result !== undefined) return { kind: 'write', requestId, result: outcome.result, index: outcome.appliedAt ?? index };
   const code = outcome.status === 'invalid' ? ErrorCode.INVALID_ARGUMENT : ErrorCode.SESSION_EXPIRED;
   return { kind: 'error', requestId, code, leaderHint: NONE, proposed: true };

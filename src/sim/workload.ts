@@ -230,6 +230,10 @@ function resultOutput(r: KvWriteResult): string | boolean | null {
       return null;
     case 'txn':
       fail('a transaction is recorded by its keys, not by one output');
+    case 'lease-grant':
+    case 'lease-revoke':
+    case 'refused':
+      fail(`the simulator sent no request answered with ${r.op}`);
   }
 }
 

@@ -23,7 +23,7 @@ import { SessionPool, type KvClientHost } from '../../src/cluster/client.ts';
 import { ClientEndpoint } from '../../src/cluster/endpoint.ts';
 import { resolveOptions } from '../../src/cluster/options.ts';
 import { connectEndpoint, ErrorCode, KvClient, RingraftError } from '../../src/index.ts';
-import { decodeKvRequest, encodeKvRequest, isKvRegisterClientsRequest, KV_CLIENT_ID_REGISTERED_FIRST, KV_SESSIONS_MAX_DEFAULT, KvStateMachine } from '../../src/kv/index.ts';
+import { decodeKvRequest, encodeKvRequest, isKvRegisterClientsRequest, isKvSessionRequest, KV_CLIENT_ID_REGISTERED_FIRST, KV_SESSIONS_MAX_DEFAULT, KvStateMachine } from '../../src/kv/index.ts';
 import type { ClientReply, ClientRequest } from '../../src/runtime/index.ts';
 import { afterTest, start, stopAfterEach, tempDir } from './helpers.ts';
 
@@ -113,7 +113,7 @@ class FakeHost implements KvClientHost {
     const index = this.machine.appliedIndex + 1;
     const outcome = this.machine.apply(index, req.data);
     if (isKvRegisterClientsRequest(decoded)) this.registrations.push(decoded.count);
-    else this.writes.push({ clientId: decoded.clientId, seq: decoded.seq, status: outcome.status });
+    else if (isKvSessionRequest(decoded)) this.writes.push({ clientId: decoded.clientId, seq: decoded.seq, status: outcome.status });
     // As NodeHost's writeReply.
     if (outcome.result !== undefined) return { kind: 'write', requestId: req.requestId, result: outcome.result, index };
     const code = outcome.status === 'invalid' ? ErrorCode.INVALID_ARGUMENT : ErrorCode.SESSION_EXPIRED;
@@ -139,7 +139,7 @@ function recordClientIds(kv: KvClient): number[] {
         const req = build(requestId);
         if (req.kind === 'write') {
           const decoded = decodeKvRequest(req.data);
-          if (!isKvRegisterClientsRequest(decoded)) ids.push(decoded.clientId);
+          if (isKvSessionRequest(decoded)) ids.push(decoded.clientId);
         }
         return req;
       },

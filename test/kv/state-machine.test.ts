@@ -332,9 +332,13 @@ describe('snapshot and restore', () => {
     const written = Array.from({ length: reader.u32() }, () => {
       const key = [...reader.bytes(4096)];
       reader.bytes(0);
-      // Revisions: createIndex, modIndex, version.
-      return [key, reader.u64Number(), reader.u64Number(), reader.u64Number()];
+      // Revisions: createIndex, modIndex, version; then the lease (none).
+      const row = [key, reader.u64Number(), reader.u64Number(), reader.u64Number()];
+      expect(reader.u64Number()).toBe(0);
+      return row;
     });
+    // The lease table: the next id (1), no lease.
+    expect([reader.u64Number(), reader.u32()]).toEqual([1, 0]);
     reader.expectEnd();
     expect(written.map(([key]) => key)).toEqual([[1], [1, 0], [0x7f, 0xff], [0x80], [0xff]]);
     // Each key was written once, by the entry at its place in `keys` (indexes from 1).
@@ -398,15 +402,17 @@ describe('snapshot and restore', () => {
     expectCorruptSnapshot(withFreshCrc(longer), 'trailing_bytes');
   });
 
-  it('reads a snapshot of the previous format (2, no revisions): each key created and changed at its appliedIndex, version 1', () => {
-    const d = busyMachine();
-    const v3 = d.machine.snapshot();
-    // Version 2 is version 3 without the 24 bytes of revisions after each entry's value.
-    const reader = new ByteReader(v3.subarray(0, v3.length - 4));
+  /**
+   * A snapshot of `d` in an earlier format: version 3 is version 4 without each entry's lease
+   * and the lease table; version 2 is version 3 without the revisions too (d holds no lease).
+   */
+  function olderSnapshot(d: Driver, version: 2 | 3): Uint8Array {
+    const v4 = d.machine.snapshot();
+    const reader = new ByteReader(v4.subarray(0, v4.length - 4));
     const head = reader.raw(4 + 1 + 8 + 8);
     const sessions = reader.u32();
     reader.raw(sessions * 25);
-    const parts: Uint8Array[] = [head.slice(), v3.slice(21, reader.offset)];
+    const parts: Uint8Array[] = [head.slice(), v4.slice(21, reader.offset)];
     const count = reader.u32();
     const countBytes = new Uint8Array(4);
     new DataView(countBytes.buffer).setUint32(0, count, true);
@@ -415,12 +421,26 @@ describe('snapshot and restore', () => {
       const start = reader.offset;
       reader.bytes(4096);
       reader.bytes(1 << 20);
-      parts.push(v3.slice(start, reader.offset));
-      reader.raw(24);
+      if (version === 3) reader.raw(24);
+      parts.push(v4.slice(start, reader.offset));
+      reader.raw(version === 3 ? 8 : 32);
     }
-    const v2 = Buffer.concat([...parts, new Uint8Array(4)]);
-    v2[4] = 2;
-    const restored = KvStateMachine.restore(withFreshCrc(v2));
+    const older = Buffer.concat([...parts, new Uint8Array(4)]);
+    older[4] = version;
+    return withFreshCrc(older);
+  }
+
+  it('reads a snapshot of format 3 (no leases): the same keys and revisions, no lease', () => {
+    const d = busyMachine();
+    const restored = KvStateMachine.restore(olderSnapshot(d, 3));
+    expect(restored.range({})).toEqual(d.machine.range({}));
+    expect([...restored.leases()]).toEqual([]);
+    expect(restored.snapshot()).toEqual(d.machine.snapshot());
+  });
+
+  it('reads a snapshot of the previous format (2, no revisions): each key created and changed at its appliedIndex, version 1', () => {
+    const d = busyMachine();
+    const restored = KvStateMachine.restore(olderSnapshot(d, 2));
     expect(restored.size).toBe(d.machine.size);
     const all = restored.range({});
     expect(all.entries.map((e) => [textOf(e.key), textOf(e.value)])).toEqual(d.machine.range({}).entries.map((e) => [textOf(e.key), textOf(e.value)]));
@@ -432,7 +452,7 @@ describe('snapshot and restore', () => {
   it('refuses another format version, its CRC intact, with UNSUPPORTED_FORMAT (not as corrupt)', () => {
     const bytes = busyMachine().machine.snapshot();
     expect(bytes[4]).toBe(KV_SNAPSHOT_FORMAT_VERSION);
-    for (const version of [0, 1, 4, 255]) {
+    for (const version of [0, 1, 5, 255]) {
       const copy = bytes.slice();
       copy[4] = version;
       const error = thrown(() => KvStateMachine.restore(withFreshCrc(copy)));
@@ -678,7 +698,7 @@ class Model {
   }
 
   private execute(index: number, command: KvCommand): KvResult {
-    if (command.op === 'txn') throw new Error('the reference model has no transactions');
+    if (command.op === 'txn' || command.op === 'lease-grant' || command.op === 'lease-revoke') throw new Error('the reference model has no transactions or leases');
     const key = hex(command.key);
     const current = this.data.get(key);
     /** The change of a write at `index`: the key created here (version 1) or one version on. */

@@ -144,9 +144,10 @@ describe('writes', () => {
     const events = net.node(1).replies.filter((r) => r.kind === 'watch-event');
     expect(events).toHaveLength(1);
     expect(events[0]).toMatchObject({ index: entries[0]!.index });
-    // Each request is answered from its own entry: the first ran, the second got the cached result.
+    // Each request is answered when its own entry applies: the first ran, the second got the
+    // cached result, and the index where the write ran (not its copy's).
     expect(net.repliesTo(1, 10)).toEqual([{ kind: 'write', requestId: 10, result: { op: 'put' }, index: entries[0]!.index }]);
-    expect(net.repliesTo(1, 11)).toEqual([{ kind: 'write', requestId: 11, result: { op: 'put' }, index: entries[1]!.index }]);
+    expect(net.repliesTo(1, 11)).toEqual([{ kind: 'write', requestId: 11, result: { op: 'put' }, index: entries[0]!.index }]);
     for (const id of [2, 3]) expect(net.node(id).replies).toEqual([]);
   });
 
