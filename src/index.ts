@@ -13,6 +13,9 @@ export type {
   ClusterStatus,
   EndpointDescriptor,
   GetOptions,
+  KeepAliveOptions,
+  LeaseStatus,
+  PutOptions,
   RangeOptions,
   RangeSpec,
   RemoteEndpoint,
@@ -28,5 +31,5 @@ export { createNode, type CreateNodeOptions, type RingraftNode } from './server/
 export { NotLeaderError, RAFT_SETTINGS, formatTraceEvent, type RaftSettingsInput, type TraceEvent } from './core/index.ts';
 export { NODE_CHANNEL, NODE_SETTINGS, RAFT_CHANNEL, type NodeEvent, type NodeSettingsInput } from './runtime/index.ts';
 export type { ReadConsistency } from './runtime/index.ts';
-export { KV_KEY_BYTES_MAX, KV_RANGE_BYTES_MAX, KV_RANGE_ENTRIES_MAX, KV_TXN_COMPARES_MAX, KV_TXN_OPS_MAX, KV_TXN_READ_BYTES_MAX, KV_VALUE_BYTES_MAX } from './kv/index.ts';
+export { KV_KEY_BYTES_MAX, KV_LEASE_TTL_MS_MAX, KV_LEASE_TTL_MS_MIN, KV_RANGE_BYTES_MAX, KV_RANGE_ENTRIES_MAX, KV_TXN_COMPARES_MAX, KV_TXN_OPS_MAX, KV_TXN_READ_BYTES_MAX, KV_VALUE_BYTES_MAX } from './kv/index.ts';
 export type { KvRangeEntry, KvRangeResult, KvTxnResult, TxnGetEntry, TxnOpResult } from './kv/index.ts';

@@ -139,6 +139,11 @@ export function shown(value: unknown): string {
   return String(value);
 }
 
+/** Throws INVALID_ARGUMENT unless `id` can name a lease (an integer >= 1). */
+export function checkLeaseId(id: unknown, name: string): void {
+  if (!(typeof id === 'number' && Number.isSafeInteger(id) && id >= 1)) throw invalidArgument(`${name} must be an integer in [1, 2^53 - 1], got ${shown(id)}`);
+}
+
 /** The bounds of a range as a delete-range takes them: [start, end), end undefined for no bound (a prefix's end computed). */
 export function deleteRangeBoundsOf(spec: RangeSpec): { start: Uint8Array; end: Uint8Array | undefined } {
   const q = rangeQueryOf(spec, undefined);
@@ -156,7 +161,7 @@ export type TxnCompareSpec =
 
 /** An operation of {@link KvClient.txn}. */
 export type TxnOpSpec =
-  | { readonly op: 'put'; readonly key: Bytes; readonly value: Bytes }
+  | { readonly op: 'put'; readonly key: Bytes; readonly value: Bytes; readonly lease?: number }
   | { readonly op: 'delete'; readonly key: Bytes }
   | ({ readonly op: 'deleteRange' } & RangeSpec)
   | { readonly op: 'get'; readonly key: Bytes }
@@ -215,7 +220,8 @@ function opOf(op: TxnOpSpec, where: string): TxnOp {
   };
   switch (op.op) {
     case 'put':
-      return { op: 'put', key: key(op.key), value: bytesWithin(op.value, `${where}.value`, 0, KV_VALUE_BYTES_MAX, 'KV_VALUE_BYTES_MAX') };
+      if (op.lease !== undefined) checkLeaseId(op.lease, `${where}.lease`);
+      return { op: 'put', key: key(op.key), value: bytesWithin(op.value, `${where}.value`, 0, KV_VALUE_BYTES_MAX, 'KV_VALUE_BYTES_MAX'), ...(op.lease === undefined ? {} : { lease: op.lease }) };
     case 'delete':
       return { op: 'delete', key: key(op.key) };
     case 'get':

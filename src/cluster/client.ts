@@ -16,6 +16,8 @@ import { NotLeaderError } from '../core/index.ts';
 import {
   encodeKvRequest,
   KV_KEY_BYTES_MAX,
+  KV_LEASE_TTL_MS_MAX,
+  KV_LEASE_TTL_MS_MIN,
   KV_REGISTER_CLIENTS_COUNT_MAX,
   decodeTxnResult,
   KvError,
@@ -25,9 +27,9 @@ import {
   type KvTxnResult,
   type KvWriteResult,
 } from '../kv/index.ts';
-import type { ClientReply, ClientRequest, ReadConsistency } from '../runtime/index.ts';
+import type { ClientReply, ClientRequest, LeaseOp, ReadConsistency } from '../runtime/index.ts';
 import { REQUESTS_IN_FLIGHT_MAX } from './options.ts';
-import { bytesWithin, CALL_TIMEOUT_MS_MAX, checkCallOptions, checkOptionsObject, checkReadOptions, checkSignal, deleteRangeBoundsOf, keyBytes, rangeQueryOf, shown, txnOf, valueBytes, type TxnSpec } from './client-args.ts';
+import { bytesWithin, CALL_TIMEOUT_MS_MAX, checkCallOptions, checkLeaseId, checkOptionsObject, checkReadOptions, checkSignal, deleteRangeBoundsOf, keyBytes, rangeQueryOf, shown, txnOf, valueBytes, type TxnSpec } from './client-args.ts';
 
 export { CALL_TIMEOUT_MS_MAX };
 export type { TxnCompareSpec, TxnOpSpec, TxnSpec } from './client-args.ts';
@@ -44,6 +46,29 @@ export interface CallOptions {
    * is thrown instead of retried elsewhere. For diagnostics and tests of one node.
    */
   readonly nodeId?: number;
+}
+
+export interface PutOptions extends CallOptions {
+  /** Attach the key to this lease (granted by {@link KvClient.grantLease}): it is deleted when the lease ends. Without it, the key has none. */
+  readonly lease?: number;
+}
+
+/** A lease as the leader's clock has it. */
+export interface LeaseStatus {
+  readonly id: number;
+  /** The TTL it was granted with. */
+  readonly ttlMs: number;
+  /** Until it runs out unless renewed, by the leader's clock (a full TTL right after a keep-alive). */
+  readonly remainingMs: number;
+  /** Keys attached (from leaseTimeToLive; 0 from keepAlive). */
+  readonly keys: number;
+}
+
+export interface KeepAliveOptions {
+  /** Stops the renewals: the promise then resolves. */
+  readonly signal?: AbortSignal;
+  /** Between renewals; default a third of the TTL. */
+  readonly intervalMs?: number;
 }
 
 export interface GetOptions extends CallOptions {
@@ -259,9 +284,88 @@ export class SessionPool {
 export class KvClient {
   constructor(private readonly host: KvClientHost) {}
 
-  async put(key: Bytes, value: Bytes, options?: CallOptions): Promise<void> {
+  async put(key: Bytes, value: Bytes, options?: PutOptions): Promise<void> {
     checkCallOptions(options, this.host);
-    await this.write({ op: 'put', key: keyBytes(key), value: valueBytes(value, 'value') }, options);
+    const lease = options?.lease;
+    if (lease !== undefined) checkLeaseId(lease, 'lease');
+    await this.write({ op: 'put', key: keyBytes(key), value: valueBytes(value, 'value'), lease }, options);
+  }
+
+  /**
+   * Grants a lease of `ttlMs` (KV_LEASE_TTL_MS_MIN to KV_LEASE_TTL_MS_MAX): keys put with it are
+   * deleted, through the log, when it is revoked or when the leader's clock sees a whole TTL
+   * pass without a keep-alive. A new leader gives every lease a full TTL afresh. Resolves to
+   * its id (never reused) and TTL.
+   */
+  async grantLease(ttlMs: number, options?: CallOptions): Promise<{ readonly id: number; readonly ttlMs: number }> {
+    checkCallOptions(options, this.host);
+    if (!(typeof ttlMs === 'number' && Number.isInteger(ttlMs) && ttlMs >= KV_LEASE_TTL_MS_MIN && ttlMs <= KV_LEASE_TTL_MS_MAX)) {
+      throw invalidArgument(`ttlMs must be an integer in [KV_LEASE_TTL_MS_MIN = ${KV_LEASE_TTL_MS_MIN}, KV_LEASE_TTL_MS_MAX = ${KV_LEASE_TTL_MS_MAX}], got ${shown(ttlMs)}`);
+    }
+    const result = await this.write({ op: 'lease-grant', ttlMs }, options);
+    if (result.op !== 'lease-grant') fail(`a lease grant answered with ${result.op}`);
+    return { id: result.id, ttlMs: result.ttlMs };
+  }
+
+  /** Ends lease `id` and deletes its keys, exactly once. Resolves to how many keys it deleted; rejects with LEASE_NOT_FOUND if it did not exist (any more). */
+  async revokeLease(id: number, options?: CallOptions): Promise<number> {
+    checkCallOptions(options, this.host);
+    checkLeaseId(id, 'lease id');
+    const result = await this.write({ op: 'lease-revoke', id }, options);
+    if (result.op !== 'lease-revoke') fail(`a lease revoke answered with ${result.op}`);
+    if (!result.found) throw new RingraftError(ErrorCode.LEASE_NOT_FOUND, `lease ${id} does not exist: never granted, revoked, or expired`);
+    return result.deleted;
+  }
+
+  /**
+   * Renews lease `id` for a full TTL from now, at the leader (after it confirms it still leads).
+   * Rejects with LEASE_NOT_FOUND if the lease ended: its keys are gone or going.
+   */
+  async keepAlive(id: number, options?: CallOptions): Promise<LeaseStatus> {
+    return this.leaseRequest('keep-alive', id, options);
+  }
+
+  /** Lease `id`'s TTL, the time it has left by the leader's clock, and its keys; LEASE_NOT_FOUND if it ended. */
+  async leaseTimeToLive(id: number, options?: CallOptions): Promise<LeaseStatus> {
+    return this.leaseRequest('time-to-live', id, options);
+  }
+
+  /**
+   * Renews lease `id` every `intervalMs` (default a third of its TTL) until `signal` aborts,
+   * then resolves. Rejects with LEASE_NOT_FOUND once the lease has ended, or with the last
+   * error if no renewal succeeded for a whole TTL (the lease may have run out meanwhile).
+   */
+  async keepLeaseAlive(id: number, options?: KeepAliveOptions): Promise<void> {
+    checkOptionsObject(options);
+    checkSignal(options?.signal);
+    checkLeaseId(id, 'lease id');
+    const intervalMs = options?.intervalMs;
+    if (intervalMs !== undefined && !(typeof intervalMs === 'number' && intervalMs > 0 && intervalMs <= CALL_TIMEOUT_MS_MAX)) throw invalidArgument(`intervalMs must be a number of milliseconds in (0, ${CALL_TIMEOUT_MS_MAX}], got ${shown(intervalMs)}`);
+    const signal = options?.signal;
+    /** A call, not a field read: the compiler would take `aborted` for unchanged within the loop. */
+    const aborted = (): boolean => signal?.aborted === true;
+    let renewed = performance.now();
+    let ttlMs: number | undefined;
+    while (!aborted()) {
+      try {
+        const s = await this.keepAlive(id, { ...(signal === undefined ? {} : { signal }), ...(ttlMs === undefined ? {} : { timeoutMs: ttlMs }) });
+        ttlMs = s.ttlMs;
+        renewed = performance.now();
+      } catch (error) {
+        if (aborted()) return;
+        if (error instanceof RingraftError && error.code === ErrorCode.LEASE_NOT_FOUND) throw error;
+        if (ttlMs === undefined || performance.now() - renewed >= ttlMs) throw error;
+      }
+      await sleepUnless(Math.min(intervalMs ?? (ttlMs ?? 3000) / 3, CALL_TIMEOUT_MS_MAX), signal);
+    }
+  }
+
+  private async leaseRequest(op: LeaseOp, id: number, options: CallOptions | undefined): Promise<LeaseStatus> {
+    checkCallOptions(options, this.host);
+    checkLeaseId(id, 'lease id');
+    const reply = await this.read((requestId) => ({ kind: 'lease', requestId, op, id }), 'linearizable', options);
+    if (reply?.kind !== 'lease') fail(`a lease request answered with ${reply?.kind}`);
+    return { id: reply.id, ttlMs: reply.ttlMs, remainingMs: reply.remainingMs, keys: reply.keys };
   }
 
   /** Resolves to whether the key existed. */
@@ -789,6 +893,20 @@ function nextWrite(session: Session, command: KvCommand): (requestId: number) =>
     throw error;
   }
   return (requestId) => ({ kind: 'write', requestId, data });
+}
+
+/** Waits `ms`, or less if `signal` aborts first (then resolves too). */
+function sleepUnless(ms: number, signal: AbortSignal | undefined): Promise<void> {
+  if (signal?.aborted === true) return Promise.resolve();
+  return new Promise((resolve) => {
+    const done = (): void => {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal?.addEventListener('abort', done, { once: true });
+  });
 }
 
 function throwIfAborted(signal: AbortSignal | undefined): void {

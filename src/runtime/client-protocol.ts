@@ -8,7 +8,8 @@
  *
  * ```
  * offset  size   field
- * 0       1      kind: 1 write, 2 read, 3 watch, 4 unwatch, 5 admin (0 is invalid)
+ * 0       1      kind: 1 write, 2 read, 3 watch, 4 unwatch, 5 admin, 6 range, 7 lease
+ *                (0 is invalid)
  * 1       4      requestId (u32), chosen by the client, echoed in every reply
  * then, by kind:
  *   write    rest   the encoded KvRequest (see kv/commands.ts)
@@ -20,13 +21,17 @@
  *   unwatch  -      (ends the watch whose requestId this is)
  *   admin    4 + b  a JSON object in UTF-8, at most ADMIN_BODY_BYTES_MAX bytes: a command for
  *                   the node's server process (server/admin.ts), never for the node's thread
+ *   range    1      consistency, then a range query (kv/range-codec.ts)
+ *   lease    1      op: 1 keep-alive, 2 time-to-live (never 3, the stale tag: a server forwards
+ *                   every lease request to its leader)
+ *            8      lease id (u64, >= 1)
  * ```
  *
  * Reply frame:
  *
  * ```
  * 0       1      kind: 1 write done, 2 read done, 3 error, 4 watch event, 5 watch end,
- *                6 watch start, 7 admin done
+ *                6 watch start, 7 admin done, 8 leader notice, 9 range done, 10 lease
  * 1       4      requestId
  *   write done   1 result (1 put, 2 delete existed, 3 delete absent, 4 cas swapped,
  *                5 cas not swapped, 6 clients registered, 7 range deleted, 8 txn, 9 lease
@@ -41,6 +46,10 @@
  *   watch end    2 code (u16, base/errors.ts)
  *   watch start  8 index: the watch reports every change after this index
  *   admin done   4 + b: a JSON object in UTF-8, the command's answer
+ *   leader       4 leader id
+ *   range done   a range result (kv/range-codec.ts)
+ *   lease        8 id, 4 ttlMs (granted), 4 remainingMs (as the leader's clock has it),
+ *                4 keys (attached; for time-to-live, else 0)
  * ```
  *
  * `proposed` on an error says whether the request may have entered a log before it was
@@ -66,7 +75,11 @@ export type ClientRequest =
   | { readonly kind: 'unwatch'; readonly requestId: number }
   | { readonly kind: 'admin'; readonly requestId: number; readonly body: string }
   /** A range read (kv/range-codec.ts); its query checked by the node (kv/range.ts), not here. */
-  | { readonly kind: 'range'; readonly requestId: number; readonly consistency: ReadConsistency; readonly query: KvRangeQuery };
+  | { readonly kind: 'range'; readonly requestId: number; readonly consistency: ReadConsistency; readonly query: KvRangeQuery }
+  /** A keep-alive or a time-to-live of a lease: the leader answers it, after a ReadIndex round (runtime/lease-keeper.ts). */
+  | { readonly kind: 'lease'; readonly requestId: number; readonly op: LeaseOp; readonly id: number };
+
+export type LeaseOp = 'keep-alive' | 'time-to-live';
 
 export type ClientReply =
   | { readonly kind: 'write'; readonly requestId: number; readonly result: KvWriteResult; readonly index: number }
@@ -93,7 +106,8 @@ export type ClientReply =
    * reach the leader sends it the next ones. It ends nothing.
    */
   | { readonly kind: 'leader'; readonly requestId: number; readonly leaderId: number }
-  | { readonly kind: 'range'; readonly requestId: number; readonly result: KvRangeResult };
+  | { readonly kind: 'range'; readonly requestId: number; readonly result: KvRangeResult }
+  | { readonly kind: 'lease'; readonly requestId: number; readonly id: number; readonly ttlMs: number; readonly remainingMs: number; readonly keys: number };
 
 /** Largest admin command or answer body, in bytes of UTF-8. */
 export const ADMIN_BODY_BYTES_MAX = 1 << 20;
@@ -104,14 +118,26 @@ export const WRITE_REQUEST_BYTES_MAX = KV_REQUEST_BYTES_MAX;
 const CODE_BYTES = 2;
 
 /** Every frame's first byte: what it is (a host that routes frames reads it without decoding the rest). */
-export const REQUEST_KIND = { write: 1, read: 2, watch: 3, unwatch: 4, admin: 5, range: 6 } as const;
+export const REQUEST_KIND = { write: 1, read: 2, watch: 3, unwatch: 4, admin: 5, range: 6, lease: 7 } as const;
 /** The first byte of a write request frame; its KV request starts at REQUEST_HEADER_BYTES. */
 export const REQUEST_KIND_WRITE = REQUEST_KIND.write;
 /** The first byte of a watch request frame (a malformed one is answered with watch-end). */
 export const REQUEST_KIND_WATCH = REQUEST_KIND.watch;
 /** The first byte of an admin request frame: the node's server process answers it. */
 export const REQUEST_KIND_ADMIN = REQUEST_KIND.admin;
-export const REPLY_KIND = { write: 1, read: 2, error: 3, 'watch-event': 4, 'watch-end': 5, 'watch-start': 6, admin: 7, leader: 8, range: 9 } as const;
+export const REPLY_KIND = { write: 1, read: 2, error: 3, 'watch-event': 4, 'watch-end': 5, 'watch-start': 6, admin: 7, leader: 8, range: 9, lease: 10 } as const;
+const LEASE_OP_TAG = { 'keep-alive': 1, 'time-to-live': 2 } as const;
+const LEASE_OP_BY_TAG: readonly (LeaseOp | undefined)[] = [undefined, 'keep-alive', 'time-to-live'];
+
+/**
+ * Whether a server forwards this request frame to its leader: a write, a lease request, and a
+ * read or range read that is not stale (a stale one is answered from the node's own state).
+ */
+export function isForwardedToLeader(frame: Uint8Array): boolean {
+  const kind = frame[0];
+  if (kind === REQUEST_KIND.write || kind === REQUEST_KIND.lease) return true;
+  return (kind === REQUEST_KIND.read || kind === REQUEST_KIND.range) && frame.length > HEADER_BYTES && frame[HEADER_BYTES] !== CONSISTENCY_TAG.stale;
+}
 /** A read request's consistency byte, right after its header. */
 export const CONSISTENCY_TAG = { linearizable: 1, lease: 2, stale: 3 } as const;
 const CONSISTENCY_BY_TAG: readonly (ReadConsistency | undefined)[] = [undefined, 'linearizable', 'lease', 'stale'];
@@ -138,6 +164,8 @@ export function encodedRequestBytes(req: ClientRequest): number {
       return HEADER_BYTES + LENGTH_BYTES + utf8Bytes(req.body);
     case 'range':
       return HEADER_BYTES + 1 + encodedRangeQueryBytes(req.query);
+    case 'lease':
+      return HEADER_BYTES + 1 + 8;
   }
 }
 
@@ -173,6 +201,10 @@ export function writeRequestTo(w: ByteWriter, req: ClientRequest): void {
     case 'range':
       w.u8(CONSISTENCY_TAG[req.consistency]);
       writeRangeQuery(w, req.query);
+      break;
+    case 'lease':
+      w.u8(LEASE_OP_TAG[req.op]);
+      w.u64Number(req.id);
       break;
   }
 }
@@ -220,6 +252,14 @@ export function decodeRequest(bytes: Uint8Array): ClientRequest {
         const query = readRangeQuery(r);
         r.expectEnd();
         return { kind: 'range', requestId, consistency, query };
+      }
+      case REQUEST_KIND.lease: {
+        const op = LEASE_OP_BY_TAG[r.u8()];
+        if (op === undefined) throw new ProtocolError('unknown lease op');
+        const id = r.u64Number();
+        if (id === 0) throw new ProtocolError('lease id is 0');
+        r.expectEnd();
+        return { kind: 'lease', requestId, op, id };
       }
       default:
         throw new ProtocolError(`unknown request kind ${kind}`);
@@ -300,6 +340,8 @@ export function encodedReplyBytes(reply: ClientReply): number {
       return HEADER_BYTES + 4;
     case 'range':
       return HEADER_BYTES + encodedRangeResultBytes(reply.result);
+    case 'lease':
+      return HEADER_BYTES + 8 + 4 + 4 + 4;
   }
 }
 
@@ -363,6 +405,12 @@ export function writeReplyTo(w: ByteWriter, reply: ClientReply, requestId: numbe
       break;
     case 'range':
       writeRangeResult(w, reply.result);
+      break;
+    case 'lease':
+      w.u64Number(reply.id);
+      w.u32(reply.ttlMs);
+      w.u32(reply.remainingMs);
+      w.u32(reply.keys);
       break;
   }
 }
@@ -446,6 +494,9 @@ export function decodeReply(bytes: Uint8Array): ClientReply {
         break;
       case REPLY_KIND.range:
         reply = { kind: 'range', requestId, result: readRangeResult(r) };
+        break;
+      case REPLY_KIND.lease:
+        reply = { kind: 'lease', requestId, id: r.u64Number(), ttlMs: r.u32(), remainingMs: r.u32(), keys: r.u32() };
         break;
       default:
         throw new ProtocolError(`unknown reply kind ${kind}`);

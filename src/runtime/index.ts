@@ -9,6 +9,7 @@ export {
   REQUEST_KIND_WRITE,
   REQUEST_KIND_ADMIN,
   REQUEST_KIND,
+  isForwardedToLeader,
   REPLY_KIND,
   CONSISTENCY_TAG,
   ERROR_REPLY_BYTES,
@@ -19,7 +20,7 @@ export {
   writeRequestTo,
   WRITE_REQUEST_BYTES_MAX,
 } from './client-protocol.ts';
-export type { ClientReply, ClientRequest, ReadConsistency } from './client-protocol.ts';
+export type { ClientReply, ClientRequest, LeaseOp, ReadConsistency } from './client-protocol.ts';
 export { NodeHost } from './node-host.ts';
 export { WATCH_BYTES_MAX, WATCHES_MAX } from './watch-set.ts';
 export {

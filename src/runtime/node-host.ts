@@ -14,7 +14,8 @@
  * - read-queue.ts: the reads taken between two flushes share one ReadIndex round per mode,
  *   and wait for apply to reach their index;
  * - watch-set.ts: watches, their bounds, and their delivery from the watch history;
- * - snapshot-policy.ts: when to snapshot and compact, and how many entries to keep behind.
+ * - snapshot-policy.ts: when to snapshot and compact, and how many entries to keep behind;
+ * - lease-keeper.ts: on a leader, when each lease runs out (its expiry proposed through the log).
  *
  * Every proposal made before the next Ready goes to disk in one write and to each follower in
  * as few messages as the core's batch budget allows. The core's decisions go to the caller's
@@ -42,6 +43,7 @@ import { resolveNodeSettings, type NodeSettingsInput } from './settings.ts';
 import { SnapshotPolicy } from './snapshot-policy.ts';
 import { WatchSet } from './watch-set.ts';
 import { WriteBatcher } from './write-batcher.ts';
+import { LeaseKeeper } from './lease-keeper.ts';
 
 /** What the host needs of its storage beyond the core's read view. */
 export interface HostStorage extends Storage {
@@ -125,6 +127,7 @@ export class NodeHost {
   private readonly reads: ReadQueue;
   private readonly watches: WatchSet;
   private readonly snapshots: SnapshotPolicy;
+  private readonly leases: LeaseKeeper;
   private requestsRefusedInvalid = 0;
   private requestFramesDropped = 0;
   private peerMessagesRefused = 0;
@@ -142,9 +145,21 @@ export class NodeHost {
     this.kvMachine = this.newStateMachine(snap.meta.index > 0 ? snap.data : undefined);
     this.snapshots = new SnapshotPolicy(settings, snap.meta.index);
     this.writes = new WriteBatcher(this.raft, sink, settings.writeBatchBytesMax);
-    this.reads = new ReadQueue(this.raft, sink, () => this.kvMachine, this.rangeReadsServedLocally());
+    this.leases = new LeaseKeeper(settings.tickMs, () => this.kvMachine, (data) => this.raft.propose(data));
+    this.reads = new ReadQueue(this.raft, sink, () => this.kvMachine, (op, id) => (op === 'keep-alive' ? this.leases.keepAlive(id) : this.leases.timeToLive(id)), this.rangeReadsServedLocally());
     this.watches = new WatchSet(this.raft, sink, snap.meta.index, settings.watchHistoryChangesMax, settings.watchHistoryBytesMax, this.snapshots.catchUpEntriesMax);
-    this.unsubscribe = this.kvMachine.onChange((c) => this.watches.onChange(c));
+    this.unsubscribe = this.listen();
+  }
+
+  /** Subscribes the watches and the lease clock to the state machine; returns how to undo it. */
+  private listen(): () => void {
+    const kv = this.kvMachine;
+    const unsubscribe = kv.onChange((c) => this.watches.onChange(c));
+    kv.onLeaseChange((id, ttlMs) => this.leases.onLeaseChange(id, ttlMs));
+    return () => {
+      unsubscribe();
+      kv.onLeaseChange(undefined);
+    };
   }
 
   get kv(): KvStateMachine {
@@ -158,6 +173,7 @@ export class NodeHost {
 
   tick(): void {
     this.raft.tick();
+    this.leases.tick();
   }
 
   step(m: Message): void {
@@ -236,6 +252,13 @@ export class NodeHost {
           return;
         }
         this.reads.queueRange(req.requestId, req.consistency, req.query);
+        return;
+      case 'lease':
+        if (!((req.op === 'keep-alive' || req.op === 'time-to-live') && Number.isSafeInteger(req.id) && req.id >= 1)) {
+          this.refuseMalformed(req.requestId, false);
+          return;
+        }
+        this.reads.queueLease(req.requestId, req.op, req.id);
         return;
       default:
         this.refuseMalformed((req as { requestId: number }).requestId, false);
@@ -401,6 +424,7 @@ export class NodeHost {
       this.reads.failAll(hint);
     }
     this.wasLeader = isLeader;
+    this.leases.noteRole(isLeader);
   }
 
   private apply(rd: Ready): void {
@@ -413,7 +437,8 @@ export class NodeHost {
   private restoreSnapshot(snap: Snapshot): void {
     this.unsubscribe();
     this.kvMachine = this.newStateMachine(snap.data);
-    this.unsubscribe = this.kvMachine.onChange((c) => this.watches.onChange(c));
+    this.unsubscribe = this.listen();
+    this.leases.noteRestored();
     this.snapshots.noteInstalled(snap.meta.index);
     this.watches.onSnapshotInstalled(snap.meta.index);
   }

@@ -13,16 +13,25 @@
  *
  * A leader that loses its role fails every read it holds with NOT_LEADER ({@link failAll}),
  * so its clients retry elsewhere.
+ *
+ * Lease keep-alives and time-to-lives ride the linearizable rounds too: answered once a round
+ * that started after they arrived confirmed this node still leads (lease-keeper.ts says why).
  */
 import type { RaftNode, ReadState } from '../core/index.ts';
 import { NotLeaderError } from '../core/index.ts';
 import type { KvRangeQuery, KvStateMachine } from '../kv/index.ts';
-import type { ReadConsistency } from './client-protocol.ts';
+import { ErrorCode } from '../base/index.ts';
+import { NONE } from '../core/index.ts';
+import type { LeaseOp, ReadConsistency } from './client-protocol.ts';
+import type { LeaseTimes } from './lease-keeper.ts';
 import { notLeaderReply, refusalOf } from './host-replies.ts';
 import type { HostSink } from './node-host.ts';
 
-/** A read of one key, or of a range of keys (its query checked: kv/range.ts). */
-type PendingRead = { readonly requestId: number; readonly key: Uint8Array; readonly range?: undefined } | { readonly requestId: number; readonly range: KvRangeQuery };
+/** A read of one key, of a range of keys (its query checked: kv/range.ts), or a lease request. */
+type PendingRead =
+  | { readonly requestId: number; readonly key: Uint8Array; readonly range?: undefined; readonly lease?: undefined }
+  | { readonly requestId: number; readonly range: KvRangeQuery; readonly lease?: undefined }
+  | { readonly requestId: number; readonly range?: undefined; readonly lease: { readonly op: LeaseOp; readonly id: number } };
 
 export class ReadQueue {
   /** Reads that arrived since the last flush(), by mode. */
@@ -39,6 +48,8 @@ export class ReadQueue {
     private readonly sink: HostSink,
     /** The state machine reads are served from (the host replaces it when it installs a snapshot). */
     private readonly kv: () => KvStateMachine,
+    /** Answers a lease request on the leader (lease-keeper.ts); undefined: no such lease. */
+    private readonly leases: (op: LeaseOp, id: number) => LeaseTimes | undefined,
     /** Only for the simulator's planted bug (NodeHost.rangeReadsServedLocally): range reads skip the leader and ReadIndex. */
     private readonly rangeReadsLocal = false,
   ) {}
@@ -51,6 +62,11 @@ export class ReadQueue {
   /** Takes a range read (its query checked), as {@link queue} takes a read of one key. */
   queueRange(requestId: number, consistency: ReadConsistency, range: KvRangeQuery): void {
     this.take({ requestId, range }, consistency);
+  }
+
+  /** Takes a lease keep-alive or time-to-live: on the leader, into the next linearizable round. */
+  queueLease(requestId: number, op: LeaseOp, id: number): void {
+    this.take({ requestId, lease: { op, id } }, 'linearizable');
   }
 
   private take(read: PendingRead, consistency: ReadConsistency): void {
@@ -68,7 +84,11 @@ export class ReadQueue {
   /** Answers a read from the state machine as it is now, which has applied at least `index`. */
   private answer(read: PendingRead, index: number): void {
     const kv = this.kv();
-    if (read.range === undefined) this.sink.reply({ kind: 'read', requestId: read.requestId, index, value: kv.getShared(read.key) });
+    if (read.lease !== undefined) {
+      const times = this.leases(read.lease.op, read.lease.id);
+      if (times === undefined) this.sink.reply({ kind: 'error', requestId: read.requestId, code: ErrorCode.LEASE_NOT_FOUND, leaderHint: NONE, proposed: false });
+      else this.sink.reply({ kind: 'lease', requestId: read.requestId, id: read.lease.id, ...times });
+    } else if (read.range === undefined) this.sink.reply({ kind: 'read', requestId: read.requestId, index, value: kv.getShared(read.key) });
     else this.sink.reply({ kind: 'range', requestId: read.requestId, result: kv.range(read.range) });
   }
 

@@ -30,7 +30,7 @@
  */
 
 import { ErrorCode, errorCodeFromWire, errorCodeWire, RingraftError } from '../base/index.ts';
-import { CONSISTENCY_TAG, decodeRequest, ERROR_REPLY_BYTES, REPLY_KIND, REQUEST_HEADER_BYTES, REQUEST_KIND } from '../runtime/index.ts';
+import { decodeRequest, ERROR_REPLY_BYTES, isForwardedToLeader, REPLY_KIND, REQUEST_HEADER_BYTES, REQUEST_KIND } from '../runtime/index.ts';
 import type { ClientConnectionHandle, RingConsumer, TcpLane } from '../transport/index.ts';
 import { errorFrame, FORWARD_HEADER_BYTES, FORWARD_REPLY, FORWARD_REQUEST, forwardFrame, keepCopy, NOT_LEADER_WIRE, replyFrame } from './frames.ts';
 import type { Logger } from './log.ts';
@@ -229,7 +229,7 @@ export class ClientBridge {
     const kind = frame[0];
     const leader = this.knownLeader;
     if (leader === 0 || leader === this.host.nodeId || !this.host.isPeer(leader)) return false;
-    if (kind !== REQUEST_KIND.write && !(isRead(kind) && frame.length > REQUEST_HEADER_BYTES && frame[REQUEST_HEADER_BYTES] !== CONSISTENCY_TAG.stale)) return false;
+    if (!isForwardedToLeader(frame)) return false;
     const id = this.nextForwardId();
     if (!this.host.sendToPeer(leader, forwardFrame(FORWARD_REQUEST, id, frame), 'append')) return false;
     this.forwarded.set(id, { conn, clientRequestId, peer: leader, write: kind === REQUEST_KIND.write });
@@ -257,8 +257,7 @@ export class ClientBridge {
     const originId = new DataView(bytes.buffer, bytes.byteOffset, bytes.length).getUint32(1, true);
     const frame = keepCopy(bytes.subarray(FORWARD_HEADER_BYTES));
     if (bytes[0] === FORWARD_REQUEST) {
-      const kind = frame[0];
-      if (kind !== REQUEST_KIND.write && !isRead(kind)) {
+      if (!isForwardedToLeader(frame)) {
         this.replyToForwarder(from, originId, ErrorCode.NOT_LEADER);
         return true;
       }
@@ -367,9 +366,6 @@ export class ClientBridge {
 }
 
 /** A read of a key or of a range: its consistency byte follows the header (a stale one is not forwarded). */
-function isRead(kind: number | undefined): boolean {
-  return kind === REQUEST_KIND.read || kind === REQUEST_KIND.range;
-}
 
 /** The first u32 id from `from` on (1 after 0xFFFFFFFF) not in use in `inUse`; `advance` gets the one after it. */
 function nextFreeId(from: number, inUse: ReadonlyMap<number, unknown>, advance: (next: number) => void): number {

@@ -102,7 +102,13 @@ describe('connect', () => {
     expect(t.succeeded).toBe(true);
     const read = t.results[1];
     expect(read?.op === 'range' && read.result.entries.map((e) => [text(e.key), text(e.value), e.modIndex === t.index])).toEqual([['p', '3', true]]);
-    expect(nodes[follower - 1]!.stats().requestsForwarded).toBeGreaterThanOrEqual(6);
+    // And leases: a grant, a put with it, a keep-alive and a time-to-live, all at the leader.
+    const { id } = await kv.grantLease(30_000);
+    await kv.put('leased', 'v', { lease: id });
+    expect(await kv.keepAlive(id)).toMatchObject({ id, ttlMs: 30_000, remainingMs: 30_000 });
+    expect(await kv.leaseTimeToLive(id)).toMatchObject({ id, keys: 1 });
+    expect(await kv.revokeLease(id)).toBe(1);
+    expect(nodes[follower - 1]!.stats().requestsForwarded).toBeGreaterThanOrEqual(11);
     // Pinned to the follower, a write is served there by forwarding, not refused.
     await kv.put('q', '1', { nodeId: follower });
     expect(text(await kv.get('q'))).toBe('1');
