@@ -52,3 +52,4 @@ export type { ClientLinkData, ControlReply, ControlRequest, ForwardedDiagnostic,
 export const NODE_WORKER_URL = import.meta.url.endsWith('.ts')
   ? new URL('../../dist/src/runtime/node-worker.js', import.meta.url)
   : new URL('./node-worker.js', import.meta.url);
+export { LeaseKeeper, type LeaseTimes } from './lease-keeper.ts';

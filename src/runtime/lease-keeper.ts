@@ -36,12 +36,12 @@ export interface LeaseTimes {
 }
 
 export class LeaseKeeper {
-  private ticks = 0;
-  private leader = false;
+  protected ticks = 0;
+  protected leader = false;
   /** On a leader: the tick at which each lease runs out. */
-  private readonly deadlines = new Map<number, number>();
+  protected readonly deadlines = new Map<number, number>();
   /** On a leader: leases whose expiry it proposed (keep-alives are refused). */
-  private readonly expiring = new Set<number>();
+  protected readonly expiring = new Set<number>();
   private readonly scanEveryTicks: number;
 
   constructor(
@@ -135,8 +135,11 @@ export class LeaseKeeper {
     }
   }
 
-  /** A TTL in whole ticks, rounded up: a lease never runs out early. */
-  private ttlTicks(ttlMs: number): number {
-    return Math.ceil(ttlMs / this.tickMs);
+  /**
+   * A TTL in ticks from the tick under way: rounded up, and one more, since that tick may be
+   * nearly over (a deadline counted from it alone could fall up to a tick before the TTL).
+   */
+  protected ttlTicks(ttlMs: number): number {
+    return Math.ceil(ttlMs / this.tickMs) + 1;
   }
 }

@@ -145,7 +145,7 @@ export class NodeHost {
     this.kvMachine = this.newStateMachine(snap.meta.index > 0 ? snap.data : undefined);
     this.snapshots = new SnapshotPolicy(settings, snap.meta.index);
     this.writes = new WriteBatcher(this.raft, sink, settings.writeBatchBytesMax);
-    this.leases = new LeaseKeeper(settings.tickMs, () => this.kvMachine, (data) => this.raft.propose(data));
+    this.leases = this.newLeaseKeeper(settings.tickMs, () => this.kvMachine, (data) => this.raft.propose(data));
     this.reads = new ReadQueue(this.raft, sink, () => this.kvMachine, (op, id) => (op === 'keep-alive' ? this.leases.keepAlive(id) : this.leases.timeToLive(id)), this.rangeReadsServedLocally());
     this.watches = new WatchSet(this.raft, sink, snap.meta.index, settings.watchHistoryChangesMax, settings.watchHistoryBytesMax, this.snapshots.catchUpEntriesMax);
     this.unsubscribe = this.listen();
@@ -369,6 +369,11 @@ export class NodeHost {
    */
   protected rangeReadsServedLocally(): boolean {
     return false;
+  }
+
+  /** The leader's lease clock (called once, from the constructor). A seam for the simulator's planted bug. */
+  protected newLeaseKeeper(tickMs: number, kv: () => KvStateMachine, propose: (data: Uint8Array) => void): LeaseKeeper {
+    return new LeaseKeeper(tickMs, kv, propose);
   }
 
   /**

@@ -5,7 +5,8 @@
  *
  * - the network: a partition, a one-way cut, an isolated leader, a burst of loss and
  *   duplication, each healed after a while;
- * - nodes: crashes (now, or armed at the next vote, commit or won election), restarts, and
+ * - nodes: pauses (a stopped process: no tick, message or request, then the missed ticks at
+ *   once), crashes (now, or armed at the next vote, commit or won election), restarts, and
  *   crash points taken at random inside the Ready cycle; a crash may tear the write under way,
  *   flip a bit of the log or wipe the disk, at most one node's disk per run;
  * - the operator: membership changes, leadership transfers, and starts of nodes with a
@@ -182,6 +183,14 @@ export class FaultInjector {
       case 'misconfigure':
         this.misconfigure();
         break;
+      case 'pause': {
+        const victim = leader !== undefined && rand.chance(0.5) ? leader : sim.nodes.get(rand.pick(ids));
+        const ms = rand.int(50, 800);
+        if (victim?.host === undefined || victim.pausedUntil > sim.time) break;
+        victim.pausedUntil = sim.time + ms;
+        sim.recorder.add({ kind: 'pause', node: victim.id, ms });
+        break;
+      }
     }
   }
 

@@ -8,7 +8,7 @@
  */
 import type { ConfState, Entry, InitialState, Snapshot } from '../core/index.ts';
 import { KvStateMachine, type KvApplyOutcome, type KvChange } from '../kv/index.ts';
-import { NodeHost, type HostStorage } from '../runtime/index.ts';
+import { LeaseKeeper, NodeHost, type HostStorage } from '../runtime/index.ts';
 import type { CorruptLogError, PersistBatch } from '../storage/index.ts';
 import type { SimFileSystem } from './sim-fs.ts';
 
@@ -112,6 +112,32 @@ class SplitTxnStateMachine extends KvStateMachine {
 export class SplitTxnHost extends NodeHost {
   protected override newStateMachine(snapshot: Uint8Array | undefined): KvStateMachine {
     return snapshot === undefined ? new SplitTxnStateMachine() : SplitTxnStateMachine.restore(snapshot);
+  }
+}
+
+/**
+ * The leaseNoFreshTtl bug's lease clock: every node keeps a deadline for each lease from when
+ * it applied the grant, and a new leader goes on with those deadlines instead of giving every
+ * lease a full TTL afresh, so keep-alives the old leader answered count for nothing.
+ */
+class GrantTimeLeaseKeeper extends LeaseKeeper {
+  override noteRole(isLeader: boolean): void {
+    this.leader = isLeader;
+    this.expiring.clear();
+  }
+
+  override noteRestored(): void {}
+
+  override onLeaseChange(id: number, ttlMs: number | undefined): void {
+    if (ttlMs === undefined) this.deadlines.delete(id);
+    else this.deadlines.set(id, this.ticks + this.ttlTicks(ttlMs));
+  }
+}
+
+/** The leaseNoFreshTtl host bug (see GrantTimeLeaseKeeper). */
+export class LeaseNoFreshTtlHost extends NodeHost {
+  protected override newLeaseKeeper(tickMs: number, kv: () => KvStateMachine, propose: (data: Uint8Array) => void): LeaseKeeper {
+    return new GrantTimeLeaseKeeper(tickMs, kv, propose);
   }
 }
 

@@ -16,7 +16,7 @@ import { DEFAULT_NETWORK, type NetworkOptions } from './network.ts';
  * cluster does not have (see operator.ts): extra nodes from a wrong node count, or a new
  * member given a voter set of its own. The start guard must refuse it.
  */
-export const FAULT_KINDS = ['partition', 'asymmetric', 'isolate', 'crash', 'drop', 'membership', 'transfer', 'misconfigure'] as const;
+export const FAULT_KINDS = ['partition', 'asymmetric', 'isolate', 'crash', 'drop', 'membership', 'transfer', 'misconfigure', 'pause'] as const;
 export type FaultKind = (typeof FAULT_KINDS)[number];
 
 /** Host-side bugs the bug-planting suite can switch on. Never set outside tests. */
@@ -34,6 +34,8 @@ export interface HostBugs {
   readonly rangeReadsLocal?: boolean;
   /** Apply a transaction's puts after its first one entry late (sim/host-bugs.ts, SplitTxnStateMachine). */
   readonly splitTxn?: boolean;
+  /** A new leader keeps each lease's deadline from its grant instead of a full TTL afresh (sim/host-bugs.ts, GrantTimeLeaseKeeper). */
+  readonly leaseNoFreshTtl?: boolean;
 }
 
 /**
@@ -64,6 +66,8 @@ export interface SimOptions {
   /** Quiet period at the end (faults healed) in which the cluster must make progress. */
   readonly quiesceMs: number;
   readonly clients: number;
+  /** Clients that hold a lease each: grant, a key under it, keep-alives, and now and then they stop renewing (lease-holders.ts). */
+  readonly leaseHolders: number;
   readonly keys: number;
   readonly clientTimeoutMs: number;
   readonly clientAttemptsMax: number;
@@ -152,6 +156,7 @@ export function defaultSimOptions(seed: number, overrides: SimOverrides = {}): S
     durationMs: 4000,
     quiesceMs: 3000,
     clients,
+    leaseHolders: 2,
     keys,
     clientTimeoutMs,
     clientAttemptsMax: 5,

@@ -28,6 +28,7 @@ export const PLANTED_BUGS = [
   'wrong-bootstrap-config',
   'range-reads-stale',
   'txn-split',
+  'lease-no-fresh-ttl',
 ] as const;
 export type PlantedBug = (typeof PLANTED_BUGS)[number];
 
@@ -153,6 +154,8 @@ export const HUNTING_PROFILES: Record<PlantedBug, SimOverrides> = {
   'range-reads-stale': { clientTimeoutMs: 60, clients: 8, keys: 3, faults: ['isolate', 'partition', 'asymmetric'] },
   // Many clients over few keys: reads land between a transaction's entry and the next.
   'txn-split': { clients: 8, keys: 3 },
+  // Leader changes while holders keep their leases alive.
+  'lease-no-fresh-ttl': { leaseHolders: 6, faults: ['transfer', 'isolate', 'pause'] },
 };
 
 /** The simulator options that plant `bug`, with the profile under which it shows. */
@@ -163,6 +166,7 @@ export function plantBug(bug: PlantedBug): SimOverrides {
   if (bug === 'host-sends-before-persist') return { ...profile, hostBugs: { sendBeforePersist: true } };
   if (bug === 'range-reads-stale') return { ...profile, hostBugs: { rangeReadsLocal: true } };
   if (bug === 'txn-split') return { ...profile, hostBugs: { splitTxn: true } };
+  if (bug === 'lease-no-fresh-ttl') return { ...profile, hostBugs: { leaseNoFreshTtl: true } };
   if (bug === 'wiped-node-rejoins') return { ...profile, operatorBugs: { skipDirectoryCheck: true } };
   if (bug === 'wrong-bootstrap-config') return { ...profile, operatorBugs: { skipConfigurationCheck: true } };
   const Cls = NODE_CLASSES[bug]!;

@@ -58,6 +58,13 @@ export class SimNode {
   lastCommit = 0;
   lastApplied = 0;
   wasLeader = false;
+  /**
+   * Paused (a process stopped, by a debugger or the kernel) until this simulated time: it
+   * takes no tick, message or request before, and then every tick it missed at once.
+   */
+  pausedUntil = 0;
+  /** Ticks it missed while paused: taken, time first as the worker loop does, before its next input. */
+  ticksMissed = 0;
   /** The crash point chosen for the Ready being processed, if any. */
   crashPoint: 'mid-write' | 'before-send' | 'after-send' | undefined;
 

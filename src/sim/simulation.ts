@@ -35,9 +35,10 @@ import type { ClusterManifest } from '../storage/index.ts';
 import { EventQueue } from './event-queue.ts';
 import { describeFaults, FaultInjector, type FaultHost } from './faults.ts';
 import type { HistoryOp } from './history.ts';
-import { LateHardStateStorage, RangeReadsLocalHost, SendsBeforePersistHost, SplitTxnHost } from './host-bugs.ts';
+import { LateHardStateStorage, LeaseNoFreshTtlHost, RangeReadsLocalHost, SendsBeforePersistHost, SplitTxnHost } from './host-bugs.ts';
 import { Invariants } from './invariants.ts';
 import { checkRangeReads } from './range-check.ts';
+import { checkLeaseExpiries } from './lease-check.ts';
 import { checkLinearizable } from './linearizability.ts';
 import { SimNetwork } from './network.ts';
 import { checkSimStart, newSimRecord, noteSimStarted } from './operator.ts';
@@ -93,6 +94,8 @@ export class Simulation implements FaultHost, WorkloadHost {
   readonly invariants = new Invariants();
   /** Every committed entry some node applied, by index: the log the range check replays. */
   private readonly appliedEntries = new Map<number, Entry>();
+  /** When each index was first applied, at any node (simulated ms). */
+  private readonly appliedAt = new Map<number, number>();
   readonly nodes = new Map<number, SimNode>();
   private now = 0;
   private events = 0;
@@ -199,6 +202,13 @@ export class Simulation implements FaultHost, WorkloadHost {
       this.stats.rangeReadsChecked = ranges.checked - this.stats.txnsChecked;
       if (ranges.violation !== undefined) violation = `range reads and transactions: ${ranges.violation}`;
     }
+    if (violation === undefined && o.checkHistory !== false) {
+      const leases = checkLeaseExpiries(this.workload.renewals, this.appliedEntries, this.appliedAt);
+      this.stats.leaseRenewals = this.workload.renewals.length;
+      this.stats.leasesExpired = leases.expired;
+      this.stats.leaseRenewalsChecked = leases.checked;
+      if (leases.violation !== undefined) violation = `leases: ${leases.violation}`;
+    }
     return violation;
   }
 
@@ -285,7 +295,16 @@ export class Simulation implements FaultHost, WorkloadHost {
     node.crashPoint = undefined;
     node.wasLeader = false;
     const bugs = this.options.hostBugs;
-    const Host = bugs?.sendBeforePersist === true ? SendsBeforePersistHost : bugs?.rangeReadsLocal === true ? RangeReadsLocalHost : bugs?.splitTxn === true ? SplitTxnHost : NodeHost;
+    const Host =
+      bugs?.sendBeforePersist === true
+        ? SendsBeforePersistHost
+        : bugs?.rangeReadsLocal === true
+          ? RangeReadsLocalHost
+          : bugs?.splitTxn === true
+            ? SplitTxnHost
+            : bugs?.leaseNoFreshTtl === true
+              ? LeaseNoFreshTtlHost
+              : NodeHost;
     this.recorder.add({ kind: 'start', node: id, incarnation: node.incarnation, voters: initialVoters });
     node.host = new Host(
       {
@@ -301,9 +320,17 @@ export class Simulation implements FaultHost, WorkloadHost {
     node.lastCommit = node.host.raft.log.committed;
     const incarnation = node.incarnation;
     const phase = this.rand.int(0, this.options.node.tickMs);
+    node.pausedUntil = 0;
+    node.ticksMissed = 0;
     const tick = (): void => {
       if (node.incarnation !== incarnation || node.host === undefined) return;
+      if (this.time < node.pausedUntil) {
+        node.ticksMissed++;
+        this.at(this.options.node.tickMs, tick);
+        return;
+      }
       node.lateStorage?.flushLate();
+      this.catchUp(node);
       node.host.tick();
       this.drain(node);
       this.at(this.options.node.tickMs, tick);
@@ -329,10 +356,24 @@ export class Simulation implements FaultHost, WorkloadHost {
     }
   }
 
+  /**
+   * A node that was paused takes the ticks it missed, all at once, before any input: time
+   * first, as the worker loop does (runtime/node-worker.ts), so that a leader sees its lease
+   * run out before it answers a lease read that waited meanwhile.
+   */
+  catchUp(node: SimNode): void {
+    for (; node.ticksMissed > 0; node.ticksMissed--) node.host!.tick();
+  }
+
   /** Delivers a Raft message (after its network delay) to a node, if it is up. */
   private deliver(m: Message): void {
     const node = this.nodes.get(m.to);
     if (node === undefined || node.host === undefined) return;
+    if (this.time < node.pausedUntil) {
+      this.at(node.pausedUntil - this.time, () => this.deliver(m));
+      return;
+    }
+    this.catchUp(node);
     node.host.step(m);
     this.drain(node);
   }
@@ -424,7 +465,10 @@ export class Simulation implements FaultHost, WorkloadHost {
     for (const e of rd.committedEntries) {
       this.invariants.onApply(node.id, e, node.lastApplied);
       // The same at every node (State Machine Safety, just checked): the first one seen serves the range check.
-      if (!this.appliedEntries.has(e.index)) this.appliedEntries.set(e.index, e);
+      if (!this.appliedEntries.has(e.index)) {
+        this.appliedEntries.set(e.index, e);
+        this.appliedAt.set(e.index, this.time);
+      }
       node.lastApplied = e.index;
       if (e.type === EntryType.ConfChange) this.stats.confChangesApplied++;
     }

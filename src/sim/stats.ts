@@ -30,6 +30,12 @@ export interface SimStats {
   rangeReadsChecked: number;
   /** Acknowledged transactions the final check compared with the log replayed to their index. */
   txnsChecked: number;
+  /** Lease grants and keep-alives the cluster acknowledged. */
+  leaseRenewals: number;
+  /** Leases that expired (their expiry applied). */
+  leasesExpired: number;
+  /** Renewals of leases that expired, each checked to be a whole TTL before the expiry. */
+  leaseRenewalsChecked: number;
 }
 
 /** The counts of a run that has not started. */
@@ -47,6 +53,9 @@ export function newSimStats(): SimStats {
     rangeReads: 0,
     rangeReadsChecked: 0,
     txnsChecked: 0,
+    leaseRenewals: 0,
+    leasesExpired: 0,
+    leaseRenewalsChecked: 0,
     diskWipes: 0,
     stateLostStops: 0,
     misconfiguredStarts: 0,

@@ -48,6 +48,7 @@ export type SimOwnEvent =
   | { readonly kind: 'partition'; readonly node: typeof CLUSTER_WIDE; readonly fault: 'partition' | 'isolate'; readonly groups: readonly (readonly number[])[] }
   | { readonly kind: 'cut-one-way'; readonly node: typeof CLUSTER_WIDE; readonly from: number; readonly to: readonly number[] }
   | { readonly kind: 'heal'; readonly node: typeof CLUSTER_WIDE }
+  | { readonly kind: 'pause'; readonly node: number; readonly ms: number }
   | { readonly kind: 'packet-loss'; readonly node: typeof CLUSTER_WIDE; readonly probability: number; readonly duplicateProbability: number }
   | { readonly kind: 'quiet'; readonly node: typeof CLUSTER_WIDE }
   | { readonly kind: 'violation'; readonly node: typeof CLUSTER_WIDE; readonly what: string }
@@ -256,6 +257,8 @@ export function formatSimTraceEvent(e: SimTraceEvent): string {
       return `network cuts ${e.from} -> [${e.to.join(',')}] one way`;
     case 'heal':
       return 'network heals';
+    case 'pause':
+      return `paused for ${e.ms} ms`;
     case 'packet-loss':
       return `network loses ${percent(e.probability)} of messages, duplicates ${percent(e.duplicateProbability)}`;
     case 'quiet':

@@ -6,28 +6,34 @@
  * loop (`NodeHost`) as the client protocol would hand them over.
  */
 import { ErrorCode, fail } from '../base/index.ts';
-import { NONE, type Rand } from '../core/index.ts';
+import type { Rand } from '../core/index.ts';
 import { decodeTxnResult, encodeKvRequest, type KvCommand, type KvRangeQuery, type KvRangeResult, type KvTxn, type KvWriteResult, type TxnCompare, type TxnOp } from '../kv/index.ts';
 import type { ClientReply as HostReply } from '../runtime/index.ts';
 import type { HistoryOp } from './history.ts';
+import { LeaseHolder, type LeaseRenewal } from './lease-holders.ts';
+import { SimActor } from './sim-actor.ts';
+import type { LeaseOp } from '../runtime/index.ts';
 import type { SimNetwork } from './network.ts';
 import type { SimOptions } from './options.ts';
 import type { SimNode } from './sim-node.ts';
 import type { SimStats } from './stats.ts';
 import type { TraceRecorder } from './trace-recorder.ts';
 
-type ClientRequest =
+export type SimRequest =
   | { kind: 'write'; client: number; opId: number; clientId: number; seq: number; command: KvCommand }
   | { kind: 'read'; client: number; opId: number; key: string; mode: 'safe' | 'lease' }
-  | { kind: 'range'; client: number; opId: number; query: KvRangeQuery; mode: 'safe' | 'lease' };
+  | { kind: 'range'; client: number; opId: number; query: KvRangeQuery; mode: 'safe' | 'lease' }
+  | { kind: 'lease'; client: number; opId: number; op: LeaseOp; id: number };
+type ClientRequest = SimRequest;
 
 /**
  * `proposed` on a refusal: whether the request may have entered a log before it was refused.
  * `index` on a write: its log entry's; `range` on a range read: what it read.
  */
-type ClientReply =
-  | { opId: number; ok: true; output: string | boolean | null; index?: number; range?: KvRangeResult; txn?: Uint8Array }
+export type SimReply =
+  | { opId: number; ok: true; output: string | boolean | null; index?: number; range?: KvRangeResult; txn?: Uint8Array; leaseId?: number }
   | { opId: number; ok: false; code: string; leaderHint: number; proposed: boolean };
+type ClientReply = SimReply;
 
 /**
  * A range read a client completed, kept beside the history (the per-key linearizability check
@@ -94,6 +100,8 @@ export interface WorkloadHost {
   members(): number[];
   /** Runs the node's host loop until it has no Ready left. */
   drain(node: SimNode): void;
+  /** A node that was paused takes the ticks it missed, before any input. */
+  catchUp(node: SimNode): void;
 }
 
 export class Workload {
@@ -105,15 +113,31 @@ export class Workload {
   readonly writeAcks: WriteAck[] = [];
   /** Transactions that completed, in completion order. */
   readonly txns: TxnAck[] = [];
-  private readonly clients: SimClient[] = [];
+  /** Lease renewals (grants and keep-alives) the cluster acknowledged, in completion order. */
+  readonly renewals: LeaseRenewal[] = [];
+  /** Leases found gone by their holder while renewing. */
+  leasesLost = 0;
+  /** The key-value clients, then the lease holders, by client address - 1. */
+  private readonly clients: { onReply(reply: ClientReply, from: number): void }[] = [];
 
   constructor(private readonly sim: WorkloadHost) {}
 
   /** Makes the clients and schedules each one's first operation. */
   start(): void {
     const sim = this.sim;
-    for (let c = 0; c < sim.options.clients; c++) this.clients.push(new SimClient(sim, this, c + 1, sim.rand.fork()));
-    for (const c of this.clients) sim.at(sim.rand.int(0, 50), () => c.next());
+    const kvClients: SimClient[] = [];
+    for (let c = 0; c < sim.options.clients; c++) kvClients.push(new SimClient(sim, this, c + 1, sim.rand.fork()));
+    this.clients.push(...kvClients);
+    for (const c of kvClients) sim.at(sim.rand.int(0, 50), () => c.next());
+    for (let h = 0; h < sim.options.leaseHolders; h++) {
+      const holder = new LeaseHolder(sim, this, this.clients.length + 1, sim.rand.fork());
+      this.clients.push(holder);
+      holder.start();
+    }
+  }
+
+  noteLeaseLost(): void {
+    this.leasesLost++;
   }
 
   recordOp(op: HistoryOp): void {
@@ -146,7 +170,12 @@ export class Workload {
     switch (r.kind) {
       case 'write':
         // A transaction's result is copied: it is the session's own array.
-        reply = r.result.op === 'txn' ? { opId: req.opId, ok: true, output: null, index: r.index, txn: r.result.encoded.slice() } : { opId: req.opId, ok: true, output: resultOutput(r.result), index: r.index };
+        if (r.result.op === 'txn') reply = { opId: req.opId, ok: true, output: null, index: r.index, txn: r.result.encoded.slice() };
+        else if (r.result.op === 'lease-grant') reply = { opId: req.opId, ok: true, output: null, index: r.index, leaseId: r.result.id };
+        else reply = { opId: req.opId, ok: true, output: resultOutput(r.result), index: r.index };
+        break;
+      case 'lease':
+        reply = { opId: req.opId, ok: true, output: null };
         break;
       case 'range':
         // Copied now: the entries hold the state machine's own arrays.
@@ -174,11 +203,18 @@ export class Workload {
     const node = this.sim.nodes.get(to);
     const host = node?.host;
     if (node === undefined || host === undefined) return; // A crashed node answers nothing.
+    if (this.sim.time < node.pausedUntil) {
+      this.sim.at(node.pausedUntil - this.sim.time, () => this.handleRequest(to, req));
+      return;
+    }
+    this.sim.catchUp(node);
     const requestId = node.requestNext++;
     node.requests.set(requestId, { client: req.client, opId: req.opId });
     if (req.kind === 'write') {
       const data = encodeKvRequest({ clientId: req.clientId, seq: req.seq, command: req.command });
       host.addWrite(requestId, data, 0, data.length);
+    } else if (req.kind === 'lease') {
+      host.handleRequest({ kind: 'lease', requestId, op: req.op, id: req.id });
     } else {
       if (req.mode === 'lease') this.sim.stats.readsLease++;
       else this.sim.stats.readsSafe++;
@@ -231,6 +267,7 @@ function resultOutput(r: KvWriteResult): string | boolean | null {
     case 'txn':
       fail('a transaction is recorded by its keys, not by one output');
     case 'lease-grant':
+      fail('a lease grant is answered with its id, not an output');
     case 'lease-revoke':
     case 'refused':
       fail(`the simulator sent no request answered with ${r.op}`);
@@ -243,13 +280,7 @@ function resultOutput(r: KvWriteResult): string | boolean | null {
  * retried write is applied at most once), and records every operation with its call and
  * return times. An operation given up on is recorded with return null (outcome unknown).
  */
-class SimClient {
-  /** The session: a client id (client index and session number) and its next sequence number. */
-  private clientId: number;
-  private sessionNo = 1;
-  private seq = 0;
-  private opNext = 1;
-  private target = 1;
+class SimClient extends SimActor {
   private current:
     | {
         opId: number;
@@ -269,23 +300,12 @@ class SimClient {
   private lastSeen = new Map<string, string | null>();
 
   constructor(
-    private readonly sim: WorkloadHost,
+    sim: WorkloadHost,
     private readonly workload: Workload,
-    readonly index: number,
-    private readonly rand: Rand,
+    index: number,
+    rand: Rand,
   ) {
-    this.clientId = (index << 16) | this.sessionNo;
-  }
-
-  /**
-   * After a write with an unknown outcome or an expired session, continue in a new session:
-   * the old one may hold a request that is still in some log, and the state machine opens
-   * sessions only at sequence number 1.
-   */
-  private newSession(): void {
-    this.sessionNo++;
-    this.clientId = (this.index << 16) | this.sessionNo;
-    this.seq = 0;
+    super(sim, index, rand);
   }
 
   next(): void {
@@ -469,12 +489,8 @@ class SimClient {
       this.giveUp();
       return;
     }
-    // Not the leader (or busy): follow the hint at once, or try another node after a pause
-    // (an election is probably under way).
     cur.timer++;
-    const hinted = reply.leaderHint !== NONE;
-    this.target = hinted ? reply.leaderHint : this.rand.pick(this.sim.members());
-    this.sim.at(hinted ? this.rand.int(1, 5) : this.rand.int(20, 60), () => {
+    this.retryAfterRefusal(reply.leaderHint, () => {
       if (!cur.done) this.retryOrGiveUp();
     });
   }

@@ -1,6 +1,6 @@
 // Proves the simulator catches bugs that break what clients see or what survives a crash:
 // reads answered by a leader that did not confirm it still leads, lease reads served after
-// the lease ran out, range reads served from a follower's own state, a transaction applied in two entries, a term or vote sent before it was durable, and a node that "repairs" a
+// the lease ran out, range reads served from a follower's own state, a transaction applied in two entries, a lease expired by a new leader without a fresh TTL, a term or vote sent before it was durable, and a node that "repairs" a
 // corrupt WAL by cutting it and serves from what is left. Each is found within a bounded
 // number of seeds, by the check that bug must trip, and the same seed passes without it.
 import { describe, expect, it } from 'vitest';
@@ -14,7 +14,8 @@ describe('planted read and persistence bugs are caught', () => {
     expect(found, 'no seed caught it').toBeDefined();
     expect(found!.controlViolation, 'the same seed without the bug').toBeUndefined();
     // A stale get fails the history's check; a stale range read, which reads the same way, the range check.
-    expect(found!.violation).toMatch(/^linearizability: history of key|^range reads and transactions: .*missed a completed write/);
+    // Or a keep-alive a deposed leader answered, which the lease check sees.
+    expect(found!.violation).toMatch(/^linearizability: history of key|^range reads and transactions: .*missed a completed write|^leases: lease \d+ .* early/);
   });
 
   it('range reads served from whatever node they reach, without ReadIndex (a follower behind its leader)', () => {
@@ -30,6 +31,14 @@ describe('planted read and persistence bugs are caught', () => {
     expect(found!.controlViolation, 'the same seed without the bug').toBeUndefined();
     // A read between the two halves: a transaction's or a range's against the log replayed, or a get in the history.
     expect(found!.violation).toMatch(/^range reads and transactions: .*(the committed log replayed answers|the committed log up to)|^linearizability: history of key/);
+  });
+
+  it('a new leader that expires leases by their grant time instead of a full TTL afresh', () => {
+    const found = huntBug('lease-no-fresh-ttl', SEEDS_MAX);
+    expect(found, 'no seed caught it').toBeDefined();
+    expect(found!.controlViolation, 'the same seed without the bug').toBeUndefined();
+    expect(found!.controlStats.leaseRenewalsChecked).toBeGreaterThan(0);
+    expect(found!.violation).toMatch(/^leases: lease \d+ \(TTL \d+ ms\) expired at \d+ ms .* ms early: holder \d+ renewed it/);
   });
 
   it('a lease read served after check-quorum would have deposed the leader', () => {

@@ -6,6 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { EntryType, type Entry } from '../../src/core/index.ts';
 import { encodeKvRequest, KvStateMachine, type KvRangeQuery, type KvTxn } from '../../src/kv/index.ts';
 import { checkRangeReads } from '../../src/sim/range-check.ts';
+import { checkLeaseExpiries } from '../../src/sim/lease-check.ts';
 import type { RangeRead, TxnAck } from '../../src/sim/workload.ts';
 
 const enc = new TextEncoder();
@@ -91,20 +92,43 @@ describe('transaction check', () => {
 });
 
 describe('the workload', () => {
-  it('sends range reads, delete-ranges and transactions, and the final checks judge them', async () => {
+  it('sends range reads, delete-ranges, transactions and lease renewals, and the final checks judge them', async () => {
     const { runSimulation, defaultSimOptions } = await import('../../src/sim/index.ts');
     let clears = 0;
     let ranges = 0;
     let txns = 0;
+    let renewals = 0;
+    let expired = 0;
     for (let seed = 1; seed <= 4; seed++) {
       const r = runSimulation(defaultSimOptions(seed));
       expect(r.ok, r.violation).toBe(true);
       clears += r.history.filter((h) => h.op === 'clear' && h.return !== null).length;
       ranges += r.stats.rangeReadsChecked;
       txns += r.stats.txnsChecked;
+      renewals += r.stats.leaseRenewalsChecked;
+      expired += r.stats.leasesExpired;
     }
     expect(clears).toBeGreaterThan(0);
     expect(ranges).toBeGreaterThan(0);
     expect(txns).toBeGreaterThan(0);
+    expect(renewals).toBeGreaterThan(0);
+    expect(expired).toBeGreaterThan(0);
+  });
+});
+
+describe('lease expiry check', () => {
+  const expire = (index: number, id: number): Entry => ({ index, term: 1, type: EntryType.Normal, data: encodeKvRequest({ op: 'lease-expire', id }) });
+  const applied = new Map([[1, expire(1, 7)], [2, expire(2, 7)]]);
+  const at = (ms: number) => new Map([[1, ms], [2, ms + 50]]);
+  const renewal = { holder: 3, lease: 7, ttlMs: 400, call: 1000, return: 1010 };
+
+  it('passes an expiry a whole TTL after the call of every renewal, and judges only the first expiry', () => {
+    expect(checkLeaseExpiries([renewal], applied, at(1400))).toEqual({ violation: undefined, expired: 1, checked: 1 });
+  });
+
+  it('reports an expiry before the call of a renewal plus its TTL, by how much', () => {
+    expect(checkLeaseExpiries([renewal], applied, at(1390)).violation).toMatch(/^lease 7 \(TTL 400 ms\) expired at 1390 ms \(its expiry applied at index 1\), 10 ms early: holder 3 renewed it by a call at 1000 ms/);
+    // A lease never expired is not judged.
+    expect(checkLeaseExpiries([{ ...renewal, lease: 8 }], applied, at(0))).toEqual({ violation: undefined, expired: 1, checked: 0 });
   });
 });
