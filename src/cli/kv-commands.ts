@@ -1,6 +1,6 @@
 /**
  * The commands that talk to a running cluster over the network (an etcdctl for ringraft):
- * `put`, `get`, `del`, `cas`, `watch`, `status`, `move-leader`. Each connects to the
+ * `put`, `get`, `del`, `cas`, `txn`, `lease`, `watch`, `status`, `move-leader`, `member`. Each connects to the
  * endpoints (`--endpoints` or RINGRAFT_ENDPOINTS, `HOST:PORT,...` of the nodes' client ports)
  * with the cluster's token (`--cluster-token` or RINGRAFT_CLUSTER_TOKEN), does one thing,
  * prints it (`-w table`, the default, for people; `-w json`, one JSON object per line, for
@@ -14,8 +14,9 @@ import { ErrorCode, RingraftError } from '../base/index.ts';
 import { adminCall, connect, parseEndpoint, type NetworkClient, type TlsFiles } from '../client/index.ts';
 import { parseArgs, UsageError, type Output } from './args.ts';
 import { parseDurationMs } from './load-command.ts';
+import type { TxnSpec } from '../cluster/index.ts';
 
-export const KV_USAGE = `ringraft put KEY VALUE                  write KEY
+export const KV_USAGE = `ringraft put KEY VALUE [--lease ID]     write KEY (attached to lease ID: deleted when it ends)
 ringraft get KEY [--consistency linearizable|lease|stale]
 ringraft get KEY [END] [--prefix] [--limit N] [--keys-only] [--count-only] [--reverse]
                                         a range in byte order: the keys from KEY up to before
@@ -25,6 +26,15 @@ ringraft del KEY                        prints 1 if KEY existed, else 0
 ringraft del KEY [END] [--prefix]       delete a range (as get's) in one entry; prints the count
 ringraft cas KEY EXPECTED NEXT [--absent]   swap if KEY holds EXPECTED (--absent: if it has
                                         no value; then give no EXPECTED); exit 1 if not swapped
+ringraft txn JSON                       a transaction, { "if": [...], "then": [...], "else": [...] }
+                                        as KvClient.txn takes it (keys and values as strings; '-'
+                                        reads it from stdin); prints SUCCEEDED or FAILED, then one
+                                        line per result
+ringraft lease grant TTL_MS             prints the new lease's id
+ringraft lease revoke ID                end lease ID now; prints how many keys it deleted
+ringraft lease ttl ID                   the lease's TTL, the time it has left, and its keys
+ringraft lease keep-alive ID [--count N]   renew every third of its TTL (N times, or until
+                                        interrupted); one line per renewal
 ringraft watch PREFIX [--after-index N] [--count N]   print changes under PREFIX ('' for all)
 ringraft status                         every member: id, role, term, commit, applied, leader
 ringraft move-leader ID                 ask the leader to hand leadership to node ID
@@ -39,7 +49,7 @@ ringraft member remove ID               remove node ID from the cluster
                                      RINGRAFT_TLS_CERT, RINGRAFT_TLS_KEY)
   exit codes: 0 done; 1 refused or failed; 2 a bad command line`;
 
-const KV_COMMANDS = ['put', 'get', 'del', 'cas', 'watch', 'status', 'move-leader', 'member'] as const;
+const KV_COMMANDS = ['put', 'get', 'del', 'cas', 'txn', 'lease', 'watch', 'status', 'move-leader', 'member'] as const;
 export type KvCommandName = (typeof KV_COMMANDS)[number];
 
 export function isKvCommand(name: string | undefined): name is KvCommandName {
@@ -47,7 +57,7 @@ export function isKvCommand(name: string | undefined): name is KvCommandName {
 }
 
 /** Positional arguments each command takes. */
-const ARITY: Record<KvCommandName, readonly number[]> = { put: [2], get: [1, 2], del: [1, 2], cas: [2, 3], watch: [1], status: [0], 'move-leader': [1], member: [1, 2, 3] };
+const ARITY: Record<KvCommandName, readonly number[]> = { put: [2], get: [1, 2], del: [1, 2], cas: [2, 3], txn: [1], lease: [2], watch: [1], status: [0], 'move-leader': [1], member: [1, 2, 3] };
 
 interface Common {
   readonly endpoints: readonly string[];
@@ -62,7 +72,7 @@ const utf8 = new TextDecoder('utf-8', { fatal: true });
 export async function kvCommand(name: KvCommandName, argv: readonly string[], out: Output, env: NodeJS.ProcessEnv = process.env): Promise<number> {
   const args = parseArgs(
     argv.map((a) => (a === '-w' ? '--write-out' : a)),
-    { flags: ['absent', 'prefix', 'keys-only', 'count-only', 'reverse'], values: ['endpoints', 'cluster-token', 'write-out', 'timeout-ms', 'consistency', 'after-index', 'count', 'limit', 'tls-ca', 'tls-cert', 'tls-key'] },
+    { flags: ['absent', 'prefix', 'keys-only', 'count-only', 'reverse'], values: ['endpoints', 'cluster-token', 'write-out', 'timeout-ms', 'consistency', 'after-index', 'count', 'limit', 'lease', 'tls-ca', 'tls-cert', 'tls-key'] },
   );
   const p = args.positional;
   if (!ARITY[name].includes(p.length)) throw new UsageError(`${name} takes ${ARITY[name].join(' or ')} arguments, got ${p.length}`);
@@ -88,10 +98,17 @@ async function run(
 ): Promise<number> {
   const key = p[0]!;
   switch (name) {
-    case 'put':
-      await client.put(key, p[1]!);
-      print('OK', { op: 'put', key, ok: true });
+    case 'put': {
+      const leaseText = args.values.get('lease');
+      const lease = leaseText === undefined ? undefined : nonNegativeInt(leaseText, 'lease');
+      await client.put(key, p[1]!, lease === undefined ? {} : { lease });
+      print('OK', { op: 'put', key, ok: true, ...(lease === undefined ? {} : { lease }) });
       return 0;
+    }
+    case 'txn':
+      return txnCommand(key === '-' ? await readStdin() : key, client, print);
+    case 'lease':
+      return leaseCommand(key, p[1]!, args, client, print);
     case 'get': {
       const consistency = choice(args.values.get('consistency') ?? 'linearizable', ['linearizable', 'lease', 'stale'] as const, 'consistency');
       const ranged = p.length === 2 || ['prefix', 'keys-only', 'count-only', 'reverse'].some((f) => args.flags.has(f)) || args.values.has('limit');
@@ -141,6 +158,96 @@ async function run(
     default:
       throw new UsageError(`unknown command ${name}`);
   }
+}
+
+/** `txn JSON`: the transaction as KvClient.txn takes it; SUCCEEDED or FAILED, then a line per result. */
+async function txnCommand(json: string, client: NetworkClient, print: (table: string, json: object) => void): Promise<number> {
+  let spec: unknown;
+  try {
+    spec = JSON.parse(json);
+  } catch (error) {
+    throw new UsageError(`txn takes a JSON object: ${(error as Error).message}`);
+  }
+  const r = await client.txn(spec as TxnSpec);
+  const shown = (b: Uint8Array): string => textOf(b) ?? Buffer.from(b).toString('base64');
+  const lines = r.results.map((x): string => {
+    switch (x.op) {
+      case 'put':
+        return 'put OK';
+      case 'delete':
+        return `delete ${x.existed ? 1 : 0}`;
+      case 'deleteRange':
+        return `deleteRange ${x.deleted}`;
+      case 'get':
+        return x.entry === undefined ? (x.truncated ? 'get (truncated)' : 'get (absent)') : `get ${shown(x.entry.value)}`;
+      case 'range':
+        return [`range ${x.result.entries.length} of ${x.result.count}${x.result.more ? '; more' : ''}`, ...x.result.entries.map((e) => `  ${shown(e.key)} ${e.value === undefined ? '' : shown(e.value)}`.trimEnd())].join('\n');
+    }
+  });
+  const results = r.results.map((x) => {
+    if (x.op === 'get') return { op: 'get', found: x.entry !== undefined, truncated: x.truncated, ...(x.entry === undefined ? {} : { ...valueJson(x.entry.value), createIndex: x.entry.createIndex, modIndex: x.entry.modIndex, version: x.entry.version }) };
+    if (x.op === 'range') return { op: 'range', count: x.result.count, more: x.result.more, entries: x.result.entries.map((e) => ({ key: shown(e.key), ...(e.value === undefined ? {} : valueJson(e.value)), createIndex: e.createIndex, modIndex: e.modIndex, version: e.version })) };
+    return x;
+  });
+  print([r.succeeded ? 'SUCCEEDED' : 'FAILED', ...lines].join('\n'), { op: 'txn', succeeded: r.succeeded, index: r.index, results });
+  return 0;
+}
+
+/** `lease grant|revoke|ttl|keep-alive`. */
+async function leaseCommand(sub: string, arg: string, args: ReturnType<typeof parseArgs>, client: NetworkClient, print: (table: string, json: object) => void): Promise<number> {
+  const n = nonNegativeInt(arg, sub === 'grant' ? 'TTL_MS' : 'ID');
+  switch (sub) {
+    case 'grant': {
+      const { id, ttlMs } = await client.grantLease(n);
+      print(String(id), { op: 'lease-grant', id, ttlMs });
+      return 0;
+    }
+    case 'revoke': {
+      const deleted = await client.revokeLease(n);
+      print(String(deleted), { op: 'lease-revoke', id: n, deleted });
+      return 0;
+    }
+    case 'ttl': {
+      const s = await client.leaseTimeToLive(n);
+      print(`lease ${s.id}: ttl ${s.ttlMs} ms, ${s.remainingMs} ms left, ${s.keys} keys`, { op: 'lease-ttl', ...s });
+      return 0;
+    }
+    case 'keep-alive': {
+      const countText = args.values.get('count');
+      const count = countText === undefined ? Number.POSITIVE_INFINITY : nonNegativeInt(countText, 'count');
+      const stop = new AbortController();
+      const onSignal = (): void => stop.abort();
+      process.once('SIGINT', onSignal);
+      try {
+        for (let i = 0; i < count && !stop.signal.aborted; i++) {
+          const s = await client.keepAlive(n);
+          print(`lease ${s.id}: renewed, ${s.remainingMs} ms left`, { op: 'lease-keep-alive', ...s });
+          if (i + 1 < count) await abortableSleep(s.ttlMs / 3, stop.signal);
+        }
+      } finally {
+        process.off('SIGINT', onSignal);
+      }
+      return 0;
+    }
+    default:
+      throw new UsageError(`lease takes grant TTL_MS, revoke ID, ttl ID or keep-alive ID, got ${JSON.stringify(sub)}`);
+  }
+}
+
+function abortableSleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(resolve, ms);
+    signal.addEventListener('abort', () => {
+      clearTimeout(timer);
+      resolve();
+    }, { once: true });
+  });
+}
+
+async function readStdin(): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const c of process.stdin) chunks.push(c as Buffer);
+  return Buffer.concat(chunks).toString('utf8');
 }
 
 /** `get` of a range: one line per key, or one JSON object for the page. */

@@ -53,6 +53,8 @@ export async function main(argv: readonly string[], out: Output = processOutput(
       case 'get':
       case 'del':
       case 'cas':
+      case 'txn':
+      case 'lease':
       case 'watch':
       case 'status':
       case 'move-leader':

@@ -60,7 +60,7 @@ export interface LeaseStatus {
   readonly ttlMs: number;
   /** Until it runs out unless renewed, by the leader's clock (a full TTL right after a keep-alive). */
   readonly remainingMs: number;
-  /** Keys attached (from leaseTimeToLive; 0 from keepAlive). */
+  /** Keys attached to it. */
   readonly keys: number;
 }
 

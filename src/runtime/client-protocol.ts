@@ -49,7 +49,7 @@
  *   leader       4 leader id
  *   range done   a range result (kv/range-codec.ts)
  *   lease        8 id, 4 ttlMs (granted), 4 remainingMs (as the leader's clock has it),
- *                4 keys (attached; for time-to-live, else 0)
+ *                4 keys (attached to it)
  * ```
  *
  * `proposed` on an error says whether the request may have entered a log before it was

@@ -64,6 +64,29 @@ describe('ringraft put/get/del/cas/watch/status/move-leader', () => {
     expect(await ringraft(['get', 'r/', '--prefix', '--count-only'], env)).toMatchObject({ code: 0, stdout: '0\n' });
     expect((await ringraft(['get', 'r/', '--prefix', '--limit', '0'], env)).code).toBe(2);
 
+    // Transactions, from an argument; a malformed one is a bad command line, a bad field refused.
+    const txn = JSON.stringify({ if: [{ key: 't', target: 'version', op: '=', value: 0 }], then: [{ op: 'put', key: 't', value: '1' }, { op: 'get', key: 't' }], else: [{ op: 'get', key: 't' }] });
+    expect(await ringraft(['txn', txn], env)).toMatchObject({ code: 0, stdout: 'SUCCEEDED\nput OK\nget 1\n' });
+    expect(await ringraft(['txn', txn], env)).toMatchObject({ code: 0, stdout: 'FAILED\nget 1\n' });
+    expect((await ringraft(['txn', '{not json'], env)).code).toBe(2);
+    const badTxn = await ringraft(['txn', JSON.stringify({ then: [{ op: 'upsert', key: 't' }] })], env);
+    expect(badTxn.code).toBe(1);
+    expect(badTxn.stderr).toMatch(/INVALID_ARGUMENT.*txn then\[0\]\.op must be/);
+
+    // Leases: grant, a key under it, its time to live, a keep-alive, revoke (the key goes).
+    const granted = await ringraft(['lease', 'grant', '60000'], env);
+    expect(granted.code).toBe(0);
+    const lease = granted.stdout.trim();
+    expect(await ringraft(['put', 'leased', 'v', '--lease', lease], env)).toMatchObject({ code: 0, stdout: 'OK\n' });
+    expect((await ringraft(['lease', 'ttl', lease], env)).stdout).toMatch(new RegExp(`^lease ${lease}: ttl 60000 ms, \\d+ ms left, 1 keys\n$`));
+    expect(await ringraft(['lease', 'keep-alive', lease, '--count', '1', '-w', 'json'], env)).toMatchObject({ code: 0, stdout: `{"op":"lease-keep-alive","id":${lease},"ttlMs":60000,"remainingMs":60000,"keys":1}\n` });
+    expect(await ringraft(['lease', 'revoke', lease], env)).toMatchObject({ code: 0, stdout: '1\n' });
+    expect(await ringraft(['get', 'leased', '-w', 'json'], env)).toMatchObject({ code: 0, stdout: '{"op":"get","key":"leased","found":false}\n' });
+    const gone = await ringraft(['lease', 'revoke', lease], env);
+    expect(gone.code).toBe(1);
+    expect(gone.stderr).toMatch(/LEASE_NOT_FOUND/);
+    expect((await ringraft(['lease', 'renew', lease], env)).code).toBe(2);
+
     const watching = ringraft(['watch', 'w/', '--count', '2', '-w', 'json'], env);
     await new Promise((r) => setTimeout(r, 1_000));
     await ringraft(['put', 'w/a', '1'], env);
