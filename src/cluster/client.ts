@@ -29,9 +29,11 @@ import {
 } from '../kv/index.ts';
 import type { ClientReply, ClientRequest, LeaseOp, ReadConsistency } from '../runtime/index.ts';
 import { REQUESTS_IN_FLIGHT_MAX } from './options.ts';
+import { acquire, observe, type Election, type Leader, type LockHandle, type LockOptions } from './recipes.ts';
 import { bytesWithin, CALL_TIMEOUT_MS_MAX, checkCallOptions, checkLeaseId, checkOptionsObject, checkReadOptions, checkSignal, deleteRangeBoundsOf, keyBytes, rangeQueryOf, shown, txnOf, valueBytes, type TxnSpec } from './client-args.ts';
 
 export { CALL_TIMEOUT_MS_MAX };
+export type { Election, Leader, LockHandle, LockOptions } from './recipes.ts';
 export type { TxnCompareSpec, TxnOpSpec, TxnSpec } from './client-args.ts';
 
 /** Keys and values are bytes; strings are taken as UTF-8 (and must be well-formed UTF-16). */
@@ -358,6 +360,32 @@ export class KvClient {
       }
       await sleepUnless(Math.min(intervalMs ?? (ttlMs ?? 3000) / 3, CALL_TIMEOUT_MS_MAX), signal);
     }
+  }
+
+  /**
+   * Acquires lock `name`: resolves once this caller holds it, with a fencing token that only
+   * grows from holder to holder. Waiters are served in the order they asked, each watching only
+   * the one before it. The lock lives on a lease kept alive meanwhile: a holder that stops
+   * renewing loses it a TTL (`ttlMs`, default 10 s) after its last renewal, never before, and
+   * learns so from `lost`. See cluster/recipes.ts.
+   */
+  async lock(name: string, options?: LockOptions): Promise<LockHandle> {
+    return acquire(this, name, '', options);
+  }
+
+  /**
+   * Campaigns in election `name` with `value`: resolves once elected (the earliest live
+   * candidate leads), with `resign()`; as {@link lock}, a leader that stops renewing loses
+   * office a TTL later.
+   */
+  async elect(name: string, value: Bytes, options?: LockOptions): Promise<Election> {
+    const handle = await acquire(this, name, value, options);
+    return { ...handle, resign: handle.release };
+  }
+
+  /** The leaders of election `name` as they change (undefined while nobody leads), until `signal` aborts. */
+  observeElection(name: string, options?: { readonly signal?: AbortSignal }): AsyncGenerator<Leader | undefined> {
+    return observe(this, name, options?.signal);
   }
 
   private async leaseRequest(op: LeaseOp, id: number, options: CallOptions | undefined): Promise<LeaseStatus> {
