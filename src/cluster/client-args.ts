@@ -21,7 +21,7 @@ import {
   type TxnNumberTarget,
   type TxnOp,
 } from '../kv/index.ts';
-import type { ReadConsistency } from '../runtime/index.ts';
+import type { WireConsistency } from '../runtime/index.ts';
 import type { Bytes, CallOptions, GetOptions, KvClientHost, RangeOptions, RangeSpec } from './client.ts';
 
 /** The longest a call may wait, in milliseconds (setTimeout's limit). */
@@ -34,15 +34,18 @@ export function isWellFormed(s: string): boolean {
   return (s as string & { isWellFormed(): boolean }).isWellFormed();
 }
 
-/** Checks a read's options; returns its consistency (default linearizable). */
-export function checkReadOptions(options: GetOptions | undefined, host: KvClientHost): ReadConsistency {
+/** Checks a read's options; returns how it is served on the wire (default linearizable, at the leader). */
+export function checkReadOptions(options: GetOptions | undefined, host: KvClientHost): WireConsistency {
   checkCallOptions(options, host);
   // Not `??`: an explicit null is a bad argument, not the default.
   const consistency = options?.consistency === undefined ? 'linearizable' : options.consistency;
   if (consistency !== 'linearizable' && consistency !== 'lease' && consistency !== 'stale') {
     throw invalidArgument(`consistency must be 'linearizable', 'lease' or 'stale', got ${shown(consistency)}`);
   }
-  return consistency;
+  const readFrom = options?.readFrom === undefined ? 'leader' : options.readFrom;
+  if (readFrom !== 'leader' && readFrom !== 'any') throw invalidArgument(`readFrom must be 'leader' or 'any', got ${shown(readFrom)}`);
+  if (readFrom === 'any' && consistency === 'lease') throw invalidArgument("readFrom 'any' takes a linearizable or stale read: a lease read is the leader's own");
+  return readFrom === 'any' && consistency === 'linearizable' ? 'follower' : consistency;
 }
 
 /** The query a range call describes, checked (kv/range.ts): throws INVALID_ARGUMENT naming what is wrong. */

@@ -27,7 +27,7 @@ import {
   type KvTxnResult,
   type KvWriteResult,
 } from '../kv/index.ts';
-import type { ClientReply, ClientRequest, LeaseOp, ReadConsistency } from '../runtime/index.ts';
+import type { ClientReply, ClientRequest, LeaseOp, ReadConsistency, WireConsistency } from '../runtime/index.ts';
 import { REQUESTS_IN_FLIGHT_MAX } from './options.ts';
 import { acquire, observe, type Election, type Leader, type LockHandle, type LockOptions } from './recipes.ts';
 import { bytesWithin, CALL_TIMEOUT_MS_MAX, checkCallOptions, checkLeaseId, checkOptionsObject, checkReadOptions, checkSignal, deleteRangeBoundsOf, keyBytes, rangeQueryOf, shown, txnOf, valueBytes, type TxnSpec } from './client-args.ts';
@@ -76,6 +76,13 @@ export interface KeepAliveOptions {
 export interface GetOptions extends CallOptions {
   /** 'linearizable' (default): ReadIndex; 'lease': the leader's lease; 'stale': any node's state. */
   readonly consistency?: ReadConsistency;
+  /**
+   * 'leader' (default): a linearizable read is served by the leader. 'any': by whichever node
+   * the client picks, a follower asking the leader only for a read index and answering from
+   * its own state once it has applied that far; still linearizable, and it takes the work of
+   * serving reads off the leader's thread.
+   */
+  readonly readFrom?: 'leader' | 'any';
 }
 
 /** Which keys a range read covers: a prefix (empty: every key), or [start, end). */
@@ -501,14 +508,14 @@ export class KvClient {
   }
 
   /** Runs a read whose arguments are checked: slot, then attempts (at the leader unless stale). */
-  private async read(build: (requestId: number) => ClientRequest, consistency: ReadConsistency, options: CallOptions | undefined): Promise<ClientReply | undefined> {
+  private async read(build: (requestId: number) => ClientRequest, consistency: WireConsistency, options: CallOptions | undefined): Promise<ClientReply | undefined> {
     const timeoutMs = options?.timeoutMs ?? this.host.defaultTimeoutMs;
     const signal = options?.signal;
     const deadline = performance.now() + timeoutMs;
     throwIfAborted(signal);
     if (!this.host.tryAcquireSlot()) await this.waitForSlot(deadline, timeoutMs, signal);
     try {
-      return await this.attempts(build, options?.nodeId, signal, deadline, timeoutMs, consistency !== 'stale', false);
+      return await this.attempts(build, options?.nodeId, signal, deadline, timeoutMs, consistency !== 'stale' && consistency !== 'follower', false, consistency === 'follower');
     } finally {
       this.host.releaseSlot();
     }
@@ -631,10 +638,12 @@ export class KvClient {
     timeoutMs: number,
     toLeader: boolean,
     expiredRetryable: boolean,
+    /** Start at the next node in turn, not the leader guess: follower reads spread over the nodes. */
+    spread = false,
   ): Promise<ClientReply | undefined> {
     const electionMs = this.host.electionTimeoutMs();
     const attemptMs = pinned !== undefined ? timeoutMs : Math.max(ATTEMPT_TIMEOUT_MS_MIN, 4 * electionMs);
-    let target = pinned ?? this.firstTarget();
+    let target = pinned ?? (spread ? (this.spreadLast = this.nextTarget(this.spreadLast)) : this.firstTarget());
     let backoffMs = 1;
     /** An earlier attempt may have been proposed (it may still apply). */
     let mayBeInLog = false;
@@ -686,6 +695,9 @@ export class KvClient {
       backoffMs = Math.min(backoffMs * 2, electionMs);
     }
   }
+
+  /** The node the last spread read started at. */
+  private spreadLast: number | undefined;
 
   private firstTarget(): number | undefined {
     const guess = this.host.leaderGuess;

@@ -11,7 +11,7 @@
  * ```
  * offset  size  field
  * 0       1     format version = 1 (0 is invalid, so zeroed memory never decodes)
- * 1       1     message type: MessageType, 1..11 (0 is invalid)
+ * 1       1     message type: MessageType, 1..13 (0 is invalid)
  * 2       2     presence bitmap, u16: bit i set <=> field i below is present
  * 4       ...   the present fields, in bit order:
  *
@@ -118,7 +118,7 @@ export interface DecodeMessageOptions {
 
 const MESSAGE_HEADER_BYTES = 4;
 const MESSAGE_TYPE_MIN = 1;
-const MESSAGE_TYPE_MAX = 11;
+const MESSAGE_TYPE_MAX = 13;
 const ENTRY_TYPE_MAX = 1;
 
 // Presence bits, one per field, in the order the fields follow the header.

@@ -86,6 +86,8 @@ type TickFn = () => void;
 interface PendingRead {
   readonly requestId: number;
   readonly mode: ReadMode;
+  /** Who asked: this node, or a follower (then answered with a ReadIndexResp). */
+  readonly from: NodeId;
 }
 
 export class RaftNode {
@@ -242,19 +244,37 @@ export class RaftNode {
    * Asks for a linearizable read. When it is safe to read at some index, a ReadState with
    * `requestId` appears in a later Ready. 'lease' answers without a heartbeat round while the
    * leader's lease holds (requires checkQuorum), and falls back to 'safe' otherwise.
+   *
+   * On a follower that knows its leader, the request goes to the leader (a ReadIndex message),
+   * which confirms its leadership as for its own reads and answers with the index; the
+   * ReadState appears when that answer arrives. It may never arrive (a lost message, a leader
+   * change): the caller gives up after a while. Anywhere else this throws NotLeaderError.
    */
   readIndex(requestId: number, mode: ReadMode = 'safe'): void {
+    if (this.role === 'follower' && this.leaderId !== NONE) {
+      this.send(this.message(MessageType.ReadIndex, this.leaderId, { context: requestId, index: mode === 'lease' ? 1 : 0 }));
+      return;
+    }
     this.requireLeader();
-    if (!this.promotable()) throw new NotLeaderError(this.leadTransferee);
+    this.takeRead(requestId, mode, this.id);
+  }
+
+  /** A read asked of this leader, by itself or a follower (`from`). */
+  private takeRead(requestId: number, mode: ReadMode, from: NodeId): void {
+    if (!this.promotable()) {
+      if (from === this.id) throw new NotLeaderError(this.leadTransferee);
+      return;
+    }
     if (this.readOnly.size + this.pendingReads.length >= this.readOnly.pendingMax) {
-      throw new RingraftError(ErrorCode.PROPOSALS_FULL, 'too many reads pending');
+      if (from === this.id) throw new RingraftError(ErrorCode.PROPOSALS_FULL, 'too many reads pending');
+      return;
     }
     if (!this.committedInCurrentTerm()) {
       // The commit index is not known to be current until an entry of this term commits.
-      this.pendingReads.push({ requestId, mode });
+      this.pendingReads.push({ requestId, mode, from });
       return;
     }
-    this.serveRead(requestId, mode);
+    this.serveRead(requestId, mode, from);
   }
 
   /** Hands leadership to `target`: catches it up, then tells it to campaign at once. */
@@ -693,6 +713,10 @@ export class RaftNode {
         // Leadership transfer: campaign at once, skipping pre-vote and leases.
         this.campaign('real', true);
         break;
+      case MessageType.ReadIndexResp:
+        // The leader of this term confirmed a follower read (a stale answer has an older term and never gets here).
+        if (m.from === this.leaderId) this.readStates.push({ requestId: m.context, index: m.index });
+        break;
       default:
         break;
     }
@@ -740,6 +764,9 @@ export class RaftNode {
         return;
       case MessageType.SnapResp:
         this.handleSnapshotResp(m, pr);
+        return;
+      case MessageType.ReadIndex:
+        this.takeRead(m.context, m.index === 1 ? 'lease' : 'safe', m.from);
         return;
       default:
         return;
@@ -920,7 +947,7 @@ export class RaftNode {
     const acks = this.readOnly.recvAck(m.from, m.context);
     if (acks === undefined) return;
     if (jointVoteResult(this.conf.voters, this.conf.votersOutgoing, acks) === 'won') {
-      for (const rs of this.readOnly.release(m.context)) this.readStates.push(rs);
+      for (const rs of this.readOnly.release(m.context)) this.releaseRead(rs.requestId, rs.index, rs.from);
     }
   }
 
@@ -991,7 +1018,7 @@ export class RaftNode {
     if (this.pendingReads.length > 0 && this.committedInCurrentTerm()) {
       const reads = this.pendingReads;
       this.pendingReads = [];
-      for (const r of reads) this.serveRead(r.requestId, r.mode);
+      for (const r of reads) this.serveRead(r.requestId, r.mode, r.from);
     }
   }
 
@@ -1109,27 +1136,31 @@ export class RaftNode {
     return this.log.term(this.log.committed) === this.term;
   }
 
-  private serveRead(requestId: number, mode: ReadMode): void {
+  private serveRead(requestId: number, mode: ReadMode, from: NodeId): void {
     const voters = new Set([...this.conf.voters, ...this.conf.votersOutgoing]);
     if (voters.size === 1 && voters.has(this.id)) {
-      this.releaseRead(requestId, this.log.committed);
+      this.releaseRead(requestId, this.log.committed, from);
       return;
     }
     if (mode === 'lease' && this.leaseValid()) {
-      this.releaseRead(requestId, this.log.committed);
+      this.releaseRead(requestId, this.log.committed, from);
       return;
     }
-    this.confirmRead(requestId);
+    this.confirmRead(requestId, from);
   }
 
-  /** Makes a read answerable at `index` (the host serves it once applied that far). */
-  protected releaseRead(requestId: number, index: number): void {
-    this.readStates.push({ requestId, index });
+  /**
+   * Makes a read answerable at `index` (the host serves it once applied that far): this node's
+   * own, as a ReadState; a follower's, as a ReadIndexResp to it.
+   */
+  protected releaseRead(requestId: number, index: number, from: NodeId = this.id): void {
+    if (from === this.id) this.readStates.push({ requestId, index });
+    else this.send(this.message(MessageType.ReadIndexResp, from, { context: requestId, index }));
   }
 
   /** Seam for the bug-planting suite: confirm leadership with a heartbeat round before answering. */
-  protected confirmRead(requestId: number): void {
-    const round = this.readOnly.add(requestId, this.log.committed, this.id);
+  protected confirmRead(requestId: number, from: NodeId = this.id): void {
+    const round = this.readOnly.add(requestId, this.log.committed, this.id, from);
     this.bcastHeartbeat(round);
   }
 

@@ -10,6 +10,8 @@ interface PendingRead {
   readonly round: number;
   readonly requestId: number;
   readonly index: number;
+  /** Who asked: this leader, or a follower (a follower read, answered with a ReadIndexResp). */
+  readonly from: NodeId;
   /** Who acknowledged the round: the shape the quorum functions count. */
   readonly acks: Map<NodeId, boolean>;
 }
@@ -24,10 +26,10 @@ export class ReadOnly {
     return this.queue.length;
   }
 
-  /** Queues a read at `index`; returns the heartbeat round that must confirm it. */
-  add(requestId: number, index: number, self: NodeId): number {
+  /** Queues a read at `index` asked by `from`; returns the heartbeat round that must confirm it. */
+  add(requestId: number, index: number, self: NodeId, from: NodeId = self): number {
     const round = this.roundNext++;
-    this.queue.push({ round, requestId, index, acks: new Map([[self, true]]) });
+    this.queue.push({ round, requestId, index, from, acks: new Map([[self, true]]) });
     return round;
   }
 
@@ -39,12 +41,12 @@ export class ReadOnly {
     return pending.acks;
   }
 
-  /** Releases `round` and every earlier request. */
-  release(round: number): ReadState[] {
+  /** Releases `round` and every earlier request, with who asked each. */
+  release(round: number): (ReadState & { readonly from: NodeId })[] {
     const i = this.queue.findIndex((p) => p.round === round);
     if (i < 0) return [];
     const released = this.queue.splice(0, i + 1);
-    return released.map((p) => ({ requestId: p.requestId, index: p.index }));
+    return released.map((p) => ({ requestId: p.requestId, index: p.index, from: p.from }));
   }
 
   reset(): void {

@@ -102,6 +102,8 @@ export const MessageType = {
   Snap: 9,
   TimeoutNow: 10,
   SnapResp: 11,
+  ReadIndex: 12,
+  ReadIndexResp: 13,
 } as const;
 export type MessageType = (typeof MessageType)[keyof typeof MessageType];
 
@@ -120,6 +122,10 @@ export type MessageType = (typeof MessageType)[keyof typeof MessageType];
  * - Snap: `snapshot`, one chunk of the leader's snapshot.
  * - SnapResp: `index` the snapshot's index, `rejectHint` the byte offset the follower
  *   expects next (resuming a transfer after a lost chunk, or restarting it at 0).
+ * - ReadIndex: a follower asks its leader for a read index (a follower read): `context` the
+ *   follower's request id, `index` 1 for a lease read (else 0).
+ * - ReadIndexResp: the leader's answer, once its leadership is confirmed: `context` the
+ *   request id, `index` the index the follower must apply before it reads.
  */
 export interface Message {
   readonly type: MessageType;

@@ -13,7 +13,8 @@
  * 1       4      requestId (u32), chosen by the client, echoed in every reply
  * then, by kind:
  *   write    rest   the encoded KvRequest (see kv/commands.ts)
- *   read     1      consistency: 1 linearizable, 2 lease, 3 stale
+ *   read     1      consistency: 1 linearizable, 2 lease, 3 stale, 4 follower (linearizable,
+ *                   served by the node it reaches)
  *            4 + k  key
  *   watch    1      1: start after `afterIndex`; 0: start at the node's applied index
  *            8      afterIndex (u64)
@@ -67,15 +68,21 @@ import { encodedRangeQueryBytes, encodedRangeResultBytes, readRangeQuery, readRa
 export { ProtocolError };
 
 export type ReadConsistency = 'linearizable' | 'lease' | 'stale';
+/**
+ * How a read is served, on the wire: a {@link ReadConsistency}, or 'follower', a linearizable
+ * read that the node it reaches serves itself: a follower asks its leader for a read index
+ * and answers once it has applied that far (core ReadIndex from a follower).
+ */
+export type WireConsistency = ReadConsistency | 'follower';
 
 export type ClientRequest =
   | { readonly kind: 'write'; readonly requestId: number; readonly data: Uint8Array }
-  | { readonly kind: 'read'; readonly requestId: number; readonly consistency: ReadConsistency; readonly key: Uint8Array }
+  | { readonly kind: 'read'; readonly requestId: number; readonly consistency: WireConsistency; readonly key: Uint8Array }
   | { readonly kind: 'watch'; readonly requestId: number; readonly afterIndex: number | undefined; readonly prefix: Uint8Array }
   | { readonly kind: 'unwatch'; readonly requestId: number }
   | { readonly kind: 'admin'; readonly requestId: number; readonly body: string }
   /** A range read (kv/range-codec.ts); its query checked by the node (kv/range.ts), not here. */
-  | { readonly kind: 'range'; readonly requestId: number; readonly consistency: ReadConsistency; readonly query: KvRangeQuery }
+  | { readonly kind: 'range'; readonly requestId: number; readonly consistency: WireConsistency; readonly query: KvRangeQuery }
   /** A keep-alive or a time-to-live of a lease: the leader answers it, after a ReadIndex round (runtime/lease-keeper.ts). */
   | { readonly kind: 'lease'; readonly requestId: number; readonly op: LeaseOp; readonly id: number };
 
@@ -131,16 +138,17 @@ const LEASE_OP_BY_TAG: readonly (LeaseOp | undefined)[] = [undefined, 'keep-aliv
 
 /**
  * Whether a server forwards this request frame to its leader: a write, a lease request, and a
- * read or range read that is not stale (a stale one is answered from the node's own state).
+ * read or range read that is neither stale nor a follower read (those the node serves itself).
  */
 export function isForwardedToLeader(frame: Uint8Array): boolean {
   const kind = frame[0];
   if (kind === REQUEST_KIND.write || kind === REQUEST_KIND.lease) return true;
-  return (kind === REQUEST_KIND.read || kind === REQUEST_KIND.range) && frame.length > HEADER_BYTES && frame[HEADER_BYTES] !== CONSISTENCY_TAG.stale;
+  const tag = frame[HEADER_BYTES];
+  return (kind === REQUEST_KIND.read || kind === REQUEST_KIND.range) && frame.length > HEADER_BYTES && tag !== CONSISTENCY_TAG.stale && tag !== CONSISTENCY_TAG.follower;
 }
 /** A read request's consistency byte, right after its header. */
-export const CONSISTENCY_TAG = { linearizable: 1, lease: 2, stale: 3 } as const;
-const CONSISTENCY_BY_TAG: readonly (ReadConsistency | undefined)[] = [undefined, 'linearizable', 'lease', 'stale'];
+export const CONSISTENCY_TAG = { linearizable: 1, lease: 2, stale: 3, follower: 4 } as const;
+const CONSISTENCY_BY_TAG: readonly (WireConsistency | undefined)[] = [undefined, 'linearizable', 'lease', 'stale', 'follower'];
 const HEADER_BYTES = 1 + 4;
 /** Kind and requestId (u32 at byte 1) open every request and reply frame. */
 export const REQUEST_HEADER_BYTES = HEADER_BYTES;

@@ -35,7 +35,7 @@ import {
   WRITE_REQUEST_BYTES_MAX,
   type ClientReply,
   type ClientRequest,
-  type ReadConsistency,
+  type WireConsistency,
 } from './client-protocol.ts';
 import { publishingTraceSink } from './diagnostics.ts';
 import { ReadQueue } from './read-queue.ts';
@@ -146,7 +146,11 @@ export class NodeHost {
     this.snapshots = new SnapshotPolicy(settings, snap.meta.index);
     this.writes = new WriteBatcher(this.raft, sink, settings.writeBatchBytesMax);
     this.leases = this.newLeaseKeeper(settings.tickMs, () => this.kvMachine, (data) => this.raft.propose(data));
-    this.reads = new ReadQueue(this.raft, sink, () => this.kvMachine, (op, id) => (op === 'keep-alive' ? this.leases.keepAlive(id) : this.leases.timeToLive(id)), this.rangeReadsServedLocally());
+    this.reads = new ReadQueue(this.raft, sink, () => this.kvMachine, (op, id) => (op === 'keep-alive' ? this.leases.keepAlive(id) : this.leases.timeToLive(id)), {
+      rangeReadsLocal: this.rangeReadsServedLocally(),
+      followerReadsUnapplied: !this.followerReadsWaitForApply(),
+      followerRoundTicksMax: 2 * this.raft.electionTimeoutTicks,
+    });
     this.watches = new WatchSet(this.raft, sink, snap.meta.index, settings.watchHistoryChangesMax, settings.watchHistoryBytesMax, this.snapshots.catchUpEntriesMax);
     this.unsubscribe = this.listen();
   }
@@ -174,6 +178,7 @@ export class NodeHost {
   tick(): void {
     this.raft.tick();
     this.leases.tick();
+    this.reads.tick();
   }
 
   step(m: Message): void {
@@ -371,6 +376,14 @@ export class NodeHost {
     return false;
   }
 
+  /**
+   * Whether a follower read waits for the state machine to apply its read index (always; called
+   * once, from the constructor). A seam for the simulator's planted host bug.
+   */
+  protected followerReadsWaitForApply(): boolean {
+    return true;
+  }
+
   /** The leader's lease clock (called once, from the constructor). A seam for the simulator's planted bug. */
   protected newLeaseKeeper(tickMs: number, kv: () => KvStateMachine, propose: (data: Uint8Array) => void): LeaseKeeper {
     return new LeaseKeeper(tickMs, kv, propose);
@@ -472,8 +485,8 @@ export class NodeHost {
   }
 }
 
-function isConsistency(c: string): c is ReadConsistency {
-  return c === 'linearizable' || c === 'lease' || c === 'stale';
+function isConsistency(c: string): c is WireConsistency {
+  return c === 'linearizable' || c === 'lease' || c === 'stale' || c === 'follower';
 }
 
 /** Whether a range query is one the state machine takes (kv/range.ts checks it). */

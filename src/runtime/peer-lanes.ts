@@ -18,6 +18,8 @@ const LANE_BY_TYPE: Readonly<Record<MessageType, TcpLane>> = {
   [MessageType.Heartbeat]: 'control',
   [MessageType.HeartbeatResp]: 'control',
   [MessageType.TimeoutNow]: 'control',
+  [MessageType.ReadIndex]: 'control',
+  [MessageType.ReadIndexResp]: 'control',
   [MessageType.App]: 'append',
   [MessageType.AppResp]: 'append',
   [MessageType.Snap]: 'snapshot',

@@ -16,13 +16,20 @@
  *
  * Lease keep-alives and time-to-lives ride the linearizable rounds too: answered once a round
  * that started after they arrived confirmed this node still leads (lease-keeper.ts says why).
+ *
+ * Follower reads ('follower' consistency) are linearizable reads that any node serves: on the
+ * leader they join the linearizable batch; on a follower, their batch asks the leader for a
+ * read index (the core sends a ReadIndex message) and waits, as a leader's round does, for
+ * the answer and then for apply to reach that index. The answer may be lost, or the leader
+ * gone: a follower round not answered within `followerRoundTicksMax` ticks fails with
+ * NOT_LEADER, and the client tries again.
  */
 import type { RaftNode, ReadState } from '../core/index.ts';
 import { NotLeaderError } from '../core/index.ts';
 import type { KvRangeQuery, KvStateMachine } from '../kv/index.ts';
 import { ErrorCode } from '../base/index.ts';
 import { NONE } from '../core/index.ts';
-import type { LeaseOp, ReadConsistency } from './client-protocol.ts';
+import type { LeaseOp, WireConsistency } from './client-protocol.ts';
 import type { LeaseTimes } from './lease-keeper.ts';
 import { notLeaderReply, refusalOf } from './host-replies.ts';
 import type { HostSink } from './node-host.ts';
@@ -33,12 +40,27 @@ type PendingRead =
   | { readonly requestId: number; readonly range: KvRangeQuery; readonly lease?: undefined }
   | { readonly requestId: number; readonly range?: undefined; readonly lease: { readonly op: LeaseOp; readonly id: number } };
 
+export interface ReadQueueOptions {
+  /** Only for the simulator's planted bug (NodeHost.rangeReadsServedLocally): range reads skip the leader and ReadIndex. */
+  readonly rangeReadsLocal?: boolean;
+  /** Only for the simulator's planted bug (NodeHost.followerReadsWaitForApply): a follower read is answered as soon as its read index arrives. */
+  readonly followerReadsUnapplied?: boolean;
+  /** How long a follower round may wait for its leader's answer, in ticks. */
+  readonly followerRoundTicksMax: number;
+}
+
 export class ReadQueue {
   /** Reads that arrived since the last flush(), by mode. */
   private batchSafe: PendingRead[] = [];
   private batchLease: PendingRead[] = [];
+  /** Follower reads taken on a follower since the last flush(). */
+  private batchFollower: PendingRead[] = [];
   /** Read batches waiting for their ReadState, by the batch's read request id. */
   private readonly rounds = new Map<number, PendingRead[]>();
+  /** Of those, the follower rounds: the tick each was started at. */
+  private readonly followerRounds = new Map<number, number>();
+  private ticks = 0;
+  private readonly rangeReadsLocal: boolean;
   /** Read batches whose ReadState arrived, waiting for apply to reach `index`, oldest first. */
   private waiting: { index: number; reads: PendingRead[] }[] = [];
   private roundNext = 1;
@@ -50,17 +72,18 @@ export class ReadQueue {
     private readonly kv: () => KvStateMachine,
     /** Answers a lease request on the leader (lease-keeper.ts); undefined: no such lease. */
     private readonly leases: (op: LeaseOp, id: number) => LeaseTimes | undefined,
-    /** Only for the simulator's planted bug (NodeHost.rangeReadsServedLocally): range reads skip the leader and ReadIndex. */
-    private readonly rangeReadsLocal = false,
-  ) {}
+    private readonly options: ReadQueueOptions,
+  ) {
+    this.rangeReadsLocal = options.rangeReadsLocal === true;
+  }
 
   /** Takes a read of `key`: a stale one is answered now, others join their mode's batch (on the leader only). */
-  queue(requestId: number, consistency: ReadConsistency, key: Uint8Array): void {
+  queue(requestId: number, consistency: WireConsistency, key: Uint8Array): void {
     this.take({ requestId, key }, consistency);
   }
 
   /** Takes a range read (its query checked), as {@link queue} takes a read of one key. */
-  queueRange(requestId: number, consistency: ReadConsistency, range: KvRangeQuery): void {
+  queueRange(requestId: number, consistency: WireConsistency, range: KvRangeQuery): void {
     this.take({ requestId, range }, consistency);
   }
 
@@ -69,9 +92,13 @@ export class ReadQueue {
     this.take({ requestId, lease: { op, id } }, 'linearizable');
   }
 
-  private take(read: PendingRead, consistency: ReadConsistency): void {
+  private take(read: PendingRead, consistency: WireConsistency): void {
     if (consistency === 'stale' || (this.rangeReadsLocal && read.range !== undefined)) {
       this.answer(read, this.kv().appliedIndex);
+      return;
+    }
+    if (consistency === 'follower' && this.raft.role === 'follower' && this.raft.leaderId !== NONE) {
+      this.batchFollower.push(read);
       return;
     }
     if (this.raft.role !== 'leader') {
@@ -79,6 +106,18 @@ export class ReadQueue {
       return;
     }
     (consistency === 'lease' ? this.batchLease : this.batchSafe).push(read);
+  }
+
+  /** One tick: a follower round unanswered for too long fails with NOT_LEADER (its leader may be gone, or the answer lost). */
+  tick(): void {
+    this.ticks++;
+    for (const [roundId, startedAt] of this.followerRounds) {
+      if (this.ticks - startedAt < this.options.followerRoundTicksMax) break;
+      this.followerRounds.delete(roundId);
+      const reads = this.rounds.get(roundId) ?? [];
+      this.rounds.delete(roundId);
+      for (const r of reads) this.sink.reply(notLeaderReply(r.requestId, this.raft.leaderId, false));
+    }
   }
 
   /** Answers a read from the state machine as it is now, which has applied at least `index`. */
@@ -104,17 +143,25 @@ export class ReadQueue {
       this.batchLease = [];
       this.startRound(batch, 'lease');
     }
+    if (this.batchFollower.length > 0) {
+      const batch = this.batchFollower;
+      this.batchFollower = [];
+      // A follower that became leader since takes them as its own reads.
+      const roundId = this.startRound(batch, 'safe');
+      if (roundId !== undefined && this.raft.role === 'follower') this.followerRounds.set(roundId, this.ticks);
+    }
   }
 
-  private startRound(batch: PendingRead[], mode: 'safe' | 'lease'): void {
+  private startRound(batch: PendingRead[], mode: 'safe' | 'lease'): number | undefined {
     const roundId = this.roundNext++;
     try {
       this.raft.readIndex(roundId, mode);
     } catch (error) {
       for (const r of batch) this.sink.reply(refusalOf(r.requestId, error));
-      return;
+      return undefined;
     }
     this.rounds.set(roundId, batch);
+    return roundId;
   }
 
   /** Moves the rounds a Ready released to the waiting line, each at the index it must wait for. */
@@ -123,6 +170,12 @@ export class ReadQueue {
       const reads = this.rounds.get(rs.requestId);
       if (reads === undefined) continue;
       this.rounds.delete(rs.requestId);
+      const follower = this.followerRounds.delete(rs.requestId);
+      if (follower && this.options.followerReadsUnapplied === true) {
+        // The planted bug: answered from whatever is applied, the read index not reached.
+        for (const r of reads) this.answer(r, rs.index);
+        continue;
+      }
       this.waiting.push({ index: rs.index, reads });
     }
   }
@@ -141,13 +194,15 @@ export class ReadQueue {
 
   /** Fails every read held (batched, in a round, waiting), oldest first, with NOT_LEADER pointing at `leaderHint`. */
   failAll(leaderHint: number): void {
-    const reads = [...this.batchSafe, ...this.batchLease];
+    const reads = [...this.batchSafe, ...this.batchLease, ...this.batchFollower];
     for (const batch of this.rounds.values()) reads.push(...batch);
     for (const w of this.waiting) reads.push(...w.reads);
     for (const r of reads) this.sink.reply(notLeaderReply(r.requestId, leaderHint, false));
     this.batchSafe = [];
     this.batchLease = [];
+    this.batchFollower = [];
     this.rounds.clear();
+    this.followerRounds.clear();
     this.waiting = [];
   }
 }

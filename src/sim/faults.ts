@@ -380,7 +380,8 @@ export class FaultInjector {
     // uses only if its log is pristine (its first batch never became durable).
     const refusal = sim.startNode(id, bootstrapVotersOf(sim.record, id));
     if (refusal === undefined) {
-      if (wipedAt !== undefined && node.alive) sim.note(`node ${id} rejoined with an empty log under its old identity (its disk was wiped at ${wipedAt} ms)`);
+      // Noted even if it crashed again at once (a crash point in its first Ready): it started, and its next start finds no wipe to refuse.
+      if (wipedAt !== undefined) sim.note(`node ${id} rejoined with an empty log under its old identity (its disk was wiped at ${wipedAt} ms)`);
       return;
     }
     if (wipedAt !== undefined && refusal.code === ErrorCode.STATE_LOST) {

@@ -141,6 +141,13 @@ export class LeaseNoFreshTtlHost extends NodeHost {
   }
 }
 
+/** The followerReadsUnapplied host bug: a follower read is answered as soon as the leader's read index arrives, before the follower applied that far. */
+export class FollowerReadsUnappliedHost extends NodeHost {
+  protected override followerReadsWaitForApply(): boolean {
+    return false;
+  }
+}
+
 /** The sendBeforePersist host bug: every Ready's messages leave before its write, votes and acknowledgements too. */
 export class SendsBeforePersistHost extends NodeHost {
   protected override sendsEarly(): boolean {

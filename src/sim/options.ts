@@ -36,6 +36,8 @@ export interface HostBugs {
   readonly splitTxn?: boolean;
   /** A new leader keeps each lease's deadline from its grant instead of a full TTL afresh (sim/host-bugs.ts, GrantTimeLeaseKeeper). */
   readonly leaseNoFreshTtl?: boolean;
+  /** Answer a follower read when the leader's read index arrives, without waiting to apply it. */
+  readonly followerReadsUnapplied?: boolean;
 }
 
 /**

@@ -29,6 +29,7 @@ export const PLANTED_BUGS = [
   'range-reads-stale',
   'txn-split',
   'lease-no-fresh-ttl',
+  'follower-read-unapplied',
 ] as const;
 export type PlantedBug = (typeof PLANTED_BUGS)[number];
 
@@ -65,8 +66,8 @@ class NoTruncate extends RaftNode {
 
 /** Answers ReadIndex at once, without confirming it is still the leader. */
 class ReadWithoutQuorum extends RaftNode {
-  protected override confirmRead(requestId: number): void {
-    this.releaseRead(requestId, this.log.committed);
+  protected override confirmRead(requestId: number, from?: number): void {
+    this.releaseRead(requestId, this.log.committed, from);
   }
 }
 
@@ -156,6 +157,8 @@ export const HUNTING_PROFILES: Record<PlantedBug, SimOverrides> = {
   'txn-split': { clients: 8, keys: 3 },
   // Leader changes while holders keep their leases alive.
   'lease-no-fresh-ttl': { leaseHolders: 6, faults: ['transfer', 'isolate', 'pause'] },
+  // Many readers over few keys; lost appends leave a follower's commit index behind its leader's.
+  'follower-read-unapplied': { clients: 8, keys: 3, faults: ['drop', 'partition', 'asymmetric'] },
 };
 
 /** The simulator options that plant `bug`, with the profile under which it shows. */
@@ -167,6 +170,7 @@ export function plantBug(bug: PlantedBug): SimOverrides {
   if (bug === 'range-reads-stale') return { ...profile, hostBugs: { rangeReadsLocal: true } };
   if (bug === 'txn-split') return { ...profile, hostBugs: { splitTxn: true } };
   if (bug === 'lease-no-fresh-ttl') return { ...profile, hostBugs: { leaseNoFreshTtl: true } };
+  if (bug === 'follower-read-unapplied') return { ...profile, hostBugs: { followerReadsUnapplied: true } };
   if (bug === 'wiped-node-rejoins') return { ...profile, operatorBugs: { skipDirectoryCheck: true } };
   if (bug === 'wrong-bootstrap-config') return { ...profile, operatorBugs: { skipConfigurationCheck: true } };
   const Cls = NODE_CLASSES[bug]!;

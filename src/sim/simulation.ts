@@ -35,7 +35,7 @@ import type { ClusterManifest } from '../storage/index.ts';
 import { EventQueue } from './event-queue.ts';
 import { describeFaults, FaultInjector, type FaultHost } from './faults.ts';
 import type { HistoryOp } from './history.ts';
-import { LateHardStateStorage, LeaseNoFreshTtlHost, RangeReadsLocalHost, SendsBeforePersistHost, SplitTxnHost } from './host-bugs.ts';
+import { FollowerReadsUnappliedHost, LateHardStateStorage, LeaseNoFreshTtlHost, RangeReadsLocalHost, SendsBeforePersistHost, SplitTxnHost } from './host-bugs.ts';
 import { Invariants } from './invariants.ts';
 import { checkRangeReads } from './range-check.ts';
 import { checkLeaseExpiries } from './lease-check.ts';
@@ -304,7 +304,9 @@ export class Simulation implements FaultHost, WorkloadHost {
             ? SplitTxnHost
             : bugs?.leaseNoFreshTtl === true
               ? LeaseNoFreshTtlHost
-              : NodeHost;
+              : bugs?.followerReadsUnapplied === true
+                ? FollowerReadsUnappliedHost
+                : NodeHost;
     this.recorder.add({ kind: 'start', node: id, incarnation: node.incarnation, voters: initialVoters });
     node.host = new Host(
       {

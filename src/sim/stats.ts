@@ -24,6 +24,8 @@ export interface SimStats {
   confChangesApplied: number;
   readsLease: number;
   readsSafe: number;
+  /** Of the linearizable reads, those served by the node they reached (follower reads). */
+  readsFollower: number;
   /** Of those reads, the range reads. */
   rangeReads: number;
   /** Completed range reads the final check compared with the log replayed to their index. */
@@ -50,6 +52,7 @@ export function newSimStats(): SimStats {
     confChangesApplied: 0,
     readsLease: 0,
     readsSafe: 0,
+    readsFollower: 0,
     rangeReads: 0,
     rangeReadsChecked: 0,
     txnsChecked: 0,

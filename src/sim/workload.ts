@@ -21,8 +21,8 @@ import type { TraceRecorder } from './trace-recorder.ts';
 
 export type SimRequest =
   | { kind: 'write'; client: number; opId: number; clientId: number; seq: number; command: KvCommand }
-  | { kind: 'read'; client: number; opId: number; key: string; mode: 'safe' | 'lease' }
-  | { kind: 'range'; client: number; opId: number; query: KvRangeQuery; mode: 'safe' | 'lease' }
+  | { kind: 'read'; client: number; opId: number; key: string; mode: ReadMode }
+  | { kind: 'range'; client: number; opId: number; query: KvRangeQuery; mode: ReadMode }
   | { kind: 'lease'; client: number; opId: number; op: LeaseOp; id: number };
 type ClientRequest = SimRequest;
 
@@ -43,7 +43,7 @@ type ClientReply = SimReply;
 export interface RangeRead {
   readonly client: number;
   readonly query: KvRangeQuery;
-  readonly mode: 'safe' | 'lease';
+  readonly mode: ReadMode;
   readonly call: number;
   readonly return: number;
   readonly result: KvRangeResult;
@@ -71,6 +71,16 @@ export interface WriteAck {
   readonly return: number;
   readonly index: number;
 }
+
+/**
+ * How a simulated read is served: 'safe' a linearizable read at the leader (ReadIndex),
+ * 'lease' a lease read, 'follower' a linearizable read served by whichever node it reaches
+ * (a follower asks the leader for a read index).
+ */
+export type ReadMode = 'safe' | 'lease' | 'follower';
+
+/** Of the reads, one in this many (by operation number) is a follower read, sent to a node picked by that number. */
+const FOLLOWER_READ_EVERY = 3;
 
 /** One read in this many is a range read (of every key, or of a slice of them). */
 const RANGE_READ_EVERY = 4;
@@ -217,8 +227,9 @@ export class Workload {
       host.handleRequest({ kind: 'lease', requestId, op: req.op, id: req.id });
     } else {
       if (req.mode === 'lease') this.sim.stats.readsLease++;
+      else if (req.mode === 'follower') this.sim.stats.readsFollower++;
       else this.sim.stats.readsSafe++;
-      const consistency = req.mode === 'lease' ? 'lease' : 'linearizable';
+      const consistency = req.mode === 'lease' ? 'lease' : req.mode === 'follower' ? 'follower' : 'linearizable';
       if (req.kind === 'range') {
         this.sim.stats.rangeReads++;
         host.handleRequest({ kind: 'range', requestId, consistency, query: req.query });
@@ -321,7 +332,8 @@ class SimClient extends SimActor {
     const clears: HistoryOp[] = [];
     const txnPuts: HistoryOp[] = [];
     if (roll < 0.35) {
-      const mode = this.rand.chance(0.5) ? 'lease' : 'safe';
+      const drawn = this.rand.chance(0.5) ? 'lease' : 'safe';
+      const mode: ReadMode = opId % FOLLOWER_READ_EVERY === 1 ? 'follower' : drawn;
       record = { client: this.index, op: 'get', key, value: null, expected: null, output: null, call: sim.time, return: null };
       request =
         opId % RANGE_READ_EVERY === 0
@@ -404,7 +416,10 @@ class SimClient extends SimActor {
   private attempt(): void {
     const cur = this.current!;
     const timer = ++cur.timer;
-    this.workload.sendRequest(this.target, cur.request);
+    // A follower read goes to a node picked by its number (any node may serve it); a refusal's hint still leads to the leader.
+    const spread = (cur.request.kind === 'read' || cur.request.kind === 'range') && cur.request.mode === 'follower' && cur.timer === 1;
+    const members = this.sim.members();
+    this.workload.sendRequest(spread ? members[cur.opId % members.length]! : this.target, cur.request);
     this.sim.at(this.sim.options.clientTimeoutMs, () => {
       if (cur.done || cur.timer !== timer) return;
       // No answer: the request may have been proposed before the node or the network failed.

@@ -295,7 +295,7 @@ describe('message codec round trip', () => {
     const entry: Entry = { term: 1, index: 1, type: 0, data: new Uint8Array(0) };
     const bad: Message[] = [
       makeMessage({ type: 0 as MessageType, from: 1, to: 2, term: 1 }),
-      makeMessage({ type: 12 as MessageType, from: 1, to: 2, term: 1 }),
+      makeMessage({ type: 14 as MessageType, from: 1, to: 2, term: 1 }),
       makeMessage({ type: MessageType.App, from: -1, to: 2, term: 1 }),
       makeMessage({ type: MessageType.App, from: 1, to: 2, term: 1.5 }),
       makeMessage({ type: MessageType.App, from: 1, to: 2, term: 1, commit: Number.MAX_SAFE_INTEGER + 1 }),
@@ -393,7 +393,7 @@ describe('message decoder refuses bad input', () => {
     expectDecodeError(new Uint8Array(bytes.length), 'invalid'); // zeroed memory: version 0
     expectDecodeError(patched(0, 2), 'invalid');
     expectDecodeError(patched(1, 0), 'invalid');
-    expectDecodeError(patched(1, 12), 'invalid');
+    expectDecodeError(patched(1, 14), 'invalid');
     expectDecodeError(frame(MessageType.App, 0x1000, []), 'invalid');
     // The one entry's flags byte follows header, from, to, term (2), logTerm (2), index (4),
     // commit (4) and the count: offset 4 + 1 + 1 + 2 + 2 + 4 + 4 + 1 = 19.

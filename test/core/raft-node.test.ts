@@ -365,6 +365,40 @@ describe('ReadIndex (thesis §6.4)', () => {
     expect(net.node(1).readStates).toHaveLength(1);
   });
 
+  it('serves a follower read: the follower asks its leader, which confirms its leadership and answers with its commit index', () => {
+    const net = new Network([1, 2, 3]);
+    net.elect(1);
+    net.propose(1, 'v');
+    net.deliverAll();
+    const follower = net.raft(2);
+    const commit = net.raft(1).log.committed;
+    const sentBefore = net.sent.length;
+    follower.readIndex(7);
+    net.process(2);
+    expect(net.sent.slice(sentBefore).filter((m) => m.type === MessageType.ReadIndex).map((m) => [m.from, m.to, m.context])).toEqual([[2, 1, 7]]);
+    // The leader takes it and starts a heartbeat round; until a quorum answers, no reply.
+    net.deliverWhere(isType(MessageType.ReadIndex, 2, 1));
+    expect(net.sent.slice(sentBefore).some((m) => m.type === MessageType.ReadIndexResp)).toBe(false);
+    net.deliverAll();
+    expect(net.node(2).readStates).toEqual([{ requestId: 7, index: commit }]);
+    // The leader's own reads are not confused with it.
+    expect(net.node(1).readStates).toEqual([]);
+  });
+
+  it('never answers a follower read when the leader cannot confirm its leadership, and refuses one with no leader known', () => {
+    const net = new Network([1, 2, 3]);
+    net.elect(1);
+    net.drop(isType(MessageType.HeartbeatResp));
+    net.raft(2).readIndex(1);
+    net.process(2);
+    net.tick(1, 3);
+    net.deliverAll();
+    expect(net.node(2).readStates).toEqual([]);
+    expect(net.sent.some((m) => m.type === MessageType.ReadIndexResp)).toBe(false);
+    const alone = new Network([1, 2, 3]);
+    expectCode(() => alone.raft(2).readIndex(1), 'NOT_LEADER');
+  });
+
   it('is never released when the answers are lost, nor by an isolated leader', () => {
     const net = new Network([1, 2, 3]);
     const leader = net.elect(1);
@@ -895,7 +929,7 @@ describe('typed refusals', () => {
     const err = expectCode(() => follower.propose(bytes(1)), ErrorCode.NOT_LEADER);
     expect(err).toBeInstanceOf(NotLeaderError);
     expect((err as NotLeaderError).leaderId).toBe(1);
-    expectCode(() => follower.readIndex(1), ErrorCode.NOT_LEADER);
+    // (readIndex on a follower that knows its leader is a follower read: see ReadIndex above.)
     expectCode(() => follower.transferLeadership(3), ErrorCode.NOT_LEADER);
     expectCode(() => follower.proposeConfChange({ changes: [{ op: 'addLearner', nodeId: 9 }] }), ErrorCode.NOT_LEADER);
   });

@@ -8,8 +8,8 @@ import { peerLaneOf } from '../../src/runtime/peer-lanes.ts';
 describe('peer lanes', () => {
   it('give every message type a lane, and keep elections and heartbeats off the bulk lanes', () => {
     const lanes = new Map(Object.entries(MessageType).map(([name, type]) => [name, peerLaneOf(type)]));
-    expect(lanes.size).toBe(11);
-    for (const name of ['PreVote', 'PreVoteResp', 'Vote', 'VoteResp', 'Heartbeat', 'HeartbeatResp', 'TimeoutNow']) expect(lanes.get(name), name).toBe('control');
+    expect(lanes.size).toBe(13);
+    for (const name of ['PreVote', 'PreVoteResp', 'Vote', 'VoteResp', 'Heartbeat', 'HeartbeatResp', 'TimeoutNow', 'ReadIndex', 'ReadIndexResp']) expect(lanes.get(name), name).toBe('control');
     expect(lanes.get('App')).toBe('append');
     expect(lanes.get('Snap')).toBe('snapshot');
     for (const lane of lanes.values()) expect(['control', 'append', 'snapshot']).toContain(lane);

@@ -1,6 +1,6 @@
 // Proves the simulator catches bugs that break what clients see or what survives a crash:
 // reads answered by a leader that did not confirm it still leads, lease reads served after
-// the lease ran out, range reads served from a follower's own state, a transaction applied in two entries, a lease expired by a new leader without a fresh TTL, a term or vote sent before it was durable, and a node that "repairs" a
+// the lease ran out, range reads served from a follower's own state, a transaction applied in two entries, a lease expired by a new leader without a fresh TTL, a follower read answered before its read index applied, a term or vote sent before it was durable, and a node that "repairs" a
 // corrupt WAL by cutting it and serves from what is left. Each is found within a bounded
 // number of seeds, by the check that bug must trip, and the same seed passes without it.
 import { describe, expect, it } from 'vitest';
@@ -39,6 +39,14 @@ describe('planted read and persistence bugs are caught', () => {
     expect(found!.controlViolation, 'the same seed without the bug').toBeUndefined();
     expect(found!.controlStats.leaseRenewalsChecked).toBeGreaterThan(0);
     expect(found!.violation).toMatch(/^leases: lease \d+ \(TTL \d+ ms\) expired at \d+ ms .* ms early: holder \d+ renewed it/);
+  });
+
+  it('a follower read answered when its read index arrives, before the follower applied that far', () => {
+    const found = huntBug('follower-read-unapplied', SEEDS_MAX);
+    expect(found, 'no seed caught it').toBeDefined();
+    expect(found!.controlViolation, 'the same seed without the bug').toBeUndefined();
+    expect(found!.controlStats.readsFollower).toBeGreaterThan(0);
+    expect(found!.violation).toMatch(/^linearizability: history of key|^range reads and transactions: .*the committed log up to/);
   });
 
   it('a lease read served after check-quorum would have deposed the leader', () => {
