@@ -7,15 +7,21 @@
  * 1. limit: the loopback TCP round trip and pipelined throughput between this process and a
  *    child echo process, frames the size of a put's request (`echoLimit`);
  * 2. the cluster started, a leader awaited, every key written once;
- * 3. closed loops of puts (and linearizable gets) at each level of requests in flight; for
- *    each loop, the CPU time per operation of every thread of every node process, from
- *    `/proc/<pid>/task/<tid>/schedstat` over the loop's window (steadier than throughput on a
- *    shared machine), the busiest threads named;
+ * 3. closed loops of puts at each level of requests in flight, then at 256 in flight:
+ *    linearizable gets at the leader, linearizable gets from any node (follower reads: the
+ *    leader only confirms a read index), and transactions (a compare and two puts); for each
+ *    loop, the CPU time per operation of every thread of every node process, and of the
+ *    leader's process alone, from `/proc/<pid>/task/<tid>/schedstat` over the loop's window
+ *    (steadier than throughput on a shared machine), the busiest threads named;
  * 4. the leader's memory with a follower stopped (SIGSTOP) under load at the highest level,
  *    sampled every 250 ms, then the follower resumed (SIGCONT) and the catch-up awaited.
  *
  *   npm run bench -- --scenario cluster-tcp [--quick]
- *   node dist/bench/cluster/cluster-tcp.bench.js [--quick] [--tls] [--stop-ms N]
+ *   node dist/bench/cluster/cluster-tcp.bench.js [--quick] [--tls] [--stop-ms N] [--reads-ab N]
+ *
+ * `--reads-ab N`: only gets at the leader and follower reads, alternating, N times each, then
+ * the medians (ops/s, CPU per read in the leader and in all nodes) side by side; no put levels,
+ * sync or memory measurement.
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
@@ -38,11 +44,14 @@ export interface TcpBenchOptions {
   readonly tls?: boolean;
   /** How long a follower stays stopped in the memory measurement. */
   readonly stopMs?: number;
+  /** Only leader gets and follower reads at 256 in flight, alternating this many times each (see the module comment). */
+  readonly readsAb?: number;
   readonly log?: (line: string) => void;
 }
 
 export interface TcpLoopRow {
-  readonly op: 'put' | 'get';
+  /** 'get-any': a linearizable get served by whichever node it reaches (follower reads); 'txn': a transaction of a compare and two puts. */
+  readonly op: 'put' | 'get' | 'get-any' | 'txn';
   readonly inFlight: number;
   readonly opsPerSec: number;
   readonly p50Ms: number;
@@ -52,6 +61,8 @@ export interface TcpLoopRow {
   readonly cpuUsPerOp: number;
   /** CPU µs per operation of this process, the client (all its threads). */
   readonly clientCpuUsPerOp: number;
+  /** CPU µs per operation of the leader's process (all its threads). */
+  readonly leaderCpuUsPerOp: number;
   /** The busiest threads: process (node id, L for the leader) and thread name, CPU µs per operation. */
   readonly threads: readonly { readonly who: string; readonly usPerOp: number }[];
   /** The limit: pipelined loopback TCP echoes per second at this many in flight. */
@@ -64,6 +75,23 @@ export interface TcpBenchResult {
   /** What a sync costs the node's thread, against how late the socket thread ran meanwhile. */
   readonly sync: SyncAgainstSockets;
   readonly memory: { readonly stoppedMs: number; readonly leaderRssBeforeMiB: number; readonly leaderRssMaxMiB: number; readonly putsWhileStopped: number; readonly catchUpMs: number } | undefined;
+}
+
+/** The median of each figure over the alternating runs of `--reads-ab`. */
+function abMedians(rows: readonly TcpLoopRow[], log: (line: string) => void): void {
+  const median = (xs: number[]): number => xs.sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+  const of = (op: TcpLoopRow['op']) => rows.filter((r) => r.op === op);
+  const lines: [string, (r: TcpLoopRow) => number][] = [
+    ['ops/s', (r) => r.opsPerSec],
+    ['leader CPU µs/read', (r) => r.leaderCpuUsPerOp],
+    ['all nodes CPU µs/read', (r) => r.cpuUsPerOp],
+  ];
+  log(`medians of ${of('get').length} alternating runs each, 256 in flight: leader reads | follower reads | ratio`);
+  for (const [name, f] of lines) {
+    const a = median(of('get').map(f));
+    const b = median(of('get-any').map(f));
+    log(`  ${name.padEnd(22)} ${a.toFixed(1).padStart(9)} | ${b.toFixed(1).padStart(9)} | ${(b / a).toFixed(2)}`);
+  }
 }
 
 /** Runs the whole benchmark and returns its figures; every process it started is stopped by PID. */
@@ -118,9 +146,26 @@ export async function runClusterTcp(options: TcpBenchOptions = {}): Promise<TcpB
     const leaderIndex = await leaderOf(client.map((p) => `${HOST}:${p}`), tls ? { caFile: path.join(dir, 'ca.crt') } : undefined);
     const pids = nodes.map((n) => n.pid!);
     const rows: TcpLoopRow[] = [];
-    for (const op of ['put', 'get'] as const) {
-      for (const inFlight of op === 'get' ? [256] : levels) {
-        const run = (i: number): Promise<unknown> => (op === 'put' ? client0.put(keys[i % KEY_SPACE]!, value) : client0.get(keys[i % KEY_SPACE]!));
+    const runs = {
+      put: (i: number): Promise<unknown> => client0.put(keys[i % KEY_SPACE]!, value),
+      get: (i: number): Promise<unknown> => client0.get(keys[i % KEY_SPACE]!),
+      'get-any': (i: number): Promise<unknown> => client0.get(keys[i % KEY_SPACE]!, { readFrom: 'any' }),
+      txn: (i: number): Promise<unknown> =>
+        client0.txn({
+          if: [{ key: keys[(i * 7) % KEY_SPACE]!, target: 'version', op: '>', value: 0 }],
+          then: [
+            { op: 'put', key: keys[i % KEY_SPACE]!, value },
+            { op: 'put', key: keys[(i + 1) % KEY_SPACE]!, value },
+          ],
+        }),
+    };
+    const loops: [keyof typeof runs, number][] =
+      options.readsAb === undefined
+        ? [...levels.map((l): [keyof typeof runs, number] => ['put', l]), ['get', 256], ['get-any', 256], ['txn', 256]]
+        : Array.from({ length: options.readsAb }, (): [keyof typeof runs, number][] => [['get', 256], ['get-any', 256]]).flat();
+    for (const [op, inFlight] of loops) {
+      {
+        const run = runs[op];
         await closedLoop(run, { inFlight, durationMs: Math.min(1_000, loopMs / 2) });
         const before = pids.map(threadTimes);
         const clientBefore = processTime(process.pid);
@@ -129,10 +174,12 @@ export async function runClusterTcp(options: TcpBenchOptions = {}): Promise<TcpB
         const after = pids.map(threadTimes);
         const threads: { who: string; usPerOp: number }[] = [];
         let total = 0;
+        let leaderNs = 0;
         after.forEach((m, n) => {
           for (const [tid, t] of m) {
             const ns = t.ns - (before[n]!.get(tid)?.ns ?? 0);
             total += ns;
+            if (n === leaderIndex) leaderNs += ns;
             threads.push({ who: `${n === leaderIndex ? 'L' : ''}${n + 1}/${t.name}`, usPerOp: ns / 1000 / Math.max(1, r.ops) });
           }
         });
@@ -146,14 +193,19 @@ export async function runClusterTcp(options: TcpBenchOptions = {}): Promise<TcpB
           errors: r.errors,
           cpuUsPerOp: total / 1000 / Math.max(1, r.ops),
           clientCpuUsPerOp: (clientAfter - clientBefore) / 1000 / Math.max(1, r.ops),
+          leaderCpuUsPerOp: leaderNs / 1000 / Math.max(1, r.ops),
           threads: threads.slice(0, 4),
           tcpLimitOpsPerSec: echo.opsPerSec.get(inFlight) ?? echo.opsPerSec.get(levels[levels.length - 1]!)!,
         };
         rows.push(row);
         log(
-          `  ${op} ${String(inFlight).padStart(3)} in flight: ${Math.round(r.opsPerSec).toLocaleString('en-US')} ops/s (TCP echo limit ${Math.round(row.tcpLimitOpsPerSec).toLocaleString('en-US')}/s, ratio ${(r.opsPerSec / row.tcpLimitOpsPerSec).toFixed(3)}), p50 ${r.latencyMs.p50.toFixed(2)} ms, p99 ${r.latencyMs.p99.toFixed(2)} ms, errors ${r.errors}; CPU ${row.cpuUsPerOp.toFixed(1)} µs/op in the nodes (client ${row.clientCpuUsPerOp.toFixed(1)}): ${row.threads.map((t) => `${t.who} ${t.usPerOp.toFixed(1)}`).join(', ')}`,
+          `  ${op} ${String(inFlight).padStart(3)} in flight: ${Math.round(r.opsPerSec).toLocaleString('en-US')} ops/s (TCP echo limit ${Math.round(row.tcpLimitOpsPerSec).toLocaleString('en-US')}/s, ratio ${(r.opsPerSec / row.tcpLimitOpsPerSec).toFixed(3)}), p50 ${r.latencyMs.p50.toFixed(2)} ms, p99 ${r.latencyMs.p99.toFixed(2)} ms, errors ${r.errors}; CPU ${row.cpuUsPerOp.toFixed(1)} µs/op in the nodes, ${row.leaderCpuUsPerOp.toFixed(1)} in the leader (client ${row.clientCpuUsPerOp.toFixed(1)}): ${row.threads.map((t) => `${t.who} ${t.usPerOp.toFixed(1)}`).join(', ')}`,
         );
       }
+    }
+    if (options.readsAb !== undefined) {
+      abMedians(rows, log);
+      return { loopbackRoundTripMs: echo.roundTripMs, rows, sync: { walP50Ms: 0, walP99Ms: 0, walWrites: 0, loopP50Ms: 0, loopP99Ms: 0, loopMaxMs: 0 }, memory: undefined };
     }
     const sync = await syncAgainstSockets(metrics[leaderIndex]!);
     log(`sync against sockets (the leader, over every loop): WAL write (writev + fdatasync) p50 <= ${sync.walP50Ms} ms, p99 <= ${sync.walP99Ms} ms, ${sync.walWrites} writes; the socket thread's event-loop delay p50 ${sync.loopP50Ms.toFixed(2)} ms, p99 ${sync.loopP99Ms.toFixed(2)} ms, max ${sync.loopMaxMs.toFixed(2)} ms`);
@@ -357,6 +409,9 @@ if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
   const tlsOn = process.argv.includes('--tls');
   const stopAt = process.argv.indexOf('--stop-ms');
   const stopMs = stopAt >= 0 ? Number(process.argv[stopAt + 1]) : undefined;
-  const result = await runClusterTcp({ quick, stopMs, tls: tlsOn });
+  const abAt = process.argv.indexOf('--reads-ab');
+  const readsAb = abAt >= 0 ? Number(process.argv[abAt + 1]) : undefined;
+  if (readsAb !== undefined && !(Number.isInteger(readsAb) && readsAb >= 1 && readsAb <= 20)) throw new RangeError('--reads-ab takes a count from 1 to 20');
+  const result = await runClusterTcp({ quick, stopMs, tls: tlsOn, ...(readsAb === undefined ? {} : { readsAb }) });
   console.log(JSON.stringify(result));
 }

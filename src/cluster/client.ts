@@ -643,7 +643,7 @@ export class KvClient {
   ): Promise<ClientReply | undefined> {
     const electionMs = this.host.electionTimeoutMs();
     const attemptMs = pinned !== undefined ? timeoutMs : Math.max(ATTEMPT_TIMEOUT_MS_MIN, 4 * electionMs);
-    let target = pinned ?? (spread ? (this.spreadLast = this.nextTarget(this.spreadLast)) : this.firstTarget());
+    let target = pinned ?? (spread ? this.spreadTarget() : this.firstTarget());
     let backoffMs = 1;
     /** An earlier attempt may have been proposed (it may still apply). */
     let mayBeInLog = false;
@@ -698,6 +698,20 @@ export class KvClient {
 
   /** The node the last spread read started at. */
   private spreadLast: number | undefined;
+
+  /**
+   * The next node in turn for a follower read, skipping the node believed to lead when
+   * another is alive: the point of a follower read is to leave the leader only the read index.
+   */
+  private spreadTarget(): number | undefined {
+    let next = this.nextTarget(this.spreadLast);
+    if (next !== undefined && next === this.host.leaderGuess) {
+      const other = this.nextTarget(next);
+      if (other !== undefined) next = other;
+    }
+    this.spreadLast = next;
+    return next;
+  }
 
   private firstTarget(): number | undefined {
     const guess = this.host.leaderGuess;

@@ -151,6 +151,8 @@ export class RaftNode {
   private leaseDisabled = false;
   /** Proposals or commits that have not yet been broadcast; flushed when a Ready is built. */
   private needsBroadcast = false;
+  /** A read round (ReadIndex) whose heartbeats go out at the next flush: reads arriving meanwhile join it. */
+  private readRoundOpen: number | undefined;
   private prevHardState: HardState;
   private prevSoftState: SoftState;
   private stepRole: StepFn = this.stepFollower;
@@ -526,6 +528,7 @@ export class RaftNode {
     this.pendingReads = [];
     this.leaseDisabled = false;
     this.needsBroadcast = false;
+    this.readRoundOpen = undefined;
     this.incomingSnapshot = undefined;
     this.handOffAttempts = 0;
     this.handOffLast = NONE;
@@ -1023,6 +1026,11 @@ export class RaftNode {
   }
 
   private flushBroadcast(): void {
+    const round = this.readRoundOpen;
+    if (round !== undefined) {
+      this.readRoundOpen = undefined;
+      if (this.role === 'leader') this.bcastHeartbeat(round);
+    }
     if (!this.needsBroadcast) return;
     this.needsBroadcast = false;
     if (this.role === 'leader') this.bcastAppend();
@@ -1158,10 +1166,13 @@ export class RaftNode {
     else this.send(this.message(MessageType.ReadIndexResp, from, { context: requestId, index }));
   }
 
-  /** Seam for the bug-planting suite: confirm leadership with a heartbeat round before answering. */
+  /**
+   * Seam for the bug-planting suite: confirm leadership with a heartbeat round before
+   * answering. The round's heartbeats go out at the next flush (hasReady, ready), so the reads
+   * taken before it, the leader's own and its followers', share one round.
+   */
   protected confirmRead(requestId: number, from: NodeId = this.id): void {
-    const round = this.readOnly.add(requestId, this.log.committed, this.id, from);
-    this.bcastHeartbeat(round);
+    this.readRoundOpen = this.readOnly.add(requestId, this.log.committed, this.id, from, this.readRoundOpen);
   }
 
   /**

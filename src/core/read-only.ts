@@ -2,7 +2,8 @@
  * Pending ReadIndex requests on the leader (Raft thesis §6.4). Each request records the
  * commit index when it arrived and waits for a quorum to acknowledge a heartbeat round sent
  * after it; acknowledging a later round also confirms every earlier one, so requests are
- * released in arrival order.
+ * released in arrival order. Requests that arrive before a round's heartbeats are sent share
+ * that round (they are confirmed by the same acknowledgements).
  */
 import type { NodeId, ReadState } from './types.ts';
 
@@ -26,8 +27,16 @@ export class ReadOnly {
     return this.queue.length;
   }
 
-  /** Queues a read at `index` asked by `from`; returns the heartbeat round that must confirm it. */
-  add(requestId: number, index: number, self: NodeId, from: NodeId = self): number {
+  /**
+   * Queues a read at `index` asked by `from`; returns the heartbeat round that must confirm it:
+   * `open`, a round whose heartbeats have not been sent yet, or else a new one.
+   */
+  add(requestId: number, index: number, self: NodeId, from: NodeId = self, open?: number): number {
+    const last = this.queue[this.queue.length - 1];
+    if (open !== undefined && last !== undefined && last.round === open) {
+      this.queue.push({ round: open, requestId, index, from, acks: last.acks });
+      return open;
+    }
     const round = this.roundNext++;
     this.queue.push({ round, requestId, index, from, acks: new Map([[self, true]]) });
     return round;
@@ -43,7 +52,13 @@ export class ReadOnly {
 
   /** Releases `round` and every earlier request, with who asked each. */
   release(round: number): (ReadState & { readonly from: NodeId })[] {
-    const i = this.queue.findIndex((p) => p.round === round);
+    let i = -1;
+    for (let j = this.queue.length - 1; j >= 0; j--) {
+      if (this.queue[j]!.round === round) {
+        i = j;
+        break;
+      }
+    }
     if (i < 0) return [];
     const released = this.queue.splice(0, i + 1);
     return released.map((p) => ({ requestId: p.requestId, index: p.index, from: p.from }));

@@ -385,6 +385,35 @@ describe('ReadIndex (thesis §6.4)', () => {
     expect(net.node(1).readStates).toEqual([]);
   });
 
+  it('confirms the reads taken before its next Ready with one heartbeat round: its own and its followers\' alike', () => {
+    const net = new Network([1, 2, 3]);
+    const leader = net.elect(1);
+    net.propose(1, 'v');
+    net.deliverAll();
+    net.raft(2).readIndex(1);
+    net.raft(3).readIndex(2);
+    net.process(2);
+    net.process(3);
+    const sentBefore = net.sent.length;
+    // Both ReadIndex messages reach the leader before it takes a Ready (as a host drains its
+    // peers first), and so does a read of its own.
+    const asks = net.sent.filter((m) => m.type === MessageType.ReadIndex);
+    net.drop(isType(MessageType.ReadIndex));
+    net.deliverAll();
+    net.recover();
+    for (const m of asks) leader.step(m);
+    leader.readIndex(3);
+    net.process(1);
+    const rounds = net.sent.slice(sentBefore).filter((m) => m.type === MessageType.Heartbeat && m.context !== 0);
+    expect(rounds.map((m) => m.to).sort()).toEqual([2, 3]);
+    expect(new Set(rounds.map((m) => m.context)).size).toBe(1);
+    net.deliverAll();
+    const commit = leader.log.committed;
+    expect(net.node(1).readStates).toEqual([{ requestId: 3, index: commit }]);
+    expect(net.node(2).readStates).toEqual([{ requestId: 1, index: commit }]);
+    expect(net.node(3).readStates).toEqual([{ requestId: 2, index: commit }]);
+  });
+
   it('never answers a follower read when the leader cannot confirm its leadership, and refuses one with no leader known', () => {
     const net = new Network([1, 2, 3]);
     net.elect(1);
