@@ -11,10 +11,9 @@
  * printed in base64 with `"encoding": "base64"`.
  */
 import { ErrorCode, RingraftError } from '../base/index.ts';
-import { adminCall, connect, parseEndpoint, type NetworkClient, type TlsFiles } from '../client/index.ts';
+import { adminCall, connect, parseEndpoint, type NetworkClient, type TlsFiles, type TxnSpec } from '../client/index.ts';
 import { parseArgs, UsageError, type Output } from './args.ts';
 import { parseDurationMs } from './load-command.ts';
-import type { TxnSpec } from '../cluster/index.ts';
 
 export const KV_USAGE = `ringraft put KEY VALUE [--lease ID]     write KEY (attached to lease ID: deleted when it ends)
 ringraft get KEY [--consistency linearizable|lease|stale]

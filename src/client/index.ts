@@ -4,3 +4,4 @@ export { connect, NetworkClient, type ConnectOptions } from './connect.ts';
 export { parseEndpoint, type EndpointAddress } from './endpoint-address.ts';
 export type { EndpointState } from './network-endpoint.ts';
 export type { TlsFiles } from '../transport/index.ts';
+export type { TxnSpec } from '../cluster/index.ts';

@@ -24,7 +24,7 @@ import {
 import type { WireConsistency } from '../runtime/index.ts';
 import type { Bytes, CallOptions, GetOptions, KvClientHost, RangeOptions, RangeSpec } from './client.ts';
 
-/** The longest a call may wait, in milliseconds (setTimeout's limit). */
+/** The longest timeoutMs a call takes: the longest delay a Node timer keeps (a longer one fires at once). */
 export const CALL_TIMEOUT_MS_MAX = 2 ** 31 - 1;
 
 const utf8 = new TextEncoder();

@@ -151,7 +151,6 @@ export interface Session {
 
 /** Events a watch buffers for a consumer that does not keep up, before it is cut off. */
 export const WATCH_BUFFER_MAX = 65_536;
-/** The longest timeoutMs a call takes: the longest delay a Node timer keeps (a longer one fires at once). */
 /**
  * Client ids one registration takes, at least: one round trip through the log per this many
  * new sessions (more after a burst: see SessionPool.refill).
