@@ -13,35 +13,19 @@
  *
  *   npm run build && node dist/bench/cluster/range.bench.js [--quick]
  */
-import { readdirSync, readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { createCluster } from '../../src/index.ts';
 import { closedLoop, type Operation } from '../load/loops.ts';
+import { filledCluster, KEYS, processCpuNs } from './filled-cluster.ts';
 
-const KEYS = 10_000;
 const IN_FLIGHT = 64;
 
-function cpuNs(): number {
-  let ns = 0;
-  for (const tid of readdirSync('/proc/self/task')) {
-    try {
-      ns += Number(readFileSync(`/proc/self/task/${tid}/schedstat`, 'utf8').split(' ')[0]);
-    } catch {
-      // The thread ended between the listing and the read.
-    }
-  }
-  return ns;
-}
 
 async function main(): Promise<void> {
   const { values } = parseArgs({ options: { quick: { type: 'boolean', default: false } } });
   const loopMs = values.quick ? 1_500 : 4_000;
-  const cluster = await createCluster({ nodes: 3 });
+  const { cluster, kv, keys, value } = await filledCluster(createCluster);
   try {
-    const kv = cluster.client();
-    const keys = Array.from({ length: KEYS }, (_, i) => `k${String(i).padStart(15, '0')}`);
-    const value = new Uint8Array(128).fill(7);
-    await closedLoop((i) => kv.put(keys[i]!, value), { inFlight: 256, durationMs: 60_000, opsMax: KEYS });
     const start = (i: number): string => keys[(i * 7919) % KEYS]!;
     const cells: [string, number, Operation][] = [
       ['put', 1, (i) => kv.put(keys[i % KEYS]!, value)],
@@ -55,9 +39,9 @@ async function main(): Promise<void> {
     console.log('op                        ops/s      keys/s   p50 ms   p99 ms   CPU µs/op (all threads)');
     for (const [name, perOp, op] of cells) {
       await closedLoop(op, { inFlight: IN_FLIGHT, durationMs: 500 });
-      const before = cpuNs();
+      const before = processCpuNs();
       const r = await closedLoop(op, { inFlight: IN_FLIGHT, durationMs: loopMs });
-      const cpu = (cpuNs() - before) / 1000 / Math.max(1, r.ops);
+      const cpu = (processCpuNs() - before) / 1000 / Math.max(1, r.ops);
       console.log(
         `${name.padEnd(22)} ${Math.round(r.opsPerSec).toLocaleString('en-US').padStart(9)} ${Math.round(r.opsPerSec * perOp).toLocaleString('en-US').padStart(11)} ${r.latencyMs.p50.toFixed(2).padStart(8)} ${r.latencyMs.p99.toFixed(2).padStart(8)} ${cpu.toFixed(1).padStart(10)}${r.errors > 0 ? `   errors ${r.errors}` : ''}`,
       );

@@ -10,13 +10,12 @@
  *   npm run build && node dist/bench/cluster/versions.bench.js --other ../old/dist/src/index.js [--runs N] [--ms N]
  */
 import { spawn } from 'node:child_process';
-import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { closedLoop } from '../load/loops.ts';
+import { filledCluster, KEYS, processCpuNs, type BenchCluster } from './filled-cluster.ts';
 
-const KEYS = 10_000;
 const IN_FLIGHT = 256;
 
 interface Figures {
@@ -26,33 +25,19 @@ interface Figures {
   readonly getCpuUs: number;
 }
 
-function cpuNs(): number {
-  let ns = 0;
-  for (const tid of readdirSync('/proc/self/task')) {
-    try {
-      ns += Number(readFileSync(`/proc/self/task/${tid}/schedstat`, 'utf8').split(' ')[0]);
-    } catch {
-      // The thread ended between the listing and the read.
-    }
-  }
-  return ns;
-}
 
 /** One run, in a child: the build at `entry`, its figures as one JSON line on stdout. */
 async function child(entry: string, ms: number): Promise<void> {
-  const { createCluster } = (await import(pathToFileURL(entry).href)) as { createCluster: (o: object) => Promise<{ client(): { put(k: string, v: Uint8Array): Promise<unknown>; get(k: string): Promise<unknown> }; close(): Promise<void> }> };
-  const cluster = await createCluster({ nodes: 3 });
+  type Client = { put(k: string, v: Uint8Array): Promise<unknown>; get(k: string): Promise<unknown> };
+  const { createCluster } = (await import(pathToFileURL(entry).href)) as { createCluster: (o: { nodes: number }) => Promise<BenchCluster<Client>> };
+  const { cluster, kv, keys, value } = await filledCluster(createCluster);
   try {
-    const kv = cluster.client();
-    const keys = Array.from({ length: KEYS }, (_, i) => `k${String(i).padStart(15, '0')}`);
-    const value = new Uint8Array(128).fill(7);
-    await closedLoop((i) => kv.put(keys[i]!, value), { inFlight: IN_FLIGHT, durationMs: 60_000, opsMax: KEYS });
     const measure = async (op: (i: number) => Promise<unknown>): Promise<[number, number]> => {
       await closedLoop(op, { inFlight: IN_FLIGHT, durationMs: 500 });
-      const before = cpuNs();
+      const before = processCpuNs();
       const r = await closedLoop(op, { inFlight: IN_FLIGHT, durationMs: ms });
       if (r.errors > 0) throw new Error(`${r.errors} errors`);
-      return [r.opsPerSec, (cpuNs() - before) / 1000 / Math.max(1, r.ops)];
+      return [r.opsPerSec, (processCpuNs() - before) / 1000 / Math.max(1, r.ops)];
     };
     const [putOps, putCpuUs] = await measure((i) => kv.put(keys[i % KEYS]!, value));
     const [getOps, getCpuUs] = await measure((i) => kv.get(keys[i % KEYS]!));
