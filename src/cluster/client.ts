@@ -386,7 +386,7 @@ export class KvClient {
    */
   async elect(name: string, value: Bytes, options?: LockOptions): Promise<Election> {
     const handle = await acquire(this, name, value, options);
-    return { ...handle, resign: handle.release };
+    return { ...handle, resign: handle.release, observe: (signal) => observe(this, name, signal) };
   }
 
   /** The leaders of election `name` as they change (undefined while nobody leads), until `signal` aborts. */

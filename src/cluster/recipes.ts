@@ -54,6 +54,8 @@ export interface LockHandle {
 export interface Election extends LockHandle {
   /** Gives up leadership (releases the key): the next contender is elected. */
   resign(): Promise<void>;
+  /** The election's leaders as they change, this one first while it leads (as KvClient.observeElection). */
+  observe(signal?: AbortSignal): AsyncGenerator<Leader | undefined>;
 }
 
 /** The current leader of an election, as an observer sees it. */

@@ -117,6 +117,11 @@ describe('elect', () => {
       for await (const leader of kv.observeElection('svc', { signal: stop.signal })) seen.push(leader === undefined ? undefined : text.decode(leader.value));
     })();
     const a = await kv.elect('svc', 'node-a');
+    // The elected one sees itself lead.
+    const mine = new AbortController();
+    const first = await a.observe(mine.signal).next();
+    mine.abort();
+    expect(first.done === false && first.value !== undefined && text.decode(first.value.value)).toBe('node-a');
     const b = kv.elect('svc', 'node-b');
     await sleep(200);
     const c = kv.elect('svc', 'node-c');
