@@ -153,6 +153,15 @@ export class RaftNode {
   private needsBroadcast = false;
   /** A read round (ReadIndex) whose heartbeats go out at the next flush: reads arriving meanwhile join it. */
   private readRoundOpen: number | undefined;
+  /**
+   * A follower's reads asked of its leader, by the id sent (the message's `context`): the
+   * caller's request id. Ids sent count on from the node's seed, not from 1, so that an answer
+   * delayed past a restart (a new incarnation, the same term and leader) matches no request of
+   * the new one: a restarted follower numbering from 1 took such an answer, to a request made
+   * before it crashed, as the answer to its own, and read at a stale index.
+   */
+  private readonly followerReads = new Map<number, number>();
+  private followerReadNext: number;
   private prevHardState: HardState;
   private prevSoftState: SoftState;
   private stepRole: StepFn = this.stepFollower;
@@ -178,6 +187,7 @@ export class RaftNode {
     this.snapshotBytesMax = r.snapshotBytesMax;
     this.trace = trace;
     this.rand = new Rand(config.seed);
+    this.followerReadNext = config.seed >>> 0 || 1;
     this.readOnly = new ReadOnly(r.readsPendingMax);
     this.log = new RaftLog(config.storage, r.applyBytesMax);
 
@@ -254,7 +264,12 @@ export class RaftNode {
    */
   readIndex(requestId: number, mode: ReadMode = 'safe'): void {
     if (this.role === 'follower' && this.leaderId !== NONE) {
-      this.send(this.message(MessageType.ReadIndex, this.leaderId, { context: requestId, index: mode === 'lease' ? 1 : 0 }));
+      const sent = this.followerReadNext;
+      this.followerReadNext = (sent % 0xffff_ffff) + 1;
+      this.followerReads.set(sent, requestId);
+      // Bounded: the oldest unanswered one (its answer lost) is forgotten; its caller times out.
+      if (this.followerReads.size > this.readOnly.pendingMax) this.followerReads.delete(this.followerReads.keys().next().value!);
+      this.send(this.message(MessageType.ReadIndex, this.leaderId, { context: sent, index: mode === 'lease' ? 1 : 0 }));
       return;
     }
     this.requireLeader();
@@ -529,6 +544,7 @@ export class RaftNode {
     this.leaseDisabled = false;
     this.needsBroadcast = false;
     this.readRoundOpen = undefined;
+    this.followerReads.clear();
     this.incomingSnapshot = undefined;
     this.handOffAttempts = 0;
     this.handOffLast = NONE;
@@ -716,10 +732,14 @@ export class RaftNode {
         // Leadership transfer: campaign at once, skipping pre-vote and leases.
         this.campaign('real', true);
         break;
-      case MessageType.ReadIndexResp:
+      case MessageType.ReadIndexResp: {
         // The leader of this term confirmed a follower read (a stale answer has an older term and never gets here).
-        if (m.from === this.leaderId) this.readStates.push({ requestId: m.context, index: m.index });
+        const requestId = this.followerReads.get(m.context);
+        if (m.from !== this.leaderId || requestId === undefined) break;
+        this.followerReads.delete(m.context);
+        this.readStates.push({ requestId, index: m.index });
         break;
+      }
       default:
         break;
     }

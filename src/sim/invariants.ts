@@ -25,6 +25,11 @@ export class Invariants {
   private entries = new Map<string, EntryIdentity>();
   /** term of the entry committed at each index, as first seen committed anywhere. */
   private committedTerms: number[] = [0];
+  /**
+   * The lowest current term of a node seen holding each index committed: the term it was
+   * committed in, or later (a leader sees its own commits first, in its term).
+   */
+  private commitSeenTerms: number[] = [0];
   maxCommitted = 0;
   violation: string | undefined;
 
@@ -41,7 +46,11 @@ export class Invariants {
       return;
     }
     this.leaders.set(term, node);
-    const c = this.maxCommitted;
+    // Leader Completeness binds leaders of later terms than the commit's: a leader of an older
+    // term (its election's votes arriving late, past a one-way cut) need not hold an entry a
+    // newer leader committed. So: the highest index committed in a term before this one.
+    let c = this.maxCommitted;
+    while (c > 0 && !((this.commitSeenTerms[c] ?? Infinity) < term)) c--;
     if (c === 0) return;
     if (lastIndex < c) {
       this.fail(`leader completeness: leader ${node} of term ${term} has last index ${lastIndex} < committed ${c}`);
@@ -73,8 +82,10 @@ export class Invariants {
     }
   }
 
-  /** State Machine Safety on commit: index i committed with term t. */
-  onCommit(node: number, index: number, term: number): void {
+  /** State Machine Safety on commit: index i committed with term t, seen by a node whose current term is `nodeTerm`. */
+  onCommit(node: number, index: number, term: number, nodeTerm: number): void {
+    const seen = this.commitSeenTerms[index];
+    if (seen === undefined || nodeTerm < seen) this.commitSeenTerms[index] = nodeTerm;
     const known = this.committedTerms[index];
     if (known === undefined) {
       if (index !== this.committedTerms.length) {

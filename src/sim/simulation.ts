@@ -482,7 +482,7 @@ export class Simulation implements FaultHost, WorkloadHost {
     const commit = raft.log.committed;
     inv.onMonotonic(node.id, 'commit', node.lastCommit, commit);
     for (let i = Math.max(node.lastCommit + 1, raft.log.firstIndex()); i <= commit; i++) {
-      inv.onCommit(node.id, i, raft.log.term(i));
+      inv.onCommit(node.id, i, raft.log.term(i), raft.term);
     }
     node.lastCommit = Math.max(node.lastCommit, commit);
   }
