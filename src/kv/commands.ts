@@ -200,8 +200,21 @@ export function writeKvRequest(writer: ByteWriter, req: KvLogRequest): void {
  * CORRUPT_COMMAND, with the underlying DecodeError as `cause`, on any malformed input.
  */
 export function decodeKvRequest(bytes: Uint8Array): KvLogRequest {
+  return decodeKvRequestWith(bytes, true);
+}
+
+/**
+ * `decodeKvRequest` whose keys and values (of puts, deletes, compare-and-swaps and
+ * delete-ranges) are views of `bytes`, not copies: for a caller done with them before
+ * `bytes` can change (the state machine copies what it keeps, once, into its slabs).
+ */
+export function decodeKvRequestInPlace(bytes: Uint8Array): KvLogRequest {
+  return decodeKvRequestWith(bytes, false);
+}
+
+function decodeKvRequestWith(bytes: Uint8Array, copy: boolean): KvLogRequest {
   try {
-    return readKvRequest(new ByteReader(bytes));
+    return readKvRequest(new ByteReader(bytes), copy);
   } catch (error) {
     if (error instanceof DecodeError) {
       throw new KvError(KvErrorCode.CORRUPT_COMMAND, `corrupt KV request: ${error.message}`, { cause: error });
@@ -346,7 +359,7 @@ function writeCommandBody(writer: ByteWriter, command: KvCommand): void {
   }
 }
 
-function readKvRequest(reader: ByteReader): KvLogRequest {
+function readKvRequest(reader: ByteReader, copy: boolean): KvLogRequest {
   const versionAt = reader.offset;
   const version = reader.u8();
   if (version !== KV_REQUEST_FORMAT_VERSION && version !== KV_REQUEST_FORMAT_VERSION_U32_IDS) {
@@ -380,13 +393,17 @@ function readKvRequest(reader: ByteReader): KvLogRequest {
   const seqAt = reader.offset;
   const seq = reader.u64Number();
   if (seq === 0) throw new DecodeError('invalid', seqAt, 'seq is 0');
-  const command = readCommandBody(reader, opTag);
+  const command = readCommandBody(reader, opTag, copy);
   reader.expectEnd();
   return { clientId, seq, command };
 }
 
-/** Reads the key and what follows it for a put, delete, cas or delete-range, or a transaction (`opTag` is one of them). */
-function readCommandBody(reader: ByteReader, opTag: number): KvCommand {
+/**
+ * Reads the key and what follows it for a put, delete, cas or delete-range, or a transaction
+ * (`opTag` is one of them); keys and values copied, or views of the reader's bytes.
+ */
+function readCommandBody(reader: ByteReader, opTag: number, copy: boolean): KvCommand {
+  const own = copy ? (b: Uint8Array): Uint8Array => b.slice() : (b: Uint8Array): Uint8Array => b;
   if (opTag === OP_TAG['lease-grant']) {
     const at = reader.offset;
     const ttlMs = reader.u32();
@@ -404,24 +421,24 @@ function readCommandBody(reader: ByteReader, opTag: number): KvCommand {
     const endAt = reader.offset;
     const hasEnd = reader.u8();
     if (hasEnd > 1) throw new DecodeError('invalid', endAt, `end-present flag is ${hasEnd}, not 0 or 1`);
-    return { op: 'delete-range', key: key.slice(), end: hasEnd === 1 ? reader.bytes(KV_KEY_BYTES_MAX).slice() : undefined };
+    return { op: 'delete-range', key: own(key), end: hasEnd === 1 ? own(reader.bytes(KV_KEY_BYTES_MAX)) : undefined };
   }
   if (key.length === 0) throw new DecodeError('invalid', keyAt, 'key is empty');
   if (opTag === OP_TAG.put || opTag === OP_TAG['put-lease']) {
     const value = reader.bytes(KV_VALUE_BYTES_MAX);
-    const [k, v] = copyTogether(key, value);
+    const [k, v] = copy ? copyTogether(key, value) : [key, value];
     if (opTag === OP_TAG.put) return { op: 'put', key: k, value: v };
     return { op: 'put', key: k, value: v, lease: readLeaseId(reader) };
   }
   if (opTag === OP_TAG.delete) {
-    return { op: 'delete', key: key.slice() };
+    return { op: 'delete', key: own(key) };
   }
   const presentAt = reader.offset;
   const present = reader.u8();
   if (present > 1) throw new DecodeError('invalid', presentAt, `expected-present flag is ${present}, not 0 or 1`);
-  const expected = present === 1 ? reader.bytes(KV_VALUE_BYTES_MAX).slice() : undefined;
+  const expected = present === 1 ? own(reader.bytes(KV_VALUE_BYTES_MAX)) : undefined;
   const value = reader.bytes(KV_VALUE_BYTES_MAX);
-  const [k, v] = copyTogether(key, value);
+  const [k, v] = copy ? copyTogether(key, value) : [key, value];
   return { op: 'cas', key: k, expected, value: v };
 }
 
@@ -430,6 +447,59 @@ function readLeaseId(reader: ByteReader): number {
   const id = reader.u64Number();
   if (id === 0) throw new DecodeError('invalid', at, 'lease id is 0');
   return id;
+}
+
+/** Where a plain put's fields lie in its encoded bytes: filled by {@link readKvPutInPlace}. */
+export interface KvPutFields {
+  clientId: number;
+  seq: number;
+  /** The key is data[keyAt, keyAt + keyLength). */
+  keyAt: number;
+  keyLength: number;
+  /** The value is data[valueAt, valueAt + valueLength). */
+  valueAt: number;
+  valueLength: number;
+}
+
+/** The highest u32 high half of a u64 that is still a safe integer. */
+const SAFE_HIGH_MAX = 0x1f_ffff;
+
+/**
+ * Reads a put without a lease (format version 3) from data[at, at + length) in place: no
+ * object, no copy. Returns false for anything else, valid or not; the caller then decodes
+ * the request with {@link decodeKvRequest}, which decides. So this accepts exactly the puts
+ * that `decodeKvRequest` decodes as `{ op: 'put' }` with no lease, with the same fields
+ * (test/kv/commands.test.ts checks both on the same bytes, mutated).
+ */
+export function readKvPutInPlace(data: Uint8Array, at: number, length: number, out: KvPutFields): boolean {
+  const end = at + length;
+  if (length < REQUEST_HEADER_BYTES + 2 * LENGTH_PREFIX_BYTES + 1) return false;
+  if (data[at] !== KV_REQUEST_FORMAT_VERSION || data[at + 1] !== OP_TAG.put) return false;
+  const clientIdHigh = u32At(data, at + 6);
+  const seqHigh = u32At(data, at + 14);
+  if (clientIdHigh > SAFE_HIGH_MAX || seqHigh > SAFE_HIGH_MAX) return false;
+  const clientId = clientIdHigh * 0x1_0000_0000 + u32At(data, at + 2);
+  const seq = seqHigh * 0x1_0000_0000 + u32At(data, at + 10);
+  if (clientId === 0 || seq === 0) return false;
+  const keyLength = u32At(data, at + REQUEST_HEADER_BYTES);
+  if (keyLength === 0 || keyLength > KV_KEY_BYTES_MAX) return false;
+  const keyAt = at + REQUEST_HEADER_BYTES + LENGTH_PREFIX_BYTES;
+  const valueLengthAt = keyAt + keyLength;
+  if (valueLengthAt + LENGTH_PREFIX_BYTES > end) return false;
+  const valueLength = u32At(data, valueLengthAt);
+  if (valueLength > KV_VALUE_BYTES_MAX || valueLengthAt + LENGTH_PREFIX_BYTES + valueLength !== end) return false;
+  out.clientId = clientId;
+  out.seq = seq;
+  out.keyAt = keyAt;
+  out.keyLength = keyLength;
+  out.valueAt = valueLengthAt + LENGTH_PREFIX_BYTES;
+  out.valueLength = valueLength;
+  return true;
+}
+
+/** The little-endian u32 at data[at, at + 4) (the caller checked the bounds). */
+function u32At(data: Uint8Array, at: number): number {
+  return (data[at]! | (data[at + 1]! << 8) | (data[at + 2]! << 16)) + data[at + 3]! * 0x100_0000;
 }
 
 /**

@@ -158,10 +158,10 @@ export class NodeHost {
   /** Subscribes the watches and the lease clock to the state machine; returns how to undo it. */
   private listen(): () => void {
     const kv = this.kvMachine;
-    const unsubscribe = kv.onChange((c) => this.watches.onChange(c));
+    kv.setChangeSink(this.watches);
     kv.onLeaseChange((id, ttlMs) => this.leases.onLeaseChange(id, ttlMs));
     return () => {
-      unsubscribe();
+      kv.setChangeSink(undefined);
       kv.onLeaseChange(undefined);
     };
   }

@@ -12,7 +12,7 @@
  */
 import { ErrorCode } from '../base/index.ts';
 import type { RaftNode } from '../core/index.ts';
-import type { KvChange } from '../kv/index.ts';
+import type { KvChange, KvChangeSink } from '../kv/index.ts';
 import type { HostSink } from './node-host.ts';
 import { WatchHistory } from './watch-history.ts';
 
@@ -32,7 +32,7 @@ interface Watch {
 /** How a watch request went: only `invalid` is the client's fault (the host counts it). */
 export type WatchStart = 'started' | 'invalid' | 'compacted' | 'full';
 
-export class WatchSet {
+export class WatchSet implements KvChangeSink {
   private readonly watches = new Map<number, Watch>();
   /** Bytes the watches hold: their prefixes plus WATCH_OVERHEAD_BYTES each. Invariant: at most WATCH_BYTES_MAX. */
   private prefixBytes = 0;
@@ -106,11 +106,19 @@ export class WatchSet {
     }
   }
 
-  /** Keeps an applied change in the history and sends it to every watch it matches. */
-  onChange(change: KvChange): void {
-    this.history.push(change);
+  /**
+   * Keeps an applied change in the history and sends it to every watch it matches (the state
+   * machine's change sink: see KvChangeSink). With no watch, nothing is made for it.
+   */
+  change(index: number, position: number, key: Uint8Array, valueBytes: Uint8Array | undefined, valueAt: number, valueLength: number, createIndex: number, version: number): void {
+    this.history.change(index, position, key, valueBytes, valueAt, valueLength, createIndex, version);
+    if (this.watches.size === 0) return;
+    let value: Uint8Array | undefined;
     for (const [requestId, w] of this.watches) {
-      if (change.index > w.afterIndex && hasPrefix(change.key, w.prefix)) this.sendChange(requestId, change);
+      if (index > w.afterIndex && hasPrefix(key, w.prefix)) {
+        value ??= valueBytes?.subarray(valueAt, valueAt + valueLength);
+        this.sink.reply({ kind: 'watch-event', requestId, index, position, key, value, createIndex, version });
+      }
     }
   }
 

@@ -7,7 +7,7 @@
  * outside those checks.
  */
 import type { ConfState, Entry, InitialState, Snapshot } from '../core/index.ts';
-import { KvStateMachine, type KvApplyOutcome, type KvChange } from '../kv/index.ts';
+import { KvStateMachine, type KvApplyOutcome } from '../kv/index.ts';
 import { LeaseKeeper, NodeHost, type HostStorage } from '../runtime/index.ts';
 import type { CorruptLogError, PersistBatch } from '../storage/index.ts';
 import type { SimFileSystem } from './sim-fs.ts';
@@ -67,10 +67,12 @@ export class RangeReadsLocalHost extends NodeHost {
 class SplitTxnStateMachine extends KvStateMachine {
   private deferred: { key: Uint8Array; value: Uint8Array; lease: number }[] = [];
 
-  protected override txnPut(index: number, key: Uint8Array, value: Uint8Array, lease: number, nth: number): KvChange | undefined {
-    if (nth === 0) return super.txnPut(index, key, value, lease, nth);
+  protected override txnPut(index: number, key: Uint8Array, value: Uint8Array, lease: number, nth: number): void {
+    if (nth === 0) {
+      super.txnPut(index, key, value, lease, nth);
+      return;
+    }
     this.deferred.push({ key, value, lease });
-    return undefined;
   }
 
   override apply(index: number, data: Uint8Array): KvApplyOutcome {
@@ -102,8 +104,7 @@ class SplitTxnStateMachine extends KvStateMachine {
   private late(index: number, carried: readonly { key: Uint8Array; value: Uint8Array; lease: number }[]): void {
     for (const d of carried) {
       // A lease revoked meanwhile is not checked: this is the bug, not the store.
-      const change = super.txnPut(index, d.key, d.value, 0, 0);
-      if (change !== undefined) this.notify(change);
+      super.txnPut(index, d.key, d.value, 0, 0);
     }
   }
 }

@@ -4,7 +4,9 @@
 // refuses requests outside the limits with INVALID_ARGUMENT, and that decode refuses every
 // malformed input with CORRUPT_COMMAND wrapping a DecodeError: each truncation, trailing
 // bytes, unknown version/op/flag, zero ids and counts, and lengths over the maxima (checked
-// before any allocation), and never throws anything else on random bytes.
+// before any allocation), and never throws anything else on random bytes. The in-place put
+// reader (the state machine's fast path) accepts exactly what decode reads as a plain put,
+// with the same fields, on valid and mutated bytes at any offset.
 import { Buffer } from 'node:buffer';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
@@ -12,7 +14,9 @@ import { DecodeError } from '../../src/codec/index.ts';
 import type { DecodeErrorReason } from '../../src/codec/index.ts';
 import {
   decodeKvRequest,
+  decodeKvRequestInPlace,
   encodeKvRequest,
+  readKvPutInPlace,
   isKvRegisterClientsRequest,
   isKvSessionRequest,
   KV_KEY_BYTES_MAX,
@@ -21,7 +25,7 @@ import {
   KV_VALUE_BYTES_MAX,
   KvError,
 } from '../../src/kv/index.ts';
-import type { KvCommand, KvErrorCode, KvLogRequest, KvRegisterClientsRequest, KvRequest } from '../../src/kv/index.ts';
+import type { KvCommand, KvErrorCode, KvLogRequest, KvPutFields, KvRegisterClientsRequest, KvRequest } from '../../src/kv/index.ts';
 
 const keyArb = fc.uint8Array({ minLength: 1, maxLength: 64 });
 const valueArb = fc.uint8Array({ maxLength: 64 });
@@ -290,5 +294,81 @@ describe('decodeKvRequest refuses malformed input', () => {
       }),
       { numRuns: 2000 },
     );
+  });
+});
+
+describe('readKvPutInPlace', () => {
+  /** What decode makes of the bytes: the request, or undefined when it refuses them. */
+  const decoded = (bytes: Uint8Array): KvLogRequest | undefined => {
+    try {
+      return decodeKvRequest(bytes);
+    } catch (error) {
+      expect(error).toBeInstanceOf(KvError);
+      return undefined;
+    }
+  };
+  const leasedPutArb: fc.Arbitrary<KvRequest> = fc.record({
+    clientId: fc.integer({ min: 1, max: Number.MAX_SAFE_INTEGER }),
+    seq: fc.integer({ min: 1, max: Number.MAX_SAFE_INTEGER }),
+    command: fc.record({ op: fc.constant('put' as const), key: keyArb, value: valueArb, lease: fc.integer({ min: 1, max: 2 ** 40 }) }),
+  });
+  const mutationArb = fc.oneof(
+    fc.constant({ kind: 'none' as const }),
+    fc.record({ kind: fc.constant('set' as const), at: fc.nat(), byte: fc.integer({ min: 0, max: 255 }) }),
+    fc.record({ kind: fc.constant('cut' as const), at: fc.nat() }),
+    fc.record({ kind: fc.constant('grow' as const), bytes: fc.uint8Array({ minLength: 1, maxLength: 8 }) }),
+  );
+
+  it('accepts exactly the plain puts decode reads, with the same fields, wherever the bytes lie', () => {
+    fc.assert(
+      fc.property(fc.oneof(requestArb, leasedPutArb), mutationArb, fc.nat({ max: 16 }), fc.uint8Array({ maxLength: 8 }), (request, mutation, offset, tail) => {
+        let bytes = encodeKvRequest(request);
+        if (mutation.kind === 'set' && bytes.length > 0) {
+          bytes = bytes.slice();
+          bytes[mutation.at % bytes.length] = mutation.byte;
+        } else if (mutation.kind === 'cut') {
+          bytes = bytes.subarray(0, mutation.at % (bytes.length + 1));
+        } else if (mutation.kind === 'grow') {
+          bytes = Uint8Array.from([...bytes, ...mutation.bytes]);
+        }
+        // Inside a larger buffer, as a request inside a batch entry is.
+        const buffer = new Uint8Array(offset + bytes.length + tail.length).fill(0xee);
+        buffer.set(bytes, offset);
+        buffer.set(tail, offset + bytes.length);
+        const fields: KvPutFields = { clientId: 0, seq: 0, keyAt: 0, keyLength: 0, valueAt: 0, valueLength: 0 };
+        const inPlace = readKvPutInPlace(buffer, offset, bytes.length, fields);
+        const d = decoded(bytes);
+        const plainPut = d !== undefined && isKvSessionRequest(d) && d.command.op === 'put' && d.command.lease === undefined;
+        expect(inPlace).toBe(plainPut);
+        if (!plainPut || !isKvSessionRequest(d) || d.command.op !== 'put') return;
+        expect(fields.clientId).toBe(d.clientId);
+        expect(fields.seq).toBe(d.seq);
+        expect(buffer.subarray(fields.keyAt, fields.keyAt + fields.keyLength)).toEqual(d.command.key);
+        expect(buffer.subarray(fields.valueAt, fields.valueAt + fields.valueLength)).toEqual(d.command.value);
+        // The in-place decoder reads the same request, as views.
+        expect(decodeKvRequestInPlace(bytes)).toEqual(d);
+      }),
+      { numRuns: 3000 },
+    );
+  });
+
+  it('refuses a put whose client id or seq is past 2^53 - 1, as decode does', () => {
+    const bytes = encodeKvRequest({ clientId: Number.MAX_SAFE_INTEGER, seq: 5, command: { op: 'put', key: Uint8Array.of(1), value: Uint8Array.of(2) } });
+    const fields: KvPutFields = { clientId: 0, seq: 0, keyAt: 0, keyLength: 0, valueAt: 0, valueLength: 0 };
+    expect(readKvPutInPlace(bytes, 0, bytes.length, fields)).toBe(true);
+    expect(fields.clientId).toBe(Number.MAX_SAFE_INTEGER);
+    const over = bytes.slice();
+    over[2] = 0; // clientId 2^53 - 1 - 0xff: still safe
+    over[8] = 0x20; // high half 0x20_ffff... : past 2^53 - 1
+    expect(readKvPutInPlace(over, 0, over.length, fields)).toBe(false);
+    expect(decoded(over)).toBeUndefined();
+    // A zero client id, or a zero seq: both refused.
+    const one = encodeKvRequest({ clientId: 1, seq: 1, command: { op: 'put', key: Uint8Array.of(1), value: Uint8Array.of(2) } });
+    for (const at of [2, 10]) {
+      const zero = one.slice();
+      zero[at] = 0;
+      expect(readKvPutInPlace(zero, 0, zero.length, fields)).toBe(false);
+      expect(decoded(zero)).toBeUndefined();
+    }
   });
 });
