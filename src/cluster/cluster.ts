@@ -44,6 +44,12 @@ export interface ClusterNodeStatus {
   readonly appliedIndex: number;
   readonly lastIndex: number;
   readonly alive: boolean;
+  /**
+   * The kernel's id of the thread that runs the node (on Linux, its CPU time is in
+   * /proc/<pid>/task/<osThreadId>/schedstat); undefined for a node that is down, or where it
+   * is unknown. A restarted node runs on a new thread.
+   */
+  readonly osThreadId?: number;
   /** For a node that is down by no one's choice (a storage error, a damaged or lost log): why. */
   readonly error?: string;
   /** The code of {@link error}: CORRUPT_LOG, NO_SPACE, IO_ERROR, STATE_LOST, CONFIG_MISMATCH, ... */
@@ -213,7 +219,9 @@ export class Cluster {
           const down: ClusterNodeStatus = { id, role: 'down', term: 0, commitIndex: 0, appliedIndex: 0, lastIndex: 0, alive: false };
           return failure === undefined ? down : { ...down, error: failure.message, errorCode: failure.code };
         }
-        return { id, role: s.role, term: s.term, commitIndex: s.commitIndex, appliedIndex: s.appliedIndex, lastIndex: s.lastIndex, alive: true };
+        const osThreadId = this.workers.slots.get(id)?.osThreadId;
+        const up: ClusterNodeStatus = { id, role: s.role, term: s.term, commitIndex: s.commitIndex, appliedIndex: s.appliedIndex, lastIndex: s.lastIndex, alive: true };
+        return osThreadId === undefined ? up : { ...up, osThreadId };
       }),
     );
     let leader: ClusterNodeStatus | undefined;

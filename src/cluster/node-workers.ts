@@ -44,6 +44,8 @@ export interface NodeSlot extends ControlTarget {
   startedAt: number | undefined;
   /** A restart under way: a second restart, a crash or close waits for it. */
   starting: Promise<void> | undefined;
+  /** The kernel's id of the thread that runs the node now (see ClusterNodeStatus.osThreadId). */
+  osThreadId: number | undefined;
 }
 
 /** What the lifecycle needs of the rest of the cluster. */
@@ -107,6 +109,7 @@ export class NodeWorkers {
       recovery: undefined,
       recoveryDelayMs: RECOVERY_DELAY_MS_MIN / 2,
       startedAt: undefined,
+      osThreadId: undefined,
       starting: undefined,
     };
     this.slots.set(id, slot);
@@ -196,6 +199,7 @@ export class NodeWorkers {
         switch (msg.type) {
           case 'started':
             started = true;
+            slot.osThreadId = msg.osThreadId;
             this.handshake(slot, beforeRun, resolve, reject);
             return;
           case 'diagnostic':

@@ -20,6 +20,7 @@
  */
 
 import { ErrorCode, fail, RingraftError } from '../base/index.ts';
+import { readlinkSync } from 'node:fs';
 import { parentPort, receiveMessageOnPort, workerData } from 'node:worker_threads';
 import { type Message, type TraceEvent } from '../core/index.ts';
 import { DecodeError, decodeMessage, encodedMessageBytes, encodeMessageInto } from '../codec/index.ts';
@@ -449,7 +450,21 @@ function awaitRun(d: NodeWorkerData): boolean {
 
 const data = workerData as NodeWorkerData;
 const worker = new NodeWorker(data);
-parentPort!.postMessage({ type: 'started', id: data.id } satisfies ControlReply);
+parentPort!.postMessage({ type: 'started', id: data.id, osThreadId: osThreadId() } satisfies ControlReply);
 if (awaitRun(data)) worker.run();
 else worker.closeUnstarted();
 data.controlPort.close();
+
+/**
+ * This thread's id in the kernel, from /proc/thread-self ("PID/task/TID"): how a benchmark
+ * reads the CPU time of each node's thread (/proc/PID/task/TID/schedstat). Undefined where
+ * there is no /proc.
+ */
+function osThreadId(): number | undefined {
+  try {
+    const tid = Number(readlinkSync('/proc/thread-self').split('/').at(-1));
+    return Number.isSafeInteger(tid) && tid > 0 ? tid : undefined;
+  } catch {
+    return undefined;
+  }
+}

@@ -93,7 +93,8 @@ export type ForwardedDiagnostic =
 export type ControlReply =
   | { readonly type: 'reply'; readonly callId: number; readonly status?: NodeStatus; readonly timings?: NodeTimings; readonly index?: number }
   | { readonly type: 'error'; readonly callId: number; readonly code: string; readonly message: string }
-  | { readonly type: 'started'; readonly id: number }
+  /** `osThreadId`: the thread's id in the kernel (Linux: /proc/PID/task/TID), undefined where unknown. */
+  | { readonly type: 'started'; readonly id: number; readonly osThreadId: number | undefined }
   | ForwardedDiagnostic;
 
 /**

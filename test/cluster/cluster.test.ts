@@ -294,6 +294,28 @@ describe('a 3-node cluster on worker threads', () => {
     expect(share).toBeLessThan(0.1);
   });
 
+  it("status() names each node's kernel thread, whose CPU time grows as the node works; a restarted node names its new thread", async () => {
+    const cluster = await start({ dataDir: tempDir() });
+    const kv = cluster.client();
+    await kv.put('warm', 'up');
+    const tids = (await cluster.status()).nodes.map((n) => n.osThreadId);
+    expect(tids.every((t) => t !== undefined && t !== process.pid)).toBe(true);
+    expect(new Set(tids).size).toBe(3);
+    const cpuNs = (tid: number): number => Number(readFileSync(`/proc/self/task/${tid}/schedstat`, 'utf8').split(' ')[0]);
+    const before = tids.map((t) => cpuNs(t!));
+    for (let i = 0; i < 300; i++) await kv.put(`k${i}`, 'v');
+    // Every node applies every write: each one's thread did work.
+    tids.forEach((t, i) => expect(cpuNs(t!)).toBeGreaterThan(before[i]!));
+    const victim = (await cluster.status()).nodes[0]!.id;
+    await cluster.crash(victim);
+    expect((await cluster.status()).nodes.find((n) => n.id === victim)!.osThreadId).toBeUndefined();
+    await cluster.restart(victim);
+    const again = (await cluster.status()).nodes.find((n) => n.id === victim)!.osThreadId;
+    expect(again).toBeDefined();
+    expect(again).not.toBe(tids[0]);
+    expect(readdirSync('/proc/self/task').map(Number)).toContain(again);
+  });
+
   it('leaves no thread, timer or handle behind after close()', async () => {
     const countOf = (list: string[], name: string): number => list.filter((x) => x === name).length;
     const beforeList = process.getActiveResourcesInfo();
