@@ -28,7 +28,7 @@
  * `requestsInFlightMax` slots.
  */
 import { ErrorCode, RingraftError } from '../base/index.ts';
-import { SessionPool, SESSIONS_KEPT_MAX, SlotGate, syntheticErrorReply, type KvClientHost } from '../cluster/index.ts';
+import { RequestBuffers, SessionPool, SESSIONS_KEPT_MAX, SlotGate, syntheticErrorReply, type KvClientHost, type ReplyTarget } from '../cluster/index.ts';
 import { decodeReply, encodedRequestBytes, writeRequest, type ClientReply, type ClientRequest } from '../runtime/index.ts';
 import { ClientPortConnection, type ClientPortSettingsInput, type TlsFiles } from '../transport/index.ts';
 import type { EndpointAddress } from './endpoint-address.ts';
@@ -69,7 +69,8 @@ interface Slot {
 interface Attempt {
   readonly slot: Slot;
   readonly deadline: number;
-  readonly resolve: (reply: ClientReply) => void;
+  readonly target: ReplyTarget<unknown>;
+  readonly context: unknown;
 }
 
 /** What an endpoint reports of itself. */
@@ -83,6 +84,7 @@ export interface EndpointState {
 
 export class NetworkEndpoint implements KvClientHost {
   readonly sessions: SessionPool;
+  readonly requestBuffers = new RequestBuffers();
   leaderGuess: number | undefined;
   private readonly slots: Slot[];
   private readonly byNode = new Map<number, Slot>();
@@ -141,7 +143,7 @@ export class NetworkEndpoint implements KvClientHost {
     this.closed = true;
     if (this.sweeper !== undefined) clearInterval(this.sweeper);
     this.sweeper = undefined;
-    for (const [requestId, a] of this.attempts) a.resolve(syntheticErrorReply(requestId, ErrorCode.CLOSED));
+    for (const [requestId, a] of this.attempts) a.target.onReply(syntheticErrorReply(requestId, ErrorCode.CLOSED), a.context);
     this.attempts.clear();
     for (const [requestId, w] of this.watches) w.onReply({ kind: 'watch-end', requestId, code: ErrorCode.CLOSED });
     this.watches.clear();
@@ -197,18 +199,28 @@ export class NetworkEndpoint implements KvClientHost {
     this.gate.release();
   }
 
-  attempt(nodeId: number, build: (requestId: number) => ClientRequest, deadline: number): Promise<ClientReply> {
+  /** See {@link KvClientHost.attempt}. */
+  attempt<C>(nodeId: number, request: ClientRequest, deadline: number, target: ReplyTarget<C>, context: C): void {
     const requestId = this.nextRequestId();
-    if (this.closed) return Promise.resolve(syntheticErrorReply(requestId, ErrorCode.CLOSED));
     const slot = this.byNode.get(nodeId);
-    if (slot?.conn === undefined) return Promise.resolve(syntheticErrorReply(requestId, ErrorCode.NODE_DOWN));
-    if (slot.inFlight >= slot.max) return Promise.resolve({ kind: 'error', requestId, code: ErrorCode.UNAVAILABLE, leaderHint: 0, proposed: false });
-    const refused = this.send(slot, build(requestId));
-    if (refused !== undefined) return Promise.resolve({ kind: 'error', requestId, code: refused, leaderHint: 0, proposed: false });
-    return new Promise<ClientReply>((resolve) => {
-      this.attempts.set(requestId, { slot, deadline, resolve });
-      this.sweeper ??= setInterval(() => this.sweep(), SWEEP_INTERVAL_MS);
-    });
+    const refused: ClientReply | undefined = this.closed
+      ? syntheticErrorReply(requestId, ErrorCode.CLOSED)
+      : slot?.conn === undefined
+        ? syntheticErrorReply(requestId, ErrorCode.NODE_DOWN)
+        : slot.inFlight >= slot.max
+          ? { kind: 'error', requestId, code: ErrorCode.UNAVAILABLE, leaderHint: 0, proposed: false }
+          : this.refusal(requestId, this.send(slot, request, requestId));
+    if (refused !== undefined) {
+      queueMicrotask(() => target.onReply(refused, context));
+      return;
+    }
+    this.attempts.set(requestId, { slot: slot!, deadline, target: target as ReplyTarget<unknown>, context });
+    this.sweeper ??= setInterval(() => this.sweep(), SWEEP_INTERVAL_MS);
+  }
+
+  /** The reply for a request {@link send} refused with `code` (undefined: it was sent). */
+  private refusal(requestId: number, code: ErrorCode | undefined): ClientReply | undefined {
+    return code === undefined ? undefined : { kind: 'error', requestId, code, leaderHint: 0, proposed: false };
   }
 
   openWatch(nodeId: number, prefix: Uint8Array, afterIndex: number | undefined, onReply: (r: ClientReply) => void): number {
@@ -235,11 +247,11 @@ export class NetworkEndpoint implements KvClientHost {
   // ─── Connections ────────────────────────────────────────────────────────────────
 
   /** Encodes and sends `req` on `slot`'s connection, counting it; returns the code of a refusal instead. */
-  private send(slot: Slot, req: ClientRequest): ErrorCode | undefined {
+  private send(slot: Slot, req: ClientRequest, requestId: number = req.requestId): ErrorCode | undefined {
     const conn = slot.conn;
     if (conn === undefined) return ErrorCode.NODE_DOWN;
     const frame = new Uint8Array(encodedRequestBytes(req));
-    writeRequest(req, frame);
+    writeRequest(req, frame, requestId);
     try {
       conn.send(frame);
     } catch (error) {
@@ -319,7 +331,7 @@ export class NetworkEndpoint implements KvClientHost {
     for (const [requestId, a] of this.attempts) {
       if (a.slot !== slot) continue;
       this.attempts.delete(requestId);
-      a.resolve(syntheticErrorReply(requestId, ErrorCode.NODE_DOWN));
+      a.target.onReply(syntheticErrorReply(requestId, ErrorCode.NODE_DOWN), a.context);
     }
     for (const [requestId, s] of this.abandoned) if (s === slot) this.abandoned.delete(requestId);
     for (const [requestId, s] of this.unwatching) if (s === slot) this.unwatching.delete(requestId);
@@ -352,7 +364,7 @@ export class NetworkEndpoint implements KvClientHost {
     if (a !== undefined && a.slot === slot) {
       this.attempts.delete(id);
       slot.inFlight--;
-      a.resolve(reply);
+      a.target.onReply(reply, a.context);
       return;
     }
     if (this.abandoned.get(id) === slot) {
@@ -381,7 +393,7 @@ export class NetworkEndpoint implements KvClientHost {
       if (a.deadline > now) continue;
       this.attempts.delete(requestId);
       this.abandoned.set(requestId, a.slot);
-      a.resolve(syntheticErrorReply(requestId, ErrorCode.TIMEOUT));
+      a.target.onReply(syntheticErrorReply(requestId, ErrorCode.TIMEOUT), a.context);
     }
     if (this.attempts.size === 0 && this.sweeper !== undefined) {
       clearInterval(this.sweeper);

@@ -14,6 +14,7 @@
 import { ErrorCode, fail, invalidArgument, RingraftError } from '../base/index.ts';
 import { NotLeaderError } from '../core/index.ts';
 import {
+  encodedKvRequestBytes,
   encodeKvRequest,
   KV_KEY_BYTES_MAX,
   KV_LEASE_TTL_MS_MAX,
@@ -25,10 +26,13 @@ import {
   type KvRangeEntry,
   type KvRangeResult,
   type KvTxnResult,
-  type KvWriteResult,
+  setKvRequestSession,
+  validateKvRequest,
+  writeKvRequest,
 } from '../kv/index.ts';
 import type { ClientReply, ClientRequest, LeaseOp, ReadConsistency, WireConsistency } from '../runtime/index.ts';
 import { REQUESTS_IN_FLIGHT_MAX } from './options.ts';
+import type { RequestBuffers } from './request-buffers.ts';
 import { acquire, observe, type Election, type Leader, type LockHandle, type LockOptions } from './recipes.ts';
 import { bytesWithin, CALL_TIMEOUT_MS_MAX, checkCallOptions, checkLeaseId, checkOptionsObject, checkReadOptions, checkSignal, deleteRangeBoundsOf, keyBytes, rangeQueryOf, shown, txnOf, valueBytes, type TxnSpec } from './client-args.ts';
 
@@ -135,9 +139,34 @@ export interface KvClientHost {
   /** Waits for a slot until `deadline` (a performance.now() time) or the signal; false if none came. */
   acquireSlot(deadline: number, signal: AbortSignal | undefined): Promise<boolean>;
   releaseSlot(): void;
-  attempt(nodeId: number, build: (requestId: number) => ClientRequest, deadline: number): Promise<ClientReply>;
+  /** Memory for encoded writes, shared by every client of this host. */
+  readonly requestBuffers: RequestBuffers;
+  /**
+   * Sends one attempt of `request` to node `nodeId` (its requestId is ignored: the host
+   * numbers each attempt) and calls `target.onReply` once, never before this returns, with
+   * its reply or a synthetic error: TIMEOUT when `deadline` (a performance.now() time)
+   * passes first, NODE_DOWN when the node is or goes down, CLOSED when the host closes.
+   * The host copies the request's bytes before this returns, or keeps a copy of its own
+   * while it queues them: the caller may reuse that memory once its call ends. `context`
+   * goes back with the reply, so that one target serves every call.
+   */
+  attempt<C>(nodeId: number, request: ClientRequest, deadline: number, target: ReplyTarget<C>, context: C): void;
   openWatch(nodeId: number, prefix: Uint8Array, afterIndex: number | undefined, onReply: (r: ClientReply) => void): number;
   closeWatch(requestId: number): void;
+}
+
+/** Where a host delivers the reply to one attempt, with the context the attempt was made with. */
+export interface ReplyTarget<C> {
+  onReply(reply: ClientReply, context: C): void;
+}
+
+/** A write's request, encoded once for all its attempts (its requestId is the host's to set). */
+type WriteRequest = ClientRequest & { readonly kind: 'write' };
+
+/** The first attempt of a call and its answer, for the loop that goes on from it (see {@link KvClient.attempts}). */
+interface FirstAttempt {
+  readonly target: number;
+  readonly reply: ClientReply;
 }
 
 /** One client session. */
@@ -292,11 +321,17 @@ export class SessionPool {
 export class KvClient {
   constructor(private readonly host: KvClientHost) {}
 
-  async put(key: Bytes, value: Bytes, options?: PutOptions): Promise<void> {
-    checkCallOptions(options, this.host);
-    const lease = options?.lease;
-    if (lease !== undefined) checkLeaseId(lease, 'lease');
-    await this.write({ op: 'put', key: keyBytes(key), value: valueBytes(value, 'value'), lease }, options);
+  put(key: Bytes, value: Bytes, options?: PutOptions): Promise<void> {
+    let command: KvCommand;
+    try {
+      checkCallOptions(options, this.host);
+      const lease = options?.lease;
+      if (lease !== undefined) checkLeaseId(lease, 'lease');
+      command = { op: 'put', key: keyBytes(key), value: valueBytes(value, 'value'), lease };
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    return this.write(command, options, putDone);
   }
 
   /**
@@ -310,7 +345,7 @@ export class KvClient {
     if (!(typeof ttlMs === 'number' && Number.isInteger(ttlMs) && ttlMs >= KV_LEASE_TTL_MS_MIN && ttlMs <= KV_LEASE_TTL_MS_MAX)) {
       throw invalidArgument(`ttlMs must be an integer in [KV_LEASE_TTL_MS_MIN = ${KV_LEASE_TTL_MS_MIN}, KV_LEASE_TTL_MS_MAX = ${KV_LEASE_TTL_MS_MAX}], got ${shown(ttlMs)}`);
     }
-    const result = await this.write({ op: 'lease-grant', ttlMs }, options);
+    const result = (await this.write({ op: 'lease-grant', ttlMs }, options, writeReply)).result;
     if (result.op !== 'lease-grant') fail(`a lease grant answered with ${result.op}`);
     return { id: result.id, ttlMs: result.ttlMs };
   }
@@ -319,7 +354,7 @@ export class KvClient {
   async revokeLease(id: number, options?: CallOptions): Promise<number> {
     checkCallOptions(options, this.host);
     checkLeaseId(id, 'lease id');
-    const result = await this.write({ op: 'lease-revoke', id }, options);
+    const result = (await this.write({ op: 'lease-revoke', id }, options, writeReply)).result;
     if (result.op !== 'lease-revoke') fail(`a lease revoke answered with ${result.op}`);
     if (!result.found) throw new RingraftError(ErrorCode.LEASE_NOT_FOUND, `lease ${id} does not exist: never granted, revoked, or expired`);
     return result.deleted;
@@ -397,7 +432,7 @@ export class KvClient {
   private async leaseRequest(op: LeaseOp, id: number, options: CallOptions | undefined): Promise<LeaseStatus> {
     checkCallOptions(options, this.host);
     checkLeaseId(id, 'lease id');
-    const reply = await this.read((requestId) => ({ kind: 'lease', requestId, op, id }), 'linearizable', options);
+    const reply = await this.read({ kind: 'lease', requestId: 0, op, id }, 'linearizable', options, anyReply);
     if (reply?.kind !== 'lease') fail(`a lease request answered with ${reply?.kind}`);
     return { id: reply.id, ttlMs: reply.ttlMs, remainingMs: reply.remainingMs, keys: reply.keys };
   }
@@ -405,7 +440,7 @@ export class KvClient {
   /** Resolves to whether the key existed. */
   async delete(key: Bytes, options?: CallOptions): Promise<boolean> {
     checkCallOptions(options, this.host);
-    const result = await this.write({ op: 'delete', key: keyBytes(key) }, options);
+    const result = (await this.write({ op: 'delete', key: keyBytes(key) }, options, writeReply)).result;
     return result.op === 'delete' && result.existed;
   }
 
@@ -418,7 +453,7 @@ export class KvClient {
   async deleteRange(spec: RangeSpec, options?: CallOptions): Promise<number> {
     checkCallOptions(options, this.host);
     const { start, end } = deleteRangeBoundsOf(spec);
-    const result = await this.write({ op: 'delete-range', key: start, end }, options);
+    const result = (await this.write({ op: 'delete-range', key: start, end }, options, writeReply)).result;
     if (result.op !== 'delete-range') fail(`a delete-range answered with ${result.op}`);
     return result.deleted;
   }
@@ -432,7 +467,7 @@ export class KvClient {
       expected: expected === undefined ? undefined : valueBytes(expected, 'expected'),
       value: valueBytes(next, 'next'),
     };
-    const result = await this.write(command, options);
+    const result = (await this.write(command, options, writeReply)).result;
     return result.op === 'cas' && result.swapped;
   }
 
@@ -456,7 +491,7 @@ export class KvClient {
    */
   async txn(spec: TxnSpec, options?: CallOptions): Promise<KvTxnResult & { readonly index: number }> {
     checkCallOptions(options, this.host);
-    const { result, index } = await this.writeWithIndex({ op: 'txn', txn: txnOf(spec) }, options);
+    const { result, index } = await this.write({ op: 'txn', txn: txnOf(spec) }, options, writeReply);
     if (result.op !== 'txn') fail(`a transaction answered with ${result.op}`);
     let decoded: KvTxnResult;
     try {
@@ -468,12 +503,16 @@ export class KvClient {
   }
 
   /** The value of `key`, or undefined. */
-  async get(key: Bytes, options?: GetOptions): Promise<Uint8Array | undefined> {
-    const consistency = checkReadOptions(options, this.host);
-    const k = keyBytes(key);
-    const reply = await this.read((requestId) => ({ kind: 'read', requestId, consistency, key: k }), consistency, options);
-    if (reply?.kind !== 'read') fail(`a read answered with ${reply?.kind}`);
-    return reply.value;
+  get(key: Bytes, options?: GetOptions): Promise<Uint8Array | undefined> {
+    let request: ClientRequest;
+    let consistency: WireConsistency;
+    try {
+      consistency = checkReadOptions(options, this.host);
+      request = { kind: 'read', requestId: 0, consistency, key: keyBytes(key) };
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    return this.read(request, consistency, options, readValue);
   }
 
   /**
@@ -501,23 +540,23 @@ export class KvClient {
   async range(spec: RangeSpec, options?: RangeOptions): Promise<KvRangeResult> {
     const consistency = checkReadOptions(options, this.host);
     const query = rangeQueryOf(spec, options);
-    const reply = await this.read((requestId) => ({ kind: 'range', requestId, consistency, query }), consistency, options);
+    const reply = await this.read({ kind: 'range', requestId: 0, consistency, query }, consistency, options, anyReply);
     if (reply?.kind !== 'range') fail(`a range read answered with ${reply?.kind}`);
     return reply.result;
   }
 
-  /** Runs a read whose arguments are checked: slot, then attempts (at the leader unless stale). */
-  private async read(build: (requestId: number) => ClientRequest, consistency: WireConsistency, options: CallOptions | undefined): Promise<ClientReply | undefined> {
+  /**
+   * Runs a read whose arguments are checked: slot, then attempts (at the leader unless
+   * stale or a follower read); resolves to `done(reply)`.
+   */
+  private read<T>(request: ClientRequest, consistency: WireConsistency, options: CallOptions | undefined, done: (reply: ClientReply) => T): Promise<T> {
     const timeoutMs = options?.timeoutMs ?? this.host.defaultTimeoutMs;
-    const signal = options?.signal;
     const deadline = performance.now() + timeoutMs;
-    throwIfAborted(signal);
-    if (!this.host.tryAcquireSlot()) await this.waitForSlot(deadline, timeoutMs, signal);
-    try {
-      return await this.attempts(build, options?.nodeId, signal, deadline, timeoutMs, consistency !== 'stale' && consistency !== 'follower', false, consistency === 'follower');
-    } finally {
-      this.host.releaseSlot();
-    }
+    const signal = options?.signal;
+    if (signal?.aborted === true) return Promise.reject(abortedError(signal));
+    const call = new Call(request, options?.nodeId, signal, deadline, timeoutMs, consistency !== 'stale' && consistency !== 'follower', consistency === 'follower', undefined, done);
+    if (this.host.tryAcquireSlot()) return this.start(call);
+    return this.waitForSlot(deadline, timeoutMs, signal).then(() => this.start(call));
   }
 
   /** Committed changes to keys under `prefix` (empty: every key), in log order, each once. */
@@ -535,43 +574,129 @@ export class KvClient {
 
   // ─── Internals ──────────────────────────────────────────────────────────────────
 
-  /** Runs a write whose arguments are checked: slot, then session, then attempts. */
-  private async write(command: KvCommand, options: CallOptions | undefined): Promise<KvWriteResult> {
-    return (await this.writeWithIndex(command, options)).result;
+  /** Runs a write whose arguments are checked: slot, then session, then attempts; resolves to `done(reply)`. */
+  private write<T>(command: KvCommand, options: CallOptions | undefined, done: (reply: ClientReply & { readonly kind: 'write' }) => T): Promise<T> {
+    const timeoutMs = options?.timeoutMs ?? this.host.defaultTimeoutMs;
+    const deadline = performance.now() + timeoutMs;
+    const signal = options?.signal;
+    if (signal?.aborted === true) return Promise.reject(abortedError(signal));
+    // Encoded now: what is written is the caller's bytes as they are when the call starts.
+    let request: WriteRequest;
+    try {
+      request = encodeWrite(command, this.host.requestBuffers);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    const call = new Call(request, options?.nodeId, signal, deadline, timeoutMs, true, false, undefined, done as (reply: ClientReply) => unknown);
+    // The slot before the session: sessions in use never outnumber the slots (see SessionPool).
+    if (this.host.tryAcquireSlot()) {
+      const session = this.host.sessions.take();
+      if (session !== undefined) {
+        call.useSession(session);
+        return this.start(call);
+      }
+    } else {
+      call.slotHeld = false;
+    }
+    return this.startAfterWaits(call);
   }
 
-  /** {@link write}, with the log index the write applied at. */
-  private async writeWithIndex(command: KvCommand, options: CallOptions | undefined): Promise<{ result: KvWriteResult; index: number }> {
-    const timeoutMs = options?.timeoutMs ?? this.host.defaultTimeoutMs;
-    const signal = options?.signal;
-    const deadline = performance.now() + timeoutMs;
-    throwIfAborted(signal);
-    // The slot before the session: sessions in use never outnumber the slots (see SessionPool).
-    if (!this.host.tryAcquireSlot()) await this.waitForSlot(deadline, timeoutMs, signal);
-    const pool = this.host.sessions;
-    /** The session in use; still set when the call ends by an error. */
-    let session: Session | undefined;
+  /** {@link write} that waits for its slot (unless it holds one) and its session first. */
+  private async startAfterWaits<T>(call: Call): Promise<T> {
     try {
-      session = pool.take() ?? (await this.waitForSession(false, deadline, timeoutMs, signal));
-      let reply = await this.attempts(nextWrite(session, command), options?.nodeId, signal, deadline, timeoutMs, true, true);
+      if (!call.slotHeld) {
+        await this.waitForSlot(call.deadline, call.timeoutMs, call.signal);
+        call.slotHeld = true;
+      }
+      call.useSession(this.host.sessions.take() ?? (await this.waitForSession(false, call.deadline, call.timeoutMs, call.signal)));
+    } catch (error) {
+      if (call.slotHeld) this.host.releaseSlot();
+      this.host.requestBuffers.give(call.writeData());
+      throw error;
+    }
+    return this.start(call);
+  }
+
+  /**
+   * Starts `call`, which holds its slot (and a write its session): its first attempt goes
+   * out now, with the call as the context of its reply (see {@link onFirstReply}), so a put
+   * or get that succeeds at once costs one promise, this call object, no timer and no
+   * listener. With a signal, or no node to try, {@link rest} does it all.
+   */
+  private start<T>(call: Call): Promise<T> {
+    const target = this.firstTargetOf(call);
+    if (call.signal !== undefined || target === undefined || this.host.isClosed) return this.rest(call, undefined) as Promise<T>;
+    call.target = target;
+    return new Promise<T>((resolve, reject) => {
+      call.resolve = resolve as (value: unknown) => void;
+      call.reject = reject;
+      this.host.attempt(target, call.request, this.attemptDeadline(call), this.firstReplies, call);
+    });
+  }
+
+  /** The target of every first attempt. */
+  private readonly firstReplies: ReplyTarget<Call> = { onReply: (reply, call) => this.onFirstReply(reply, call) };
+
+  /** The answer to a call's first attempt: done, unless it is an error, which {@link rest} takes on from. */
+  private onFirstReply(reply: ClientReply, call: Call): void {
+    if (reply.kind === 'error') {
+      this.rest(call, { target: call.target, reply }).then(call.resolve, call.reject);
+      return;
+    }
+    if (call.toLeader && this.host.leaderGuess === undefined) this.host.leaderGuess = call.target;
+    let value: unknown;
+    try {
+      value = this.finish(call, reply);
+    } catch (error) {
+      call.reject(error);
+      return;
+    }
+    call.resolve(value);
+  }
+
+  /**
+   * Ends a call with its answer: gives back its slot, and a write's memory and session
+   * (released after a success, discarded otherwise: see SessionPool.discard), exactly once.
+   */
+  private finish(call: Call, reply: ClientReply): unknown {
+    this.host.releaseSlot();
+    const session = call.session;
+    if (session !== undefined) {
+      this.host.requestBuffers.give(call.writeData());
+      if (reply.kind !== 'write') {
+        this.host.sessions.discard(session);
+        fail(`a write answered with ${reply.kind}`);
+      }
+      this.host.sessions.release(session);
+    }
+    return call.done(reply);
+  }
+
+  /** Runs the rest of a call after its first attempt (`first`; undefined: none made) failed, through {@link attempts}. */
+  private async rest(call: Call, first: FirstAttempt | undefined): Promise<unknown> {
+    let reply: ClientReply | undefined;
+    try {
+      reply = await this.attempts(call, call.session !== undefined, first);
       if (reply === undefined) {
         // Answered 'expired' and never sent before: the session was evicted while idle and
         // nothing ran. Retry under a fresh session (whose seq 1 is never expired) rather
         // than fail a write that cannot have been applied.
-        pool.discard(session);
-        session = undefined;
-        session = pool.takeFresh() ?? (await this.waitForSession(true, deadline, timeoutMs, signal));
-        reply = await this.attempts(nextWrite(session, command), options?.nodeId, signal, deadline, timeoutMs, true, false);
+        const pool = this.host.sessions;
+        pool.discard(call.session!);
+        call.session = undefined;
+        // Every earlier attempt was copied out (sent, or queued as a copy): the memory is ours to change.
+        call.useSession(pool.takeFresh() ?? (await this.waitForSession(true, call.deadline, call.timeoutMs, call.signal)));
+        reply = await this.attempts(call, false, undefined);
+        if (reply === undefined) fail('a write not retryable after expiry is not retried');
       }
-      if (reply?.kind !== 'write') fail(`a write answered with ${reply?.kind}`);
-      pool.release(session);
-      session = undefined;
-      return { result: reply.result, index: reply.index };
-    } finally {
-      // Failed: the write may or may not have reached a log (see SessionPool.discard).
-      if (session !== undefined) pool.discard(session);
+    } catch (error) {
+      // Failed: a write may or may not have reached a log (see SessionPool.discard).
       this.host.releaseSlot();
+      if (call.session !== undefined) this.host.sessions.discard(call.session);
+      if (call.request.kind === 'write') this.host.requestBuffers.give(call.request.data);
+      throw error;
     }
+    return this.finish(call, reply);
   }
 
   private async waitForSlot(deadline: number, timeoutMs: number, signal: AbortSignal | undefined): Promise<void> {
@@ -613,7 +738,8 @@ export class KvClient {
   private async registerClients(count: number): Promise<number> {
     const data = encodeKvRequest({ op: 'register-clients', count });
     const timeoutMs = this.host.defaultTimeoutMs;
-    const reply = await this.attempts((requestId) => ({ kind: 'write', requestId, data }), undefined, undefined, performance.now() + timeoutMs, timeoutMs, true, false);
+    const call = new Call({ kind: 'write', requestId: 0, data }, undefined, undefined, performance.now() + timeoutMs, timeoutMs, true, false, undefined, anyReply);
+    const reply = await this.attempts(call, false, undefined);
     if (reply?.kind !== 'write' || reply.result.op !== 'register-clients') {
       fail(`a registration answered with ${reply?.kind} ${reply?.kind === 'write' ? reply.result.op : ''}`);
     }
@@ -629,32 +755,27 @@ export class KvClient {
    * With `expiredRetryable`, a SESSION_EXPIRED answer while no earlier attempt may have
    * reached a log resolves to undefined: this copy was the only one, and it did not run.
    */
-  private async attempts(
-    build: (requestId: number) => ClientRequest,
-    pinned: number | undefined,
-    signal: AbortSignal | undefined,
-    deadline: number,
-    timeoutMs: number,
-    toLeader: boolean,
-    expiredRetryable: boolean,
-    /** Start at the next node in turn, not the leader guess: follower reads spread over the nodes. */
-    spread = false,
-  ): Promise<ClientReply | undefined> {
+  private async attempts(call: CallPlan, expiredRetryable: boolean, first: FirstAttempt | undefined): Promise<ClientReply | undefined> {
+    const { pinned, signal, deadline, timeoutMs, toLeader } = call;
     const electionMs = this.host.electionTimeoutMs();
-    const attemptMs = pinned !== undefined ? timeoutMs : Math.max(ATTEMPT_TIMEOUT_MS_MIN, 4 * electionMs);
-    let target = pinned ?? (spread ? this.spreadTarget() : this.firstTarget());
+    let target = first?.target ?? this.firstTargetOf(call);
+    /** The answer to the attempt made before this loop, taken in its first turn. */
+    let answered = first?.reply;
     let backoffMs = 1;
     /** An earlier attempt may have been proposed (it may still apply). */
     let mayBeInLog = false;
     for (;;) {
       if (this.host.isClosed) throw new RingraftError(ErrorCode.CLOSED, 'the cluster is closed');
       throwIfAborted(signal);
-      const now = performance.now();
-      if (now >= deadline) {
-        const down = this.host.downReasons();
-        throw new RingraftError(ErrorCode.TIMEOUT, `no answer within ${timeoutMs} ms${down === '' ? '' : `; ${down}`}`);
+      let reply: ClientReply | undefined = answered;
+      answered = undefined;
+      if (reply === undefined) {
+        if (performance.now() >= deadline) {
+          const down = this.host.downReasons();
+          throw new RingraftError(ErrorCode.TIMEOUT, `no answer within ${timeoutMs} ms${down === '' ? '' : `; ${down}`}`);
+        }
+        reply = target === undefined ? undefined : await abortable(this.attemptOnce(target, call), signal);
       }
-      const reply = target === undefined ? undefined : await abortable(this.host.attempt(target, build, Math.min(deadline, now + attemptMs)), signal);
       if (reply !== undefined && reply.kind !== 'error') {
         // A node that answered may have forwarded to its leader and said which one meanwhile
         // (a `leader` notice): a guess made during the attempt stands.
@@ -693,6 +814,25 @@ export class KvClient {
       await abortable(sleep(Math.min(backoffMs, Math.max(0, deadline - performance.now()))), signal);
       backoffMs = Math.min(backoffMs * 2, electionMs);
     }
+  }
+
+  /** One attempt of `call` at `target`, as a promise (the loop's form; the first attempt of a call has its own). */
+  private attemptOnce(target: number, call: CallPlan): Promise<ClientReply> {
+    return new Promise((resolve) => this.host.attempt(target, call.request, this.attemptDeadline(call), RESOLVE_REPLY, resolve));
+  }
+
+  /**
+   * When one attempt gives up on its node: a call pinned to a node waits for it all its
+   * time; otherwise after some election timeouts the call moves on to another node.
+   */
+  private attemptDeadline(call: CallPlan): number {
+    const attemptMs = call.pinned !== undefined ? call.timeoutMs : Math.max(ATTEMPT_TIMEOUT_MS_MIN, 4 * this.host.electionTimeoutMs());
+    return Math.min(call.deadline, performance.now() + attemptMs);
+  }
+
+  /** The node a call tries first: its pinned node, the next in turn for a follower read, else the leader as guessed. */
+  private firstTargetOf(call: CallPlan): number | undefined {
+    return call.pinned ?? (call.spread ? this.spreadTarget() : this.firstTarget());
   }
 
   /** The node the last spread read started at. */
@@ -931,21 +1071,105 @@ class Watcher implements AsyncIterableIterator<WatchEvent> {
   }
 }
 
+/** What a call sends and how: the same request for every attempt, within one deadline. */
+interface CallPlan {
+  readonly request: ClientRequest;
+  /** The node the call is pinned to (options.nodeId): no routing, refusals thrown. */
+  readonly pinned: number | undefined;
+  readonly signal: AbortSignal | undefined;
+  /** A performance.now() time. */
+  readonly deadline: number;
+  readonly timeoutMs: number;
+  /** Served by the leader (a write, a linearizable or lease read): a success makes its node the leader guess. */
+  readonly toLeader: boolean;
+  /** Start at the next node in turn, not the leader guess: follower reads spread over the nodes. */
+  readonly spread: boolean;
+}
+
+/** One call of a client: its plan and where it stands (one object, of one shape, per call). */
+class Call implements CallPlan {
+  /** Whether the call holds an in-flight slot (a write that had to wait for one: not yet). */
+  slotHeld = true;
+  /** The node of the first attempt. */
+  target = 0;
+  resolve: (value: unknown) => void = ignore;
+  reject: (error: unknown) => void = ignore;
+
+  constructor(
+    readonly request: ClientRequest,
+    readonly pinned: number | undefined,
+    readonly signal: AbortSignal | undefined,
+    readonly deadline: number,
+    readonly timeoutMs: number,
+    readonly toLeader: boolean,
+    readonly spread: boolean,
+    /** A write's session once it has one. */
+    public session: Session | undefined,
+    /** What the call resolves to, from its successful reply. */
+    readonly done: (reply: ClientReply) => unknown,
+  ) {}
+
+  /** Takes the next sequence number of `session` for this call's encoded write. */
+  useSession(session: Session): void {
+    this.session = session;
+    session.seq++;
+    setKvRequestSession(this.writeData(), session.clientId, session.seq);
+  }
+
+  /** The encoded write this call sends. */
+  writeData(): Uint8Array {
+    if (this.request.kind !== 'write') fail(`a ${this.request.kind} call has no write`);
+    return this.request.data;
+  }
+}
+
+function ignore(): void {}
+
+/** A target that resolves the promise it is given as context with the reply. */
+const RESOLVE_REPLY: ReplyTarget<(reply: ClientReply) => void> = { onReply: (reply, resolve) => resolve(reply) };
+
 /**
- * Takes the next sequence number of `session` and encodes `command` under it, once for all
- * the attempts the returned builder makes.
+ * Encodes `command` into memory from `buffers`, once for all the attempts of its call (the
+ * caller gives the memory back when the call ends), under a placeholder session that
+ * {@link useSession} replaces.
  */
-function nextWrite(session: Session, command: KvCommand): (requestId: number) => ClientRequest {
-  session.seq++;
-  let data: Uint8Array;
+function encodeWrite(command: KvCommand, buffers: RequestBuffers): WriteRequest {
+  const req = { clientId: 1, seq: 1, command };
   try {
-    data = encodeKvRequest({ clientId: session.clientId, seq: session.seq, command });
+    validateKvRequest(req);
   } catch (error) {
     // Checked arguments encode; this is a key or value whose bytes changed meanwhile.
     if (error instanceof KvError) throw new RingraftError(ErrorCode.INVALID_ARGUMENT, error.message, { cause: error });
     throw error;
   }
-  return (requestId) => ({ kind: 'write', requestId, data });
+  const memory = buffers.take(encodedKvRequestBytes(command));
+  try {
+    writeKvRequest(memory.writer, req);
+    if (memory.writer.remainingBytes !== 0) fail(`a write encoded ${memory.bytes.length - memory.writer.remainingBytes} of ${memory.bytes.length} bytes`);
+  } catch (error) {
+    buffers.give(memory.bytes);
+    throw error;
+  }
+  return { kind: 'write', requestId: 0, data: memory.bytes };
+}
+
+/** A put resolves to nothing. */
+function putDone(): void {}
+
+/** The write reply itself. */
+function writeReply(reply: ClientReply & { readonly kind: 'write' }): ClientReply & { readonly kind: 'write' } {
+  return reply;
+}
+
+/** The reply itself (the caller checks its kind). */
+function anyReply(reply: ClientReply): ClientReply {
+  return reply;
+}
+
+/** A get resolves to the value read. */
+function readValue(reply: ClientReply): Uint8Array | undefined {
+  if (reply.kind !== 'read') fail(`a read answered with ${reply.kind}`);
+  return reply.value;
 }
 
 /** Waits `ms`, or less if `signal` aborts first (then resolves too). */
@@ -963,7 +1187,11 @@ function sleepUnless(ms: number, signal: AbortSignal | undefined): Promise<void>
 }
 
 function throwIfAborted(signal: AbortSignal | undefined): void {
-  if (signal?.aborted === true) throw new RingraftError(ErrorCode.ABORTED, 'the request was aborted', { cause: signal.reason });
+  if (signal?.aborted === true) throw abortedError(signal);
+}
+
+function abortedError(signal: AbortSignal): RingraftError {
+  return new RingraftError(ErrorCode.ABORTED, 'the request was aborted', { cause: signal.reason });
 }
 
 /** Resolves like `p`, or rejects with ABORTED when `signal` fires first. */

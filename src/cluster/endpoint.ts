@@ -21,8 +21,10 @@ import {
   type ClientRequest,
   type FrameCodec,
 } from '../runtime/index.ts';
+import { CopyPool } from '../codec/index.ts';
 import { Doorbell, RingConsumer, RingProducer } from '../transport/index.ts';
-import { SESSIONS_KEPT_MAX, SessionPool, type KvClientHost } from './client.ts';
+import { SESSIONS_KEPT_MAX, SessionPool, type KvClientHost, type ReplyTarget } from './client.ts';
+import { RequestBuffers } from './request-buffers.ts';
 import { SlotGate } from './slot-gate.ts';
 
 /** Milliseconds the pump sleeps at most between looks at the reply rings. */
@@ -46,10 +48,25 @@ const SWEEP_INTERVAL_MS = 20;
  */
 const REPLIES_PER_TURN_MAX = 64;
 
-const requestCodec: FrameCodec<ClientRequest> = {
-  encodedBytes: encodedRequestBytes,
-  write: (r, writer) => writeRequestTo(writer, r),
+/** A request as it goes out: numbered for this attempt (a call's request carries no number of its own). */
+interface Outgoing {
+  readonly requestId: number;
+  readonly request: ClientRequest;
+}
+
+const requestCodec: FrameCodec<Outgoing> = {
+  encodedBytes: (o) => encodedRequestBytes(o.request),
+  write: (o, writer) => writeRequestTo(writer, o.request, o.requestId),
 };
+
+/**
+ * What the queue of a full ring keeps of a request: a write's bytes are the caller's
+ * pooled memory, which is written again once its call ends (by a timeout, say) while the
+ * request may still wait here.
+ */
+function keptOutgoing(o: Outgoing): Outgoing {
+  return o.request.kind === 'write' ? { requestId: o.requestId, request: { ...o.request, data: o.request.data.slice() } } : o;
+}
 
 /** The rings between one client thread and one node. */
 export interface EndpointLink {
@@ -76,15 +93,16 @@ export interface EndpointOptions {
 }
 
 interface EndpointNode {
-  readonly requests: Outbox<ClientRequest>;
+  readonly requests: Outbox<Outgoing>;
   readonly replies: RingConsumer;
   readonly replyView: DataView;
 }
 
-interface Attempt {
+interface Attempt extends Outgoing {
   readonly nodeId: number;
   readonly deadline: number;
-  readonly resolve: (reply: ClientReply) => void;
+  readonly target: ReplyTarget<unknown>;
+  readonly context: unknown;
 }
 
 export class ClientEndpoint implements KvClientHost {
@@ -103,6 +121,9 @@ export class ClientEndpoint implements KvClientHost {
   private readonly slots: SlotGate;
   /** The sessions of every client on this endpoint, and the registered client ids they use. */
   readonly sessions: SessionPool;
+  readonly requestBuffers = new RequestBuffers();
+  /** Where the values of read replies are copied to. */
+  private readonly values = new CopyPool();
 
   constructor(
     private readonly options: EndpointOptions,
@@ -137,7 +158,7 @@ export class ClientEndpoint implements KvClientHost {
     for (const [requestId, a] of this.attempts) {
       if (a.nodeId !== id) continue;
       this.attempts.delete(requestId);
-      a.resolve(synthetic(requestId, ErrorCode.NODE_DOWN));
+      a.target.onReply(synthetic(requestId, ErrorCode.NODE_DOWN), a.context);
     }
     for (const [requestId, w] of this.watchHandlers) {
       if (w.nodeId !== id) continue;
@@ -155,7 +176,7 @@ export class ClientEndpoint implements KvClientHost {
     this.sweeper = undefined;
     for (const [requestId, a] of this.attempts) {
       this.attempts.delete(requestId);
-      a.resolve(synthetic(requestId, ErrorCode.CLOSED));
+      a.target.onReply(synthetic(requestId, ErrorCode.CLOSED), a.context);
     }
     for (const [requestId, w] of this.watchHandlers) {
       this.watchHandlers.delete(requestId);
@@ -211,21 +232,19 @@ export class ClientEndpoint implements KvClientHost {
     this.slots.release();
   }
 
-  /**
-   * Sends one attempt of a request to node `nodeId`; resolves with its reply, or with a
-   * synthetic error reply: TIMEOUT when `deadline` (a performance.now() time) passes first,
-   * NODE_DOWN when the node is or goes down, CLOSED when the endpoint closes.
-   */
-  attempt(nodeId: number, build: (requestId: number) => ClientRequest, deadline: number): Promise<ClientReply> {
+  /** See {@link KvClientHost.attempt}. */
+  attempt<C>(nodeId: number, request: ClientRequest, deadline: number, target: ReplyTarget<C>, context: C): void {
     const requestId = this.nextRequestId();
-    if (this.closed) return Promise.resolve(synthetic(requestId, ErrorCode.CLOSED));
     const node = this.nodes.get(nodeId);
-    if (node === undefined || !this.liveness.isAlive(nodeId)) return Promise.resolve(synthetic(requestId, ErrorCode.NODE_DOWN));
-    return new Promise<ClientReply>((resolve) => {
-      this.attempts.set(requestId, { nodeId, deadline, resolve });
-      node.requests.send(build(requestId));
-      this.afterSend();
-    });
+    if (this.closed || node === undefined || !this.liveness.isAlive(nodeId)) {
+      const reply = synthetic(requestId, this.closed ? ErrorCode.CLOSED : ErrorCode.NODE_DOWN);
+      queueMicrotask(() => target.onReply(reply, context));
+      return;
+    }
+    const a: Attempt = { requestId, request, nodeId, deadline, target: target as ReplyTarget<unknown>, context };
+    this.attempts.set(requestId, a);
+    node.requests.send(a, keptOutgoing);
+    this.afterSend();
   }
 
   /** Registers a watch on node `nodeId`; every reply for it goes to `onReply`. Returns its request id. */
@@ -238,7 +257,7 @@ export class ClientEndpoint implements KvClientHost {
       return requestId;
     }
     this.watchHandlers.set(requestId, { nodeId, onReply });
-    node.requests.send({ kind: 'watch', requestId, prefix, afterIndex });
+    node.requests.send({ requestId, request: { kind: 'watch', requestId, prefix, afterIndex } });
     this.afterSend();
     return requestId;
   }
@@ -248,7 +267,7 @@ export class ClientEndpoint implements KvClientHost {
     if (w === undefined) return;
     this.watchHandlers.delete(requestId);
     if (!this.liveness.isAlive(w.nodeId)) return;
-    this.nodes.get(w.nodeId)?.requests.send({ kind: 'unwatch', requestId });
+    this.nodes.get(w.nodeId)?.requests.send({ requestId, request: { kind: 'unwatch', requestId } });
     this.afterSend();
   }
 
@@ -307,7 +326,7 @@ export class ClientEndpoint implements KvClientHost {
     for (const node of this.nodes.values()) {
       const view = node.replyView;
       frames += node.replies.drainRanges((memory, offset, length) => {
-        this.dispatch(decodeReplyAt(memory, view, offset, length));
+        this.dispatch(decodeReplyAt(memory, view, offset, length, this.values));
       }, REPLIES_PER_TURN_MAX);
     }
     return frames;
@@ -317,7 +336,7 @@ export class ClientEndpoint implements KvClientHost {
     const a = this.attempts.get(reply.requestId);
     if (a !== undefined) {
       this.attempts.delete(reply.requestId);
-      a.resolve(reply);
+      a.target.onReply(reply, a.context);
       return;
     }
     const w = this.watchHandlers.get(reply.requestId);
@@ -335,7 +354,7 @@ export class ClientEndpoint implements KvClientHost {
     for (const [requestId, a] of this.attempts) {
       if (a.deadline <= now) {
         this.attempts.delete(requestId);
-        a.resolve(synthetic(requestId, ErrorCode.TIMEOUT));
+        a.target.onReply(synthetic(requestId, ErrorCode.TIMEOUT), a.context);
       } else if (!this.liveness.isAlive(a.nodeId)) {
         this.nodeDown(a.nodeId);
       }

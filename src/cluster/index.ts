@@ -9,5 +9,6 @@ export type { ClusterOptions } from './options.ts';
 export { ControlChannel, type ControlTarget } from './control-channel.ts';
 export { DataDirLock } from './data-dir-lock.ts';
 export { SlotGate } from './slot-gate.ts';
-export { SESSIONS_KEPT_MAX, SessionPool, type KvClientHost } from './client.ts';
+export { SESSIONS_KEPT_MAX, SessionPool, type KvClientHost, type ReplyTarget } from './client.ts';
+export { RequestBuffers } from './request-buffers.ts';
 export { synthetic as syntheticErrorReply } from './endpoint.ts';

@@ -261,7 +261,7 @@ export class ByteReader {
 }
 
 /** Little-endian u32 at `at`, byte by byte (no DataView to allocate). */
-function putU32(target: Uint8Array, at: number, value: number): void {
+export function putU32(target: Uint8Array, at: number, value: number): void {
   target[at] = value & 0xff;
   target[at + 1] = (value >>> 8) & 0xff;
   target[at + 2] = (value >>> 16) & 0xff;

@@ -3,6 +3,7 @@ export {
   ByteReader,
   ByteWriter,
   DecodeError,
+  putU32,
   U32_MAX,
   U64_MAX,
 } from './bytes.ts';
@@ -19,3 +20,4 @@ export {
   encodedMessageBytes,
 } from './message-codec.ts';
 export type { DecodeMessageOptions } from './message-codec.ts';
+export { COPY_POOL_ITEM_BYTES_MAX, CopyPool } from './copy-pool.ts';

@@ -49,7 +49,7 @@
  */
 
 import { fail } from '../base/index.ts';
-import { ByteReader, ByteWriter, DecodeError } from '../codec/index.ts';
+import { ByteReader, ByteWriter, DecodeError, putU32 } from '../codec/index.ts';
 import { KvError, KvErrorCode } from './errors.ts';
 import { KV_KEY_BYTES_MAX, KV_REQUEST_BYTES_MAX, KV_VALUE_BYTES_MAX } from './limits.ts';
 import { encodedTxnBytes, readTxn, validateTxn, writeTxn, type KvTxn } from './txn.ts';
@@ -192,6 +192,26 @@ export function writeKvRequest(writer: ByteWriter, req: KvLogRequest): void {
   writer.u32(clientIdHigh);
   writer.u64Number(req.seq);
   writeCommandBody(writer, req.command);
+}
+
+/** Where a session request's clientId sits (seq follows at +8). */
+const SESSION_OFFSET = 2;
+
+/**
+ * Sets the session (clientId, seq) of a session request encoded by {@link writeKvRequest},
+ * in place: a client encodes a write once, when its call starts, and knows its session only
+ * once one is free, or moves the write to a fresh one.
+ */
+export function setKvRequestSession(bytes: Uint8Array, clientId: number, seq: number): void {
+  if (!(Number.isSafeInteger(clientId) && clientId >= 1 && Number.isSafeInteger(seq) && seq >= 1)) fail(`session (${clientId}, ${seq}) is two safe integers >= 1`);
+  const op = bytes[1]!;
+  if (!(bytes.length >= SESSION_OFFSET + 16 && bytes[0] === KV_REQUEST_FORMAT_VERSION && op !== OP_TAG['register-clients'] && op !== OP_TAG['lease-expire'])) fail('an encoded session request');
+  const clientIdHigh = Math.floor(clientId / TWO_POW_32);
+  putU32(bytes, SESSION_OFFSET, clientId - clientIdHigh * TWO_POW_32);
+  putU32(bytes, SESSION_OFFSET + 4, clientIdHigh);
+  const seqHigh = Math.floor(seq / TWO_POW_32);
+  putU32(bytes, SESSION_OFFSET + 8, seq - seqHigh * TWO_POW_32);
+  putU32(bytes, SESSION_OFFSET + 12, seqHigh);
 }
 
 /**

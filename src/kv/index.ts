@@ -4,6 +4,7 @@ export {
   readKvPutInPlace,
   encodeKvRequest,
   encodedKvRequestBytes,
+  setKvRequestSession,
   writeKvRequest,
   forEachKvBatchRequest,
   isKvBatch,

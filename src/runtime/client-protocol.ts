@@ -59,7 +59,7 @@
 
 import { Buffer } from 'node:buffer';
 import { ErrorCode, errorCodeFromWire, errorCodeWire, fail } from '../base/index.ts';
-import { ByteReader, ByteWriter } from '../codec/index.ts';
+import { ByteReader, ByteWriter, type CopyPool } from '../codec/index.ts';
 import type { KvResult, KvWriteResult } from '../kv/index.ts';
 import { KV_KEY_BYTES_MAX, KV_REQUEST_BYTES_MAX, KV_TXN_RESULT_BYTES_MAX, KV_VALUE_BYTES_MAX, type KvRangeQuery, type KvRangeResult } from '../kv/index.ts';
 import { ProtocolError } from './protocol-error.ts';
@@ -177,17 +177,21 @@ export function encodedRequestBytes(req: ClientRequest): number {
   }
 }
 
-/** Writes `req` into `target` (exactly {@link encodedRequestBytes} long). */
-export function writeRequest(req: ClientRequest, target: Uint8Array): void {
+/** Writes `req` into `target` (exactly {@link encodedRequestBytes} long); `requestId` as in {@link writeRequestTo}. */
+export function writeRequest(req: ClientRequest, target: Uint8Array, requestId: number = req.requestId): void {
   const w = new ByteWriter(target);
-  writeRequestTo(w, req);
+  writeRequestTo(w, req, requestId);
   if (w.offset !== target.length) fail(`request of ${w.offset} bytes fills ${target.length}`);
 }
 
-/** Writes `req` at the writer's position (a window of exactly {@link encodedRequestBytes} in ring memory, say). */
-export function writeRequestTo(w: ByteWriter, req: ClientRequest): void {
+/**
+ * Writes `req` at the writer's position (a window of exactly {@link encodedRequestBytes} in
+ * ring memory, say). `requestId` replaces the request's own: a client builds a request once
+ * per call and numbers each attempt of it.
+ */
+export function writeRequestTo(w: ByteWriter, req: ClientRequest, requestId: number = req.requestId): void {
   w.u8(REQUEST_KIND[req.kind]);
-  w.u32(req.requestId);
+  w.u32(requestId);
   switch (req.kind) {
     case 'write':
       w.raw(req.data);
@@ -522,10 +526,11 @@ const RESULTS_BY_TAG: readonly (KvResult | undefined)[] = [undefined, ...[1, 2, 
 
 /**
  * Decodes the reply frame at memory[offset, offset + length), where `view` is a DataView
- * over all of `memory`: write replies (the bulk of the traffic) are read in place with no
- * allocation but the reply; other kinds go through {@link decodeReply}.
+ * over all of `memory`: write and read replies (the bulk of the traffic) are read in place
+ * with no allocation but the reply (and a read's value, copied with `values`); other kinds
+ * go through {@link decodeReply}.
  */
-export function decodeReplyAt(memory: Uint8Array, view: DataView, offset: number, length: number): ClientReply {
+export function decodeReplyAt(memory: Uint8Array, view: DataView, offset: number, length: number, values: CopyPool): ClientReply {
   if (length === WRITE_REPLY_BYTES && memory[offset] === REPLY_KIND.write) {
     const result = RESULTS_BY_TAG[memory[offset + 5]!];
     const high = view.getUint32(offset + 10, true);
@@ -545,7 +550,7 @@ export function decodeReplyAt(memory: Uint8Array, view: DataView, offset: number
         kind: 'read',
         requestId: view.getUint32(offset + 1, true),
         index: high * 2 ** 32 + view.getUint32(offset + 5, true),
-        value: present === 0 ? undefined : memory.slice(start, start + valueLength),
+        value: present === 0 ? undefined : values.copy(memory, start, start + valueLength),
       };
     }
   }

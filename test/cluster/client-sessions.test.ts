@@ -19,7 +19,8 @@
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { SessionPool, type KvClientHost } from '../../src/cluster/client.ts';
+import { SessionPool, type KvClientHost, type ReplyTarget } from '../../src/cluster/client.ts';
+import { RequestBuffers } from '../../src/cluster/request-buffers.ts';
 import { ClientEndpoint } from '../../src/cluster/endpoint.ts';
 import { resolveOptions } from '../../src/cluster/options.ts';
 import { connectEndpoint, ErrorCode, KvClient, RingraftError } from '../../src/index.ts';
@@ -51,6 +52,7 @@ class FakeHost implements KvClientHost {
   leaderGuess: number | undefined = 1;
   defaultTimeoutMs = 2_000;
   readonly sessions: SessionPool;
+  readonly requestBuffers = new RequestBuffers();
   readonly machine: KvStateMachine;
   /** Session writes applied: their client id, seq and status. */
   readonly writes: { clientId: number; seq: number; status: string }[] = [];
@@ -96,9 +98,10 @@ class FakeHost implements KvClientHost {
     if (next !== undefined) next(true);
     else this.inFlight--;
   }
-  attempt(_nodeId: number, build: (requestId: number) => ClientRequest): Promise<ClientReply> {
-    const req = build(this.requestIdNext++);
-    return new Promise((resolve) => setImmediate(() => resolve(this.serve(req))));
+  attempt<C>(_nodeId: number, request: ClientRequest, _deadline: number, target: ReplyTarget<C>, context: C): void {
+    // Numbered and copied now, as a host does: the caller reuses the request's memory once its call ends.
+    const req = { ...request, requestId: this.requestIdNext++, ...(request.kind === 'write' ? { data: request.data.slice() } : {}) } as ClientRequest;
+    setImmediate(() => target.onReply(this.serve(req), context));
   }
   openWatch(): number {
     throw new Error('no watches here');
@@ -132,19 +135,13 @@ function recordClientIds(kv: KvClient): number[] {
   const host = (kv as unknown as { host: KvClientHost }).host;
   const ids: number[] = [];
   const original = host.attempt.bind(host);
-  host.attempt = (nodeId, build, deadline) =>
-    original(
-      nodeId,
-      (requestId) => {
-        const req = build(requestId);
-        if (req.kind === 'write') {
-          const decoded = decodeKvRequest(req.data);
-          if (isKvSessionRequest(decoded)) ids.push(decoded.clientId);
-        }
-        return req;
-      },
-      deadline,
-    );
+  host.attempt = (nodeId, req, deadline, target, context) => {
+    if (req.kind === 'write') {
+      const decoded = decodeKvRequest(req.data);
+      if (isKvSessionRequest(decoded)) ids.push(decoded.clientId);
+    }
+    original(nodeId, req, deadline, target, context);
+  };
   return ids;
 }
 

@@ -24,6 +24,7 @@ import {
   KV_REGISTER_CLIENTS_REQUEST_BYTES,
   KV_VALUE_BYTES_MAX,
   KvError,
+  setKvRequestSession,
 } from '../../src/kv/index.ts';
 import type { KvCommand, KvErrorCode, KvLogRequest, KvPutFields, KvRegisterClientsRequest, KvRequest } from '../../src/kv/index.ts';
 
@@ -370,5 +371,24 @@ describe('readKvPutInPlace', () => {
       expect(readKvPutInPlace(zero, 0, zero.length, fields)).toBe(false);
       expect(decoded(zero)).toBeUndefined();
     }
+  });
+});
+
+describe('setKvRequestSession', () => {
+  it('gives an encoded request the session it would have been encoded with', () => {
+    fc.assert(
+      fc.property(sessionRequestArb, sessionRequestArb, (req, other) => {
+        const bytes = encodeKvRequest(req);
+        setKvRequestSession(bytes, other.clientId, other.seq);
+        expect(bytes).toEqual(encodeKvRequest({ ...req, clientId: other.clientId, seq: other.seq }));
+        expect(decodeKvRequest(bytes)).toMatchObject({ clientId: other.clientId, seq: other.seq, command: req.command });
+      }),
+    );
+  });
+
+  it('refuses a session out of range, and a request without a session', () => {
+    const bytes = encodeKvRequest({ clientId: 5, seq: 1, command: { op: 'delete', key: new Uint8Array([1]) } });
+    for (const [clientId, seq] of [[0, 1], [1, 0], [2 ** 53, 1], [1, 1.5]] as const) expect(() => setKvRequestSession(bytes, clientId, seq)).toThrow(/session/);
+    expect(() => setKvRequestSession(encodeKvRequest({ op: 'register-clients', count: 3 }), 1, 1)).toThrow(/session request/);
   });
 });

@@ -10,6 +10,7 @@ import { Buffer } from 'node:buffer';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { ERROR_CODE_WIRE_MAX, ErrorCode, errorCodeWire } from '../../src/base/index.ts';
+import { COPY_POOL_ITEM_BYTES_MAX, CopyPool } from '../../src/codec/index.ts';
 import { KV_KEY_BYTES_MAX, KV_RANGE_ENTRIES_MAX, KV_VALUE_BYTES_MAX, type KvWriteResult } from '../../src/kv/index.ts';
 import {
   ADMIN_BODY_BYTES_MAX,
@@ -426,6 +427,8 @@ describe('malformed frames', () => {
 });
 
 describe('decodeReplyAt (replies read in place from ring memory)', () => {
+  const values = new CopyPool();
+
   it('decodes every reply as decodeReply does, at any offset of a larger buffer', () => {
     fc.assert(
       fc.property(replyArb, fc.nat({ max: 64 }), (reply, offset) => {
@@ -433,7 +436,11 @@ describe('decodeReplyAt (replies read in place from ring memory)', () => {
         const memory = new Uint8Array(offset + bytes.length + 8).fill(0xa5);
         memory.set(bytes, offset);
         const view = new DataView(memory.buffer);
-        expect(decodeReplyAt(memory, view, offset, bytes.length)).toEqual(decodeReply(bytes));
+        const decoded = decodeReplyAt(memory, view, offset, bytes.length, values);
+        expect(decoded).toEqual(decodeReply(bytes));
+        // A value is a copy: the ring memory is about to be written again.
+        memory.fill(0x5a);
+        expect(decoded).toEqual(decodeReply(bytes));
       }),
       { numRuns: 2000 },
     );
@@ -446,7 +453,33 @@ describe('decodeReplyAt (replies read in place from ring memory)', () => {
     const hugeIndex = good.slice();
     hugeIndex.fill(0xff, 6, 14);
     for (const bad of [badTag, hugeIndex]) {
-      expect(() => decodeReplyAt(bad, new DataView(bad.buffer), 0, bad.length)).toThrow(ProtocolError);
+      expect(() => decodeReplyAt(bad, new DataView(bad.buffer), 0, bad.length, values)).toThrow(ProtocolError);
     }
+  });
+});
+
+describe('CopyPool', () => {
+  it('copies ranges that stay as they were, never share bytes with another copy, and take memory of their own when long', () => {
+    const pool = new CopyPool();
+    fc.assert(
+      fc.property(fc.array(fc.uint8Array({ maxLength: COPY_POOL_ITEM_BYTES_MAX + 200 }), { maxLength: 200 }), (sources) => {
+        const copies = sources.map((src) => {
+          const framed = new Uint8Array(src.length + 10).fill(0xee);
+          framed.set(src, 3);
+          const copy = pool.copy(framed, 3, 3 + src.length);
+          framed.fill(0);
+          return copy;
+        });
+        copies.forEach((copy, i) => {
+          expect(copy).toEqual(sources[i]);
+          expect(copy.byteOffset % 8).toBe(0);
+          if (copy.length > COPY_POOL_ITEM_BYTES_MAX) expect(copy.buffer.byteLength).toBe(copy.length);
+        });
+        // Writing each copy whole leaves every other copy as it was.
+        copies.forEach((copy, i) => copy.fill(i + 1));
+        copies.forEach((copy, i) => expect(copy.every((b) => b === i + 1)).toBe(true));
+      }),
+      { numRuns: 200 },
+    );
   });
 });

@@ -1,0 +1,126 @@
+/**
+ * The memory a client encodes its writes into (src/cluster/request-buffers.ts), reused from
+ * call to call: exact lengths, bounded bytes, slots given back and taken again; and the two
+ * ways reuse could corrupt a write: a caller's buffer changed after the call (the write was
+ * copied when it started), and a request still queued behind a full ring after its call gave
+ * its memory back (the queue keeps its own copy).
+ */
+import { describe, expect, it } from 'vitest';
+import { ClientEndpoint } from '../../src/cluster/endpoint.ts';
+import { REQUEST_SLOT_BYTES, RequestBuffers } from '../../src/cluster/request-buffers.ts';
+import { ErrorCode, KvClient, RingraftError } from '../../src/index.ts';
+import { decodeKvRequest, isKvRegisterClientsRequest, isKvSessionRequest } from '../../src/kv/index.ts';
+import { decodeRequest, encodedReplyBytes, writeReply, type ClientReply } from '../../src/runtime/index.ts';
+import { createRing, Doorbell, RingConsumer, RingProducer } from '../../src/transport/index.ts';
+import { refused, start, stopAfterEach } from './helpers.ts';
+
+stopAfterEach();
+
+describe('RequestBuffers', () => {
+  it('hands out memory exactly as long as asked, from slots up to its bound and of its own beyond', () => {
+    const pool = new RequestBuffers(300);
+    const taken = [];
+    for (let i = 0; i < 300; i++) {
+      const m = pool.take(1 + (i % REQUEST_SLOT_BYTES));
+      expect(m.bytes.length).toBe(1 + (i % REQUEST_SLOT_BYTES));
+      expect(m.writer.remainingBytes).toBe(m.bytes.length);
+      taken.push(m);
+    }
+    expect(pool.slotsInUse).toBe(300);
+    // Two slabs of 256 slots, the second cut at the bound.
+    expect(pool.slabBytes).toBe(2 * 256 * REQUEST_SLOT_BYTES);
+    // Slots never overlap: each holds its own bytes.
+    taken.forEach((m, i) => m.bytes.fill(i & 0xff));
+    taken.forEach((m, i) => expect(m.bytes.every((b) => b === (i & 0xff))).toBe(true));
+    // At the bound, and for a request larger than a slot: memory of its own, exactly as long.
+    for (const size of [10, REQUEST_SLOT_BYTES + 1, 100_000]) {
+      const own = pool.take(size);
+      expect(own.bytes.length).toBe(size);
+      expect(own.writer.remainingBytes).toBe(size);
+      pool.give(own.bytes);
+      expect(pool.slotsInUse).toBe(300);
+    }
+    expect(pool.slabBytes).toBe(2 * 256 * REQUEST_SLOT_BYTES);
+    // Given back, a slot is taken again (the last given first), with no new slab.
+    pool.give(taken[7]!.bytes);
+    expect(pool.slotsInUse).toBe(299);
+    const again = pool.take(REQUEST_SLOT_BYTES);
+    expect(again.bytes.buffer).toBe(taken[7]!.bytes.buffer);
+    expect(again.bytes.byteOffset).toBe(taken[7]!.bytes.byteOffset);
+    expect(pool.slabBytes).toBe(2 * 256 * REQUEST_SLOT_BYTES);
+  });
+
+  it('refuses memory given back twice once no slot is in use', () => {
+    const pool = new RequestBuffers(4);
+    const m = pool.take(8);
+    pool.give(m.bytes);
+    expect(() => pool.give(m.bytes)).toThrow(/slot in use/);
+  });
+});
+
+describe('a write in reused memory', () => {
+  it('is the caller\'s bytes as they were when the call started, whatever the caller does to its buffers afterwards', async () => {
+    const cluster = await start();
+    const kv = cluster.client();
+    const value = new Uint8Array(64).fill(1);
+    const writes = [];
+    for (let i = 0; i < 50; i++) {
+      value.fill(i);
+      writes.push(kv.put(`k${i}`, value));
+    }
+    value.fill(0xff);
+    await Promise.all(writes);
+    for (let i = 0; i < 50; i++) expect(await kv.get(`k${i}`)).toEqual(new Uint8Array(64).fill(i));
+  });
+
+  it('still queued behind a full ring when its call timed out is sent with its own bytes, not those of the next write that took its memory', async () => {
+    // A node that reads nothing until the end: the request ring fills and requests queue.
+    const requestRing = createRing(1024);
+    const replyRing = createRing(64 << 10);
+    const endpoint = new ClientEndpoint({ requestTimeoutMs: 60_000, electionTimeoutMs: 10, requestsInFlightMax: 64 }, { nodeIds: () => [1], isAlive: () => true });
+    endpoint.addLink({ nodeId: 1, requestRing, replyRing, nodeDoorbell: Doorbell.create().buffer });
+    const kv = new KvClient(endpoint);
+    const requests = new RingConsumer(requestRing);
+    const replies = new RingProducer(replyRing, { doorbell: endpoint.doorbell });
+    const reply = (r: ClientReply): void => {
+      const frame = new Uint8Array(encodedReplyBytes(r));
+      writeReply(r, frame);
+      expect(replies.tryPush(frame)).toBe(true);
+    };
+    /** Every value the node has been sent in a put, in order; registrations are answered. */
+    const sent: number[] = [];
+    const serve = (): number =>
+      requests.drain((frame) => {
+        const req = decodeRequest(frame);
+        if (req.kind !== 'write') return;
+        const kvReq = decodeKvRequest(req.data);
+        if (isKvRegisterClientsRequest(kvReq)) reply({ kind: 'write', requestId: req.requestId, result: { op: 'register-clients', clientIdFirst: 1000 }, index: 1 });
+        else if (isKvSessionRequest(kvReq) && kvReq.command.op === 'put') sent.push(kvReq.command.value[0]!);
+      });
+    try {
+      const value = (v: number): Uint8Array => new Uint8Array(160).fill(v);
+      // The first put registers client ids; answer that, and let the put go out.
+      const fillers = [kv.put('f', value(1), { timeoutMs: 10_000 })];
+      while (serve() === 0) await new Promise((r) => setImmediate(r));
+      for (let i = 0; i < 8; i++) fillers.push(kv.put('f', value(1), { timeoutMs: 10_000 }));
+      // The ring holds some five of these: A queues, and times out.
+      const a = refused(kv.put('a', value(0xaa), { timeoutMs: 60 }));
+      expect((await a).code).toBe(ErrorCode.TIMEOUT);
+      // B takes the memory A gave back, and queues behind A.
+      const b = refused(kv.put('b', value(0xbb), { timeoutMs: 60 }));
+      expect((await b).code).toBe(ErrorCode.TIMEOUT);
+      // Now the node reads everything, as the queue moves into the ring.
+      for (let quiet = 0; quiet < 10; ) {
+        quiet = serve() > 0 ? 0 : quiet + 1;
+        await new Promise((r) => setTimeout(r, 5));
+      }
+      expect(sent.filter((v) => v === 0xaa)).toHaveLength(1);
+      expect(sent.filter((v) => v === 0xbb)).toHaveLength(1);
+      expect(sent.indexOf(0xaa)).toBeLessThan(sent.indexOf(0xbb));
+      endpoint.close();
+      for (const f of fillers) await f.catch((e: unknown) => expect((e as RingraftError).code).toBe(ErrorCode.CLOSED));
+    } finally {
+      endpoint.close();
+    }
+  });
+});
