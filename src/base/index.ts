@@ -32,3 +32,4 @@ export {
   type SettingsInput,
   type SettingsSchema,
 } from './settings.ts';
+export { SequenceTable } from './sequence-table.ts';

@@ -27,7 +27,7 @@
  * retries after a back-off; the calls of the whole endpoint are bounded first by its
  * `requestsInFlightMax` slots.
  */
-import { ErrorCode, RingraftError } from '../base/index.ts';
+import { ErrorCode, RingraftError, SequenceTable } from '../base/index.ts';
 import { RequestBuffers, SessionPool, SESSIONS_KEPT_MAX, SlotGate, syntheticErrorReply, type KvClientHost, type ReplyTarget } from '../cluster/index.ts';
 import { decodeReply, encodedRequestBytes, writeRequest, type ClientReply, type ClientRequest } from '../runtime/index.ts';
 import { ClientPortConnection, type ClientPortSettingsInput, type TlsFiles } from '../transport/index.ts';
@@ -88,7 +88,7 @@ export class NetworkEndpoint implements KvClientHost {
   leaderGuess: number | undefined;
   private readonly slots: Slot[];
   private readonly byNode = new Map<number, Slot>();
-  private readonly attempts = new Map<number, Attempt>();
+  private readonly attempts = new SequenceTable<Attempt>();
   /** Attempts given up on at their deadline, still counted on their connection until a reply comes. */
   private readonly abandoned = new Map<number, Slot>();
   private readonly watches = new Map<number, { readonly slot: Slot; readonly onReply: (r: ClientReply) => void }>();
@@ -143,8 +143,9 @@ export class NetworkEndpoint implements KvClientHost {
     this.closed = true;
     if (this.sweeper !== undefined) clearInterval(this.sweeper);
     this.sweeper = undefined;
-    for (const [requestId, a] of this.attempts) a.target.onReply(syntheticErrorReply(requestId, ErrorCode.CLOSED), a.context);
-    this.attempts.clear();
+    for (const [requestId, a] of this.attempts.entries()) {
+      if (this.attempts.delete(requestId) !== undefined) a.target.onReply(syntheticErrorReply(requestId, ErrorCode.CLOSED), a.context);
+    }
     for (const [requestId, w] of this.watches) w.onReply({ kind: 'watch-end', requestId, code: ErrorCode.CLOSED });
     this.watches.clear();
     this.gate.failWaiters();
@@ -328,9 +329,8 @@ export class NetworkEndpoint implements KvClientHost {
     slot.conn = undefined;
     slot.lastError = error;
     slot.inFlight = 0;
-    for (const [requestId, a] of this.attempts) {
-      if (a.slot !== slot) continue;
-      this.attempts.delete(requestId);
+    for (const [requestId, a] of this.attempts.entries()) {
+      if (a.slot !== slot || this.attempts.delete(requestId) === undefined) continue;
       a.target.onReply(syntheticErrorReply(requestId, ErrorCode.NODE_DOWN), a.context);
     }
     for (const [requestId, s] of this.abandoned) if (s === slot) this.abandoned.delete(requestId);
@@ -389,9 +389,8 @@ export class NetworkEndpoint implements KvClientHost {
 
   private sweep(): void {
     const now = performance.now();
-    for (const [requestId, a] of this.attempts) {
-      if (a.deadline > now) continue;
-      this.attempts.delete(requestId);
+    for (const [requestId, a] of this.attempts.entries()) {
+      if (a.deadline > now || this.attempts.delete(requestId) === undefined) continue;
       this.abandoned.set(requestId, a.slot);
       a.target.onReply(syntheticErrorReply(requestId, ErrorCode.TIMEOUT), a.context);
     }
