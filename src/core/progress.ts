@@ -5,8 +5,10 @@
  *   AppendEntries at a time and waits for the answer (or a heartbeat round) before the next.
  * - replicate: the follower is keeping up; the leader streams AppendEntries optimistically,
  *   advancing `next` as it sends, bounded by the in-flight window.
- * - snapshot: the follower needs a snapshot; nothing else is sent until it is acknowledged
- *   or the attempt times out.
+ * - snapshot: the follower needs a snapshot; nothing else is sent until it is installed (or
+ *   refused). The snapshot is pinned, and sent one chunk at a time from where the follower
+ *   says it is; a chunk unanswered for an election timeout is sent again, never the
+ *   transfer restarted, so that every chunk delivered counts however many are lost or late.
  */
 import { Inflights } from './inflights.ts';
 import type { Snapshot } from './types.ts';
@@ -23,9 +25,12 @@ export class Progress {
   probeSent = false;
   /** In snapshot state: the index of the snapshot sent. */
   pendingSnapshot = 0;
-  /** In snapshot state: ticks since the follower last acknowledged a chunk (to retry). */
+  /** In snapshot state: ticks since the follower last acknowledged a chunk (to resend it). */
   snapshotElapsedTicks = 0;
-  /** In snapshot state: the byte offset the follower expects next. */
+  /**
+   * In snapshot state: the offset of the chunk last sent, the first byte the follower is not
+   * known to hold. It only moves forward, but to 0 when the follower has lost what it held.
+   */
   snapshotOffset = 0;
   /**
    * In snapshot state: the snapshot being sent, pinned for the whole transfer, so that
@@ -86,6 +91,23 @@ export class Progress {
     this.resetState('snapshot');
     this.pendingSnapshot = snapshot.meta.index;
     this.snapshot = snapshot;
+  }
+
+  /**
+   * In snapshot state: the follower holds the first `received` bytes of the snapshot being
+   * sent. Returns whether that moved `snapshotOffset`, and so whether the chunk there is to
+   * be sent: the follower got further (the answer to the chunk in flight), or holds nothing
+   * although it held some (it restarted). Any other answer is late or a duplicate, of a chunk
+   * delayed or resent: the chunk at snapshotOffset is in flight already, and answering it
+   * too would send every chunk from then on twice.
+   */
+  maybeUpdateSnapshotOffset(received: number): boolean {
+    if (received > this.snapshotOffset || (received === 0 && this.snapshotOffset > 0)) {
+      this.snapshotOffset = received;
+      this.snapshotElapsedTicks = 0;
+      return true;
+    }
+    return false;
   }
 
   /** Records an acknowledgement up to `index`; returns whether it taught us anything. */

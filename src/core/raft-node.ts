@@ -684,12 +684,18 @@ export class RaftNode {
       if (!this.promotable()) this.handOffLeadership();
     }
     for (const [id, pr] of this.progress) {
-      if (id === this.id || pr.state !== 'snapshot') continue;
-      // No chunk acknowledged for an election timeout: probe again, which resends the
-      // snapshot from wherever the follower says it is.
+      if (id === this.id || pr.state !== 'snapshot' || pr.snapshot === undefined) continue;
+      // No chunk acknowledged for an election timeout: the chunk or its answer was lost or is
+      // late. Send the same chunk of the same snapshot again. Starting over (from offset 0,
+      // with the newest snapshot, which the follower takes for another transfer) would throw
+      // away every chunk the follower holds: with chunks late often enough, no transfer
+      // would ever finish (seed 301167).
       if (++pr.snapshotElapsedTicks >= this.electionTimeoutTicks) {
-        pr.snapshotFailed();
-        if (this.trace !== undefined) this.traceProgress(id, pr, 'snapshot', 'snapshot-failed');
+        pr.snapshotElapsedTicks = 0;
+        if (this.trace !== undefined) {
+          this.trace({ kind: 'snapshot-resent', node: this.id, term: this.term, to: id, index: pr.pendingSnapshot, offset: pr.snapshotOffset });
+        }
+        this.sendSnapshotChunk(id, pr, pr.snapshot);
       }
     }
     if (this.heartbeatElapsed >= this.heartbeatIntervalTicks) {
@@ -843,18 +849,29 @@ export class RaftNode {
    * One chunk of a snapshot. Chunks are assembled in order; an out-of-order chunk (one was
    * lost, or this node restarted and forgot what it had) is answered with the offset
    * expected, from which the leader resumes. The complete snapshot replaces the log at once.
+   *
+   * What has been assembled is given up only for a newer snapshot: one of a higher index
+   * from the leader of this term (each transfer of a term sends a newer snapshot than the
+   * one before), or a new term's (`reset` drops it). A chunk of an older snapshot is late,
+   * from a transfer the leader has finished or given up: it is ignored, and the copy in
+   * progress kept (seed 301167: late chunks restarted every transfer).
    */
   private handleSnapshot(m: Message): void {
     const chunk = m.snapshot;
     assert(chunk !== undefined, 'snapshot message without a snapshot');
     const meta = chunk.meta;
+    let inc = this.incomingSnapshot;
+    if (inc !== undefined && inc.meta.index <= this.log.committed) {
+      // Nothing new in the copy in progress any more.
+      inc = undefined;
+      this.incomingSnapshot = undefined;
+    }
     if (meta.index <= this.log.committed) {
       // Nothing new in it: say where we are, as for a completed transfer.
-      this.incomingSnapshot = undefined;
       this.send(this.message(MessageType.AppResp, m.from, { index: this.log.committed }));
       return;
     }
-    let inc = this.incomingSnapshot;
+    if (inc !== undefined && inc.term === this.term && inc.from === m.from && meta.index < inc.meta.index) return;
     const same =
       inc !== undefined &&
       inc.from === m.from &&
@@ -1147,9 +1164,7 @@ export class RaftNode {
       if (this.trace !== undefined) this.traceProgress(m.from, pr, 'snapshot', 'snapshot-failed');
       return;
     }
-    pr.snapshotElapsedTicks = 0;
-    pr.snapshotOffset = m.rejectHint;
-    this.sendSnapshotChunk(m.from, pr, snapshot);
+    if (pr.maybeUpdateSnapshotOffset(m.rejectHint)) this.sendSnapshotChunk(m.from, pr, snapshot);
   }
 
   private sendTimeoutNow(to: NodeId): void {

@@ -96,6 +96,8 @@ export type TraceEvent =
       readonly lastIndexBefore: number;
     }
   | { readonly kind: 'snapshot-sent'; readonly node: NodeId; readonly term: number; readonly to: NodeId; readonly index: number; readonly snapshotTerm: number; readonly bytes: number }
+  /** A chunk of the snapshot at `index` being sent to `to` went unanswered for an election timeout: the one at `offset` is sent again. */
+  | { readonly kind: 'snapshot-resent'; readonly node: NodeId; readonly term: number; readonly to: NodeId; readonly index: number; readonly offset: number }
   | {
       readonly kind: 'conf-change';
       readonly node: NodeId;
@@ -128,6 +130,8 @@ export function formatTraceEvent(e: TraceEvent): string {
       return `${head} log from ${e.fromIndex} to ${e.lastIndexBefore} replaced by ${e.leader}'s entries`;
     case 'snapshot-sent':
       return `${head} snapshot ${e.snapshotTerm}/${e.index} (${e.bytes} bytes) to ${e.to}`;
+    case 'snapshot-resent':
+      return `${head} snapshot chunk of ${e.index} at byte ${e.offset} resent to ${e.to}`;
     case 'conf-change':
       return `${head} conf change at ${e.index} ${e.applied ? 'applied' : 'skipped'}: voters [${e.voters.join(',')}]${e.votersOutgoing.length > 0 ? ` && [${e.votersOutgoing.join(',')}]` : ''}${e.learners.length > 0 ? ` learners [${e.learners.join(',')}]` : ''}`;
   }

@@ -19,6 +19,7 @@
  * | `append-rejected` | `leader`, `index`, `logTerm` (the leader's previous entry), `hintIndex`, `hintTerm` |
  * | `truncate` | `leader`, `fromIndex`, `lastIndexBefore` |
  * | `snapshot-sent` | `to`, `index`, `snapshotTerm`, `bytes` |
+ * | `snapshot-resent` | `to`, `index`, `offset` (a chunk unanswered for an election timeout, sent again) |
  * | `conf-change` | `index`, `applied`, `voters`, `votersOutgoing`, `learners` |
  *
  * Decisions are rare (elections, a follower's progress changing state, a follower's log

@@ -121,7 +121,7 @@ function isClientEvent(e: SimTraceEvent): boolean {
 
 /** Events a node may have many of in a row, which must not push its others out. */
 function isChattyEvent(e: SimTraceEvent): boolean {
-  return e.kind === 'progress' || e.kind === 'snapshot-sent';
+  return e.kind === 'progress' || e.kind === 'snapshot-sent' || e.kind === 'snapshot-resent';
 }
 
 /** A node's last events: its chatty ones apart, when its allowance is large enough to split. */

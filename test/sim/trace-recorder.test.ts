@@ -47,7 +47,7 @@ describe('the events a run records', () => {
     expect(r.ok, r.violation).toBe(true);
     expect(r.lastEvents).toEqual([]);
     const isClient = (x: TraceRecord): boolean => ['call', 'return', 'gave-up'].includes(x.event.kind);
-    const isChatty = (x: TraceRecord): boolean => x.event.kind === 'progress' || x.event.kind === 'snapshot-sent';
+    const isChatty = (x: TraceRecord): boolean => ['progress', 'snapshot-sent', 'snapshot-resent'].includes(x.event.kind);
     const ids = r.trace.nodeIds();
     expect(ids).toEqual(expect.arrayContaining([CLUSTER_WIDE, 1, 2, 3]));
     for (const id of ids) {
