@@ -335,6 +335,27 @@ export class RaftNode {
   }
 
   /**
+   * On a leader, the lowest log index a live follower still needs from the log: the entry
+   * after its match, or, while a snapshot is being sent to it, the entry after that
+   * snapshot. A host compacting its log keeps the entries from here on if it can afford to
+   * (see SnapshotPolicy): one that compacts them away sends that follower another snapshot,
+   * and a follower whose transfers take longer than the leader keeps entries for writes
+   * never catches up (seed 301167). Live means it acknowledged a heartbeat sent within the
+   * last election timeout, so that a follower down or cut off holds nothing back. Anywhere
+   * else, or with no such follower, `lastIndex() + 1`: nothing is needed.
+   */
+  logIndexNeeded(): number {
+    let needed = this.log.lastIndex() + 1;
+    if (this.role !== 'leader') return needed;
+    for (const [id, pr] of this.progress) {
+      if (id === this.id || this.tickCount - pr.ackedSentTick >= this.electionTimeoutTicks) continue;
+      const held = pr.state === 'snapshot' ? Math.max(pr.match, pr.pendingSnapshot) : pr.match;
+      needed = Math.min(needed, held + 1);
+    }
+    return needed;
+  }
+
+  /**
    * Ticks until `tick()` next acts by itself (a campaign, a heartbeat, a check-quorum
    * round), at least 1. A host with nothing else to do may sleep that long and then call
    * `tick()` that many times: the node sees the same clock as with a tick every interval.

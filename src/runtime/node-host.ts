@@ -480,7 +480,9 @@ export class NodeHost {
     if (!this.snapshots.isDue(applied, this.storage.snapshot().meta.index)) return;
     // The configuration in the snapshot must be the one at the applied index.
     if (this.raft.log.applied !== applied) return;
-    this.storage.createSnapshot(applied, this.raft.conf, this.kvMachine.snapshot(), this.snapshots.entriesToRetain(applied));
+    // A leader keeps what its live followers still need, within bounds (snapshot-policy.ts).
+    const retain = this.snapshots.entriesToRetain(applied, this.raft.logIndexNeeded());
+    this.storage.createSnapshot(applied, this.raft.conf, this.kvMachine.snapshot(), retain);
     this.snapshots.noteTaken();
   }
 }

@@ -8,8 +8,8 @@
 import { choice, integer, resolveSettings, type Settings, type SettingsInput } from '../base/index.ts';
 
 /**
- * Entries kept behind a snapshot at most, whatever snapshotRetainEntries says: the host
- * keeps one number per retained entry for the byte bound.
+ * Entries kept behind a snapshot at most, whatever snapshotRetainEntries says or a leader's
+ * followers need: the host keeps one number per entry it may keep, for the byte bound.
  */
 export const SNAPSHOT_RETAIN_ENTRIES_MAX = 65_536;
 
@@ -22,7 +22,7 @@ export const NODE_SETTINGS = {
   snapshotEveryEntries: integer(50_000, 1, Number.MAX_SAFE_INTEGER),
   /** Take a snapshot once this many bytes of entries are applied past the last one, whatever their count (an entry may carry a batch of writes). Default 64 MiB. */
   snapshotEveryBytes: integer(64 << 20, 1, Number.MAX_SAFE_INTEGER),
-  /** Entries kept behind a snapshot for followers slightly behind. Default 1,000. */
+  /** Entries kept behind a snapshot for followers slightly behind. Default 1,000. A leader keeps more if a live follower needs them, within snapshotRetainBytes. */
   snapshotRetainEntries: integer(1_000, 0, SNAPSHOT_RETAIN_ENTRIES_MAX),
   /** Bytes of those entries (data and framing), at most: whichever bound comes first. Default 16 MiB. */
   snapshotRetainBytes: integer(16 << 20, 0, Number.MAX_SAFE_INTEGER),

@@ -6,12 +6,20 @@
  *   entry data, have applied past the last snapshot this node took or installed (counted
  *   from start, after a restart), whichever comes first;
  * - it keeps the newest applied entries while both `snapshotRetainEntries` and
- *   `snapshotRetainBytes` (data plus framing) allow.
+ *   `snapshotRetainBytes` (data plus framing) allow;
+ * - on a leader it keeps more if a live follower still needs them (`RaftNode.logIndexNeeded`:
+ *   the entry after its match, or after the snapshot being sent to it), as long as they
+ *   are within `snapshotRetainBytes` and SNAPSHOT_RETAIN_ENTRIES_MAX: all of them or none,
+ *   since a follower missing one entry needs a snapshot as much as one missing them all.
+ *   Compacting them away makes the leader send that follower a snapshot, after which the
+ *   follower needs the entries written meanwhile, which were compacted too if the transfer
+ *   took longer than the retained entries last: it would never catch up (seed 301167).
+ *   The bounds keep memory bounded when a follower falls behind for good.
  *
  * The policy only counts and decides; the host takes the snapshot.
  */
 import { ENTRY_FRAMING_BYTES, type Entry } from '../core/index.ts';
-import type { NodeSettings } from './settings.ts';
+import { SNAPSHOT_RETAIN_ENTRIES_MAX, type NodeSettings } from './settings.ts';
 
 export class SnapshotPolicy {
   private readonly everyEntries: number;
@@ -22,7 +30,7 @@ export class SnapshotPolicy {
   private appliedBytesSinceSnapshot = 0;
   /**
    * Data bytes of the last applied entries, entry i at slot i % length (length is
-   * snapshotRetainEntries), for the retain bound:
+   * SNAPSHOT_RETAIN_ENTRIES_MAX, the most entries ever kept), for the byte bound:
    *
    * ```
    *   appliedSizes:  0            i % length                    length
@@ -32,7 +40,7 @@ export class SnapshotPolicy {
    * Invariant: slots of indexes in [appliedSizesFrom, appliedIndex] that are within `length`
    * of appliedIndex hold their entry's size.
    */
-  private readonly appliedSizes: Float64Array;
+  private readonly appliedSizes: Uint32Array;
   private appliedSizesFrom: number;
 
   constructor(
@@ -44,7 +52,8 @@ export class SnapshotPolicy {
     this.everyBytes = settings.snapshotEveryBytes;
     this.retainEntries = settings.snapshotRetainEntries;
     this.retainBytes = settings.snapshotRetainBytes;
-    this.appliedSizes = new Float64Array(this.retainEntries);
+    // An entry's data is at most ENTRY_DATA_BYTES_MAX (64 MiB): a u32 holds its size.
+    this.appliedSizes = new Uint32Array(SNAPSHOT_RETAIN_ENTRIES_MAX);
     this.appliedSizesFrom = snapshotIndex + 1;
   }
 
@@ -60,7 +69,7 @@ export class SnapshotPolicy {
   noteApplied(e: Entry): void {
     this.appliedBytesSinceSnapshot += e.data.length;
     const sizes = this.appliedSizes;
-    if (sizes.length > 0) sizes[e.index % sizes.length] = e.data.length;
+    sizes[e.index % sizes.length] = e.data.length;
   }
 
   /** A snapshot at `index` was installed: counting starts over after it. */
@@ -82,13 +91,22 @@ export class SnapshotPolicy {
 
   /**
    * How many entries up to `index` (the applied index) to keep behind a snapshot at it: the
-   * newest ones, while both snapshotRetainEntries and snapshotRetainBytes allow. Entries
-   * applied before this host started (or inside an installed snapshot) are not weighed, and
-   * not kept.
+   * newest ones, while both snapshotRetainEntries and snapshotRetainBytes allow; or, if more
+   * are needed from `neededIndex` on (RaftNode.logIndexNeeded) and all of those fit in
+   * snapshotRetainBytes and SNAPSHOT_RETAIN_ENTRIES_MAX, those. Entries applied before this
+   * host started (or inside an installed snapshot) are not weighed, and not kept.
    */
-  entriesToRetain(index: number): number {
+  entriesToRetain(index: number, neededIndex = index + 1): number {
+    const retained = this.newestWithin(index, this.retainEntries);
+    const needed = index - neededIndex + 1;
+    if (needed <= retained) return retained;
+    return this.newestWithin(index, needed) === needed ? needed : retained;
+  }
+
+  /** How many of the newest `countMax` entries up to `index` fit in snapshotRetainBytes. */
+  private newestWithin(index: number, countMax: number): number {
     const sizes = this.appliedSizes;
-    const from = Math.max(this.appliedSizesFrom, index - sizes.length + 1);
+    const from = Math.max(this.appliedSizesFrom, index - Math.min(countMax, sizes.length) + 1);
     let bytes = 0;
     let count = 0;
     for (let i = index; i >= from; i--) {
