@@ -9,8 +9,9 @@
 // INVALID_ARGUMENT after an index the node cannot expect to reach; snapshots compact the log,
 // survive a restart and catch up a node added later; the watch history and the entries kept
 // behind a snapshot are bounded in bytes, not only in count, and a write over the protocol's
-// limit is refused before it can spoil its batch; and each Ready is persisted before the
-// messages that depend on it leave.
+// limit is refused before it can spoil its batch; a leader's snapshot keeps the entries a
+// live follower still needs (within the byte bound), but not for a follower gone silent; and
+// each Ready is persisted before the messages that depend on it leave.
 import { ErrorCode } from '../../src/base/index.ts';
 import { describe, expect, it, vi } from 'vitest';
 import { EntryType, MessageType, NONE, type Message } from '../../src/core/index.ts';
@@ -478,6 +479,65 @@ describe('snapshots', () => {
     expect(joiner.host.appliedIndex).toBe(net.host(1).appliedIndex);
     // The snapshot jumped over the changes the watch would have reported.
     expect(watchLog(joiner.replies, 97)).toEqual([['start', 0], ['end', ErrorCode.COMPACTED]]);
+  });
+});
+
+describe('snapshots on a leader with a follower behind (seed 301167)', () => {
+  const entriesTo3 = (m: Message): boolean => m.type === MessageType.App && m.to === 3 && m.entries.length > 0;
+
+  /** Ticks every node, then delivers until quiet, losing the messages `lost` selects. */
+  function tickLosing(net: HostNetwork, lost: (m: Message) => boolean): void {
+    for (const node of net.nodes.values()) node.host.tick();
+    for (const node of net.nodes.values()) node.host.processReady();
+    for (let rounds = 0; net.queue.length > 0; rounds++) {
+      if (rounds > 1000) throw new Error('the network does not settle');
+      net.queue = net.queue.filter((m) => !lost(m));
+      net.deliverWhere(() => true);
+    }
+  }
+
+  /** Ten writes through node 1, answered, each followed by a tick, while node 3 loses every entry sent to it. */
+  function writeWhileBehind(net: HostNetwork, value: (i: number) => string): void {
+    for (let i = 0; i < 10; i++) {
+      net.request(1, writeReq(i + 1, 10 + i, 1, put(`k${i}`, value(i))));
+      tickLosing(net, entriesTo3);
+      expect(net.repliesTo(1, i + 1).map((r) => r.kind)).toEqual(['write']);
+    }
+  }
+
+  const snapshotsTo3 = (net: HostNetwork): number => net.sent.filter((m) => m.type === MessageType.Snap && m.to === 3).length;
+
+  it('keeps the entries a live follower still needs, which then catches up from the log, not from a snapshot', () => {
+    const net = cluster({ node: { snapshotEveryEntries: 3, snapshotRetainEntries: 0 } });
+    const match3 = net.host(1).status().matchIndex[3]!;
+    writeWhileBehind(net, (i) => `v${i}`);
+    const storage = net.node(1).storage;
+    expect(storage.snapshot().meta.index).toBeGreaterThan(match3 + 3);
+    // Node 3 answered every heartbeat: the leader kept what it lacks.
+    expect(storage.firstIndex()).toBeLessThanOrEqual(match3 + 1);
+    net.tickAll(5);
+    expect(snapshotsTo3(net)).toBe(0);
+    expect(net.host(3).appliedIndex).toBe(net.host(1).appliedIndex);
+    for (let i = 0; i < 10; i++) expect(textOf(net.host(3).kv.get(bytesOf(`k${i}`)))).toBe(`v${i}`);
+  });
+
+  it('keeps nothing for a follower silent for an election timeout, nor past snapshotRetainBytes: that one gets a snapshot', () => {
+    const down = cluster({ node: { snapshotEveryEntries: 3, snapshotRetainEntries: 0 } });
+    const match3 = down.host(1).status().matchIndex[3]!;
+    down.isolated.add(3);
+    down.tickAll(12, [1, 2]);
+    writeWhileBehind(down, (i) => `v${i}`);
+    expect(down.node(1).storage.firstIndex()).toBeGreaterThan(match3 + 1);
+    down.isolated.delete(3);
+    down.tickAll(5);
+    expect(snapshotsTo3(down)).toBeGreaterThan(0);
+    expect(down.host(3).appliedIndex).toBe(down.host(1).appliedIndex);
+    // Live, but behind by more than 200 KiB of entries of 64 KiB: the bound wins.
+    const big = cluster({ node: { snapshotEveryEntries: 3, snapshotRetainEntries: 0, snapshotRetainBytes: 200 << 10 } });
+    const bigMatch3 = big.host(1).status().matchIndex[3]!;
+    writeWhileBehind(big, (i) => String(i % 10).repeat(64 << 10));
+    expect(big.node(1).storage.firstIndex()).toBeGreaterThan(bigMatch3 + 1);
+    expect(big.node(1).storage.sizeBytes).toBeLessThanOrEqual((200 << 10) + 3 * ((64 << 10) + 200));
   });
 });
 
