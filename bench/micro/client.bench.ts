@@ -7,7 +7,7 @@
  * the main thread's CPU time over that window (from /proc/self/task/<pid>/schedstat) is
  * divided by the calls completed.
  *
- *   node dist/bench/micro/client.bench.js [--op put|get|both] [--ms N] [--in-flight 1,16,256] [--rounds N]
+ *   node dist/bench/micro/client.bench.js [--op put,get,put-timeout,put-signal] [--ms N] [--in-flight 1,16,256] [--rounds N]
  *
  * --rounds repeats the whole sweep and reports medians (the machine is shared and noisy).
  */
@@ -24,8 +24,15 @@ const KEY_BYTES = 16;
 const VALUE_BYTES = 128;
 const KEYS = 1024;
 
+/**
+ * put, get; put-timeout: a put with `{ timeoutMs }`; put-signal: a put with
+ * `{ signal: AbortSignal.timeout(ms) }`, a timer and a listener per call.
+ */
+type Op = 'put' | 'get' | 'put-timeout' | 'put-signal';
+const OPS: readonly Op[] = ['put', 'get', 'put-timeout', 'put-signal'];
+
 export interface ClientBenchRow {
-  readonly op: 'put' | 'get';
+  readonly op: Op;
   readonly inFlight: number;
   readonly callsPerSec: number;
   /** CPU of the client's thread per call, µs. */
@@ -98,7 +105,7 @@ function median(xs: number[]): number {
 async function main(): Promise<void> {
   const { values } = parseArgs({
     options: {
-      op: { type: 'string', default: 'both' },
+      op: { type: 'string', default: 'put,get' },
       ms: { type: 'string', default: '2000' },
       'in-flight': { type: 'string', default: '1,16,256' },
       rounds: { type: 'string', default: '3' },
@@ -107,9 +114,9 @@ async function main(): Promise<void> {
   const ms = Number(values.ms);
   const rounds = Number(values.rounds);
   const levels = values['in-flight'].split(',').map(Number);
-  const ops: ('put' | 'get')[] = values.op === 'both' ? ['put', 'get'] : values.op === 'put' || values.op === 'get' ? [values.op] : [];
-  if (!(ms > 0) || !(Number.isInteger(rounds) && rounds >= 1) || ops.length === 0 || !levels.every((n) => Number.isInteger(n) && n >= 1 && n <= 4096)) {
-    console.error('usage: node dist/bench/micro/client.bench.js [--op put|get|both] [--ms N>0] [--in-flight 1,16,256] [--rounds N>=1]');
+  const ops = values.op.split(',') as Op[];
+  if (!(ms > 0) || !(Number.isInteger(rounds) && rounds >= 1) || !ops.every((op) => OPS.includes(op)) || !levels.every((n) => Number.isInteger(n) && n >= 1 && n <= 4096)) {
+    console.error(`usage: node dist/bench/micro/client.bench.js [--op ${OPS.join(',')}] [--ms N>0] [--in-flight 1,16,256] [--rounds N>=1]`);
     process.exitCode = 2;
     return;
   }
@@ -117,7 +124,12 @@ async function main(): Promise<void> {
   try {
     const keys = Array.from({ length: KEYS }, (_, i) => new TextEncoder().encode(`key-${String(i).padStart(KEY_BYTES - 4, '0')}`));
     const value = new Uint8Array(VALUE_BYTES).fill(7);
-    const call = { put: (i: number) => bench.kv.put(keys[i % KEYS]!, value), get: (i: number) => bench.kv.get(keys[i % KEYS]!) };
+    const call: Record<Op, (i: number) => Promise<unknown>> = {
+      put: (i) => bench.kv.put(keys[i % KEYS]!, value),
+      get: (i) => bench.kv.get(keys[i % KEYS]!),
+      'put-timeout': (i) => bench.kv.put(keys[i % KEYS]!, value, { timeoutMs: 5_000 }),
+      'put-signal': (i) => bench.kv.put(keys[i % KEYS]!, value, { signal: AbortSignal.timeout(5_000) }),
+    };
     const samples = new Map<string, { perSec: number[]; cpuUs: number[] }>();
     for (const op of ops) await plainLoops(call[op], 16, 300); // warm up (and register the client ids)
     for (let round = 0; round < rounds; round++) {
@@ -134,10 +146,10 @@ async function main(): Promise<void> {
       }
     }
     console.log(`client CPU per call against a node that answers at once (median of ${rounds}, ${ms} ms windows)`);
-    console.log('op   in flight   calls/s   client µs/call');
+    console.log('op          in flight   calls/s   client µs/call');
     for (const [key, s] of samples) {
       const [op, inFlight] = key.split(' ');
-      console.log(`${op!.padEnd(4)} ${inFlight!.padStart(9)} ${String(Math.round(median(s.perSec))).padStart(9)} ${median(s.cpuUs).toFixed(2).padStart(16)}`);
+      console.log(`${op!.padEnd(11)} ${inFlight!.padStart(9)} ${String(Math.round(median(s.perSec))).padStart(9)} ${median(s.cpuUs).toFixed(2).padStart(16)}`);
     }
   } finally {
     await bench.close();

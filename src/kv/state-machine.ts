@@ -65,7 +65,7 @@
  */
 
 import { boundsOf, checkRangeQuery, countRange, newOrderedKeys, rangeEntries, readRange, type KvRangeQuery, type KvRangeResult, type OrderedKeys, type RangeSource } from './range.ts';
-import { assert, fail } from '../base/index.ts';
+import { fail } from '../base/index.ts';
 import { Buffer } from 'node:buffer';
 import { crc32 } from 'node:zlib';
 import { ByteReader, ByteWriter, DecodeError, U32_MAX } from '../codec/index.ts';
@@ -74,6 +74,7 @@ import { ByteSlabs, type Slab } from './byte-slabs.ts';
 import { compareHolds, encodeTxnResult, getResultBytes, KV_TXN_READ_BYTES_MAX, KV_TXN_RESULT_BYTES_MAX, type KvTxn, type TxnOpResult } from './txn.ts';
 import { rangeEntryBytes } from './range.ts';
 import { LeaseTable, type LeaseInfo } from './leases.ts';
+import { SessionTable, type KvSession } from './session-table.ts';
 import type { KvCommand, KvLogRequest, KvResult, KvWriteResult } from './commands.ts';
 import { KvError, KvErrorCode } from './errors.ts';
 
@@ -233,16 +234,6 @@ export interface KvChangeSink {
 /** Entries looked at per write while the slabs are being compacted (see ByteSlabs). */
 const COMPACT_ENTRIES_PER_WRITE = 4;
 
-interface KvSession {
-  readonly clientId: number;
-  /** The highest seq applied for this client. */
-  lastSeq: number;
-  /** The log index at which lastSeq was applied. */
-  lastIndex: number;
-  /** The result of lastSeq, returned again to retries of it. */
-  result: KvResult;
-}
-
 /**
  * The key-value state machine.
  *
@@ -294,7 +285,7 @@ export class KvStateMachine {
    * re-inserted whenever it applies a request, and indexes only grow. The first session
    * is therefore the one to evict.
    */
-  private readonly sessions = new Map<number, KvSession>();
+  private readonly sessions = new SessionTable();
   /** Invariant: every session's lastIndex <= appliedIndexValue. */
   private appliedIndexValue = 0;
   /**
@@ -886,25 +877,22 @@ export class KvStateMachine {
     this.sessionResultBytes += resultKeptBytes(result);
     if (session === undefined) {
       if (this.sessions.size >= this.sessionsMax) this.evictOldestSession();
-      this.sessions.set(clientId, { clientId, lastSeq: seq, lastIndex: index, result });
+      this.sessions.add(clientId, seq, index, result);
     } else {
       this.sessionResultBytes -= resultKeptBytes(session.result);
       session.lastSeq = seq;
       session.lastIndex = index;
       session.result = result;
-      // Move it to the end of the iteration order, which keeps the order by lastIndex.
-      this.sessions.delete(clientId);
-      this.sessions.set(clientId, session);
+      // The end of the order, which keeps it the order by lastIndex.
+      this.sessions.touch(session);
     }
     // Never the newest: KV_SESSION_RESULT_BYTES_MIN holds two of the largest results.
     while (this.sessionResultBytes > this.sessionResultBytesMax) this.evictOldestSession();
   }
 
   private evictOldestSession(): void {
-    const oldest = this.sessions.values().next();
-    assert(oldest.done !== true, 'there is a session to evict');
-    this.sessionResultBytes -= resultKeptBytes(oldest.value.result);
-    this.sessions.delete(oldest.value.clientId);
+    const oldest = this.sessions.evictOldest();
+    this.sessionResultBytes -= resultKeptBytes(oldest.result);
   }
 
   /** Tells the sink and the listeners that `e` was just written at `index`. */
@@ -1001,7 +989,7 @@ export class KvStateMachine {
         throw new DecodeError('invalid', at, `session lastIndex ${lastIndex} is out of order or above appliedIndex`);
       }
       if (this.sessions.has(clientId)) throw new DecodeError('invalid', at, `session ${clientId} appears twice`);
-      this.sessions.set(clientId, { clientId, lastSeq, lastIndex, result });
+      this.sessions.add(clientId, lastSeq, lastIndex, result);
       this.sessionResultBytes += resultKeptBytes(result);
       previousIndex = lastIndex;
     }

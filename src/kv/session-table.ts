@@ -1,0 +1,93 @@
+/**
+ * The client sessions of a state machine, by client id, in order of their last write (the
+ * least recent first): the order evictions and snapshots go by, the same on every replica.
+ *
+ * A Map alone kept that order by a delete and a set per write (a set moves a key to the end
+ * of a Map's order only if it is new), and that churn kept allocating new hash tables that
+ * the scavenger promoted with the sessions they reach, on every replica, for every write.
+ * Here the Map takes a set only for a new session and a delete only for an eviction; the
+ * order is a list threaded through the sessions, and a write moves its session to the end
+ * with a few pointer stores.
+ *
+ * ```
+ *   oldest ⇄ ... ⇄ newest      (each session's `older` and `newer`)
+ * ```
+ *
+ * Invariant: the list holds exactly the Map's sessions, each once.
+ */
+import { fail } from '../base/index.ts';
+import type { KvResult } from './commands.ts';
+
+export interface KvSession {
+  readonly clientId: number;
+  /** The highest seq applied for this client. */
+  lastSeq: number;
+  /** The log index at which lastSeq was applied. */
+  lastIndex: number;
+  /** The result of lastSeq, returned again to retries of it. */
+  result: KvResult;
+  /** Neighbours in the order of last writes (see {@link SessionTable}); the table's to set. */
+  older: KvSession | undefined;
+  newer: KvSession | undefined;
+}
+
+export class SessionTable {
+  private readonly byId = new Map<number, KvSession>();
+  private oldest: KvSession | undefined;
+  private newest: KvSession | undefined;
+
+  get size(): number {
+    return this.byId.size;
+  }
+
+  get(clientId: number): KvSession | undefined {
+    return this.byId.get(clientId);
+  }
+
+  has(clientId: number): boolean {
+    return this.byId.has(clientId);
+  }
+
+  /** Adds a new session, as the most recently written. */
+  add(clientId: number, lastSeq: number, lastIndex: number, result: KvResult): KvSession {
+    if (this.byId.has(clientId)) fail(`session ${clientId} is new`);
+    const session: KvSession = { clientId, lastSeq, lastIndex, result, older: this.newest, newer: undefined };
+    if (this.newest === undefined) this.oldest = session;
+    else this.newest.newer = session;
+    this.newest = session;
+    this.byId.set(clientId, session);
+    return session;
+  }
+
+  /** Makes `session` (one of this table's) the most recently written. */
+  touch(session: KvSession): void {
+    if (session === this.newest) return;
+    // Unlink: it has a newer neighbour, since it is not the newest.
+    const newer = session.newer!;
+    newer.older = session.older;
+    if (session.older === undefined) this.oldest = newer;
+    else session.older.newer = newer;
+    // Append.
+    session.older = this.newest;
+    session.newer = undefined;
+    this.newest!.newer = session;
+    this.newest = session;
+  }
+
+  /** Removes and returns the least recently written session (the table must not be empty). */
+  evictOldest(): KvSession {
+    const oldest = this.oldest;
+    if (oldest === undefined) fail('there is a session to evict');
+    this.oldest = oldest.newer;
+    if (this.oldest === undefined) this.newest = undefined;
+    else this.oldest.older = undefined;
+    oldest.newer = undefined;
+    this.byId.delete(oldest.clientId);
+    return oldest;
+  }
+
+  /** The sessions, least recently written first. */
+  *values(): IterableIterator<KvSession> {
+    for (let s = this.oldest; s !== undefined; s = s.newer) yield s;
+  }
+}
