@@ -26,10 +26,11 @@ const KEYS = 1024;
 
 /**
  * put, get; put-timeout: a put with `{ timeoutMs }`; put-signal: a put with
- * `{ signal: AbortSignal.timeout(ms) }`, a timer and a listener per call.
+ * `{ signal: AbortSignal.timeout(ms) }`, a timer and a listener per call; put-shared-signal:
+ * one AbortController's signal for every call (a listener per call, no timer).
  */
-type Op = 'put' | 'get' | 'put-timeout' | 'put-signal';
-const OPS: readonly Op[] = ['put', 'get', 'put-timeout', 'put-signal'];
+type Op = 'put' | 'get' | 'put-timeout' | 'put-signal' | 'put-shared-signal';
+const OPS: readonly Op[] = ['put', 'get', 'put-timeout', 'put-signal', 'put-shared-signal'];
 
 export interface ClientBenchRow {
   readonly op: Op;
@@ -124,11 +125,13 @@ async function main(): Promise<void> {
   try {
     const keys = Array.from({ length: KEYS }, (_, i) => new TextEncoder().encode(`key-${String(i).padStart(KEY_BYTES - 4, '0')}`));
     const value = new Uint8Array(VALUE_BYTES).fill(7);
+    const shared = new AbortController();
     const call: Record<Op, (i: number) => Promise<unknown>> = {
       put: (i) => bench.kv.put(keys[i % KEYS]!, value),
       get: (i) => bench.kv.get(keys[i % KEYS]!),
       'put-timeout': (i) => bench.kv.put(keys[i % KEYS]!, value, { timeoutMs: 5_000 }),
       'put-signal': (i) => bench.kv.put(keys[i % KEYS]!, value, { signal: AbortSignal.timeout(5_000) }),
+      'put-shared-signal': (i) => bench.kv.put(keys[i % KEYS]!, value, { signal: shared.signal }),
     };
     const samples = new Map<string, { perSec: number[]; cpuUs: number[] }>();
     for (const op of ops) await plainLoops(call[op], 16, 300); // warm up (and register the client ids)
@@ -146,10 +149,10 @@ async function main(): Promise<void> {
       }
     }
     console.log(`client CPU per call against a node that answers at once (median of ${rounds}, ${ms} ms windows)`);
-    console.log('op          in flight   calls/s   client µs/call');
+    console.log(`${'op'.padEnd(17)} in flight   calls/s   client µs/call`);
     for (const [key, s] of samples) {
       const [op, inFlight] = key.split(' ');
-      console.log(`${op!.padEnd(11)} ${inFlight!.padStart(9)} ${String(Math.round(median(s.perSec))).padStart(9)} ${median(s.cpuUs).toFixed(2).padStart(16)}`);
+      console.log(`${op!.padEnd(17)} ${inFlight!.padStart(9)} ${String(Math.round(median(s.perSec))).padStart(9)} ${median(s.cpuUs).toFixed(2).padStart(16)}`);
     }
   } finally {
     await bench.close();
