@@ -24,13 +24,14 @@
  * sync or memory measurement.
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer, type AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { adminCall, connect, type NetworkClient } from '../../src/client/index.ts';
 import { closedLoop, type LoopResult } from '../load/loops.ts';
+import { threadTimes, totalNs } from '../shared/thread-cpu.ts';
 
 const HOST = '127.0.0.1';
 const TOKEN = 'bench-tcp';
@@ -308,26 +309,9 @@ function makeCertificates(dir: string, nodes: number): void {
   }
 }
 
-/** Each thread's name and CPU time (ns, from schedstat) of process `pid`. */
-function threadTimes(pid: number): Map<number, { name: string; ns: number }> {
-  const out = new Map<number, { name: string; ns: number }>();
-  for (const tid of readdirSync(`/proc/${pid}/task`)) {
-    try {
-      const ns = Number(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').split(' ')[0]);
-      const name = readFileSync(`/proc/${pid}/task/${tid}/comm`, 'utf8').trim();
-      out.set(Number(tid), { name: Number(tid) === pid ? 'main' : name, ns });
-    } catch {
-      // The thread ended between the listing and the read.
-    }
-  }
-  return out;
-}
-
 /** CPU time (ns) of every thread of process `pid`, summed. */
 function processTime(pid: number): number {
-  let ns = 0;
-  for (const t of threadTimes(pid).values()) ns += t.ns;
-  return ns;
+  return totalNs(threadTimes(pid));
 }
 
 function rssMiB(pid: number): number {

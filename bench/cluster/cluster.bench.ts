@@ -39,6 +39,7 @@ import { closedLoop, openLoop, type LoopResult, type Operation } from '../load/l
 import { silentProgress, type Progress } from '../shared/progress.ts';
 import { runRingThroughput } from '../micro/ring.bench.ts';
 import { withLimit, type BenchRow, type LimitRecord, type WalBatching } from '../shared/result.ts';
+import { cpuByRole, threadDeltas, threadTimes, type ThreadCpu, type ThreadRoles, type ThreadTime } from '../shared/thread-cpu.ts';
 
 /** Longest wait for the first leader. */
 const LEADER_WAIT_MS = 10_000;
@@ -162,6 +163,7 @@ interface Measured {
   readonly result: LoopResult;
   readonly wal?: WalBatching;
   readonly note?: string;
+  readonly cpu?: ThreadCpu;
 }
 
 export async function runClusterScenario(scenario: ClusterScenario, options: ClusterRunOptions = {}): Promise<ClusterRunResult> {
@@ -216,8 +218,8 @@ export async function runClusterScenario(scenario: ClusterScenario, options: Clu
         if (warm.ops === 0) throw new Error(`${name}: no ${op} completed in the warm-up at ${inFlight} in flight: ${JSON.stringify(warm.errorsByCode)}`);
         const probe = await LoopProbe.start(cluster, scenario.durable && op === 'put');
         const result = await closedLoop(operation, { inFlight, durationMs: plan.timeMs, opsMax: scenario.opsMaxPerLoop });
-        const { wal, note } = await probe.finish(result);
-        measured.push({ op, loop: 'closed', inFlight, result, wal, note });
+        const { wal, note, cpu } = await probe.finish(result);
+        measured.push({ op, loop: 'closed', inFlight, result, wal, note, cpu });
         measureDisk(wal);
       }
     }
@@ -229,8 +231,8 @@ export async function runClusterScenario(scenario: ClusterScenario, options: Clu
       progress.step(`${name}: ${op}, open loop at ${rate.toLocaleString('en-US')}/s (${scenario.openLoopRateOfPeak} × the peak), ${plan.timeMs} ms`, plan.timeMs);
       const probe = await LoopProbe.start(cluster, scenario.durable && op === 'put');
       const result = await openLoop(makeOperation(kv, op, p), { ratePerSec: rate, durationMs: plan.timeMs, inFlightMax: scenario.cluster.client.requestsInFlightMax });
-      const { wal, note } = await probe.finish(result);
-      measured.push({ op, loop: 'open', inFlight: result.inFlightPeak, offeredOpsPerSec: rate, result, wal, note });
+      const { wal, note, cpu } = await probe.finish(result);
+      measured.push({ op, loop: 'open', inFlight: result.inFlightPeak, offeredOpsPerSec: rate, result, wal, note, cpu });
       measureDisk(wal);
     }
   } finally {
@@ -269,6 +271,7 @@ function toRow(scenario: ClusterScenario, m: Measured): BenchRow {
     curveMs: r.curveMs,
     ...(m.wal === undefined ? {} : { wal: m.wal }),
     ...(m.note === undefined ? {} : { note: m.note }),
+    ...(m.cpu === undefined ? {} : { cpu: m.cpu }),
   };
 }
 
@@ -328,29 +331,37 @@ class LoopProbe {
     private readonly cluster: Cluster,
     private readonly countSyncs: boolean,
     private readonly before: LogPosition,
+    /** Every thread's CPU when the loop started. */
+    private readonly cpuBefore: Map<number, ThreadTime>,
   ) {}
 
   static async start(cluster: Cluster, countSyncs: boolean): Promise<LoopProbe> {
-    return new LoopProbe(cluster, countSyncs, await logPosition(cluster));
+    const before = await logPosition(cluster);
+    return new LoopProbe(cluster, countSyncs, before, threadTimes());
   }
 
-  async finish(r: LoopResult): Promise<{ wal: WalBatching | undefined; note: string | undefined }> {
+  async finish(r: LoopResult): Promise<{ wal: WalBatching | undefined; note: string | undefined; cpu: ThreadCpu }> {
+    const cpu = cpuByRole(threadDeltas(this.cpuBefore, threadTimes()), this.before.roles, r.ops);
     const after = await logPosition(this.cluster);
     const entries = after.lastIndex - this.before.lastIndex;
     const note = after.leaderId === this.before.leaderId ? undefined : `the leader changed during the loop (node ${this.before.leaderId ?? '-'} to ${after.leaderId ?? '-'})`;
-    if (!this.countSyncs || entries <= 0 || r.ops === 0) return { wal: undefined, note };
-    return { wal: { batch: r.ops / entries, fsyncsPerSec: entries / (r.elapsedMs / 1000), source: 'log-entries' }, note };
+    if (!this.countSyncs || entries <= 0 || r.ops === 0) return { wal: undefined, note, cpu };
+    return { wal: { batch: r.ops / entries, fsyncsPerSec: entries / (r.elapsedMs / 1000), source: 'log-entries' }, note, cpu };
   }
 }
 
 interface LogPosition {
   readonly leaderId: number | undefined;
   readonly lastIndex: number;
+  /** The threads of the client (this process's main thread), the leader and the followers. */
+  readonly roles: ThreadRoles;
 }
 
 async function logPosition(cluster: Cluster): Promise<LogPosition> {
   const st = await cluster.status();
-  return { leaderId: st.leaderId, lastIndex: Math.max(0, ...st.nodes.map((n) => n.lastIndex)) };
+  const leader = st.nodes.find((n) => n.id === st.leaderId)?.osThreadId;
+  const followers = st.nodes.filter((n) => n.id !== st.leaderId && n.osThreadId !== undefined).map((n) => n.osThreadId!);
+  return { leaderId: st.leaderId, lastIndex: Math.max(0, ...st.nodes.map((n) => n.lastIndex)), roles: { main: process.pid, leader, followers } };
 }
 
 async function ringLimit(scenario: ClusterScenario, frameBytes: number, ops: readonly ClusterOp[], timeMs: number): Promise<LimitRecord> {

@@ -3,22 +3,14 @@
  * and a 3-node cluster on worker threads in memory with 10,000 keys of 16 bytes written once
  * (128-byte values).
  */
-import { readdirSync, readFileSync } from 'node:fs';
 import { closedLoop } from '../load/loops.ts';
+import { threadTimes, totalNs } from '../shared/thread-cpu.ts';
 
 export const KEYS = 10_000;
 
 /** CPU time of every thread of this process so far, in ns (from `/proc/self/task/<tid>/schedstat`). */
 export function processCpuNs(): number {
-  let ns = 0;
-  for (const tid of readdirSync('/proc/self/task')) {
-    try {
-      ns += Number(readFileSync(`/proc/self/task/${tid}/schedstat`, 'utf8').split(' ')[0]);
-    } catch {
-      // The thread ended between the listing and the read.
-    }
-  }
-  return ns;
+  return totalNs(threadTimes());
 }
 
 /** The cluster `createCluster` (of this build or another) makes, as far as the benches use it. */

@@ -5,11 +5,11 @@
  * profile for the main thread and one for each node's thread), and the per-thread CPU of a
  * plain loop.
  */
-import { readdirSync, readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { createCluster } from '../../src/index.ts';
 import { closedLoop } from '../load/loops.ts';
 import { filledCluster, KEYS } from './filled-cluster.ts';
+import { threadDeltas, threadTimes } from '../shared/thread-cpu.ts';
 
 async function main(): Promise<void> {
   const { values } = parseArgs({ options: { op: { type: 'string', default: 'put' }, ms: { type: 'string', default: '4000' }, 'in-flight': { type: 'string', default: '256' } } });
@@ -24,15 +24,15 @@ async function main(): Promise<void> {
   try {
     const op = values.op === 'put' ? (i: number) => kv.put(keys[i % KEYS]!, value) : (i: number) => kv.get(keys[i % KEYS]!);
     await closedLoop(op, { inFlight, durationMs: 500 });
-    const before = threadCpuNs();
+    const before = threadTimes();
     const r = await closedLoop(op, { inFlight, durationMs: ms });
-    const after = threadCpuNs();
+    const after = threadTimes();
     console.log(`${values.op}: ${Math.round(r.opsPerSec)}/s at ${inFlight} in flight, ${r.errors} errors; CPU µs per op by thread:`);
     let total = 0;
-    for (const [tid, ns] of after) {
-      const used = (ns - (before.get(tid) ?? 0)) / 1000 / r.ops;
+    for (const [tid, t] of threadDeltas(before, after)) {
+      const used = t.ns / 1000 / r.ops;
       total += used;
-      if (used >= 0.05) console.log(`  ${tid === process.pid ? 'main' : tid} ${readFileSync(`/proc/self/task/${tid}/comm`, 'utf8').trim()}: ${used.toFixed(2)}`);
+      if (used >= 0.05) console.log(`  ${tid === process.pid ? 'main' : tid} ${t.name === 'main' ? 'node' : t.name}: ${used.toFixed(2)}`);
     }
     console.log(`  total: ${total.toFixed(2)}`);
   } finally {
@@ -41,16 +41,3 @@ async function main(): Promise<void> {
 }
 
 await main();
-
-/** CPU ns of each thread of this process so far, by tid (from schedstat). */
-function threadCpuNs(): Map<number, number> {
-  const out = new Map<number, number>();
-  for (const tid of readdirSync('/proc/self/task')) {
-    try {
-      out.set(Number(tid), Number(readFileSync(`/proc/self/task/${tid}/schedstat`, 'utf8').split(' ')[0]));
-    } catch {
-      // The thread ended meanwhile.
-    }
-  }
-  return out;
-}

@@ -14,6 +14,7 @@
  * WAL batch); readers ignore what they do not know. `npm run bench:peers` reuses
  * {@link BenchRow}, {@link PeerBenchRow}, {@link machineInfo} and {@link writeBenchJson}.
  */
+import type { ThreadCpu } from './thread-cpu.ts';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -75,6 +76,8 @@ export interface BenchRow {
   /** Durable writes: how the WAL batched. */
   readonly wal?: WalBatching;
   readonly note?: string;
+  /** In-process clusters: the CPU µs per operation of each thread (bench/shared/thread-cpu.ts). */
+  readonly cpu?: ThreadCpu;
 }
 
 /** A row of `peers`: the same measurement of another system. */
@@ -189,7 +192,7 @@ export function textTable(header: readonly string[], cells: readonly (readonly s
 
 /** The cluster rows: one line per loop, with its limit and ratio. */
 export function formatClusterTable(rows: readonly BenchRow[]): string {
-  const header = ['scenario', 'op', 'loop', 'in flight', 'ops/s', 'p50 ms', 'p99 ms', 'p99.9 ms', 'max ms', 'WAL batch', 'limit', 'limit ops/s', 'ratio', 'errors'];
+  const header = ['scenario', 'op', 'loop', 'in flight', 'ops/s', 'p50 ms', 'p99 ms', 'p99.9 ms', 'max ms', 'WAL batch', 'limit', 'limit ops/s', 'ratio', 'errors', ...CPU_HEADER];
   const cells = rows.map((r) => [
     r.name,
     r.op,
@@ -205,8 +208,18 @@ export function formatClusterTable(rows: readonly BenchRow[]): string {
     r.limit === null ? '' : formatNumber(r.limit.opsPerSec),
     r.ratio === null ? '' : r.ratio.toFixed(3),
     String(r.errors ?? 0),
+    ...cpuCells(r.cpu),
   ]);
   return textTable(header, cells, new Set([0, 1, 2, 10]));
+}
+
+/** The per-thread CPU columns: µs per operation of the client, leader, each follower, the other threads, and all. */
+const CPU_HEADER = ['client µs', 'leader µs', 'followers µs', 'rest µs', 'total µs'];
+
+function cpuCells(cpu: ThreadCpu | undefined): string[] {
+  if (cpu === undefined) return CPU_HEADER.map(() => '');
+  const us = (x: number): string => x.toFixed(2);
+  return [us(cpu.clientUs), us(cpu.leaderUs), cpu.followersUs.map(us).join(' '), us(cpu.restUs), us(cpu.totalUs)];
 }
 
 export function formatLimits(limits: readonly LimitRecord[]): string {

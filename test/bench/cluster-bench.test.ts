@@ -59,6 +59,11 @@ describe('cluster bench', () => {
         expect(r.name).toBe(r.durable ? 'cluster-durable' : 'cluster-memory');
         expect(r.errors).toBe(0);
         expect(r.opsPerSec).toBeGreaterThan(0);
+        // Each thread's CPU per operation: the client, a leader and two followers, and the sum of all threads.
+        expect(r.cpu!.clientUs).toBeGreaterThan(0);
+        expect(r.cpu!.leaderUs).toBeGreaterThan(0);
+        expect(r.cpu!.followersUs).toHaveLength(2);
+        expect(r.cpu!.totalUs).toBeCloseTo(r.cpu!.clientUs + r.cpu!.leaderUs + r.cpu!.followersUs[0]! + r.cpu!.followersUs[1]! + r.cpu!.restUs, 6);
         const l = r.latencyMs;
         expect(l.p50).toBeGreaterThan(0);
         expect(l.p50).toBeLessThanOrEqual(l.p99);

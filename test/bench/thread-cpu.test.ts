@@ -1,0 +1,30 @@
+/** The per-thread CPU readings the cluster benches report (bench/shared/thread-cpu.ts). */
+import { describe, expect, it } from 'vitest';
+import { cpuByRole, threadDeltas, threadTimes, totalNs, type ThreadTime } from '../../bench/shared/thread-cpu.ts';
+
+const times = (entries: [number, string, number][]): Map<number, ThreadTime> => new Map(entries.map(([tid, name, ns]) => [tid, { name, ns }]));
+
+describe('thread CPU', () => {
+  it('reads this process: the main thread by name, its CPU growing with work', () => {
+    const before = threadTimes();
+    expect(before.get(process.pid)?.name).toBe('main');
+    const until = performance.now() + 30;
+    let x = 0;
+    while (performance.now() < until) x += Math.sqrt(x + 1);
+    expect(x).toBeGreaterThan(0);
+    const used = threadDeltas(before, threadTimes()).get(process.pid)!.ns;
+    // At least a third of 30 ms of spinning, on a busy machine.
+    expect(used).toBeGreaterThan(10e6);
+  });
+
+  it('splits deltas by role per operation; threads started meanwhile count from zero, and the rest is everything else', () => {
+    const before = times([[1, 'main', 1_000], [2, 'node', 5_000], [3, 'node', 0], [4, 'node', 100], [5, 'V8 worker', 0]]);
+    const after = times([[1, 'main', 11_000], [2, 'node', 25_000], [3, 'node', 6_000], [4, 'node', 8_100], [5, 'V8 worker', 3_000], [6, 'new', 2_000]]);
+    const deltas = threadDeltas(before, after);
+    expect(totalNs(deltas)).toBe(10_000 + 20_000 + 6_000 + 8_000 + 3_000 + 2_000);
+    const cpu = cpuByRole(deltas, { main: 1, leader: 2, followers: [3, 4] }, 10);
+    expect(cpu).toEqual({ clientUs: 1, leaderUs: 2, followersUs: [0.6, 0.8], restUs: 0.5, totalUs: 4.9 });
+    // No leader known: its thread counts in the rest.
+    expect(cpuByRole(deltas, { main: 1, leader: undefined, followers: [3, 4] }, 10).restUs).toBeCloseTo(2.5);
+  });
+});
