@@ -17,6 +17,10 @@
 
 import { fail } from './assert.ts';
 
+function everything(): boolean {
+  return true;
+}
+
 /** Most slots a table grows to: past that, old items wait in the Map. */
 const CAPACITY_MAX = 1 << 18;
 
@@ -79,12 +83,22 @@ export class SequenceTable<T> {
 
   /** Every [id, item] now in the table, in no particular order: a copy, so the caller may change the table as it goes. */
   entries(): [number, T][] {
+    return this.select(everything);
+  }
+
+  /**
+   * The [id, item] pairs now in the table for which `pred` holds, in no particular order: a
+   * copy, so the caller may change the table as it acts on them. Nothing is made for the
+   * items passed over (a sweep of 65,536 attempts every 20 ms that made a pair for each kept
+   * the client's thread busy with the collector).
+   */
+  select(pred: (item: T, id: number) => boolean): [number, T][] {
     const out: [number, T][] = [];
     for (let at = 0; at < this.slots.length; at++) {
       const item = this.slots[at];
-      if (item !== undefined) out.push([this.ids[at]!, item]);
+      if (item !== undefined && pred(item, this.ids[at]!)) out.push([this.ids[at]!, item]);
     }
-    for (const entry of this.overflow) out.push(entry);
+    for (const [id, item] of this.overflow) if (pred(item, id)) out.push([id, item]);
     return out;
   }
 

@@ -329,8 +329,8 @@ export class NetworkEndpoint implements KvClientHost {
     slot.conn = undefined;
     slot.lastError = error;
     slot.inFlight = 0;
-    for (const [requestId, a] of this.attempts.entries()) {
-      if (a.slot !== slot || this.attempts.delete(requestId) === undefined) continue;
+    for (const [requestId, a] of this.attempts.select((a) => a.slot === slot)) {
+      if (this.attempts.delete(requestId) === undefined) continue;
       a.target.onReply(syntheticErrorReply(requestId, ErrorCode.NODE_DOWN), a.context);
     }
     for (const [requestId, s] of this.abandoned) if (s === slot) this.abandoned.delete(requestId);
@@ -389,8 +389,8 @@ export class NetworkEndpoint implements KvClientHost {
 
   private sweep(): void {
     const now = performance.now();
-    for (const [requestId, a] of this.attempts.entries()) {
-      if (a.deadline > now || this.attempts.delete(requestId) === undefined) continue;
+    for (const [requestId, a] of this.attempts.select((a) => a.deadline <= now)) {
+      if (this.attempts.delete(requestId) === undefined) continue;
       this.abandoned.set(requestId, a.slot);
       a.target.onReply(syntheticErrorReply(requestId, ErrorCode.TIMEOUT), a.context);
     }

@@ -164,8 +164,8 @@ export class ClientEndpoint implements KvClientHost {
   /** Fails everything waiting on node `id`, so callers retry elsewhere at once. */
   nodeDown(id: number): void {
     this.nodes.get(id)?.requests.clear();
-    for (const [requestId, a] of this.attempts.entries()) {
-      if (a.nodeId !== id || this.attempts.delete(requestId) === undefined) continue;
+    for (const [requestId, a] of this.attempts.select((a) => a.nodeId === id)) {
+      if (this.attempts.delete(requestId) === undefined) continue;
       a.target.onReply(synthetic(requestId, ErrorCode.NODE_DOWN), a.context);
     }
     for (const [requestId, w] of this.watchHandlers) {
@@ -359,12 +359,14 @@ export class ClientEndpoint implements KvClientHost {
    */
   private sweep(): void {
     const now = performance.now();
-    for (const [requestId, a] of this.attempts.entries()) {
+    const down = new Set<number>();
+    for (const id of this.nodes.keys()) if (!this.liveness.isAlive(id)) down.add(id);
+    for (const [requestId, a] of this.attempts.select((a) => a.deadline <= now || down.has(a.nodeId))) {
       if (this.attempts.get(requestId) !== a) continue;
       if (a.deadline <= now) {
         this.attempts.delete(requestId);
         a.target.onReply(synthetic(requestId, ErrorCode.TIMEOUT), a.context);
-      } else if (!this.liveness.isAlive(a.nodeId)) {
+      } else {
         this.nodeDown(a.nodeId);
       }
     }

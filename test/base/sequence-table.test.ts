@@ -45,6 +45,8 @@ describe('SequenceTable', () => {
         }
         const entries = table.entries().sort((a, b) => a[0] - b[0]);
         expect(entries).toEqual([...model.entries()].sort((a, b) => a[0] - b[0]));
+        const odd = table.select((item, id) => id % 2 === 1 && item.id === id).sort((a, b) => a[0] - b[0]);
+        expect(odd).toEqual([...model.entries()].filter(([id]) => id % 2 === 1).sort((a, b) => a[0] - b[0]));
       }),
       { numRuns: 300 },
     );
