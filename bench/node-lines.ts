@@ -81,7 +81,7 @@ function runOnce(bin: string, op: string, ms: number, inFlight: number): Promise
       clearTimeout(timer);
       const rate = /: (\d+)\/s at/.exec(out);
       const total = /^ {2}total: ([\d.]+)/m.exec(out);
-      const client = /^ {2}main \S+: ([\d.]+)/m.exec(out);
+      const client = /^ {2}main: ([\d.]+)/m.exec(out);
       if (code !== 0 || rate === null || total === null || client === null) {
         reject(new Error(`put-loop exited with ${signal ?? code}: ${(err || out).trim().split('\n').slice(-3).join(' | ')}`));
         return;

@@ -32,7 +32,7 @@ async function main(): Promise<void> {
     for (const [tid, t] of threadDeltas(before, after)) {
       const used = t.ns / 1000 / r.ops;
       total += used;
-      if (used >= 0.05) console.log(`  ${tid === process.pid ? 'main' : tid} ${t.name === 'main' ? 'node' : t.name}: ${used.toFixed(2)}`);
+      if (used >= 0.05) console.log(`  ${tid === process.pid ? 'main' : `${tid} ${t.name}`}: ${used.toFixed(2)}`);
     }
     console.log(`  total: ${total.toFixed(2)}`);
   } finally {

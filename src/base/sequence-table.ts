@@ -1,5 +1,5 @@
 /**
- * Items keyed by ids handed out in sequence (request ids, proposal ids), each inserted once
+ * Items keyed by ids handed out in sequence (a client's request ids), each inserted once
  * and deleted once, soon after: an array indexed by `id & mask` holds almost all of them,
  * and an item whose slot a much older one still holds (one older than `capacity` ids) waits
  * in a Map beside it.
@@ -11,8 +11,8 @@
  * (bench/micro/client.bench.ts, 256 puts in flight): 2.7 MB of 9.7 MB survived each
  * scavenge with a Map, 0.16 MB with this table, and a put's CPU went from 1.9 to 1.1 µs.
  *
- * Invariant: every item is either in `slots[item.id & mask]` or in `overflow`, never both;
- * `size` counts both.
+ * Invariant: every (id, item) is either in `slots[id & mask]` (with `ids[id & mask] === id`)
+ * or in `overflow`, never both; `size` counts both.
  */
 
 import { fail } from './assert.ts';

@@ -280,10 +280,10 @@ export class KvStateMachine {
   /** The same entries in byte order of their keys (latin1 strings compare as their bytes). */
   private readonly ordered: OrderedKeys<KvEntry> = newOrderedKeys();
   /**
-   * Sessions by clientId.
-   * Invariant: iteration order is ascending lastIndex, because a session is deleted and
-   * re-inserted whenever it applies a request, and indexes only grow. The first session
-   * is therefore the one to evict.
+   * Sessions by clientId, in the order of their last write (see SessionTable).
+   * Invariant: that order is ascending lastIndex, because a session moves to its end
+   * whenever it applies a request, and indexes only grow. The first session is therefore
+   * the one to evict.
    */
   private readonly sessions = new SessionTable();
   /** Invariant: every session's lastIndex <= appliedIndexValue. */
