@@ -4,7 +4,7 @@
  * The embedding API is `createCluster()`; the pure Raft core, the storage and the
  * simulator are reachable through their own layers for those who build on them.
  */
-export { Cluster, connectEndpoint, createCluster, KvClient, CLUSTER_NODES_MAX, WATCH_BUFFER_MAX } from './cluster/index.ts';
+export { Cluster, connectEndpoint, createCluster, defaultNodeThreads, KvClient, CLUSTER_NODES_MAX, WATCH_BUFFER_MAX } from './cluster/index.ts';
 export type {
   Bytes,
   CallOptions,

@@ -213,13 +213,18 @@ export function formatClusterTable(rows: readonly BenchRow[]): string {
   return textTable(header, cells, new Set([0, 1, 2, 10]));
 }
 
-/** The per-thread CPU columns: µs per operation of the client, leader, each follower, the other threads, and all. */
+/**
+ * The per-thread CPU columns: µs per operation of the client, the leader's thread, each other
+ * node thread (none when every node shares the leader's: `nodeThreads`), the other threads,
+ * and all.
+ */
 const CPU_HEADER = ['client µs', 'leader µs', 'followers µs', 'rest µs', 'total µs'];
 
 function cpuCells(cpu: ThreadCpu | undefined): string[] {
   if (cpu === undefined) return CPU_HEADER.map(() => '');
   const us = (x: number): string => x.toFixed(2);
-  return [us(cpu.clientUs), us(cpu.leaderUs), cpu.followersUs.map(us).join(' '), us(cpu.restUs), us(cpu.totalUs)];
+  const followers = cpu.followersUs.length === 0 ? "on leader's" : cpu.followersUs.map(us).join(' ');
+  return [us(cpu.clientUs), us(cpu.leaderUs), followers, us(cpu.restUs), us(cpu.totalUs)];
 }
 
 export function formatLimits(limits: readonly LimitRecord[]): string {

@@ -51,29 +51,40 @@ export function totalNs(times: Map<number, ThreadTime>): number {
 export interface ThreadCpu {
   /** The client: the main thread. */
   readonly clientUs: number;
-  /** The leader's node thread (0 if no leader was known). */
+  /** The leader's node thread, with any other node that shares it (0 if no leader was known). */
   readonly leaderUs: number;
-  /** Each follower's node thread, by node id. */
+  /** Each other node thread (followers' threads the leader's does not host), in the order of `roles.followers`. */
   readonly followersUs: readonly number[];
   /** Every other thread of the process: V8's collector and compiler helpers, libuv's pool. */
   readonly restUs: number;
   readonly totalUs: number;
 }
 
-/** Which thread plays which part: tids (Linux) of the main thread, the leader's and the followers'. */
+/** Which thread plays which part: tids (Linux) of the main thread, the leader's and the followers' (several nodes may share one). */
 export interface ThreadRoles {
   readonly main: number;
   readonly leader: number | undefined;
-  readonly followers: readonly number[];
+  readonly followers: readonly (number | undefined)[];
 }
 
-/** Splits `deltas` (see {@link threadDeltas}) by role, in µs per operation over `ops` operations. */
+/**
+ * Splits `deltas` (see {@link threadDeltas}) by role, in µs per operation over `ops`
+ * operations. A thread is counted once: followers on the leader's thread (or on one counted
+ * already) add no entry to `followersUs`.
+ */
 export function cpuByRole(deltas: Map<number, ThreadTime>, roles: ThreadRoles, ops: number): ThreadCpu {
   const per = (ns: number): number => (ops > 0 ? ns / 1000 / ops : 0);
   const of = (tid: number | undefined): number => (tid === undefined ? 0 : (deltas.get(tid)?.ns ?? 0));
   const clientNs = of(roles.main);
   const leaderNs = of(roles.leader);
-  const followersNs = roles.followers.map(of);
+  const counted = new Set([roles.main, roles.leader]);
+  const followerTids: (number | undefined)[] = [];
+  for (const tid of roles.followers) {
+    if (tid !== undefined && counted.has(tid)) continue;
+    counted.add(tid);
+    followerTids.push(tid);
+  }
+  const followersNs = followerTids.map(of);
   const allNs = totalNs(deltas);
   const restNs = allNs - clientNs - leaderNs - followersNs.reduce((a, b) => a + b, 0);
   return { clientUs: per(clientNs), leaderUs: per(leaderNs), followersUs: followersNs.map(per), restUs: per(Math.max(0, restNs)), totalUs: per(allNs) };

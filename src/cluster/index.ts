@@ -4,7 +4,7 @@ export { connectEndpoint, type RemoteEndpoint } from './remote.ts';
 export { KvClient, WATCH_BUFFER_MAX } from './client.ts';
 export type { Bytes, CallOptions, Election, GetOptions, KeepAliveOptions, Leader, LockHandle, LockOptions, LeaseStatus, PutOptions, RangeOptions, RangeSpec, TxnCompareSpec, TxnOpSpec, TxnSpec, WatchEvent, WatchOptions } from './client.ts';
 export { CLUSTER_NODES_MAX } from '../base/index.ts';
-export { CLIENT_SETTINGS, REQUESTS_IN_FLIGHT_MAX, type ClientSettings, type ClientSettingsInput } from './options.ts';
+export { CLIENT_SETTINGS, defaultNodeThreads, REQUESTS_IN_FLIGHT_MAX, type ClientSettings, type ClientSettingsInput } from './options.ts';
 export type { ClusterOptions } from './options.ts';
 export { ControlChannel, type ControlTarget } from './control-channel.ts';
 export { DataDirLock } from './data-dir-lock.ts';

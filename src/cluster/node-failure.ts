@@ -23,7 +23,7 @@ function errnoOf(error: unknown): string | undefined {
 
 /** The typed error node `id` failed with, from whatever its thread threw. */
 export function nodeFailure(id: number, error: unknown): RingraftError {
-  const message = error instanceof Error ? error.message : String(error);
+  const message = messageOf(error);
   // Name the node once: some errors (the directory checks) name it already.
   const named = message.startsWith(`node ${id} `) || message.startsWith(`node ${id}:`) ? message : `node ${id}: ${message}`;
   const errno = errnoOf(error);
@@ -32,6 +32,13 @@ export function nodeFailure(id: number, error: unknown): RingraftError {
   if (code !== undefined) return new RingraftError(code, named, { cause: error });
   if (errno !== undefined && IO_ERRNOS.has(errno)) return new RingraftError(ErrorCode.IO_ERROR, named, { cause: error });
   return new RingraftError(ErrorCode.NODE_DOWN, `node ${id} died: ${message}`, { cause: error });
+}
+
+/** An error's message: an Error's, or a plain one's that crossed threads in a message (runtime/worker-protocol.ts, PlainError). */
+function messageOf(error: unknown): string {
+  if (error instanceof Error) return error.message;
+  const message = typeof error === 'object' && error !== null ? (error as { message?: unknown }).message : undefined;
+  return typeof message === 'string' ? message : String(error);
 }
 
 /**

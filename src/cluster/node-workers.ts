@@ -1,18 +1,38 @@
 /**
- * The lifecycle of a cluster's node threads, one worker per node: starting one (its
- * directory checked first), the handshake (the node opens its storage and says 'started',
- * the record notes it has run, then it is told to run), marking it down when it dies or is
- * stopped, restarting it, by request or by itself with back-off after a full disk, and
- * stopping them all.
+ * The lifecycle of a cluster's nodes and the worker threads that host them: starting a node
+ * (its directory checked first), the handshake (the node opens its storage and says
+ * 'started', the record notes it has run, then it is told to run), marking it down when it
+ * dies or is stopped, restarting it, by request or by itself with back-off after a full
+ * disk, and stopping them all.
  *
- * Each node has a {@link NodeSlot} for the life of the cluster, whichever thread runs it.
- * What the workers post comes back here: 'started', replies to control calls (handed to the
- * {@link ControlChannel}) and diagnostics (published again on this thread's channels). Node
- * lifecycle events go out on `ringraft:node` (runtime/diagnostics.ts).
+ * Nodes are spread over at most `nodeThreads` threads in turn (node k of the cluster, in the
+ * order made, on thread k mod nodeThreads), so a machine with fewer cores than nodes does not
+ * run more busy threads than it has cores. Each node has a {@link NodeSlot} for the life of
+ * the cluster and always lives on the same {@link NodeThreadHandle}, whose worker is started
+ * when a node of it first needs one and again after it died. A crash of a node that has its
+ * thread to itself terminates the thread; one that shares it is dropped by the thread between
+ * two turns, as its process would be (nothing more written or sent), and the others go on.
+ *
+ * What the workers post comes back here: 'started' and 'left' (a node closed, was crashed or
+ * failed), replies to control calls (handed to the {@link ControlChannel}) and diagnostics
+ * (published again on this thread's channels). Node lifecycle events go out on
+ * `ringraft:node` (runtime/diagnostics.ts).
  */
 import { MessageChannel, Worker, type MessagePort } from 'node:worker_threads';
 import { ErrorCode, invalidArgument, RingraftError } from '../base/index.ts';
-import { NODE_WORKER_URL, publishForwarded, publishNodeEvent, type ControlReply, type NodeWorkerData, type WorkerSettings } from '../runtime/index.ts';
+import {
+  NODE_WORKER_URL,
+  publishForwarded,
+  publishNodeEvent,
+  signalControl,
+  type ControlReply,
+  type NodeThreadData,
+  type NodeWorkerData,
+  type PlainError,
+  type ThreadRequest,
+  type WorkerSettings,
+} from '../runtime/index.ts';
+import { Doorbell } from '../transport/index.ts';
 import type { ControlChannel, ControlTarget } from './control-channel.ts';
 import { CONTROL_TIMEOUT_MS } from './control-channel.ts';
 import type { DataDirectory } from './data-directory.ts';
@@ -25,12 +45,39 @@ import type { RingWiring } from './ring-wiring.ts';
 const RECOVERY_DELAY_MS_MIN = 250;
 const RECOVERY_DELAY_MS_MAX = 10_000;
 
-export interface NodeSlot extends ControlTarget {
-  readonly controlWordBuffer: SharedArrayBuffer;
+/** A worker thread that hosts nodes, as this thread sees it; it outlives its workers. */
+interface NodeThreadHandle {
+  readonly index: number;
+  /** The doorbell its nodes sleep on: every ring into any of them rings it. */
+  readonly doorbell: SharedArrayBuffer;
+  readonly controlWord: Int32Array;
+  /** The current worker; undefined while none runs. */
   worker: Worker | undefined;
+  /** This side of the worker's own control port. */
   port: MessagePort | undefined;
   /** Resolves when the current worker has exited. */
   exited: Promise<void> | undefined;
+  /** The nodes on the current worker: told to start (and not yet 'started'), or running. */
+  readonly nodes: Map<number, HostedNode>;
+}
+
+/** A node on a thread: whether it said 'started', and its start's settlement until then. */
+interface HostedNode {
+  started: boolean;
+  readonly beforeRun: () => void;
+  readonly resolve: () => void;
+  readonly reject: (error: RingraftError) => void;
+}
+
+export interface NodeSlot extends ControlTarget {
+  readonly controlWordBuffer: SharedArrayBuffer;
+  /** The thread that hosts the node, always the same one. */
+  readonly thread: NodeThreadHandle;
+  port: MessagePort | undefined;
+  /** Resolves when the node has left its thread (closed, crashed, failed, or the thread exited). */
+  exited: Promise<void> | undefined;
+  /** Resolves {@link exited}. */
+  leave: (() => void) | undefined;
   alive: boolean;
   /** Taken out of the cluster by removeNode: never restarted. */
   removed: boolean;
@@ -65,6 +112,8 @@ export interface NodeWorkersContext {
 export class NodeWorkers {
   /** Every node the cluster ever had, by id (removed ones too, marked). */
   readonly slots = new Map<number, NodeSlot>();
+  /** The threads that host the nodes, at most `nodeThreads`. */
+  private readonly threads: NodeThreadHandle[] = [];
   private seedNext: number;
   /** Workers do not hold the process open (see Cluster.unref). */
   private unrefed = false;
@@ -93,16 +142,18 @@ export class NodeWorkers {
 
   /** Makes node `id`'s slot and its rings with every other node and client thread; the node is down until started. */
   makeSlot(id: number): NodeSlot {
-    this.cx.wiring.addNode(id, this.nodeIds());
+    const thread = this.threadFor(this.slots.size);
+    this.cx.wiring.addNode(id, this.nodeIds(), thread.doorbell);
     const controlWordBuffer = new SharedArrayBuffer(4);
     const slot: NodeSlot = {
       id,
-      doorbell: this.cx.wiring.doorbellOf(id),
+      doorbell: thread.doorbell,
       controlWordBuffer,
       controlWord: new Int32Array(controlWordBuffer),
-      worker: undefined,
+      thread,
       port: undefined,
       exited: undefined,
+      leave: undefined,
       alive: false,
       removed: false,
       failure: undefined,
@@ -166,19 +217,21 @@ export class NodeWorkers {
   }
 
   /**
-   * Starts node `id`'s thread. The node opens its storage, says 'started' and waits:
-   * `beforeRun` runs (a failure of it is the node's) and then the node is told to run, or to
-   * close if the cluster closed meanwhile.
+   * Starts node `id` on its thread (the thread's worker first, if none runs). The node opens
+   * its storage, says 'started' and waits: `beforeRun` runs (a failure of it is the node's)
+   * and then the node is told to run, or to close if the cluster closed meanwhile.
    */
   startWorker(id: number, voters: readonly number[], beforeRun: () => void): Promise<void> {
     const slot = this.slots.get(id)!;
+    const thread = slot.thread;
+    if (thread.worker === undefined) this.startThread(thread);
     const { port1, port2 } = new MessageChannel();
     const data: NodeWorkerData = {
       id,
       voters,
       seed: this.nextSeed(),
       settings: this.settingsFor(id),
-      doorbell: slot.doorbell,
+      doorbell: thread.doorbell,
       peers: this.nodeIds()
         .filter((p) => p !== id)
         .map((p) => this.cx.wiring.peerLink(id, p)),
@@ -188,42 +241,101 @@ export class NodeWorkers {
       controlWord: slot.controlWordBuffer,
       controlPort: port2,
     };
+    slot.port = port1;
+    slot.exited = new Promise<void>((resolve) => (slot.leave = resolve));
+    return new Promise<void>((resolve, reject) => {
+      thread.nodes.set(id, { started: false, beforeRun, resolve, reject });
+      this.postThread(thread, { type: 'host', node: data }, [port2]);
+    });
+  }
+
+  /** Starts a worker for `thread`; what it posts is routed to its nodes' slots. */
+  private startThread(thread: NodeThreadHandle): void {
+    const { port1, port2 } = new MessageChannel();
+    const data: NodeThreadData = { doorbell: thread.doorbell, controlWord: thread.controlWord.buffer as SharedArrayBuffer, controlPort: port2 };
     const worker = new Worker(NODE_WORKER_URL, { workerData: data, transferList: [port2] });
     if (this.unrefed) worker.unref();
-    slot.worker = worker;
-    slot.port = port1;
-    slot.exited = new Promise<void>((resolve) => worker.once('exit', () => resolve()));
-    return new Promise<void>((resolve, reject) => {
-      let started = false;
-      worker.on('message', (msg: ControlReply) => {
-        switch (msg.type) {
-          case 'started':
-            started = true;
-            slot.osThreadId = msg.osThreadId;
-            this.handshake(slot, beforeRun, resolve, reject);
-            return;
-          case 'diagnostic':
-            publishForwarded(msg);
-            return;
-          default:
-            this.cx.control.settle(msg);
+    thread.worker = worker;
+    thread.port = port1;
+    thread.exited = new Promise<void>((resolve) => worker.once('exit', () => resolve()));
+    worker.on('message', (msg: ControlReply) => {
+      switch (msg.type) {
+        case 'started': {
+          const hosted = thread.nodes.get(msg.id);
+          const slot = this.slots.get(msg.id);
+          if (hosted === undefined || slot === undefined) return;
+          hosted.started = true;
+          slot.osThreadId = msg.osThreadId;
+          this.handshake(slot, hosted.beforeRun, hosted.resolve, hosted.reject);
+          return;
         }
-      });
-      worker.once('error', (error) => {
-        const failure = nodeFailure(id, error);
-        if (slot.worker === worker) this.markDown(slot, failure);
-        if (!started) reject(failure);
-        else if (slot.worker === worker) this.scheduleRecovery(slot);
-      });
-      worker.once('exit', (code) => {
-        if (!started) {
-          const failure = new RingraftError(ErrorCode.NODE_DOWN, `node ${id} exited with code ${code} before it started`);
-          if (slot.worker === worker && slot.failure === undefined) slot.failure = failure;
-          reject(failure);
-        }
-        if (slot.worker === worker && slot.alive) this.markDown(slot, undefined);
-      });
+        case 'left':
+          this.nodeLeft(thread, msg.id, msg.error);
+          return;
+        case 'diagnostic':
+          publishForwarded(msg);
+          return;
+        default:
+          this.cx.control.settle(msg);
+      }
     });
+    // What kills the thread kills every node on it: each is down with the thread's failure.
+    worker.once('error', (error) => {
+      if (thread.worker !== worker) return;
+      for (const id of [...thread.nodes.keys()]) this.nodeLeft(thread, id, error);
+    });
+    worker.once('exit', (code) => {
+      if (thread.worker !== worker) return;
+      for (const id of [...thread.nodes.keys()]) {
+        const started = thread.nodes.get(id)!.started;
+        this.nodeLeft(thread, id, started ? undefined : new RingraftError(ErrorCode.NODE_DOWN, `node ${id} exited with code ${code} before it started`));
+      }
+      thread.worker = undefined;
+      thread.port?.close();
+      thread.port = undefined;
+    });
+  }
+
+  /**
+   * Node `id` left `thread`: it closed or was crashed (no error), or failed to start or died
+   * of `error`. A start waiting on it fails; a running node is down, and one that died of a
+   * passing storage failure is restarted later.
+   */
+  private nodeLeft(thread: NodeThreadHandle, id: number, error: PlainError | Error | undefined): void {
+    const hosted = thread.nodes.get(id);
+    if (hosted === undefined) return;
+    thread.nodes.delete(id);
+    const slot = this.slots.get(id)!;
+    const failure = error === undefined ? undefined : nodeFailure(id, error);
+    if (!hosted.started) {
+      const reason = failure ?? new RingraftError(ErrorCode.NODE_DOWN, `node ${id} left its thread before it started`);
+      if (slot.failure === undefined) slot.failure = reason;
+      hosted.reject(reason);
+    } else if (failure !== undefined) {
+      this.markDown(slot, failure);
+      this.scheduleRecovery(slot);
+    } else if (slot.alive) {
+      this.markDown(slot, undefined);
+    }
+    slot.leave?.();
+  }
+
+  /** Posts a message to a thread's own port and wakes the thread. */
+  private postThread(thread: NodeThreadHandle, req: ThreadRequest, transfer: MessagePort[] = []): void {
+    thread.port!.postMessage(req, transfer);
+    signalControl(thread.controlWord);
+    new Doorbell(thread.doorbell).ring();
+  }
+
+  /** The thread that hosts the `n`th node made (threads made as needed). */
+  private threadFor(n: number): NodeThreadHandle {
+    const index = n % this.cx.options.nodeThreads;
+    let thread = this.threads[index];
+    if (thread === undefined) {
+      thread = { index, doorbell: Doorbell.create().buffer, controlWord: new Int32Array(new SharedArrayBuffer(4)), worker: undefined, port: undefined, exited: undefined, nodes: new Map() };
+      this.threads[index] = thread;
+    }
+    return thread;
   }
 
   /** The node said 'started': tells it to run (after `beforeRun`), or to close. */
@@ -265,31 +377,41 @@ export class NodeWorkers {
     if (wasAlive) publishNodeEvent(failure === undefined ? { kind: 'down', node: slot.id } : { kind: 'down', node: slot.id, code: failure.code, message: failure.message });
   }
 
-  /** Terminates a running node's thread at once (what it had not synced is not written later) and waits for it to exit. */
+  /**
+   * Crashes a running node at once (what it had not synced is not written later) and waits
+   * until it is gone: its thread is terminated if the node has it to itself; else the thread
+   * drops it between two turns, and is terminated, with its other nodes, only if it does
+   * not do so in time.
+   */
   async terminate(slot: NodeSlot): Promise<void> {
     if (!slot.alive) return;
     const exited = slot.exited;
+    const thread = slot.thread;
+    const worker = thread.worker;
     this.markDown(slot, undefined);
-    await slot.worker?.terminate();
+    if (worker === undefined) return;
+    if (thread.nodes.size <= 1) {
+      await worker.terminate();
+    } else {
+      this.postThread(thread, { type: 'crash', id: slot.id });
+      if ((await withinMs(exited!, CONTROL_TIMEOUT_MS)) === 'late') await worker.terminate();
+    }
     await exited;
   }
 
-  /** Stops every node (each closes its log); one that does not stop in time (stuck in a long write) is terminated. */
+  /** Stops every node (each closes its log); a thread that does not stop in time (stuck in a long write) is terminated. */
   async closeAll(): Promise<void> {
     for (const slot of this.slots.values()) this.cancelRecovery(slot);
     // A restart under way finishes first (or fails on the closed cluster), then stops below.
     await Promise.all([...this.slots.values()].map((s) => s.starting?.catch(() => {})));
     const exits: Promise<void>[] = [];
-    for (const slot of this.slots.values()) {
-      if (!slot.alive || slot.worker === undefined) continue;
-      const worker = slot.worker;
-      const exited = slot.exited!;
-      this.cx.control.post(slot, { type: 'close', callId: 0 });
-      let timer: NodeJS.Timeout | undefined;
-      const late = new Promise<'late'>((resolve) => (timer = setTimeout(() => resolve('late'), CONTROL_TIMEOUT_MS)));
+    for (const thread of this.threads) {
+      if (thread?.worker === undefined) continue;
+      const worker = thread.worker;
+      const exited = thread.exited!;
+      this.postThread(thread, { type: 'exit' });
       exits.push(
-        Promise.race([exited, late]).then(async (r) => {
-          clearTimeout(timer);
+        withinMs(exited, CONTROL_TIMEOUT_MS).then(async (r) => {
           if (r === 'late') await worker.terminate();
         }),
       );
@@ -301,9 +423,9 @@ export class NodeWorkers {
   /** Whether the workers hold the process open (see Cluster.unref). */
   setRef(ref: boolean): void {
     this.unrefed = !ref;
-    for (const slot of this.slots.values()) {
-      if (ref) slot.worker?.ref();
-      else slot.worker?.unref();
+    for (const thread of this.threads) {
+      if (ref) thread?.worker?.ref();
+      else thread?.worker?.unref();
     }
   }
 
@@ -367,6 +489,17 @@ export class NodeWorkers {
   private nextSeed(): number {
     this.seedNext = (Math.imul(this.seedNext ^ (this.seedNext >>> 15), 0x2c1b3c6d) + 0x9e3779b9) >>> 0;
     return this.seedNext;
+  }
+}
+
+/** 'done' once `p` settles, or 'late' after `ms`, whichever comes first. */
+async function withinMs(p: Promise<void>, ms: number): Promise<'done' | 'late'> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<'late'>((resolve) => (timer = setTimeout(() => resolve('late'), ms)));
+  try {
+    return await Promise.race([p.then(() => 'done' as const), late]);
+  } finally {
+    clearTimeout(timer);
   }
 }
 

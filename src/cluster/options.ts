@@ -4,6 +4,7 @@
  * it, before any thread starts.
  */
 
+import { availableParallelism } from 'node:os';
 import { checkKnown, CLUSTER_NODES_MAX, integer, invalidArgument, resolveSettings, type Settings, type SettingsInput } from '../base/index.ts';
 import { resolveRaftSettings, type RaftSettings, type RaftSettingsInput } from '../core/index.ts';
 import { KV_KEY_BYTES_MAX, KV_VALUE_BYTES_MAX } from '../kv/index.ts';
@@ -26,6 +27,13 @@ export interface ClusterOptions {
   readonly seed?: number;
   /** Bytes of each ring between threads (a power of two), large enough for the largest request (a cas with two 1 MiB values). Default 8 MiB. */
   readonly ringBytes?: number;
+  /**
+   * The most worker threads that host the nodes, 1 to {@link CLUSTER_NODES_MAX}: node k (in
+   * the order made) runs on thread k mod nodeThreads, so with fewer threads than nodes some
+   * share one. Default: {@link defaultNodeThreads} (one per node on a machine with a core for
+   * each besides the client's; fewer on a smaller one). BENCHMARKS.md has the measurements.
+   */
+  readonly nodeThreads?: number;
   /** The Raft settings (core/settings.ts). */
   readonly raft?: RaftSettingsInput;
   /** Each node's host settings (runtime/settings.ts). */
@@ -54,6 +62,7 @@ export type ClientSettingsInput = SettingsInput<typeof CLIENT_SETTINGS>;
 /** Every option with its value. */
 export interface ResolvedOptions {
   readonly nodes: number;
+  readonly nodeThreads: number;
   /** The cluster's directory (each node has a subdirectory). */
   readonly dataDir: string | undefined;
   readonly seed: number;
@@ -67,6 +76,7 @@ const CLUSTER_SETTINGS = {
   nodes: integer(3, 1, CLUSTER_NODES_MAX),
   seed: integer(0, 0, 2 ** 32 - 1),
   ringBytes: integer(8 << 20, 64 << 10, RING_CAPACITY_BYTES_MAX),
+  nodeThreads: integer(CLUSTER_NODES_MAX, 1, CLUSTER_NODES_MAX),
 } as const;
 const GROUPS = ['dataDir', 'raft', 'node', 'client'];
 
@@ -78,7 +88,7 @@ export function resolveOptions(o: ClusterOptions = {}): ResolvedOptions {
   if (typeof o !== 'object' || o === null || Array.isArray(o)) throw invalidArgument('options must be an object');
   checkKnown(CLUSTER_SETTINGS, o, '', GROUPS);
   const { dataDir, raft, node, client, ...own } = o;
-  const top = resolveSettings(CLUSTER_SETTINGS, { ...own, seed: own.seed ?? Math.floor(Math.random() * 2 ** 32) });
+  const top = resolveSettings(CLUSTER_SETTINGS, { ...own, seed: own.seed ?? Math.floor(Math.random() * 2 ** 32), nodeThreads: own.nodeThreads ?? defaultNodeThreads() });
   if (dataDir !== undefined && (typeof dataDir !== 'string' || dataDir.length === 0)) throw invalidArgument('dataDir must be a non-empty string');
   const r: ResolvedOptions = {
     ...top,
@@ -99,6 +109,16 @@ export function resolveOptions(o: ClusterOptions = {}): ResolvedOptions {
     throw invalidArgument(`raft.proposalBytesMax (${r.raft.proposalBytesMax}) must be at least ${WRITE_REQUEST_BYTES_MAX}, the largest write request`);
   }
   return r;
+}
+
+/**
+ * The default of `nodeThreads` on a machine of `cores` (os.availableParallelism()): one
+ * thread for the nodes per core beyond the one the client's thread keeps busy, at least one.
+ * On this project's 2-core machine that puts three nodes on one thread, which measured best
+ * (BENCHMARKS.md, "Threads for the nodes").
+ */
+export function defaultNodeThreads(cores: number = availableParallelism()): number {
+  return Math.max(1, Math.min(CLUSTER_NODES_MAX, cores - 1));
 }
 
 /** The election timeout in milliseconds (its lower end). */

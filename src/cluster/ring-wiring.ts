@@ -1,7 +1,7 @@
 /**
  * The shared memory of a cluster: every directed pair of nodes has a ring, every client
- * thread has a request ring and a reply ring to every node, every node and every client
- * thread has a doorbell its rings ring, and one Int32 word per node id tells the client
+ * thread has a request ring and a reply ring to every node, every node thread (one or
+ * several nodes) and every client thread has a doorbell its rings ring, and one Int32 word per node id tells the client
  * threads whether a node is alive. Nothing here runs: this module makes the buffers and
  * says which go to whom.
  *
@@ -38,7 +38,7 @@ export class RingWiring {
   private readonly peerRings = new Map<string, SharedArrayBuffer>();
   /** Client threads' rings; index 0 is this thread's. */
   private readonly clientLinks: ClientLinkSet[] = [];
-  /** The doorbell each node sleeps on, by node id. */
+  /** The doorbell each node sleeps on (its thread's), by node id. */
   private readonly doorbells = new Map<number, SharedArrayBuffer>();
   /** Int32 per node id: 0 absent, 1 alive, 2 down. Read by every client thread. */
   private readonly liveness = new Int32Array(new SharedArrayBuffer(4 * LIVENESS_IDS_MAX));
@@ -57,12 +57,12 @@ export class RingWiring {
   }
 
   /**
-   * Makes node `id`'s doorbell, a ring each way with every node of `peers`, and its rings
-   * with every client thread; this thread's endpoint gets its link. The node starts down.
+   * Makes a ring each way between node `id` and every node of `peers`, and its rings with
+   * every client thread; this thread's endpoint gets its link. `doorbell` is the one its
+   * thread sleeps on (shared by the nodes of one thread). The node starts down.
    */
-  addNode(id: number, peers: readonly number[]): void {
+  addNode(id: number, peers: readonly number[], doorbell: SharedArrayBuffer): void {
     if (id >= LIVENESS_IDS_MAX) throw invalidArgument(`node id ${id} is past ${LIVENESS_IDS_MAX - 1}`);
-    const doorbell = Doorbell.create().buffer;
     this.doorbells.set(id, doorbell);
     for (const other of peers) {
       this.peerRings.set(`${other}>${id}`, createRing(this.ringBytes));

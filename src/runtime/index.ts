@@ -40,10 +40,10 @@ export type { HostHooks, HostSink, HostStorage, NodeHostOptions, NodeStatus } fr
 export { MemoryHostStorage } from './memory-host-storage.ts';
 export { Outbox } from './outbox.ts';
 export type { FrameCodec } from './outbox.ts';
-export { signalControl } from './worker-protocol.ts';
+export { plainError, signalControl } from './worker-protocol.ts';
 export { LATENCY_BUCKETS_SECONDS, LatencyHistogram, type LatencySnapshot } from './latency.ts';
 export type { NodeTimings } from './worker-protocol.ts';
-export type { ClientLinkData, ControlReply, ControlRequest, ForwardedDiagnostic, NodeWorkerData, PeerLink, WorkerSettings } from './worker-protocol.ts';
+export type { ClientLinkData, ControlReply, ControlRequest, ForwardedDiagnostic, NodeThreadData, NodeWorkerData, PeerLink, PlainError, ThreadRequest, WorkerSettings } from './worker-protocol.ts';
 
 /**
  * The worker entry file, for `new Worker(...)`. Worker threads run JavaScript, so code

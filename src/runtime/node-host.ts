@@ -51,6 +51,8 @@ export interface HostStorage extends Storage {
   persist(batch: PersistBatch): void;
   createSnapshot(index: number, conf: ConfState, data: Uint8Array, retainEntries?: number): Snapshot;
   close?(): void;
+  /** Closes the files and writes nothing more, as a crash would leave them (see WalStorage.abandon). */
+  abandon?(): void;
 }
 
 /** The host's ways out. All must return at once (queue, never block on the peer). */
@@ -408,6 +410,12 @@ export class NodeHost {
   close(): void {
     this.unsubscribe();
     this.storage.close?.();
+  }
+
+  /** Stops as a crash would: the storage's files are closed, nothing more is written. */
+  abandon(): void {
+    this.unsubscribe();
+    this.storage.abandon?.();
   }
 
   /** Answers a malformed or out-of-limit request with INVALID_ARGUMENT (a watch with a watch-end). */

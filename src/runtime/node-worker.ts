@@ -1,27 +1,33 @@
 /**
- * The worker entry: one Raft node per worker thread. The node owns its thread, so its loop
- * blocks: it sleeps in `Atomics.wait` on its doorbell (which every ring into it rings)
- * until a frame arrives or the next tick is due, then drains every inbound ring, ticks if
- * due, and hands the whole batch to the {@link NodeHost}, whose Ready becomes one WAL
- * write, the outgoing frames and the applied entries. Busy nodes never sleep and take all
- * that has arrived per turn, so batches grow with load.
+ * The worker entry: a thread that runs one Raft node or several (a cluster with fewer cores
+ * than nodes puts several on one thread: `nodeThreads`, cluster/options.ts). The thread owns
+ * its loop, so it blocks: it sleeps in `Atomics.wait` on its doorbell (which every ring into
+ * any of its nodes rings) until a frame arrives or a node's next tick is due. Each pass gives
+ * every node a turn: it drains the node's inbound rings, ticks it if due, and hands the
+ * whole batch to its {@link NodeHost}, whose Ready becomes one WAL write, the outgoing frames
+ * and the applied entries. Busy nodes never sleep and take all that has arrived per turn, so
+ * batches grow with load. Nodes on one thread talk through rings as any others do: their
+ * doorbell rings cost a load, not a wake-up, while the thread is awake.
  *
- * Control messages (status, partition, membership, close) arrive on a MessagePort read with
- * `receiveMessageOnPort` when the control word moves: the loop never returns to the event
- * loop, so nothing here depends on it. Replies, and the diagnostics of this thread (the
+ * Control messages arrive on MessagePorts read with `receiveMessageOnPort` when a control
+ * word moves: the loop never returns to the event loop, so nothing here depends on it. Each
+ * node has its port and word (status, partition, membership, close), and the thread has one
+ * of its own (host a node, crash one, exit). Replies, and the diagnostics of this thread (the
  * core's decisions, what WAL recovery repaired), go to the main thread with
  * `parentPort.postMessage`, which needs no event loop either; the main thread publishes the
  * diagnostics on its own channels (diagnostics.ts).
  *
- * Nothing a client writes can stop the node: request frames go to
+ * Nothing a client writes can stop a node: request frames go to
  * {@link NodeHost.handleRequestFrame}, which refuses what is malformed; a client link whose
  * shared ring memory itself is corrupt (a bad header or index, on the request or the reply
  * ring) is cut off for good, its frames and replies dropped and counted, and the node goes on.
+ * A node that fails (its storage, or a bug) is dropped from the thread and reported ('left',
+ * with its error); the other nodes of the thread go on.
  */
 
 import { ErrorCode, fail, RingraftError } from '../base/index.ts';
 import { readlinkSync } from 'node:fs';
-import { parentPort, receiveMessageOnPort, workerData } from 'node:worker_threads';
+import { parentPort, receiveMessageOnPort, workerData, type MessagePort } from 'node:worker_threads';
 import { type Message, type TraceEvent } from '../core/index.ts';
 import { DecodeError, decodeMessage, encodedMessageBytes, encodeMessageInto } from '../codec/index.ts';
 import { WalStorage, walRecoveryChannel, type RecoveryReport } from '../storage/index.ts';
@@ -32,12 +38,15 @@ import { LatencyHistogram } from './latency.ts';
 import { NodeHost, type HostStorage } from './node-host.ts';
 import { Outbox, type FrameCodec } from './outbox.ts';
 import {
+  plainError,
   type ClientLinkData,
   type ControlReply,
   type ControlRequest,
   type ForwardedDiagnostic,
+  type NodeThreadData,
   type NodeWorkerData,
   type PeerLink,
+  type ThreadRequest,
 } from './worker-protocol.ts';
 
 /** Frames taken from one ring per turn, so that no ring starves the others or the clock. */
@@ -85,16 +94,22 @@ interface Peer {
   readonly outbox: Outbox<Message>;
 }
 
+/** Where a node of a thread stands: waiting for 'run', running Raft, or gone. */
+type NodeState = 'pending' | 'running' | 'closed';
+
 class NodeWorker {
+  readonly id: number;
+  state: NodeState = 'pending';
+  /** When the node wants its next turn if no frame comes first (performance.now() ms). */
+  wakeAt = 0;
   private readonly host: NodeHost;
-  private readonly doorbell: Doorbell;
   private readonly peers = new Map<number, Peer>();
   /** By link index. */
   private readonly clients: ClientLink[] = [];
   private readonly controlWord: Int32Array;
   private controlSeen = 0;
   private cut = new Set<number>();
-  private closing = false;
+  private nextTickAt = 0;
   private readonly tickMs: number;
   private readonly replyQueueBytesMax: number;
   private readonly peerQueueBytesMax: number;
@@ -103,15 +118,13 @@ class NodeWorker {
 
   constructor(private readonly data: NodeWorkerData) {
     const s = data.settings;
+    this.id = data.id;
     this.tickMs = s.node.tickMs;
     this.replyQueueBytesMax = s.node.replyQueueBytesMax;
     this.peerQueueBytesMax = s.node.peerQueueBytesMax;
-    this.doorbell = new Doorbell(data.doorbell);
     for (const link of data.peers) this.addPeer(link);
     this.cut = new Set(data.cut);
     this.controlWord = new Int32Array(data.controlWord);
-    // Before the WAL opens: what its recovery repairs is reported on the main thread.
-    walRecoveryChannel.subscribe(forwardWalRecovery);
     const storage: HostStorage =
       s.dataDir === undefined ? new MemoryHostStorage() : WalStorage.open(s.dataDir, { durability: s.node.fsync });
     let readyAt = 0;
@@ -150,50 +163,71 @@ class NodeWorker {
     for (const link of data.clients) this.addClient(link);
   }
 
-  /** Closes the storage of a node told to close before it ran. */
-  closeUnstarted(): void {
-    this.host.close();
-  }
-
-  run(): void {
-    let nextTickAt = performance.now() + this.tickMs;
-    const isReady = (): boolean => this.hasInput();
-    while (!this.closing) {
-      let worked = this.readControl();
-      // Time first: every tick that has come due, in order (an idle node sleeps through
-      // several), before any request is judged. A leader whose thread was paused (a stopped
-      // process, a long write) must see its lease run out before it looks at a lease read that
-      // waited meanwhile, or it would answer from a lease that had expired while it slept.
-      const now = performance.now();
-      for (let ticks = 0; now >= nextTickAt; ticks++) {
-        if (ticks === TICKS_CATCH_UP_MAX) {
-          // Far behind: the missed time is not replayed tick by tick (a lease is long over).
-          nextTickAt = now + this.tickMs;
-          break;
-        }
-        this.host.tick();
-        nextTickAt += this.tickMs;
-        worked = true;
-      }
-      worked = this.drainPeers() || worked;
-      worked = this.drainRequests() || worked;
-      this.host.flush();
-      worked = this.host.processReady() || worked;
-      this.flushOutboxes();
-      const backedUp = this.endLaggingWatches();
-      if (!worked) {
-        // Nothing to do until a frame arrives or the node's next timer is due; a client whose
-        // requests wait for it to read its replies is looked at again after one tick.
-        const idleTicks = backedUp ? 1 : Math.min(this.host.raft.ticksUntilDue(), TICKS_IDLE_MAX);
-        this.doorbell.wait(Math.max(0, nextTickAt + (idleTicks - 1) * this.tickMs - performance.now()), isReady);
-      }
+  /**
+   * One turn of the node; whether it did any work. A pending node only reads its control
+   * port for 'run' (or 'close'); a running one reads control, ticks what has come due, drains
+   * its rings, processes the Ready and flushes what it sends. When it did nothing,
+   * {@link wakeAt} says when it wants its next turn.
+   */
+  turn(now: number): boolean {
+    if (this.state === 'pending') {
+      const worked = this.readControl();
+      if ((this.state as NodeState) === 'running') this.nextTickAt = now + this.tickMs;
+      this.wakeAt = now + TICKS_IDLE_MAX * this.tickMs;
+      return worked;
     }
-    this.host.close();
+    let worked = this.readControl();
+    if (this.state !== 'running') return worked;
+    // Time first: every tick that has come due, in order (an idle node sleeps through
+    // several), before any request is judged. A leader whose thread was paused (a stopped
+    // process, a long write) must see its lease run out before it looks at a lease read that
+    // waited meanwhile, or it would answer from a lease that had expired while it slept.
+    for (let ticks = 0; now >= this.nextTickAt; ticks++) {
+      if (ticks === TICKS_CATCH_UP_MAX) {
+        // Far behind: the missed time is not replayed tick by tick (a lease is long over).
+        this.nextTickAt = now + this.tickMs;
+        break;
+      }
+      this.host.tick();
+      this.nextTickAt += this.tickMs;
+      worked = true;
+    }
+    worked = this.drainPeers() || worked;
+    worked = this.drainRequests() || worked;
+    this.host.flush();
+    worked = this.host.processReady() || worked;
     this.flushOutboxes();
+    const backedUp = this.endLaggingWatches();
+    // Nothing to do until a frame arrives or the node's next timer is due; a client whose
+    // requests wait for it to read its replies is looked at again after one tick.
+    const idleTicks = backedUp ? 1 : Math.min(this.host.raft.ticksUntilDue(), TICKS_IDLE_MAX);
+    this.wakeAt = this.nextTickAt + (idleTicks - 1) * this.tickMs;
+    return worked;
   }
 
-  private hasInput(): boolean {
+  /** Closes the node: a pending one closes its storage, a running one also sends what it has queued. */
+  close(): void {
+    if (this.state === 'closed') return;
+    const wasRunning = this.state === 'running';
+    this.state = 'closed';
+    this.host.close();
+    if (wasRunning) this.flushOutboxes();
+  }
+
+  /**
+   * Drops the node as a crash would: its files are closed and nothing more is written (a
+   * deferred hard state is lost, as in a crash), nothing queued is sent. For a node that
+   * failed, and for a crash asked of one node of a shared thread.
+   */
+  abandon(): void {
+    this.state = 'closed';
+    this.host.abandon();
+  }
+
+  /** Whether anything waits for this node: a control message, a request, a peer's frame. */
+  hasInput(): boolean {
     if (Atomics.load(this.controlWord, 0) !== this.controlSeen) return true;
+    if (this.state !== 'running') return false;
     for (const c of this.clients) if (c !== undefined && this.isReadable(c) && this.hasRequests(c)) return true;
     for (const p of this.peers.values()) if (p.inbound.hasData()) return true;
     return false;
@@ -373,9 +407,12 @@ class NodeWorker {
     const seen = Atomics.load(this.controlWord, 0);
     if (seen === this.controlSeen) return false;
     this.controlSeen = seen;
-    for (let msg = receiveMessageOnPort(this.data.controlPort); msg !== undefined; msg = receiveMessageOnPort(this.data.controlPort)) {
+    while (this.state !== 'closed') {
+      const msg = receiveMessageOnPort(this.data.controlPort);
+      if (msg === undefined) break;
       this.handleControl(msg.message as ControlRequest);
     }
+    if (this.state === 'closed') this.data.controlPort.close();
     return true;
   }
 
@@ -391,7 +428,13 @@ class NodeWorker {
   }
 
   private control(req: ControlRequest): Omit<Extract<ControlReply, { type: 'reply' }>, 'type' | 'callId'> {
+    // The starter says 'run' or 'close' first, and nothing else before it.
+    if (this.state === 'pending' && req.type !== 'run' && req.type !== 'close') fail(`control message ${req.type} before run`);
     switch (req.type) {
+      case 'run':
+        if (this.state !== 'pending') fail(`node ${this.id} told to run twice`);
+        this.state = 'running';
+        return {};
       case 'status':
         return { status: this.host.status(), timings: { persist: this.persistLatency.snapshot(), apply: this.applyLatency.snapshot() } };
       case 'transfer-leadership':
@@ -409,7 +452,7 @@ class NodeWorker {
         this.addClient(req.link);
         return {};
       case 'close':
-        this.closing = true;
+        this.close();
         return {};
       default:
         throw new RingraftError(ErrorCode.INVALID_ARGUMENT, `unknown control message ${(req as { type: string }).type}`);
@@ -433,27 +476,137 @@ function forwardWalRecovery(message: unknown): void {
   forward({ type: 'diagnostic', channel: 'ringraft:wal:recovery', message: message as RecoveryReport & { readonly dir: string } });
 }
 
-/** Blocks until the starter's 'run' (true) or 'close' (false) arrives; nothing else comes before it. */
-function awaitRun(d: NodeWorkerData): boolean {
-  const word = new Int32Array(d.controlWord);
-  for (;;) {
-    const msg = receiveMessageOnPort(d.controlPort);
-    if (msg !== undefined) {
-      const req = msg.message as ControlRequest;
-      if (req.type === 'run') return true;
-      if (req.type === 'close') return false;
-      fail(`control message ${req.type} before run`);
+/**
+ * The thread's loop over its nodes. Nodes come and go by the thread's own control messages:
+ * 'host' starts one (it opens its storage, says 'started' and waits for 'run' on its own
+ * port), 'crash' drops one as a crash would, 'exit' closes them all and ends the thread. A
+ * node that throws is dropped and reported ('left', with its error); the others go on. A
+ * thread started for one node alone (`sole`, the server's) ends with that node instead, and
+ * a node that throws kills it, as its own process would be.
+ */
+class NodeThread {
+  private readonly nodes: NodeWorker[] = [];
+  private readonly controlWord: Int32Array | undefined;
+  private controlSeen = 0;
+  private exiting = false;
+  /** What each node that failed this pass died of, until it is reported. */
+  private readonly left = new Map<number, unknown>();
+  private readonly isReady = (): boolean => this.hasInput();
+
+  constructor(
+    private readonly doorbell: Doorbell,
+    private readonly controlPort: MessagePort | undefined,
+    controlWord: SharedArrayBuffer | undefined,
+    private readonly sole: boolean,
+  ) {
+    this.controlWord = controlWord === undefined ? undefined : new Int32Array(controlWord);
+  }
+
+  /** Starts node `data` on this thread: it says 'started' (or 'failed') and waits for 'run'. */
+  host(data: NodeWorkerData): void {
+    let node: NodeWorker;
+    try {
+      node = new NodeWorker(data);
+    } catch (error) {
+      if (this.sole) throw error;
+      data.controlPort.close();
+      parentPort!.postMessage({ type: 'left', id: data.id, error: plainError(error) } satisfies ControlReply);
+      return;
     }
-    Atomics.wait(word, 0, Atomics.load(word, 0), 1_000);
+    this.nodes.push(node);
+    parentPort!.postMessage({ type: 'started', id: data.id, osThreadId: osThreadId() } satisfies ControlReply);
+  }
+
+  run(): void {
+    while (!this.exiting) {
+      let worked = this.readControl();
+      const now = performance.now();
+      let wakeAt = now + TICKS_IDLE_MAX * 1000;
+      for (const node of this.nodes) {
+        try {
+          worked = node.turn(now) || worked;
+        } catch (error) {
+          if (this.sole) throw error;
+          this.fail(node, error);
+        }
+        if (node.wakeAt < wakeAt) wakeAt = node.wakeAt;
+      }
+      this.dropClosed();
+      if (this.sole && this.nodes.length === 0) return;
+      if (!worked) this.doorbell.wait(Math.max(0, wakeAt - performance.now()), this.isReady);
+    }
+    for (const node of this.nodes) node.close();
+    this.dropClosed();
+  }
+
+  private hasInput(): boolean {
+    if (this.controlWord !== undefined && Atomics.load(this.controlWord, 0) !== this.controlSeen) return true;
+    for (const node of this.nodes) if (node.hasInput()) return true;
+    return false;
+  }
+
+  /** Drops a node that threw, as a crash would, and tells the main thread what it died of. */
+  private fail(node: NodeWorker, error: unknown): void {
+    try {
+      node.abandon();
+    } catch {
+      // Its files may be half closed: what it died of is what matters.
+    }
+    this.left.set(node.id, error);
+  }
+
+  /** Takes the nodes that closed, crashed or failed out of the loop, and says so to the main thread. */
+  private dropClosed(): void {
+    for (let i = this.nodes.length - 1; i >= 0; i--) {
+      const node = this.nodes[i]!;
+      if (node.state !== 'closed') continue;
+      this.nodes.splice(i, 1);
+      if (this.sole) continue;
+      const error = this.left.get(node.id);
+      this.left.delete(node.id);
+      parentPort!.postMessage({ type: 'left', id: node.id, ...(error === undefined ? {} : { error: plainError(error) }) } satisfies ControlReply);
+    }
+  }
+
+  private readControl(): boolean {
+    if (this.controlWord === undefined || this.controlPort === undefined) return false;
+    const seen = Atomics.load(this.controlWord, 0);
+    if (seen === this.controlSeen) return false;
+    this.controlSeen = seen;
+    for (let msg = receiveMessageOnPort(this.controlPort); msg !== undefined; msg = receiveMessageOnPort(this.controlPort)) {
+      const req = msg.message as ThreadRequest;
+      switch (req.type) {
+        case 'host':
+          this.host(req.node);
+          break;
+        case 'crash':
+          for (const node of this.nodes) if (node.id === req.id) node.abandon();
+          this.dropClosed();
+          break;
+        case 'exit':
+          this.exiting = true;
+          break;
+        default:
+          fail(`unknown thread message ${(req as { type: string }).type}`);
+      }
+    }
+    return true;
   }
 }
 
-const data = workerData as NodeWorkerData;
-const worker = new NodeWorker(data);
-parentPort!.postMessage({ type: 'started', id: data.id, osThreadId: osThreadId() } satisfies ControlReply);
-if (awaitRun(data)) worker.run();
-else worker.closeUnstarted();
-data.controlPort.close();
+// What WAL recovery repairs is reported on the main thread, once for the thread's nodes.
+walRecoveryChannel.subscribe(forwardWalRecovery);
+const data = workerData as NodeThreadData | NodeWorkerData;
+if ('id' in data) {
+  // One node alone (the server's): the thread ends with it.
+  const thread = new NodeThread(new Doorbell(data.doorbell), undefined, undefined, true);
+  thread.host(data);
+  thread.run();
+} else {
+  const thread = new NodeThread(new Doorbell(data.doorbell), data.controlPort, data.controlWord, false);
+  thread.run();
+  data.controlPort.close();
+}
 
 /**
  * This thread's id in the kernel, from /proc/thread-self ("PID/task/TID"): how a benchmark

@@ -63,6 +63,27 @@ export interface NodeWorkerData {
   readonly controlPort: MessagePort;
 }
 
+/**
+ * What a thread that hosts nodes starts with (the cluster's; a server's thread starts with
+ * its one node's {@link NodeWorkerData} instead): the doorbell every ring into its nodes
+ * rings, and its own control port, read when its word moves.
+ */
+export interface NodeThreadData {
+  readonly doorbell: SharedArrayBuffer;
+  /** Int32 word 0 counts thread messages sent. */
+  readonly controlWord: SharedArrayBuffer;
+  readonly controlPort: MessagePort;
+}
+
+/** The thread's own control messages (a node's go to the node's port). */
+export type ThreadRequest =
+  /** Start a node on this thread (its `doorbell` is the thread's; its control port is transferred). */
+  | { readonly type: 'host'; readonly node: NodeWorkerData }
+  /** Drop node `id` as a crash would: nothing more written or sent. Answered by 'left'. */
+  | { readonly type: 'crash'; readonly id: number }
+  /** Close every node and end the thread. */
+  | { readonly type: 'exit' };
+
 export type ControlRequest =
   | { readonly type: 'status'; readonly callId: number }
   | { readonly type: 'transfer-leadership'; readonly callId: number; readonly target: number }
@@ -71,6 +92,7 @@ export type ControlRequest =
   | { readonly type: 'partition'; readonly callId: number; readonly cut: readonly number[] }
   | { readonly type: 'add-peer'; readonly callId: number; readonly link: PeerLink }
   | { readonly type: 'add-client'; readonly callId: number; readonly link: ClientLinkData }
+  /** Close the node (its log closed; the thread goes on with its other nodes). */
   | { readonly type: 'close'; readonly callId: number }
   /**
    * Sent once, in answer to 'started': the node runs Raft only from then on. Its starter
@@ -95,7 +117,40 @@ export type ControlReply =
   | { readonly type: 'error'; readonly callId: number; readonly code: string; readonly message: string }
   /** `osThreadId`: the thread's id in the kernel (Linux: /proc/PID/task/TID), undefined where unknown. */
   | { readonly type: 'started'; readonly id: number; readonly osThreadId: number | undefined }
+  /**
+   * Node `id` left its thread (a thread shared by nodes says so; a thread of one node ends
+   * instead): it closed, was crashed, or, with `error`, failed to start or died of it. The
+   * thread's other nodes go on.
+   */
+  | { readonly type: 'left'; readonly id: number; readonly error?: PlainError }
   | ForwardedDiagnostic;
+
+/**
+ * An error as it crosses threads in a message: what the main thread needs to type a node's
+ * failure (cluster/node-failure.ts reads `code` along the `cause` chain). A structured clone
+ * of an Error would drop `code`.
+ */
+export interface PlainError {
+  readonly name: string;
+  readonly message: string;
+  readonly code?: string;
+  readonly stack?: string;
+  readonly cause?: PlainError;
+}
+
+/** `error` as a {@link PlainError}, its cause chain followed a few links deep. */
+export function plainError(error: unknown, depth = 0): PlainError {
+  if (!(error instanceof Error)) return { name: 'Error', message: String(error) };
+  const code = (error as { code?: unknown }).code;
+  const cause = (error as { cause?: unknown }).cause;
+  return {
+    name: error.name,
+    message: error.message,
+    ...(typeof code === 'string' ? { code } : {}),
+    ...(error.stack === undefined ? {} : { stack: error.stack }),
+    ...(cause === undefined || depth >= 4 ? {} : { cause: plainError(cause, depth + 1) }),
+  };
+}
 
 /**
  * Wakes the worker for a control message posted on its port: its loop sees the word move (it

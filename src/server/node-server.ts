@@ -398,6 +398,9 @@ export class NodeServer implements AdminTarget, MetricsSource {
             publishForwarded(msg);
             this.logDiagnostic(msg);
             return;
+          case 'left':
+            // Only a thread shared by several nodes says so; this one ends with its node.
+            return;
           default:
             this.control.settle(msg);
         }

@@ -450,11 +450,21 @@ export class WalStorage implements Storage {
         this.hardStateDeferred = false;
       }
     } finally {
-      this.closed = true;
-      for (const fd of this.readFds.values()) this.fs.close(fd);
-      this.readFds.clear();
-      this.fs.close(this.active.fd);
+      this.abandon();
     }
+  }
+
+  /**
+   * Closes every file and writes nothing more: what a crash leaves (a deferred hard state is
+   * lost; what was written and not synced is the kernel's to keep or lose). For a node dropped
+   * from a thread it shares with others, where the thread itself cannot be killed.
+   */
+  abandon(): void {
+    if (this.closed) return;
+    this.closed = true;
+    for (const fd of this.readFds.values()) this.fs.close(fd);
+    this.readFds.clear();
+    this.fs.close(this.active.fd);
   }
 
   // ─── Internals ────────────────────────────────────────────────────────────────────

@@ -31,4 +31,12 @@ describe('thread CPU', () => {
     // No leader known: its thread counts in the rest.
     expect(cpuByRole(deltas, { main: 1, leader: undefined, followers: [3, 4] }, 10).restUs).toBeCloseTo(2.5);
   });
+
+  it('counts a thread that hosts several nodes once: followers on the leader\'s thread, or on one counted already, add nothing', () => {
+    const deltas = times([[1, 'main', 10_000], [2, 'node', 30_000], [3, 'node', 6_000], [5, 'V8 worker', 4_000]]);
+    // Three nodes on one thread.
+    expect(cpuByRole(deltas, { main: 1, leader: 2, followers: [2, 2] }, 10)).toEqual({ clientUs: 1, leaderUs: 3, followersUs: [], restUs: 1, totalUs: 5 });
+    // Two followers sharing a thread of their own.
+    expect(cpuByRole(deltas, { main: 1, leader: 2, followers: [3, 3] }, 10)).toEqual({ clientUs: 1, leaderUs: 3, followersUs: [0.6], restUs: 0.4, totalUs: 5 });
+  });
 });

@@ -6,12 +6,11 @@
  * The threads run the build (npm test builds first).
  */
 
-import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { readdirSync, readFileSync } from 'node:fs';
 import { Worker } from 'node:worker_threads';
 import { describe, expect, it } from 'vitest';
 import { createCluster, ErrorCode, RingraftError, type KvClient } from '../../src/index.ts';
-import { afterTest, ELECTION_TIMEOUT_MS, FAST, leaderOf, start, stopAfterEach, tempDir } from './helpers.ts';
+import { afterTest, corruptFirstSegment, ELECTION_TIMEOUT_MS, FAST, leaderOf, start, stopAfterEach, tempDir } from './helpers.ts';
 
 stopAfterEach();
 
@@ -113,8 +112,8 @@ describe('a 3-node cluster on worker threads', () => {
     await cluster.heal();
   });
 
-  it('keeps every acknowledged write when the leader crashes under load, and resumes service within a few election timeouts', async () => {
-    const cluster = await start({ dataDir: tempDir() });
+  it.each([3, 1])('keeps every acknowledged write when the leader crashes under load, and resumes service within a few election timeouts (%i node threads)', async (nodeThreads) => {
+    const cluster = await start({ dataDir: tempDir(), nodeThreads });
     const kv = cluster.client();
     await kv.put('warm', 'up');
     const load = writeLoad(kv, 32, 1_000_000);
@@ -147,12 +146,7 @@ describe('a 3-node cluster on worker threads', () => {
     await Promise.all(Array.from({ length: 50 }, (_, i) => kv.put(`k${i}`, 'v'.repeat(100))));
     const victim = (await cluster.status()).nodes.find((n) => n.role !== 'leader')!.id;
     await cluster.crash(victim);
-    // Damage a byte in the middle of the node's first segment (not a torn tail).
-    const dir = join(dataDir, `node-${victim}`);
-    const segment = join(dir, readdirSync(dir).filter((f) => f.endsWith('.wal')).sort()[0]!);
-    const bytes = readFileSync(segment);
-    bytes[200] ^= 0xff;
-    writeFileSync(segment, bytes);
+    corruptFirstSegment(dataDir, victim);
     await expect(cluster.restart(victim)).rejects.toThrow(/corrupt WAL/);
     const down = (await cluster.status()).nodes.find((n) => n.id === victim)!;
     expect(down).toMatchObject({ alive: false, role: 'down' });
@@ -295,7 +289,7 @@ describe('a 3-node cluster on worker threads', () => {
   });
 
   it("status() names each node's kernel thread, whose CPU time grows as the node works; a restarted node names its new thread", async () => {
-    const cluster = await start({ dataDir: tempDir() });
+    const cluster = await start({ dataDir: tempDir(), nodeThreads: 3 });
     const kv = cluster.client();
     await kv.put('warm', 'up');
     const tids = (await cluster.status()).nodes.map((n) => n.osThreadId);

@@ -1,6 +1,6 @@
 // What the cluster tests share: quick timers, clusters and directories that are stopped and
 // removed after each test (plus any clean-up a test registers), and waiting for a leader.
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach } from 'vitest';
@@ -77,4 +77,13 @@ export async function refused(p: Promise<unknown>): Promise<RingraftError> {
     throw error;
   }
   throw new Error('expected a refusal, the call succeeded');
+}
+
+/** Damages a byte in the middle of node `id`'s first WAL segment (not a torn tail): the node must refuse to start with CORRUPT_LOG. */
+export function corruptFirstSegment(dataDir: string, id: number): void {
+  const dir = join(dataDir, `node-${id}`);
+  const segment = join(dir, readdirSync(dir).filter((f) => f.endsWith('.wal')).sort()[0]!);
+  const bytes = readFileSync(segment);
+  bytes[200] ^= 0xff;
+  writeFileSync(segment, bytes);
 }
