@@ -1,6 +1,7 @@
 export * from './types.ts';
 export { CoreErrorCode, NotLeaderError } from './errors.ts';
 export { RaftNode, type RaftConfig, type ReadMode } from './raft-node.ts';
+export { RawNode, type RawNodeConfig, type RawNodeProgress, type RawNodeStatus } from './raw-node.ts';
 export { RaftLog } from './raft-log.ts';
 export { Rand } from './rand.ts';
 export { type Storage, type InitialState, ENTRY_FRAMING_BYTES, entryBytes } from './storage.ts';

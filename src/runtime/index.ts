@@ -37,7 +37,6 @@ export { peerLaneOf } from './peer-lanes.ts';
 export { NODE_SETTINGS, SNAPSHOT_RETAIN_ENTRIES_MAX, resolveNodeSettings, type NodeSettings, type NodeSettingsInput } from './settings.ts';
 export { WATCH_CHANGE_OVERHEAD_BYTES, WatchHistory } from './watch-history.ts';
 export type { HostHooks, HostSink, HostStorage, NodeHostOptions, NodeStatus } from './node-host.ts';
-export { MemoryHostStorage } from './memory-host-storage.ts';
 export { Outbox } from './outbox.ts';
 export type { FrameCodec } from './outbox.ts';
 export { plainError, signalControl } from './worker-protocol.ts';

@@ -30,8 +30,8 @@ import { readlinkSync } from 'node:fs';
 import { parentPort, receiveMessageOnPort, workerData, type MessagePort } from 'node:worker_threads';
 import { type Message, type TraceEvent } from '../core/index.ts';
 import { DecodeError, decodeMessage, encodedMessageBytes, encodeMessageInto } from '../codec/index.ts';
-import { WalStorage, walRecoveryChannel, type RecoveryReport } from '../storage/index.ts';
-import { MemoryHostStorage } from './memory-host-storage.ts';
+import { MemoryStorage, WalStorage, walRecoveryChannel, type RecoveryReport } from '../storage/index.ts';
+
 import { Doorbell, RingConsumer, RingError, RingErrorCode, RingProducer } from '../transport/index.ts';
 import { encodedReplyBytes, writeReplyTo, type ClientReply } from './client-protocol.ts';
 import { LatencyHistogram } from './latency.ts';
@@ -126,7 +126,7 @@ class NodeWorker {
     this.cut = new Set(data.cut);
     this.controlWord = new Int32Array(data.controlWord);
     const storage: HostStorage =
-      s.dataDir === undefined ? new MemoryHostStorage() : WalStorage.open(s.dataDir, { durability: s.node.fsync });
+      s.dataDir === undefined ? new MemoryStorage() : WalStorage.open(s.dataDir, { durability: s.node.fsync });
     let readyAt = 0;
     let persistedAt = 0;
     this.host = new NodeHost(

@@ -109,7 +109,7 @@ export interface SimOptions {
   /**
    * Probability that a crash also wipes the node's disk: in 'wal' mode every file in its
    * directory is deleted from the simulated file system (log, snapshots, identity); in
-   * 'memory' mode its MemoryHostStorage is replaced by a fresh one. Either way the node has
+   * 'memory' mode its MemoryStorage is replaced by a fresh one. Either way the node has
    * lost its state, and on restart the operator's check (checkNodeDirectory) refuses it with
    * STATE_LOST: it stays down and is replaced by a new member. Like a bit flip, at most once
    * per run and only where the cluster survives losing the node for good. Needs 'crash'

@@ -1,6 +1,6 @@
 /**
  * A simulated node: the real host loop (`NodeHost`) over a disk of its own, either a
- * `MemoryHostStorage` or the real `WalStorage` on a `SimFileSystem` that crashes tear and bit
+ * `MemoryStorage` or the real `WalStorage` on a `SimFileSystem` that crashes tear and bit
  * flips corrupt (see sim-fs.ts). A `SimNode` outlives its incarnations: a crash drops the
  * host and everything volatile, the disk stays (unless wiped), and the next start recovers
  * from it. What the simulator tracks per node to check it (the last commit and apply indexes
@@ -8,13 +8,13 @@
  */
 import { fail } from '../base/index.ts';
 import type { RaftNode } from '../core/index.ts';
-import { MemoryHostStorage, type NodeHost } from '../runtime/index.ts';
-import { CorruptLogError, SimulatedCrash, WalStorage } from '../storage/index.ts';
+import type { NodeHost } from '../runtime/index.ts';
+import { CorruptLogError, MemoryStorage, SimulatedCrash, WalStorage } from '../storage/index.ts';
 import { cutCorruptLog, type LateHardStateStorage } from './host-bugs.ts';
 import type { SimDisk } from './operator.ts';
 import { SimFileSystem } from './sim-fs.ts';
 
-export type SimStorage = MemoryHostStorage | WalStorage;
+export type SimStorage = MemoryStorage | WalStorage;
 
 /** Small WAL segments in the simulation, so rollover and segment deletion happen often. */
 const WAL_SEGMENT_BYTES = 16 << 10;
@@ -73,7 +73,7 @@ export class SimNode {
     mode: 'memory' | 'wal',
   ) {
     this.fs = mode === 'wal' ? new SimFileSystem() : undefined;
-    this.storageValue = this.fs === undefined ? new MemoryHostStorage() : undefined;
+    this.storageValue = this.fs === undefined ? new MemoryStorage() : undefined;
   }
 
   get dir(): string {
@@ -127,7 +127,7 @@ export class SimNode {
    */
   wipeDisk(nowMs: number): void {
     if (this.fs !== undefined) this.fs.wipe(this.dir);
-    else this.storage = new MemoryHostStorage();
+    else this.storage = new MemoryStorage();
     this.memoryLogExists = false;
     this.wipedAt = nowMs;
   }

@@ -1,5 +1,6 @@
 /**
- * Storage kept in memory, with the same interface the durable WAL offers. The simulator
+ * Storage kept in memory, with the same interface the durable WAL offers (`persist` among
+ * it). A node in a cluster without a data directory keeps its log here, and the simulator
  * uses it as a node's "disk": what the host has written here survives a simulated crash.
  *
  * Layout: `ents[0]` is a dummy entry at the compaction point (the snapshot's index, or
@@ -16,6 +17,7 @@
  * `sizeBytes` says.
  */
 import { ErrorCode, fail, RingraftError } from '../base/index.ts';
+import type { PersistBatch, WalStorage } from './wal-storage.ts';
 import { EMPTY_DATA, EntryType, emptyConfState, entryBytes, type ConfState, type Entry, type HardState, type InitialState, type Snapshot, type Storage } from '../core/index.ts';
 
 export class MemoryStorage implements Storage {
@@ -84,6 +86,16 @@ export class MemoryStorage implements Storage {
   /** Every stored entry after the snapshot, in order (for checks and tests). */
   allEntries(): readonly Entry[] {
     return this.ents.slice(1);
+  }
+
+  /**
+   * Step 1 of a Ready (see core/types.ts, Ready), as {@link WalStorage.persist} does it on
+   * disk: the snapshot replaces the log, the entries are appended, the hard state kept.
+   */
+  persist(batch: PersistBatch): void {
+    if (batch.snapshot !== undefined) this.applySnapshot(batch.snapshot);
+    if (batch.entries !== undefined && batch.entries.length > 0) this.append(batch.entries);
+    if (batch.hardState !== undefined) this.setHardState(batch.hardState);
   }
 
   /** Appends entries, truncating any stored suffix they overlap. */

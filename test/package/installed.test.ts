@@ -128,6 +128,16 @@ function sourceFiles(dir: string): string[] {
     .map((f) => join(dir, f));
 }
 
+/** Where each subpath resolves in the installed project, and the type of a few of its exports. */
+const SUBPATHS = `
+const out = {};
+for (const [name, keys] of [['ringraft/core', ['RawNode', 'decodeMessage', 'MessageType']], ['ringraft/storage', ['MemoryStorage', 'WalStorage']]]) {
+  const m = await import(name);
+  out[name] = { url: import.meta.resolve(name), ...Object.fromEntries(keys.map((k) => [k, typeof m[k]])) };
+}
+console.log(JSON.stringify(out));
+`;
+
 /**
  * The README's embedding example, made to check itself: each step prints one JSON line
  * `[step, value]`. A stale read answers from any node's state, which may lag behind the
@@ -221,6 +231,9 @@ describe('the package installed from its tarball', () => {
     mkdirSync(project);
     writeFileSync(join(project, 'package.json'), JSON.stringify({ name: 'ringraft-installed-check', version: '0.0.0', private: true, type: 'module' }, null, 2));
     writeFileSync(join(project, 'example.mjs'), EXAMPLE);
+    // The library's example as a user would copy it: it imports ringraft/core and ringraft/storage.
+    writeFileSync(join(project, 'raw-node.mjs'), readFileSync(join(ROOT, 'examples', 'raw-node.mjs')));
+    writeFileSync(join(project, 'resolve.mjs'), SUBPATHS);
     const install = await run('npm', ['install', '--omit=dev', '--no-audit', '--no-fund', '--prefer-offline', join(work, tarball!.filename)], project, INSTALL_TIMEOUT_MS);
     expectSuccess(install, 'npm install');
   }, INSTALL_TIMEOUT_MS * 2);
@@ -247,6 +260,22 @@ describe('the package installed from its tarball', () => {
     expect(realpathSync(join(project, 'node_modules', '.bin', 'ringraft'))).toBe(realpathSync(join(installed, 'bin', 'ringraft.js')));
     for (const name of Object.keys(PACKAGE.dependencies)) expect(existsSync(join(project, 'node_modules', name)), `dependency ${name}`).toBe(true);
     for (const name of Object.keys(PACKAGE.devDependencies)) expect(existsSync(join(project, 'node_modules', name)), `dev dependency ${name}`).toBe(false);
+  });
+
+  it('exports ringraft/core and ringraft/storage from the installed copy, with their types, and the RawNode example runs on them', async () => {
+    for (const entry of ['lib-core', 'lib-storage']) {
+      expect(files).toContain(`dist/src/${entry}.js`);
+      expect(files).toContain(`dist/src/${entry}.d.ts`);
+    }
+    const resolved = await run(process.execPath, ['--no-addons', 'resolve.mjs'], project);
+    expectSuccess(resolved, 'resolving the subpaths');
+    expect(JSON.parse(resolved.stdout)).toEqual({
+      'ringraft/core': { url: pathToFileURL(join(realpathSync(installed), 'dist', 'src', 'lib-core.js')).href, RawNode: 'function', decodeMessage: 'function', MessageType: 'object' },
+      'ringraft/storage': { url: pathToFileURL(join(realpathSync(installed), 'dist', 'src', 'lib-storage.js')).href, MemoryStorage: 'function', WalStorage: 'function' },
+    });
+    const r = await run(process.execPath, ['--no-addons', 'raw-node.mjs'], project);
+    expectSuccess(r, 'the RawNode example');
+    expect(r.stdout).toContain('every replica counted to 55');
   });
 
   it("runs the README's embedding example against the installed package, with no native addon", async () => {

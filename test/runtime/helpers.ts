@@ -6,9 +6,10 @@
 // supplies time. Isolated nodes lose every message to and from them.
 import { NONE, type Message, type RaftConfig } from '../../src/core/index.ts';
 import { encodeKvRequest, type KvCommand } from '../../src/kv/index.ts';
-import { MemoryHostStorage, NodeHost, type ClientReply, type ClientRequest, type NodeHostOptions } from '../../src/runtime/index.ts';
+import { NodeHost, type ClientReply, type ClientRequest, type NodeHostOptions } from '../../src/runtime/index.ts';
+import { MemoryStorage } from '../../src/storage/index.ts';
 
-export { MemoryHostStorage };
+export { MemoryStorage };
 
 export const bytesOf = (text: string): Uint8Array => new TextEncoder().encode(text);
 export const textOf = (bytes: Uint8Array | undefined): string | undefined =>
@@ -38,7 +39,7 @@ export interface HostNetworkOptions extends Omit<NodeHostOptions, 'raft' | 'stor
 export interface HostNode {
   readonly id: number;
   host: NodeHost;
-  readonly storage: MemoryHostStorage;
+  readonly storage: MemoryStorage;
   /** Every client reply this node gave, in order (kept across restarts). */
   readonly replies: ClientReply[];
 }
@@ -69,7 +70,7 @@ export class HostNetwork {
    * Starts (or restarts) node `id` as a NodeHost over `storage` (fresh by default). A node
    * outside the initial voters starts with none, to join through a configuration change.
    */
-  start(id: number, storage = this.nodes.get(id)?.storage ?? new MemoryHostStorage()): HostNode {
+  start(id: number, storage = this.nodes.get(id)?.storage ?? new MemoryStorage()): HostNode {
     const { raft, ...hostOptions } = this.options;
     const replies = this.nodes.get(id)?.replies ?? [];
     const host = new NodeHost(
