@@ -74,7 +74,9 @@ export type KvCommand =
     }
   | { op: 'txn'; txn: KvTxn }
   | { op: 'lease-grant'; ttlMs: number }
-  | { op: 'lease-revoke'; id: number };
+  | { op: 'lease-revoke'; id: number }
+  /** A command for the cluster's own state machine (app-machine.ts), opaque here. */
+  | { op: 'app'; data: Uint8Array };
 
 /**
  * A command with the client session fields that make it exactly-once: the state machine
@@ -115,7 +117,9 @@ export type KvResult =
   /** `found`: the lease existed; `deleted`: its keys, now deleted. */
   | { op: 'lease-revoke'; found: boolean; deleted: number }
   /** Nothing changed: the request named a lease that does not exist, or a grant found the table full. */
-  | { op: 'refused'; code: 'LEASE_NOT_FOUND' | 'LEASES_FULL' };
+  | { op: 'refused'; code: 'LEASE_NOT_FOUND' | 'LEASES_FULL' }
+  /** What the cluster's own state machine made of an 'app' command: its outcome, encoded (app-machine.ts). */
+  | { op: 'app'; encoded: Uint8Array };
 
 /** The answer to a register-clients request: ids [clientIdFirst, clientIdFirst + count) are the caller's. */
 export interface KvRegisterClientsResult {
@@ -128,6 +132,8 @@ export type KvWriteResult = KvResult | KvRegisterClientsResult;
 
 export { KV_KEY_BYTES_MAX, KV_REQUEST_BYTES_MAX, KV_VALUE_BYTES_MAX };
 export const KV_REQUEST_FORMAT_VERSION = 3;
+/** Longest command for the cluster's own state machine: what a write request holds past its header (version, op, session) and the command's length. */
+export const KV_APP_COMMAND_BYTES_MAX = KV_REQUEST_BYTES_MAX - (1 + 1 + 8 + 8) - 4;
 /** The format of earlier builds, still decoded (see the module comment). */
 const KV_REQUEST_FORMAT_VERSION_U32_IDS = 1;
 /** Most ids one register-clients request may take: bounds what one log entry can spend. */
@@ -135,7 +141,7 @@ export const KV_REGISTER_CLIENTS_COUNT_MAX = 1 << 20;
 
 const TWO_POW_32 = 2 ** 32;
 /** Op tags on the wire; 0 is deliberately not a tag. */
-const OP_TAG = { put: 1, delete: 2, cas: 3, 'register-clients': 4, 'delete-range': 5, txn: 6, 'lease-grant': 7, 'lease-revoke': 8, 'lease-expire': 9, 'put-lease': 10 } as const;
+const OP_TAG = { put: 1, delete: 2, cas: 3, 'register-clients': 4, 'delete-range': 5, txn: 6, 'lease-grant': 7, 'lease-revoke': 8, 'lease-expire': 9, 'put-lease': 10, app: 11 } as const;
 /** Bytes before the key: version, op, clientId, seq. */
 const REQUEST_HEADER_BYTES = 1 + 1 + 8 + 8;
 const LENGTH_PREFIX_BYTES = 4;
@@ -278,6 +284,11 @@ export function validateKvRequest(req: KvLogRequest): void {
     validateLeaseId(command.id, 'lease id');
     return;
   }
+  if (command.op === 'app') {
+    if (!(command.data instanceof Uint8Array)) throw invalid('a state machine command is a Uint8Array');
+    if (command.data.length > KV_APP_COMMAND_BYTES_MAX) throw invalid(`a state machine command of ${command.data.length} bytes is over KV_APP_COMMAND_BYTES_MAX (${KV_APP_COMMAND_BYTES_MAX})`);
+    return;
+  }
   if (command.op === 'delete-range') {
     validateKey(command.key, 'start', 0);
     if (command.end !== undefined) validateKey(command.end, 'end', 0);
@@ -327,6 +338,7 @@ export function encodedKvRequestBytes(command: KvCommand): number {
   if (command.op === 'txn') return REQUEST_HEADER_BYTES + encodedTxnBytes(command.txn);
   if (command.op === 'lease-grant') return REQUEST_HEADER_BYTES + 4;
   if (command.op === 'lease-revoke') return REQUEST_HEADER_BYTES + 8;
+  if (command.op === 'app') return REQUEST_HEADER_BYTES + LENGTH_PREFIX_BYTES + command.data.length;
   const keyBytes = LENGTH_PREFIX_BYTES + command.key.length;
   switch (command.op) {
     case 'put':
@@ -353,6 +365,10 @@ function writeCommandBody(writer: ByteWriter, command: KvCommand): void {
   }
   if (command.op === 'lease-revoke') {
     writer.u64Number(command.id);
+    return;
+  }
+  if (command.op === 'app') {
+    writer.bytes(command.data);
     return;
   }
   writer.bytes(command.key);
@@ -389,7 +405,7 @@ function readKvRequest(reader: ByteReader, copy: boolean): KvLogRequest {
   const opTag = reader.u8();
   // Validate the op before reading on, so an unknown op is reported as such.
   const v3 = version === KV_REQUEST_FORMAT_VERSION;
-  const sessionOp = opTag === OP_TAG.put || opTag === OP_TAG.delete || opTag === OP_TAG.cas || (v3 && (opTag === OP_TAG['delete-range'] || opTag === OP_TAG.txn || opTag === OP_TAG['lease-grant'] || opTag === OP_TAG['lease-revoke'] || opTag === OP_TAG['put-lease']));
+  const sessionOp = opTag === OP_TAG.put || opTag === OP_TAG.delete || opTag === OP_TAG.cas || (v3 && (opTag === OP_TAG['delete-range'] || opTag === OP_TAG.txn || opTag === OP_TAG['lease-grant'] || opTag === OP_TAG['lease-revoke'] || opTag === OP_TAG['put-lease'] || opTag === OP_TAG.app));
   const registerOp = opTag === OP_TAG['register-clients'] && v3;
   const expireOp = opTag === OP_TAG['lease-expire'] && v3;
   if (!sessionOp && !registerOp && !expireOp) throw new DecodeError('invalid', opAt, `unknown op tag ${opTag} in format version ${version}`);
@@ -431,6 +447,8 @@ function readCommandBody(reader: ByteReader, opTag: number, copy: boolean): KvCo
     return { op: 'lease-grant', ttlMs };
   }
   if (opTag === OP_TAG['lease-revoke']) return { op: 'lease-revoke', id: readLeaseId(reader) };
+  // Always a copy: the user's apply may keep it, and the log or ring memory under it is reused.
+  if (opTag === OP_TAG.app) return { op: 'app', data: reader.bytes(KV_APP_COMMAND_BYTES_MAX).slice() };
   if (opTag === OP_TAG.txn) {
     if (reader.remainingBytes + REQUEST_HEADER_BYTES > KV_REQUEST_BYTES_MAX) throw new DecodeError('length_over_max', reader.offset, `txn of ${reader.remainingBytes + REQUEST_HEADER_BYTES} bytes is over ${KV_REQUEST_BYTES_MAX}`);
     return { op: 'txn', txn: readTxn(reader) };

@@ -27,12 +27,12 @@
  * A key may be attached to a lease (leases.ts): a put names it, and the key is deleted when
  * the lease is revoked or expires. A put without one detaches the key from its lease.
  *
- * Snapshot format, version 4 (all integers little-endian):
+ * Snapshot format, version 5 (all integers little-endian):
  *
  * ```
  * offset  size       field
  * 0       4          magic "RKVS"
- * 4       1          format version = 4
+ * 4       1          format version = 5
  * 5       8          appliedIndex (u64)
  * 13      8          clientIdNext (u64): the first id the next register-clients hands out
  * 21      4          session count n (u32)
@@ -43,22 +43,27 @@
  *                      | id u64 | ttlMs u32 (only after result 8, lease granted)
  *                      | found u8 | deleted u64 (only after result 9, lease revoked)
  *                      | code u8: 1 LEASE_NOT_FOUND, 2 LEASES_FULL (only after result 10, refused)
+ *                      | u32 length + bytes (only after result 11, app: its encoded outcome)
  *         4          entry count m (u32)
  *         ...        m entries, by ascending key bytes:
  *                      key (u32 length + bytes) | value (u32 length + bytes)
  *                      | createIndex u64 | modIndex u64 | version u64 | lease u64 (0: none)
  *         ...        the lease table (leases.ts): next id u64, count u32, (id u64, ttlMs u32) each
+ *         1          1 if the cluster runs a state machine of its own (app-machine.ts), else 0
+ *         ...        (only if 1) its snapshot: u32 length + bytes
  * end-4   4          CRC32 (zlib.crc32) of every byte before it
  * ```
  *
- * Versions 2 and 3, written by earlier builds, are read too: version 3 is version 4 without
+ * Versions 2 to 4, written by earlier builds, are read too: version 4 is version 5 without the
+ * state machine's flag and section and result 11; version 3 is version 4 without
  * the entries' lease, the lease table and results 8 to 10; version 2 is version 3 without the
  * three revision fields, and each of its keys gets createIndex = modIndex = the snapshot's
  * appliedIndex and version 1 (the same on every replica that restores it).
  *
  * Result codes: 1 put, 2 delete (existed), 3 delete (absent), 4 cas (swapped),
  * 5 cas (not swapped), 6 delete-range (its count follows), 7 txn (its encoded result follows),
- * 8 lease granted, 9 lease revoked, 10 refused; 0 is invalid. Version 2 has none of 6 to 10.
+ * 8 lease granted, 9 lease revoked, 10 refused, 11 app (its outcome follows); 0 is invalid.
+ * Version 2 has none of 6 to 11.
  *
  * Other format versions (version 1 had u32 client ids and no clientIdNext) are refused with
  * KvError UNSUPPORTED_FORMAT: this build does not read them.
@@ -66,6 +71,7 @@
 
 import { boundsOf, checkRangeQuery, countRange, newOrderedKeys, rangeEntries, readRange, type KvRangeQuery, type KvRangeResult, type OrderedKeys, type RangeSource } from './range.ts';
 import { fail } from '../base/index.ts';
+import { APP_RESULT_BYTES_MAX, APP_SNAPSHOT_BYTES_MAX, appSnapshotBytes, errorOutcome, runApp, type StateMachine } from './app-machine.ts';
 import { Buffer } from 'node:buffer';
 import { crc32 } from 'node:zlib';
 import { ByteReader, ByteWriter, DecodeError, U32_MAX } from '../codec/index.ts';
@@ -116,6 +122,12 @@ export interface KvStateMachineOptions {
    * {@link KV_SESSION_RESULT_BYTES_MAX_DEFAULT}; at least {@link KV_SESSION_RESULT_BYTES_MIN}.
    */
   sessionResultBytesMax?: number;
+  /**
+   * Makes the cluster's own state machine (app-machine.ts), once, for this store: its commands
+   * ('app') ride the store's sessions and its state the store's snapshots. Every replica must
+   * have one, or none.
+   */
+  app?: () => StateMachine;
 }
 
 /** One committed change to the data, in log order. */
@@ -141,8 +153,9 @@ export const KV_SESSIONS_MAX_DEFAULT = 100_000;
 export const KV_SESSION_RESULT_BYTES_MAX_DEFAULT = 64 << 20;
 /** The smallest bound on kept results: two of the largest, so the newest result is never evicted for its own size. */
 export const KV_SESSION_RESULT_BYTES_MIN = 2 * KV_TXN_RESULT_BYTES_MAX;
-export const KV_SNAPSHOT_FORMAT_VERSION = 4;
+export const KV_SNAPSHOT_FORMAT_VERSION = 5;
 /** The formats of earlier builds, still read (see the module comment). */
+const KV_SNAPSHOT_FORMAT_VERSION_NO_APP = 4;
 const KV_SNAPSHOT_FORMAT_VERSION_NO_REVISIONS = 2;
 const KV_SNAPSHOT_FORMAT_VERSION_NO_LEASES = 3;
 /** Bytes of an entry's revisions and lease in a snapshot: createIndex, modIndex, version, lease. */
@@ -169,9 +182,11 @@ const RESULT_CODE_TXN = 7;
 const RESULT_CODE_LEASE_GRANT = 8;
 const RESULT_CODE_LEASE_REVOKE = 9;
 const RESULT_CODE_REFUSED = 10;
+/** The result code of a command of the cluster's own state machine, whose encoded outcome follows it. */
+const RESULT_CODE_APP = 11;
 const REFUSED_CODES = [undefined, 'LEASE_NOT_FOUND', 'LEASES_FULL'] as const;
 const SNAPSHOT_CRC_BYTES = 4;
-/** Magic, version, appliedIndex, clientIdNext, session count, entry count, CRC: a snapshot of nothing (format 3; 4 adds the lease table). */
+/** Magic, version, appliedIndex, clientIdNext, session count, entry count, CRC: a snapshot of nothing (format 3; 4 adds the lease table, 5 the state machine's section). */
 const SNAPSHOT_EMPTY_BYTES = 4 + 1 + 8 + 8 + 4 + 4 + SNAPSHOT_CRC_BYTES;
 const LENGTH_PREFIX_BYTES = 4;
 
@@ -314,7 +329,11 @@ export class KvStateMachine {
   /** Where readKvPutInPlace leaves a put's fields: one object, reused. */
   private readonly put: KvPutFields = { clientId: 0, seq: 0, keyAt: 0, keyLength: 0, valueAt: 0, valueLength: 0 };
 
+  /** The cluster's own state machine, if it has one. */
+  private readonly app: StateMachine | undefined;
+
   constructor(options: KvStateMachineOptions = {}) {
+    this.app = options.app?.();
     const sessionsMax = options.sessionsMax ?? KV_SESSIONS_MAX_DEFAULT;
     if (!Number.isInteger(sessionsMax) || sessionsMax < 1 || sessionsMax > U32_MAX) {
       throw new KvError(KvErrorCode.INVALID_ARGUMENT, `sessionsMax ${sessionsMax} is not an integer in [1, 2^32)`);
@@ -538,6 +557,18 @@ export class KvStateMachine {
     };
   }
 
+  /** Asks the cluster's own state machine `request`: its encoded outcome (app-machine.ts); an error outcome if there is none. */
+  query(request: Uint8Array): Uint8Array {
+    const app = this.app;
+    if (app === undefined) return errorOutcome('this cluster has no state machine of its own');
+    return runApp(() => app.query(request));
+  }
+
+  /** Whether the store hosts a state machine of the cluster's own. */
+  get hasApp(): boolean {
+    return this.app !== undefined;
+  }
+
   /**
    * A deterministic binary snapshot of the data, the sessions, the client id counter and
    * appliedIndex (format in the module comment): replicas in the same state produce the
@@ -548,6 +579,8 @@ export class KvStateMachine {
     for (const session of this.sessions.values()) sizeBytes += resultExtraBytes(session.result);
     for (const entry of this.entries.values()) sizeBytes += 2 * LENGTH_PREFIX_BYTES + entry.key.length + entry.valueLength + SNAPSHOT_REVISION_BYTES;
     sizeBytes += this.leaseTable.encodedBytes();
+    const appState = this.app === undefined ? undefined : appSnapshotBytes(this.app);
+    sizeBytes += 1 + (appState === undefined ? 0 : LENGTH_PREFIX_BYTES + appState.length);
 
     const writer = new ByteWriter(sizeBytes);
     writer.raw(SNAPSHOT_MAGIC);
@@ -571,6 +604,8 @@ export class KvStateMachine {
       writer.u64Number(entry.lease);
     }
     this.leaseTable.write(writer);
+    writer.u8(appState === undefined ? 0 : 1);
+    if (appState !== undefined) writer.bytes(appState);
     const checksum = crc32(writer.finish());
     writer.u32(checksum);
     if (!(writer.offset === sizeBytes)) fail(`snapshot wrote ${writer.offset} of ${sizeBytes} bytes`);
@@ -617,6 +652,12 @@ export class KvStateMachine {
       return { result: { op: 'lease-grant', id, ttlMs: command.ttlMs } };
     }
     if (command.op === 'lease-revoke') return this.revokeLease(index, command.id);
+    if (command.op === 'app') {
+      const app = this.app;
+      // Deterministic on every replica: all have the machine or none has.
+      const encoded = app === undefined ? errorOutcome('this cluster has no state machine of its own') : runApp(() => app.apply(command.data, index));
+      return { result: { op: 'app', encoded } };
+    }
     if (command.op === 'delete-range') {
       const low = keyString(command.key);
       const high = command.end === undefined ? undefined : keyString(command.end);
@@ -938,11 +979,11 @@ export class KvStateMachine {
     if (!bytesEqual(magic, SNAPSHOT_MAGIC)) throw new DecodeError('invalid', 0, 'snapshot magic is not "RKVS"');
     const versionAt = reader.offset;
     const version = reader.u8();
-    if (version !== KV_SNAPSHOT_FORMAT_VERSION && version !== KV_SNAPSHOT_FORMAT_VERSION_NO_LEASES && version !== KV_SNAPSHOT_FORMAT_VERSION_NO_REVISIONS) {
+    if (version !== KV_SNAPSHOT_FORMAT_VERSION && version !== KV_SNAPSHOT_FORMAT_VERSION_NO_APP && version !== KV_SNAPSHOT_FORMAT_VERSION_NO_LEASES && version !== KV_SNAPSHOT_FORMAT_VERSION_NO_REVISIONS) {
       // Intact (the CRC matched), just not ours: a typed refusal rather than "corrupt".
       throw new KvError(
         KvErrorCode.UNSUPPORTED_FORMAT,
-        `KV snapshot format version ${version} at byte ${versionAt} is not ${KV_SNAPSHOT_FORMAT_VERSION_NO_REVISIONS}, ${KV_SNAPSHOT_FORMAT_VERSION_NO_LEASES} or ${KV_SNAPSHOT_FORMAT_VERSION}, the ones this build reads`,
+        `KV snapshot format version ${version} at byte ${versionAt} is not ${KV_SNAPSHOT_FORMAT_VERSION_NO_REVISIONS} to ${KV_SNAPSHOT_FORMAT_VERSION}, the ones this build reads`,
       );
     }
     this.appliedIndexValue = reader.u64Number();
@@ -954,7 +995,7 @@ export class KvStateMachine {
     this.clientIdNextValue = clientIdNext;
     this.loadSessions(reader, version);
     const leases = this.loadEntries(reader, version);
-    if (version === KV_SNAPSHOT_FORMAT_VERSION) {
+    if (version >= KV_SNAPSHOT_FORMAT_VERSION_NO_APP) {
       const tableAt = reader.offset;
       this.leaseTable.read(reader);
       for (const [lease, id] of leases) {
@@ -962,8 +1003,27 @@ export class KvStateMachine {
         this.leaseTable.attach(lease, id);
       }
     }
+    if (version === KV_SNAPSHOT_FORMAT_VERSION) this.loadApp(reader);
     reader.expectEnd();
     while (this.sessions.size > this.sessionsMax || this.sessionResultBytes > this.sessionResultBytesMax) this.evictOldestSession();
+  }
+
+  /** Reads the state machine's section and restores the machine from it. */
+  private loadApp(reader: ByteReader): void {
+    const at = reader.offset;
+    const present = reader.u8();
+    if (present > 1) throw new DecodeError('invalid', at, `state machine section flag is ${present}, not 0 or 1`);
+    if (present === 0) {
+      if (this.app !== undefined) throw new KvError(KvErrorCode.INVALID_ARGUMENT, 'the snapshot holds no state of a state machine, and this node runs one: every node of a cluster must run the same');
+      return;
+    }
+    const state = reader.bytes(APP_SNAPSHOT_BYTES_MAX);
+    if (this.app === undefined) throw new KvError(KvErrorCode.INVALID_ARGUMENT, 'the snapshot holds the state of a state machine, and this node runs none: every node of a cluster must run the same');
+    try {
+      this.app.restore([state.slice()]);
+    } catch (error) {
+      throw new KvError(KvErrorCode.CORRUPT_SNAPSHOT, `the state machine could not restore its snapshot: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
+    }
   }
 
   private loadSessions(reader: ByteReader, version: number): void {
@@ -1023,7 +1083,7 @@ export class KvStateMachine {
         if (!(createIndex >= 1 && createIndex <= modIndex && modIndex <= this.appliedIndexValue && keyVersion >= 1)) {
           throw new DecodeError('invalid', revisionsAt, `revisions createIndex ${createIndex}, modIndex ${modIndex}, version ${keyVersion} are not 1 <= createIndex <= modIndex <= appliedIndex ${this.appliedIndexValue}, version >= 1`);
         }
-        lease = version === KV_SNAPSHOT_FORMAT_VERSION ? reader.u64Number() : 0;
+        lease = version >= KV_SNAPSHOT_FORMAT_VERSION_NO_APP ? reader.u64Number() : 0;
         if (lease !== 0) leases.push([lease, id]);
       }
       const keyIn = this.slabs.copy(key, 0, key.length);
@@ -1052,6 +1112,8 @@ function resultExtraBytes(result: KvResult): number {
       return 1 + 8;
     case 'refused':
       return 1;
+    case 'app':
+      return LENGTH_PREFIX_BYTES + result.encoded.length;
     default:
       return 0;
   }
@@ -1082,6 +1144,10 @@ function writeResult(w: ByteWriter, result: KvResult): void {
       w.u8(RESULT_CODE_REFUSED);
       w.u8(REFUSED_CODES.indexOf(result.code));
       return;
+    case 'app':
+      w.u8(RESULT_CODE_APP);
+      w.bytes(result.encoded);
+      return;
     default:
       w.u8(RESULT_BY_CODE.indexOf(result));
   }
@@ -1089,7 +1155,7 @@ function writeResult(w: ByteWriter, result: KvResult): void {
 
 /** The bytes of a result that count against sessionResultBytesMax: a transaction's. */
 function resultKeptBytes(result: KvResult): number {
-  return result.op === 'txn' ? result.encoded.length : 0;
+  return result.op === 'txn' || result.op === 'app' ? result.encoded.length : 0;
 }
 
 /** A session's result in a snapshot of format `version`, after its code; undefined for an unknown code. */
@@ -1103,6 +1169,7 @@ function readResult(reader: ByteReader, code: number, version: number): KvResult
     const found = reader.u8();
     return found > 1 ? undefined : { op: 'lease-revoke', found: found === 1, deleted: reader.u64Number() };
   }
+  if (code === RESULT_CODE_APP) return version === KV_SNAPSHOT_FORMAT_VERSION ? { op: 'app', encoded: reader.bytes(1 + APP_RESULT_BYTES_MAX).slice() } : undefined;
   if (code === RESULT_CODE_REFUSED) {
     const refused = REFUSED_CODES[reader.u8()];
     return refused === undefined ? undefined : { op: 'refused', code: refused };

@@ -61,7 +61,7 @@ import { Buffer } from 'node:buffer';
 import { ErrorCode, errorCodeFromWire, errorCodeWire, fail } from '../base/index.ts';
 import { ByteReader, ByteWriter, type CopyPool } from '../codec/index.ts';
 import type { KvResult, KvWriteResult } from '../kv/index.ts';
-import { KV_KEY_BYTES_MAX, KV_REQUEST_BYTES_MAX, KV_TXN_RESULT_BYTES_MAX, KV_VALUE_BYTES_MAX, type KvRangeQuery, type KvRangeResult } from '../kv/index.ts';
+import { APP_RESULT_BYTES_MAX, KV_KEY_BYTES_MAX, KV_REQUEST_BYTES_MAX, KV_TXN_RESULT_BYTES_MAX, KV_VALUE_BYTES_MAX, type KvRangeQuery, type KvRangeResult } from '../kv/index.ts';
 import { ProtocolError } from './protocol-error.ts';
 import { encodedRangeQueryBytes, encodedRangeResultBytes, readRangeQuery, readRangeResult, writeRangeQuery, writeRangeResult } from '../kv/index.ts';
 
@@ -281,7 +281,7 @@ export function decodeRequest(bytes: Uint8Array): ClientRequest {
 
 // ─── Replies ───────────────────────────────────────────────────────────────────
 
-const RESULT_TAG_BY_NAME = { put: 1, 'delete-existed': 2, 'delete-absent': 3, 'cas-swapped': 4, 'cas-kept': 5, 'register-clients': 6, 'delete-range': 7, txn: 8, 'lease-grant': 9, 'lease-revoke': 10 } as const;
+const RESULT_TAG_BY_NAME = { put: 1, 'delete-existed': 2, 'delete-absent': 3, 'cas-swapped': 4, 'cas-kept': 5, 'register-clients': 6, 'delete-range': 7, txn: 8, 'lease-grant': 9, 'lease-revoke': 10, app: 11 } as const;
 
 function resultTag(result: KvWriteResult): number {
   switch (result.op) {
@@ -301,6 +301,8 @@ function resultTag(result: KvWriteResult): number {
       return RESULT_TAG_BY_NAME['lease-grant'];
     case 'lease-revoke':
       return RESULT_TAG_BY_NAME['lease-revoke'];
+    case 'app':
+      return RESULT_TAG_BY_NAME.app;
     case 'refused':
       // The node answers a refusal with an error reply (host-replies.ts), never a write reply.
       throw new ProtocolError(`a refusal (${result.code}) is not a write result`);
@@ -326,7 +328,7 @@ function resultOfTag(tag: number): KvResult {
 
 /** Bytes a write reply carries after its index: the registered block's first id, for a registration; the count, for a delete-range; the result, for a transaction. */
 function writeResultExtraBytes(result: KvWriteResult): number {
-  if (result.op === 'txn') return LENGTH_BYTES + result.encoded.length;
+  if (result.op === 'txn' || result.op === 'app') return LENGTH_BYTES + result.encoded.length;
   if (result.op === 'lease-grant') return 8 + 4;
   if (result.op === 'lease-revoke') return 1 + 8;
   return result.op === 'register-clients' || result.op === 'delete-range' ? 8 : 0;
@@ -377,7 +379,7 @@ export function writeReplyTo(w: ByteWriter, reply: ClientReply, requestId: numbe
       w.u64Number(reply.index);
       if (reply.result.op === 'register-clients') w.u64Number(reply.result.clientIdFirst);
       else if (reply.result.op === 'delete-range') w.u64Number(reply.result.deleted);
-      else if (reply.result.op === 'txn') w.bytes(reply.result.encoded);
+      else if (reply.result.op === 'txn' || reply.result.op === 'app') w.bytes(reply.result.encoded);
       else if (reply.result.op === 'lease-grant') {
         w.u64Number(reply.result.id);
         w.u32(reply.result.ttlMs);
@@ -459,6 +461,12 @@ export function decodeReply(bytes: Uint8Array): ClientReply {
           const found = r.u8();
           if (found > 1) throw new ProtocolError(`lease-revoke found flag ${found} is not 0 or 1`);
           reply = { kind: 'write', requestId, result: { op: 'lease-revoke', found: found === 1, deleted: r.u64Number() }, index };
+          break;
+        }
+        if (tag === RESULT_TAG_BY_NAME.app) {
+          const index = r.u64Number();
+          // Decoded by the caller (kv/app-machine.ts).
+          reply = { kind: 'write', requestId, result: { op: 'app', encoded: r.bytes(1 + APP_RESULT_BYTES_MAX).slice() }, index };
           break;
         }
         if (tag === RESULT_TAG_BY_NAME.txn) {

@@ -281,6 +281,7 @@ function resultOutput(r: KvWriteResult): string | boolean | null {
       fail('a lease grant is answered with its id, not an output');
     case 'lease-revoke':
     case 'refused':
+    case 'app':
       fail(`the simulator sent no request answered with ${r.op}`);
   }
 }

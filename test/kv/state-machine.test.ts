@@ -337,8 +337,9 @@ describe('snapshot and restore', () => {
       expect(reader.u64Number()).toBe(0);
       return row;
     });
-    // The lease table: the next id (1), no lease.
+    // The lease table: the next id (1), no lease; no state machine of the cluster's own.
     expect([reader.u64Number(), reader.u32()]).toEqual([1, 0]);
+    expect(reader.u8()).toBe(0);
     reader.expectEnd();
     expect(written.map(([key]) => key)).toEqual([[1], [1, 0], [0x7f, 0xff], [0x80], [0xff]]);
     // Each key was written once, by the entry at its place in `keys` (indexes from 1).
@@ -452,7 +453,7 @@ describe('snapshot and restore', () => {
   it('refuses another format version, its CRC intact, with UNSUPPORTED_FORMAT (not as corrupt)', () => {
     const bytes = busyMachine().machine.snapshot();
     expect(bytes[4]).toBe(KV_SNAPSHOT_FORMAT_VERSION);
-    for (const version of [0, 1, 5, 255]) {
+    for (const version of [0, 1, KV_SNAPSHOT_FORMAT_VERSION + 1, 255]) {
       const copy = bytes.slice();
       copy[4] = version;
       const error = thrown(() => KvStateMachine.restore(withFreshCrc(copy)));
@@ -698,7 +699,7 @@ class Model {
   }
 
   private execute(index: number, command: KvCommand): KvResult {
-    if (command.op === 'txn' || command.op === 'lease-grant' || command.op === 'lease-revoke') throw new Error('the reference model has no transactions or leases');
+    if (command.op === 'txn' || command.op === 'lease-grant' || command.op === 'lease-revoke' || command.op === 'app') throw new Error('the reference model has no transactions, leases or state machine commands');
     const key = hex(command.key);
     const current = this.data.get(key);
     /** The change of a write at `index`: the key created here (version 1) or one version on. */
