@@ -78,6 +78,20 @@ function main(): void {
   const bareKeys = Array.from({ length: ops }, (_, i) => String.fromCharCode(...keyBytes[i % keys]!));
   const bare = new Map<string, { key: string; value: Uint8Array }>();
   let seqBase = 1;
+  let total = 0;
+  const counterCommand = Uint8Array.of(0, 0, 0, 1);
+  const appMachine = new KvStateMachine({
+    app: () => ({
+      apply: (c) => {
+        total += c[3]!;
+        return undefined;
+      },
+      query: () => undefined,
+      snapshot: () => new Uint8Array(0),
+      restore: () => {},
+    }),
+  });
+  let appIndex = 0;
   const nextSeqs = (perClient: number): number => {
     const base = seqBase;
     seqBase += perClient * Math.ceil(ops / 1000);
@@ -110,6 +124,15 @@ function main(): void {
       const entries = batches(requests);
       return cpuNsPerOp(ops, () => {
         for (const e of entries) machine.applyBatch(++index, e);
+      });
+    },
+    // A command of the cluster's own state machine (kv/app-machine.ts), a counter, in the same
+    // batches: what its path costs beside the store's own put.
+    'app command': () => {
+      const base = nextSeqs(1);
+      const entries = batches(Array.from({ length: ops }, (_, i) => request(i, 1 + base + Math.floor(i / 1000), { op: 'app', data: counterCommand })));
+      return cpuNsPerOp(ops, () => {
+        for (const e of entries) appMachine.applyBatch(++appIndex, e);
       });
     },
     'bare Map.set': () =>

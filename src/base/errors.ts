@@ -99,6 +99,9 @@ const CODES = {
   LEASE_NOT_FOUND: 37,
   /** The store holds KV_LEASES_MAX leases: revoke some before granting more. */
   LEASES_FULL: 38,
+  // ── A cluster's own state machine ──
+  /** The cluster's own state machine threw on the command or query (the error's message is its), or returned what is not bytes; on every replica alike. */
+  APPLY_FAILED: 39,
 } as const;
 
 export type ErrorCode = keyof typeof CODES;

@@ -20,7 +20,9 @@ import {
   KV_LEASE_TTL_MS_MAX,
   KV_LEASE_TTL_MS_MIN,
   KV_REGISTER_CLIENTS_COUNT_MAX,
+  decodeAppOutcome,
   decodeTxnResult,
+  KV_APP_COMMAND_BYTES_MAX,
   KvError,
   type KvCommand,
   type KvRangeEntry,
@@ -30,7 +32,7 @@ import {
   validateKvRequest,
   writeKvRequest,
 } from '../kv/index.ts';
-import type { ClientReply, ClientRequest, LeaseOp, ReadConsistency, WireConsistency } from '../runtime/index.ts';
+import { QUERY_BYTES_MAX, type ClientReply, type ClientRequest, type LeaseOp, type ReadConsistency, type WireConsistency } from '../runtime/index.ts';
 import { REQUESTS_IN_FLIGHT_MAX } from './options.ts';
 import type { RequestBuffers } from './request-buffers.ts';
 import { acquire, observe, type Election, type Leader, type LockHandle, type LockOptions } from './recipes.ts';
@@ -500,6 +502,36 @@ export class KvClient {
       throw new RingraftError(ErrorCode.DECODE_ERROR, `a transaction's result does not decode: ${(error as Error).message}`, { cause: error });
     }
     return { ...decoded, index };
+  }
+
+  /**
+   * Proposes `command` to the cluster's own state machine (`stateMachine` of createCluster):
+   * resolves, once it has applied, to what its `apply` returned (empty for nothing). Applied
+   * exactly once however often the call is retried, like every write. What `apply` threw is
+   * APPLY_FAILED with its message, on every replica alike; a cluster without a state machine of
+   * its own answers APPLY_FAILED too.
+   */
+  async propose(command: Uint8Array, options?: CallOptions): Promise<Uint8Array> {
+    checkCallOptions(options, this.host);
+    if (!(command instanceof Uint8Array)) throw invalidArgument(`a command is a Uint8Array, got ${shown(command)}`);
+    if (command.length > KV_APP_COMMAND_BYTES_MAX) throw invalidArgument(`a command of ${command.length} bytes is over KV_APP_COMMAND_BYTES_MAX (${KV_APP_COMMAND_BYTES_MAX})`);
+    const { result } = await this.write({ op: 'app', data: command }, options, writeReply);
+    if (result.op !== 'app') fail(`a state machine command answered with ${result.op}`);
+    return appResult(result.encoded);
+  }
+
+  /**
+   * Asks the cluster's own state machine `request` (its `query`), at a consistency as for
+   * {@link get} (linearizable by default): resolves to what `query` returned. What it threw is
+   * APPLY_FAILED with its message.
+   */
+  async query(request: Uint8Array, options?: GetOptions): Promise<Uint8Array> {
+    const consistency = checkReadOptions(options, this.host);
+    if (!(request instanceof Uint8Array)) throw invalidArgument(`a query is a Uint8Array, got ${shown(request)}`);
+    if (request.length > QUERY_BYTES_MAX) throw invalidArgument(`a query of ${request.length} bytes is over QUERY_BYTES_MAX (${QUERY_BYTES_MAX})`);
+    const encoded = await this.read({ kind: 'query', requestId: 0, consistency, data: request }, consistency, options, readValue);
+    if (encoded === undefined) fail('a query answered with no outcome');
+    return appResult(encoded);
   }
 
   /** The value of `key`, or undefined. */
@@ -1155,6 +1187,14 @@ function encodeWrite(command: KvCommand, buffers: RequestBuffers): WriteRequest 
 
 /** A put resolves to nothing. */
 function putDone(): void {}
+
+/** What the cluster's own state machine returned, or APPLY_FAILED with what it threw (an outcome: kv/app-machine.ts). */
+function appResult(encoded: Uint8Array): Uint8Array {
+  const outcome = decodeAppOutcome(encoded);
+  if (outcome === undefined) throw new RingraftError(ErrorCode.DECODE_ERROR, 'a state machine outcome does not decode');
+  if (!outcome.ok) throw new RingraftError(ErrorCode.APPLY_FAILED, outcome.message);
+  return outcome.result.slice();
+}
 
 /** The write reply itself. */
 function writeReply(reply: ClientReply & { readonly kind: 'write' }): ClientReply & { readonly kind: 'write' } {

@@ -24,7 +24,7 @@
  */
 
 import { ErrorCode, invalidArgument, RingraftError } from '../base/index.ts';
-import { type NodeStatus } from '../runtime/index.ts';
+import { importFactory, type NodeStatus } from '../runtime/index.ts';
 import { realFileSystem, type FileSystem } from '../storage/index.ts';
 import { KvClient } from './client.ts';
 import { ControlChannel } from './control-channel.ts';
@@ -149,6 +149,8 @@ export class Cluster {
    */
   static async start(options: ClusterOptions = {}, seams: ClusterSeams = {}): Promise<Cluster> {
     const resolved = resolveOptions(options);
+    // The module loads here first, so one that cannot fails the start with an error naming it.
+    if (resolved.stateMachine !== undefined) await importFactory(resolved.stateMachine.module);
     const dataDir = resolved.dataDir === undefined ? undefined : DataDirectory.open(resolved.dataDir, options.nodes, resolved.nodes, seams.fileSystem ?? realFileSystem);
     const ids = dataDir?.memberIds() ?? Array.from({ length: resolved.nodes }, (_, i) => i + 1);
     const cluster = new Cluster({ ...resolved, nodes: ids.length }, dataDir);

@@ -252,7 +252,12 @@ export class NodeWorkers {
   /** Starts a worker for `thread`; what it posts is routed to its nodes' slots. */
   private startThread(thread: NodeThreadHandle): void {
     const { port1, port2 } = new MessageChannel();
-    const data: NodeThreadData = { doorbell: thread.doorbell, controlWord: thread.controlWord.buffer as SharedArrayBuffer, controlPort: port2 };
+    const data: NodeThreadData = {
+      doorbell: thread.doorbell,
+      controlWord: thread.controlWord.buffer as SharedArrayBuffer,
+      controlPort: port2,
+      stateMachine: this.cx.options.stateMachine,
+    };
     const worker = new Worker(NODE_WORKER_URL, { workerData: data, transferList: [port2] });
     if (this.unrefed) worker.unref();
     thread.worker = worker;

@@ -5,10 +5,12 @@
  */
 
 import { availableParallelism } from 'node:os';
+import { resolve as resolvePath } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { checkKnown, CLUSTER_NODES_MAX, integer, invalidArgument, resolveSettings, type Settings, type SettingsInput } from '../base/index.ts';
 import { resolveRaftSettings, type RaftSettings, type RaftSettingsInput } from '../core/index.ts';
 import { KV_KEY_BYTES_MAX, KV_VALUE_BYTES_MAX } from '../kv/index.ts';
-import { resolveNodeSettings, WRITE_REQUEST_BYTES_MAX, type NodeSettings, type NodeSettingsInput } from '../runtime/index.ts';
+import { resolveNodeSettings, WRITE_REQUEST_BYTES_MAX, type NodeSettings, type NodeSettingsInput, type StateMachineSpec } from '../runtime/index.ts';
 import { RING_CAPACITY_BYTES_MAX, ringFrameBytesMax } from '../transport/index.ts';
 
 /**
@@ -34,6 +36,16 @@ export interface ClusterOptions {
    * each besides the client's; fewer on a smaller one). BENCHMARKS.md has the measurements.
    */
   readonly nodeThreads?: number;
+  /**
+   * The cluster's own state machine, replicated beside the key-value store: each node's
+   * thread imports `module` (a file URL, or a path taken from the current directory; a
+   * TypeScript module once built to JavaScript) and calls its default export with `options`
+   * (anything `structuredClone` copies) to make the node's machine (kv/app-machine.ts has the
+   * interface and its determinism rules). Clients then call `propose` and `query`. A module
+   * that does not load, or exports no function, fails `createCluster` with INVALID_ARGUMENT
+   * naming it. Every node of the cluster runs the same module.
+   */
+  readonly stateMachine?: { readonly module: string | URL; readonly options?: unknown };
   /** The Raft settings (core/settings.ts). */
   readonly raft?: RaftSettingsInput;
   /** Each node's host settings (runtime/settings.ts). */
@@ -70,6 +82,8 @@ export interface ResolvedOptions {
   readonly raft: RaftSettings;
   readonly node: NodeSettings;
   readonly client: ClientSettings;
+  /** The cluster's own state machine: its module's href and the options for its factory. */
+  readonly stateMachine: StateMachineSpec | undefined;
 }
 
 const CLUSTER_SETTINGS = {
@@ -78,7 +92,7 @@ const CLUSTER_SETTINGS = {
   ringBytes: integer(8 << 20, 64 << 10, RING_CAPACITY_BYTES_MAX),
   nodeThreads: integer(CLUSTER_NODES_MAX, 1, CLUSTER_NODES_MAX),
 } as const;
-const GROUPS = ['dataDir', 'raft', 'node', 'client'];
+const GROUPS = ['dataDir', 'raft', 'node', 'client', 'stateMachine'];
 
 /** Room in a frame beyond the payload bytes it carries: message header, entry headers. */
 const FRAME_OVERHEAD_BYTES = 64 << 10;
@@ -87,7 +101,7 @@ const FRAME_OVERHEAD_BYTES = 64 << 10;
 export function resolveOptions(o: ClusterOptions = {}): ResolvedOptions {
   if (typeof o !== 'object' || o === null || Array.isArray(o)) throw invalidArgument('options must be an object');
   checkKnown(CLUSTER_SETTINGS, o, '', GROUPS);
-  const { dataDir, raft, node, client, ...own } = o;
+  const { dataDir, raft, node, client, stateMachine, ...own } = o;
   const top = resolveSettings(CLUSTER_SETTINGS, { ...own, seed: own.seed ?? Math.floor(Math.random() * 2 ** 32), nodeThreads: own.nodeThreads ?? defaultNodeThreads() });
   if (dataDir !== undefined && (typeof dataDir !== 'string' || dataDir.length === 0)) throw invalidArgument('dataDir must be a non-empty string');
   const r: ResolvedOptions = {
@@ -96,6 +110,7 @@ export function resolveOptions(o: ClusterOptions = {}): ResolvedOptions {
     raft: resolveRaftSettings(raft, 'raft.'),
     node: resolveNodeSettings(node, 'node.'),
     client: resolveSettings(CLIENT_SETTINGS, client, 'client.'),
+    stateMachine: stateMachine === undefined ? undefined : resolveStateMachine(stateMachine),
   };
   if ((r.ringBytes & (r.ringBytes - 1)) !== 0) throw invalidArgument(`ringBytes ${r.ringBytes} is not a power of two`);
   // Every frame must fit a ring: the largest batch or chunk (a batch always carries at least
@@ -119,6 +134,23 @@ export function resolveOptions(o: ClusterOptions = {}): ResolvedOptions {
  */
 export function defaultNodeThreads(cores: number = availableParallelism()): number {
   return Math.max(1, Math.min(CLUSTER_NODES_MAX, cores - 1));
+}
+
+/** The module's href and the options, checked: INVALID_ARGUMENT for anything else. */
+function resolveStateMachine(spec: unknown): StateMachineSpec {
+  if (typeof spec !== 'object' || spec === null || Array.isArray(spec)) throw invalidArgument('stateMachine must be an object { module, options }');
+  for (const name of Object.keys(spec)) if (name !== 'module' && name !== 'options') throw invalidArgument(`unknown option stateMachine.${name}`);
+  const { module, options } = spec as { module?: unknown; options?: unknown };
+  let href: string;
+  if (module instanceof URL) href = module.href;
+  else if (typeof module === 'string' && module.length > 0) href = /^(file|data):/.test(module) ? module : pathToFileURL(resolvePath(module)).href;
+  else throw invalidArgument(`stateMachine.module must be a URL or a non-empty path, got ${module === null ? 'null' : typeof module}`);
+  try {
+    structuredClone(options);
+  } catch (error) {
+    throw invalidArgument(`stateMachine.options must be what structuredClone copies (it goes to every node's thread): ${(error as Error).message}`);
+  }
+  return { module: href, options };
 }
 
 /** The election timeout in milliseconds (its lower end). */

@@ -16,6 +16,7 @@
  * An outcome, as sessions keep it and replies carry it: one byte (0: the bytes `apply`
  * returned follow; 1: the UTF-8 message of what it threw follows), then the bytes.
  */
+import { KvError, KvErrorCode } from './errors.ts';
 import { KV_VALUE_BYTES_MAX } from './limits.ts';
 
 /** What a user's state machine provides (see the module comment for the determinism rules). */
@@ -88,14 +89,14 @@ export function appSnapshotBytes(machine: StateMachine): Uint8Array {
   const taken = machine.snapshot();
   if (taken instanceof Uint8Array) return taken;
   if (taken === null || typeof taken !== 'object' || typeof (taken as Iterable<Uint8Array>)[Symbol.iterator] !== 'function') {
-    throw new TypeError('a state machine snapshot is a Uint8Array or an iterable of them');
+    throw new KvError(KvErrorCode.APPLY_FAILED, 'a state machine snapshot is a Uint8Array or an iterable of them');
   }
   const chunks: Uint8Array[] = [];
   let total = 0;
   for (const chunk of taken) {
-    if (!(chunk instanceof Uint8Array)) throw new TypeError('a state machine snapshot chunk is a Uint8Array');
+    if (!(chunk instanceof Uint8Array)) throw new KvError(KvErrorCode.APPLY_FAILED, 'a state machine snapshot chunk is a Uint8Array');
     total += chunk.length;
-    if (total > APP_SNAPSHOT_BYTES_MAX) throw new RangeError(`a state machine snapshot of more than APP_SNAPSHOT_BYTES_MAX (${APP_SNAPSHOT_BYTES_MAX}) bytes`);
+    if (total > APP_SNAPSHOT_BYTES_MAX) throw new KvError(KvErrorCode.APPLY_FAILED, `a state machine snapshot of more than APP_SNAPSHOT_BYTES_MAX (${APP_SNAPSHOT_BYTES_MAX}) bytes`);
     chunks.push(chunk);
   }
   if (chunks.length === 1) return chunks[0]!;

@@ -8,7 +8,7 @@
  *
  * ```
  * offset  size   field
- * 0       1      kind: 1 write, 2 read, 3 watch, 4 unwatch, 5 admin, 6 range, 7 lease
+ * 0       1      kind: 1 write, 2 read, 3 watch, 4 unwatch, 5 admin, 6 range, 7 lease, 8 query
  *                (0 is invalid)
  * 1       4      requestId (u32), chosen by the client, echoed in every reply
  * then, by kind:
@@ -26,6 +26,9 @@
  *   lease    1      op: 1 keep-alive, 2 time-to-live (never 3, the stale tag: a server forwards
  *                   every lease request to its leader)
  *            8      lease id (u64, >= 1)
+ *   query    1      consistency (as a read's), then 4 + q: a request for the cluster's own
+ *                   state machine (kv/app-machine.ts), answered by a read done whose value is
+ *                   the encoded outcome of its `query`
  * ```
  *
  * Reply frame:
@@ -84,7 +87,9 @@ export type ClientRequest =
   /** A range read (kv/range-codec.ts); its query checked by the node (kv/range.ts), not here. */
   | { readonly kind: 'range'; readonly requestId: number; readonly consistency: WireConsistency; readonly query: KvRangeQuery }
   /** A keep-alive or a time-to-live of a lease: the leader answers it, after a ReadIndex round (runtime/lease-keeper.ts). */
-  | { readonly kind: 'lease'; readonly requestId: number; readonly op: LeaseOp; readonly id: number };
+  | { readonly kind: 'lease'; readonly requestId: number; readonly op: LeaseOp; readonly id: number }
+  /** A read of the cluster's own state machine: answered by a 'read' reply whose value is the query's encoded outcome. */
+  | { readonly kind: 'query'; readonly requestId: number; readonly consistency: WireConsistency; readonly data: Uint8Array };
 
 export type LeaseOp = 'keep-alive' | 'time-to-live';
 
@@ -125,7 +130,7 @@ export const WRITE_REQUEST_BYTES_MAX = KV_REQUEST_BYTES_MAX;
 const CODE_BYTES = 2;
 
 /** Every frame's first byte: what it is (a host that routes frames reads it without decoding the rest). */
-export const REQUEST_KIND = { write: 1, read: 2, watch: 3, unwatch: 4, admin: 5, range: 6, lease: 7 } as const;
+export const REQUEST_KIND = { write: 1, read: 2, watch: 3, unwatch: 4, admin: 5, range: 6, lease: 7, query: 8 } as const;
 /** The first byte of a write request frame; its KV request starts at REQUEST_HEADER_BYTES. */
 export const REQUEST_KIND_WRITE = REQUEST_KIND.write;
 /** The first byte of a watch request frame (a malformed one is answered with watch-end). */
@@ -144,8 +149,10 @@ export function isForwardedToLeader(frame: Uint8Array): boolean {
   const kind = frame[0];
   if (kind === REQUEST_KIND.write || kind === REQUEST_KIND.lease) return true;
   const tag = frame[HEADER_BYTES];
-  return (kind === REQUEST_KIND.read || kind === REQUEST_KIND.range) && frame.length > HEADER_BYTES && tag !== CONSISTENCY_TAG.stale && tag !== CONSISTENCY_TAG.follower;
+  return (kind === REQUEST_KIND.read || kind === REQUEST_KIND.range || kind === REQUEST_KIND.query) && frame.length > HEADER_BYTES && tag !== CONSISTENCY_TAG.stale && tag !== CONSISTENCY_TAG.follower;
 }
+/** Longest request for the cluster's own state machine (a query's bytes). */
+export const QUERY_BYTES_MAX = KV_VALUE_BYTES_MAX;
 /** A read request's consistency byte, right after its header. */
 export const CONSISTENCY_TAG = { linearizable: 1, lease: 2, stale: 3, follower: 4 } as const;
 const CONSISTENCY_BY_TAG: readonly (WireConsistency | undefined)[] = [undefined, 'linearizable', 'lease', 'stale', 'follower'];
@@ -174,6 +181,8 @@ export function encodedRequestBytes(req: ClientRequest): number {
       return HEADER_BYTES + 1 + encodedRangeQueryBytes(req.query);
     case 'lease':
       return HEADER_BYTES + 1 + 8;
+    case 'query':
+      return HEADER_BYTES + 1 + LENGTH_BYTES + req.data.length;
   }
 }
 
@@ -217,6 +226,10 @@ export function writeRequestTo(w: ByteWriter, req: ClientRequest, requestId: num
     case 'lease':
       w.u8(LEASE_OP_TAG[req.op]);
       w.u64Number(req.id);
+      break;
+    case 'query':
+      w.u8(CONSISTENCY_TAG[req.consistency]);
+      w.bytes(req.data);
       break;
   }
 }
@@ -272,6 +285,13 @@ export function decodeRequest(bytes: Uint8Array): ClientRequest {
         if (id === 0) throw new ProtocolError('lease id is 0');
         r.expectEnd();
         return { kind: 'lease', requestId, op, id };
+      }
+      case REQUEST_KIND.query: {
+        const consistency = CONSISTENCY_BY_TAG[r.u8()];
+        if (consistency === undefined) throw new ProtocolError('unknown read consistency');
+        const data = r.bytes(QUERY_BYTES_MAX).slice();
+        r.expectEnd();
+        return { kind: 'query', requestId, consistency, data };
       }
       default:
         throw new ProtocolError(`unknown request kind ${kind}`);

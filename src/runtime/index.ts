@@ -5,6 +5,7 @@ export {
   encodedReplyBytes,
   encodedRequestBytes,
   ProtocolError,
+  QUERY_BYTES_MAX,
   REQUEST_HEADER_BYTES,
   REQUEST_KIND_WRITE,
   REQUEST_KIND_ADMIN,
@@ -40,9 +41,10 @@ export type { HostHooks, HostSink, HostStorage, NodeHostOptions, NodeStatus } fr
 export { Outbox } from './outbox.ts';
 export type { FrameCodec } from './outbox.ts';
 export { plainError, signalControl } from './worker-protocol.ts';
+export { importFactory } from './state-machine-module.ts';
 export { LATENCY_BUCKETS_SECONDS, LatencyHistogram, type LatencySnapshot } from './latency.ts';
 export type { NodeTimings } from './worker-protocol.ts';
-export type { ClientLinkData, ControlReply, ControlRequest, ForwardedDiagnostic, NodeThreadData, NodeWorkerData, PeerLink, PlainError, ThreadRequest, WorkerSettings } from './worker-protocol.ts';
+export type { ClientLinkData, ControlReply, ControlRequest, ForwardedDiagnostic, NodeThreadData, NodeWorkerData, PeerLink, PlainError, StateMachineSpec, ThreadRequest, WorkerSettings } from './worker-protocol.ts';
 
 /**
  * The worker entry file, for `new Worker(...)`. Worker threads run JavaScript, so code

@@ -24,11 +24,12 @@
 
 import { ErrorCode, fail } from '../base/index.ts';
 import { EntryType, NONE, RaftNode, type ConfChange, type ConfState, type Entry, type Message, type RaftConfig, type Ready, type Role, type Snapshot, type Storage } from '../core/index.ts';
-import { checkRangeQuery, isKvBatch, KV_KEY_BYTES_MAX, KvError, KvStateMachine, type KvRangeQuery } from '../kv/index.ts';
+import { checkRangeQuery, isKvBatch, KV_KEY_BYTES_MAX, KvError, KvStateMachine, type KvRangeQuery, type StateMachine } from '../kv/index.ts';
 import type { PersistBatch } from '../storage/index.ts';
 import {
   decodeRequest,
   ProtocolError,
+  QUERY_BYTES_MAX,
   REQUEST_HEADER_BYTES,
   REQUEST_KIND_WATCH,
   REQUEST_KIND_WRITE,
@@ -79,6 +80,8 @@ export interface NodeHostOptions {
   /** Builds the Raft node (default `new RaftNode(config)`): the simulator plants bugs here. */
   readonly createRaft?: (config: RaftConfig) => RaftNode;
   readonly hooks?: HostHooks;
+  /** Makes the cluster's own state machine, hosted beside the store (kv/app-machine.ts), each time the store is made or restored. */
+  readonly app?: () => StateMachine;
 }
 
 /**
@@ -123,6 +126,8 @@ export class NodeHost {
   readonly raft: RaftNode;
   readonly storage: HostStorage;
   private kvMachine: KvStateMachine;
+  /** Makes the cluster's own state machine, if it has one. */
+  private readonly app: (() => StateMachine) | undefined;
   private readonly sink: HostSink;
   private readonly hooks: HostHooks;
   private readonly writes: WriteBatcher;
@@ -138,6 +143,7 @@ export class NodeHost {
 
   constructor(options: NodeHostOptions, sink: HostSink) {
     this.storage = options.storage;
+    this.app = options.app;
     this.sink = sink;
     const settings = resolveNodeSettings(options.node);
     const config: RaftConfig = { ...options.raft, storage: this.storage, trace: publishingTraceSink(options.raft.trace) };
@@ -266,6 +272,13 @@ export class NodeHost {
           return;
         }
         this.reads.queueLease(req.requestId, req.op, req.id);
+        return;
+      case 'query':
+        if (!(req.data.length <= QUERY_BYTES_MAX && isConsistency(req.consistency))) {
+          this.refuseMalformed(req.requestId, false);
+          return;
+        }
+        this.reads.queueQuery(req.requestId, req.consistency, req.data);
         return;
       default:
         this.refuseMalformed((req as { requestId: number }).requestId, false);
@@ -396,7 +409,8 @@ export class NodeHost {
    * each snapshot installed. A seam for the simulator's planted state-machine bug.
    */
   protected newStateMachine(snapshot: Uint8Array | undefined): KvStateMachine {
-    return snapshot === undefined ? new KvStateMachine() : KvStateMachine.restore(snapshot);
+    const options = this.app === undefined ? {} : { app: this.app };
+    return snapshot === undefined ? new KvStateMachine(options) : KvStateMachine.restore(snapshot, options);
   }
 
   /**

@@ -34,6 +34,8 @@ import { MemoryStorage, WalStorage, walRecoveryChannel, type RecoveryReport } fr
 
 import { Doorbell, RingConsumer, RingError, RingErrorCode, RingProducer } from '../transport/index.ts';
 import { encodedReplyBytes, writeReplyTo, type ClientReply } from './client-protocol.ts';
+import type { StateMachine } from '../kv/index.ts';
+import { importFactory } from './state-machine-module.ts';
 import { LatencyHistogram } from './latency.ts';
 import { NodeHost, type HostStorage } from './node-host.ts';
 import { Outbox, type FrameCodec } from './outbox.ts';
@@ -46,6 +48,7 @@ import {
   type NodeThreadData,
   type NodeWorkerData,
   type PeerLink,
+  type StateMachineSpec,
   type ThreadRequest,
 } from './worker-protocol.ts';
 
@@ -115,8 +118,14 @@ class NodeWorker {
   private readonly peerQueueBytesMax: number;
   private readonly persistLatency = new LatencyHistogram();
   private readonly applyLatency = new LatencyHistogram();
+  /** When the Ready being processed was taken, and when its writes were durable (performance.now()). */
+  private readyAt = 0;
+  private persistedAt = 0;
 
-  constructor(private readonly data: NodeWorkerData) {
+  constructor(
+    private readonly data: NodeWorkerData,
+    app: (() => StateMachine) | undefined,
+  ) {
     const s = data.settings;
     this.id = data.id;
     this.tickMs = s.node.tickMs;
@@ -127,25 +136,38 @@ class NodeWorker {
     this.controlWord = new Int32Array(data.controlWord);
     const storage: HostStorage =
       s.dataDir === undefined ? new MemoryStorage() : WalStorage.open(s.dataDir, { durability: s.node.fsync });
-    let readyAt = 0;
-    let persistedAt = 0;
-    this.host = new NodeHost(
+    // A host that cannot be made (a snapshot it cannot restore, a state machine whose factory
+    // throws) leaves no file open behind it.
+    try {
+      this.host = this.makeHost(data, storage, app);
+    } catch (error) {
+      storage.abandon?.();
+      throw error;
+    }
+    // After the host: a link hands its frames to it.
+    for (const link of data.clients) this.addClient(link);
+  }
+
+  private makeHost(data: NodeWorkerData, storage: HostStorage, app: (() => StateMachine) | undefined): NodeHost {
+    const s = data.settings;
+    return new NodeHost(
       {
         raft: { ...s.raft, id: data.id, voters: data.voters, seed: data.seed, trace: forwardTrace },
         storage,
         node: s.node,
+        ...(app === undefined ? {} : { app }),
         // The time of each Ready's write (its writev and fdatasync, and early sends) and of
         // its apply, for the node's metrics.
         hooks: {
           beforePersist: () => {
-            readyAt = performance.now();
+            this.readyAt = performance.now();
           },
           afterPersist: (rd) => {
-            persistedAt = performance.now();
-            if (rd.entries.length > 0 || rd.hardState !== undefined || rd.snapshot !== undefined) this.persistLatency.observeMs(persistedAt - readyAt);
+            this.persistedAt = performance.now();
+            if (rd.entries.length > 0 || rd.hardState !== undefined || rd.snapshot !== undefined) this.persistLatency.observeMs(this.persistedAt - this.readyAt);
           },
           afterAdvance: (rd) => {
-            if (rd.committedEntries.length > 0) this.applyLatency.observeMs(performance.now() - persistedAt);
+            if (rd.committedEntries.length > 0) this.applyLatency.observeMs(performance.now() - this.persistedAt);
           },
         },
       },
@@ -159,8 +181,6 @@ class NodeWorker {
         },
       },
     );
-    // After the host: a link hands its frames to it.
-    for (const link of data.clients) this.addClient(link);
   }
 
   /**
@@ -498,6 +518,8 @@ class NodeThread {
     private readonly controlPort: MessagePort | undefined,
     controlWord: SharedArrayBuffer | undefined,
     private readonly sole: boolean,
+    /** Makes the cluster's own state machine for a node (one per node, and again on each snapshot it installs). */
+    private readonly app: (() => StateMachine) | undefined,
   ) {
     this.controlWord = controlWord === undefined ? undefined : new Int32Array(controlWord);
   }
@@ -506,7 +528,7 @@ class NodeThread {
   host(data: NodeWorkerData): void {
     let node: NodeWorker;
     try {
-      node = new NodeWorker(data);
+      node = new NodeWorker(data, this.app);
     } catch (error) {
       if (this.sole) throw error;
       data.controlPort.close();
@@ -599,13 +621,25 @@ walRecoveryChannel.subscribe(forwardWalRecovery);
 const data = workerData as NodeThreadData | NodeWorkerData;
 if ('id' in data) {
   // One node alone (the server's): the thread ends with it.
-  const thread = new NodeThread(new Doorbell(data.doorbell), undefined, undefined, true);
+  const thread = new NodeThread(new Doorbell(data.doorbell), undefined, undefined, true, undefined);
   thread.host(data);
   thread.run();
 } else {
-  const thread = new NodeThread(new Doorbell(data.doorbell), data.controlPort, data.controlWord, false);
+  const thread = new NodeThread(new Doorbell(data.doorbell), data.controlPort, data.controlWord, false, await appOf(data.stateMachine));
   thread.run();
   data.controlPort.close();
+}
+
+/**
+ * The maker of the cluster's own state machine: the module imported (once per thread) and its
+ * default export called with the options, once per node and store. A module that does not
+ * load, or whose default export is not a function, fails the thread, and so the start of its
+ * nodes, with an error that names it.
+ */
+async function appOf(spec: StateMachineSpec | undefined): Promise<(() => StateMachine) | undefined> {
+  if (spec === undefined) return undefined;
+  const factory = await importFactory(spec.module);
+  return () => factory(spec.options);
 }
 
 /**

@@ -34,11 +34,13 @@ import type { LeaseTimes } from './lease-keeper.ts';
 import { notLeaderReply, refusalOf } from './host-replies.ts';
 import type { HostSink } from './node-host.ts';
 
-/** A read of one key, of a range of keys (its query checked: kv/range.ts), or a lease request. */
+/** A read of one key, of a range of keys (its query checked: kv/range.ts), a lease request, or a query of the cluster's own state machine. */
 type PendingRead =
-  | { readonly requestId: number; readonly key: Uint8Array; readonly range?: undefined; readonly lease?: undefined }
-  | { readonly requestId: number; readonly range: KvRangeQuery; readonly lease?: undefined }
-  | { readonly requestId: number; readonly range?: undefined; readonly lease: { readonly op: LeaseOp; readonly id: number } };
+  | { readonly requestId: number; readonly key: Uint8Array; readonly range?: undefined; readonly lease?: undefined; readonly query?: undefined }
+  | { readonly requestId: number; readonly range: KvRangeQuery; readonly lease?: undefined; readonly query?: undefined }
+  | { readonly requestId: number; readonly range?: undefined; readonly lease: { readonly op: LeaseOp; readonly id: number }; readonly query?: undefined }
+  /** A query of the cluster's own state machine (kv/app-machine.ts). */
+  | { readonly requestId: number; readonly range?: undefined; readonly lease?: undefined; readonly query: Uint8Array };
 
 export interface ReadQueueOptions {
   /** Only for the simulator's planted bug (NodeHost.rangeReadsServedLocally): range reads skip the leader and ReadIndex. */
@@ -87,6 +89,11 @@ export class ReadQueue {
     this.take({ requestId, range }, consistency);
   }
 
+  /** Takes a query of the cluster's own state machine, as {@link queue} takes a read of one key. */
+  queueQuery(requestId: number, consistency: WireConsistency, query: Uint8Array): void {
+    this.take({ requestId, query }, consistency);
+  }
+
   /** Takes a lease keep-alive or time-to-live: on the leader, into the next linearizable round. */
   queueLease(requestId: number, op: LeaseOp, id: number): void {
     this.take({ requestId, lease: { op, id } }, 'linearizable');
@@ -127,7 +134,8 @@ export class ReadQueue {
       const times = this.leases(read.lease.op, read.lease.id);
       if (times === undefined) this.sink.reply({ kind: 'error', requestId: read.requestId, code: ErrorCode.LEASE_NOT_FOUND, leaderHint: NONE, proposed: false });
       else this.sink.reply({ kind: 'lease', requestId: read.requestId, id: read.lease.id, ...times });
-    } else if (read.range === undefined) this.sink.reply({ kind: 'read', requestId: read.requestId, index, value: kv.getShared(read.key) });
+    } else if (read.query !== undefined) this.sink.reply({ kind: 'read', requestId: read.requestId, index, value: kv.query(read.query) });
+    else if (read.range === undefined) this.sink.reply({ kind: 'read', requestId: read.requestId, index, value: kv.getShared(read.key) });
     else this.sink.reply({ kind: 'range', requestId: read.requestId, result: kv.range(read.range) });
   }
 

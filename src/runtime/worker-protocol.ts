@@ -70,9 +70,17 @@ export interface NodeWorkerData {
  */
 export interface NodeThreadData {
   readonly doorbell: SharedArrayBuffer;
+  /** The cluster's own state machine: the module the thread imports (a URL's href) and the options its default export is called with, once per node. */
+  readonly stateMachine?: StateMachineSpec | undefined;
   /** Int32 word 0 counts thread messages sent. */
   readonly controlWord: SharedArrayBuffer;
   readonly controlPort: MessagePort;
+}
+
+/** Where a cluster's own state machine comes from: a module's href, and what its factory is given. */
+export interface StateMachineSpec {
+  readonly module: string;
+  readonly options: unknown;
 }
 
 /** The thread's own control messages (a node's go to the node's port). */

@@ -165,6 +165,13 @@ describe("a cluster's own state machine in the store", () => {
     expect(restored.snapshot()).toEqual(v5);
   });
 
+  it('refuses a snapshot of the machine that is not bytes with APPLY_FAILED', () => {
+    for (const taken of ['text', [Uint8Array.of(1), 'x'], null]) {
+      const kv = new KvStateMachine({ app: () => Object.assign(new Counter(), { snapshot: () => taken as unknown as Uint8Array }) });
+      expect(() => kv.snapshot()).toThrow(expect.objectContaining({ code: ErrorCode.APPLY_FAILED }));
+    }
+  });
+
   it('encodes a command within its bound, and decodes it as it was', () => {
     const data = Uint8Array.of(9, 8, 7);
     const decoded = decodeKvRequest(app(5, 6, data));

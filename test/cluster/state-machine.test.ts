@@ -1,0 +1,123 @@
+// A cluster's own state machine (createCluster's `stateMachine`): proposals apply once each,
+// in one order, on every replica, through a leader crash under load and restarts from disk
+// with snapshots; queries at each consistency; an apply that throws is APPLY_FAILED with its
+// message and the cluster serves on; a module that does not load, or exports no function,
+// fails the start naming it; a cluster without one answers APPLY_FAILED.
+import { describe, expect, it } from 'vitest';
+import { ErrorCode } from '../../src/index.ts';
+import { leaderOf, refused, start, stopAfterEach, tempDir } from './helpers.ts';
+
+stopAfterEach();
+
+const LEDGER = new URL('../fixtures/ledger-machine.mjs', import.meta.url);
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+const text = (s: string): Uint8Array => encoder.encode(s);
+const json = (b: Uint8Array): unknown => JSON.parse(decoder.decode(b));
+
+describe("a cluster's own state machine", () => {
+  it('applies each proposal once, in one order on every replica, through a leader crash under load and restarts from disk with snapshots', async () => {
+    const cluster = await start({ dataDir: tempDir(), stateMachine: { module: LEDGER, options: { name: 'ledger' } }, node: { snapshotEveryEntries: 25 } });
+    const kv = cluster.client();
+    expect(json(await kv.query(text('options')))).toEqual({ name: 'ledger' });
+    const acked = new Set<number>();
+    let next = 1;
+    let stop = false;
+    const load = Array.from({ length: 16 }, async () => {
+      while (!stop && next <= 2_000) {
+        const id = next++;
+        try {
+          await kv.propose(text(String(id)), { timeoutMs: 5_000 });
+          acked.add(id);
+        } catch (error) {
+          // A call that failed may or may not have applied; it must not apply twice.
+          if (!(error instanceof Error)) throw error;
+        }
+      }
+    });
+    await new Promise((r) => setTimeout(r, 300));
+    const leader = await leaderOf(cluster);
+    await cluster.crash(leader);
+    await new Promise((r) => setTimeout(r, 300));
+    await cluster.restart(leader);
+    await new Promise((r) => setTimeout(r, 200));
+    stop = true;
+    await Promise.all(load);
+    expect(acked.size).toBeGreaterThan(100);
+
+    const ids = json(await kv.query(text('ids'))) as number[];
+    expect(new Set(ids).size).toBe(ids.length);
+    expect([...acked].filter((id) => !ids.includes(id))).toEqual([]);
+    // Every replica, once caught up, applied the same ids in the same order.
+    const commit = (await cluster.status()).nodes.reduce((m, n) => Math.max(m, n.commitIndex), 0);
+    for (const node of (await cluster.status()).nodes) {
+      const deadline = Date.now() + 5_000;
+      while ((await cluster.status()).nodes.find((n) => n.id === node.id)!.appliedIndex < commit && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+      expect(json(await kv.query(text('ids'), { consistency: 'stale', nodeId: node.id }))).toEqual(ids);
+    }
+    // Restarted from its log and snapshot, a node comes back with the same state.
+    const follower = (await cluster.status()).nodes.find((n) => n.id !== leader && n.role === 'follower')!.id;
+    await cluster.crash(follower);
+    await cluster.restart(follower);
+    const deadline = Date.now() + 5_000;
+    let again: unknown;
+    do {
+      again = json(await kv.query(text('ids'), { consistency: 'stale', nodeId: follower }));
+      if (JSON.stringify(again) !== JSON.stringify(ids)) await new Promise((r) => setTimeout(r, 20));
+    } while (JSON.stringify(again) !== JSON.stringify(ids) && Date.now() < deadline);
+    expect(again).toEqual(ids);
+  });
+
+  it('answers an apply that throws with APPLY_FAILED and its message, the same when retried, and serves on', async () => {
+    const cluster = await start({ stateMachine: { module: LEDGER } });
+    const kv = cluster.client();
+    const error = await refused(kv.propose(text('throw:no such account')));
+    expect(error.code).toBe(ErrorCode.APPLY_FAILED);
+    expect(error.message).toBe('Error: no such account');
+    const q = await refused(kv.query(text('what')));
+    expect(q.code).toBe(ErrorCode.APPLY_FAILED);
+    expect(q.message).toBe('RangeError: unknown query what');
+    expect(decoder.decode(await kv.propose(text('7')))).toBe('1');
+    for (const how of [{ consistency: 'linearizable' }, { consistency: 'lease' }, { consistency: 'stale' }, { readFrom: 'any' }] as const) {
+      const deadline = Date.now() + 5_000;
+      let ids: unknown;
+      do ids = json(await kv.query(text('ids'), how));
+      while (JSON.stringify(ids) !== '[7]' && Date.now() < deadline);
+      expect(ids).toEqual([7]);
+    }
+  });
+
+  it('fails the start with INVALID_ARGUMENT naming a module that does not load or exports no function', async () => {
+    const missing = new URL('../fixtures/no-such-machine.mjs', import.meta.url);
+    const e1 = await refused(start({ stateMachine: { module: missing } }));
+    expect(e1.code).toBe(ErrorCode.INVALID_ARGUMENT);
+    expect(e1.message).toContain(missing.href);
+    const noDefault = 'data:text/javascript,export const x = 1';
+    const e2 = await refused(start({ stateMachine: { module: noDefault } }));
+    expect(e2.code).toBe(ErrorCode.INVALID_ARGUMENT);
+    expect(e2.message).toMatch(/has no default export/);
+    for (const stateMachine of [{ module: 7 }, { module: '' }, { module: LEDGER, extra: 1 }, { module: LEDGER, options: { f: () => 1 } }]) {
+      const e = await refused(start({ stateMachine: stateMachine as never }));
+      expect(e.code).toBe(ErrorCode.INVALID_ARGUMENT);
+      expect(e.message).toMatch(/stateMachine/);
+    }
+  });
+
+  it('fails a node whose factory throws, alone, naming why', async () => {
+    const module = 'data:text/javascript,export default function () { throw new Error("factory says no"); }';
+    const e = await refused(start({ stateMachine: { module } }));
+    expect(e.code).toBe(ErrorCode.NO_QUORUM);
+    expect(e.message).toContain('factory says no');
+  });
+
+  it('answers APPLY_FAILED where the cluster has no state machine of its own', async () => {
+    const cluster = await start();
+    const kv = cluster.client();
+    for (const call of [() => kv.propose(text('1')), () => kv.query(text('ids'))]) {
+      const e = await refused(call());
+      expect(e.code).toBe(ErrorCode.APPLY_FAILED);
+      expect(e.message).toBe('this cluster has no state machine of its own');
+    }
+    await expect(kv.propose('1' as unknown as Uint8Array)).rejects.toMatchObject({ code: ErrorCode.INVALID_ARGUMENT });
+  });
+});
