@@ -1,6 +1,7 @@
 /**
- * The embedding API: {@link createCluster} starts one Raft node per worker thread, wires
- * every directed pair of threads with a ring, and hands out key-value clients.
+ * The embedding API: {@link createCluster} starts the Raft nodes on worker threads (one each,
+ * or several to a thread when the cores are fewer: `nodeThreads`), wires every directed pair
+ * of nodes and every client thread with each node by a ring, and hands out key-value clients.
  *
  * The main thread must never block, so its side of the rings works like this: requests are
  * encoded straight into the request ring of their node and published once per turn of the
@@ -9,7 +10,9 @@
  * main doorbell, which every node rings after publishing a reply.
  *
  * Fault controls (`crash`, `restart`, `partition`, `heal`) act on the real threads: a crash
- * terminates the worker at once; a partition makes the nodes drop Raft messages across it.
+ * terminates the node's worker at once when the node has it to itself, and has the thread
+ * drop the node between two turns when it shares it (node-workers.ts); a partition makes the
+ * nodes drop Raft messages across it.
  *
  * `Cluster` is the facade; each job behind it has a file of its own:
  *
@@ -47,7 +50,8 @@ export interface ClusterNodeStatus {
   /**
    * The kernel's id of the thread that runs the node (on Linux, its CPU time is in
    * /proc/<pid>/task/<osThreadId>/schedstat); undefined for a node that is down, or where it
-   * is unknown. A restarted node runs on a new thread.
+   * is unknown. A restarted node runs on a new thread if it had its thread to itself, else on
+   * the thread it shares, still running.
    */
   readonly osThreadId?: number;
   /** For a node that is down by no one's choice (a storage error, a damaged or lost log): why. */
@@ -233,7 +237,11 @@ export class Cluster {
     return { leaderId: leader?.id, term, nodes };
   }
 
-  /** Terminates node `id`'s thread at once: what it had not synced is not written later. */
+  /**
+   * Crashes node `id` at once: its thread is terminated if the node has it to itself, else the
+   * thread drops the node between two turns, its files closed and nothing more written. Either
+   * way what it had not synced is not written later.
+   */
   async crash(id: number): Promise<void> {
     this.checkOpen();
     const slot = this.workers.slotOf(id);

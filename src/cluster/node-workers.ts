@@ -51,14 +51,25 @@ interface NodeThreadHandle {
   /** The doorbell its nodes sleep on: every ring into any of them rings it. */
   readonly doorbell: SharedArrayBuffer;
   readonly controlWord: Int32Array;
-  /** The current worker; undefined while none runs. */
-  worker: Worker | undefined;
+  /**
+   * The worker that runs it now; undefined while none does. A worker being terminated (or
+   * that failed) is detached at once, so a start made meanwhile gets a new worker rather than
+   * the dying one.
+   */
+  run: WorkerRun | undefined;
+}
+
+/** One worker of a thread, from its start to its exit. */
+interface WorkerRun {
+  readonly worker: Worker;
   /** This side of the worker's own control port. */
-  port: MessagePort | undefined;
-  /** Resolves when the current worker has exited. */
-  exited: Promise<void> | undefined;
-  /** The nodes on the current worker: told to start (and not yet 'started'), or running. */
+  readonly port: MessagePort;
+  /** Resolves when the worker has exited. */
+  readonly exited: Promise<void>;
+  /** The nodes on this worker: told to start (and not yet 'started'), or running. */
   readonly nodes: Map<number, HostedNode>;
+  /** Set when the worker is terminated to crash one of its nodes: the others are down by no choice of theirs, and start again. */
+  collateralOf: number | undefined;
 }
 
 /** A node on a thread: whether it said 'started', and its start's settlement until then. */
@@ -222,9 +233,11 @@ export class NodeWorkers {
    * and then the node is told to run, or to close if the cluster closed meanwhile.
    */
   startWorker(id: number, voters: readonly number[], beforeRun: () => void): Promise<void> {
+    // Nothing starts on a closing cluster: its threads are being told to exit.
+    if (this.cx.isClosed()) return Promise.reject(new RingraftError(ErrorCode.CLOSED, 'the cluster is closed'));
     const slot = this.slots.get(id)!;
     const thread = slot.thread;
-    if (thread.worker === undefined) this.startThread(thread);
+    const run = thread.run ?? this.startThread(thread);
     const { port1, port2 } = new MessageChannel();
     const data: NodeWorkerData = {
       id,
@@ -244,13 +257,13 @@ export class NodeWorkers {
     slot.port = port1;
     slot.exited = new Promise<void>((resolve) => (slot.leave = resolve));
     return new Promise<void>((resolve, reject) => {
-      thread.nodes.set(id, { started: false, beforeRun, resolve, reject });
-      this.postThread(thread, { type: 'host', node: data }, [port2]);
+      run.nodes.set(id, { started: false, beforeRun, resolve, reject });
+      this.postThread(thread, run, { type: 'host', node: data }, [port2]);
     });
   }
 
   /** Starts a worker for `thread`; what it posts is routed to its nodes' slots. */
-  private startThread(thread: NodeThreadHandle): void {
+  private startThread(thread: NodeThreadHandle): WorkerRun {
     const { port1, port2 } = new MessageChannel();
     const data: NodeThreadData = {
       doorbell: thread.doorbell,
@@ -260,13 +273,12 @@ export class NodeWorkers {
     };
     const worker = new Worker(NODE_WORKER_URL, { workerData: data, transferList: [port2] });
     if (this.unrefed) worker.unref();
-    thread.worker = worker;
-    thread.port = port1;
-    thread.exited = new Promise<void>((resolve) => worker.once('exit', () => resolve()));
+    const run: WorkerRun = { worker, port: port1, exited: new Promise<void>((resolve) => worker.once('exit', () => resolve())), nodes: new Map(), collateralOf: undefined };
+    thread.run = run;
     worker.on('message', (msg: ControlReply) => {
       switch (msg.type) {
         case 'started': {
-          const hosted = thread.nodes.get(msg.id);
+          const hosted = run.nodes.get(msg.id);
           const slot = this.slots.get(msg.id);
           if (hosted === undefined || slot === undefined) return;
           hosted.started = true;
@@ -275,7 +287,7 @@ export class NodeWorkers {
           return;
         }
         case 'left':
-          this.nodeLeft(thread, msg.id, msg.error);
+          this.nodeLeft(run, msg.id, msg.error);
           return;
         case 'diagnostic':
           publishForwarded(msg);
@@ -286,30 +298,43 @@ export class NodeWorkers {
     });
     // What kills the thread kills every node on it: each is down with the thread's failure.
     worker.once('error', (error) => {
-      if (thread.worker !== worker) return;
-      for (const id of [...thread.nodes.keys()]) this.nodeLeft(thread, id, error);
+      this.detach(thread, run);
+      for (const id of [...run.nodes.keys()]) this.nodeLeft(run, id, error);
     });
     worker.once('exit', (code) => {
-      if (thread.worker !== worker) return;
-      for (const id of [...thread.nodes.keys()]) {
-        const started = thread.nodes.get(id)!.started;
-        this.nodeLeft(thread, id, started ? undefined : new RingraftError(ErrorCode.NODE_DOWN, `node ${id} exited with code ${code} before it started`));
+      this.detach(thread, run);
+      const collateral = [...run.nodes.keys()].filter((id) => run.nodes.get(id)!.started && run.collateralOf !== undefined);
+      for (const id of [...run.nodes.keys()]) {
+        const started = run.nodes.get(id)!.started;
+        const error = !started
+          ? new RingraftError(ErrorCode.NODE_DOWN, `node ${id} exited with code ${code} before it started`)
+          : run.collateralOf !== undefined
+            ? new RingraftError(ErrorCode.NODE_DOWN, `node ${id} went down with its thread, terminated to crash node ${run.collateralOf}, which the thread did not drop within ${CONTROL_TIMEOUT_MS} ms`)
+            : undefined;
+        this.nodeLeft(run, id, error);
       }
-      thread.worker = undefined;
-      thread.port?.close();
-      thread.port = undefined;
+      // Down by no choice of theirs: they start again (after close(), restart refuses).
+      for (const id of collateral) void this.restartNode(this.slots.get(id)!, true).catch(() => {});
     });
+    return run;
+  }
+
+  /** Takes `run` off its thread (it is exiting): the next start on the thread gets a new worker. */
+  private detach(thread: NodeThreadHandle, run: WorkerRun): void {
+    if (thread.run !== run) return;
+    thread.run = undefined;
+    run.port.close();
   }
 
   /**
-   * Node `id` left `thread`: it closed or was crashed (no error), or failed to start or died
-   * of `error`. A start waiting on it fails; a running node is down, and one that died of a
-   * passing storage failure is restarted later.
+   * Node `id` left its worker `run`: it closed or was crashed (no error), or failed to start
+   * or died of `error`. A start waiting on it fails; a running node is down, and one that died
+   * of a passing storage failure is restarted later.
    */
-  private nodeLeft(thread: NodeThreadHandle, id: number, error: PlainError | Error | undefined): void {
-    const hosted = thread.nodes.get(id);
+  private nodeLeft(run: WorkerRun, id: number, error: PlainError | Error | undefined): void {
+    const hosted = run.nodes.get(id);
     if (hosted === undefined) return;
-    thread.nodes.delete(id);
+    run.nodes.delete(id);
     const slot = this.slots.get(id)!;
     const failure = error === undefined ? undefined : nodeFailure(id, error);
     if (!hosted.started) {
@@ -325,9 +350,9 @@ export class NodeWorkers {
     slot.leave?.();
   }
 
-  /** Posts a message to a thread's own port and wakes the thread. */
-  private postThread(thread: NodeThreadHandle, req: ThreadRequest, transfer: MessagePort[] = []): void {
-    thread.port!.postMessage(req, transfer);
+  /** Posts a message to a thread's worker `run` on its own port and wakes the thread. */
+  private postThread(thread: NodeThreadHandle, run: WorkerRun, req: ThreadRequest, transfer: MessagePort[] = []): void {
+    run.port.postMessage(req, transfer);
     signalControl(thread.controlWord);
     new Doorbell(thread.doorbell).ring();
   }
@@ -337,7 +362,7 @@ export class NodeWorkers {
     const index = n % this.cx.options.nodeThreads;
     let thread = this.threads[index];
     if (thread === undefined) {
-      thread = { index, doorbell: Doorbell.create().buffer, controlWord: new Int32Array(new SharedArrayBuffer(4)), worker: undefined, port: undefined, exited: undefined, nodes: new Map() };
+      thread = { index, doorbell: Doorbell.create().buffer, controlWord: new Int32Array(new SharedArrayBuffer(4)), run: undefined };
       this.threads[index] = thread;
     }
     return thread;
@@ -346,8 +371,10 @@ export class NodeWorkers {
   /** The node said 'started': tells it to run (after `beforeRun`), or to close. */
   private handshake(slot: NodeSlot, beforeRun: () => void, resolve: () => void, reject: (error: RingraftError) => void): void {
     const control = this.cx.control;
-    if (this.cx.isClosed()) {
-      control.post(slot, { type: 'close', callId: 0 });
+    // Closed meanwhile (close() has marked every node down and closed its port): the thread,
+    // told to exit, closes the node itself.
+    if (this.cx.isClosed() || slot.port === undefined) {
+      if (slot.port !== undefined) control.post(slot, { type: 'close', callId: 0 });
       reject(new RingraftError(ErrorCode.CLOSED, 'the cluster is closed'));
       return;
     }
@@ -392,14 +419,19 @@ export class NodeWorkers {
     if (!slot.alive) return;
     const exited = slot.exited;
     const thread = slot.thread;
-    const worker = thread.worker;
+    const run = thread.run;
     this.markDown(slot, undefined);
-    if (worker === undefined) return;
-    if (thread.nodes.size <= 1) {
-      await worker.terminate();
+    if (run === undefined) return;
+    if (run.nodes.size <= 1) {
+      this.detach(thread, run);
+      await run.worker.terminate();
     } else {
-      this.postThread(thread, { type: 'crash', id: slot.id });
-      if ((await withinMs(exited!, CONTROL_TIMEOUT_MS)) === 'late') await worker.terminate();
+      this.postThread(thread, run, { type: 'crash', id: slot.id });
+      if ((await withinMs(exited!, CONTROL_TIMEOUT_MS)) === 'late') {
+        run.collateralOf = slot.id;
+        this.detach(thread, run);
+        await run.worker.terminate();
+      }
     }
     await exited;
   }
@@ -411,13 +443,12 @@ export class NodeWorkers {
     await Promise.all([...this.slots.values()].map((s) => s.starting?.catch(() => {})));
     const exits: Promise<void>[] = [];
     for (const thread of this.threads) {
-      if (thread?.worker === undefined) continue;
-      const worker = thread.worker;
-      const exited = thread.exited!;
-      this.postThread(thread, { type: 'exit' });
+      const run = thread?.run;
+      if (run === undefined) continue;
+      this.postThread(thread!, run, { type: 'exit' });
       exits.push(
-        withinMs(exited, CONTROL_TIMEOUT_MS).then(async (r) => {
-          if (r === 'late') await worker.terminate();
+        withinMs(run.exited, CONTROL_TIMEOUT_MS).then(async (r) => {
+          if (r === 'late') await run.worker.terminate();
         }),
       );
     }
@@ -429,8 +460,8 @@ export class NodeWorkers {
   setRef(ref: boolean): void {
     this.unrefed = !ref;
     for (const thread of this.threads) {
-      if (ref) thread?.worker?.ref();
-      else thread?.worker?.unref();
+      if (ref) thread?.run?.worker.ref();
+      else thread?.run?.worker.unref();
     }
   }
 

@@ -3,8 +3,8 @@
  * than nodes puts several on one thread: `nodeThreads`, cluster/options.ts). The thread owns
  * its loop, so it blocks: it sleeps in `Atomics.wait` on its doorbell (which every ring into
  * any of its nodes rings) until a frame arrives or a node's next tick is due. Each pass gives
- * every node a turn: it drains the node's inbound rings, ticks it if due, and hands the
- * whole batch to its {@link NodeHost}, whose Ready becomes one WAL write, the outgoing frames
+ * every node a turn: it ticks the node for each tick due (read from the clock at the start of
+ * that node's turn), drains its inbound rings, and hands the whole batch to its {@link NodeHost}, whose Ready becomes one WAL write, the outgoing frames
  * and the applied entries. Busy nodes never sleep and take all that has arrived per turn, so
  * batches grow with load. Nodes on one thread talk through rings as any others do: their
  * doorbell rings cost a load, not a wake-up, while the thread is awake.
@@ -58,6 +58,8 @@ const FRAMES_PER_RING_MAX = 4096;
 const TICKS_CATCH_UP_MAX = 1000;
 /** Ticks an idle node sleeps at most before it looks at its clock again. */
 const TICKS_IDLE_MAX = 100;
+/** The longest a thread sleeps with no node due sooner (control messages wake it at once). */
+const THREAD_IDLE_MS_MAX = 10_000;
 /** Replies queued for one client link beyond its ring (watches are cut off at half; see replyQueueBytesMax). */
 const REPLY_QUEUE_MAX = 1 << 20;
 
@@ -113,6 +115,8 @@ class NodeWorker {
   private controlSeen = 0;
   private cut = new Set<number>();
   private nextTickAt = 0;
+  /** A 'close' arrived: the node closes at the start of its turn. */
+  private closeRequested = false;
   private readonly tickMs: number;
   private readonly replyQueueBytesMax: number;
   private readonly peerQueueBytesMax: number;
@@ -187,16 +191,26 @@ class NodeWorker {
    * One turn of the node; whether it did any work. A pending node only reads its control
    * port for 'run' (or 'close'); a running one reads control, ticks what has come due, drains
    * its rings, processes the Ready and flushes what it sends. When it did nothing,
-   * {@link wakeAt} says when it wants its next turn.
+   * {@link wakeAt} says when it wants its next turn. The clock is read here, at the start of
+   * this node's turn, never passed in: on a shared thread another node's turn (a long write)
+   * may come between, and a lease must be judged by the time of now.
    */
-  turn(now: number): boolean {
-    if (this.state === 'pending') {
-      const worked = this.readControl();
-      if ((this.state as NodeState) === 'running') this.nextTickAt = now + this.tickMs;
-      this.wakeAt = now + TICKS_IDLE_MAX * this.tickMs;
+  turn(): boolean {
+    const wasPending = this.state === 'pending';
+    let worked = this.readControl();
+    // A close asked by control runs here, outside the handling of the message, so that what
+    // it throws (a failed last write) is the node's failure, not an answer nobody awaits.
+    if (this.closeRequested) {
+      this.close();
+      return true;
+    }
+    const now = performance.now();
+    if (wasPending) {
+      // Told to run: its clock starts now, and its first turn is the next.
+      if (this.state === 'running') this.nextTickAt = now + this.tickMs;
+      this.wakeAt = now + (this.state === 'running' ? 0 : TICKS_IDLE_MAX * this.tickMs);
       return worked;
     }
-    let worked = this.readControl();
     if (this.state !== 'running') return worked;
     // Time first: every tick that has come due, in order (an idle node sleeps through
     // several), before any request is judged. A leader whose thread was paused (a stopped
@@ -230,6 +244,7 @@ class NodeWorker {
     if (this.state === 'closed') return;
     const wasRunning = this.state === 'running';
     this.state = 'closed';
+    this.data.controlPort.close();
     this.host.close();
     if (wasRunning) this.flushOutboxes();
   }
@@ -240,7 +255,9 @@ class NodeWorker {
    * failed, and for a crash asked of one node of a shared thread.
    */
   abandon(): void {
+    if (this.state === 'closed') return;
     this.state = 'closed';
+    this.data.controlPort.close();
     this.host.abandon();
   }
 
@@ -427,12 +444,11 @@ class NodeWorker {
     const seen = Atomics.load(this.controlWord, 0);
     if (seen === this.controlSeen) return false;
     this.controlSeen = seen;
-    while (this.state !== 'closed') {
+    while (this.state !== 'closed' && !this.closeRequested) {
       const msg = receiveMessageOnPort(this.data.controlPort);
       if (msg === undefined) break;
       this.handleControl(msg.message as ControlRequest);
     }
-    if (this.state === 'closed') this.data.controlPort.close();
     return true;
   }
 
@@ -472,7 +488,7 @@ class NodeWorker {
         this.addClient(req.link);
         return {};
       case 'close':
-        this.close();
+        this.closeRequested = true;
         return {};
       default:
         throw new RingraftError(ErrorCode.INVALID_ARGUMENT, `unknown control message ${(req as { type: string }).type}`);
@@ -542,22 +558,30 @@ class NodeThread {
   run(): void {
     while (!this.exiting) {
       let worked = this.readControl();
-      const now = performance.now();
-      let wakeAt = now + TICKS_IDLE_MAX * 1000;
+      let wakeAt = performance.now() + THREAD_IDLE_MS_MAX;
       for (const node of this.nodes) {
         try {
-          worked = node.turn(now) || worked;
+          worked = node.turn() || worked;
         } catch (error) {
           if (this.sole) throw error;
           this.fail(node, error);
         }
-        if (node.wakeAt < wakeAt) wakeAt = node.wakeAt;
+        if (node.state !== 'closed' && node.wakeAt < wakeAt) wakeAt = node.wakeAt;
       }
       this.dropClosed();
       if (this.sole && this.nodes.length === 0) return;
       if (!worked) this.doorbell.wait(Math.max(0, wakeAt - performance.now()), this.isReady);
     }
-    for (const node of this.nodes) node.close();
+    // Each node closes on its own: one whose last write fails is that node's failure, and
+    // the others still close theirs.
+    for (const node of this.nodes) {
+      try {
+        node.close();
+      } catch (error) {
+        if (this.sole) throw error;
+        this.fail(node, error);
+      }
+    }
     this.dropClosed();
   }
 
@@ -602,7 +626,14 @@ class NodeThread {
           this.host(req.node);
           break;
         case 'crash':
-          for (const node of this.nodes) if (node.id === req.id) node.abandon();
+          for (const node of this.nodes) {
+            if (node.id !== req.id) continue;
+            try {
+              node.abandon();
+            } catch (error) {
+              this.left.set(node.id, error);
+            }
+          }
           this.dropClosed();
           break;
         case 'exit':

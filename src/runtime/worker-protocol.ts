@@ -126,9 +126,9 @@ export type ControlReply =
   /** `osThreadId`: the thread's id in the kernel (Linux: /proc/PID/task/TID), undefined where unknown. */
   | { readonly type: 'started'; readonly id: number; readonly osThreadId: number | undefined }
   /**
-   * Node `id` left its thread (a thread shared by nodes says so; a thread of one node ends
-   * instead): it closed, was crashed, or, with `error`, failed to start or died of it. The
-   * thread's other nodes go on.
+   * Node `id` left its thread: it closed, was crashed, or, with `error`, failed to start or
+   * died of it; the thread's other nodes go on. A cluster's thread says so for each node, one
+   * node alone included; a server's thread (started with one node's data) ends instead.
    */
   | { readonly type: 'left'; readonly id: number; readonly error?: PlainError }
   | ForwardedDiagnostic;

@@ -462,9 +462,17 @@ export class WalStorage implements Storage {
   abandon(): void {
     if (this.closed) return;
     this.closed = true;
-    for (const fd of this.readFds.values()) this.fs.close(fd);
+    // Every file is closed even if closing one fails; the first failure is thrown after.
+    let failure: { error: unknown } | undefined;
+    for (const fd of [...this.readFds.values(), this.active.fd]) {
+      try {
+        this.fs.close(fd);
+      } catch (error) {
+        failure ??= { error };
+      }
+    }
     this.readFds.clear();
-    this.fs.close(this.active.fd);
+    if (failure !== undefined) throw failure.error;
   }
 
   // ─── Internals ────────────────────────────────────────────────────────────────────

@@ -83,6 +83,35 @@ describe('nodes sharing worker threads', () => {
     await kv.put('after', 'corruption');
   });
 
+  it('a start that races the termination of its thread gets a new worker, not the dying one', async () => {
+    const cluster = await start({ dataDir: tempDir(), nodeThreads: 1 });
+    await cluster.client().put('a', 'b');
+    await cluster.crash(1);
+    await cluster.crash(2);
+    // Node 3 has the thread to itself: crashing it terminates the worker, while node 1 starts.
+    const [crashed, restarted] = await Promise.allSettled([cluster.crash(3), cluster.restart(1)]);
+    expect(crashed.status).toBe('fulfilled');
+    expect(restarted).toEqual({ status: 'fulfilled', value: undefined });
+    const st = await cluster.status();
+    expect(st.nodes.find((n) => n.id === 1)).toMatchObject({ alive: true });
+    expect(st.nodes.find((n) => n.id === 1)!.error).toBeUndefined();
+  });
+
+  it('close() while a node is being added leaves no worker running', async () => {
+    const tasks = (): number => readdirSync('/proc/self/task').length;
+    const before = tasks();
+    const cluster = await start({ nodes: 1, nodeThreads: 2 });
+    await cluster.client().put('a', 'b');
+    const adding = cluster.addNode().catch((e: unknown) => e);
+    await new Promise((r) => setImmediate(r));
+    await cluster.close();
+    await adding;
+    // Every worker thread this cluster started has exited (V8's own helper threads may linger: allow them).
+    const deadline = Date.now() + 3_000;
+    while (tasks() > before && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    expect(tasks()).toBeLessThanOrEqual(before);
+  });
+
   it('refuses a nodeThreads that is not an integer from 1 to the most nodes', async () => {
     for (const nodeThreads of [0, -1, 1.5, CLUSTER_NODES_MAX + 1, '2' as unknown as number]) {
       const error = await refused(start({ nodeThreads }));

@@ -14,14 +14,14 @@ stopAfterEach();
 function spyWorkers(cluster: Cluster): { readonly starts: number[]; readonly workers: Worker[] } {
   const starts: number[] = [];
   const workers: Worker[] = [];
-  const c = (cluster as unknown as { workers: { startWorker(id: number, voters: readonly number[], beforeRun: () => void): Promise<void>; slots: Map<number, { thread: { worker: Worker | undefined } }> } })
+  const c = (cluster as unknown as { workers: { startWorker(id: number, voters: readonly number[], beforeRun: () => void): Promise<void>; slots: Map<number, { thread: { run?: { worker: Worker } | undefined } }> } })
     .workers;
   const original = c.startWorker.bind(c);
   c.startWorker = (id, voters, beforeRun) => {
     const p = original(id, voters, beforeRun);
     starts.push(id);
-    const w = c.slots.get(id)!.thread.worker!;
-    if (!workers.includes(w)) workers.push(w);
+    const w = c.slots.get(id)!.thread.run?.worker;
+    if (w !== undefined && !workers.includes(w)) workers.push(w);
     return p;
   };
   afterTest(async () => {
