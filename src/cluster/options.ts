@@ -5,12 +5,10 @@
  */
 
 import { availableParallelism } from 'node:os';
-import { resolve as resolvePath } from 'node:path';
-import { pathToFileURL } from 'node:url';
 import { checkKnown, CLUSTER_NODES_MAX, integer, invalidArgument, resolveSettings, type Settings, type SettingsInput } from '../base/index.ts';
 import { resolveRaftSettings, type RaftSettings, type RaftSettingsInput } from '../core/index.ts';
 import { KV_KEY_BYTES_MAX, KV_VALUE_BYTES_MAX } from '../kv/index.ts';
-import { resolveNodeSettings, WRITE_REQUEST_BYTES_MAX, type NodeSettings, type NodeSettingsInput, type StateMachineSpec } from '../runtime/index.ts';
+import { resolveNodeSettings, resolveStateMachineSpec, WRITE_REQUEST_BYTES_MAX, type NodeSettings, type NodeSettingsInput, type StateMachineInput, type StateMachineSpec } from '../runtime/index.ts';
 import { RING_CAPACITY_BYTES_MAX, ringFrameBytesMax } from '../transport/index.ts';
 
 /**
@@ -45,7 +43,7 @@ export interface ClusterOptions {
    * that does not load, or exports no function, fails `createCluster` with INVALID_ARGUMENT
    * naming it. Every node of the cluster runs the same module.
    */
-  readonly stateMachine?: { readonly module: string | URL; readonly options?: unknown };
+  readonly stateMachine?: StateMachineInput;
   /** The Raft settings (core/settings.ts). */
   readonly raft?: RaftSettingsInput;
   /** Each node's host settings (runtime/settings.ts). */
@@ -110,7 +108,7 @@ export function resolveOptions(o: ClusterOptions = {}): ResolvedOptions {
     raft: resolveRaftSettings(raft, 'raft.'),
     node: resolveNodeSettings(node, 'node.'),
     client: resolveSettings(CLIENT_SETTINGS, client, 'client.'),
-    stateMachine: stateMachine === undefined ? undefined : resolveStateMachine(stateMachine),
+    stateMachine: stateMachine === undefined ? undefined : resolveStateMachineSpec(stateMachine, 'stateMachine'),
   };
   if ((r.ringBytes & (r.ringBytes - 1)) !== 0) throw invalidArgument(`ringBytes ${r.ringBytes} is not a power of two`);
   // Every frame must fit a ring: the largest batch or chunk (a batch always carries at least
@@ -134,23 +132,6 @@ export function resolveOptions(o: ClusterOptions = {}): ResolvedOptions {
  */
 export function defaultNodeThreads(cores: number = availableParallelism()): number {
   return Math.max(1, Math.min(CLUSTER_NODES_MAX, cores - 1));
-}
-
-/** The module's href and the options, checked: INVALID_ARGUMENT for anything else. */
-function resolveStateMachine(spec: unknown): StateMachineSpec {
-  if (typeof spec !== 'object' || spec === null || Array.isArray(spec)) throw invalidArgument('stateMachine must be an object { module, options }');
-  for (const name of Object.keys(spec)) if (name !== 'module' && name !== 'options') throw invalidArgument(`unknown option stateMachine.${name}`);
-  const { module, options } = spec as { module?: unknown; options?: unknown };
-  let href: string;
-  if (module instanceof URL) href = module.href;
-  else if (typeof module === 'string' && module.length > 0) href = /^(file|data):/.test(module) ? module : pathToFileURL(resolvePath(module)).href;
-  else throw invalidArgument(`stateMachine.module must be a URL or a non-empty path, got ${module === null ? 'null' : typeof module}`);
-  try {
-    structuredClone(options);
-  } catch (error) {
-    throw invalidArgument(`stateMachine.options must be what structuredClone copies (it goes to every node's thread): ${(error as Error).message}`);
-  }
-  return { module: href, options };
 }
 
 /** The election timeout in milliseconds (its lower end). */

@@ -652,7 +652,7 @@ walRecoveryChannel.subscribe(forwardWalRecovery);
 const data = workerData as NodeThreadData | NodeWorkerData;
 if ('id' in data) {
   // One node alone (the server's): the thread ends with it.
-  const thread = new NodeThread(new Doorbell(data.doorbell), undefined, undefined, true, undefined);
+  const thread = new NodeThread(new Doorbell(data.doorbell), undefined, undefined, true, await appOf(data.stateMachine));
   thread.host(data);
   thread.run();
 } else {

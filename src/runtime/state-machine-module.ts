@@ -4,8 +4,38 @@
  * node starts, so that a module that does not load fails `createCluster` with an error naming
  * it; each node thread imports it again for its nodes.
  */
-import { ErrorCode, RingraftError } from '../base/index.ts';
+import { resolve as resolvePath } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { ErrorCode, invalidArgument, RingraftError } from '../base/index.ts';
 import type { StateMachineFactory } from '../kv/index.ts';
+import type { StateMachineSpec } from './worker-protocol.ts';
+
+/** What a user writes to name a state machine: its module (a URL, or a path from the current directory) and the options for its factory. */
+export interface StateMachineInput {
+  readonly module: string | URL;
+  readonly options?: unknown;
+}
+
+/**
+ * The module's href and the options, checked (`name` names the setting in messages:
+ * `stateMachine`): INVALID_ARGUMENT for an unknown key, a module that is neither a URL nor a
+ * non-empty path, or options `structuredClone` cannot copy (they go to every node's thread).
+ */
+export function resolveStateMachineSpec(spec: unknown, name: string): StateMachineSpec {
+  if (typeof spec !== 'object' || spec === null || Array.isArray(spec)) throw invalidArgument(`${name} must be an object { module, options }`);
+  for (const key of Object.keys(spec)) if (key !== 'module' && key !== 'options') throw invalidArgument(`unknown option ${name}.${key}`);
+  const { module, options } = spec as { module?: unknown; options?: unknown };
+  let href: string;
+  if (module instanceof URL) href = module.href;
+  else if (typeof module === 'string' && module.length > 0) href = /^(file|data):/.test(module) ? module : pathToFileURL(resolvePath(module)).href;
+  else throw invalidArgument(`${name}.module must be a URL or a non-empty path, got ${module === null ? 'null' : typeof module}`);
+  try {
+    structuredClone(options);
+  } catch (error) {
+    throw invalidArgument(`${name}.options must be what structuredClone copies (it goes to every node's thread): ${(error as Error).message}`);
+  }
+  return { module: href, options };
+}
 
 /** The factory module `href` exports by default; INVALID_ARGUMENT, naming the module, if it does not load or exports no function. */
 export async function importFactory(href: string): Promise<StateMachineFactory> {

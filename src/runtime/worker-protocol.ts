@@ -61,6 +61,8 @@ export interface NodeWorkerData {
   /** Int32 word 0 counts control messages sent; the worker reads the port when it moves. */
   readonly controlWord: SharedArrayBuffer;
   readonly controlPort: MessagePort;
+  /** A server's node only (a cluster's thread gets it in NodeThreadData): the cluster's own state machine. */
+  readonly stateMachine?: StateMachineSpec | undefined;
 }
 
 /**

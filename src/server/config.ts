@@ -56,7 +56,7 @@
 import { accessSync, constants, readFileSync, statSync } from 'node:fs';
 import { boolean, checkKnown, choice, CLUSTER_NODES_MAX, integer, RingraftError, resolveSettings, type Setting } from '../base/index.ts';
 import { resolveRaftSettings, type RaftSettings, type RaftSettingsInput } from '../core/index.ts';
-import { REQUEST_HEADER_BYTES, resolveNodeSettings, WRITE_REQUEST_BYTES_MAX, type NodeSettings, type NodeSettingsInput } from '../runtime/index.ts';
+import { REQUEST_HEADER_BYTES, resolveNodeSettings, resolveStateMachineSpec, WRITE_REQUEST_BYTES_MAX, type NodeSettings, type NodeSettingsInput, type StateMachineInput, type StateMachineSpec } from '../runtime/index.ts';
 import {
   clusterIdOf,
   messageBytesMaxOf,
@@ -114,6 +114,8 @@ export interface ServeConfigInput {
   readonly node?: NodeSettingsInput;
   readonly peerTransport?: TcpTransportSettingsInput;
   readonly clientPort?: ClientPortSettingsInput;
+  /** A state machine of the cluster's own, beside the store: its module (a path from the current directory, or a file URL) and its factory's options. */
+  readonly stateMachine?: StateMachineInput;
 }
 export type ServeConfigKey = keyof ServeConfigInput;
 
@@ -137,6 +139,8 @@ export interface ServeConfig {
   readonly node: NodeSettings;
   readonly peerTransport: TcpTransportSettings;
   readonly clientPort: ClientPortSettings;
+  /** The cluster's own state machine: its module's href and its factory's options. */
+  readonly stateMachine: StateMachineSpec | undefined;
 }
 
 /** Every top-level key, with `true` if it is required: checkKnown's schema for the top level. */
@@ -158,6 +162,7 @@ const KEYS: { readonly [K in ServeConfigKey]-?: boolean } = {
   node: false,
   peerTransport: false,
   clientPort: false,
+  stateMachine: false,
 };
 
 /** How a key is named in messages: the key itself by default; `parseServeArgs` names the flag a value came from. */
@@ -194,6 +199,7 @@ export function resolveServeConfig(input: ServeConfigInput, nameOf: ServeConfigN
     node: resolveNodeSettings(input.node, `${nameOf('node')}.`),
     peerTransport: resolveTcpTransportSettings(input.peerTransport, `${nameOf('peerTransport')}.`),
     clientPort: resolveClientPortSettings(input.clientPort, `${nameOf('clientPort')}.`),
+    stateMachine: input.stateMachine === undefined ? undefined : resolveStateMachineSpec(input.stateMachine, nameOf('stateMachine')),
   };
   checkOwnEntry(config, nameOf);
   checkListeners(config, nameOf);

@@ -51,6 +51,7 @@ import { ErrorCode, RingraftError } from '../base/index.ts';
 import { ControlChannel, DataDirLock, type ControlTarget } from '../cluster/index.ts';
 import { formatTraceEvent, type ConfChange, type MessageType } from '../core/index.ts';
 import {
+  importFactory,
   NODE_WORKER_URL,
   Outbox,
   peerLaneOf,
@@ -217,6 +218,8 @@ export class NodeServer implements AdminTarget, MetricsSource {
    * CONNECTION_FAILED (an address it cannot bind), or the node's own failure to start.
    */
   static async start(config: ServeConfig, log: Logger): Promise<NodeServer> {
+    // The module loads here first, so one that cannot fails the start with an error naming it, before anything is opened.
+    if (config.stateMachine !== undefined) await importFactory(config.stateMachine.module);
     realFileSystem.mkdirp(config.dataDir);
     const lock = DataDirLock.acquire(config.dataDir);
     const server = new NodeServer(config, log, lock);
@@ -372,6 +375,7 @@ export class NodeServer implements AdminTarget, MetricsSource {
       cut: [],
       controlWord: this.controlWordBuffer,
       controlPort: port2,
+      stateMachine: c.stateMachine,
     };
     const worker = new Worker(NODE_WORKER_URL, { workerData: data, transferList: [port2] });
     this.worker = worker;

@@ -25,6 +25,7 @@ const FLAG_KEYS = {
   'tls-key': 'tlsKey',
   'tls-ca': 'tlsCa',
   'client-cert-required': 'clientCertRequired',
+  'state-machine': 'stateMachine',
 } as const satisfies Record<string, ServeConfigKey>;
 type KeyFlag = keyof typeof FLAG_KEYS;
 
@@ -37,12 +38,18 @@ export const SERVE_USAGE = `usage: ringraft serve [--config FILE] --id ID --data
                       --cluster-token TOKEN [--listen-metrics HOST:PORT] [--join]
                       [--log-level debug|info|warn|error]
                       [--tls-cert FILE --tls-key FILE --tls-ca FILE [--client-cert-required]]
+                      [--state-machine MODULE]
 
 Runs one ringraft node over TCP. HOST is an IP address (an IPv6 one in brackets,
 [::1]:7000), never a name. --initial-cluster lists every node's peer address by id,
 this node's too (its --listen-peer address, or the same port if it listens on 0.0.0.0
 or ::). A node added to a running cluster starts with --join. With --tls-*, peers talk
 mutual TLS (each node's certificate names it: CN or DNS name node-<id>) and clients TLS.
+
+--state-machine MODULE runs a state machine of your own beside the store (a module
+path or file URL whose default export makes it; every node of a cluster runs the same);
+clients propose to it and query it. In the file: "stateMachine": { "module": ...,
+"options": ... }, the options given to its default export.
 
 --config FILE reads a JSON object with the same keys in camelCase (dataDir,
 listenPeer, ...) and the setting groups raft, node, peerTransport and clientPort;
@@ -78,6 +85,7 @@ export function parseServeArgs(argv: readonly string[]): ServeArgs {
 /** A flag's text as the key's value: `--id 3` is the number 3 (anything else stays text, for the check to refuse); a switch is true. */
 function flagValue(key: ServeConfigKey, value: string | true): unknown {
   if (key === 'id' && typeof value === 'string' && /^[0-9]{1,16}$/.test(value)) return Number(value);
+  if (key === 'stateMachine') return { module: value };
   return value;
 }
 

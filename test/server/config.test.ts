@@ -6,6 +6,7 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ErrorCode } from '../../src/base/index.ts';
 import { RAFT_SETTINGS, resolveRaftSettings } from '../../src/core/index.ts';
@@ -94,6 +95,19 @@ describe('defaults', () => {
   it('--help gives the usage, and nothing is required for it', () => {
     expect(parseServeArgs(['--help'])).toEqual({ kind: 'help', usage: SERVE_USAGE });
   });
+
+  it('takes a state machine from --state-machine (a path from the current directory) or the file, and refuses a bad one naming it', () => {
+    expect(resolveServeConfig(MINIMAL).stateMachine).toBeUndefined();
+    const fromFlag = resolveServeConfig({ ...MINIMAL, stateMachine: { module: 'machines/counter.mjs' } });
+    expect(fromFlag.stateMachine).toEqual({ module: pathToFileURL(join(process.cwd(), 'machines/counter.mjs')).href, options: undefined });
+    const withOptions = resolveServeConfig({ ...MINIMAL, stateMachine: { module: 'file:///srv/m.mjs', options: { shards: 4 } } });
+    expect(withOptions.stateMachine).toEqual({ module: 'file:///srv/m.mjs', options: { shards: 4 } });
+    expect(() => resolveServeConfig({ ...MINIMAL, stateMachine: { module: '' } })).toThrow(/stateMachine.module/);
+    expect(() => resolveServeConfig({ ...MINIMAL, stateMachine: { module: 'm.mjs', extra: 1 } as never })).toThrow(/stateMachine.extra/);
+    const flags = ['--id', '2', '--data-dir', 'd', '--listen-peer', '10.0.0.2:7001', '--listen-client', '10.0.0.2:7101', '--initial-cluster', MINIMAL.initialCluster!, '--cluster-token', 't'];
+    expect(serve([...flags, '--state-machine', 'm.mjs']).stateMachine).toEqual({ module: pathToFileURL(join(process.cwd(), 'm.mjs')).href, options: undefined });
+    expect(() => serve([...flags, '--state-machine', ''])).toThrow(/--state-machine.module/);
+  });
 });
 
 describe('a full configuration', () => {
@@ -119,6 +133,7 @@ describe('a full configuration', () => {
       node: resolveNodeSettings(undefined),
       peerTransport: resolveTcpTransportSettings(undefined),
       clientPort: resolveClientPortSettings(undefined),
+      stateMachine: undefined,
     } satisfies ServeConfig);
   });
 

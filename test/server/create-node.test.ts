@@ -8,6 +8,53 @@ import { FAST_SERVE, HOST, portsFor, tempDirs, waitFor } from './helpers.ts';
 const dirs = tempDirs();
 
 describe('createNode', () => {
+  it('runs a state machine of its own on every node: proposals and queries over the network client, through a leader change', async () => {
+    const ports = await portsFor(3);
+    const initialCluster = ports.peer.map((p, i) => `${i + 1}=${HOST}:${p}`).join(',');
+    const module = new URL('../fixtures/ledger-machine.mjs', import.meta.url).href;
+    const nodes: RingraftNode[] = [];
+    const text = (x: string): Uint8Array => new TextEncoder().encode(x);
+    const json = (b: Uint8Array): unknown => JSON.parse(new TextDecoder().decode(b));
+    try {
+      for (let id = 1; id <= 3; id++) {
+        nodes.push(
+          await createNode({
+            ...FAST_SERVE,
+            id,
+            dataDir: dirs(),
+            listenPeer: `${HOST}:${ports.peer[id - 1]}`,
+            listenClient: `${HOST}:${ports.client[id - 1]}`,
+            initialCluster,
+            clusterToken: 'create-node-machine',
+            stateMachine: { module, options: { node: id } },
+          }),
+        );
+      }
+      const leader = await waitFor(async () => (await Promise.all(nodes.map((n) => n.status()))).find((s) => s.role === 'leader')?.id, 'a leader');
+      const client = await nodes[0]!.client();
+      for (let i = 1; i <= 5; i++) expect(new TextDecoder().decode(await client.propose(text(String(i))))).toBe(String(i));
+      const target = leader === 3 ? 2 : 3;
+      await nodes[leader - 1]!.transferLeadership(target);
+      await waitFor(async () => ((await nodes[target - 1]!.status()).role === 'leader' ? true : undefined), 'the new leader');
+      await client.propose(text('6'));
+      expect(json(await client.query(text('ids')))).toEqual([1, 2, 3, 4, 5, 6]);
+      const failed = await client.propose(text('throw:nope')).then(() => undefined, (e: unknown) => e);
+      expect(failed).toMatchObject({ code: ErrorCode.APPLY_FAILED, message: 'Error: nope' });
+      await client.close();
+    } finally {
+      for (const n of nodes) await n.close();
+    }
+  });
+
+  it('refuses a state machine module that does not load, naming it, before it opens anything', async () => {
+    const ports = await portsFor(1);
+    const dataDir = dirs();
+    const module = new URL('../fixtures/no-such-machine.mjs', import.meta.url).href;
+    const attempt = createNode({ ...FAST_SERVE, id: 1, dataDir, listenPeer: `${HOST}:${ports.peer[0]}`, listenClient: `${HOST}:${ports.client[0]}`, initialCluster: `1=${HOST}:${ports.peer[0]}`, clusterToken: 't', stateMachine: { module } });
+    await expect(attempt).rejects.toMatchObject({ code: ErrorCode.INVALID_ARGUMENT, message: expect.stringContaining(module) });
+  });
+
+
   it('three nodes form one cluster: a write through one is read through another, leadership moves, close stops each', async () => {
     const ports = await portsFor(3);
     const initialCluster = ports.peer.map((p, i) => `${i + 1}=${HOST}:${p}`).join(',');
