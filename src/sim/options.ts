@@ -21,6 +21,8 @@ export type FaultKind = (typeof FAULT_KINDS)[number];
 
 /** Host-side bugs the bug-planting suite can switch on. Never set outside tests. */
 export interface HostBugs {
+  /** The cluster's own state machine is not deterministic (sim/app-check.ts): needs appCommands. */
+  readonly appNondeterministic?: boolean;
   /** Send messages before the term and vote they depend on are durable (they become durable at the next tick). */
   readonly persistHardStateLate?: boolean;
   /** The host loop sends every Ready's messages before its write, votes and acknowledgements too. */
@@ -122,6 +124,12 @@ export interface SimOptions {
   readonly operatorBugs?: OperatorBugs;
   /** Check linearizability of the history at the end. Default true. */
   readonly checkHistory?: boolean;
+  /**
+   * Probability that a client's write is a command for a state machine of the cluster's own
+   * (sim/app-check.ts: every replica must reach the same digest at each index). Default 0,
+   * never drawn from the seed, so the seeds kept as tests replay as they were.
+   */
+  readonly appCommands?: number;
 }
 
 /** What a caller may override: any option, and any of the Raft and host settings (merged into the profile's). */

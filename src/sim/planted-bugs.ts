@@ -30,6 +30,7 @@ export const PLANTED_BUGS = [
   'txn-split',
   'lease-no-fresh-ttl',
   'follower-read-unapplied',
+  'app-nondeterministic',
 ] as const;
 export type PlantedBug = (typeof PLANTED_BUGS)[number];
 
@@ -159,6 +160,8 @@ export const HUNTING_PROFILES: Record<PlantedBug, SimOverrides> = {
   'lease-no-fresh-ttl': { leaseHolders: 6, faults: ['transfer', 'isolate', 'pause'] },
   // Many readers over few keys; lost appends leave a follower's commit index behind its leader's.
   'follower-read-unapplied': { clients: 8, keys: 3, faults: ['drop', 'partition', 'asymmetric'] },
+  // Many commands for the cluster's own state machine.
+  'app-nondeterministic': { appCommands: 0.5 },
 };
 
 /** The simulator options that plant `bug`, with the profile under which it shows. */
@@ -171,6 +174,7 @@ export function plantBug(bug: PlantedBug): SimOverrides {
   if (bug === 'txn-split') return { ...profile, hostBugs: { splitTxn: true } };
   if (bug === 'lease-no-fresh-ttl') return { ...profile, hostBugs: { leaseNoFreshTtl: true } };
   if (bug === 'follower-read-unapplied') return { ...profile, hostBugs: { followerReadsUnapplied: true } };
+  if (bug === 'app-nondeterministic') return { ...profile, hostBugs: { appNondeterministic: true } };
   if (bug === 'wiped-node-rejoins') return { ...profile, operatorBugs: { skipDirectoryCheck: true } };
   if (bug === 'wrong-bootstrap-config') return { ...profile, operatorBugs: { skipConfigurationCheck: true } };
   const Cls = NODE_CLASSES[bug]!;

@@ -37,6 +37,7 @@ import { describeFaults, FaultInjector, type FaultHost } from './faults.ts';
 import type { HistoryOp } from './history.ts';
 import { FollowerReadsUnappliedHost, LateHardStateStorage, LeaseNoFreshTtlHost, RangeReadsLocalHost, SendsBeforePersistHost, SplitTxnHost } from './host-bugs.ts';
 import { Invariants } from './invariants.ts';
+import { AppDigests } from './app-check.ts';
 import { checkRangeReads } from './range-check.ts';
 import { checkLeaseExpiries } from './lease-check.ts';
 import { checkLinearizable } from './linearizability.ts';
@@ -92,6 +93,8 @@ export class Simulation implements FaultHost, WorkloadHost {
   private readonly queue = new EventQueue();
   readonly network: SimNetwork;
   readonly invariants = new Invariants();
+  /** The cluster's own state machine and its check, in runs with appCommands (app-check.ts). */
+  readonly appDigests: AppDigests | undefined;
   /** Every committed entry some node applied, by index: the log the range check replays. */
   private readonly appliedEntries = new Map<number, Entry>();
   /** When each index was first applied, at any node (simulated ms). */
@@ -115,6 +118,7 @@ export class Simulation implements FaultHost, WorkloadHost {
     this.rand = new Rand(options.seed);
     this.network = new SimNetwork(this.rand.fork(), options.network);
     this.record = newSimRecord(options.seed, options.nodes);
+    this.appDigests = (options.appCommands ?? 0) > 0 ? new AppDigests((what) => this.invariants.fail(what), options.hostBugs?.appNondeterministic === true) : undefined;
     this.faults = new FaultInjector(this);
     this.workload = new Workload(this);
   }
@@ -314,6 +318,7 @@ export class Simulation implements FaultHost, WorkloadHost {
         storage: node.lateStorage ?? node.storage,
         node: this.options.node,
         ...(this.options.createNode === undefined ? {} : { createRaft: this.options.createNode }),
+        ...(this.appDigests === undefined ? {} : { app: () => this.appDigests!.machine(id) }),
         hooks: this.hooksFor(node),
       },
       { sendRaft: (m) => this.sendRaft(m), reply: (r) => this.workload.onHostReply(node, r) },

@@ -182,6 +182,7 @@ export class Workload {
         // A transaction's result is copied: it is the session's own array.
         if (r.result.op === 'txn') reply = { opId: req.opId, ok: true, output: null, index: r.index, txn: r.result.encoded.slice() };
         else if (r.result.op === 'lease-grant') reply = { opId: req.opId, ok: true, output: null, index: r.index, leaseId: r.result.id };
+        else if (r.result.op === 'app') reply = { opId: req.opId, ok: true, output: null, index: r.index };
         else reply = { opId: req.opId, ok: true, output: resultOutput(r.result), index: r.index };
         break;
       case 'lease':
@@ -260,6 +261,9 @@ function rangeQueryOf(opId: number, roll: number, keys: number): KvRangeQuery {
   const b = a + ((bits >> 8) % (keys + 1));
   return { start: encoder.encode(`k${a}`), end: encoder.encode(`k${b}`), reverse, ...limited };
 }
+
+/** The trace's name for a command of the cluster's own state machine (never a key of the workload's: those are k<n>). */
+const APP_KEY = '(app)';
 
 function resultOutput(r: KvWriteResult): string | boolean | null {
   switch (r.op) {
@@ -343,7 +347,12 @@ class SimClient extends SimActor {
     } else {
       this.seq++;
       let command: KvCommand;
-      if (roll < 0.7) {
+      // A draw only in runs with commands for the cluster's own state machine: other runs keep their streams.
+      if ((o.appCommands ?? 0) > 0 && this.rand.chance(o.appCommands!)) {
+        command = { op: 'app', data: encoder.encode(`a${this.index}-${opId}`) };
+        // Judged by the replicas' digests (app-check.ts), not in the history: a record for the trace only.
+        record = { client: this.index, op: 'put', key: APP_KEY, value, expected: null, output: null, call: sim.time, return: null };
+      } else if (roll < 0.7) {
         command = { op: 'put', key: encoder.encode(key), value: encoder.encode(value) };
         record = { client: this.index, op: 'put', key, value, expected: null, output: null, call: sim.time, return: null };
       } else if (roll < 0.82 && opId % DELETE_RANGE_EVERY === 0) {
@@ -383,7 +392,7 @@ class SimClient extends SimActor {
     // is in it as its clears, a transaction as its puts (and beside it, see TxnAck).
     if (record.op === 'clear') for (const c of clears) this.workload.recordOp(c);
     else if (txnPuts.length > 0) for (const p of txnPuts) this.workload.recordOp(p);
-    else if (request.kind !== 'range') this.workload.recordOp(record);
+    else if (request.kind !== 'range' && record.key !== APP_KEY) this.workload.recordOp(record);
     this.sim.recorder.add({ kind: 'call', node: this.target, op: record });
     const deadline = sim.time + Math.max(2000, o.clientTimeoutMs * o.clientAttemptsMax);
     this.current = { opId, record, request, deadline, timer: 0, done: false, mayHaveEffect: false, clears, txnPuts };
