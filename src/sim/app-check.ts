@@ -1,31 +1,113 @@
 /**
- * The simulator's own state machine beside the store (kv/app-machine.ts), for runs with
- * `appCommands`: its state is a digest of every command it applied with the command's index,
- * and at each index the first replica to apply it records its digest, which every other
- * replica must reach too. A replica whose machine diverges (a command applied twice or lost,
- * a snapshot restored wrong, a machine that is not deterministic) is a violation at once.
+ * A state machine of the cluster's own (kv/app-machine.ts) in the simulator, for runs with
+ * `appCommands`: the user's own (`stateMachine`, what `ringraft/sim` tests), or the
+ * simulator's digest machine, whose state is a digest of every command it applied with the
+ * command's index. Either way every replica's machine is wrapped and three things are checked:
+ *
+ * - At each index, the first replica to apply a command records a digest of the command and of
+ *   what `apply` answered (its result, or what it threw), and every other replica must answer
+ *   the same: a replica that diverges (a machine that is not deterministic, a command applied
+ *   twice or lost, a snapshot restored wrong) is a violation at once.
+ * - A machine restored from a snapshot must give back the same bytes from its own `snapshot()`:
+ *   a snapshot is a deterministic function of the state.
+ * - At the end of a run, replicas that applied as far have machines with the same snapshot.
  *
  * The planted bug `app-nondeterministic` mixes the node's id into every seventh command's
- * digest, as a machine that read its clock or its host name would: the check must catch it.
+ * digest of the simulator's machine, as a machine that read its clock or its host name would.
  */
-import type { StateMachine } from '../kv/index.ts';
+import { appSnapshotBytes, runApp, type StateMachine, type StateMachineFactory } from '../kv/index.ts';
 
 const FNV_OFFSET = 0x811c9dc5;
 const FNV_PRIME = 0x01000193;
 
-export class AppDigests {
-  /** The digest the first replica reached at each index it applied a command at. */
+/** A user's state machine under test: its factory and options, and the commands its clients propose. */
+export interface SimStateMachine {
+  readonly factory: StateMachineFactory;
+  readonly options?: unknown;
+  /** The command client `client` proposes as its op number `op`; `random` draws from the client's seeded generator. */
+  readonly command?: (random: () => number, client: number, op: number) => Uint8Array;
+}
+
+function fnv(h: number, bytes: Uint8Array): number {
+  for (const byte of bytes) h = Math.imul(h ^ byte, FNV_PRIME) >>> 0;
+  return h;
+}
+
+function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+export class AppCheck {
+  /** What the first replica answered at each index it applied a command at (a digest). */
   private readonly byIndex = new Map<number, number>();
+  /** The machine each node runs now (the latest made for it). */
+  private readonly current = new Map<number, StateMachine>();
   /** Commands applied, by all replicas. */
   applied = 0;
 
   constructor(
     private readonly onDiverge: (what: string) => void,
+    private readonly user: SimStateMachine | undefined,
     private readonly nondeterministic: boolean,
   ) {}
 
   /** A machine for node `node` (a new one each time its store is made or restored). */
   machine(node: number): StateMachine {
+    const inner = this.user === undefined ? this.digestMachine(node) : this.user.factory(this.user.options);
+    const checked: StateMachine = {
+      apply: (command, index) => {
+        let thrown: { error: unknown } | undefined;
+        let result: Uint8Array | undefined | void;
+        // What the store would answer, to compare; the machine's own answer (or throw) goes on.
+        const outcome = runApp(() => {
+          try {
+            result = inner.apply(command, index);
+            return result;
+          } catch (error) {
+            thrown = { error };
+            throw error;
+          }
+        });
+        this.applied++;
+        const digest = fnv(fnv(Math.imul(FNV_OFFSET ^ (index >>> 0), FNV_PRIME) >>> 0, command), outcome);
+        const first = this.byIndex.get(index);
+        if (first === undefined) this.byIndex.set(index, digest);
+        else if (first !== digest) this.onDiverge(`state machine divergence: node ${node} answered the command at index ${index} otherwise than another replica did (digest ${digest.toString(16)}, not ${first.toString(16)})`);
+        if (thrown !== undefined) throw thrown.error;
+        return result;
+      },
+      query: (request) => inner.query(request),
+      snapshot: () => inner.snapshot(),
+      restore: (chunks) => {
+        const all = [...chunks];
+        const bytes = all.length === 1 ? all[0]! : Uint8Array.from(all.flatMap((c) => [...c]));
+        inner.restore([bytes]);
+        const again = appSnapshotBytes(inner);
+        if (!bytesEqual(again, bytes)) this.onDiverge(`state machine snapshot: node ${node}, restored from a snapshot of ${bytes.length} bytes, gives back ${again.length} bytes that differ: its snapshot is not a function of its state`);
+      },
+    };
+    this.current.set(node, inner);
+    return checked;
+  }
+
+  /** Replicas that applied as far (`appliedIndex` of the live ones) must hold machines with the same snapshot. */
+  checkEnd(replicas: readonly { readonly id: number; readonly appliedIndex: number }[]): string | undefined {
+    const byApplied = new Map<number, { id: number; bytes: Uint8Array }>();
+    for (const r of replicas) {
+      const machine = this.current.get(r.id);
+      if (machine === undefined) continue;
+      const bytes = appSnapshotBytes(machine);
+      const other = byApplied.get(r.appliedIndex);
+      if (other === undefined) byApplied.set(r.appliedIndex, { id: r.id, bytes });
+      else if (!bytesEqual(other.bytes, bytes)) return `state machine divergence: nodes ${other.id} and ${r.id} applied up to index ${r.appliedIndex} and hold different states (snapshots of ${other.bytes.length} and ${bytes.length} bytes)`;
+    }
+    return undefined;
+  }
+
+  /** The simulator's own machine: a digest of every command with its index. */
+  private digestMachine(node: number): StateMachine {
     let digest = FNV_OFFSET;
     let count = 0;
     const bytes = (): Uint8Array => {
@@ -37,24 +119,17 @@ export class AppDigests {
     };
     return {
       apply: (command, index) => {
-        let h = Math.imul(digest ^ (index >>> 0), FNV_PRIME) >>> 0;
-        for (const byte of command) h = Math.imul(h ^ byte, FNV_PRIME) >>> 0;
+        let h = fnv(Math.imul(digest ^ (index >>> 0), FNV_PRIME) >>> 0, command);
         count++;
         if (this.nondeterministic && count % 7 === 0) h = Math.imul(h ^ node, FNV_PRIME) >>> 0;
         digest = h;
-        this.applied++;
-        const first = this.byIndex.get(index);
-        if (first === undefined) this.byIndex.set(index, digest);
-        else if (first !== digest) this.onDiverge(`state machine divergence: node ${node} reached digest ${digest.toString(16)} at index ${index}, another replica ${first.toString(16)}`);
         return bytes();
       },
       query: () => bytes(),
       snapshot: () => bytes(),
       restore: (chunks) => {
-        const all = [...chunks];
-        const b = all.length === 1 ? all[0]! : Uint8Array.from(all.flatMap((c) => [...c]));
-        if (b.length !== 8) throw new RangeError(`a digest snapshot is 8 bytes, got ${b.length}`);
-        const view = new DataView(b.buffer, b.byteOffset, 8);
+        const b = [...chunks][0]!;
+        const view = new DataView(b.buffer, b.byteOffset, b.byteLength);
         digest = view.getUint32(0);
         count = view.getUint32(4);
       },

@@ -6,7 +6,7 @@
 export { historyToJsonLines, type HistoryOp } from './history.ts';
 export { checkLinearizable } from './linearizability.ts';
 export { PLANTED_BUGS, type PlantedBug } from './planted-bugs.ts';
-export { FAULT_KINDS, defaultSimOptions, runSimulation, type FaultKind, type SimResult } from './simulation.ts';
+export { FAULT_KINDS, defaultSimOptions, runSimulation, Simulation, type FaultKind, type SimResult } from './simulation.ts';
 export { formatTraceRecord, type SimTraceEvent, type TraceOptions, type TraceRecord } from './trace-recorder.ts';
 export { simOverrides, type SimTask, type SimTaskResult } from './worker.ts';
 export {

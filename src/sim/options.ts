@@ -6,6 +6,7 @@
 import { Rand, resolveRaftSettings, type RaftConfig, type RaftNode, type RaftSettings, type RaftSettingsInput } from '../core/index.ts';
 import { resolveNodeSettings, type NodeSettings, type NodeSettingsInput } from '../runtime/index.ts';
 import { DEFAULT_NETWORK, type NetworkOptions } from './network.ts';
+import type { SimStateMachine } from './app-check.ts';
 
 /**
  * Faults the scheduler injects, one at a time at random intervals. Two more happen inside
@@ -130,6 +131,8 @@ export interface SimOptions {
    * never drawn from the seed, so the seeds kept as tests replay as they were.
    */
   readonly appCommands?: number;
+  /** The state machine those commands are for (what `ringraft/sim` tests); default the simulator's digest machine (app-check.ts). */
+  readonly stateMachine?: SimStateMachine;
 }
 
 /** What a caller may override: any option, and any of the Raft and host settings (merged into the profile's). */

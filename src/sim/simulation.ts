@@ -37,7 +37,7 @@ import { describeFaults, FaultInjector, type FaultHost } from './faults.ts';
 import type { HistoryOp } from './history.ts';
 import { FollowerReadsUnappliedHost, LateHardStateStorage, LeaseNoFreshTtlHost, RangeReadsLocalHost, SendsBeforePersistHost, SplitTxnHost } from './host-bugs.ts';
 import { Invariants } from './invariants.ts';
-import { AppDigests } from './app-check.ts';
+import { AppCheck } from './app-check.ts';
 import { checkRangeReads } from './range-check.ts';
 import { checkLeaseExpiries } from './lease-check.ts';
 import { checkLinearizable } from './linearizability.ts';
@@ -93,8 +93,8 @@ export class Simulation implements FaultHost, WorkloadHost {
   private readonly queue = new EventQueue();
   readonly network: SimNetwork;
   readonly invariants = new Invariants();
-  /** The cluster's own state machine and its check, in runs with appCommands (app-check.ts). */
-  readonly appDigests: AppDigests | undefined;
+  /** The cluster's own state machine and its checks, in runs with appCommands (app-check.ts). */
+  readonly appCheck: AppCheck | undefined;
   /** Every committed entry some node applied, by index: the log the range check replays. */
   private readonly appliedEntries = new Map<number, Entry>();
   /** When each index was first applied, at any node (simulated ms). */
@@ -118,7 +118,7 @@ export class Simulation implements FaultHost, WorkloadHost {
     this.rand = new Rand(options.seed);
     this.network = new SimNetwork(this.rand.fork(), options.network);
     this.record = newSimRecord(options.seed, options.nodes);
-    this.appDigests = (options.appCommands ?? 0) > 0 ? new AppDigests((what) => this.invariants.fail(what), options.hostBugs?.appNondeterministic === true) : undefined;
+    this.appCheck = (options.appCommands ?? 0) > 0 ? new AppCheck((what) => this.invariants.fail(what), options.stateMachine, options.hostBugs?.appNondeterministic === true) : undefined;
     this.faults = new FaultInjector(this);
     this.workload = new Workload(this);
   }
@@ -195,6 +195,10 @@ export class Simulation implements FaultHost, WorkloadHost {
     }
     let violation = this.invariants.violation;
     if (violation === undefined) violation = this.checkLiveness(writesDoneAtQuiet);
+    if (violation === undefined && this.appCheck !== undefined) {
+      const live = [...this.nodes].flatMap(([id, n]) => (n.host === undefined ? [] : [{ id, appliedIndex: n.host.appliedIndex }]));
+      violation = this.appCheck.checkEnd(live);
+    }
     if (violation === undefined && o.checkHistory !== false) {
       const lin = checkLinearizable(this.workload.history);
       if (lin.ok === false) violation = `linearizability: ${lin.report}`;
@@ -318,7 +322,7 @@ export class Simulation implements FaultHost, WorkloadHost {
         storage: node.lateStorage ?? node.storage,
         node: this.options.node,
         ...(this.options.createNode === undefined ? {} : { createRaft: this.options.createNode }),
-        ...(this.appDigests === undefined ? {} : { app: () => this.appDigests!.machine(id) }),
+        ...(this.appCheck === undefined ? {} : { app: () => this.appCheck!.machine(id) }),
         hooks: this.hooksFor(node),
       },
       { sendRaft: (m) => this.sendRaft(m), reply: (r) => this.workload.onHostReply(node, r) },

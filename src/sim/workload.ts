@@ -349,7 +349,8 @@ class SimClient extends SimActor {
       let command: KvCommand;
       // A draw only in runs with commands for the cluster's own state machine: other runs keep their streams.
       if ((o.appCommands ?? 0) > 0 && this.rand.chance(o.appCommands!)) {
-        command = { op: 'app', data: encoder.encode(`a${this.index}-${opId}`) };
+        const make = o.stateMachine?.command;
+        command = { op: 'app', data: make === undefined ? encoder.encode(`a${this.index}-${opId}`) : make(() => this.rand.float(), this.index, opId) };
         // Judged by the replicas' digests (app-check.ts), not in the history: a record for the trace only.
         record = { client: this.index, op: 'put', key: APP_KEY, value, expected: null, output: null, call: sim.time, return: null };
       } else if (roll < 0.7) {

@@ -131,7 +131,7 @@ function sourceFiles(dir: string): string[] {
 /** Where each subpath resolves in the installed project, and the type of a few of its exports. */
 const SUBPATHS = `
 const out = {};
-for (const [name, keys] of [['ringraft/core', ['RawNode', 'decodeMessage', 'MessageType']], ['ringraft/storage', ['MemoryStorage', 'WalStorage']]]) {
+for (const [name, keys] of [['ringraft/core', ['RawNode', 'decodeMessage', 'MessageType']], ['ringraft/storage', ['MemoryStorage', 'WalStorage']], ['ringraft/sim', ['simulateStateMachine']]]) {
   const m = await import(name);
   out[name] = { url: import.meta.resolve(name), ...Object.fromEntries(keys.map((k) => [k, typeof m[k]])) };
 }
@@ -262,8 +262,8 @@ describe('the package installed from its tarball', () => {
     for (const name of Object.keys(PACKAGE.devDependencies)) expect(existsSync(join(project, 'node_modules', name)), `dev dependency ${name}`).toBe(false);
   });
 
-  it('exports ringraft/core and ringraft/storage from the installed copy, with their types, and the RawNode example runs on them', async () => {
-    for (const entry of ['lib-core', 'lib-storage']) {
+  it('exports ringraft/core, ringraft/storage and ringraft/sim from the installed copy, with their types, and the RawNode example runs on them', async () => {
+    for (const entry of ['lib-core', 'lib-storage', 'lib-sim']) {
       expect(files).toContain(`dist/src/${entry}.js`);
       expect(files).toContain(`dist/src/${entry}.d.ts`);
     }
@@ -272,6 +272,7 @@ describe('the package installed from its tarball', () => {
     expect(JSON.parse(resolved.stdout)).toEqual({
       'ringraft/core': { url: pathToFileURL(join(realpathSync(installed), 'dist', 'src', 'lib-core.js')).href, RawNode: 'function', decodeMessage: 'function', MessageType: 'object' },
       'ringraft/storage': { url: pathToFileURL(join(realpathSync(installed), 'dist', 'src', 'lib-storage.js')).href, MemoryStorage: 'function', WalStorage: 'function' },
+      'ringraft/sim': { url: pathToFileURL(join(realpathSync(installed), 'dist', 'src', 'lib-sim.js')).href, simulateStateMachine: 'function' },
     });
     const r = await run(process.execPath, ['--no-addons', 'raw-node.mjs'], project);
     expectSuccess(r, 'the RawNode example');

@@ -14,7 +14,7 @@ describe("the simulator and a cluster's own state machine", () => {
       const sim = new Simulation(defaultSimOptions(seed, { appCommands: 0.3 }));
       const r = sim.run();
       expect(r.violation, `seed ${seed}`).toBeUndefined();
-      applied += sim.appDigests!.applied;
+      applied += sim.appCheck!.applied;
     }
     // Commands ran on every replica, many times over.
     expect(applied).toBeGreaterThan(1000);
@@ -24,7 +24,7 @@ describe("the simulator and a cluster's own state machine", () => {
     const found = huntBug('app-nondeterministic', 50);
     expect(found, 'no seed caught it').toBeDefined();
     expect(found!.controlViolation, 'the same seed without the bug').toBeUndefined();
-    expect(found!.violation).toMatch(/^state machine divergence: node \d+ reached digest/);
+    expect(found!.violation).toMatch(/^state machine divergence: node \d+ answered the command at index \d+ otherwise/);
   });
 
   it('draws nothing more from a seed without commands for it: a run is the same with appCommands 0', () => {
