@@ -77,7 +77,9 @@ describe('a short real run', () => {
       faults: [{ kind: 'crash-leader', atMs: 700 }],
       check: true,
       historyFile: undefined,
-      spec: spec({ mix: { put: 40, get: 40, cas: 10, delete: 10 }, keys: 20, durationMs: 2000 }),
+      // 2.3 s after the crash: an election takes up to twice the default timeout (500 ms) and a
+      // pre-vote round, and the machine may be busy with other tests.
+      spec: spec({ mix: { put: 40, get: 40, cas: 10, delete: 10 }, keys: 20, durationMs: 3000 }),
     });
     expect(report.ops).toBeGreaterThan(100);
     expect(report.linearizability).toMatchObject({ result: 'ok' });

@@ -14,6 +14,7 @@ const DONE: Record<string, string> = {
   'raw-node.mjs': 'every replica counted to 55',
   'replicated-counter.mjs': 'the counter counted to 155',
   'sim-counter.mjs': 'the counter passed 20 seeds',
+  'job-queue.mjs': 'six jobs, each done once',
 };
 
 describe('examples', () => {
