@@ -13,8 +13,10 @@
  * an order that differs between runs) fails these checks. A failing seed replays exactly
  * (`replay` says how) and comes with the last events of each node before the violation.
  *
- * Stability: experimental until 1.0. Not yet: checking your clients' history against a
- * sequential model of your machine (linearizability), and a snapshot given as an async iterable.
+ * Given a sequential `model` of the machine, each seed also checks that the clients' history
+ * is linearizable against it (sim/app-history.ts).
+ *
+ * Stability: experimental until 1.0. Not yet: a snapshot given as an async iterable.
  */
 import { ErrorCode, RingraftError } from './base/index.ts';
 import type { StateMachineFactory } from './kv/index.ts';
@@ -31,6 +33,13 @@ export interface StateMachineSimulation {
   readonly options?: unknown;
   /** The command client `client` proposes as its op `op`; `random()` draws from the client's seeded generator. Default: `a<client>-<op>` as text. */
   readonly command?: (random: () => number, client: number, op: number) => Uint8Array;
+  /**
+   * A sequential model to check the clients' history against (linearizability): a factory,
+   * called with `options`, of a machine whose `apply` does not depend on the index it is given
+   * (often `stateMachine` itself). Each seed then also checks that some order of the commands,
+   * each between its call and its answer, explains every answer.
+   */
+  readonly model?: StateMachineFactory;
   /** The first seed (default 1) and how many (default 100): seeds [start, start + seeds). */
   readonly start?: number;
   readonly seeds?: number;
@@ -75,7 +84,12 @@ export function simulateStateMachine(spec: StateMachineSimulation): StateMachine
       defaultSimOptions(seed, {
         nodes,
         appCommands: s.commandShare,
-        stateMachine: { factory: spec.stateMachine, options: spec.options, ...(spec.command === undefined ? {} : { command: spec.command }) },
+        stateMachine: {
+          factory: spec.stateMachine,
+          options: spec.options,
+          ...(spec.command === undefined ? {} : { command: spec.command }),
+          ...(spec.model === undefined ? {} : { model: spec.model }),
+        },
         ...(spec.faults === undefined ? {} : { faults: spec.faults }),
       }),
     );
@@ -98,6 +112,7 @@ function checkSpec(spec: StateMachineSimulation): { start: number; seeds: number
   if (typeof spec !== 'object' || spec === null) throw invalid('simulateStateMachine takes { stateMachine, options, command, start, seeds, nodes, commandShare, faults }');
   if (typeof spec.stateMachine !== 'function') throw invalid('stateMachine must be a function that makes the machine (a module\'s default export)');
   if (spec.command !== undefined && typeof spec.command !== 'function') throw invalid('command must be a function (random, client, op) => Uint8Array');
+  if (spec.model !== undefined && typeof spec.model !== 'function') throw invalid('model must be a function that makes a sequential model of the machine');
   const start = spec.start ?? 1;
   const seeds = spec.seeds ?? 100;
   const nodes = spec.nodes ?? [3, 5];

@@ -26,6 +26,8 @@ export interface SimStateMachine {
   readonly options?: unknown;
   /** The command client `client` proposes as its op number `op`; `random` draws from the client's seeded generator. */
   readonly command?: (random: () => number, client: number, op: number) => Uint8Array;
+  /** A sequential model to check the clients' history against (app-history.ts), made with `options`: often the factory itself. */
+  readonly model?: StateMachineFactory;
 }
 
 function fnv(h: number, bytes: Uint8Array): number {

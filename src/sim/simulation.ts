@@ -38,6 +38,7 @@ import type { HistoryOp } from './history.ts';
 import { FollowerReadsUnappliedHost, LateHardStateStorage, LeaseNoFreshTtlHost, RangeReadsLocalHost, SendsBeforePersistHost, SplitTxnHost } from './host-bugs.ts';
 import { Invariants } from './invariants.ts';
 import { AppCheck } from './app-check.ts';
+import { checkAppHistory } from './app-history.ts';
 import { checkRangeReads } from './range-check.ts';
 import { checkLeaseExpiries } from './lease-check.ts';
 import { checkLinearizable } from './linearizability.ts';
@@ -198,6 +199,12 @@ export class Simulation implements FaultHost, WorkloadHost {
     if (violation === undefined && this.appCheck !== undefined) {
       const live = [...this.nodes].flatMap(([id, n]) => (n.host === undefined ? [] : [{ id, appliedIndex: n.host.appliedIndex }]));
       violation = this.appCheck.checkEnd(live);
+    }
+    const model = o.stateMachine?.model;
+    if (violation === undefined && model !== undefined) {
+      const h = checkAppHistory(this.workload.appOps, model, o.stateMachine!.options);
+      if (h.ok === false) violation = `state machine history: ${h.report}`;
+      else if (h.ok === 'unknown') violation = `state machine history undecided: ${h.reason}`;
     }
     if (violation === undefined && o.checkHistory !== false) {
       const lin = checkLinearizable(this.workload.history);

@@ -31,9 +31,22 @@ type ClientRequest = SimRequest;
  * `index` on a write: its log entry's; `range` on a range read: what it read.
  */
 export type SimReply =
-  | { opId: number; ok: true; output: string | boolean | null; index?: number; range?: KvRangeResult; txn?: Uint8Array; leaseId?: number }
+  | { opId: number; ok: true; output: string | boolean | null; index?: number; range?: KvRangeResult; txn?: Uint8Array; leaseId?: number; appOutcome?: Uint8Array }
   | { opId: number; ok: false; code: string; leaderHint: number; proposed: boolean };
 type ClientReply = SimReply;
+
+/**
+ * A command for the cluster's own state machine as its client saw it (app-history.ts checks
+ * these against a sequential model): its outcome (kv/app-machine.ts), or null and no return
+ * if the client never learned it (it may have applied, or not).
+ */
+export interface AppOp {
+  readonly client: number;
+  readonly call: number;
+  return: number | null;
+  readonly command: Uint8Array;
+  outcome: Uint8Array | null;
+}
 
 /**
  * A range read a client completed, kept beside the history (the per-key linearizability check
@@ -119,6 +132,8 @@ export class Workload {
   readonly history: HistoryOp[] = [];
   /** Range reads that completed, in completion order. */
   readonly ranges: RangeRead[] = [];
+  /** Commands for the cluster's own state machine, as the clients saw them (runs with appCommands). */
+  readonly appOps: AppOp[] = [];
   /** Writes that completed, in completion order, with their log indexes. */
   readonly writeAcks: WriteAck[] = [];
   /** Transactions that completed, in completion order. */
@@ -182,7 +197,7 @@ export class Workload {
         // A transaction's result is copied: it is the session's own array.
         if (r.result.op === 'txn') reply = { opId: req.opId, ok: true, output: null, index: r.index, txn: r.result.encoded.slice() };
         else if (r.result.op === 'lease-grant') reply = { opId: req.opId, ok: true, output: null, index: r.index, leaseId: r.result.id };
-        else if (r.result.op === 'app') reply = { opId: req.opId, ok: true, output: null, index: r.index };
+        else if (r.result.op === 'app') reply = { opId: req.opId, ok: true, output: null, index: r.index, appOutcome: r.result.encoded.slice() };
         else reply = { opId: req.opId, ok: true, output: resultOutput(r.result), index: r.index };
         break;
       case 'lease':
@@ -311,6 +326,8 @@ class SimClient extends SimActor {
         clears: HistoryOp[];
         /** A transaction's puts, in the history in its place (its else list writes nothing). */
         txnPuts: HistoryOp[];
+        /** A command for the cluster's own state machine: kept in `appOps`, not in the history. */
+        app: AppOp | undefined;
       }
     | undefined;
   private lastSeen = new Map<string, string | null>();
@@ -396,7 +413,12 @@ class SimClient extends SimActor {
     else if (request.kind !== 'range' && record.key !== APP_KEY) this.workload.recordOp(record);
     this.sim.recorder.add({ kind: 'call', node: this.target, op: record });
     const deadline = sim.time + Math.max(2000, o.clientTimeoutMs * o.clientAttemptsMax);
-    this.current = { opId, record, request, deadline, timer: 0, done: false, mayHaveEffect: false, clears, txnPuts };
+    let app: AppOp | undefined;
+    if (request.kind === 'write' && request.command.op === 'app') {
+      app = { client: this.index, call: sim.time, return: null, command: request.command.data, outcome: null };
+      this.workload.appOps.push(app);
+    }
+    this.current = { opId, record, request, deadline, timer: 0, done: false, mayHaveEffect: false, clears, txnPuts, app };
     this.attempt();
   }
 
@@ -461,6 +483,7 @@ class SimClient extends SimActor {
     const noEffect = cur.record.op === 'get' || !cur.mayHaveEffect;
     this.sim.recorder.add({ kind: 'gave-up', node: this.target, op: cur.record, kept: !noEffect });
     if (noEffect) {
+      if (cur.app !== undefined) this.workload.appOps.splice(this.workload.appOps.indexOf(cur.app), 1);
       this.workload.forgetOp(cur.record);
       for (const c of [...cur.clears, ...cur.txnPuts]) this.workload.forgetOp(c);
     }
@@ -480,6 +503,10 @@ class SimClient extends SimActor {
         return;
       }
       if (reply.index !== undefined) this.workload.writeAcks.push({ return: this.sim.time, index: reply.index });
+      if (cur.app !== undefined) {
+        cur.app.return = this.sim.time;
+        cur.app.outcome = reply.appOutcome ?? null;
+      }
       if (reply.txn !== undefined && cur.request.kind === 'write') {
         this.workload.txns.push({ client: this.index, clientId: cur.request.clientId, seq: cur.request.seq, call: cur.record.call, return: this.sim.time, index: reply.index!, result: reply.txn });
         if (decodeTxnResult(reply.txn).succeeded) {

@@ -85,6 +85,33 @@ describe('ringraft/sim', () => {
     expect(again).toEqual(first);
   });
 
+  it('checks the clients\' history against a sequential model: the counter fits its model, a counter that answers the total before its increment does not', () => {
+    const model = counter as (o: unknown) => StateMachine;
+    const good = simulateStateMachine({ stateMachine: model, model, command: increments, seeds: 10 });
+    expect(good.failures).toEqual([]);
+    const before = (): StateMachine => {
+      const c = (counter as (o: unknown) => StateMachine)({});
+      let total = 0;
+      return {
+        ...c,
+        // Deterministic, the same on every replica, and wrong: the total before this increment.
+        apply: (command, index) => {
+          const answer = i32(total);
+          c.apply(command, index);
+          total = new DataView(c.query(new Uint8Array(0))!.buffer).getInt32(0);
+          return answer;
+        },
+        restore: (chunks) => {
+          c.restore(chunks);
+          total = new DataView(c.query(new Uint8Array(0))!.buffer).getInt32(0);
+        },
+      };
+    };
+    const bad = simulateStateMachine({ stateMachine: before, model, command: increments, seeds: 5 });
+    expect(bad.failures.length).toBeGreaterThan(0);
+    expect(bad.failures[0]!.violation).toMatch(/^state machine history: no order of the \d+ commands explains their answers/);
+  });
+
   it('refuses a bad spec with INVALID_ARGUMENT', () => {
     for (const spec of [{}, { stateMachine: 1 }, { stateMachine: counter, seeds: 0 }, { stateMachine: counter, nodes: [] }, { stateMachine: counter, commandShare: 2 }, { stateMachine: counter, faults: ['meteor'] }]) {
       expect(() => simulateStateMachine(spec as never)).toThrow(expect.objectContaining({ code: ErrorCode.INVALID_ARGUMENT }));
