@@ -99,10 +99,15 @@ export class RawNode {
     this.#raft.step(message);
   }
 
-  /** Proposes `data` as a new log entry; returns its index. Leader only (else NotLeaderError); PROPOSALS_FULL past the uncommitted bound. */
+  /**
+   * Proposes `data` as a new log entry; returns its index. Leader only (else NotLeaderError);
+   * PROPOSALS_FULL past the uncommitted bound, PROPOSAL_TOO_LARGE past `proposalBytesMax`,
+   * TRANSFER_IN_PROGRESS while leadership is being handed over. The node keeps a copy: the
+   * caller may reuse `data`.
+   */
   propose(data: Uint8Array): number {
     if (!(data instanceof Uint8Array)) throw invalid('a proposal is a Uint8Array');
-    return this.#raft.propose(data);
+    return this.#raft.propose(data.slice());
   }
 
   /**

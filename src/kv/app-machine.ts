@@ -21,7 +21,11 @@ import { KV_VALUE_BYTES_MAX } from './limits.ts';
 
 /** What a user's state machine provides (see the module comment for the determinism rules). */
 export interface StateMachine {
-  /** Applies the command at log `index`; returns its result (nothing: an empty result). */
+  /**
+   * Applies the command at log `index`; returns its result (nothing: an empty result). Several
+   * commands may share one log entry, and so one index (concurrent proposals are batched):
+   * they apply in the entry's order, the same on every replica. The index is not an id.
+   */
   apply(command: Uint8Array, index: number): Uint8Array | undefined | void;
   /** Reads the state (never changes it); returns the answer. */
   query(request: Uint8Array): Uint8Array | undefined | void;
@@ -34,8 +38,8 @@ export interface StateMachine {
 /** Makes a state machine: a module's default export, called once per node with the cluster's `options`. */
 export type StateMachineFactory = (options: unknown) => StateMachine;
 
-/** Longest result an `apply` or `query` may return; longer is answered as an error. */
-export const APP_RESULT_BYTES_MAX = KV_VALUE_BYTES_MAX;
+/** Longest result an `apply` or `query` may return (its outcome, a byte more, is a value's size at most); longer is answered as an error. */
+export const APP_RESULT_BYTES_MAX = KV_VALUE_BYTES_MAX - 1;
 /** Longest error message kept from what an `apply` or `query` threw (UTF-8 bytes); the rest is cut. */
 export const APP_ERROR_BYTES_MAX = 1024;
 /** Longest snapshot of a user's state machine, in bytes. */
@@ -55,7 +59,7 @@ export function runApp(f: () => Uint8Array | undefined | void): Uint8Array {
   try {
     result = f();
   } catch (error) {
-    return errorOutcome(error instanceof Error ? `${error.name}: ${error.message}` : `thrown: ${String(error)}`);
+    return errorOutcome(describeThrown(error));
   }
   if (result === undefined) return new Uint8Array([OUTCOME_OK]);
   if (!(result instanceof Uint8Array)) return errorOutcome(`the state machine returned ${result === null ? 'null' : typeof result}, not a Uint8Array`);
@@ -64,6 +68,20 @@ export function runApp(f: () => Uint8Array | undefined | void): Uint8Array {
   out[0] = OUTCOME_OK;
   out.set(result, 1);
   return out;
+}
+
+/**
+ * What a state machine threw, as text: an Error's name and message, else the value as a
+ * string. Whatever was thrown (an object whose getters or toString throw, one without a
+ * prototype), this returns: a command must never take its node down with it.
+ */
+function describeThrown(error: unknown): string {
+  try {
+    if (error instanceof Error) return `${String(error.name)}: ${String(error.message)}`;
+    return `thrown: ${String(error)}`;
+  } catch {
+    return 'thrown: a value that cannot be told as text';
+  }
 }
 
 /** The outcome of a failure with `message` (cut to APP_ERROR_BYTES_MAX bytes of UTF-8). */
@@ -87,7 +105,10 @@ export function decodeAppOutcome(encoded: Uint8Array): AppOutcome | undefined {
 /** The machine's snapshot as one array (its chunks joined); throws past APP_SNAPSHOT_BYTES_MAX or on anything but bytes. */
 export function appSnapshotBytes(machine: StateMachine): Uint8Array {
   const taken = machine.snapshot();
-  if (taken instanceof Uint8Array) return taken;
+  if (taken instanceof Uint8Array) {
+    if (taken.length > APP_SNAPSHOT_BYTES_MAX) throw new KvError(KvErrorCode.APPLY_FAILED, `a state machine snapshot of ${taken.length} bytes, over APP_SNAPSHOT_BYTES_MAX (${APP_SNAPSHOT_BYTES_MAX})`);
+    return taken;
+  }
   if (taken === null || typeof taken !== 'object' || typeof (taken as Iterable<Uint8Array>)[Symbol.iterator] !== 'function') {
     throw new KvError(KvErrorCode.APPLY_FAILED, 'a state machine snapshot is a Uint8Array or an iterable of them');
   }
@@ -97,7 +118,8 @@ export function appSnapshotBytes(machine: StateMachine): Uint8Array {
     if (!(chunk instanceof Uint8Array)) throw new KvError(KvErrorCode.APPLY_FAILED, 'a state machine snapshot chunk is a Uint8Array');
     total += chunk.length;
     if (total > APP_SNAPSHOT_BYTES_MAX) throw new KvError(KvErrorCode.APPLY_FAILED, `a state machine snapshot of more than APP_SNAPSHOT_BYTES_MAX (${APP_SNAPSHOT_BYTES_MAX}) bytes`);
-    chunks.push(chunk);
+    // A copy as it comes: a generator may reuse one buffer for every chunk it yields.
+    chunks.push(chunk.slice());
   }
   if (chunks.length === 1) return chunks[0]!;
   const out = new Uint8Array(total);

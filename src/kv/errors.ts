@@ -13,7 +13,7 @@ import { pickCodes, RingraftError } from '../base/index.ts';
  * version this build does not read. SESSION_EXPIRED: the client's session is gone, so a retried
  * write cannot be deduplicated. LEASE_NOT_FOUND, LEASES_FULL: a write named a lease that does
  * not exist, or a grant found the lease table full (the state machine answers these as results).
- * APPLY_FAILED: a cluster's own state machine (app-machine.ts) gave a snapshot that is not bytes.
+ * APPLY_FAILED: a cluster's own state machine (app-machine.ts) gave a snapshot that is not bytes, or is too large.
  */
 export const KvErrorCode = pickCodes('INVALID_ARGUMENT', 'CORRUPT_COMMAND', 'CORRUPT_SNAPSHOT', 'UNSUPPORTED_FORMAT', 'SESSION_EXPIRED', 'LEASE_NOT_FOUND', 'LEASES_FULL', 'APPLY_FAILED');
 export type KvErrorCode = (typeof KvErrorCode)[keyof typeof KvErrorCode];

@@ -579,7 +579,7 @@ export class KvStateMachine {
     for (const session of this.sessions.values()) sizeBytes += resultExtraBytes(session.result);
     for (const entry of this.entries.values()) sizeBytes += 2 * LENGTH_PREFIX_BYTES + entry.key.length + entry.valueLength + SNAPSHOT_REVISION_BYTES;
     sizeBytes += this.leaseTable.encodedBytes();
-    const appState = this.app === undefined ? undefined : appSnapshotBytes(this.app);
+    const appState = this.app === undefined ? undefined : this.appSnapshot(this.app);
     sizeBytes += 1 + (appState === undefined ? 0 : LENGTH_PREFIX_BYTES + appState.length);
 
     const writer = new ByteWriter(sizeBytes);
@@ -1006,6 +1006,16 @@ export class KvStateMachine {
     if (version === KV_SNAPSHOT_FORMAT_VERSION) this.loadApp(reader);
     reader.expectEnd();
     while (this.sessions.size > this.sessionsMax || this.sessionResultBytes > this.sessionResultBytesMax) this.evictOldestSession();
+  }
+
+  /** The snapshot of the cluster's own machine; what it throws is APPLY_FAILED, which the host survives (a snapshot later). */
+  private appSnapshot(app: StateMachine): Uint8Array {
+    try {
+      return appSnapshotBytes(app);
+    } catch (error) {
+      if (error instanceof KvError && error.code === KvErrorCode.APPLY_FAILED) throw error;
+      throw new KvError(KvErrorCode.APPLY_FAILED, `the state machine's snapshot() threw: ${error instanceof Error ? error.message : 'a value that is not an Error'}`, { cause: error });
+    }
   }
 
   /** Reads the state machine's section and restores the machine from it. */

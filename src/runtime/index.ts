@@ -41,7 +41,7 @@ export type { HostHooks, HostSink, HostStorage, NodeHostOptions, NodeStatus } fr
 export { Outbox } from './outbox.ts';
 export type { FrameCodec } from './outbox.ts';
 export { plainError, signalControl } from './worker-protocol.ts';
-export { importFactory, resolveStateMachineSpec, type StateMachineInput } from './state-machine-module.ts';
+export { checkedMachine, importFactory, resolveStateMachineSpec, type StateMachineInput } from './state-machine-module.ts';
 export { LATENCY_BUCKETS_SECONDS, LatencyHistogram, type LatencySnapshot } from './latency.ts';
 export type { NodeTimings } from './worker-protocol.ts';
 export type { ClientLinkData, ControlReply, ControlRequest, ForwardedDiagnostic, NodeThreadData, NodeWorkerData, PeerLink, PlainError, StateMachineSpec, ThreadRequest, WorkerSettings } from './worker-protocol.ts';

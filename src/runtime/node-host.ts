@@ -117,6 +117,10 @@ export interface NodeStatus {
   readonly requestFramesDropped: number;
   /** Peer messages dropped unread: they did not decode, or claimed another sender or receiver than their link's. */
   readonly peerMessagesRefused: number;
+  /** Snapshots not taken because the cluster's own state machine could not give its state (it threw, or gave too much): the log stays uncompacted meanwhile. */
+  readonly snapshotsFailed: number;
+  /** Why the last one failed, while no snapshot has been taken since. */
+  readonly snapshotFailure?: string;
 }
 
 /** A Ready loop that does not settle is a bug, not load: the core hands out finite work. */
@@ -138,6 +142,8 @@ export class NodeHost {
   private requestsRefusedInvalid = 0;
   private requestFramesDropped = 0;
   private peerMessagesRefused = 0;
+  private snapshotsFailed = 0;
+  private snapshotFailure: string | undefined;
   private unsubscribe: () => void;
   private wasLeader = false;
 
@@ -334,6 +340,8 @@ export class NodeHost {
       requestsRefusedInvalid: this.requestsRefusedInvalid,
       requestFramesDropped: this.requestFramesDropped,
       peerMessagesRefused: this.peerMessagesRefused,
+      snapshotsFailed: this.snapshotsFailed,
+      ...(this.snapshotFailure === undefined ? {} : { snapshotFailure: this.snapshotFailure }),
     };
   }
 
@@ -504,7 +512,21 @@ export class NodeHost {
     if (this.raft.log.applied !== applied) return;
     // A leader keeps what its live followers still need, within bounds (snapshot-policy.ts).
     const retain = this.snapshots.entriesToRetain(applied, this.raft.logIndexNeeded());
-    this.storage.createSnapshot(applied, this.raft.conf, this.kvMachine.snapshot(), retain);
+    let data: Uint8Array;
+    try {
+      data = this.kvMachine.snapshot();
+    } catch (error) {
+      // The cluster's own state machine could not give its snapshot: the node goes on with its
+      // log uncompacted and tries again an interval later (status says why). Every replica
+      // would fail alike, so failing the node would take the whole cluster down.
+      if (!(error instanceof KvError && error.code === ErrorCode.APPLY_FAILED)) throw error;
+      this.snapshotsFailed++;
+      this.snapshotFailure = error.message;
+      this.snapshots.noteTaken();
+      return;
+    }
+    this.storage.createSnapshot(applied, this.raft.conf, data, retain);
+    this.snapshotFailure = undefined;
     this.snapshots.noteTaken();
   }
 }

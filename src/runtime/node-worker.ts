@@ -35,7 +35,7 @@ import { MemoryStorage, WalStorage, walRecoveryChannel, type RecoveryReport } fr
 import { Doorbell, RingConsumer, RingError, RingErrorCode, RingProducer } from '../transport/index.ts';
 import { encodedReplyBytes, writeReplyTo, type ClientReply } from './client-protocol.ts';
 import type { StateMachine } from '../kv/index.ts';
-import { importFactory } from './state-machine-module.ts';
+import { checkedMachine, importFactory } from './state-machine-module.ts';
 import { LatencyHistogram } from './latency.ts';
 import { NodeHost, type HostStorage } from './node-host.ts';
 import { Outbox, type FrameCodec } from './outbox.ts';
@@ -670,7 +670,8 @@ if ('id' in data) {
 async function appOf(spec: StateMachineSpec | undefined): Promise<(() => StateMachine) | undefined> {
   if (spec === undefined) return undefined;
   const factory = await importFactory(spec.module);
-  return () => factory(spec.options);
+  // Each machine gets options of its own: one that kept state in them would diverge from its replicas.
+  return () => checkedMachine(factory(structuredClone(spec.options)), spec.module);
 }
 
 /**

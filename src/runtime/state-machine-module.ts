@@ -7,7 +7,7 @@
 import { resolve as resolvePath } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { ErrorCode, invalidArgument, RingraftError } from '../base/index.ts';
-import type { StateMachineFactory } from '../kv/index.ts';
+import type { StateMachine, StateMachineFactory } from '../kv/index.ts';
 import type { StateMachineSpec } from './worker-protocol.ts';
 
 /** What a user writes to name a state machine: its module (a URL, or a path from the current directory) and the options for its factory. */
@@ -35,6 +35,16 @@ export function resolveStateMachineSpec(spec: unknown, name: string): StateMachi
     throw invalidArgument(`${name}.options must be what structuredClone copies (it goes to every node's thread): ${(error as Error).message}`);
   }
   return { module: href, options };
+}
+
+/** `made`, if it is a state machine (an object with apply, query, snapshot and restore); INVALID_ARGUMENT naming the module otherwise (an async factory's promise, say). */
+export function checkedMachine(made: unknown, href: string): StateMachine {
+  const m = made as Partial<Record<keyof StateMachine, unknown>> | null | undefined;
+  if (typeof m !== 'object' || m === null || typeof m.apply !== 'function' || typeof m.query !== 'function' || typeof m.snapshot !== 'function' || typeof m.restore !== 'function') {
+    const what = made instanceof Promise ? 'a promise (the factory must not be async)' : made === null ? 'null' : typeof made;
+    throw new RingraftError(ErrorCode.INVALID_ARGUMENT, `stateMachine.module ${href}: its default export made ${what}, not a state machine { apply, query, snapshot, restore }`);
+  }
+  return made as StateMachine;
 }
 
 /** The factory module `href` exports by default; INVALID_ARGUMENT, naming the module, if it does not load or exports no function. */

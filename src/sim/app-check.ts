@@ -16,6 +16,7 @@
  * digest of the simulator's machine, as a machine that read its clock or its host name would.
  */
 import { appSnapshotBytes, runApp, type StateMachine, type StateMachineFactory } from '../kv/index.ts';
+import { checkedMachine } from '../runtime/index.ts';
 
 const FNV_OFFSET = 0x811c9dc5;
 const FNV_PRIME = 0x01000193;
@@ -43,7 +44,7 @@ function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
 
 export class AppCheck {
   /** What the first replica answered at each index it applied a command at (a digest). */
-  private readonly byIndex = new Map<number, number>();
+  private readonly byIndex = new Map<string, number>();
   /** The machine each node runs now (the latest made for it). */
   private readonly current = new Map<number, StateMachine>();
   /** Commands applied, by all replicas. */
@@ -57,7 +58,10 @@ export class AppCheck {
 
   /** A machine for node `node` (a new one each time its store is made or restored). */
   machine(node: number): StateMachine {
-    const inner = this.user === undefined ? this.digestMachine(node) : this.user.factory(this.user.options);
+    const inner = this.user === undefined ? this.digestMachine(node) : checkedMachine(this.user.factory(structuredClone(this.user.options)), 'stateMachine');
+    // Commands batched in one entry share its index: the k-th of them at an index is keyed (index, k).
+    let lastIndex = -1;
+    let atIndex = 0;
     const checked: StateMachine = {
       apply: (command, index) => {
         let thrown: { error: unknown } | undefined;
@@ -73,9 +77,12 @@ export class AppCheck {
           }
         });
         this.applied++;
+        atIndex = index === lastIndex ? atIndex + 1 : 0;
+        lastIndex = index;
         const digest = fnv(fnv(Math.imul(FNV_OFFSET ^ (index >>> 0), FNV_PRIME) >>> 0, command), outcome);
-        const first = this.byIndex.get(index);
-        if (first === undefined) this.byIndex.set(index, digest);
+        const key = `${index}:${atIndex}`;
+        const first = this.byIndex.get(key);
+        if (first === undefined) this.byIndex.set(key, digest);
         else if (first !== digest) this.onDiverge(`state machine divergence: node ${node} answered the command at index ${index} otherwise than another replica did (digest ${digest.toString(16)}, not ${first.toString(16)})`);
         if (thrown !== undefined) throw thrown.error;
         return result;

@@ -42,7 +42,7 @@ export function checkAppHistory(history: readonly AppOp[], model: StateMachineFa
   const completed = ops.filter((o) => o.return !== null).length;
   /** Applies op `i` to the model in state `state` at position `position`: the state after and the outcome. */
   const step = (state: Uint8Array | undefined, i: number, position: number): { state: Uint8Array; outcome: Uint8Array } => {
-    const m = model(options);
+    const m = model(structuredClone(options));
     if (state !== undefined) m.restore([state]);
     const outcome = runApp(() => m.apply(ops[i]!.command, position));
     return { state: appSnapshotBytes(m), outcome };

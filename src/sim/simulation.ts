@@ -202,9 +202,14 @@ export class Simulation implements FaultHost, WorkloadHost {
     }
     const model = o.stateMachine?.model;
     if (violation === undefined && model !== undefined) {
-      const h = checkAppHistory(this.workload.appOps, model, o.stateMachine!.options);
-      if (h.ok === false) violation = `state machine history: ${h.report}`;
-      else if (h.ok === 'unknown') violation = `state machine history undecided: ${h.reason}`;
+      try {
+        const h = checkAppHistory(this.workload.appOps, model, o.stateMachine!.options);
+        if (h.ok === false) violation = `state machine history: ${h.report}`;
+        else if (h.ok === 'unknown') violation = `state machine history undecided: ${h.reason}`;
+      } catch (error) {
+        // The model threw, or the search ran out of stack: undecided, never a pass.
+        violation = `state machine history undecided: ${(error as Error).message}`;
+      }
     }
     if (violation === undefined && o.checkHistory !== false) {
       const lin = checkLinearizable(this.workload.history);

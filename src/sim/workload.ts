@@ -176,7 +176,7 @@ export class Workload {
   }
 
   completedWrites(): number {
-    return this.history.filter((h) => h.op !== 'get' && h.return !== null).length;
+    return this.history.filter((h) => h.op !== 'get' && h.return !== null).length + this.appOps.filter((a) => a.return !== null).length;
   }
 
   /** A client sends `req` to node `to` over the network. */

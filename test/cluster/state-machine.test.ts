@@ -5,6 +5,7 @@
 // fails the start naming it; a cluster without one answers APPLY_FAILED.
 import { describe, expect, it } from 'vitest';
 import { ErrorCode } from '../../src/index.ts';
+import { APP_RESULT_BYTES_MAX } from '../../src/kv/index.ts';
 import { leaderOf, refused, start, stopAfterEach, tempDir } from './helpers.ts';
 
 stopAfterEach();
@@ -108,6 +109,31 @@ describe("a cluster's own state machine", () => {
     const e = await refused(start({ stateMachine: { module } }));
     expect(e.code).toBe(ErrorCode.NO_QUORUM);
     expect(e.message).toContain('factory says no');
+  });
+
+  it('survives a snapshot() that throws: the nodes go on, their logs uncompacted, and serve', async () => {
+    const module = `data:text/javascript,${encodeURIComponent('export default () => { let n = 0; return { apply() { n++; }, query() { return new TextEncoder().encode(String(n)); }, snapshot() { throw new Error("cannot snapshot"); }, restore() {} }; }')}`;
+    const cluster = await start({ stateMachine: { module }, node: { snapshotEveryEntries: 5 } });
+    const kv = cluster.client();
+    for (let i = 0; i < 30; i++) await kv.propose(text(String(i)));
+    expect((await cluster.status()).nodes.every((n) => n.alive)).toBe(true);
+    expect(decoder.decode(await kv.query(new Uint8Array(0)))).toBe('30');
+  });
+
+  it('answers a result of APP_RESULT_BYTES_MAX bytes, to a command and to a query, and APPLY_FAILED past it', async () => {
+    const module = `data:text/javascript,${encodeURIComponent('export default () => ({ apply(c) { return new Uint8Array(c[0] === 1 ? 1048575 : 1048576); }, query(q) { return new Uint8Array(q[0] === 1 ? 1048575 : 1048576); }, snapshot() { return new Uint8Array(0); }, restore() {} })')}`;
+    const cluster = await start({ stateMachine: { module } });
+    const kv = cluster.client();
+    expect((await kv.propose(Uint8Array.of(1))).length).toBe(APP_RESULT_BYTES_MAX);
+    expect((await kv.query(Uint8Array.of(1))).length).toBe(APP_RESULT_BYTES_MAX);
+    await expect(kv.propose(Uint8Array.of(2))).rejects.toMatchObject({ code: ErrorCode.APPLY_FAILED });
+    await expect(kv.query(Uint8Array.of(2))).rejects.toMatchObject({ code: ErrorCode.APPLY_FAILED });
+  });
+
+  it('fails the start of a node whose factory makes no state machine (an async one, say), naming the module', async () => {
+    const module = 'data:text/javascript,export default async function () { return {}; }';
+    const e = await refused(start({ stateMachine: { module } }));
+    expect(e.message).toContain('not a state machine');
   });
 
   it('answers APPLY_FAILED where the cluster has no state machine of its own', async () => {

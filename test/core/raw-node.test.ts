@@ -84,6 +84,20 @@ describe('RawNode', () => {
     expect([...st.progress!.values()].every((p) => p.match === st.lastIndex)).toBe(true);
   });
 
+  it('keeps a copy of what is proposed: the caller may reuse its buffer', () => {
+    const c = cluster();
+    const l = c.elect();
+    const buffer = new Uint8Array(1);
+    for (let i = 1; i <= 3; i++) {
+      buffer[0] = i;
+      l.node.propose(buffer);
+    }
+    c.process(l);
+    c.deliver();
+    c.round();
+    for (const h of c.hosts.values()) expect(h.applied.map((d) => d[0])).toEqual([1, 2, 3]);
+  });
+
   it('answers a ReadIndex with the index to read at, after a round of heartbeats', () => {
     const c = cluster();
     const l = c.elect();

@@ -165,6 +165,41 @@ describe("a cluster's own state machine in the store", () => {
     expect(restored.snapshot()).toEqual(v5);
   });
 
+  it('answers whatever apply throws with an error outcome, even a value that cannot be told as text', () => {
+    const nasty = [
+      Object.create(null),
+      { toString: () => { throw new Error('no'); } },
+      Object.defineProperty(new Error('x'), 'message', { get: () => { throw new Error('no'); } }),
+      Symbol('s'),
+    ];
+    for (const thrown of nasty) {
+      const kv = new KvStateMachine({ app: () => Object.assign(new Counter(), { apply: () => { throw thrown; } }) });
+      const outcome = outcomeOf(kv.apply(1, app(1, 1, i32(1))).result);
+      expect(outcome?.ok).toBe(false);
+    }
+  });
+
+  it('copies the chunks of a snapshot as they come: a generator may reuse one buffer', () => {
+    const { kv } = withCounter();
+    kv.apply(1, app(1, 1, i32(0x01020304)));
+    const reusing = (): StateMachine =>
+      Object.assign(new Counter(), {
+        *snapshot(this: Counter) {
+          const scratch = new Uint8Array(1);
+          for (const byte of i32(this.value)) {
+            scratch[0] = byte;
+            yield scratch;
+          }
+        },
+      });
+    const src = new KvStateMachine({ app: reusing });
+    src.apply(1, app(1, 1, i32(0x01020304)));
+    let restored: Counter | undefined;
+    KvStateMachine.restore(src.snapshot(), { app: () => (restored = new Counter()) });
+    expect(restored!.value).toBe(0x01020304);
+    void kv;
+  });
+
   it('refuses a snapshot of the machine that is not bytes with APPLY_FAILED', () => {
     for (const taken of ['text', [Uint8Array.of(1), 'x'], null]) {
       const kv = new KvStateMachine({ app: () => Object.assign(new Counter(), { snapshot: () => taken as unknown as Uint8Array }) });

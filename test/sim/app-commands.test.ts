@@ -6,6 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import { defaultSimOptions, Simulation } from '../../src/sim/simulation.ts';
 import { huntBug } from './planted-bugs.ts';
+import { AppCheck } from '../../src/sim/app-check.ts';
 
 describe("the simulator and a cluster's own state machine", () => {
   it('every replica reaches one digest at every index, through the faults of 40 seeds', () => {
@@ -25,6 +26,20 @@ describe("the simulator and a cluster's own state machine", () => {
     expect(found, 'no seed caught it').toBeDefined();
     expect(found!.controlViolation, 'the same seed without the bug').toBeUndefined();
     expect(found!.violation).toMatch(/^state machine divergence: node \d+ answered the command at index \d+ otherwise/);
+  });
+
+  it('keys commands batched in one entry by their place in it: replicas that apply them in the same order agree', () => {
+    const found: string[] = [];
+    const check = new AppCheck((what) => found.push(what), undefined, false);
+    const [a, b] = [check.machine(1), check.machine(2)];
+    for (const m of [a, b]) {
+      m.apply(Uint8Array.of(1), 7);
+      m.apply(Uint8Array.of(2), 7);
+    }
+    expect(found).toEqual([]);
+    const c = check.machine(3);
+    c.apply(Uint8Array.of(2), 7);
+    expect(found[0]).toMatch(/^state machine divergence: node 3 answered the command at index 7/);
   });
 
   it('draws nothing more from a seed without commands for it: a run is the same with appCommands 0', () => {

@@ -112,6 +112,11 @@ describe('ringraft/sim', () => {
     expect(bad.failures[0]!.violation).toMatch(/^state machine history: no order of the \d+ commands explains their answers/);
   });
 
+  it('passes when every write is a command for the machine (commandShare 1)', () => {
+    const report = simulateStateMachine({ stateMachine: counter as (o: unknown) => StateMachine, command: increments, seeds: 5, commandShare: 1 });
+    expect(report.failures).toEqual([]);
+  });
+
   it('refuses a bad spec with INVALID_ARGUMENT', () => {
     for (const spec of [{}, { stateMachine: 1 }, { stateMachine: counter, seeds: 0 }, { stateMachine: counter, nodes: [] }, { stateMachine: counter, commandShare: 2 }, { stateMachine: counter, faults: ['meteor'] }]) {
       expect(() => simulateStateMachine(spec as never)).toThrow(expect.objectContaining({ code: ErrorCode.INVALID_ARGUMENT }));
