@@ -321,6 +321,9 @@ export class FaultInjector {
     sim.recorder.add({ kind: 'crash', node: id, at: node.crashPoint });
     this.crashPoints.delete(id);
     sim.stats.crashes++;
+    // Every configuration a node runs with now, the crashing one's too (it may be the leader
+    // that just applied the newest): losing this node for good must leave a quorum in each.
+    const rafts = [...sim.nodes.values()].flatMap((n) => (n.raft === undefined ? [] : [n.raft]));
     node.host = undefined;
     node.incarnation++;
     node.requests.clear();
@@ -330,10 +333,17 @@ export class FaultInjector {
     // Media corruption and lost disks, at most one node per run, so a majority stays whole.
     // Only where the cluster survives losing this node for good: a voter's disk is damaged
     // only while there are at least three voters, so a quorum remains without it.
-    const leaderRaft = sim.leader()?.raft;
-    const conf = leaderRaft?.conf;
-    const settled = leaderRaft !== undefined && leaderRaft.pendingConfIndex <= leaderRaft.log.applied;
-    const survivable = conf !== undefined && settled && (!isVoter(conf, id) || (conf.voters.length >= 3 && conf.votersOutgoing.length === 0));
+    // The view of one node is not enough: a stale leader (one removed, say) may still hold an
+    // older configuration in which the node looks expendable (seed 940897: the leader that had
+    // just applied voters [1, 3] crashed, a stale leader still had [1, 2, 3], and the wipe left
+    // voters [1, 3] with node 3 gone for good: no quorum ever again).
+    const survivable =
+      sim.leader() !== undefined &&
+      rafts.every((r) => {
+        const conf = r.conf;
+        const settled = r.role !== 'leader' || r.pendingConfIndex <= r.log.applied;
+        return settled && (!isVoter(conf, id) || (conf.voters.length >= 3 && conf.votersOutgoing.length === 0));
+      });
     if (node.fs !== undefined) {
       node.fs.crash(sim.rand);
       if (survivable && sim.rand.chance(sim.options.bitFlipProbability) && !this.anyStopped() && !this.nodeLost) {

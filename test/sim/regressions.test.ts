@@ -8,12 +8,15 @@
 //   timeout restarted the transfer with a newer snapshot, a late chunk of an older one threw
 //   away the follower's partial copy, and a transfer that did finish was followed by another,
 //   the leader having compacted the entries after it (a chunk is now sent again, a partial
-//   copy kept against older chunks, and the entries live followers need kept).
+//   copy kept against older chunks, and the entries live followers need kept);
+// - 940897: the simulator wiped a crashed leader's disk judging by a stale leader's
+//   configuration ([1, 2, 3]) while the newest was [1, 3], leaving no quorum ever again (a
+//   wipe now needs every node's configuration to survive it).
 import { describe, expect, it } from 'vitest';
 import { defaultSimOptions, runSimulation } from '../../src/sim/simulation.ts';
 
 describe('simulator regressions', () => {
-  for (const seed of [82286, 81230, 301167]) {
+  for (const seed of [82286, 81230, 301167, 940897]) {
     it(`seed ${seed} on 3 nodes finds no violation`, () => {
       const r = runSimulation(defaultSimOptions(seed, { nodes: 3 }));
       expect(r.violation).toBeUndefined();
