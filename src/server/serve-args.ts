@@ -78,6 +78,11 @@ export function parseServeArgs(argv: readonly string[]): ServeArgs {
     if (value === undefined) continue;
     fromFlags[key] = flagValue(key, value);
   }
+  // --state-machine names the module; the file may still give the options its factory takes.
+  const fileMachine = file.stateMachine as { options?: unknown } | undefined;
+  if (fromFlags.stateMachine !== undefined && typeof fileMachine === 'object' && fileMachine !== null && 'options' in fileMachine) {
+    fromFlags.stateMachine = { ...(fromFlags.stateMachine as object), options: fileMachine.options };
+  }
   const nameOf = (key: ServeConfigKey): string => (key in fromFlags || !(key in file) ? (flagOfKey.get(key) ?? key) : key);
   return { kind: 'serve', config: resolveServeConfig({ ...file, ...fromFlags }, nameOf) };
 }

@@ -107,6 +107,15 @@ describe('defaults', () => {
     const flags = ['--id', '2', '--data-dir', 'd', '--listen-peer', '10.0.0.2:7001', '--listen-client', '10.0.0.2:7101', '--initial-cluster', MINIMAL.initialCluster!, '--cluster-token', 't'];
     expect(serve([...flags, '--state-machine', 'm.mjs']).stateMachine).toEqual({ module: pathToFileURL(join(process.cwd(), 'm.mjs')).href, options: undefined });
     expect(() => serve([...flags, '--state-machine', ''])).toThrow(/--state-machine.module/);
+    // The flag names the module; the file's options stay.
+    const dir = mkdtempSync(join(tmpdir(), 'ringraft-serve-sm-'));
+    try {
+      const file = join(dir, 'serve.json');
+      writeFileSync(file, JSON.stringify({ stateMachine: { module: 'file:///srv/old.mjs', options: { shards: 2 } } }));
+      expect(serve([...flags, '--config', file, '--state-machine', 'file:///srv/new.mjs']).stateMachine).toEqual({ module: 'file:///srv/new.mjs', options: { shards: 2 } });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 
