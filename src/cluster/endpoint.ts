@@ -16,6 +16,8 @@ import {
   decodeReplyAt,
   encodedRequestBytes,
   Outbox,
+  ProtocolError,
+  REQUEST_HEADER_BYTES,
   writeRequestTo,
   type ClientReply,
   type ClientRequest,
@@ -120,6 +122,8 @@ export class ClientEndpoint implements KvClientHost {
   private readonly attempts = new SequenceTable<Attempt>();
   private readonly watchHandlers = new Map<number, { nodeId: number; onReply: (r: ClientReply) => void }>();
   private requestIdNext = 1;
+  /** Replies that did not decode: each failed its call with PROTOCOL_ERROR (or, too short to name one, was dropped). */
+  repliesMalformed = 0;
   private pumping = false;
   private flushScheduled = false;
   /** A request went out since the pump last looked (see PUMP_POLL_ONE_MS). */
@@ -335,7 +339,18 @@ export class ClientEndpoint implements KvClientHost {
     for (const node of this.nodes.values()) {
       const view = node.replyView;
       frames += node.replies.drainRanges((memory, offset, length) => {
-        this.dispatch(decodeReplyAt(memory, view, offset, length, this.values));
+        let reply: ClientReply;
+        try {
+          reply = decodeReplyAt(memory, view, offset, length, this.values);
+        } catch (error) {
+          // A reply that does not decode (a node's bug, or ring memory written by another
+          // hand) fails its own call with PROTOCOL_ERROR, never the pump and the process.
+          if (!(error instanceof ProtocolError)) throw error;
+          this.repliesMalformed++;
+          if (length < REQUEST_HEADER_BYTES) return;
+          reply = { kind: 'error', requestId: view.getUint32(offset + 1, true), code: ErrorCode.PROTOCOL_ERROR, leaderHint: 0, proposed: true };
+        }
+        this.dispatch(reply);
       }, REPLIES_PER_TURN_MAX);
     }
     return frames;
