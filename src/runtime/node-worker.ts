@@ -4,8 +4,9 @@
  * its loop, so it blocks: it sleeps in `Atomics.wait` on its doorbell (which every ring into
  * any of its nodes rings) until a frame arrives or a node's next tick is due. Each pass gives
  * every node a turn: it ticks the node for each tick due (read from the clock at the start of
- * that node's turn), drains its inbound rings, and hands the whole batch to its {@link NodeHost}, whose Ready becomes one WAL write, the outgoing frames
- * and the applied entries. Busy nodes never sleep and take all that has arrived per turn, so
+ * that node's turn), drains its inbound rings, and hands the whole batch to its
+ * {@link NodeHost}, whose Ready becomes one WAL write, the outgoing frames and the applied
+ * entries. Busy nodes never sleep and take all that has arrived per turn, so
  * batches grow with load. Nodes on one thread talk through rings as any others do: their
  * doorbell rings cost a load, not a wake-up, while the thread is awake.
  *
@@ -31,7 +32,6 @@ import { parentPort, receiveMessageOnPort, workerData, type MessagePort } from '
 import { type Message, type TraceEvent } from '../core/index.ts';
 import { DecodeError, decodeMessage, encodedMessageBytes, encodeMessageInto } from '../codec/index.ts';
 import { MemoryStorage, WalStorage, walRecoveryChannel, type RecoveryReport } from '../storage/index.ts';
-
 import { Doorbell, RingConsumer, RingError, RingErrorCode, RingProducer } from '../transport/index.ts';
 import { encodedReplyBytes, writeReplyTo, type ClientReply } from './client-protocol.ts';
 import type { StateMachine } from '../kv/index.ts';
@@ -540,7 +540,7 @@ class NodeThread {
     this.controlWord = controlWord === undefined ? undefined : new Int32Array(controlWord);
   }
 
-  /** Starts node `data` on this thread: it says 'started' (or 'failed') and waits for 'run'. */
+  /** Starts node `data` on this thread: it says 'started' (or 'left', with what failed) and waits for 'run'. */
   host(data: NodeWorkerData): void {
     let node: NodeWorker;
     try {
@@ -591,14 +591,19 @@ class NodeThread {
     return false;
   }
 
-  /** Drops a node that threw, as a crash would, and tells the main thread what it died of. */
+  /**
+   * Drops a node as a crash would (a crash asked of it: `error` undefined; or it threw
+   * `error`), to be reported as 'left' with what it died of. Closing its files may fail too:
+   * a failure of its own, unless it already died of one.
+   */
   private fail(node: NodeWorker, error: unknown): void {
+    let died = error;
     try {
       node.abandon();
-    } catch {
-      // Its files may be half closed: what it died of is what matters.
+    } catch (closing) {
+      died ??= closing;
     }
-    this.left.set(node.id, error);
+    if (died !== undefined) this.left.set(node.id, died);
   }
 
   /** Takes the nodes that closed, crashed or failed out of the loop, and says so to the main thread. */
@@ -626,14 +631,7 @@ class NodeThread {
           this.host(req.node);
           break;
         case 'crash':
-          for (const node of this.nodes) {
-            if (node.id !== req.id) continue;
-            try {
-              node.abandon();
-            } catch (error) {
-              this.left.set(node.id, error);
-            }
-          }
+          for (const node of this.nodes) if (node.id === req.id) this.fail(node, undefined);
           this.dropClosed();
           break;
         case 'exit':

@@ -17,6 +17,7 @@
  */
 import { appSnapshotBytes, runApp, type StateMachine, type StateMachineFactory } from '../kv/index.ts';
 import { checkedMachine } from '../runtime/index.ts';
+import { sameBytes } from './invariants.ts';
 
 const FNV_OFFSET = 0x811c9dc5;
 const FNV_PRIME = 0x01000193;
@@ -36,11 +37,6 @@ function fnv(h: number, bytes: Uint8Array): number {
   return h;
 }
 
-function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
-}
 
 export class AppCheck {
   /** What the first replica answered at each index it applied a command at (a digest). */
@@ -94,7 +90,7 @@ export class AppCheck {
         const bytes = all.length === 1 ? all[0]! : Uint8Array.from(all.flatMap((c) => [...c]));
         inner.restore([bytes]);
         const again = appSnapshotBytes(inner);
-        if (!bytesEqual(again, bytes)) this.onDiverge(`state machine snapshot: node ${node}, restored from a snapshot of ${bytes.length} bytes, gives back ${again.length} bytes that differ: its snapshot is not a function of its state`);
+        if (!sameBytes(again, bytes)) this.onDiverge(`state machine snapshot: node ${node}, restored from a snapshot of ${bytes.length} bytes, gives back ${again.length} bytes that differ: its snapshot is not a function of its state`);
       },
     };
     this.current.set(node, inner);
@@ -110,7 +106,7 @@ export class AppCheck {
       const bytes = appSnapshotBytes(machine);
       const other = byApplied.get(r.appliedIndex);
       if (other === undefined) byApplied.set(r.appliedIndex, { id: r.id, bytes });
-      else if (!bytesEqual(other.bytes, bytes)) return `state machine divergence: nodes ${other.id} and ${r.id} applied up to index ${r.appliedIndex} and hold different states (snapshots of ${other.bytes.length} and ${bytes.length} bytes)`;
+      else if (!sameBytes(other.bytes, bytes)) return `state machine divergence: nodes ${other.id} and ${r.id} applied up to index ${r.appliedIndex} and hold different states (snapshots of ${other.bytes.length} and ${bytes.length} bytes)`;
     }
     return undefined;
   }

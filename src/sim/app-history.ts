@@ -18,6 +18,7 @@
  * answer is 'unknown', never a guess.
  */
 import { appSnapshotBytes, runApp, type StateMachineFactory } from '../kv/index.ts';
+import { sameBytes } from './invariants.ts';
 import type { AppOp } from './workload.ts';
 
 export type AppHistoryResult = { readonly ok: true; readonly ops: number } | { readonly ok: false; readonly report: string } | { readonly ok: 'unknown'; readonly reason: string };
@@ -25,11 +26,6 @@ export type AppHistoryResult = { readonly ok: true; readonly ops: number } | { r
 /** Search steps at most before the answer is 'unknown'. */
 export const APP_HISTORY_STEPS_MAX = 1_000_000;
 
-function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
-}
 
 function hex(b: Uint8Array): string {
   return Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('hex');
@@ -68,7 +64,7 @@ export function checkAppHistory(history: readonly AppOp[], model: StateMachineFa
       if (++steps > stepsMax) return 'unknown';
       const op = ops[i]!;
       const next = step(state, i, order.length + 1);
-      if (op.outcome !== null && !bytesEqual(next.outcome, op.outcome)) continue;
+      if (op.outcome !== null && !sameBytes(next.outcome, op.outcome)) continue;
       placed[i] = 1;
       order.push(i);
       if (order.length > deepest.length) deepest = [...order];

@@ -2,34 +2,40 @@
 // service would run them, each with its own client.
 import { describe, expect, it } from 'vitest';
 import { ErrorCode, RingraftError } from '../../src/base/index.ts';
-import { createNode, type RingraftNode } from '../../src/index.ts';
+import { createNode, type CreateNodeOptions, type RingraftNode } from '../../src/index.ts';
 import { FAST_SERVE, HOST, portsFor, tempDirs, waitFor } from './helpers.ts';
 
 const dirs = tempDirs();
 
+/** Starts three nodes of one cluster into `nodes` (so the caller closes what started), each with `extra(id)`; returns their ports. */
+async function startThree(nodes: RingraftNode[], clusterToken: string, extra: (id: number) => Partial<CreateNodeOptions> = () => ({})): Promise<{ peer: number[]; client: number[] }> {
+  const ports = await portsFor(3);
+  const initialCluster = ports.peer.map((p, i) => `${i + 1}=${HOST}:${p}`).join(',');
+  for (let id = 1; id <= 3; id++) {
+    nodes.push(
+      await createNode({
+        ...FAST_SERVE,
+        id,
+        dataDir: dirs(),
+        listenPeer: `${HOST}:${ports.peer[id - 1]}`,
+        listenClient: `${HOST}:${ports.client[id - 1]}`,
+        initialCluster,
+        clusterToken,
+        ...extra(id),
+      }),
+    );
+  }
+  return ports;
+}
+
 describe('createNode', () => {
   it('runs a state machine of its own on every node: proposals and queries over the network client, through a leader change', async () => {
-    const ports = await portsFor(3);
-    const initialCluster = ports.peer.map((p, i) => `${i + 1}=${HOST}:${p}`).join(',');
     const module = new URL('../fixtures/ledger-machine.mjs', import.meta.url).href;
     const nodes: RingraftNode[] = [];
     const text = (x: string): Uint8Array => new TextEncoder().encode(x);
     const json = (b: Uint8Array): unknown => JSON.parse(new TextDecoder().decode(b));
     try {
-      for (let id = 1; id <= 3; id++) {
-        nodes.push(
-          await createNode({
-            ...FAST_SERVE,
-            id,
-            dataDir: dirs(),
-            listenPeer: `${HOST}:${ports.peer[id - 1]}`,
-            listenClient: `${HOST}:${ports.client[id - 1]}`,
-            initialCluster,
-            clusterToken: 'create-node-machine',
-            stateMachine: { module, options: { node: id } },
-          }),
-        );
-      }
+      await startThree(nodes, 'create-node-machine', (id) => ({ stateMachine: { module, options: { node: id } } }));
       const leader = await waitFor(async () => (await Promise.all(nodes.map((n) => n.status()))).find((s) => s.role === 'leader')?.id, 'a leader');
       const client = await nodes[0]!.client();
       for (let i = 1; i <= 5; i++) expect(new TextDecoder().decode(await client.propose(text(String(i))))).toBe(String(i));
@@ -56,23 +62,9 @@ describe('createNode', () => {
 
 
   it('three nodes form one cluster: a write through one is read through another, leadership moves, close stops each', async () => {
-    const ports = await portsFor(3);
-    const initialCluster = ports.peer.map((p, i) => `${i + 1}=${HOST}:${p}`).join(',');
     const nodes: RingraftNode[] = [];
     try {
-      for (let id = 1; id <= 3; id++) {
-        nodes.push(
-          await createNode({
-            ...FAST_SERVE,
-            id,
-            dataDir: dirs(),
-            listenPeer: `${HOST}:${ports.peer[id - 1]}`,
-            listenClient: `${HOST}:${ports.client[id - 1]}`,
-            initialCluster,
-            clusterToken: 'create-node-tests',
-          }),
-        );
-      }
+      const ports = await startThree(nodes, 'create-node-tests');
       expect(nodes.map((n) => n.clientAddress)).toEqual(ports.client.map((p) => `${HOST}:${p}`));
       const leader = await waitFor(async () => (await Promise.all(nodes.map((n) => n.status()))).find((s) => s.role === 'leader')?.id, 'a leader');
       const a = await nodes[0]!.client();
