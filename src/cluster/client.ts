@@ -517,7 +517,7 @@ export class KvClient {
     if (command.length > KV_APP_COMMAND_BYTES_MAX) throw invalidArgument(`a command of ${command.length} bytes is over KV_APP_COMMAND_BYTES_MAX (${KV_APP_COMMAND_BYTES_MAX})`);
     const { result } = await this.write({ op: 'app', data: command }, options, writeReply);
     if (result.op !== 'app') fail(`a state machine command answered with ${result.op}`);
-    return appResult(result.encoded);
+    return appResult(result.encoded, true);
   }
 
   /**
@@ -531,7 +531,7 @@ export class KvClient {
     if (request.length > QUERY_BYTES_MAX) throw invalidArgument(`a query of ${request.length} bytes is over QUERY_BYTES_MAX (${QUERY_BYTES_MAX})`);
     const encoded = await this.read({ kind: 'query', requestId: 0, consistency, data: request }, consistency, options, readValue);
     if (encoded === undefined) fail('a query answered with no outcome');
-    return appResult(encoded);
+    return appResult(encoded, false);
   }
 
   /** The value of `key`, or undefined. */
@@ -1188,12 +1188,17 @@ function encodeWrite(command: KvCommand, buffers: RequestBuffers): WriteRequest 
 /** A put resolves to nothing. */
 function putDone(): void {}
 
-/** What the cluster's own state machine returned, or APPLY_FAILED with what it threw (an outcome: kv/app-machine.ts). */
-function appResult(encoded: Uint8Array): Uint8Array {
+/**
+ * What the cluster's own state machine returned, or APPLY_FAILED with what it threw (an
+ * outcome: kv/app-machine.ts). `owned`: `encoded` is the reply's own copy (a write reply's,
+ * decodeReply copies it), so the result is a view of it; else (a read value, in memory shared
+ * with other replies) a copy.
+ */
+function appResult(encoded: Uint8Array, owned: boolean): Uint8Array {
   const outcome = decodeAppOutcome(encoded);
   if (outcome === undefined) throw new RingraftError(ErrorCode.DECODE_ERROR, 'a state machine outcome does not decode');
   if (!outcome.ok) throw new RingraftError(ErrorCode.APPLY_FAILED, outcome.message);
-  return outcome.result.slice();
+  return owned ? outcome.result : outcome.result.slice();
 }
 
 /** The write reply itself. */
