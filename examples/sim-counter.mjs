@@ -9,7 +9,7 @@ import { simulateStateMachine } from 'ringraft/sim';
 
 const { default: counter } = await import(new URL('../dist/examples/state-machines/counter.js', import.meta.url).href);
 
-const report = simulateStateMachine({
+const report = await simulateStateMachine({
   stateMachine: counter,
   options: { start: 0 },
   // An increment of 1 to 9, as a big-endian i32.

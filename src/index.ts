@@ -36,4 +36,4 @@ export { NotLeaderError, RAFT_SETTINGS, formatTraceEvent, type RaftSettingsInput
 export { NODE_CHANNEL, NODE_SETTINGS, RAFT_CHANNEL, type NodeEvent, type NodeSettingsInput } from './runtime/index.ts';
 export type { ReadConsistency } from './runtime/index.ts';
 export { KV_KEY_BYTES_MAX, KV_LEASE_TTL_MS_MAX, KV_LEASE_TTL_MS_MIN, KV_RANGE_BYTES_MAX, KV_RANGE_ENTRIES_MAX, KV_TXN_COMPARES_MAX, KV_TXN_OPS_MAX, KV_TXN_READ_BYTES_MAX, KV_VALUE_BYTES_MAX } from './kv/index.ts';
-export type { KvRangeEntry, KvRangeResult, KvTxnResult, StateMachine, StateMachineFactory, TxnGetEntry, TxnOpResult } from './kv/index.ts';
+export type { KvRangeEntry, KvRangeResult, KvTxnResult, SnapshotChunks, StateMachine, StateMachineFactory, TxnGetEntry, TxnOpResult } from './kv/index.ts';

@@ -16,7 +16,12 @@
  * Given a sequential `model` of the machine, each seed also checks that the clients' history
  * is linearizable against it (sim/app-history.ts).
  *
- * Stability: experimental until 1.0. Not yet: a snapshot given as an async iterable.
+ * A machine may restore or give its snapshot async (kv/app-machine.ts): each run waits for
+ * that work before its next event, so a seed replays the same however long the work takes in
+ * real time, and a node whose restore is async is held (it drops what it is sent) for a time
+ * the seed draws. The `model` must restore and snapshot at once.
+ *
+ * Stability: experimental until 1.0.
  */
 import { ErrorCode, RingraftError } from './base/index.ts';
 import type { StateMachineFactory } from './kv/index.ts';
@@ -72,8 +77,12 @@ export interface StateMachineSimReport {
 const FAILURES_KEPT_MAX = 10;
 const SEEDS_MAX = 1_000_000;
 
-/** Runs the seeds of `spec`, one after another in this thread; see the module comment for what is checked. */
-export function simulateStateMachine(spec: StateMachineSimulation): StateMachineSimReport {
+/**
+ * Runs the seeds of `spec`, one after another in this thread; see the module comment for what
+ * is checked. Rejects with INVALID_ARGUMENT for a spec it cannot run; a seed that fails is in
+ * the report's `failures`, never a rejection.
+ */
+export async function simulateStateMachine(spec: StateMachineSimulation): Promise<StateMachineSimReport> {
   const s = checkSpec(spec);
   let commandsApplied = 0;
   const failures: StateMachineSimFailure[] = [];
@@ -93,7 +102,7 @@ export function simulateStateMachine(spec: StateMachineSimulation): StateMachine
         ...(spec.faults === undefined ? {} : { faults: spec.faults }),
       }),
     );
-    const r = sim.run();
+    const r = await sim.runAsync();
     commandsApplied += sim.appCheck?.applied ?? 0;
     if (r.ok || failures.length >= FAILURES_KEPT_MAX) continue;
     failures.push({

@@ -1036,7 +1036,8 @@ class Watcher implements AsyncIterableIterator<WatchEvent> {
           this.fail(new RingraftError(ErrorCode.CLOSED, 'the cluster is closed'));
           return;
         }
-        if (r.code === ErrorCode.NODE_DOWN) {
+        if (r.code === ErrorCode.NODE_DOWN || r.code === ErrorCode.UNAVAILABLE) {
+          // Down, or for a while unable to serve (restoring its state machine): later.
           this.retryLater();
           return;
         }

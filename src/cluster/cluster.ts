@@ -54,6 +54,15 @@ export interface ClusterNodeStatus {
    * the thread it shares, still running.
    */
   readonly osThreadId?: number;
+  /**
+   * The cluster's own state machine on this node: whether it is restoring a snapshot async
+   * (the node takes no message and no request meanwhile), and snapshots it failed to give
+   * (the log stays uncompacted), with why the last one failed while none has been taken since.
+   * Undefined for a node that is down.
+   */
+  readonly restoring?: boolean;
+  readonly snapshotsFailed?: number;
+  readonly snapshotFailure?: string;
   /** For a node that is down by no one's choice (a storage error, a damaged or lost log): why. */
   readonly error?: string;
   /** The code of {@link error}: CORRUPT_LOG, NO_SPACE, IO_ERROR, STATE_LOST, CONFIG_MISMATCH, ... */
@@ -226,7 +235,18 @@ export class Cluster {
           return failure === undefined ? down : { ...down, error: failure.message, errorCode: failure.code };
         }
         const osThreadId = this.workers.slots.get(id)?.osThreadId;
-        const up: ClusterNodeStatus = { id, role: s.role, term: s.term, commitIndex: s.commitIndex, appliedIndex: s.appliedIndex, lastIndex: s.lastIndex, alive: true };
+        const up: ClusterNodeStatus = {
+          id,
+          role: s.role,
+          term: s.term,
+          commitIndex: s.commitIndex,
+          appliedIndex: s.appliedIndex,
+          lastIndex: s.lastIndex,
+          alive: true,
+          restoring: s.restoring,
+          snapshotsFailed: s.snapshotsFailed,
+          ...(s.snapshotFailure === undefined ? {} : { snapshotFailure: s.snapshotFailure }),
+        };
         return osThreadId === undefined ? up : { ...up, osThreadId };
       }),
     );

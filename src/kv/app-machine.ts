@@ -19,6 +19,9 @@
 import { KvError, KvErrorCode } from './errors.ts';
 import { KV_VALUE_BYTES_MAX } from './limits.ts';
 
+/** A snapshot's chunks as `restore` gets them: read them with `for (const chunk of chunks)` or `for await`. */
+export type SnapshotChunks = Iterable<Uint8Array> & AsyncIterable<Uint8Array>;
+
 /** What a user's state machine provides (see the module comment for the determinism rules). */
 export interface StateMachine {
   /**
@@ -29,10 +32,23 @@ export interface StateMachine {
   apply(command: Uint8Array, index: number): Uint8Array | undefined | void;
   /** Reads the state (never changes it); returns the answer. */
   query(request: Uint8Array): Uint8Array | undefined | void;
-  /** The whole state, as bytes or a sequence of byte chunks, deterministic: replicas in the same state give the same bytes. */
-  snapshot(): Uint8Array | Iterable<Uint8Array>;
-  /** Replaces the whole state with a snapshot's, given as the chunks `snapshot()` made (perhaps cut differently). */
-  restore(chunks: Iterable<Uint8Array>): void;
+  /**
+   * The whole state, deterministic (replicas in the same state give the same bytes): as bytes,
+   * a sequence of byte chunks, or an async sequence of them for a state too large to copy at
+   * once. An async sequence is read while the node goes on applying commands, so it must give
+   * the state as it was when `snapshot()` was called (a view the machine does not change
+   * afterwards: an immutable structure, a copy-on-write page set, a store's own snapshot);
+   * a sequence that read the live state would capture commands past the snapshot's index,
+   * and a replica restored from it would apply them twice.
+   */
+  snapshot(): Uint8Array | Iterable<Uint8Array> | AsyncIterable<Uint8Array>;
+  /**
+   * Replaces the whole state with a snapshot's, given as the chunks `snapshot()` made (perhaps
+   * cut differently). It may return a promise: the node then applies nothing, answers no
+   * request and takes no Raft message until it settles (Raft resends what the node missed). A
+   * restore that throws or rejects fails the node: its state would be unknown.
+   */
+  restore(chunks: SnapshotChunks): void | Promise<void>;
 }
 
 /** Makes a state machine: a module's default export, called once per node with the cluster's `options`. */
@@ -102,31 +118,88 @@ export function decodeAppOutcome(encoded: Uint8Array): AppOutcome | undefined {
   return undefined;
 }
 
-/** The machine's snapshot as one array (its chunks joined); throws past APP_SNAPSHOT_BYTES_MAX or on anything but bytes. */
-export function appSnapshotBytes(machine: StateMachine): Uint8Array {
+/**
+ * The machine's snapshot as one array (its chunks joined, each copied as it comes: a generator
+ * may reuse one buffer for every chunk it yields): at once for bytes or a sequence, a promise
+ * for an async sequence. Throws (or rejects) APPLY_FAILED past APP_SNAPSHOT_BYTES_MAX or on
+ * anything but bytes; what `snapshot()` or its sequence throws goes through as it is.
+ */
+export function appSnapshotBytes(machine: StateMachine): Uint8Array | Promise<Uint8Array> {
   const taken = machine.snapshot();
   if (taken instanceof Uint8Array) {
-    if (taken.length > APP_SNAPSHOT_BYTES_MAX) throw new KvError(KvErrorCode.APPLY_FAILED, `a state machine snapshot of ${taken.length} bytes, over APP_SNAPSHOT_BYTES_MAX (${APP_SNAPSHOT_BYTES_MAX})`);
+    if (taken.length > APP_SNAPSHOT_BYTES_MAX) throw snapshotTooLarge(taken.length);
     return taken;
   }
-  if (taken === null || typeof taken !== 'object' || typeof (taken as Iterable<Uint8Array>)[Symbol.iterator] !== 'function') {
-    throw new KvError(KvErrorCode.APPLY_FAILED, 'a state machine snapshot is a Uint8Array or an iterable of them');
+  if (taken !== null && typeof taken === 'object') {
+    const joined = new ChunkJoiner();
+    if (typeof (taken as Iterable<Uint8Array>)[Symbol.iterator] === 'function') {
+      for (const chunk of taken as Iterable<Uint8Array>) joined.add(chunk);
+      return joined.bytes();
+    }
+    if (typeof (taken as AsyncIterable<Uint8Array>)[Symbol.asyncIterator] === 'function') {
+      return (async () => {
+        for await (const chunk of taken as AsyncIterable<Uint8Array>) joined.add(chunk);
+        return joined.bytes();
+      })();
+    }
   }
-  const chunks: Uint8Array[] = [];
-  let total = 0;
-  for (const chunk of taken) {
+  throw new KvError(KvErrorCode.APPLY_FAILED, 'a state machine snapshot is a Uint8Array, or an iterable or async iterable of them');
+}
+
+/** A state machine's snapshot, taken at once: APPLY_FAILED if it is an async sequence (for the simulator's model, which restores and snapshots at every step). */
+export function appSnapshotBytesNow(machine: StateMachine, who: string): Uint8Array {
+  const bytes = appSnapshotBytes(machine);
+  if (bytes instanceof Promise) {
+    bytes.catch(() => undefined);
+    throw new KvError(KvErrorCode.APPLY_FAILED, `${who}: its snapshot() gave an async sequence; it must give its bytes at once`);
+  }
+  return bytes;
+}
+
+/**
+ * Restores `machine` from `bytes`: undefined once done, or the promise of an async restore
+ * (what `restore` returns that has a `then`). What it throws goes through as it is.
+ */
+export function restoreApp(machine: StateMachine, bytes: Uint8Array): Promise<void> | undefined {
+  const done = machine.restore(snapshotChunks([bytes])) as unknown;
+  if (done === undefined || done === null || typeof (done as PromiseLike<void>).then !== 'function') return undefined;
+  return Promise.resolve(done as PromiseLike<void>).then(() => undefined);
+}
+
+/** `chunks` as `restore` takes them: a sequence to read with `for` or `for await`. */
+export function snapshotChunks(chunks: readonly Uint8Array[]): SnapshotChunks {
+  return {
+    [Symbol.iterator]: () => chunks[Symbol.iterator](),
+    async *[Symbol.asyncIterator]() {
+      yield* chunks;
+    },
+  };
+}
+
+function snapshotTooLarge(bytes: number): KvError {
+  return new KvError(KvErrorCode.APPLY_FAILED, `a state machine snapshot of ${bytes} bytes, over APP_SNAPSHOT_BYTES_MAX (${APP_SNAPSHOT_BYTES_MAX})`);
+}
+
+/** Chunks joined into one array, checked and bounded as they come. */
+class ChunkJoiner {
+  private readonly chunks: Uint8Array[] = [];
+  private total = 0;
+
+  add(chunk: unknown): void {
     if (!(chunk instanceof Uint8Array)) throw new KvError(KvErrorCode.APPLY_FAILED, 'a state machine snapshot chunk is a Uint8Array');
-    total += chunk.length;
-    if (total > APP_SNAPSHOT_BYTES_MAX) throw new KvError(KvErrorCode.APPLY_FAILED, `a state machine snapshot of more than APP_SNAPSHOT_BYTES_MAX (${APP_SNAPSHOT_BYTES_MAX}) bytes`);
-    // A copy as it comes: a generator may reuse one buffer for every chunk it yields.
-    chunks.push(chunk.slice());
+    this.total += chunk.length;
+    if (this.total > APP_SNAPSHOT_BYTES_MAX) throw snapshotTooLarge(this.total);
+    this.chunks.push(chunk.slice());
   }
-  if (chunks.length === 1) return chunks[0]!;
-  const out = new Uint8Array(total);
-  let at = 0;
-  for (const chunk of chunks) {
-    out.set(chunk, at);
-    at += chunk.length;
+
+  bytes(): Uint8Array {
+    if (this.chunks.length === 1) return this.chunks[0]!;
+    const out = new Uint8Array(this.total);
+    let at = 0;
+    for (const chunk of this.chunks) {
+      out.set(chunk, at);
+      at += chunk.length;
+    }
+    return out;
   }
-  return out;
 }

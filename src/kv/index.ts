@@ -45,5 +45,5 @@ export { compareHolds, decodeTxnResult, encodeTxnResult, KV_TXN_COMPARES_MAX, KV
 export type { KvTxn, KvTxnResult, TxnCompare, TxnCompareOp, TxnGetEntry, TxnNumberTarget, TxnOp, TxnOpResult } from './txn.ts';
 export { KV_LEASE_TTL_MS_MAX, KV_LEASE_TTL_MS_MIN, KV_LEASES_MAX } from './leases.ts';
 export type { LeaseInfo } from './leases.ts';
-export { APP_ERROR_BYTES_MAX, APP_RESULT_BYTES_MAX, APP_SNAPSHOT_BYTES_MAX, appSnapshotBytes, decodeAppOutcome, errorOutcome, runApp } from './app-machine.ts';
-export type { AppOutcome, StateMachine, StateMachineFactory } from './app-machine.ts';
+export { APP_ERROR_BYTES_MAX, APP_RESULT_BYTES_MAX, APP_SNAPSHOT_BYTES_MAX, appSnapshotBytes, appSnapshotBytesNow, decodeAppOutcome, errorOutcome, restoreApp, runApp, snapshotChunks } from './app-machine.ts';
+export type { AppOutcome, SnapshotChunks, StateMachine, StateMachineFactory } from './app-machine.ts';

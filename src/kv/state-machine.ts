@@ -71,7 +71,7 @@
 
 import { boundsOf, checkRangeQuery, countRange, newOrderedKeys, rangeEntries, readRange, type KvRangeQuery, type KvRangeResult, type OrderedKeys, type RangeSource } from './range.ts';
 import { fail } from '../base/index.ts';
-import { APP_RESULT_BYTES_MAX, APP_SNAPSHOT_BYTES_MAX, appSnapshotBytes, errorOutcome, runApp, type StateMachine } from './app-machine.ts';
+import { APP_RESULT_BYTES_MAX, APP_SNAPSHOT_BYTES_MAX, appSnapshotBytes, errorOutcome, restoreApp, runApp, type StateMachine } from './app-machine.ts';
 import { Buffer } from 'node:buffer';
 import { crc32 } from 'node:zlib';
 import { ByteReader, ByteWriter, DecodeError, U32_MAX } from '../codec/index.ts';
@@ -331,6 +331,8 @@ export class KvStateMachine {
 
   /** The cluster's own state machine, if it has one. */
   private readonly app: StateMachine | undefined;
+  /** The cluster's own machine's restore, while it runs async (restoreApp); settled, it is kept: its outcome is read once. */
+  private restoringValue: Promise<void> | undefined;
 
   constructor(options: KvStateMachineOptions = {}) {
     this.app = options.app?.();
@@ -564,6 +566,15 @@ export class KvStateMachine {
     return runApp(() => app.query(request));
   }
 
+  /**
+   * The restore of the cluster's own machine from the snapshot this store was made from, if
+   * the machine restores async: until it settles, the store must not apply or answer anything.
+   * It rejects with CORRUPT_SNAPSHOT if the machine could not restore.
+   */
+  get restoring(): Promise<void> | undefined {
+    return this.restoringValue;
+  }
+
   /** Whether the store hosts a state machine of the cluster's own. */
   get hasApp(): boolean {
     return this.app !== undefined;
@@ -572,15 +583,40 @@ export class KvStateMachine {
   /**
    * A deterministic binary snapshot of the data, the sessions, the client id counter and
    * appliedIndex (format in the module comment): replicas in the same state produce the
-   * same bytes.
+   * same bytes. APPLY_FAILED if the cluster's own state machine gives its snapshot as an async
+   * sequence: {@link takeSnapshot} takes either.
    */
   snapshot(): Uint8Array {
+    const taken = this.takeSnapshot();
+    if (!(taken instanceof Promise)) return taken;
+    taken.catch(() => undefined);
+    throw new KvError(KvErrorCode.APPLY_FAILED, "the state machine's snapshot() gave an async sequence: take the store's snapshot with takeSnapshot()");
+  }
+
+  /**
+   * {@link snapshot}, or its promise when the cluster's own state machine gives its snapshot
+   * as an async sequence: the store's part is taken now, and the snapshot is whole once the
+   * machine's is (it rejects with APPLY_FAILED if the machine's fails).
+   */
+  takeSnapshot(): Uint8Array | Promise<Uint8Array> {
+    const appState = this.app === undefined ? undefined : this.appSnapshot(this.app);
+    if (!(appState instanceof Promise)) return this.encodeSnapshot(appState, true);
+    const body = this.encodeSnapshot(undefined, false);
+    return appState.then((state) => sealSnapshot(body, state));
+  }
+
+  /**
+   * The snapshot's bytes up to its state machine section; with that section (`appState`, or
+   * none) and the CRC if `sealed`.
+   */
+  private encodeSnapshot(appState: Uint8Array | undefined, sealed: boolean): Uint8Array {
     let sizeBytes = SNAPSHOT_EMPTY_BYTES + this.sessions.size * SNAPSHOT_SESSION_BYTES;
     for (const session of this.sessions.values()) sizeBytes += resultExtraBytes(session.result);
     for (const entry of this.entries.values()) sizeBytes += 2 * LENGTH_PREFIX_BYTES + entry.key.length + entry.valueLength + SNAPSHOT_REVISION_BYTES;
     sizeBytes += this.leaseTable.encodedBytes();
-    const appState = this.app === undefined ? undefined : this.appSnapshot(this.app);
-    sizeBytes += 1 + (appState === undefined ? 0 : LENGTH_PREFIX_BYTES + appState.length);
+    // The state machine section's flag and bytes; an unsealed body has neither, nor the CRC.
+    if (sealed) sizeBytes += 1 + (appState === undefined ? 0 : LENGTH_PREFIX_BYTES + appState.length);
+    else sizeBytes -= SNAPSHOT_CRC_BYTES;
 
     const writer = new ByteWriter(sizeBytes);
     writer.raw(SNAPSHOT_MAGIC);
@@ -604,10 +640,12 @@ export class KvStateMachine {
       writer.u64Number(entry.lease);
     }
     this.leaseTable.write(writer);
-    writer.u8(appState === undefined ? 0 : 1);
-    if (appState !== undefined) writer.bytes(appState);
-    const checksum = crc32(writer.finish());
-    writer.u32(checksum);
+    if (sealed) {
+      writer.u8(appState === undefined ? 0 : 1);
+      if (appState !== undefined) writer.bytes(appState);
+      const checksum = crc32(writer.finish());
+      writer.u32(checksum);
+    }
     if (!(writer.offset === sizeBytes)) fail(`snapshot wrote ${writer.offset} of ${sizeBytes} bytes`);
     return writer.finish();
   }
@@ -1008,13 +1046,16 @@ export class KvStateMachine {
     while (this.sessions.size > this.sessionsMax || this.sessionResultBytes > this.sessionResultBytesMax) this.evictOldestSession();
   }
 
-  /** The snapshot of the cluster's own machine; what it throws is APPLY_FAILED, which the host survives (a snapshot later). */
-  private appSnapshot(app: StateMachine): Uint8Array {
+  /**
+   * The snapshot of the cluster's own machine (a promise for an async sequence); what it
+   * throws or rejects with is APPLY_FAILED, which the host survives (a snapshot later).
+   */
+  private appSnapshot(app: StateMachine): Uint8Array | Promise<Uint8Array> {
     try {
-      return appSnapshotBytes(app);
+      const taken = appSnapshotBytes(app);
+      return taken instanceof Promise ? taken.catch((error: unknown) => Promise.reject(snapshotFailed(error))) : taken;
     } catch (error) {
-      if (error instanceof KvError && error.code === KvErrorCode.APPLY_FAILED) throw error;
-      throw new KvError(KvErrorCode.APPLY_FAILED, `the state machine's snapshot() threw: ${error instanceof Error ? error.message : 'a value that is not an Error'}`, { cause: error });
+      throw snapshotFailed(error);
     }
   }
 
@@ -1029,11 +1070,13 @@ export class KvStateMachine {
     }
     const state = reader.bytes(APP_SNAPSHOT_BYTES_MAX);
     if (this.app === undefined) throw new KvError(KvErrorCode.INVALID_ARGUMENT, 'the snapshot holds the state of a state machine, and this node runs none: every node of a cluster must run the same');
+    let restoring: Promise<void> | undefined;
     try {
-      this.app.restore([state.slice()]);
+      restoring = restoreApp(this.app, state.slice());
     } catch (error) {
-      throw new KvError(KvErrorCode.CORRUPT_SNAPSHOT, `the state machine could not restore its snapshot: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
+      throw restoreFailed(error);
     }
+    if (restoring !== undefined) this.restoringValue = restoring.catch((error: unknown) => Promise.reject(restoreFailed(error)));
   }
 
   private loadSessions(reader: ByteReader, version: number): void {
@@ -1107,6 +1150,27 @@ export class KvStateMachine {
     }
     return leases;
   }
+}
+
+/** A snapshot whole: `body` (encodeSnapshot unsealed), the state machine's section holding `appState`, and the CRC. */
+function sealSnapshot(body: Uint8Array, appState: Uint8Array): Uint8Array {
+  const writer = new ByteWriter(body.length + 1 + LENGTH_PREFIX_BYTES + appState.length + SNAPSHOT_CRC_BYTES);
+  writer.raw(body);
+  writer.u8(1);
+  writer.bytes(appState);
+  writer.u32(crc32(writer.finish()));
+  return writer.finish();
+}
+
+/** What a state machine's snapshot() threw or rejected with, as APPLY_FAILED (as it is if it is one already). */
+function snapshotFailed(error: unknown): KvError {
+  if (error instanceof KvError && error.code === KvErrorCode.APPLY_FAILED) return error;
+  return new KvError(KvErrorCode.APPLY_FAILED, `the state machine's snapshot() threw: ${error instanceof Error ? error.message : 'a value that is not an Error'}`, { cause: error });
+}
+
+/** What a state machine's restore() threw or rejected with, as CORRUPT_SNAPSHOT. */
+function restoreFailed(error: unknown): KvError {
+  return new KvError(KvErrorCode.CORRUPT_SNAPSHOT, `the state machine could not restore its snapshot: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
 }
 
 /** The bytes a session's result takes in a snapshot past its code. */

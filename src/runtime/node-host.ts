@@ -66,6 +66,13 @@ export interface HostSink {
    * (its own write after early sends, applying entries), so peers can work meanwhile.
    */
   flushRaft?(): void;
+  /**
+   * The host waits for `work`: the cluster's own state machine restores, or gives its
+   * snapshot, async. Once it settles, the runtime must call {@link NodeHost.processReady}
+   * (which finds it settled); until then a restoring host applies nothing, drops Raft
+   * messages and refuses requests. Without this, the runtime must poll processReady.
+   */
+  awaiting?(work: Promise<unknown>, kind: 'restore' | 'snapshot'): void;
 }
 
 export interface NodeHostOptions {
@@ -121,6 +128,18 @@ export interface NodeStatus {
   readonly snapshotsFailed: number;
   /** Why the last one failed, while no snapshot has been taken since. */
   readonly snapshotFailure?: string;
+  /** Whether the cluster's own state machine is restoring a snapshot async (the node takes no message and no request meanwhile). */
+  readonly restoring: boolean;
+  /** Raft messages dropped, and requests refused with NOT_LEADER, while the state machine restored. */
+  readonly droppedWhileRestoring: number;
+}
+
+/** Work of the state machine's that the host waits for, and how it settled. */
+interface Awaited<T> {
+  settled: boolean;
+  value?: T;
+  error?: unknown;
+  failed: boolean;
 }
 
 /** A Ready loop that does not settle is a bug, not load: the core hands out finite work. */
@@ -146,6 +165,15 @@ export class NodeHost {
   private snapshotFailure: string | undefined;
   private unsubscribe: () => void;
   private wasLeader = false;
+  /**
+   * The state machine's async restore, and the rest of the Ready whose snapshot it restores
+   * (undefined for the one the host was built from): the host does nothing else until it
+   * settles, then finishes that Ready.
+   */
+  private restoring: (Awaited<void> & { readonly rd: Ready | undefined }) | undefined;
+  /** A snapshot the state machine gives async: taken at `index` in configuration `conf`, stored once it settles. */
+  private snapshotting: (Awaited<Uint8Array> & { readonly index: number; readonly conf: ConfState; readonly machine: KvStateMachine }) | undefined;
+  private droppedWhileRestoring = 0;
 
   constructor(options: NodeHostOptions, sink: HostSink) {
     this.storage = options.storage;
@@ -167,6 +195,45 @@ export class NodeHost {
     });
     this.watches = new WatchSet(this.raft, sink, snap.meta.index, settings.watchHistoryChangesMax, settings.watchHistoryBytesMax, this.snapshots.catchUpEntriesMax);
     this.unsubscribe = this.listen();
+    this.awaitRestore(undefined);
+  }
+
+  /** Whether the host waits for work of the state machine's that has settled: call {@link processReady}. */
+  get hasSettledWork(): boolean {
+    return this.restoring?.settled === true || this.snapshotting?.settled === true;
+  }
+
+  /** Whether the host waits for work of the state machine's (settled or not). */
+  get isAwaiting(): boolean {
+    return this.restoring !== undefined || this.snapshotting !== undefined;
+  }
+
+  /** Waits for `work`, noting how it settles in `into` (and tells the runtime). */
+  private await<T>(work: Promise<T>, into: Awaited<T>, kind: 'restore' | 'snapshot'): void {
+    const settled = work.then(
+      (value) => {
+        into.value = value;
+        into.settled = true;
+      },
+      (error: unknown) => {
+        into.error = error;
+        into.failed = true;
+        into.settled = true;
+      },
+    );
+    this.sink.awaiting?.(settled, kind);
+  }
+
+  /** If the store just made restores its state machine async, waits for it before `rd`'s rest (or anything): true. */
+  private awaitRestore(rd: Ready | undefined): boolean {
+    const work = this.kvMachine.restoring;
+    if (work === undefined) return false;
+    // A snapshot being taken is of the state replaced: it is not stored.
+    this.snapshotting = undefined;
+    const restoring = { rd, settled: false, failed: false };
+    this.restoring = restoring;
+    this.await(work, restoring, 'restore');
+    return true;
   }
 
   /** Subscribes the watches and the lease clock to the state machine; returns how to undo it. */
@@ -190,12 +257,19 @@ export class NodeHost {
   }
 
   tick(): void {
+    // A node restoring its state machine is held, as a paused process is: time resumes after.
+    if (this.restoring !== undefined) return;
     this.raft.tick();
     this.leases.tick();
     this.reads.tick();
   }
 
   step(m: Message): void {
+    if (this.restoring !== undefined) {
+      // Lost as on the network: Raft sends again what matters.
+      this.droppedWhileRestoring++;
+      return;
+    }
     this.raft.step(m);
   }
 
@@ -244,6 +318,11 @@ export class NodeHost {
    * {@link handleRequestFrame}): a caller that builds requests by hand cannot stop the node.
    */
   handleRequest(req: ClientRequest): void {
+    // An unwatch touches no state: it is taken even while the state machine restores.
+    if (this.restoring !== undefined && req.kind !== 'unwatch') {
+      this.refuseWhileRestoring(req);
+      return;
+    }
     switch (req.kind) {
       case 'write':
         this.addWrite(req.requestId, req.data, 0, req.data.length);
@@ -301,6 +380,10 @@ export class NodeHost {
    * applies, the same on every replica (the KV layer decodes it there, and only there).
    */
   addWrite(requestId: number, memory: Uint8Array, offset: number, length: number): void {
+    if (this.restoring !== undefined) {
+      this.refuseWhileRestoring({ kind: 'write', requestId });
+      return;
+    }
     if (length === 0 || length > WRITE_REQUEST_BYTES_MAX) {
       this.refuseMalformed(requestId, false);
       return;
@@ -310,6 +393,7 @@ export class NodeHost {
 
   /** Proposes the writes and starts the read rounds batched since the last call. */
   flush(): void {
+    if (this.restoring !== undefined) return;
     this.writes.flush();
     this.reads.flush();
   }
@@ -342,6 +426,8 @@ export class NodeHost {
       peerMessagesRefused: this.peerMessagesRefused,
       snapshotsFailed: this.snapshotsFailed,
       ...(this.snapshotFailure === undefined ? {} : { snapshotFailure: this.snapshotFailure }),
+      restoring: this.restoring !== undefined,
+      droppedWhileRestoring: this.droppedWhileRestoring,
     };
   }
 
@@ -358,13 +444,24 @@ export class NodeHost {
   /**
    * Handles every Ready the node has: persist, send, apply, advance, then maybe snapshot.
    * `sendEarly` lets a leader's messages leave before its own write (thesis §10.2.1) when
-   * the Ready allows it. Returns whether there was anything to do.
+   * the Ready allows it. Returns whether there was anything to do. While the state machine
+   * restores async, this does nothing; once it has, the Ready it restored for is finished
+   * first (or its failure thrown: the node's state is unknown, so the node fails).
    */
   processReady(sendEarly = true): boolean {
+    let worked = this.storeSnapshotTaken();
+    const restoring = this.restoring;
+    if (restoring !== undefined) {
+      if (!restoring.settled) return worked;
+      this.restoring = undefined;
+      if (restoring.failed) throw restoring.error;
+      if (restoring.rd !== undefined) this.finishReady(restoring.rd);
+      worked = true;
+    }
     const raft = this.raft;
-    let rounds = 0;
-    for (; raft.hasReady(); rounds++) {
+    for (let rounds = 0; raft.hasReady(); rounds++) {
       if (rounds >= READY_ROUNDS_MAX) fail(`node ${raft.id}: the Ready loop settles`);
+      worked = true;
       const rd = raft.ready();
       this.hooks.beforePersist?.(rd);
       const early = this.sendsEarly(rd, sendEarly);
@@ -373,12 +470,23 @@ export class NodeHost {
       this.noteRoleChange();
       this.hooks.afterPersist?.(rd);
       if (!early) this.send(rd);
-      this.apply(rd);
-      raft.advance(rd);
-      this.hooks.afterAdvance?.(rd);
-      this.maybeSnapshot();
+      if (rd.snapshot !== undefined) {
+        this.restoreSnapshot(rd.snapshot);
+        if (this.awaitRestore(rd)) return true;
+      }
+      this.finishReady(rd);
     }
-    return rounds > 0;
+    return worked;
+  }
+
+  /** The rest of a Ready once its snapshot (if any) is restored: apply its entries, serve reads, advance, maybe snapshot. */
+  private finishReady(rd: Ready): void {
+    for (const e of rd.committedEntries) this.applyEntry(e);
+    this.reads.noteReadStates(rd.readStates);
+    this.reads.serve();
+    this.raft.advance(rd);
+    this.hooks.afterAdvance?.(rd);
+    this.maybeSnapshot();
   }
 
   /**
@@ -475,13 +583,6 @@ export class NodeHost {
     this.leases.noteRole(isLeader);
   }
 
-  private apply(rd: Ready): void {
-    if (rd.snapshot !== undefined) this.restoreSnapshot(rd.snapshot);
-    for (const e of rd.committedEntries) this.applyEntry(e);
-    this.reads.noteReadStates(rd.readStates);
-    this.reads.serve();
-  }
-
   private restoreSnapshot(snap: Snapshot): void {
     this.unsubscribe();
     this.kvMachine = this.newStateMachine(snap.data);
@@ -506,28 +607,73 @@ export class NodeHost {
   }
 
   private maybeSnapshot(): void {
+    if (this.snapshotting !== undefined) return;
     const applied = this.appliedIndex;
     if (!this.snapshots.isDue(applied, this.storage.snapshot().meta.index)) return;
     // The configuration in the snapshot must be the one at the applied index.
     if (this.raft.log.applied !== applied) return;
-    // A leader keeps what its live followers still need, within bounds (snapshot-policy.ts).
-    const retain = this.snapshots.entriesToRetain(applied, this.raft.logIndexNeeded());
-    let data: Uint8Array;
+    let data: Uint8Array | Promise<Uint8Array>;
     try {
-      data = this.kvMachine.snapshot();
+      data = this.kvMachine.takeSnapshot();
     } catch (error) {
-      // The cluster's own state machine could not give its snapshot: the node goes on with its
-      // log uncompacted and tries again an interval later (status says why). Every replica
-      // would fail alike, so failing the node would take the whole cluster down.
-      if (!(error instanceof KvError && error.code === ErrorCode.APPLY_FAILED)) throw error;
-      this.snapshotsFailed++;
-      this.snapshotFailure = error.message;
-      this.snapshots.noteTaken();
+      this.noteSnapshotFailed(error);
       return;
     }
-    this.storage.createSnapshot(applied, this.raft.conf, data, retain);
+    if (data instanceof Promise) {
+      const snapshotting = { index: applied, conf: this.raft.conf, machine: this.kvMachine, settled: false, failed: false };
+      this.snapshotting = snapshotting;
+      this.await(data, snapshotting, 'snapshot');
+      return;
+    }
+    this.storeSnapshot(applied, this.raft.conf, data);
+  }
+
+  /** Stores the snapshot the state machine gave async, once it has (true); drops it if a restore replaced the state meanwhile. */
+  private storeSnapshotTaken(): boolean {
+    const taken = this.snapshotting;
+    if (taken === undefined || !taken.settled) return false;
+    this.snapshotting = undefined;
+    if (taken.failed) this.noteSnapshotFailed(taken.error);
+    else if (taken.machine === this.kvMachine && taken.index > this.storage.snapshot().meta.index) this.storeSnapshot(taken.index, taken.conf, taken.value!);
+    return true;
+  }
+
+  /** Stores a snapshot of the state at `index`, keeping what the leader's live followers still need, within bounds (snapshot-policy.ts). */
+  private storeSnapshot(index: number, conf: ConfState, data: Uint8Array): void {
+    const retain = this.snapshots.entriesToRetain(index, this.raft.logIndexNeeded());
+    this.storage.createSnapshot(index, conf, data, retain);
     this.snapshotFailure = undefined;
     this.snapshots.noteTaken();
+  }
+
+  /**
+   * The cluster's own state machine could not give its snapshot: the node goes on with its
+   * log uncompacted and tries again an interval later (status says why). Every replica would
+   * fail alike, so failing the node would take the whole cluster down. Anything else fails it.
+   */
+  private noteSnapshotFailed(error: unknown): void {
+    if (!(error instanceof KvError && error.code === ErrorCode.APPLY_FAILED)) throw error;
+    this.snapshotsFailed++;
+    this.snapshotFailure = error.message;
+    this.snapshots.noteTaken();
+  }
+
+  /**
+   * Refuses a request that came while the state machine restores. What needs the leader (a
+   * write, a linearizable or lease read) gets NOT_LEADER with the leader's id as a hint (a
+   * restoring node is never the leader), so the client asks the leader; what this node could
+   * serve itself (a stale or follower read, a watch) gets UNAVAILABLE, so the client asks again
+   * later.
+   */
+  private refuseWhileRestoring(req: ClientRequest | { readonly kind: 'write'; readonly requestId: number }): void {
+    this.droppedWhileRestoring++;
+    const { requestId } = req;
+    if (req.kind === 'watch') {
+      this.sink.reply({ kind: 'watch-end', requestId, code: ErrorCode.UNAVAILABLE });
+      return;
+    }
+    const local = 'consistency' in req && (req.consistency === 'stale' || req.consistency === 'follower');
+    this.sink.reply({ kind: 'error', requestId, code: local ? ErrorCode.UNAVAILABLE : ErrorCode.NOT_LEADER, leaderHint: this.raft.leaderId, proposed: false });
   }
 }
 

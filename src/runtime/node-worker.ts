@@ -129,6 +129,8 @@ class NodeWorker {
   constructor(
     private readonly data: NodeWorkerData,
     app: (() => StateMachine) | undefined,
+    /** Wakes the thread (rings its doorbell): the state machine's async work has settled. */
+    private readonly wake: () => void,
   ) {
     const s = data.settings;
     this.id = data.id;
@@ -183,6 +185,9 @@ class NodeWorker {
         flushRaft: () => {
           for (const p of this.peers.values()) p.outbox.flush();
         },
+        awaiting: (work) => {
+          void work.then(this.wake);
+        },
       },
     );
   }
@@ -212,6 +217,9 @@ class NodeWorker {
       return worked;
     }
     if (this.state !== 'running') return worked;
+    // A restore of the state machine that has settled is finished before anything else: until
+    // then the node would drop what it takes.
+    if (this.host.hasSettledWork) worked = this.host.processReady() || worked;
     // Time first: every tick that has come due, in order (an idle node sleeps through
     // several), before any request is judged. A leader whose thread was paused (a stopped
     // process, a long write) must see its lease run out before it looks at a lease read that
@@ -261,10 +269,16 @@ class NodeWorker {
     this.host.abandon();
   }
 
-  /** Whether anything waits for this node: a control message, a request, a peer's frame. */
+  /** Whether the node waits for its state machine's async work (a restore, a snapshot): the thread must turn its event loop. */
+  get isAwaiting(): boolean {
+    return this.state === 'running' && this.host.isAwaiting;
+  }
+
+  /** Whether anything waits for this node: a control message, a request, a peer's frame, its state machine's work done. */
   hasInput(): boolean {
     if (Atomics.load(this.controlWord, 0) !== this.controlSeen) return true;
     if (this.state !== 'running') return false;
+    if (this.host.hasSettledWork) return true;
     for (const c of this.clients) if (c !== undefined && this.isReadable(c) && this.hasRequests(c)) return true;
     for (const p of this.peers.values()) if (p.inbound.hasData()) return true;
     return false;
@@ -528,6 +542,7 @@ class NodeThread {
   /** What each node that failed this pass died of, until it is reported. */
   private readonly left = new Map<number, unknown>();
   private readonly isReady = (): boolean => this.hasInput();
+  private readonly wake = (): void => this.doorbell.ring();
 
   constructor(
     private readonly doorbell: Doorbell,
@@ -544,7 +559,7 @@ class NodeThread {
   host(data: NodeWorkerData): void {
     let node: NodeWorker;
     try {
-      node = new NodeWorker(data, this.app);
+      node = new NodeWorker(data, this.app, this.wake);
     } catch (error) {
       if (this.sole) throw error;
       data.controlPort.close();
@@ -555,7 +570,12 @@ class NodeThread {
     parentPort!.postMessage({ type: 'started', id: data.id, osThreadId: osThreadId() } satisfies ControlReply);
   }
 
-  run(): void {
+  /**
+   * The loop, until told to exit. It blocks in `Atomics.wait` while no node waits for its state
+   * machine's async work; while one does, that work needs this thread's event loop, so the loop
+   * yields to it after each busy pass and sleeps in `Atomics.waitAsync` instead.
+   */
+  async run(): Promise<void> {
     while (!this.exiting) {
       let worked = this.readControl();
       let wakeAt = performance.now() + THREAD_IDLE_MS_MAX;
@@ -570,7 +590,13 @@ class NodeThread {
       }
       this.dropClosed();
       if (this.sole && this.nodes.length === 0) return;
-      if (!worked) this.doorbell.wait(Math.max(0, wakeAt - performance.now()), this.isReady);
+      const sleepMs = Math.max(0, wakeAt - performance.now());
+      if (this.nodes.some((node) => node.isAwaiting)) {
+        if (worked) await new Promise((resolve) => setImmediate(resolve));
+        else await this.doorbell.waitAsync(sleepMs, this.isReady);
+      } else if (!worked) {
+        this.doorbell.wait(sleepMs, this.isReady);
+      }
     }
     // Each node closes on its own: one whose last write fails is that node's failure, and
     // the others still close theirs.
@@ -652,10 +678,10 @@ if ('id' in data) {
   // One node alone (the server's): the thread ends with it.
   const thread = new NodeThread(new Doorbell(data.doorbell), undefined, undefined, true, await appOf(data.stateMachine));
   thread.host(data);
-  thread.run();
+  await thread.run();
 } else {
   const thread = new NodeThread(new Doorbell(data.doorbell), data.controlPort, data.controlWord, false, await appOf(data.stateMachine));
-  thread.run();
+  await thread.run();
   data.controlPort.close();
 }
 

@@ -15,7 +15,7 @@
  * The planted bug `app-nondeterministic` mixes the node's id into every seventh command's
  * digest of the simulator's machine, as a machine that read its clock or its host name would.
  */
-import { appSnapshotBytes, runApp, type StateMachine, type StateMachineFactory } from '../kv/index.ts';
+import { appSnapshotBytes, restoreApp, runApp, type StateMachine, type StateMachineFactory } from '../kv/index.ts';
 import { checkedMachine } from '../runtime/index.ts';
 import { sameBytes } from './invariants.ts';
 
@@ -32,11 +32,27 @@ export interface SimStateMachine {
   readonly model?: StateMachineFactory;
 }
 
+function describe(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
 function fnv(h: number, bytes: Uint8Array): number {
   for (const byte of bytes) h = Math.imul(h ^ byte, FNV_PRIME) >>> 0;
   return h;
 }
 
+
+/** What the check needs of the run, for state machines that work async. */
+export interface AppCheckRun {
+  /** The run waits for `work` before its next event. */
+  awaitWork(work: Promise<unknown>): void;
+  /** Calls `f` at a later event of the run (a time the seed draws) and waits for it then. */
+  later<T>(f: () => Promise<T>): Promise<T>;
+}
+
+function isAsyncIterable(x: unknown): x is AsyncIterable<Uint8Array> {
+  return typeof x === 'object' && x !== null && !(x instanceof Uint8Array) && typeof (x as Partial<AsyncIterable<Uint8Array>>)[Symbol.asyncIterator] === 'function';
+}
 
 export class AppCheck {
   /** What the first replica answered at each index it applied a command at (a digest). */
@@ -50,6 +66,7 @@ export class AppCheck {
     private readonly onDiverge: (what: string) => void,
     private readonly user: SimStateMachine | undefined,
     private readonly nondeterministic: boolean,
+    private readonly run: AppCheckRun,
   ) {}
 
   /** A machine for node `node` (a new one each time its store is made or restored). */
@@ -84,13 +101,25 @@ export class AppCheck {
         return result;
       },
       query: (request) => inner.query(request),
-      snapshot: () => inner.snapshot(),
+      snapshot: () => {
+        const taken = inner.snapshot();
+        return isAsyncIterable(taken) ? this.readOverTime(taken) : taken;
+      },
       restore: (chunks) => {
         const all = [...chunks];
         const bytes = all.length === 1 ? all[0]! : Uint8Array.from(all.flatMap((c) => [...c]));
-        inner.restore([bytes]);
-        const again = appSnapshotBytes(inner);
-        if (!sameBytes(again, bytes)) this.onDiverge(`state machine snapshot: node ${node}, restored from a snapshot of ${bytes.length} bytes, gives back ${again.length} bytes that differ: its snapshot is not a function of its state`);
+        const compare = (again: Uint8Array): void => {
+          if (!sameBytes(again, bytes)) this.onDiverge(`state machine snapshot: node ${node}, restored from a snapshot of ${bytes.length} bytes, gives back ${again.length} bytes that differ: its snapshot is not a function of its state`);
+        };
+        // Its snapshot is taken as soon as it has restored, before it applies anything more.
+        const check = (): void => {
+          const again = appSnapshotBytes(inner);
+          if (again instanceof Promise) this.run.awaitWork(again.then(compare, (error: unknown) => this.onDiverge(`state machine snapshot: node ${node}, just restored, failed to give its snapshot: ${describe(error)}`)));
+          else compare(again);
+        };
+        const restoring = restoreApp(inner, bytes);
+        if (restoring === undefined) return check();
+        return restoring.then(check);
       },
     };
     this.current.set(node, inner);
@@ -98,17 +127,42 @@ export class AppCheck {
   }
 
   /** Replicas that applied as far (`appliedIndex` of the live ones) must hold machines with the same snapshot. */
-  checkEnd(replicas: readonly { readonly id: number; readonly appliedIndex: number }[]): string | undefined {
-    const byApplied = new Map<number, { id: number; bytes: Uint8Array }>();
+  checkEnd(replicas: readonly { readonly id: number; readonly appliedIndex: number }[]): string | undefined | Promise<string | undefined> {
+    const taken: { id: number; appliedIndex: number; bytes: Uint8Array | Promise<Uint8Array> }[] = [];
     for (const r of replicas) {
       const machine = this.current.get(r.id);
-      if (machine === undefined) continue;
-      const bytes = appSnapshotBytes(machine);
-      const other = byApplied.get(r.appliedIndex);
-      if (other === undefined) byApplied.set(r.appliedIndex, { id: r.id, bytes });
-      else if (!sameBytes(other.bytes, bytes)) return `state machine divergence: nodes ${other.id} and ${r.id} applied up to index ${r.appliedIndex} and hold different states (snapshots of ${other.bytes.length} and ${bytes.length} bytes)`;
+      if (machine !== undefined) taken.push({ id: r.id, appliedIndex: r.appliedIndex, bytes: appSnapshotBytes(machine) });
     }
-    return undefined;
+    const compare = (all: readonly Uint8Array[]): string | undefined => {
+      const byApplied = new Map<number, { id: number; bytes: Uint8Array }>();
+      for (let i = 0; i < taken.length; i++) {
+        const r = taken[i]!;
+        const bytes = all[i]!;
+        const other = byApplied.get(r.appliedIndex);
+        if (other === undefined) byApplied.set(r.appliedIndex, { id: r.id, bytes });
+        else if (!sameBytes(other.bytes, bytes)) return `state machine divergence: nodes ${other.id} and ${r.id} applied up to index ${r.appliedIndex} and hold different states (snapshots of ${other.bytes.length} and ${bytes.length} bytes)`;
+      }
+      return undefined;
+    };
+    if (taken.every((t) => t.bytes instanceof Uint8Array)) return compare(taken.map((t) => t.bytes as Uint8Array));
+    return Promise.all(taken.map((t) => t.bytes)).then(compare, (error: unknown) => `state machine snapshot failed at the end of the run: ${describe(error)}`);
+  }
+
+  /**
+   * An async snapshot read one chunk per event of the run, each later than the one before,
+   * while the replica applies on: a snapshot that reads the live state instead of the state
+   * at its call takes in commands past its index, and the replicas restored from it diverge.
+   */
+  private readOverTime(chunks: AsyncIterable<Uint8Array>): AsyncIterable<Uint8Array> {
+    return {
+      [Symbol.asyncIterator]: () => {
+        const it = chunks[Symbol.asyncIterator]();
+        return {
+          next: () => this.run.later(() => it.next()),
+          return: async (value?: unknown) => (await it.return?.(value)) ?? { done: true, value: undefined },
+        };
+      },
+    };
   }
 
   /** The simulator's own machine: a digest of every command with its index. */

@@ -17,7 +17,7 @@
  * Cost: exponential in the worst case, cut by the memo; bounded by `stepsMax`, past which the
  * answer is 'unknown', never a guess.
  */
-import { appSnapshotBytes, runApp, type StateMachineFactory } from '../kv/index.ts';
+import { appSnapshotBytesNow, KvError, KvErrorCode, restoreApp, runApp, type StateMachineFactory } from '../kv/index.ts';
 import { sameBytes } from './invariants.ts';
 import type { AppOp } from './workload.ts';
 
@@ -39,9 +39,13 @@ export function checkAppHistory(history: readonly AppOp[], model: StateMachineFa
   /** Applies op `i` to the model in state `state` at position `position`: the state after and the outcome. */
   const step = (state: Uint8Array | undefined, i: number, position: number): { state: Uint8Array; outcome: Uint8Array } => {
     const m = model(structuredClone(options));
-    if (state !== undefined) m.restore([state]);
+    const restoring = state === undefined ? undefined : restoreApp(m, state);
+    if (restoring !== undefined) {
+      restoring.catch(() => undefined);
+      throw new KvError(KvErrorCode.APPLY_FAILED, 'the model: its restore() returned a promise; a model must restore at once');
+    }
     const outcome = runApp(() => m.apply(ops[i]!.command, position));
-    return { state: appSnapshotBytes(m), outcome };
+    return { state: appSnapshotBytesNow(m, 'the model'), outcome };
   };
   const placed = new Uint8Array(n);
   const seen = new Set<string>();

@@ -87,6 +87,10 @@ export interface SimResult {
 const CONVERGE_MS = 300;
 /** Entries the fault log of a run holds at most. */
 const FAULT_LOG_ENTRIES_MAX = 32;
+/** A state machine that restores async holds its node up to this long (drawn from the seed): a restore that takes time. */
+const RESTORE_HOLD_MS_MAX = 100;
+/** Each chunk of an async snapshot comes up to this long after the one before (drawn from the seed). */
+const SNAPSHOT_CHUNK_DELAY_MS_MAX = 20;
 
 export class Simulation implements FaultHost, WorkloadHost {
   readonly options: SimOptions;
@@ -96,6 +100,8 @@ export class Simulation implements FaultHost, WorkloadHost {
   readonly invariants = new Invariants();
   /** The cluster's own state machine and its checks, in runs with appCommands (app-check.ts). */
   readonly appCheck: AppCheck | undefined;
+  /** Work of the state machines' that the run waits for before its next event (runAsync). */
+  private readonly awaited: Promise<unknown>[] = [];
   /** Every committed entry some node applied, by index: the log the range check replays. */
   private readonly appliedEntries = new Map<number, Entry>();
   /** When each index was first applied, at any node (simulated ms). */
@@ -119,23 +125,56 @@ export class Simulation implements FaultHost, WorkloadHost {
     this.rand = new Rand(options.seed);
     this.network = new SimNetwork(this.rand.fork(), options.network);
     this.record = newSimRecord(options.seed, options.nodes);
-    this.appCheck = (options.appCommands ?? 0) > 0 ? new AppCheck((what) => this.invariants.fail(what), options.stateMachine, options.hostBugs?.appNondeterministic === true) : undefined;
+    this.appCheck = (options.appCommands ?? 0) > 0 ? new AppCheck((what) => this.invariants.fail(what), options.stateMachine, options.hostBugs?.appNondeterministic === true, { awaitWork: (work) => this.awaited.push(work), later: (f) => this.later(f) }) : undefined;
     this.faults = new FaultInjector(this);
     this.workload = new Workload(this);
   }
 
   // ─── Running ─────────────────────────────────────────────────────────────────
 
+  /**
+   * Runs to the end, in this call. A run whose state machine restores or snapshots async
+   * needs {@link runAsync}: here it ends with a violation that says so.
+   */
   run(): SimResult {
-    const o = this.options;
     let violation: string | undefined;
     try {
-      violation = this.runToEnd();
+      const steps = this.runToEnd();
+      const first = steps.next();
+      if (first.done !== true) {
+        first.value.catch(() => undefined);
+        fail('the state machine restored or took a snapshot async: run the simulation with runAsync()');
+      }
+      violation = first.value;
     } catch (error) {
       // The simulator itself failed outside an event (at the first start, or in the final
       // checks): a failure of the run too, reported with its events.
       violation = describeException(this.now, error);
     }
+    return this.result(violation);
+  }
+
+  /**
+   * Runs to the end, waiting after each event for the work of the state machines' that it
+   * started (an async restore or snapshot) before the next: simulated time stands still
+   * meanwhile, so a run replays the same whatever that work costs in real time.
+   */
+  async runAsync(): Promise<SimResult> {
+    let violation: string | undefined;
+    try {
+      const steps = this.runToEnd();
+      let step = steps.next();
+      while (step.done !== true) step = steps.next(await step.value);
+      violation = step.value;
+    } catch (error) {
+      violation = describeException(this.now, error);
+    }
+    return this.result(violation);
+  }
+
+  private result(found: string | undefined): SimResult {
+    const o = this.options;
+    let violation = found;
     if (violation !== undefined) {
       this.recorder.add({ kind: 'violation', node: CLUSTER_WIDE, what: firstLine(violation) });
       // A failing seed's report says which faults the run had.
@@ -161,8 +200,12 @@ export class Simulation implements FaultHost, WorkloadHost {
     };
   }
 
-  /** Starts the cluster and runs it to the end or to the first violation, then the final checks: the violation, if any. */
-  private runToEnd(): string | undefined {
+  /**
+   * Starts the cluster and runs it to the end or to the first violation, then the final
+   * checks: the violation, if any. It yields each promise the run must wait for, and takes its
+   * value back.
+   */
+  private *runToEnd(): Generator<Promise<unknown>, string | undefined, unknown> {
     const o = this.options;
     const voters = this.record.bootstrapVoters;
     for (const id of voters) this.nodes.set(id, new SimNode(id, o.storage));
@@ -193,12 +236,18 @@ export class Simulation implements FaultHost, WorkloadHost {
       } catch (error) {
         this.invariants.violation = describeException(this.now, error);
       }
+      if (this.awaited.length > 0) {
+        while (this.awaited.length > 0) yield this.awaited.shift()!;
+        // And whatever that work set off, up to the next thing it waits for.
+        yield new Promise((resolve) => setImmediate(resolve));
+      }
     }
     let violation = this.invariants.violation;
     if (violation === undefined) violation = this.checkLiveness(writesDoneAtQuiet);
     if (violation === undefined && this.appCheck !== undefined) {
       const live = [...this.nodes].flatMap(([id, n]) => (n.host === undefined ? [] : [{ id, appliedIndex: n.host.appliedIndex }]));
-      violation = this.appCheck.checkEnd(live);
+      const end = this.appCheck.checkEnd(live);
+      violation = end instanceof Promise ? ((yield end) as string | undefined) : end;
     }
     const model = o.stateMachine?.model;
     if (violation === undefined && model !== undefined) {
@@ -328,6 +377,8 @@ export class Simulation implements FaultHost, WorkloadHost {
                 ? FollowerReadsUnappliedHost
                 : NodeHost;
     this.recorder.add({ kind: 'start', node: id, incarnation: node.incarnation, voters: initialVoters });
+    node.pausedUntil = 0;
+    node.ticksMissed = 0;
     node.host = new Host(
       {
         raft: config,
@@ -337,14 +388,12 @@ export class Simulation implements FaultHost, WorkloadHost {
         ...(this.appCheck === undefined ? {} : { app: () => this.appCheck!.machine(id) }),
         hooks: this.hooksFor(node),
       },
-      { sendRaft: (m) => this.sendRaft(m), reply: (r) => this.workload.onHostReply(node, r) },
+      { sendRaft: (m) => this.sendRaft(m), reply: (r) => this.workload.onHostReply(node, r), awaiting: (work, kind) => this.awaitWork(node, work, kind) },
     );
     node.lastApplied = node.host.appliedIndex;
     node.lastCommit = node.host.raft.log.committed;
     const incarnation = node.incarnation;
     const phase = this.rand.int(0, this.options.node.tickMs);
-    node.pausedUntil = 0;
-    node.ticksMissed = 0;
     const tick = (): void => {
       if (node.incarnation !== incarnation || node.host === undefined) return;
       if (this.time < node.pausedUntil) {
@@ -385,7 +434,37 @@ export class Simulation implements FaultHost, WorkloadHost {
    * run out before it answers a lease read that waited meanwhile.
    */
   catchUp(node: SimNode): void {
-    for (; node.ticksMissed > 0; node.ticksMissed--) node.host!.tick();
+    // A restore that settled meanwhile is finished first: the node takes its input after it.
+    if (node.host!.hasSettledWork) this.drain(node);
+    for (; node.ticksMissed > 0 && node.host !== undefined; node.ticksMissed--) node.host.tick();
+  }
+
+  /**
+   * A host waits for its state machine's `work`. A restore: the run waits for it before the
+   * next event (runAsync), and the node is held, as a pause holds it, for a time drawn from the
+   * seed (what it is sent meanwhile waits, and what comes while it still restores is dropped).
+   * A snapshot is read over simulated time instead, each chunk at a later event (see
+   * {@link later}), while the node goes on applying: the run must not wait for all of it.
+   */
+  private awaitWork(node: SimNode, work: Promise<unknown>, kind: 'restore' | 'snapshot'): void {
+    if (kind === 'snapshot') return;
+    this.awaited.push(work);
+    node.pausedUntil = Math.max(node.pausedUntil, this.time + this.rand.int(1, RESTORE_HOLD_MS_MAX + 1));
+  }
+
+  /**
+   * `f()`, called at an event a time drawn from the seed from now; the run waits for what it
+   * returns before its next event. How an async snapshot's chunks are read: one at a time, over
+   * simulated time, while the node applies on.
+   */
+  later<T>(f: () => Promise<T>): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      this.at(this.rand.int(1, SNAPSHOT_CHUNK_DELAY_MS_MAX + 1), () => {
+        const work = f();
+        work.then(resolve, reject);
+        this.awaited.push(work.catch(() => undefined));
+      });
+    });
   }
 
   /** Delivers a Raft message (after its network delay) to a node, if it is up. */

@@ -17,10 +17,10 @@ const text = (s: string): Uint8Array => encoder.encode(s);
 const json = (b: Uint8Array): unknown => JSON.parse(decoder.decode(b));
 
 describe("a cluster's own state machine", () => {
-  it('applies each proposal once, in one order on every replica, through a leader crash under load and restarts from disk with snapshots', async () => {
-    const cluster = await start({ dataDir: tempDir(), stateMachine: { module: LEDGER, options: { name: 'ledger' } }, node: { snapshotEveryEntries: 25 } });
+  it.each([false, true])('applies each proposal once, in one order on every replica, through a leader crash under load and restarts from disk with snapshots (snapshot and restore async: %s)', async (async) => {
+    const cluster = await start({ dataDir: tempDir(), stateMachine: { module: LEDGER, options: { name: 'ledger', async } }, node: { snapshotEveryEntries: 25 } });
     const kv = cluster.client();
-    expect(json(await kv.query(text('options')))).toEqual({ name: 'ledger' });
+    expect(json(await kv.query(text('options')))).toEqual({ name: 'ledger', async });
     const acked = new Set<number>();
     let next = 1;
     let stop = false;
@@ -67,6 +67,9 @@ describe("a cluster's own state machine", () => {
       if (JSON.stringify(again) !== JSON.stringify(ids)) await new Promise((r) => setTimeout(r, 20));
     } while (JSON.stringify(again) !== JSON.stringify(ids) && Date.now() < deadline);
     expect(again).toEqual(ids);
+    // It came back through its snapshot.
+    expect(json(await kv.query(text('restores'), { consistency: 'stale', nodeId: follower }))).toBeGreaterThanOrEqual(1);
+    for (const node of (await cluster.status()).nodes) expect(node.restoring).toBe(false);
   });
 
   it('answers an apply that throws with APPLY_FAILED and its message, the same when retried, and serves on', async () => {
@@ -116,7 +119,9 @@ describe("a cluster's own state machine", () => {
     const cluster = await start({ stateMachine: { module }, node: { snapshotEveryEntries: 5 } });
     const kv = cluster.client();
     for (let i = 0; i < 30; i++) await kv.propose(text(String(i)));
-    expect((await cluster.status()).nodes.every((n) => n.alive)).toBe(true);
+    const nodes = (await cluster.status()).nodes;
+    expect(nodes.every((n) => n.alive)).toBe(true);
+    expect(nodes.every((n) => n.snapshotsFailed! >= 1 && /cannot snapshot/.test(n.snapshotFailure!))).toBe(true);
     expect(decoder.decode(await kv.query(new Uint8Array(0)))).toBe('30');
   });
 

@@ -207,6 +207,68 @@ describe("a cluster's own state machine in the store", () => {
     }
   });
 
+  it('takes a snapshot given as an async sequence: the store now, the machine as it was at the call, the same bytes as at once', async () => {
+    const sync = withCounter();
+    let later: Counter | undefined;
+    const asyncKv = new KvStateMachine({
+      app: () =>
+        (later = Object.assign(new Counter(), {
+          snapshot(this: Counter) {
+            const state = i32(this.value);
+            return (async function* () {
+              await new Promise((resolve) => setImmediate(resolve));
+              yield state.subarray(0, 3);
+              yield state.subarray(3);
+            })();
+          },
+        })),
+    });
+    for (const kv of [sync.kv, asyncKv]) for (let i = 0; i < 5; i++) kv.apply(1 + i, app(2, 1 + i, i32(i)));
+    expect(() => asyncKv.snapshot()).toThrow(expect.objectContaining({ code: ErrorCode.APPLY_FAILED, message: expect.stringContaining('takeSnapshot') }));
+    const taking = asyncKv.takeSnapshot();
+    expect(taking).toBeInstanceOf(Promise);
+    // Applied after the call: in neither part of the snapshot.
+    asyncKv.apply(6, encodeKvRequest({ clientId: 1, seq: 1, command: { op: 'put', key: Uint8Array.of(1), value: Uint8Array.of(2) } }));
+    asyncKv.apply(7, app(2, 6, i32(100)));
+    expect(later!.value).toBe(110);
+    expect(await taking).toEqual(sync.kv.snapshot());
+    // A failing sequence rejects with APPLY_FAILED.
+    const failing = new KvStateMachine({
+      app: () =>
+        Object.assign(new Counter(), {
+          snapshot: () =>
+            (async function* () {
+              yield Uint8Array.of(1);
+              throw new Error('lost the disk');
+            })(),
+        }),
+    });
+    await expect(failing.takeSnapshot()).rejects.toMatchObject({ code: ErrorCode.APPLY_FAILED, message: expect.stringContaining('lost the disk') });
+  });
+
+  it('restores a machine whose restore is async: the store says so until it settles, and a rejection is CORRUPT_SNAPSHOT', async () => {
+    const { kv } = withCounter();
+    for (let i = 0; i < 5; i++) kv.apply(1 + i, app(2, 1 + i, i32(i)));
+    const bytes = kv.snapshot();
+    let restored: Counter | undefined;
+    const copy = KvStateMachine.restore(bytes, {
+      app: () =>
+        (restored = Object.assign(new Counter(), {
+          async restore(this: Counter, chunks: AsyncIterable<Uint8Array>) {
+            const parts: Uint8Array[] = [];
+            for await (const c of chunks) parts.push(c);
+            Counter.prototype.restore.call(this, parts);
+          },
+        })),
+    });
+    expect(copy.restoring).toBeInstanceOf(Promise);
+    await copy.restoring;
+    expect(restored!.value).toBe(10);
+    const bad = KvStateMachine.restore(bytes, { app: () => Object.assign(new Counter(), { restore: () => Promise.reject(new Error('no room')) }) });
+    await expect(bad.restoring).rejects.toMatchObject({ code: ErrorCode.CORRUPT_SNAPSHOT, message: expect.stringContaining('no room') });
+    expect(KvStateMachine.restore(bytes, { app: () => new Counter() }).restoring).toBeUndefined();
+  });
+
   it('encodes a command within its bound, and decodes it as it was', () => {
     const data = Uint8Array.of(9, 8, 7);
     const decoded = decodeKvRequest(app(5, 6, data));

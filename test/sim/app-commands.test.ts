@@ -30,7 +30,7 @@ describe("the simulator and a cluster's own state machine", () => {
 
   it('keys commands batched in one entry by their place in it: replicas that apply them in the same order agree', () => {
     const found: string[] = [];
-    const check = new AppCheck((what) => found.push(what), undefined, false);
+    const check = new AppCheck((what) => found.push(what), undefined, false, { awaitWork: () => undefined, later: (f) => f() });
     const [a, b] = [check.machine(1), check.machine(2)];
     for (const m of [a, b]) {
       m.apply(Uint8Array.of(1), 7);
