@@ -54,6 +54,8 @@ export interface StateMachineSimulation {
   readonly commandShare?: number;
   /** The faults to inject (FAULT_KINDS); default: each seed's own draw of them. */
   readonly faults?: readonly FaultKind[];
+  /** Real time (ms) a seed waits at most for an async restore or snapshot chunk before it fails (one that never settles); default 30,000. */
+  readonly asyncWorkWaitMs?: number;
 }
 
 export interface StateMachineSimFailure {
@@ -100,6 +102,7 @@ export async function simulateStateMachine(spec: StateMachineSimulation): Promis
           ...(spec.model === undefined ? {} : { model: spec.model }),
         },
         ...(spec.faults === undefined ? {} : { faults: spec.faults }),
+        ...(spec.asyncWorkWaitMs === undefined ? {} : { asyncWorkWaitMs: spec.asyncWorkWaitMs }),
       }),
     );
     const r = await sim.runAsync();
@@ -130,6 +133,7 @@ function checkSpec(spec: StateMachineSimulation): { start: number; seeds: number
   if (!(Number.isInteger(seeds) && seeds >= 1 && seeds <= SEEDS_MAX)) throw invalid(`seeds must be an integer in [1, ${SEEDS_MAX}], got ${String(seeds)}`);
   if (!(Array.isArray(nodes) && nodes.length > 0 && nodes.every((n) => Number.isInteger(n) && n >= 1 && n <= 7))) throw invalid('nodes must be a non-empty list of cluster sizes from 1 to 7');
   if (!(typeof commandShare === 'number' && commandShare > 0 && commandShare <= 1)) throw invalid(`commandShare must be in (0, 1], got ${String(commandShare)}`);
+  if (spec.asyncWorkWaitMs !== undefined && !(Number.isInteger(spec.asyncWorkWaitMs) && spec.asyncWorkWaitMs >= 1)) throw invalid(`asyncWorkWaitMs must be a positive integer, got ${String(spec.asyncWorkWaitMs)}`);
   if (spec.faults !== undefined && !(Array.isArray(spec.faults) && spec.faults.every((f) => (FAULT_KINDS as readonly string[]).includes(f)))) throw invalid(`faults must be a list of ${FAULT_KINDS.join(', ')}`);
   return { start, seeds, nodes, commandShare };
 }

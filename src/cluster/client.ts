@@ -28,6 +28,7 @@ import {
   type KvRangeEntry,
   type KvRangeResult,
   type KvTxnResult,
+  checkRedisCommand,
   setKvRequestSession,
   validateKvRequest,
   writeKvRequest,
@@ -532,6 +533,43 @@ export class KvClient {
     const encoded = await this.read({ kind: 'query', requestId: 0, consistency, data: request }, consistency, options, readValue);
     if (encoded === undefined) fail('a query answered with no outcome');
     return appResult(encoded, false);
+  }
+
+  /**
+   * Runs Redis commands that write (kv/redis.ts; what a RESP port sends): one command, or a
+   * MULTI/EXEC's (`transaction`), applied together in one log entry, exactly once however
+   * often the call is retried. Resolves to the reply as RESP2 bytes (an array of each
+   * command's for a transaction); a command the store refuses is an error reply, not a
+   * rejection.
+   *
+   * @experimental
+   */
+  async redis(commands: readonly (readonly Uint8Array[])[], transaction: boolean, options?: CallOptions): Promise<Uint8Array> {
+    checkCallOptions(options, this.host);
+    // Checked as it is encoded (INVALID_ARGUMENT: too many commands or bytes).
+    const command: KvCommand = { op: 'redis', commands: commands.map((words) => [...words]), transaction };
+    const { result } = await this.write(command, options, writeReply);
+    if (result.op !== 'redis') fail(`a Redis command answered with ${result.op}`);
+    return result.encoded;
+  }
+
+  /**
+   * Runs a Redis command that only reads (kv/redis.ts), at a consistency as for {@link get}
+   * (linearizable by default): resolves to its reply as RESP2 bytes. A command that writes,
+   * or one the store does not run, is refused with INVALID_ARGUMENT.
+   *
+   * @experimental
+   */
+  async redisRead(command: readonly Uint8Array[], options?: GetOptions): Promise<Uint8Array> {
+    const consistency = checkReadOptions(options, this.host);
+    const checked = checkRedisCommand(command);
+    if (!('kind' in checked && checked.kind === 'read')) throw invalidArgument('redisRead runs one Redis command that only reads');
+    let bytes = 0;
+    for (const word of command) bytes += word.length;
+    if (bytes > QUERY_BYTES_MAX) throw invalidArgument(`a Redis read of ${bytes} bytes is over QUERY_BYTES_MAX (${QUERY_BYTES_MAX})`);
+    const reply = await this.read({ kind: 'redis', requestId: 0, consistency, command }, consistency, options, readValue);
+    if (reply === undefined) fail('a Redis read answered with no reply');
+    return reply;
   }
 
   /** The value of `key`, or undefined. */

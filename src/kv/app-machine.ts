@@ -19,6 +19,11 @@
 import { KvError, KvErrorCode } from './errors.ts';
 import { KV_VALUE_BYTES_MAX } from './limits.ts';
 
+/** Set `cancelled` to stop an async snapshot being read: it rejects at its next chunk. */
+export interface SnapshotCancel {
+  cancelled: boolean;
+}
+
 /** A snapshot's chunks as `restore` gets them: read them with `for (const chunk of chunks)` or `for await`. */
 export type SnapshotChunks = Iterable<Uint8Array> & AsyncIterable<Uint8Array>;
 
@@ -124,8 +129,8 @@ export function decodeAppOutcome(encoded: Uint8Array): AppOutcome | undefined {
  * for an async sequence. Throws (or rejects) APPLY_FAILED past APP_SNAPSHOT_BYTES_MAX or on
  * anything but bytes; what `snapshot()` or its sequence throws goes through as it is.
  */
-export function appSnapshotBytes(machine: StateMachine): Uint8Array | Promise<Uint8Array> {
-  const taken = machine.snapshot();
+export function appSnapshotBytes(machine: StateMachine, cancel?: SnapshotCancel): Uint8Array | Promise<Uint8Array> {
+  const taken = machine.snapshot() as unknown;
   if (taken instanceof Uint8Array) {
     if (taken.length > APP_SNAPSHOT_BYTES_MAX) throw snapshotTooLarge(taken.length);
     return taken;
@@ -138,9 +143,18 @@ export function appSnapshotBytes(machine: StateMachine): Uint8Array | Promise<Ui
     }
     if (typeof (taken as AsyncIterable<Uint8Array>)[Symbol.asyncIterator] === 'function') {
       return (async () => {
-        for await (const chunk of taken as AsyncIterable<Uint8Array>) joined.add(chunk);
+        for await (const chunk of taken as AsyncIterable<Uint8Array>) {
+          // Leaving the loop ends the sequence (its return(), a generator's finally).
+          if (cancel?.cancelled === true) throw new KvError(KvErrorCode.APPLY_FAILED, 'the snapshot was dropped: a restore replaced the state it was taken of');
+          joined.add(chunk);
+        }
         return joined.bytes();
       })();
+    }
+    if (typeof (taken as PromiseLike<unknown>).then === 'function') {
+      // Its rejection must not go unhandled: a thread that turns its event loop would die of it.
+      Promise.resolve(taken as PromiseLike<unknown>).catch(() => undefined);
+      throw new KvError(KvErrorCode.APPLY_FAILED, 'a state machine snapshot() returned a promise: give an async iterable of chunks (an async generator) for a snapshot taken over time');
     }
   }
   throw new KvError(KvErrorCode.APPLY_FAILED, 'a state machine snapshot is a Uint8Array, or an iterable or async iterable of them');

@@ -76,7 +76,12 @@ export type KvCommand =
   | { op: 'lease-grant'; ttlMs: number }
   | { op: 'lease-revoke'; id: number }
   /** A command for the cluster's own state machine (app-machine.ts), opaque here. */
-  | { op: 'app'; data: Uint8Array };
+  | { op: 'app'; data: Uint8Array }
+  /**
+   * Redis commands (redis.ts), each its words: one command, or a MULTI/EXEC's (`transaction`),
+   * applied together in this one entry and answered with one reply (an array of each's).
+   */
+  | { op: 'redis'; commands: Uint8Array[][]; transaction: boolean };
 
 /**
  * A command with the client session fields that make it exactly-once: the state machine
@@ -119,7 +124,9 @@ export type KvResult =
   /** Nothing changed: the request named a lease that does not exist, or a grant found the table full. */
   | { op: 'refused'; code: 'LEASE_NOT_FOUND' | 'LEASES_FULL' }
   /** What the cluster's own state machine made of an 'app' command: its outcome, encoded (app-machine.ts). */
-  | { op: 'app'; encoded: Uint8Array };
+  | { op: 'app'; encoded: Uint8Array }
+  /** A 'redis' command's reply, RESP2 bytes (redis.ts). */
+  | { op: 'redis'; encoded: Uint8Array };
 
 /** The answer to a register-clients request: ids [clientIdFirst, clientIdFirst + count) are the caller's. */
 export interface KvRegisterClientsResult {
@@ -141,7 +148,7 @@ export const KV_REGISTER_CLIENTS_COUNT_MAX = 1 << 20;
 
 const TWO_POW_32 = 2 ** 32;
 /** Op tags on the wire; 0 is deliberately not a tag. */
-const OP_TAG = { put: 1, delete: 2, cas: 3, 'register-clients': 4, 'delete-range': 5, txn: 6, 'lease-grant': 7, 'lease-revoke': 8, 'lease-expire': 9, 'put-lease': 10, app: 11 } as const;
+const OP_TAG = { put: 1, delete: 2, cas: 3, 'register-clients': 4, 'delete-range': 5, txn: 6, 'lease-grant': 7, 'lease-revoke': 8, 'lease-expire': 9, 'put-lease': 10, app: 11, redis: 12 } as const;
 /** Bytes before the key: version, op, clientId, seq. */
 const REQUEST_HEADER_BYTES = 1 + 1 + 8 + 8;
 const LENGTH_PREFIX_BYTES = 4;
@@ -284,6 +291,15 @@ export function validateKvRequest(req: KvLogRequest): void {
     validateLeaseId(command.id, 'lease id');
     return;
   }
+  if (command.op === 'redis') {
+    if (!Array.isArray(command.commands) || command.commands.length === 0 || command.commands.length > KV_REDIS_COMMANDS_MAX) throw invalid(`a redis request holds 1 to ${KV_REDIS_COMMANDS_MAX} commands`);
+    for (const words of command.commands) {
+      if (!Array.isArray(words) || words.length === 0 || words.length > KV_REDIS_WORDS_MAX || !words.every((w) => w instanceof Uint8Array)) throw invalid(`a redis command is 1 to ${KV_REDIS_WORDS_MAX} Uint8Arrays`);
+    }
+    const bytes = encodedKvRequestBytes(command);
+    if (bytes > KV_REQUEST_BYTES_MAX) throw invalid(`redis commands of ${bytes} bytes encoded are over KV_REQUEST_BYTES_MAX (${KV_REQUEST_BYTES_MAX})`);
+    return;
+  }
   if (command.op === 'app') {
     if (!(command.data instanceof Uint8Array)) throw invalid('a state machine command is a Uint8Array');
     if (command.data.length > KV_APP_COMMAND_BYTES_MAX) throw invalid(`a state machine command of ${command.data.length} bytes is over KV_APP_COMMAND_BYTES_MAX (${KV_APP_COMMAND_BYTES_MAX})`);
@@ -329,6 +345,32 @@ function validateValue(value: Uint8Array, name: string): void {
   }
 }
 
+/** Most commands in one redis request (a MULTI/EXEC's). */
+export const KV_REDIS_COMMANDS_MAX = 10_000;
+/** Most words in one redis command (its name counted). */
+export const KV_REDIS_WORDS_MAX = 1 << 20;
+
+/** A redis request's body: its flag, its commands and their words (copied, or views of the reader's bytes). */
+function readRedisBody(reader: ByteReader, own: (b: Uint8Array) => Uint8Array): KvCommand {
+  const flagAt = reader.offset;
+  const flag = reader.u8();
+  if (flag > 1) throw new DecodeError('invalid', flagAt, `redis transaction flag ${flag} is not 0 or 1`);
+  const countAt = reader.offset;
+  const count = reader.u32();
+  // Each command takes at least its word count and one empty word: 8 bytes.
+  if (count === 0 || count > KV_REDIS_COMMANDS_MAX || count > reader.remainingBytes / 8) throw new DecodeError('invalid', countAt, `redis command count ${count} is not in [1, ${KV_REDIS_COMMANDS_MAX}] or more than the request holds`);
+  const commands: Uint8Array[][] = [];
+  for (let i = 0; i < count; i++) {
+    const wordsAt = reader.offset;
+    const n = reader.u32();
+    if (n === 0 || n > KV_REDIS_WORDS_MAX || n > reader.remainingBytes / LENGTH_PREFIX_BYTES) throw new DecodeError('invalid', wordsAt, `redis word count ${n} is not in [1, ${KV_REDIS_WORDS_MAX}] or more than the request holds`);
+    const words: Uint8Array[] = [];
+    for (let j = 0; j < n; j++) words.push(own(reader.bytes(KV_REQUEST_BYTES_MAX)));
+    commands.push(words);
+  }
+  return { op: 'redis', commands, transaction: flag === 1 };
+}
+
 function invalid(message: string): KvError {
   return new KvError(KvErrorCode.INVALID_ARGUMENT, message);
 }
@@ -339,6 +381,14 @@ export function encodedKvRequestBytes(command: KvCommand): number {
   if (command.op === 'lease-grant') return REQUEST_HEADER_BYTES + 4;
   if (command.op === 'lease-revoke') return REQUEST_HEADER_BYTES + 8;
   if (command.op === 'app') return REQUEST_HEADER_BYTES + LENGTH_PREFIX_BYTES + command.data.length;
+  if (command.op === 'redis') {
+    let bytes = REQUEST_HEADER_BYTES + 1 + 4;
+    for (const words of command.commands) {
+      bytes += 4;
+      for (const w of words) bytes += LENGTH_PREFIX_BYTES + w.length;
+    }
+    return bytes;
+  }
   const keyBytes = LENGTH_PREFIX_BYTES + command.key.length;
   switch (command.op) {
     case 'put':
@@ -369,6 +419,15 @@ function writeCommandBody(writer: ByteWriter, command: KvCommand): void {
   }
   if (command.op === 'app') {
     writer.bytes(command.data);
+    return;
+  }
+  if (command.op === 'redis') {
+    writer.u8(command.transaction ? 1 : 0);
+    writer.u32(command.commands.length);
+    for (const words of command.commands) {
+      writer.u32(words.length);
+      for (const w of words) writer.bytes(w);
+    }
     return;
   }
   writer.bytes(command.key);
@@ -405,7 +464,7 @@ function readKvRequest(reader: ByteReader, copy: boolean): KvLogRequest {
   const opTag = reader.u8();
   // Validate the op before reading on, so an unknown op is reported as such.
   const v3 = version === KV_REQUEST_FORMAT_VERSION;
-  const sessionOp = opTag === OP_TAG.put || opTag === OP_TAG.delete || opTag === OP_TAG.cas || (v3 && (opTag === OP_TAG['delete-range'] || opTag === OP_TAG.txn || opTag === OP_TAG['lease-grant'] || opTag === OP_TAG['lease-revoke'] || opTag === OP_TAG['put-lease'] || opTag === OP_TAG.app));
+  const sessionOp = opTag === OP_TAG.put || opTag === OP_TAG.delete || opTag === OP_TAG.cas || (v3 && (opTag === OP_TAG['delete-range'] || opTag === OP_TAG.txn || opTag === OP_TAG['lease-grant'] || opTag === OP_TAG['lease-revoke'] || opTag === OP_TAG['put-lease'] || opTag === OP_TAG.app || opTag === OP_TAG.redis));
   const registerOp = opTag === OP_TAG['register-clients'] && v3;
   const expireOp = opTag === OP_TAG['lease-expire'] && v3;
   if (!sessionOp && !registerOp && !expireOp) throw new DecodeError('invalid', opAt, `unknown op tag ${opTag} in format version ${version}`);
@@ -449,6 +508,7 @@ function readCommandBody(reader: ByteReader, opTag: number, copy: boolean): KvCo
   if (opTag === OP_TAG['lease-revoke']) return { op: 'lease-revoke', id: readLeaseId(reader) };
   // Always a copy: the user's apply may keep it, and the log or ring memory under it is reused.
   if (opTag === OP_TAG.app) return { op: 'app', data: reader.bytes(KV_APP_COMMAND_BYTES_MAX).slice() };
+  if (opTag === OP_TAG.redis) return readRedisBody(reader, own);
   if (opTag === OP_TAG.txn) {
     if (reader.remainingBytes + REQUEST_HEADER_BYTES > KV_REQUEST_BYTES_MAX) throw new DecodeError('length_over_max', reader.offset, `txn of ${reader.remainingBytes + REQUEST_HEADER_BYTES} bytes is over ${KV_REQUEST_BYTES_MAX}`);
     return { op: 'txn', txn: readTxn(reader) };

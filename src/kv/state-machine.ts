@@ -27,12 +27,12 @@
  * A key may be attached to a lease (leases.ts): a put names it, and the key is deleted when
  * the lease is revoked or expires. A put without one detaches the key from its lease.
  *
- * Snapshot format, version 5 (all integers little-endian):
+ * Snapshot format, version 6 (all integers little-endian):
  *
  * ```
  * offset  size       field
  * 0       4          magic "RKVS"
- * 4       1          format version = 5
+ * 4       1          format version = 6
  * 5       8          appliedIndex (u64)
  * 13      8          clientIdNext (u64): the first id the next register-clients hands out
  * 21      4          session count n (u32)
@@ -44,6 +44,7 @@
  *                      | found u8 | deleted u64 (only after result 9, lease revoked)
  *                      | code u8: 1 LEASE_NOT_FOUND, 2 LEASES_FULL (only after result 10, refused)
  *                      | u32 length + bytes (only after result 11, app: its encoded outcome)
+ *                      | u32 length + bytes (only after result 12, redis: its RESP2 reply)
  *         4          entry count m (u32)
  *         ...        m entries, by ascending key bytes:
  *                      key (u32 length + bytes) | value (u32 length + bytes)
@@ -54,7 +55,8 @@
  * end-4   4          CRC32 (zlib.crc32) of every byte before it
  * ```
  *
- * Versions 2 to 4, written by earlier builds, are read too: version 4 is version 5 without the
+ * Versions 2 to 5, written by earlier builds, are read too: version 5 is version 6 without
+ * result 12; version 4 is version 5 without the
  * state machine's flag and section and result 11; version 3 is version 4 without
  * the entries' lease, the lease table and results 8 to 10; version 2 is version 3 without the
  * three revision fields, and each of its keys gets createIndex = modIndex = the snapshot's
@@ -62,7 +64,8 @@
  *
  * Result codes: 1 put, 2 delete (existed), 3 delete (absent), 4 cas (swapped),
  * 5 cas (not swapped), 6 delete-range (its count follows), 7 txn (its encoded result follows),
- * 8 lease granted, 9 lease revoked, 10 refused, 11 app (its outcome follows); 0 is invalid.
+ * 8 lease granted, 9 lease revoked, 10 refused, 11 app (its outcome follows), 12 redis (its
+ * reply follows); 0 is invalid.
  * Version 2 has none of 6 to 11.
  *
  * Other format versions (version 1 had u32 client ids and no clientIdNext) are refused with
@@ -71,7 +74,7 @@
 
 import { boundsOf, checkRangeQuery, countRange, newOrderedKeys, rangeEntries, readRange, type KvRangeQuery, type KvRangeResult, type OrderedKeys, type RangeSource } from './range.ts';
 import { fail } from '../base/index.ts';
-import { APP_RESULT_BYTES_MAX, APP_SNAPSHOT_BYTES_MAX, appSnapshotBytes, errorOutcome, restoreApp, runApp, type StateMachine } from './app-machine.ts';
+import { APP_RESULT_BYTES_MAX, APP_SNAPSHOT_BYTES_MAX, appSnapshotBytes, errorOutcome, restoreApp, runApp, type SnapshotCancel, type StateMachine } from './app-machine.ts';
 import { Buffer } from 'node:buffer';
 import { crc32 } from 'node:zlib';
 import { ByteReader, ByteWriter, DecodeError, U32_MAX } from '../codec/index.ts';
@@ -83,6 +86,7 @@ import { LeaseTable, type LeaseInfo } from './leases.ts';
 import { SessionTable, type KvSession } from './session-table.ts';
 import type { KvCommand, KvLogRequest, KvResult, KvWriteResult } from './commands.ts';
 import { KvError, KvErrorCode } from './errors.ts';
+import { checkRedisCommand, REDIS_READ_REPLY_BYTES_MAX, REDIS_WRITE_REPLY_BYTES_MAX, runRedis, type RedisStore } from './redis.ts';
 
 export interface KvApplyOutcome {
   /** The request's session; 0 for a register-clients request (it has none) or an invalid one. */
@@ -153,9 +157,11 @@ export const KV_SESSIONS_MAX_DEFAULT = 100_000;
 export const KV_SESSION_RESULT_BYTES_MAX_DEFAULT = 64 << 20;
 /** The smallest bound on kept results: two of the largest, so the newest result is never evicted for its own size. */
 export const KV_SESSION_RESULT_BYTES_MIN = 2 * KV_TXN_RESULT_BYTES_MAX;
-export const KV_SNAPSHOT_FORMAT_VERSION = 5;
+export const KV_SNAPSHOT_FORMAT_VERSION = 6;
 /** The formats of earlier builds, still read (see the module comment). */
 const KV_SNAPSHOT_FORMAT_VERSION_NO_APP = 4;
+/** Format 5: a session's result is never a Redis command's (format 6 adds result code 12). */
+const KV_SNAPSHOT_FORMAT_VERSION_NO_REDIS = 5;
 const KV_SNAPSHOT_FORMAT_VERSION_NO_REVISIONS = 2;
 const KV_SNAPSHOT_FORMAT_VERSION_NO_LEASES = 3;
 /** Bytes of an entry's revisions and lease in a snapshot: createIndex, modIndex, version, lease. */
@@ -184,6 +190,8 @@ const RESULT_CODE_LEASE_REVOKE = 9;
 const RESULT_CODE_REFUSED = 10;
 /** The result code of a command of the cluster's own state machine, whose encoded outcome follows it. */
 const RESULT_CODE_APP = 11;
+/** The result code of Redis commands (redis.ts), whose RESP2 reply follows it. */
+const RESULT_CODE_REDIS = 12;
 const REFUSED_CODES = [undefined, 'LEASE_NOT_FOUND', 'LEASES_FULL'] as const;
 const SNAPSHOT_CRC_BYTES = 4;
 /** Magic, version, appliedIndex, clientIdNext, session count, entry count, CRC: a snapshot of nothing (format 3; 4 adds the lease table, 5 the state machine's section). */
@@ -598,8 +606,8 @@ export class KvStateMachine {
    * as an async sequence: the store's part is taken now, and the snapshot is whole once the
    * machine's is (it rejects with APPLY_FAILED if the machine's fails).
    */
-  takeSnapshot(): Uint8Array | Promise<Uint8Array> {
-    const appState = this.app === undefined ? undefined : this.appSnapshot(this.app);
+  takeSnapshot(cancel?: SnapshotCancel): Uint8Array | Promise<Uint8Array> {
+    const appState = this.app === undefined ? undefined : this.appSnapshot(this.app, cancel);
     if (!(appState instanceof Promise)) return this.encodeSnapshot(appState, true);
     const body = this.encodeSnapshot(undefined, false);
     return appState.then((state) => sealSnapshot(body, state));
@@ -663,6 +671,8 @@ export class KvStateMachine {
     try {
       machine.load(bytes);
     } catch (error) {
+      // A restore the state machine began async is not awaited by anyone now: its failure must not go unhandled.
+      machine.restoringValue?.catch(() => undefined);
       if (error instanceof DecodeError) {
         throw new KvError(KvErrorCode.CORRUPT_SNAPSHOT, `corrupt KV snapshot: ${error.message}`, { cause: error });
       }
@@ -696,6 +706,7 @@ export class KvStateMachine {
       const encoded = app === undefined ? errorOutcome('this cluster has no state machine of its own') : runApp(() => app.apply(command.data, index));
       return { result: { op: 'app', encoded } };
     }
+    if (command.op === 'redis') return this.executeRedis(index, command.commands, command.transaction);
     if (command.op === 'delete-range') {
       const low = keyString(command.key);
       const high = command.end === undefined ? undefined : keyString(command.end);
@@ -736,14 +747,8 @@ export class KvStateMachine {
     const ops = succeeded ? txn.then : txn.else;
     // A put naming a lease that does not exist refuses the whole transaction, before anything runs.
     for (const op of ops) if (op.op === 'put' && op.lease !== undefined && !this.leaseTable.has(op.lease)) return { result: { op: 'refused', code: 'LEASE_NOT_FOUND' }, error: undefined };
-    let firstError: { error: unknown } | undefined;
-    const tell = (notify: () => void): void => {
-      try {
-        notify();
-      } catch (error) {
-        firstError ??= { error };
-      }
-    };
+    const errors = new FirstError();
+    const tell = (notify: () => void): void => errors.run(notify);
     /** Read bytes taken so far (txn.ts: the first read that finds anything is whole). */
     let readBytes = 0;
     let puts = 0;
@@ -766,11 +771,7 @@ export class KvStateMachine {
           const low = keyString(op.start);
           const high = op.end === undefined ? undefined : keyString(op.end);
           results.push({ op: 'deleteRange', deleted: countRange(this.ordered, low, high) });
-          try {
-            this.deleteRangeInSlices(index, low, high);
-          } catch (error) {
-            firstError ??= { error };
-          }
+          tell(() => this.deleteRangeInSlices(index, low, high));
           break;
         }
         case 'get': {
@@ -798,7 +799,46 @@ export class KvStateMachine {
       }
     }
     // Encoded now: the values read are the stored arrays, which later entries replace.
-    return { result: { op: 'txn', encoded: encodeTxnResult({ succeeded, results }) }, error: firstError };
+    return { result: { op: 'txn', encoded: encodeTxnResult({ succeeded, results }) }, error: errors.first };
+  }
+
+  /**
+   * Runs Redis commands (redis.ts) at `index`: one, or a MULTI/EXEC's together; each change
+   * told to the listeners as it is made. A listener's error does not stop them: the first is
+   * returned, as executeTxn does. The reply is bounded (REDIS_WRITE_REPLY_BYTES_MAX): it is
+   * kept in the client's session.
+   */
+  private executeRedis(index: number, commands: readonly (readonly Uint8Array[])[], transaction: boolean): { result: KvResult; error: { error: unknown } | undefined } {
+    const errors = new FirstError();
+    const tell = (notify: () => void): void => errors.run(notify);
+    const store: RedisStore = {
+      ...this.redisReader(),
+      set: (key, value) => tell(() => this.notifyWrite(index, this.writeValue(keyString(key), key, value, index, 0))),
+      delete: (key) => {
+        const gone = this.remove(keyString(key));
+        if (gone === undefined) return false;
+        tell(() => this.notifyDelete(index, gone.key));
+        return true;
+      },
+    };
+    return { result: { op: 'redis', encoded: runRedis(store, commands, transaction, REDIS_WRITE_REPLY_BYTES_MAX) }, error: errors.first };
+  }
+
+  /** Runs a Redis command that only reads (checkRedisCommand says so) against the state applied so far: its RESP2 reply. */
+  redisRead(command: readonly Uint8Array[]): Uint8Array {
+    const checked = checkRedisCommand(command);
+    if ('kind' in checked && checked.kind !== 'read') fail('a Redis read runs only commands that read');
+    const refuse = (): never => fail('a Redis read changes nothing');
+    return runRedis({ ...this.redisReader(), set: refuse, delete: refuse }, [command], false, REDIS_READ_REPLY_BYTES_MAX);
+  }
+
+  /** The store's reads as Redis commands see them. */
+  private redisReader(): Pick<RedisStore, 'get' | 'size' | 'keysFrom'> {
+    return {
+      get: (key) => this.entries.get(keyString(key))?.value,
+      size: () => this.entries.size,
+      keysFrom: (from) => mapIterable(rangeEntries(this.ordered, from === undefined ? '' : keyString(from), undefined), (e) => e.key),
+    };
   }
 
   /**
@@ -819,16 +859,12 @@ export class KvStateMachine {
     const keys = this.leaseTable.revoke(id);
     if (keys === undefined) return { result: { op: 'lease-revoke', found: false, deleted: 0 }, error: undefined };
     this.leaseListener?.(id, undefined);
-    let firstError: { error: unknown } | undefined;
+    const errors = new FirstError();
     for (const k of keys) {
       const e = this.remove(k)!;
-      try {
-        this.notifyDelete(index, e.key);
-      } catch (error) {
-        firstError ??= { error };
-      }
+      errors.run(() => this.notifyDelete(index, e.key));
     }
-    return { result: { op: 'lease-revoke', found: true, deleted: keys.length }, error: firstError };
+    return { result: { op: 'lease-revoke', found: true, deleted: keys.length }, error: errors.first };
   }
 
   /**
@@ -838,7 +874,7 @@ export class KvStateMachine {
    * throws; the first error is thrown at the end (as `notify` does for one change).
    */
   private deleteRangeInSlices(index: number, low: string, high: string | undefined): void {
-    let firstError: { error: unknown } | undefined;
+    const errors = new FirstError();
     let from = low;
     for (;;) {
       const slice: KvEntry[] = [];
@@ -848,17 +884,13 @@ export class KvStateMachine {
       }
       for (const e of slice) {
         this.remove(keyString(e.key));
-        try {
-          this.notifyDelete(index, e.key);
-        } catch (error) {
-          firstError ??= { error };
-        }
+        errors.run(() => this.notifyDelete(index, e.key));
       }
       if (slice.length < DELETE_RANGE_SLICE_KEYS) break;
       // The keys before it are gone: the next slice starts at the first key left.
       from = keyString(slice[slice.length - 1]!.key);
     }
-    if (firstError !== undefined) throw firstError.error;
+    errors.throwIfAny();
   }
 
   /** `write` for a key and a value given as arrays of their own (decoded requests). */
@@ -989,15 +1021,9 @@ export class KvStateMachine {
   }
 
   private tell(change: KvChange): void {
-    let firstError: { error: unknown } | undefined;
-    for (const listener of this.listeners) {
-      try {
-        listener(change);
-      } catch (error) {
-        firstError ??= { error };
-      }
-    }
-    if (firstError !== undefined) throw firstError.error;
+    const errors = new FirstError();
+    for (const listener of this.listeners) errors.run(() => listener(change));
+    errors.throwIfAny();
   }
 
   /** Fills this (new, empty) machine from snapshot bytes; throws DecodeError on bad input. */
@@ -1017,7 +1043,7 @@ export class KvStateMachine {
     if (!bytesEqual(magic, SNAPSHOT_MAGIC)) throw new DecodeError('invalid', 0, 'snapshot magic is not "RKVS"');
     const versionAt = reader.offset;
     const version = reader.u8();
-    if (version !== KV_SNAPSHOT_FORMAT_VERSION && version !== KV_SNAPSHOT_FORMAT_VERSION_NO_APP && version !== KV_SNAPSHOT_FORMAT_VERSION_NO_LEASES && version !== KV_SNAPSHOT_FORMAT_VERSION_NO_REVISIONS) {
+    if (version !== KV_SNAPSHOT_FORMAT_VERSION && version !== KV_SNAPSHOT_FORMAT_VERSION_NO_REDIS && version !== KV_SNAPSHOT_FORMAT_VERSION_NO_APP && version !== KV_SNAPSHOT_FORMAT_VERSION_NO_LEASES && version !== KV_SNAPSHOT_FORMAT_VERSION_NO_REVISIONS) {
       // Intact (the CRC matched), just not ours: a typed refusal rather than "corrupt".
       throw new KvError(
         KvErrorCode.UNSUPPORTED_FORMAT,
@@ -1041,7 +1067,7 @@ export class KvStateMachine {
         this.leaseTable.attach(lease, id);
       }
     }
-    if (version === KV_SNAPSHOT_FORMAT_VERSION) this.loadApp(reader);
+    if (version >= KV_SNAPSHOT_FORMAT_VERSION_NO_REDIS) this.loadApp(reader);
     reader.expectEnd();
     while (this.sessions.size > this.sessionsMax || this.sessionResultBytes > this.sessionResultBytesMax) this.evictOldestSession();
   }
@@ -1050,9 +1076,9 @@ export class KvStateMachine {
    * The snapshot of the cluster's own machine (a promise for an async sequence); what it
    * throws or rejects with is APPLY_FAILED, which the host survives (a snapshot later).
    */
-  private appSnapshot(app: StateMachine): Uint8Array | Promise<Uint8Array> {
+  private appSnapshot(app: StateMachine, cancel: SnapshotCancel | undefined): Uint8Array | Promise<Uint8Array> {
     try {
-      const taken = appSnapshotBytes(app);
+      const taken = appSnapshotBytes(app, cancel);
       return taken instanceof Promise ? taken.catch((error: unknown) => Promise.reject(snapshotFailed(error))) : taken;
     } catch (error) {
       throw snapshotFailed(error);
@@ -1152,6 +1178,27 @@ export class KvStateMachine {
   }
 }
 
+/** Runs callbacks that may throw, each whatever the one before did, and keeps the first error (a listener's must not stop a change half made). */
+class FirstError {
+  first: { error: unknown } | undefined;
+
+  run(f: () => void): void {
+    try {
+      f();
+    } catch (error) {
+      this.first ??= { error };
+    }
+  }
+
+  throwIfAny(): void {
+    if (this.first !== undefined) throw this.first.error;
+  }
+}
+
+function* mapIterable<T, U>(items: Iterable<T>, f: (item: T) => U): Iterable<U> {
+  for (const item of items) yield f(item);
+}
+
 /** A snapshot whole: `body` (encodeSnapshot unsealed), the state machine's section holding `appState`, and the CRC. */
 function sealSnapshot(body: Uint8Array, appState: Uint8Array): Uint8Array {
   const writer = new ByteWriter(body.length + 1 + LENGTH_PREFIX_BYTES + appState.length + SNAPSHOT_CRC_BYTES);
@@ -1187,6 +1234,7 @@ function resultExtraBytes(result: KvResult): number {
     case 'refused':
       return 1;
     case 'app':
+    case 'redis':
       return LENGTH_PREFIX_BYTES + result.encoded.length;
     default:
       return 0;
@@ -1222,6 +1270,10 @@ function writeResult(w: ByteWriter, result: KvResult): void {
       w.u8(RESULT_CODE_APP);
       w.bytes(result.encoded);
       return;
+    case 'redis':
+      w.u8(RESULT_CODE_REDIS);
+      w.bytes(result.encoded);
+      return;
     default:
       w.u8(RESULT_BY_CODE.indexOf(result));
   }
@@ -1229,7 +1281,7 @@ function writeResult(w: ByteWriter, result: KvResult): void {
 
 /** The bytes of a result that count against sessionResultBytesMax: a transaction's. */
 function resultKeptBytes(result: KvResult): number {
-  return result.op === 'txn' || result.op === 'app' ? result.encoded.length : 0;
+  return result.op === 'txn' || result.op === 'app' || result.op === 'redis' ? result.encoded.length : 0;
 }
 
 /** A session's result in a snapshot of format `version`, after its code; undefined for an unknown code. */
@@ -1243,7 +1295,8 @@ function readResult(reader: ByteReader, code: number, version: number): KvResult
     const found = reader.u8();
     return found > 1 ? undefined : { op: 'lease-revoke', found: found === 1, deleted: reader.u64Number() };
   }
-  if (code === RESULT_CODE_APP) return version === KV_SNAPSHOT_FORMAT_VERSION ? { op: 'app', encoded: reader.bytes(1 + APP_RESULT_BYTES_MAX).slice() } : undefined;
+  if (code === RESULT_CODE_APP) return version >= KV_SNAPSHOT_FORMAT_VERSION_NO_REDIS ? { op: 'app', encoded: reader.bytes(1 + APP_RESULT_BYTES_MAX).slice() } : undefined;
+  if (code === RESULT_CODE_REDIS) return version === KV_SNAPSHOT_FORMAT_VERSION ? { op: 'redis', encoded: reader.bytes(REDIS_WRITE_REPLY_BYTES_MAX).slice() } : undefined;
   if (code === RESULT_CODE_REFUSED) {
     const refused = REFUSED_CODES[reader.u8()];
     return refused === undefined ? undefined : { op: 'refused', code: refused };

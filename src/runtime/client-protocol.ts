@@ -64,7 +64,7 @@ import { Buffer } from 'node:buffer';
 import { ErrorCode, errorCodeFromWire, errorCodeWire, fail } from '../base/index.ts';
 import { ByteReader, ByteWriter, type CopyPool } from '../codec/index.ts';
 import type { KvResult, KvWriteResult } from '../kv/index.ts';
-import { APP_RESULT_BYTES_MAX, KV_KEY_BYTES_MAX, KV_REQUEST_BYTES_MAX, KV_TXN_RESULT_BYTES_MAX, KV_VALUE_BYTES_MAX, type KvRangeQuery, type KvRangeResult } from '../kv/index.ts';
+import { APP_RESULT_BYTES_MAX, REDIS_WRITE_REPLY_BYTES_MAX, KV_KEY_BYTES_MAX, KV_REQUEST_BYTES_MAX, KV_TXN_RESULT_BYTES_MAX, KV_VALUE_BYTES_MAX, type KvRangeQuery, type KvRangeResult } from '../kv/index.ts';
 import { ProtocolError } from './protocol-error.ts';
 import { encodedRangeQueryBytes, encodedRangeResultBytes, readRangeQuery, readRangeResult, writeRangeQuery, writeRangeResult } from '../kv/index.ts';
 
@@ -89,7 +89,9 @@ export type ClientRequest =
   /** A keep-alive or a time-to-live of a lease: the leader answers it, after a ReadIndex round (runtime/lease-keeper.ts). */
   | { readonly kind: 'lease'; readonly requestId: number; readonly op: LeaseOp; readonly id: number }
   /** A read of the cluster's own state machine: answered by a 'read' reply whose value is the query's encoded outcome. */
-  | { readonly kind: 'query'; readonly requestId: number; readonly consistency: WireConsistency; readonly data: Uint8Array };
+  | { readonly kind: 'query'; readonly requestId: number; readonly consistency: WireConsistency; readonly data: Uint8Array }
+  /** A Redis command that only reads (kv/redis.ts), its words: answered by a 'read' reply whose value is its RESP2 reply. */
+  | { readonly kind: 'redis'; readonly requestId: number; readonly consistency: WireConsistency; readonly command: readonly Uint8Array[] };
 
 export type LeaseOp = 'keep-alive' | 'time-to-live';
 
@@ -130,7 +132,7 @@ export const WRITE_REQUEST_BYTES_MAX = KV_REQUEST_BYTES_MAX;
 const CODE_BYTES = 2;
 
 /** Every frame's first byte: what it is (a host that routes frames reads it without decoding the rest). */
-export const REQUEST_KIND = { write: 1, read: 2, watch: 3, unwatch: 4, admin: 5, range: 6, lease: 7, query: 8 } as const;
+export const REQUEST_KIND = { write: 1, read: 2, watch: 3, unwatch: 4, admin: 5, range: 6, lease: 7, query: 8, redis: 9 } as const;
 /** The first byte of a write request frame; its KV request starts at REQUEST_HEADER_BYTES. */
 export const REQUEST_KIND_WRITE = REQUEST_KIND.write;
 /** The first byte of a watch request frame (a malformed one is answered with watch-end). */
@@ -149,7 +151,7 @@ export function isForwardedToLeader(frame: Uint8Array): boolean {
   const kind = frame[0];
   if (kind === REQUEST_KIND.write || kind === REQUEST_KIND.lease) return true;
   const tag = frame[HEADER_BYTES];
-  return (kind === REQUEST_KIND.read || kind === REQUEST_KIND.range || kind === REQUEST_KIND.query) && frame.length > HEADER_BYTES && tag !== CONSISTENCY_TAG.stale && tag !== CONSISTENCY_TAG.follower;
+  return (kind === REQUEST_KIND.read || kind === REQUEST_KIND.range || kind === REQUEST_KIND.query || kind === REQUEST_KIND.redis) && frame.length > HEADER_BYTES && tag !== CONSISTENCY_TAG.stale && tag !== CONSISTENCY_TAG.follower;
 }
 /** Longest request for the cluster's own state machine (a query's bytes). */
 export const QUERY_BYTES_MAX = KV_VALUE_BYTES_MAX;
@@ -183,6 +185,11 @@ export function encodedRequestBytes(req: ClientRequest): number {
       return HEADER_BYTES + 1 + 8;
     case 'query':
       return HEADER_BYTES + 1 + LENGTH_BYTES + req.data.length;
+    case 'redis': {
+      let bytes = HEADER_BYTES + 1 + 4;
+      for (const word of req.command) bytes += LENGTH_BYTES + word.length;
+      return bytes;
+    }
   }
 }
 
@@ -230,6 +237,11 @@ export function writeRequestTo(w: ByteWriter, req: ClientRequest, requestId: num
     case 'query':
       w.u8(CONSISTENCY_TAG[req.consistency]);
       w.bytes(req.data);
+      break;
+    case 'redis':
+      w.u8(CONSISTENCY_TAG[req.consistency]);
+      w.u32(req.command.length);
+      for (const word of req.command) w.bytes(word);
       break;
   }
 }
@@ -293,6 +305,16 @@ export function decodeRequest(bytes: Uint8Array): ClientRequest {
         r.expectEnd();
         return { kind: 'query', requestId, consistency, data };
       }
+      case REQUEST_KIND.redis: {
+        const consistency = CONSISTENCY_BY_TAG[r.u8()];
+        if (consistency === undefined) throw new ProtocolError('unknown read consistency');
+        const count = r.u32();
+        if (count === 0 || count > r.remainingBytes / LENGTH_BYTES) throw new ProtocolError(`redis command of ${count} words is empty or more than the frame holds`);
+        const command: Uint8Array[] = [];
+        for (let i = 0; i < count; i++) command.push(r.bytes(QUERY_BYTES_MAX).slice());
+        r.expectEnd();
+        return { kind: 'redis', requestId, consistency, command };
+      }
       default:
         throw new ProtocolError(`unknown request kind ${kind}`);
     }
@@ -301,7 +323,7 @@ export function decodeRequest(bytes: Uint8Array): ClientRequest {
 
 // ─── Replies ───────────────────────────────────────────────────────────────────
 
-const RESULT_TAG_BY_NAME = { put: 1, 'delete-existed': 2, 'delete-absent': 3, 'cas-swapped': 4, 'cas-kept': 5, 'register-clients': 6, 'delete-range': 7, txn: 8, 'lease-grant': 9, 'lease-revoke': 10, app: 11 } as const;
+const RESULT_TAG_BY_NAME = { put: 1, 'delete-existed': 2, 'delete-absent': 3, 'cas-swapped': 4, 'cas-kept': 5, 'register-clients': 6, 'delete-range': 7, txn: 8, 'lease-grant': 9, 'lease-revoke': 10, app: 11, redis: 12 } as const;
 
 function resultTag(result: KvWriteResult): number {
   switch (result.op) {
@@ -323,6 +345,8 @@ function resultTag(result: KvWriteResult): number {
       return RESULT_TAG_BY_NAME['lease-revoke'];
     case 'app':
       return RESULT_TAG_BY_NAME.app;
+    case 'redis':
+      return RESULT_TAG_BY_NAME.redis;
     case 'refused':
       // The node answers a refusal with an error reply (host-replies.ts), never a write reply.
       throw new ProtocolError(`a refusal (${result.code}) is not a write result`);
@@ -348,7 +372,7 @@ function resultOfTag(tag: number): KvResult {
 
 /** Bytes a write reply carries after its index: the registered block's first id, for a registration; the count, for a delete-range; the result, for a transaction. */
 function writeResultExtraBytes(result: KvWriteResult): number {
-  if (result.op === 'txn' || result.op === 'app') return LENGTH_BYTES + result.encoded.length;
+  if (result.op === 'txn' || result.op === 'app' || result.op === 'redis') return LENGTH_BYTES + result.encoded.length;
   if (result.op === 'lease-grant') return 8 + 4;
   if (result.op === 'lease-revoke') return 1 + 8;
   return result.op === 'register-clients' || result.op === 'delete-range' ? 8 : 0;
@@ -399,7 +423,7 @@ export function writeReplyTo(w: ByteWriter, reply: ClientReply, requestId: numbe
       w.u64Number(reply.index);
       if (reply.result.op === 'register-clients') w.u64Number(reply.result.clientIdFirst);
       else if (reply.result.op === 'delete-range') w.u64Number(reply.result.deleted);
-      else if (reply.result.op === 'txn' || reply.result.op === 'app') w.bytes(reply.result.encoded);
+      else if (reply.result.op === 'txn' || reply.result.op === 'app' || reply.result.op === 'redis') w.bytes(reply.result.encoded);
       else if (reply.result.op === 'lease-grant') {
         w.u64Number(reply.result.id);
         w.u32(reply.result.ttlMs);
@@ -487,6 +511,12 @@ export function decodeReply(bytes: Uint8Array): ClientReply {
           const index = r.u64Number();
           // Decoded by the caller (kv/app-machine.ts).
           reply = { kind: 'write', requestId, result: { op: 'app', encoded: r.bytes(1 + APP_RESULT_BYTES_MAX).slice() }, index };
+          break;
+        }
+        if (tag === RESULT_TAG_BY_NAME.redis) {
+          const index = r.u64Number();
+          // RESP2 bytes, for a RESP port to pass on (kv/redis.ts).
+          reply = { kind: 'write', requestId, result: { op: 'redis', encoded: r.bytes(REDIS_WRITE_REPLY_BYTES_MAX).slice() }, index };
           break;
         }
         if (tag === RESULT_TAG_BY_NAME.txn) {

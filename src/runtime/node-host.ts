@@ -24,7 +24,7 @@
 
 import { ErrorCode, fail } from '../base/index.ts';
 import { EntryType, NONE, RaftNode, type ConfChange, type ConfState, type Entry, type Message, type RaftConfig, type Ready, type Role, type Snapshot, type Storage } from '../core/index.ts';
-import { checkRangeQuery, isKvBatch, KV_KEY_BYTES_MAX, KvError, KvStateMachine, type KvRangeQuery, type StateMachine } from '../kv/index.ts';
+import { checkRangeQuery, checkRedisCommand, isKvBatch, type SnapshotCancel, KV_KEY_BYTES_MAX, KvError, KvStateMachine, type KvRangeQuery, type StateMachine } from '../kv/index.ts';
 import type { PersistBatch } from '../storage/index.ts';
 import {
   decodeRequest,
@@ -172,7 +172,7 @@ export class NodeHost {
    */
   private restoring: (Awaited<void> & { readonly rd: Ready | undefined }) | undefined;
   /** A snapshot the state machine gives async: taken at `index` in configuration `conf`, stored once it settles. */
-  private snapshotting: (Awaited<Uint8Array> & { readonly index: number; readonly conf: ConfState; readonly machine: KvStateMachine }) | undefined;
+  private snapshotting: (Awaited<Uint8Array> & { readonly index: number; readonly conf: ConfState; readonly machine: KvStateMachine; readonly cancel: SnapshotCancel }) | undefined;
   private droppedWhileRestoring = 0;
 
   constructor(options: NodeHostOptions, sink: HostSink) {
@@ -228,8 +228,6 @@ export class NodeHost {
   private awaitRestore(rd: Ready | undefined): boolean {
     const work = this.kvMachine.restoring;
     if (work === undefined) return false;
-    // A snapshot being taken is of the state replaced: it is not stored.
-    this.snapshotting = undefined;
     const restoring = { rd, settled: false, failed: false };
     this.restoring = restoring;
     this.await(work, restoring, 'restore');
@@ -365,6 +363,15 @@ export class NodeHost {
         }
         this.reads.queueQuery(req.requestId, req.consistency, req.data);
         return;
+      case 'redis': {
+        const checked = checkRedisCommand(req.command);
+        if (!(isConsistency(req.consistency) && 'kind' in checked && checked.kind === 'read')) {
+          this.refuseMalformed(req.requestId, false);
+          return;
+        }
+        this.reads.queueRedis(req.requestId, req.consistency, req.command);
+        return;
+      }
       default:
         this.refuseMalformed((req as { requestId: number }).requestId, false);
         return;
@@ -584,6 +591,11 @@ export class NodeHost {
   }
 
   private restoreSnapshot(snap: Snapshot): void {
+    // A snapshot being taken is of the state replaced: it stops, and is not stored.
+    if (this.snapshotting !== undefined) {
+      this.snapshotting.cancel.cancelled = true;
+      this.snapshotting = undefined;
+    }
     this.unsubscribe();
     this.kvMachine = this.newStateMachine(snap.data);
     this.unsubscribe = this.listen();
@@ -613,14 +625,15 @@ export class NodeHost {
     // The configuration in the snapshot must be the one at the applied index.
     if (this.raft.log.applied !== applied) return;
     let data: Uint8Array | Promise<Uint8Array>;
+    const cancel: SnapshotCancel = { cancelled: false };
     try {
-      data = this.kvMachine.takeSnapshot();
+      data = this.kvMachine.takeSnapshot(cancel);
     } catch (error) {
       this.noteSnapshotFailed(error);
       return;
     }
     if (data instanceof Promise) {
-      const snapshotting = { index: applied, conf: this.raft.conf, machine: this.kvMachine, settled: false, failed: false };
+      const snapshotting = { index: applied, conf: this.raft.conf, machine: this.kvMachine, cancel, settled: false, failed: false };
       this.snapshotting = snapshotting;
       this.await(data, snapshotting, 'snapshot');
       return;
@@ -632,6 +645,7 @@ export class NodeHost {
   private storeSnapshotTaken(): boolean {
     const taken = this.snapshotting;
     if (taken === undefined || !taken.settled) return false;
+    // (One that a restore dropped is no longer `snapshotting`: its settling is ignored.)
     this.snapshotting = undefined;
     if (taken.failed) this.noteSnapshotFailed(taken.error);
     else if (taken.machine === this.kvMachine && taken.index > this.storage.snapshot().meta.index) this.storeSnapshot(taken.index, taken.conf, taken.value!);
@@ -659,10 +673,10 @@ export class NodeHost {
   }
 
   /**
-   * Refuses a request that came while the state machine restores. What needs the leader (a
-   * write, a linearizable or lease read) gets NOT_LEADER with the leader's id as a hint (a
-   * restoring node is never the leader), so the client asks the leader; what this node could
-   * serve itself (a stale or follower read, a watch) gets UNAVAILABLE, so the client asks again
+   * Refuses a request that came while the state machine restores. What the leader can serve
+   * (a write, a linearizable, lease or follower read) gets NOT_LEADER with the leader's id as a
+   * hint (a restoring node is never the leader), so the client asks the leader; what asks for
+   * this node's own state (a stale read, a watch) gets UNAVAILABLE, so the client asks again
    * later.
    */
   private refuseWhileRestoring(req: ClientRequest | { readonly kind: 'write'; readonly requestId: number }): void {
@@ -672,7 +686,7 @@ export class NodeHost {
       this.sink.reply({ kind: 'watch-end', requestId, code: ErrorCode.UNAVAILABLE });
       return;
     }
-    const local = 'consistency' in req && (req.consistency === 'stale' || req.consistency === 'follower');
+    const local = 'consistency' in req && req.consistency === 'stale';
     this.sink.reply({ kind: 'error', requestId, code: local ? ErrorCode.UNAVAILABLE : ErrorCode.NOT_LEADER, leaderHint: this.raft.leaderId, proposed: false });
   }
 }

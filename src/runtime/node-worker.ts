@@ -543,6 +543,12 @@ class NodeThread {
   private readonly left = new Map<number, unknown>();
   private readonly isReady = (): boolean => this.hasInput();
   private readonly wake = (): void => this.doorbell.ring();
+  /**
+   * Whether a node ever waited here for its state machine's async work: work that may still be
+   * pending when the nodes are gone (a timer, a read), and would keep the thread's event loop,
+   * and so the thread, alive. Such a thread ends itself once its loop is done.
+   */
+  awaitedWork = false;
 
   constructor(
     private readonly doorbell: Doorbell,
@@ -592,6 +598,7 @@ class NodeThread {
       if (this.sole && this.nodes.length === 0) return;
       const sleepMs = Math.max(0, wakeAt - performance.now());
       if (this.nodes.some((node) => node.isAwaiting)) {
+        this.awaitedWork = true;
         if (worked) await new Promise((resolve) => setImmediate(resolve));
         else await this.doorbell.waitAsync(sleepMs, this.isReady);
       } else if (!worked) {
@@ -679,10 +686,12 @@ if ('id' in data) {
   const thread = new NodeThread(new Doorbell(data.doorbell), undefined, undefined, true, await appOf(data.stateMachine));
   thread.host(data);
   await thread.run();
+  if (thread.awaitedWork) process.exit(0);
 } else {
   const thread = new NodeThread(new Doorbell(data.doorbell), data.controlPort, data.controlWord, false, await appOf(data.stateMachine));
   await thread.run();
   data.controlPort.close();
+  if (thread.awaitedWork) process.exit(0);
 }
 
 /**

@@ -36,11 +36,13 @@ import type { HostSink } from './node-host.ts';
 
 /** A read of one key, of a range of keys (its query checked: kv/range.ts), a lease request, or a query of the cluster's own state machine. */
 type PendingRead =
-  | { readonly requestId: number; readonly key: Uint8Array; readonly range?: undefined; readonly lease?: undefined; readonly query?: undefined }
-  | { readonly requestId: number; readonly range: KvRangeQuery; readonly lease?: undefined; readonly query?: undefined }
-  | { readonly requestId: number; readonly range?: undefined; readonly lease: { readonly op: LeaseOp; readonly id: number }; readonly query?: undefined }
+  | { readonly requestId: number; readonly key: Uint8Array; readonly range?: undefined; readonly lease?: undefined; readonly query?: undefined; readonly redis?: undefined }
+  | { readonly requestId: number; readonly range: KvRangeQuery; readonly lease?: undefined; readonly query?: undefined; readonly redis?: undefined }
+  | { readonly requestId: number; readonly range?: undefined; readonly lease: { readonly op: LeaseOp; readonly id: number }; readonly query?: undefined; readonly redis?: undefined }
   /** A query of the cluster's own state machine (kv/app-machine.ts). */
-  | { readonly requestId: number; readonly range?: undefined; readonly lease?: undefined; readonly query: Uint8Array };
+  | { readonly requestId: number; readonly range?: undefined; readonly lease?: undefined; readonly query: Uint8Array; readonly redis?: undefined }
+  /** A Redis command that only reads (kv/redis.ts). */
+  | { readonly requestId: number; readonly range?: undefined; readonly lease?: undefined; readonly query?: undefined; readonly redis: readonly Uint8Array[] };
 
 export interface ReadQueueOptions {
   /** Only for the simulator's planted bug (NodeHost.rangeReadsServedLocally): range reads skip the leader and ReadIndex. */
@@ -94,6 +96,11 @@ export class ReadQueue {
     this.take({ requestId, query }, consistency);
   }
 
+  /** Takes a Redis command that only reads (checked: kv/redis.ts), as {@link queue} takes a read of one key. */
+  queueRedis(requestId: number, consistency: WireConsistency, command: readonly Uint8Array[]): void {
+    this.take({ requestId, redis: command }, consistency);
+  }
+
   /** Takes a lease keep-alive or time-to-live: on the leader, into the next linearizable round. */
   queueLease(requestId: number, op: LeaseOp, id: number): void {
     this.take({ requestId, lease: { op, id } }, 'linearizable');
@@ -135,6 +142,7 @@ export class ReadQueue {
       if (times === undefined) this.sink.reply({ kind: 'error', requestId: read.requestId, code: ErrorCode.LEASE_NOT_FOUND, leaderHint: NONE, proposed: false });
       else this.sink.reply({ kind: 'lease', requestId: read.requestId, id: read.lease.id, ...times });
     } else if (read.query !== undefined) this.sink.reply({ kind: 'read', requestId: read.requestId, index, value: kv.query(read.query) });
+    else if (read.redis !== undefined) this.sink.reply({ kind: 'read', requestId: read.requestId, index, value: kv.redisRead(read.redis) });
     else if (read.range === undefined) this.sink.reply({ kind: 'read', requestId: read.requestId, index, value: kv.getShared(read.key) });
     else this.sink.reply({ kind: 'range', requestId: read.requestId, result: kv.range(read.range) });
   }

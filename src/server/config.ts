@@ -20,6 +20,8 @@
  * | `listenPeer`    | `--listen-peer`     | `HOST:PORT` for peers (required)                             |
  * | `listenClient`  | `--listen-client`   | `HOST:PORT` for clients (required)                           |
  * | `listenMetrics` | `--listen-metrics`  | `HOST:PORT` for metrics; none if left out                    |
+ * | `listenResp`    | `--listen-resp`     | `HOST:PORT` for Redis clients (RESP, server/resp-port.ts); none if left out |
+ * | `respPassword`  | `--resp-password`   | the password Redis clients give with AUTH (or HELLO ... AUTH); none: no AUTH |
  * | `initialCluster`| `--initial-cluster` | `ID=HOST:PORT,...`, every node's peer address (required)     |
  * | `clusterToken`  | `--cluster-token`   | a non-empty string naming the cluster (required)             |
  * | `join`          | `--join`            | true for a node added to a running cluster; default false    |
@@ -93,6 +95,8 @@ export const CONFIG_FILE_BYTES_MAX = 1 << 20;
  * the entries' headers and the varints of the codec. Generous on purpose: it is a bound that
  * must hold, not an estimate.
  */
+/** Longest RESP password, in characters. */
+const RESP_PASSWORD_CHARS_MAX = 1024;
 export const PEER_MESSAGE_HEADROOM_BYTES = 64 << 10;
 
 /** What the operator writes: flags and file keys alike (see the module comment); each top-level value is checked when resolved. */
@@ -102,6 +106,10 @@ export interface ServeConfigInput {
   readonly listenPeer?: string;
   readonly listenClient?: string;
   readonly listenMetrics?: string;
+  /** `HOST:PORT` where Redis clients connect (the RESP port); none if left out. */
+  readonly listenResp?: string;
+  /** The password Redis clients must give with AUTH before anything else; none if left out. */
+  readonly respPassword?: string;
   readonly initialCluster?: string;
   readonly clusterToken?: string;
   readonly join?: boolean;
@@ -126,6 +134,9 @@ export interface ServeConfig {
   readonly listenPeer: HostPort;
   readonly listenClient: HostPort;
   readonly listenMetrics: HostPort | undefined;
+  /** The RESP port's address, if the node speaks Redis. */
+  readonly listenResp: HostPort | undefined;
+  readonly respPassword: string | undefined;
   /** Every node's peer address by id, in ascending id order; holds `id`. At most CLUSTER_NODES_MAX entries, no port 0, no wildcard host, no address twice. */
   readonly initialCluster: ReadonlyMap<number, HostPort>;
   readonly clusterToken: string;
@@ -150,6 +161,8 @@ const KEYS: { readonly [K in ServeConfigKey]-?: boolean } = {
   listenPeer: true,
   listenClient: true,
   listenMetrics: false,
+  listenResp: false,
+  respPassword: false,
   initialCluster: true,
   clusterToken: true,
   join: false,
@@ -189,6 +202,8 @@ export function resolveServeConfig(input: ServeConfigInput, nameOf: ServeConfigN
     listenPeer,
     listenClient: parseHostPort(input.listenClient!, nameOf('listenClient')),
     listenMetrics: input.listenMetrics === undefined ? undefined : parseHostPort(input.listenMetrics, nameOf('listenMetrics')),
+    listenResp: input.listenResp === undefined ? undefined : parseHostPort(input.listenResp, nameOf('listenResp')),
+    respPassword: input.respPassword === undefined ? undefined : nonEmptyString(input.respPassword, nameOf('respPassword'), RESP_PASSWORD_CHARS_MAX),
     initialCluster: parseInitialCluster(input.initialCluster!, nameOf('initialCluster')),
     clusterToken,
     clusterId: clusterIdOf(clusterToken),
@@ -288,6 +303,7 @@ function checkListeners(c: ServeConfig, nameOf: ServeConfigNames): void {
     ['listenPeer', c.listenPeer],
     ['listenClient', c.listenClient],
     ['listenMetrics', c.listenMetrics],
+    ['listenResp', c.listenResp],
   ];
   for (let i = 0; i < listeners.length; i++) {
     for (let j = i + 1; j < listeners.length; j++) {

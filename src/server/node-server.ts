@@ -49,6 +49,7 @@ import { Worker, MessageChannel, type MessagePort } from 'node:worker_threads';
 import { join } from 'node:path';
 import { ErrorCode, RingraftError } from '../base/index.ts';
 import { ControlChannel, DataDirLock, type ControlTarget } from '../cluster/index.ts';
+import { connect, type NetworkClient } from '../client/index.ts';
 import { formatTraceEvent, type ConfChange, type MessageType } from '../core/index.ts';
 import {
   importFactory,
@@ -81,6 +82,7 @@ import { formatHostPort, type HostPort } from './host-port.ts';
 import type { Logger } from './log.ts';
 import { runAdmin, type AdminTarget } from './admin.ts';
 import { ClientBridge } from './client-bridge.ts';
+import { RespPort } from './resp-port.ts';
 import { bytesCodec, keepCopy } from './frames.ts';
 import { decodeMemberTable, encodeMemberTable, MEMBER_TABLE, PeerTable, type MemberUpdate } from './members.ts';
 import { MetricsServer, type MetricsSnapshot, type MetricsSource } from './metrics.ts';
@@ -138,6 +140,8 @@ export class NodeServer implements AdminTarget, MetricsSource {
   private workerExited: Promise<void> = Promise.resolve();
   private transport: TcpTransport | undefined;
   private clientPort: ClientPortServer | undefined;
+  /** The RESP port, and the client of this node's own client port its commands go through. */
+  private resp: { port: RespPort | undefined; client: NetworkClient } | undefined;
   private pumping = false;
   private flushQueued = false;
   private readonly flushTask = (): void => {
@@ -448,6 +452,43 @@ export class NodeServer implements AdminTarget, MetricsSource {
       ...(c.tls === undefined ? {} : { tls: { certFile: c.tls.certFile, keyFile: c.tls.keyFile, caFile: c.tls.caFile, requireClientCert: c.tls.clientCertRequired } }),
     });
     if (c.listenMetrics !== undefined) this.metrics = await MetricsServer.start(c.listenMetrics, this, this.log);
+    if (c.listenResp !== undefined) await this.listenResp(c.listenResp);
+  }
+
+  /**
+   * Starts the RESP port (resp-port.ts): its commands go through a network client of this
+   * node's own client port, over loopback when the port listens on every interface, with the
+   * node's own certificate when the port asks clients for one.
+   */
+  private async listenResp(listen: HostPort): Promise<void> {
+    const c = this.config;
+    const own = this.clientAddress;
+    const host = own.host === '0.0.0.0' ? '127.0.0.1' : own.host === '::' ? '::1' : own.host;
+    const client = await connect({
+      endpoints: [formatHostPort({ host, port: own.port })],
+      clusterToken: c.clusterToken,
+      electionTimeoutMs: c.node.tickMs * c.raft.electionTimeoutTicks,
+      ...(c.tls === undefined ? {} : { tls: { caFile: c.tls.caFile, ...(c.tls.clientCertRequired ? { certFile: c.tls.certFile, keyFile: c.tls.keyFile } : {}) } }),
+    });
+    this.resp = { port: undefined, client };
+    this.resp.port = await RespPort.start(
+      { listen, password: c.respPassword },
+      {
+        nodeId: c.id,
+        log: this.log,
+        client,
+        isDraining: () => this.draining,
+        role: async () => {
+          const s = await this.status();
+          return { role: s.role, leaderId: s.leaderId, term: s.term };
+        },
+      },
+    );
+  }
+
+  /** The RESP port's address, if it listens. */
+  get respAddress(): HostPort | undefined {
+    return this.resp?.port?.address;
   }
 
   // ─── Peers ──────────────────────────────────────────────────────────────────────
@@ -628,6 +669,7 @@ export class NodeServer implements AdminTarget, MetricsSource {
         await worker.terminate();
       }
     }
+    await Promise.all([this.resp?.port?.close(), this.resp?.client.close()]);
     await Promise.all([this.transport?.close(), this.clientPort?.close(), this.metrics?.close()]);
     this.lock.release();
   }

@@ -17,6 +17,8 @@ const FLAG_KEYS = {
   'listen-peer': 'listenPeer',
   'listen-client': 'listenClient',
   'listen-metrics': 'listenMetrics',
+  'listen-resp': 'listenResp',
+  'resp-password': 'respPassword',
   'initial-cluster': 'initialCluster',
   'cluster-token': 'clusterToken',
   join: 'join',
@@ -38,7 +40,7 @@ export const SERVE_USAGE = `usage: ringraft serve [--config FILE] --id ID --data
                       --cluster-token TOKEN [--listen-metrics HOST:PORT] [--join]
                       [--log-level debug|info|warn|error]
                       [--tls-cert FILE --tls-key FILE --tls-ca FILE [--client-cert-required]]
-                      [--state-machine MODULE]
+                      [--state-machine MODULE] [--listen-resp HOST:PORT [--resp-password PASSWORD]]
 
 Runs one ringraft node over TCP. HOST is an IP address (an IPv6 one in brackets,
 [::1]:7000), never a name. --initial-cluster lists every node's peer address by id,
@@ -50,6 +52,11 @@ mutual TLS (each node's certificate names it: CN or DNS name node-<id>) and clie
 path or file URL whose default export makes it; every node of a cluster runs the same);
 clients propose to it and query it. In the file: "stateMachine": { "module": ...,
 "options": ... }, the options given to its default export.
+
+--listen-resp HOST:PORT speaks the Redis protocol (RESP2, RESP3 after HELLO 3) there:
+redis-cli, redis-benchmark and Redis clients read and write the replicated store, every
+write through Raft, reads linearizable unless a connection asks otherwise (RINGRAFT READ
+lease|stale). --resp-password makes clients AUTH first.
 
 --config FILE reads a JSON object with the same keys in camelCase (dataDir,
 listenPeer, ...) and the setting groups raft, node, peerTransport and clientPort;

@@ -119,7 +119,8 @@ export class AppCheck {
         };
         const restoring = restoreApp(inner, bytes);
         if (restoring === undefined) return check();
-        return restoring.then(check);
+        // It settles for the node at a later event: meanwhile the node drops and refuses what comes.
+        return this.run.later(() => restoring.then(check));
       },
     };
     this.current.set(node, inner);

@@ -133,6 +133,8 @@ export interface SimOptions {
   readonly appCommands?: number;
   /** The state machine those commands are for (what `ringraft/sim` tests); default the simulator's digest machine (app-check.ts). */
   readonly stateMachine?: SimStateMachine;
+  /** Real time (ms) a run waits at most for the state machine's async work (runAsync) before it calls it a violation; default 30,000. */
+  readonly asyncWorkWaitMs?: number;
 }
 
 /** What a caller may override: any option, and any of the Raft and host settings (merged into the profile's). */

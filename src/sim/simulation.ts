@@ -87,10 +87,10 @@ export interface SimResult {
 const CONVERGE_MS = 300;
 /** Entries the fault log of a run holds at most. */
 const FAULT_LOG_ENTRIES_MAX = 32;
-/** A state machine that restores async holds its node up to this long (drawn from the seed): a restore that takes time. */
-const RESTORE_HOLD_MS_MAX = 100;
-/** Each chunk of an async snapshot comes up to this long after the one before (drawn from the seed). */
-const SNAPSHOT_CHUNK_DELAY_MS_MAX = 20;
+/** An async restore settles, and each chunk of an async snapshot comes, up to this long after it was asked for (drawn from the seed). */
+const ASYNC_WORK_DELAY_MS_MAX = 50;
+/** Real time a run waits at most for a state machine's async work before it calls it a violation (a promise that never settles). */
+export const ASYNC_WORK_WAIT_MS_MAX = 30_000;
 
 export class Simulation implements FaultHost, WorkloadHost {
   readonly options: SimOptions;
@@ -164,7 +164,7 @@ export class Simulation implements FaultHost, WorkloadHost {
     try {
       const steps = this.runToEnd();
       let step = steps.next();
-      while (step.done !== true) step = steps.next(await step.value);
+      while (step.done !== true) step = steps.next(await settledWithin(step.value, this.options.asyncWorkWaitMs ?? ASYNC_WORK_WAIT_MS_MAX));
       violation = step.value;
     } catch (error) {
       violation = describeException(this.now, error);
@@ -388,7 +388,8 @@ export class Simulation implements FaultHost, WorkloadHost {
         ...(this.appCheck === undefined ? {} : { app: () => this.appCheck!.machine(id) }),
         hooks: this.hooksFor(node),
       },
-      { sendRaft: (m) => this.sendRaft(m), reply: (r) => this.workload.onHostReply(node, r), awaiting: (work, kind) => this.awaitWork(node, work, kind) },
+      // The state machine's async work is awaited where it is made (app-check.ts: `later`), not here.
+      { sendRaft: (m) => this.sendRaft(m), reply: (r) => this.workload.onHostReply(node, r) },
     );
     node.lastApplied = node.host.appliedIndex;
     node.lastCommit = node.host.raft.log.committed;
@@ -402,7 +403,7 @@ export class Simulation implements FaultHost, WorkloadHost {
         return;
       }
       node.lateStorage?.flushLate();
-      this.catchUp(node);
+      if (!this.catchUp(node)) return;
       node.host.tick();
       this.drain(node);
       this.at(this.options.node.tickMs, tick);
@@ -433,33 +434,24 @@ export class Simulation implements FaultHost, WorkloadHost {
    * first, as the worker loop does (runtime/node-worker.ts), so that a leader sees its lease
    * run out before it answers a lease read that waited meanwhile.
    */
-  catchUp(node: SimNode): void {
-    // A restore that settled meanwhile is finished first: the node takes its input after it.
-    if (node.host!.hasSettledWork) this.drain(node);
+  catchUp(node: SimNode): node is SimNode & { host: NodeHost } {
+    // Work of the state machine's that settled meanwhile is finished first (a restore: the
+    // rest of its Ready), and may reach a crash point: then there is no host to go on with.
+    if (node.host?.hasSettledWork === true) this.drain(node);
     for (; node.ticksMissed > 0 && node.host !== undefined; node.ticksMissed--) node.host.tick();
-  }
-
-  /**
-   * A host waits for its state machine's `work`. A restore: the run waits for it before the
-   * next event (runAsync), and the node is held, as a pause holds it, for a time drawn from the
-   * seed (what it is sent meanwhile waits, and what comes while it still restores is dropped).
-   * A snapshot is read over simulated time instead, each chunk at a later event (see
-   * {@link later}), while the node goes on applying: the run must not wait for all of it.
-   */
-  private awaitWork(node: SimNode, work: Promise<unknown>, kind: 'restore' | 'snapshot'): void {
-    if (kind === 'snapshot') return;
-    this.awaited.push(work);
-    node.pausedUntil = Math.max(node.pausedUntil, this.time + this.rand.int(1, RESTORE_HOLD_MS_MAX + 1));
+    return node.host !== undefined;
   }
 
   /**
    * `f()`, called at an event a time drawn from the seed from now; the run waits for what it
-   * returns before its next event. How an async snapshot's chunks are read: one at a time, over
-   * simulated time, while the node applies on.
+   * returns before its next event. How the work of a state machine's that is async takes
+   * simulated time: an async snapshot's chunks are read one at a time while the node applies
+   * on, and an async restore settles at a later event, the node meanwhile dropping what it is
+   * sent and refusing requests (node-host.ts).
    */
   later<T>(f: () => Promise<T>): Promise<T> {
     return new Promise<T>((resolve, reject) => {
-      this.at(this.rand.int(1, SNAPSHOT_CHUNK_DELAY_MS_MAX + 1), () => {
+      this.at(this.rand.int(1, ASYNC_WORK_DELAY_MS_MAX + 1), () => {
         const work = f();
         work.then(resolve, reject);
         this.awaited.push(work.catch(() => undefined));
@@ -475,7 +467,7 @@ export class Simulation implements FaultHost, WorkloadHost {
       this.at(node.pausedUntil - this.time, () => this.deliver(m));
       return;
     }
-    this.catchUp(node);
+    if (!this.catchUp(node)) return;
     node.host.step(m);
     this.drain(node);
   }
@@ -620,6 +612,19 @@ export class Simulation implements FaultHost, WorkloadHost {
 /** Runs the simulation `options` describe; `trace` bounds what it records of its events, or watches them live. */
 export function runSimulation(options: SimOptions, trace: TraceOptions = {}): SimResult {
   return new Simulation(options, trace).run();
+}
+
+/** `work`'s value once it settles; throws (a violation of the run) if it does not within `ms` of real time. */
+async function settledWithin<T>(work: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`the state machine's async work (a restore or a snapshot) did not settle within ${ms} ms of real time`)), ms);
+  });
+  try {
+    return await Promise.race([work, late]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 function describeException(nowMs: number, error: unknown): string {

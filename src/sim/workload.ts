@@ -123,8 +123,8 @@ export interface WorkloadHost {
   members(): number[];
   /** Runs the node's host loop until it has no Ready left. */
   drain(node: SimNode): void;
-  /** A node that was paused takes the ticks it missed, before any input. */
-  catchUp(node: SimNode): void;
+  /** A node that was paused takes the ticks it missed, and finishes work of its state machine that settled, before any input: whether it is still up (that work may reach a crash point). */
+  catchUp(node: SimNode): boolean;
 }
 
 export class Workload {
@@ -233,7 +233,8 @@ export class Workload {
       this.sim.at(node.pausedUntil - this.sim.time, () => this.handleRequest(to, req));
       return;
     }
-    this.sim.catchUp(node);
+    // Finishing a restore first may crash the node: then nothing answers.
+    if (!this.sim.catchUp(node) || node.host !== host) return;
     const requestId = node.requestNext++;
     node.requests.set(requestId, { client: req.client, opId: req.opId });
     if (req.kind === 'write') {
@@ -301,6 +302,7 @@ function resultOutput(r: KvWriteResult): string | boolean | null {
     case 'lease-revoke':
     case 'refused':
     case 'app':
+    case 'redis':
       fail(`the simulator sent no request answered with ${r.op}`);
   }
 }

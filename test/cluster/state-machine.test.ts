@@ -72,6 +72,22 @@ describe("a cluster's own state machine", () => {
     for (const node of (await cluster.status()).nodes) expect(node.restoring).toBe(false);
   });
 
+  it('closes at once while a node restores async (its pending restore does not hold its thread)', async () => {
+    const cluster = await start({ dataDir: tempDir(), stateMachine: { module: LEDGER, options: { async: true, restoreMs: 20_000 } }, node: { snapshotEveryEntries: 5 } });
+    const kv = cluster.client();
+    for (let id = 1; id <= 20; id++) await kv.propose(text(String(id)));
+    const follower = (await cluster.status()).nodes.find((n) => n.role === 'follower')!.id;
+    await cluster.crash(follower);
+    await cluster.restart(follower);
+    const deadline = Date.now() + 5_000;
+    while (!(await cluster.status()).nodes.find((n) => n.id === follower)!.restoring && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+    expect((await cluster.status()).nodes.find((n) => n.id === follower)!.restoring).toBe(true);
+    const started = performance.now();
+    await cluster.close();
+    // Without ending itself, the thread waits out the 20 s timer until the cluster terminates it (2 s).
+    expect(performance.now() - started).toBeLessThan(1_500);
+  });
+
   it('answers an apply that throws with APPLY_FAILED and its message, the same when retried, and serves on', async () => {
     const cluster = await start({ stateMachine: { module: LEDGER } });
     const kv = cluster.client();

@@ -200,8 +200,8 @@ describe("a cluster's own state machine in the store", () => {
     void kv;
   });
 
-  it('refuses a snapshot of the machine that is not bytes with APPLY_FAILED', () => {
-    for (const taken of ['text', [Uint8Array.of(1), 'x'], null]) {
+  it('refuses a snapshot of the machine that is not bytes with APPLY_FAILED (a promise too, its rejection handled)', () => {
+    for (const taken of ['text', [Uint8Array.of(1), 'x'], null, Promise.reject(new Error('an async snapshot()'))]) {
       const kv = new KvStateMachine({ app: () => Object.assign(new Counter(), { snapshot: () => taken as unknown as Uint8Array }) });
       expect(() => kv.snapshot()).toThrow(expect.objectContaining({ code: ErrorCode.APPLY_FAILED }));
     }

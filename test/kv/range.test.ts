@@ -22,7 +22,7 @@ class Pair {
   readonly model = new Map<string, ModelEntry>();
   private client = 1;
 
-  run(command: Exclude<KvCommand, { op: 'txn' | 'lease-grant' | 'lease-revoke' | 'app' }>): void {
+  run(command: Exclude<KvCommand, { op: 'txn' | 'lease-grant' | 'lease-revoke' | 'app' | 'redis' }>): void {
     const index = this.machine.appliedIndex + 1;
     this.machine.apply(index, encodeKvRequest({ clientId: this.client++, seq: 1, command }));
     const id = Buffer.from(command.key).toString('latin1');
@@ -63,7 +63,7 @@ class Pair {
 const byte = fc.constantFrom(0x00, 0x01, 0x61, 0x62, 0xfe, 0xff);
 const keyArb = fc.uint8Array({ minLength: 1, maxLength: 3 }).chain((a) => fc.array(byte, { minLength: a.length, maxLength: a.length }).map((b) => Uint8Array.from(b)));
 const valueArb = fc.uint8Array({ maxLength: 4 });
-const commandArb: fc.Arbitrary<Exclude<KvCommand, { op: 'txn' | 'lease-grant' | 'lease-revoke' | 'app' }>> = fc.oneof(
+const commandArb: fc.Arbitrary<Exclude<KvCommand, { op: 'txn' | 'lease-grant' | 'lease-revoke' | 'app' | 'redis' }>> = fc.oneof(
   { weight: 5, arbitrary: fc.record({ op: fc.constant('put' as const), key: keyArb, value: valueArb }) },
   { weight: 2, arbitrary: fc.record({ op: fc.constant('delete' as const), key: keyArb }) },
   { weight: 1, arbitrary: fc.record({ op: fc.constant('cas' as const), key: keyArb, expected: fc.option(valueArb, { nil: undefined }), value: valueArb }) },

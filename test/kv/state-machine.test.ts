@@ -699,7 +699,7 @@ class Model {
   }
 
   private execute(index: number, command: KvCommand): KvResult {
-    if (command.op === 'txn' || command.op === 'lease-grant' || command.op === 'lease-revoke' || command.op === 'app') throw new Error('the reference model has no transactions, leases or state machine commands');
+    if (command.op === 'txn' || command.op === 'lease-grant' || command.op === 'lease-revoke' || command.op === 'app' || command.op === 'redis') throw new Error('the reference model has no transactions, leases, state machine or Redis commands');
     const key = hex(command.key);
     const current = this.data.get(key);
     /** The change of a write at `index`: the key created here (version 1) or one version on. */

@@ -101,6 +101,24 @@ function behind(gates: Gates, totals: Map<StateMachine, () => number>): HostNetw
   return net;
 }
 
+/**
+ * Nodes 1 to 3 led by 1, snapshotting every 3 entries: node 3 takes a snapshot (held by its
+ * machine: it must be async) after 1 to 4 are added, is cut off while 5 to 10 are, then
+ * catches up by the leader's snapshot, which replaces the state its own was taken of.
+ */
+function snapshotThenReplaced(app: () => StateMachine): HostNetwork {
+  const net = new HostNetwork([1, 2, 3], { app, node: { snapshotEveryEntries: 3, snapshotRetainEntries: 0 } });
+  net.elect(1);
+  for (let n = 1; n <= 4; n++) add(net, n);
+  expect(net.host(3).isAwaiting).toBe(true);
+  net.isolated.add(3);
+  net.tickAll(12, [1, 2]);
+  for (let n = 5; n <= 10; n++) add(net, n);
+  net.isolated.delete(3);
+  net.tickAll(3);
+  return net;
+}
+
 const queryOf = (net: HostNetwork, id: number): number => int(net.host(id).kv.query(new Uint8Array(0)).subarray(1));
 
 describe('a state machine that restores async', () => {
@@ -122,6 +140,8 @@ describe('a state machine that restores async', () => {
       [{ kind: 'write', requestId: 9001, data: encodeKvRequest({ clientId: 7, seq: 1, command: { op: 'app', data: i32(1) } }) }, 'error', ErrorCode.NOT_LEADER],
       [readReq(9002, 'k', 'linearizable'), 'error', ErrorCode.NOT_LEADER],
       [readReq(9003, 'k', 'stale'), 'error', ErrorCode.UNAVAILABLE],
+      // A follower read goes to the leader, which can serve it: not held here until the restore ends.
+      [{ kind: 'read', requestId: 9006, consistency: 'follower', key: new TextEncoder().encode('k') }, 'error', ErrorCode.NOT_LEADER],
       [{ kind: 'query', requestId: 9004, consistency: 'stale', data: new Uint8Array(0) }, 'error', ErrorCode.UNAVAILABLE],
       [watchReq(9005, 'k'), 'watch-end', ErrorCode.UNAVAILABLE],
     ];
@@ -213,27 +233,57 @@ describe('a state machine that gives its snapshot async', () => {
     const gate = deferred();
     // Node 3's first machine (the third made) holds its snapshots; the others snapshot at once.
     const gates: Gates = { snapshot: gate.promise, only: 2 };
-    const net = new HostNetwork([1, 2, 3], { app: summing(gates, new Map()), node: { snapshotEveryEntries: 3, snapshotRetainEntries: 0 } });
-    net.elect(1);
-    for (let n = 1; n <= 4; n++) add(net, n);
-    expect(net.host(3).isAwaiting).toBe(true);
-    net.isolated.add(3);
-    net.tickAll(12, [1, 2]);
-    for (let n = 5; n <= 10; n++) add(net, n);
-    // Node 3 catches up by the leader's snapshot, which replaces its machine; then its own settles.
-    net.isolated.delete(3);
-    net.tickAll(3);
+    // Node 3 catches up by the leader's snapshot, which replaces its machine; then its own would settle.
+    const net = snapshotThenReplaced(summing(gates, new Map()));
     const storage3 = net.node(3).storage;
     const installed = storage3.snapshot().meta.index;
     expect(installed).toBeGreaterThanOrEqual(net.node(1).storage.snapshot().meta.index);
+    // Dropped when the leader's was installed: nothing of it is awaited any more.
+    expect(net.host(3).isAwaiting).toBe(false);
     gate.resolve();
     await turn();
-    expect(net.host(3).hasSettledWork).toBe(true);
+    expect(net.host(3).hasSettledWork).toBe(false);
     net.tickAll(2);
     expect(net.host(3).isAwaiting).toBe(false);
     expect(storage3.snapshot().meta.index).toBeGreaterThanOrEqual(installed);
     expect(queryOf(net, 3)).toBe(55);
     const restored = KvStateMachine.restore(storage3.snapshot().data, { app: summing({}, new Map()) });
     expect(restored.appliedIndex).toBe(storage3.snapshot().meta.index);
+  });
+
+  it('stops reading a dropped snapshot (its sequence ended), and snapshots again at once', async () => {
+    const gate = deferred();
+    let ended = 0;
+    let made = 0;
+    const app = (): StateMachine => {
+      const no = made++;
+      const m = summing({}, new Map())();
+      return {
+        ...m,
+        snapshot: () => {
+          if (no !== 2) return m.snapshot();
+          const state = m.snapshot() as Uint8Array;
+          return (async function* () {
+            try {
+              yield state.subarray(0, 2);
+              await gate.promise;
+              yield state.subarray(2);
+            } finally {
+              ended++;
+            }
+          })();
+        },
+      };
+    };
+    const net = snapshotThenReplaced(app);
+    // The leader's snapshot replaced node 3's state: its own is dropped, not awaited.
+    expect(net.host(3).isAwaiting).toBe(false);
+    gate.resolve();
+    await turn();
+    await turn();
+    expect(ended, 'the dropped sequence was ended').toBe(1);
+    const before = net.node(3).storage.snapshot().meta.index;
+    for (let n = 11; n <= 20; n++) add(net, n);
+    expect(net.node(3).storage.snapshot().meta.index).toBeGreaterThan(before);
   });
 });

@@ -121,13 +121,15 @@ describe('defaults', () => {
 
 describe('a full configuration', () => {
   it('resolves from flags alone', () => {
-    const c = serve([...REQUIRED_FLAGS, '--listen-metrics', '[::1]:9102', '--join', '--log-level=debug']);
+    const c = serve([...REQUIRED_FLAGS, '--listen-metrics', '[::1]:9102', '--listen-resp', '127.0.0.1:6379', '--resp-password', 'sesame', '--join', '--log-level=debug']);
     expect(c).toEqual({
       id: 2,
       dataDir: '/var/lib/ringraft/n2',
       listenPeer: { host: '10.0.0.2', port: 7001 },
       listenClient: { host: '0.0.0.0', port: 7101 },
       listenMetrics: { host: '::1', port: 9102 },
+      listenResp: { host: '127.0.0.1', port: 6379 },
+      respPassword: 'sesame',
       initialCluster: new Map([
         [1, { host: '10.0.0.1', port: 7001 }],
         [2, { host: '10.0.0.2', port: 7001 }],
