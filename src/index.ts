@@ -3,6 +3,11 @@
  *
  * The embedding API is `createCluster()`; the pure Raft core, the storage and the
  * simulator are reachable through their own layers for those who build on them.
+ *
+ * Stability: the embedding API exported here is the package's supported surface;
+ * `ringraft/core`, `ringraft/storage` and `ringraft/sim` are experimental until 1.0.
+ *
+ * @module ringraft
  */
 export { Cluster, connectEndpoint, createCluster, defaultNodeThreads, KvClient, CLUSTER_NODES_MAX, WATCH_BUFFER_MAX } from './cluster/index.ts';
 export type {

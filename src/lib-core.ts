@@ -5,6 +5,9 @@
  * host handles. Storage for it is in `ringraft/storage`.
  *
  * Stability: experimental until 1.0 (see README, "Raft as a library").
+ *
+ * @experimental
+ * @module ringraft/core
  */
 export { RawNode, type RawNodeConfig, type RawNodeProgress, type RawNodeStatus } from './core/index.ts';
 export {

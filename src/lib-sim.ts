@@ -22,6 +22,9 @@
  * the seed draws. The `model` must restore and snapshot at once.
  *
  * Stability: experimental until 1.0.
+ *
+ * @experimental
+ * @module ringraft/sim
  */
 import { ErrorCode, RingraftError } from './base/index.ts';
 import type { StateMachineFactory } from './kv/index.ts';
@@ -45,8 +48,9 @@ export interface StateMachineSimulation {
    * each between its call and its answer, explains every answer.
    */
   readonly model?: StateMachineFactory;
-  /** The first seed (default 1) and how many (default 100): seeds [start, start + seeds). */
+  /** The first seed (default 1): seeds [start, start + seeds) run, each below 2^32. */
   readonly start?: number;
+  /** How many seeds run, 1 to 1,000,000 (default 100). */
   readonly seeds?: number;
   /** Cluster sizes, taken in turn from seed to seed (default [3, 5]). */
   readonly nodes?: readonly number[];
@@ -58,9 +62,13 @@ export interface StateMachineSimulation {
   readonly asyncWorkWaitMs?: number;
 }
 
+/** A seed that failed, with what it violated and how to run it again. */
 export interface StateMachineSimFailure {
+  /** The seed. */
   readonly seed: number;
+  /** The cluster size it ran with. */
   readonly nodes: number;
+  /** What went wrong, in words: one of this module's checks (answers, snapshots) or one of Raft's invariants. */
   readonly violation: string;
   /** The call that runs this seed again, exactly. */
   readonly replay: string;
@@ -68,10 +76,13 @@ export interface StateMachineSimFailure {
   readonly lastEvents: readonly string[];
 }
 
+/** What {@link simulateStateMachine} found. */
 export interface StateMachineSimReport {
+  /** Seeds run: all of them, failed or not. */
   readonly runs: number;
   /** Commands applied, summed over every replica of every run. */
   readonly commandsApplied: number;
+  /** The seeds that failed, in order: the first 10 only (empty: every seed passed). */
   readonly failures: readonly StateMachineSimFailure[];
 }
 

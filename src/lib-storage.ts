@@ -7,6 +7,9 @@
  * Stability: `MemoryStorage`, `WalStorage` and their errors are experimental until 1.0; the
  * WAL's on-disk format is versioned (docs/wal-format.md) and a newer version refuses an older
  * format rather than misread it.
+ *
+ * @experimental
+ * @module ringraft/storage
  */
 export {
   CorruptLogError,

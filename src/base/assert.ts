@@ -10,6 +10,7 @@
 
 /** A broken invariant. Not a {@link RingraftError}: it has no code, and nothing should catch it. */
 export class AssertionError extends Error {
+  /** A broken invariant described by `message`, which gets `assertion failed: ` put in front. */
   constructor(message: string) {
     super(`assertion failed: ${message}`);
     this.name = 'AssertionError';

@@ -148,7 +148,9 @@ export function pickCodes<const C extends ErrorCode>(...codes: readonly C[]): { 
 
 /** Every expected refusal. `code` is stable; the message is for people and may change. */
 export class RingraftError extends Error {
+  /** The error's code, from {@link ErrorCode}: stable, so compare errors by it, never by message. */
   readonly code: ErrorCode;
+  /** An error with `code`, a message for people, and optionally the `cause` it wraps. */
   constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
     super(message, options);
     this.name = 'RingraftError';

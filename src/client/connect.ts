@@ -17,6 +17,7 @@ import { clusterIdOf, resolveClientPortSettings, type ClientPortSettingsInput, t
 import { parseEndpoint, type EndpointAddress } from './endpoint-address.ts';
 import { NetworkEndpoint, type EndpointState } from './network-endpoint.ts';
 
+/** What {@link connect} needs: the endpoints and the cluster's token; the rest has defaults. */
 export interface ConnectOptions {
   /** The nodes' client ports, `HOST:PORT` with HOST an IP address; at least one, each once. */
   readonly endpoints: readonly string[];
@@ -39,6 +40,7 @@ const ELECTION_TIMEOUT_MS_DEFAULT = 1_000;
 
 /** A `KvClient` over TCP, with what a network client adds: its endpoints, and `close()`. */
 export class NetworkClient extends KvClient {
+  /** A client over `endpoint`'s connections. Use {@link connect}, which makes the endpoint and waits for a node to answer. */
   constructor(private readonly endpoint: NetworkEndpoint) {
     super(endpoint);
   }

@@ -75,10 +75,15 @@ interface Attempt {
 
 /** What an endpoint reports of itself. */
 export interface EndpointState {
+  /** The endpoint as given to `connect` (`HOST:PORT`). */
   readonly endpoint: string;
+  /** The node behind it, from its last handshake; undefined until it has answered once. */
   readonly nodeId: number | undefined;
+  /** Whether its connection is up. */
   readonly up: boolean;
+  /** Requests and watches unanswered on its current connection (0 while it is down). */
   readonly inFlight: number;
+  /** Why its last dial failed or its connection ended; undefined once a connection is up. */
   readonly lastError: RingraftError | undefined;
 }
 

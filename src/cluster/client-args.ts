@@ -184,21 +184,75 @@ export function deleteRangeBoundsOf(spec: RangeSpec): { start: Uint8Array; end: 
 
 /** A compare of {@link KvClient.txn}: a key's value (bytes, in byte order) or one of its revisions (0 when it is absent). */
 export type TxnCompareSpec =
-  | { readonly key: Bytes; readonly target: 'value'; readonly op: TxnCompareOp; readonly value: Bytes }
-  | { readonly key: Bytes; readonly target: TxnNumberTarget; readonly op: TxnCompareOp; readonly value: number };
+  | {
+      /** The key compared. */
+      readonly key: Bytes;
+      /** The key's value, compared in byte order (any compare on an absent key's value is false, whatever `op`). */
+      readonly target: 'value';
+      /** `=`, `!=`, `<` or `>`: the key's value on the left. */
+      readonly op: TxnCompareOp;
+      /** The bytes the value is compared with. */
+      readonly value: Bytes
+    }
+  | {
+      /** The key compared. */
+      readonly key: Bytes;
+      /** Which revision: `version`, `createIndex` or `modIndex`; each 0 for an absent key. */
+      readonly target: TxnNumberTarget;
+      /** `=`, `!=`, `<` or `>`: the key's revision on the left. */
+      readonly op: TxnCompareOp;
+      /** The number the revision is compared with, an integer from 0 to 2^53 - 1. */
+      readonly value: number
+    };
 
 /** An operation of {@link KvClient.txn}. */
 export type TxnOpSpec =
-  | { readonly op: 'put'; readonly key: Bytes; readonly value: Bytes; readonly lease?: number }
-  | { readonly op: 'delete'; readonly key: Bytes }
-  | ({ readonly op: 'deleteRange' } & RangeSpec)
-  | { readonly op: 'get'; readonly key: Bytes }
-  | ({ readonly op: 'range'; readonly limit?: number; readonly keysOnly?: boolean; readonly countOnly?: boolean; readonly reverse?: boolean } & RangeSpec);
+  | {
+      /** Sets `key` to `value`. */
+      readonly op: 'put';
+      /** The key set. */
+      readonly key: Bytes;
+      /** Its new value. */
+      readonly value: Bytes;
+      /** A lease to attach the key to; it must exist, or the whole transaction is refused with LEASE_NOT_FOUND. */
+      readonly lease?: number
+    }
+  | {
+      /** Deletes `key`; its result says whether it existed. */
+      readonly op: 'delete';
+      /** The key deleted. */
+      readonly key: Bytes
+    }
+  | ({
+      /** Deletes every key of the range (`{ prefix }` or `{ start, end }`); its result says how many. */
+      readonly op: 'deleteRange'
+    } & RangeSpec)
+  | {
+      /** Reads `key`'s value and revisions. */
+      readonly op: 'get';
+      /** The key read. */
+      readonly key: Bytes
+    }
+  | ({
+      /** Reads a page of the range (`{ prefix }` or `{ start, end }`), as {@link KvClient.range} does. */
+      readonly op: 'range';
+      /** Entries at most, 1 to KV_RANGE_ENTRIES_MAX (the default). */
+      readonly limit?: number;
+      /** Entries without values. */
+      readonly keysOnly?: boolean;
+      /** No entries: only `count`. */
+      readonly countOnly?: boolean;
+      /** From the range's last key down. */
+      readonly reverse?: boolean
+    } & RangeSpec);
 
 /** A transaction: when every compare of `if` holds (or there is none), `then` runs, else `else`. */
 export interface TxnSpec {
+  /** The compares, at most KV_TXN_COMPARES_MAX; none (or left out): the transaction succeeds. */
   readonly if?: readonly TxnCompareSpec[];
+  /** The operations run, in order, when every compare holds; at most KV_TXN_OPS_MAX. */
   readonly then?: readonly TxnOpSpec[];
+  /** The operations run, in order, when a compare does not hold; at most KV_TXN_OPS_MAX. */
   readonly else?: readonly TxnOpSpec[];
 }
 

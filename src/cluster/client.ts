@@ -46,9 +46,11 @@ export type { TxnCompareSpec, TxnOpSpec, TxnSpec } from './client-args.ts';
 /** Keys and values are bytes; strings are taken as UTF-8 (and must be well-formed UTF-16). */
 export type Bytes = Uint8Array | string;
 
+/** What every call of a {@link KvClient} takes. */
 export interface CallOptions {
+  /** Aborts the call: it rejects with ABORTED (a write already sent may still take effect). */
   readonly signal?: AbortSignal;
-  /** Default: the cluster's requestTimeoutMs. At most {@link CALL_TIMEOUT_MS_MAX}. */
+  /** In ms. Default: the cluster's requestTimeoutMs. At most `CALL_TIMEOUT_MS_MAX` (2^31 - 1, about 24.8 days). */
   readonly timeoutMs?: number;
   /**
    * Send to this node only, without leader routing: a refusal (NOT_LEADER, NODE_DOWN, ...)
@@ -57,6 +59,7 @@ export interface CallOptions {
   readonly nodeId?: number;
 }
 
+/** The options of {@link KvClient.put}. */
 export interface PutOptions extends CallOptions {
   /** Attach the key to this lease (granted by {@link KvClient.grantLease}): it is deleted when the lease ends. Without it, the key has none. */
   readonly lease?: number;
@@ -64,6 +67,7 @@ export interface PutOptions extends CallOptions {
 
 /** A lease as the leader's clock has it. */
 export interface LeaseStatus {
+  /** The lease's id, as granted. */
   readonly id: number;
   /** The TTL it was granted with. */
   readonly ttlMs: number;
@@ -73,6 +77,7 @@ export interface LeaseStatus {
   readonly keys: number;
 }
 
+/** The options of {@link KvClient.keepLeaseAlive}. */
 export interface KeepAliveOptions {
   /** Stops the renewals: the promise then resolves. */
   readonly signal?: AbortSignal;
@@ -80,6 +85,7 @@ export interface KeepAliveOptions {
   readonly intervalMs?: number;
 }
 
+/** The options of a read: {@link KvClient.get}, `getEntry` and `query`; `range` takes {@link RangeOptions}, which add to them. */
 export interface GetOptions extends CallOptions {
   /** 'linearizable' (default): ReadIndex; 'lease': the leader's lease; 'stale': any node's state. */
   readonly consistency?: ReadConsistency;
@@ -93,8 +99,17 @@ export interface GetOptions extends CallOptions {
 }
 
 /** Which keys a range read covers: a prefix (empty: every key), or [start, end). */
-export type RangeSpec = { readonly prefix: Bytes } | { readonly start?: Bytes; readonly end?: Bytes };
+export type RangeSpec = {
+  /** Every key that starts with these bytes (empty: every key). */
+  readonly prefix: Bytes
+} | {
+  /** The range's first key (inclusive); left out: from the first key. */
+  readonly start?: Bytes;
+  /** The key the range stops before (exclusive); left out: to the last key. */
+  readonly end?: Bytes
+};
 
+/** The options of {@link KvClient.range}: a read's, and what a page holds. */
 export interface RangeOptions extends GetOptions {
   /** Entries at most in the reply, 1 to KV_RANGE_ENTRIES_MAX (the default). */
   readonly limit?: number;
@@ -106,23 +121,29 @@ export interface RangeOptions extends GetOptions {
   readonly reverse?: boolean;
 }
 
+/** The options of {@link KvClient.watch}. */
 export interface WatchOptions {
+  /** Ends the watch: the events already buffered are delivered, then the iteration rejects with ABORTED. */
   readonly signal?: AbortSignal;
   /** Report changes after this log index (default: from the time the watch starts). */
   readonly afterIndex?: number;
 }
 
+/** One committed change a watch reports. */
 export interface WatchEvent {
+  /** `put`: the key was set; `delete`: it was deleted. */
   readonly type: 'put' | 'delete';
   /** The log index of the change's entry; never decreasing along a watch. */
   readonly index: number;
   /** The change's position within its entry (one entry may carry a batch of writes); (index, position) strictly increases. */
   readonly position: number;
+  /** The key changed. */
   readonly key: Uint8Array;
   /** The new value; undefined for a delete. */
   readonly value: Uint8Array | undefined;
-  /** The key's revisions after the change (its modIndex is `index`): the index that created it, its version (1: this change created it); both 0 for a delete. */
+  /** The log index that created the key, as of the change (its modIndex is `index`); 0 for a delete. */
   readonly createIndex: number;
+  /** The key's version after the change (1: this change created it); 0 for a delete. */
   readonly version: number;
 }
 
@@ -321,9 +342,16 @@ export class SessionPool {
   }
 }
 
+/**
+ * A key-value client of a cluster. Every call finds the leader and retries after a leader
+ * change or a node going down; a write carries a session, so that no retry applies it twice.
+ * A bad argument is refused with INVALID_ARGUMENT before anything is sent.
+ */
 export class KvClient {
+  /** A client that sends through `host`. Get one from {@link Cluster.client}, `RemoteEndpoint.client()` or {@link connect} instead. */
   constructor(private readonly host: KvClientHost) {}
 
+  /** Sets `key` to `value`, exactly once; resolves once the cluster has applied the write. */
   put(key: Bytes, value: Bytes, options?: PutOptions): Promise<void> {
     let command: KvCommand;
     try {
@@ -343,7 +371,12 @@ export class KvClient {
    * pass without a keep-alive. A new leader gives every lease a full TTL afresh. Resolves to
    * its id (never reused) and TTL.
    */
-  async grantLease(ttlMs: number, options?: CallOptions): Promise<{ readonly id: number; readonly ttlMs: number }> {
+  async grantLease(ttlMs: number, options?: CallOptions): Promise<{
+    /** The new lease's id (never reused): put keys with it as `lease`. */
+    readonly id: number;
+    /** The TTL granted, in ms. */
+    readonly ttlMs: number
+  }> {
     checkCallOptions(options, this.host);
     if (!(typeof ttlMs === 'number' && Number.isInteger(ttlMs) && ttlMs >= KV_LEASE_TTL_MS_MIN && ttlMs <= KV_LEASE_TTL_MS_MAX)) {
       throw invalidArgument(`ttlMs must be an integer in [KV_LEASE_TTL_MS_MIN = ${KV_LEASE_TTL_MS_MIN}, KV_LEASE_TTL_MS_MAX = ${KV_LEASE_TTL_MS_MAX}], got ${shown(ttlMs)}`);
@@ -492,7 +525,10 @@ export class KvClient {
    * value: expected }], then: [{ op: 'put', key, value: next }] }` (expected undefined:
    * `target: 'version', value: 0`), kept as its own smaller request.
    */
-  async txn(spec: TxnSpec, options?: CallOptions): Promise<KvTxnResult & { readonly index: number }> {
+  async txn(spec: TxnSpec, options?: CallOptions): Promise<KvTxnResult & {
+    /** The log index the transaction applied at. */
+    readonly index: number
+  }> {
     checkCallOptions(options, this.host);
     const { result, index } = await this.write({ op: 'txn', txn: txnOf(spec) }, options, writeReply);
     if (result.op !== 'txn') fail(`a transaction answered with ${result.op}`);
@@ -590,7 +626,12 @@ export class KvClient {
    * index of the state read; undefined if the key is absent. A range read of that one key,
    * so the same consistency options as {@link get}.
    */
-  async getEntry(key: Bytes, options?: GetOptions): Promise<(KvRangeEntry & { readonly value: Uint8Array; readonly index: number }) | undefined> {
+  async getEntry(key: Bytes, options?: GetOptions): Promise<(KvRangeEntry & {
+    /** The key's value. */
+    readonly value: Uint8Array;
+    /** The log index of the state read. */
+    readonly index: number
+  }) | undefined> {
     const k = keyBytes(key);
     const end = new Uint8Array(k.length + 1);
     end.set(k);

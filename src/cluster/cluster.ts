@@ -39,13 +39,21 @@ import { describe, NodeWorkers } from './node-workers.ts';
 import { electionTimeoutMs, resolveOptions, type ClusterOptions, type ResolvedOptions } from './options.ts';
 import { RingWiring } from './ring-wiring.ts';
 
+/** One node as {@link Cluster.status} found it. */
 export interface ClusterNodeStatus {
+  /** The node's id. */
   readonly id: number;
+  /** Its Raft role, or `down` when it is down or did not answer. */
   readonly role: NodeStatus['role'] | 'down';
+  /** Its current term; 0 when down. */
   readonly term: number;
+  /** The highest log index it knows committed; 0 when down. */
   readonly commitIndex: number;
+  /** The highest log index it has applied; 0 when down. */
   readonly appliedIndex: number;
+  /** The last index of its log; 0 when down. */
   readonly lastIndex: number;
+  /** Whether it answered: false exactly when `role` is `down`. */
   readonly alive: boolean;
   /**
    * The kernel's id of the thread that runs the node (on Linux, its CPU time is in
@@ -55,13 +63,13 @@ export interface ClusterNodeStatus {
    */
   readonly osThreadId?: number;
   /**
-   * The cluster's own state machine on this node: whether it is restoring a snapshot async
-   * (the node takes no message and no request meanwhile), and snapshots it failed to give
-   * (the log stays uncompacted), with why the last one failed while none has been taken since.
-   * Undefined for a node that is down.
+   * Whether the cluster's own state machine on this node is restoring a snapshot async (the
+   * node takes no message and no request meanwhile). Undefined for a node that is down.
    */
   readonly restoring?: boolean;
+  /** Snapshots that state machine failed to give (the log stays uncompacted). Undefined for a node that is down. */
   readonly snapshotsFailed?: number;
+  /** Why the last of those failed, while none has been taken since; absent otherwise. */
   readonly snapshotFailure?: string;
   /** For a node that is down by no one's choice (a storage error, a damaged or lost log): why. */
   readonly error?: string;
@@ -69,10 +77,13 @@ export interface ClusterNodeStatus {
   readonly errorCode?: ErrorCode;
 }
 
+/** The cluster as {@link Cluster.status} found it, node by node. */
 export interface ClusterStatus {
   /** The leader with the highest term among the nodes that answered; undefined if none. */
   readonly leaderId: number | undefined;
+  /** The highest term any node reported (0 if none answered). */
   readonly term: number;
+  /** Every node of the cluster (removed ones apart), in the order of {@link Cluster.nodeIds}. */
   readonly nodes: readonly ClusterNodeStatus[];
 }
 
@@ -82,12 +93,17 @@ export interface ClusterStatus {
  * and the timeouts. Everything in it can be posted to another thread.
  */
 export interface EndpointDescriptor {
+  /** The rings between the client thread and each node, one link per node. */
   readonly links: readonly EndpointLink[];
+  /** The client thread's doorbell, which the nodes ring after publishing replies to it. */
   readonly doorbell: SharedArrayBuffer;
   /** Int32 per node id: 0 absent, 1 alive, 2 down. */
   readonly liveness: SharedArrayBuffer;
+  /** The default timeout of a call, in ms: the cluster's `client.requestTimeoutMs`. */
   readonly requestTimeoutMs: number;
+  /** The cluster's election timeout in ms (its lower end): `node.tickMs` × `raft.electionTimeoutTicks`. */
   readonly electionTimeoutMs: number;
+  /** Requests the client thread may have in flight at once: the cluster's `client.requestsInFlightMax`. */
   readonly requestsInFlightMax: number;
 }
 
@@ -105,7 +121,12 @@ export interface ClusterSeams {
   readonly fileSystem?: FileSystem;
 }
 
+/**
+ * A cluster of Raft nodes on this process's worker threads, made by {@link createCluster}:
+ * key-value clients, status, fault controls (crash, restart, partition) and membership changes.
+ */
 export class Cluster {
+  /** The options it was started with, checked and with every default filled in (`nodes`: the members at start). */
   readonly options: ResolvedOptions;
   /** This thread's client side. */
   private readonly endpoint: ClientEndpoint;
@@ -220,10 +241,15 @@ export class Cluster {
     return this.workers.nodeIds();
   }
 
+  /** Whether node `id` runs now: false for a node that is down, removed, or not of the cluster. */
   isAlive(id: number): boolean {
     return this.workers.isAlive(id);
   }
 
+  /**
+   * Asks every node for its state; a node that is down, or does not answer, is reported
+   * `down` (with its error, if it went down by no one's choice). CLOSED once closed.
+   */
   async status(): Promise<ClusterStatus> {
     this.checkOpen();
     const nodes = await Promise.all(

@@ -26,6 +26,7 @@ import type { KvRangeEntry } from '../kv/index.ts';
 import type { KvClient, WatchEvent } from './client.ts';
 import { CALL_TIMEOUT_MS_MAX, shown } from './client-args.ts';
 
+/** The options of {@link KvClient.lock} and {@link KvClient.elect}. */
 export interface LockOptions {
   /** The lease's TTL: how long the lock outlives a holder that stopped renewing. Default 10,000 ms. */
   readonly ttlMs?: number;
@@ -38,6 +39,7 @@ export interface LockOptions {
   readonly timeoutMs?: number;
 }
 
+/** A lock held, from {@link KvClient.lock}: its fencing token, and how to release it or learn it was lost. */
 export interface LockHandle {
   /** The fencing token: the log index of the holder's write on taking the lock. Each holder's is larger than every earlier holder's. */
   readonly token: number;
@@ -51,6 +53,7 @@ export interface LockHandle {
   release(): Promise<void>;
 }
 
+/** Leadership won in an election, from {@link KvClient.elect}: a lock held, with `resign` and `observe`. */
 export interface Election extends LockHandle {
   /** Gives up leadership (releases the key): the next contender is elected. */
   resign(): Promise<void>;
@@ -60,7 +63,9 @@ export interface Election extends LockHandle {
 
 /** The current leader of an election, as an observer sees it. */
 export interface Leader {
+  /** The leader's key in the election (`NAME/` + its lease id in hex). */
   readonly key: string;
+  /** The value it campaigned with. */
   readonly value: Uint8Array;
   /** Its key's createIndex (its place in the queue). */
   readonly createIndex: number;

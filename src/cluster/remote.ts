@@ -13,6 +13,7 @@ import { ClientEndpoint } from './endpoint.ts';
 
 const LIVENESS_ALIVE = 1;
 
+/** A cluster's endpoint on another thread, from {@link connectEndpoint}: clients on its rings. */
 export interface RemoteEndpoint {
   /** A key-value client on this thread's rings. */
   client(): KvClient;
@@ -20,6 +21,10 @@ export interface RemoteEndpoint {
   close(): void;
 }
 
+/**
+ * On the thread that received `descriptor` (from {@link Cluster.connectEndpoint}): an endpoint
+ * on its rings, to make clients with. It registers client ids of its own through the log.
+ */
 export function connectEndpoint(descriptor: EndpointDescriptor): RemoteEndpoint {
   const liveness = new Int32Array(descriptor.liveness);
   const nodeIds = descriptor.links.map((l) => l.nodeId);

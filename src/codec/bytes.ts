@@ -50,10 +50,13 @@ export type DecodeErrorReason =
 
 /** Input that is not a valid encoding. Compare by `code` and `reason`, never by message. */
 export class DecodeError extends RingraftError {
+  /** Always DECODE_ERROR. */
   declare readonly code: typeof ErrorCode.DECODE_ERROR;
+  /** Why: `truncated`, `length_over_max`, `out_of_range`, `trailing_bytes`, `checksum_mismatch`, or `invalid` (a value the format does not define). */
   readonly reason: DecodeErrorReason;
   /** Byte offset of the field that failed. */
   readonly offset: number;
+  /** A refusal for `reason` at byte `offset`, which is appended to `message` as `(at byte <offset>)`. */
   constructor(reason: DecodeErrorReason, offset: number, message: string) {
     super(ErrorCode.DECODE_ERROR, `${message} (at byte ${offset})`);
     this.name = 'DecodeError';

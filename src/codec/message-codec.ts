@@ -173,7 +173,7 @@ function fieldBytes(value: number): number {
 }
 
 /**
- * The exact number of bytes {@link encodeMessageInto} writes for `m`, so that a sender can
+ * The exact number of bytes the encoder (`encodeMessageInto`) writes for `m`, so that a sender can
  * reserve ring space before it encodes. It reads the same fields as the encoder but checks
  * none of them: an invalid message crashes in the encoder.
  */

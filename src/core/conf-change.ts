@@ -13,6 +13,7 @@ const CHANGES_MAX = 64;
 const OP_CODES: Record<ConfChangeOp, number> = { addVoter: 1, removeNode: 2, addLearner: 3 };
 const OPS_BY_CODE: readonly (ConfChangeOp | undefined)[] = [undefined, 'addVoter', 'removeNode', 'addLearner'];
 
+/** The bytes of `cc` as a ConfChange entry's `data` holds them; INVALID_ARGUMENT for more than 64 changes. */
 export function encodeConfChange(cc: ConfChange): Uint8Array {
   if (cc.changes.length > CHANGES_MAX) throw invalidArgument(`a conf change holds at most ${CHANGES_MAX} changes`);
   const out = new Uint8Array(3 + cc.changes.length * 5);
@@ -26,6 +27,7 @@ export function encodeConfChange(cc: ConfChange): Uint8Array {
   return out;
 }
 
+/** The change a ConfChange entry's `data` holds; INVALID_ARGUMENT for bytes that are not one. */
 export function decodeConfChange(data: Uint8Array): ConfChange {
   if (data.length < 3 || data[0] !== VERSION) throw new RingraftError(ErrorCode.INVALID_ARGUMENT, 'malformed conf change entry');
   const view = new DataView(data.buffer, data.byteOffset, data.byteLength);

@@ -21,7 +21,9 @@ export type CoreErrorCode = (typeof CoreErrorCode)[keyof typeof CoreErrorCode];
 
 /** Refusal of a request that only the leader can serve. `leaderId` is a hint (0 if unknown). */
 export class NotLeaderError extends RingraftError {
+  /** A hint: the node to try instead (the leader this node knows, or the one it hands leadership to); 0 if none. */
   readonly leaderId: number;
+  /** A refusal that names `leaderId` (0: no leader known) in its message. */
   constructor(leaderId: number) {
     super(ErrorCode.NOT_LEADER, leaderId === 0 ? 'not the leader; no leader known' : `not the leader; try node ${leaderId}`);
     this.name = 'NotLeaderError';

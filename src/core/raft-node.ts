@@ -78,6 +78,10 @@ export interface RaftConfig extends RaftSettingsInput {
   readonly trace?: TraceSink;
 }
 
+/**
+ * How a read index is confirmed: `safe`, by a heartbeat round at the leader; `lease`, on the
+ * leader's lease without one (it needs checkQuorum), falling back to `safe` when it does not hold.
+ */
 export type ReadMode = 'safe' | 'lease';
 
 type StepFn = (m: Message) => void;

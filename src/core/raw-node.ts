@@ -28,7 +28,7 @@ import { EntryType, MessageType, NONE } from './types.ts';
 import { RaftNode, type RaftConfig, type ReadMode } from './raft-node.ts';
 import type { ProgressState } from './trace.ts';
 
-/** What a RawNode is built from: the same as a {@link RaftNode} (identity, storage, seed, bootstrap voters, settings). */
+/** What a RawNode is built from: the same as the core's own `RaftNode` (identity, storage, seed, bootstrap voters, settings). */
 export type RawNodeConfig = RaftConfig;
 
 /** A follower's replication progress, as the leader sees it. */
@@ -37,22 +37,31 @@ export interface RawNodeProgress {
   readonly match: number;
   /** The next index the leader will send. */
   readonly next: number;
+  /** How the leader replicates to it now: probing, streaming, or sending a snapshot. */
   readonly state: ProgressState;
 }
 
 /** A copy of the node's state: changing it changes nothing. */
 export interface RawNodeStatus {
+  /** This node's id. */
   readonly id: NodeId;
+  /** Its role now. */
   readonly role: Role;
+  /** Its current term: the newest it has seen. */
   readonly term: number;
   /** Whom this node voted for in `term` (NONE, 0, if nobody). */
   readonly vote: NodeId;
   /** The leader this node knows of (NONE, 0, if none). */
   readonly leaderId: NodeId;
+  /** The highest log index this node knows to be committed. */
   readonly commitIndex: number;
+  /** The highest log index applied, as the host's `advance()` calls reported it. */
   readonly appliedIndex: number;
+  /** The first log index still held (entries before it are in the snapshot). */
   readonly firstIndex: number;
+  /** The last log index, whether or not its entry is durable yet. */
   readonly lastIndex: number;
+  /** The membership configuration in force on this node (a copy). */
   readonly conf: ConfState;
   /** On the leader, each member's progress (itself included); undefined elsewhere. */
   readonly progress: ReadonlyMap<NodeId, RawNodeProgress> | undefined;
@@ -63,6 +72,11 @@ export interface RawNodeStatus {
 const MESSAGE_TYPES = new Set<number>(Object.values(MessageType));
 const ENTRY_TYPES = new Set<number>(Object.values(EntryType));
 
+/**
+ * The Raft core as a library: one node that takes ticks and messages and hands out Readys.
+ * For each Ready the host persists (`storage.persist(rd)`), sends `messages`, applies, then
+ * calls `advance(rd)`; {@link Ready} gives the order in full.
+ */
 export class RawNode {
   readonly #raft: RaftNode;
   /** The Ready handed out and not yet advanced. */
@@ -81,6 +95,7 @@ export class RawNode {
     this.#raft = new RaftNode(config);
   }
 
+  /** This node's id, as its config gave it. */
   get id(): NodeId {
     return this.#raft.id;
   }

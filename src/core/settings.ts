@@ -19,6 +19,7 @@ import {
 
 const TICKS_MAX = 1_000_000;
 
+/** The Raft settings by name, each with its default and range; a cluster takes them as `createCluster({ raft })`. Ticks are the host's unit of time. */
 export const RAFT_SETTINGS = {
   /**
    * Base election timeout in ticks: a follower that hears from no leader for a random time in

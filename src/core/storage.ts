@@ -9,12 +9,20 @@
  */
 import type { ConfState, Entry, HardState, Snapshot } from './types.ts';
 
+/** What a node starts from: its stored hard state, and the configuration of its snapshot. */
 export interface InitialState {
+  /** The term, vote and commit index last written (all 0 in new storage). */
   readonly hardState: HardState;
+  /** The membership configuration as of the snapshot; the core learns later changes by replaying the log. */
   readonly conf: ConfState;
 }
 
+/**
+ * The core's read view of a node's stable storage: a snapshot covering [1, snapshot index]
+ * and the entries [firstIndex(), lastIndex()]. The host writes to it; the core only reads.
+ */
 export interface Storage {
+  /** The state a node starts from, read once when it is built. */
   initialState(): InitialState;
   /**
    * Entries in [lo, hi), stopping early once `bytesMax` is passed but always returning at
@@ -23,7 +31,9 @@ export interface Storage {
   entries(lo: number, hi: number, bytesMax: number): Entry[];
   /** The term of entry i, for i in [firstIndex() - 1, lastIndex()]; COMPACTED below, UNAVAILABLE above. */
   term(i: number): number;
+  /** The index of the first entry held: the one after the snapshot's, or earlier when entries behind it are retained. */
   firstIndex(): number;
+  /** The index of the last entry held (the snapshot's index when no entry follows it; 0 when empty). */
   lastIndex(): number;
   /** The newest snapshot. */
   snapshot(): Snapshot;

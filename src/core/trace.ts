@@ -45,71 +45,170 @@ export type FollowReason =
   /** A test or the host asked for it. */
   | 'requested';
 
+/**
+ * How a leader replicates to one follower: `probe`, one append at a time until it learns where
+ * their logs match; `replicate`, appends streamed within the in-flight window; `snapshot`, a
+ * snapshot being sent, and nothing else meanwhile.
+ */
 export type ProgressState = 'probe' | 'replicate' | 'snapshot';
 
+/** One decision of the core, as its trace sink receives it; `kind` says which. */
 export type TraceEvent =
-  | { readonly kind: 'campaign'; readonly node: NodeId; readonly term: number; readonly preVote: boolean; readonly transfer: boolean }
   | {
-      readonly kind: 'vote';
+      /** The node campaigns: a pre-vote round, or an election. */
+      readonly kind: 'campaign';
+      /** The node that decided. */
       readonly node: NodeId;
+      /** Its term before the campaign (an election runs in the next one). */
       readonly term: number;
+      /** Whether it is a pre-vote round, which changes no term. */
+      readonly preVote: boolean;
+      /** Whether a leadership transfer (TimeoutNow) started it. */
+      readonly transfer: boolean
+    }
+  | {
+      /** The node granted or refused a request for its vote or pre-vote. */
+      readonly kind: 'vote';
+      /** The node that decided. */
+      readonly node: NodeId;
+      /** Its term at the time. */
+      readonly term: number;
+      /** The node that asked for the vote. */
       readonly candidate: NodeId;
       /** The term the candidate campaigns for. */
       readonly candidateTerm: number;
+      /** Whether it was a pre-vote. */
       readonly preVote: boolean;
+      /** Whether the vote was granted. */
       readonly granted: boolean;
+      /** Why it was granted or refused. */
       readonly reason: VoteReason;
     }
-  | { readonly kind: 'role'; readonly node: NodeId; readonly term: number; readonly role: Role; readonly leader: NodeId; readonly reason: FollowReason | 'campaign' | 'won' }
   | {
-      readonly kind: 'progress';
+      /** The node's role changed, or a follower learned who leads its term. */
+      readonly kind: 'role';
+      /** The node that decided. */
       readonly node: NodeId;
+      /** Its term in that role. */
       readonly term: number;
+      /** The role it has now. */
+      readonly role: Role;
+      /** The leader it knows of now (NONE, 0, if none). */
+      readonly leader: NodeId;
+      /**
+       * Why: for a follower, `start`, `newer-term`, `leader-found`, `leader-exists`,
+       * `lost-election`, `check-quorum`, `removed` or `requested`; `campaign` for a
+       * (pre-)candidate; `won` for a leader.
+       */
+      readonly reason: FollowReason | 'campaign' | 'won'
+    }
+  | {
+      /** A leader changed how it replicates to a follower. */
+      readonly kind: 'progress';
+      /** The leader. */
+      readonly node: NodeId;
+      /** Its term at the time. */
+      readonly term: number;
+      /** The follower. */
       readonly peer: NodeId;
+      /** The follower's state before. */
       readonly from: ProgressState;
+      /** Its state now. */
       readonly to: ProgressState;
+      /** The log index the follower is known to match up to, after the change. */
       readonly match: number;
+      /** The log index the leader sends the follower next, after the change. */
       readonly next: number;
+      /**
+       * Why: `caught-up` (its log found to match), `rejected` (it refused an append), `stalled`
+       * (heartbeats answered, appends not), `snapshot-needed` (its next entry is compacted),
+       * `snapshot-done`, `snapshot-failed` (it refused the snapshot). The core does not report
+       * `unreachable`.
+       */
       readonly reason: 'caught-up' | 'rejected' | 'stalled' | 'snapshot-needed' | 'snapshot-done' | 'snapshot-failed' | 'unreachable';
     }
   | {
       /** A follower's log does not hold the leader's previous entry (§5.3): it refuses, with a hint of where its log ends. */
       readonly kind: 'append-rejected';
+      /** The follower. */
       readonly node: NodeId;
+      /** Its term at the time. */
       readonly term: number;
+      /** The leader whose append it refused. */
       readonly leader: NodeId;
-      /** The leader's previous entry: index and term. */
+      /** The leader's previous entry: its index. */
       readonly index: number;
+      /** The leader's previous entry: its term. */
       readonly logTerm: number;
-      /** The follower's last entry at or below `index` with a term at or below `logTerm`. */
+      /** The follower's last entry at or below `index` with a term at or below `logTerm`: its index. */
       readonly hintIndex: number;
+      /** That entry's term. */
       readonly hintTerm: number;
     }
   | {
       /** A follower replaced a conflicting suffix of its log, from `fromIndex` on, with the leader's entries (§5.3). */
       readonly kind: 'truncate';
+      /** The follower. */
       readonly node: NodeId;
+      /** Its term at the time. */
       readonly term: number;
+      /** The leader whose entries replaced the suffix. */
       readonly leader: NodeId;
+      /** The first log index replaced. */
       readonly fromIndex: number;
       /** The follower's last index before the leader's entries replaced the suffix. */
       readonly lastIndexBefore: number;
     }
-  | { readonly kind: 'snapshot-sent'; readonly node: NodeId; readonly term: number; readonly to: NodeId; readonly index: number; readonly snapshotTerm: number; readonly bytes: number }
-  /** A chunk of the snapshot at `index` being sent to `to` went unanswered for an election timeout: the one at `offset` is sent again. */
-  | { readonly kind: 'snapshot-resent'; readonly node: NodeId; readonly term: number; readonly to: NodeId; readonly index: number; readonly offset: number }
   | {
-      readonly kind: 'conf-change';
+      /** A leader starts sending its snapshot to a follower whose next entry its log no longer holds. */
+      readonly kind: 'snapshot-sent';
+      /** The leader. */
       readonly node: NodeId;
+      /** Its term at the time. */
       readonly term: number;
+      /** The follower. */
+      readonly to: NodeId;
+      /** The last log index the snapshot covers. */
+      readonly index: number;
+      /** The term of the entry at `index`. */
+      readonly snapshotTerm: number;
+      /** The snapshot's size in bytes. */
+      readonly bytes: number
+    }
+  | {
+      /** A chunk of the snapshot at `index` being sent to `to` went unanswered for an election timeout: the one at `offset` is sent again. */
+      readonly kind: 'snapshot-resent';
+      /** The leader. */
+      readonly node: NodeId;
+      /** Its term at the time. */
+      readonly term: number;
+      /** The follower. */
+      readonly to: NodeId;
+      /** The last log index the snapshot covers. */
+      readonly index: number;
+      /** Where the chunk sent again starts in the snapshot, in bytes. */
+      readonly offset: number
+    }
+  | {
+      /** The node applied a committed membership change, or skipped one that no longer applies. */
+      readonly kind: 'conf-change';
+      /** The node that applied it. */
+      readonly node: NodeId;
+      /** Its term at the time. */
+      readonly term: number;
+      /** The log index of the change's entry. */
       readonly index: number;
       /** False when the entry no longer applies to the configuration (skipped alike everywhere). */
       readonly applied: boolean;
+      /** The voters now (of the new configuration, when joint). */
       readonly voters: readonly NodeId[];
+      /** The old configuration's voters while joint; empty otherwise. */
       readonly votersOutgoing: readonly NodeId[];
+      /** The learners now. */
       readonly learners: readonly NodeId[];
     };
 
+/** Receives each {@link TraceEvent}, synchronously, as the core makes the decision. */
 export type TraceSink = (event: TraceEvent) => void;
 
 /** One line for an event, the same in every report: `3 t5 vote for 1 (t6) refused: log-behind`. */

@@ -47,9 +47,10 @@ export function newOrderedKeys<V>(): OrderedKeys<V> {
 /** Entries a range reply holds at most (also the default limit). */
 export const KV_RANGE_ENTRIES_MAX = 10_000;
 /**
- * Bytes a range reply's entries take at most, keys, values and {@link KV_RANGE_ENTRY_OVERHEAD_BYTES}
- * each counted; a page always holds one entry, whatever its size. So a reply is at most
- * 1 MiB, or one entry of the largest key and value: it fits every ring and frame a read does.
+ * Bytes a range reply's entries take at most, keys, values and the 33 bytes of overhead of
+ * each (`KV_RANGE_ENTRY_OVERHEAD_BYTES`) counted; a page always holds one entry, whatever its
+ * size. So a reply is at most 1 MiB, or one entry of the largest key and value: it fits every
+ * ring and frame a read does.
  */
 export const KV_RANGE_BYTES_MAX = 1 << 20;
 /** What an entry of a range reply takes beyond its key and value bytes (range-codec.ts): two lengths, a flag, three u64 revisions. */
@@ -74,7 +75,9 @@ export interface KvRangeQuery {
 
 /** A key with its value (absent with `keysOnly`) and revisions. */
 export interface KvRangeEntry {
+  /** The key's bytes. */
   readonly key: Uint8Array;
+  /** Its value; undefined when read with `keysOnly`. */
   readonly value: Uint8Array | undefined;
   /** The log index of the entry that created the key (since it was last deleted). */
   readonly createIndex: number;
@@ -84,6 +87,7 @@ export interface KvRangeEntry {
   readonly version: number;
 }
 
+/** One page of a range read: its entries, whether keys are left past it, and the whole range's count. */
 export interface KvRangeResult {
   /** In byte order of the keys (descending with `reverse`). */
   readonly entries: readonly KvRangeEntry[];

@@ -83,21 +83,50 @@ export interface KvTxn {
 
 /** A key's value and revisions, as a get in a transaction read them. */
 export interface TxnGetEntry {
+  /** The key's value, as the transaction's writes before the get left it. */
   readonly value: Uint8Array;
+  /** The log index that created the key (since it was last deleted). */
   readonly createIndex: number;
+  /** The log index of its last change. */
   readonly modIndex: number;
+  /** Its changes since creation: 1 when created. */
   readonly version: number;
 }
 
+/** The result of one operation of a transaction, tagged by the operation's `op`. */
 export type TxnOpResult =
-  | { readonly op: 'put' }
-  | { readonly op: 'delete'; readonly existed: boolean }
-  | { readonly op: 'deleteRange'; readonly deleted: number }
-  /** `truncated`: the key is present but its value did not fit the read budget (see the module comment); `entry` is then undefined. */
-  | { readonly op: 'get'; readonly entry: TxnGetEntry | undefined; readonly truncated: boolean }
-  /** The range's `index` is the transaction's. */
-  | { readonly op: 'range'; readonly result: KvRangeResult };
+  | {
+      /** A put: nothing more to say. */
+      readonly op: 'put'
+    }
+  | {
+      /** A delete. */
+      readonly op: 'delete';
+      /** Whether the key existed. */
+      readonly existed: boolean
+    }
+  | {
+      /** A delete of a range. */
+      readonly op: 'deleteRange';
+      /** How many keys it deleted. */
+      readonly deleted: number
+    }
+  | {
+      /** A get. */
+      readonly op: 'get';
+      /** The key's value and revisions; undefined when it is absent or `truncated`. */
+      readonly entry: TxnGetEntry | undefined;
+      /** The key is present but its value did not fit the transaction's read budget (KV_TXN_READ_BYTES_MAX); `entry` is then undefined. */
+      readonly truncated: boolean
+    }
+  | {
+      /** A range read. */
+      readonly op: 'range';
+      /** Its page, as a range read gives it; its `index` is the transaction's. */
+      readonly result: KvRangeResult
+    };
 
+/** What a transaction did: whether its compares held, and each operation's result. */
 export interface KvTxnResult {
   /** Whether every compare held (so `then` ran; else `else` did). */
   readonly succeeded: boolean;

@@ -70,6 +70,11 @@ import { encodedRangeQueryBytes, encodedRangeResultBytes, readRangeQuery, readRa
 
 export { ProtocolError };
 
+/**
+ * How fresh a read must be: `linearizable` (a ReadIndex round confirms the leader first),
+ * `lease` (the leader answers on its lease, without the round while the lease holds), `stale`
+ * (any node answers from its own state, which may lag).
+ */
 export type ReadConsistency = 'linearizable' | 'lease' | 'stale';
 /**
  * How a read is served, on the wire: a {@link ReadConsistency}, or 'follower', a linearizable

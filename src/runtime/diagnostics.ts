@@ -57,22 +57,56 @@ export const NODE_CHANNEL = 'ringraft:node';
 
 /** A node of a cluster came or went, as the main thread saw it. */
 export type NodeEvent =
-  /** Node `node` runs, for the first time since the cluster was created or opened. */
-  | { readonly kind: 'started'; readonly node: number }
-  /** Node `node` runs again after it was down: by `restart()`, or by itself (`automatic`) after a full disk. */
-  | { readonly kind: 'restarted'; readonly node: number; readonly automatic: boolean }
-  /**
-   * Node `node`, which ran, is down. With `code` and `message` when by no one's choice (the
-   * reason `status()` gives: NO_SPACE, IO_ERROR, CORRUPT_LOG, NODE_DOWN, ...); without, when
-   * it was asked to stop (`crash()`, `removeNode()`, `close()`).
-   */
-  | { readonly kind: 'down'; readonly node: number; readonly code?: ErrorCode; readonly message?: string }
-  /** A start (or restart) of node `node` failed before it ran: it is down with this reason. */
-  | { readonly kind: 'start-failed'; readonly node: number; readonly code: ErrorCode; readonly message: string }
-  /** Node `node` was added by `addNode()` (or `replaceNode()`) and is a voter now. */
-  | { readonly kind: 'added'; readonly node: number }
-  /** Node `node` was removed by `removeNode()` (or `replaceNode()`) and its thread stopped. */
-  | { readonly kind: 'removed'; readonly node: number };
+  | {
+      /** Node `node` runs, for the first time since the cluster was created or opened. */
+      readonly kind: 'started';
+      /** The node's id. */
+      readonly node: number
+    }
+  | {
+      /** Node `node` runs again after it was down: by `restart()`, or by itself (`automatic`) after a full disk. */
+      readonly kind: 'restarted';
+      /** The node's id. */
+      readonly node: number;
+      /** Whether it came back by itself (after a full disk) rather than by `restart()`. */
+      readonly automatic: boolean
+    }
+  | {
+      /**
+       * Node `node`, which ran, is down. With `code` and `message` when by no one's choice (the
+       * reason `status()` gives: NO_SPACE, IO_ERROR, CORRUPT_LOG, NODE_DOWN, ...); without, when
+       * it was asked to stop (`crash()`, `removeNode()`, `close()`).
+       */
+      readonly kind: 'down';
+      /** The node's id. */
+      readonly node: number;
+      /** Why it went down, when by no one's choice; absent when it was asked to stop. */
+      readonly code?: ErrorCode;
+      /** That failure's message, with `code`. */
+      readonly message?: string
+    }
+  | {
+      /** A start (or restart) of node `node` failed before it ran: it is down with this reason. */
+      readonly kind: 'start-failed';
+      /** The node's id. */
+      readonly node: number;
+      /** Why the start failed (STATE_LOST, CONFIG_MISMATCH, CORRUPT_LOG, NO_SPACE, ...). */
+      readonly code: ErrorCode;
+      /** That failure's message. */
+      readonly message: string
+    }
+  | {
+      /** Node `node` was added by `addNode()` (or `replaceNode()`) and is a voter now. */
+      readonly kind: 'added';
+      /** The node's id. */
+      readonly node: number
+    }
+  | {
+      /** Node `node` was removed by `removeNode()` (or `replaceNode()`) and its thread stopped. */
+      readonly kind: 'removed';
+      /** The node's id. */
+      readonly node: number
+    };
 
 // Held here for the life of the module: a channel nobody holds may be collected along with
 // its subscribers on some Node.js versions.

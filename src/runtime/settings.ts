@@ -13,6 +13,7 @@ import { choice, integer, resolveSettings, type Settings, type SettingsInput } f
  */
 export const SNAPSHOT_RETAIN_ENTRIES_MAX = 65_536;
 
+/** The settings of a node's host by name, each with its default and range; a cluster takes them as `createCluster({ node })`. */
 export const NODE_SETTINGS = {
   /** Milliseconds per Raft tick: with the default Raft settings, elections after 500 to 1,000 ms of silence and a heartbeat every 50 ms. Default 50. */
   tickMs: integer(50, 1, 60_000),

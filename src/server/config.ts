@@ -101,26 +101,43 @@ export const PEER_MESSAGE_HEADROOM_BYTES = 64 << 10;
 
 /** What the operator writes: flags and file keys alike (see the module comment); each top-level value is checked when resolved. */
 export interface ServeConfigInput {
+  /** This node's id, a positive integer (required). */
   readonly id?: number;
+  /** The node's directory, a non-empty string (required): its lock, identity and WAL. */
   readonly dataDir?: string;
+  /** `HOST:PORT` to listen on for peers (required): this node's address in `initialCluster`, or a wildcard host on its port. */
   readonly listenPeer?: string;
+  /** `HOST:PORT` to listen on for clients (required); port 0 takes a free port. */
   readonly listenClient?: string;
+  /** `HOST:PORT` to serve metrics on; none if left out. */
   readonly listenMetrics?: string;
   /** `HOST:PORT` where Redis clients connect (the RESP port); none if left out. */
   readonly listenResp?: string;
   /** The password Redis clients must give with AUTH before anything else; none if left out. */
   readonly respPassword?: string;
+  /** Every node's peer address, `ID=HOST:PORT,...` (required): 1 to CLUSTER_NODES_MAX entries, this node's among them. */
   readonly initialCluster?: string;
+  /** The cluster's name, a non-empty string of at most 1,024 characters (required): nodes and clients with another are refused. */
   readonly clusterToken?: string;
+  /** A node added to a running cluster waits to hear from it instead of bootstrapping it. Default false. */
   readonly join?: boolean;
+  /** The least severe log lines written: `debug`, `info`, `warn` or `error`. Default `info`. */
   readonly logLevel?: LogLevel;
+  /** PEM file of this node's certificate (its CN or a DNS name `node-<id>`). TLS takes `tlsCert`, `tlsKey` and `tlsCa`, all three or none: then peers talk mutual TLS, and clients TLS. */
   readonly tlsCert?: string;
+  /** PEM file of this node's private key (TLS, with `tlsCert` and `tlsCa`). */
   readonly tlsKey?: string;
+  /** PEM file of the cluster's CA (TLS, with `tlsCert` and `tlsKey`). */
   readonly tlsCa?: string;
+  /** Clients must present a certificate from the CA; it needs TLS. Default false. */
   readonly clientCertRequired?: boolean;
+  /** The Raft settings, by the names and ranges of `RAFT_SETTINGS`. */
   readonly raft?: RaftSettingsInput;
+  /** The node's host settings (`tickMs`, `fsync`, snapshots, queues), by the names and ranges of `NODE_SETTINGS`. */
   readonly node?: NodeSettingsInput;
+  /** The TCP peer transport's settings: queues, frames, timeouts, keepalive and redial back-off. */
   readonly peerTransport?: TcpTransportSettingsInput;
+  /** The client port's settings: connections, requests in flight, queues, frames, timeouts and keepalive. */
   readonly clientPort?: ClientPortSettingsInput;
   /** A state machine of the cluster's own, beside the store: its module (a path from the current directory, or a file URL) and its factory's options. */
   readonly stateMachine?: StateMachineInput;

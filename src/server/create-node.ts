@@ -23,18 +23,23 @@ import { formatHostPort } from './host-port.ts';
 import { createLogger } from './log.ts';
 import { NodeServer } from './node-server.ts';
 
+/** The configuration of `ringraft serve`, by the same keys and checks, and where log lines go. */
 export interface CreateNodeOptions extends ServeConfigInput {
   /** Each log line (a JSON object and a newline); none written if left out. */
   readonly log?: (line: string) => void;
 }
 
+/** A node started by {@link createNode}, running in this process. */
 export interface RingraftNode {
+  /** The node's id, as configured. */
   readonly id: number;
-  /** Where the node listens for peers and for clients (`HOST:PORT`, the port it took if given 0). */
+  /** Where the node listens for peers (`HOST:PORT`). */
   readonly peerAddress: string;
+  /** Where it listens for clients (`HOST:PORT`, the port it took if given 0). */
   readonly clientAddress: string;
   /** A network client of this node (its own client port): the whole KvClient API; close it when done. */
   client(options?: Omit<ConnectOptions, 'endpoints' | 'clusterToken'>): Promise<NetworkClient>;
+  /** This node's state as its thread reports it: role, term, leader, indexes, configuration and counters. */
   status(): Promise<NodeStatus>;
   /** Asks this node, if it leads, to hand leadership to `target`. */
   transferLeadership(target: number): Promise<void>;

@@ -18,6 +18,7 @@ import type { SimStateMachine } from './app-check.ts';
  * member given a voter set of its own. The start guard must refuse it.
  */
 export const FAULT_KINDS = ['partition', 'asymmetric', 'isolate', 'crash', 'drop', 'membership', 'transfer', 'misconfigure', 'pause'] as const;
+/** One of {@link FAULT_KINDS}: a kind of fault the simulator injects. */
 export type FaultKind = (typeof FAULT_KINDS)[number];
 
 /** Host-side bugs the bug-planting suite can switch on. Never set outside tests. */

@@ -20,6 +20,10 @@ import { ErrorCode, fail, RingraftError } from '../base/index.ts';
 import type { PersistBatch, WalStorage } from './wal-storage.ts';
 import { EMPTY_DATA, EntryType, emptyConfState, entryBytes, type ConfState, type Entry, type HardState, type InitialState, type Snapshot, type Storage } from '../core/index.ts';
 
+/**
+ * A node's log and hard state in memory, with the interface of {@link WalStorage}: the core
+ * reads it as its `Storage`, the host writes each Ready to it with `persist`.
+ */
 export class MemoryStorage implements Storage {
   private hardState: HardState = { term: 0, vote: 0, commit: 0 };
   private snap: Snapshot;
@@ -27,27 +31,33 @@ export class MemoryStorage implements Storage {
   /** Invariant: the sum of entryBytes(e) over ents[1..]. */
   private bytes = 0;
 
+  /** Empty storage, whose initial state gives configuration `conf` (default: none). */
   constructor(conf: ConfState = emptyConfState()) {
     this.snap = { meta: { index: 0, term: 0, conf }, data: EMPTY_DATA };
     this.ents = [{ index: 0, term: 0, type: EntryType.Normal, data: EMPTY_DATA }];
   }
 
+  /** The hard state last set, and the snapshot's configuration. */
   initialState(): InitialState {
     return { hardState: this.hardState, conf: this.snap.meta.conf };
   }
 
+  /** Keeps `hs` as the hard state (it replaces the one before). */
   setHardState(hs: HardState): void {
     this.hardState = hs;
   }
 
+  /** The hard state last set (term, vote and commit all 0 at first). */
   getHardState(): HardState {
     return this.hardState;
   }
 
+  /** The index of the first entry held: one past the compaction point. */
   firstIndex(): number {
     return this.ents[0]!.index + 1;
   }
 
+  /** The index of the last entry held; the compaction point when none is. */
   lastIndex(): number {
     return this.ents[0]!.index + this.ents.length - 1;
   }
@@ -78,7 +88,7 @@ export class MemoryStorage implements Storage {
     return this.snap;
   }
 
-  /** Bytes of the entries held, as {@link entryBytes} counts them (the snapshot apart). */
+  /** Bytes of the entries held, each its data plus 24 bytes of framing (the snapshot apart). */
   get sizeBytes(): number {
     return this.bytes;
   }

@@ -54,6 +54,7 @@ import { TailCache } from './wal/tail-cache.ts';
  */
 export type Durability = 'always' | 'none';
 
+/** How {@link WalStorage.open} opens a log; every option has a default. */
 export interface WalOptions {
   /** Default: the real file system. */
   readonly fs?: FileSystem;
@@ -66,17 +67,17 @@ export interface WalOptions {
    */
   readonly segmentSizeBytesMax?: number;
   /**
-   * When a batch of at most {@link PREALLOCATE_BATCH_BYTES_MAX} would make a segment file
+   * When a batch of at most 64 KiB (`PREALLOCATE_BATCH_BYTES_MAX`) would make a segment file
    * longer, the same `writev` appends zeros after it, up to the next multiple of this many
    * bytes (at most to segmentSizeBytesMax), so that the batches after it overwrite space the
    * file already has and their `fdatasync` has no file size to make durable. A larger batch
    * is written alone and the file grows by it. Recovery treats the zeros as unwritten space.
-   * 0 turns it off. Default {@link PREALLOCATE_BYTES_DEFAULT}.
+   * 0 turns it off. Default 1 MiB (`PREALLOCATE_BYTES_DEFAULT`).
    */
   readonly preallocateBytes?: number;
   /** Newest entries kept in memory for reads. Default 4096. */
   readonly cacheEntriesMax?: number;
-  /** Bytes (as {@link entryBytes} counts them) of cached entries. Default 8 MiB. */
+  /** Bytes of cached entries, each its data plus 24 bytes of framing. Default 8 MiB. */
   readonly cacheBytesMax?: number;
 }
 
@@ -86,6 +87,7 @@ export interface PersistBatch {
   readonly snapshot?: Snapshot | undefined;
   /** Entries to append; a stored suffix they overlap is truncated first. */
   readonly entries?: readonly Entry[] | undefined;
+  /** The hard state to keep, if it changed (written after the entries; see `mustSync` for when). */
   readonly hardState?: HardState | undefined;
   /**
    * Ready.mustSync. When false and the batch holds only a hard state (a new commit index),
@@ -145,6 +147,11 @@ interface ActiveSegment extends Segment {
   readonly firstBatchEndBytes: number;
 }
 
+/**
+ * Durable storage for one node: a segmented, CRC-checked write-ahead log with snapshot files,
+ * in one directory. {@link WalStorage.open} opens (or creates) and recovers it; each write
+ * method is one batch, one `writev` and one `fdatasync`.
+ */
 export class WalStorage implements Storage {
   /** What recovery found and did at open. */
   readonly recovery: RecoveryReport;
@@ -152,6 +159,7 @@ export class WalStorage implements Storage {
   private readonly sync: boolean;
   private readonly layout: SegmentLayout;
   private readonly index: EntryIndex;
+  /** The newest entries, for reads: at most cacheEntriesMax, and cacheBytesMax bytes as {@link entryBytes} counts them. */
   private readonly cache: TailCache;
   /** Encodes every batch, into one scratch buffer it reuses. */
   private readonly encoder = new BatchEncoder();
@@ -179,6 +187,7 @@ export class WalStorage implements Storage {
   private lastRead: ReadBatch | undefined;
 
   private constructor(
+    /** The log's directory, as given to {@link WalStorage.open}. */
     readonly dir: string,
     fs: FileSystem,
     options: WalOptions,
@@ -264,15 +273,18 @@ export class WalStorage implements Storage {
 
   // ─── Storage (the core's read view) ───────────────────────────────────────────────
 
+  /** The newest hard state and the snapshot's configuration; CLOSED once the storage is closed. */
   initialState(): InitialState {
     this.checkOpen();
     return { hardState: this.hardState, conf: this.snap.meta.conf };
   }
 
+  /** The newest hard state, including one a `persist` with `mustSync` false deferred (not durable yet). */
   getHardState(): HardState {
     return this.hardState;
   }
 
+  /** The index of the first entry held: one past the compaction point. */
   firstIndex(): number {
     return Math.min(this.snap.meta.index, this.index.base) + 1;
   }
@@ -282,6 +294,7 @@ export class WalStorage implements Storage {
     return Math.min(this.snap.meta.index, this.index.base);
   }
 
+  /** The index of the last entry held; the compaction point when none is. */
   lastIndex(): number {
     return this.index.lastIndex;
   }
@@ -333,6 +346,7 @@ export class WalStorage implements Storage {
     this.persist({ entries });
   }
 
+  /** Writes `hs` as a batch of its own (synced, unless `durability` is `none`). */
   setHardState(hs: HardState): void {
     this.persist({ hardState: hs });
   }

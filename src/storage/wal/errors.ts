@@ -17,8 +17,14 @@ import { ErrorCode, pickCodes, RingraftError } from '../../base/index.ts';
 export const StorageErrorCode = pickCodes('IO_ERROR', 'STORAGE_FAILED');
 export type StorageErrorCode = (typeof StorageErrorCode)[keyof typeof StorageErrorCode];
 
+/**
+ * A failed write or sync of the storage (IO_ERROR), or a write refused after one
+ * (STORAGE_FAILED); `cause` is the file system's error, or that first failure.
+ */
 export class StorageError extends RingraftError {
+  /** IO_ERROR for the failure itself; STORAGE_FAILED for every write refused after it. */
   declare readonly code: StorageErrorCode;
+  /** An error with `code`, wrapping the failure in `options.cause`. */
   constructor(code: StorageErrorCode, message: string, options?: { cause?: unknown }) {
     super(code, message, options);
     this.name = 'StorageError';
@@ -27,6 +33,7 @@ export class StorageError extends RingraftError {
 
 /** Damaged stored bytes (code CORRUPT_LOG): the file and the byte offset where they are, as fields. */
 export class CorruptLogError extends RingraftError {
+  /** Damage in file `fileName` from byte `offsetBytes` on, with what is wrong there. */
   constructor(
     /** The file's name within the log's directory. */
     readonly fileName: string,
@@ -51,7 +58,9 @@ export function corruptLog(fileName: string, offsetBytes: number, reason: string
  * it is not damage, so recovery repairs and removes nothing, whatever the segment's position.
  */
 export class WalVersionError extends RingraftError {
+  /** Segment `fileName` holds format `version`, and this build reads `supportedVersion` only. */
   constructor(
+    /** The segment's file name within the log's directory. */
     readonly fileName: string,
     /** The version the segment's header holds. */
     readonly version: number,
