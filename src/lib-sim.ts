@@ -82,6 +82,8 @@ export interface StateMachineSimReport {
   readonly runs: number;
   /** Commands applied, summed over every replica of every run. */
   readonly commandsApplied: number;
+  /** Seeds that failed, all of them (0: every seed passed). */
+  readonly failed: number;
   /** The seeds that failed, in order: the first 10 only (empty: every seed passed). */
   readonly failures: readonly StateMachineSimFailure[];
 }
@@ -98,6 +100,7 @@ const SEEDS_MAX = 1_000_000;
 export async function simulateStateMachine(spec: StateMachineSimulation): Promise<StateMachineSimReport> {
   const s = checkSpec(spec);
   let commandsApplied = 0;
+  let failed = 0;
   const failures: StateMachineSimFailure[] = [];
   for (let i = 0; i < s.seeds; i++) {
     const seed = s.start + i;
@@ -118,7 +121,9 @@ export async function simulateStateMachine(spec: StateMachineSimulation): Promis
     );
     const r = await sim.runAsync();
     commandsApplied += sim.appCheck?.applied ?? 0;
-    if (r.ok || failures.length >= FAILURES_KEPT_MAX) continue;
+    if (r.ok) continue;
+    failed++;
+    if (failures.length >= FAILURES_KEPT_MAX) continue;
     failures.push({
       seed,
       nodes,
@@ -127,7 +132,7 @@ export async function simulateStateMachine(spec: StateMachineSimulation): Promis
       lastEvents: r.lastEvents,
     });
   }
-  return { runs: s.seeds, commandsApplied, failures };
+  return { runs: s.seeds, commandsApplied, failed, failures };
 }
 
 function checkSpec(spec: StateMachineSimulation): { start: number; seeds: number; nodes: readonly number[]; commandShare: number } {
@@ -138,10 +143,10 @@ function checkSpec(spec: StateMachineSimulation): { start: number; seeds: number
   if (spec.model !== undefined && typeof spec.model !== 'function') throw invalid('model must be a function that makes a sequential model of the machine');
   const start = spec.start ?? 1;
   const seeds = spec.seeds ?? 100;
+  if (!(Number.isInteger(seeds) && seeds >= 1 && seeds <= SEEDS_MAX)) throw invalid(`seeds must be an integer in [1, ${SEEDS_MAX}], got ${String(seeds)}`);
   const nodes = spec.nodes ?? [3, 5];
   const commandShare = spec.commandShare ?? 0.5;
   if (!(Number.isInteger(start) && start >= 0 && start + seeds - 1 <= 0xffffffff)) throw invalid(`start must be an integer seed in [0, 2^32), got ${String(start)}`);
-  if (!(Number.isInteger(seeds) && seeds >= 1 && seeds <= SEEDS_MAX)) throw invalid(`seeds must be an integer in [1, ${SEEDS_MAX}], got ${String(seeds)}`);
   if (!(Array.isArray(nodes) && nodes.length > 0 && nodes.every((n) => Number.isInteger(n) && n >= 1 && n <= 7))) throw invalid('nodes must be a non-empty list of cluster sizes from 1 to 7');
   if (!(typeof commandShare === 'number' && commandShare > 0 && commandShare <= 1)) throw invalid(`commandShare must be in (0, 1], got ${String(commandShare)}`);
   if (spec.asyncWorkWaitMs !== undefined && !(Number.isInteger(spec.asyncWorkWaitMs) && spec.asyncWorkWaitMs >= 1)) throw invalid(`asyncWorkWaitMs must be a positive integer, got ${String(spec.asyncWorkWaitMs)}`);

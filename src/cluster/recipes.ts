@@ -134,20 +134,41 @@ function earlier(a: { readonly createIndex: number; readonly key: string }, b: {
  * the index of the state read.
  */
 async function predecessor(kv: KvClient, name: string, place: { readonly createIndex: number; readonly key: string }): Promise<{ before: KvRangeEntry | undefined; index: number }> {
-  let before: { entry: KvRangeEntry; createIndex: number; key: string } | undefined;
-  let start = `${name}/`;
+  let before: Contender | undefined;
+  const { contenders, index } = await contendersOf(kv, name, true);
+  for (const e of contenders) if (earlier(e, place) && (before === undefined || earlier(before, e))) before = e;
+  return { before: before?.entry, index };
+}
+
+interface Contender {
+  readonly entry: KvRangeEntry;
+  readonly createIndex: number;
+  readonly key: string;
+}
+
+/** A contender's key under `NAME/`: its lease id in 16 hex digits, nothing else (the key of a name nested under this one, `NAME/x/...`, is not). */
+const CONTENDER_SUFFIX = /^[0-9a-f]{16}$/;
+
+/**
+ * Every contender for `name` (every page of the range under `name/`; only keys of the form
+ * `NAME/` + 16 hex digits, so that lock `a` does not count those of lock `a/b`), and the
+ * index of the first page read.
+ */
+async function contendersOf(kv: KvClient, name: string, keysOnly: boolean): Promise<{ contenders: Contender[]; index: number }> {
+  const prefix = `${name}/`;
+  let start = prefix;
   const end = `${name}0`; // '0' follows '/': every key under the prefix, and no other.
   let index = 0;
+  const contenders: Contender[] = [];
   for (;;) {
-    const page = await kv.range({ start, end }, { keysOnly: true });
+    const page = await kv.range({ start, end }, { keysOnly });
     index ||= page.index;
     for (const entry of page.entries) {
-      const e = { entry, createIndex: entry.createIndex, key: decoder.decode(entry.key) };
-      if (earlier(e, place) && (before === undefined || earlier(before, e))) before = e;
+      const key = decoder.decode(entry.key);
+      if (CONTENDER_SUFFIX.test(key.slice(prefix.length))) contenders.push({ entry, createIndex: entry.createIndex, key });
     }
-    if (!page.more) return { before: before?.entry, index };
-    const last = page.entries[page.entries.length - 1]!.key;
-    start = decoder.decode(last) + '\u0000';
+    if (!page.more) return { contenders, index };
+    start = decoder.decode(page.entries[page.entries.length - 1]!.key) + '\u0000';
   }
 }
 
@@ -187,12 +208,9 @@ export async function* observe(kv: KvClient, name: string, signal?: AbortSignal)
   const prefix = `${name}/`;
   for (;;) {
     if (signal?.aborted === true) return;
-    const r = await kv.range({ prefix });
-    let first: { entry: KvRangeEntry; createIndex: number; key: string } | undefined;
-    for (const entry of r.entries) {
-      const e = { entry, createIndex: entry.createIndex, key: decoder.decode(entry.key) };
-      if (first === undefined || earlier(e, first)) first = e;
-    }
+    const r = await contendersOf(kv, name, false);
+    let first: Contender | undefined;
+    for (const e of r.contenders) if (first === undefined || earlier(e, first)) first = e;
     if ((first?.key ?? '') !== shownKey) {
       shownKey = first?.key ?? '';
       yield first === undefined ? undefined : { key: first.key, value: first.entry.value!, createIndex: first.createIndex };

@@ -16,6 +16,11 @@ const OPS_BY_CODE: readonly (ConfChangeOp | undefined)[] = [undefined, 'addVoter
 /** The bytes of `cc` as a ConfChange entry's `data` holds them; INVALID_ARGUMENT for more than 64 changes. */
 export function encodeConfChange(cc: ConfChange): Uint8Array {
   if (cc.changes.length > CHANGES_MAX) throw invalidArgument(`a conf change holds at most ${CHANGES_MAX} changes`);
+  // What would not decode back as it was (an unknown op, an id past u32) is refused here.
+  for (const c of cc.changes) {
+    if (!Object.hasOwn(OP_CODES, c.op)) throw invalidArgument(`unknown conf change op ${String(c.op)}`);
+    if (!(Number.isInteger(c.nodeId) && c.nodeId >= 1 && c.nodeId <= 0xffff_ffff)) throw invalidArgument(`conf change node id ${String(c.nodeId)} is not an integer in [1, 2^32 - 1]`);
+  }
   const out = new Uint8Array(3 + cc.changes.length * 5);
   const view = new DataView(out.buffer);
   out[0] = VERSION;

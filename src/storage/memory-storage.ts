@@ -13,7 +13,7 @@
  * snapshotRetainBytes behind a snapshot). An entry decoded from a message is a view of that
  * message's memory (see the message codec), so the entries of a message partly compacted
  * or truncated away keep the whole message alive: the entries held are consecutive, so that
- * is at most a message at either end (maxBatchBytes each, or one entry) more than
+ * is at most a message at either end (appendBytesMax each, or one entry) more than
  * `sizeBytes` says.
  */
 import { ErrorCode, fail, RingraftError } from '../base/index.ts';

@@ -105,6 +105,22 @@ describe('lock', () => {
     await held.release();
     expect((await refused(kv.lock(''))).code).toBe(ErrorCode.INVALID_ARGUMENT);
   });
+
+  it('keeps a name and the names nested under it apart: lock a/b held does not hold lock a', async () => {
+    const cluster = await start();
+    const kv = cluster.client();
+    // Nested first, so its key comes before the outer lock's in the queue's order.
+    const nested = await kv.lock('a/b');
+    const outer = await kv.lock('a', { timeoutMs: 2_000 });
+    expect(outer.token).toBeGreaterThan(nested.token);
+    // An observer of election "a" sees its own contender, not the nested lock's.
+    const stop = new AbortController();
+    const seen = kv.observeElection('a', { signal: stop.signal });
+    const first = await seen.next();
+    expect((first.value as { key: string }).key).toMatch(/^a\/[0-9a-f]{16}$/);
+    stop.abort();
+    await Promise.all([outer.release(), nested.release()]);
+  });
 });
 
 describe('elect', () => {

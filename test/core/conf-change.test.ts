@@ -40,6 +40,13 @@ describe('ConfChange encoding', () => {
     expectCode(() => encodeConfChange({ changes }), ErrorCode.INVALID_ARGUMENT);
   });
 
+  it('refuses to encode what would not decode as it is: an unknown op, a node id outside [1, 2^32 - 1]', () => {
+    for (const item of [{ op: 'promote', nodeId: 2 }, { op: 'toString', nodeId: 2 }, { op: 'addVoter', nodeId: 0 }, { op: 'addVoter', nodeId: 2 ** 32 }, { op: 'addVoter', nodeId: 1.5 }]) {
+      expectCode(() => encodeConfChange({ changes: [item as ConfChangeItem] }), ErrorCode.INVALID_ARGUMENT);
+    }
+    expect(decodeConfChange(encodeConfChange({ changes: [{ op: 'addLearner', nodeId: 2 ** 32 - 1 }] }))).toEqual({ changes: [{ op: 'addLearner', nodeId: 2 ** 32 - 1 }] });
+  });
+
   it('refuses malformed bytes with INVALID_ARGUMENT', () => {
     const good = encodeConfChange({ changes: [{ op: 'addVoter', nodeId: 2 }, { op: 'removeNode', nodeId: 3 }] });
     const cases: [string, Uint8Array][] = [

@@ -40,6 +40,7 @@ describe('ringraft/sim', () => {
     };
     const report = await simulateStateMachine({ stateMachine: clocked, command: increments, seeds: 10 });
     expect(report.failures.length).toBeGreaterThan(0);
+    expect(report.failed).toBe(report.failures.length);
     const f = report.failures[0]!;
     expect(f.violation).toMatch(/^state machine divergence: node \d+ answered the command at index \d+ otherwise than another replica did/);
     expect(f.replay).toBe(`simulateStateMachine({ ...spec, start: ${f.seed}, seeds: 1, nodes: [${f.nodes}] })`);
@@ -83,6 +84,9 @@ describe('ringraft/sim', () => {
     const again = await simulateStateMachine({ stateMachine: shared, seeds: 1, start: 3, nodes: [3] });
     expect(first.failures[0]?.violation).toMatch(/^state machine divergence/);
     expect(again).toEqual(first);
+    // Every failure is counted; the first 10 are kept.
+    const many = await simulateStateMachine({ stateMachine: shared, seeds: 12, nodes: [3] });
+    expect([many.failed, many.failures.length]).toEqual([12, 10]);
   });
 
   it('checks the clients\' history against a sequential model: the counter fits its model, a counter that answers the total before its increment does not', async () => {
@@ -181,5 +185,7 @@ describe('ringraft/sim', () => {
     for (const spec of [{}, { stateMachine: 1 }, { stateMachine: counter, seeds: 0 }, { stateMachine: counter, nodes: [] }, { stateMachine: counter, commandShare: 2 }, { stateMachine: counter, faults: ['meteor'] }]) {
       await expect(simulateStateMachine(spec as never)).rejects.toThrow(expect.objectContaining({ code: ErrorCode.INVALID_ARGUMENT }));
     }
+    // The value at fault is the one named.
+    await expect(simulateStateMachine({ stateMachine: counter as never, seeds: 0 })).rejects.toThrow(/^seeds must be/);
   });
 });

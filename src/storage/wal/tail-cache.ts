@@ -8,7 +8,7 @@
  * message it came in (the message codec copies a message's payloads once, together), so
  * the memory held can exceed `bytesMax` by the parts of messages whose other entries were
  * evicted or truncated: the held entries are consecutive, so only a message at either end
- * can be held in part. That is at most two AppendEntries (maxBatchBytes each, or one entry
+ * can be held in part. That is at most two AppendEntries (appendBytesMax each, or one entry
  * larger than that).
  *
  * Entries [first, first + size) are held, contiguous, in a ring: entry first + k is at
