@@ -29,6 +29,7 @@ import {
 } from './servers.ts';
 import { etcdTarget, isRingraft, redisConnection, ringraftTcpTarget, startRedisTarget, startRingraft, type SystemName, type Target, type TargetData } from './targets.ts';
 import { cellsOf, makeKeys, makeValue, type Cell, type PeerOp, type Plan } from './workload.ts';
+import { benchmarkTarget, REDIS_BENCHMARK_BINARY, type RedisBenchmarkPlan, type RedisBenchmarkRow, type RespTargetName } from './redis-benchmark.ts';
 
 export const SYSTEMS: readonly SystemName[] = ['ringraft', 'ringraft-tcp', 'etcd', 'redis'];
 
@@ -72,12 +73,16 @@ export interface PeersOptions {
   readonly onProgress: (line: string) => void;
   /** Stops the run before its next cell (a signal handler aborts it while it stops the servers). */
   readonly signal?: AbortSignal;
+  /** redis-benchmark's cells against ringraft's RESP port (ringraft-tcp) and redis-server (redis); none if left out. */
+  readonly redisBenchmark?: RedisBenchmarkPlan;
 }
 
 export interface PeersResult {
   readonly rows: PeerRow[];
   /** Systems that did not run, with why (a binary not installed). */
   readonly skipped: { readonly system: SystemName; readonly reason: string }[];
+  /** redis-benchmark's figures (redis-benchmark.ts), when it ran. */
+  readonly redisBenchmark: RedisBenchmarkRow[];
 }
 
 interface Measured {
@@ -92,7 +97,14 @@ export async function runPeers(options: PeersOptions): Promise<PeersResult> {
   const data: TargetData = { keys: makeKeys(options.plan.keysCount), value: makeValue(), requestTimeoutMs: options.plan.requestTimeoutMs };
   const rows: PeerRow[] = [];
   const skipped: PeersResult['skipped'] = [];
+  const redisBenchmark: RedisBenchmarkRow[] = [];
   const say = options.onProgress;
+  const benchmarkBin = options.redisBenchmark === undefined ? undefined : findBinary(REDIS_BENCHMARK_BINARY, options.searchPath);
+  if (options.redisBenchmark !== undefined && benchmarkBin === undefined) say(`redis-benchmark: ${notInstalledMessage(REDIS_BENCHMARK_BINARY)}`);
+  /** redis-benchmark against a RESP port, if it is to run. */
+  const resp = (target: RespTargetName, port: number): void => {
+    if (benchmarkBin !== undefined) redisBenchmark.push(...benchmarkTarget(benchmarkBin, target, '127.0.0.1', port, options.redisBenchmark!, say));
+  };
   try {
     options.signal?.throwIfAborted();
     if (options.only.has('ringraft')) {
@@ -101,7 +113,7 @@ export async function runPeers(options: PeersOptions): Promise<PeersResult> {
     }
     if (options.only.has('ringraft-tcp')) {
       options.signal?.throwIfAborted();
-      rows.push(...(await runRingraftServe(path.join(tempDir, 'ringraft-tcp'), options, data)));
+      rows.push(...(await runRingraftServe(path.join(tempDir, 'ringraft-tcp'), options, data, resp)));
     }
     if (options.only.has('etcd')) {
       const bin = findBinary(ETCD_BINARY, options.searchPath);
@@ -115,7 +127,7 @@ export async function runPeers(options: PeersOptions): Promise<PeersResult> {
       else {
         for (const fsync of ['always', 'everysec'] as const) {
           options.signal?.throwIfAborted();
-          rows.push(...(await runRedis(bin, fsync, path.join(tempDir, `redis-${fsync}`), options, data)));
+          rows.push(...(await runRedis(bin, fsync, path.join(tempDir, `redis-${fsync}`), options, data, resp)));
         }
       }
     }
@@ -123,7 +135,7 @@ export async function runPeers(options: PeersOptions): Promise<PeersResult> {
     await options.servers.stopAll();
     rmSync(tempDir, { recursive: true, force: true });
   }
-  return { rows: withRatios(rows), skipped };
+  return { rows: withRatios(rows), skipped, redisBenchmark };
 }
 
 function skip(skipped: PeersResult['skipped'], system: SystemName, binary: PeerBinary, say: (line: string) => void): void {
@@ -132,12 +144,16 @@ function skip(skipped: PeersResult['skipped'], system: SystemName, binary: PeerB
   say(`${system}: ${reason}`);
 }
 
-async function runRingraftServe(dataDir: string, options: PeersOptions, data: TargetData): Promise<PeerRow[]> {
+async function runRingraftServe(dataDir: string, options: PeersOptions, data: TargetData, resp: (target: RespTargetName, port: number) => void): Promise<PeerRow[]> {
   options.onProgress('ringraft-tcp: starting 3 serve processes on 127.0.0.1 (fsync always)');
   const serve = await startRingraftServe(options.servers, dataDir);
   options.onProgress(`ringraft-tcp: nodes up, PIDs ${serve.members.map((m) => m.pid).join(', ')}`);
   try {
-    return await runTarget(() => ringraftTcpTarget(serve.endpoints, serve.clusterToken, data), options, data);
+    const rows = await runTarget(() => ringraftTcpTarget(serve.endpoints, serve.clusterToken, data), options, data);
+    options.signal?.throwIfAborted();
+    // The leader's port: a follower's forwards to it, a hop more.
+    resp('ringraft RESP (3 serve, fsync always)', serve.respPorts[(await serve.leader()) - 1]!);
+    return rows;
   } finally {
     for (const m of serve.members) await options.servers.stop(m);
   }
@@ -156,13 +172,16 @@ async function runEtcd(bin: string, dataDir: string, options: PeersOptions, data
   }
 }
 
-async function runRedis(bin: string, fsync: RedisFsync, dataDir: string, options: PeersOptions, data: TargetData): Promise<PeerRow[]> {
+async function runRedis(bin: string, fsync: RedisFsync, dataDir: string, options: PeersOptions, data: TargetData, resp: (target: RespTargetName, port: number) => void): Promise<PeerRow[]> {
   const version = versionOf(bin, /v=(\S+)/);
   options.onProgress(`redis ${version}: starting with appendfsync ${fsync} on 127.0.0.1`);
   const redis = await startRedis(options.servers, bin, dataDir, fsync, (port) => ping(port, options.plan.requestTimeoutMs));
   options.onProgress(`redis (appendfsync ${fsync}): up, PID ${redis.server.pid}`);
   try {
-    return await runTarget(() => startRedisTarget(redis.port, fsync, version, options.plan.redisConnectionsMax, data), options, data);
+    const rows = await runTarget(() => startRedisTarget(redis.port, fsync, version, options.plan.redisConnectionsMax, data), options, data);
+    options.signal?.throwIfAborted();
+    resp(`redis appendfsync ${fsync}`, redis.port);
+    return rows;
   } finally {
     await options.servers.stop(redis.server);
   }

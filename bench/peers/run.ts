@@ -20,6 +20,7 @@ import os from 'node:os';
 import { parseArgs } from 'node:util';
 import { runPeers, SYSTEMS, type PeerRow } from './peers.ts';
 import { formatEtcdRatios, formatPeersTable } from './report.ts';
+import { formatRedisBenchmark, REDIS_BENCHMARK_FULL, REDIS_BENCHMARK_QUICK } from './redis-benchmark.ts';
 import { ServerSet } from './servers.ts';
 import type { SystemName } from './targets.ts';
 import { FULL_PLAN, KEY_BYTES, QUICK_PLAN, VALUE_BYTES, type Plan } from './workload.ts';
@@ -115,6 +116,7 @@ async function main(): Promise<number> {
     onTempDir: (dir) => (tempDir = dir),
     // Once interrupted, what is still running only fails; it is not news.
     onProgress: (line) => abort.signal.aborted || console.log(`[${elapsed()}] ${line}`),
+    redisBenchmark: args.quick ? REDIS_BENCHMARK_QUICK : REDIS_BENCHMARK_FULL,
   });
   tempDir = undefined;
 
@@ -124,11 +126,15 @@ async function main(): Promise<number> {
   console.log(`\nringraft/peer = ${which} ops/s ÷ the peer's ops/s at the same op and concurrency (above 1: ringraft did more).`);
   const etcd = formatEtcdRatios(result.rows);
   if (etcd !== '') console.log(`\n${which}, durable, against etcd (3 members over TCP), durable; ratio ringraft / etcd:\n${etcd}`);
+  if (result.redisBenchmark.length > 0) {
+    console.log('\nredis-benchmark -t set,get -c 50 (-P as given), -d 128 -r 100000; ringraft / this = requests/s ratio (above 1: ringraft did more):');
+    console.log(formatRedisBenchmark(result.redisBenchmark));
+  }
   for (const s of result.skipped) console.log(`\n${s.system}: ${s.reason}`);
   console.log(`\ntook ${((performance.now() - started) / 1000).toFixed(0)} s; load average now ${os.loadavg()[0]!.toFixed(2)}`);
   if (args.json !== undefined) {
     const peers: PeerRow[] = result.rows;
-    writeFileSync(args.json, `${JSON.stringify({ machine: m, scenarios: [], peers }, null, 2)}\n`);
+    writeFileSync(args.json, `${JSON.stringify({ machine: m, scenarios: [], peers, redisBenchmark: result.redisBenchmark }, null, 2)}\n`);
     console.log(`wrote ${args.json}`);
   }
   return 0;

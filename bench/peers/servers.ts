@@ -214,7 +214,11 @@ export interface RingraftServe {
   readonly members: readonly ServerProcess[];
   /** Client addresses (HOST:PORT), one per node. */
   readonly endpoints: readonly string[];
+  /** RESP ports, one per node (`--listen-resp`). */
+  readonly respPorts: readonly number[];
   readonly clusterToken: string;
+  /** The node that leads now (1-based). */
+  leader(): Promise<number>;
 }
 
 /**
@@ -224,7 +228,8 @@ export interface RingraftServe {
  */
 export async function startRingraftServe(set: ServerSet, dataDir: string, size = 3): Promise<RingraftServe> {
   const clusterToken = 'ringraft-peers';
-  const ports = await freePorts(2 * size);
+  const ports = await freePorts(3 * size);
+  const respPorts = Array.from({ length: size }, (_, i) => ports[2 * size + i]!);
   const peer = (i: number) => `${HOST}:${ports[2 * i + 1]!}`;
   const endpoints = Array.from({ length: size }, (_, i) => `${HOST}:${ports[2 * i]!}`);
   const initialCluster = endpoints.map((_, i) => `${i + 1}=${peer(i)}`).join(',');
@@ -232,7 +237,7 @@ export async function startRingraftServe(set: ServerSet, dataDir: string, size =
     set.start(
       `ringraft${i + 1}`,
       process.execPath,
-      [RINGRAFT_BIN, 'serve', '--id', String(i + 1), '--data-dir', path.join(dataDir, `n${i + 1}`), '--listen-peer', peer(i), '--listen-client', client, '--initial-cluster', initialCluster, '--cluster-token', clusterToken, '--log-level', 'warn'],
+      [RINGRAFT_BIN, 'serve', '--id', String(i + 1), '--data-dir', path.join(dataDir, `n${i + 1}`), '--listen-peer', peer(i), '--listen-client', client, '--initial-cluster', initialCluster, '--cluster-token', clusterToken, '--listen-resp', `${HOST}:${respPorts[i]!}`, '--log-level', 'warn'],
       path.join(dataDir, `ringraft${i + 1}.log`),
     ),
   );
@@ -242,7 +247,8 @@ export async function startRingraftServe(set: ServerSet, dataDir: string, size =
     for (const m of members) await set.stop(m);
     throw error;
   }
-  return { members, endpoints, clusterToken };
+  const leader = async (): Promise<number> => ((await adminCall(endpoints[0]!, clusterToken, { op: 'status' }, 5_000)) as { node: { leaderId: number } }).node.leaderId;
+  return { members, endpoints, respPorts, clusterToken, leader };
 }
 
 /** Whether every node answers `status` and all name the same leader. */

@@ -29,6 +29,7 @@ import {
   type KvRangeResult,
   type KvTxnResult,
   checkRedisCommand,
+  KV_REDIS_COMMANDS_MAX,
   setKvRequestSession,
   validateKvRequest,
   writeKvRequest,
@@ -590,20 +591,25 @@ export class KvClient {
   }
 
   /**
-   * Runs a Redis command that only reads (kv/redis.ts), at a consistency as for {@link get}
-   * (linearizable by default): resolves to its reply as RESP2 bytes. A command that writes,
-   * or one the store does not run, is refused with INVALID_ARGUMENT.
+   * Runs Redis commands that only read (kv/redis.ts), one after another on one state, at a
+   * consistency as for {@link get} (linearizable by default): resolves to their replies as
+   * RESP2 bytes, one after another. A command that writes, or one the store does not run, is
+   * refused with INVALID_ARGUMENT, as are more than KV_REDIS_COMMANDS_MAX commands or
+   * QUERY_BYTES_MAX bytes.
    *
    * @experimental
    */
-  async redisRead(command: readonly Uint8Array[], options?: GetOptions): Promise<Uint8Array> {
+  async redisRead(commands: readonly (readonly Uint8Array[])[], options?: GetOptions): Promise<Uint8Array> {
     const consistency = checkReadOptions(options, this.host);
-    const checked = checkRedisCommand(command);
-    if (!('kind' in checked && checked.kind === 'read')) throw invalidArgument('redisRead runs one Redis command that only reads');
+    if (commands.length === 0 || commands.length > KV_REDIS_COMMANDS_MAX) throw invalidArgument(`redisRead runs 1 to ${KV_REDIS_COMMANDS_MAX} commands`);
     let bytes = 0;
-    for (const word of command) bytes += word.length;
+    for (const command of commands) {
+      const checked = checkRedisCommand(command);
+      if (!('kind' in checked && checked.kind === 'read')) throw invalidArgument('redisRead runs Redis commands that only read');
+      for (const word of command) bytes += word.length;
+    }
     if (bytes > QUERY_BYTES_MAX) throw invalidArgument(`a Redis read of ${bytes} bytes is over QUERY_BYTES_MAX (${QUERY_BYTES_MAX})`);
-    const reply = await this.read({ kind: 'redis', requestId: 0, consistency, command }, consistency, options, readValue);
+    const reply = await this.read({ kind: 'redis', requestId: 0, consistency, commands }, consistency, options, readValue);
     if (reply === undefined) fail('a Redis read answered with no reply');
     return reply;
   }

@@ -67,8 +67,12 @@ const COMMANDS: Readonly<Record<string, CommandSpec>> = {
 /** The commands the store runs, each with its kind and arity (for COMMAND and a RESP port's checks). */
 export const REDIS_STORE_COMMANDS: ReadonlyMap<string, CommandSpec> = new Map(Object.entries(COMMANDS));
 
-/** Most bytes a read's reply may take (KEYS, MGET, SCAN with a large COUNT): past them, an error reply. */
-export const REDIS_READ_REPLY_BYTES_MAX = 16 << 20;
+/**
+ * Most bytes a read's replies may take (KEYS, MGET, SCAN with a large COUNT): a GET of the
+ * largest value fits, and a reply frame holds them (as a range read's); past them, an error
+ * reply.
+ */
+export const REDIS_READ_REPLY_BYTES_MAX = KV_VALUE_BYTES_MAX + (64 << 10);
 /** Most bytes a write's reply may take (it is kept in its client's session): a GET in a MULTI past them answers an error. */
 export const REDIS_WRITE_REPLY_BYTES_MAX = 512 << 10;
 /** Keys SCAN looks at, at most, per call (its COUNT is a hint, as in Redis). */
@@ -175,6 +179,36 @@ export function runRedis(store: RedisStore, commands: readonly (readonly Uint8Ar
   if (asTransaction) reply.array(commands.length);
   for (const command of commands) runOne(store, command, reply);
   return reply.bytes();
+}
+
+/**
+ * Runs commands that only read, in order, as many whole as their replies fit in
+ * `replyBytesMax` (the first always, alone past it answered with an error as runRedis
+ * does): their replies, one after another. A caller that gets fewer replies than it asked
+ * for asks again for the rest: reads change nothing, so running them later is the same.
+ */
+export function runRedisReads(store: RedisStore, commands: readonly (readonly Uint8Array[])[], replyBytesMax: number): Uint8Array {
+  const parts: Uint8Array[] = [];
+  let size = 0;
+  for (const command of commands) {
+    const one = runRedis(store, [command], false, replyBytesMax);
+    if (parts.length > 0 && size + one.length > replyBytesMax) break;
+    parts.push(one);
+    size += one.length;
+  }
+  return parts.length === 1 ? parts[0]! : Buffer.concat(parts, size);
+}
+
+/**
+ * Whether a write command's reply is small whatever the store holds (OK, an integer, a nil):
+ * such commands share a log entry with others. One that answers with a value it read (GETSET,
+ * GETDEL, SET ... GET) goes alone, so that its reply has the entry's whole bound.
+ */
+export function redisWriteReplyIsSmall(command: readonly Uint8Array[]): boolean {
+  const name = redisCommandName(command);
+  if (name === 'getset' || name === 'getdel') return false;
+  if (name === 'set') return !command.slice(3).some((o) => latin1.decode(o).toLowerCase() === 'get');
+  return true;
 }
 
 function runOne(store: RedisStore, command: readonly Uint8Array[], reply: Reply): void {

@@ -86,7 +86,7 @@ import { LeaseTable, type LeaseInfo } from './leases.ts';
 import { SessionTable, type KvSession } from './session-table.ts';
 import type { KvCommand, KvLogRequest, KvResult, KvWriteResult } from './commands.ts';
 import { KvError, KvErrorCode } from './errors.ts';
-import { checkRedisCommand, REDIS_READ_REPLY_BYTES_MAX, REDIS_WRITE_REPLY_BYTES_MAX, runRedis, type RedisStore } from './redis.ts';
+import { checkRedisCommand, REDIS_READ_REPLY_BYTES_MAX, REDIS_WRITE_REPLY_BYTES_MAX, runRedis, runRedisReads, type RedisStore } from './redis.ts';
 
 export interface KvApplyOutcome {
   /** The request's session; 0 for a register-clients request (it has none) or an invalid one. */
@@ -824,12 +824,18 @@ export class KvStateMachine {
     return { result: { op: 'redis', encoded: runRedis(store, commands, transaction, REDIS_WRITE_REPLY_BYTES_MAX) }, error: errors.first };
   }
 
-  /** Runs a Redis command that only reads (checkRedisCommand says so) against the state applied so far: its RESP2 reply. */
-  redisRead(command: readonly Uint8Array[]): Uint8Array {
-    const checked = checkRedisCommand(command);
-    if ('kind' in checked && checked.kind !== 'read') fail('a Redis read runs only commands that read');
+  /**
+   * Runs Redis commands that only read (checkRedisCommand says so) against the state applied
+   * so far: their RESP2 replies, one after another, as many as fit REDIS_READ_REPLY_BYTES_MAX
+   * (at least one; the caller asks again for the rest: runRedisReads).
+   */
+  redisRead(commands: readonly (readonly Uint8Array[])[]): Uint8Array {
+    for (const command of commands) {
+      const checked = checkRedisCommand(command);
+      if ('kind' in checked && checked.kind !== 'read') fail('a Redis read runs only commands that read');
+    }
     const refuse = (): never => fail('a Redis read changes nothing');
-    return runRedis({ ...this.redisReader(), set: refuse, delete: refuse }, [command], false, REDIS_READ_REPLY_BYTES_MAX);
+    return runRedisReads({ ...this.redisReader(), set: refuse, delete: refuse }, commands, REDIS_READ_REPLY_BYTES_MAX);
   }
 
   /** The store's reads as Redis commands see them. */

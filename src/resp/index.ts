@@ -1,2 +1,2 @@
 export { RESP_LINE_BYTES_MAX, RespProtocolError, RespRequestParser, splitInline, type RespCommand, type RespParserLimits } from './parser.ts';
-export { resp2ToResp3, RespWriter } from './reply.ts';
+export { countReplies, resp2ToResp3, RespWriter } from './reply.ts';

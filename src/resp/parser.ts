@@ -83,22 +83,34 @@ export class RespRequestParser {
   /**
    * Takes `bytes` as read from the connection (kept, not copied: the caller must not reuse
    * them) and returns the commands they complete, in order; an empty array or an empty
-   * inline line is no command. Throws RespProtocolError on input it refuses; the parser is
-   * unusable after that.
+   * inline line is no command. Input it refuses ends the stream: the commands before it are
+   * returned, and {@link failure} says what was refused (the caller answers them, then the
+   * failure, and closes); it takes nothing more after that.
    */
   push(bytes: Uint8Array): RespCommand[] {
+    const done: RespCommand[] = [];
+    if (this.failure !== undefined) return done;
     if (bytes.length > 0) {
       this.chunks.push(bytes);
       this.buffered += bytes.length;
     }
-    const done: RespCommand[] = [];
-    for (;;) {
-      const command = this.next();
-      if (command === undefined) break;
-      if (command.length > 0) done.push(command);
+    try {
+      for (;;) {
+        const command = this.next();
+        if (command === undefined) break;
+        if (command.length > 0) done.push(command);
+      }
+    } catch (error) {
+      if (!(error instanceof RespProtocolError)) throw error;
+      this.failure = error;
+      this.chunks = [];
+      this.buffered = 0;
     }
     return done;
   }
+
+  /** What the stream broke, once it has: the error to answer before closing. */
+  failure: RespProtocolError | undefined;
 
   /** The next command (empty for one that had no words), or undefined until more bytes come. */
   private next(): RespCommand | undefined {

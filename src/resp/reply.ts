@@ -16,6 +16,7 @@ import { Buffer } from 'node:buffer';
 import { fail } from '../base/index.ts';
 
 const encoder = new TextEncoder();
+const latin1 = new TextDecoder('latin1');
 const CRLF = Uint8Array.of(13, 10);
 const NULL_BULK = encoder.encode('$-1\r\n');
 const NULL_ARRAY = encoder.encode('*-1\r\n');
@@ -125,28 +126,40 @@ export function resp2ToResp3(reply: Uint8Array): Uint8Array {
   if (reply.indexOf(45 /* - */) < 0) return reply;
   const out: Uint8Array[] = [];
   let copiedTo = 0;
-  const walk = (at: number): number => {
-    const type = reply[at]!;
-    const end = reply.indexOf(13, at);
-    if (end < 0 || reply[end + 1] !== 10) fail(`a RESP2 reply is whole at byte ${at}`);
-    const next = end + 2;
-    if (type === 36 || type === 42) {
-      const n = Number(new TextDecoder().decode(reply.subarray(at + 1, end)));
-      if (n === -1) {
-        out.push(reply.subarray(copiedTo, at), NULL3);
-        copiedTo = next;
-        return next;
-      }
-      if (type === 36) return next + n + 2;
-      let p = next;
-      for (let i = 0; i < n; i++) p = walk(p);
-      return p;
-    }
-    return next;
+  const onNull = (at: number, next: number): void => {
+    out.push(reply.subarray(copiedTo, at), NULL3);
+    copiedTo = next;
   };
-  let at = 0;
-  while (at < reply.length) at = walk(at);
+  for (let at = 0; at < reply.length; ) at = walkReply(reply, at, onNull);
   if (copiedTo === 0) return reply;
   out.push(reply.subarray(copiedTo));
   return Buffer.concat(out);
+}
+
+/** How many whole replies `replies` (RESP2, one after another, as the store makes them) holds. */
+export function countReplies(replies: Uint8Array): number {
+  let n = 0;
+  for (let at = 0; at < replies.length; n++) at = walkReply(replies, at, undefined);
+  return n;
+}
+
+/**
+ * The end of the RESP2 reply at `at`; `onNull(at, end)` hears of each null bulk string or
+ * array within it. The reply must be whole and well formed (the store makes it).
+ */
+function walkReply(reply: Uint8Array, at: number, onNull: ((at: number, end: number) => void) | undefined): number {
+  const type = reply[at]!;
+  const end = reply.indexOf(13, at);
+  if (end < 0 || reply[end + 1] !== 10) fail(`a RESP2 reply is whole at byte ${at}`);
+  const next = end + 2;
+  if (type !== 36 && type !== 42) return next;
+  const n = Number(latin1.decode(reply.subarray(at + 1, end)));
+  if (n === -1) {
+    onNull?.(at, next);
+    return next;
+  }
+  if (type === 36) return next + n + 2;
+  let p = next;
+  for (let i = 0; i < n; i++) p = walkReply(reply, p, onNull);
+  return p;
 }

@@ -64,7 +64,7 @@ import { Buffer } from 'node:buffer';
 import { ErrorCode, errorCodeFromWire, errorCodeWire, fail } from '../base/index.ts';
 import { ByteReader, ByteWriter, type CopyPool } from '../codec/index.ts';
 import type { KvResult, KvWriteResult } from '../kv/index.ts';
-import { APP_RESULT_BYTES_MAX, REDIS_WRITE_REPLY_BYTES_MAX, KV_KEY_BYTES_MAX, KV_REQUEST_BYTES_MAX, KV_TXN_RESULT_BYTES_MAX, KV_VALUE_BYTES_MAX, type KvRangeQuery, type KvRangeResult } from '../kv/index.ts';
+import { APP_RESULT_BYTES_MAX, REDIS_READ_REPLY_BYTES_MAX, REDIS_WRITE_REPLY_BYTES_MAX, KV_KEY_BYTES_MAX, KV_REQUEST_BYTES_MAX, KV_TXN_RESULT_BYTES_MAX, KV_VALUE_BYTES_MAX, type KvRangeQuery, type KvRangeResult } from '../kv/index.ts';
 import { ProtocolError } from './protocol-error.ts';
 import { encodedRangeQueryBytes, encodedRangeResultBytes, readRangeQuery, readRangeResult, writeRangeQuery, writeRangeResult } from '../kv/index.ts';
 
@@ -95,8 +95,11 @@ export type ClientRequest =
   | { readonly kind: 'lease'; readonly requestId: number; readonly op: LeaseOp; readonly id: number }
   /** A read of the cluster's own state machine: answered by a 'read' reply whose value is the query's encoded outcome. */
   | { readonly kind: 'query'; readonly requestId: number; readonly consistency: WireConsistency; readonly data: Uint8Array }
-  /** A Redis command that only reads (kv/redis.ts), its words: answered by a 'read' reply whose value is its RESP2 reply. */
-  | { readonly kind: 'redis'; readonly requestId: number; readonly consistency: WireConsistency; readonly command: readonly Uint8Array[] };
+  /**
+   * Redis commands that only read (kv/redis.ts), each its words, run one after another on one
+   * state: answered by a 'read' reply whose value is their RESP2 replies, one after another.
+   */
+  | { readonly kind: 'redis'; readonly requestId: number; readonly consistency: WireConsistency; readonly commands: readonly (readonly Uint8Array[])[] };
 
 export type LeaseOp = 'keep-alive' | 'time-to-live';
 
@@ -160,6 +163,12 @@ export function isForwardedToLeader(frame: Uint8Array): boolean {
 }
 /** Longest request for the cluster's own state machine (a query's bytes). */
 export const QUERY_BYTES_MAX = KV_VALUE_BYTES_MAX;
+/**
+ * Longest value a read reply carries: a key's value, a query's outcome, or Redis reads'
+ * replies (REDIS_READ_REPLY_BYTES_MAX, the largest of them). The node never makes a longer
+ * one, and a client takes any it can make.
+ */
+export const READ_REPLY_VALUE_BYTES_MAX = Math.max(KV_VALUE_BYTES_MAX, 1 + APP_RESULT_BYTES_MAX, REDIS_READ_REPLY_BYTES_MAX);
 /** A read request's consistency byte, right after its header. */
 export const CONSISTENCY_TAG = { linearizable: 1, lease: 2, stale: 3, follower: 4 } as const;
 const CONSISTENCY_BY_TAG: readonly (WireConsistency | undefined)[] = [undefined, 'linearizable', 'lease', 'stale', 'follower'];
@@ -192,7 +201,10 @@ export function encodedRequestBytes(req: ClientRequest): number {
       return HEADER_BYTES + 1 + LENGTH_BYTES + req.data.length;
     case 'redis': {
       let bytes = HEADER_BYTES + 1 + 4;
-      for (const word of req.command) bytes += LENGTH_BYTES + word.length;
+      for (const command of req.commands) {
+        bytes += 4;
+        for (const word of command) bytes += LENGTH_BYTES + word.length;
+      }
       return bytes;
     }
   }
@@ -245,8 +257,11 @@ export function writeRequestTo(w: ByteWriter, req: ClientRequest, requestId: num
       break;
     case 'redis':
       w.u8(CONSISTENCY_TAG[req.consistency]);
-      w.u32(req.command.length);
-      for (const word of req.command) w.bytes(word);
+      w.u32(req.commands.length);
+      for (const command of req.commands) {
+        w.u32(command.length);
+        for (const word of command) w.bytes(word);
+      }
       break;
   }
 }
@@ -314,11 +329,18 @@ export function decodeRequest(bytes: Uint8Array): ClientRequest {
         const consistency = CONSISTENCY_BY_TAG[r.u8()];
         if (consistency === undefined) throw new ProtocolError('unknown read consistency');
         const count = r.u32();
-        if (count === 0 || count > r.remainingBytes / LENGTH_BYTES) throw new ProtocolError(`redis command of ${count} words is empty or more than the frame holds`);
-        const command: Uint8Array[] = [];
-        for (let i = 0; i < count; i++) command.push(r.bytes(QUERY_BYTES_MAX).slice());
+        // Each command takes at least its word count and one empty word: 8 bytes.
+        if (count === 0 || count > r.remainingBytes / 8) throw new ProtocolError(`redis read of ${count} commands is empty or more than the frame holds`);
+        const commands: Uint8Array[][] = [];
+        for (let i = 0; i < count; i++) {
+          const words = r.u32();
+          if (words === 0 || words > r.remainingBytes / LENGTH_BYTES) throw new ProtocolError(`redis command of ${words} words is empty or more than the frame holds`);
+          const command: Uint8Array[] = [];
+          for (let j = 0; j < words; j++) command.push(r.bytes(QUERY_BYTES_MAX).slice());
+          commands.push(command);
+        }
         r.expectEnd();
-        return { kind: 'redis', requestId, consistency, command };
+        return { kind: 'redis', requestId, consistency, commands };
       }
       default:
         throw new ProtocolError(`unknown request kind ${kind}`);
@@ -536,7 +558,7 @@ export function decodeReply(bytes: Uint8Array): ClientReply {
       }
       case REPLY_KIND.read: {
         const index = r.u64Number();
-        reply = { kind: 'read', requestId, index, value: readOptionalValue(r) };
+        reply = { kind: 'read', requestId, index, value: readOptionalValue(r, READ_REPLY_VALUE_BYTES_MAX) };
         break;
       }
       case REPLY_KIND.error: {
@@ -607,7 +629,7 @@ export function decodeReplyAt(memory: Uint8Array, view: DataView, offset: number
     const present = memory[offset + 13];
     const valueLength = present === 1 && length >= READ_REPLY_MIN_BYTES + 4 ? view.getUint32(offset + 14, true) : -1;
     const exact = present === 0 ? length === READ_REPLY_MIN_BYTES : valueLength >= 0 && length === READ_REPLY_MIN_BYTES + 4 + valueLength;
-    if (high <= 0x1f_ffff && exact && valueLength <= KV_VALUE_BYTES_MAX) {
+    if (high <= 0x1f_ffff && exact && valueLength <= READ_REPLY_VALUE_BYTES_MAX) {
       const start = offset + READ_REPLY_MIN_BYTES + 4;
       return {
         kind: 'read',
@@ -652,10 +674,10 @@ function writeOptionalValue(w: ByteWriter, value: Uint8Array | undefined): void 
   }
 }
 
-function readOptionalValue(r: ByteReader): Uint8Array | undefined {
+function readOptionalValue(r: ByteReader, bytesMax = KV_VALUE_BYTES_MAX): Uint8Array | undefined {
   const present = r.u8();
   if (present > 1) throw new ProtocolError(`value-present flag ${present} is not 0 or 1`);
-  return present === 1 ? r.bytes(KV_VALUE_BYTES_MAX).slice() : undefined;
+  return present === 1 ? r.bytes(bytesMax).slice() : undefined;
 }
 
 /** An error code: a number that names one, checked (an unknown number is a malformed frame). */

@@ -6,6 +6,7 @@ export {
   encodedRequestBytes,
   ProtocolError,
   QUERY_BYTES_MAX,
+  READ_REPLY_VALUE_BYTES_MAX,
   REQUEST_HEADER_BYTES,
   REQUEST_KIND_WRITE,
   REQUEST_KIND_ADMIN,

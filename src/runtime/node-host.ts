@@ -24,7 +24,7 @@
 
 import { ErrorCode, fail } from '../base/index.ts';
 import { EntryType, NONE, RaftNode, type ConfChange, type ConfState, type Entry, type Message, type RaftConfig, type Ready, type Role, type Snapshot, type Storage } from '../core/index.ts';
-import { checkRangeQuery, checkRedisCommand, isKvBatch, type SnapshotCancel, KV_KEY_BYTES_MAX, KvError, KvStateMachine, type KvRangeQuery, type StateMachine } from '../kv/index.ts';
+import { checkRangeQuery, checkRedisCommand, isKvBatch, KV_REDIS_COMMANDS_MAX, type SnapshotCancel, KV_KEY_BYTES_MAX, KvError, KvStateMachine, type KvRangeQuery, type StateMachine } from '../kv/index.ts';
 import type { PersistBatch } from '../storage/index.ts';
 import {
   decodeRequest,
@@ -132,6 +132,8 @@ export interface NodeStatus {
   readonly restoring: boolean;
   /** Raft messages dropped, and requests refused with NOT_LEADER, while the state machine restored. */
   readonly droppedWhileRestoring: number;
+  /** Replies too large for their client link's frames, answered FRAME_TOO_LARGE instead (a bound set wrong: never expected). */
+  readonly repliesTooLarge: number;
 }
 
 /** Work of the state machine's that the host waits for, and how it settled. */
@@ -174,6 +176,7 @@ export class NodeHost {
   /** A snapshot the state machine gives async: taken at `index` in configuration `conf`, stored once it settles. */
   private snapshotting: (Awaited<Uint8Array> & { readonly index: number; readonly conf: ConfState; readonly machine: KvStateMachine; readonly cancel: SnapshotCancel }) | undefined;
   private droppedWhileRestoring = 0;
+  private repliesTooLarge = 0;
 
   constructor(options: NodeHostOptions, sink: HostSink) {
     this.storage = options.storage;
@@ -364,12 +367,15 @@ export class NodeHost {
         this.reads.queueQuery(req.requestId, req.consistency, req.data);
         return;
       case 'redis': {
-        const checked = checkRedisCommand(req.command);
-        if (!(isConsistency(req.consistency) && 'kind' in checked && checked.kind === 'read')) {
+        const readsOnly = req.commands.every((c) => {
+          const checked = checkRedisCommand(c);
+          return 'kind' in checked && checked.kind === 'read';
+        });
+        if (!(isConsistency(req.consistency) && readsOnly && req.commands.length <= KV_REDIS_COMMANDS_MAX)) {
           this.refuseMalformed(req.requestId, false);
           return;
         }
-        this.reads.queueRedis(req.requestId, req.consistency, req.command);
+        this.reads.queueRedis(req.requestId, req.consistency, req.commands);
         return;
       }
       default:
@@ -435,12 +441,18 @@ export class NodeHost {
       ...(this.snapshotFailure === undefined ? {} : { snapshotFailure: this.snapshotFailure }),
       restoring: this.restoring !== undefined,
       droppedWhileRestoring: this.droppedWhileRestoring,
+      repliesTooLarge: this.repliesTooLarge,
     };
   }
 
   /** Counts peer messages the caller dropped unread (they did not decode, or came from the wrong sender). */
   notePeerMessageRefused(): void {
     this.peerMessagesRefused++;
+  }
+
+  /** Counts a reply the caller could not send, too large for its link's frames (it answered FRAME_TOO_LARGE instead). */
+  noteReplyTooLarge(): void {
+    this.repliesTooLarge++;
   }
 
   /** Counts client frames the caller dropped unread (a client link whose ring is corrupt, say). */

@@ -337,6 +337,15 @@ class NodeWorker {
     try {
       c.replies.send(r);
     } catch (error) {
+      // A reply larger than the link's frames fails its own request (or ends its watch), typed;
+      // the link and the node go on. Every kind of reply is bounded below the frames the node
+      // is given, so this is a bound set wrong, not load: it must not take the node down.
+      if (error instanceof RingError && error.code === RingErrorCode.FRAME_TOO_LARGE && r.kind !== 'error' && r.kind !== 'watch-end') {
+        this.host.noteReplyTooLarge();
+        const code = ErrorCode.FRAME_TOO_LARGE;
+        this.sendReply(r.kind === 'watch-event' || r.kind === 'watch-start' ? { kind: 'watch-end', requestId: r.requestId, code } : { kind: 'error', requestId: r.requestId, code, leaderHint: 0, proposed: false });
+        return;
+      }
       this.breakLink(c, error);
     }
   }

@@ -41,8 +41,8 @@ type PendingRead =
   | { readonly requestId: number; readonly range?: undefined; readonly lease: { readonly op: LeaseOp; readonly id: number }; readonly query?: undefined; readonly redis?: undefined }
   /** A query of the cluster's own state machine (kv/app-machine.ts). */
   | { readonly requestId: number; readonly range?: undefined; readonly lease?: undefined; readonly query: Uint8Array; readonly redis?: undefined }
-  /** A Redis command that only reads (kv/redis.ts). */
-  | { readonly requestId: number; readonly range?: undefined; readonly lease?: undefined; readonly query?: undefined; readonly redis: readonly Uint8Array[] };
+  /** Redis commands that only read (kv/redis.ts), run on one state. */
+  | { readonly requestId: number; readonly range?: undefined; readonly lease?: undefined; readonly query?: undefined; readonly redis: readonly (readonly Uint8Array[])[] };
 
 export interface ReadQueueOptions {
   /** Only for the simulator's planted bug (NodeHost.rangeReadsServedLocally): range reads skip the leader and ReadIndex. */
@@ -96,9 +96,9 @@ export class ReadQueue {
     this.take({ requestId, query }, consistency);
   }
 
-  /** Takes a Redis command that only reads (checked: kv/redis.ts), as {@link queue} takes a read of one key. */
-  queueRedis(requestId: number, consistency: WireConsistency, command: readonly Uint8Array[]): void {
-    this.take({ requestId, redis: command }, consistency);
+  /** Takes Redis commands that only read (checked: kv/redis.ts), as {@link queue} takes a read of one key. */
+  queueRedis(requestId: number, consistency: WireConsistency, commands: readonly (readonly Uint8Array[])[]): void {
+    this.take({ requestId, redis: commands }, consistency);
   }
 
   /** Takes a lease keep-alive or time-to-live: on the leader, into the next linearizable round. */

@@ -90,13 +90,13 @@ const NODE_ID = integer(1, 1, Number.MAX_SAFE_INTEGER);
 export const CLUSTER_TOKEN_CHARS_MAX = 1_024;
 /** Largest configuration file: checked before it is read. */
 export const CONFIG_FILE_BYTES_MAX = 1 << 20;
+/** Longest RESP password, in characters. */
+const RESP_PASSWORD_CHARS_MAX = 1024;
 /**
  * Room in a peer message beyond the entry or snapshot bytes it carries: the message header,
  * the entries' headers and the varints of the codec. Generous on purpose: it is a bound that
  * must hold, not an estimate.
  */
-/** Longest RESP password, in characters. */
-const RESP_PASSWORD_CHARS_MAX = 1024;
 export const PEER_MESSAGE_HEADROOM_BYTES = 64 << 10;
 
 /** What the operator writes: flags and file keys alike (see the module comment); each top-level value is checked when resolved. */

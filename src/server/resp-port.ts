@@ -16,10 +16,15 @@
  * leader (the client port does); with no leader the reply is `-CLUSTERDOWN`, and the client
  * may retry.
  *
- * **Order and bounds.** Replies leave in the order of the commands, however the answers
- * come back; a connection stops reading while RESP_PIPELINE_MAX commands wait for theirs, or
- * while more than RESP_OUTPUT_BYTES_MAX bytes of replies wait for it to read them, and one
- * whose unread replies pass RESP_OUTPUT_BYTES_HARD_MAX is closed. A request past the parser's
+ * **Order.** A connection's commands take effect in the order it sent them, as on Redis: its
+ * store commands go out in groups, one group at a time, each after the one before has been
+ * answered; a run of writes is one log entry (so a pipeline of writes costs one proposal), a
+ * run of reads one read of one state. Replies leave in the order of the commands.
+ *
+ * **Bounds.** A connection stops reading while RESP_PIPELINE_MAX commands wait for theirs, or
+ * while more than RESP_OUTPUT_BYTES_MAX bytes of replies wait for it to read them; one that
+ * reads none of them for RESP_OUTPUT_STALL_MS, or whose unread replies pass
+ * RESP_OUTPUT_BYTES_HARD_MAX, is closed. A request past the parser's
  * bounds (resp/parser.ts: a bulk string over KV_VALUE_BYTES_MAX, a line over 64 KiB, a
  * command over RESP_COMMAND_BYTES_MAX) is answered `-ERR Protocol error: ...` and the
  * connection closed: the node is untouched.
@@ -27,8 +32,8 @@
 import { createServer, type Server, type Socket } from 'node:net';
 import { ErrorCode, RingraftError } from '../base/index.ts';
 import type { KvClient } from '../cluster/index.ts';
-import { checkRedisCommand, KV_VALUE_BYTES_MAX, REDIS_STORE_COMMANDS, redisCommandName } from '../kv/index.ts';
-import { RESP_LINE_BYTES_MAX, RespProtocolError, RespRequestParser, RespWriter, type RespCommand } from '../resp/index.ts';
+import { checkRedisCommand, KV_VALUE_BYTES_MAX, REDIS_STORE_COMMANDS, redisCommandName, redisWriteReplyIsSmall } from '../kv/index.ts';
+import { countReplies, RESP_LINE_BYTES_MAX, RespRequestParser, RespWriter, type RespCommand } from '../resp/index.ts';
 import type { ReadConsistency } from '../runtime/index.ts';
 import { formatHostPort, type HostPort } from './host-port.ts';
 import type { Logger } from './log.ts';
@@ -39,6 +44,8 @@ export const RESP_PIPELINE_MAX = 1024;
 export const RESP_OUTPUT_BYTES_MAX = 8 << 20;
 /** Bytes of replies a connection has not read, past which it is closed (Redis's client-output-buffer-limit). */
 export const RESP_OUTPUT_BYTES_HARD_MAX = 64 << 20;
+/** A connection that reads none of its replies for this long, while it has RESP_OUTPUT_BYTES_MAX of them waiting, is closed. */
+export const RESP_OUTPUT_STALL_MS = 5_000;
 /** Most bytes one command takes on the wire: a write request's worth, with RESP's framing. */
 export const RESP_COMMAND_BYTES_MAX = 4 << 20;
 /** Connections at most; past them a new one is told so and closed. */
@@ -48,6 +55,7 @@ export const RESP_CONNECTIONS_MAX = 10_000;
 const REDIS_VERSION = '7.0.0';
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
+const EMPTY = new Uint8Array(0);
 
 /** What the port needs of its node server. */
 export interface RespPortHost {
@@ -71,6 +79,7 @@ export interface RespPortStats {
   readonly connections: number;
   readonly commands: number;
   readonly protocolErrors: number;
+  readonly stalledClosed: number;
 }
 
 export class RespPort {
@@ -78,6 +87,8 @@ export class RespPort {
   private nextId = 1;
   commands = 0;
   protocolErrors = 0;
+  /** Connections closed because they read none of their backed-up replies. */
+  stalledClosed = 0;
 
   private constructor(
     private readonly server: Server,
@@ -103,7 +114,7 @@ export class RespPort {
   }
 
   stats(): RespPortStats {
-    return { connections: this.connections.size, commands: this.commands, protocolErrors: this.protocolErrors };
+    return { connections: this.connections.size, commands: this.commands, protocolErrors: this.protocolErrors, stalledClosed: this.stalledClosed };
   }
 
   /** Stops listening and closes every connection. */
@@ -130,6 +141,20 @@ interface Slot {
   closeAfter: boolean;
 }
 
+/** A store command waiting for its turn: a write, a read (at the consistency the connection had when it came), or an EXEC's commands. */
+interface Queued {
+  readonly kind: 'write' | 'read' | 'exec';
+  readonly commands: RespCommand[];
+  readonly consistency: ReadConsistency;
+  readonly slot: Slot;
+  readonly bytes: number;
+}
+
+/** Most commands in one group (one log entry, or one read). */
+const GROUP_COMMANDS_MAX = 256;
+/** Most bytes of commands in one group: a write request's worth, with room for its framing. */
+const GROUP_BYTES_MAX = 1 << 20;
+
 class RespConnection {
   private readonly parser = new RespRequestParser({ bulkBytesMax: KV_VALUE_BYTES_MAX, argsMax: 1 << 20, lineBytesMax: RESP_LINE_BYTES_MAX, commandBytesMax: RESP_COMMAND_BYTES_MAX });
   private readonly slots: Slot[] = [];
@@ -141,6 +166,11 @@ class RespConnection {
   private multi: { commands: RespCommand[]; failed: boolean } | undefined;
   private closing = false;
   private paused = false;
+  /** Store commands not yet sent, and whether a group of them is out. */
+  private readonly queued: Queued[] = [];
+  private sending = false;
+  /** The timer that cuts off a client that reads none of its backed-up replies (watchStall). */
+  private stall: { readonly timer: NodeJS.Timeout } | undefined;
 
   constructor(
     private readonly port: RespPort,
@@ -149,35 +179,37 @@ class RespConnection {
   ) {
     this.authenticated = port.password === undefined;
     socket.on('data', (chunk: Buffer) => this.onData(chunk));
-    socket.on('drain', () => this.maybeResume());
+    socket.on('drain', () => {
+      this.send();
+      this.maybeResume();
+    });
     socket.on('error', () => socket.destroy());
   }
 
   destroy(): void {
     this.closing = true;
+    if (this.stall !== undefined) clearTimeout(this.stall.timer);
+    this.stall = undefined;
     this.socket.destroy();
   }
 
   private onData(chunk: Buffer): void {
     if (this.closing) return;
-    let commands: RespCommand[];
-    try {
-      commands = this.parser.push(chunk);
-    } catch (error) {
-      if (!(error instanceof RespProtocolError)) throw error;
-      this.port.protocolErrors++;
-      this.closing = true;
-      this.socket.pause();
-      // The replies before it first, then the error, then the end.
-      this.slots.push({ bytes: this.writer().error(`ERR ${error.message}`).take(), closeAfter: true });
-      this.flush();
-      return;
-    }
+    const commands = this.parser.push(chunk);
     for (const command of commands) {
       if (this.closing) break;
       this.port.commands++;
       this.run(command);
     }
+    const failure = this.parser.failure;
+    if (failure !== undefined && !this.closing) {
+      this.port.protocolErrors++;
+      this.closing = true;
+      this.socket.pause();
+      // The replies to the commands before it first, then the error, then the end.
+      this.slots.push({ bytes: this.writer().error(`ERR ${failure.message}`).take(), closeAfter: true });
+    }
+    this.send();
     this.flush();
     this.maybePause();
   }
@@ -193,21 +225,28 @@ class RespConnection {
     this.slots.push({ bytes: w.take(), closeAfter });
   }
 
-  /** A slot answered when `reply` settles: RESP2 bytes from the store, or an error. */
+  /** Whether a queued command may share its group: not an EXEC, nor a write whose reply holds a value (it gets the entry's whole reply bound). */
+  private shares(q: Queued): boolean {
+    return q.kind === 'read' || (q.kind === 'write' && redisWriteReplyIsSmall(q.commands[0]!));
+  }
+
+  /** A slot answered when `reply` settles: RESP2 bytes, or an error (for INFO: not a store command, so not queued). */
   private later(reply: Promise<Uint8Array>): void {
     const slot: Slot = { bytes: undefined, closeAfter: false };
     this.slots.push(slot);
-    reply.then(
-      (bytes) => {
-        slot.bytes = this.protocol === 3 ? this.writer().encoded(bytes).take() : bytes;
-      },
-      (error: unknown) => {
-        slot.bytes = this.writer().error(errorText(error)).take();
-      },
-    ).finally(() => {
-      this.flush();
-      this.maybeResume();
-    });
+    reply
+      .then(
+        (bytes) => {
+          slot.bytes = this.protocol === 3 ? this.writer().encoded(bytes).take() : bytes;
+        },
+        (error: unknown) => {
+          slot.bytes = this.writer().error(errorText(error)).take();
+        },
+      )
+      .finally(() => {
+        this.flush();
+        this.maybeResume();
+      });
   }
 
   private run(command: RespCommand): void {
@@ -272,9 +311,64 @@ class RespConnection {
     const checked = checkRedisCommand(command);
     if ('error' in checked) return this.answer((w) => w.error(checked.error));
     if (this.port.host.isDraining()) return this.answer((w) => w.error('CLUSTERDOWN this node is shutting down: ask another'));
+    this.enqueue(checked.kind, [command]);
+  }
+
+  /** Queues store commands behind the ones before them, with a slot for their reply. */
+  private enqueue(kind: Queued['kind'], commands: RespCommand[]): void {
+    const slot: Slot = { bytes: undefined, closeAfter: false };
+    this.slots.push(slot);
+    let bytes = 0;
+    for (const c of commands) for (const word of c) bytes += word.length + 16;
+    this.queued.push({ kind, commands, consistency: this.consistency, slot, bytes });
+  }
+
+  /**
+   * Sends the next group of queued store commands, if none is out: the longest run of the
+   * same kind (reads at one consistency) within the group's bounds, an EXEC alone. Its reply
+   * holds each command's, one after another: it goes in the first command's slot, and the
+   * others' are empty.
+   */
+  private send(): void {
+    // No more answers while the client has not read those it has: they would only wait here.
+    if (this.sending || this.queued.length === 0 || this.socket.writableLength > RESP_OUTPUT_BYTES_MAX) return;
+    const first = this.queued[0]!;
+    let n = 1;
+    let bytes = first.bytes;
+    if (this.shares(first)) {
+      while (n < this.queued.length && n < GROUP_COMMANDS_MAX) {
+        const next = this.queued[n]!;
+        if (next.kind !== first.kind || !this.shares(next) || next.consistency !== first.consistency || bytes + next.bytes > GROUP_BYTES_MAX) break;
+        bytes += next.bytes;
+        n++;
+      }
+    }
+    const group = this.queued.splice(0, n);
     const client = this.port.host.client;
-    if (checked.kind === 'read') this.later(client.redisRead(command, { consistency: this.consistency }));
-    else this.later(client.redis([command], false));
+    const commands = group.flatMap((q) => q.commands);
+    const reply =
+      first.kind === 'read' ? client.redisRead(commands, { consistency: first.consistency }) : client.redis(commands, first.kind === 'exec');
+    this.sending = true;
+    reply
+      .then(
+        (encoded) => {
+          // Reads answer as many as their replies' bound holds: the rest go again, first.
+          const answered = first.kind === 'read' ? countReplies(encoded) : group.length;
+          if (answered < group.length) this.queued.unshift(...group.splice(answered));
+          group[0]!.slot.bytes = this.protocol === 3 ? this.writer().encoded(encoded).take() : encoded;
+          for (let i = 1; i < group.length; i++) group[i]!.slot.bytes = EMPTY;
+        },
+        (error: unknown) => {
+          const text = errorText(error);
+          for (const q of group) q.slot.bytes = this.writer().error(text).take();
+        },
+      )
+      .finally(() => {
+        this.sending = false;
+        this.send();
+        this.flush();
+        this.maybeResume();
+      });
   }
 
   /** A command inside MULTI: queued if the store runs it, else refused (and EXEC will abort). */
@@ -296,7 +390,7 @@ class RespConnection {
     this.multi = undefined;
     if (multi.failed) return this.answer((w) => w.error('EXECABORT Transaction discarded because of previous errors.'));
     if (multi.commands.length === 0) return this.answer((w) => w.array(0));
-    this.later(this.port.host.client.redis(multi.commands, true));
+    this.enqueue('exec', multi.commands);
   }
 
   private hello(command: RespCommand): void {
@@ -368,7 +462,7 @@ class RespConnection {
 
   private async info(): Promise<Uint8Array> {
     const host = this.port.host;
-    const keys = await host.client.redisRead([encoder.encode('DBSIZE')], { consistency: 'stale' });
+    const keys = await host.client.redisRead([[encoder.encode('DBSIZE')]], { consistency: 'stale' });
     const count = Number(decoder.decode(keys).slice(1).trim());
     const role = await host.role();
     const text = [
@@ -488,14 +582,48 @@ class RespConnection {
       this.paused = true;
       this.socket.pause();
     }
+    this.watchStall();
   }
 
   private maybeResume(): void {
+    this.watchStall();
     if (!this.paused || this.closing) return;
     if (this.slots.length < RESP_PIPELINE_MAX / 2 && this.socket.writableLength <= RESP_OUTPUT_BYTES_MAX) {
       this.paused = false;
       this.socket.resume();
     }
+  }
+
+  /** Bytes of replies the kernel has taken (bytesWritten counts those still buffered here too). */
+  private bytesSent(): number {
+    return this.socket.bytesWritten - this.socket.writableLength;
+  }
+
+  /**
+   * While replies back up past RESP_OUTPUT_BYTES_MAX, a timer: a client that has not read any
+   * of them when it fires (the same bytes still wait) is cut off, its memory given back.
+   */
+  private watchStall(): void {
+    const backedUp = this.socket.writableLength > RESP_OUTPUT_BYTES_MAX;
+    if (!backedUp || this.closing) {
+      if (this.stall !== undefined) clearTimeout(this.stall.timer);
+      this.stall = undefined;
+      return;
+    }
+    if (this.stall !== undefined) return;
+    const written = this.bytesSent();
+    const timer = setTimeout(() => {
+      this.stall = undefined;
+      if (this.bytesSent() === written && this.socket.writableLength > RESP_OUTPUT_BYTES_MAX) {
+        this.port.host.log.log('warn', 'resp', `RESP connection ${this.id} read none of its ${this.socket.writableLength} bytes of replies in ${RESP_OUTPUT_STALL_MS} ms; closed`);
+        this.port.stalledClosed++;
+        this.destroy();
+      } else {
+        this.watchStall();
+      }
+    }, RESP_OUTPUT_STALL_MS);
+    timer.unref();
+    this.stall = { timer };
   }
 }
 

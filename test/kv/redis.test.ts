@@ -108,7 +108,7 @@ class Store {
 
   run(command: Uint8Array[]): string {
     const name = dec.decode(command[0]).toLowerCase();
-    if (READS.has(name)) return dec.decode(this.kv.redisRead(command));
+    if (READS.has(name)) return dec.decode(this.kv.redisRead([command]));
     return this.write([command], false);
   }
 
@@ -199,7 +199,7 @@ describe('Redis commands in the store', () => {
     let cursor = '0';
     let calls = 0;
     do {
-      const reply = dec.decode(store.kv.redisRead(words('SCAN', cursor, 'COUNT', '7', 'MATCH', 'key:*')));
+      const reply = dec.decode(store.kv.redisRead([words('SCAN', cursor, 'COUNT', '7', 'MATCH', 'key:*')]));
       const lines = reply.split('\r\n');
       cursor = lines[2]!;
       for (let i = 5; i < lines.length; i += 2) if (lines[i] !== '') seen.push(lines[i]!);
@@ -209,7 +209,7 @@ describe('Redis commands in the store', () => {
     } while (cursor !== '0');
     expect(seen).toEqual(Array.from({ length: 25 }, (_, i) => `key:${String(i).padStart(2, '0')}`));
     expect(calls).toBe(4);
-    expect(dec.decode(store.kv.redisRead(words('SCAN', '12x')))).toBe('-ERR invalid cursor\r\n');
+    expect(dec.decode(store.kv.redisRead([words('SCAN', '12x')]))).toBe('-ERR invalid cursor\r\n');
     expect(decodeCursor(encodeCursor(Uint8Array.of(0, 255, 7)))).toEqual(Uint8Array.of(0, 255, 7));
     expect(decodeCursor('1256')).toBeNull();
   });
@@ -228,7 +228,7 @@ describe('Redis commands in the store', () => {
     const retry = copy.apply(copy.appliedIndex + 1, encodeKvRequest({ clientId: 7, seq: 4, command: { op: 'redis', commands: [words('INCR', 'n')], transaction: false } }));
     expect(retry.status).toBe('duplicate');
     expect(dec.decode((retry.result as { encoded: Uint8Array }).encoded)).toBe(reply);
-    expect(dec.decode(copy.redisRead(words('GET', 'n')))).toBe('$1\r\n1\r\n');
+    expect(dec.decode(copy.redisRead([words('GET', 'n')]))).toBe('$1\r\n1\r\n');
   });
 
   it('parses integers and globs as Redis does', () => {

@@ -32,13 +32,11 @@ function parseAll(bytes: Uint8Array, cuts: readonly number[] = []): Uint8Array[]
 
 function refusal(bytes: string | Uint8Array): string {
   const p = new RespRequestParser(LIMITS);
-  try {
-    p.push(typeof bytes === 'string' ? enc.encode(bytes) : bytes);
-  } catch (error) {
-    expect(error).toBeInstanceOf(RespProtocolError);
-    return (error as Error).message;
-  }
-  throw new Error('not refused');
+  p.push(typeof bytes === 'string' ? enc.encode(bytes) : bytes);
+  expect(p.failure).toBeInstanceOf(RespProtocolError);
+  // Nothing more is taken after a refusal.
+  expect(p.push(enc.encode('PING\r\n'))).toEqual([]);
+  return p.failure!.message;
 }
 
 describe('the RESP request parser', () => {
@@ -77,6 +75,12 @@ describe('the RESP request parser', () => {
     expect(refusal('SET "a\r\n')).toBe('Protocol error: unbalanced quotes in request');
     // A command over commandBytesMax: 16 bulk strings of 1000 bytes each are over 4096.
     expect(refusal(encodeArray(Array.from({ length: 16 }, () => new Uint8Array(1000))))).toBe('Protocol error: command too large');
+  });
+
+  it('returns the commands before a refusal, then the refusal', () => {
+    const p = new RespRequestParser(LIMITS);
+    expect(text(p.push(enc.encode('PING\r\n*1\r\n$4\r\nECHO\r\n*1\r\n:1\r\n')))).toEqual([['PING'], ['ECHO']]);
+    expect(p.failure?.message).toBe("Protocol error: expected '$', got ':'");
   });
 
   it('holds at most one command\'s bytes: an unterminated one waits, bounded', () => {

@@ -11,7 +11,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { ERROR_CODE_WIRE_MAX, ErrorCode, errorCodeWire } from '../../src/base/index.ts';
 import { COPY_POOL_ITEM_BYTES_MAX, CopyPool } from '../../src/codec/index.ts';
-import { KV_KEY_BYTES_MAX, KV_RANGE_ENTRIES_MAX, KV_VALUE_BYTES_MAX, type KvWriteResult } from '../../src/kv/index.ts';
+import { KV_KEY_BYTES_MAX, KV_RANGE_ENTRIES_MAX, KV_VALUE_BYTES_MAX, REDIS_READ_REPLY_BYTES_MAX, type KvWriteResult } from '../../src/kv/index.ts';
 import {
   ADMIN_BODY_BYTES_MAX,
   decodeReply,
@@ -20,6 +20,7 @@ import {
   encodedReplyBytes,
   encodedRequestBytes,
   ProtocolError,
+  READ_REPLY_VALUE_BYTES_MAX,
   writeReply,
   writeRequest,
   WRITE_REQUEST_BYTES_MAX,
@@ -260,6 +261,17 @@ describe('replies', () => {
     const absent = decodeReply(encodeReply({ kind: 'read', requestId: 1, index: 5, value: undefined }));
     expect(empty).toEqual({ kind: 'read', requestId: 1, index: 5, value: new Uint8Array() });
     expect(absent).toEqual({ kind: 'read', requestId: 1, index: 5, value: undefined });
+  });
+
+  it('carry the largest value a node reads out: Redis reads\' replies, past a key\'s value, both ways of decoding', () => {
+    expect(READ_REPLY_VALUE_BYTES_MAX).toBeGreaterThanOrEqual(REDIS_READ_REPLY_BYTES_MAX);
+    expect(READ_REPLY_VALUE_BYTES_MAX).toBeGreaterThan(KV_VALUE_BYTES_MAX);
+    const value = new Uint8Array(READ_REPLY_VALUE_BYTES_MAX).fill(3);
+    const frame = encodeReply({ kind: 'read', requestId: 2, index: 9, value });
+    for (const decoded of [decodeReply(frame), decodeReplyAt(frame, new DataView(frame.buffer, frame.byteOffset, frame.byteLength), 0, frame.length, new CopyPool())]) {
+      expect(decoded.kind === 'read' && decoded.value !== undefined && Buffer.from(decoded.value).equals(Buffer.from(value))).toBe(true);
+    }
+    expect(caught(() => decodeReply(encodeReply({ kind: 'read', requestId: 2, index: 9, value: new Uint8Array(READ_REPLY_VALUE_BYTES_MAX + 1) })))).toBeInstanceOf(ProtocolError);
   });
 });
 

@@ -46,9 +46,10 @@ export function processClusters(): (
   /**
    * `proxied`: every peer connection through its own fault proxy (node i to node j:
    * proxies[i][j]). `members`: only nodes 1..members form the cluster and start; the others
-   * get ports and directories, and are started later (with --join) to be added.
+   * get ports and directories, and are started later (with --join) to be added. `argsOf`:
+   * flags of each node's own (a port of its own, say).
    */
-  options?: { readonly proxied?: boolean; readonly members?: number },
+  options?: { readonly proxied?: boolean; readonly members?: number; readonly argsOf?: (id: number) => readonly string[] },
 ) => Promise<ProcessCluster> {
   const dirs = tempDirs();
   const live: ServeProcess[] = [];
@@ -92,7 +93,7 @@ export function processClusters(): (
         const args = [
           BIN, 'serve', '--id', String(id), '--data-dir', dataDirs[id - 1]!,
           '--listen-peer', `${HOST}:${ports.peer[id - 1]}`, '--listen-client', `${HOST}:${ports.client[id - 1]}`,
-          '--initial-cluster', initialClusterOf(id), '--cluster-token', TOKEN, '--config', configFile, ...extraArgs, ...more,
+          '--initial-cluster', initialClusterOf(id), '--cluster-token', TOKEN, '--config', configFile, ...extraArgs, ...(options.argsOf?.(id) ?? []), ...more,
         ];
         const p = spawnServe(id, args);
         live.push(p);

@@ -1,0 +1,266 @@
+// The RESP port of `ringraft serve` (src/server/resp-port.ts), on three real processes with
+// durable writes: redis-cli gives the same output against a follower's port as against
+// redis-server; redis-benchmark runs without error, and through a SIGKILL of the leader its
+// errors stop once the cluster has recovered; ioredis and node-redis connect, pipeline and run
+// MULTI through a leader change; a history of concurrent RESP clients through a leader crash
+// is linearizable; and bad input (a bulk over the bound, binary junk, a request cut short, a
+// client that never reads) gets an error and a closed connection, the node unharmed.
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { connect as connectSocket, type Socket } from 'node:net';
+import { createClient } from '@redis/client';
+import { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { checkLinearizable, type HistoryOp } from '../../src/sim/index.ts';
+import { freePort, HOST, waitFor } from './helpers.ts';
+import { processClusters, type ProcessCluster } from './processes.ts';
+
+const cluster = processClusters();
+
+async function respCluster(): Promise<{ c: ProcessCluster; resp: number[] }> {
+  const resp = [await freePort(), await freePort(), await freePort()];
+  const c = await cluster(3, [], {}, { argsOf: (id) => ['--listen-resp', `${HOST}:${resp[id - 1]}`] });
+  return { c, resp };
+}
+
+/** A node that does not lead, once there is a leader. */
+async function follower(c: ProcessCluster): Promise<{ leader: number; follower: number }> {
+  const leader = await c.leader();
+  return { leader, follower: leader === 1 ? 2 : 1 };
+}
+
+let redisServer: ChildProcess | undefined;
+let redisPort = 0;
+
+beforeAll(async () => {
+  redisPort = await freePort();
+  redisServer = spawn('redis-server', ['--port', String(redisPort), '--bind', HOST, '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
+  for (let i = 0; i < 200; i++) {
+    if (spawnSync('redis-cli', ['-h', HOST, '-p', String(redisPort), 'ping'], { encoding: 'utf8' }).stdout.trim() === 'PONG') return;
+    await new Promise((r) => setTimeout(r, 25));
+  }
+  throw new Error('redis-server did not start');
+}, 20_000);
+
+afterAll(() => {
+  if (redisServer?.pid !== undefined) process.kill(redisServer.pid);
+});
+
+const SCRIPT = [
+  'SET a 1',
+  'GET a',
+  'INCR a',
+  'INCRBY a 10',
+  'DECR a',
+  'APPEND a xyz',
+  'STRLEN a',
+  'INCR a',
+  'SET b hello NX',
+  'SET b bye NX',
+  'SET b bye XX GET',
+  'GETDEL b',
+  'EXISTS a b',
+  'MSET k1 v1 k2 v2 k3 v3',
+  'MGET k1 k2 nokey',
+  'MULTI',
+  'INCR counter',
+  'INCR counter',
+  'GET counter',
+  'EXEC',
+  'DEL k1 k2 nokey',
+  'SCAN 0 MATCH k* COUNT 1000',
+  'KEYS k*',
+  'DBSIZE',
+  'NOSUCHCOMMAND x',
+  'GET',
+  'PING',
+  'ECHO "two words"',
+].join('\n');
+
+function redisCli(port: number, script: string): string {
+  const r = spawnSync('redis-cli', ['-h', HOST, '-p', String(port)], { input: `${script}\n`, encoding: 'utf8', timeout: 30_000 });
+  if (r.status !== 0) throw new Error(`redis-cli exited ${r.status}: ${r.stderr}`);
+  return r.stdout;
+}
+
+function benchmark(port: number, args: readonly string[]): { status: number | null; out: string; errors: number } {
+  const r = spawnSync('redis-benchmark', ['-h', HOST, '-p', String(port), '-q', '-e', ...args], { encoding: 'utf8', timeout: 120_000 });
+  const out = `${r.stdout}${r.stderr}`;
+  return { status: r.status, out, errors: out.split('\n').filter((l) => /Error from server|ERR|CLUSTERDOWN/.test(l)).length };
+}
+
+describe('the RESP port', () => {
+  it('answers redis-cli as redis-server does, on a follower', async () => {
+    const { c, resp } = await respCluster();
+    const { follower: f } = await follower(c);
+    spawnSync('redis-cli', ['-h', HOST, '-p', String(redisPort), 'flushall']);
+    const theirs = redisCli(redisPort, SCRIPT);
+    const ours = redisCli(resp[f - 1]!, SCRIPT);
+    expect(ours).toBe(theirs);
+    // Every node has it, through its own port, read linearizably.
+    for (const port of resp) expect(redisCli(port, 'GET counter\nGET a').trim().split('\n')).toEqual(['2', '11xyz']);
+  }, 60_000);
+
+  it('runs redis-benchmark without error, and through a SIGKILL of the leader its errors stop once the cluster recovers', async () => {
+    const { c, resp } = await respCluster();
+    const { leader, follower: f } = await follower(c);
+    const port = resp[f - 1]!;
+    for (const pipeline of [[], ['-P', '16']]) {
+      const r = benchmark(port, ['-t', 'set,get,incr,mset', '-n', '3000', '-c', '20', ...pipeline]);
+      expect(r.status, r.out).toBe(0);
+      expect(r.errors, r.out).toBe(0);
+      for (const test of ['SET', 'GET', 'INCR', 'MSET']) expect(r.out).toMatch(new RegExp(`${test}[^:\\n]*: [0-9.]+ requests per second`));
+    }
+    // Through the kill: a longer run on the follower's port, the leader killed and restarted meanwhile.
+    const during = new Promise<{ status: number | null; out: string; errors: number }>((resolve) => {
+      const child = spawn('redis-benchmark', ['-h', HOST, '-p', String(port), '-q', '-e', '-t', 'set', '-n', '40000', '-c', '20'], { stdio: ['ignore', 'pipe', 'pipe'] });
+      let out = '';
+      child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+      child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
+      child.on('exit', (status) => resolve({ status, out, errors: out.split('\n').filter((l) => /Error from server/.test(l)).length }));
+    });
+    await new Promise((r) => setTimeout(r, 700));
+    c.signal(leader, 'SIGKILL');
+    await c.nodes.get(leader)!.exited;
+    await new Promise((r) => setTimeout(r, 500));
+    await c.start(leader);
+    const r = await during;
+    expect(r.status, r.out).toBe(0);
+    console.log(`redis-benchmark through a SIGKILL of the leader: ${r.errors} error lines (the benchmark prints at most one a second)`);
+    await c.leader();
+    const after = benchmark(port, ['-t', 'set,get', '-n', '3000', '-c', '20']);
+    expect(after.status, after.out).toBe(0);
+    expect(after.errors, after.out).toBe(0);
+  }, 180_000);
+
+  it('serves ioredis and node-redis: pipelines and MULTI, through a leader change', async () => {
+    const { c, resp } = await respCluster();
+    const { leader, follower: f } = await follower(c);
+    const io = new Redis({ host: HOST, port: resp[f - 1]!, maxRetriesPerRequest: 50, lazyConnect: true });
+    const nr = createClient({ socket: { host: HOST, port: resp[f - 1]!, reconnectStrategy: () => 50 }, RESP: 3 });
+    nr.on('error', () => {});
+    await io.connect();
+    await nr.connect();
+    try {
+      const piped = await io.pipeline().set('p1', 'a').set('p2', 'b').incr('n').mget('p1', 'p2', 'none').exec();
+      expect(piped!.map(([e, v]) => (e === null ? v : String(e)))).toEqual(['OK', 'OK', 1, ['a', 'b', null]]);
+      expect(await io.multi().incr('n').incrby('n', 5).get('n').exec()).toEqual([[null, 2], [null, 7], [null, '7']]);
+      expect(await nr.multi().set('m', 'x').append('m', 'y').get('m').exec()).toEqual(['OK', 2, 'xy']);
+      expect(await nr.get('none')).toBeNull();
+      expect(await nr.hello()).toMatchObject({ proto: 3 });
+      // The leader goes down: commands fail with CLUSTERDOWN for an election's time; retried, they go through.
+      c.signal(leader, 'SIGKILL');
+      await c.nodes.get(leader)!.exited;
+      const retry = async <T>(f2: () => Promise<T>): Promise<T> => {
+        for (let i = 0; ; i++) {
+          try {
+            return await f2();
+          } catch (error) {
+            if (i > 200 || !/CLUSTERDOWN/.test(String(error))) throw error;
+            await new Promise((r) => setTimeout(r, 25));
+          }
+        }
+      };
+      expect(await retry(() => io.incr('n'))).toBe(8);
+      expect(await retry(() => nr.incr('n'))).toBe(9);
+      expect(await retry(() => io.pipeline().incr('n').get('n').exec())).toEqual([[null, 10], [null, '10']]);
+      expect(await retry(() => nr.multi().incr('n').get('n').exec())).toEqual([11, '11']);
+    } finally {
+      io.disconnect();
+      await nr.disconnect().catch(() => {});
+    }
+  }, 120_000);
+
+  it('keeps a history of concurrent RESP clients through a leader crash linearizable', async () => {
+    const { c, resp } = await respCluster();
+    const { leader } = await follower(c);
+    const ports = resp.filter((_, i) => i + 1 !== leader);
+    const keys = ['a', 'b', 'c'];
+    const history: HistoryOp[] = [];
+    let stop = false;
+    const clients = Array.from({ length: 4 }, (_, i) => new Redis({ host: HOST, port: ports[i % ports.length]!, maxRetriesPerRequest: 0, enableOfflineQueue: false }));
+    await Promise.all(clients.map((r) => new Promise((resolve) => r.once('ready', resolve))));
+    const run = async (client: number, r: Redis): Promise<void> => {
+      for (let i = 0; !stop; i++) {
+        const key = keys[(client + i) % keys.length]!;
+        const kind = (['put', 'get', 'delete', 'get'] as const)[(client * 3 + i) % 4]!;
+        const value = `c${client}-${i}`;
+        const op: HistoryOp = { client, op: kind, key, value: kind === 'put' ? value : null, expected: null, output: null, call: performance.now(), return: null };
+        try {
+          if (kind === 'put') await r.set(key, value);
+          else if (kind === 'get') op.output = await r.get(key);
+          else op.output = (await r.del(key)) === 1;
+          op.return = performance.now();
+        } catch {
+          // No answer: a write may or may not have applied; a failed read had no effect.
+          op.output = null;
+          if (kind === 'get') continue;
+        }
+        history.push(op);
+      }
+    };
+    const running = clients.map((r, i) => run(i, r));
+    await new Promise((r) => setTimeout(r, 800));
+    c.signal(leader, 'SIGKILL');
+    await c.nodes.get(leader)!.exited;
+    await new Promise((r) => setTimeout(r, 800));
+    await c.start(leader);
+    await new Promise((r) => setTimeout(r, 800));
+    stop = true;
+    await Promise.all(running);
+    for (const r of clients) r.disconnect();
+    expect(history.filter((h) => h.return !== null).length).toBeGreaterThan(100);
+    const result = checkLinearizable(history);
+    expect(result.ok === true ? 'linearizable' : JSON.stringify(result).slice(0, 2_000)).toBe('linearizable');
+  }, 120_000);
+
+  it('answers bad input with an error and closes that connection, the node unharmed and its memory bounded', async () => {
+    const { c, resp } = await respCluster();
+    const port = resp[0]!;
+    /** Sends `bytes`, then collects what comes back until the server closes the connection. */
+    const exchange = (bytes: Uint8Array | string): Promise<string> =>
+      new Promise((resolve, reject) => {
+        const s = connectSocket(port, HOST, () => s.write(bytes));
+        let got = '';
+        s.on('data', (d) => (got += d.toString('latin1')));
+        s.on('close', () => resolve(got));
+        s.on('error', reject);
+        setTimeout(() => {
+          s.destroy();
+          reject(new Error(`the server kept the connection open; it sent ${JSON.stringify(got.slice(0, 200))}`));
+        }, 10_000);
+      });
+    expect(await exchange('*1\r\n$99999999\r\n')).toBe('-ERR Protocol error: invalid bulk length\r\n');
+    expect(await exchange('*2000000\r\n')).toBe('-ERR Protocol error: invalid multibulk length\r\n');
+    expect(await exchange(`PING\r\n*1\r\n:1\r\n`)).toBe("+PONG\r\n-ERR Protocol error: expected '$', got ':'\r\n");
+    // Binary junk with no line end: past 64 KiB it is a request too big to be one.
+    const junk = Buffer.alloc(100_000, 0x9c);
+    expect(await exchange(junk)).toBe('-ERR Protocol error: too big inline request\r\n');
+    // A request cut short, then the client goes: nothing to answer, nothing kept.
+    const cut = connectSocket(port, HOST, () => cut.end('*2\r\n$3\r\nSET\r\n$5\r\nab'));
+    await new Promise((r) => cut.on('close', r));
+    // A client that sends and never reads: its unread replies pass the bound and it is cut off, the server's memory bounded.
+    const pid = c.nodes.get(1)!.child.pid!;
+    const rss = (): number => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]) * 1024;
+    expect(redisCli(port, `SET big ${'x'.repeat(512 << 10)}`).trim()).toBe('OK');
+    const before = rss();
+    const greedy: Socket = connectSocket(port, HOST);
+    await new Promise((r) => greedy.once('connect', r));
+    greedy.pause();
+    const closed = new Promise((r) => greedy.once('close', r));
+    const request = Buffer.from('*2\r\n$3\r\nGET\r\n$3\r\nbig\r\n');
+    for (let i = 0; i < 2_000 && !greedy.destroyed; i++) {
+      if (!greedy.write(request)) await new Promise((r) => setTimeout(r, 5));
+    }
+    // It reads nothing: the server stops reading it, then cuts it off (RESP_OUTPUT_STALL_MS).
+    await waitFor(() => c.nodes.get(1)!.lines.some((l) => /read none of its \d+ bytes of replies/.test(String(l['msg']))) || undefined, 'the server cutting off the client that does not read', 20_000);
+    // (A paused socket hears of the close once it reads what came before it.)
+    greedy.resume();
+    await closed;
+    // 2,000 replies of 512 KiB would be 1 GiB: the server holds a bounded part of it.
+    expect(rss() - before).toBeLessThan(400 << 20);
+    // Unharmed: it answers, and the cluster writes.
+    expect(redisCli(port, 'PING\nSET after ok\nGET after').trim().split('\n')).toEqual(['PONG', 'OK', 'ok']);
+    expect((await c.status(1)).role === 'leader' || (await c.status(1)).leaderId !== 0).toBe(true);
+  }, 120_000);
+});
