@@ -28,7 +28,7 @@
  * `requestsInFlightMax` slots.
  */
 import { ErrorCode, RingraftError, SequenceTable } from '../base/index.ts';
-import { RequestBuffers, SessionPool, SESSIONS_KEPT_MAX, SlotGate, syntheticErrorReply, type KvClientHost, type ReplyTarget } from '../cluster/index.ts';
+import { expireAttempts, RequestBuffers, SessionPool, SESSIONS_KEPT_MAX, SlotGate, syntheticErrorReply, type KvClientHost, type ReplyTarget } from '../cluster/index.ts';
 import { decodeReply, encodedRequestBytes, writeRequest, type ClientReply, type ClientRequest } from '../runtime/index.ts';
 import { ClientPortConnection, type ClientPortSettingsInput, type TlsFiles } from '../transport/index.ts';
 import type { EndpointAddress } from './endpoint-address.ts';
@@ -393,16 +393,9 @@ export class NetworkEndpoint implements KvClientHost {
   }
 
   private sweep(): void {
-    const now = performance.now();
-    for (const [requestId, a] of this.attempts.select((a) => a.deadline <= now)) {
-      if (this.attempts.delete(requestId) === undefined) continue;
-      this.abandoned.set(requestId, a.slot);
-      a.target.onReply(syntheticErrorReply(requestId, ErrorCode.TIMEOUT), a.context);
-    }
-    if (this.attempts.size === 0 && this.sweeper !== undefined) {
-      clearInterval(this.sweeper);
-      this.sweeper = undefined;
-    }
+    if (expireAttempts(this.attempts, (requestId, a) => this.abandoned.set(requestId, a.slot)) || this.sweeper === undefined) return;
+    clearInterval(this.sweeper);
+    this.sweeper = undefined;
   }
 
   private notify(): void {

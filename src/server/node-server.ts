@@ -48,8 +48,7 @@
 import { Worker, MessageChannel, type MessagePort } from 'node:worker_threads';
 import { join } from 'node:path';
 import { ErrorCode, RingraftError } from '../base/index.ts';
-import { ControlChannel, DataDirLock, type ControlTarget } from '../cluster/index.ts';
-import { connect, type NetworkClient } from '../client/index.ts';
+import { CLIENT_SETTINGS, ControlChannel, DataDirLock, KvClient, type ControlTarget } from '../cluster/index.ts';
 import { formatTraceEvent, type ConfChange, type MessageType } from '../core/index.ts';
 import {
   importFactory,
@@ -83,6 +82,7 @@ import type { Logger } from './log.ts';
 import { runAdmin, type AdminTarget } from './admin.ts';
 import { ClientBridge } from './client-bridge.ts';
 import { RespPort } from './resp-port.ts';
+import { LocalEndpoint } from './local-endpoint.ts';
 import { bytesCodec, keepCopy } from './frames.ts';
 import { decodeMemberTable, encodeMemberTable, MEMBER_TABLE, PeerTable, type MemberUpdate } from './members.ts';
 import { MetricsServer, type MetricsSnapshot, type MetricsSource } from './metrics.ts';
@@ -140,8 +140,8 @@ export class NodeServer implements AdminTarget, MetricsSource {
   private workerExited: Promise<void> = Promise.resolve();
   private transport: TcpTransport | undefined;
   private clientPort: ClientPortServer | undefined;
-  /** The RESP port, and the client of this node's own client port its commands go through. */
-  private resp: { port: RespPort | undefined; client: NetworkClient } | undefined;
+  /** The RESP port, and the in-process endpoint of the client bridge its commands go through. */
+  private resp: { port: RespPort | undefined; endpoint: LocalEndpoint } | undefined;
   private pumping = false;
   private flushQueued = false;
   private readonly flushTask = (): void => {
@@ -456,21 +456,18 @@ export class NodeServer implements AdminTarget, MetricsSource {
   }
 
   /**
-   * Starts the RESP port (resp-port.ts): its commands go through a network client of this
-   * node's own client port, over loopback when the port listens on every interface, with the
-   * node's own certificate when the port asks clients for one.
+   * Starts the RESP port (resp-port.ts): its commands go through a `KvClient` whose requests
+   * the client bridge takes as those of one more connection, in this process (local-endpoint.ts):
+   * sessions, retries and forwarding to the leader as for a network client, with no socket.
    */
   private async listenResp(listen: HostPort): Promise<void> {
     const c = this.config;
-    const own = this.clientAddress;
-    const host = own.host === '0.0.0.0' ? '127.0.0.1' : own.host === '::' ? '::1' : own.host;
-    const client = await connect({
-      endpoints: [formatHostPort({ host, port: own.port })],
-      clusterToken: c.clusterToken,
-      electionTimeoutMs: c.node.tickMs * c.raft.electionTimeoutTicks,
-      ...(c.tls === undefined ? {} : { tls: { caFile: c.tls.caFile, ...(c.tls.clientCertRequired ? { certFile: c.tls.certFile, keyFile: c.tls.keyFile } : {}) } }),
-    });
-    this.resp = { port: undefined, client };
+    const endpoint = new LocalEndpoint(
+      { nodeId: c.id, request: (conn, frame) => this.clients.onRequest(conn, frame), closed: (conn) => this.clients.onConnectionClosed(conn) },
+      { requestTimeoutMs: CLIENT_SETTINGS.requestTimeoutMs.default, requestsInFlightMax: CLIENT_SETTINGS.requestsInFlightMax.default, electionTimeoutMs: c.node.tickMs * c.raft.electionTimeoutTicks },
+    );
+    const client = new KvClient(endpoint);
+    this.resp = { port: undefined, endpoint };
     this.resp.port = await RespPort.start(
       { listen, password: c.respPassword },
       {
@@ -669,7 +666,7 @@ export class NodeServer implements AdminTarget, MetricsSource {
         await worker.terminate();
       }
     }
-    await Promise.all([this.resp?.port?.close(), this.resp?.client.close()]);
+    await Promise.all([this.resp?.port?.close(), this.resp?.endpoint.close()]);
     await Promise.all([this.transport?.close(), this.clientPort?.close(), this.metrics?.close()]);
     this.lock.release();
   }
