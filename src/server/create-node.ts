@@ -37,6 +37,8 @@ export interface RingraftNode {
   readonly peerAddress: string;
   /** Where it listens for clients (`HOST:PORT`, the port it took if given 0). */
   readonly clientAddress: string;
+  /** Where it listens for Redis clients (`listenResp`; `HOST:PORT`, the port it took if given 0), if it does. */
+  readonly respAddress: string | undefined;
   /** A network client of this node (its own client port): the whole KvClient API; close it when done. */
   client(options?: Omit<ConnectOptions, 'endpoints' | 'clusterToken'>): Promise<NetworkClient>;
   /** This node's state as its thread reports it: role, term, leader, indexes, configuration and counters. */
@@ -71,6 +73,7 @@ export async function createNode(options: CreateNodeOptions): Promise<RingraftNo
     id: config.id,
     peerAddress: formatHostPort(server.peerAddress),
     clientAddress: formatHostPort(server.clientAddress),
+    respAddress: server.respAddress === undefined ? undefined : formatHostPort(server.respAddress),
     client: async (more = {}) => {
       const kv = await connect({ ...more, endpoints: [formatHostPort(server.clientAddress)], clusterToken: config.clusterToken });
       clients.add(kv);

@@ -1,5 +1,6 @@
 // createNode: three nodes of one cluster inside this process, as three instances of a user's
 // service would run them, each with its own client.
+import { connect } from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { ErrorCode, RingraftError } from '../../src/base/index.ts';
 import { createNode, type CreateNodeOptions, type RingraftNode } from '../../src/index.ts';
@@ -47,6 +48,35 @@ describe('createNode', () => {
       const failed = await client.propose(text('throw:nope')).then(() => undefined, (e: unknown) => e);
       expect(failed).toMatchObject({ code: ErrorCode.APPLY_FAILED, message: 'Error: nope' });
       await client.close();
+    } finally {
+      for (const n of nodes) await n.close();
+    }
+  });
+
+  it('speaks Redis on listenResp: a write through one node\'s RESP port is read through another\'s', async () => {
+    const nodes: RingraftNode[] = [];
+    /** One command over a fresh connection: the raw reply. */
+    const call = (address: string, command: string): Promise<string> =>
+      new Promise((resolve, reject) => {
+        const [host, port] = [address.slice(0, address.lastIndexOf(':')), Number(address.slice(address.lastIndexOf(':') + 1))];
+        const s = connect(port, host, () => s.write(`${command}\r\n`));
+        let got = '';
+        s.on('data', (d) => {
+          got += d.toString();
+          if (got.endsWith('\r\n')) {
+            s.end();
+            resolve(got);
+          }
+        });
+        s.on('error', reject);
+      });
+    try {
+      await startThree(nodes, 'create-node-resp', () => ({ listenResp: `${HOST}:0` }));
+      const addresses = nodes.map((n) => n.respAddress!);
+      expect(addresses.every((a) => /:\d+$/.test(a) && !a.endsWith(':0'))).toBe(true);
+      await waitFor(async () => (await call(addresses[0]!, 'SET k v')) === '+OK\r\n' || undefined, 'a write through node 1');
+      expect(await call(addresses[2]!, 'GET k')).toBe('$1\r\nv\r\n');
+      expect(await call(addresses[1]!, 'INCR n')).toBe(':1\r\n');
     } finally {
       for (const n of nodes) await n.close();
     }
