@@ -22,6 +22,7 @@
  * | `listenMetrics` | `--listen-metrics`  | `HOST:PORT` for metrics; none if left out                    |
  * | `listenResp`    | `--listen-resp`     | `HOST:PORT` for Redis clients (RESP, server/resp-port.ts); none if left out |
  * | `respPassword`  | `--resp-password`   | the password Redis clients give with AUTH (or HELLO ... AUTH); none: no AUTH |
+ * | `respMoved`     | `--resp-moved`      | `ID=HOST:PORT,...`, every node's RESP address: a node that does not lead answers what needs the leader `-MOVED 0 HOST:PORT` (the leader's) instead of forwarding it |
  * | `initialCluster`| `--initial-cluster` | `ID=HOST:PORT,...`, every node's peer address (required)     |
  * | `clusterToken`  | `--cluster-token`   | a non-empty string naming the cluster (required)             |
  * | `join`          | `--join`            | true for a node added to a running cluster; default false    |
@@ -115,6 +116,8 @@ export interface ServeConfigInput {
   readonly listenResp?: string;
   /** The password Redis clients must give with AUTH before anything else; none if left out. */
   readonly respPassword?: string;
+  /** Every node's RESP address, `ID=HOST:PORT,...`: given, a follower sends Redis clients to the leader with `-MOVED` instead of forwarding for them. */
+  readonly respMoved?: string;
   /** Every node's peer address, `ID=HOST:PORT,...` (required): 1 to CLUSTER_NODES_MAX entries, this node's among them. */
   readonly initialCluster?: string;
   /** The cluster's name, a non-empty string of at most 1,024 characters (required): nodes and clients with another are refused. */
@@ -154,6 +157,8 @@ export interface ServeConfig {
   /** The RESP port's address, if the node speaks Redis. */
   readonly listenResp: HostPort | undefined;
   readonly respPassword: string | undefined;
+  /** Every node's RESP address by id, if followers answer `-MOVED` (the RESP port's redirect mode); undefined: they forward. */
+  readonly respMoved: ReadonlyMap<number, HostPort> | undefined;
   /** Every node's peer address by id, in ascending id order; holds `id`. At most CLUSTER_NODES_MAX entries, no port 0, no wildcard host, no address twice. */
   readonly initialCluster: ReadonlyMap<number, HostPort>;
   readonly clusterToken: string;
@@ -180,6 +185,7 @@ const KEYS: { readonly [K in ServeConfigKey]-?: boolean } = {
   listenMetrics: false,
   listenResp: false,
   respPassword: false,
+  respMoved: false,
   initialCluster: true,
   clusterToken: true,
   join: false,
@@ -221,6 +227,7 @@ export function resolveServeConfig(input: ServeConfigInput, nameOf: ServeConfigN
     listenMetrics: input.listenMetrics === undefined ? undefined : parseHostPort(input.listenMetrics, nameOf('listenMetrics')),
     listenResp: input.listenResp === undefined ? undefined : parseHostPort(input.listenResp, nameOf('listenResp')),
     respPassword: input.respPassword === undefined ? undefined : nonEmptyString(input.respPassword, nameOf('respPassword'), RESP_PASSWORD_CHARS_MAX),
+    respMoved: input.respMoved === undefined ? undefined : parseInitialCluster(input.respMoved, nameOf('respMoved')),
     initialCluster: parseInitialCluster(input.initialCluster!, nameOf('initialCluster')),
     clusterToken,
     clusterId: clusterIdOf(clusterToken),

@@ -469,12 +469,13 @@ export class NodeServer implements AdminTarget, MetricsSource {
     const client = new KvClient(endpoint);
     this.resp = { port: undefined, endpoint };
     this.resp.port = await RespPort.start(
-      { listen, password: c.respPassword },
+      { listen, password: c.respPassword, moved: c.respMoved },
       {
         nodeId: c.id,
         log: this.log,
         client,
         isDraining: () => this.draining,
+        leaderId: () => this.clients.knownLeader,
         role: async () => {
           const s = await this.status();
           return { role: s.role, leaderId: s.leaderId, term: s.term };

@@ -67,11 +67,15 @@ export interface RespPortHost {
   role(): Promise<{ readonly role: string; readonly leaderId: number; readonly term: number }>;
   /** Whether the server is shutting down: new commands get `-CLUSTERDOWN`. */
   isDraining(): boolean;
+  /** The leader as this node last heard; 0: none known. */
+  leaderId(): number;
 }
 
 export interface RespPortOptions {
   readonly listen: HostPort;
   readonly password: string | undefined;
+  /** Every node's RESP address: given, a node that does not lead answers `-MOVED` for what needs the leader instead of forwarding it. */
+  readonly moved: ReadonlyMap<number, HostPort> | undefined;
 }
 
 /** The counters the port keeps (metrics). */
@@ -95,6 +99,7 @@ export class RespPort {
     readonly address: HostPort,
     readonly host: RespPortHost,
     readonly password: string | undefined,
+    readonly moved: ReadonlyMap<number, HostPort> | undefined,
   ) {}
 
   /** Listens on `options.listen`; rejects with CONNECTION_FAILED if it cannot bind. */
@@ -106,7 +111,7 @@ export class RespPort {
     });
     const bound = server.address();
     const address = typeof bound === 'object' && bound !== null ? { host: options.listen.host, port: bound.port } : options.listen;
-    const port = new RespPort(server, address, host, options.password);
+    const port = new RespPort(server, address, host, options.password, options.moved);
     server.on('connection', (socket) => port.accept(socket));
     server.on('error', (error) => host.log.log('error', 'resp', `the RESP port failed: ${error.message}`));
     host.log.log('info', 'listening', `RESP port on ${formatHostPort(address)}`, { address: formatHostPort(address) });
@@ -311,7 +316,24 @@ class RespConnection {
     const checked = checkRedisCommand(command);
     if ('error' in checked) return this.answer((w) => w.error(checked.error));
     if (this.port.host.isDraining()) return this.answer((w) => w.error('CLUSTERDOWN this node is shutting down: ask another'));
+    if (this.redirected(checked.kind === 'write' || this.consistency !== 'stale')) return;
     this.enqueue(checked.kind, [command]);
+  }
+
+  /**
+   * With `moved` (the port's redirect mode), what needs the leader (`needsLeader`), asked of a
+   * node that does not lead, is answered `-MOVED 0 HOST:PORT` with the leader's RESP address
+   * (`-CLUSTERDOWN` while none is known): true. Otherwise false, and it is served here.
+   */
+  private redirected(needsLeader: boolean): boolean {
+    const moved = this.port.moved;
+    if (moved === undefined || !needsLeader) return false;
+    const leader = this.port.host.leaderId();
+    if (leader === this.port.host.nodeId) return false;
+    const address = moved.get(leader);
+    if (address === undefined) this.answer((w) => w.error(leader === 0 ? 'CLUSTERDOWN no leader is known: try again' : `CLUSTERDOWN the leader, node ${leader}, has no RESP address in --resp-moved`));
+    else this.answer((w) => w.error(`MOVED 0 ${formatHostPort(address)}`));
+    return true;
   }
 
   /** Queues store commands behind the ones before them, with a slot for their reply. */
@@ -390,6 +412,7 @@ class RespConnection {
     this.multi = undefined;
     if (multi.failed) return this.answer((w) => w.error('EXECABORT Transaction discarded because of previous errors.'));
     if (multi.commands.length === 0) return this.answer((w) => w.array(0));
+    if (this.redirected(true)) return;
     this.enqueue('exec', multi.commands);
   }
 

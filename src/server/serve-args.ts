@@ -19,6 +19,7 @@ const FLAG_KEYS = {
   'listen-metrics': 'listenMetrics',
   'listen-resp': 'listenResp',
   'resp-password': 'respPassword',
+  'resp-moved': 'respMoved',
   'initial-cluster': 'initialCluster',
   'cluster-token': 'clusterToken',
   join: 'join',
@@ -40,7 +41,8 @@ export const SERVE_USAGE = `usage: ringraft serve [--config FILE] --id ID --data
                       --cluster-token TOKEN [--listen-metrics HOST:PORT] [--join]
                       [--log-level debug|info|warn|error]
                       [--tls-cert FILE --tls-key FILE --tls-ca FILE [--client-cert-required]]
-                      [--state-machine MODULE] [--listen-resp HOST:PORT [--resp-password PASSWORD]]
+                      [--state-machine MODULE] [--listen-resp HOST:PORT [--resp-password PASSWORD]
+                       [--resp-moved ID=HOST:PORT,...]]
 
 Runs one ringraft node over TCP. HOST is an IP address (an IPv6 one in brackets,
 [::1]:7000), never a name. --initial-cluster lists every node's peer address by id,
@@ -56,7 +58,9 @@ clients propose to it and query it. In the file: "stateMachine": { "module": ...
 --listen-resp HOST:PORT speaks the Redis protocol (RESP2, RESP3 after HELLO 3) there:
 redis-cli, redis-benchmark and Redis clients read and write the replicated store, every
 write through Raft, reads linearizable unless a connection asks otherwise (RINGRAFT READ
-lease|stale). --resp-password makes clients AUTH first.
+lease|stale). --resp-password makes clients AUTH first. A follower forwards what needs the
+leader; with --resp-moved (every node's RESP address) it answers -MOVED 0 HOST:PORT instead,
+for clients that follow (redis-cli -c).
 
 --config FILE reads a JSON object with the same keys in camelCase (dataDir,
 listenPeer, ...) and the setting groups raft, node, peerTransport and clientPort;

@@ -121,7 +121,7 @@ describe('defaults', () => {
 
 describe('a full configuration', () => {
   it('resolves from flags alone', () => {
-    const c = serve([...REQUIRED_FLAGS, '--listen-metrics', '[::1]:9102', '--listen-resp', '127.0.0.1:6379', '--resp-password', 'sesame', '--join', '--log-level=debug']);
+    const c = serve([...REQUIRED_FLAGS, '--listen-metrics', '[::1]:9102', '--listen-resp', '127.0.0.1:6379', '--resp-password', 'sesame', '--resp-moved', '1=10.0.0.1:6379,2=10.0.0.2:6379', '--join', '--log-level=debug']);
     expect(c).toEqual({
       id: 2,
       dataDir: '/var/lib/ringraft/n2',
@@ -130,6 +130,10 @@ describe('a full configuration', () => {
       listenMetrics: { host: '::1', port: 9102 },
       listenResp: { host: '127.0.0.1', port: 6379 },
       respPassword: 'sesame',
+      respMoved: new Map([
+        [1, { host: '10.0.0.1', port: 6379 }],
+        [2, { host: '10.0.0.2', port: 6379 }],
+      ]),
       initialCluster: new Map([
         [1, { host: '10.0.0.1', port: 7001 }],
         [2, { host: '10.0.0.2', port: 7001 }],

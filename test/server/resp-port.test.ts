@@ -90,6 +90,20 @@ function benchmark(port: number, args: readonly string[]): { status: number | nu
 }
 
 describe('the RESP port', () => {
+  it('with --resp-moved, sends what needs the leader there with -MOVED, which redis-cli -c follows; a stale read stays', async () => {
+    const resp = [await freePort(), await freePort(), await freePort()];
+    const moved = resp.map((p, i) => `${i + 1}=${HOST}:${p}`).join(',');
+    const c = await cluster(3, ['--resp-moved', moved], {}, { argsOf: (id) => ['--listen-resp', `${HOST}:${resp[id - 1]}`] });
+    const { leader, follower: f } = await follower(c);
+    const port = resp[f - 1]!;
+    await waitFor(() => (redisCli(port, 'SET a 1').trim() === `MOVED 0 ${HOST}:${resp[leader - 1]}` ? true : undefined), 'a MOVED to the leader');
+    expect(redisCli(port, 'MULTI\nINCR a\nEXEC').trim().split('\n')).toEqual(['OK', 'QUEUED', `MOVED 0 ${HOST}:${resp[leader - 1]}`]);
+    const r = spawnSync('redis-cli', ['-c', '-h', HOST, '-p', String(port), 'SET', 'b', '2'], { encoding: 'utf8' });
+    expect(r.stdout.trim()).toBe('OK');
+    expect(redisCli(resp[leader - 1]!, 'GET b').trim()).toBe('2');
+    await waitFor(() => (redisCli(port, 'RINGRAFT READ stale\nGET b').trim() === 'OK\n2' ? true : undefined), 'a stale read on the follower');
+  }, 60_000);
+
   it('answers redis-cli as redis-server does, on a follower', async () => {
     const { c, resp } = await respCluster();
     const { follower: f } = await follower(c);
