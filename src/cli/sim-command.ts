@@ -1,8 +1,11 @@
 /**
  * `ringraft sim`: runs the deterministic simulator.
  *
- *   ringraft sim --seed N [--nodes K] [--faults a,b] [--plant BUG] [--json | --trace] [--history FILE]
- *   ringraft sim --seeds N [--start S] [--nodes 3,5,7] [--faults a,b] [--workers W] [--json]
+ *   ringraft sim --seed N [--nodes K] [--faults a,b] [--plant BUG] [--redis P] [--json | --trace] [--history FILE]
+ *   ringraft sim --seeds N [--start S] [--nodes 3,5,7] [--faults a,b] [--redis P] [--workers W] [--json]
+ *
+ * `--redis P`: each put, delete and read of one key goes as Redis's SET, DEL or GET with
+ * probability P (0 to 1), through the store's Redis commands, judged in the same history.
  *
  * One seed replays a run exactly, and a failing one prints the last events of each node
  * before the violation (`--trace` prints every event of the run as it happens); many seeds
@@ -45,7 +48,7 @@ const SEED_MAX = 0xffffffff;
 export async function simCommand(argv: readonly string[], out: Output): Promise<number> {
   const args = parseArgs(argv, {
     flags: ['json', 'help', 'trace'],
-    values: ['seed', 'seeds', 'start', 'nodes', 'faults', 'history', 'plant', 'workers'],
+    values: ['seed', 'seeds', 'start', 'nodes', 'faults', 'history', 'plant', 'workers', 'redis'],
   });
   if (args.flags.has('help')) {
     out.stdout(SIM_USAGE);
@@ -56,6 +59,7 @@ export async function simCommand(argv: readonly string[], out: Output): Promise<
   const nodes = parseNodes(args.values.get('nodes') ?? '3');
   const faults = args.values.has('faults') ? parseFaults(args.values.get('faults')!) : undefined;
   const plant = args.values.has('plant') ? parsePlant(args.values.get('plant')!) : undefined;
+  const redis = args.values.has('redis') ? parseShare(args.values.get('redis')!, '--redis') : undefined;
   const json = args.flags.has('json');
   const trace = args.flags.has('trace');
   if (args.positional.length > 0) throw new UsageError(`unexpected argument "${args.positional[0]}"`);
@@ -68,10 +72,10 @@ export async function simCommand(argv: readonly string[], out: Output): Promise<
     const seed = parseInt32(args.values.get('seed')!, '--seed');
     const history = args.values.get('history');
     if (history !== undefined) checkOutputFile(history, 'history');
-    const options = defaultSimOptions(seed, simOverrides({ seed, nodes: nodesGiven ? nodes[0] : undefined, faults, plant }));
+    const options = defaultSimOptions(seed, simOverrides({ seed, nodes: nodesGiven ? nodes[0] : undefined, faults, plant, redis }));
     const r = runSimulation(options, trace ? { onEvent: (record) => out.stdout(formatTraceRecord(record)) } : {});
     if (history !== undefined) writeFileSync(history, historyToJsonLines(r.history));
-    const summary = summarize([{ ...r }], faults, plant);
+    const summary = summarize([{ ...r }], faults, plant, redis);
     if (json) out.stdout(JSON.stringify({ ...summary, history: history ?? null }));
     else {
       out.stdout(`seed ${seed}, ${r.nodes} nodes: ${r.ok ? 'ok' : 'VIOLATION'}`);
@@ -119,7 +123,7 @@ export async function simCommand(argv: readonly string[], out: Output): Promise<
     const runOne = async (): Promise<void> => {
       while (next < count) {
         const i = next++;
-        const task: SimTask = { seed: start + i, nodes: nodesGiven ? nodes[i % nodes.length]! : undefined, faults, plant };
+        const task: SimTask = { seed: start + i, nodes: nodesGiven ? nodes[i % nodes.length]! : undefined, faults, plant, redis };
         results.push((await pool.run(task)) as SimTaskResult);
         progress();
       }
@@ -130,7 +134,7 @@ export async function simCommand(argv: readonly string[], out: Output): Promise<
   }
   out.progressDone();
   results.sort((a, b) => a.seed - b.seed);
-  const summary = summarize(results, faults, plant);
+  const summary = summarize(results, faults, plant, redis);
   if (json) out.stdout(JSON.stringify(summary));
   else {
     const secs = ((Date.now() - started) / 1000).toFixed(1);
@@ -145,6 +149,7 @@ function summarize(
   results: readonly { seed: number; nodes: number; ok: boolean; violation: string | undefined; operations: number; elections: number; faults: number }[],
   faults: readonly FaultKind[] | undefined,
   plant: PlantedBug | undefined,
+  redis: number | undefined,
 ): SimSummary {
   const failures = results
     .filter((r) => !r.ok)
@@ -152,7 +157,7 @@ function summarize(
       seed: r.seed,
       nodes: r.nodes,
       what: r.violation ?? 'unknown',
-      replay: `ringraft sim --seed ${r.seed} --nodes ${r.nodes}${faults !== undefined ? ` --faults ${faults.join(',')}` : ''}${plant !== undefined ? ` --plant ${plant}` : ''}`,
+      replay: `ringraft sim --seed ${r.seed} --nodes ${r.nodes}${faults !== undefined ? ` --faults ${faults.join(',')}` : ''}${plant !== undefined ? ` --plant ${plant}` : ''}${redis !== undefined ? ` --redis ${redis}` : ''}`,
     }));
   return {
     runs: results.length,
@@ -167,6 +172,13 @@ function summarize(
 function firstLine(s: string): string {
   const i = s.indexOf('\n');
   return i < 0 ? s : s.slice(0, i);
+}
+
+/** A probability, 0 to 1, as a flag gives it. */
+function parseShare(s: string, what: string): number {
+  const n = Number(s);
+  if (!(s.trim() !== '' && Number.isFinite(n) && n >= 0 && n <= 1)) throw new UsageError(`${what} takes a number from 0 to 1, got "${s}"`);
+  return n;
 }
 
 function parseInt32(s: string, what: string): number {
@@ -198,15 +210,17 @@ function parsePlant(s: string): PlantedBug {
 }
 
 export const SIM_USAGE = `usage:
-  ringraft sim --seed N [--nodes K] [--faults LIST] [--plant BUG] [--json | --trace] [--history FILE]
+  ringraft sim --seed N [--nodes K] [--faults LIST] [--plant BUG] [--redis P] [--json | --trace] [--history FILE]
       replay one run exactly; if it fails, print the last events of each node before the
       violation; --trace prints every event of the run as it happens, one a line, then the
       summary; --history writes the client history as JSON lines to FILE (its directory must
       exist; checked before the run)
-  ringraft sim --seeds N [--start S] [--nodes 3,5,7] [--faults LIST] [--plant BUG] [--workers W] [--json]
+  ringraft sim --seeds N [--start S] [--nodes 3,5,7] [--faults LIST] [--plant BUG] [--redis P] [--workers W] [--json]
       run seeds S..S+N-1 (at most ${SEED_MAX}) on a worker pool, cycling through the cluster sizes;
       --workers 1 to ${WORKERS_MAX}, default one per core
 
+  --redis   send each put, delete and read of one key as Redis's SET, DEL or GET with
+            probability P (0 to 1), judged in the same history
   --faults  comma list of: ${FAULT_KINDS.join(', ')}; or all (default), none
   --plant   run with a classic Raft bug planted, to see the checks catch it:
             ${PLANTED_BUGS.join(', ')}

@@ -132,6 +132,12 @@ export interface SimOptions {
    * never drawn from the seed, so the seeds kept as tests replay as they were.
    */
   readonly appCommands?: number;
+  /**
+   * Probability that a client's put, delete or read of one key goes as Redis's SET, DEL or GET
+   * (kv/redis.ts: a redis log command, a redis read), judged in the same history. Default 0,
+   * never drawn from the seed, so the seeds kept as tests replay as they were.
+   */
+  readonly redisCommands?: number;
   /** The state machine those commands are for (what `ringraft/sim` tests); default the simulator's digest machine (app-check.ts). */
   readonly stateMachine?: SimStateMachine;
   /** Real time (ms) a run waits at most for the state machine's async work (runAsync) before it calls it a violation; default 30,000. */

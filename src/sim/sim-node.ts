@@ -53,7 +53,7 @@ export class SimNode {
   stopped = false;
   incarnation = 0;
   /** Client requests this incarnation took, by the host's request id. */
-  readonly requests = new Map<number, { readonly client: number; readonly opId: number }>();
+  readonly requests = new Map<number, { readonly client: number; readonly opId: number; readonly redis?: boolean }>();
   requestNext = 1;
   lastCommit = 0;
   lastApplied = 0;

@@ -26,6 +26,8 @@ export interface SimStats {
   readsSafe: number;
   /** Of the linearizable reads, those served by the node they reached (follower reads). */
   readsFollower: number;
+  /** Puts, deletes and reads sent as Redis's SET, DEL and GET (runs with redisCommands). */
+  redisCommands: number;
   /** Of those reads, the range reads. */
   rangeReads: number;
   /** Completed range reads the final check compared with the log replayed to their index. */
@@ -53,6 +55,7 @@ export function newSimStats(): SimStats {
     readsLease: 0,
     readsSafe: 0,
     readsFollower: 0,
+    redisCommands: 0,
     rangeReads: 0,
     rangeReadsChecked: 0,
     txnsChecked: 0,

@@ -10,6 +10,8 @@ export interface SimTask {
   readonly nodes: number | undefined;
   readonly faults: readonly FaultKind[] | undefined;
   readonly plant: PlantedBug | undefined;
+  /** The share of puts, deletes and reads sent as Redis commands (SimOptions.redisCommands); left out: none. */
+  readonly redis?: number | undefined;
 }
 
 export interface SimTaskResult {
@@ -31,6 +33,7 @@ export function simOverrides(task: SimTask): SimOverrides {
     ...(task.plant !== undefined ? plantBug(task.plant) : {}),
     ...(task.nodes !== undefined ? { nodes: task.nodes } : {}),
     ...(task.faults !== undefined ? { faults: task.faults } : {}),
+    ...(task.redis !== undefined ? { redisCommands: task.redis } : {}),
   };
 }
 

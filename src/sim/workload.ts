@@ -21,7 +21,8 @@ import type { TraceRecorder } from './trace-recorder.ts';
 
 export type SimRequest =
   | { kind: 'write'; client: number; opId: number; clientId: number; seq: number; command: KvCommand }
-  | { kind: 'read'; client: number; opId: number; key: string; mode: ReadMode }
+  /** `redis`: sent as Redis's GET on the read path (kv/redis.ts), answered with its RESP reply. */
+  | { kind: 'read'; client: number; opId: number; key: string; mode: ReadMode; redis?: boolean }
   | { kind: 'range'; client: number; opId: number; query: KvRangeQuery; mode: ReadMode }
   | { kind: 'lease'; client: number; opId: number; op: LeaseOp; id: number };
 type ClientRequest = SimRequest;
@@ -198,6 +199,7 @@ export class Workload {
         if (r.result.op === 'txn') reply = { opId: req.opId, ok: true, output: null, index: r.index, txn: r.result.encoded.slice() };
         else if (r.result.op === 'lease-grant') reply = { opId: req.opId, ok: true, output: null, index: r.index, leaseId: r.result.id };
         else if (r.result.op === 'app') reply = { opId: req.opId, ok: true, output: null, index: r.index, appOutcome: r.result.encoded.slice() };
+        else if (r.result.op === 'redis') reply = { opId: req.opId, ok: true, output: redisWriteOutput(r.result.encoded), index: r.index };
         else reply = { opId: req.opId, ok: true, output: resultOutput(r.result), index: r.index };
         break;
       case 'lease':
@@ -208,7 +210,8 @@ export class Workload {
         reply = { opId: req.opId, ok: true, output: null, range: copyRange(r.result) };
         break;
       case 'read':
-        reply = { opId: req.opId, ok: true, output: r.value === undefined ? null : decoder.decode(r.value) };
+        if (req.redis === true) reply = { opId: req.opId, ok: true, output: redisGetOutput(r.value) };
+        else reply = { opId: req.opId, ok: true, output: r.value === undefined ? null : decoder.decode(r.value) };
         break;
       case 'error':
         reply = { opId: req.opId, ok: false, code: r.code, leaderHint: r.leaderHint, proposed: r.proposed };
@@ -236,8 +239,9 @@ export class Workload {
     // Finishing a restore first may crash the node: then nothing answers.
     if (!this.sim.catchUp(node) || node.host !== host) return;
     const requestId = node.requestNext++;
-    node.requests.set(requestId, { client: req.client, opId: req.opId });
+    node.requests.set(requestId, { client: req.client, opId: req.opId, ...(req.kind === 'read' && req.redis === true ? { redis: true } : {}) });
     if (req.kind === 'write') {
+      if (req.command.op === 'redis') this.sim.stats.redisCommands++;
       const data = encodeKvRequest({ clientId: req.clientId, seq: req.seq, command: req.command });
       host.addWrite(requestId, data, 0, data.length);
     } else if (req.kind === 'lease') {
@@ -250,6 +254,9 @@ export class Workload {
       if (req.kind === 'range') {
         this.sim.stats.rangeReads++;
         host.handleRequest({ kind: 'range', requestId, consistency, query: req.query });
+      } else if (req.redis === true) {
+        this.sim.stats.redisCommands++;
+        host.handleRequest({ kind: 'redis', requestId, consistency, commands: [[encoder.encode('GET'), encoder.encode(req.key)]] });
       } else {
         host.handleRequest({ kind: 'read', requestId, consistency, key: encoder.encode(req.key) });
       }
@@ -276,6 +283,28 @@ function rangeQueryOf(opId: number, roll: number, keys: number): KvRangeQuery {
   const a = (bits >> 4) % (keys + 1);
   const b = a + ((bits >> 8) % (keys + 1));
   return { start: encoder.encode(`k${a}`), end: encoder.encode(`k${b}`), reverse, ...limited };
+}
+
+/** A write as a Redis command (kv/redis.ts), one in its log entry. */
+function redisCommand(...words: string[]): KvCommand {
+  return { op: 'redis', commands: [words.map((w) => encoder.encode(w))], transaction: false };
+}
+
+/** A Redis SET's or DEL's reply as the history's output: null for +OK, the DEL's count as whether the key existed. */
+function redisWriteOutput(encoded: Uint8Array): boolean | null {
+  const text = decoder.decode(encoded);
+  if (text === '+OK\r\n') return null;
+  if (text === ':1\r\n' || text === ':0\r\n') return text === ':1\r\n';
+  fail(`a Redis SET or DEL answered ${JSON.stringify(text)}`);
+}
+
+/** A Redis GET's reply (`$-1` or a bulk string) as the history's output. */
+function redisGetOutput(encoded: Uint8Array | undefined): string | null {
+  const text = encoded === undefined ? '' : decoder.decode(encoded);
+  if (text === '$-1\r\n') return null;
+  const m = /^\$(\d+)\r\n/.exec(text);
+  if (m === null) fail(`a Redis GET answered ${JSON.stringify(text)}`);
+  return text.slice(m[0].length, m[0].length + Number(m[1]));
 }
 
 /** The trace's name for a command of the cluster's own state machine (never a key of the workload's: those are k<n>). */
@@ -334,6 +363,12 @@ class SimClient extends SimActor {
     | undefined;
   private lastSeen = new Map<string, string | null>();
 
+  /** Whether this put, delete or read goes as a Redis command (a draw only in runs with redisCommands: other runs keep their streams). */
+  private asRedis(): boolean {
+    const share = this.sim.options.redisCommands ?? 0;
+    return share > 0 && this.rand.chance(share);
+  }
+
   constructor(
     sim: WorkloadHost,
     private readonly workload: Workload,
@@ -362,7 +397,7 @@ class SimClient extends SimActor {
       request =
         opId % RANGE_READ_EVERY === 0
           ? { kind: 'range', client: this.index, opId, query: rangeQueryOf(opId, roll / 0.35, o.keys), mode }
-          : { kind: 'read', client: this.index, opId, key, mode };
+          : { kind: 'read', client: this.index, opId, key, mode, ...(this.asRedis() ? { redis: true } : {}) };
     } else {
       this.seq++;
       let command: KvCommand;
@@ -373,7 +408,7 @@ class SimClient extends SimActor {
         // Judged by the replicas' digests (app-check.ts), not in the history: a record for the trace only.
         record = { client: this.index, op: 'put', key: APP_KEY, value, expected: null, output: null, call: sim.time, return: null };
       } else if (roll < 0.7) {
-        command = { op: 'put', key: encoder.encode(key), value: encoder.encode(value) };
+        command = this.asRedis() ? redisCommand('SET', key, value) : { op: 'put', key: encoder.encode(key), value: encoder.encode(value) };
         record = { client: this.index, op: 'put', key, value, expected: null, output: null, call: sim.time, return: null };
       } else if (roll < 0.82 && opId % DELETE_RANGE_EVERY === 0) {
         // [k<a>, k<b>) over the keyspace, or every key: one history op per key it covers.
@@ -388,7 +423,7 @@ class SimClient extends SimActor {
         }
         record = { client: this.index, op: 'clear', key: all ? 'k*' : `[k${a}, k${b})`, value: null, expected: null, output: null, call: sim.time, return: null };
       } else if (roll < 0.82) {
-        command = { op: 'delete', key: encoder.encode(key) };
+        command = this.asRedis() ? redisCommand('DEL', key) : { op: 'delete', key: encoder.encode(key) };
         record = { client: this.index, op: 'delete', key, value: null, expected: null, output: null, call: sim.time, return: null };
       } else if (opId % TXN_EVERY === 0) {
         command = { op: 'txn', txn: this.txnOf(key, value, Math.floor(((roll - 0.82) / 0.18) * 1e9)) };
