@@ -73,8 +73,13 @@ export const REDIS_STORE_COMMANDS: ReadonlyMap<string, CommandSpec> = new Map(Ob
  * reply.
  */
 export const REDIS_READ_REPLY_BYTES_MAX = KV_VALUE_BYTES_MAX + (64 << 10);
-/** Most bytes a write's reply may take (it is kept in its client's session): a GET in a MULTI past them answers an error. */
-export const REDIS_WRITE_REPLY_BYTES_MAX = 512 << 10;
+/**
+ * Most bytes a write's reply may take (it is kept in its client's session): a GETSET or
+ * GETDEL of the largest value fits; GETs in a MULTI past them answer an error.
+ */
+export const REDIS_WRITE_REPLY_BYTES_MAX = KV_VALUE_BYTES_MAX + (64 << 10);
+/** Most steps one KEYS or SCAN may spend matching its pattern against keys: past them, an error reply (a pattern that costs too much would hold the node). */
+export const REDIS_MATCH_STEPS_MAX = 20_000_000;
 /** Keys SCAN looks at, at most, per call (its COUNT is a hint, as in Redis). */
 export const REDIS_SCAN_COUNT_MAX = 10_000;
 
@@ -94,7 +99,8 @@ export function redisCommandName(command: readonly Uint8Array[]): string | undef
  */
 export function checkRedisCommand(command: readonly Uint8Array[]): { readonly kind: RedisCommandKind } | { readonly error: string } {
   const name = redisCommandName(command);
-  const spec = name === undefined ? undefined : COMMANDS[name];
+  // Own keys only: `constructor` or `__proto__` must not find what Object.prototype holds.
+  const spec = name === undefined ? undefined : REDIS_STORE_COMMANDS.get(name);
   if (spec === undefined) return { error: unknownCommand(command) };
   if (spec.arity > 0 ? command.length !== spec.arity : command.length < -spec.arity) return { error: `ERR wrong number of arguments for '${name}' command` };
   return { kind: spec.kind };
@@ -161,7 +167,8 @@ class Reply {
 }
 
 const CRLF = Uint8Array.of(13, 10);
-const TOO_LARGE = 'ERR reply too large: ask for fewer keys (SCAN instead of KEYS)';
+const TOO_LARGE = 'ERR reply too large for one answer: ask for fewer keys or smaller values (SCAN instead of KEYS)';
+const TOO_COSTLY = 'ERR the pattern costs too much to match against these keys: make it shorter or simpler';
 const NOT_INTEGER = 'ERR value is not an integer or out of range';
 const SYNTAX = 'ERR syntax error';
 const NO_EXPIRY = 'ERR ringraft keeps no expiry per key (EX, PX, EXAT, PXAT, EXPIRE): use a lease';
@@ -364,8 +371,11 @@ function set(store: RedisStore, args: readonly Uint8Array[], reply: Reply): void
 function keys(store: RedisStore, pattern: Uint8Array, reply: Reply): void {
   const found: Uint8Array[] = [];
   let bytes = 16;
+  const budget = { steps: REDIS_MATCH_STEPS_MAX };
   for (const key of store.keysFrom(undefined)) {
-    if (!globMatch(pattern, key)) continue;
+    const matched = globMatch(pattern, key, budget);
+    if (budget.steps < 0) return reply.error(TOO_COSTLY);
+    if (!matched) continue;
     bytes += key.length + 16;
     if (!reply.fits(bytes)) return reply.error(TOO_LARGE);
     found.push(key);
@@ -404,13 +414,16 @@ function scan(store: RedisStore, args: readonly Uint8Array[], reply: Reply): voi
   let next: Uint8Array | undefined;
   let looked = 0;
   let bytes = 64;
+  const budget = { steps: REDIS_MATCH_STEPS_MAX };
   for (const key of store.keysFrom(from)) {
     if (looked === count || !reply.fits(bytes + key.length + 16)) {
       next = key;
       break;
     }
     looked++;
-    if (!onlyStrings || (match !== undefined && !globMatch(match, key))) continue;
+    const matched = match === undefined || globMatch(match, key, budget);
+    if (budget.steps < 0) return reply.error(TOO_COSTLY);
+    if (!onlyStrings || !matched) continue;
     bytes += key.length + 16;
     found.push(key);
   }
@@ -454,12 +467,14 @@ export function parseInt64(bytes: Uint8Array): bigint | undefined {
  * byte, `[abc]`, `[^abc]`, `[a-z]` a set, `\x` the byte x. Iterative with one backtrack point,
  * so that no pattern costs more than its length times the string's.
  */
-export function globMatch(pattern: Uint8Array, s: Uint8Array): boolean {
+export function globMatch(pattern: Uint8Array, s: Uint8Array, budget?: { steps: number }): boolean {
   let p = 0;
   let i = 0;
   let starP = -1;
   let starI = 0;
   while (i < s.length) {
+    // Each step spends one of the budget's; spent, the match stops (the caller refuses).
+    if (budget !== undefined && --budget.steps < 0) return false;
     if (p < pattern.length) {
       const c = pattern[p]!;
       if (c === 42 /* * */) {

@@ -42,6 +42,10 @@ export interface RespParserLimits {
 
 /** Redis's own bound on an inline command (PROTO_INLINE_MAX_SIZE). */
 export const RESP_LINE_BYTES_MAX = 64 * 1024;
+/** Elements of a command at most before the client has authenticated (Redis's bound). */
+export const RESP_UNAUTHENTICATED_ARGS_MAX = 10;
+/** Bytes of a bulk string at most before the client has authenticated (Redis's bound). */
+export const RESP_UNAUTHENTICATED_BULK_BYTES_MAX = 16_384;
 
 const CR = 13;
 const LF = 10;
@@ -64,10 +68,24 @@ export class RespRequestParser {
   /** Bytes of the command being read, taken so far. */
   private commandBytes = 0;
 
+  /** Whether the client has not authenticated: arrays and bulk strings as small as Redis allows then. */
+  private unauthenticated = false;
+
   constructor(private readonly limits: RespParserLimits) {
     for (const [name, value] of Object.entries(limits)) {
       if (!(Number.isSafeInteger(value) && value >= 1)) throw invalidArgument(`RESP parser limit ${name} must be a positive integer, got ${String(value)}`);
     }
+  }
+
+  /**
+   * Until the client authenticates (`authenticated(false)` first, then `true`): at most
+   * RESP_UNAUTHENTICATED_ARGS_MAX elements and RESP_UNAUTHENTICATED_BULK_BYTES_MAX bytes a
+   * bulk string, as Redis bounds a client that has not given its password, so that one who
+   * cannot make it costs little; and `push` returns one command at a time (call it again with
+   * no bytes for the next), so that an AUTH lifts the bounds before the next is read.
+   */
+  authenticated(yes: boolean): void {
+    this.unauthenticated = !yes;
   }
 
   /** Bytes read and not yet part of a command taken: at most one command's. */
@@ -96,6 +114,8 @@ export class RespRequestParser {
     }
     try {
       for (;;) {
+        // Unauthenticated, one command at a time: an AUTH among them lifts the bounds for the next.
+        if (this.unauthenticated && done.length > 0) break;
         const command = this.next();
         if (command === undefined) break;
         if (command.length > 0) done.push(command);
@@ -120,6 +140,7 @@ export class RespRequestParser {
       const line = this.line('Protocol error: too big mbulk count string');
       if (line === undefined) return undefined;
       const count = parseLength(line, 1);
+      if (this.unauthenticated && count !== undefined && count > RESP_UNAUTHENTICATED_ARGS_MAX) throw new RespProtocolError('Protocol error: unauthenticated multibulk length');
       if (count === undefined || count > this.limits.argsMax) throw new RespProtocolError('Protocol error: invalid multibulk length');
       if (count <= 0) return this.endCommand([]);
       this.args = [];
@@ -133,6 +154,7 @@ export class RespRequestParser {
         const line = this.line('Protocol error: too big bulk count string');
         if (line === undefined) return undefined;
         const length = parseLength(line, 1);
+        if (this.unauthenticated && length !== undefined && length > RESP_UNAUTHENTICATED_BULK_BYTES_MAX) throw new RespProtocolError('Protocol error: unauthenticated bulk length');
         if (length === undefined || length < 0 || length > this.limits.bulkBytesMax) throw new RespProtocolError('Protocol error: invalid bulk length');
         this.bulkLength = length;
         this.noteCommandBytes(length + 2);

@@ -136,11 +136,15 @@ export function resp2ToResp3(reply: Uint8Array): Uint8Array {
   return Buffer.concat(out);
 }
 
-/** How many whole replies `replies` (RESP2, one after another, as the store makes them) holds. */
-export function countReplies(replies: Uint8Array): number {
-  let n = 0;
-  for (let at = 0; at < replies.length; n++) at = walkReply(replies, at, undefined);
-  return n;
+/** The whole replies `replies` (RESP2, one after another, as the store makes them) holds, each a view of it. */
+export function splitReplies(replies: Uint8Array): Uint8Array[] {
+  const out: Uint8Array[] = [];
+  for (let at = 0; at < replies.length; ) {
+    const end = walkReply(replies, at, undefined);
+    out.push(replies.subarray(at, end));
+    at = end;
+  }
+  return out;
 }
 
 /**

@@ -32,8 +32,8 @@
 import { createServer, type Server, type Socket } from 'node:net';
 import { ErrorCode, RingraftError } from '../base/index.ts';
 import type { KvClient } from '../cluster/index.ts';
-import { checkRedisCommand, KV_VALUE_BYTES_MAX, REDIS_STORE_COMMANDS, redisCommandName, redisWriteReplyIsSmall } from '../kv/index.ts';
-import { countReplies, RESP_LINE_BYTES_MAX, RespRequestParser, RespWriter, type RespCommand } from '../resp/index.ts';
+import { checkRedisCommand, KV_REDIS_COMMANDS_MAX, KV_REQUEST_BYTES_MAX, KV_VALUE_BYTES_MAX, REDIS_STORE_COMMANDS, redisCommandName, redisWriteReplyIsSmall } from '../kv/index.ts';
+import { RESP_LINE_BYTES_MAX, resp2ToResp3, RespRequestParser, RespWriter, splitReplies, type RespCommand } from '../resp/index.ts';
 import type { ReadConsistency } from '../runtime/index.ts';
 import { formatHostPort, type HostPort } from './host-port.ts';
 import type { Logger } from './log.ts';
@@ -48,6 +48,8 @@ export const RESP_OUTPUT_BYTES_HARD_MAX = 64 << 20;
 export const RESP_OUTPUT_STALL_MS = 5_000;
 /** Most bytes one command takes on the wire: a write request's worth, with RESP's framing. */
 export const RESP_COMMAND_BYTES_MAX = 4 << 20;
+/** Elements of one command at most (an MSET of 8,191 pairs): each costs a view, past its bytes on the wire. */
+export const RESP_ARGS_MAX = 16_384;
 /** Connections at most; past them a new one is told so and closed. */
 export const RESP_CONNECTIONS_MAX = 10_000;
 
@@ -151,6 +153,8 @@ interface Queued {
   readonly kind: 'write' | 'read' | 'exec';
   readonly commands: RespCommand[];
   readonly consistency: ReadConsistency;
+  /** The protocol the connection spoke when the command came: its reply is written in it. */
+  readonly protocol: 2 | 3;
   readonly slot: Slot;
   readonly bytes: number;
 }
@@ -161,14 +165,16 @@ const GROUP_COMMANDS_MAX = 256;
 const GROUP_BYTES_MAX = 1 << 20;
 
 class RespConnection {
-  private readonly parser = new RespRequestParser({ bulkBytesMax: KV_VALUE_BYTES_MAX, argsMax: 1 << 20, lineBytesMax: RESP_LINE_BYTES_MAX, commandBytesMax: RESP_COMMAND_BYTES_MAX });
+  private readonly parser = new RespRequestParser({ bulkBytesMax: KV_VALUE_BYTES_MAX, argsMax: RESP_ARGS_MAX, lineBytesMax: RESP_LINE_BYTES_MAX, commandBytesMax: RESP_COMMAND_BYTES_MAX });
   private readonly slots: Slot[] = [];
   private protocol: 2 | 3 = 2;
   private authenticated: boolean;
   private name: Uint8Array | undefined;
   private consistency: ReadConsistency = 'linearizable';
   /** The commands of a MULTI, and whether one of them was refused (EXEC then aborts). */
-  private multi: { commands: RespCommand[]; failed: boolean } | undefined;
+  private multi: { commands: RespCommand[]; failed: boolean; bytes: number } | undefined;
+  /** Whether this connection has written since its stale reads last caught up (see send). */
+  private wroteSinceSync = false;
   private closing = false;
   private paused = false;
   /** Store commands not yet sent, and whether a group of them is out. */
@@ -183,6 +189,7 @@ class RespConnection {
     readonly id: number,
   ) {
     this.authenticated = port.password === undefined;
+    this.parser.authenticated(this.authenticated);
     socket.on('data', (chunk: Buffer) => this.onData(chunk));
     socket.on('drain', () => {
       this.send();
@@ -200,11 +207,13 @@ class RespConnection {
 
   private onData(chunk: Buffer): void {
     if (this.closing) return;
-    const commands = this.parser.push(chunk);
-    for (const command of commands) {
-      if (this.closing) break;
-      this.port.commands++;
-      this.run(command);
+    // Unauthenticated, the parser hands out one command at a time (an AUTH lifts its bounds).
+    for (let commands = this.parser.push(chunk); commands.length > 0 && !this.closing; commands = this.parser.push(EMPTY)) {
+      for (const command of commands) {
+        if (this.closing) break;
+        this.port.commands++;
+        this.run(command);
+      }
     }
     const failure = this.parser.failure;
     if (failure !== undefined && !this.closing) {
@@ -230,6 +239,11 @@ class RespConnection {
     this.slots.push({ bytes: w.take(), closeAfter });
   }
 
+  /** RESP2 bytes from the store, as a connection that spoke `protocol` reads them. */
+  private inProtocol(protocol: 2 | 3, resp2: Uint8Array): Uint8Array {
+    return protocol === 3 ? resp2ToResp3(resp2) : resp2;
+  }
+
   /** Whether a queued command may share its group: not an EXEC, nor a write whose reply holds a value (it gets the entry's whole reply bound). */
   private shares(q: Queued): boolean {
     return q.kind === 'read' || (q.kind === 'write' && redisWriteReplyIsSmall(q.commands[0]!));
@@ -239,13 +253,14 @@ class RespConnection {
   private later(reply: Promise<Uint8Array>): void {
     const slot: Slot = { bytes: undefined, closeAfter: false };
     this.slots.push(slot);
+    const protocol = this.protocol;
     reply
       .then(
         (bytes) => {
-          slot.bytes = this.protocol === 3 ? this.writer().encoded(bytes).take() : bytes;
+          slot.bytes = this.inProtocol(protocol, bytes);
         },
         (error: unknown) => {
-          slot.bytes = this.writer().error(errorText(error)).take();
+          slot.bytes = new RespWriter(protocol, 256).error(errorText(error, false)).take();
         },
       )
       .finally(() => {
@@ -289,6 +304,9 @@ class RespConnection {
       case 'config':
         return this.config(command);
       case 'quit':
+        // Nothing after it runs: what came with it in the same read is dropped, as Redis does.
+        this.closing = true;
+        this.socket.pause();
         return this.answer((w) => w.simple('OK'), true);
       case 'reset':
         this.multi = undefined;
@@ -296,10 +314,11 @@ class RespConnection {
         this.consistency = 'linearizable';
         this.name = undefined;
         this.authenticated = this.port.password === undefined;
+        this.parser.authenticated(this.authenticated);
         return this.answer((w) => w.simple('RESET'));
       case 'multi':
         if (this.multi !== undefined) return this.answer((w) => w.error('ERR MULTI calls can not be nested'));
-        this.multi = { commands: [], failed: false };
+        this.multi = { commands: [], failed: false, bytes: 0 };
         return this.answer((w) => w.simple('OK'));
       case 'exec':
         return this.exec();
@@ -342,7 +361,7 @@ class RespConnection {
     this.slots.push(slot);
     let bytes = 0;
     for (const c of commands) for (const word of c) bytes += word.length + 16;
-    this.queued.push({ kind, commands, consistency: this.consistency, slot, bytes });
+    this.queued.push({ kind, commands, consistency: this.consistency, protocol: this.protocol, slot, bytes });
   }
 
   /**
@@ -368,21 +387,34 @@ class RespConnection {
     const group = this.queued.splice(0, n);
     const client = this.port.host.client;
     const commands = group.flatMap((q) => q.commands);
-    const reply =
-      first.kind === 'read' ? client.redisRead(commands, { consistency: first.consistency }) : client.redis(commands, first.kind === 'exec');
+    // A stale read after this connection's own write asks this node to catch up with the
+    // leader first (a follower read), so that the connection sees what it wrote.
+    const sync = first.kind === 'read' && first.consistency === 'stale' && this.wroteSinceSync;
+    const reply = first.kind === 'read' ? client.redisRead(commands, sync ? { readFrom: 'any' } : { consistency: first.consistency }) : client.redis(commands, first.kind === 'exec');
     this.sending = true;
     reply
       .then(
         (encoded) => {
+          if (first.kind === 'read') {
+            if (sync) this.wroteSinceSync = false;
+          } else {
+            this.wroteSinceSync = true;
+          }
+          if (first.kind === 'exec') {
+            first.slot.bytes = this.inProtocol(first.protocol, encoded);
+            return;
+          }
+          // One reply per command, each into its own slot: a connection command's reply may sit between them.
+          const replies = splitReplies(encoded);
           // Reads answer as many as their replies' bound holds: the rest go again, first.
-          const answered = first.kind === 'read' ? countReplies(encoded) : group.length;
-          if (answered < group.length) this.queued.unshift(...group.splice(answered));
-          group[0]!.slot.bytes = this.protocol === 3 ? this.writer().encoded(encoded).take() : encoded;
-          for (let i = 1; i < group.length; i++) group[i]!.slot.bytes = EMPTY;
+          if (replies.length < group.length) this.queued.unshift(...group.splice(replies.length));
+          for (let i = 0; i < group.length; i++) group[i]!.slot.bytes = this.inProtocol(group[i]!.protocol, replies[i]!);
         },
         (error: unknown) => {
-          const text = errorText(error);
-          for (const q of group) q.slot.bytes = this.writer().error(text).take();
+          // A write's outcome is unknown (it may have applied): never after this as if it had not.
+          if (first.kind !== 'read') this.wroteSinceSync = true;
+          const text = errorText(error, first.kind !== 'read');
+          for (const q of group) q.slot.bytes = new RespWriter(q.protocol, 256).error(text).take();
         },
       )
       .finally(() => {
@@ -393,16 +425,29 @@ class RespConnection {
       });
   }
 
-  /** A command inside MULTI: queued if the store runs it, else refused (and EXEC will abort). */
+  /**
+   * A command inside MULTI: queued if the store runs it, else refused (and EXEC will abort):
+   * KEYS and SCAN too (every replica would run them as it applies the entry), and what would
+   * take the transaction past one log entry's bounds (KV_REDIS_COMMANDS_MAX commands,
+   * KV_REQUEST_BYTES_MAX bytes), which is then not kept.
+   */
   private queue(command: RespCommand, name: string): void {
     const multi = this.multi!;
     const checked = checkRedisCommand(command);
-    if ('error' in checked) {
-      multi.failed = true;
-      const text = REDIS_STORE_COMMANDS.has(name) || !CONNECTION_COMMANDS.has(name) ? checked.error : `ERR ${name.toUpperCase()} inside MULTI is not supported`;
-      return this.answer((w) => w.error(text));
+    let refusal: string | undefined;
+    if ('error' in checked) refusal = REDIS_STORE_COMMANDS.has(name) || !CONNECTION_COMMANDS.has(name) ? checked.error : `ERR ${name.toUpperCase()} inside MULTI is not supported`;
+    else if (name === 'keys' || name === 'scan') refusal = `ERR ${name.toUpperCase()} inside MULTI is not supported: every replica would run it as it applies the transaction`;
+    else {
+      for (const word of command) multi.bytes += word.length + 16;
+      if (multi.commands.length >= KV_REDIS_COMMANDS_MAX || multi.bytes > KV_REQUEST_BYTES_MAX) refusal = `ERR a MULTI holds at most ${KV_REDIS_COMMANDS_MAX} commands and ${KV_REQUEST_BYTES_MAX} bytes`;
     }
-    multi.commands.push(command);
+    if (refusal !== undefined) {
+      multi.failed = true;
+      // A failed transaction keeps nothing more: EXEC only aborts it.
+      multi.commands.length = 0;
+      return this.answer((w) => w.error(refusal));
+    }
+    if (!multi.failed) multi.commands.push(command);
     this.answer((w) => w.simple('QUEUED'));
   }
 
@@ -450,16 +495,23 @@ class RespConnection {
 
   private auth(args: RespCommand): void {
     if (args.length < 1 || args.length > 2) return this.answer((w) => w.error("ERR wrong number of arguments for 'auth' command"));
-    if (this.port.password === undefined) return this.answer((w) => w.error('ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?'));
+    if (this.port.password === undefined && args.length === 1) return this.answer((w) => w.error('ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?'));
     if (!this.checkPassword(args.length === 2 ? args : [encoder.encode('default'), args[0]!])) return this.answer((w) => w.error('WRONGPASS invalid username-password pair or user is disabled.'));
     this.answer((w) => w.simple('OK'));
   }
 
-  /** Whether [user, password] is the default user with the port's password (and if so, the connection is authenticated). */
+  /**
+   * Whether [user, password] is the default user with the port's password, or any password
+   * where none is set (Redis's default user then takes any); if so, the connection is
+   * authenticated.
+   */
   private checkPassword([user, password]: RespCommand): boolean {
     const expected = this.port.password;
-    const ok = expected !== undefined && decoder.decode(user) === 'default' && decoder.decode(password) === expected;
-    if (ok) this.authenticated = true;
+    const ok = decoder.decode(user) === 'default' && (expected === undefined || decoder.decode(password) === expected);
+    if (ok) {
+      this.authenticated = true;
+      this.parser.authenticated(true);
+    }
     return ok;
   }
 
@@ -655,9 +707,14 @@ const CONNECTION_COMMANDS = new Map(
   ['ping', 'echo', 'hello', 'auth', 'select', 'client', 'info', 'command', 'config', 'quit', 'reset', 'multi', 'exec', 'discard', 'ringraft'].map((n) => [n, true]),
 );
 
-/** A failed call's reply text: `-CLUSTERDOWN` for what a retry may fix (no leader, a timeout, a node down), `-ERR` otherwise. */
-function errorText(error: unknown): string {
+/**
+ * A failed call's reply text. A write that timed out or was cut off may have applied: `-TIMEOUT`
+ * says its outcome is unknown (retrying it may apply it twice). Otherwise `-CLUSTERDOWN` for
+ * what nothing came of and a retry may fix (no leader, a node down), `-ERR` for the rest.
+ */
+function errorText(error: unknown, write: boolean): string {
   if (!(error instanceof RingraftError)) return `ERR ${error instanceof Error ? error.message : String(error)}`;
+  if (write && (error.code === ErrorCode.TIMEOUT || error.code === ErrorCode.CLOSED)) return `TIMEOUT ${error.code}: ${error.message}; the command may or may not have taken effect`;
   switch (error.code) {
     case ErrorCode.NOT_LEADER:
     case ErrorCode.NODE_DOWN:

@@ -219,13 +219,19 @@ describe('Redis commands in the store', () => {
     expect(store.run(words('SET', 'a', '1', 'EX', '10'))).toMatch(/^-ERR ringraft keeps no expiry per key/);
     const big = 'x'.repeat(600 << 10);
     store.run(words('SET', 'big', big));
-    // A write's reply is kept in its session: a value past REDIS_WRITE_REPLY_BYTES_MAX is not returned by GETSET.
-    expect(store.run(words('GETSET', 'big', 'y'))).toMatch(/^-ERR reply too large/);
-    expect(store.run(words('GET', 'big'))).toBe(`$${big.length}\r\n${big}\r\n`);
+    store.run(words('SET', 'big2', big));
+    // A write's reply is kept in its session, bounded: a GETSET of a large value fits, two in one MULTI do not.
+    expect(store.write([words('GET', 'big'), words('GET', 'big2')], true)).toMatch(new RegExp(`^\\*2\\r\\n\\$${big.length}\\r\\nx+\\r\\n-ERR reply too large`));
+    expect(store.run(words('GETSET', 'big2', 'y'))).toBe(`$${big.length}\r\n${big}\r\n`);
+    expect(store.run(words('GETDEL', 'big'))).toBe(`$${big.length}\r\n${big}\r\n`);
+    // A pattern too costly for the keys it meets is refused, not matched for seconds.
+    for (let i = 0; i < 40; i++) store.run(words('SET', `${'a'.repeat(4000)}${i}`, 'v'));
+    expect(store.run(words('KEYS', `*${'a'.repeat(2000)}b`))).toMatch(/^-ERR the pattern costs too much/);
+    expect(globMatch(enc.encode('*a*b'), enc.encode('aaaaaaaaab'), { steps: 5 })).toBe(false);
     const reply = store.run(words('INCR', 'n'));
     // The session's reply survives a snapshot: a retry of the same seq answers it again without applying.
     const copy = KvStateMachine.restore(store.kv.snapshot());
-    const retry = copy.apply(copy.appliedIndex + 1, encodeKvRequest({ clientId: 7, seq: 4, command: { op: 'redis', commands: [words('INCR', 'n')], transaction: false } }));
+    const retry = copy.apply(copy.appliedIndex + 1, encodeKvRequest({ clientId: 7, seq: 47, command: { op: 'redis', commands: [words('INCR', 'n')], transaction: false } }));
     expect(retry.status).toBe('duplicate');
     expect(dec.decode((retry.result as { encoded: Uint8Array }).encoded)).toBe(reply);
     expect(dec.decode(copy.redisRead([words('GET', 'n')]))).toBe('$1\r\n1\r\n');

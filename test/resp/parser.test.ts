@@ -77,6 +77,20 @@ describe('the RESP request parser', () => {
     expect(refusal(encodeArray(Array.from({ length: 16 }, () => new Uint8Array(1000))))).toBe('Protocol error: command too large');
   });
 
+  it('keeps an unauthenticated client to small commands, one at a time, until it authenticates', () => {
+    const p = new RespRequestParser(LIMITS);
+    p.authenticated(false);
+    const two = Buffer.concat([encodeArray([enc.encode('AUTH'), enc.encode('pw')]), encodeArray(Array.from({ length: 12 }, () => enc.encode('x')))]);
+    expect(text(p.push(two))).toEqual([['AUTH', 'pw']]);
+    // The AUTH succeeded: the next command, already read, is taken with the full bounds.
+    p.authenticated(true);
+    expect(p.push(new Uint8Array(0)).map((c) => c.length)).toEqual([12]);
+    const q = new RespRequestParser(LIMITS);
+    q.authenticated(false);
+    q.push(encodeArray(Array.from({ length: 11 }, () => enc.encode('x'))));
+    expect(q.failure?.message).toBe('Protocol error: unauthenticated multibulk length');
+  });
+
   it('returns the commands before a refusal, then the refusal', () => {
     const p = new RespRequestParser(LIMITS);
     expect(text(p.push(enc.encode('PING\r\n*1\r\n$4\r\nECHO\r\n*1\r\n:1\r\n')))).toEqual([['PING'], ['ECHO']]);

@@ -278,3 +278,107 @@ describe('the RESP port', () => {
     expect((await c.status(1)).role === 'leader' || (await c.status(1)).leaderId !== 0).toBe(true);
   }, 120_000);
 });
+
+const enc = (...words: string[]): string => `*${words.length}\r\n${words.map((w) => `$${Buffer.byteLength(w)}\r\n${w}\r\n`).join('')}`;
+
+/** Sends `bytes` at once on a fresh connection and returns all the reply bytes received within `ms`, and whether the server closed. */
+function exchange(port: number, bytes: string, ms = 1500): Promise<{ out: string; closed: boolean }> {
+  return new Promise((resolve) => {
+    const s = connectSocket(port, HOST);
+    let out = '';
+    let closed = false;
+    s.on('data', (d: Buffer) => (out += d.toString('latin1')));
+    s.on('close', () => (closed = true));
+    s.on('error', () => undefined);
+    s.write(bytes);
+    setTimeout(() => {
+      s.destroy();
+      resolve({ out, closed });
+    }, ms);
+  });
+}
+
+describe('the RESP port, in order and in step with Redis', () => {
+  it('answers pipelined commands in order when a connection command sits between two store commands', async () => {
+    const { c, resp } = await respCluster();
+    await c.leader();
+    const port = resp[0]!;
+    await exchange(port, enc('MSET', 'ra', 'AAA', 'rb', 'BBB'));
+    // Redis: $3 AAA, $7 between, $3 BBB, +OK, +PONG, :2
+    const { out } = await exchange(port, enc('GET', 'ra') + enc('ECHO', 'between') + enc('GET', 'rb') + enc('SET', 'rc', '1') + enc('PING') + enc('INCR', 'rc'));
+    expect(out).toBe('$3\r\nAAA\r\n$7\r\nbetween\r\n$3\r\nBBB\r\n+OK\r\n+PONG\r\n:2\r\n');
+  }, 60_000);
+
+  it('writes a reply in the protocol the connection had when the command came (HELLO 3 / RESET later in the pipeline)', async () => {
+    const { c, resp } = await respCluster();
+    await c.leader();
+    const port = resp[0]!;
+    // Redis: the GET before HELLO 3 is answered in RESP2 ($-1).
+    const { out } = await exchange(port, enc('GET', 'missing') + enc('HELLO', '3'));
+    expect(out.startsWith('$-1\r\n')).toBe(true);
+  }, 60_000);
+
+  it('runs nothing a client sends after QUIT', async () => {
+    const { c, resp } = await respCluster();
+    await c.leader();
+    const port = resp[0]!;
+    const r = await exchange(port, enc('SET', 'q1', 'a') + enc('QUIT') + enc('SET', 'q2', 'b'));
+    expect(r.closed).toBe(true);
+    // Redis: +OK +OK, and q2 is never set.
+    expect(r.out).toBe('+OK\r\n+OK\r\n');
+    const { out } = await exchange(port, enc('EXISTS', 'q2'), 800);
+    expect(out).toBe(':0\r\n');
+  }, 60_000);
+
+  it('accepts AUTH default <any> and HELLO 3 AUTH default <any> with no password configured, as Redis (nopass default user)', async () => {
+    const { c, resp } = await respCluster();
+    await c.leader();
+    expect((await exchange(resp[0]!, enc('AUTH', 'default', 'x'))).out).toBe('+OK\r\n');
+    expect((await exchange(resp[0]!, enc('HELLO', '3', 'AUTH', 'default', 'x'))).out).toMatch(/^%7\r\n/);
+  }, 60_000);
+
+  it('refuses KEYS and SCAN inside MULTI, and a MULTI past one entry\'s bounds, aborting its EXEC; `constructor` is no command', async () => {
+    const { c, resp } = await respCluster();
+    await c.leader();
+    const port = resp[0]!;
+    const { out } = await exchange(port, enc('MULTI') + enc('SET', 'm', '1') + enc('KEYS', '*') + enc('EXEC') + enc('EXISTS', 'm'));
+    expect(out).toBe('+OK\r\n+QUEUED\r\n-ERR KEYS inside MULTI is not supported: every replica would run it as it applies the transaction\r\n-EXECABORT Transaction discarded because of previous errors.\r\n:0\r\n');
+    let many = enc('MULTI');
+    for (let i = 0; i <= 10_000; i++) many += enc('INCR', 'n');
+    const big = await exchange(port, many + enc('EXEC') + enc('EXISTS', 'n'), 8_000);
+    expect(big.out).toMatch(/-ERR a MULTI holds at most 10000 commands[^\r]*\r\n-EXECABORT Transaction discarded because of previous errors\.\r\n:0\r\n$/);
+    expect((await exchange(port, enc('constructor', 'x') + enc('MULTI') + enc('__proto__') + enc('EXEC'))).out).toBe(
+      "-ERR unknown command 'constructor', with args beginning with: 'x' \r\n+OK\r\n-ERR unknown command '__proto__', with args beginning with: \r\n-EXECABORT Transaction discarded because of previous errors.\r\n",
+    );
+  }, 60_000);
+
+  it('keeps an unauthenticated client small: past 10 elements or a 16 KiB bulk string before AUTH, refused and closed', async () => {
+    const resp = [await freePort(), await freePort(), await freePort()];
+    const c = await cluster(3, ['--resp-password', 'sesame'], {}, { argsOf: (id) => ['--listen-resp', `${HOST}:${resp[id - 1]}`] });
+    await c.leader();
+    const port = resp[0]!;
+    expect((await exchange(port, `*11\r\n`)).out).toBe('-ERR Protocol error: unauthenticated multibulk length\r\n');
+    expect((await exchange(port, `*1\r\n$20000\r\n`)).out).toBe('-ERR Protocol error: unauthenticated bulk length\r\n');
+    expect((await exchange(port, enc('GET', 'a'))).out).toBe('-NOAUTH Authentication required.\r\n');
+    const authed = await exchange(port, enc('AUTH', 'sesame') + enc('MSET', ...Array.from({ length: 12 }, (_, i) => `k${i}`)));
+    expect(authed.out).toBe('+OK\r\n+OK\r\n');
+  }, 60_000);
+
+  it("lets a connection read its own write with RINGRAFT READ stale on a follower", async () => {
+    const { c, resp } = await respCluster();
+    const leader = await c.leader();
+    const port = resp[leader === 1 ? 1 : 0]!;
+    let pipeline = enc('RINGRAFT', 'READ', 'stale');
+    for (let i = 0; i < 300; i++) pipeline += enc('SET', 'sk', String(i)) + enc('GET', 'sk');
+    const { out } = await exchange(port, pipeline, 8000);
+    const lines = out.split('\r\n');
+    const gets: string[] = [];
+    for (let at = 1; at < lines.length; at++) {
+      if (lines[at]!.startsWith('$-1')) gets.push('(nil)');
+      else if (lines[at]!.startsWith('$')) gets.push(lines[++at]!);
+    }
+    const stale = gets.map((v, i) => (v === String(i) ? undefined : `GET #${i} read ${v}`)).filter((x) => x !== undefined);
+    expect(gets.length).toBe(300);
+    expect(stale).toEqual([]);
+  }, 60_000);
+});
