@@ -239,7 +239,7 @@ describe('peers bench', () => {
     expect(isRunning(pid!)).toBe(false);
   });
 
-  it('the CLI writes the machine, an empty scenarios list and the peer rows as JSON', async () => {
+  it('the CLI writes the machine, an empty scenarios list, the peer rows and the redis-benchmark rows as JSON', async () => {
     const dir = tempParent();
     const file = path.join(dir, 'peers.json');
     // ringraft alone keeps this short; the Redis and etcd rows are checked above.
@@ -250,8 +250,10 @@ describe('peers bench', () => {
     const code = await new Promise<number | null>((resolve) => cli.once('exit', (c) => resolve(c)));
     expect(code, out).toBe(0);
     expect(out).toContain('ringraft: round 1/1 put at 1 in flight');
-    const json = JSON.parse(readFileSync(file, 'utf8')) as { machine: Record<string, unknown>; scenarios: unknown[]; peers: PeerRow[] };
-    expect(Object.keys(json).sort()).toEqual(['machine', 'peers', 'scenarios']);
+    const json = JSON.parse(readFileSync(file, 'utf8')) as { machine: Record<string, unknown>; scenarios: unknown[]; peers: PeerRow[]; redisBenchmark: unknown[] };
+    expect(Object.keys(json).sort()).toEqual(['machine', 'peers', 'redisBenchmark', 'scenarios']);
+    // redis-benchmark runs against the RESP port (ringraft-tcp) and redis-server only: neither ran here.
+    expect(json.redisBenchmark).toEqual([]);
     expect(Object.keys(json.machine).sort()).toEqual(['cores', 'cpu', 'node']);
     expect(json.scenarios).toEqual([]);
     expect(json.peers.length).toBeGreaterThan(0);

@@ -281,20 +281,36 @@ describe('the RESP port', () => {
 
 const enc = (...words: string[]): string => `*${words.length}\r\n${words.map((w) => `$${Buffer.byteLength(w)}\r\n${w}\r\n`).join('')}`;
 
-/** Sends `bytes` at once on a fresh connection and returns all the reply bytes received within `ms`, and whether the server closed. */
-function exchange(port: number, bytes: string, ms = 1500): Promise<{ out: string; closed: boolean }> {
+/**
+ * Sends `bytes` at once on a fresh connection and returns the reply bytes received, and whether
+ * the server closed: once it closes, or once nothing more has come for QUIET_MS (500) after a first
+ * byte, or at `ms` in all.
+ */
+function exchange(port: number, bytes: string, ms = 5_000): Promise<{ out: string; closed: boolean }> {
+  const QUIET_MS = 500;
   return new Promise((resolve) => {
     const s = connectSocket(port, HOST);
     let out = '';
     let closed = false;
-    s.on('data', (d: Buffer) => (out += d.toString('latin1')));
-    s.on('close', () => (closed = true));
-    s.on('error', () => undefined);
-    s.write(bytes);
-    setTimeout(() => {
+    let quiet: NodeJS.Timeout | undefined;
+    const done = (): void => {
+      clearTimeout(quiet);
+      clearTimeout(overall);
       s.destroy();
       resolve({ out, closed });
-    }, ms);
+    };
+    s.on('data', (d: Buffer) => {
+      out += d.toString('latin1');
+      clearTimeout(quiet);
+      quiet = setTimeout(done, QUIET_MS);
+    });
+    s.on('close', () => {
+      closed = true;
+      done();
+    });
+    s.on('error', () => undefined);
+    s.write(bytes);
+    const overall = setTimeout(done, ms);
   });
 }
 
@@ -326,7 +342,7 @@ describe('the RESP port, in order and in step with Redis', () => {
     expect(r.closed).toBe(true);
     // Redis: +OK +OK, and q2 is never set.
     expect(r.out).toBe('+OK\r\n+OK\r\n');
-    const { out } = await exchange(port, enc('EXISTS', 'q2'), 800);
+    const { out } = await exchange(port, enc('EXISTS', 'q2'));
     expect(out).toBe(':0\r\n');
   }, 60_000);
 
@@ -345,7 +361,7 @@ describe('the RESP port, in order and in step with Redis', () => {
     expect(out).toBe('+OK\r\n+QUEUED\r\n-ERR KEYS inside MULTI is not supported: every replica would run it as it applies the transaction\r\n-EXECABORT Transaction discarded because of previous errors.\r\n:0\r\n');
     let many = enc('MULTI');
     for (let i = 0; i <= 10_000; i++) many += enc('INCR', 'n');
-    const big = await exchange(port, many + enc('EXEC') + enc('EXISTS', 'n'), 8_000);
+    const big = await exchange(port, many + enc('EXEC') + enc('EXISTS', 'n'), 20_000);
     expect(big.out).toMatch(/-ERR a MULTI holds at most 10000 commands[^\r]*\r\n-EXECABORT Transaction discarded because of previous errors\.\r\n:0\r\n$/);
     expect((await exchange(port, enc('constructor', 'x') + enc('MULTI') + enc('__proto__') + enc('EXEC'))).out).toBe(
       "-ERR unknown command 'constructor', with args beginning with: 'x' \r\n+OK\r\n-ERR unknown command '__proto__', with args beginning with: \r\n-EXECABORT Transaction discarded because of previous errors.\r\n",
@@ -370,7 +386,7 @@ describe('the RESP port, in order and in step with Redis', () => {
     const port = resp[leader === 1 ? 1 : 0]!;
     let pipeline = enc('RINGRAFT', 'READ', 'stale');
     for (let i = 0; i < 300; i++) pipeline += enc('SET', 'sk', String(i)) + enc('GET', 'sk');
-    const { out } = await exchange(port, pipeline, 8000);
+    const { out } = await exchange(port, pipeline, 20_000);
     const lines = out.split('\r\n');
     const gets: string[] = [];
     for (let at = 1; at < lines.length; at++) {
