@@ -3,8 +3,10 @@
  * processes, fsync 'always') and against redis-server with `appendfsync always` and
  * `everysec`, in the same run: `-t set,get -c 50`, with and without `-P 16`. Each cell runs
  * for about `secondsPerCell`: a short probe sizes its request count from the probe's rate.
- * Requests per second and p50/p99 come from redis-benchmark's CSV; error replies (`-e`) are
- * counted.
+ * Requests per second and p50/p99 come from redis-benchmark's CSV. redis-benchmark 7 stops at
+ * the first error reply and exits non-zero (its `-e` no longer counts them): such a cell fails
+ * the run, naming the command; `errorLines` counts any `Error from server` lines an older one
+ * prints.
  */
 import { spawnSync } from 'node:child_process';
 
@@ -22,7 +24,7 @@ export interface RedisBenchmarkRow {
   readonly requestsPerSec: number;
   readonly p50Ms: number;
   readonly p99Ms: number;
-  /** Error replies redis-benchmark printed (it prints at most one a second). */
+  /** `Error from server` lines printed (an older redis-benchmark's `-e`; version 7 exits at the first error instead). */
   readonly errorLines: number;
 }
 
