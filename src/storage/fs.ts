@@ -202,6 +202,8 @@ export interface FaultPlan {
   readonly writeFailAt?: number;
   /** This `fdatasync` call fails with EIO. */
   readonly syncFailAt?: number;
+  /** What those two fail with: EIO (the default), or ENOSPC, a full disk. */
+  readonly failWith?: 'EIO' | 'ENOSPC';
   /** Every `writev` writes at most this many bytes and reports a short count. */
   readonly writeBytesMax?: number;
   /**
@@ -228,11 +230,11 @@ export class SimulatedCrash extends Error {
   }
 }
 
-/** An error shaped like the one node:fs throws for EIO. */
-export function eioError(syscall: string): NodeJS.ErrnoException {
-  const error: NodeJS.ErrnoException = new Error(`EIO: i/o error, ${syscall}`);
-  error.code = 'EIO';
-  error.errno = -5;
+/** An error shaped like the one node:fs throws for EIO (or, with `code` ENOSPC, a full disk). */
+export function eioError(syscall: string, code: 'EIO' | 'ENOSPC' = 'EIO'): NodeJS.ErrnoException {
+  const error: NodeJS.ErrnoException = new Error(code === 'EIO' ? `EIO: i/o error, ${syscall}` : `ENOSPC: no space left on device, ${syscall}`);
+  error.code = code;
+  error.errno = code === 'EIO' ? -5 : -28;
   error.syscall = syscall;
   return error;
 }
@@ -284,7 +286,7 @@ export class FaultyFileSystem implements FileSystem {
   writev(fd: Fd, buffers: readonly Uint8Array[], position: number): number {
     this.mutate();
     this.writes++;
-    if (this.plan.writeFailAt === this.writes) throw eioError('write');
+    if (this.plan.writeFailAt === this.writes) throw eioError('write', this.plan.failWith);
     const torn = this.plan.tornWriteAt;
     if (torn !== undefined && torn.call === this.writes) {
       const prefix = takePrefix(buffers, torn.keepBytes);
@@ -300,7 +302,7 @@ export class FaultyFileSystem implements FileSystem {
   fdatasync(fd: Fd): void {
     this.mutate();
     this.syncs++;
-    if (this.plan.syncFailAt === this.syncs) throw eioError('fdatasync');
+    if (this.plan.syncFailAt === this.syncs) throw eioError('fdatasync', this.plan.failWith);
     this.inner.fdatasync(fd);
   }
 

@@ -509,7 +509,9 @@ export class WalStorage implements Storage {
     try {
       return fn();
     } catch (error) {
-      this.failure = new StorageError(StorageErrorCode.IO_ERROR, `WAL ${this.dir}: ${(error as Error).message}`, { cause: error });
+      const errno = (error as NodeJS.ErrnoException).code;
+      const code = errno === 'ENOSPC' || errno === 'EDQUOT' ? StorageErrorCode.NO_SPACE : StorageErrorCode.IO_ERROR;
+      this.failure = new StorageError(code, `WAL ${this.dir}: ${(error as Error).message}`, { cause: error });
       throw this.failure;
     }
   }

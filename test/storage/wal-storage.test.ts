@@ -387,6 +387,18 @@ describe('WalStorage under injected faults', () => {
     });
   }
 
+  it('turns ENOSPC on a write or a sync into NO_SPACE, and then refuses every write', () => {
+    for (const plan of [{ writeFailAt: 1 }, { syncFailAt: 1 }]) {
+      const dir = freshDir(root);
+      WalStorage.open(dir).close();
+      const s = WalStorage.open(dir, { fs: faulty({ ...plan, failWith: 'ENOSPC' }) });
+      const error = expectStorageError(() => s.append(ents(1, [1])), StorageErrorCode.NO_SPACE);
+      expect((error.cause as NodeJS.ErrnoException).code).toBe('ENOSPC');
+      expectStorageError(() => s.append(ents(1, [1])), StorageErrorCode.STORAGE_FAILED);
+      s.close();
+    }
+  });
+
   it('turns EIO while writing a snapshot file into IO_ERROR, and the log is unchanged', () => {
     const dir = freshDir(root);
     const fs = faulty({ syncFailAt: 3 });

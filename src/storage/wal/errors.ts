@@ -1,28 +1,29 @@
 /**
  * Errors of the durable storage, all {@link RingraftError}s with codes from the one list
  * (base/errors.ts): corruption and refusals (CORRUPT_LOG, CLOSED, INVALID_ARGUMENT, ...), and a failed
- * write or sync as a {@link StorageError} (IO_ERROR, STORAGE_FAILED) whose `cause` is the
+ * write or sync as a {@link StorageError} (IO_ERROR, NO_SPACE, STORAGE_FAILED) whose `cause` is the
  * file system's error.
  */
 import { ErrorCode, pickCodes, RingraftError } from '../../base/index.ts';
 
 /**
  * The storage's own codes, from the one list in base/errors.ts. IO_ERROR: a write, sync, rename
- * or unlink failed (EIO, ENOSPC, ...); `cause` is the system error. STORAGE_FAILED: an earlier
+ * or unlink failed (EIO, ...); `cause` is the system error. NO_SPACE: the same, because the
+ * disk or the user's quota is full (ENOSPC, EDQUOT). STORAGE_FAILED: an earlier
  * I/O error left the storage in an unknown state, so it refuses every further write: after a
  * failed fsync the kernel may have dropped the dirty pages and cleared the error, so retrying
  * the sync could "succeed" without the data being on disk. Reopen the directory (recovery
  * decides what is really there). `cause` is the first error.
  */
-export const StorageErrorCode = pickCodes('IO_ERROR', 'STORAGE_FAILED');
+export const StorageErrorCode = pickCodes('IO_ERROR', 'NO_SPACE', 'STORAGE_FAILED');
 export type StorageErrorCode = (typeof StorageErrorCode)[keyof typeof StorageErrorCode];
 
 /**
- * A failed write or sync of the storage (IO_ERROR), or a write refused after one
+ * A failed write or sync of the storage (IO_ERROR, or NO_SPACE for a full disk), or a write refused after one
  * (STORAGE_FAILED); `cause` is the file system's error, or that first failure.
  */
 export class StorageError extends RingraftError {
-  /** IO_ERROR for the failure itself; STORAGE_FAILED for every write refused after it. */
+  /** IO_ERROR (NO_SPACE for a full disk) for the failure itself; STORAGE_FAILED for every write refused after it. */
   declare readonly code: StorageErrorCode;
   /** An error with `code`, wrapping the failure in `options.cause`. */
   constructor(code: StorageErrorCode, message: string, options?: { cause?: unknown }) {
