@@ -4,9 +4,7 @@
  * `everysec`, in the same run: `-t set,get -c 50`, with and without `-P 16`. Each cell runs
  * for about `secondsPerCell`: a short probe sizes its request count from the probe's rate.
  * Requests per second and p50/p99 come from redis-benchmark's CSV. redis-benchmark 7 stops at
- * the first error reply and exits non-zero (its `-e` no longer counts them): such a cell fails
- * the run, naming the command; `errorLines` counts any `Error from server` lines an older one
- * prints.
+ * the first error reply and exits non-zero: such a cell fails the run, naming the command.
  */
 import { spawnSync } from 'node:child_process';
 
@@ -24,8 +22,6 @@ export interface RedisBenchmarkRow {
   readonly requestsPerSec: number;
   readonly p50Ms: number;
   readonly p99Ms: number;
-  /** `Error from server` lines printed (an older redis-benchmark's `-e`; version 7 exits at the first error instead). */
-  readonly errorLines: number;
 }
 
 export interface RedisBenchmarkPlan {
@@ -46,20 +42,18 @@ interface CsvRow {
   readonly p99: number;
 }
 
-/** Runs redis-benchmark once: its CSV rows and the count of error lines; throws if it fails. */
-function runOnce(bin: string, host: string, port: number, tests: string, clients: number, pipeline: number, requests: number): { rows: CsvRow[]; errorLines: number } {
-  const args = ['-h', host, '-p', String(port), '-t', tests, '-c', String(clients), '-P', String(pipeline), '-n', String(requests), '-r', '100000', '-d', '128', '--csv', '-e'];
+/** Runs redis-benchmark once: its CSV rows; throws if it fails (an error reply among them). */
+function runOnce(bin: string, host: string, port: number, tests: string, clients: number, pipeline: number, requests: number): CsvRow[] {
+  const args = ['-h', host, '-p', String(port), '-t', tests, '-c', String(clients), '-P', String(pipeline), '-n', String(requests), '-r', '100000', '-d', '128', '--csv'];
   const r = spawnSync(bin, args, { encoding: 'utf8', timeout: 600_000 });
   if (r.status !== 0) throw new Error(`redis-benchmark ${args.join(' ')} exited ${r.status ?? r.signal}: ${r.stderr.slice(0, 500)}`);
   const rows: CsvRow[] = [];
-  let errorLines = 0;
   for (const line of r.stdout.split('\n')) {
     const m = /^"([A-Z]+)[^"]*","([0-9.]+)","[0-9.]+","[0-9.]+","([0-9.]+)","[0-9.]+","([0-9.]+)"/.exec(line);
     if (m !== null) rows.push({ test: m[1]!, rps: Number(m[2]), p50: Number(m[3]), p99: Number(m[4]) });
-    else if (/Error from server/.test(line)) errorLines++;
   }
   if (rows.length === 0) throw new Error(`redis-benchmark printed no CSV rows: ${r.stdout.slice(0, 500)}`);
-  return { rows, errorLines };
+  return rows;
 }
 
 /** Every cell of `plan` against one target: a probe per pipeline depth sizes the measured run. */
@@ -67,12 +61,11 @@ export function benchmarkTarget(bin: string, target: RespTargetName, host: strin
   const out: RedisBenchmarkRow[] = [];
   for (const pipeline of plan.pipelines) {
     for (const test of ['SET', 'GET'] as const) {
-      const probe = runOnce(bin, host, port, test.toLowerCase(), plan.clients, pipeline, plan.probeRequests).rows[0]!;
+      const probe = runOnce(bin, host, port, test.toLowerCase(), plan.clients, pipeline, plan.probeRequests)[0]!;
       const requests = Math.min(plan.requestsMax, Math.max(plan.probeRequests, Math.round(probe.rps * plan.secondsPerCell)));
-      const { rows, errorLines } = runOnce(bin, host, port, test.toLowerCase(), plan.clients, pipeline, requests);
-      const row = rows[0]!;
-      out.push({ target, test, clients: plan.clients, pipeline, requests, requestsPerSec: row.rps, p50Ms: row.p50, p99Ms: row.p99, errorLines });
-      say(`redis-benchmark ${target}: ${test} -c ${plan.clients} -P ${pipeline}: ${Math.round(row.rps).toLocaleString('en-US')} requests/s, p50 ${row.p50} ms, p99 ${row.p99} ms${errorLines > 0 ? `, ${errorLines} error lines` : ''}`);
+      const row = runOnce(bin, host, port, test.toLowerCase(), plan.clients, pipeline, requests)[0]!;
+      out.push({ target, test, clients: plan.clients, pipeline, requests, requestsPerSec: row.rps, p50Ms: row.p50, p99Ms: row.p99 });
+      say(`redis-benchmark ${target}: ${test} -c ${plan.clients} -P ${pipeline}: ${Math.round(row.rps).toLocaleString('en-US')} requests/s, p50 ${row.p50} ms, p99 ${row.p99} ms`);
     }
   }
   return out;

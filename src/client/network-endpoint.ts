@@ -27,16 +27,14 @@
  * retries after a back-off; the calls of the whole endpoint are bounded first by its
  * `requestsInFlightMax` slots.
  */
-import { ErrorCode, RingraftError, SequenceTable } from '../base/index.ts';
-import { expireAttempts, RequestBuffers, SessionPool, SESSIONS_KEPT_MAX, SlotGate, syntheticErrorReply, type KvClientHost, type ReplyTarget } from '../cluster/index.ts';
+import { ErrorCode, RingraftError } from '../base/index.ts';
+import { AttemptHost, syntheticErrorReply, type KvClientHost, type PendingAttempt, type ReplyTarget } from '../cluster/index.ts';
 import { decodeReply, encodedRequestBytes, writeRequest, type ClientReply, type ClientRequest } from '../runtime/index.ts';
 import { ClientPortConnection, type ClientPortSettingsInput, type TlsFiles } from '../transport/index.ts';
 import type { EndpointAddress } from './endpoint-address.ts';
 
 const REDIAL_MS_MIN = 50;
 const REDIAL_MS_MAX = 2_000;
-/** How often attempts are checked against their deadlines. */
-const SWEEP_INTERVAL_MS = 20;
 
 export interface NetworkEndpointOptions {
   readonly clusterId: bigint;
@@ -66,11 +64,8 @@ interface Slot {
   redial: NodeJS.Timeout | undefined;
 }
 
-interface Attempt {
+interface Attempt extends PendingAttempt {
   readonly slot: Slot;
-  readonly deadline: number;
-  readonly target: ReplyTarget<unknown>;
-  readonly context: unknown;
 }
 
 /** What an endpoint reports of itself. */
@@ -87,31 +82,22 @@ export interface EndpointState {
   readonly lastError: RingraftError | undefined;
 }
 
-export class NetworkEndpoint implements KvClientHost {
-  readonly sessions: SessionPool;
-  readonly requestBuffers = new RequestBuffers();
-  leaderGuess: number | undefined;
+export class NetworkEndpoint extends AttemptHost<Attempt> implements KvClientHost {
   private readonly slots: Slot[];
   private readonly byNode = new Map<number, Slot>();
-  private readonly attempts = new SequenceTable<Attempt>();
   /** Attempts given up on at their deadline, still counted on their connection until a reply comes. */
   private readonly abandoned = new Map<number, Slot>();
   private readonly watches = new Map<number, { readonly slot: Slot; readonly onReply: (r: ClientReply) => void }>();
   /** Watches told to stop, until their watch-end. */
   private readonly unwatching = new Map<number, Slot>();
-  private readonly gate: SlotGate;
   private readonly upListeners = new Set<() => void>();
-  private requestIdNext = 1;
-  private sweeper: NodeJS.Timeout | undefined;
-  private closed = false;
 
   constructor(
     addresses: readonly (readonly [string, EndpointAddress])[],
     private readonly options: NetworkEndpointOptions,
   ) {
+    super(options.requestsInFlightMax);
     this.slots = addresses.map(([text, address]) => ({ text, address, conn: undefined, dialing: false, nodeId: undefined, inFlight: 0, max: 0, failures: 0, lastError: undefined, redial: undefined }));
-    this.gate = new SlotGate(options.requestsInFlightMax);
-    this.sessions = new SessionPool(Math.min(options.requestsInFlightMax, SESSIONS_KEPT_MAX));
   }
 
   /**
@@ -145,15 +131,9 @@ export class NetworkEndpoint implements KvClientHost {
   /** Fails what is in flight with CLOSED, closes every connection and clears every timer. */
   async close(): Promise<void> {
     if (this.closed) return;
-    this.closed = true;
-    if (this.sweeper !== undefined) clearInterval(this.sweeper);
-    this.sweeper = undefined;
-    for (const [requestId, a] of this.attempts.entries()) {
-      if (this.attempts.delete(requestId) !== undefined) a.target.onReply(syntheticErrorReply(requestId, ErrorCode.CLOSED), a.context);
-    }
+    this.closeAttempts();
     for (const [requestId, w] of this.watches) w.onReply({ kind: 'watch-end', requestId, code: ErrorCode.CLOSED });
     this.watches.clear();
-    this.gate.failWaiters();
     const closing: Promise<void>[] = [];
     for (const slot of this.slots) {
       if (slot.redial !== undefined) clearTimeout(slot.redial);
@@ -165,10 +145,6 @@ export class NetworkEndpoint implements KvClientHost {
   }
 
   // ─── KvClientHost ───────────────────────────────────────────────────────────────
-
-  get isClosed(): boolean {
-    return this.closed;
-  }
 
   get defaultTimeoutMs(): number {
     return this.options.requestTimeoutMs;
@@ -193,18 +169,6 @@ export class NetworkEndpoint implements KvClientHost {
       .join(', ');
   }
 
-  tryAcquireSlot(): boolean {
-    return this.gate.tryAcquire();
-  }
-
-  acquireSlot(deadline: number, signal: AbortSignal | undefined): Promise<boolean> {
-    return this.gate.acquire(deadline, signal, this.closed);
-  }
-
-  releaseSlot(): void {
-    this.gate.release();
-  }
-
   /** See {@link KvClientHost.attempt}. */
   attempt<C>(nodeId: number, request: ClientRequest, deadline: number, target: ReplyTarget<C>, context: C): void {
     const requestId = this.nextRequestId();
@@ -220,8 +184,7 @@ export class NetworkEndpoint implements KvClientHost {
       queueMicrotask(() => target.onReply(refused, context));
       return;
     }
-    this.attempts.set(requestId, { slot: slot!, deadline, target: target as ReplyTarget<unknown>, context });
-    this.sweeper ??= setInterval(() => this.sweep(), SWEEP_INTERVAL_MS);
+    this.track(requestId, { slot: slot!, deadline, target: target as ReplyTarget<unknown>, context });
   }
 
   /** The reply for a request {@link send} refused with `code` (undefined: it was sent). */
@@ -392,10 +355,12 @@ export class NetworkEndpoint implements KvClientHost {
     }
   }
 
-  private sweep(): void {
-    if (expireAttempts(this.attempts, (requestId, a) => this.abandoned.set(requestId, a.slot)) || this.sweeper === undefined) return;
-    clearInterval(this.sweeper);
-    this.sweeper = undefined;
+  protected abandon(requestId: number, attempt: Attempt): void {
+    this.abandoned.set(requestId, attempt.slot);
+  }
+
+  protected idInUse(id: number): boolean {
+    return this.abandoned.has(id) || this.watches.has(id) || this.unwatching.has(id);
   }
 
   private notify(): void {
@@ -406,13 +371,5 @@ export class NetworkEndpoint implements KvClientHost {
     const reasons = this.slots.map((s) => `${s.text}: ${s.lastError === undefined ? 'no answer yet' : `${s.lastError.code}: ${s.lastError.message}`}`).join('; ');
     const refusedAll = this.slots.every((s) => s.lastError?.code === ErrorCode.HANDSHAKE_REFUSED);
     return new RingraftError(refusedAll ? ErrorCode.HANDSHAKE_REFUSED : code, `${what} (${reasons})`);
-  }
-
-  private nextRequestId(): number {
-    for (;;) {
-      const id = this.requestIdNext;
-      this.requestIdNext = id >= 0xffff_ffff ? 1 : id + 1;
-      if (!this.attempts.has(id) && !this.abandoned.has(id) && !this.watches.has(id) && !this.unwatching.has(id)) return id;
-    }
   }
 }

@@ -8,7 +8,8 @@ export { CLIENT_SETTINGS, defaultNodeThreads, REQUESTS_IN_FLIGHT_MAX, type Clien
 export type { ClusterOptions } from './options.ts';
 export { ControlChannel, type ControlTarget } from './control-channel.ts';
 export { DataDirLock } from './data-dir-lock.ts';
-export { expireAttempts, SlotGate, type PendingAttempt } from './slot-gate.ts';
+export { SlotGate } from './slot-gate.ts';
+export { AttemptHost, type PendingAttempt } from './attempt-host.ts';
 export { SESSIONS_KEPT_MAX, SessionPool, type KvClientHost, type ReplyTarget } from './client.ts';
 export { RequestBuffers } from './request-buffers.ts';
 export { synthetic as syntheticErrorReply } from './endpoint.ts';

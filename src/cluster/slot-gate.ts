@@ -4,32 +4,6 @@
  * aborts. A slot released while calls wait goes straight to the next in line. Both client
  * endpoints (rings: endpoint.ts; TCP: client/) keep their calls in flight with one.
  */
-import { ErrorCode, type SequenceTable } from '../base/index.ts';
-import type { ReplyTarget } from './client.ts';
-import { synthetic } from './endpoint.ts';
-
-/** An attempt in flight, with its deadline (a performance.now() time) and whom to answer. */
-export interface PendingAttempt {
-  readonly deadline: number;
-  readonly target: ReplyTarget<unknown>;
-  readonly context: unknown;
-}
-
-/**
- * Answers TIMEOUT to each attempt of `attempts` whose deadline has passed, taking it out;
- * `abandon` keeps what the endpoint needs to drop its late reply. Returns whether attempts are
- * left (an endpoint's sweeper stops when none is). Both network endpoints sweep with it.
- */
-export function expireAttempts<A extends PendingAttempt>(attempts: SequenceTable<A>, abandon: (requestId: number, attempt: A) => void): boolean {
-  const now = performance.now();
-  for (const [requestId, a] of attempts.select((a) => a.deadline <= now)) {
-    if (attempts.delete(requestId) === undefined) continue;
-    abandon(requestId, a);
-    a.target.onReply(synthetic(requestId, ErrorCode.TIMEOUT), a.context);
-  }
-  return attempts.size > 0;
-}
-
 export class SlotGate {
   private inFlight = 0;
   /** Calls waiting for a slot, oldest first; each is handed a slot (true) or given up (false). */

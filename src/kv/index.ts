@@ -45,9 +45,8 @@ export { compareHolds, decodeTxnResult, encodeTxnResult, KV_TXN_COMPARES_MAX, KV
 export type { KvTxn, KvTxnResult, TxnCompare, TxnCompareOp, TxnGetEntry, TxnNumberTarget, TxnOp, TxnOpResult } from './txn.ts';
 export { KV_LEASE_TTL_MS_MAX, KV_LEASE_TTL_MS_MIN, KV_LEASES_MAX } from './leases.ts';
 export type { LeaseInfo } from './leases.ts';
-export { KV_REDIS_COMMANDS_MAX, KV_REDIS_WORDS_MAX } from './commands.ts';
-export { APP_ERROR_BYTES_MAX, APP_RESULT_BYTES_MAX, APP_SNAPSHOT_BYTES_MAX, appSnapshotBytes, appSnapshotBytesNow, decodeAppOutcome, errorOutcome, restoreApp, runApp, snapshotChunks } from './app-machine.ts';
+export { KV_REDIS_COMMANDS_MAX } from './commands.ts';
+export { APP_ERROR_BYTES_MAX, APP_RESULT_BYTES_MAX, APP_SNAPSHOT_BYTES_MAX, appSnapshotBytes, appSnapshotBytesNow, decodeAppOutcome, errorOutcome, restoreApp, runApp } from './app-machine.ts';
 export type { AppOutcome, SnapshotCancel, SnapshotChunks, StateMachine, StateMachineFactory } from './app-machine.ts';
-export { runRedisReads, redisWriteReplyIsSmall } from './redis.ts';
-export { checkRedisCommand, decodeCursor, encodeCursor, globMatch, parseInt64, REDIS_READ_REPLY_BYTES_MAX, REDIS_SCAN_COUNT_MAX, REDIS_STORE_COMMANDS, REDIS_WRITE_REPLY_BYTES_MAX, redisCommandName, runRedis, unknownCommand } from './redis.ts';
-export type { RedisCommandKind, RedisStore } from './redis.ts';
+export { redisWriteReplyIsSmall } from './redis.ts';
+export { checkRedisCommand, decodeCursor, encodeCursor, globMatch, parseInt64, REDIS_READ_REPLY_BYTES_MAX, REDIS_STORE_COMMANDS, REDIS_WRITE_REPLY_BYTES_MAX, redisCommandName } from './redis.ts';

@@ -81,7 +81,7 @@ export const REDIS_WRITE_REPLY_BYTES_MAX = KV_VALUE_BYTES_MAX + (64 << 10);
 /** Most steps one KEYS or SCAN may spend matching its pattern against keys: past them, an error reply (a pattern that costs too much would hold the node). */
 export const REDIS_MATCH_STEPS_MAX = 20_000_000;
 /** Keys SCAN looks at, at most, per call (its COUNT is a hint, as in Redis). */
-export const REDIS_SCAN_COUNT_MAX = 10_000;
+const REDIS_SCAN_COUNT_MAX = 10_000;
 
 const decoder = new TextDecoder();
 const encoder = new TextEncoder();
@@ -107,7 +107,7 @@ export function checkRedisCommand(command: readonly Uint8Array[]): { readonly ki
 }
 
 /** Redis's text for an unknown command: its name and the first arguments, quoted. */
-export function unknownCommand(command: readonly Uint8Array[]): string {
+function unknownCommand(command: readonly Uint8Array[]): string {
   const name = command[0] === undefined ? '' : decoder.decode(command[0]);
   const args = command.slice(1).map((a) => `'${decoder.decode(a.subarray(0, 128))}' `).join('');
   return `ERR unknown command '${name.slice(0, 128)}', with args beginning with: ${args}`;
@@ -118,7 +118,14 @@ class Reply {
   private parts: Uint8Array[] = [];
   size = 0;
 
-  constructor(private readonly bytesMax: number) {}
+  constructor(
+    private readonly bytesMax: number,
+    /**
+     * Whether values are kept as views until bytes() joins them: only where nothing is written
+     * before then (reads). A write may free the memory under a value it read (GETSET, GETDEL).
+     */
+    private readonly viewsStay: boolean,
+  ) {}
 
   private push(b: Uint8Array): void {
     this.parts.push(b);
@@ -157,7 +164,7 @@ class Reply {
   bulk(value: Uint8Array | undefined): void {
     if (value === undefined) return this.nil();
     this.line('$', String(value.length));
-    this.push(value.slice());
+    this.push(this.viewsStay ? value : value.slice());
     this.push(CRLF);
   }
 
@@ -182,7 +189,10 @@ const INT64_MAX = 2n ** 63n - 1n;
  * is an error reply, as Redis gives it.
  */
 export function runRedis(store: RedisStore, commands: readonly (readonly Uint8Array[])[], asTransaction: boolean, replyBytesMax: number): Uint8Array {
-  const reply = new Reply(replyBytesMax);
+  return runInto(new Reply(replyBytesMax, false), store, commands, asTransaction);
+}
+
+function runInto(reply: Reply, store: RedisStore, commands: readonly (readonly Uint8Array[])[], asTransaction: boolean): Uint8Array {
   if (asTransaction) reply.array(commands.length);
   for (const command of commands) runOne(store, command, reply);
   return reply.bytes();
@@ -198,7 +208,7 @@ export function runRedisReads(store: RedisStore, commands: readonly (readonly Ui
   const parts: Uint8Array[] = [];
   let size = 0;
   for (const command of commands) {
-    const one = runRedis(store, [command], false, replyBytesMax);
+    const one = runInto(new Reply(replyBytesMax, true), store, [command], false);
     if (parts.length > 0 && size + one.length > replyBytesMax) break;
     parts.push(one);
     size += one.length;

@@ -1,2 +1,2 @@
-export { RESP_LINE_BYTES_MAX, RESP_UNAUTHENTICATED_ARGS_MAX, RESP_UNAUTHENTICATED_BULK_BYTES_MAX, RespProtocolError, RespRequestParser, splitInline, type RespCommand, type RespParserLimits } from './parser.ts';
+export { RESP_LINE_BYTES_MAX, RespProtocolError, RespRequestParser, splitInline, type RespCommand, type RespParserLimits } from './parser.ts';
 export { resp2ToResp3, RespWriter, splitReplies } from './reply.ts';

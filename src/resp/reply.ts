@@ -21,6 +21,9 @@ const CRLF = Uint8Array.of(13, 10);
 const NULL_BULK = encoder.encode('$-1\r\n');
 const NULL_ARRAY = encoder.encode('*-1\r\n');
 const NULL3 = encoder.encode('_\r\n');
+const EMPTY = new Uint8Array(0);
+/** The first buffer a writer takes after a take(): small, as most replies are. */
+const REPLY_BYTES_FIRST = 256;
 
 /** Replies appended into one buffer, grown as needed; `take()` hands out what was written. */
 export class RespWriter {
@@ -40,10 +43,10 @@ export class RespWriter {
     return this.length;
   }
 
-  /** What was written since the last take, as a view of its own memory; the writer starts a new buffer. */
+  /** What was written since the last take, as a view of its own memory; the writer's next write starts a new buffer. */
   take(): Uint8Array {
     const out = this.bytes.subarray(0, this.length);
-    this.bytes = new Uint8Array(Math.max(4096, Math.min(this.bytes.length, 1 << 20)));
+    this.bytes = EMPTY;
     this.length = 0;
     return out;
   }
@@ -109,7 +112,7 @@ export class RespWriter {
 
   private reserve(n: number): void {
     if (this.length + n <= this.bytes.length) return;
-    let size = this.bytes.length * 2;
+    let size = Math.max(this.bytes.length * 2, REPLY_BYTES_FIRST);
     while (size < this.length + n) size *= 2;
     const grown = new Uint8Array(size);
     grown.set(this.bytes.subarray(0, this.length));

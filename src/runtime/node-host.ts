@@ -137,7 +137,7 @@ export interface NodeStatus {
 }
 
 /** Work of the state machine's that the host waits for, and how it settled. */
-interface Awaited<T> {
+interface AwaitedWork<T> {
   settled: boolean;
   value?: T;
   error?: unknown;
@@ -172,9 +172,9 @@ export class NodeHost {
    * (undefined for the one the host was built from): the host does nothing else until it
    * settles, then finishes that Ready.
    */
-  private restoring: (Awaited<void> & { readonly rd: Ready | undefined }) | undefined;
+  private restoring: (AwaitedWork<void> & { readonly rd: Ready | undefined }) | undefined;
   /** A snapshot the state machine gives async: taken at `index` in configuration `conf`, stored once it settles. */
-  private snapshotting: (Awaited<Uint8Array> & { readonly index: number; readonly conf: ConfState; readonly machine: KvStateMachine; readonly cancel: SnapshotCancel }) | undefined;
+  private snapshotting: (AwaitedWork<Uint8Array> & { readonly index: number; readonly conf: ConfState; readonly machine: KvStateMachine; readonly cancel: SnapshotCancel }) | undefined;
   private droppedWhileRestoring = 0;
   private repliesTooLarge = 0;
 
@@ -212,7 +212,7 @@ export class NodeHost {
   }
 
   /** Waits for `work`, noting how it settles in `into` (and tells the runtime). */
-  private await<T>(work: Promise<T>, into: Awaited<T>, kind: 'restore' | 'snapshot'): void {
+  private await<T>(work: Promise<T>, into: AwaitedWork<T>, kind: 'restore' | 'snapshot'): void {
     const settled = work.then(
       (value) => {
         into.value = value;

@@ -13,13 +13,10 @@
  * In flight: at most `requestsInFlightMax` calls (KvClient's slots); a deadline passed is
  * answered TIMEOUT by a sweep, and its late reply dropped when it comes.
  */
-import { ErrorCode, RingraftError, SequenceTable } from '../base/index.ts';
-import { expireAttempts, RequestBuffers, SessionPool, SESSIONS_KEPT_MAX, SlotGate, syntheticErrorReply, type KvClientHost, type PendingAttempt, type ReplyTarget } from '../cluster/index.ts';
+import { ErrorCode, RingraftError } from '../base/index.ts';
+import { AttemptHost, syntheticErrorReply, type KvClientHost, type PendingAttempt, type ReplyTarget } from '../cluster/index.ts';
 import { decodeReply, encodedRequestBytes, writeRequest, type ClientReply, type ClientRequest } from '../runtime/index.ts';
 import type { ClientConnectionHandle } from '../transport/index.ts';
-
-/** How often attempts are checked against their deadlines. */
-const SWEEP_INTERVAL_MS = 20;
 
 /** What the endpoint needs of its server. */
 export interface LocalEndpointServer {
@@ -36,30 +33,19 @@ export interface LocalEndpointOptions {
   readonly electionTimeoutMs: number;
 }
 
-
 /** Ids of connections the bridge sees from this endpoint: far from the client port's. */
 let connectionIdNext = 0x4000_0000;
 
-export class LocalEndpoint implements KvClientHost {
-  readonly sessions: SessionPool;
-  readonly requestBuffers = new RequestBuffers();
-  leaderGuess: number | undefined;
-  private readonly attempts = new SequenceTable<PendingAttempt>();
+export class LocalEndpoint extends AttemptHost<PendingAttempt> implements KvClientHost {
   /** Attempts given up on at their deadline, until their late reply. */
   private readonly abandoned = new Set<number>();
-  private readonly gate: SlotGate;
-  private requestIdNext = 1;
-  private sweeper: NodeJS.Timeout | undefined;
-  private closed = false;
-  private inFlight = 0;
   private readonly conn: ClientConnectionHandle;
 
   constructor(
     private readonly server: LocalEndpointServer,
     private readonly options: LocalEndpointOptions,
   ) {
-    this.gate = new SlotGate(options.requestsInFlightMax);
-    this.sessions = new SessionPool(Math.min(options.requestsInFlightMax, SESSIONS_KEPT_MAX));
+    super(options.requestsInFlightMax);
     const self = this;
     this.conn = {
       id: connectionIdNext++,
@@ -67,13 +53,12 @@ export class LocalEndpoint implements KvClientHost {
       get isClosed() {
         return self.closed;
       },
+      // Every request this endpoint sends has one reply, and it watches nothing.
       get requestsInFlight() {
-        return self.inFlight;
+        return self.attempts.size + self.abandoned.size;
       },
       reply: (frame) => this.onReply(frame),
-      endRequest: () => {
-        this.inFlight--;
-      },
+      endRequest: () => {},
       close: () => {
         void this.close();
       },
@@ -83,21 +68,11 @@ export class LocalEndpoint implements KvClientHost {
   /** Fails what is in flight with CLOSED and tells the bridge the connection is gone. */
   async close(): Promise<void> {
     if (this.closed) return;
-    this.closed = true;
-    if (this.sweeper !== undefined) clearInterval(this.sweeper);
-    this.sweeper = undefined;
-    for (const [requestId, a] of this.attempts.entries()) {
-      if (this.attempts.delete(requestId) !== undefined) a.target.onReply(syntheticErrorReply(requestId, ErrorCode.CLOSED), a.context);
-    }
-    this.gate.failWaiters();
+    this.closeAttempts();
     this.server.closed(this.conn);
   }
 
   // ─── KvClientHost ───────────────────────────────────────────────────────────────
-
-  get isClosed(): boolean {
-    return this.closed;
-  }
 
   get defaultTimeoutMs(): number {
     return this.options.requestTimeoutMs;
@@ -119,18 +94,6 @@ export class LocalEndpoint implements KvClientHost {
     return '';
   }
 
-  tryAcquireSlot(): boolean {
-    return this.gate.tryAcquire();
-  }
-
-  acquireSlot(deadline: number, signal: AbortSignal | undefined): Promise<boolean> {
-    return this.gate.acquire(deadline, signal, this.closed);
-  }
-
-  releaseSlot(): void {
-    this.gate.release();
-  }
-
   /** See {@link KvClientHost.attempt}: the frame goes to the bridge now (it copies what it keeps). */
   attempt<C>(nodeId: number, request: ClientRequest, deadline: number, target: ReplyTarget<C>, context: C): void {
     const requestId = this.nextRequestId();
@@ -139,15 +102,14 @@ export class LocalEndpoint implements KvClientHost {
       queueMicrotask(() => target.onReply(syntheticErrorReply(requestId, refused), context));
       return;
     }
-    this.attempts.set(requestId, { deadline, target: target as ReplyTarget<unknown>, context } satisfies PendingAttempt);
-    this.sweeper ??= setInterval(() => this.sweep(), SWEEP_INTERVAL_MS);
+    this.track(requestId, { deadline, target: target as ReplyTarget<unknown>, context });
     const frame = new Uint8Array(encodedRequestBytes(request));
     writeRequest(request, frame, requestId);
-    this.inFlight++;
     // The bridge may answer at once (a refusal): replies never reach the caller before this returns.
     this.server.request(this.conn, frame);
   }
 
+  /** Watches are not served here (the RESP port has none): each ends at once, UNAVAILABLE. */
   openWatch(nodeId: number, prefix: Uint8Array, afterIndex: number | undefined, onReply: (r: ClientReply) => void): number {
     void nodeId;
     void prefix;
@@ -159,6 +121,14 @@ export class LocalEndpoint implements KvClientHost {
 
   closeWatch(requestId: number): void {
     void requestId;
+  }
+
+  protected abandon(requestId: number): void {
+    this.abandoned.add(requestId);
+  }
+
+  protected idInUse(id: number): boolean {
+    return this.abandoned.has(id);
   }
 
   /** A reply frame from the bridge (a copy is not needed: it is decoded now). */
@@ -173,7 +143,6 @@ export class LocalEndpoint implements KvClientHost {
     }
     if (reply.kind === 'leader') return true;
     const id = reply.requestId;
-    this.inFlight--;
     if (this.abandoned.delete(id)) return true;
     const a = this.attempts.get(id);
     if (a === undefined) return true;
@@ -181,19 +150,5 @@ export class LocalEndpoint implements KvClientHost {
     // Never within the call that made the request (attempt's contract): the bridge may answer inside it.
     queueMicrotask(() => a.target.onReply(reply, a.context));
     return true;
-  }
-
-  private sweep(): void {
-    if (expireAttempts(this.attempts, (requestId) => this.abandoned.add(requestId)) || this.sweeper === undefined) return;
-    clearInterval(this.sweeper);
-    this.sweeper = undefined;
-  }
-
-  private nextRequestId(): number {
-    for (;;) {
-      const id = this.requestIdNext;
-      this.requestIdNext = id >= 0xffff_ffff ? 1 : id + 1;
-      if (!this.attempts.has(id) && !this.abandoned.has(id)) return id;
-    }
   }
 }

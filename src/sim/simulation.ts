@@ -90,7 +90,7 @@ const FAULT_LOG_ENTRIES_MAX = 32;
 /** An async restore settles, and each chunk of an async snapshot comes, up to this long after it was asked for (drawn from the seed). */
 const ASYNC_WORK_DELAY_MS_MAX = 50;
 /** Real time a run waits at most for a state machine's async work before it calls it a violation (a promise that never settles). */
-export const ASYNC_WORK_WAIT_MS_MAX = 30_000;
+const ASYNC_WORK_WAIT_MS_MAX = 30_000;
 
 export class Simulation implements FaultHost, WorkloadHost {
   readonly options: SimOptions;

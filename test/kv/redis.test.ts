@@ -4,11 +4,11 @@
 // lists them in no order). Then what only ringraft does: SCAN's cursors over byte order,
 // MULTI's commands in one entry, bounded replies, expiry refused, and the replies kept in
 // sessions and snapshots.
-import { spawn, type ChildProcess } from 'node:child_process';
-import { createServer, connect, type Socket } from 'node:net';
+import { connect, type Socket } from 'node:net';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decodeCursor, encodeCursor, encodeKvRequest, globMatch, KvStateMachine, parseInt64, type KvWriteResult } from '../../src/kv/index.ts';
+import { HOST, redisServer } from '../server/helpers.ts';
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();
@@ -64,42 +64,20 @@ class RawRedis {
   }
 }
 
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const port = (server.address() as { port: number }).port;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
-
-let redis: ChildProcess;
+const redis = redisServer();
 let raw: RawRedis;
 let socket: Socket;
 
 beforeAll(async () => {
-  const port = await freePort();
-  redis = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
-  const deadline = Date.now() + 10_000;
-  for (;;) {
-    try {
-      socket = await new Promise<Socket>((resolve, reject) => {
-        const s = connect(port, '127.0.0.1', () => resolve(s));
-        s.once('error', reject);
-      });
-      break;
-    } catch (error) {
-      if (Date.now() > deadline) throw error;
-      await new Promise((r) => setTimeout(r, 50));
-    }
-  }
+  socket = await new Promise<Socket>((resolve, reject) => {
+    const s = connect(redis.port(), HOST, () => resolve(s));
+    s.once('error', reject);
+  });
   raw = new RawRedis(socket);
   expect(await raw.call(words('PING'))).toBe('+PONG\r\n');
-}, 20_000);
-
-afterAll(() => {
-  socket?.destroy();
-  if (redis?.pid !== undefined) process.kill(redis.pid);
 });
+
+afterAll(() => socket?.destroy());
 
 /** The store, with each command applied as Redis would run it: writes as log entries, reads on the read path. */
 class Store {

@@ -1,9 +1,10 @@
-// Helpers for tests of the node server: free ports, configurations, and an admin client over
-// the client port that asks one node for its status.
+// Helpers for tests of the node server: free ports, configurations, an admin client over
+// the client port that asks one node for its status, and a redis-server to compare with.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach } from 'vitest';
+import { spawn, spawnSync } from 'node:child_process';
+import { afterAll, afterEach, beforeAll } from 'vitest';
 import { decodeReply, encodedRequestBytes, writeRequest, type ClientReply, type NodeStatus } from '../../src/runtime/index.ts';
 import { createLogger, NodeServer, resolveServeConfig, type Logger, type ServeConfig, type ServeConfigInput } from '../../src/server/index.ts';
 import { ClientPortConnection, clusterIdOf } from '../../src/transport/index.ts';
@@ -41,6 +42,29 @@ export async function freePort(): Promise<number> {
     }
   }
   throw new Error('no free port found below the ephemeral range');
+}
+
+/**
+ * A redis-server of the test file's own (nothing persisted) on a free port of HOST, started
+ * before the file's tests (ready once it answers PING) and stopped by its PID after them;
+ * `port()` says where it listens.
+ */
+export function redisServer(): { port(): number } {
+  let port = 0;
+  let pid: number | undefined;
+  beforeAll(async () => {
+    port = await freePort();
+    pid = spawn('redis-server', ['--port', String(port), '--bind', HOST, '--save', '', '--appendonly', 'no'], { stdio: 'ignore' }).pid;
+    for (let i = 0; i < 200; i++) {
+      if (spawnSync('redis-cli', ['-h', HOST, '-p', String(port), 'ping'], { encoding: 'utf8' }).stdout.trim() === 'PONG') return;
+      await new Promise((r) => setTimeout(r, 25));
+    }
+    throw new Error('redis-server did not start');
+  }, 20_000);
+  afterAll(() => {
+    if (pid !== undefined) process.kill(pid);
+  });
+  return { port: () => port };
 }
 
 /** Settings that make a test cluster quick: short ticks and timeouts. */

@@ -5,14 +5,14 @@
 // MULTI through a leader change; a history of concurrent RESP clients through a leader crash
 // is linearizable; and bad input (a bulk over the bound, binary junk, a request cut short, a
 // client that never reads) gets an error and a closed connection, the node unharmed.
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { connect as connectSocket, type Socket } from 'node:net';
 import { createClient } from '@redis/client';
 import { Redis } from 'ioredis';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { checkLinearizable, type HistoryOp } from '../../src/sim/index.ts';
-import { freePort, HOST, waitFor } from './helpers.ts';
+import { freePort, HOST, redisServer, waitFor } from './helpers.ts';
 import { processClusters, type ProcessCluster } from './processes.ts';
 
 const cluster = processClusters();
@@ -29,22 +29,7 @@ async function follower(c: ProcessCluster): Promise<{ leader: number; follower: 
   return { leader, follower: leader === 1 ? 2 : 1 };
 }
 
-let redisServer: ChildProcess | undefined;
-let redisPort = 0;
-
-beforeAll(async () => {
-  redisPort = await freePort();
-  redisServer = spawn('redis-server', ['--port', String(redisPort), '--bind', HOST, '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
-  for (let i = 0; i < 200; i++) {
-    if (spawnSync('redis-cli', ['-h', HOST, '-p', String(redisPort), 'ping'], { encoding: 'utf8' }).stdout.trim() === 'PONG') return;
-    await new Promise((r) => setTimeout(r, 25));
-  }
-  throw new Error('redis-server did not start');
-}, 20_000);
-
-afterAll(() => {
-  if (redisServer?.pid !== undefined) process.kill(redisServer.pid);
-});
+const redis = redisServer();
 
 const SCRIPT = [
   'SET a 1',
@@ -84,7 +69,7 @@ function redisCli(port: number, script: string): string {
 }
 
 function benchmark(port: number, args: readonly string[]): { status: number | null; out: string; errors: number } {
-  const r = spawnSync('redis-benchmark', ['-h', HOST, '-p', String(port), '-q', '-e', ...args], { encoding: 'utf8', timeout: 120_000 });
+  const r = spawnSync('redis-benchmark', ['-h', HOST, '-p', String(port), '-q', ...args], { encoding: 'utf8', timeout: 120_000 });
   const out = `${r.stdout}${r.stderr}`;
   return { status: r.status, out, errors: out.split('\n').filter((l) => /Error from server|ERR|CLUSTERDOWN/.test(l)).length };
 }
@@ -107,8 +92,8 @@ describe('the RESP port', () => {
   it('answers redis-cli as redis-server does, on a follower', async () => {
     const { c, resp } = await respCluster();
     const { follower: f } = await follower(c);
-    spawnSync('redis-cli', ['-h', HOST, '-p', String(redisPort), 'flushall']);
-    const theirs = redisCli(redisPort, SCRIPT);
+    spawnSync('redis-cli', ['-h', HOST, '-p', String(redis.port()), 'flushall']);
+    const theirs = redisCli(redis.port(), SCRIPT);
     const ours = redisCli(resp[f - 1]!, SCRIPT);
     expect(ours).toBe(theirs);
     // Every node has it, through its own port, read linearizably.
@@ -127,7 +112,7 @@ describe('the RESP port', () => {
     }
     // Through the kill: a longer run on the follower's port, the leader killed and restarted meanwhile.
     const during = new Promise<{ status: number | null; out: string; errors: number }>((resolve) => {
-      const child = spawn('redis-benchmark', ['-h', HOST, '-p', String(port), '-q', '-e', '-t', 'set', '-n', '40000', '-c', '20'], { stdio: ['ignore', 'pipe', 'pipe'] });
+      const child = spawn('redis-benchmark', ['-h', HOST, '-p', String(port), '-q', '-t', 'set', '-n', '40000', '-c', '20'], { stdio: ['ignore', 'pipe', 'pipe'] });
       let out = '';
       child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
       child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
