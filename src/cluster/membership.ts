@@ -7,7 +7,7 @@
  * rewritten before a new node exists and after a removed one is gone.
  */
 import { CLUSTER_NODES_MAX, ErrorCode, invalidArgument, RingraftError } from '../base/index.ts';
-import type { ConfChange } from '../core/index.ts';
+import { confChangeInForce, type ConfChange } from '../core/index.ts';
 import { publishNodeEvent, type NodeStatus } from '../runtime/index.ts';
 import type { ControlChannel } from './control-channel.ts';
 import type { DataDirectory } from './data-directory.ts';
@@ -174,12 +174,13 @@ export class Membership {
         }
         throw error;
       }
-      // Applied on the leader and not joint any more: the change is in force.
+      // In force on the leader: applied, out of its joint step; applied but not in force and
+      // not joint, it was lost to a new leader's log, and is proposed again.
       for (;;) {
         const st = await this.leaderStatus(deadline);
-        if (st.appliedIndex >= index && st.term >= leader.term) {
-          const s2 = await control.status(st.id).catch(() => undefined);
-          if (s2 !== undefined && s2.appliedIndex >= index) return;
+        if (st.appliedIndex >= index) {
+          if (confChangeInForce(change, st)) return;
+          if (!st.joint) break;
         }
         if (performance.now() > deadline) throw new RingraftError(ErrorCode.TIMEOUT, 'membership change did not complete in time');
         await sleep(this.cx.options.node.tickMs);

@@ -115,6 +115,31 @@ export function nextConf(conf: ConfState, cc: ConfChange): ConfState {
   };
 }
 
+/** A configuration as a node's status shows it: both halves' voters together, and whether it is joint. */
+export interface ConfView {
+  readonly voters: readonly NodeId[];
+  readonly learners: readonly NodeId[];
+  readonly joint: boolean;
+}
+
+/**
+ * Whether `cc` is in force in `view`: the configuration is not joint (a change of voters
+ * is done only once its joint step is left), and every node the change names holds the
+ * role the last item naming it gives. A change applied at its index but not in force
+ * was lost (its entry was replaced under a new leader) and must be proposed again.
+ */
+export function confChangeInForce(cc: ConfChange, view: ConfView): boolean {
+  if (view.joint) return false;
+  const last = new Map<NodeId, ConfChangeOp>();
+  for (const c of cc.changes) last.set(c.nodeId, c.op);
+  for (const [id, op] of last) {
+    const voter = view.voters.includes(id);
+    const learner = view.learners.includes(id);
+    if (op === 'addVoter' ? !voter : op === 'addLearner' ? voter || !learner : voter || learner) return false;
+  }
+  return true;
+}
+
 function sortedUnique(ids: NodeId[]): NodeId[] {
   return [...new Set(ids)].sort((a, b) => a - b);
 }

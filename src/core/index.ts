@@ -5,7 +5,8 @@ export { RawNode, type RawNodeConfig, type RawNodeProgress, type RawNodeStatus }
 export { RaftLog } from './raft-log.ts';
 export { Rand } from './rand.ts';
 export { type Storage, type InitialState, ENTRY_FRAMING_BYTES, entryBytes } from './storage.ts';
-export { encodeConfChange, decodeConfChange, nextConf, isJoint, isVoter, allMembers } from './conf-change.ts';
+export { encodeConfChange, decodeConfChange, nextConf, confChangeInForce, isJoint, isVoter, allMembers } from './conf-change.ts';
+export type { ConfView } from './conf-change.ts';
 export { majorityCommitted, majorityVoteResult, jointCommitted, jointVoteResult, type VoteResult } from './quorum.ts';
 export { Progress } from './progress.ts';
 export { Inflights } from './inflights.ts';

@@ -23,7 +23,7 @@
  */
 
 import { ErrorCode, fail } from '../base/index.ts';
-import { EntryType, NONE, RaftNode, type ConfChange, type ConfState, type Entry, type Message, type RaftConfig, type Ready, type Role, type Snapshot, type Storage } from '../core/index.ts';
+import { EntryType, isJoint, NONE, RaftNode, type ConfChange, type ConfState, type Entry, type Message, type RaftConfig, type Ready, type Role, type Snapshot, type Storage } from '../core/index.ts';
 import { checkRangeQuery, checkRedisCommand, isKvBatch, KV_REDIS_COMMANDS_MAX, type SnapshotCancel, KV_KEY_BYTES_MAX, KvError, KvStateMachine, type KvRangeQuery, type StateMachine } from '../kv/index.ts';
 import type { PersistBatch } from '../storage/index.ts';
 import {
@@ -116,6 +116,8 @@ export interface NodeStatus {
   /** Voters of the current configuration (both halves when joint). */
   readonly voters: readonly number[];
   readonly learners: readonly number[];
+  /** Whether the configuration is joint: a change of voters is under way (it is done when this is false again). */
+  readonly joint: boolean;
   /** On the leader: each member's matched index. */
   readonly matchIndex: Readonly<Record<number, number>>;
   /** Malformed or out-of-limit client requests refused with INVALID_ARGUMENT (they had a request id to answer). */
@@ -433,6 +435,7 @@ export class NodeHost {
       lastIndex: raft.log.lastIndex(),
       voters: [...new Set([...raft.conf.voters, ...raft.conf.votersOutgoing])],
       learners: [...raft.conf.learners, ...raft.conf.learnersNext],
+      joint: isJoint(raft.conf),
       matchIndex,
       requestsRefusedInvalid: this.requestsRefusedInvalid,
       requestFramesDropped: this.requestFramesDropped,

@@ -21,7 +21,7 @@
  * is refused (NO_QUORUM) when the voters left would not have a majority this leader reaches.
  */
 import { ErrorCode, invalidArgument, RingraftError } from '../base/index.ts';
-import type { ConfChange } from '../core/index.ts';
+import { confChangeInForce, type ConfChange } from '../core/index.ts';
 import type { NodeStatus } from '../runtime/index.ts';
 import { formatHostPort, isWildcardHost, parseHostPort, type HostPort } from './host-port.ts';
 import type { MemberUpdate } from './members.ts';
@@ -169,23 +169,30 @@ async function leaderStatus(target: AdminTarget): Promise<NodeStatus> {
   return st;
 }
 
-/** Proposes `cc` (again while another change is pending) and waits until this node has applied it. */
+/**
+ * Proposes `cc` (again while another change is pending) and waits until it is in force on
+ * this node: applied, out of its joint step, and not lost to a new leader's log (then it is
+ * proposed again).
+ */
 async function change(target: AdminTarget, cc: ConfChange, deadline: number): Promise<void> {
-  let index: number;
   for (;;) {
+    let index: number;
     try {
       index = await target.proposeConfChange(cc);
-      break;
     } catch (error) {
       if (!(error instanceof RingraftError) || error.code !== ErrorCode.CONF_CHANGE_PENDING || performance.now() > deadline) throw error;
       await sleep(20);
+      continue;
     }
-  }
-  for (;;) {
-    const st = await target.status();
-    if (st.appliedIndex >= index) return;
-    if (performance.now() > deadline) throw new RingraftError(ErrorCode.TIMEOUT, `the membership change at index ${index} was not applied in time`);
-    await sleep(20);
+    for (;;) {
+      const st = await target.status();
+      if (st.appliedIndex >= index) {
+        if (confChangeInForce(cc, st)) return;
+        if (!st.joint) break;
+      }
+      if (performance.now() > deadline) throw new RingraftError(ErrorCode.TIMEOUT, `the membership change at index ${index} was not in force in time`);
+      await sleep(20);
+    }
   }
 }
 

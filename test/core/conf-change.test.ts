@@ -3,11 +3,12 @@
 // directly, voter changes through an auto-left joint configuration, moves demoted voters to
 // the learners on leaving, refuses a change while joint and an empty voter set, and
 // bootstraps from an empty configuration without a joint step; checked by fixed cases and a
-// property over random changes of distinct nodes.
+// property over random changes of distinct nodes; a change is in force only once its joint
+// step is left, and not before it applied (unless it changed nothing).
 import { ErrorCode, RingraftError } from '../../src/base/index.ts';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { allMembers, decodeConfChange, emptyConfState, encodeConfChange, isJoint, isVoter, nextConf } from '../../src/core/index.ts';
+import { allMembers, confChangeInForce, decodeConfChange, emptyConfState, encodeConfChange, isJoint, isVoter, nextConf } from '../../src/core/index.ts';
 import { expectCode } from './helpers/errors.ts';
 import type { ConfChange, ConfChangeItem, ConfState } from '../../src/core/index.ts';
 
@@ -201,6 +202,13 @@ describe('nextConf', () => {
           expect(final.voters.includes(id)).toBe(conf.voters.includes(id));
           expect(final.learners.includes(id)).toBe(conf.learners.includes(id));
         }
+        // In force once left, never while joint, and before only if it changed nothing.
+        const view = (c: ConfState) => ({ voters: [...new Set([...c.voters, ...c.votersOutgoing])], learners: [...c.learners, ...c.learnersNext], joint: isJoint(c) });
+        expect(confChangeInForce(cc, view(final))).toBe(true);
+        expect(confChangeInForce(cc, view(next))).toBe(!isJoint(next));
+        const sorted = (ids: readonly number[]) => [...ids].sort((x, y) => x - y).join();
+        const same = (a: ConfState, b: ConfState) => sorted(a.voters) === sorted(b.voters) && sorted(a.learners) === sorted(b.learners);
+        expect(confChangeInForce(cc, view(conf))).toBe(same(conf, final));
       }),
       { numRuns: 500 },
     );
