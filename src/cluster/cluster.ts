@@ -69,6 +69,11 @@ export interface ClusterNodeStatus {
   readonly restoring?: boolean;
   /** Snapshots that state machine failed to give (the log stays uncompacted). Undefined for a node that is down. */
   readonly snapshotsFailed?: number;
+  /**
+   * Raft messages it took as they were sent from nodes of its own thread, with no ring and no
+   * encoding (nodes that share a thread: `nodeThreads`). Undefined for a node that is down.
+   */
+  readonly peerMessagesDirect?: number;
   /** Why the last of those failed, while none has been taken since; absent otherwise. */
   readonly snapshotFailure?: string;
   /** For a node that is down by no one's choice (a storage error, a damaged or lost log): why. */
@@ -271,6 +276,7 @@ export class Cluster {
           alive: true,
           restoring: s.restoring,
           snapshotsFailed: s.snapshotsFailed,
+          peerMessagesDirect: s.peerMessagesDirect,
           ...(s.snapshotFailure === undefined ? {} : { snapshotFailure: s.snapshotFailure }),
         };
         return osThreadId === undefined ? up : { ...up, osThreadId };

@@ -126,6 +126,8 @@ export interface NodeStatus {
   readonly requestFramesDropped: number;
   /** Peer messages dropped unread: they did not decode, or claimed another sender or receiver than their link's. */
   readonly peerMessagesRefused: number;
+  /** Raft messages taken as they were sent from a node of the same thread: no ring, no encoding (0 for a node alone on its thread). */
+  readonly peerMessagesDirect: number;
   /** Snapshots not taken because the cluster's own state machine could not give its state (it threw, or gave too much): the log stays uncompacted meanwhile. */
   readonly snapshotsFailed: number;
   /** Why the last one failed, while no snapshot has been taken since. */
@@ -165,6 +167,7 @@ export class NodeHost {
   private requestsRefusedInvalid = 0;
   private requestFramesDropped = 0;
   private peerMessagesRefused = 0;
+  private peerMessagesDirect = 0;
   private snapshotsFailed = 0;
   private snapshotFailure: string | undefined;
   private unsubscribe: () => void;
@@ -440,6 +443,7 @@ export class NodeHost {
       requestsRefusedInvalid: this.requestsRefusedInvalid,
       requestFramesDropped: this.requestFramesDropped,
       peerMessagesRefused: this.peerMessagesRefused,
+      peerMessagesDirect: this.peerMessagesDirect,
       snapshotsFailed: this.snapshotsFailed,
       ...(this.snapshotFailure === undefined ? {} : { snapshotFailure: this.snapshotFailure }),
       restoring: this.restoring !== undefined,
@@ -451,6 +455,11 @@ export class NodeHost {
   /** Counts peer messages the caller dropped unread (they did not decode, or came from the wrong sender). */
   notePeerMessageRefused(): void {
     this.peerMessagesRefused++;
+  }
+
+  /** Counts `n` Raft messages stepped as they were sent by a node of the same thread. */
+  notePeerMessagesDirect(n: number): void {
+    this.peerMessagesDirect += n;
   }
 
   /** Counts a reply the caller could not send, too large for its link's frames (it answered FRAME_TOO_LARGE instead). */

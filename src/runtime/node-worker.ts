@@ -7,8 +7,9 @@
  * that node's turn), drains its inbound rings, and hands the whole batch to its
  * {@link NodeHost}, whose Ready becomes one WAL write, the outgoing frames and the applied
  * entries. Busy nodes never sleep and take all that has arrived per turn, so
- * batches grow with load. Nodes on one thread talk through rings as any others do: their
- * doorbell rings cost a load, not a wake-up, while the thread is awake.
+ * batches grow with load. Nodes on one thread hand each other their messages as they are,
+ * with no encoding, copy or decoding, while the receiver runs and nothing waits in the
+ * ring's queue before it (else, and between threads, they go through the rings).
  *
  * Control messages arrive on MessagePorts read with `receiveMessageOnPort` when a control
  * word moves: the loop never returns to the event loop, so nothing here depends on it. Each
@@ -102,6 +103,9 @@ interface Peer {
 /** Where a node of a thread stands: waiting for 'run', running Raft, or gone. */
 type NodeState = 'pending' | 'running' | 'closed';
 
+/** The running node of this thread with id `id`, if there is one. */
+type SiblingOf = (id: number) => NodeWorker | undefined;
+
 class NodeWorker {
   readonly id: number;
   state: NodeState = 'pending';
@@ -109,6 +113,14 @@ class NodeWorker {
   wakeAt = 0;
   private readonly host: NodeHost;
   private readonly peers = new Map<number, Peer>();
+  /**
+   * Messages from the running nodes of this thread, as they were sent, in order; taken at
+   * this node's next turn (every pass gives each node one), so they never outlast a pass but
+   * for one bound as for a ring's queue. `spareInbox` is the other array of the two swapped
+   * at each turn.
+   */
+  private localInbox: Message[] = [];
+  private spareInbox: Message[] = [];
   /** By link index. */
   private readonly clients: ClientLink[] = [];
   private readonly controlWord: Int32Array;
@@ -131,6 +143,7 @@ class NodeWorker {
     app: (() => StateMachine) | undefined,
     /** Wakes the thread (rings its doorbell): the state machine's async work has settled. */
     private readonly wake: () => void,
+    private readonly siblingOf: SiblingOf,
   ) {
     const s = data.settings;
     this.id = data.id;
@@ -253,6 +266,7 @@ class NodeWorker {
     const wasRunning = this.state === 'running';
     this.state = 'closed';
     this.data.controlPort.close();
+    this.localInbox.length = 0;
     this.host.close();
     if (wasRunning) this.flushOutboxes();
   }
@@ -266,6 +280,7 @@ class NodeWorker {
     if (this.state === 'closed') return;
     this.state = 'closed';
     this.data.controlPort.close();
+    this.localInbox.length = 0;
     this.host.abandon();
   }
 
@@ -278,7 +293,7 @@ class NodeWorker {
   hasInput(): boolean {
     if (Atomics.load(this.controlWord, 0) !== this.controlSeen) return true;
     if (this.state !== 'running') return false;
-    if (this.host.hasSettledWork) return true;
+    if (this.host.hasSettledWork || this.localInbox.length > 0) return true;
     for (const c of this.clients) if (c !== undefined && this.isReadable(c) && this.hasRequests(c)) return true;
     for (const p of this.peers.values()) if (p.inbound.hasData()) return true;
     return false;
@@ -374,7 +389,21 @@ class NodeWorker {
 
   private sendRaft(m: Message): void {
     if (this.cut.has(m.to)) return;
-    this.peers.get(m.to)?.outbox.send(m);
+    const peer = this.peers.get(m.to);
+    if (peer === undefined) return;
+    const sibling = peer.outbox.queuedCount === 0 ? this.siblingOf(m.to) : undefined;
+    if (sibling === undefined) peer.outbox.send(m);
+    else sibling.receiveLocal(m, this.data.settings.node.peerQueueMessagesMax);
+  }
+
+  /**
+   * A message from a running node of this thread. Beyond `max` waiting (the count a ring's
+   * queue holds; never reached while this node takes its turns) the message is lost, as one
+   * to a peer that does not drain its ring.
+   */
+  receiveLocal(m: Message, max: number): void {
+    if (this.state === 'closed' || this.localInbox.length >= max) return;
+    this.localInbox.push(m);
   }
 
   private drainPeers(): boolean {
@@ -385,7 +414,18 @@ class NodeWorker {
         if (!cut) this.stepFrom(id, memory.subarray(offset, offset + length));
       }, FRAMES_PER_RING_MAX);
     }
-    return frames > 0;
+    // After the rings: what waits there was sent before what was handed over directly.
+    const inbox = this.localInbox;
+    if (inbox.length === 0) return frames > 0;
+    this.localInbox = this.spareInbox;
+    this.host.notePeerMessagesDirect(inbox.length);
+    try {
+      for (const m of inbox) if (!this.cut.has(m.from)) this.host.step(m);
+    } finally {
+      inbox.length = 0;
+      this.spareInbox = inbox;
+    }
+    return true;
   }
 
   /**
@@ -552,6 +592,10 @@ class NodeThread {
   private readonly left = new Map<number, unknown>();
   private readonly isReady = (): boolean => this.hasInput();
   private readonly wake = (): void => this.doorbell.ring();
+  private readonly siblingOf: SiblingOf = (id) => {
+    for (const node of this.nodes) if (node.id === id && node.state === 'running') return node;
+    return undefined;
+  };
   /**
    * Whether a node ever waited here for its state machine's async work: work that may still be
    * pending when the nodes are gone (a timer, a read), and would keep the thread's event loop,
@@ -574,7 +618,7 @@ class NodeThread {
   host(data: NodeWorkerData): void {
     let node: NodeWorker;
     try {
-      node = new NodeWorker(data, this.app, this.wake);
+      node = new NodeWorker(data, this.app, this.wake, this.siblingOf);
     } catch (error) {
       if (this.sole) throw error;
       data.controlPort.close();

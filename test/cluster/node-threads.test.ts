@@ -1,5 +1,6 @@
 // Several nodes on one worker thread (`nodeThreads`): nodes are spread over the threads in
-// turn, a crash of one node of a shared thread drops that node alone (the others keep
+// turn, they hand each other their messages without a ring (a partition still cuts them),
+// a crash of one node of a shared thread drops that node alone (the others keep
 // serving, and it restarts on the same thread), a node that fails on a shared thread fails
 // alone, and the option is checked like any other.
 import { readdirSync } from 'node:fs';
@@ -28,6 +29,38 @@ describe('nodes sharing worker threads', () => {
     expect(tids.get(2)).not.toBe(tids.get(1));
     // Only the two node threads exist beside this process's own.
     expect(readdirSync('/proc/self/task').map(Number)).toEqual(expect.arrayContaining([tids.get(1)!, tids.get(2)!]));
+  });
+
+  it('nodes of one thread hand each other their messages directly, and a partition still cuts them', async () => {
+    const cluster = await start({ nodes: 3, nodeThreads: 2 });
+    const kv = cluster.client();
+    await leaderOf(cluster);
+    await cluster.transferLeadership(1);
+    for (let i = 0; i < 20; i++) await kv.put(`k${i}`, 'v');
+    const direct = async () => new Map((await cluster.status()).nodes.map((n) => [n.id, n.peerMessagesDirect ?? -1]));
+    let counts = await direct();
+    // Nodes 1 and 3 share a thread; node 2 has its own, so everything it takes came by ring.
+    expect(counts.get(2)).toBe(0);
+    expect(counts.get(3)).toBeGreaterThan(20);
+    expect(counts.get(1)).toBeGreaterThan(20);
+    // Cut node 3 off: no message of its shared thread's other node reaches it, directly or not.
+    await cluster.partition([1, 2], [3]);
+    await new Promise((r) => setTimeout(r, 50));
+    const before = (await direct()).get(3)!;
+    for (let i = 0; i < 20; i++) await kv.put(`cut${i}`, 'v', { timeoutMs: 5_000 });
+    await new Promise((r) => setTimeout(r, 100));
+    expect((await direct()).get(3)).toBe(before);
+    const cut = (await cluster.status()).nodes.find((n) => n.id === 3)!;
+    await cluster.heal();
+    // Healed, it catches up.
+    for (;;) {
+      const st = await cluster.status();
+      const three = st.nodes.find((n) => n.id === 3)!;
+      if (three.appliedIndex > cut.appliedIndex && three.appliedIndex >= Math.min(...st.nodes.filter((n) => n.id !== 3).map((n) => n.commitIndex))) break;
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    counts = await direct();
+    expect(counts.get(2)).toBe(0);
   });
 
   it('a crash of one node of a shared thread drops it alone: the others serve on, nothing acknowledged is lost, and it restarts on the same thread', async () => {
