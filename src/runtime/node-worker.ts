@@ -59,6 +59,15 @@ const FRAMES_PER_RING_MAX = 4096;
 const TICKS_CATCH_UP_MAX = 1000;
 /** Ticks an idle node sleeps at most before it looks at its clock again. */
 const TICKS_IDLE_MAX = 100;
+/**
+ * How long a thread of the cluster's looks for input before it sleeps, after a pass that
+ * worked: a client that sends again within this finds it awake and needs no wake-up (its
+ * futex call, and the sleeper's latency). On 2 cores, the three nodes on one thread: 8% more
+ * linearizable gets/s at 256 in flight (the client's CPU per get 1.27 -> 1.18 µs), some 3%
+ * more puts; an idle node spends it once per timer that wakes it. Not for a server's node
+ * thread (unmeasured there).
+ */
+const SPIN_AFTER_WORK_MS = 0.03;
 /** The longest a thread sleeps with no node due sooner (control messages wake it at once). */
 const THREAD_IDLE_MS_MAX = 10_000;
 /** Replies queued for one client link beyond its ring (watches are cut off at half; see replyQueueBytesMax). */
@@ -648,6 +657,8 @@ class NodeThread {
    * yields to it after each busy pass and sleeps in `Atomics.waitAsync` instead.
    */
   async run(): Promise<void> {
+    /** Whether the pass before this one worked. */
+    let busy = false;
     while (!this.exiting) {
       let worked = this.readControl();
       let wakeAt = performance.now() + THREAD_IDLE_MS_MAX;
@@ -669,8 +680,10 @@ class NodeThread {
         if (worked) await new Promise((resolve) => setImmediate(resolve));
         else await this.doorbell.waitAsync(sleepMs, this.isReady);
       } else if (!worked) {
-        this.doorbell.wait(sleepMs, this.isReady);
+        if (!this.sole && busy && this.spin(Math.min(sleepMs, SPIN_AFTER_WORK_MS))) continue;
+        this.doorbell.wait(Math.max(0, wakeAt - performance.now()), this.isReady);
       }
+      busy = worked;
     }
     // Each node closes on its own: one whose last write fails is that node's failure, and
     // the others still close theirs.
@@ -683,6 +696,14 @@ class NodeThread {
       }
     }
     this.dropClosed();
+  }
+
+  /** Looks for input for up to `ms` without sleeping; whether some came. */
+  private spin(ms: number): boolean {
+    const until = performance.now() + ms;
+    do if (this.hasInput()) return true;
+    while (performance.now() < until);
+    return false;
   }
 
   /** One turn of `node`; whether it worked. A node that throws is dropped (the thread's own error when it runs one node alone). */
