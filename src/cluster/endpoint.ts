@@ -26,7 +26,7 @@ import {
 import { CopyPool } from '../codec/index.ts';
 import { Doorbell, RingConsumer, RingProducer } from '../transport/index.ts';
 import { SESSIONS_KEPT_MAX, SessionPool, type KvClientHost, type ReplyTarget } from './client.ts';
-import { RequestBuffers } from './request-buffers.ts';
+import { REQUEST_SLOTS_MAX, RequestBuffers } from './request-buffers.ts';
 import { SlotGate } from './slot-gate.ts';
 
 /** Milliseconds the pump sleeps at most between looks at the reply rings. */
@@ -134,7 +134,7 @@ export class ClientEndpoint implements KvClientHost {
   private readonly slots: SlotGate;
   /** The sessions of every client on this endpoint, and the registered client ids they use. */
   readonly sessions: SessionPool;
-  readonly requestBuffers = new RequestBuffers();
+  readonly requestBuffers: RequestBuffers;
   /** Where the values of read replies are copied to. */
   private readonly values = new CopyPool();
 
@@ -147,6 +147,7 @@ export class ClientEndpoint implements KvClientHost {
     this.slots = new SlotGate(options.requestsInFlightMax);
     // Every write in flight holds a slot and then a session: with as many kept, none is one-off.
     this.sessions = new SessionPool(Math.min(options.requestsInFlightMax, SESSIONS_KEPT_MAX));
+    this.requestBuffers = new RequestBuffers(Math.min(options.requestsInFlightMax, REQUEST_SLOTS_MAX));
   }
 
   /** Starts talking to a node through `link`. */

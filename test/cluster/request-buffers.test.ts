@@ -7,7 +7,8 @@
  */
 import { describe, expect, it } from 'vitest';
 import { ClientEndpoint } from '../../src/cluster/endpoint.ts';
-import { REQUEST_SLOT_BYTES, RequestBuffers } from '../../src/cluster/request-buffers.ts';
+import { REQUEST_SLOT_BYTES, REQUEST_SLOTS_MAX, RequestBuffers } from '../../src/cluster/request-buffers.ts';
+import { REQUESTS_IN_FLIGHT_MAX } from '../../src/cluster/options.ts';
 import { ErrorCode, KvClient, RingraftError } from '../../src/index.ts';
 import { decodeKvRequest, isKvRegisterClientsRequest, isKvSessionRequest } from '../../src/kv/index.ts';
 import { decodeRequest, encodedReplyBytes, writeReply, type ClientReply } from '../../src/runtime/index.ts';
@@ -121,6 +122,20 @@ describe('a write in reused memory', () => {
       for (const f of fillers) await f.catch((e: unknown) => expect((e as RingraftError).code).toBe(ErrorCode.CLOSED));
     } finally {
       endpoint.close();
+    }
+  });
+
+  it('is bounded by its endpoint\'s in-flight requests, and by REQUEST_SLOTS_MAX', () => {
+    const small = new ClientEndpoint({ requestTimeoutMs: 1_000, electionTimeoutMs: 10, requestsInFlightMax: 300 }, { nodeIds: () => [1], isAlive: () => true });
+    const large = new ClientEndpoint({ requestTimeoutMs: 1_000, electionTimeoutMs: 10, requestsInFlightMax: REQUESTS_IN_FLIGHT_MAX }, { nodeIds: () => [1], isAlive: () => true });
+    try {
+      expect(small.requestBuffers.slotsMax).toBe(300);
+      expect(large.requestBuffers.slotsMax).toBe(Math.min(REQUESTS_IN_FLIGHT_MAX, REQUEST_SLOTS_MAX));
+      // Every write in flight (the most an endpoint allows) has a slot of the pool.
+      expect(REQUEST_SLOTS_MAX).toBe(REQUESTS_IN_FLIGHT_MAX);
+    } finally {
+      small.close();
+      large.close();
     }
   });
 });
