@@ -5,7 +5,7 @@
 import { ErrorCode, SequenceTable } from '../base/index.ts';
 import { SESSIONS_KEPT_MAX, SessionPool, type ReplyTarget } from './client.ts';
 import { synthetic } from './endpoint.ts';
-import { REQUEST_SLOTS_MAX, RequestBuffers } from './request-buffers.ts';
+import { RequestBuffers } from './request-buffers.ts';
 import { SlotGate } from './slot-gate.ts';
 
 /** An attempt in flight, with its deadline (a performance.now() time) and whom to answer. */
@@ -27,7 +27,7 @@ const SWEEP_INTERVAL_MS = 20;
  */
 export abstract class AttemptHost<A extends PendingAttempt> {
   readonly sessions: SessionPool;
-  readonly requestBuffers: RequestBuffers;
+  readonly requestBuffers = new RequestBuffers();
   leaderGuess: number | undefined;
   protected readonly attempts = new SequenceTable<A>();
   protected closed = false;
@@ -38,7 +38,6 @@ export abstract class AttemptHost<A extends PendingAttempt> {
   constructor(requestsInFlightMax: number) {
     this.gate = new SlotGate(requestsInFlightMax);
     this.sessions = new SessionPool(Math.min(requestsInFlightMax, SESSIONS_KEPT_MAX));
-    this.requestBuffers = new RequestBuffers(Math.min(requestsInFlightMax, REQUEST_SLOTS_MAX));
   }
 
   /** An attempt past its deadline, just answered TIMEOUT: keep what drops its late reply. */

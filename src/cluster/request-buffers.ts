@@ -22,7 +22,7 @@ export const REQUEST_SLOT_BYTES = 512;
 const SLOTS_PER_SLAB = 256;
 /**
  * Default bound of a pool: 65,536 slots, 32 MiB at most, made only as the writes in flight
- * need them (an endpoint bounds its pool by its requestsInFlightMax). With 8,192 (4 MiB), a
+ * need them (calls waiting for an in-flight slot hold theirs too). With 8,192 (4 MiB), a
  * client at 16,384 puts in flight gave each request past the pool an ArrayBuffer of its own:
  * 123k to 139k puts/s and 14.3 µs of CPU per put in all, against 168k and 10.9 with the
  * larger pool (bench/cluster/put-loop.ts --in-flight 16384).

@@ -2,33 +2,22 @@
 // hand) fails its own call with PROTOCOL_ERROR and is counted; the pump, the process and the
 // calls after it go on. A frame too short to name its call is dropped and counted.
 import { describe, expect, it } from 'vitest';
-import { ClientEndpoint } from '../../src/cluster/endpoint.ts';
-import { ErrorCode, KvClient } from '../../src/index.ts';
+import { ErrorCode } from '../../src/index.ts';
 import { decodeRequest, encodedReplyBytes, writeReply, type ClientReply } from '../../src/runtime/index.ts';
-import { createRing, Doorbell, RingConsumer, RingProducer } from '../../src/transport/index.ts';
+import { handNode } from './hand-node.ts';
 import { refused } from './helpers.ts';
 
 describe('a malformed reply', () => {
   it('fails its own call with PROTOCOL_ERROR, and the client goes on', async () => {
-    const requestRing = createRing(1 << 16);
-    const replyRing = createRing(1 << 16);
-    const endpoint = new ClientEndpoint({ requestTimeoutMs: 5_000, electionTimeoutMs: 10, requestsInFlightMax: 64 }, { nodeIds: () => [1], isAlive: () => true });
-    endpoint.addLink({ nodeId: 1, requestRing, replyRing, nodeDoorbell: Doorbell.create().buffer });
-    const kv = new KvClient(endpoint);
-    const requests = new RingConsumer(requestRing);
-    const replies = new RingProducer(replyRing, { doorbell: endpoint.doorbell });
+    const { endpoint, kv, requests, push, reply } = handNode();
     /** Answers each read: the first with `bad(requestId)`, the rest with a value. */
     let answered = 0;
-    const push = (frame: Uint8Array): void => void expect(replies.tryPush(frame)).toBe(true);
     const serve = (bad: (requestId: number) => Uint8Array): number =>
       requests.drain((frame) => {
         const req = decodeRequest(frame);
         if (req.kind !== 'read') return;
         if (answered++ === 0) return push(bad(req.requestId));
-        const r: ClientReply = { kind: 'read', requestId: req.requestId, index: 1, value: Uint8Array.of(7) };
-        const out = new Uint8Array(encodedReplyBytes(r));
-        writeReply(r, out);
-        push(out);
+        reply({ kind: 'read', requestId: req.requestId, index: 1, value: Uint8Array.of(7) });
       });
     try {
       // A read reply whose value-present flag is 9: no such thing.

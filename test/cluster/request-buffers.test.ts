@@ -9,10 +9,10 @@ import { describe, expect, it } from 'vitest';
 import { ClientEndpoint } from '../../src/cluster/endpoint.ts';
 import { REQUEST_SLOT_BYTES, REQUEST_SLOTS_MAX, RequestBuffers } from '../../src/cluster/request-buffers.ts';
 import { REQUESTS_IN_FLIGHT_MAX } from '../../src/cluster/options.ts';
-import { ErrorCode, KvClient, RingraftError } from '../../src/index.ts';
+import { ErrorCode, RingraftError } from '../../src/index.ts';
 import { decodeKvRequest, isKvRegisterClientsRequest, isKvSessionRequest } from '../../src/kv/index.ts';
-import { decodeRequest, encodedReplyBytes, writeReply, type ClientReply } from '../../src/runtime/index.ts';
-import { createRing, Doorbell, RingConsumer, RingProducer } from '../../src/transport/index.ts';
+import { decodeRequest } from '../../src/runtime/index.ts';
+import { handNode } from './hand-node.ts';
 import { refused, start, stopAfterEach } from './helpers.ts';
 
 stopAfterEach();
@@ -76,18 +76,7 @@ describe('a write in reused memory', () => {
 
   it('still queued behind a full ring when its call timed out is sent with its own bytes, not those of the next write that took its memory', async () => {
     // A node that reads nothing until the end: the request ring fills and requests queue.
-    const requestRing = createRing(1024);
-    const replyRing = createRing(64 << 10);
-    const endpoint = new ClientEndpoint({ requestTimeoutMs: 60_000, electionTimeoutMs: 10, requestsInFlightMax: 64 }, { nodeIds: () => [1], isAlive: () => true });
-    endpoint.addLink({ nodeId: 1, requestRing, replyRing, nodeDoorbell: Doorbell.create().buffer });
-    const kv = new KvClient(endpoint);
-    const requests = new RingConsumer(requestRing);
-    const replies = new RingProducer(replyRing, { doorbell: endpoint.doorbell });
-    const reply = (r: ClientReply): void => {
-      const frame = new Uint8Array(encodedReplyBytes(r));
-      writeReply(r, frame);
-      expect(replies.tryPush(frame)).toBe(true);
-    };
+    const { endpoint, kv, requests, reply } = handNode({ requestRingBytes: 1024, requestTimeoutMs: 60_000 });
     /** Every value the node has been sent in a put, in order; registrations are answered. */
     const sent: number[] = [];
     const serve = (): number =>
@@ -125,17 +114,14 @@ describe('a write in reused memory', () => {
     }
   });
 
-  it('is bounded by its endpoint\'s in-flight requests, and by REQUEST_SLOTS_MAX', () => {
-    const small = new ClientEndpoint({ requestTimeoutMs: 1_000, electionTimeoutMs: 10, requestsInFlightMax: 300 }, { nodeIds: () => [1], isAlive: () => true });
-    const large = new ClientEndpoint({ requestTimeoutMs: 1_000, electionTimeoutMs: 10, requestsInFlightMax: REQUESTS_IN_FLIGHT_MAX }, { nodeIds: () => [1], isAlive: () => true });
+  it('holds a slot for every write an endpoint lets be in flight', () => {
+    const endpoint = new ClientEndpoint({ requestTimeoutMs: 1_000, electionTimeoutMs: 10, requestsInFlightMax: REQUESTS_IN_FLIGHT_MAX }, { nodeIds: () => [1], isAlive: () => true });
     try {
-      expect(small.requestBuffers.slotsMax).toBe(300);
-      expect(large.requestBuffers.slotsMax).toBe(Math.min(REQUESTS_IN_FLIGHT_MAX, REQUEST_SLOTS_MAX));
-      // Every write in flight (the most an endpoint allows) has a slot of the pool.
-      expect(REQUEST_SLOTS_MAX).toBe(REQUESTS_IN_FLIGHT_MAX);
+      expect(endpoint.requestBuffers.slotsMax).toBe(REQUEST_SLOTS_MAX);
+      expect(REQUEST_SLOTS_MAX).toBeGreaterThanOrEqual(REQUESTS_IN_FLIGHT_MAX);
+      expect(endpoint.requestBuffers.slabBytes).toBe(0);
     } finally {
-      small.close();
-      large.close();
+      endpoint.close();
     }
   });
 });
