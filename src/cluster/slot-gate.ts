@@ -37,6 +37,8 @@ export class SlotGate {
   /** Waiters in line[head..] not settled. */
   private waiting = 0;
   private sweeper: NodeJS.Timeout | undefined;
+  /** No wait in line ends before this: a sweep before it looks at none of them. */
+  private nextDeadline = Number.POSITIVE_INFINITY;
 
   constructor(private readonly max: number) {}
 
@@ -62,6 +64,7 @@ export class SlotGate {
       }
       this.line.push(w);
       this.waiting++;
+      if (deadline < this.nextDeadline) this.nextDeadline = deadline;
       this.sweeper ??= setInterval(() => this.sweep(), SLOT_SWEEP_INTERVAL_MS);
     });
   }
@@ -98,6 +101,7 @@ export class SlotGate {
       // Nobody waits: the line starts over, and the sweep stops until someone waits again.
       this.line = [];
       this.head = 0;
+      this.nextDeadline = Number.POSITIVE_INFINITY;
       clearInterval(this.sweeper);
       this.sweeper = undefined;
     }
@@ -110,9 +114,15 @@ export class SlotGate {
    */
   private sweep(): void {
     const now = performance.now();
-    for (let i = this.head; i < this.line.length; i++) {
-      const w = this.line[i]!;
-      if (!w.settled && w.deadline <= now) this.settle(w, false);
+    if (now >= this.nextDeadline) {
+      let next = Number.POSITIVE_INFINITY;
+      for (let i = this.head; i < this.line.length; i++) {
+        const w = this.line[i]!;
+        if (w.settled) continue;
+        if (w.deadline <= now) this.settle(w, false);
+        else if (w.deadline < next) next = w.deadline;
+      }
+      this.nextDeadline = next;
     }
     // Each entry is copied once per doubling of the line: amortized constant per call.
     const givenUp = this.line.length - this.head - this.waiting;
