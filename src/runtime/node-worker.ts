@@ -55,6 +55,8 @@ import {
 
 /** Frames taken from one ring per turn, so that no ring starves the others or the clock. */
 const FRAMES_PER_RING_MAX = 4096;
+/** Messages waiting at most in a node's inbox from the nodes of its thread; beyond, they go by ring. */
+const LOCAL_INBOX_MAX = 65_536;
 /** Ticks replayed at most after the loop was held up; beyond that the time is skipped. */
 const TICKS_CATCH_UP_MAX = 1000;
 /** Ticks an idle node sleeps at most before it looks at its clock again. */
@@ -414,18 +416,18 @@ class NodeWorker {
     const peer = this.peers.get(m.to);
     if (peer === undefined) return;
     const sibling = peer.outbox.queuedCount === 0 ? this.siblingOf(m.to) : undefined;
-    if (sibling === undefined) peer.outbox.send(m);
-    else sibling.receiveLocal(m, this.data.settings.node.peerQueueMessagesMax);
+    if (sibling === undefined || !sibling.receiveLocal(m)) peer.outbox.send(m);
   }
 
   /**
-   * A message from a running node of this thread. Beyond `max` waiting (the count a ring's
-   * queue holds; never reached while this node takes its turns) the message is lost, as one
-   * to a peer that does not drain its ring.
+   * Takes a message from a running node of this thread; false (the sender uses the ring)
+   * beyond LOCAL_INBOX_MAX waiting, so that no sender's messages are ever dropped here: the
+   * senders whose turns come first must not crowd out the others'.
    */
-  receiveLocal(m: Message, max: number): void {
-    if (this.state === 'closed' || this.localInbox.length >= max) return;
+  receiveLocal(m: Message): boolean {
+    if (this.state === 'closed' || this.localInbox.length >= LOCAL_INBOX_MAX) return false;
     this.localInbox.push(m);
+    return true;
   }
 
   private drainPeers(): boolean {
@@ -436,16 +438,21 @@ class NodeWorker {
         if (!cut) this.stepFrom(id, memory.subarray(offset, offset + length));
       }, FRAMES_PER_RING_MAX);
     }
-    // After the rings: what waits there was sent before what was handed over directly.
+    // After the rings: what waits there was mostly sent before what was handed over directly.
     const inbox = this.localInbox;
     if (inbox.length === 0) return frames > 0;
     this.localInbox = this.spareInbox;
-    this.host.notePeerMessagesDirect(inbox.length);
+    let stepped = 0;
     try {
-      for (const m of inbox) if (!this.cut.has(m.from)) this.host.step(m);
+      for (const m of inbox) {
+        if (this.cut.has(m.from)) continue;
+        stepped++;
+        this.host.step(m);
+      }
     } finally {
       inbox.length = 0;
       this.spareInbox = inbox;
+      this.host.notePeerMessagesDirect(stepped);
     }
     return true;
   }

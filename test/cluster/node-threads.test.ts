@@ -63,6 +63,19 @@ describe('nodes sharing worker threads', () => {
     expect(counts.get(2)).toBe(0);
   });
 
+  it('nodes of one thread never crowd out each other\'s messages, however small the peer queues: five nodes elect and all replicate', async () => {
+    const cluster = await start({ nodes: 5, nodeThreads: 1, node: { peerQueueMessagesMax: 1 } });
+    const kv = cluster.client();
+    await leaderOf(cluster);
+    await Promise.all(Array.from({ length: 32 }, (_, i) => kv.put(`k${i}`, 'v', { timeoutMs: 5_000 })));
+    for (;;) {
+      const st = await cluster.status();
+      const commit = Math.max(...st.nodes.map((n) => n.commitIndex));
+      if (st.nodes.every((n) => n.appliedIndex >= commit)) break;
+      await new Promise((r) => setTimeout(r, 10));
+    }
+  });
+
   it('a crash of one node of a shared thread drops it alone: the others serve on, nothing acknowledged is lost, and it restarts on the same thread', async () => {
     const cluster = await start({ dataDir: tempDir(), nodeThreads: 1 });
     const kv = cluster.client();
