@@ -126,9 +126,9 @@ class NodeWorker {
   private readonly peers = new Map<number, Peer>();
   /**
    * Messages from the running nodes of this thread, as they were sent, in order; taken at
-   * this node's next turn (every pass gives each node one), so they never outlast a pass but
-   * for one bound as for a ring's queue. `spareInbox` is the other array of the two swapped
-   * at each turn.
+   * this node's next turn (every pass gives each node one), so they never outlast a pass;
+   * past LOCAL_INBOX_MAX the senders use the ring. `spareInbox` is the other array of the two
+   * swapped at each turn.
    */
   private localInbox: Message[] = [];
   private spareInbox: Message[] = [];

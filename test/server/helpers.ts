@@ -53,10 +53,13 @@ export function redisServer(): { port(): number } {
   let port = 0;
   let pid: number | undefined;
   beforeAll(async () => {
+    for (const [tool, pkg] of [['redis-server', 'redis-server'], ['redis-cli', 'redis-tools']] as const) {
+      if (spawnSync(tool, ['--version']).error !== undefined) throw new Error(`${tool} is not installed: apt-get install ${pkg} (.ci/run installs it)`);
+    }
     port = await freePort();
     pid = spawn('redis-server', ['--port', String(port), '--bind', HOST, '--save', '', '--appendonly', 'no'], { stdio: 'ignore' }).pid;
     for (let i = 0; i < 200; i++) {
-      if (spawnSync('redis-cli', ['-h', HOST, '-p', String(port), 'ping'], { encoding: 'utf8' }).stdout.trim() === 'PONG') return;
+      if (spawnSync('redis-cli', ['-h', HOST, '-p', String(port), 'ping'], { encoding: 'utf8' }).stdout?.trim() === 'PONG') return;
       await new Promise((r) => setTimeout(r, 25));
     }
     throw new Error('redis-server did not start');
