@@ -35,7 +35,7 @@ async function main(): Promise<void> {
     const before = threadTimes();
     const r = await closedLoop(op, { inFlight, durationMs: ms });
     const after = threadTimes();
-    console.log(`${values.op}: ${Math.round(r.opsPerSec)}/s at ${inFlight} in flight, ${r.errors} errors; CPU µs per op by thread:`);
+    console.log(`${values.op}: ${Math.round(r.opsPerSec)}/s at ${inFlight} in flight, p50 ${r.latencyMs.p50.toFixed(3)} ms, p99 ${r.latencyMs.p99.toFixed(3)} ms, ${r.errors} errors; CPU µs per op by thread:`);
     let total = 0;
     for (const [tid, t] of threadDeltas(before, after)) {
       const used = t.ns / 1000 / r.ops;

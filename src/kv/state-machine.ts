@@ -511,6 +511,11 @@ export class KvStateMachine {
     return this.entries.get(keyString(key))?.value;
   }
 
+  /** {@link getShared} of the key whose {@link keyString} is `key`. */
+  getSharedByKeyString(key: string): Uint8Array | undefined {
+    return this.entries.get(key)?.value;
+  }
+
   /** The key's value and revisions (the stored value, not a copy: see getShared); undefined if absent. */
   getEntry(key: Uint8Array): RangeSource | undefined {
     return this.entries.get(keyString(key));
@@ -1324,7 +1329,7 @@ export function keyString(key: Uint8Array): string {
 }
 
 /** keyString of data[at, at + length). */
-function keyStringAt(data: Uint8Array, at: number, length: number): string {
+export function keyStringAt(data: Uint8Array, at: number, length: number): string {
   return latin1Slice.call(data, at, at + length);
 }
 

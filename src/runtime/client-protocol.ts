@@ -181,6 +181,23 @@ export const ERROR_REPLY_BYTES = HEADER_BYTES + CODE_BYTES + 4 + 1;
 
 // ─── Requests ──────────────────────────────────────────────────────────────────
 
+/** Where a read request frame's key starts: header, consistency byte, key length (u32). */
+export const READ_REQUEST_KEY_AT = HEADER_BYTES + 1 + LENGTH_BYTES;
+
+/**
+ * The consistency of the read request frame memory[offset, offset + length), read in place,
+ * if the frame is a well-formed read of a key (its key at {@link READ_REQUEST_KEY_AT}, up to
+ * the frame's end); undefined for any other frame, which {@link decodeRequest} then takes (and
+ * refuses if malformed). The same checks as decodeRequest's, with nothing allocated.
+ */
+export function wellFormedReadFrame(memory: Uint8Array, offset: number, length: number): WireConsistency | undefined {
+  if (length < READ_REQUEST_KEY_AT || memory[offset] !== REQUEST_KIND.read) return undefined;
+  const at = offset + HEADER_BYTES + 1;
+  const keyLength = (memory[at]! | (memory[at + 1]! << 8) | (memory[at + 2]! << 16)) + memory[at + 3]! * 0x100_0000;
+  if (keyLength > KV_KEY_BYTES_MAX || keyLength !== length - READ_REQUEST_KEY_AT) return undefined;
+  return CONSISTENCY_BY_TAG[memory[offset + HEADER_BYTES]!];
+}
+
 export function encodedRequestBytes(req: ClientRequest): number {
   switch (req.kind) {
     case 'write':

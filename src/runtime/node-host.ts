@@ -24,15 +24,17 @@
 
 import { ErrorCode, fail } from '../base/index.ts';
 import { EntryType, isJoint, NONE, RaftNode, type ConfChange, type ConfState, type Entry, type Message, type RaftConfig, type Ready, type Role, type Snapshot, type Storage } from '../core/index.ts';
-import { checkRangeQuery, checkRedisCommand, isKvBatch, KV_REDIS_COMMANDS_MAX, type SnapshotCancel, KV_KEY_BYTES_MAX, KvError, KvStateMachine, type KvRangeQuery, type StateMachine } from '../kv/index.ts';
+import { checkRangeQuery, checkRedisCommand, isKvBatch, KV_REDIS_COMMANDS_MAX, type SnapshotCancel, KV_KEY_BYTES_MAX, KvError, KvStateMachine, keyStringAt, type KvRangeQuery, type StateMachine } from '../kv/index.ts';
 import type { PersistBatch } from '../storage/index.ts';
 import {
   decodeRequest,
   ProtocolError,
   QUERY_BYTES_MAX,
+  READ_REQUEST_KEY_AT,
   REQUEST_HEADER_BYTES,
   REQUEST_KIND_WATCH,
   REQUEST_KIND_WRITE,
+  wellFormedReadFrame,
   WRITE_REQUEST_BYTES_MAX,
   type ClientReply,
   type ClientRequest,
@@ -304,6 +306,13 @@ export class NodeHost {
     const requestId = requestIdBase + readU32(memory, offset + 1);
     if (kind === REQUEST_KIND_WRITE) {
       this.addWrite(requestId, memory, offset + REQUEST_HEADER_BYTES, length - REQUEST_HEADER_BYTES);
+      return;
+    }
+    // A read of a key, the commonest request after a write: taken in place, its key kept as
+    // the store's key string (no decoded request, no copy of the key's bytes).
+    const consistency = this.restoring === undefined ? wellFormedReadFrame(memory, offset, length) : undefined;
+    if (consistency !== undefined) {
+      this.reads.queueKeyString(requestId, consistency, keyStringAt(memory, offset + READ_REQUEST_KEY_AT, length - READ_REQUEST_KEY_AT));
       return;
     }
     let req: ClientRequest;

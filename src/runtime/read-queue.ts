@@ -26,7 +26,7 @@
  */
 import type { RaftNode, ReadState } from '../core/index.ts';
 import { NotLeaderError } from '../core/index.ts';
-import type { KvRangeQuery, KvStateMachine } from '../kv/index.ts';
+import { keyString, type KvRangeQuery, type KvStateMachine } from '../kv/index.ts';
 import { ErrorCode } from '../base/index.ts';
 import { NONE } from '../core/index.ts';
 import type { LeaseOp, WireConsistency } from './client-protocol.ts';
@@ -36,7 +36,7 @@ import type { HostSink } from './node-host.ts';
 
 /** A read of one key, of a range of keys (its query checked: kv/range.ts), a lease request, or a query of the cluster's own state machine. */
 type PendingRead =
-  | { readonly requestId: number; readonly key: Uint8Array; readonly range?: undefined; readonly lease?: undefined; readonly query?: undefined; readonly redis?: undefined }
+  | { readonly requestId: number; /** The key as the store's key string (kv keyString). */ readonly key: string; readonly range?: undefined; readonly lease?: undefined; readonly query?: undefined; readonly redis?: undefined }
   | { readonly requestId: number; readonly range: KvRangeQuery; readonly lease?: undefined; readonly query?: undefined; readonly redis?: undefined }
   | { readonly requestId: number; readonly range?: undefined; readonly lease: { readonly op: LeaseOp; readonly id: number }; readonly query?: undefined; readonly redis?: undefined }
   /** A query of the cluster's own state machine (kv/app-machine.ts). */
@@ -83,6 +83,11 @@ export class ReadQueue {
 
   /** Takes a read of `key`: a stale one is answered now, others join their mode's batch (on the leader only). */
   queue(requestId: number, consistency: WireConsistency, key: Uint8Array): void {
+    this.take({ requestId, key: keyString(key) }, consistency);
+  }
+
+  /** {@link queue} of the key whose kv keyString is `key`. */
+  queueKeyString(requestId: number, consistency: WireConsistency, key: string): void {
     this.take({ requestId, key }, consistency);
   }
 
@@ -143,7 +148,7 @@ export class ReadQueue {
       else this.sink.reply({ kind: 'lease', requestId: read.requestId, id: read.lease.id, ...times });
     } else if (read.query !== undefined) this.sink.reply({ kind: 'read', requestId: read.requestId, index, value: kv.query(read.query) });
     else if (read.redis !== undefined) this.sink.reply({ kind: 'read', requestId: read.requestId, index, value: kv.redisRead(read.redis) });
-    else if (read.range === undefined) this.sink.reply({ kind: 'read', requestId: read.requestId, index, value: kv.getShared(read.key) });
+    else if (read.range === undefined) this.sink.reply({ kind: 'read', requestId: read.requestId, index, value: kv.getSharedByKeyString(read.key) });
     else this.sink.reply({ kind: 'range', requestId: read.requestId, result: kv.range(read.range) });
   }
 
