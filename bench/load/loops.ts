@@ -13,6 +13,7 @@
  */
 
 import hdr from 'hdr-histogram-js';
+import { LatencyLog } from '../../src/load/latency-log.ts';
 
 export interface LatencyMs {
   readonly p50: number;
@@ -64,11 +65,14 @@ export interface OpenLoopOptions {
 }
 
 /** Latencies from 1 µs to 60 s with 3 significant digits, recorded in microseconds. */
-function newHistogram(): hdr.Histogram {
+export function newHistogram(): hdr.Histogram {
   return hdr.build({ lowestDiscernibleValue: 1, highestTrackableValue: 60_000_000, numberOfSignificantValueDigits: 3, useWebAssembly: false });
 }
 
-function summary(h: hdr.Histogram, ops: number, errorsByCode: Record<string, number>, elapsedMs: number, inFlightPeak: number): LoopResult {
+
+function summary(log: LatencyLog, ops: number, errorsByCode: Record<string, number>, elapsedMs: number, inFlightPeak: number): LoopResult {
+  log.flush();
+  const h = log.histogram;
   // A percentile is the top of its histogram bucket, which may lie above the exact maximum.
   const us = (p: number): number => Math.min(p >= 100 ? h.maxValue : h.getValueAtPercentile(p), h.maxValue) / 1000;
   const errors = Object.values(errorsByCode).reduce((a, b) => a + b, 0);
@@ -92,7 +96,7 @@ function codeOf(error: unknown): string {
 /** Runs `op` from `inFlight` concurrent workers for `durationMs`. Failed operations are counted, not timed. */
 export async function closedLoop(op: Operation, options: ClosedLoopOptions): Promise<LoopResult> {
   if (!(Number.isInteger(options.inFlight) && options.inFlight >= 1)) throw new RangeError(`inFlight ${options.inFlight} is a positive integer`);
-  const h = newHistogram();
+  const log = new LatencyLog(newHistogram());
   const errorsByCode: Record<string, number> = {};
   const opsMax = options.opsMax ?? Number.POSITIVE_INFINITY;
   let next = 0;
@@ -102,17 +106,21 @@ export async function closedLoop(op: Operation, options: ClosedLoopOptions): Pro
   const start = performance.now();
   const until = start + options.durationMs;
   const worker = async (): Promise<void> => {
-    while (next < opsMax && performance.now() < until) {
+    // One clock reading per operation: its end is the next one's start.
+    let t0 = performance.now();
+    while (next < opsMax && t0 < until) {
       const i = next++;
-      const t0 = performance.now();
       inFlightPeak = Math.max(inFlightPeak, ++inFlight);
       try {
         await op(i);
-        h.recordValue(Math.max(1, Math.round((performance.now() - t0) * 1000)));
+        const t1 = performance.now();
+        log.record(t0, t1);
+        t0 = t1;
         ops++;
       } catch (error) {
         const code = codeOf(error);
         errorsByCode[code] = (errorsByCode[code] ?? 0) + 1;
+        t0 = performance.now();
       } finally {
         inFlight--;
       }
@@ -120,8 +128,8 @@ export async function closedLoop(op: Operation, options: ClosedLoopOptions): Pro
   };
   await Promise.all(Array.from({ length: options.inFlight }, worker));
   const elapsedMs = performance.now() - start;
-  const result = summary(h, ops, errorsByCode, elapsedMs, inFlightPeak);
-  h.destroy();
+  const result = summary(log, ops, errorsByCode, elapsedMs, inFlightPeak);
+  log.histogram.destroy();
   return result;
 }
 
@@ -132,7 +140,7 @@ export async function closedLoop(op: Operation, options: ClosedLoopOptions): Pro
  */
 export async function openLoop(op: Operation, options: OpenLoopOptions): Promise<LoopResult> {
   if (!(options.ratePerSec > 0)) throw new RangeError(`ratePerSec ${options.ratePerSec} is positive`);
-  const h = newHistogram();
+  const log = new LatencyLog(newHistogram());
   const errorsByCode: Record<string, number> = {};
   const inFlightMax = options.inFlightMax ?? 65_536;
   const intervalMs = 1000 / options.ratePerSec;
@@ -158,7 +166,7 @@ export async function openLoop(op: Operation, options: OpenLoopOptions): Promise
     live.inFlight = inFlight;
     op(i).then(
       () => {
-        h.recordValue(Math.max(1, Math.round((performance.now() - dueAt) * 1000)));
+        log.record(dueAt, performance.now());
         ops++;
         settled();
       },
@@ -186,7 +194,7 @@ export async function openLoop(op: Operation, options: OpenLoopOptions): Promise
   // Operations the schedule never reached (the system fell too far behind) count as errors.
   if (started < total) errorsByCode.NOT_STARTED = total - started;
   const elapsedMs = performance.now() - start;
-  const result = summary(h, ops, errorsByCode, elapsedMs, inFlightPeak);
-  h.destroy();
+  const result = summary(log, ops, errorsByCode, elapsedMs, inFlightPeak);
+  log.histogram.destroy();
   return result;
 }

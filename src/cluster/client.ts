@@ -668,11 +668,12 @@ export class KvClient {
    */
   private read<T>(request: ClientRequest, consistency: WireConsistency, options: CallOptions | undefined, done: (reply: ClientReply) => T): Promise<T> {
     const timeoutMs = options?.timeoutMs ?? this.host.defaultTimeoutMs;
-    const deadline = performance.now() + timeoutMs;
+    const now = performance.now();
+    const deadline = now + timeoutMs;
     const signal = options?.signal;
     if (signal?.aborted === true) return Promise.reject(abortedError(signal));
     const call = new Call(request, options?.nodeId, signal, deadline, timeoutMs, consistency !== 'stale' && consistency !== 'follower', consistency === 'follower', undefined, done);
-    if (this.host.tryAcquireSlot()) return this.start(call);
+    if (this.host.tryAcquireSlot()) return this.start(call, now);
     return this.waitForSlot(deadline, timeoutMs, signal).then(() => this.start(call));
   }
 
@@ -694,7 +695,8 @@ export class KvClient {
   /** Runs a write whose arguments are checked: slot, then session, then attempts; resolves to `done(reply)`. */
   private write<T>(command: KvCommand, options: CallOptions | undefined, done: (reply: ClientReply & { readonly kind: 'write' }) => T): Promise<T> {
     const timeoutMs = options?.timeoutMs ?? this.host.defaultTimeoutMs;
-    const deadline = performance.now() + timeoutMs;
+    const now = performance.now();
+    const deadline = now + timeoutMs;
     const signal = options?.signal;
     if (signal?.aborted === true) return Promise.reject(abortedError(signal));
     // Encoded now: what is written is the caller's bytes as they are when the call starts.
@@ -710,7 +712,7 @@ export class KvClient {
       const session = this.host.sessions.take();
       if (session !== undefined) {
         call.useSession(session);
-        return this.start(call);
+        return this.start(call, now);
       }
     } else {
       call.slotHeld = false;
@@ -738,16 +740,17 @@ export class KvClient {
    * Starts `call`, which holds its slot (and a write its session): its first attempt goes
    * out now, with the call as the context of its reply (see {@link onFirstReply}), so a put
    * or get that succeeds at once costs one promise, this call object, no timer and no
-   * listener. With a signal, or no node to try, {@link rest} does it all.
+   * listener (and one clock reading: `now`, when the caller has just read the clock). With a
+   * signal, or no node to try, {@link rest} does it all.
    */
-  private start<T>(call: Call): Promise<T> {
+  private start<T>(call: Call, now = performance.now()): Promise<T> {
     const target = this.firstTargetOf(call);
     if (call.signal !== undefined || target === undefined || this.host.isClosed) return this.rest(call, undefined) as Promise<T>;
     call.target = target;
     return new Promise<T>((resolve, reject) => {
       call.resolve = resolve as (value: unknown) => void;
       call.reject = reject;
-      this.host.attempt(target, call.request, this.attemptDeadline(call), this.firstReplies, call);
+      this.host.attempt(target, call.request, this.attemptDeadline(call, now), this.firstReplies, call);
     });
   }
 
@@ -942,9 +945,9 @@ export class KvClient {
    * When one attempt gives up on its node: a call pinned to a node waits for it all its
    * time; otherwise after some election timeouts the call moves on to another node.
    */
-  private attemptDeadline(call: CallPlan): number {
+  private attemptDeadline(call: CallPlan, now = performance.now()): number {
     const attemptMs = call.pinned !== undefined ? call.timeoutMs : Math.max(ATTEMPT_TIMEOUT_MS_MIN, 4 * this.host.electionTimeoutMs());
-    return Math.min(call.deadline, performance.now() + attemptMs);
+    return Math.min(call.deadline, now + attemptMs);
   }
 
   /** The node a call tries first: its pinned node, the next in turn for a follower read, else the leader as guessed. */

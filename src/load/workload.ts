@@ -10,6 +10,7 @@
 
 import { invalidArgument } from '../base/index.ts';
 import hdr from 'hdr-histogram-js';
+import { LatencyLog } from './latency-log.ts';
 import type { KvClient } from '../cluster/index.ts';
 import type { HistoryOp } from '../sim/index.ts';
 
@@ -125,6 +126,7 @@ export function keyName(k: number, keyBytes: number): string {
 export async function runWorkload(kv: KvClient, spec: WorkloadSpec, client: number, seed: number, startAt: number): Promise<WorkloadResult> {
   const picker = new OpPicker(spec, seed);
   const h = hdr.build({ lowestDiscernibleValue: 1, highestTrackableValue: 120_000_000, numberOfSignificantValueDigits: 3, useWebAssembly: false });
+  const log = new LatencyLog(h);
   const bucketCount = Math.ceil(spec.durationMs / spec.bucketMs) + 1;
   const buckets = new Array<number>(bucketCount).fill(0);
   const opsByKind: Record<string, number> = {};
@@ -174,7 +176,7 @@ export async function runWorkload(kv: KvClient, spec: WorkloadSpec, client: numb
       }
       const done = nowMs();
       op.return = done;
-      h.recordValue(Math.max(1, Math.round((done - dueAt) * 1000)));
+      log.record(dueAt, done);
       ops++;
       opsByKind[kind] = (opsByKind[kind] ?? 0) + 1;
       const b = Math.floor((done - startAt) / spec.bucketMs);
@@ -221,6 +223,7 @@ export async function runWorkload(kv: KvClient, spec: WorkloadSpec, client: numb
     });
     await Promise.all(pending);
   }
+  log.flush();
   const histogram = hdr.encodeIntoCompressedBase64(h);
   h.destroy();
   return { ops, opsByKind, errorsByCode, buckets, histogram, history };
