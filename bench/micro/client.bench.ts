@@ -7,7 +7,7 @@
  * the main thread's CPU time over that window (from /proc/self/task/<pid>/schedstat) is
  * divided by the calls completed.
  *
- *   node dist/bench/micro/client.bench.js [--op put,get,put-timeout,put-signal] [--ms N] [--in-flight 1,16,256] [--rounds N]
+ *   node dist/bench/micro/client.bench.js [--op put,get,get-string,put-timeout,put-signal] [--ms N] [--in-flight 1,16,256] [--rounds N]
  *
  * --rounds repeats the whole sweep and reports medians (the machine is shared and noisy).
  */
@@ -25,12 +25,13 @@ const VALUE_BYTES = 128;
 const KEYS = 1024;
 
 /**
- * put, get; put-timeout: a put with `{ timeoutMs }`; put-signal: a put with
+ * put, get; get-string: a get of a key given as a string (ASCII, as most keys are);
+ * put-timeout: a put with `{ timeoutMs }`; put-signal: a put with
  * `{ signal: AbortSignal.timeout(ms) }`, a timer and a listener per call; put-shared-signal:
  * one AbortController's signal for every call (a listener per call, no timer).
  */
-type Op = 'put' | 'get' | 'put-timeout' | 'put-signal' | 'put-shared-signal';
-const OPS: readonly Op[] = ['put', 'get', 'put-timeout', 'put-signal', 'put-shared-signal'];
+type Op = 'put' | 'get' | 'get-string' | 'put-timeout' | 'put-signal' | 'put-shared-signal';
+const OPS: readonly Op[] = ['put', 'get', 'get-string', 'put-timeout', 'put-signal', 'put-shared-signal'];
 
 export interface ClientBenchRow {
   readonly op: Op;
@@ -123,12 +124,14 @@ async function main(): Promise<void> {
   }
   const bench = await startClientBench();
   try {
-    const keys = Array.from({ length: KEYS }, (_, i) => new TextEncoder().encode(`key-${String(i).padStart(KEY_BYTES - 4, '0')}`));
+    const keyStrings = Array.from({ length: KEYS }, (_, i) => `key-${String(i).padStart(KEY_BYTES - 4, '0')}`);
+    const keys = keyStrings.map((k) => new TextEncoder().encode(k));
     const value = new Uint8Array(VALUE_BYTES).fill(7);
     const shared = new AbortController();
     const call: Record<Op, (i: number) => Promise<unknown>> = {
       put: (i) => bench.kv.put(keys[i % KEYS]!, value),
       get: (i) => bench.kv.get(keys[i % KEYS]!),
+      'get-string': (i) => bench.kv.get(keyStrings[i % KEYS]!),
       'put-timeout': (i) => bench.kv.put(keys[i % KEYS]!, value, { timeoutMs: 5_000 }),
       'put-signal': (i) => bench.kv.put(keys[i % KEYS]!, value, { signal: AbortSignal.timeout(5_000) }),
       'put-shared-signal': (i) => bench.kv.put(keys[i % KEYS]!, value, { signal: shared.signal }),

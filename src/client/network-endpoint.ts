@@ -29,7 +29,7 @@
  */
 import { ErrorCode, RingraftError } from '../base/index.ts';
 import { AttemptHost, syntheticErrorReply, type KvClientHost, type PendingAttempt, type ReplyTarget } from '../cluster/index.ts';
-import { decodeReply, encodedRequestBytes, writeRequest, type ClientReply, type ClientRequest } from '../runtime/index.ts';
+import { decodeReply, encodedRequestBytes, writeRequest, type ClientReply, type OutgoingRequest } from '../runtime/index.ts';
 import { ClientPortConnection, type ClientPortSettingsInput, type TlsFiles } from '../transport/index.ts';
 import type { EndpointAddress } from './endpoint-address.ts';
 
@@ -170,7 +170,7 @@ export class NetworkEndpoint extends AttemptHost<Attempt> implements KvClientHos
   }
 
   /** See {@link KvClientHost.attempt}. */
-  attempt<C>(nodeId: number, request: ClientRequest, deadline: number, target: ReplyTarget<C>, context: C): void {
+  attempt<C>(nodeId: number, request: OutgoingRequest, deadline: number, target: ReplyTarget<C>, context: C): void {
     const requestId = this.nextRequestId();
     const slot = this.byNode.get(nodeId);
     const refused: ClientReply | undefined = this.closed
@@ -216,7 +216,7 @@ export class NetworkEndpoint extends AttemptHost<Attempt> implements KvClientHos
   // ─── Connections ────────────────────────────────────────────────────────────────
 
   /** Encodes and sends `req` on `slot`'s connection, counting it; returns the code of a refusal instead. */
-  private send(slot: Slot, req: ClientRequest, requestId: number = req.requestId): ErrorCode | undefined {
+  private send(slot: Slot, req: OutgoingRequest, requestId: number = req.requestId): ErrorCode | undefined {
     const conn = slot.conn;
     if (conn === undefined) return ErrorCode.NODE_DOWN;
     const frame = new Uint8Array(encodedRequestBytes(req));

@@ -21,7 +21,7 @@ import {
   type TxnNumberTarget,
   type TxnOp,
 } from '../kv/index.ts';
-import type { WireConsistency } from '../runtime/index.ts';
+import type { AsciiKey, WireConsistency } from '../runtime/index.ts';
 import type { Bytes, CallOptions, GetOptions, KvClientHost, RangeOptions, RangeSpec } from './client.ts';
 
 /** The longest timeoutMs a call takes: the longest delay a Node timer keeps (a longer one fires at once). */
@@ -77,6 +77,24 @@ export function rangeQueryOf(spec: RangeSpec, options: RangeOptions | undefined)
 
 export function keyBytes(key: Bytes): Uint8Array {
   return bytesWithin(key, 'key', 1, KV_KEY_BYTES_MAX, 'KV_KEY_BYTES_MAX');
+}
+
+/**
+ * A read's key as it goes out: a short all-ASCII string as it is (an {@link AsciiKey}, which
+ * the encoder writes into the ring with no array of its own), else its bytes as
+ * {@link keyBytes} makes them, with the same checks.
+ */
+export function readKey(key: Bytes): Uint8Array | AsciiKey {
+  if (typeof key === 'string' && key.length >= 1 && isShortAscii(key)) return key as AsciiKey;
+  return keyBytes(key);
+}
+
+/** Whether `value` has at most ASCII_LOOP_CHARS_MAX units, all ASCII (so as many bytes in UTF-8). */
+function isShortAscii(value: string): boolean {
+  const n = value.length;
+  if (n > ASCII_LOOP_CHARS_MAX) return false;
+  for (let i = 0; i < n; i++) if (value.charCodeAt(i) >= 0x80) return false;
+  return true;
 }
 
 export function valueBytes(value: Bytes, name: string): Uint8Array {

@@ -34,11 +34,11 @@ import {
   validateKvRequest,
   writeKvRequest,
 } from '../kv/index.ts';
-import { QUERY_BYTES_MAX, type ClientReply, type ClientRequest, type LeaseOp, type ReadConsistency, type WireConsistency } from '../runtime/index.ts';
+import { QUERY_BYTES_MAX, type ClientReply, type ClientRequest, type LeaseOp, type OutgoingRequest, type ReadConsistency, type WireConsistency } from '../runtime/index.ts';
 import { REQUESTS_IN_FLIGHT_MAX } from './options.ts';
 import type { RequestBuffers } from './request-buffers.ts';
 import { acquire, observe, type Election, type Leader, type LockHandle, type LockOptions } from './recipes.ts';
-import { bytesWithin, CALL_TIMEOUT_MS_MAX, checkCallOptions, checkLeaseId, checkOptionsObject, checkReadOptions, checkSignal, deleteRangeBoundsOf, keyBytes, rangeQueryOf, shown, txnOf, valueBytes, type TxnSpec } from './client-args.ts';
+import { bytesWithin, CALL_TIMEOUT_MS_MAX, checkCallOptions, checkLeaseId, checkOptionsObject, checkReadOptions, checkSignal, deleteRangeBoundsOf, keyBytes, rangeQueryOf, readKey, shown, txnOf, valueBytes, type TxnSpec } from './client-args.ts';
 
 export { CALL_TIMEOUT_MS_MAX };
 export type { Election, Leader, LockHandle, LockOptions } from './recipes.ts';
@@ -175,7 +175,7 @@ export interface KvClientHost {
    * while it queues them: the caller may reuse that memory once its call ends. `context`
    * goes back with the reply, so that one target serves every call.
    */
-  attempt<C>(nodeId: number, request: ClientRequest, deadline: number, target: ReplyTarget<C>, context: C): void;
+  attempt<C>(nodeId: number, request: OutgoingRequest, deadline: number, target: ReplyTarget<C>, context: C): void;
   openWatch(nodeId: number, prefix: Uint8Array, afterIndex: number | undefined, onReply: (r: ClientReply) => void): number;
   closeWatch(requestId: number): void;
 }
@@ -616,11 +616,11 @@ export class KvClient {
 
   /** The value of `key`, or undefined. */
   get(key: Bytes, options?: GetOptions): Promise<Uint8Array | undefined> {
-    let request: ClientRequest;
+    let request: OutgoingRequest;
     let consistency: WireConsistency;
     try {
       consistency = checkReadOptions(options, this.host);
-      request = { kind: 'read', requestId: 0, consistency, key: keyBytes(key) };
+      request = { kind: 'read', requestId: 0, consistency, key: readKey(key) };
     } catch (error) {
       return Promise.reject(error);
     }
@@ -666,7 +666,7 @@ export class KvClient {
    * Runs a read whose arguments are checked: slot, then attempts (at the leader unless
    * stale or a follower read); resolves to `done(reply)`.
    */
-  private read<T>(request: ClientRequest, consistency: WireConsistency, options: CallOptions | undefined, done: (reply: ClientReply) => T): Promise<T> {
+  private read<T>(request: OutgoingRequest, consistency: WireConsistency, options: CallOptions | undefined, done: (reply: ClientReply) => T): Promise<T> {
     const timeoutMs = options?.timeoutMs ?? this.host.defaultTimeoutMs;
     const now = performance.now();
     const deadline = now + timeoutMs;
@@ -1194,7 +1194,7 @@ class Watcher implements AsyncIterableIterator<WatchEvent> {
 
 /** What a call sends and how: the same request for every attempt, within one deadline. */
 interface CallPlan {
-  readonly request: ClientRequest;
+  readonly request: OutgoingRequest;
   /** The node the call is pinned to (options.nodeId): no routing, refusals thrown. */
   readonly pinned: number | undefined;
   readonly signal: AbortSignal | undefined;
@@ -1217,7 +1217,7 @@ class Call implements CallPlan {
   reject: (error: unknown) => void = ignore;
 
   constructor(
-    readonly request: ClientRequest,
+    readonly request: OutgoingRequest,
     readonly pinned: number | undefined,
     readonly signal: AbortSignal | undefined,
     readonly deadline: number,

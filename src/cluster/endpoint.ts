@@ -20,7 +20,7 @@ import {
   REQUEST_HEADER_BYTES,
   writeRequestTo,
   type ClientReply,
-  type ClientRequest,
+  type OutgoingRequest,
   type FrameCodec,
 } from '../runtime/index.ts';
 import { CopyPool } from '../codec/index.ts';
@@ -72,7 +72,7 @@ const PUMP_TURN_MS_MAX = 1;
 /** A request as it goes out: numbered for this attempt (a call's request carries no number of its own). */
 interface Outgoing {
   readonly requestId: number;
-  readonly request: ClientRequest;
+  readonly request: OutgoingRequest;
 }
 
 const requestCodec: FrameCodec<Outgoing> = {
@@ -255,7 +255,7 @@ export class ClientEndpoint implements KvClientHost {
   }
 
   /** See {@link KvClientHost.attempt}. */
-  attempt<C>(nodeId: number, request: ClientRequest, deadline: number, target: ReplyTarget<C>, context: C): void {
+  attempt<C>(nodeId: number, request: OutgoingRequest, deadline: number, target: ReplyTarget<C>, context: C): void {
     const requestId = this.nextRequestId();
     const node = this.nodes.get(nodeId);
     if (this.closed || node === undefined || !this.liveness.isAlive(nodeId)) {

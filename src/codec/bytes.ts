@@ -153,6 +153,18 @@ export class ByteWriter {
     this.raw(value);
   }
 
+  /**
+   * Writes a u32 length prefix, then the string's UTF-16 units as bytes: its ASCII, for a
+   * string the caller knows to be ASCII (a unit over 0xff would be cut to its low byte).
+   */
+  ascii(value: string): void {
+    const n = value.length;
+    this.u32(n);
+    const at = this.claim(n);
+    const target = this.target;
+    for (let i = 0; i < n; i++) target[at + i] = value.charCodeAt(i);
+  }
+
   /** Writes the bytes as they are, with no length prefix. */
   raw(value: Uint8Array): void {
     const at = this.claim(value.length);

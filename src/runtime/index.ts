@@ -22,7 +22,7 @@ export {
   writeRequestTo,
   WRITE_REQUEST_BYTES_MAX,
 } from './client-protocol.ts';
-export type { ClientReply, ClientRequest, LeaseOp, ReadConsistency, WireConsistency } from './client-protocol.ts';
+export type { AsciiKey, ClientReply, ClientRequest, LeaseOp, OutgoingRequest, ReadConsistency, WireConsistency } from './client-protocol.ts';
 export { NodeHost } from './node-host.ts';
 export { WATCH_BYTES_MAX, WATCHES_MAX } from './watch-set.ts';
 export {

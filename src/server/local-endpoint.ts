@@ -15,7 +15,7 @@
  */
 import { ErrorCode, RingraftError } from '../base/index.ts';
 import { AttemptHost, syntheticErrorReply, type KvClientHost, type PendingAttempt, type ReplyTarget } from '../cluster/index.ts';
-import { decodeReply, encodedRequestBytes, writeRequest, type ClientReply, type ClientRequest } from '../runtime/index.ts';
+import { decodeReply, encodedRequestBytes, writeRequest, type ClientReply, type OutgoingRequest } from '../runtime/index.ts';
 import type { ClientConnectionHandle } from '../transport/index.ts';
 
 /** What the endpoint needs of its server. */
@@ -95,7 +95,7 @@ export class LocalEndpoint extends AttemptHost<PendingAttempt> implements KvClie
   }
 
   /** See {@link KvClientHost.attempt}: the frame goes to the bridge now (it copies what it keeps). */
-  attempt<C>(nodeId: number, request: ClientRequest, deadline: number, target: ReplyTarget<C>, context: C): void {
+  attempt<C>(nodeId: number, request: OutgoingRequest, deadline: number, target: ReplyTarget<C>, context: C): void {
     const requestId = this.nextRequestId();
     const refused = this.closed ? ErrorCode.CLOSED : nodeId !== this.server.nodeId ? ErrorCode.NODE_DOWN : undefined;
     if (refused !== undefined) {

@@ -1,25 +1,30 @@
 /**
  * How call arguments become bytes (src/cluster/client-args.ts): a string is its UTF-8,
  * whichever way it is encoded (a loop for short ASCII, TextEncoder otherwise), and one
- * holding a lone surrogate is refused, never silently changed.
+ * holding a lone surrogate is refused, never silently changed. A read's key may go out as
+ * the string itself (readKey, an AsciiKey): its request frame is byte for byte the one its
+ * UTF-8 makes, and what it refuses is what keyBytes refuses.
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { isWellFormed, keyBytes, valueBytes } from '../../src/cluster/client-args.ts';
+import { isWellFormed, keyBytes, readKey, valueBytes } from '../../src/cluster/client-args.ts';
+import { ByteWriter } from '../../src/codec/index.ts';
+import { encodedRequestBytes, writeRequestTo, type OutgoingRequest } from '../../src/runtime/index.ts';
 import { ErrorCode } from '../../src/index.ts';
 import { expectCode } from '../core/helpers/errors.ts';
 
 const utf8 = new TextEncoder();
 
-describe('string arguments', () => {
-  it('are their UTF-8, ASCII or not, short or long', () => {
-    const stringArb = fc.oneof(
+const stringArb = fc.oneof(
       fc.string({ minLength: 1, maxLength: 80, unit: fc.constantFrom(...'ak09 ~\x7f\x00') }),
       // Mostly ASCII, with the first code points past it (Latin-1, two bytes each), and wider ones.
       fc.string({ minLength: 1, maxLength: 80, unit: fc.constantFrom(...Array.from('aaaaz\x7f\x80\u00e9\u00ff\u0100\u20ac\u{1f600}')) }),
       fc.string({ minLength: 1, maxLength: 80, unit: 'grapheme' }),
       fc.string({ minLength: 1, maxLength: 80, unit: 'binary' }).filter(isWellFormed),
     );
+
+describe('string arguments', () => {
+  it('are their UTF-8, ASCII or not, short or long', () => {
     fc.assert(
       fc.property(stringArb, (s) => {
         expect(keyBytes(s)).toEqual(utf8.encode(s));
@@ -33,5 +38,36 @@ describe('string arguments', () => {
     for (const s of ['a\uD800', '\uDC00', 'k'.repeat(70) + '\uD83D']) {
       expect(expectCode(() => keyBytes(s), ErrorCode.INVALID_ARGUMENT).message).toMatch(/lone surrogate/);
     }
+  });
+});
+
+/** The request frame of a linearizable read of `key`, with request id 7. */
+function readFrame(key: (OutgoingRequest & { kind: 'read' })['key']): Uint8Array {
+  const req: OutgoingRequest = { kind: 'read', requestId: 7, consistency: 'linearizable', key };
+  const w = new ByteWriter(encodedRequestBytes(req));
+  writeRequestTo(w, req);
+  return w.finish();
+}
+
+describe('a read key as it goes out', () => {
+  it('makes the frame its UTF-8 makes, whether it goes as a string or as bytes', () => {
+    fc.assert(
+      fc.property(fc.oneof(stringArb, fc.constantFrom('k', 'a'.repeat(64), 'a'.repeat(65), 'é', '\x7f\x80')), (s) => {
+        const key = readKey(s);
+        expect(readFrame(key)).toEqual(readFrame(utf8.encode(s)));
+        // A string goes as it is only when it is short ASCII.
+        expect(typeof key === 'string').toBe(s.length <= 64 && /^[\x00-\x7f]+$/.test(s));
+      }),
+      { numRuns: 2000 },
+    );
+  });
+
+  it('refuses what keyBytes refuses: empty, lone surrogates, over the limit, not a string or bytes', () => {
+    for (const bad of ['', 'a\uD800', 'k'.repeat(5000), 42, undefined]) {
+      const expected = expectCode(() => keyBytes(bad as string), ErrorCode.INVALID_ARGUMENT).message;
+      expect(expectCode(() => readKey(bad as string), ErrorCode.INVALID_ARGUMENT).message).toBe(expected);
+    }
+    const bytes = Uint8Array.of(1, 2, 3);
+    expect(readKey(bytes)).toBe(bytes);
   });
 });
