@@ -7,7 +7,8 @@
 // request id, or dropped and counted when too short to carry one. Then a fast-check property
 // writes random frames and mutations of valid ones (truncated, extended, bytes flipped,
 // length fields overwritten) and checks, against the reference decoder, that every frame
-// gets exactly the answer it should and that the node still serves reads and writes after.
+// gets exactly the answer it should and that the node still serves reads and writes after
+// (a read frame whose kind byte is flipped may be a valid query, range or lease request).
 // Last, through a real cluster on worker threads: the same frames, encoded by hand onto the
 // request rings of a client link (bypassing the client's checks), are refused by every node,
 // a ring whose memory is corrupted cuts off that link only, and every node stays up and serves.
@@ -178,6 +179,9 @@ describe('a node takes malformed request frames from its ring without stopping',
       }),
       fc.constant<ClientRequest>({ kind: 'unwatch', requestId: 0 }),
       fc.uint8Array({ minLength: 0, maxLength: 40 }).map((data): ClientRequest => ({ kind: 'write', requestId: 0, data })),
+      // The kinds whose frames a mutated read can become (a flipped kind byte): each is answered once.
+      fc.uint8Array({ maxLength: 8 }).map((data): ClientRequest => ({ kind: 'query', requestId: 0, consistency: 'linearizable', data })),
+      fc.record({ kind: fc.constant('lease' as const), requestId: fc.constant(0), op: fc.constantFrom('keep-alive' as const, 'time-to-live' as const), id: fc.integer({ min: 0, max: 5 }) }),
     );
     type Mutation =
       | { op: 'truncate'; at: number }
@@ -265,8 +269,16 @@ describe('a node takes malformed request frames from its ring without stopping',
           } else if (req.kind === 'admin') {
             // An admin command is the node server's to answer; the node's thread refuses it.
             expect(replies).toEqual([invalidError(id)]);
-          } else {
+          } else if (req.kind === 'unwatch') {
             expect(replies).toEqual([]);
+          } else {
+            // A range read, a lease request, a query or a Redis read that decodes (a random
+            // frame can be one: a query of no bytes is ten): answered once, by a reply of its
+            // kind or a typed refusal.
+            const replyKind = ({ range: 'range', lease: 'lease', query: 'read', redis: 'read' } as Record<string, string>)[req.kind];
+            expect(replyKind).toBeDefined();
+            expect(replies).toHaveLength(1);
+            expect([replyKind, 'error']).toContain(replies[0]!.kind);
           }
         });
         // Every answer went to a request of this link.
