@@ -5,7 +5,7 @@
 import type hdr from 'hdr-histogram-js';
 
 /** Values a {@link LatencyLog} keeps before it moves them into its histogram (16 MiB). */
-export const LATENCY_LOG_VALUES_MAX = 1 << 22;
+export const LATENCY_LOG_VALUES_MAX = 1 << 21;
 const LATENCY_LOG_CHUNK_VALUES = 1 << 16;
 
 /**
@@ -16,8 +16,9 @@ const LATENCY_LOG_CHUNK_VALUES = 1 << 16;
  * then, so its memory is bounded whatever the loop's length.
  */
 export class LatencyLog {
-  private readonly chunks: Uint32Array[] = [];
-  private chunk = new Uint32Array(0);
+  // Float64: exact whatever the latency (a u32 of microseconds would wrap past 71 minutes).
+  private readonly chunks: Float64Array[] = [];
+  private chunk = new Float64Array(0);
   private at = 0;
   private kept = 0;
 
@@ -27,6 +28,7 @@ export class LatencyLog {
     readonly histogram: hdr.Histogram,
     private readonly valuesMax = LATENCY_LOG_VALUES_MAX,
   ) {
+    if (!(Number.isSafeInteger(valuesMax) && valuesMax >= 1)) throw new RangeError(`valuesMax ${valuesMax} is a positive integer`);
     this.chunkValues = Math.min(LATENCY_LOG_CHUNK_VALUES, valuesMax);
   }
 
@@ -48,14 +50,14 @@ export class LatencyLog {
       for (let i = 0; i < n; i++) this.histogram.recordValue(c[i]!);
     }
     this.chunks.length = 0;
-    this.chunk = new Uint32Array(0);
+    this.chunk = new Float64Array(0);
     this.at = 0;
     this.kept = 0;
   }
 
   private grow(): void {
     if (this.kept + this.chunkValues > this.valuesMax) this.flush();
-    this.chunk = new Uint32Array(this.chunkValues);
+    this.chunk = new Float64Array(this.chunkValues);
     this.chunks.push(this.chunk);
     this.at = 0;
     this.kept += this.chunkValues;

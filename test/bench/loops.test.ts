@@ -8,7 +8,7 @@ import { LatencyLog } from '../../src/load/latency-log.ts';
 
 describe('LatencyLog', () => {
   it('puts every value into the histogram once, at the end or at its bound, and keeps at most its bound', () => {
-    for (const valuesMax of [3, 1000, 1 << 22]) {
+    for (const valuesMax of [1, 3, 1000, 1 << 21]) {
       const log = new LatencyLog(newHistogram(), valuesMax);
       const reference = newHistogram();
       let keptMax = 0;
@@ -28,6 +28,16 @@ describe('LatencyLog', () => {
       log.histogram.destroy();
       reference.destroy();
     }
+  });
+
+  it('keeps a latency of hours exactly, and refuses a bound below one value', () => {
+    const log = new LatencyLog(newHistogram());
+    const hoursUs = 3 * 3600 * 1_000_000;
+    log.record(0, hoursUs / 1000);
+    log.flush();
+    expect(log.histogram.maxValue).toBeGreaterThanOrEqual(hoursUs * 0.999);
+    log.histogram.destroy();
+    for (const bad of [0, -1, 1.5]) expect(() => new LatencyLog(newHistogram(), bad)).toThrow(RangeError);
   });
 
   it('records at least 1 µs', () => {
