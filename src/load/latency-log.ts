@@ -3,6 +3,7 @@
  * (bench/load/loops.ts, load/workload.ts).
  */
 import type hdr from 'hdr-histogram-js';
+import { invalidArgument } from '../base/index.ts';
 
 /** Values a {@link LatencyLog} keeps before it moves them into its histogram (16 MiB). */
 export const LATENCY_LOG_VALUES_MAX = 1 << 21;
@@ -28,7 +29,7 @@ export class LatencyLog {
     readonly histogram: hdr.Histogram,
     private readonly valuesMax = LATENCY_LOG_VALUES_MAX,
   ) {
-    if (!(Number.isSafeInteger(valuesMax) && valuesMax >= 1)) throw new RangeError(`valuesMax ${valuesMax} is a positive integer`);
+    if (!(Number.isSafeInteger(valuesMax) && valuesMax >= 1)) throw invalidArgument(`valuesMax ${valuesMax} is not a positive integer`);
     this.chunkValues = Math.min(LATENCY_LOG_CHUNK_VALUES, valuesMax);
   }
 
