@@ -69,7 +69,6 @@ export function newHistogram(): hdr.Histogram {
   return hdr.build({ lowestDiscernibleValue: 1, highestTrackableValue: 60_000_000, numberOfSignificantValueDigits: 3, useWebAssembly: false });
 }
 
-
 function summary(log: LatencyLog, ops: number, errorsByCode: Record<string, number>, elapsedMs: number, inFlightPeak: number): LoopResult {
   log.flush();
   const h = log.histogram;

@@ -89,14 +89,6 @@ export function readKey(key: Bytes): Uint8Array | AsciiKey {
   return keyBytes(key);
 }
 
-/** Whether `value` has at most ASCII_LOOP_CHARS_MAX units, all ASCII (so as many bytes in UTF-8). */
-function isShortAscii(value: string): boolean {
-  const n = value.length;
-  if (n > ASCII_LOOP_CHARS_MAX) return false;
-  for (let i = 0; i < n; i++) if (value.charCodeAt(i) >= 0x80) return false;
-  return true;
-}
-
 export function valueBytes(value: Bytes, name: string): Uint8Array {
   return bytesWithin(value, name, 0, KV_VALUE_BYTES_MAX, 'KV_VALUE_BYTES_MAX');
 }
@@ -133,15 +125,19 @@ const ASCII_LOOP_CHARS_MAX = 64;
  * `TextEncoder.encode`, which was a tenth of the client's thread in a loop of puts.
  */
 function asciiBytes(value: string): Uint8Array | undefined {
+  if (!isShortAscii(value)) return undefined;
   const n = value.length;
-  if (n > ASCII_LOOP_CHARS_MAX) return undefined;
   const bytes = new Uint8Array(n);
-  for (let i = 0; i < n; i++) {
-    const c = value.charCodeAt(i);
-    if (c >= 0x80) return undefined;
-    bytes[i] = c;
-  }
+  for (let i = 0; i < n; i++) bytes[i] = value.charCodeAt(i);
   return bytes;
+}
+
+/** Whether `value` has at most ASCII_LOOP_CHARS_MAX units, all ASCII (so as many bytes in UTF-8). */
+function isShortAscii(value: string): boolean {
+  const n = value.length;
+  if (n > ASCII_LOOP_CHARS_MAX) return false;
+  for (let i = 0; i < n; i++) if (value.charCodeAt(i) >= 0x80) return false;
+  return true;
 }
 
 /** A string's UTF-8, refused with INVALID_ARGUMENT (naming `name`) if it holds a lone surrogate. */

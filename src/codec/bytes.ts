@@ -283,6 +283,7 @@ export function putU32(target: Uint8Array, at: number, value: number): void {
   target[at + 3] = (value >>> 24) & 0xff;
 }
 
-function getU32(source: Uint8Array, at: number): number {
+/** The little-endian u32 at `at`, byte by byte (no DataView to allocate). */
+export function getU32(source: Uint8Array, at: number): number {
   return (source[at]! | (source[at + 1]! << 8) | (source[at + 2]! << 16)) + source[at + 3]! * 0x100_0000;
 }

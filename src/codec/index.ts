@@ -3,6 +3,7 @@ export {
   ByteReader,
   ByteWriter,
   DecodeError,
+  getU32,
   putU32,
   U32_MAX,
   U64_MAX,

@@ -508,7 +508,7 @@ export class KvStateMachine {
    * a new one when the key is written, never changed in place.
    */
   getShared(key: Uint8Array): Uint8Array | undefined {
-    return this.entries.get(keyString(key))?.value;
+    return this.getSharedByKeyString(keyString(key));
   }
 
   /** {@link getShared} of the key whose {@link keyString} is `key`. */

@@ -62,7 +62,7 @@
 
 import { Buffer } from 'node:buffer';
 import { ErrorCode, errorCodeFromWire, errorCodeWire, fail } from '../base/index.ts';
-import { ByteReader, ByteWriter, type CopyPool } from '../codec/index.ts';
+import { ByteReader, ByteWriter, getU32, type CopyPool } from '../codec/index.ts';
 import type { KvResult, KvWriteResult } from '../kv/index.ts';
 import { APP_RESULT_BYTES_MAX, REDIS_READ_REPLY_BYTES_MAX, REDIS_WRITE_REPLY_BYTES_MAX, KV_KEY_BYTES_MAX, KV_REQUEST_BYTES_MAX, KV_TXN_RESULT_BYTES_MAX, KV_VALUE_BYTES_MAX, type KvRangeQuery, type KvRangeResult } from '../kv/index.ts';
 import { ProtocolError } from './protocol-error.ts';
@@ -207,7 +207,7 @@ export const READ_REQUEST_KEY_AT = HEADER_BYTES + 1 + LENGTH_BYTES;
 export function wellFormedReadFrame(memory: Uint8Array, offset: number, length: number): WireConsistency | undefined {
   if (length < READ_REQUEST_KEY_AT || memory[offset] !== REQUEST_KIND.read) return undefined;
   const at = offset + HEADER_BYTES + 1;
-  const keyLength = (memory[at]! | (memory[at + 1]! << 8) | (memory[at + 2]! << 16)) + memory[at + 3]! * 0x100_0000;
+  const keyLength = getU32(memory, at);
   if (keyLength > KV_KEY_BYTES_MAX || keyLength !== length - READ_REQUEST_KEY_AT) return undefined;
   return CONSISTENCY_BY_TAG[memory[offset + HEADER_BYTES]!];
 }

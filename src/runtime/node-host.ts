@@ -25,6 +25,7 @@
 import { ErrorCode, fail } from '../base/index.ts';
 import { EntryType, isJoint, NONE, RaftNode, type ConfChange, type ConfState, type Entry, type Message, type RaftConfig, type Ready, type Role, type Snapshot, type Storage } from '../core/index.ts';
 import { checkRangeQuery, checkRedisCommand, isKvBatch, KV_REDIS_COMMANDS_MAX, type SnapshotCancel, KV_KEY_BYTES_MAX, KvError, KvStateMachine, keyStringAt, type KvRangeQuery, type StateMachine } from '../kv/index.ts';
+import { getU32 } from '../codec/index.ts';
 import type { PersistBatch } from '../storage/index.ts';
 import {
   decodeRequest,
@@ -303,7 +304,7 @@ export class NodeHost {
       return;
     }
     const kind = memory[offset]!;
-    const requestId = requestIdBase + readU32(memory, offset + 1);
+    const requestId = requestIdBase + getU32(memory, offset + 1);
     if (kind === REQUEST_KIND_WRITE) {
       this.addWrite(requestId, memory, offset + REQUEST_HEADER_BYTES, length - REQUEST_HEADER_BYTES);
       return;
@@ -737,9 +738,4 @@ function isRangeQuery(q: KvRangeQuery): boolean {
     if (error instanceof KvError) return false;
     throw error;
   }
-}
-
-/** The little-endian u32 at memory[at, at + 4), with no DataView to allocate. */
-function readU32(memory: Uint8Array, at: number): number {
-  return (memory[at]! | (memory[at + 1]! << 8) | (memory[at + 2]! << 16)) + memory[at + 3]! * 0x100_0000;
 }

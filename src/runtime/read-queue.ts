@@ -83,7 +83,7 @@ export class ReadQueue {
 
   /** Takes a read of `key`: a stale one is answered now, others join their mode's batch (on the leader only). */
   queue(requestId: number, consistency: WireConsistency, key: Uint8Array): void {
-    this.take({ requestId, key: keyString(key) }, consistency);
+    this.queueKeyString(requestId, consistency, keyString(key));
   }
 
   /** {@link queue} of the key whose kv keyString is `key`. */
