@@ -22,6 +22,7 @@ export {
   type Durability,
   type PersistBatch,
   type RecoveryReport,
+  type SyncAgent,
   type WalOptions,
 } from './storage/index.ts';
 export { ErrorCode, RingraftError } from './base/index.ts';

@@ -53,6 +53,17 @@ import { LeaseKeeper } from './lease-keeper.ts';
 export interface HostStorage extends Storage {
   /** Makes one Ready's snapshot, entries and hard state durable (one write and one sync). */
   persist(batch: PersistBatch): void;
+  /**
+   * Writes one Ready's batch as `persist` does, but may leave it to become durable later:
+   * returns the sequence {@link durableSequence} reaches once it is (0: durable now). With
+   * these three, the host goes on taking input and Readys while a write syncs, and holds what
+   * depends on it (WalStorage with a sync agent).
+   */
+  persistLater?(batch: PersistBatch): number;
+  /** How far the batches of persistLater are durable (see there). */
+  durableSequence?(): number;
+  /** Makes every batch written durable now, before returning. */
+  syncNow?(): void;
   createSnapshot(index: number, conf: ConfState, data: Uint8Array, retainEntries?: number): Snapshot;
   close?(): void;
   /** Closes the files and writes nothing more, as a crash would leave them (see WalStorage.abandon). */
@@ -185,6 +196,15 @@ export class NodeHost {
   private snapshotting: (AwaitedWork<Uint8Array> & { readonly index: number; readonly conf: ConfState; readonly machine: KvStateMachine; readonly cancel: SnapshotCancel }) | undefined;
   private droppedWhileRestoring = 0;
   private repliesTooLarge = 0;
+  /**
+   * Readys taken whose writes are not durable yet (persistLater), oldest first, from
+   * `unfinishedHead` on: each is finished (its late messages sent, its entries applied, then
+   * advanced) once its sequence is durable and every one before it is finished.
+   */
+  private readonly unfinished: { readonly rd: Ready; readonly early: boolean; readonly durableAt: number }[] = [];
+  private unfinishedHead = 0;
+  /** The index of the last configuration change applied (0: none). */
+  private confChangeAppliedAt = 0;
 
   constructor(options: NodeHostOptions, sink: HostSink) {
     this.storage = options.storage;
@@ -211,7 +231,25 @@ export class NodeHost {
 
   /** Whether the host waits for work of the state machine's that has settled: call {@link processReady}. */
   get hasSettledWork(): boolean {
-    return this.restoring?.settled === true || this.snapshotting?.settled === true;
+    return this.restoring?.settled === true || this.snapshotting?.settled === true || this.hasDurableReady;
+  }
+
+  /** Readys taken whose writes are not durable yet (with a storage that syncs later). */
+  get readysWaitingForSync(): number {
+    return this.unfinished.length - this.unfinishedHead;
+  }
+
+  /** Whether the oldest Ready waiting for its write to be durable may now be finished. */
+  private get hasDurableReady(): boolean {
+    const next = this.unfinished[this.unfinishedHead];
+    if (next === undefined) return false;
+    try {
+      return next.durableAt <= this.storage.durableSequence!();
+    } catch {
+      // A sync failed: processReady meets the same error and fails the node. This is asked
+      // where a node's error must not escape (a thread's wait for input, shared with others).
+      return true;
+    }
   }
 
   /** Whether the host waits for work of the state machine's (settled or not). */
@@ -496,38 +534,87 @@ export class NodeHost {
       if (!restoring.settled) return worked;
       this.restoring = undefined;
       if (restoring.failed) throw restoring.error;
-      if (restoring.rd !== undefined) this.finishReady(restoring.rd);
+      if (restoring.rd !== undefined) this.finishReady(restoring.rd, false);
       worked = true;
     }
     const raft = this.raft;
-    for (let rounds = 0; raft.hasReady(); rounds++) {
+    for (let rounds = 0; ; rounds++) {
+      if (this.unfinished.length > 0 && this.finishDurable()) worked = true;
+      if (!raft.hasReady()) break;
       if (rounds >= READY_ROUNDS_MAX) fail(`node ${raft.id}: the Ready loop settles`);
       worked = true;
       const rd = raft.ready();
       this.hooks.beforePersist?.(rd);
       const early = this.sendsEarly(rd, sendEarly);
       if (early) this.send(rd);
-      this.persist(rd);
+      const durableAt = this.persist(rd);
       this.noteRoleChange();
-      this.hooks.afterPersist?.(rd);
-      if (!early) this.send(rd);
-      if (rd.snapshot !== undefined) {
-        this.restoreSnapshot(rd.snapshot);
-        if (this.awaitRestore(rd)) return true;
+      if (durableAt > 0 || this.unfinished.length > 0) {
+        // Its committed entries are applied now: committed, they are durable on a quorum
+        // whether or not they are here yet, so a leader answers its clients without waiting
+        // for its own newer writes. (A Ready with a snapshot never waits: see persist.)
+        const sent = early || this.sendsBeforeSync();
+        if (sent && !early) this.send(rd);
+        this.applyReady(rd);
+        this.unfinished.push({ rd, early: sent, durableAt });
+        continue;
       }
-      this.finishReady(rd);
+      if (this.finishPersisted(rd, early, false)) return true;
     }
     return worked;
   }
 
-  /** The rest of a Ready once its snapshot (if any) is restored: apply its entries, serve reads, advance, maybe snapshot. */
-  private finishReady(rd: Ready): void {
-    for (const e of rd.committedEntries) this.applyEntry(e);
-    this.reads.noteReadStates(rd.readStates);
-    this.reads.serve();
+  /**
+   * Finishes, in order, the Readys whose writes have become durable (see `unfinished`);
+   * whether it finished any.
+   */
+  private finishDurable(): boolean {
+    const durable = this.storage.durableSequence!();
+    const start = this.unfinishedHead;
+    while (this.unfinishedHead < this.unfinished.length) {
+      const next = this.unfinished[this.unfinishedHead]!;
+      if (next.durableAt > durable) break;
+      this.unfinishedHead++;
+      // A Ready that waits on a write never holds a snapshot (those are written and synced at
+      // once, after every earlier Ready is finished), so none of these awaits a restore.
+      this.finishPersisted(next.rd, next.early, true);
+    }
+    const finished = this.unfinishedHead > start;
+    if (this.unfinishedHead === this.unfinished.length) {
+      this.unfinished.length = 0;
+      this.unfinishedHead = 0;
+    }
+    return finished;
+  }
+
+  /**
+   * The rest of a Ready whose writes are durable: late sends, its snapshot restored, then
+   * finishReady (which applies its entries unless `applied`). Whether it now awaits a restore.
+   */
+  private finishPersisted(rd: Ready, early: boolean, applied: boolean): boolean {
+    this.hooks.afterPersist?.(rd);
+    if (!early) this.send(rd);
+    if (rd.snapshot !== undefined) {
+      this.restoreSnapshot(rd.snapshot);
+      if (this.awaitRestore(rd)) return true;
+    }
+    this.finishReady(rd, applied);
+    return false;
+  }
+
+  /** The rest of a Ready once its snapshot (if any) is restored: apply its entries and serve reads (unless `applied` already), advance, maybe snapshot. */
+  private finishReady(rd: Ready, applied = false): void {
+    if (!applied) this.applyReady(rd);
     this.raft.advance(rd);
     this.hooks.afterAdvance?.(rd);
     this.maybeSnapshot();
+  }
+
+  /** Step 3 of a Ready: its committed entries applied, then the reads they let be served. */
+  private applyReady(rd: Ready): void {
+    for (const e of rd.committedEntries) this.applyEntry(e);
+    this.reads.noteReadStates(rd.readStates);
+    this.reads.serve();
   }
 
   /**
@@ -537,6 +624,14 @@ export class NodeHost {
    */
   protected sendsEarly(rd: Ready, sendEarly: boolean): boolean {
     return sendEarly && rd.messagesBeforePersist;
+  }
+
+  /**
+   * Whether a Ready's messages leave once its writes are made, before they are durable: never
+   * (they wait for the sync; early sends aside). A seam for the simulator's planted host bug.
+   */
+  protected sendsBeforeSync(): boolean {
+    return false;
   }
 
   /**
@@ -607,9 +702,25 @@ export class NodeHost {
     this.sink.flushRaft?.();
   }
 
-  private persist(rd: Ready): void {
-    if (rd.snapshot === undefined && rd.entries.length === 0 && rd.hardState === undefined) return;
-    this.storage.persist({ snapshot: rd.snapshot, entries: rd.entries, hardState: rd.hardState, mustSync: rd.mustSync });
+  /**
+   * Step 1 of a Ready: its writes. Returns the storage's sequence to wait for before the rest
+   * of the Ready, or 0 when they are durable now. A snapshot is written and synced at once,
+   * after every Ready before it is finished: a restore must not pass unapplied entries.
+   */
+  private persist(rd: Ready): number {
+    if (rd.snapshot === undefined && rd.entries.length === 0 && rd.hardState === undefined) return 0;
+    const batch = { snapshot: rd.snapshot, entries: rd.entries, hardState: rd.hardState, mustSync: rd.mustSync };
+    const storage = this.storage;
+    if (storage.persistLater === undefined) {
+      storage.persist(batch);
+      return 0;
+    }
+    if (rd.snapshot !== undefined && this.unfinished.length > 0) {
+      storage.syncNow!();
+      this.finishDurable();
+    }
+    const durableAt = storage.persistLater(batch);
+    return durableAt > storage.durableSequence!() ? durableAt : 0;
   }
 
   /** A leader that lost its role fails what it was serving, so clients retry elsewhere. */
@@ -640,6 +751,7 @@ export class NodeHost {
 
   private applyEntry(e: Entry): void {
     this.snapshots.noteApplied(e);
+    if (e.type === EntryType.ConfChange) this.confChangeAppliedAt = e.index;
     if (e.type !== EntryType.Normal || e.data.length === 0) {
       this.kvMachine.skip(e.index);
       return;
@@ -656,8 +768,9 @@ export class NodeHost {
     if (this.snapshotting !== undefined) return;
     const applied = this.appliedIndex;
     if (!this.snapshots.isDue(applied, this.storage.snapshot().meta.index)) return;
-    // The configuration in the snapshot must be the one at the applied index.
-    if (this.raft.log.applied !== applied) return;
+    // The configuration in the snapshot must be the one at the applied index: the core's, unless
+    // it has yet to take a change applied here (a Ready applied before its write was durable).
+    if (this.raft.log.applied !== applied && this.confChangeAppliedAt > this.raft.log.applied) return;
     let data: Uint8Array | Promise<Uint8Array>;
     const cancel: SnapshotCancel = { cancelled: false };
     try {

@@ -40,6 +40,7 @@ import { checkedMachine, importFactory } from './state-machine-module.ts';
 import { LatencyHistogram } from './latency.ts';
 import { NodeHost, type HostStorage } from './node-host.ts';
 import { Outbox, type FrameCodec } from './outbox.ts';
+import { ThreadSyncAgent } from './sync-thread.ts';
 import {
   plainError,
   type ClientLinkData,
@@ -147,8 +148,14 @@ class NodeWorker {
   private readonly syncs: boolean;
   private readonly persistLatency = new LatencyHistogram();
   private readonly applyLatency = new LatencyHistogram();
-  /** When the Ready being processed was taken, and when its writes were durable (performance.now()). */
-  private readyAt = 0;
+  /**
+   * When each Ready whose writes are not durable yet was taken (performance.now()), oldest
+   * first from `readyAtHead`: a Ready's writes may become durable after later Readys are taken
+   * (a sync thread), and they finish in order.
+   */
+  private readonly readyAt: number[] = [];
+  private readyAtHead = 0;
+  /** When the last Ready finished its writes. */
   private persistedAt = 0;
 
   constructor(
@@ -157,6 +164,8 @@ class NodeWorker {
     /** Wakes the thread (rings its doorbell): the state machine's async work has settled. */
     private readonly wake: () => void,
     private readonly siblingOf: SiblingOf,
+    /** The thread's doorbell, which a node's sync thread rings after each sync. */
+    doorbell: SharedArrayBuffer,
   ) {
     const s = data.settings;
     this.id = data.id;
@@ -168,7 +177,7 @@ class NodeWorker {
     this.cut = new Set(data.cut);
     this.controlWord = new Int32Array(data.controlWord);
     const storage: HostStorage =
-      s.dataDir === undefined ? new MemoryStorage() : WalStorage.open(s.dataDir, { durability: s.node.fsync });
+      s.dataDir === undefined ? new MemoryStorage() : WalStorage.open(s.dataDir, { durability: s.node.fsync, ...(this.syncs && s.node.syncThread ? { syncAgent: new ThreadSyncAgent(doorbell) } : {}) });
     // A host that cannot be made (a snapshot it cannot restore, a state machine whose factory
     // throws) leaves no file open behind it.
     try {
@@ -193,11 +202,16 @@ class NodeWorker {
         // its apply, for the node's metrics.
         hooks: {
           beforePersist: () => {
-            this.readyAt = performance.now();
+            this.readyAt.push(performance.now());
           },
           afterPersist: (rd) => {
             this.persistedAt = performance.now();
-            if (rd.entries.length > 0 || rd.hardState !== undefined || rd.snapshot !== undefined) this.persistLatency.observeMs(this.persistedAt - this.readyAt);
+            const readyAt = this.readyAt[this.readyAtHead++]!;
+            if (this.readyAtHead === this.readyAt.length) {
+              this.readyAt.length = 0;
+              this.readyAtHead = 0;
+            }
+            if (rd.entries.length > 0 || rd.hardState !== undefined || rd.snapshot !== undefined) this.persistLatency.observeMs(this.persistedAt - readyAt);
           },
           afterAdvance: (rd) => {
             if (rd.committedEntries.length > 0) this.applyLatency.observeMs(performance.now() - this.persistedAt);
@@ -647,7 +661,7 @@ class NodeThread {
   host(data: NodeWorkerData): void {
     let node: NodeWorker;
     try {
-      node = new NodeWorker(data, this.app, this.wake, this.siblingOf);
+      node = new NodeWorker(data, this.app, this.wake, this.siblingOf, this.doorbell.buffer);
     } catch (error) {
       if (this.sole) throw error;
       data.controlPort.close();

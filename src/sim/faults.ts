@@ -321,6 +321,7 @@ export class FaultInjector {
     sim.recorder.add({ kind: 'crash', node: id, at: node.crashPoint });
     this.crashPoints.delete(id);
     sim.stats.crashes++;
+    if ((node.host?.readysWaitingForSync ?? 0) > 0) sim.stats.crashesWithSyncPending++;
     // Every configuration a node runs with now, the crashing one's too (it may be the leader
     // that just applied the newest): losing this node for good must leave a quorum in each.
     const rafts = [...sim.nodes.values()].flatMap((n) => (n.raft === undefined ? [] : [n.raft]));

@@ -149,6 +149,13 @@ export class FollowerReadsUnappliedHost extends NodeHost {
   }
 }
 
+/** The sendBeforeSync host bug: with deferred syncs, a Ready's messages leave once it is written, before its sync. */
+export class SendsBeforeSyncHost extends NodeHost {
+  protected override sendsBeforeSync(): boolean {
+    return true;
+  }
+}
+
 /** The sendBeforePersist host bug: every Ready's messages leave before its write, votes and acknowledgements too. */
 export class SendsBeforePersistHost extends NodeHost {
   protected override sendsEarly(): boolean {

@@ -29,6 +29,8 @@ export interface HostBugs {
   readonly persistHardStateLate?: boolean;
   /** The host loop sends every Ready's messages before its write, votes and acknowledgements too. */
   readonly sendBeforePersist?: boolean;
+  /** With deferred syncs: the host loop sends a Ready's messages once it is written, not once it is synced. */
+  readonly sendBeforeSync?: boolean;
   /**
    * "Repair" a log that recovery reports corrupt by cutting it at the bad record (and
    * dropping the segments after it), then serve from what is left.
@@ -103,6 +105,11 @@ export interface SimOptions {
    * can leave followers with entries the leader itself lost.
    */
   readonly leaderSendsEarly: boolean;
+  /**
+   * In 'wal' mode: each node's WAL syncs at a later event (sim-sync.ts), as on a sync thread,
+   * while the node goes on; what depends on a write waits for its sync.
+   */
+  readonly deferredSync: boolean;
   /**
    * 'memory': each node's disk is a MemoryStorage. 'wal': each node runs the real WAL on a
    * simulated file system that crashes tear and bit flips corrupt (see sim-fs.ts).
@@ -195,6 +202,7 @@ export function defaultSimOptions(seed: number, overrides: SimOverrides = {}): S
     storage: r.chance(0.3) ? 'wal' : 'memory',
     bitFlipProbability: r.pick([0, 0.05]),
     diskWipeProbability: r.pick([0, 0.02, 0.1]),
+    deferredSync: r.chance(0.5),
     ...rest,
     raft: resolveRaftSettings(
       { electionTimeoutTicks: 10, heartbeatIntervalTicks: 1, preVote, checkQuorum, inflightMessagesMax, appendBytesMax, snapshotChunkBytes, ...raft },

@@ -263,6 +263,11 @@ export class SimFileSystem implements FileSystem {
     return file;
   }
 
+  /** Whether `fd` is open. */
+  isOpen(fd: Fd): boolean {
+    return this.fds.has(fd);
+  }
+
   private handle(fd: Fd): { path: string; file: SimFile; writable: boolean } {
     const f = this.fds.get(fd);
     if (f === undefined) throw fsError('EBADF', `bad file descriptor ${fd}`);

@@ -9,7 +9,7 @@
 import { fail } from '../base/index.ts';
 import type { RaftNode } from '../core/index.ts';
 import type { NodeHost } from '../runtime/index.ts';
-import { CorruptLogError, MemoryStorage, SimulatedCrash, WalStorage } from '../storage/index.ts';
+import { CorruptLogError, MemoryStorage, SimulatedCrash, WalStorage, type SyncAgent } from '../storage/index.ts';
 import { cutCorruptLog, type LateHardStateStorage } from './host-bugs.ts';
 import type { SimDisk } from './operator.ts';
 import { SimFileSystem } from './sim-fs.ts';
@@ -104,14 +104,14 @@ export class SimNode {
   }
 
   /**
-   * Opens (recovers) the node's WAL, in 'wal' mode. With the truncateCorruptLog bug, cuts a
-   * corrupt log and retries.
+   * Opens (recovers) the node's WAL, in 'wal' mode, its syncs left to `syncAgent()` if given.
+   * With the truncateCorruptLog bug, cuts a corrupt log and retries.
    */
-  openWal(truncateCorruptLog: boolean): WalStorage {
+  openWal(truncateCorruptLog: boolean, syncAgent?: () => SyncAgent): WalStorage {
     const fs = this.fs!;
     for (let attempt = 0; ; attempt++) {
       try {
-        return WalStorage.open(this.dir, { fs, segmentSizeBytesMax: WAL_SEGMENT_BYTES });
+        return WalStorage.open(this.dir, { fs, segmentSizeBytesMax: WAL_SEGMENT_BYTES, ...(syncAgent === undefined ? {} : { syncAgent: syncAgent() }) });
       } catch (error) {
         const corrupt = error instanceof CorruptLogError && error.fileName.endsWith('.wal') ? error : undefined;
         if (!truncateCorruptLog || corrupt === undefined || attempt > 8) throw error;

@@ -35,7 +35,7 @@ import type { ClusterManifest } from '../storage/index.ts';
 import { EventQueue } from './event-queue.ts';
 import { describeFaults, FaultInjector, type FaultHost } from './faults.ts';
 import type { HistoryOp } from './history.ts';
-import { FollowerReadsUnappliedHost, LateHardStateStorage, LeaseNoFreshTtlHost, RangeReadsLocalHost, SendsBeforePersistHost, SplitTxnHost } from './host-bugs.ts';
+import { FollowerReadsUnappliedHost, LateHardStateStorage, LeaseNoFreshTtlHost, RangeReadsLocalHost, SendsBeforePersistHost, SendsBeforeSyncHost, SplitTxnHost } from './host-bugs.ts';
 import { Invariants } from './invariants.ts';
 import { AppCheck } from './app-check.ts';
 import { checkAppHistory } from './app-history.ts';
@@ -46,6 +46,7 @@ import { SimNetwork } from './network.ts';
 import { checkSimStart, newSimRecord, noteSimStarted } from './operator.ts';
 import type { SimOptions } from './options.ts';
 import { CrashSignal, isCrash, SimNode } from './sim-node.ts';
+import { SimSyncAgent } from './sim-sync.ts';
 import { faultCount, newSimStats, type SimStats } from './stats.ts';
 import { CLUSTER_WIDE, TraceRecorder, type TraceOptions } from './trace-recorder.ts';
 import { Workload, type WorkloadHost } from './workload.ts';
@@ -89,6 +90,8 @@ const CONVERGE_MS = 300;
 const FAULT_LOG_ENTRIES_MAX = 32;
 /** An async restore settles, and each chunk of an async snapshot comes, up to this long after it was asked for (drawn from the seed). */
 const ASYNC_WORK_DELAY_MS_MAX = 50;
+/** With deferred syncs, a sync lands up to this many milliseconds after it was asked for. */
+const SYNC_DELAY_MS_MAX = 3;
 /** Real time a run waits at most for a state machine's async work before it calls it a violation (a promise that never settles). */
 const ASYNC_WORK_WAIT_MS_MAX = 30_000;
 
@@ -335,7 +338,7 @@ export class Simulation implements FaultHost, WorkloadHost {
     node.incarnation++;
     if (node.fs !== undefined) {
       try {
-        node.storage = node.openWal(this.options.hostBugs?.truncateCorruptLog === true);
+        node.storage = node.openWal(this.options.hostBugs?.truncateCorruptLog === true, this.options.deferredSync ? () => this.syncAgentFor(node) : undefined);
       } catch (error) {
         if (error instanceof RingraftError && error.code === ErrorCode.CORRUPT_LOG) {
           // A damaged log must never serve: the node stays down (an operator would replace it).
@@ -367,15 +370,17 @@ export class Simulation implements FaultHost, WorkloadHost {
     const Host =
       bugs?.sendBeforePersist === true
         ? SendsBeforePersistHost
-        : bugs?.rangeReadsLocal === true
-          ? RangeReadsLocalHost
-          : bugs?.splitTxn === true
-            ? SplitTxnHost
-            : bugs?.leaseNoFreshTtl === true
-              ? LeaseNoFreshTtlHost
-              : bugs?.followerReadsUnapplied === true
-                ? FollowerReadsUnappliedHost
-                : NodeHost;
+        : bugs?.sendBeforeSync === true
+          ? SendsBeforeSyncHost
+          : bugs?.rangeReadsLocal === true
+            ? RangeReadsLocalHost
+            : bugs?.splitTxn === true
+              ? SplitTxnHost
+              : bugs?.leaseNoFreshTtl === true
+                ? LeaseNoFreshTtlHost
+                : bugs?.followerReadsUnapplied === true
+                  ? FollowerReadsUnappliedHost
+                  : NodeHost;
     this.recorder.add({ kind: 'start', node: id, incarnation: node.incarnation, voters: initialVoters });
     node.pausedUntil = 0;
     node.ticksMissed = 0;
@@ -472,6 +477,33 @@ export class Simulation implements FaultHost, WorkloadHost {
     this.drain(node);
   }
 
+  /**
+   * The sync agent of the incarnation of `node` about to start: each sync lands at an event a
+   * few milliseconds on, and the node then finishes the Readys that waited for it (after a
+   * pause, if it is paused, as with a message). A crash planted at the sync crashes the node.
+   */
+  private syncAgentFor(node: SimNode): SimSyncAgent {
+    const incarnation = node.incarnation;
+    const synced = (): void => {
+      if (node.incarnation !== incarnation || node.host === undefined) return;
+      this.stats.syncsDeferred++;
+      if (this.time < node.pausedUntil) {
+        this.at(node.pausedUntil - this.time, synced);
+        return;
+      }
+      if (this.catchUp(node)) this.drain(node);
+    };
+    return new SimSyncAgent(
+      node.fs!,
+      (run) => this.at(this.rand.int(0, SYNC_DELAY_MS_MAX + 1), run),
+      synced,
+      (error) => {
+        if (node.incarnation !== incarnation || node.host === undefined) return;
+        this.crashed(node, error);
+      },
+    );
+  }
+
   /** The host loop: the node's NodeHost handles every Ready; a crash point stops it mid-way. */
   drain(node: SimNode): void {
     const host = node.host;
@@ -479,10 +511,15 @@ export class Simulation implements FaultHost, WorkloadHost {
     try {
       host.processReady(this.options.leaderSendsEarly);
     } catch (error) {
-      if (!isCrash(error)) throw error;
-      if (node.fs !== undefined) node.fs.crashAtNextSync = false;
-      this.faults.crashAndRestartSoon(node.id);
+      this.crashed(node, error);
     }
+  }
+
+  /** `node` threw `error` in its host loop: a planted crash takes it down (and it restarts soon); anything else is a bug. */
+  private crashed(node: SimNode, error: unknown): void {
+    if (!isCrash(error)) throw error;
+    if (node.fs !== undefined) node.fs.crashAtNextSync = false;
+    this.faults.crashAndRestartSoon(node.id);
   }
 
   /**
@@ -492,6 +529,10 @@ export class Simulation implements FaultHost, WorkloadHost {
   private hooksFor(node: SimNode): HostHooks {
     return {
       beforePersist: (rd) => {
+        // Log Matching is checked as the entries are written, against the log they are
+        // written after: with deferred syncs a later Ready may replace that log before this
+        // one is durable.
+        this.checkPersisted(node, rd);
         node.crashPoint = this.faults.crashPointReached(node.id, rd);
         if (node.crashPoint !== 'mid-write') return;
         // Crash while the Ready is being written: a prefix of its entries reaches the disk
@@ -506,8 +547,7 @@ export class Simulation implements FaultHost, WorkloadHost {
         node.storage.append(rd.entries.slice(0, this.rand.int(0, rd.entries.length + 1)));
         throw new CrashSignal();
       },
-      afterPersist: (rd) => {
-        this.checkPersisted(node, rd);
+      afterPersist: () => {
         this.noteLeader(node);
         if (node.crashPoint === 'before-send') {
           // Crash after the Ready is durable but before any of its messages leave: a new
@@ -526,16 +566,21 @@ export class Simulation implements FaultHost, WorkloadHost {
     };
   }
 
-  /** Log Matching as entries reach the disk. */
+  /** Log Matching as entries are written (each after the one before it in the Ready, the first after what the log holds). */
   private checkPersisted(node: SimNode, rd: Ready): void {
+    let prev: Entry | undefined;
     for (const e of rd.entries) {
       let prevTerm: number | undefined;
-      try {
-        prevTerm = node.storage.term(e.index - 1);
-      } catch {
-        prevTerm = undefined;
+      if (prev !== undefined) prevTerm = prev.term;
+      else {
+        try {
+          prevTerm = node.storage.term(e.index - 1);
+        } catch {
+          prevTerm = undefined;
+        }
       }
       this.invariants.onPersist(node.id, e, prevTerm);
+      prev = e;
     }
   }
 

@@ -9,6 +9,10 @@ export interface SimStats {
   faultsByKind: Record<FaultKind, number>;
   crashes: number;
   tornWrites: number;
+  /** Syncs that landed at a later event (deferredSync runs). */
+  syncsDeferred: number;
+  /** Crashes of a node holding Readys whose writes had not synced yet (deferredSync runs). */
+  crashesWithSyncPending: number;
   /** Nodes that found their log corrupt on restart and stayed down. */
   corruptLogStops: number;
   bitFlips: number;
@@ -48,6 +52,8 @@ export function newSimStats(): SimStats {
     faultsByKind: Object.fromEntries(FAULT_KINDS.map((k) => [k, 0])) as Record<FaultKind, number>,
     crashes: 0,
     tornWrites: 0,
+    syncsDeferred: 0,
+    crashesWithSyncPending: 0,
     corruptLogStops: 0,
     bitFlips: 0,
     snapshotsInstalled: 0,

@@ -258,7 +258,7 @@ export function formatSimTraceEvent(e: SimTraceEvent): string {
     case 'heal':
       return 'network heals';
     case 'pause':
-      return `paused for ${e.ms} ms`;
+      return `${n} paused for ${e.ms} ms`;
     case 'packet-loss':
       return `network loses ${percent(e.probability)} of messages, duplicates ${percent(e.duplicateProbability)}`;
     case 'quiet':

@@ -9,6 +9,7 @@ export {
   type Durability,
   type PersistBatch,
   type RecoveryReport,
+  type SyncAgent,
   type WalOptions,
 } from './wal-storage.ts';
 export { CorruptLogError, StorageError, StorageErrorCode, WalVersionError } from './wal/errors.ts';

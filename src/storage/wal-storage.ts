@@ -79,6 +79,27 @@ export interface WalOptions {
   readonly cacheEntriesMax?: number;
   /** Bytes of cached entries, each its data plus 24 bytes of framing. Default 8 MiB. */
   readonly cacheBytesMax?: number;
+  /**
+   * Who syncs the batches written by {@link WalStorage.persistLater}, so that the writer need
+   * not wait for its `fdatasync` (runtime/sync-thread.ts: a thread of its own; the simulator:
+   * an event at a later time). Without it, persistLater syncs at once as persist does. The
+   * storage closes it when it closes. Ignored with durability `none`.
+   */
+  readonly syncAgent?: SyncAgent;
+}
+
+/**
+ * Makes a WAL's batches durable away from its writer. The WAL numbers its batches; after
+ * writing one it asks for a sync of the file it wrote to, and later reads how far the syncs
+ * have come. A sync asked for covers every byte written to the file before the request.
+ */
+export interface SyncAgent {
+  /** Syncs `fd` (soon, and at most one sync at a time), then reports `sequence` as synced. */
+  request(fd: Fd, sequence: number): void;
+  /** The highest sequence reported synced (0 before any); throws the error of a sync that failed. */
+  synced(): number;
+  /** Stops the agent; no sync asked for is reported after it. */
+  close(): void;
 }
 
 /** One Ready's worth of writes. */
@@ -185,6 +206,11 @@ export class WalStorage implements Storage {
   private closed = false;
   /** The batch read back last (see readRun). */
   private lastRead: ReadBatch | undefined;
+  private readonly syncAgent: SyncAgent | undefined;
+  /** Batches written so far (each write numbers its batch with the next sequence). */
+  private writtenSequence = 0;
+  /** The highest sequence this thread synced itself (persist, a new segment, a snapshot). */
+  private syncedSequence = 0;
 
   private constructor(
     /** The log's directory, as given to {@link WalStorage.open}. */
@@ -203,6 +229,7 @@ export class WalStorage implements Storage {
   ) {
     this.fs = fs;
     this.sync = (options.durability ?? 'always') === 'always';
+    this.syncAgent = this.sync ? options.syncAgent : undefined;
     this.layout = layoutOf(options);
     this.cache = new TailCache(options.cacheEntriesMax ?? 4096, options.cacheBytesMax ?? 8 * 1024 * 1024);
     this.index = state.index;
@@ -371,7 +398,7 @@ export class WalStorage implements Storage {
     const snap: Snapshot = { meta: { index, term: this.term(index), conf }, data };
     const fileName = this.io(() => writeSnapshotFile(this.fs, this.dir, snap, this.sync));
     const marker: SnapshotMarker = { index, term: snap.meta.term, kind: SnapshotKind.Compact, fileName };
-    this.write([{ type: RecordType.SnapshotMarker, marker }], [], 0, this.deferredHardState());
+    this.write([{ type: RecordType.SnapshotMarker, marker }], [], 0, this.deferredHardState(), true);
     this.hardStateDeferred = false;
     const compactTo = Math.max(this.compactedIndex(), index - Math.max(0, Math.floor(retainEntries)));
     // Read before anything moves: compactTo is within [compacted point, index].
@@ -390,6 +417,42 @@ export class WalStorage implements Storage {
    * one `fdatasync`. A snapshot's data goes to its own file first (with its own syncs).
    */
   persist(batch: PersistBatch): void {
+    this.persistBatch(batch, true);
+  }
+
+  /**
+   * Writes one Ready's worth as {@link persist} does, but leaves its sync to the sync agent
+   * (WalOptions.syncAgent): returns the sequence {@link durableSequence} reaches once the
+   * batch is durable, or 0 when there is nothing to wait for (nothing written, or durability
+   * `none`). A batch that starts a new segment, or holds a snapshot, is synced at once. What
+   * reads see (entries, last index, hard state) follows the batch at once, durable or not: a
+   * caller that must not act on it before it is durable waits for the sequence.
+   */
+  persistLater(batch: PersistBatch): number {
+    const written = this.writtenSequence;
+    this.persistBatch(batch, this.syncAgent === undefined);
+    if (this.writtenSequence === written || !this.sync) return 0;
+    return this.writtenSequence;
+  }
+
+  /** How far the batches are durable: every batch numbered up to this is (see persistLater). */
+  durableSequence(): number {
+    const agent = this.syncAgent;
+    if (agent === undefined || this.syncedSequence === this.writtenSequence) return this.syncedSequence;
+    const synced = this.io(() => agent.synced());
+    return synced > this.syncedSequence ? synced : this.syncedSequence;
+  }
+
+  /** Makes every batch written durable now, in this thread (one `fdatasync` if any is not). */
+  syncNow(): void {
+    this.checkWritable();
+    if (!this.sync || this.durableSequence() === this.writtenSequence) return;
+    const active = this.active;
+    this.io(() => this.fs.fdatasync(active.fd));
+    this.syncedSequence = this.writtenSequence;
+  }
+
+  private persistBatch(batch: PersistBatch, syncNow: boolean): void {
     this.checkWritable();
     const { snapshot, hardState } = batch;
     const entries = batch.entries ?? [];
@@ -430,10 +493,11 @@ export class WalStorage implements Storage {
     if (keptCount > 0 && from <= lastIndex) head.push({ type: RecordType.Truncation, index: from });
     const tail = hardState !== undefined ? [{ type: RecordType.HardState, hardState } as const] : this.deferredHardState();
     if (head.length === 0 && keptCount === 0 && tail.length === 0) return;
-    const batchAt = this.write(head, entries, skip, tail);
+    const batchAt = this.write(head, entries, skip, tail, syncNow || snapshot !== undefined);
     this.hardStateDeferred = false;
 
-    // The batch is durable: now the in-memory state follows it.
+    // The batch is durable (or, from persistLater, written and its sync asked for): now the
+    // in-memory state follows it.
     if (snapshot !== undefined) {
       this.index.reset(snapshot.meta.index);
       this.cache.clear();
@@ -460,9 +524,11 @@ export class WalStorage implements Storage {
     if (this.closed) return;
     try {
       if (this.failure === undefined && this.hardStateDeferred) {
-        this.write([], [], 0, this.deferredHardState());
+        this.write([], [], 0, this.deferredHardState(), true);
         this.hardStateDeferred = false;
       }
+      // What persistLater wrote and its agent has not synced yet is synced here.
+      if (this.failure === undefined) this.syncNow();
     } finally {
       this.abandon();
     }
@@ -476,6 +542,7 @@ export class WalStorage implements Storage {
   abandon(): void {
     if (this.closed) return;
     this.closed = true;
+    this.syncAgent?.close();
     // Every file is closed even if closing one fails; the first failure is thrown after.
     let failure: { error: unknown } | undefined;
     for (const fd of [...this.readFds.values(), this.active.fd]) {
@@ -509,6 +576,11 @@ export class WalStorage implements Storage {
     try {
       return fn();
     } catch (error) {
+      if (error instanceof StorageError) {
+        // Already the storage's own (a sync agent's failed sync): it fails the storage as it is.
+        this.failure = error;
+        throw error;
+      }
       const errno = (error as NodeJS.ErrnoException).code;
       const code = errno === 'ENOSPC' || errno === 'EDQUOT' ? StorageErrorCode.NO_SPACE : StorageErrorCode.IO_ERROR;
       this.failure = new StorageError(code, `WAL ${this.dir}: ${(error as Error).message}`, { cause: error });
@@ -524,15 +596,19 @@ export class WalStorage implements Storage {
   /**
    * Writes `head`, `entries[from..]` and `tail` as one batch (see {@link BatchEncoder.encode}),
    * in the active segment or, if it would take it past its size, in a new one. Returns the
-   * batch's offset in the (then) active segment.
+   * batch's offset in the (then) active segment. With `syncNow` false the batch is left to
+   * the sync agent, unless it starts a new segment: the segment it leaves is synced first
+   * (the agent syncs only the file it was last asked about) and the new one is synced whole.
    */
-  private write(head: readonly WalRecord[], entries: readonly Entry[], from: number, tail: readonly WalRecord[]): number {
+  private write(head: readonly WalRecord[], entries: readonly Entry[], from: number, tail: readonly WalRecord[], syncNow: boolean): number {
     const batch = this.encoder.encode(head, entries, from, tail);
     if (batch.bytes > BATCH_BYTES_MAX) throw new RingraftError(ErrorCode.INVALID_ARGUMENT, `batch of ${batch.bytes} bytes over ${BATCH_BYTES_MAX}`);
     const active = this.active;
     const roll = active.endBytes + batch.bytes > this.layout.segmentSizeBytesMax && active.endBytes > active.firstBatchEndBytes;
     let start: number;
+    const sequence = ++this.writtenSequence;
     if (roll) {
+      if (this.sync && this.durableSequence() < sequence - 1) this.io(() => this.fs.fdatasync(active.fd));
       const next = this.io(() =>
         createSegment(this.fs, this.dir, active.sequence + 1, this.index.lastIndex + 1, preambleRecords(this.hardState, this.markerOf()), batch.buffers, this.layout, this.sync),
       );
@@ -548,11 +624,16 @@ export class WalStorage implements Storage {
       if (zeros > 0) buffers.push(zeroBytes(zeros));
       this.io(() => {
         writevFully(this.fs, active.fd, buffers, start);
-        if (this.sync) this.fs.fdatasync(active.fd);
+        if (this.sync && syncNow) this.fs.fdatasync(active.fd);
       });
       active.endBytes = end;
       active.allocatedBytes = Math.max(active.allocatedBytes, end + zeros);
+      if (!syncNow && this.sync) {
+        this.syncAgent!.request(active.fd, sequence);
+        return start;
+      }
     }
+    if (this.sync) this.syncedSequence = sequence;
     return start;
   }
 

@@ -17,10 +17,16 @@ describe('simulator determinism', () => {
     }
   });
 
-  it('replays a seed with disk wipes and misconfigured starts exactly, in both storage modes', () => {
-    for (const storage of ['memory', 'wal'] as const) {
-      // A seed whose runs have both, in both modes (checked below).
-      const options = defaultSimOptions(1, { storage, diskWipeProbability: 1, crashPointProbability: 0.05 });
+  it('replays a seed with disk wipes and misconfigured starts exactly, in each storage mode', () => {
+    // Seeds whose runs have both, in each mode (checked below): memory, the WAL synced at
+    // once, the WAL synced at a later event.
+    const modes = [
+      { seed: 1, storage: 'memory', deferredSync: false },
+      { seed: 1, storage: 'wal', deferredSync: false },
+      { seed: 3, storage: 'wal', deferredSync: true },
+    ] as const;
+    for (const { seed, storage, deferredSync } of modes) {
+      const options = defaultSimOptions(seed, { storage, deferredSync, diskWipeProbability: 1, crashPointProbability: 0.05 });
       const a = runSimulation(options);
       const b = runSimulation(options);
       expect(a.ok, a.violation).toBe(true);
@@ -30,6 +36,7 @@ describe('simulator determinism', () => {
       expect(a.stats).toEqual(b.stats);
       expect(a.faultLog).toEqual(b.faultLog);
       expect(historyToJsonLines(a.history)).toBe(historyToJsonLines(b.history));
+      if (deferredSync) expect(a.stats.syncsDeferred).toBeGreaterThan(0);
     }
   });
 

@@ -70,6 +70,13 @@ describe('planted read and persistence bugs are caught', () => {
     expect(found!.violation).toMatch(/election safety|leader completeness|state machine safety|log matching|linearizability/);
   });
 
+  it('a host loop that sends once a Ready is written, before its deferred sync lands', () => {
+    const found = huntBug('host-sends-before-sync', SEEDS_MAX);
+    expect(found, 'no seed caught it').toBeDefined();
+    expect(found!.controlViolation, 'the same seed without the bug').toBeUndefined();
+    expect(found!.violation).toMatch(/election safety|leader completeness|state machine safety|log matching|linearizability/);
+  });
+
   it('serving from a damaged log (a corrupt WAL cut at the bad record instead of stopping)', () => {
     const found = huntBug('serve-damaged-log', SEEDS_MAX);
     expect(found, 'no seed caught it').toBeDefined();

@@ -12,6 +12,8 @@ export function smokeSweep(nodes: number, start: number, count: number) {
   let readsLease = 0;
   let answered = 0;
   let tornWrites = 0;
+  let syncsDeferred = 0;
+  let crashesWithSyncPending = 0;
   let corruptLogStops = 0;
   let diskWipes = 0;
   let stateLostStops = 0;
@@ -29,6 +31,8 @@ export function smokeSweep(nodes: number, start: number, count: number) {
     readsLease += r.stats.readsLease;
     answered += r.operationsCompleted;
     tornWrites += r.stats.tornWrites;
+    syncsDeferred += r.stats.syncsDeferred;
+    crashesWithSyncPending += r.stats.crashesWithSyncPending;
     corruptLogStops += r.stats.corruptLogStops;
     diskWipes += r.stats.diskWipes;
     stateLostStops += r.stats.stateLostStops;
@@ -53,6 +57,10 @@ export function smokeSweep(nodes: number, start: number, count: number) {
       expect(walRuns, 'runs on the real WAL').toBeGreaterThan(count / 5);
       expect(tornWrites, 'torn writes').toBeGreaterThan(count / 10);
       expect(corruptLogStops, 'corrupted logs detected').toBeGreaterThan(0);
+      // Some runs synced later, as a node with a sync thread does, and crashes found nodes
+      // holding Readys whose writes had not synced.
+      expect(syncsDeferred, 'syncs that landed later').toBeGreaterThan(count * 10);
+      expect(crashesWithSyncPending, 'crashes with syncs pending').toBeGreaterThan(0);
       // Disks were wiped, and every node that lost its disk was refused on restart (every
       // crashed node restarts by the end), never one that did not; every start with a wrong
       // configuration was refused.

@@ -1,0 +1,66 @@
+/**
+ * The sync agent of a simulated node's WAL (storage's `SyncAgent`), standing in for the sync
+ * thread of a real node (runtime/sync-thread.ts): a sync asked for runs at a later event, a
+ * delay drawn from the seed, while the node goes on stepping, taking requests and writing.
+ * As on the thread, one sync runs at a time and a request made meanwhile is taken by the
+ * next, so a crash finds writes of several Readys not yet synced, which the simulated disk
+ * may tear or lose (sim-fs.ts), and the node must have held back everything that depended on
+ * them.
+ */
+import type { Fd, SyncAgent } from '../storage/index.ts';
+import type { SimFileSystem } from './sim-fs.ts';
+
+export class SimSyncAgent implements SyncAgent {
+  private syncedSequence = 0;
+  private asked: { readonly fd: Fd; readonly sequence: number } | undefined;
+  private running = false;
+  private closed = false;
+
+  /**
+   * `later(run)` runs `run` at a later event; `synced()` is called after each sync, the node's
+   * cue to finish what waited for it. A sync that throws (a crash the simulator planted at the
+   * next sync) is passed to `failed`.
+   */
+  constructor(
+    private readonly fs: SimFileSystem,
+    private readonly later: (run: () => void) => void,
+    private readonly onSynced: () => void,
+    private readonly failed: (error: unknown) => void,
+  ) {}
+
+  request(fd: Fd, sequence: number): void {
+    if (this.closed) return;
+    this.asked = { fd, sequence };
+    if (!this.running) this.start();
+  }
+
+  synced(): number {
+    return this.syncedSequence;
+  }
+
+  close(): void {
+    this.closed = true;
+  }
+
+  private start(): void {
+    const asked = this.asked!;
+    this.asked = undefined;
+    this.running = true;
+    this.later(() => {
+      this.running = false;
+      if (this.closed) return;
+      try {
+        // A file the WAL no longer holds open was synced by the WAL itself when it moved to a
+        // new segment (wal-storage.ts, write): nothing of it is left to sync.
+        if (this.fs.isOpen(asked.fd)) this.fs.fdatasync(asked.fd);
+      } catch (error) {
+        this.closed = true;
+        this.failed(error);
+        return;
+      }
+      this.syncedSequence = asked.sequence;
+      if (this.asked !== undefined) this.start();
+      this.onSynced();
+    });
+  }
+}
