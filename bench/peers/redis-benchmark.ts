@@ -49,11 +49,25 @@ function runOnce(bin: string, host: string, port: number, tests: string, clients
   if (r.status !== 0) throw new Error(`redis-benchmark ${args.join(' ')} exited ${r.status ?? r.signal}: ${r.stderr.slice(0, 500)}`);
   const rows: CsvRow[] = [];
   for (const line of r.stdout.split('\n')) {
-    const m = /^"([A-Z]+)[^"]*","([0-9.]+)","[0-9.]+","[0-9.]+","([0-9.]+)","[0-9.]+","([0-9.]+)"/.exec(line);
-    if (m !== null) rows.push({ test: m[1]!, rps: Number(m[2]), p50: Number(m[3]), p99: Number(m[4]) });
+    // A run that ends within the tool's clock tick reports its rate as "inf": read as Infinity.
+    const m = /^"([A-Z]+)[^"]*","([0-9.]+|inf)","[0-9.]+","[0-9.]+","([0-9.]+)","[0-9.]+","([0-9.]+)"/.exec(line);
+    if (m !== null) rows.push({ test: m[1]!, rps: m[2] === 'inf' ? Number.POSITIVE_INFINITY : Number(m[2]), p50: Number(m[3]), p99: Number(m[4]) });
   }
   if (rows.length === 0) throw new Error(`redis-benchmark printed no CSV rows: ${r.stdout.slice(0, 500)}`);
   return rows;
+}
+
+/**
+ * The first row of a run of at least `requests`, made ten times longer while it ends too soon
+ * for redis-benchmark to time it (a rate of "inf"), up to `requestsMax`; throws if even that
+ * is too short. Returns the row and the requests it took.
+ */
+function timedRun(bin: string, host: string, port: number, test: string, clients: number, pipeline: number, requests: number, requestsMax: number): { row: CsvRow; requests: number } {
+  for (let n = Math.min(requests, requestsMax); ; n = Math.min(requestsMax, n * 10)) {
+    const row = runOnce(bin, host, port, test, clients, pipeline, n)[0]!;
+    if (Number.isFinite(row.rps)) return { row, requests: n };
+    if (n >= requestsMax) throw new Error(`redis-benchmark ${test} -P ${pipeline}: ${n} requests end too soon to time`);
+  }
 }
 
 /** Every cell of `plan` against one target: a probe per pipeline depth sizes the measured run. */
@@ -61,9 +75,9 @@ export function benchmarkTarget(bin: string, target: RespTargetName, host: strin
   const out: RedisBenchmarkRow[] = [];
   for (const pipeline of plan.pipelines) {
     for (const test of ['SET', 'GET'] as const) {
-      const probe = runOnce(bin, host, port, test.toLowerCase(), plan.clients, pipeline, plan.probeRequests)[0]!;
-      const requests = Math.min(plan.requestsMax, Math.max(plan.probeRequests, Math.round(probe.rps * plan.secondsPerCell)));
-      const row = runOnce(bin, host, port, test.toLowerCase(), plan.clients, pipeline, requests)[0]!;
+      const probe = timedRun(bin, host, port, test.toLowerCase(), plan.clients, pipeline, plan.probeRequests, plan.requestsMax);
+      const wanted = Math.min(plan.requestsMax, Math.max(probe.requests, Math.round(probe.row.rps * plan.secondsPerCell)));
+      const { row, requests } = timedRun(bin, host, port, test.toLowerCase(), plan.clients, pipeline, wanted, plan.requestsMax);
       out.push({ target, test, clients: plan.clients, pipeline, requests, requestsPerSec: row.rps, p50Ms: row.p50, p99Ms: row.p99 });
       say(`redis-benchmark ${target}: ${test} -c ${plan.clients} -P ${pipeline}: ${Math.round(row.rps).toLocaleString('en-US')} requests/s, p50 ${row.p50} ms, p99 ${row.p99} ms`);
     }

@@ -177,7 +177,7 @@ class NodeWorker {
     this.cut = new Set(data.cut);
     this.controlWord = new Int32Array(data.controlWord);
     const storage: HostStorage =
-      s.dataDir === undefined ? new MemoryStorage() : WalStorage.open(s.dataDir, { durability: s.node.fsync, ...(this.syncs && s.node.syncThread ? { syncAgent: new ThreadSyncAgent(doorbell) } : {}) });
+      s.dataDir === undefined ? new MemoryStorage() : WalStorage.open(s.dataDir, { durability: s.node.fsync, ...(this.syncs && s.node.syncThreads > 0 ? { syncAgent: new ThreadSyncAgent(doorbell, s.node.syncThreads) } : {}) });
     // A host that cannot be made (a snapshot it cannot restore, a state machine whose factory
     // throws) leaves no file open behind it.
     try {

@@ -1,15 +1,19 @@
 /**
- * A WAL's sync agent on a thread of its own (storage's `SyncAgent`): the node's thread writes
- * a batch and goes on, while this thread runs the batch's `fdatasync` and then rings the
- * node's doorbell. A node whose thread it shares with other nodes, or that takes requests
- * while its disk syncs, no longer waits for the disk; what depends on the write still does
- * (node-host.ts holds such a Ready until it is durable).
+ * A WAL's sync agent on threads of its own (storage's `SyncAgent`; the node setting
+ * `syncThreads`, 1 by default): the node's thread writes a batch and goes on, while a sync
+ * thread runs the batch's `fdatasync` and then rings the node's doorbell. A node whose thread
+ * it shares with other nodes, or that takes requests while its disk syncs, no longer waits for
+ * the disk; what depends on the write still does (node-host.ts holds such a Ready until it is
+ * durable).
  *
- * The two threads share four words: the file and sequence asked for (the node writes the file
- * first, then the sequence, so the sync thread, reading the sequence first, never syncs an
- * older file for a newer sequence), the sequence synced, and the error code of a sync that
- * failed. A sequence asked for while a sync runs is taken by the next one, so the syncs never
- * queue up: under load each covers every batch written meanwhile (group commit).
+ * The threads share six words: the file and sequence asked for (the node writes the file
+ * first, then the sequence, so a sync thread, reading the sequence first, never syncs an older
+ * file for a newer sequence), the highest sequence a thread has claimed, the sequence synced,
+ * the error code of a sync that failed, and how many threads sleep (the node wakes one only if
+ * one does: a notify is a system call). A sequence asked for while every thread syncs is taken
+ * by the next free one, so the syncs never queue up: under load each covers every batch
+ * written meanwhile (group commit). With several threads, syncs overlap: a sync that ends
+ * reports its own claim, since it covered every byte written before it began.
  *
  * A file the node stops writing to (a new segment) is synced by the node before it moves on,
  * so a sync of a file descriptor the node has since closed has nothing left to make durable.
@@ -21,9 +25,13 @@ const ASKED = 0;
 const FD = 1;
 const SYNCED = 2;
 const ERRNO = 3;
-/** ASKED set to this tells the thread to exit. */
+/** The highest sequence a thread has started a sync for. */
+const CLAIMED = 4;
+/** Threads asleep waiting to be asked: the node wakes one only if there is one (a notify is a system call). */
+const WAITING = 5;
+/** ASKED set to this tells the threads to exit. */
 const EXIT = -1;
-const WORDS = 4;
+const WORDS = 6;
 
 /** Error codes the thread reports (errno names, in this order; 0 is none). */
 const ERRNO_NAMES = ['', 'EIO', 'ENOSPC', 'EDQUOT', 'EBADF', 'EROFS', 'EINVAL', 'OTHER'] as const;
@@ -39,31 +47,34 @@ const SYNC_WORKER_URL = import.meta.url.endsWith('.ts')
   ? new URL('../../dist/src/runtime/sync-worker.js', import.meta.url)
   : new URL('./sync-worker.js', import.meta.url);
 
-/** The node's side of a sync thread: one per WAL. */
+/** The node's side of its sync threads: one agent per WAL. */
 export class ThreadSyncAgent implements SyncAgent {
   private readonly words: Int32Array;
-  private readonly worker: Worker;
+  private readonly workers: Worker[] = [];
   private closed = false;
 
-  /** Starts the thread; `doorbell` is the node thread's, rung after each sync. */
-  constructor(doorbell: SharedArrayBuffer) {
+  /** Starts `threads` threads; `doorbell` is the node thread's, rung after each sync. */
+  constructor(doorbell: SharedArrayBuffer, threads: number) {
     const words = new SharedArrayBuffer(WORDS * Int32Array.BYTES_PER_ELEMENT);
     this.words = new Int32Array(words);
-    this.worker = new Worker(SYNC_WORKER_URL, { workerData: { words, doorbell } satisfies SyncThreadData });
-    // The thread holds no event loop of the node's open: the process may exit while it sleeps.
-    this.worker.unref();
-    this.worker.on('error', () => {
-      // Reported through the words when it can be; a thread that died otherwise reports nothing
-      // more, and the node's next look at `synced` finds the error recorded here.
-      Atomics.compareExchange(this.words, ERRNO, 0, ERRNO_NAMES.indexOf('OTHER'));
-    });
+    for (let i = 0; i < threads; i++) {
+      const worker = new Worker(SYNC_WORKER_URL, { workerData: { words, doorbell } satisfies SyncThreadData });
+      // The threads hold no event loop of the node's open: the process may exit while they sleep.
+      worker.unref();
+      worker.on('error', () => {
+        // A thread that died other than by a failed sync (reported through the words) leaves
+        // its claim unsynced: the node's next look at `synced` finds this error.
+        Atomics.compareExchange(this.words, ERRNO, 0, ERRNO_NAMES.indexOf('OTHER'));
+      });
+      this.workers.push(worker);
+    }
   }
 
   request(fd: Fd, sequence: number): void {
     if (this.closed) return;
     Atomics.store(this.words, FD, fd);
     Atomics.store(this.words, ASKED, sequence);
-    Atomics.notify(this.words, ASKED);
+    if (Atomics.load(this.words, WAITING) > 0) Atomics.notify(this.words, ASKED, 1);
   }
 
   synced(): number {
@@ -84,29 +95,43 @@ export class ThreadSyncAgent implements SyncAgent {
   }
 }
 
-/** The sync thread's loop (sync-worker.ts runs it): sleep until asked, sync, report, ring. */
+/**
+ * A sync thread's loop (sync-worker.ts runs it): sleep until a sequence is asked for that no
+ * thread has claimed, claim it, sync, report, ring. A sync covers every byte written to the
+ * file before it started, whichever thread wrote it, so a sync that ends reports its claim as
+ * synced even while an older claim's sync still runs on another thread.
+ */
 export function runSyncThread(data: SyncThreadData, fdatasync: (fd: number) => void, ring: () => void): void {
   const words = new Int32Array(data.words);
-  let done = 0;
   for (;;) {
     const asked = Atomics.load(words, ASKED);
     if (asked === EXIT) return;
-    if (asked === done) {
+    const claimed = Atomics.load(words, CLAIMED);
+    if (asked <= claimed) {
+      // Counted before the last look at ASKED (Atomics.wait compares it), so a sequence asked
+      // for after that look finds this thread counted and notifies it.
+      Atomics.add(words, WAITING, 1);
       Atomics.wait(words, ASKED, asked);
+      Atomics.sub(words, WAITING, 1);
       continue;
     }
+    if (Atomics.compareExchange(words, CLAIMED, claimed, asked) !== claimed) continue;
+    // Read after the sequence: the node stores the file first, so this is the file of `asked`
+    // or a newer one (a new segment, made after the node synced the one `asked` was in).
     const fd = Atomics.load(words, FD);
     try {
       fdatasync(fd);
     } catch (error) {
       const code = (error as NodeJS.ErrnoException).code ?? 'OTHER';
       const at = ERRNO_NAMES.indexOf(code as (typeof ERRNO_NAMES)[number]);
-      Atomics.store(words, ERRNO, at > 0 ? at : ERRNO_NAMES.indexOf('OTHER'));
+      Atomics.compareExchange(words, ERRNO, 0, at > 0 ? at : ERRNO_NAMES.indexOf('OTHER'));
       ring();
       return;
     }
-    done = asked;
-    Atomics.store(words, SYNCED, asked);
+    for (;;) {
+      const synced = Atomics.load(words, SYNCED);
+      if (synced >= asked || Atomics.compareExchange(words, SYNCED, synced, asked) === synced) break;
+    }
     ring();
   }
 }

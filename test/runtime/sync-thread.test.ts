@@ -22,9 +22,9 @@ function waitFor(doorbell: Doorbell, ready: () => boolean): void {
 describe('ThreadSyncAgent', () => {
   const root = tempDir('ringraft-sync-thread-');
 
-  it('syncs the file asked for, reports the sequence and rings the doorbell', () => {
+  it.each([1, 2])('syncs the file asked for, reports the sequence and rings the doorbell (%i threads)', (threads) => {
     const doorbell = Doorbell.create();
-    const agent = new ThreadSyncAgent(doorbell.buffer);
+    const agent = new ThreadSyncAgent(doorbell.buffer, threads);
     const fd = openSync(join(root, 'a'), 'w+');
     try {
       writeSync(fd, 'hello');
@@ -47,7 +47,7 @@ describe('ThreadSyncAgent', () => {
 
   it("reports a failed sync as the storage's error", () => {
     const doorbell = Doorbell.create();
-    const agent = new ThreadSyncAgent(doorbell.buffer);
+    const agent = new ThreadSyncAgent(doorbell.buffer, 2);
     // No file is open at this descriptor: fdatasync fails with EBADF.
     agent.request(1 << 20, 1);
     let error: unknown;
@@ -69,7 +69,7 @@ describe('ThreadSyncAgent', () => {
   it('a WAL over it: batches become durable without the writer syncing', () => {
     const doorbell = Doorbell.create();
     const dir = join(root, 'wal');
-    const s = WalStorage.open(dir, { syncAgent: new ThreadSyncAgent(doorbell.buffer) });
+    const s = WalStorage.open(dir, { syncAgent: new ThreadSyncAgent(doorbell.buffer, 2) });
     let last = 0;
     for (let i = 1; i <= 50; i++) last = s.persistLater({ entries: ents(i, [1]) });
     waitFor(doorbell, () => s.durableSequence() >= last);
