@@ -19,19 +19,18 @@ import { threadDeltas, threadTimes } from '../shared/thread-cpu.ts';
 
 async function main(): Promise<void> {
   const { values } = parseArgs({
-    options: { op: { type: 'string', default: 'put' }, ms: { type: 'string', default: '4000' }, 'in-flight': { type: 'string', default: '256' }, 'node-threads': { type: 'string' }, durable: { type: 'boolean', default: false }, 'sync-threads': { type: 'string' }, plain: { type: 'boolean', default: false } },
+    options: { op: { type: 'string', default: 'put' }, ms: { type: 'string', default: '4000' }, 'in-flight': { type: 'string', default: '256' }, 'node-threads': { type: 'string' }, durable: { type: 'boolean', default: false }, 'sync-inline': { type: 'boolean', default: false }, plain: { type: 'boolean', default: false } },
   });
   const ms = Number(values.ms);
   const inFlight = Number(values['in-flight']);
   const nodeThreads = values['node-threads'] === undefined ? undefined : Number(values['node-threads']);
-  const syncThreads = values['sync-threads'] === undefined ? undefined : Number(values['sync-threads']);
-  if (!(values.op === 'put' || values.op === 'get') || !(ms > 0) || !(Number.isInteger(inFlight) && inFlight >= 1) || !(nodeThreads === undefined || Number.isInteger(nodeThreads)) || !(syncThreads === undefined || Number.isInteger(syncThreads))) {
-    console.error('usage: node dist/bench/cluster/put-loop.js [--op put|get] [--ms N>0] [--in-flight N>=1] [--node-threads N>=1 (default: the cluster\'s)] [--durable [--sync-threads N>=0 (default: the node setting)]] [--plain]');
+  if (!(values.op === 'put' || values.op === 'get') || !(ms > 0) || !(Number.isInteger(inFlight) && inFlight >= 1) || !(nodeThreads === undefined || Number.isInteger(nodeThreads))) {
+    console.error('usage: node dist/bench/cluster/put-loop.js [--op put|get] [--ms N>0] [--in-flight N>=1] [--node-threads N>=1 (default: the cluster\'s)] [--durable [--sync-inline]] [--plain]');
     process.exitCode = 2;
     return;
   }
   const dataDir = values.durable ? mkdtempSync(join(tmpdir(), 'ringraft-put-loop-')) : undefined;
-  const { cluster, kv, keys, value } = await filledCluster((o) => createCluster({ ...o, ...(nodeThreads === undefined ? {} : { nodeThreads }), ...(dataDir === undefined ? {} : { dataDir }), ...(syncThreads === undefined ? {} : { node: { syncThreads } }) }));
+  const { cluster, kv, keys, value } = await filledCluster((o) => createCluster({ ...o, ...(nodeThreads === undefined ? {} : { nodeThreads }), ...(dataDir === undefined ? {} : { dataDir }), ...(values['sync-inline'] ? { node: { syncThread: false } } : {}) }));
   try {
     const op = values.op === 'put' ? (i: number) => kv.put(keys[i % KEYS]!, value) : (i: number) => kv.get(keys[i % KEYS]!);
     await closedLoop(op, { inFlight, durationMs: 500 });

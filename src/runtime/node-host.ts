@@ -23,7 +23,7 @@
  */
 
 import { ErrorCode, fail } from '../base/index.ts';
-import { EntryType, isJoint, NONE, RaftNode, type ConfChange, type ConfState, type Entry, type Message, type RaftConfig, type Ready, type Role, type Snapshot, type Storage } from '../core/index.ts';
+import { EntryType, isJoint, MessageType, NONE, RaftNode, type ConfChange, type ConfState, type Entry, type Message, type RaftConfig, type Ready, type Role, type Snapshot, type Storage } from '../core/index.ts';
 import { checkRangeQuery, checkRedisCommand, isKvBatch, KV_REDIS_COMMANDS_MAX, type SnapshotCancel, KV_KEY_BYTES_MAX, KvError, KvStateMachine, keyStringAt, type KvRangeQuery, type StateMachine } from '../kv/index.ts';
 import { getU32 } from '../codec/index.ts';
 import type { PersistBatch } from '../storage/index.ts';
@@ -201,7 +201,11 @@ export class NodeHost {
    * `unfinishedHead` on: each is finished (its late messages sent, its entries applied, then
    * advanced) once its sequence is durable and every one before it is finished.
    */
-  private readonly unfinished: { readonly rd: Ready; readonly early: boolean; readonly durableAt: number }[] = [];
+  private readonly unfinished: { readonly rd: Ready; readonly early: boolean; readonly durableAt: number; readonly changesTermVote: boolean }[] = [];
+  /** Of those, the ones whose hard state changes the term or the vote: no message leaves early while any does. */
+  private termVoteChangesUnsynced = 0;
+  /** The term and vote of the newest hard state taken (durable once no Ready changing them is unfinished). */
+  private termVoteTaken: { term: number; vote: number } | undefined;
   private unfinishedHead = 0;
   /** The index of the last configuration change applied (0: none). */
   private confChangeAppliedAt = 0;
@@ -226,6 +230,8 @@ export class NodeHost {
     });
     this.watches = new WatchSet(this.raft, sink, snap.meta.index, settings.watchHistoryChangesMax, settings.watchHistoryBytesMax, this.snapshots.catchUpEntriesMax);
     this.unsubscribe = this.listen();
+    const hs = this.storage.initialState().hardState;
+    this.termVoteTaken = { term: hs.term, vote: hs.vote };
     this.awaitRestore(undefined);
   }
 
@@ -317,7 +323,17 @@ export class NodeHost {
       this.droppedWhileRestoring++;
       return;
     }
+    // A snapshot installed in the core takes its configuration at once: every Ready taken
+    // before it must be finished first, or their advance would apply configuration changes
+    // the snapshot already holds on top of it.
+    if (m.type === MessageType.Snap && this.unfinished.length > 0) this.finishAllNow();
     this.raft.step(m);
+  }
+
+  /** Makes every write durable now and finishes every Ready waiting for one. */
+  private finishAllNow(): void {
+    this.storage.syncNow!();
+    this.finishDurable();
   }
 
   /**
@@ -544,8 +560,11 @@ export class NodeHost {
       if (rounds >= READY_ROUNDS_MAX) fail(`node ${raft.id}: the Ready loop settles`);
       worked = true;
       const rd = raft.ready();
+      const changesTermVote = this.changesTermOrVote(rd);
       this.hooks.beforePersist?.(rd);
-      const early = this.sendsEarly(rd, sendEarly);
+      // Early only if the term and vote it is sent under are durable: a Ready taken while an
+      // earlier one that changed them still syncs (a single voter's election) waits too.
+      const early = this.sendsEarly(rd, sendEarly) && this.termVoteChangesUnsynced === 0;
       if (early) this.send(rd);
       const durableAt = this.persist(rd);
       this.noteRoleChange();
@@ -556,7 +575,8 @@ export class NodeHost {
         const sent = early || this.sendsBeforeSync();
         if (sent && !early) this.send(rd);
         this.applyReady(rd);
-        this.unfinished.push({ rd, early: sent, durableAt });
+        if (changesTermVote) this.termVoteChangesUnsynced++;
+        this.unfinished.push({ rd, early: sent, durableAt, changesTermVote });
         continue;
       }
       if (this.finishPersisted(rd, early, false)) return true;
@@ -575,6 +595,7 @@ export class NodeHost {
       const next = this.unfinished[this.unfinishedHead]!;
       if (next.durableAt > durable) break;
       this.unfinishedHead++;
+      if (next.changesTermVote) this.termVoteChangesUnsynced--;
       // A Ready that waits on a write never holds a snapshot (those are written and synced at
       // once, after every earlier Ready is finished), so none of these awaits a restore.
       this.finishPersisted(next.rd, next.early, true);
@@ -608,6 +629,15 @@ export class NodeHost {
     this.raft.advance(rd);
     this.hooks.afterAdvance?.(rd);
     this.maybeSnapshot();
+  }
+
+  /** Whether `rd`'s hard state changes the term or the vote from the last one taken (and notes it). */
+  private changesTermOrVote(rd: Ready): boolean {
+    const hs = rd.hardState;
+    if (hs === undefined) return false;
+    const before = this.termVoteTaken;
+    this.termVoteTaken = { term: hs.term, vote: hs.vote };
+    return before === undefined || before.term !== hs.term || before.vote !== hs.vote;
   }
 
   /** Step 3 of a Ready: its committed entries applied, then the reads they let be served. */
@@ -715,10 +745,7 @@ export class NodeHost {
       storage.persist(batch);
       return 0;
     }
-    if (rd.snapshot !== undefined && this.unfinished.length > 0) {
-      storage.syncNow!();
-      this.finishDurable();
-    }
+    if (rd.snapshot !== undefined && this.unfinished.length > 0) this.finishAllNow();
     const durableAt = storage.persistLater(batch);
     return durableAt > storage.durableSequence!() ? durableAt : 0;
   }

@@ -176,8 +176,7 @@ class NodeWorker {
     for (const link of data.peers) this.addPeer(link);
     this.cut = new Set(data.cut);
     this.controlWord = new Int32Array(data.controlWord);
-    const storage: HostStorage =
-      s.dataDir === undefined ? new MemoryStorage() : WalStorage.open(s.dataDir, { durability: s.node.fsync, ...(this.syncs && s.node.syncThreads > 0 ? { syncAgent: new ThreadSyncAgent(doorbell, s.node.syncThreads) } : {}) });
+    const storage: HostStorage = s.dataDir === undefined ? new MemoryStorage() : openWal(s.dataDir, s.node.fsync, this.syncs && s.node.syncThread ? doorbell : undefined);
     // A host that cannot be made (a snapshot it cannot restore, a state machine whose factory
     // throws) leaves no file open behind it.
     try {
@@ -599,6 +598,17 @@ class NodeWorker {
       default:
         throw new RingraftError(ErrorCode.INVALID_ARGUMENT, `unknown control message ${(req as { type: string }).type}`);
     }
+  }
+}
+
+/** Opens a node's WAL, its syncs on a sync thread ringing `doorbell` if given; the thread stops if the WAL does not open. */
+function openWal(dir: string, durability: 'always' | 'none', doorbell: SharedArrayBuffer | undefined): WalStorage {
+  const syncAgent = doorbell === undefined ? undefined : new ThreadSyncAgent(doorbell);
+  try {
+    return WalStorage.open(dir, { durability, ...(syncAgent === undefined ? {} : { syncAgent }) });
+  } catch (error) {
+    syncAgent?.close();
+    throw error;
   }
 }
 

@@ -5,7 +5,7 @@
  * them on as they are, and the coming `serve` command reads them from its configuration file.
  * The Raft settings are the core's (core/settings.ts).
  */
-import { choice, integer, resolveSettings, type Settings, type SettingsInput } from '../base/index.ts';
+import { boolean, choice, integer, resolveSettings, type Settings, type SettingsInput } from '../base/index.ts';
 
 /**
  * Entries kept behind a snapshot at most, whatever snapshotRetainEntries says or a leader's
@@ -19,8 +19,8 @@ export const NODE_SETTINGS = {
   tickMs: integer(50, 1, 60_000),
   /** `always`: every write is synced before it is acknowledged. `none` is unsafe (a crash loses acknowledged writes): for benchmarks only. Default `always`. */
   fsync: choice(['always', 'none'], 'always'),
-  /** With fsync `always`: threads of its own that run each node's `fdatasync`s while the node goes on working (what must wait for a write, its acknowledgements and its own count toward commit, still waits). More than one lets a sync start while another runs, which a disk that overlaps syncs rewards when the cores are free to run them; 0: the node syncs on its own thread. Default 1. */
-  syncThreads: integer(1, 0, 8),
+  /** With fsync `always`: a thread of its own runs each node's `fdatasync`s while the node goes on working (what must wait for a write, its acknowledgements and its own count toward commit, still waits); some 10 MiB of memory a node. False: the node syncs on its own thread. Default true. */
+  syncThread: boolean(true),
   /** Take a snapshot (and compact the log) once this many entries are applied past the last one. Default 50,000. */
   snapshotEveryEntries: integer(50_000, 1, Number.MAX_SAFE_INTEGER),
   /** Take a snapshot once this many bytes of entries are applied past the last one, whatever their count (an entry may carry a batch of writes). Default 64 MiB. */

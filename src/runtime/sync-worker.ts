@@ -2,8 +2,14 @@
 import { fdatasyncSync } from 'node:fs';
 import { workerData } from 'node:worker_threads';
 import { Doorbell } from '../transport/index.ts';
-import { runSyncThread, type SyncThreadData } from './sync-thread.ts';
+import { reportSyncFailure, runSyncThread, type SyncThreadData } from './sync-thread.ts';
 
 const data = workerData as SyncThreadData;
 const doorbell = new Doorbell(data.doorbell);
-runSyncThread(data, fdatasyncSync, () => doorbell.ring());
+try {
+  runSyncThread(data, fdatasyncSync, () => doorbell.ring());
+} catch {
+  // Whatever stops the loop is a sync that will not happen: the node must hear of it through
+  // the words, since its thread may never turn the event loop where the worker's error lands.
+  reportSyncFailure(new Int32Array(data.words), 'OTHER', () => doorbell.ring());
+}

@@ -98,6 +98,12 @@ export interface SyncAgent {
   request(fd: Fd, sequence: number): void;
   /** The highest sequence reported synced (0 before any); throws the error of a sync that failed. */
   synced(): number;
+  /**
+   * Waits until no sync of the agent's runs; throws the error of one that failed. The WAL
+   * calls it after a sync of its own before trusting it: the kernel reports a failed writeback
+   * to one sync of the file, which may have been the agent's.
+   */
+  quiesce(): void;
   /** Stops the agent; no sync asked for is reported after it. */
   close(): void;
 }
@@ -438,7 +444,8 @@ export class WalStorage implements Storage {
   /** How far the batches are durable: every batch numbered up to this is (see persistLater). */
   durableSequence(): number {
     const agent = this.syncAgent;
-    if (agent === undefined || this.syncedSequence === this.writtenSequence) return this.syncedSequence;
+    if (agent === undefined) return this.syncedSequence;
+    // Asked even when every batch is synced here: a failure the agent met must not go unseen.
     const synced = this.io(() => agent.synced());
     return synced > this.syncedSequence ? synced : this.syncedSequence;
   }
@@ -449,7 +456,14 @@ export class WalStorage implements Storage {
     if (!this.sync || this.durableSequence() === this.writtenSequence) return;
     const active = this.active;
     this.io(() => this.fs.fdatasync(active.fd));
+    this.afterOwnSync();
     this.syncedSequence = this.writtenSequence;
+  }
+
+  /** After a sync of this thread's: the agent's sync running meanwhile, if any, must have ended well (see SyncAgent.quiesce). */
+  private afterOwnSync(): void {
+    const agent = this.syncAgent;
+    if (agent !== undefined) this.io(() => agent.quiesce());
   }
 
   private persistBatch(batch: PersistBatch, syncNow: boolean): void {
@@ -608,7 +622,10 @@ export class WalStorage implements Storage {
     let start: number;
     const sequence = ++this.writtenSequence;
     if (roll) {
-      if (this.sync && this.durableSequence() < sequence - 1) this.io(() => this.fs.fdatasync(active.fd));
+      if (this.sync && this.durableSequence() < sequence - 1) {
+        this.io(() => this.fs.fdatasync(active.fd));
+        this.afterOwnSync();
+      }
       const next = this.io(() =>
         createSegment(this.fs, this.dir, active.sequence + 1, this.index.lastIndex + 1, preambleRecords(this.hardState, this.markerOf()), batch.buffers, this.layout, this.sync),
       );
@@ -633,7 +650,10 @@ export class WalStorage implements Storage {
         return start;
       }
     }
-    if (this.sync) this.syncedSequence = sequence;
+    if (this.sync) {
+      this.afterOwnSync();
+      this.syncedSequence = sequence;
+    }
     return start;
   }
 

@@ -3,9 +3,12 @@
 // on it. A follower's acknowledgement leaves only once its write is durable; a leader counts
 // itself toward commit only then (a single voter answers no write before its sync), but it
 // applies and answers what its followers committed without waiting for its own newer write;
-// Readys finish in the order they were taken.
+// Readys finish in the order they were taken. A leader sends nothing early while the Ready
+// that changed its term or vote still syncs; a snapshot from the leader is stepped only once
+// every Ready taken before it is finished.
 import { describe, expect, it } from 'vitest';
-import { MessageType } from '../../src/core/index.ts';
+import { makeMessage, MessageType, type Message } from '../../src/core/index.ts';
+import { NodeHost } from '../../src/runtime/index.ts';
 import { StorageError, StorageErrorCode, type PersistBatch } from '../../src/storage/index.ts';
 import { HostNetwork, MemoryStorage, put, writeReq } from './helpers.ts';
 
@@ -119,5 +122,47 @@ describe('a host whose writes sync later', () => {
     // Asked from a thread's wait for input, shared with other nodes: it must not throw.
     expect(net.host(2).hasSettledWork).toBe(true);
     expect(() => net.host(2).processReady()).toThrow(failure);
+  });
+
+  it("sends nothing under a term before the Ready that took it is durable, early sends included (a single voter's election)", () => {
+    // Voter 1 and learner 2: node 1 elects itself in one Ready, then leads at once.
+    const storage = new DeferredStorage();
+    storage.holding = true;
+    const sent: Message[] = [];
+    const host = new NodeHost(
+      { raft: { id: 1, seed: 17, voters: [1], learners: [2], electionTimeoutTicks: 10, heartbeatIntervalTicks: 1, preVote: false, checkQuorum: false }, storage },
+      { sendRaft: (m) => sent.push(m), reply: () => undefined },
+    );
+    for (let i = 0; i < 40 && host.raft.role !== 'leader'; i++) {
+      host.tick();
+      host.processReady();
+    }
+    expect(host.raft.role).toBe('leader');
+    const term = host.raft.term;
+    host.handleRequest(writeReq(1, 7, 1, put('k', 'v')));
+    host.flush();
+    for (let i = 0; i < 3; i++) {
+      host.tick();
+      host.processReady();
+    }
+    expect(storage.waiting).toBe(true);
+    expect(sent.filter((m) => m.term === term)).toEqual([]);
+    storage.land();
+    host.processReady();
+    host.tick();
+    host.processReady();
+    expect(sent.filter((m) => m.term === term && m.to === 2).length).toBeGreaterThan(0);
+  });
+
+  it('finishes every Ready taken before it steps a snapshot from the leader', () => {
+    const { net, storage } = cluster([2]);
+    net.request(1, writeReq(1, 7, 1, put('k', 'v')));
+    net.deliverAll();
+    const host = net.host(2);
+    expect(host.readysWaitingForSync).toBeGreaterThan(0);
+    // Any snapshot message (this one of an old term, which the core then disregards).
+    host.step(makeMessage({ type: MessageType.Snap, from: 1, to: 2, term: host.raft.term - 1 }));
+    expect(host.readysWaitingForSync).toBe(0);
+    expect(storage.get(2)!.waiting).toBe(false);
   });
 });

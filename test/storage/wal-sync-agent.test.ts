@@ -29,6 +29,10 @@ class ManualAgent implements SyncAgent {
     return this.syncedSequence;
   }
 
+  quiesce(): void {
+    if (this.failure !== undefined) throw this.failure;
+  }
+
   close(): void {
     this.closed = true;
   }
@@ -46,6 +50,15 @@ const DIR = '/n1';
 
 function open(fs: SimFileSystem, agent: SyncAgent | undefined, segmentSizeBytesMax = 1 << 20): WalStorage {
   return WalStorage.open(DIR, { fs, segmentSizeBytesMax, ...(agent === undefined ? {} : { syncAgent: agent }) });
+}
+
+/** A WAL over a fresh disk and a ManualAgent, with one batch written and left to the agent. */
+function oneBatchWritten(): { fs: SimFileSystem; agent: ManualAgent; s: WalStorage } {
+  const fs = new SimFileSystem();
+  const agent = new ManualAgent(fs);
+  const s = open(fs, agent);
+  s.persistLater({ entries: ents(1, [1]) });
+  return { fs, agent, s };
 }
 
 describe('WalStorage.persistLater', () => {
@@ -114,10 +127,7 @@ describe('WalStorage.persistLater', () => {
   });
 
   it("an agent's failed sync fails the storage for good", () => {
-    const fs = new SimFileSystem();
-    const agent = new ManualAgent(fs);
-    const s = open(fs, agent);
-    s.persistLater({ entries: ents(1, [1]) });
+    const { agent, s } = oneBatchWritten();
     agent.failure = new StorageError(StorageErrorCode.NO_SPACE, 'full');
     expect(() => s.durableSequence()).toThrow(agent.failure);
     try {
@@ -175,5 +185,21 @@ describe('WalStorage.persistLater', () => {
       ),
       { numRuns: 200 },
     );
+  });
+
+  it("a failure the agent met is seen even once this thread's own sync covered everything", () => {
+    const { fs, agent, s } = oneBatchWritten();
+    // The agent's sync failed (the kernel reported it there), and then this thread syncs: its
+    // own sync must not stand for the batch the agent's failure covered.
+    agent.failure = new StorageError(StorageErrorCode.IO_ERROR, 'EIO');
+    expect(() => s.syncNow()).toThrow(agent.failure);
+    s.abandon();
+    const again = new ManualAgent(fs);
+    const t = open(fs, again);
+    t.persistLater({ entries: ents(t.lastIndex() + 1, [1]) });
+    t.syncNow();
+    again.failure = new StorageError(StorageErrorCode.IO_ERROR, 'EIO');
+    expect(() => t.durableSequence()).toThrow(again.failure);
+    t.abandon();
   });
 });
