@@ -205,7 +205,8 @@ export class NodeHost {
   /** Of those, the ones whose hard state changes the term or the vote: no message leaves early while any does. */
   private termVoteChangesUnsynced = 0;
   /** The term and vote of the newest hard state taken (durable once no Ready changing them is unfinished). */
-  private termVoteTaken: { term: number; vote: number } | undefined;
+  private termTaken: number;
+  private voteTaken: number;
   private unfinishedHead = 0;
   /** The index of the last configuration change applied (0: none). */
   private confChangeAppliedAt = 0;
@@ -231,7 +232,8 @@ export class NodeHost {
     this.watches = new WatchSet(this.raft, sink, snap.meta.index, settings.watchHistoryChangesMax, settings.watchHistoryBytesMax, this.snapshots.catchUpEntriesMax);
     this.unsubscribe = this.listen();
     const hs = this.storage.initialState().hardState;
-    this.termVoteTaken = { term: hs.term, vote: hs.vote };
+    this.termTaken = hs.term;
+    this.voteTaken = hs.vote;
     this.awaitRestore(undefined);
   }
 
@@ -624,7 +626,7 @@ export class NodeHost {
   }
 
   /** The rest of a Ready once its snapshot (if any) is restored: apply its entries and serve reads (unless `applied` already), advance, maybe snapshot. */
-  private finishReady(rd: Ready, applied = false): void {
+  private finishReady(rd: Ready, applied: boolean): void {
     if (!applied) this.applyReady(rd);
     this.raft.advance(rd);
     this.hooks.afterAdvance?.(rd);
@@ -634,10 +636,10 @@ export class NodeHost {
   /** Whether `rd`'s hard state changes the term or the vote from the last one taken (and notes it). */
   private changesTermOrVote(rd: Ready): boolean {
     const hs = rd.hardState;
-    if (hs === undefined) return false;
-    const before = this.termVoteTaken;
-    this.termVoteTaken = { term: hs.term, vote: hs.vote };
-    return before === undefined || before.term !== hs.term || before.vote !== hs.vote;
+    if (hs === undefined || (hs.term === this.termTaken && hs.vote === this.voteTaken)) return false;
+    this.termTaken = hs.term;
+    this.voteTaken = hs.vote;
+    return true;
   }
 
   /** Step 3 of a Ready: its committed entries applied, then the reads they let be served. */

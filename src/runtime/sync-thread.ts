@@ -24,7 +24,7 @@
  * thread, finding the file word moved on, counts such a failed sync as done.
  */
 import { Worker } from 'node:worker_threads';
-import { StorageError, StorageErrorCode, type Fd, type SyncAgent } from '../storage/index.ts';
+import { StorageError, storageErrorCodeOf, type Fd, type SyncAgent } from '../storage/index.ts';
 
 const ASKED = 0;
 const FD = 1;
@@ -118,8 +118,7 @@ export class ThreadSyncAgent implements SyncAgent {
     const errno = Atomics.load(this.words, ERRNO);
     if (errno === 0) return;
     const name = ERRNO_NAMES[errno] ?? 'OTHER';
-    const code = name === 'ENOSPC' || name === 'EDQUOT' ? StorageErrorCode.NO_SPACE : StorageErrorCode.IO_ERROR;
-    throw new StorageError(code, `fdatasync failed on the sync thread: ${name}`);
+    throw new StorageError(storageErrorCodeOf(name), `fdatasync failed on the sync thread: ${name}`);
   }
 }
 

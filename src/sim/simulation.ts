@@ -468,10 +468,7 @@ export class Simulation implements FaultHost, WorkloadHost {
   private deliver(m: Message): void {
     const node = this.nodes.get(m.to);
     if (node === undefined || node.host === undefined) return;
-    if (this.time < node.pausedUntil) {
-      this.at(node.pausedUntil - this.time, () => this.deliver(m));
-      return;
-    }
+    if (!this.runsNow(node, () => this.deliver(m))) return;
     if (!this.catchUp(node)) return;
     node.host.step(m);
     this.drain(node);
@@ -484,14 +481,13 @@ export class Simulation implements FaultHost, WorkloadHost {
    */
   private syncAgentFor(node: SimNode): SimSyncAgent {
     const incarnation = node.incarnation;
-    const synced = (): void => {
+    const finish = (): void => {
       if (node.incarnation !== incarnation || node.host === undefined) return;
+      if (this.runsNow(node, finish) && this.catchUp(node)) this.drain(node);
+    };
+    const synced = (): void => {
       this.stats.syncsDeferred++;
-      if (this.time < node.pausedUntil) {
-        this.at(node.pausedUntil - this.time, synced);
-        return;
-      }
-      if (this.catchUp(node)) this.drain(node);
+      finish();
     };
     return new SimSyncAgent(
       node.fs!,
@@ -502,6 +498,13 @@ export class Simulation implements FaultHost, WorkloadHost {
         this.crashed(node, error);
       },
     );
+  }
+
+  /** Whether `node` may act now: not while it is paused, and then `again` runs when the pause ends. */
+  private runsNow(node: SimNode, again: () => void): boolean {
+    if (this.time >= node.pausedUntil) return true;
+    this.at(node.pausedUntil - this.time, again);
+    return false;
   }
 
   /** The host loop: the node's NodeHost handles every Ready; a crash point stops it mid-way. */

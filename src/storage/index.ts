@@ -12,7 +12,7 @@ export {
   type SyncAgent,
   type WalOptions,
 } from './wal-storage.ts';
-export { CorruptLogError, StorageError, StorageErrorCode, WalVersionError } from './wal/errors.ts';
+export { CorruptLogError, StorageError, StorageErrorCode, WalVersionError, storageErrorCodeOf } from './wal/errors.ts';
 export {
   FaultyFileSystem,
   SimulatedCrash,

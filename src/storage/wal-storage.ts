@@ -23,7 +23,7 @@ import { EMPTY_DATA, ENTRY_FRAMING_BYTES, emptyConfState, entryBytes, type ConfS
 import { readFully, realFileSystem, writevFully, type Fd, type FileSystem } from './fs.ts';
 import { readBatch, type ReadBatch } from './wal/batch-reader.ts';
 import { EntryIndex } from './wal/entry-index.ts';
-import { StorageError, StorageErrorCode, corruptLog } from './wal/errors.ts';
+import { StorageError, StorageErrorCode, corruptLog, storageErrorCodeOf } from './wal/errors.ts';
 import {
   ENTRIES_PAYLOAD_BYTES_TARGET,
   ENTRY_DATA_BYTES_MAX,
@@ -454,10 +454,14 @@ export class WalStorage implements Storage {
   syncNow(): void {
     this.checkWritable();
     if (!this.sync || this.durableSequence() === this.writtenSequence) return;
-    const active = this.active;
-    this.io(() => this.fs.fdatasync(active.fd));
-    this.afterOwnSync();
+    this.syncOwn(this.active.fd);
     this.syncedSequence = this.writtenSequence;
+  }
+
+  /** Syncs `fd` in this thread, then trusts it only once the agent's sync running meanwhile, if any, ended well. */
+  private syncOwn(fd: Fd): void {
+    this.io(() => this.fs.fdatasync(fd));
+    this.afterOwnSync();
   }
 
   /** After a sync of this thread's: the agent's sync running meanwhile, if any, must have ended well (see SyncAgent.quiesce). */
@@ -595,9 +599,7 @@ export class WalStorage implements Storage {
         this.failure = error;
         throw error;
       }
-      const errno = (error as NodeJS.ErrnoException).code;
-      const code = errno === 'ENOSPC' || errno === 'EDQUOT' ? StorageErrorCode.NO_SPACE : StorageErrorCode.IO_ERROR;
-      this.failure = new StorageError(code, `WAL ${this.dir}: ${(error as Error).message}`, { cause: error });
+      this.failure = new StorageError(storageErrorCodeOf((error as NodeJS.ErrnoException).code), `WAL ${this.dir}: ${(error as Error).message}`, { cause: error });
       throw this.failure;
     }
   }
@@ -622,10 +624,7 @@ export class WalStorage implements Storage {
     let start: number;
     const sequence = ++this.writtenSequence;
     if (roll) {
-      if (this.sync && this.durableSequence() < sequence - 1) {
-        this.io(() => this.fs.fdatasync(active.fd));
-        this.afterOwnSync();
-      }
+      if (this.sync && this.durableSequence() < sequence - 1) this.syncOwn(active.fd);
       const next = this.io(() =>
         createSegment(this.fs, this.dir, active.sequence + 1, this.index.lastIndex + 1, preambleRecords(this.hardState, this.markerOf()), batch.buffers, this.layout, this.sync),
       );

@@ -18,6 +18,11 @@ import { ErrorCode, pickCodes, RingraftError } from '../../base/index.ts';
 export const StorageErrorCode = pickCodes('IO_ERROR', 'NO_SPACE', 'STORAGE_FAILED');
 export type StorageErrorCode = (typeof StorageErrorCode)[keyof typeof StorageErrorCode];
 
+/** The code of a failed write or sync with errno `errno`: NO_SPACE for a full disk or quota, else IO_ERROR. */
+export function storageErrorCodeOf(errno: string | undefined): StorageErrorCode {
+  return errno === 'ENOSPC' || errno === 'EDQUOT' ? StorageErrorCode.NO_SPACE : StorageErrorCode.IO_ERROR;
+}
+
 /**
  * A failed write or sync of the storage (IO_ERROR, or NO_SPACE for a full disk), or a write refused after one
  * (STORAGE_FAILED); `cause` is the file system's error, or that first failure.
