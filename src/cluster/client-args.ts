@@ -80,11 +80,11 @@ export function keyBytes(key: Bytes): Uint8Array {
 }
 
 /**
- * A read's key as it goes out: a short all-ASCII string as it is (an {@link AsciiKey}, which
- * the encoder writes into the ring with no array of its own), else its bytes as
+ * A key of a get or a put as it goes out: a short all-ASCII string as it is (an
+ * {@link AsciiKey}, which the encoder writes with no array of its own), else its bytes as
  * {@link keyBytes} makes them, with the same checks.
  */
-export function readKey(key: Bytes): Uint8Array | AsciiKey {
+export function outgoingKey(key: Bytes): Uint8Array | AsciiKey {
   if (typeof key === 'string' && key.length >= 1 && isShortAscii(key)) return key as AsciiKey;
   return keyBytes(key);
 }

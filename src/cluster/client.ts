@@ -14,6 +14,7 @@
 import { ErrorCode, fail, invalidArgument, RingraftError } from '../base/index.ts';
 import { NotLeaderError } from '../core/index.ts';
 import {
+  encodedKvPutBytes,
   encodedKvRequestBytes,
   encodeKvRequest,
   KV_KEY_BYTES_MAX,
@@ -32,13 +33,14 @@ import {
   KV_REDIS_COMMANDS_MAX,
   setKvRequestSession,
   validateKvRequest,
+  writeKvPut,
   writeKvRequest,
 } from '../kv/index.ts';
-import { QUERY_BYTES_MAX, type ClientReply, type ClientRequest, type LeaseOp, type OutgoingRequest, type ReadConsistency, type WireConsistency } from '../runtime/index.ts';
+import { QUERY_BYTES_MAX, type AsciiKey, type ClientReply, type ClientRequest, type LeaseOp, type OutgoingRequest, type ReadConsistency, type WireConsistency } from '../runtime/index.ts';
 import { REQUESTS_IN_FLIGHT_MAX } from './options.ts';
 import type { RequestBuffers } from './request-buffers.ts';
 import { acquire, observe, type Election, type Leader, type LockHandle, type LockOptions } from './recipes.ts';
-import { bytesWithin, CALL_TIMEOUT_MS_MAX, checkCallOptions, checkLeaseId, checkOptionsObject, checkReadOptions, checkSignal, deleteRangeBoundsOf, keyBytes, rangeQueryOf, readKey, shown, txnOf, valueBytes, type TxnSpec } from './client-args.ts';
+import { bytesWithin, CALL_TIMEOUT_MS_MAX, checkCallOptions, checkLeaseId, checkOptionsObject, checkReadOptions, checkSignal, deleteRangeBoundsOf, keyBytes, rangeQueryOf, outgoingKey, shown, txnOf, valueBytes, type TxnSpec } from './client-args.ts';
 
 export { CALL_TIMEOUT_MS_MAX };
 export type { Election, Leader, LockHandle, LockOptions } from './recipes.ts';
@@ -354,16 +356,17 @@ export class KvClient {
 
   /** Sets `key` to `value`, exactly once; resolves once the cluster has applied the write. */
   put(key: Bytes, value: Bytes, options?: PutOptions): Promise<void> {
-    let command: KvCommand;
+    let request: WriteRequest;
     try {
       checkCallOptions(options, this.host);
       const lease = options?.lease;
       if (lease !== undefined) checkLeaseId(lease, 'lease');
-      command = { op: 'put', key: keyBytes(key), value: valueBytes(value, 'value'), lease };
+      // The key as it goes out (a short ASCII string as it is): encoded here with no command object.
+      request = encodePut(outgoingKey(key), valueBytes(value, 'value'), lease, this.host.requestBuffers);
     } catch (error) {
       return Promise.reject(error);
     }
-    return this.write(command, options, putDone);
+    return this.writeEncoded(request, options, putDone);
   }
 
   /**
@@ -620,7 +623,7 @@ export class KvClient {
     let consistency: WireConsistency;
     try {
       consistency = checkReadOptions(options, this.host);
-      request = { kind: 'read', requestId: 0, consistency, key: readKey(key) };
+      request = { kind: 'read', requestId: 0, consistency, key: outgoingKey(key) };
     } catch (error) {
       return Promise.reject(error);
     }
@@ -694,17 +697,25 @@ export class KvClient {
 
   /** Runs a write whose arguments are checked: slot, then session, then attempts; resolves to `done(reply)`. */
   private write<T>(command: KvCommand, options: CallOptions | undefined, done: (reply: ClientReply & { readonly kind: 'write' }) => T): Promise<T> {
-    const timeoutMs = options?.timeoutMs ?? this.host.defaultTimeoutMs;
-    const now = performance.now();
-    const deadline = now + timeoutMs;
-    const signal = options?.signal;
-    if (signal?.aborted === true) return Promise.reject(abortedError(signal));
     // Encoded now: what is written is the caller's bytes as they are when the call starts.
     let request: WriteRequest;
     try {
       request = encodeWrite(command, this.host.requestBuffers);
     } catch (error) {
       return Promise.reject(error);
+    }
+    return this.writeEncoded(request, options, done);
+  }
+
+  /** {@link write} of a request encoded already (into memory of the request buffers, given back when the call ends). */
+  private writeEncoded<T>(request: WriteRequest, options: CallOptions | undefined, done: (reply: ClientReply & { readonly kind: 'write' }) => T): Promise<T> {
+    const timeoutMs = options?.timeoutMs ?? this.host.defaultTimeoutMs;
+    const now = performance.now();
+    const deadline = now + timeoutMs;
+    const signal = options?.signal;
+    if (signal?.aborted === true) {
+      this.host.requestBuffers.give(request.data);
+      return Promise.reject(abortedError(signal));
     }
     const call = new Call(request, options?.nodeId, signal, deadline, timeoutMs, true, false, undefined, done as (reply: ClientReply) => unknown);
     // The slot before the session: sessions in use never outnumber the slots (see SessionPool).
@@ -1265,13 +1276,29 @@ function encodeWrite(command: KvCommand, buffers: RequestBuffers): WriteRequest 
   }
   const memory = buffers.take(encodedKvRequestBytes(command));
   try {
-    writeKvRequest(memory.writer, req);
-    if (memory.writer.remainingBytes !== 0) fail(`a write encoded ${memory.bytes.length - memory.writer.remainingBytes} of ${memory.bytes.length} bytes`);
+    writeKvRequest(buffers.writer, req);
   } catch (error) {
-    buffers.give(memory.bytes);
+    buffers.give(memory);
     throw error;
   }
-  return { kind: 'write', requestId: 0, data: memory.bytes };
+  return writtenRequest(memory, buffers);
+}
+
+/** {@link encodeWrite} of a put whose arguments are checked, with no command object (see writeKvPut). */
+function encodePut(key: Uint8Array | AsciiKey, value: Uint8Array, lease: number | undefined, buffers: RequestBuffers): WriteRequest {
+  const memory = buffers.take(encodedKvPutBytes(key.length, value.length, lease));
+  writeKvPut(buffers.writer, key, value, lease);
+  return writtenRequest(memory, buffers);
+}
+
+/** The write request in `memory`, the last taken from `buffers`, which an encoder has just filled (all of it: else a bug, and the memory goes back). */
+function writtenRequest(memory: Uint8Array, buffers: RequestBuffers): WriteRequest {
+  const left = buffers.writer.remainingBytes;
+  if (left !== 0) {
+    buffers.give(memory);
+    fail(`a write encoded ${memory.length - left} of ${memory.length} bytes`);
+  }
+  return { kind: 'write', requestId: 0, data: memory };
 }
 
 /** A put resolves to nothing. */

@@ -11,7 +11,7 @@
  * `Atomics.waitAsync` on the doorbell.
  */
 
-import { ErrorCode, SequenceTable } from '../base/index.ts';
+import { ErrorCode, fail, SequenceTable } from '../base/index.ts';
 import {
   decodeReplyAt,
   encodedRequestBytes,
@@ -86,7 +86,8 @@ const requestCodec: FrameCodec<Outgoing> = {
  * request may still wait here.
  */
 function keptOutgoing(o: Outgoing): Outgoing {
-  return o.request.kind === 'write' ? { requestId: o.requestId, request: { ...o.request, data: o.request.data.slice() } } : o;
+  // Never `o` itself: an attempt is reused once it ends (see ClientEndpoint.endAttempt).
+  return { requestId: o.requestId, request: o.request.kind === 'write' ? { ...o.request, data: o.request.data.slice() } : o.request };
 }
 
 /** The rings between one client thread and one node. */
@@ -119,17 +120,33 @@ interface EndpointNode {
   readonly replyView: DataView;
 }
 
-interface Attempt extends Outgoing {
-  readonly nodeId: number;
-  readonly deadline: number;
-  readonly target: ReplyTarget<unknown>;
-  readonly context: unknown;
+/**
+ * A request in flight to a node, until its reply, its deadline or its node's end. Reused
+ * once it ends (see {@link ClientEndpoint.endAttempt}): an object per call was a tenth of
+ * what a client allocated per put, and the table and the pump are the only holders of one.
+ */
+class Attempt implements Outgoing {
+  constructor(
+    public requestId: number,
+    public request: OutgoingRequest,
+    public nodeId: number,
+    public deadline: number,
+    public target: ReplyTarget<unknown>,
+    public context: unknown,
+  ) {}
 }
+
+/** What an ended attempt holds while it waits to be reused: nothing of its call. */
+const NO_REQUEST: OutgoingRequest = { kind: 'unwatch', requestId: 0 };
+const NO_TARGET: ReplyTarget<unknown> = { onReply: () => fail('an ended attempt was answered') };
+/** Ended attempts kept for reuse, at most. */
+const SPARE_ATTEMPTS_MAX = 1024;
 
 export class ClientEndpoint implements KvClientHost {
   readonly doorbell: Doorbell;
   private readonly nodes = new Map<number, EndpointNode>();
   private readonly attempts = new SequenceTable<Attempt>();
+  private readonly spareAttempts: Attempt[] = [];
   private readonly watchHandlers = new Map<number, { nodeId: number; onReply: (r: ClientReply) => void }>();
   private requestIdNext = 1;
   /** Replies that did not decode: each failed its call with PROTOCOL_ERROR (or, too short to name one, was dropped). */
@@ -179,8 +196,9 @@ export class ClientEndpoint implements KvClientHost {
   nodeDown(id: number): void {
     this.nodes.get(id)?.requests.clear();
     for (const [requestId, a] of this.attempts.select((a) => a.nodeId === id)) {
+      // Ended already (and maybe reused) by a reply an earlier one's target caused: not in the table under this id.
       if (this.attempts.delete(requestId) === undefined) continue;
-      a.target.onReply(synthetic(requestId, ErrorCode.NODE_DOWN), a.context);
+      this.endAttempt(a, synthetic(requestId, ErrorCode.NODE_DOWN));
     }
     for (const [requestId, w] of this.watchHandlers) {
       if (w.nodeId !== id) continue;
@@ -198,7 +216,7 @@ export class ClientEndpoint implements KvClientHost {
     this.sweeper = undefined;
     for (const [requestId, a] of this.attempts.entries()) {
       if (this.attempts.delete(requestId) === undefined) continue;
-      a.target.onReply(synthetic(requestId, ErrorCode.CLOSED), a.context);
+      this.endAttempt(a, synthetic(requestId, ErrorCode.CLOSED));
     }
     for (const [requestId, w] of this.watchHandlers) {
       this.watchHandlers.delete(requestId);
@@ -263,7 +281,17 @@ export class ClientEndpoint implements KvClientHost {
       queueMicrotask(() => target.onReply(reply, context));
       return;
     }
-    const a: Attempt = { requestId, request, nodeId, deadline, target: target as ReplyTarget<unknown>, context };
+    let a = this.spareAttempts.pop();
+    if (a === undefined) {
+      a = new Attempt(requestId, request, nodeId, deadline, target as ReplyTarget<unknown>, context);
+    } else {
+      a.requestId = requestId;
+      a.request = request;
+      a.nodeId = nodeId;
+      a.deadline = deadline;
+      a.target = target as ReplyTarget<unknown>;
+      a.context = context;
+    }
     this.attempts.set(requestId, a);
     node.requests.send(a, keptOutgoing);
     this.afterSend();
@@ -376,7 +404,7 @@ export class ClientEndpoint implements KvClientHost {
   private dispatch(reply: ClientReply): void {
     const a = this.attempts.delete(reply.requestId);
     if (a !== undefined) {
-      a.target.onReply(reply, a.context);
+      this.endAttempt(a, reply);
       return;
     }
     const w = this.watchHandlers.get(reply.requestId);
@@ -394,10 +422,11 @@ export class ClientEndpoint implements KvClientHost {
     const down = new Set<number>();
     for (const id of this.nodes.keys()) if (!this.liveness.isAlive(id)) down.add(id);
     for (const [requestId, a] of this.attempts.select((a) => a.deadline <= now || down.has(a.nodeId))) {
+      // Ended already (and maybe reused under another id) by what an earlier one's target did.
       if (this.attempts.get(requestId) !== a) continue;
       if (a.deadline <= now) {
         this.attempts.delete(requestId);
-        a.target.onReply(synthetic(requestId, ErrorCode.TIMEOUT), a.context);
+        this.endAttempt(a, synthetic(requestId, ErrorCode.TIMEOUT));
       } else {
         this.nodeDown(a.nodeId);
       }
@@ -410,6 +439,20 @@ export class ClientEndpoint implements KvClientHost {
       clearInterval(this.sweeper);
       this.sweeper = undefined;
     }
+  }
+
+  /**
+   * Tells the target of `a`, just taken out of the table, its `reply`; `a` is kept for reuse
+   * first, holding nothing of its call (the target may start the next attempt at once).
+   */
+  private endAttempt(a: Attempt, reply: ClientReply): void {
+    const target = a.target;
+    const context = a.context;
+    a.request = NO_REQUEST;
+    a.target = NO_TARGET;
+    a.context = undefined;
+    if (this.spareAttempts.length < SPARE_ATTEMPTS_MAX) this.spareAttempts.push(a);
+    target.onReply(reply, context);
   }
 
   private nextRequestId(): number {

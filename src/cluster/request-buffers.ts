@@ -29,12 +29,6 @@ const SLOTS_PER_SLAB = 256;
  */
 export const REQUEST_SLOTS_MAX = 65_536;
 
-/** A request's memory: `bytes`, exactly as long as asked, and a writer windowed over them. */
-export interface RequestMemory {
-  readonly bytes: Uint8Array;
-  readonly writer: ByteWriter;
-}
-
 export class RequestBuffers {
   private readonly slabs: ArrayBuffer[] = [];
   /** One writer per slab, over all of it, windowed to each request written. */
@@ -43,7 +37,10 @@ export class RequestBuffers {
   private readonly slabIndex = new Map<ArrayBufferLike, number>();
   /** Free slots, by number (slab * SLOTS_PER_SLAB + slot in the slab). */
   private readonly free: number[] = [];
+  /** The view each slot was last handed out as: the next take of the slot at that size hands it out again. */
+  private readonly views: (Uint8Array | undefined)[] = [];
   private inUse = 0;
+  private writerValue: ByteWriter | undefined;
 
   constructor(readonly slotsMax: number = REQUEST_SLOTS_MAX) {
     if (!(Number.isSafeInteger(slotsMax) && slotsMax >= 0)) fail(`slotsMax ${slotsMax} is an integer >= 0`);
@@ -59,8 +56,12 @@ export class RequestBuffers {
     return this.slabs.length * SLOTS_PER_SLAB * REQUEST_SLOT_BYTES;
   }
 
-  /** Memory for a request of `sizeBytes`: a slot when one fits and is free, else its own. */
-  take(sizeBytes: number): RequestMemory {
+  /**
+   * Memory for a request of exactly `sizeBytes`: a slot when one fits and is free, else its
+   * own; {@link writer} writes it. Nothing is made for a slot taken again at the size it was
+   * last taken at (a client's puts are mostly of one size): its view is handed out again.
+   */
+  take(sizeBytes: number): Uint8Array {
     if (sizeBytes <= REQUEST_SLOT_BYTES) {
       const slot = this.free.pop() ?? this.newSlot();
       if (slot !== undefined) {
@@ -69,11 +70,23 @@ export class RequestBuffers {
         const offset = (slot % SLOTS_PER_SLAB) * REQUEST_SLOT_BYTES;
         const writer = this.writers[slab]!;
         writer.window(offset, sizeBytes);
-        return { bytes: new Uint8Array(this.slabs[slab]!, offset, sizeBytes), writer };
+        this.writerValue = writer;
+        let bytes = this.views[slot];
+        if (bytes === undefined || bytes.length !== sizeBytes) {
+          bytes = new Uint8Array(this.slabs[slab]!, offset, sizeBytes);
+          this.views[slot] = bytes;
+        }
+        return bytes;
       }
     }
     const bytes = new Uint8Array(sizeBytes);
-    return { bytes, writer: new ByteWriter(bytes) };
+    this.writerValue = new ByteWriter(bytes);
+    return bytes;
+  }
+
+  /** A writer over exactly the memory the last {@link take} returned. */
+  get writer(): ByteWriter {
+    return this.writerValue ?? fail('no memory taken yet');
   }
 
   /** Gives back memory from {@link take} once nothing will read it again; memory of its own is left to the collector. */

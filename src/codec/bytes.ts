@@ -287,3 +287,52 @@ export function putU32(target: Uint8Array, at: number, value: number): void {
 export function getU32(source: Uint8Array, at: number): number {
   return (source[at]! | (source[at + 1]! << 8) | (source[at + 2]! << 16)) + source[at + 3]! * 0x100_0000;
 }
+
+/**
+ * Contents up to this many bytes are copied word by word by {@link ByteCopier}: 10 ns for
+ * 16 bytes and 40 for 144 against some 50 for a `set` of a new view, which is cheaper past
+ * some 180 bytes (measured on Node.js 20 and 24).
+ */
+export const WORD_COPY_BYTES_MAX = 160;
+
+/**
+ * Copies byte ranges between arrays with no object made per copy, for the paths that copy
+ * every put (into the state machine's slabs, into a leader's batch): `dst.set(src.subarray())`
+ * made a view per copy, the largest share of what those paths allocated. Ranges up to
+ * WORD_COPY_BYTES_MAX go four bytes at a time through DataViews. The view of the source is
+ * kept from one copy to the next while the source is the same array (a ring's memory, the
+ * keys and values of one entry), so it holds on to that array until {@link forgetSource}.
+ */
+export class ByteCopier {
+  private source: Uint8Array | undefined;
+  private sourceView: DataView | undefined;
+
+  /** Copies src[from, from + length) to dst[at...]; `dstView` is a DataView of exactly dst's bytes. */
+  copy(src: Uint8Array, from: number, dst: Uint8Array, dstView: DataView, at: number, length: number): void {
+    if (length > WORD_COPY_BYTES_MAX) {
+      dst.set(src.subarray(from, from + length), at);
+      return;
+    }
+    if (src !== this.source) {
+      this.source = src;
+      this.sourceView = new DataView(src.buffer, src.byteOffset, src.byteLength);
+    }
+    const view = this.sourceView!;
+    let i = 0;
+    for (; i + 8 <= length; i += 8) {
+      dstView.setInt32(at + i, view.getInt32(from + i, true), true);
+      dstView.setInt32(at + i + 4, view.getInt32(from + i + 4, true), true);
+    }
+    if (i + 4 <= length) {
+      dstView.setInt32(at + i, view.getInt32(from + i, true), true);
+      i += 4;
+    }
+    for (; i < length; i++) dst[at + i] = src[from + i]!;
+  }
+
+  /** Lets go of the last source array (the caller is done copying from it). */
+  forgetSource(): void {
+    this.source = undefined;
+    this.sourceView = undefined;
+  }
+}

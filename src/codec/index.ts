@@ -1,5 +1,6 @@
 export {
   BYTES_LENGTH_PREFIX_BYTES,
+  ByteCopier,
   ByteReader,
   ByteWriter,
   DecodeError,
@@ -7,6 +8,7 @@ export {
   putU32,
   U32_MAX,
   U64_MAX,
+  WORD_COPY_BYTES_MAX,
 } from './bytes.ts';
 export type { DecodeErrorReason } from './bytes.ts';
 export {

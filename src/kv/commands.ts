@@ -49,7 +49,7 @@
  */
 
 import { fail } from '../base/index.ts';
-import { ByteReader, ByteWriter, DecodeError, putU32 } from '../codec/index.ts';
+import { ByteCopier, ByteReader, ByteWriter, DecodeError, putU32 } from '../codec/index.ts';
 import { KvError, KvErrorCode } from './errors.ts';
 import { KV_KEY_BYTES_MAX, KV_REQUEST_BYTES_MAX, KV_VALUE_BYTES_MAX } from './limits.ts';
 import { encodedTxnBytes, readTxn, validateTxn, writeTxn, type KvTxn } from './txn.ts';
@@ -205,6 +205,29 @@ export function writeKvRequest(writer: ByteWriter, req: KvLogRequest): void {
   writer.u32(clientIdHigh);
   writer.u64Number(req.seq);
   writeCommandBody(writer, req.command);
+}
+
+/** Bytes of a put of a key and a value of these lengths, as {@link writeKvPut} writes it. */
+export function encodedKvPutBytes(keyLength: number, valueLength: number, lease: number | undefined): number {
+  return REQUEST_HEADER_BYTES + LENGTH_PREFIX_BYTES + keyLength + LENGTH_PREFIX_BYTES + valueLength + (lease === undefined ? 0 : 8);
+}
+
+/**
+ * Writes the put of `key` (its bytes, or a string the caller knows to be ASCII) as
+ * {@link writeKvRequest} writes `{ clientId: 1, seq: 1, command: put }`, with no command
+ * object and no array for a string key: a client's path for every put. The caller has
+ * checked the lengths; the session is set later ({@link setKvRequestSession}).
+ */
+export function writeKvPut(writer: ByteWriter, key: Uint8Array | string, value: Uint8Array, lease: number | undefined): void {
+  writer.u8(KV_REQUEST_FORMAT_VERSION);
+  writer.u8(lease === undefined ? OP_TAG.put : OP_TAG['put-lease']);
+  writer.u32(1);
+  writer.u32(0);
+  writer.u64Number(1);
+  if (typeof key === 'string') writer.ascii(key);
+  else writer.bytes(key);
+  writer.bytes(value);
+  if (lease !== undefined) writer.u64Number(lease);
 }
 
 /** Where a session request's clientId sits (seq follows at +8). */
@@ -640,6 +663,8 @@ export function isKvBatch(data: Uint8Array): boolean {
 export class KvBatchBuilder {
   private buffer: Uint8Array;
   private view: DataView;
+  /** Copies each request in with no object made (it holds the last memory copied from until finish). */
+  private readonly copier = new ByteCopier();
   private lengthBytes = KV_BATCH_HEADER_BYTES;
   private countValue = 0;
 
@@ -661,7 +686,7 @@ export class KvBatchBuilder {
     const needed = this.lengthBytes + LENGTH_PREFIX_BYTES + length;
     if (needed > this.buffer.length) this.grow(needed);
     this.view.setUint32(this.lengthBytes, length, true);
-    this.buffer.set(memory.subarray(offset, offset + length), this.lengthBytes + LENGTH_PREFIX_BYTES);
+    this.copier.copy(memory, offset, this.buffer, this.view, this.lengthBytes + LENGTH_PREFIX_BYTES, length);
     this.lengthBytes = needed;
     this.countValue++;
   }
@@ -672,6 +697,7 @@ export class KvBatchBuilder {
     this.buffer[0] = KV_BATCH_FORMAT_VERSION;
     this.view.setUint32(1, this.countValue, true);
     const out = this.buffer.slice(0, this.lengthBytes);
+    this.copier.forgetSource();
     this.lengthBytes = KV_BATCH_HEADER_BYTES;
     this.countValue = 0;
     return out;
@@ -686,29 +712,36 @@ export class KvBatchBuilder {
 }
 
 /**
+ * Checks that a batch's framing is whole: a header, then `count` length-prefixed requests
+ * that tile the rest exactly. Throws KvError CORRUPT_COMMAND if not; returns the count.
+ */
+export function checkKvBatchFraming(data: Uint8Array): number {
+  if (data.length < KV_BATCH_HEADER_BYTES || data[0] !== KV_BATCH_FORMAT_VERSION) corruptBatch('not a batch');
+  const count = u32At(data, 1);
+  if (count === 0 || count > KV_BATCH_REQUESTS_MAX) corruptBatch(`count ${count} is out of range`);
+  let at = KV_BATCH_HEADER_BYTES;
+  for (let i = 0; i < count; i++) {
+    if (at + LENGTH_PREFIX_BYTES > data.length) corruptBatch(`request ${i} header runs past the end`);
+    at += LENGTH_PREFIX_BYTES + u32At(data, at);
+    if (at > data.length) corruptBatch(`request ${i} runs past the end`);
+  }
+  if (at !== data.length) corruptBatch(`${data.length - at} bytes after the last request`);
+  return count;
+}
+
+function corruptBatch(message: string): never {
+  throw new KvError(KvErrorCode.CORRUPT_COMMAND, `corrupt KV batch: ${message}`);
+}
+
+/**
  * Calls `visit` with a view of each encoded request in a batch, in order. Throws KvError
  * CORRUPT_COMMAND if the framing is broken (checked before any request is visited).
  */
 export function forEachKvBatchRequest(data: Uint8Array, visit: (request: Uint8Array, position: number) => void): void {
-  const fail = (message: string): never => {
-    throw new KvError(KvErrorCode.CORRUPT_COMMAND, `corrupt KV batch: ${message}`);
-  };
-  if (data.length < KV_BATCH_HEADER_BYTES || data[0] !== KV_BATCH_FORMAT_VERSION) fail('not a batch');
-  const view = new DataView(data.buffer, data.byteOffset, data.byteLength);
-  const count = view.getUint32(1, true);
-  if (count === 0 || count > KV_BATCH_REQUESTS_MAX) fail(`count ${count} is out of range`);
-  // First pass: the frames tile the data exactly.
+  const count = checkKvBatchFraming(data);
   let at = KV_BATCH_HEADER_BYTES;
   for (let i = 0; i < count; i++) {
-    if (at + LENGTH_PREFIX_BYTES > data.length) fail(`request ${i} header runs past the end`);
-    const length = view.getUint32(at, true);
-    at += LENGTH_PREFIX_BYTES + length;
-    if (at > data.length) fail(`request ${i} runs past the end`);
-  }
-  if (at !== data.length) fail(`${data.length - at} bytes after the last request`);
-  at = KV_BATCH_HEADER_BYTES;
-  for (let i = 0; i < count; i++) {
-    const length = view.getUint32(at, true);
+    const length = u32At(data, at);
     visit(data.subarray(at + LENGTH_PREFIX_BYTES, at + LENGTH_PREFIX_BYTES + length), i);
     at += LENGTH_PREFIX_BYTES + length;
   }

@@ -78,7 +78,7 @@ import { APP_RESULT_BYTES_MAX, APP_SNAPSHOT_BYTES_MAX, appSnapshotBytes, errorOu
 import { Buffer } from 'node:buffer';
 import { crc32 } from 'node:zlib';
 import { ByteReader, ByteWriter, DecodeError, U32_MAX } from '../codec/index.ts';
-import { decodeKvRequestInPlace, forEachKvBatchRequest, KV_BATCH_HEADER_BYTES, isKvRegisterClientsRequest, isKvSessionRequest, KV_KEY_BYTES_MAX, KV_VALUE_BYTES_MAX, readKvPutInPlace, type KvPutFields } from './commands.ts';
+import { checkKvBatchFraming, decodeKvRequestInPlace, KV_BATCH_HEADER_BYTES, isKvRegisterClientsRequest, isKvSessionRequest, KV_KEY_BYTES_MAX, KV_VALUE_BYTES_MAX, readKvPutInPlace, type KvPutFields } from './commands.ts';
 import { ByteSlabs, type Slab } from './byte-slabs.ts';
 import { compareHolds, encodeTxnResult, getResultBytes, KV_TXN_READ_BYTES_MAX, KV_TXN_RESULT_BYTES_MAX, type KvTxn, type TxnOpResult } from './txn.ts';
 import { rangeEntryBytes } from './range.ts';
@@ -389,38 +389,46 @@ export class KvStateMachine {
    */
   apply(index: number, data: Uint8Array): KvApplyOutcome {
     this.assertNextIndex(index);
+    let outcome: KvApplyOutcome;
     if (readKvPutInPlace(data, 0, data.length, this.put)) {
       this.appliedIndexValue = index;
       this.positionNext = 0;
-      return this.applyPut(index, data, this.put);
+      outcome = this.applyPut(index, data, this.put, true)!;
+    } else {
+      const request = decodeKvRequestInPlace(data);
+      this.appliedIndexValue = index;
+      this.positionNext = 0;
+      outcome = this.applyDecoded(index, request);
     }
-    const request = decodeKvRequestInPlace(data);
-    this.appliedIndexValue = index;
-    this.positionNext = 0;
-    return this.applyDecoded(index, request);
+    this.slabs.forgetSource();
+    return outcome;
   }
 
   /**
    * Applies a batch entry (see `KvBatchBuilder`): each request in order, as `apply` would.
    * A request that does not decode changes nothing and gets status 'invalid' (the same on
    * every replica); a batch whose framing is broken throws CORRUPT_COMMAND and changes nothing.
+   * With `outcomes` false (a replica that answers none of the batch's writes), none are made
+   * and the array returned is empty.
    */
-  applyBatch(index: number, data: Uint8Array): KvApplyOutcome[] {
+  applyBatch(index: number, data: Uint8Array, outcomes = true): KvApplyOutcome[] {
     this.assertNextIndex(index);
     // The framing is checked whole first (a broken one throws and changes nothing).
-    forEachKvBatchRequest(data, () => {});
+    checkKvBatchFraming(data);
     this.appliedIndexValue = index;
     this.positionNext = 0;
-    const outcomes: KvApplyOutcome[] = [];
+    const told: KvApplyOutcome[] = [];
     let at = KV_BATCH_HEADER_BYTES;
     while (at < data.length) {
       const length = (data[at]! | (data[at + 1]! << 8) | (data[at + 2]! << 16)) + data[at + 3]! * 0x100_0000;
       at += 4;
       // A plain put is applied from its bytes where they lie; anything else is decoded first.
-      outcomes.push(readKvPutInPlace(data, at, length, this.put) ? this.applyPut(index, data, this.put) : this.applyEncoded(index, data.subarray(at, at + length)));
+      const outcome = readKvPutInPlace(data, at, length, this.put) ? this.applyPut(index, data, this.put, outcomes) : this.applyEncoded(index, data.subarray(at, at + length));
+      if (outcomes) told.push(outcome!);
       at += length;
     }
-    return outcomes;
+    this.slabs.forgetSource();
+    return told;
   }
 
   /** Decodes and applies one request of a batch: one that does not decode changes nothing ('invalid'). */
@@ -435,8 +443,11 @@ export class KvStateMachine {
     return this.applyDecoded(index, request);
   }
 
-  /** A put read in place (readKvPutInPlace): as applyRequest and execute do for one decoded. */
-  private applyPut(index: number, data: Uint8Array, put: KvPutFields): KvApplyOutcome {
+  /**
+   * A put read in place (readKvPutInPlace): as applyRequest and execute do for one decoded.
+   * Its outcome; undefined if it applied and `told` is false (nobody answers it here).
+   */
+  private applyPut(index: number, data: Uint8Array, put: KvPutFields, told: boolean): KvApplyOutcome | undefined {
     const { clientId, seq } = put;
     const session = this.sessions.get(clientId);
     const refusal = sessionRefusal(session, clientId, seq);
@@ -444,7 +455,7 @@ export class KvStateMachine {
     const e = this.write(keyStringAt(data, put.keyAt, put.keyLength), data, put.keyAt, put.keyLength, data, put.valueAt, put.valueLength, index, 0);
     this.recordSession(session, clientId, seq, index, RESULT_PUT);
     this.notifyWrite(index, e);
-    return { clientId, seq, result: RESULT_PUT, status: 'applied' };
+    return told ? { clientId, seq, result: RESULT_PUT, status: 'applied' } : undefined;
   }
 
   private applyDecoded(index: number, request: KvLogRequest): KvApplyOutcome {
@@ -1185,6 +1196,7 @@ export class KvStateMachine {
       this.ordered.set(id, entry);
       previousKey = id;
     }
+    this.slabs.forgetSource();
     return leases;
   }
 }

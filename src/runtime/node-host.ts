@@ -790,7 +790,8 @@ export class NodeHost {
       this.kvMachine.apply(e.index, e.data);
       return;
     }
-    this.writes.settle(e, this.kvMachine.applyBatch(e.index, e.data));
+    // Outcomes only where writes wait for them: a follower makes none.
+    this.writes.settle(e, this.kvMachine.applyBatch(e.index, e.data, this.writes.proposedAt(e.index)));
   }
 
   private maybeSnapshot(): void {

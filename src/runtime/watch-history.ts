@@ -181,8 +181,11 @@ export class WatchHistory implements KvChangeSink {
       if (p >= this.keys.length) p -= this.keys.length;
       keys[k] = this.keys[p];
       valueBytes[k] = this.valueBytes[p];
-      numbers.set(this.numbers.subarray(p * SLOT_NUMBERS, (p + 1) * SLOT_NUMBERS), k * SLOT_NUMBERS);
     }
+    // The held slots are at most two runs: from the head to the end, then from the start.
+    const firstRun = Math.min(this.size, this.keys.length - this.head);
+    numbers.set(this.numbers.subarray(this.head * SLOT_NUMBERS, (this.head + firstRun) * SLOT_NUMBERS), 0);
+    numbers.set(this.numbers.subarray(0, (this.size - firstRun) * SLOT_NUMBERS), firstRun * SLOT_NUMBERS);
     this.keys = keys;
     this.valueBytes = valueBytes;
     this.numbers = numbers;

@@ -66,6 +66,11 @@ export class WriteBatcher {
     this.pending.set(index, { term: this.raft.term, requestIds });
   }
 
+  /** Whether this node proposed a batch at `index` that is not settled yet: its writes wait for their outcomes. */
+  proposedAt(index: number): boolean {
+    return this.pending.has(index);
+  }
+
   /**
    * Answers the writes of the batch entry `e`, now applied with `outcomes` (one per write),
    * if this node proposed it: each with its outcome if `e` is the entry it proposed, with

@@ -82,9 +82,9 @@ class SplitTxnStateMachine extends KvStateMachine {
     return outcome;
   }
 
-  override applyBatch(index: number, data: Uint8Array): KvApplyOutcome[] {
+  override applyBatch(index: number, data: Uint8Array, told = true): KvApplyOutcome[] {
     const carried = this.take();
-    const outcomes = super.applyBatch(index, data);
+    const outcomes = super.applyBatch(index, data, told);
     this.late(index, carried);
     return outcomes;
   }

@@ -17,12 +17,18 @@ import { refused, start, stopAfterEach } from './helpers.ts';
 
 stopAfterEach();
 
+/** A take and the writer over what it took. */
+function take(pool: RequestBuffers, sizeBytes: number): { bytes: Uint8Array; writer: RequestBuffers['writer'] } {
+  const bytes = pool.take(sizeBytes);
+  return { bytes, writer: pool.writer };
+}
+
 describe('RequestBuffers', () => {
   it('hands out memory exactly as long as asked, from slots up to its bound and of its own beyond', () => {
     const pool = new RequestBuffers(300);
     const taken = [];
     for (let i = 0; i < 300; i++) {
-      const m = pool.take(1 + (i % REQUEST_SLOT_BYTES));
+      const m = take(pool, 1 + (i % REQUEST_SLOT_BYTES));
       expect(m.bytes.length).toBe(1 + (i % REQUEST_SLOT_BYTES));
       expect(m.writer.remainingBytes).toBe(m.bytes.length);
       taken.push(m);
@@ -35,7 +41,7 @@ describe('RequestBuffers', () => {
     taken.forEach((m, i) => expect(m.bytes.every((b) => b === (i & 0xff))).toBe(true));
     // At the bound, and for a request larger than a slot: memory of its own, exactly as long.
     for (const size of [10, REQUEST_SLOT_BYTES + 1, 100_000]) {
-      const own = pool.take(size);
+      const own = take(pool, size);
       expect(own.bytes.length).toBe(size);
       expect(own.writer.remainingBytes).toBe(size);
       pool.give(own.bytes);
@@ -45,17 +51,26 @@ describe('RequestBuffers', () => {
     // Given back, a slot is taken again (the last given first), with no new slab.
     pool.give(taken[7]!.bytes);
     expect(pool.slotsInUse).toBe(299);
-    const again = pool.take(REQUEST_SLOT_BYTES);
+    const again = take(pool, REQUEST_SLOT_BYTES);
     expect(again.bytes.buffer).toBe(taken[7]!.bytes.buffer);
     expect(again.bytes.byteOffset).toBe(taken[7]!.bytes.byteOffset);
+    expect(again.bytes.length).toBe(REQUEST_SLOT_BYTES);
+    expect(again.writer.remainingBytes).toBe(REQUEST_SLOT_BYTES);
     expect(pool.slabBytes).toBe(2 * 256 * REQUEST_SLOT_BYTES);
+    // Taken again at the size it was last taken at, a slot is handed out as the same view; at another size, as a new one.
+    pool.give(again.bytes);
+    expect(pool.take(REQUEST_SLOT_BYTES)).toBe(again.bytes);
+    pool.give(again.bytes);
+    const shorter = pool.take(REQUEST_SLOT_BYTES - 1);
+    expect(shorter).not.toBe(again.bytes);
+    expect([shorter.byteOffset, shorter.length]).toEqual([again.bytes.byteOffset, REQUEST_SLOT_BYTES - 1]);
   });
 
   it('refuses memory given back twice once no slot is in use', () => {
     const pool = new RequestBuffers(4);
     const m = pool.take(8);
-    pool.give(m.bytes);
-    expect(() => pool.give(m.bytes)).toThrow(/slot in use/);
+    pool.give(m);
+    expect(() => pool.give(m)).toThrow(/slot in use/);
   });
 });
 
@@ -107,6 +122,42 @@ describe('a write in reused memory', () => {
       expect(sent.filter((v) => v === 0xaa)).toHaveLength(1);
       expect(sent.filter((v) => v === 0xbb)).toHaveLength(1);
       expect(sent.indexOf(0xaa)).toBeLessThan(sent.indexOf(0xbb));
+      endpoint.close();
+      for (const f of fillers) await f.catch((e: unknown) => expect((e as RingraftError).code).toBe(ErrorCode.CLOSED));
+    } finally {
+      endpoint.close();
+    }
+  });
+
+  it('still queued behind a full ring when its call timed out, a read goes out as itself, not as the next call that took its attempt', async () => {
+    const { endpoint, kv, requests, reply } = handNode({ requestRingBytes: 1024, requestTimeoutMs: 60_000 });
+    /** The key of every read the node has been sent, and the request ids of all reads. */
+    const keys: string[] = [];
+    const ids: number[] = [];
+    const serve = (): number =>
+      requests.drain((frame) => {
+        const req = decodeRequest(frame);
+        if (req.kind !== 'read') return;
+        ids.push(req.requestId);
+        const key = new TextDecoder().decode(req.key);
+        keys.push(key);
+        if (key === 'f') reply({ kind: 'read', requestId: req.requestId, value: undefined, index: 1 });
+      });
+    try {
+      const key = (k: string): string => k.padEnd(150, '.');
+      // Reads that fill the ring (some six of these fit), answered only at the end.
+      const fillers = Array.from({ length: 8 }, () => kv.get(key('f'), { timeoutMs: 10_000 }));
+      // A queues and times out; its attempt is ended, and B's takes its place.
+      expect((await refused(kv.get(key('a'), { timeoutMs: 60 }))).code).toBe(ErrorCode.TIMEOUT);
+      const b = refused(kv.get(key('b'), { timeoutMs: 60 }));
+      expect((await b).code).toBe(ErrorCode.TIMEOUT);
+      for (let quiet = 0; quiet < 10; ) {
+        quiet = serve() > 0 ? 0 : quiet + 1;
+        await new Promise((r) => setTimeout(r, 5));
+      }
+      expect(keys.filter((k) => k === key('a'))).toHaveLength(1);
+      expect(keys.filter((k) => k === key('b'))).toHaveLength(1);
+      expect(new Set(ids).size).toBe(ids.length);
       endpoint.close();
       for (const f of fillers) await f.catch((e: unknown) => expect((e as RingraftError).code).toBe(ErrorCode.CLOSED));
     } finally {

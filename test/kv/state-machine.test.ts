@@ -825,6 +825,26 @@ describe('batch entries (many requests in one log entry)', () => {
     expect(m.appliedIndex).toBe(1);
   });
 
+  it('makes no outcomes for a replica that answers nobody, and changes the same as one that does', () => {
+    const batches = [
+      batchOf([request(1, 1, put('a', '1')), request(2, 1, put('b', '2')), request(3, 1, cas('a', '1', '3'))]),
+      // A duplicate, a stale retry, an expired session, a new key, a delete.
+      batchOf([request(1, 1, put('a', '1')), request(2, 2, put('b', '4')), request(2, 1, put('b', 'stale')), request(9, 5, put('z', '9')), request(4, 1, put('c', '5')), request(3, 2, del('b'))]),
+    ];
+    const told = new KvStateMachine();
+    const untold = new KvStateMachine();
+    const changes: [KvChange[], KvChange[]] = [[], []];
+    told.onChange((c) => changes[0].push(c));
+    untold.onChange((c) => changes[1].push(c));
+    batches.forEach((b, i) => {
+      expect(told.applyBatch(i + 1, b)).toHaveLength(b === batches[0] ? 3 : 6);
+      expect(untold.applyBatch(i + 1, b, false)).toEqual([]);
+    });
+    expect(untold.snapshot()).toEqual(told.snapshot());
+    expect(changes[1]).toEqual(changes[0]);
+    expect(changes[0].length).toBeGreaterThan(0);
+  });
+
   it('deduplicates a retried request inside a later batch', () => {
     const m = new KvStateMachine();
     m.applyBatch(1, batchOf([request(1, 1, put('a', 'x'))]));
