@@ -758,11 +758,17 @@ export class KvClient {
     const target = this.firstTargetOf(call);
     if (call.signal !== undefined || target === undefined || this.host.isClosed) return this.rest(call, undefined) as Promise<T>;
     call.target = target;
-    return new Promise<T>((resolve, reject) => {
-      call.resolve = resolve as (value: unknown) => void;
-      call.reject = reject;
+    // No closure of our own per call: the promise's resolving functions are all it makes.
+    const promise = new Promise<T>(takeResolvers);
+    call.resolve = takenResolve;
+    call.reject = takenReject;
+    takenResolve = takenReject = ignore;
+    try {
       this.host.attempt(target, call.request, this.attemptDeadline(call, now), this.firstReplies, call);
-    });
+    } catch (error) {
+      call.reject(error);
+    }
+    return promise;
   }
 
   /** The target of every first attempt. */
@@ -1256,6 +1262,17 @@ class Call implements CallPlan {
 }
 
 function ignore(): void {}
+
+/**
+ * The resolving functions of the promise just made with {@link takeResolvers} as its
+ * executor, which the Promise constructor runs at once: a promise with no closure made for it.
+ */
+let takenResolve: (value: unknown) => void = ignore;
+let takenReject: (error: unknown) => void = ignore;
+function takeResolvers(resolve: (value: never) => void, reject: (error: unknown) => void): void {
+  takenResolve = resolve as (value: unknown) => void;
+  takenReject = reject;
+}
 
 /** A target that resolves the promise it is given as context with the reply. */
 const RESOLVE_REPLY: ReplyTarget<(reply: ClientReply) => void> = { onReply: (reply, resolve) => resolve(reply) };

@@ -290,10 +290,11 @@ export function getU32(source: Uint8Array, at: number): number {
 
 /**
  * Contents up to this many bytes are copied word by word by {@link ByteCopier}: 10 ns for
- * 16 bytes and 40 for 144 against some 50 for a `set` of a new view, which is cheaper past
- * some 180 bytes (measured on Node.js 20 and 24).
+ * 16 bytes, 40 for 144 and 48 to 50 for 170 (a put of a 16-byte key and a 128-byte value)
+ * against 45 to 60 for a `set` of a new view, which is cheaper past some 200 bytes even
+ * before the collector's share (measured on Node.js 20 and 24).
  */
-export const WORD_COPY_BYTES_MAX = 160;
+export const WORD_COPY_BYTES_MAX = 192;
 
 /**
  * Copies byte ranges between arrays with no object made per copy, for the paths that copy

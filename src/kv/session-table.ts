@@ -18,6 +18,27 @@
 import { fail } from '../base/index.ts';
 import type { KvResult } from './commands.ts';
 
+/**
+ * The first client id register-clients hands out. Ids below it belong to callers that pick
+ * their own (the simulator, tests) and to logs of earlier builds (u32 ids), so registered
+ * ids never meet them. 2^53 - 2^32 ids remain: at 27,000 new ids a second (the rate of a
+ * client churning through sessions that ran 32-bit ids out in two days) some 10,000 years,
+ * at a million a second some 285.
+ */
+export const KV_CLIENT_ID_REGISTERED_FIRST = 2 ** 32;
+
+/**
+ * The Map key of a client id: registered ids (from KV_CLIENT_ID_REGISTERED_FIRST on) as small
+ * negative integers, which V8 keeps unboxed. As they are, such ids are above 2^31, and each
+ * lookup made a heap number of its id (on every replica, for every write). Ids below
+ * KV_CLIENT_ID_REGISTERED_FIRST are their own key, and ids 2^31 or more past it too, so that
+ * no two ids share a key.
+ */
+export function sessionKeyOf(clientId: number): number {
+  const past = clientId - KV_CLIENT_ID_REGISTERED_FIRST;
+  return past >= 0 && past < 0x8000_0000 ? -1 - past : clientId;
+}
+
 export interface KvSession {
   readonly clientId: number;
   /** The highest seq applied for this client. */
@@ -41,21 +62,21 @@ export class SessionTable {
   }
 
   get(clientId: number): KvSession | undefined {
-    return this.byId.get(clientId);
+    return this.byId.get(sessionKeyOf(clientId));
   }
 
   has(clientId: number): boolean {
-    return this.byId.has(clientId);
+    return this.byId.has(sessionKeyOf(clientId));
   }
 
   /** Adds a new session, as the most recently written. */
   add(clientId: number, lastSeq: number, lastIndex: number, result: KvResult): KvSession {
-    if (this.byId.has(clientId)) fail(`session ${clientId} is new`);
+    if (this.byId.has(sessionKeyOf(clientId))) fail(`session ${clientId} is new`);
     const session: KvSession = { clientId, lastSeq, lastIndex, result, older: this.newest, newer: undefined };
     if (this.newest === undefined) this.oldest = session;
     else this.newest.newer = session;
     this.newest = session;
-    this.byId.set(clientId, session);
+    this.byId.set(sessionKeyOf(clientId), session);
     return session;
   }
 
@@ -82,7 +103,7 @@ export class SessionTable {
     if (this.oldest === undefined) this.newest = undefined;
     else this.oldest.older = undefined;
     oldest.newer = undefined;
-    this.byId.delete(oldest.clientId);
+    this.byId.delete(sessionKeyOf(oldest.clientId));
     return oldest;
   }
 

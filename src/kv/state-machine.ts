@@ -83,7 +83,7 @@ import { ByteSlabs, type Slab } from './byte-slabs.ts';
 import { compareHolds, encodeTxnResult, getResultBytes, KV_TXN_READ_BYTES_MAX, KV_TXN_RESULT_BYTES_MAX, type KvTxn, type TxnOpResult } from './txn.ts';
 import { rangeEntryBytes } from './range.ts';
 import { LeaseTable, type LeaseInfo } from './leases.ts';
-import { SessionTable, type KvSession } from './session-table.ts';
+import { KV_CLIENT_ID_REGISTERED_FIRST, SessionTable, type KvSession } from './session-table.ts';
 import type { KvCommand, KvLogRequest, KvResult, KvWriteResult } from './commands.ts';
 import { KvError, KvErrorCode } from './errors.ts';
 import { checkRedisCommand, REDIS_READ_REPLY_BYTES_MAX, REDIS_WRITE_REPLY_BYTES_MAX, runRedis, runRedisReads, type RedisStore } from './redis.ts';
@@ -166,14 +166,7 @@ const KV_SNAPSHOT_FORMAT_VERSION_NO_REVISIONS = 2;
 const KV_SNAPSHOT_FORMAT_VERSION_NO_LEASES = 3;
 /** Bytes of an entry's revisions and lease in a snapshot: createIndex, modIndex, version, lease. */
 const SNAPSHOT_REVISION_BYTES = 4 * 8;
-/**
- * The first client id register-clients hands out. Ids below it belong to callers that pick
- * their own (the simulator, tests) and to logs of earlier builds (u32 ids), so registered
- * ids never meet them. 2^53 - 2^32 ids remain: at 27,000 new ids a second (the rate of a
- * client churning through sessions that ran 32-bit ids out in two days) some 10,000 years,
- * at a million a second some 285.
- */
-export const KV_CLIENT_ID_REGISTERED_FIRST = 2 ** 32;
+export { KV_CLIENT_ID_REGISTERED_FIRST } from './session-table.ts';
 
 /** "RKVS" in ASCII. */
 const SNAPSHOT_MAGIC = Uint8Array.of(0x52, 0x4b, 0x56, 0x53);

@@ -5,11 +5,36 @@
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { SessionTable } from '../../src/kv/session-table.ts';
+import { KV_CLIENT_ID_REGISTERED_FIRST, SessionTable, sessionKeyOf } from '../../src/kv/session-table.ts';
 
 type Op = { kind: 'write'; id: number } | { kind: 'evict' };
 
 describe('SessionTable', () => {
+  it('keys every client id apart, registered ones as small integers', () => {
+    const edge = KV_CLIENT_ID_REGISTERED_FIRST + 0x8000_0000;
+    const idArb = fc.oneof(
+      fc.integer({ min: 1, max: 0x8000_0000 }),
+      fc.integer({ min: KV_CLIENT_ID_REGISTERED_FIRST - 4, max: KV_CLIENT_ID_REGISTERED_FIRST + 4 }),
+      fc.integer({ min: edge - 4, max: edge + 4 }),
+      fc.integer({ min: KV_CLIENT_ID_REGISTERED_FIRST, max: Number.MAX_SAFE_INTEGER }),
+      fc.constantFrom(1, 2 ** 31 - 1, 2 ** 31, 2 ** 32 - 1, Number.MAX_SAFE_INTEGER),
+    );
+    fc.assert(
+      fc.property(fc.uniqueArray(idArb, { maxLength: 60 }), (ids) => {
+        const keys = ids.map(sessionKeyOf);
+        expect(new Set(keys).size).toBe(ids.length);
+        for (const id of ids) if (id >= KV_CLIENT_ID_REGISTERED_FIRST && id < edge) expect(sessionKeyOf(id)).toBe(sessionKeyOf(id) | 0);
+        // The table finds each by its id, and evicts them in the order they came.
+        const table = new SessionTable();
+        ids.forEach((id, i) => table.add(id, 1, i, { op: 'put' }));
+        for (const id of ids) expect(table.get(id)?.clientId).toBe(id);
+        for (const id of ids) expect(table.evictOldest().clientId).toBe(id);
+        expect(table.size).toBe(0);
+      }),
+      { numRuns: 500 },
+    );
+  });
+
   it('keeps the sessions in the order of their last write, as a Map with delete and set does', () => {
     const opArb: fc.Arbitrary<Op> = fc.oneof(
       { weight: 6, arbitrary: fc.record({ kind: fc.constant('write' as const), id: fc.integer({ min: 1, max: 12 }) }) },
