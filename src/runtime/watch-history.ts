@@ -15,7 +15,7 @@
  *
  * Changes [floorIndex, ...) are held in order of (index, position) in a ring: the change
  * at position k from the oldest is in slot `(head + k) % capacity`. The ring grows by
- * doubling up to `changesMax` slots and is not copied after that, so a push costs eight
+ * doubling up to `changesMax` slots and is not copied after that, so a push costs nine
  * stores and no allocation.
  *
  * ```
@@ -32,17 +32,22 @@ import type { KvChange, KvChangeSink } from '../kv/index.ts';
 
 /**
  * What one change counts for beyond its key and value bytes: its slot in the ring (two
- * references and six numbers, 64 bytes) and the key's view, which only the history holds
+ * references and seven numbers, 72 bytes) and the key's view, which only the history holds
  * once its key is deleted, so that a history of tiny changes is bounded in bytes too.
  */
 export const WATCH_CHANGE_OVERHEAD_BYTES = 128;
 const RING_SLOTS_MIN = 64;
-/** Numbers per slot in `numbers`: index, position, createIndex, version, valueAt, valueLength. */
-const SLOT_NUMBERS = 6;
+/**
+ * Numbers per slot in `numbers`: index, position, createIndex, version, valueAt, valueLength,
+ * and the bytes the change counts for (so that forgetting the oldest reads only this array,
+ * which it walks in order, and not its key: a key pushed tens of thousands of changes ago is
+ * out of the cache, and every apply forgets one once the history is full).
+ */
+const SLOT_NUMBERS = 7;
 
 /**
  * Held as struct of arrays, not as an object per change: a push stores two references and
- * six numbers and makes nothing, so the history costs the state machine's apply no
+ * seven numbers and makes nothing, so the history costs the state machine's apply no
  * allocation (an object per change, kept, cost some 0.15 µs of CPU per put in the collector).
  */
 export class WatchHistory implements KvChangeSink {
@@ -107,8 +112,10 @@ export class WatchHistory implements KvChangeSink {
     n[at + 3] = version;
     n[at + 4] = valueAt;
     n[at + 5] = valueLength;
+    const bytes = key.length + valueLength + WATCH_CHANGE_OVERHEAD_BYTES;
+    n[at + 6] = bytes;
     this.size++;
-    this.bytes += key.length + valueLength + WATCH_CHANGE_OVERHEAD_BYTES;
+    this.bytes += bytes;
     while (this.size > 0 && this.bytes > this.bytesMax) this.dropOldest();
   }
 
@@ -157,7 +164,7 @@ export class WatchHistory implements KvChangeSink {
   private dropOldest(): void {
     const p = this.head;
     const at = p * SLOT_NUMBERS;
-    this.bytes -= this.keys[p]!.length + this.numbers[at + 5]! + WATCH_CHANGE_OVERHEAD_BYTES;
+    this.bytes -= this.numbers[at + 6]!;
     this.floor = this.numbers[at]!;
     // Let the arrays go (a value overwritten since, and its slab, may then be collected).
     this.keys[p] = undefined;
