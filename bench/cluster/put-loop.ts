@@ -7,6 +7,8 @@
  * of a plain loop. `--plain` runs a user's own loop instead of the benchmark's driver: `N`
  * async functions that each await one call after another, with no clock and no histogram
  * (throughput and CPU only), to show that the driver gets nothing such a loop does not.
+ * `--op txn --txn-puts N`: each call is one transaction of N puts (the batched call), and
+ * throughput and CPU are counted in puts, not calls.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -19,29 +21,34 @@ import { threadDeltas, threadTimes } from '../shared/thread-cpu.ts';
 
 async function main(): Promise<void> {
   const { values } = parseArgs({
-    options: { op: { type: 'string', default: 'put' }, ms: { type: 'string', default: '4000' }, 'in-flight': { type: 'string', default: '256' }, 'node-threads': { type: 'string' }, durable: { type: 'boolean', default: false }, 'sync-inline': { type: 'boolean', default: false }, plain: { type: 'boolean', default: false } },
+    options: { op: { type: 'string', default: 'put' }, 'txn-puts': { type: 'string', default: '16' }, ms: { type: 'string', default: '4000' }, 'in-flight': { type: 'string', default: '256' }, 'node-threads': { type: 'string' }, durable: { type: 'boolean', default: false }, 'sync-inline': { type: 'boolean', default: false }, plain: { type: 'boolean', default: false } },
   });
   const ms = Number(values.ms);
   const inFlight = Number(values['in-flight']);
   const nodeThreads = values['node-threads'] === undefined ? undefined : Number(values['node-threads']);
-  if (!(values.op === 'put' || values.op === 'get') || !(ms > 0) || !(Number.isInteger(inFlight) && inFlight >= 1) || !(nodeThreads === undefined || Number.isInteger(nodeThreads))) {
-    console.error('usage: node dist/bench/cluster/put-loop.js [--op put|get] [--ms N>0] [--in-flight N>=1] [--node-threads N>=1 (default: the cluster\'s)] [--durable [--sync-inline]] [--plain]');
+  const txnPuts = Number(values['txn-puts']);
+  if (!(values.op === 'put' || values.op === 'get' || values.op === 'txn') || !(Number.isInteger(txnPuts) && txnPuts >= 1 && txnPuts <= 128) || !(ms > 0) || !(Number.isInteger(inFlight) && inFlight >= 1) || !(nodeThreads === undefined || Number.isInteger(nodeThreads))) {
+    console.error('usage: node dist/bench/cluster/put-loop.js [--op put|get|txn [--txn-puts 1..128]] [--ms N>0] [--in-flight N>=1] [--node-threads N>=1 (default: the cluster\'s)] [--durable [--sync-inline]] [--plain]');
     process.exitCode = 2;
     return;
   }
   const dataDir = values.durable ? mkdtempSync(join(tmpdir(), 'ringraft-put-loop-')) : undefined;
   const { cluster, kv, keys, value } = await filledCluster((o) => createCluster({ ...o, ...(nodeThreads === undefined ? {} : { nodeThreads }), ...(dataDir === undefined ? {} : { dataDir }), ...(values['sync-inline'] ? { node: { syncThread: false } } : {}) }));
   try {
-    const op = values.op === 'put' ? (i: number) => kv.put(keys[i % KEYS]!, value) : (i: number) => kv.get(keys[i % KEYS]!);
+    const txnOf = (i: number) => ({ then: Array.from({ length: txnPuts }, (_, k) => ({ op: 'put' as const, key: keys[(i * txnPuts + k) % KEYS]!, value })) });
+    const op = values.op === 'put' ? (i: number) => kv.put(keys[i % KEYS]!, value) : values.op === 'txn' ? (i: number) => kv.txn(txnOf(i)) : (i: number) => kv.get(keys[i % KEYS]!);
+    /** Puts per call: throughput and CPU are per put. */
+    const perCall = values.op === 'txn' ? txnPuts : 1;
     await closedLoop(op, { inFlight, durationMs: 500 });
     const before = threadTimes();
     const r = values.plain ? await plainLoop(op, inFlight, ms) : await closedLoop(op, { inFlight, durationMs: ms });
     const after = threadTimes();
     const latency = 'latencyMs' in r ? `p50 ${r.latencyMs.p50.toFixed(3)} ms, p99 ${r.latencyMs.p99.toFixed(3)} ms` : 'a plain loop';
-    console.log(`${values.op}: ${Math.round(r.opsPerSec)}/s at ${inFlight} in flight, ${latency}, ${r.errors} errors; CPU µs per op by thread:`);
+    const what = values.op === 'txn' ? `txn of ${txnPuts} puts: ${Math.round(r.opsPerSec * perCall)} puts/s (${Math.round(r.opsPerSec)} calls/s)` : `${values.op}: ${Math.round(r.opsPerSec)}/s`;
+    console.log(`${what} at ${inFlight} in flight, ${latency}, ${r.errors} errors; CPU µs per ${values.op === 'txn' ? 'put' : 'op'} by thread:`);
     let total = 0;
     for (const [tid, t] of threadDeltas(before, after)) {
-      const used = t.ns / 1000 / r.ops;
+      const used = t.ns / 1000 / (r.ops * perCall);
       total += used;
       if (used >= 0.05) console.log(`  ${tid === process.pid ? 'main' : `${tid} ${t.name}`}: ${used.toFixed(2)}`);
     }
