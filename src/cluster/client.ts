@@ -175,7 +175,8 @@ export interface KvClientHost {
    * passes first, NODE_DOWN when the node is or goes down, CLOSED when the host closes.
    * The host copies the request's bytes before this returns, or keeps a copy of its own
    * while it queues them: the caller may reuse that memory once its call ends. `context`
-   * goes back with the reply, so that one target serves every call.
+   * goes back with the reply, so that one target serves every call. If it throws, it keeps
+   * nothing of the attempt and never calls `target`.
    */
   attempt<C>(nodeId: number, request: OutgoingRequest, deadline: number, target: ReplyTarget<C>, context: C): void;
   openWatch(nodeId: number, prefix: Uint8Array, afterIndex: number | undefined, onReply: (r: ClientReply) => void): number;
@@ -766,6 +767,8 @@ export class KvClient {
     try {
       this.host.attempt(target, call.request, this.attemptDeadline(call, now), this.firstReplies, call);
     } catch (error) {
+      // The host keeps no attempt it threw for: nothing will answer this call but this.
+      this.releaseFailed(call);
       call.reject(error);
     }
     return promise;
@@ -827,13 +830,20 @@ export class KvClient {
         if (reply === undefined) fail('a write not retryable after expiry is not retried');
       }
     } catch (error) {
-      // Failed: a write may or may not have reached a log (see SessionPool.discard).
-      this.host.releaseSlot();
-      if (call.session !== undefined) this.host.sessions.discard(call.session);
-      if (call.request.kind === 'write') this.host.requestBuffers.give(call.request.data);
+      this.releaseFailed(call);
       throw error;
     }
     return this.finish(call, reply);
+  }
+
+  /**
+   * Gives back what a failed call holds, once: its slot, its session (discarded: a write may
+   * or may not have reached a log, see SessionPool.discard) and its write's memory.
+   */
+  private releaseFailed(call: Call): void {
+    this.host.releaseSlot();
+    if (call.session !== undefined) this.host.sessions.discard(call.session);
+    if (call.request.kind === 'write') this.host.requestBuffers.give(call.request.data);
   }
 
   private async waitForSlot(deadline: number, timeoutMs: number, signal: AbortSignal | undefined): Promise<void> {

@@ -293,7 +293,13 @@ export class ClientEndpoint implements KvClientHost {
       a.context = context;
     }
     this.attempts.set(requestId, a);
-    node.requests.send(a, keptOutgoing);
+    try {
+      node.requests.send(a, keptOutgoing);
+    } catch (error) {
+      // Not kept: the caller, told by the throw, answers its call itself (see KvClientHost.attempt).
+      this.attempts.delete(requestId);
+      throw error;
+    }
     this.afterSend();
   }
 

@@ -84,13 +84,15 @@ export class RequestBuffers {
     return bytes;
   }
 
-  /** A writer over exactly the memory the last {@link take} returned. */
+  /** A writer over exactly the memory the last {@link take} returned, until the next {@link give}. */
   get writer(): ByteWriter {
     return this.writerValue ?? fail('no memory taken yet');
   }
 
   /** Gives back memory from {@link take} once nothing will read it again; memory of its own is left to the collector. */
   give(bytes: Uint8Array): void {
+    // The writer is for the memory just taken: it must not keep memory of its own alive past its call.
+    this.writerValue = undefined;
     const slab = this.slabIndex.get(bytes.buffer);
     if (slab === undefined) return;
     if (!(bytes.byteOffset % REQUEST_SLOT_BYTES === 0 && bytes.length <= REQUEST_SLOT_BYTES && this.inUse > 0)) fail('memory given back is a slot in use');

@@ -19,6 +19,8 @@
  * the line is empty and no sweep runs; inFlight <= max.
  */
 
+import { fail } from '../base/index.ts';
+
 /** How often the calls waiting for a slot are checked against their deadlines. */
 export const SLOT_SWEEP_INTERVAL_MS = 20;
 
@@ -70,6 +72,8 @@ export class SlotGate {
   }
 
   release(): void {
+    // A slot released twice would let more calls in than `max`, for good.
+    if (this.inFlight <= 0) fail('a slot released is one held');
     // A waiting call takes the slot over directly; otherwise it is free.
     const next = this.nextWaiter();
     if (next !== undefined) this.settle(next, true);

@@ -306,6 +306,8 @@ export const WORD_COPY_BYTES_MAX = 192;
  */
 export class ByteCopier {
   private source: Uint8Array | undefined;
+  /** The source's length when its view was made: a view over a resizable buffer that grew since is made again. */
+  private sourceLength = 0;
   private sourceView: DataView | undefined;
 
   /** Copies src[from, from + length) to dst[at...]; `dstView` is a DataView of exactly dst's bytes. */
@@ -314,8 +316,9 @@ export class ByteCopier {
       dst.set(src.subarray(from, from + length), at);
       return;
     }
-    if (src !== this.source) {
+    if (src !== this.source || src.byteLength !== this.sourceLength) {
       this.source = src;
+      this.sourceLength = src.byteLength;
       this.sourceView = new DataView(src.buffer, src.byteOffset, src.byteLength);
     }
     const view = this.sourceView!;

@@ -12,7 +12,7 @@ import { REQUESTS_IN_FLIGHT_MAX } from '../../src/cluster/options.ts';
 import { ErrorCode, RingraftError } from '../../src/index.ts';
 import { decodeKvRequest, isKvRegisterClientsRequest, isKvSessionRequest } from '../../src/kv/index.ts';
 import { decodeRequest } from '../../src/runtime/index.ts';
-import { handNode } from './hand-node.ts';
+import { handNode, type HandNode } from './hand-node.ts';
 import { refused, start, stopAfterEach } from './helpers.ts';
 
 stopAfterEach();
@@ -66,6 +66,14 @@ describe('RequestBuffers', () => {
     expect([shorter.byteOffset, shorter.length]).toEqual([again.bytes.byteOffset, REQUEST_SLOT_BYTES - 1]);
   });
 
+  it('keeps no memory of its own past its give: the writer goes with it', () => {
+    const pool = new RequestBuffers(4);
+    const big = pool.take(4 * REQUEST_SLOT_BYTES);
+    expect(pool.writer.remainingBytes).toBe(big.length);
+    pool.give(big);
+    expect(() => pool.writer).toThrow(/no memory taken/);
+  });
+
   it('refuses memory given back twice once no slot is in use', () => {
     const pool = new RequestBuffers(4);
     const m = pool.take(8);
@@ -73,6 +81,36 @@ describe('RequestBuffers', () => {
     expect(() => pool.give(m)).toThrow(/slot in use/);
   });
 });
+
+/** A hand node's loop that answers every write (registrations with a block of ids), telling `onPut` each put's value; returns the frames it read. */
+function servingWrites(requests: HandNode['requests'], reply: HandNode['reply'], onPut: (value: Uint8Array) => void = () => {}): () => number {
+  return () =>
+    requests.drain((frame) => {
+      const req = decodeRequest(frame);
+      if (req.kind !== 'write') return;
+      const kvReq = decodeKvRequest(req.data);
+      if (isKvRegisterClientsRequest(kvReq)) {
+        reply({ kind: 'write', requestId: req.requestId, result: { op: 'register-clients', clientIdFirst: 1000 }, index: 1 });
+        return;
+      }
+      if (isKvSessionRequest(kvReq) && kvReq.command.op === 'put') onPut(kvReq.command.value);
+      reply({ kind: 'write', requestId: req.requestId, result: { op: 'put' }, index: 2 });
+    });
+}
+
+/** Runs `serve` until `p` settles; its outcome. */
+async function whileServing<T>(serve: () => number, p: Promise<T>): Promise<T> {
+  let done = false;
+  void p.then(
+    () => (done = true),
+    () => (done = true),
+  );
+  while (!done) {
+    serve();
+    await new Promise((r) => setTimeout(r, 2));
+  }
+  return p;
+}
 
 describe('a write in reused memory', () => {
   it('is the caller\'s bytes as they were when the call started, whatever the caller does to its buffers afterwards', async () => {
@@ -160,6 +198,56 @@ describe('a write in reused memory', () => {
       expect(new Set(ids).size).toBe(ids.length);
       endpoint.close();
       for (const f of fillers) await f.catch((e: unknown) => expect((e as RingraftError).code).toBe(ErrorCode.CLOSED));
+    } finally {
+      endpoint.close();
+    }
+  });
+
+  it('gives back its slot, its session and its memory when its first attempt throws', async () => {
+    const { endpoint, kv, requests, reply } = handNode({ requestTimeoutMs: 200, requestsInFlightMax: 2 });
+    const serve = servingWrites(requests, reply);
+    const attempt = endpoint.attempt.bind(endpoint);
+    let throwing = false;
+    endpoint.attempt = (...args: Parameters<typeof attempt>): void => {
+      if (throwing) throw new Error('the host refused');
+      attempt(...args);
+    };
+    try {
+      await whileServing(serve, kv.put('k', 'first'));
+      throwing = true;
+      // Twice the endpoint's two slots: if a failure kept its slot, the third would wait, then time out.
+      for (let i = 0; i < 4; i++) await expect(kv.put('k', 'refused')).rejects.toThrow('the host refused');
+      expect(endpoint.requestBuffers.slotsInUse).toBe(0);
+      throwing = false;
+      await whileServing(serve, Promise.all([kv.put('k', 'a'), kv.put('k', 'b')]));
+    } finally {
+      endpoint.close();
+    }
+  });
+
+  it('keeps no attempt whose sending threw: the failed call is not retried later by a sweep that finds it', async () => {
+    const { endpoint, kv, requests, reply } = handNode({ requestTimeoutMs: 100 });
+    const serve = servingWrites(requests, reply);
+    try {
+      await whileServing(serve, kv.put('k', 'first'));
+      const outbox = (endpoint as unknown as { nodes: Map<number, { requests: { send: (...args: unknown[]) => void } }> }).nodes.get(1)!.requests;
+      const send = outbox.send.bind(outbox);
+      outbox.send = () => {
+        throw new Error('the ring broke');
+      };
+      await expect(kv.put('k', 'lost')).rejects.toThrow('the ring broke');
+      outbox.send = send;
+      // Another call starts the deadline sweep; past the failed attempt's deadline, a kept
+      // attempt would time out and its call send the failed write again.
+      const values: string[] = [];
+      const watching = servingWrites(requests, reply, (value) => values.push(new TextDecoder().decode(value)));
+      const slow = kv.put('k', 'next', { timeoutMs: 1_000 });
+      for (const end = performance.now() + 400; performance.now() < end; ) await new Promise((r) => setTimeout(r, 5));
+      await whileServing(watching, slow);
+      // (The slow put itself may go twice: its first attempt, unanswered, timed out.)
+      expect(values).toContain('next');
+      expect(values).not.toContain('lost');
+      expect(endpoint.requestBuffers.slotsInUse).toBe(0);
     } finally {
       endpoint.close();
     }

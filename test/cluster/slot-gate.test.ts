@@ -16,6 +16,16 @@ afterEach(() => {
 const flush = () => vi.advanceTimersByTimeAsync(0);
 
 describe('SlotGate', () => {
+  it('refuses a release of a slot nobody holds, which would let more calls in than its bound', () => {
+    const gate = new SlotGate(1);
+    expect(() => gate.release()).toThrow(/released is one held/);
+    expect(gate.tryAcquire()).toBe(true);
+    gate.release();
+    expect(() => gate.release()).toThrow(/released is one held/);
+    expect(gate.tryAcquire()).toBe(true);
+    expect(gate.tryAcquire()).toBe(false);
+  });
+
   it('hands a released slot to the oldest waiting call, and frees it when nobody waits', async () => {
     const gate = new SlotGate(1);
     expect(gate.tryAcquire()).toBe(true);

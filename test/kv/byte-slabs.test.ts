@@ -19,6 +19,20 @@ function valueOf(i: number, bytes: number): Uint8Array {
 }
 
 describe('ByteSlabs', () => {
+  it('copies from a view over a resizable buffer after the buffer grew, past its length when first copied from', () => {
+    // Resizable buffers are ES2024, beyond the library the project compiles against.
+    const Resizable = ArrayBuffer as unknown as new (length: number, options: { maxByteLength: number }) => ArrayBuffer & { resize(length: number): void };
+    const buffer = new Resizable(16, { maxByteLength: 256 });
+    const src = new Uint8Array(buffer);
+    src.fill(1);
+    const slabs = new ByteSlabs();
+    expect(slabs.lastSlab.bytes.subarray(slabs.copy(src, 0, 16), 16)).toEqual(new Uint8Array(16).fill(1));
+    buffer.resize(128);
+    src.fill(2);
+    const at = slabs.copy(src, 100, 24);
+    expect(slabs.lastSlab.bytes.subarray(at, at + 24)).toEqual(new Uint8Array(24).fill(2));
+  });
+
   it('copies every byte at any offset and length, word by word and by set alike, from the same source or another', () => {
     fc.assert(
       fc.property(
