@@ -23,7 +23,7 @@ import {
   type OutgoingRequest,
   type FrameCodec,
 } from '../runtime/index.ts';
-import { CopyPool } from '../codec/index.ts';
+import { ByteWriter, CopyPool } from '../codec/index.ts';
 import { Doorbell, RingConsumer, RingProducer } from '../transport/index.ts';
 import { SESSIONS_KEPT_MAX, SessionPool, type KvClientHost, type ReplyTarget } from './client.ts';
 import { RequestBuffers } from './request-buffers.ts';
@@ -75,19 +75,31 @@ interface Outgoing {
   readonly request: OutgoingRequest;
 }
 
-const requestCodec: FrameCodec<Outgoing> = {
-  encodedBytes: (o) => encodedRequestBytes(o.request),
-  write: (o, writer) => writeRequestTo(writer, o.request, o.requestId),
+/** A request as the queue of a full ring keeps it: its frame, encoded when its call sent it. */
+interface KeptOutgoing {
+  readonly requestId: number;
+  readonly frame: Uint8Array;
+}
+
+type Queued = Outgoing | KeptOutgoing;
+
+const requestCodec: FrameCodec<Queued> = {
+  encodedBytes: (o) => ('frame' in o ? o.frame.length : encodedRequestBytes(o.request)),
+  write: (o, writer) => ('frame' in o ? writer.raw(o.frame) : writeRequestTo(writer, o.request, o.requestId)),
 };
 
 /**
- * What the queue of a full ring keeps of a request: a write's bytes are the caller's
- * pooled memory, which is written again once its call ends (by a timeout, say) while the
- * request may still wait here.
+ * What the queue of a full ring keeps of a request: its frame as it is now. Whatever bytes
+ * a request refers to may change once its call has started: a write's are the client's pooled
+ * memory, written again once its call ends (by a timeout, say) while the request may still
+ * wait here, and a key, prefix, query or command given as bytes is the caller's array. Never
+ * the request itself: an attempt is reused once it ends (see ClientEndpoint.endAttempt).
  */
-function keptOutgoing(o: Outgoing): Outgoing {
-  // Never `o` itself: an attempt is reused once it ends (see ClientEndpoint.endAttempt).
-  return { requestId: o.requestId, request: o.request.kind === 'write' ? { ...o.request, data: o.request.data.slice() } : o.request };
+function keptOutgoing(o: Queued): Queued {
+  if ('frame' in o) return o;
+  const frame = new Uint8Array(encodedRequestBytes(o.request));
+  writeRequestTo(new ByteWriter(frame), o.request, o.requestId);
+  return { requestId: o.requestId, frame };
 }
 
 /** The rings between one client thread and one node. */
@@ -115,7 +127,7 @@ export interface EndpointOptions {
 }
 
 interface EndpointNode {
-  readonly requests: Outbox<Outgoing>;
+  readonly requests: Outbox<Queued>;
   readonly replies: RingConsumer;
   readonly replyView: DataView;
 }
@@ -313,7 +325,7 @@ export class ClientEndpoint implements KvClientHost {
       return requestId;
     }
     this.watchHandlers.set(requestId, { nodeId, onReply });
-    node.requests.send({ requestId, request: { kind: 'watch', requestId, prefix, afterIndex } });
+    node.requests.send({ requestId, request: { kind: 'watch', requestId, prefix, afterIndex } }, keptOutgoing);
     this.afterSend();
     return requestId;
   }

@@ -203,6 +203,41 @@ describe('a write in reused memory', () => {
     }
   });
 
+  it('still queued behind a full ring, goes out with the bytes its caller gave, whatever the caller does to them after the call', async () => {
+    const { endpoint, kv, requests, reply } = handNode({ requestRingBytes: 1024, requestTimeoutMs: 60_000 });
+    const keys: string[] = [];
+    const prefixes: string[] = [];
+    const serve = (): number =>
+      requests.drain((frame) => {
+        const req = decodeRequest(frame);
+        if (req.kind === 'watch') prefixes.push(new TextDecoder().decode(req.prefix));
+        if (req.kind !== 'read') return;
+        keys.push(new TextDecoder().decode(req.key));
+        reply({ kind: 'read', requestId: req.requestId, value: undefined, index: 1 });
+      });
+    try {
+      const filler = 'f'.padEnd(150, '.');
+      const calls: Promise<unknown>[] = Array.from({ length: 8 }, () => kv.get(filler));
+      // Queued behind the fillers, then changed by their callers at once.
+      const key = new TextEncoder().encode('key-as-given'.padEnd(150, '.'));
+      calls.push(kv.get(key));
+      key.fill(0x21);
+      const prefix = new TextEncoder().encode('prefix-as-given');
+      const watcher = kv.watch(prefix);
+      prefix.fill(0x21);
+      for (let quiet = 0; quiet < 10; ) {
+        quiet = serve() > 0 ? 0 : quiet + 1;
+        await new Promise((r) => setTimeout(r, 5));
+      }
+      await Promise.all(calls);
+      expect(keys.filter((k) => k !== filler)).toEqual(['key-as-given'.padEnd(150, '.')]);
+      expect(prefixes).toEqual(['prefix-as-given']);
+      void watcher;
+    } finally {
+      endpoint.close();
+    }
+  });
+
   it('gives back its slot, its session and its memory when its first attempt throws', async () => {
     const { endpoint, kv, requests, reply } = handNode({ requestTimeoutMs: 200, requestsInFlightMax: 2 });
     const serve = servingWrites(requests, reply);
