@@ -98,6 +98,14 @@ function servingWrites(requests: HandNode['requests'], reply: HandNode['reply'],
     });
 }
 
+/** Runs `serve` until ten looks in a row, 5 ms apart, find nothing. */
+async function serveUntilQuiet(serve: () => number): Promise<void> {
+  for (let quiet = 0; quiet < 10; ) {
+    quiet = serve() > 0 ? 0 : quiet + 1;
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
 /** Runs `serve` until `p` settles; its outcome. */
 async function whileServing<T>(serve: () => number, p: Promise<T>): Promise<T> {
   let done = false;
@@ -153,10 +161,7 @@ describe('a write in reused memory', () => {
       const b = refused(kv.put('b', value(0xbb), { timeoutMs: 60 }));
       expect((await b).code).toBe(ErrorCode.TIMEOUT);
       // Now the node reads everything, as the queue moves into the ring.
-      for (let quiet = 0; quiet < 10; ) {
-        quiet = serve() > 0 ? 0 : quiet + 1;
-        await new Promise((r) => setTimeout(r, 5));
-      }
+      await serveUntilQuiet(serve);
       expect(sent.filter((v) => v === 0xaa)).toHaveLength(1);
       expect(sent.filter((v) => v === 0xbb)).toHaveLength(1);
       expect(sent.indexOf(0xaa)).toBeLessThan(sent.indexOf(0xbb));
@@ -189,10 +194,7 @@ describe('a write in reused memory', () => {
       expect((await refused(kv.get(key('a'), { timeoutMs: 60 }))).code).toBe(ErrorCode.TIMEOUT);
       const b = refused(kv.get(key('b'), { timeoutMs: 60 }));
       expect((await b).code).toBe(ErrorCode.TIMEOUT);
-      for (let quiet = 0; quiet < 10; ) {
-        quiet = serve() > 0 ? 0 : quiet + 1;
-        await new Promise((r) => setTimeout(r, 5));
-      }
+      await serveUntilQuiet(serve);
       expect(keys.filter((k) => k === key('a'))).toHaveLength(1);
       expect(keys.filter((k) => k === key('b'))).toHaveLength(1);
       expect(new Set(ids).size).toBe(ids.length);
@@ -225,10 +227,7 @@ describe('a write in reused memory', () => {
       const prefix = new TextEncoder().encode('prefix-as-given');
       const watcher = kv.watch(prefix);
       prefix.fill(0x21);
-      for (let quiet = 0; quiet < 10; ) {
-        quiet = serve() > 0 ? 0 : quiet + 1;
-        await new Promise((r) => setTimeout(r, 5));
-      }
+      await serveUntilQuiet(serve);
       await Promise.all(calls);
       expect(keys.filter((k) => k !== filler)).toEqual(['key-as-given'.padEnd(150, '.')]);
       expect(prefixes).toEqual(['prefix-as-given']);
