@@ -1304,27 +1304,29 @@ function encodeWrite(command: KvCommand, buffers: RequestBuffers): WriteRequest 
   const memory = buffers.take(encodedKvRequestBytes(command));
   try {
     writeKvRequest(buffers.writer, req);
+    return writtenRequest(memory, buffers);
   } catch (error) {
     buffers.give(memory);
     throw error;
   }
-  return writtenRequest(memory, buffers);
 }
 
 /** {@link encodeWrite} of a put whose arguments are checked, with no command object (see writeKvPut). */
 function encodePut(key: Uint8Array | AsciiKey, value: Uint8Array, lease: number | undefined, buffers: RequestBuffers): WriteRequest {
   const memory = buffers.take(encodedKvPutBytes(key.length, value.length, lease));
-  writeKvPut(buffers.writer, key, value, lease);
-  return writtenRequest(memory, buffers);
+  try {
+    writeKvPut(buffers.writer, key, value, lease);
+    return writtenRequest(memory, buffers);
+  } catch (error) {
+    buffers.give(memory);
+    throw error;
+  }
 }
 
-/** The write request in `memory`, the last taken from `buffers`, which an encoder has just filled (all of it: else a bug, and the memory goes back). */
+/** The write request in `memory`, the last taken from `buffers`, which an encoder has just filled: all of it, else a bug. */
 function writtenRequest(memory: Uint8Array, buffers: RequestBuffers): WriteRequest {
   const left = buffers.writer.remainingBytes;
-  if (left !== 0) {
-    buffers.give(memory);
-    fail(`a write encoded ${memory.length - left} of ${memory.length} bytes`);
-  }
+  if (left !== 0) fail(`a write encoded ${memory.length - left} of ${memory.length} bytes`);
   return { kind: 'write', requestId: 0, data: memory };
 }
 

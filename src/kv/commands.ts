@@ -49,7 +49,7 @@
  */
 
 import { fail } from '../base/index.ts';
-import { ByteCopier, ByteReader, ByteWriter, DecodeError, putU32 } from '../codec/index.ts';
+import { ByteCopier, ByteReader, ByteWriter, DecodeError, getU32, putU32 } from '../codec/index.ts';
 import { KvError, KvErrorCode } from './errors.ts';
 import { KV_KEY_BYTES_MAX, KV_REQUEST_BYTES_MAX, KV_VALUE_BYTES_MAX } from './limits.ts';
 import { encodedTxnBytes, readTxn, validateTxn, writeTxn, type KvTxn } from './txn.ts';
@@ -596,18 +596,18 @@ export function readKvPutInPlace(data: Uint8Array, at: number, length: number, o
   const end = at + length;
   if (length < REQUEST_HEADER_BYTES + 2 * LENGTH_PREFIX_BYTES + 1) return false;
   if (data[at] !== KV_REQUEST_FORMAT_VERSION || data[at + 1] !== OP_TAG.put) return false;
-  const clientIdHigh = u32At(data, at + 6);
-  const seqHigh = u32At(data, at + 14);
+  const clientIdHigh = getU32(data, at + 6);
+  const seqHigh = getU32(data, at + 14);
   if (clientIdHigh > SAFE_HIGH_MAX || seqHigh > SAFE_HIGH_MAX) return false;
-  const clientId = clientIdHigh * 0x1_0000_0000 + u32At(data, at + 2);
-  const seq = seqHigh * 0x1_0000_0000 + u32At(data, at + 10);
+  const clientId = clientIdHigh * 0x1_0000_0000 + getU32(data, at + 2);
+  const seq = seqHigh * 0x1_0000_0000 + getU32(data, at + 10);
   if (clientId === 0 || seq === 0) return false;
-  const keyLength = u32At(data, at + REQUEST_HEADER_BYTES);
+  const keyLength = getU32(data, at + REQUEST_HEADER_BYTES);
   if (keyLength === 0 || keyLength > KV_KEY_BYTES_MAX) return false;
   const keyAt = at + REQUEST_HEADER_BYTES + LENGTH_PREFIX_BYTES;
   const valueLengthAt = keyAt + keyLength;
   if (valueLengthAt + LENGTH_PREFIX_BYTES > end) return false;
-  const valueLength = u32At(data, valueLengthAt);
+  const valueLength = getU32(data, valueLengthAt);
   if (valueLength > KV_VALUE_BYTES_MAX || valueLengthAt + LENGTH_PREFIX_BYTES + valueLength !== end) return false;
   out.clientId = clientId;
   out.seq = seq;
@@ -618,10 +618,6 @@ export function readKvPutInPlace(data: Uint8Array, at: number, length: number, o
   return true;
 }
 
-/** The little-endian u32 at data[at, at + 4) (the caller checked the bounds). */
-function u32At(data: Uint8Array, at: number): number {
-  return (data[at]! | (data[at + 1]! << 8) | (data[at + 2]! << 16)) + data[at + 3]! * 0x100_0000;
-}
 
 /**
  * Copies a key and its value, which lie in order in one source, with one allocation: views
@@ -717,12 +713,12 @@ export class KvBatchBuilder {
  */
 export function checkKvBatchFraming(data: Uint8Array): number {
   if (data.length < KV_BATCH_HEADER_BYTES || data[0] !== KV_BATCH_FORMAT_VERSION) corruptBatch('not a batch');
-  const count = u32At(data, 1);
+  const count = getU32(data, 1);
   if (count === 0 || count > KV_BATCH_REQUESTS_MAX) corruptBatch(`count ${count} is out of range`);
   let at = KV_BATCH_HEADER_BYTES;
   for (let i = 0; i < count; i++) {
     if (at + LENGTH_PREFIX_BYTES > data.length) corruptBatch(`request ${i} header runs past the end`);
-    at += LENGTH_PREFIX_BYTES + u32At(data, at);
+    at += LENGTH_PREFIX_BYTES + getU32(data, at);
     if (at > data.length) corruptBatch(`request ${i} runs past the end`);
   }
   if (at !== data.length) corruptBatch(`${data.length - at} bytes after the last request`);
@@ -741,7 +737,7 @@ export function forEachKvBatchRequest(data: Uint8Array, visit: (request: Uint8Ar
   const count = checkKvBatchFraming(data);
   let at = KV_BATCH_HEADER_BYTES;
   for (let i = 0; i < count; i++) {
-    const length = u32At(data, at);
+    const length = getU32(data, at);
     visit(data.subarray(at + LENGTH_PREFIX_BYTES, at + LENGTH_PREFIX_BYTES + length), i);
     at += LENGTH_PREFIX_BYTES + length;
   }

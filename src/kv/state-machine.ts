@@ -77,7 +77,7 @@ import { fail } from '../base/index.ts';
 import { APP_RESULT_BYTES_MAX, APP_SNAPSHOT_BYTES_MAX, appSnapshotBytes, errorOutcome, restoreApp, runApp, type SnapshotCancel, type StateMachine } from './app-machine.ts';
 import { Buffer } from 'node:buffer';
 import { crc32 } from 'node:zlib';
-import { ByteReader, ByteWriter, DecodeError, U32_MAX } from '../codec/index.ts';
+import { ByteReader, ByteWriter, DecodeError, getU32, U32_MAX } from '../codec/index.ts';
 import { checkKvBatchFraming, decodeKvRequestInPlace, KV_BATCH_HEADER_BYTES, isKvRegisterClientsRequest, isKvSessionRequest, KV_KEY_BYTES_MAX, KV_VALUE_BYTES_MAX, readKvPutInPlace, type KvPutFields } from './commands.ts';
 import { ByteSlabs, type Slab } from './byte-slabs.ts';
 import { compareHolds, encodeTxnResult, getResultBytes, KV_TXN_READ_BYTES_MAX, KV_TXN_RESULT_BYTES_MAX, type KvTxn, type TxnOpResult } from './txn.ts';
@@ -401,27 +401,27 @@ export class KvStateMachine {
    * Applies a batch entry (see `KvBatchBuilder`): each request in order, as `apply` would.
    * A request that does not decode changes nothing and gets status 'invalid' (the same on
    * every replica); a batch whose framing is broken throws CORRUPT_COMMAND and changes nothing.
-   * With `outcomes` false (a replica that answers none of the batch's writes), none are made
-   * and the array returned is empty.
+   * With `told` false (a replica that answers none of the batch's writes), no outcomes are
+   * made and the array returned is empty.
    */
-  applyBatch(index: number, data: Uint8Array, outcomes = true): KvApplyOutcome[] {
+  applyBatch(index: number, data: Uint8Array, told = true): KvApplyOutcome[] {
     this.assertNextIndex(index);
     // The framing is checked whole first (a broken one throws and changes nothing).
     checkKvBatchFraming(data);
     this.appliedIndexValue = index;
     this.positionNext = 0;
-    const told: KvApplyOutcome[] = [];
+    const outcomes: KvApplyOutcome[] = [];
     let at = KV_BATCH_HEADER_BYTES;
     while (at < data.length) {
-      const length = (data[at]! | (data[at + 1]! << 8) | (data[at + 2]! << 16)) + data[at + 3]! * 0x100_0000;
+      const length = getU32(data, at);
       at += 4;
       // A plain put is applied from its bytes where they lie; anything else is decoded first.
-      const outcome = readKvPutInPlace(data, at, length, this.put) ? this.applyPut(index, data, this.put, outcomes) : this.applyEncoded(index, data.subarray(at, at + length));
-      if (outcomes) told.push(outcome!);
+      const outcome = readKvPutInPlace(data, at, length, this.put) ? this.applyPut(index, data, this.put, told) : this.applyEncoded(index, data.subarray(at, at + length));
+      if (told) outcomes.push(outcome!);
       at += length;
     }
     this.slabs.forgetSource();
-    return told;
+    return outcomes;
   }
 
   /** Decodes and applies one request of a batch: one that does not decode changes nothing ('invalid'). */

@@ -11,7 +11,7 @@ import { REQUEST_SLOT_BYTES, REQUEST_SLOTS_MAX, RequestBuffers } from '../../src
 import { REQUESTS_IN_FLIGHT_MAX } from '../../src/cluster/options.ts';
 import { ErrorCode, RingraftError } from '../../src/index.ts';
 import { decodeKvRequest, isKvRegisterClientsRequest, isKvSessionRequest } from '../../src/kv/index.ts';
-import { decodeRequest } from '../../src/runtime/index.ts';
+import { decodeRequest, type ClientRequest } from '../../src/runtime/index.ts';
 import { handNode, type HandNode } from './hand-node.ts';
 import { refused, start, stopAfterEach } from './helpers.ts';
 
@@ -98,6 +98,16 @@ function servingWrites(requests: HandNode['requests'], reply: HandNode['reply'],
     });
 }
 
+/** A hand node's loop that answers every read with no value, telling `onRequest` each request it reads; returns the frames it read. */
+function servingReads(requests: HandNode['requests'], reply: HandNode['reply'], onRequest: (req: ClientRequest) => void): () => number {
+  return () =>
+    requests.drain((frame) => {
+      const req = decodeRequest(frame);
+      onRequest(req);
+      if (req.kind === 'read') reply({ kind: 'read', requestId: req.requestId, value: undefined, index: 1 });
+    });
+}
+
 /** Runs `serve` until ten looks in a row, 5 ms apart, find nothing. */
 async function serveUntilQuiet(serve: () => number): Promise<void> {
   for (let quiet = 0; quiet < 10; ) {
@@ -177,18 +187,14 @@ describe('a write in reused memory', () => {
     /** The key of every read the node has been sent, and the request ids of all reads. */
     const keys: string[] = [];
     const ids: number[] = [];
-    const serve = (): number =>
-      requests.drain((frame) => {
-        const req = decodeRequest(frame);
-        if (req.kind !== 'read') return;
-        ids.push(req.requestId);
-        const key = new TextDecoder().decode(req.key);
-        keys.push(key);
-        if (key === 'f') reply({ kind: 'read', requestId: req.requestId, value: undefined, index: 1 });
-      });
+    const serve = servingReads(requests, reply, (req) => {
+      if (req.kind !== 'read') return;
+      ids.push(req.requestId);
+      keys.push(new TextDecoder().decode(req.key));
+    });
     try {
       const key = (k: string): string => k.padEnd(150, '.');
-      // Reads that fill the ring (some six of these fit), answered only at the end.
+      // Reads that fill the ring (some six of these fit), answered only once the node reads.
       const fillers = Array.from({ length: 8 }, () => kv.get(key('f'), { timeoutMs: 10_000 }));
       // A queues and times out; its attempt is ended, and B's takes its place.
       expect((await refused(kv.get(key('a'), { timeoutMs: 60 }))).code).toBe(ErrorCode.TIMEOUT);
@@ -209,14 +215,10 @@ describe('a write in reused memory', () => {
     const { endpoint, kv, requests, reply } = handNode({ requestRingBytes: 1024, requestTimeoutMs: 60_000 });
     const keys: string[] = [];
     const prefixes: string[] = [];
-    const serve = (): number =>
-      requests.drain((frame) => {
-        const req = decodeRequest(frame);
-        if (req.kind === 'watch') prefixes.push(new TextDecoder().decode(req.prefix));
-        if (req.kind !== 'read') return;
-        keys.push(new TextDecoder().decode(req.key));
-        reply({ kind: 'read', requestId: req.requestId, value: undefined, index: 1 });
-      });
+    const serve = servingReads(requests, reply, (req) => {
+      if (req.kind === 'watch') prefixes.push(new TextDecoder().decode(req.prefix));
+      if (req.kind === 'read') keys.push(new TextDecoder().decode(req.key));
+    });
     try {
       const filler = 'f'.padEnd(150, '.');
       const calls: Promise<unknown>[] = Array.from({ length: 8 }, () => kv.get(filler));
