@@ -17,7 +17,8 @@
  * created or deleted touches the tree (bench/micro/ordered-index.bench.ts measured what each
  * costs).
  *
- * Key and value bytes are copied once, into slabs (byte-slabs.ts), from the entry's bytes
+ * Key and value bytes are copied once, into slabs (byte-slabs.ts; keys and values in slabs of
+ * their own, and the values' slabs reused once nobody can hold them), from the entry's bytes
  * where they lie: a plain put, the common request, is read in place (readKvPutInPlace) with
  * no object made for the request, and an overwrite changes its entry's fields in place. The
  * watch history is told of each change through a {@link KvChangeSink}, with no object made
@@ -77,7 +78,7 @@ import { fail } from '../base/index.ts';
 import { APP_RESULT_BYTES_MAX, APP_SNAPSHOT_BYTES_MAX, appSnapshotBytes, errorOutcome, restoreApp, runApp, type SnapshotCancel, type StateMachine } from './app-machine.ts';
 import { Buffer } from 'node:buffer';
 import { crc32 } from 'node:zlib';
-import { ByteReader, ByteWriter, DecodeError, getU32, U32_MAX } from '../codec/index.ts';
+import { ByteCopier, ByteReader, ByteWriter, DecodeError, getU32, U32_MAX } from '../codec/index.ts';
 import { checkKvBatchFraming, decodeKvRequestInPlace, KV_BATCH_HEADER_BYTES, isKvRegisterClientsRequest, isKvSessionRequest, KV_KEY_BYTES_MAX, KV_VALUE_BYTES_MAX, readKvPutInPlace, type KvPutFields } from './commands.ts';
 import { ByteSlabs, type Slab } from './byte-slabs.ts';
 import { compareHolds, encodeTxnResult, getResultBytes, KV_TXN_READ_BYTES_MAX, KV_TXN_RESULT_BYTES_MAX, type KvTxn, type TxnOpResult } from './txn.ts';
@@ -213,14 +214,15 @@ const RESULT_BY_CODE: readonly (KvResult | undefined)[] = [
 /**
  * A key, its value and revisions. The key and the value are bytes in the store's slabs
  * (byte-slabs.ts): the value as a slab and a range in it, so that an overwrite changes three
- * numbers and makes no object; `value` makes a view of it when asked.
+ * numbers and makes no object; `value` makes a view of it when asked, and the slab is never
+ * reused after (`valueToCopy` makes one for a copy made before the store changes).
  */
 class KvEntry implements RangeSource {
   constructor(
     /** The key's own bytes, in `keySlab` (moved only when its slab is compacted). */
     public key: Uint8Array,
     public keySlab: Slab,
-    /** The value is valueSlab.bytes[valueAt, valueAt + valueLength): written once, never changed (see getShared). */
+    /** The value is valueSlab.bytes[valueAt, valueAt + valueLength): never changed while anybody may hold a view of it (see getShared). */
     public valueSlab: Slab,
     public valueAt: number,
     public valueLength: number,
@@ -231,20 +233,29 @@ class KvEntry implements RangeSource {
     public lease: number,
   ) {}
 
-  /** A view of the value's bytes: they stay as they are, whatever is written later. */
+  /** A view of the value's bytes: they stay as they are, whatever is written later (its slab is exposed: never reused). */
   get value(): Uint8Array {
+    this.valueSlab.exposed = true;
+    return this.valueSlab.bytes.subarray(this.valueAt, this.valueAt + this.valueLength);
+  }
+
+  /** A view of the value's bytes for a copy made at once, before the store changes: after that they may be written over. */
+  valueToCopy(): Uint8Array {
     return this.valueSlab.bytes.subarray(this.valueAt, this.valueAt + this.valueLength);
   }
 }
 
 /**
  * Told of each committed change, in log order, with no object made for it: the watch
- * history keeps millions of them. The value is valueBytes[valueAt, valueAt + valueLength),
- * bytes that are never changed (valueBytes undefined: the key was deleted); the key's bytes
- * are never changed either. See {@link KvChange} for the fields.
+ * history keeps millions of them. The value is valueSlab.bytes[valueAt, valueAt +
+ * valueLength) (valueSlab undefined: the key was deleted). Those bytes stay as they are while
+ * the sink holds the slab (`hold`, then `letGo` when it forgets the change), or for good once
+ * it marks the slab `exposed` (before it hands a view of them to anyone else); otherwise the
+ * slab may be written over once the key's value changes. The key's bytes are never changed.
+ * See {@link KvChange} for the fields.
  */
 export interface KvChangeSink {
-  change(index: number, position: number, key: Uint8Array, valueBytes: Uint8Array | undefined, valueAt: number, valueLength: number, createIndex: number, version: number): void;
+  change(index: number, position: number, key: Uint8Array, valueSlab: Slab | undefined, valueAt: number, valueLength: number, createIndex: number, version: number): void;
 }
 
 /** Entries looked at per write while the slabs are being compacted (see ByteSlabs). */
@@ -323,8 +334,12 @@ export class KvStateMachine {
   private leaseListener: ((id: number, ttlMs: number | undefined) => void) | undefined;
   /** Told of every change without an object made for it (see setChangeSink). */
   private changeSink: KvChangeSink | undefined;
-  /** The bytes of every key and value. */
-  private readonly slabs = new ByteSlabs();
+  /** Copies keys and values into their slabs, keeping a view of the entry it copies from until its forgetSource, at the end of each apply. */
+  private readonly copier = new ByteCopier();
+  /** The bytes of every key. */
+  private readonly keySlabs = new ByteSlabs(false, this.copier);
+  /** The bytes of every value, in slabs reused once nobody can hold them. */
+  private readonly valueSlabs = new ByteSlabs(true, this.copier);
   /** While compacting the slabs: the entries not yet looked at (see compactSome). */
   private compacting: Iterator<KvEntry> | undefined;
   /** Where readKvPutInPlace leaves a put's fields: one object, reused. */
@@ -364,7 +379,7 @@ export class KvStateMachine {
    * beyond them, alive for their sake (`wasteBytes`: see kv/byte-slabs.ts).
    */
   get slabBytes(): { liveBytes: number; wasteBytes: number } {
-    return { liveBytes: this.slabs.liveBytes, wasteBytes: this.slabs.wasteBytes };
+    return { liveBytes: this.keySlabs.liveBytes + this.valueSlabs.liveBytes, wasteBytes: this.keySlabs.wasteBytes + this.valueSlabs.wasteBytes };
   }
 
   /** The first client id the next register-clients request will get. */
@@ -393,7 +408,7 @@ export class KvStateMachine {
       this.positionNext = 0;
       outcome = this.applyDecoded(index, request);
     }
-    this.slabs.forgetSource();
+    this.copier.forgetSource();
     return outcome;
   }
 
@@ -420,7 +435,7 @@ export class KvStateMachine {
       if (told) outcomes.push(outcome!);
       at += length;
     }
-    this.slabs.forgetSource();
+    this.copier.forgetSource();
     return outcomes;
   }
 
@@ -650,7 +665,7 @@ export class KvStateMachine {
     writer.u32(this.entries.size);
     for (const entry of this.ordered.values()) {
       writer.bytes(entry.key);
-      writer.bytes(entry.value);
+      writer.bytes(entry.valueToCopy());
       writer.u64Number(entry.createIndex);
       writer.u64Number(entry.modIndex);
       writer.u64Number(entry.version);
@@ -739,7 +754,7 @@ export class KvStateMachine {
         const matches =
           command.expected === undefined
             ? current === undefined
-            : current !== undefined && bytesEqual(current.value, command.expected);
+            : current !== undefined && bytesEqual(current.valueToCopy(), command.expected);
         if (!matches) return { result: RESULT_CAS_FAILED };
         return { result: RESULT_CAS_SWAPPED, written: this.writeValue(id, command.key, command.value, index, 0) };
       }
@@ -789,7 +804,7 @@ export class KvStateMachine {
             results.push({ op: 'get', entry: undefined, truncated: false });
             break;
           }
-          const size = getResultBytes(e.value);
+          const size = getResultBytes(e.valueToCopy());
           if (readBytes > 0 && readBytes + size > KV_TXN_READ_BYTES_MAX) {
             results.push({ op: 'get', entry: undefined, truncated: true });
             break;
@@ -920,12 +935,12 @@ export class KvStateMachine {
    * new one enters both indexes. Returns its entry.
    */
   private write(id: string, keySrc: Uint8Array, keyAt: number, keyLength: number, valueSrc: Uint8Array, valueAt: number, valueLength: number, index: number, lease: number): KvEntry {
-    const slabs = this.slabs;
+    const values = this.valueSlabs;
     let entry = this.entries.get(id);
     if (entry !== undefined) {
-      slabs.release(entry.valueSlab, entry.valueLength);
-      entry.valueAt = slabs.copy(valueSrc, valueAt, valueLength);
-      entry.valueSlab = slabs.lastSlab;
+      values.release(entry.valueSlab, entry.valueLength);
+      entry.valueAt = values.copy(valueSrc, valueAt, valueLength);
+      entry.valueSlab = values.lastSlab;
       entry.valueLength = valueLength;
       entry.modIndex = index;
       entry.version++;
@@ -935,15 +950,15 @@ export class KvStateMachine {
         entry.lease = lease;
       }
     } else {
-      const keyIn = slabs.copy(keySrc, keyAt, keyLength);
-      const keySlab = slabs.lastSlab;
-      const valueIn = slabs.copy(valueSrc, valueAt, valueLength);
-      entry = new KvEntry(keySlab.bytes.subarray(keyIn, keyIn + keyLength), keySlab, slabs.lastSlab, valueIn, valueLength, index, index, 1, lease);
+      const keys = this.keySlabs;
+      const keyIn = keys.copy(keySrc, keyAt, keyLength);
+      const valueIn = values.copy(valueSrc, valueAt, valueLength);
+      entry = new KvEntry(keys.lastSlab.bytes.subarray(keyIn, keyIn + keyLength), keys.lastSlab, values.lastSlab, valueIn, valueLength, index, index, 1, lease);
       this.entries.set(id, entry);
       this.ordered.set(id, entry);
       if (lease !== 0) this.leaseTable.attach(lease, id);
     }
-    if (this.compacting !== undefined || slabs.isWasteful) this.compactSome();
+    if (this.compacting !== undefined || values.isWasteful || this.keySlabs.isWasteful) this.compactSome();
     return entry;
   }
 
@@ -955,7 +970,8 @@ export class KvStateMachine {
    * everything a replica answers stay the same.
    */
   private compactSome(): void {
-    const slabs = this.slabs;
+    const values = this.valueSlabs;
+    const keys = this.keySlabs;
     this.compacting ??= this.entries.values();
     for (let n = 0; n < COMPACT_ENTRIES_PER_WRITE; n++) {
       const next = this.compacting.next();
@@ -964,18 +980,18 @@ export class KvStateMachine {
         return;
       }
       const e = next.value;
-      if (slabs.isSparse(e.valueSlab)) {
+      if (values.isSparse(e.valueSlab)) {
         const from = e.valueSlab;
-        e.valueAt = slabs.copy(from.bytes, e.valueAt, e.valueLength);
-        e.valueSlab = slabs.lastSlab;
-        slabs.release(from, e.valueLength);
+        e.valueAt = values.copy(from.bytes, e.valueAt, e.valueLength);
+        e.valueSlab = values.lastSlab;
+        values.release(from, e.valueLength);
       }
-      if (slabs.isSparse(e.keySlab)) {
+      if (keys.isSparse(e.keySlab)) {
         const from = e.keySlab;
-        const at = slabs.copy(e.key, 0, e.key.length);
-        e.key = slabs.lastSlab.bytes.subarray(at, at + e.key.length);
-        e.keySlab = slabs.lastSlab;
-        slabs.release(from, e.key.length);
+        const at = keys.copy(e.key, 0, e.key.length);
+        e.key = keys.lastSlab.bytes.subarray(at, at + e.key.length);
+        e.keySlab = keys.lastSlab;
+        keys.release(from, e.key.length);
       }
     }
   }
@@ -987,8 +1003,8 @@ export class KvStateMachine {
     this.entries.delete(id);
     this.ordered.delete(id);
     if (entry.lease !== 0) this.leaseTable.detach(entry.lease, id);
-    this.slabs.release(entry.keySlab, entry.key.length);
-    this.slabs.release(entry.valueSlab, entry.valueLength);
+    this.keySlabs.release(entry.keySlab, entry.key.length);
+    this.valueSlabs.release(entry.valueSlab, entry.valueLength);
     return entry;
   }
 
@@ -1024,7 +1040,7 @@ export class KvStateMachine {
   /** Tells the sink and the listeners that `e` was just written at `index`. */
   private notifyWrite(index: number, e: KvEntry): void {
     const position = this.positionNext++;
-    this.changeSink?.change(index, position, e.key, e.valueSlab.bytes, e.valueAt, e.valueLength, e.createIndex, e.version);
+    this.changeSink?.change(index, position, e.key, e.valueSlab, e.valueAt, e.valueLength, e.createIndex, e.version);
     if (this.listeners.length > 0) this.tell({ index, position, key: e.key, value: e.value, createIndex: e.createIndex, version: e.version });
   }
 
@@ -1180,16 +1196,16 @@ export class KvStateMachine {
         lease = version >= KV_SNAPSHOT_FORMAT_VERSION_NO_APP ? reader.u64Number() : 0;
         if (lease !== 0) leases.push([lease, id]);
       }
-      const keyIn = this.slabs.copy(key, 0, key.length);
-      const keySlab = this.slabs.lastSlab;
-      const valueIn = this.slabs.copy(value, 0, value.length);
+      const keyIn = this.keySlabs.copy(key, 0, key.length);
+      const keySlab = this.keySlabs.lastSlab;
+      const valueIn = this.valueSlabs.copy(value, 0, value.length);
       // The lease is attached once the lease table is read (the caller's part).
-      const entry = new KvEntry(keySlab.bytes.subarray(keyIn, keyIn + key.length), keySlab, this.slabs.lastSlab, valueIn, value.length, createIndex, modIndex, keyVersion, lease);
+      const entry = new KvEntry(keySlab.bytes.subarray(keyIn, keyIn + key.length), keySlab, this.valueSlabs.lastSlab, valueIn, value.length, createIndex, modIndex, keyVersion, lease);
       this.entries.set(id, entry);
       this.ordered.set(id, entry);
       previousKey = id;
     }
-    this.slabs.forgetSource();
+    this.copier.forgetSource();
     return leases;
   }
 }

@@ -8,10 +8,12 @@
  * A change counts for its key and value bytes plus {@link WATCH_CHANGE_OVERHEAD_BYTES}.
  * The key and value are the state machine's own bytes (not copies, in its slabs: see
  * kv/byte-slabs.ts): while a key still holds the value a change put there, keeping the
- * change costs only its slot. A value overwritten since keeps the slab it lies in alive
- * until the change is forgotten; values are written into slabs in log order, as the history
- * holds them, so what the history keeps alive is its own bytes and at most a slab more at
- * each end, beside the slabs the live data holds.
+ * change costs only its slot. A value overwritten since keeps the slab it lies in alive, and
+ * from being written over (the history holds the slab, and lets go when it forgets the
+ * change), until the change is forgotten; values are written into slabs in log order, as
+ * the history holds them, so what the history keeps alive is its own bytes and at most a
+ * slab more at each end, beside the slabs the live data holds. A change handed out as an
+ * object (a watch that resumes) exposes its value's slab: it is never written over.
  *
  * Changes [floorIndex, ...) are held in order of (index, position) in a ring: the change
  * at position k from the oldest is in slot `(head + k) % capacity`. The ring grows by
@@ -28,7 +30,7 @@
  * floor was set is held; `size <= changesMax`; `bytes <= bytesMax` after every push.
  */
 import { fail } from '../base/index.ts';
-import type { KvChange, KvChangeSink } from '../kv/index.ts';
+import { Slab, type KvChange, type KvChangeSink } from '../kv/index.ts';
 
 /**
  * What one change counts for beyond its key and value bytes: its slot in the ring (two
@@ -51,9 +53,9 @@ const SLOT_NUMBERS = 7;
  * allocation (an object per change, kept, cost some 0.15 µs of CPU per put in the collector).
  */
 export class WatchHistory implements KvChangeSink {
-  /** Slot i: the key, and the array its value lies in (undefined: a delete). */
+  /** Slot i: the key, and the slab its value lies in, held (undefined: a delete). */
   private keys: (Uint8Array | undefined)[] = [];
-  private valueBytes: (Uint8Array | undefined)[] = [];
+  private valueSlabs: (Slab | undefined)[] = [];
   /** Slot i's numbers at [SLOT_NUMBERS * i, SLOT_NUMBERS * (i + 1)). */
   private numbers = new Float64Array(0);
   private head = 0;
@@ -86,24 +88,25 @@ export class WatchHistory implements KvChangeSink {
     return this.bytes;
   }
 
-  /** Adds the newest change, as {@link change} does. */
+  /** Adds the newest change, as {@link change} does (its value in a slab of its own, never reused). */
   push(c: KvChange): void {
     if (c.value === undefined) this.change(c.index, c.position, c.key, undefined, 0, 0, c.createIndex, c.version);
-    else this.change(c.index, c.position, c.key, c.value, 0, c.value.length, c.createIndex, c.version);
+    else this.change(c.index, c.position, c.key, new Slab(c.value), 0, c.value.length, c.createIndex, c.version);
   }
 
   /**
-   * Adds the newest change (changes come in log order; the arrays are kept, not copied, and
-   * never change), then forgets the oldest while either bound is passed: a change larger
+   * Adds the newest change (changes come in log order; the key and the value's slab are
+   * kept, not copied, and the slab held until the change is forgotten), then forgets the oldest while either bound is passed: a change larger
    * than `bytesMax` on its own is not kept either, and the floor moves up to its index.
    */
-  change(index: number, position: number, key: Uint8Array, valueBytes: Uint8Array | undefined, valueAt: number, valueLength: number, createIndex: number, version: number): void {
+  change(index: number, position: number, key: Uint8Array, valueSlab: Slab | undefined, valueAt: number, valueLength: number, createIndex: number, version: number): void {
     if (this.size === this.changesMax) this.dropOldest();
     if (this.size === this.keys.length) this.grow();
     let tail = this.head + this.size;
     if (tail >= this.keys.length) tail -= this.keys.length;
     this.keys[tail] = key;
-    this.valueBytes[tail] = valueBytes;
+    this.valueSlabs[tail] = valueSlab;
+    valueSlab?.hold();
     const n = this.numbers;
     const at = tail * SLOT_NUMBERS;
     n[at] = index;
@@ -131,8 +134,13 @@ export class WatchHistory implements KvChangeSink {
 
   /** Forgets everything: no watch can resume before `floorIndex` (a snapshot was installed). */
   reset(floorIndex: number): void {
+    for (let k = 0; k < this.size; k++) {
+      let p = this.head + k;
+      if (p >= this.keys.length) p -= this.keys.length;
+      this.valueSlabs[p]?.letGo();
+    }
     this.keys = [];
-    this.valueBytes = [];
+    this.valueSlabs = [];
     this.numbers = new Float64Array(0);
     this.head = 0;
     this.size = 0;
@@ -144,13 +152,14 @@ export class WatchHistory implements KvChangeSink {
   private changeAt(p: number): KvChange {
     const n = this.numbers;
     const at = p * SLOT_NUMBERS;
-    const bytes = this.valueBytes[p];
+    const slab = this.valueSlabs[p];
     const valueAt = n[at + 4]!;
+    if (slab !== undefined) slab.exposed = true;
     return {
       index: n[at]!,
       position: n[at + 1]!,
       key: this.keys[p]!,
-      value: bytes === undefined ? undefined : bytes.subarray(valueAt, valueAt + n[at + 5]!),
+      value: slab === undefined ? undefined : slab.bytes.subarray(valueAt, valueAt + n[at + 5]!),
       createIndex: n[at + 2]!,
       version: n[at + 3]!,
     };
@@ -166,9 +175,10 @@ export class WatchHistory implements KvChangeSink {
     const at = p * SLOT_NUMBERS;
     this.bytes -= this.numbers[at + 6]!;
     this.floor = this.numbers[at]!;
-    // Let the arrays go (a value overwritten since, and its slab, may then be collected).
+    // Let the key and the slab go (a value overwritten since, and its slab, may then be reused or collected).
     this.keys[p] = undefined;
-    this.valueBytes[p] = undefined;
+    this.valueSlabs[p]?.letGo();
+    this.valueSlabs[p] = undefined;
     if (++this.head === this.keys.length) this.head = 0;
     this.size--;
     if (this.size === 0) {
@@ -181,20 +191,20 @@ export class WatchHistory implements KvChangeSink {
   private grow(): void {
     const capacity = Math.min(this.changesMax, Math.max(RING_SLOTS_MIN, this.keys.length * 2));
     const keys: (Uint8Array | undefined)[] = new Array(capacity).fill(undefined);
-    const valueBytes: (Uint8Array | undefined)[] = new Array(capacity).fill(undefined);
+    const valueSlabs: (Slab | undefined)[] = new Array(capacity).fill(undefined);
     const numbers = new Float64Array(capacity * SLOT_NUMBERS);
     for (let k = 0; k < this.size; k++) {
       let p = this.head + k;
       if (p >= this.keys.length) p -= this.keys.length;
       keys[k] = this.keys[p];
-      valueBytes[k] = this.valueBytes[p];
+      valueSlabs[k] = this.valueSlabs[p];
     }
     // The held slots are at most two runs: from the head to the end, then from the start.
     const firstRun = Math.min(this.size, this.keys.length - this.head);
     numbers.set(this.numbers.subarray(this.head * SLOT_NUMBERS, (this.head + firstRun) * SLOT_NUMBERS), 0);
     numbers.set(this.numbers.subarray(0, (this.size - firstRun) * SLOT_NUMBERS), firstRun * SLOT_NUMBERS);
     this.keys = keys;
-    this.valueBytes = valueBytes;
+    this.valueSlabs = valueSlabs;
     this.numbers = numbers;
     this.head = 0;
   }

@@ -12,7 +12,7 @@
  */
 import { ErrorCode } from '../base/index.ts';
 import type { RaftNode } from '../core/index.ts';
-import type { KvChange, KvChangeSink } from '../kv/index.ts';
+import type { KvChange, KvChangeSink, Slab } from '../kv/index.ts';
 import type { HostSink } from './node-host.ts';
 import { WatchHistory } from './watch-history.ts';
 
@@ -110,13 +110,17 @@ export class WatchSet implements KvChangeSink {
    * Keeps an applied change in the history and sends it to every watch it matches (the state
    * machine's change sink: see KvChangeSink). With no watch, nothing is made for it.
    */
-  change(index: number, position: number, key: Uint8Array, valueBytes: Uint8Array | undefined, valueAt: number, valueLength: number, createIndex: number, version: number): void {
-    this.history.change(index, position, key, valueBytes, valueAt, valueLength, createIndex, version);
+  change(index: number, position: number, key: Uint8Array, valueSlab: Slab | undefined, valueAt: number, valueLength: number, createIndex: number, version: number): void {
+    this.history.change(index, position, key, valueSlab, valueAt, valueLength, createIndex, version);
     if (this.watches.size === 0) return;
     let value: Uint8Array | undefined;
     for (const [requestId, w] of this.watches) {
       if (index > w.afterIndex && hasPrefix(key, w.prefix)) {
-        value ??= valueBytes?.subarray(valueAt, valueAt + valueLength);
+        if (value === undefined && valueSlab !== undefined) {
+          // The event may wait in a queue: the value's bytes must stay as they are.
+          valueSlab.exposed = true;
+          value = valueSlab.bytes.subarray(valueAt, valueAt + valueLength);
+        }
         this.sink.reply({ kind: 'watch-event', requestId, index, position, key, value, createIndex, version });
       }
     }
