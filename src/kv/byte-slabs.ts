@@ -157,9 +157,10 @@ export class ByteSlabs {
     slab.live = before - length;
     this.liveBytes -= length;
     if (!slab.retired) return;
-    // A retired slab's waste is its size less its live bytes while anything in it is live.
+    // A retired slab's waste is its size less its live bytes while anything in it is live (an
+    // empty value counts nothing: a slab may hold one with nothing live).
     const size = slab.bytes.length;
-    this.wasteBytes += (slab.live > 0 ? size - slab.live : 0) - (size - before);
+    this.wasteBytes += (slab.live > 0 ? size - slab.live : 0) - (before > 0 ? size - before : 0);
     if (slab.live === 0) this.reuseIfFree(slab);
   }
 

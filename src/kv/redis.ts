@@ -20,6 +20,11 @@ import { KV_KEY_BYTES_MAX, KV_VALUE_BYTES_MAX } from './limits.ts';
 
 /** What the interpreter needs of the store: the state at the command's index, and the changes it makes there. */
 export interface RedisStore {
+  /**
+   * The stored value, not a copy: valid until the store next changes (a `set` may write over
+   * it). The interpreter copies what it keeps past a change, and a reply is joined before the
+   * call returns.
+   */
   get(key: Uint8Array): Uint8Array | undefined;
   set(key: Uint8Array, value: Uint8Array): void;
   /** Whether the key was there. */
@@ -273,8 +278,10 @@ function runOne(store: RedisStore, command: readonly Uint8Array[], reply: Reply)
     case 'getdel': {
       const old = store.get(args[0]!);
       if (old !== undefined && !reply.fits(old.length + 32)) return reply.error(TOO_LARGE);
+      // Replied (copied) before the delete lets go of the memory it lies in.
+      reply.bulk(old);
       if (old !== undefined) store.delete(args[0]!);
-      return reply.bulk(old);
+      return;
     }
     case 'del':
       return reply.integer(args.filter((k) => store.delete(k)).length);
@@ -370,10 +377,12 @@ function set(store: RedisStore, args: readonly Uint8Array[], reply: Reply): void
   }
   const [key, value] = [args[0]!, args[1]!];
   if (!valueFits(value, reply)) return;
-  const old = store.get(key);
-  if (get && old !== undefined && !reply.fits(old.length + 32)) return reply.error(TOO_LARGE);
-  const exists = old !== undefined;
-  if ((nx && exists) || (xx && !exists)) return get ? reply.bulk(old) : reply.nil();
+  const stored = store.get(key);
+  if (get && stored !== undefined && !reply.fits(stored.length + 32)) return reply.error(TOO_LARGE);
+  const exists = stored !== undefined;
+  if ((nx && exists) || (xx && !exists)) return get ? reply.bulk(stored) : reply.nil();
+  // A copy of the old value: the set may write over the memory it lies in.
+  const old = get ? stored?.slice() : undefined;
   store.set(key, value);
   return get ? reply.bulk(old) : reply.ok();
 }

@@ -509,7 +509,7 @@ export class KvStateMachine {
 
   /** The value of `key`, as a copy; undefined if absent. */
   get(key: Uint8Array): Uint8Array | undefined {
-    return this.getShared(key)?.slice();
+    return this.entries.get(keyString(key))?.valueToCopy().slice();
   }
 
   /**
@@ -535,7 +535,11 @@ export class KvStateMachine {
     return this.entries.get(key)?.value;
   }
 
-  /** The key's value and revisions (the stored value, not a copy: see getShared); undefined if absent. */
+  /**
+   * The key's value and revisions: the store's own entry, which later writes change in place
+   * (its `value`, a view of the stored bytes as getShared gives, read while the key is there);
+   * undefined if absent.
+   */
   getEntry(key: Uint8Array): RangeSource | undefined {
     return this.entries.get(keyString(key));
   }
@@ -862,10 +866,10 @@ export class KvStateMachine {
     return runRedisReads({ ...this.redisReader(), set: refuse, delete: refuse }, commands, REDIS_READ_REPLY_BYTES_MAX);
   }
 
-  /** The store's reads as Redis commands see them. */
+  /** The store's reads as Redis commands see them (values valid until the store changes: see RedisStore.get). */
   private redisReader(): Pick<RedisStore, 'get' | 'size' | 'keysFrom'> {
     return {
-      get: (key) => this.entries.get(keyString(key))?.value,
+      get: (key) => this.entries.get(keyString(key))?.valueToCopy(),
       size: () => this.entries.size,
       keysFrom: (from) => mapIterable(rangeEntries(this.ordered, from === undefined ? '' : keyString(from), undefined), (e) => e.key),
     };
