@@ -6,16 +6,16 @@
  *
  * A slab is appended to until full. Its bytes are not written again while anybody may hold a
  * view of them; a slab nobody can hold is written again from its start (reused) instead of
- * being left to the garbage collector, when its owner reuses slabs. The store keeps keys and
-values in slabs of their own: a key's view goes to many places (its entry, range replies,
-watch events, the history) and its slabs are never reused; a value's slabs are, and a view
-of a value is held only by:
+ *  * being left to the garbage collector, when its owner reuses slabs. The store keeps keys and
+ * values in slabs of their own: a key's view goes to many places (its entry, range replies,
+ * watch events, the history) and its slabs are never reused; a value's slabs are, and a view
+ * of a value is held only by:
  *
  * - the store's own entries: `live` counts their bytes in it;
  * - holders that count themselves (`hold`, `letGo`): the watch history, for each change it
  *   keeps;
- * - anyone else (a read's reply, which may wait in a queue; a watch event; a listener): whoever
- *   hands them a view marks the slab `exposed`, and an exposed slab is never reused.
+ * - anyone else (a read's reply, which may wait in a queue; a watch event; a listener): they
+ *   get their view from `expose`, which marks the slab `exposed`, never reused.
  *
  * A retired slab with nothing live, held or exposed waits among its owner's spares (at most
  * {@link SPARE_SLABS_MAX}) for the next slab needed; beyond them, and any slab not reused, is
@@ -76,6 +76,12 @@ export class Slab {
     readonly bytes: Uint8Array,
     readonly owner?: ByteSlabs,
   ) {}
+
+  /** A view of bytes [at, at + length) for a holder nobody counts: the slab is never written again. */
+  expose(at: number, length: number): Uint8Array {
+    this.exposed = true;
+    return this.bytes.subarray(at, at + length);
+  }
 
   /** A holder that counts itself keeps a view of it until its {@link letGo}. */
   hold(): void {
@@ -164,9 +170,9 @@ export class ByteSlabs {
     if (slab.live === 0) this.reuseIfFree(slab);
   }
 
-  /** Keeps `slab` among the spares if it is this owner's, retired, and nothing live, held or exposed is in it. */
+  /** Keeps `slab` among the spares if it is this owner's (only an owner that reuses owns any), retired, and nothing live, held or exposed is in it. */
   reuseIfFree(slab: Slab): void {
-    if (!this.reuse || slab.owner !== this || !slab.retired || slab.live !== 0 || slab.holds !== 0 || slab.exposed || slab.spare) return;
+    if (slab.owner !== this || !slab.retired || slab.live !== 0 || slab.holds !== 0 || slab.exposed || slab.spare) return;
     if (this.spares.length >= SPARE_SLABS_MAX) return;
     slab.spare = true;
     this.spares.push(slab);

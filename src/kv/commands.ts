@@ -618,7 +618,6 @@ export function readKvPutInPlace(data: Uint8Array, at: number, length: number, o
   return true;
 }
 
-
 /**
  * Copies a key and its value, which lie in order in one source, with one allocation: views
  * of one copied block. They live and die together in the state machine, so neither holds

@@ -235,8 +235,7 @@ class KvEntry implements RangeSource {
 
   /** A view of the value's bytes: they stay as they are, whatever is written later (its slab is exposed: never reused). */
   get value(): Uint8Array {
-    this.valueSlab.exposed = true;
-    return this.valueSlab.bytes.subarray(this.valueAt, this.valueAt + this.valueLength);
+    return this.valueSlab.expose(this.valueAt, this.valueLength);
   }
 
   /** A view of the value's bytes for a copy made at once, before the store changes: after that they may be written over. */
@@ -250,7 +249,7 @@ class KvEntry implements RangeSource {
  * history keeps millions of them. The value is valueSlab.bytes[valueAt, valueAt +
  * valueLength) (valueSlab undefined: the key was deleted). Those bytes stay as they are while
  * the sink holds the slab (`hold`, then `letGo` when it forgets the change), or for good once
- * it marks the slab `exposed` (before it hands a view of them to anyone else); otherwise the
+ * it takes a view of them from the slab's `expose` (to hand to anyone else); otherwise the
  * slab may be written over once the key's value changes. The key's bytes are never changed.
  * See {@link KvChange} for the fields.
  */
@@ -954,15 +953,21 @@ export class KvStateMachine {
         entry.lease = lease;
       }
     } else {
-      const keys = this.keySlabs;
-      const keyIn = keys.copy(keySrc, keyAt, keyLength);
-      const valueIn = values.copy(valueSrc, valueAt, valueLength);
-      entry = new KvEntry(keys.lastSlab.bytes.subarray(keyIn, keyIn + keyLength), keys.lastSlab, values.lastSlab, valueIn, valueLength, index, index, 1, lease);
-      this.entries.set(id, entry);
-      this.ordered.set(id, entry);
+      entry = this.addEntry(id, keySrc, keyAt, keyLength, valueSrc, valueAt, valueLength, index, index, 1, lease);
       if (lease !== 0) this.leaseTable.attach(lease, id);
     }
     if (this.compacting !== undefined || values.isWasteful || this.keySlabs.isWasteful) this.compactSome();
+    return entry;
+  }
+
+  /** Adds a key that is not in the store to both indexes, its bytes copied into the slabs (its lease, if any, not attached). */
+  private addEntry(id: string, keySrc: Uint8Array, keyAt: number, keyLength: number, valueSrc: Uint8Array, valueAt: number, valueLength: number, createIndex: number, modIndex: number, version: number, lease: number): KvEntry {
+    const keys = this.keySlabs;
+    const keyIn = keys.copy(keySrc, keyAt, keyLength);
+    const valueIn = this.valueSlabs.copy(valueSrc, valueAt, valueLength);
+    const entry = new KvEntry(keys.lastSlab.bytes.subarray(keyIn, keyIn + keyLength), keys.lastSlab, this.valueSlabs.lastSlab, valueIn, valueLength, createIndex, modIndex, version, lease);
+    this.entries.set(id, entry);
+    this.ordered.set(id, entry);
     return entry;
   }
 
@@ -1200,13 +1205,8 @@ export class KvStateMachine {
         lease = version >= KV_SNAPSHOT_FORMAT_VERSION_NO_APP ? reader.u64Number() : 0;
         if (lease !== 0) leases.push([lease, id]);
       }
-      const keyIn = this.keySlabs.copy(key, 0, key.length);
-      const keySlab = this.keySlabs.lastSlab;
-      const valueIn = this.valueSlabs.copy(value, 0, value.length);
       // The lease is attached once the lease table is read (the caller's part).
-      const entry = new KvEntry(keySlab.bytes.subarray(keyIn, keyIn + key.length), keySlab, this.valueSlabs.lastSlab, valueIn, value.length, createIndex, modIndex, keyVersion, lease);
-      this.entries.set(id, entry);
-      this.ordered.set(id, entry);
+      this.addEntry(id, key, 0, key.length, value, 0, value.length, createIndex, modIndex, keyVersion, lease);
       previousKey = id;
     }
     this.copier.forgetSource();

@@ -96,14 +96,14 @@ export class WatchHistory implements KvChangeSink {
 
   /**
    * Adds the newest change (changes come in log order; the key and the value's slab are
-   * kept, not copied, and the slab held until the change is forgotten), then forgets the oldest while either bound is passed: a change larger
-   * than `bytesMax` on its own is not kept either, and the floor moves up to its index.
+   * kept, not copied, and the slab held until the change is forgotten), then forgets the
+   * oldest while either bound is passed: a change larger than `bytesMax` on its own is not
+   * kept either, and the floor moves up to its index.
    */
   change(index: number, position: number, key: Uint8Array, valueSlab: Slab | undefined, valueAt: number, valueLength: number, createIndex: number, version: number): void {
     if (this.size === this.changesMax) this.dropOldest();
     if (this.size === this.keys.length) this.grow();
-    let tail = this.head + this.size;
-    if (tail >= this.keys.length) tail -= this.keys.length;
+    const tail = this.slot(this.size);
     this.keys[tail] = key;
     this.valueSlabs[tail] = valueSlab;
     valueSlab?.hold();
@@ -125,8 +125,7 @@ export class WatchHistory implements KvChangeSink {
   /** Calls `visit` with every held change whose index is above `index`, oldest first (an object made for each). */
   forEachAfter(index: number, visit: (change: KvChange) => void): void {
     for (let k = 0; k < this.size; k++) {
-      let p = this.head + k;
-      if (p >= this.keys.length) p -= this.keys.length;
+      const p = this.slot(k);
       const at = p * SLOT_NUMBERS;
       if (this.numbers[at]! > index) visit(this.changeAt(p));
     }
@@ -134,11 +133,7 @@ export class WatchHistory implements KvChangeSink {
 
   /** Forgets everything: no watch can resume before `floorIndex` (a snapshot was installed). */
   reset(floorIndex: number): void {
-    for (let k = 0; k < this.size; k++) {
-      let p = this.head + k;
-      if (p >= this.keys.length) p -= this.keys.length;
-      this.valueSlabs[p]?.letGo();
-    }
+    for (let k = 0; k < this.size; k++) this.valueSlabs[this.slot(k)]?.letGo();
     this.keys = [];
     this.valueSlabs = [];
     this.numbers = new Float64Array(0);
@@ -152,14 +147,11 @@ export class WatchHistory implements KvChangeSink {
   private changeAt(p: number): KvChange {
     const n = this.numbers;
     const at = p * SLOT_NUMBERS;
-    const slab = this.valueSlabs[p];
-    const valueAt = n[at + 4]!;
-    if (slab !== undefined) slab.exposed = true;
     return {
       index: n[at]!,
       position: n[at + 1]!,
       key: this.keys[p]!,
-      value: slab === undefined ? undefined : slab.bytes.subarray(valueAt, valueAt + n[at + 5]!),
+      value: this.valueSlabs[p]?.expose(n[at + 4]!, n[at + 5]!),
       createIndex: n[at + 2]!,
       version: n[at + 3]!,
     };
@@ -187,6 +179,12 @@ export class WatchHistory implements KvChangeSink {
     }
   }
 
+  /** The slot of the change at position k from the oldest (k <= size, within the ring). */
+  private slot(k: number): number {
+    const p = this.head + k;
+    return p >= this.keys.length ? p - this.keys.length : p;
+  }
+
   /** Doubles the ring (at most to changesMax slots), the held changes moved to its start. */
   private grow(): void {
     const capacity = Math.min(this.changesMax, Math.max(RING_SLOTS_MIN, this.keys.length * 2));
@@ -194,8 +192,7 @@ export class WatchHistory implements KvChangeSink {
     const valueSlabs: (Slab | undefined)[] = new Array(capacity).fill(undefined);
     const numbers = new Float64Array(capacity * SLOT_NUMBERS);
     for (let k = 0; k < this.size; k++) {
-      let p = this.head + k;
-      if (p >= this.keys.length) p -= this.keys.length;
+      const p = this.slot(k);
       keys[k] = this.keys[p];
       valueSlabs[k] = this.valueSlabs[p];
     }

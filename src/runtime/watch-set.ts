@@ -116,11 +116,8 @@ export class WatchSet implements KvChangeSink {
     let value: Uint8Array | undefined;
     for (const [requestId, w] of this.watches) {
       if (index > w.afterIndex && hasPrefix(key, w.prefix)) {
-        if (value === undefined && valueSlab !== undefined) {
-          // The event may wait in a queue: the value's bytes must stay as they are.
-          valueSlab.exposed = true;
-          value = valueSlab.bytes.subarray(valueAt, valueAt + valueLength);
-        }
+        // The event may wait in a queue: the value's bytes must stay as they are.
+        value ??= valueSlab?.expose(valueAt, valueLength);
         this.sink.reply({ kind: 'watch-event', requestId, index, position, key, value, createIndex, version });
       }
     }

@@ -12,10 +12,7 @@ import { describe, expect, it } from 'vitest';
 import { WORD_COPY_BYTES_MAX } from '../../src/codec/index.ts';
 import { ByteSlabs, SLAB_BYTES, SLAB_OWN_BYTES_MIN, SPARE_SLABS_MAX, type Slab } from '../../src/kv/byte-slabs.ts';
 import { encodeKvRequest, KvStateMachine } from '../../src/kv/index.ts';
-import type { RaftNode } from '../../src/core/index.ts';
-import type { ClientReply, HostSink } from '../../src/runtime/index.ts';
-import { WatchHistory } from '../../src/runtime/index.ts';
-import { WatchSet } from '../../src/runtime/watch-set.ts';
+import { heldChanges, storedValue, watchSetKeeping, type HeldView } from './helpers.ts';
 
 const encoder = new TextEncoder();
 
@@ -173,7 +170,7 @@ describe('ByteSlabs reuse', () => {
       const slabs = new ByteSlabs(reuse);
       const first = fillSlab(slabs, src);
       const before = first.bytes.slice(0, 4096);
-      if (expose) first.exposed = true;
+      if (expose) first.expose(0, 1);
       emptySlab(slabs, first);
       fillSlab(slabs, src);
       const third = fillSlab(slabs, valueOf(4, 4096));
@@ -228,32 +225,8 @@ describe('ByteSlabs reuse', () => {
   });
 });
 
-/** A watch set's sink that keeps every event as it came (its value a view, not a copy), as a queue in front of a full ring would. */
-class KeepingSink implements HostSink {
-  readonly events: { value: Uint8Array; bytes: Uint8Array }[] = [];
-  sendRaft(): void {}
-  reply(r: ClientReply): void {
-    if (r.kind === 'watch-event' && r.value !== undefined) this.events.push({ value: r.value, bytes: r.value.slice() });
-  }
-}
-
-/** The values a watch history holds, read from its slots without exposing their slabs (as forEachAfter would). */
-function heldValues(history: WatchHistory): { index: number; position: number; value: Uint8Array | undefined }[] {
-  const h = history as unknown as { keys: unknown[]; valueSlabs: (Slab | undefined)[]; numbers: Float64Array; head: number; size: number };
-  const out = [];
-  for (let k = 0; k < h.size; k++) {
-    const p = (h.head + k) % h.keys.length;
-    const at = p * 7;
-    const slab = h.valueSlabs[p];
-    out.push({ index: h.numbers[at]!, position: h.numbers[at + 1]!, value: slab?.bytes.subarray(h.numbers[at + 4]!, h.numbers[at + 4]! + h.numbers[at + 5]!) });
-  }
-  return out;
-}
-
 describe('KvStateMachine value slabs', () => {
   const valueSlabsOf = (m: KvStateMachine): ByteSlabs => (m as unknown as { valueSlabs: ByteSlabs }).valueSlabs;
-  /** A Raft node that the watch set asks only for its last index. */
-  const raft = { role: 'leader', log: { lastIndex: () => Number.MAX_SAFE_INTEGER } } as unknown as RaftNode;
 
   type Op = { kind: 'put'; key: number; bytes: number } | { kind: 'delete'; key: number } | { kind: 'get'; key: number } | { kind: 'watch'; key: number } | { kind: 'resume'; back: number };
   const opArb: fc.Arbitrary<Op> = fc.oneof(
@@ -268,32 +241,32 @@ describe('KvStateMachine value slabs', () => {
   /** Runs `ops` on a store whose changes go to a watch set (a small history), checking that no byte anybody holds changes. */
   function run(ops: readonly Op[]): KvStateMachine {
     const machine = new KvStateMachine();
-    const sink = new KeepingSink();
+    /** Views handed out by reads, watch events and resumed watches, with their bytes when handed out. */
+    const views: HeldView[] = [];
     // A history of a few slabs' worth of changes: a slab is often freed by the store while the history still holds it.
-    const watches = new WatchSet(raft, sink, 0, 4096, 1 << 20, 1_000_000);
+    const watches = watchSetKeeping(views, 4096, 1 << 20);
     machine.setChangeSink(watches);
     const model = new Map<number, Uint8Array>();
     /** What each change put, by (index, position): what the history must still read. */
     const changes = new Map<string, Uint8Array | undefined>();
-    /** Views handed out by reads and resumed watches, with their bytes when handed out. */
-    const views: { view: Uint8Array; bytes: Uint8Array }[] = [];
     const keyOf = (k: number): Uint8Array => encoder.encode(`key/${k}`);
     let index = 0;
     let seq = 0;
     let watchId = 0;
     const ending: { requestId: number; at: number }[] = [];
     const check = (): void => {
-      for (const c of heldValues((watches as unknown as { history: WatchHistory }).history)) {
+      for (const c of heldChanges(watches)) {
         const expected = changes.get(`${c.index}/${c.position}`);
         if (expected === undefined ? c.value !== undefined : c.value === undefined || !Buffer.from(c.value).equals(Buffer.from(expected))) {
           expect.fail(`the history's change at ${c.index}/${c.position} no longer reads what was put`);
         }
       }
-      for (const { view, bytes } of [...views, ...sink.events.map((e) => ({ view: e.value, bytes: e.bytes }))]) {
-        if (!Buffer.from(view).equals(Buffer.from(bytes))) expect.fail('a view handed out was written over');
+      for (const { view, bytes, what } of views) {
+        if (!Buffer.from(view).equals(Buffer.from(bytes))) expect.fail(`a view handed out was written over: ${what}`);
       }
       for (const [k, value] of model) {
-        if (!Buffer.from(valueOfEntry(machine, keyOf(k))).equals(Buffer.from(value))) expect.fail(`key ${k} no longer reads what was put`);
+        const stored = storedValue(machine, keyOf(k));
+        if (stored === undefined || !Buffer.from(stored).equals(Buffer.from(value))) expect.fail(`key ${k} no longer reads what was put`);
       }
     };
     for (const op of ops) {
@@ -309,7 +282,7 @@ describe('KvStateMachine value slabs', () => {
         }
       } else if (op.kind === 'get') {
         const view = machine.getShared(keyOf(op.key));
-        if (view !== undefined) views.push({ view, bytes: view.slice() });
+        if (view !== undefined) views.push({ view, bytes: view.slice(), what: `get at ${index}` });
       } else if (op.kind === 'watch') {
         // A watch of one key for the next few changes.
         watches.start(++watchId, keyOf(op.key), index);
@@ -340,12 +313,6 @@ describe('KvStateMachine value slabs', () => {
   });
 });
 
-/** The value the store holds for `key`, read without exposing its slab (getShared would). */
-function valueOfEntry(machine: KvStateMachine, key: Uint8Array): Uint8Array {
-  const entry = machine.getEntry(key) as unknown as { valueToCopy(): Uint8Array } | undefined;
-  if (entry === undefined) throw new Error('a key the model holds is missing');
-  return entry.valueToCopy();
-}
 
 describe('KvStateMachine value slabs under Redis writes', () => {
   const slabsMade = (m: KvStateMachine): number => (m as unknown as { valueSlabs: ByteSlabs }).valueSlabs.slabsMade;
