@@ -44,7 +44,7 @@ import {
 import { publishingTraceSink } from './diagnostics.ts';
 import { ReadQueue } from './read-queue.ts';
 import { resolveNodeSettings, type NodeSettingsInput } from './settings.ts';
-import { SnapshotPolicy } from './snapshot-policy.ts';
+import { SnapshotPolicy, snapshotPhase } from './snapshot-policy.ts';
 import { WatchSet } from './watch-set.ts';
 import { WriteBatcher } from './write-batcher.ts';
 import { LeaseKeeper } from './lease-keeper.ts';
@@ -221,7 +221,7 @@ export class NodeHost {
     this.hooks = options.hooks ?? {};
     const snap = this.storage.snapshot();
     this.kvMachine = this.newStateMachine(snap.meta.index > 0 ? snap.data : undefined);
-    this.snapshots = new SnapshotPolicy(settings, snap.meta.index);
+    this.snapshots = new SnapshotPolicy(settings, snap.meta.index, snapshotPhase(this.raft.id));
     this.writes = new WriteBatcher(this.raft, sink, settings.writeBatchBytesMax);
     this.leases = this.newLeaseKeeper(settings.tickMs, () => this.kvMachine, (data) => this.raft.propose(data));
     this.reads = new ReadQueue(this.raft, sink, () => this.kvMachine, (op, id) => (op === 'keep-alive' ? this.leases.keepAlive(id) : this.leases.timeToLive(id)), {

@@ -268,6 +268,11 @@ export class SimFileSystem implements FileSystem {
     return this.fds.has(fd);
   }
 
+  /** Directory changes a crash could still undo (made since the last syncDir of their directory). */
+  dirChangesUnsynced(): number {
+    return this.dirChanges.length;
+  }
+
   private handle(fd: Fd): { path: string; file: SimFile; writable: boolean } {
     const f = this.fds.get(fd);
     if (f === undefined) throw fsError('EBADF', `bad file descriptor ${fd}`);

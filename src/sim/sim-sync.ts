@@ -15,6 +15,8 @@ export class SimSyncAgent implements SyncAgent {
   private asked: { readonly fd: Fd; readonly sequence: number } | undefined;
   private running = false;
   private closed = false;
+  /** Files handed over by `reclaim`, not yet freed. */
+  private readonly reclaiming = new Set<Fd>();
 
   /**
    * `later(run)` runs `run` at a later event; `synced()` is called after each sync, the node's
@@ -41,8 +43,27 @@ export class SimSyncAgent implements SyncAgent {
   /** The simulated sync lands at its event; nothing of it runs in between to wait for. */
   quiesce(): void {}
 
+  /** The file is emptied and closed at a later event, as the sync thread does between syncs. */
+  reclaim(fd: Fd): boolean {
+    if (this.closed) return false;
+    this.reclaiming.add(fd);
+    this.later(() => {
+      if (this.reclaiming.delete(fd)) this.free(fd);
+    });
+    return true;
+  }
+
   close(): void {
     this.closed = true;
+    for (const fd of this.reclaiming) this.free(fd);
+    this.reclaiming.clear();
+  }
+
+  /** Empties and closes `fd`, unless a crash closed it already. */
+  private free(fd: Fd): void {
+    if (!this.fs.isOpen(fd)) return;
+    this.fs.ftruncate(fd, 0);
+    this.fs.close(fd);
   }
 
   private start(): void {

@@ -104,7 +104,17 @@ export interface SyncAgent {
    * to one sync of the file, which may have been the agent's.
    */
   quiesce(): void;
-  /** Stops the agent; no sync asked for is reported after it. */
+  /**
+   * Takes `fd`, a writable descriptor of a segment the WAL has deleted (its name is gone,
+   * durably), to free its blocks away from the writer and then close it. Freeing a large file
+   * at once (the `unlink` of a file nobody holds open, or the `close` of its last descriptor)
+   * holds the calling thread for as long as the file system takes, some 12 ms for a 64 MiB
+   * segment on ext4, and stalls other files' syncs meanwhile; freed a few MiB at a time
+   * between syncs, it does neither. Returns false if the agent cannot take it (closed,
+   * failed, or too many files waiting): the caller closes `fd` itself.
+   */
+  reclaim(fd: Fd): boolean;
+  /** Stops the agent; no sync asked for is reported after it. Files it holds to reclaim are closed. */
   close(): void;
 }
 
@@ -672,13 +682,14 @@ export class WalStorage implements Storage {
     // The first segment still needed holds the first entry after the snapshot; with no
     // entries after it, only the active segment is needed.
     const firstNeeded = this.index.count > 0 ? this.index.segment(this.index.base + 1) : this.active.sequence;
-    let deleted = false;
     this.io(() => {
+      let unsynced = false;
       if (oldFile !== undefined && oldFile !== fileName) {
         this.fs.unlink(join(this.dir, oldFile));
-        deleted = true;
+        unsynced = true;
       }
-      // Oldest first, so that a crash in between leaves a contiguous run of segments.
+      // Oldest first, each deletion durable before the next (a crash may keep or undo each
+      // unsynced directory change on its own), so that a crash leaves a run of consecutive segments.
       while (this.sealed.length > 0 && this.sealed[0]!.sequence < firstNeeded) {
         const s = this.sealed.shift()!;
         const fd = this.readFds.get(s.sequence);
@@ -686,11 +697,38 @@ export class WalStorage implements Storage {
           this.readFds.delete(s.sequence);
           this.fs.close(fd);
         }
-        this.fs.unlink(join(this.dir, s.fileName));
-        deleted = true;
+        // Its directory sync makes the snapshot file's deletion durable too.
+        this.deleteSegment(s.fileName);
+        unsynced = false;
       }
-      if (deleted && this.sync) this.fs.syncDir(this.dir);
+      if (unsynced && this.sync) this.fs.syncDir(this.dir);
     });
+  }
+
+  /**
+   * Deletes segment `fileName`, durably (with durability `always`). With a sync agent, its
+   * blocks are freed by the agent later ({@link SyncAgent.reclaim}): the file is held open
+   * while its name is deleted, which makes the `unlink` cheap, and handed over once the
+   * deletion is durable, so that no block of a segment recovery could still find is freed.
+   */
+  private deleteSegment(fileName: string): void {
+    const path = join(this.dir, fileName);
+    const agent = this.syncAgent;
+    const fd = agent === undefined ? undefined : this.fs.open(path, 'readWrite');
+    try {
+      this.fs.unlink(path);
+      if (this.sync) this.fs.syncDir(this.dir);
+    } catch (error) {
+      if (fd !== undefined) {
+        try {
+          this.fs.close(fd);
+        } catch {
+          // The deletion's failure is the one to report.
+        }
+      }
+      throw error;
+    }
+    if (fd !== undefined && !agent!.reclaim(fd)) this.fs.close(fd);
   }
 
   /**

@@ -6,14 +6,18 @@
 // what the agent has not; an agent's failed sync fails the storage for good.
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { Rand } from '../../src/core/index.ts';
+import { emptyConfState, Rand } from '../../src/core/index.ts';
 import { SimFileSystem } from '../../src/sim/sim-fs.ts';
-import { StorageError, StorageErrorCode, WalStorage, type Fd, type SyncAgent } from '../../src/storage/index.ts';
+import { FaultyFileSystem, SimulatedCrash, StorageError, StorageErrorCode, WalStorage, type Fd, type SyncAgent } from '../../src/storage/index.ts';
 import { ents, plain } from './helpers.ts';
 
 /** An agent the test drives: it records what it is asked and syncs only when told. */
 class ManualAgent implements SyncAgent {
   readonly asked: { fd: Fd; sequence: number }[] = [];
+  /** Descriptors handed over to reclaim, still open. */
+  readonly reclaimed: Fd[] = [];
+  /** At each hand-over, the directory changes a crash could still undo. */
+  readonly dirChangesUnsyncedAtReclaim: number[] = [];
   syncedSequence = 0;
   failure: StorageError | undefined;
   closed = false;
@@ -31,6 +35,12 @@ class ManualAgent implements SyncAgent {
 
   quiesce(): void {
     if (this.failure !== undefined) throw this.failure;
+  }
+
+  reclaim(fd: Fd): boolean {
+    this.reclaimed.push(fd);
+    this.dirChangesUnsyncedAtReclaim.push(this.fs.dirChangesUnsynced());
+    return true;
   }
 
   close(): void {
@@ -201,5 +211,80 @@ describe('WalStorage.persistLater', () => {
     again.failure = new StorageError(StorageErrorCode.IO_ERROR, 'EIO');
     expect(() => t.durableSequence()).toThrow(again.failure);
     t.abandon();
+  });
+});
+
+describe('deleting the segments a snapshot covers', () => {
+  const SEGMENT_BYTES = 4096;
+  const LAST = 60;
+  const SNAPSHOT_AT = 55;
+
+  /** A log of entries 1..60 of 1 KiB each, in some 20 segments of 4 KiB, all synced. */
+  function filled(fs: SimFileSystem): void {
+    const s = open(fs, undefined, SEGMENT_BYTES);
+    for (let i = 1; i <= LAST; i++) s.persist({ entries: ents(i, [1], 1024) });
+    s.close();
+  }
+
+  it('hands each deleted segment to the agent open, after its deletion is durable; one it refuses is closed', () => {
+    for (const takes of [true, false]) {
+      const fs = new SimFileSystem();
+      filled(fs);
+      const before = fs.readdir(DIR).filter((n) => n.endsWith('.wal'));
+      const agent = new ManualAgent(fs);
+      if (!takes) agent.reclaim = () => false;
+      const s = open(fs, agent, SEGMENT_BYTES);
+      const opened: number[] = [];
+      const fsOpen = fs.open.bind(fs);
+      fs.open = (path, mode) => {
+        const fd = fsOpen(path, mode);
+        if (path.endsWith('.wal') && mode === 'readWrite') opened.push(fd);
+        return fd;
+      };
+      s.createSnapshot(SNAPSHOT_AT, emptyConfState([1]), new Uint8Array([1]));
+      const after = fs.readdir(DIR).filter((n) => n.endsWith('.wal'));
+      const deleted = before.length - after.length;
+      expect(deleted).toBeGreaterThan(10);
+      expect(opened).toHaveLength(deleted);
+      expect(agent.reclaimed).toEqual(takes ? opened : []);
+      expect(agent.dirChangesUnsyncedAtReclaim.every((n) => n === 0)).toBe(true);
+      for (const fd of opened) expect(fs.isOpen(fd)).toBe(takes);
+      // Every deletion was durable when the file was handed over: a crash brings none back.
+      fs.crash(new Rand(5));
+      expect(fs.readdir(DIR).filter((n) => n.endsWith('.wal'))).toEqual(after);
+    }
+  });
+
+  it('a crash at any disk call, then a power loss that keeps or undoes each unsynced directory change, leaves a log that opens', () => {
+    let crashes = 0;
+    for (const withAgent of [false, true]) {
+      for (let n = 1; ; n++) {
+        let crashed = false;
+        for (let seed = 1; seed <= 6; seed++) {
+          const sim = new SimFileSystem();
+          filled(sim);
+          const fs = new FaultyFileSystem(sim, { crashAtMutation: n });
+          try {
+            const s = WalStorage.open(DIR, { fs, segmentSizeBytesMax: SEGMENT_BYTES, ...(withAgent ? { syncAgent: new ManualAgent(sim) } : {}) });
+            s.createSnapshot(SNAPSHOT_AT, emptyConfState([1]), new Uint8Array([1]));
+          } catch (error) {
+            const crash = error instanceof SimulatedCrash || (error instanceof StorageError && error.cause instanceof SimulatedCrash);
+            if (!crash) throw error;
+          }
+          if (!fs.crashed) break;
+          crashed = true;
+          crashes++;
+          sim.crash(new Rand(seed * 1000 + n));
+          const again = open(sim, undefined, SEGMENT_BYTES);
+          // Before the snapshot or after it, every entry there.
+          expect([0, SNAPSHOT_AT], `crash at disk call ${n}, seed ${seed}`).toContain(again.snapshot().meta.index);
+          expect(again.lastIndex()).toBe(LAST);
+          expect(plain(again.allEntries())).toEqual(plain(ents(again.firstIndex(), Array(LAST - again.firstIndex() + 1).fill(1), 1024)));
+          again.close();
+        }
+        if (!crashed) break;
+      }
+    }
+    expect(crashes).toBeGreaterThan(40);
   });
 });
