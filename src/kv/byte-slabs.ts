@@ -6,7 +6,7 @@
  *
  * A slab is appended to until full. Its bytes are not written again while anybody may hold a
  * view of them; a slab nobody can hold is written again from its start (reused) instead of
- *  * being left to the garbage collector, when its owner reuses slabs. The store keeps keys and
+ * being left to the garbage collector, when its owner reuses slabs. The store keeps keys and
  * values in slabs of their own: a key's view goes to many places (its entry, range replies,
  * watch events, the history) and its slabs are never reused; a value's slabs are, and a view
  * of a value is held only by:

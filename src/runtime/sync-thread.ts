@@ -40,9 +40,8 @@
  * The thread sleeps on a knock word that every request (a sync, a file to reclaim, the exit)
  * changes, read before it looks for work, so that no request made after that look is missed.
  */
-import { closeSync } from 'node:fs';
 import { Worker } from 'node:worker_threads';
-import { StorageError, storageErrorCodeOf, type Fd, type FileSystem, type SyncAgent } from '../storage/index.ts';
+import { realFileSystem, StorageError, storageErrorCodeOf, type Fd, type FileSystem, type SyncAgent } from '../storage/index.ts';
 
 const ASKED = 0;
 const FD = 1;
@@ -160,8 +159,7 @@ export class ThreadSyncAgent implements SyncAgent {
     if (this.closed) return;
     this.closed = true;
     Atomics.store(this.words, ASKED, EXIT);
-    Atomics.add(this.words, KNOCK, 1);
-    Atomics.notify(this.words, KNOCK);
+    this.knock();
     const head = Atomics.load(this.words, RECLAIM_HEAD);
     if (this.reclaimClosed === head) return;
     // The files the thread has not emptied are closed (and freed at once) here, once the
@@ -182,7 +180,7 @@ export class ThreadSyncAgent implements SyncAgent {
   private closeReclaimed(upTo: number): void {
     while (this.reclaimClosed !== upTo) {
       try {
-        closeSync(Atomics.load(this.words, RECLAIM_SLOTS + (this.reclaimClosed % RECLAIM_SLOT_COUNT)));
+        realFileSystem.close(Atomics.load(this.words, RECLAIM_SLOTS + (this.reclaimClosed % RECLAIM_SLOT_COUNT)));
       } catch {
         // Nothing is left to do with a descriptor that does not close.
       }

@@ -59,7 +59,11 @@ export class SimSyncAgent implements SyncAgent {
     this.reclaiming.clear();
   }
 
-  /** Empties and closes `fd`, unless a crash closed it already. */
+  /**
+   * Empties and closes `fd`, unless a crash closed it already. Emptying it does nothing a
+   * reader sees, unless the WAL handed over a file the log still holds: then a crash may
+   * bring back an emptied segment, which recovery reports as damage.
+   */
   private free(fd: Fd): void {
     if (!this.fs.isOpen(fd)) return;
     this.fs.ftruncate(fd, 0);
