@@ -40,6 +40,7 @@ export type {
 export { KvError, KvErrorCode } from './errors.ts';
 export { Slab } from './byte-slabs.ts';
 export { KV_CLIENT_ID_REGISTERED_FIRST, KV_SESSION_RESULT_BYTES_MAX_DEFAULT, KV_SESSION_RESULT_BYTES_MIN, KV_SESSIONS_MAX_DEFAULT, KV_SNAPSHOT_FORMAT_VERSION, KvStateMachine, keyString, keyStringAt } from './state-machine.ts';
+export { KV_RESULT_PUT, KvApplyOutcomes } from './apply-outcomes.ts';
 export type { KvApplyOutcome, KvChange, KvChangeSink, KvStateMachineOptions } from './state-machine.ts';
 export { checkRangeQuery, KV_RANGE_BYTES_MAX, KV_RANGE_ENTRIES_MAX, KV_RANGE_ENTRY_OVERHEAD_BYTES, prefixEnd } from './range.ts';
 export type { KvRangeEntry, KvRangeQuery, KvRangeResult } from './range.ts';

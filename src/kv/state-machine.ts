@@ -87,6 +87,7 @@ import { LeaseTable, type LeaseInfo } from './leases.ts';
 import { KV_CLIENT_ID_REGISTERED_FIRST, SessionTable, type KvSession } from './session-table.ts';
 import type { KvCommand, KvLogRequest, KvResult, KvWriteResult } from './commands.ts';
 import { KvError, KvErrorCode } from './errors.ts';
+import { KV_RESULT_PUT, KvApplyOutcomes } from './apply-outcomes.ts';
 import { checkRedisCommand, REDIS_READ_REPLY_BYTES_MAX, REDIS_WRITE_REPLY_BYTES_MAX, runRedis, runRedisReads, type RedisStore } from './redis.ts';
 
 export interface KvApplyOutcome {
@@ -196,7 +197,7 @@ const LENGTH_PREFIX_BYTES = 4;
  * Results are few and immutable, so each is one shared frozen object; a session caches a
  * reference and a snapshot stores a one-byte code.
  */
-const RESULT_PUT: KvResult = Object.freeze({ op: 'put' });
+const RESULT_PUT = KV_RESULT_PUT;
 const RESULT_DELETE_EXISTED: KvResult = Object.freeze({ op: 'delete', existed: true });
 const RESULT_DELETE_ABSENT: KvResult = Object.freeze({ op: 'delete', existed: false });
 const RESULT_CAS_SWAPPED: KvResult = Object.freeze({ op: 'cas', swapped: true });
@@ -400,7 +401,8 @@ export class KvStateMachine {
     if (readKvPutInPlace(data, 0, data.length, this.put)) {
       this.appliedIndexValue = index;
       this.positionNext = 0;
-      outcome = this.applyPut(index, data, this.put, true)!;
+      const { clientId, seq } = this.put;
+      outcome = this.applyPut(index, data, this.put) ?? { clientId, seq, result: RESULT_PUT, status: 'applied' };
     } else {
       const request = decodeKvRequestInPlace(data);
       this.appliedIndexValue = index;
@@ -416,26 +418,47 @@ export class KvStateMachine {
    * A request that does not decode changes nothing and gets status 'invalid' (the same on
    * every replica); a batch whose framing is broken throws CORRUPT_COMMAND and changes nothing.
    * With `told` false (a replica that answers none of the batch's writes), no outcomes are
-   * made and the array returned is empty.
+   * made and the array returned is empty. (The host's path is {@link applyBatchInto}.)
    */
   applyBatch(index: number, data: Uint8Array, told = true): KvApplyOutcome[] {
+    if (!told) {
+      this.applyBatchInto(index, data, undefined);
+      return [];
+    }
+    const outcomes = new KvApplyOutcomes();
+    this.applyBatchInto(index, data, outcomes);
+    return outcomes.toArray();
+  }
+
+  /**
+   * {@link applyBatch}, its outcomes written into `outcomes` (cleared first), where a put
+   * that applied makes no object; none recorded when `outcomes` is undefined.
+   */
+  applyBatchInto(index: number, data: Uint8Array, outcomes: KvApplyOutcomes | undefined): void {
     this.assertNextIndex(index);
     // The framing is checked whole first (a broken one throws and changes nothing).
     checkKvBatchFraming(data);
     this.appliedIndexValue = index;
     this.positionNext = 0;
-    const outcomes: KvApplyOutcome[] = [];
+    outcomes?.clear();
+    const put = this.put;
     let at = KV_BATCH_HEADER_BYTES;
     while (at < data.length) {
       const length = getU32(data, at);
       at += 4;
       // A plain put is applied from its bytes where they lie; anything else is decoded first.
-      const outcome = readKvPutInPlace(data, at, length, this.put) ? this.applyPut(index, data, this.put, told) : this.applyEncoded(index, data.subarray(at, at + length));
-      if (told) outcomes.push(outcome!);
+      if (readKvPutInPlace(data, at, length, put)) {
+        const { clientId, seq } = put;
+        const refused = this.applyPut(index, data, put);
+        if (refused === undefined) outcomes?.addPutApplied(clientId, seq);
+        else outcomes?.add(refused);
+      } else {
+        const outcome = this.applyEncoded(index, data.subarray(at, at + length));
+        outcomes?.add(outcome);
+      }
       at += length;
     }
     this.copier.forgetSource();
-    return outcomes;
   }
 
   /** Decodes and applies one request of a batch: one that does not decode changes nothing ('invalid'). */
@@ -452,9 +475,10 @@ export class KvStateMachine {
 
   /**
    * A put read in place (readKvPutInPlace): as applyRequest and execute do for one decoded.
-   * Its outcome; undefined if it applied and `told` is false (nobody answers it here).
+   * Undefined if it applied (its result is RESULT_PUT); else the session's refusal, and
+   * nothing ran.
    */
-  private applyPut(index: number, data: Uint8Array, put: KvPutFields, told: boolean): KvApplyOutcome | undefined {
+  private applyPut(index: number, data: Uint8Array, put: KvPutFields): KvApplyOutcome | undefined {
     const { clientId, seq } = put;
     const session = this.sessions.get(clientId);
     const refusal = sessionRefusal(session, clientId, seq);
@@ -462,7 +486,7 @@ export class KvStateMachine {
     const e = this.write(keyStringAt(data, put.keyAt, put.keyLength), data, put.keyAt, put.keyLength, data, put.valueAt, put.valueLength, index, 0);
     this.recordSession(session, clientId, seq, index, RESULT_PUT);
     this.notifyWrite(index, e);
-    return told ? { clientId, seq, result: RESULT_PUT, status: 'applied' } : undefined;
+    return undefined;
   }
 
   private applyDecoded(index: number, request: KvLogRequest): KvApplyOutcome {

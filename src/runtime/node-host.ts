@@ -24,7 +24,7 @@
 
 import { ErrorCode, fail } from '../base/index.ts';
 import { EntryType, isJoint, MessageType, NONE, RaftNode, type ConfChange, type ConfState, type Entry, type Message, type RaftConfig, type Ready, type Role, type Snapshot, type Storage } from '../core/index.ts';
-import { checkRangeQuery, checkRedisCommand, isKvBatch, KV_REDIS_COMMANDS_MAX, type SnapshotCancel, KV_KEY_BYTES_MAX, KvError, KvStateMachine, keyStringAt, type KvRangeQuery, type StateMachine } from '../kv/index.ts';
+import { checkRangeQuery, checkRedisCommand, isKvBatch, KV_REDIS_COMMANDS_MAX, type SnapshotCancel, KV_KEY_BYTES_MAX, KvError, KvStateMachine, keyStringAt, type KvRangeQuery, type KvWriteResult, type StateMachine } from '../kv/index.ts';
 import { getU32 } from '../codec/index.ts';
 import type { PersistBatch } from '../storage/index.ts';
 import {
@@ -74,6 +74,12 @@ export interface HostStorage extends Storage {
 export interface HostSink {
   sendRaft(m: Message): void;
   reply(r: ClientReply): void;
+  /**
+   * Answers a write that applied at `index` with `result`, as `reply` would with
+   * `{ kind: 'write', requestId, result, index }` but with no object made per call: for a
+   * sink that encodes the reply at once. Without it, the host calls `reply`.
+   */
+  replyWrite?(requestId: number, result: KvWriteResult, index: number): void;
   /**
    * Makes the Raft messages sent so far visible to their peers, for a sink that stages
    * them: called after a Ready's sends, before the host goes on to work that may take long
@@ -783,15 +789,17 @@ export class NodeHost {
     if (e.type === EntryType.ConfChange) this.confChangeAppliedAt = e.index;
     if (e.type !== EntryType.Normal || e.data.length === 0) {
       this.kvMachine.skip(e.index);
+      this.writes.skipped(e.index);
       return;
     }
     if (!isKvBatch(e.data)) {
       // A single request: entries proposed by other hosts (the simulator's clients).
       this.kvMachine.apply(e.index, e.data);
+      this.writes.skipped(e.index);
       return;
     }
     // Outcomes only where writes wait for them: a follower makes none.
-    this.writes.settle(e, this.kvMachine.applyBatch(e.index, e.data, this.writes.proposedAt(e.index)));
+    this.writes.apply(e, this.kvMachine);
   }
 
   private maybeSnapshot(): void {

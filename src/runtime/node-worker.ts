@@ -35,7 +35,7 @@ import { DecodeError, decodeMessage, encodedMessageBytes, encodeMessageInto } fr
 import { MemoryStorage, WalStorage, walRecoveryChannel, type RecoveryReport } from '../storage/index.ts';
 import { Doorbell, RingConsumer, RingError, RingErrorCode, RingProducer } from '../transport/index.ts';
 import { encodedReplyBytes, writeReplyTo, type ClientReply } from './client-protocol.ts';
-import type { StateMachine } from '../kv/index.ts';
+import { KV_RESULT_PUT, type KvWriteResult, type StateMachine } from '../kv/index.ts';
 import { checkedMachine, importFactory } from './state-machine-module.ts';
 import { LatencyHistogram } from './latency.ts';
 import { NodeHost, type HostStorage } from './node-host.ts';
@@ -118,8 +118,21 @@ type NodeState = 'pending' | 'running' | 'closed';
 /** The running node of this thread with id `id`, if there is one. */
 type SiblingOf = (id: number) => NodeWorker | undefined;
 
+/** A write reply whose fields the node worker sets for each answer (see sendWriteReply). */
+interface WriteReplyScratch {
+  readonly kind: 'write';
+  requestId: number;
+  result: KvWriteResult;
+  index: number;
+}
+
+function copyWriteReply(r: ClientReply): ClientReply {
+  return { ...r };
+}
+
 class NodeWorker {
   readonly id: number;
+  private readonly writeReply: WriteReplyScratch = { kind: 'write', requestId: 0, result: KV_RESULT_PUT, index: 0 };
   state: NodeState = 'pending';
   /** When the node wants its next turn if no frame comes first (performance.now() ms). */
   wakeAt = 0;
@@ -220,6 +233,7 @@ class NodeWorker {
       {
         sendRaft: (m) => this.sendRaft(m),
         reply: (r) => this.sendReply(r),
+        replyWrite: (requestId, result, index) => this.sendWriteReply(requestId, result, index),
         // A leader's early AppendEntries leave before its own fdatasync, and a follower's
         // acknowledgement before it applies: the peers work meanwhile.
         flushRaft: () => {
@@ -375,11 +389,23 @@ class NodeWorker {
   }
 
   /**
+   * A write's answer, from one reply object reused for every call: the outbox encodes it at
+   * once, or copies it if it has to wait (see Outbox.send).
+   */
+  private sendWriteReply(requestId: number, result: KvWriteResult, index: number): void {
+    const r = this.writeReply;
+    r.requestId = requestId;
+    r.result = result;
+    r.index = index;
+    this.sendReply(r, copyWriteReply);
+  }
+
+  /**
    * The host's reply sink. A watch event for a link past half its reply queue's bounds ends
    * that link's watches instead of being queued: events are never discarded from the middle
    * of a watch (which only the queue's full bounds would do), a gap its client could not see.
    */
-  private sendReply(r: ClientReply): void {
+  private sendReply(r: ClientReply, keep?: (r: ClientReply) => ClientReply): void {
     const c = this.clients[Math.floor(r.requestId / LINK_SPAN)];
     if (c === undefined || c.broken) return;
     if (r.kind === 'watch-event' && this.isLagging(c)) {
@@ -387,7 +413,7 @@ class NodeWorker {
       return;
     }
     try {
-      c.replies.send(r);
+      c.replies.send(r, keep);
     } catch (error) {
       // A reply larger than the link's frames fails its own request (or ends its watch), typed;
       // the link and the node go on. Every kind of reply is bounded below the frames the node

@@ -4,29 +4,38 @@
  * entry applies, with the entry's term checked: a different entry at the batch's index
  * means the batch was replaced by another leader's, and its writes fail with NOT_LEADER,
  * `proposed: true` (they may or may not have applied elsewhere; the client's session makes
- * a retry safe).
+ * a retry safe). So do the writes of a batch whose index an entry that is no batch took
+ * (a new leader's empty entry, a configuration change): the host tells the batcher of
+ * every such entry (`skipped`), and a batch is never left waiting for an index gone by.
  *
  * The batcher proposes to the Raft node and answers through the host's sink; the host
  * checks each request's bytes before it comes here, and tells the batcher what applied.
  */
+import { F64Deque, fail } from '../base/index.ts';
 import type { Entry, RaftNode } from '../core/index.ts';
 import { NotLeaderError } from '../core/index.ts';
-import { KvBatchBuilder, type KvApplyOutcome } from '../kv/index.ts';
+import { KvApplyOutcomes, KvBatchBuilder, type KvStateMachine } from '../kv/index.ts';
 import { notLeaderReply, refusalOf, writeReplyOf } from './host-replies.ts';
 import type { HostSink } from './node-host.ts';
 
-/** Writes proposed in one batch entry, answered when the entry at their index and `term` applies. */
-interface PendingBatch {
-  readonly term: number;
-  readonly requestIds: readonly number[];
-}
+/**
+ * What the batcher keeps per write and per batch makes no object: the request ids wait in
+ * one deque in proposal order, and each batch proposed is three numbers in another (its
+ * index, its term, how many ids are its), since a leader's batches apply in the order of
+ * their indexes. The outcomes of the batch applying are written into one reused
+ * KvApplyOutcomes, and a put that applied is answered through the sink's replyWrite.
+ */
+const BATCH_FIELDS = 3;
 
 export class WriteBatcher {
-  /** Writes that arrived since the last flush, and their request ids in batch order. */
+  /** Writes that arrived since the last flush; their request ids are the last batchCount of `ids`. */
   private readonly batch = new KvBatchBuilder();
-  private batchRequestIds: number[] = [];
-  /** Batches this node proposed as leader, by log index, waiting to be applied. */
-  private readonly pending = new Map<number, PendingBatch>();
+  private batchCount = 0;
+  /** The request ids of the proposed batches, oldest first, then those of the current batch. */
+  private readonly ids = new F64Deque(1024);
+  /** (index, term, count) of each batch this node proposed as leader and that is not settled, by index. */
+  private readonly batches = new F64Deque(64);
+  private readonly outcomes = new KvApplyOutcomes();
 
   constructor(
     private readonly raft: RaftNode,
@@ -46,7 +55,8 @@ export class WriteBatcher {
       return;
     }
     this.batch.add(memory, offset, length);
-    this.batchRequestIds.push(requestId);
+    this.ids.push(requestId);
+    this.batchCount++;
     if (this.batch.sizeBytes >= this.batchBytesMax) this.flush();
   }
 
@@ -54,48 +64,77 @@ export class WriteBatcher {
   flush(): void {
     if (this.batch.count === 0) return;
     const data = this.batch.finish();
-    const requestIds = this.batchRequestIds;
-    this.batchRequestIds = [];
+    const count = this.batchCount;
+    this.batchCount = 0;
     let index: number;
     try {
       index = this.raft.propose(data);
     } catch (error) {
-      for (const requestId of requestIds) this.sink.reply(refusalOf(requestId, error));
+      const first = this.ids.length - count;
+      for (let i = first; i < this.ids.length; i++) this.sink.reply(refusalOf(this.ids.at(i), error));
+      this.ids.dropLast(count);
       return;
     }
-    this.pending.set(index, { term: this.raft.term, requestIds });
-  }
-
-  /** Whether this node proposed a batch at `index` that is not settled yet: its writes wait for their outcomes. */
-  proposedAt(index: number): boolean {
-    return this.pending.has(index);
+    this.batches.push(index);
+    this.batches.push(this.raft.term);
+    this.batches.push(count);
   }
 
   /**
-   * Answers the writes of the batch entry `e`, now applied with `outcomes` (one per write),
-   * if this node proposed it: each with its outcome if `e` is the entry it proposed, with
-   * NOT_LEADER if another entry took its index.
+   * Applies the batch entry `e` to `kv` and answers its writes if this node
+   * proposed it: each with its outcome if `e` is the entry it proposed, with NOT_LEADER if
+   * another entry took its index. A replica that proposed nothing at `e.index` records no
+   * outcomes.
    */
-  settle(e: Entry, outcomes: readonly KvApplyOutcome[]): void {
-    const pending = this.pending.get(e.index);
-    if (pending === undefined) return;
-    this.pending.delete(e.index);
+  apply(e: Entry, kv: KvStateMachine): void {
+    this.settleBefore(e.index);
+    const ours = this.batches.length > 0 && this.batches.at(0) === e.index;
+    kv.applyBatchInto(e.index, e.data, ours ? this.outcomes : undefined);
+    if (!ours) return;
+    const term = this.batches.at(1);
+    const count = this.batches.at(2);
+    this.batches.dropFirst(BATCH_FIELDS);
+    const outcomes = this.outcomes;
     // Ours only if the term matches: a different entry at our index means ours was replaced.
-    for (let i = 0; i < pending.requestIds.length; i++) {
-      const requestId = pending.requestIds[i]!;
-      if (pending.term !== e.term) {
-        this.sink.reply(notLeaderReply(requestId, this.raft.leaderId, true));
-      } else {
-        this.sink.reply(writeReplyOf(requestId, outcomes[i]!, e.index));
-      }
+    const replaced = term !== e.term;
+    if (!replaced && outcomes.count !== count) fail(`batch at ${e.index} applied ${outcomes.count} outcomes for ${count} writes`);
+    for (let i = 0; i < count; i++) {
+      const requestId = this.ids.at(i);
+      if (replaced) this.sink.reply(notLeaderReply(requestId, this.raft.leaderId, true));
+      else if (outcomes.isPutApplied(i) && this.sink.replyWrite !== undefined) this.sink.replyWrite(requestId, outcomes.putResult, e.index);
+      else this.sink.reply(writeReplyOf(requestId, outcomes.outcome(i), e.index));
     }
+    this.ids.dropFirst(count);
+    outcomes.clear();
+  }
+
+  /**
+   * Answers NOT_LEADER (`proposed: true`) to the batches proposed below `index`, which will
+   * not apply as ours now that an entry at or past `index` applies (another entry took
+   * each one's index, and it applied without being a batch).
+   */
+  private settleBefore(index: number): void {
+    while (this.batches.length > 0 && this.batches.at(0) < index) {
+      const count = this.batches.at(2);
+      this.batches.dropFirst(BATCH_FIELDS);
+      for (let i = 0; i < count; i++) this.sink.reply(notLeaderReply(this.ids.at(i), this.raft.leaderId, true));
+      this.ids.dropFirst(count);
+    }
+  }
+
+  /**
+   * Notes that the entry at `index`, which carries no batch, applied: any batch this node
+   * proposed at or below it did not apply and fails with NOT_LEADER (`proposed: true`).
+   */
+  skipped(index: number): void {
+    this.settleBefore(index + 1);
   }
 
   /** Fails every proposed write with NOT_LEADER (`proposed: true`), pointing at `leaderHint`: the node lost its role. */
   failProposed(leaderHint: number): void {
-    for (const pending of this.pending.values()) {
-      for (const requestId of pending.requestIds) this.sink.reply(notLeaderReply(requestId, leaderHint, true));
-    }
-    this.pending.clear();
+    const proposed = this.ids.length - this.batchCount;
+    for (let i = 0; i < proposed; i++) this.sink.reply(notLeaderReply(this.ids.at(i), leaderHint, true));
+    this.ids.dropFirst(proposed);
+    this.batches.clear();
   }
 }

@@ -7,7 +7,7 @@
  * outside those checks.
  */
 import type { ConfState, Entry, InitialState, Snapshot } from '../core/index.ts';
-import { KvStateMachine, type KvApplyOutcome } from '../kv/index.ts';
+import { KvStateMachine, type KvApplyOutcome, type KvApplyOutcomes } from '../kv/index.ts';
 import { LeaseKeeper, NodeHost, type HostStorage } from '../runtime/index.ts';
 import type { CorruptLogError, PersistBatch } from '../storage/index.ts';
 import type { SimFileSystem } from './sim-fs.ts';
@@ -82,11 +82,10 @@ class SplitTxnStateMachine extends KvStateMachine {
     return outcome;
   }
 
-  override applyBatch(index: number, data: Uint8Array, told = true): KvApplyOutcome[] {
+  override applyBatchInto(index: number, data: Uint8Array, outcomes: KvApplyOutcomes | undefined): void {
     const carried = this.take();
-    const outcomes = super.applyBatch(index, data, told);
+    super.applyBatchInto(index, data, outcomes);
     this.late(index, carried);
-    return outcomes;
   }
 
   override skip(index: number): void {

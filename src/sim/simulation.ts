@@ -394,7 +394,12 @@ export class Simulation implements FaultHost, WorkloadHost {
         hooks: this.hooksFor(node),
       },
       // The state machine's async work is awaited where it is made (app-check.ts: `later`), not here.
-      { sendRaft: (m) => this.sendRaft(m), reply: (r) => this.workload.onHostReply(node, r) },
+      // Puts that applied come through replyWrite, as on a node thread.
+      {
+        sendRaft: (m) => this.sendRaft(m),
+        reply: (r) => this.workload.onHostReply(node, r),
+        replyWrite: (requestId, result, index) => this.workload.onHostReply(node, { kind: 'write', requestId, result, index }),
+      },
     );
     node.lastApplied = node.host.appliedIndex;
     node.lastCommit = node.host.raft.log.committed;

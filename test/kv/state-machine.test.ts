@@ -21,6 +21,7 @@ import {
   KV_CLIENT_ID_REGISTERED_FIRST,
   KV_REGISTER_CLIENTS_COUNT_MAX,
   KV_SNAPSHOT_FORMAT_VERSION,
+  KvApplyOutcomes,
   KvBatchBuilder,
   KvError,
   KvStateMachine,
@@ -843,6 +844,48 @@ describe('batch entries (many requests in one log entry)', () => {
     expect(untold.snapshot()).toEqual(told.snapshot());
     expect(changes[1]).toEqual(changes[0]);
     expect(changes[0].length).toBeGreaterThan(0);
+  });
+
+  it('records into one reused KvApplyOutcomes what applyBatch returns, a put that applied as numbers only', () => {
+    const bad = request(7, 1, put('q', '1')).slice();
+    bad[1] = 9; // unknown op
+    const batches = [
+      batchOf([request(1, 1, put('a', '1')), request(2, 1, put('b', '2')), request(3, 1, cas('a', '1', '3'))]),
+      // A duplicate, a stale retry, an expired session, a new key, a delete, one that does not decode.
+      batchOf([request(1, 1, put('a', '1')), request(2, 2, put('b', '4')), request(2, 1, put('b', 'stale')), request(9, 5, put('z', '9')), request(4, 1, put('c', '5')), request(3, 2, del('b')), bad]),
+      batchOf([request(5, 1, put('d', '6'))]),
+    ];
+    const arrays = new KvStateMachine();
+    const into = new KvStateMachine();
+    const outcomes = new KvApplyOutcomes();
+    batches.forEach((b, i) => {
+      const expected = arrays.applyBatch(i + 1, b);
+      into.applyBatchInto(i + 1, b, outcomes);
+      expect(outcomes.toArray()).toEqual(expected);
+      expect(outcomes.count).toBe(expected.length);
+      expected.forEach((o, k) => expect(outcomes.isPutApplied(k)).toBe(o.status === 'applied' && o.result === outcomes.putResult));
+    });
+    expect(into.snapshot()).toEqual(arrays.snapshot());
+    // The second batch's outcomes, spelled out: applyBatch is built on applyBatchInto.
+    const second = new KvStateMachine();
+    second.applyBatch(1, batches[0]!);
+    second.applyBatchInto(2, batches[1]!, outcomes);
+    expect(outcomes.toArray().map((o) => [o.clientId, o.seq, o.status, o.result, o.appliedAt])).toEqual([
+      [1, 1, 'duplicate', { op: 'put' }, 1],
+      [2, 2, 'applied', { op: 'put' }, undefined],
+      [2, 1, 'stale', undefined, undefined],
+      [9, 5, 'expired', undefined, undefined],
+      [4, 1, 'applied', { op: 'put' }, undefined],
+      [3, 2, 'applied', { op: 'delete', existed: true }, undefined],
+      [0, 0, 'invalid', undefined, undefined],
+    ]);
+    expect(Array.from({ length: outcomes.count }, (_, k) => outcomes.isPutApplied(k))).toEqual([false, true, false, false, true, false, false]);
+    second.applyBatchInto(3, batches[2]!, outcomes);
+    expect(outcomes.count).toBe(1);
+    expect(outcomes.isPutApplied(0)).toBe(true);
+    outcomes.clear();
+    expect(outcomes.count).toBe(0);
+    expect(() => outcomes.outcome(0)).toThrow(/outcome 0 of 0/);
   });
 
   it('deduplicates a retried request inside a later batch', () => {
