@@ -230,7 +230,7 @@ function clusterScenario(name: string, durable: boolean, description: string): C
     valueBytes: 128,
     keySpace: 16_384,
     ops: ['put', 'get-linearizable', 'get-lease'],
-    inFlight: [1, 16, 256, 1024, 4096],
+    inFlight: [1, 16, 256, 512, 1024, 4096],
     quickInFlight: [1, 256],
     warmupMs: 500,
     opsMaxPerLoop: 50_000_000,
