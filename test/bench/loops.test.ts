@@ -1,7 +1,7 @@
 // The load loops' latency log (src/load/latency-log.ts, used by bench/load/loops.ts and load/workload.ts): every value recorded reaches the
 // histogram exactly once, whether it was moved there at the end or because the log reached
-// its bound (which keeps its memory bounded), and a closed loop counts and times each
-// operation once.
+// its bound (which keeps its memory bounded; then one chunk at a time, so a loop never stops
+// for the whole log), and a closed loop counts and times each operation once.
 import { describe, expect, it } from 'vitest';
 import { closedLoop, newHistogram } from '../../bench/load/loops.ts';
 import { LatencyLog } from '../../src/load/latency-log.ts';
@@ -28,6 +28,24 @@ describe('LatencyLog', () => {
       log.histogram.destroy();
       reference.destroy();
     }
+  });
+
+  it('at its bound moves one chunk at a time, its oldest, so a loop never stops for the whole log', () => {
+    const chunk = 1 << 16;
+    const log = new LatencyLog(newHistogram(), 2 * chunk);
+    let movedMax = 0;
+    let before = 0;
+    for (let i = 0; i < 5 * chunk; i++) {
+      log.record(0, 1 + (i % 1000) / 1000);
+      movedMax = Math.max(movedMax, log.histogram.totalCount - before);
+      before = log.histogram.totalCount;
+      if (i >= 2 * chunk) expect(log.keptCount).toBeGreaterThan(chunk);
+    }
+    expect(movedMax).toBe(chunk);
+    expect(log.histogram.totalCount + log.keptCount).toBe(5 * chunk);
+    log.flush();
+    expect(log.histogram.totalCount).toBe(5 * chunk);
+    log.histogram.destroy();
   });
 
   it('keeps a latency of hours exactly, and refuses a bound below one value', () => {
