@@ -351,6 +351,7 @@ export class FaultInjector {
         const segments = node.fs.paths().filter((p) => p.startsWith(node.dir + '/') && p.endsWith('.wal'));
         if (segments.length > 0 && node.fs.flipDurableBit(sim.rand.pick(segments), sim.rand) !== undefined) {
           this.nodeLost = true;
+          node.mediaFaulted = true;
           sim.stats.bitFlips++;
           sim.note(`a bit of node ${id}'s log flipped in a crash`);
           sim.recorder.add({ kind: 'bit-flip', node: id });
@@ -462,6 +463,7 @@ export function describeFaults(stats: SimStats, faultLog: readonly string[]): st
   const byKind = FAULT_KINDS.filter((k) => st.faultsByKind[k] > 0).map((k) => `${k} ${st.faultsByKind[k]}`);
   const rare: [string, number][] = [
     ['torn writes', st.tornWrites],
+    ['crashes at a directory sync', st.dirSyncCrashes],
     ['bit flips', st.bitFlips],
     ['corrupt-log stops', st.corruptLogStops],
     ['disk wipes', st.diskWipes],

@@ -36,6 +36,8 @@ export interface HostBugs {
    * dropping the segments after it), then serve from what is left.
    */
   readonly truncateCorruptLog?: boolean;
+  /** Take a log whose last write a crash tore for a damaged one (CORRUPT_LOG) instead of cutting the torn write. */
+  readonly refuseTornTail?: boolean;
   /** Answer linearizable and lease range reads from the state of whatever node they reach, without ReadIndex. */
   readonly rangeReadsLocal?: boolean;
   /** Apply a transaction's puts after its first one entry late (sim/host-bugs.ts, SplitTxnStateMachine). */

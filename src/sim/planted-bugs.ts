@@ -23,6 +23,7 @@ export const PLANTED_BUGS = [
   'stale-term-append',
   'lease-ignores-expiry',
   'serve-damaged-log',
+  'torn-write-refused',
   'host-sends-before-persist',
   'host-sends-before-sync',
   'wiped-node-rejoins',
@@ -147,6 +148,13 @@ export const HUNTING_PROFILES: Record<PlantedBug, SimOverrides> = {
     crashPointProbability: 0.05,
     faults: ['crash', 'partition', 'isolate'],
   },
+  // Crashes in the middle of writes, and no fault of the media: no log may be found corrupt.
+  'torn-write-refused': {
+    storage: 'wal',
+    bitFlipProbability: 0,
+    crashPointProbability: 0.05,
+    faults: ['crash', 'partition'],
+  },
   // A wiped node's one chance to do harm: a vote for a stale candidate (or a second vote in
   // a term it already voted in) before it has caught up. Crashes at the vote and commit
   // points, and cuts that leave a follower behind, make that candidate.
@@ -175,6 +183,7 @@ export function plantBug(bug: PlantedBug): SimOverrides {
   const profile = HUNTING_PROFILES[bug];
   if (bug === 'hardstate-not-persisted') return { ...profile, hostBugs: { persistHardStateLate: true } };
   if (bug === 'serve-damaged-log') return { ...profile, hostBugs: { truncateCorruptLog: true } };
+  if (bug === 'torn-write-refused') return { ...profile, hostBugs: { refuseTornTail: true } };
   if (bug === 'host-sends-before-persist') return { ...profile, hostBugs: { sendBeforePersist: true } };
   if (bug === 'host-sends-before-sync') return { ...profile, hostBugs: { sendBeforeSync: true } };
   if (bug === 'range-reads-stale') return { ...profile, hostBugs: { rangeReadsLocal: true } };

@@ -45,6 +45,12 @@ type DirChange = { kind: 'create'; path: string } | { kind: 'unlink'; path: stri
 export class SimFileSystem implements FileSystem {
   /** When set, the next fdatasync throws SimulatedCrash instead of syncing (a crash mid-write). */
   crashAtNextSync = false;
+  /**
+   * When set, the next syncDir throws SimulatedCrash before it syncs (a crash between the
+   * steps of a change of several files: a segment created, a snapshot's files replaced,
+   * segments deleted), whenever that next call comes.
+   */
+  crashAtNextSyncDir = false;
   private files = new Map<string, SimFile>();
   private fds = new Map<Fd, { path: string; file: SimFile; writable: boolean }>();
   private fdNext = 3;
@@ -162,6 +168,10 @@ export class SimFileSystem implements FileSystem {
   }
 
   syncDir(dir: string): void {
+    if (this.crashAtNextSyncDir) {
+      this.crashAtNextSyncDir = false;
+      throw new SimulatedCrash();
+    }
     const prefix = dir.endsWith('/') ? dir : dir + '/';
     const inDir = (p: string): boolean => p.startsWith(prefix) && !p.slice(prefix.length).includes('/');
     this.dirChanges = this.dirChanges.filter((c) => !(c.kind === 'rename' ? inDir(c.from) || inDir(c.to) : inDir(c.path)));

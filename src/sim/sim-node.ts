@@ -51,6 +51,8 @@ export class SimNode {
   wipedAt: number | undefined;
   /** Found its log corrupt, or its state lost, on restart: stays down for the rest of the run. */
   stopped = false;
+  /** A fault of the media (a flipped bit) damaged its disk: only then may its log be found corrupt. */
+  mediaFaulted = false;
   incarnation = 0;
   /** Client requests this incarnation took, by the host's request id. */
   readonly requests = new Map<number, { readonly client: number; readonly opId: number; readonly redis?: boolean }>();
@@ -105,13 +107,20 @@ export class SimNode {
 
   /**
    * Opens (recovers) the node's WAL, in 'wal' mode, its syncs left to `syncAgent()` if given.
-   * With the truncateCorruptLog bug, cuts a corrupt log and retries.
+   * With the truncateCorruptLog bug, cuts a corrupt log and retries; with the
+   * refuseTornTail bug, calls a log whose last write a crash tore corrupt.
    */
-  openWal(truncateCorruptLog: boolean, syncAgent?: () => SyncAgent): WalStorage {
+  openWal(truncateCorruptLog: boolean, syncAgent?: () => SyncAgent, refuseTornTail = false): WalStorage {
     const fs = this.fs!;
     for (let attempt = 0; ; attempt++) {
       try {
-        return WalStorage.open(this.dir, { fs, segmentSizeBytesMax: WAL_SEGMENT_BYTES, ...(syncAgent === undefined ? {} : { syncAgent: syncAgent() }) });
+        const wal = WalStorage.open(this.dir, { fs, segmentSizeBytesMax: WAL_SEGMENT_BYTES, ...(syncAgent === undefined ? {} : { syncAgent: syncAgent() }) });
+        const torn = wal.recovery.tornTail;
+        if (refuseTornTail && torn !== undefined) {
+          wal.close();
+          throw new CorruptLogError(torn.fileName, torn.badOffsetBytes, `a torn write taken for damage: ${torn.what}`);
+        }
+        return wal;
       } catch (error) {
         const corrupt = error instanceof CorruptLogError && error.fileName.endsWith('.wal') ? error : undefined;
         if (!truncateCorruptLog || corrupt === undefined || attempt > 8) throw error;

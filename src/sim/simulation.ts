@@ -338,9 +338,12 @@ export class Simulation implements FaultHost, WorkloadHost {
     node.incarnation++;
     if (node.fs !== undefined) {
       try {
-        node.storage = node.openWal(this.options.hostBugs?.truncateCorruptLog === true, this.options.deferredSync ? () => this.syncAgentFor(node) : undefined);
+        node.storage = node.openWal(this.options.hostBugs?.truncateCorruptLog === true, this.options.deferredSync ? () => this.syncAgentFor(node) : undefined, this.options.hostBugs?.refuseTornTail === true);
       } catch (error) {
         if (error instanceof RingraftError && error.code === ErrorCode.CORRUPT_LOG) {
+          // Crashes alone (torn writes, unsynced directory changes undone) must leave a log
+          // recovery opens: only a fault of the media may damage it.
+          if (!node.mediaFaulted) fail(`node ${id} found its log corrupt on restart, and no fault of the media touched its disk: ${error.message}`);
           // A damaged log must never serve: the node stays down (an operator would replace it).
           node.stopped = true;
           this.stats.corruptLogStops++;
@@ -526,7 +529,10 @@ export class Simulation implements FaultHost, WorkloadHost {
   /** `node` threw `error` in its host loop: a planted crash takes it down (and it restarts soon); anything else is a bug. */
   private crashed(node: SimNode, error: unknown): void {
     if (!isCrash(error)) throw error;
-    if (node.fs !== undefined) node.fs.crashAtNextSync = false;
+    if (node.fs !== undefined) {
+      node.fs.crashAtNextSync = false;
+      node.fs.crashAtNextSyncDir = false;
+    }
     this.faults.crashAndRestartSoon(node.id);
   }
 
@@ -546,12 +552,21 @@ export class Simulation implements FaultHost, WorkloadHost {
         // Crash while the Ready is being written: a prefix of its entries reaches the disk
         // (a torn write is cut back to whole records on recovery), the hard state does not,
         // and nothing that had to wait for the write has left.
-        this.stats.tornWrites++;
         if (node.fs !== undefined) {
+          if (this.rand.chance(0.25)) {
+            // Or at the node's next directory sync, whenever it comes: between the steps of
+            // a change of several files (a segment created, a snapshot installed, segments
+            // deleted), some of which a crash may undo.
+            this.stats.dirSyncCrashes++;
+            node.fs.crashAtNextSyncDir = true;
+            return;
+          }
           // The real WAL writes the batch; the crash comes before its sync and tears it.
+          this.stats.tornWrites++;
           node.fs.crashAtNextSync = true;
           return;
         }
+        this.stats.tornWrites++;
         node.storage.append(rd.entries.slice(0, this.rand.int(0, rd.entries.length + 1)));
         throw new CrashSignal();
       },

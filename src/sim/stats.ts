@@ -9,6 +9,8 @@ export interface SimStats {
   faultsByKind: Record<FaultKind, number>;
   crashes: number;
   tornWrites: number;
+  /** Crash points armed at a node's next directory sync instead of its next fdatasync. */
+  dirSyncCrashes: number;
   /** Syncs that landed at a later event (deferredSync runs). */
   syncsDeferred: number;
   /** Crashes of a node holding Readys whose writes had not synced yet (deferredSync runs). */
@@ -52,6 +54,7 @@ export function newSimStats(): SimStats {
     faultsByKind: Object.fromEntries(FAULT_KINDS.map((k) => [k, 0])) as Record<FaultKind, number>,
     crashes: 0,
     tornWrites: 0,
+    dirSyncCrashes: 0,
     syncsDeferred: 0,
     crashesWithSyncPending: 0,
     corruptLogStops: 0,
