@@ -88,6 +88,7 @@ import { KV_CLIENT_ID_REGISTERED_FIRST, SessionTable, type KvSession } from './s
 import type { KvCommand, KvLogRequest, KvResult, KvWriteResult } from './commands.ts';
 import { KvError, KvErrorCode } from './errors.ts';
 import { KV_RESULT_PUT, KvApplyOutcomes } from './apply-outcomes.ts';
+import { KeyIndex } from './key-index.ts';
 import { checkRedisCommand, REDIS_READ_REPLY_BYTES_MAX, REDIS_WRITE_REPLY_BYTES_MAX, runRedis, runRedisReads, type RedisStore } from './redis.ts';
 
 export interface KvApplyOutcome {
@@ -134,6 +135,12 @@ export interface KvStateMachineOptions {
    * have one, or none.
    */
   app?: () => StateMachine;
+  /**
+   * The key of the hash that finds keys (key-index.ts), as two 32-bit halves; random when not
+   * given. Nothing a replica answers depends on it: the simulator sets it so that a run
+   * repeats exactly.
+   */
+  keyHashSeed?: readonly [number, number];
 }
 
 /** One committed change to the data, in log order. */
@@ -220,6 +227,8 @@ const RESULT_BY_CODE: readonly (KvResult | undefined)[] = [
  */
 class KvEntry implements RangeSource {
   constructor(
+    /** The key's latin1 string (one char per byte): how the ordered index and the leases know it. */
+    readonly id: string,
     /** The key's own bytes, in `keySlab` (moved only when its slab is compacted). */
     public key: Uint8Array,
     public keySlab: Slab,
@@ -302,8 +311,8 @@ const COMPACT_ENTRIES_PER_WRITE = 4;
  */
 export class KvStateMachine {
   private readonly sessionsMax: number;
-  /** Data, keyed by the latin1 string of the key bytes (one char per byte: collision-free). */
-  private readonly entries = new Map<string, KvEntry>();
+  /** Data, found by the key's bytes (key-index.ts): a put makes no string to find its key. */
+  private readonly entries: KeyIndex<KvEntry>;
   /** The same entries in byte order of their keys (latin1 strings compare as their bytes). */
   private readonly ordered: OrderedKeys<KvEntry> = newOrderedKeys();
   /**
@@ -340,8 +349,8 @@ export class KvStateMachine {
   private readonly keySlabs = new ByteSlabs(false, this.copier);
   /** The bytes of every value, in slabs reused once nobody can hold them. */
   private readonly valueSlabs = new ByteSlabs(true, this.copier);
-  /** While compacting the slabs: the entries not yet looked at (see compactSome). */
-  private compacting: Iterator<KvEntry> | undefined;
+  /** While compacting the slabs: the slot of `entries` to look at next (see compactSome); -1: not compacting. */
+  private compactingSlot = -1;
   /** Where readKvPutInPlace leaves a put's fields: one object, reused. */
   private readonly put: KvPutFields = { clientId: 0, seq: 0, keyAt: 0, keyLength: 0, valueAt: 0, valueLength: 0 };
 
@@ -352,6 +361,7 @@ export class KvStateMachine {
 
   constructor(options: KvStateMachineOptions = {}) {
     this.app = options.app?.();
+    this.entries = new KeyIndex<KvEntry>(options.keyHashSeed);
     const sessionsMax = options.sessionsMax ?? KV_SESSIONS_MAX_DEFAULT;
     if (!Number.isInteger(sessionsMax) || sessionsMax < 1 || sessionsMax > U32_MAX) {
       throw new KvError(KvErrorCode.INVALID_ARGUMENT, `sessionsMax ${sessionsMax} is not an integer in [1, 2^32)`);
@@ -483,7 +493,7 @@ export class KvStateMachine {
     const session = this.sessions.get(clientId);
     const refusal = sessionRefusal(session, clientId, seq);
     if (refusal !== undefined) return refusal;
-    const e = this.write(keyStringAt(data, put.keyAt, put.keyLength), data, put.keyAt, put.keyLength, data, put.valueAt, put.valueLength, index, 0);
+    const e = this.write(data, put.keyAt, put.keyLength, data, put.valueAt, put.valueLength, index, 0);
     this.recordSession(session, clientId, seq, index, RESULT_PUT);
     this.notifyWrite(index, e);
     return undefined;
@@ -532,7 +542,7 @@ export class KvStateMachine {
 
   /** The value of `key`, as a copy; undefined if absent. */
   get(key: Uint8Array): Uint8Array | undefined {
-    return this.entries.get(keyString(key))?.valueToCopy().slice();
+    return this.entries.find(key)?.valueToCopy().slice();
   }
 
   /**
@@ -550,12 +560,17 @@ export class KvStateMachine {
    * a new one when the key is written, never changed in place.
    */
   getShared(key: Uint8Array): Uint8Array | undefined {
-    return this.getSharedByKeyString(keyString(key));
+    return this.entries.find(key)?.value;
   }
 
   /** {@link getShared} of the key whose {@link keyString} is `key`. */
   getSharedByKeyString(key: string): Uint8Array | undefined {
-    return this.entries.get(key)?.value;
+    return this.entries.findString(key)?.value;
+  }
+
+  /** {@link getShared} of the key src[at, at + length). */
+  getSharedAt(src: Uint8Array, at: number, length: number): Uint8Array | undefined {
+    return this.entries.findAt(src, at, length)?.value;
   }
 
   /**
@@ -564,7 +579,7 @@ export class KvStateMachine {
    * undefined if absent.
    */
   getEntry(key: Uint8Array): RangeSource | undefined {
-    return this.entries.get(keyString(key));
+    return this.entries.find(key);
   }
 
   /** Lease `id`: its TTL and how many keys it holds; undefined if it does not exist. */
@@ -579,7 +594,7 @@ export class KvStateMachine {
 
   /** The lease `key` is attached to; 0 for none (or an absent key). */
   leaseOf(key: Uint8Array): number {
-    return this.entries.get(keyString(key))?.lease ?? 0;
+    return this.entries.find(key)?.lease ?? 0;
   }
 
   /**
@@ -671,7 +686,7 @@ export class KvStateMachine {
   private encodeSnapshot(appState: Uint8Array | undefined, sealed: boolean): Uint8Array {
     let sizeBytes = SNAPSHOT_EMPTY_BYTES + this.sessions.size * SNAPSHOT_SESSION_BYTES;
     for (const session of this.sessions.values()) sizeBytes += resultExtraBytes(session.result);
-    for (const entry of this.entries.values()) sizeBytes += 2 * LENGTH_PREFIX_BYTES + entry.key.length + entry.valueLength + SNAPSHOT_REVISION_BYTES;
+    for (const entry of this.ordered.values()) sizeBytes += 2 * LENGTH_PREFIX_BYTES + entry.key.length + entry.valueLength + SNAPSHOT_REVISION_BYTES;
     sizeBytes += this.leaseTable.encodedBytes();
     // The state machine section's flag and bytes; an unsealed body has neither, nor the CRC.
     if (sealed) sizeBytes += 1 + (appState === undefined ? 0 : LENGTH_PREFIX_BYTES + appState.length);
@@ -764,26 +779,25 @@ export class KvStateMachine {
       // Counted first (the tree counts without a visit per key); deleted once the session has recorded the count.
       return { result: { op: 'delete-range', deleted: countRange(this.ordered, low, high) }, deleteRange: { low, high } };
     }
-    const id = keyString(command.key);
     switch (command.op) {
       case 'put': {
         const lease = command.lease ?? 0;
         if (lease !== 0 && !this.leaseTable.has(lease)) return { result: { op: 'refused', code: 'LEASE_NOT_FOUND' } };
-        return { result: RESULT_PUT, written: this.writeValue(id, command.key, command.value, index, lease) };
+        return { result: RESULT_PUT, written: this.writeValue(command.key, command.value, index, lease) };
       }
       case 'delete': {
-        const gone = this.remove(id);
+        const gone = this.remove(command.key);
         if (gone === undefined) return { result: RESULT_DELETE_ABSENT };
         return { result: RESULT_DELETE_EXISTED, deleted: gone.key };
       }
       case 'cas': {
-        const current = this.entries.get(id);
+        const current = this.entries.find(command.key);
         const matches =
           command.expected === undefined
             ? current === undefined
             : current !== undefined && bytesEqual(current.valueToCopy(), command.expected);
         if (!matches) return { result: RESULT_CAS_FAILED };
-        return { result: RESULT_CAS_SWAPPED, written: this.writeValue(id, command.key, command.value, index, 0) };
+        return { result: RESULT_CAS_SWAPPED, written: this.writeValue(command.key, command.value, index, 0) };
       }
     }
   }
@@ -794,7 +808,7 @@ export class KvStateMachine {
    * returned, to be thrown once the session has recorded the result.
    */
   private executeTxn(index: number, txn: KvTxn): { result: KvResult; error: { error: unknown } | undefined } {
-    const succeeded = txn.compares.every((c) => compareHolds(c, this.entries.get(keyString(c.key))));
+    const succeeded = txn.compares.every((c) => compareHolds(c, this.entries.find(c.key)));
     const ops = succeeded ? txn.then : txn.else;
     // A put naming a lease that does not exist refuses the whole transaction, before anything runs.
     for (const op of ops) if (op.op === 'put' && op.lease !== undefined && !this.leaseTable.has(op.lease)) return { result: { op: 'refused', code: 'LEASE_NOT_FOUND' }, error: undefined };
@@ -813,7 +827,7 @@ export class KvStateMachine {
           break;
         }
         case 'delete': {
-          const gone = this.remove(keyString(op.key));
+          const gone = this.remove(op.key);
           if (gone !== undefined) tell(() => this.notifyDelete(index, gone.key));
           results.push({ op: 'delete', existed: gone !== undefined });
           break;
@@ -826,7 +840,7 @@ export class KvStateMachine {
           break;
         }
         case 'get': {
-          const e = this.entries.get(keyString(op.key));
+          const e = this.entries.find(op.key);
           if (e === undefined) {
             results.push({ op: 'get', entry: undefined, truncated: false });
             break;
@@ -864,9 +878,9 @@ export class KvStateMachine {
     const tell = (notify: () => void): void => errors.run(notify);
     const store: RedisStore = {
       ...this.redisReader(),
-      set: (key, value) => tell(() => this.notifyWrite(index, this.writeValue(keyString(key), key, value, index, 0))),
+      set: (key, value) => tell(() => this.notifyWrite(index, this.writeValue(key, value, index, 0))),
       delete: (key) => {
-        const gone = this.remove(keyString(key));
+        const gone = this.remove(key);
         if (gone === undefined) return false;
         tell(() => this.notifyDelete(index, gone.key));
         return true;
@@ -892,7 +906,7 @@ export class KvStateMachine {
   /** The store's reads as Redis commands see them (values valid until the store changes: see RedisStore.get). */
   private redisReader(): Pick<RedisStore, 'get' | 'size' | 'keysFrom'> {
     return {
-      get: (key) => this.entries.get(keyString(key))?.valueToCopy(),
+      get: (key) => this.entries.find(key)?.valueToCopy(),
       size: () => this.entries.size,
       keysFrom: (from) => mapIterable(rangeEntries(this.ordered, from === undefined ? '' : keyString(from), undefined), (e) => e.key),
     };
@@ -905,7 +919,7 @@ export class KvStateMachine {
    */
   protected txnPut(index: number, key: Uint8Array, value: Uint8Array, lease: number, nth: number): void {
     void nth;
-    this.notifyWrite(index, this.writeValue(keyString(key), key, value, index, lease));
+    this.notifyWrite(index, this.writeValue(key, value, index, lease));
   }
 
   /**
@@ -918,7 +932,8 @@ export class KvStateMachine {
     this.leaseListener?.(id, undefined);
     const errors = new FirstError();
     for (const k of keys) {
-      const e = this.remove(k)!;
+      const e = this.entries.findString(k) ?? fail(`lease ${id} holds key ${JSON.stringify(k)}, which is not in the store`);
+      this.removeEntry(e);
       errors.run(() => this.notifyDelete(index, e.key));
     }
     return { result: { op: 'lease-revoke', found: true, deleted: keys.length }, error: errors.first };
@@ -940,7 +955,7 @@ export class KvStateMachine {
         if (slice.length === DELETE_RANGE_SLICE_KEYS) break;
       }
       for (const e of slice) {
-        this.remove(keyString(e.key));
+        this.removeEntry(e);
         errors.run(() => this.notifyDelete(index, e.key));
       }
       if (slice.length < DELETE_RANGE_SLICE_KEYS) break;
@@ -951,19 +966,19 @@ export class KvStateMachine {
   }
 
   /** `write` for a key and a value given as arrays of their own (decoded requests). */
-  private writeValue(id: string, key: Uint8Array, value: Uint8Array, index: number, lease: number): KvEntry {
-    return this.write(id, key, 0, key.length, value, 0, value.length, index, lease);
+  private writeValue(key: Uint8Array, value: Uint8Array, index: number, lease: number): KvEntry {
+    return this.write(key, 0, key.length, value, 0, value.length, index, lease);
   }
 
   /**
-   * Sets the key (keySrc[keyAt, keyAt + keyLength), whose latin1 string is `id`) to the value
+   * Sets the key keySrc[keyAt, keyAt + keyLength) to the value
    * valueSrc[valueAt, valueAt + valueLength) at log `index`, attached to `lease` (0: none; it
    * exists): the bytes are copied into the slabs, once. An existing key changes in place, a
    * new one enters both indexes. Returns its entry.
    */
-  private write(id: string, keySrc: Uint8Array, keyAt: number, keyLength: number, valueSrc: Uint8Array, valueAt: number, valueLength: number, index: number, lease: number): KvEntry {
+  private write(keySrc: Uint8Array, keyAt: number, keyLength: number, valueSrc: Uint8Array, valueAt: number, valueLength: number, index: number, lease: number): KvEntry {
     const values = this.valueSlabs;
-    let entry = this.entries.get(id);
+    let entry = this.entries.findAt(keySrc, keyAt, keyLength);
     if (entry !== undefined) {
       values.release(entry.valueSlab, entry.valueLength);
       entry.valueAt = values.copy(valueSrc, valueAt, valueLength);
@@ -972,15 +987,15 @@ export class KvStateMachine {
       entry.modIndex = index;
       entry.version++;
       if (entry.lease !== lease) {
-        if (entry.lease !== 0) this.leaseTable.detach(entry.lease, id);
-        if (lease !== 0) this.leaseTable.attach(lease, id);
+        if (entry.lease !== 0) this.leaseTable.detach(entry.lease, entry.id);
+        if (lease !== 0) this.leaseTable.attach(lease, entry.id);
         entry.lease = lease;
       }
     } else {
-      entry = this.addEntry(id, keySrc, keyAt, keyLength, valueSrc, valueAt, valueLength, index, index, 1, lease);
-      if (lease !== 0) this.leaseTable.attach(lease, id);
+      entry = this.addEntry(keyStringAt(keySrc, keyAt, keyLength), keySrc, keyAt, keyLength, valueSrc, valueAt, valueLength, index, index, 1, lease);
+      if (lease !== 0) this.leaseTable.attach(lease, entry.id);
     }
-    if (this.compacting !== undefined || values.isWasteful || this.keySlabs.isWasteful) this.compactSome();
+    if (this.compactingSlot >= 0 || values.isWasteful || this.keySlabs.isWasteful) this.compactSome();
     return entry;
   }
 
@@ -989,8 +1004,8 @@ export class KvStateMachine {
     const keys = this.keySlabs;
     const keyIn = keys.copy(keySrc, keyAt, keyLength);
     const valueIn = this.valueSlabs.copy(valueSrc, valueAt, valueLength);
-    const entry = new KvEntry(keys.lastSlab.bytes.subarray(keyIn, keyIn + keyLength), keys.lastSlab, this.valueSlabs.lastSlab, valueIn, valueLength, createIndex, modIndex, version, lease);
-    this.entries.set(id, entry);
+    const entry = new KvEntry(id, keys.lastSlab.bytes.subarray(keyIn, keyIn + keyLength), keys.lastSlab, this.valueSlabs.lastSlab, valueIn, valueLength, createIndex, modIndex, version, lease);
+    this.entries.add(entry);
     this.ordered.set(id, entry);
     return entry;
   }
@@ -1005,14 +1020,18 @@ export class KvStateMachine {
   private compactSome(): void {
     const values = this.valueSlabs;
     const keys = this.keySlabs;
-    this.compacting ??= this.entries.values();
-    for (let n = 0; n < COMPACT_ENTRIES_PER_WRITE; n++) {
-      const next = this.compacting.next();
-      if (next.done === true) {
-        this.compacting = undefined;
+    const entries = this.entries;
+    if (this.compactingSlot < 0) this.compactingSlot = 0;
+    // A walk of the slots: a write between steps may move an entry past the walk (see
+    // KeyIndex.at), which leaves it where it is until the next pass; that is all it costs.
+    for (let n = 0; n < COMPACT_ENTRIES_PER_WRITE; ) {
+      if (this.compactingSlot >= entries.slotCount) {
+        this.compactingSlot = -1;
         return;
       }
-      const e = next.value;
+      const e = entries.at(this.compactingSlot++);
+      if (e === undefined) continue;
+      n++;
       if (values.isSparse(e.valueSlab)) {
         const from = e.valueSlab;
         e.valueAt = values.copy(from.bytes, e.valueAt, e.valueLength);
@@ -1021,6 +1040,7 @@ export class KvStateMachine {
       }
       if (keys.isSparse(e.keySlab)) {
         const from = e.keySlab;
+        // The same bytes elsewhere: the index, which compares them, is unchanged.
         const at = keys.copy(e.key, 0, e.key.length);
         e.key = keys.lastSlab.bytes.subarray(at, at + e.key.length);
         e.keySlab = keys.lastSlab;
@@ -1029,16 +1049,20 @@ export class KvStateMachine {
     }
   }
 
-  /** Removes the key from both indexes (and its lease); its entry, if it was there. */
-  private remove(id: string): KvEntry | undefined {
-    const entry = this.entries.get(id);
-    if (entry === undefined) return undefined;
-    this.entries.delete(id);
-    this.ordered.delete(id);
-    if (entry.lease !== 0) this.leaseTable.detach(entry.lease, id);
+  /** Removes `key` from both indexes (and its lease); its entry, if it was there. */
+  private remove(key: Uint8Array): KvEntry | undefined {
+    const entry = this.entries.find(key);
+    if (entry !== undefined) this.removeEntry(entry);
+    return entry;
+  }
+
+  /** Removes an entry of the store from both indexes (and its lease). */
+  private removeEntry(entry: KvEntry): void {
+    if (!this.entries.delete(entry)) fail('removeEntry: the entry is not in the store');
+    this.ordered.delete(entry.id);
+    if (entry.lease !== 0) this.leaseTable.detach(entry.lease, entry.id);
     this.keySlabs.release(entry.keySlab, entry.key.length);
     this.valueSlabs.release(entry.valueSlab, entry.valueLength);
-    return entry;
   }
 
   /** Makes (seq, index, result) the client's latest request, opening a session if needed. */

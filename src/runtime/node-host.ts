@@ -24,7 +24,7 @@
 
 import { ErrorCode, fail } from '../base/index.ts';
 import { EntryType, isJoint, MessageType, NONE, RaftNode, type ConfChange, type ConfState, type Entry, type Message, type RaftConfig, type Ready, type Role, type Snapshot, type Storage } from '../core/index.ts';
-import { checkRangeQuery, checkRedisCommand, isKvBatch, KV_REDIS_COMMANDS_MAX, type SnapshotCancel, KV_KEY_BYTES_MAX, KvError, KvStateMachine, keyStringAt, type KvRangeQuery, type KvWriteResult, type StateMachine } from '../kv/index.ts';
+import { checkRangeQuery, checkRedisCommand, isKvBatch, KV_REDIS_COMMANDS_MAX, type SnapshotCancel, KV_KEY_BYTES_MAX, KvError, KvStateMachine, keyStringAt, type KvStateMachineOptions, type KvRangeQuery, type KvWriteResult, type StateMachine } from '../kv/index.ts';
 import { getU32 } from '../codec/index.ts';
 import type { PersistBatch } from '../storage/index.ts';
 import {
@@ -109,6 +109,8 @@ export interface NodeHostOptions {
   readonly hooks?: HostHooks;
   /** Makes the cluster's own state machine, hosted beside the store (kv/app-machine.ts), each time the store is made or restored. */
   readonly app?: () => StateMachine;
+  /** The key of the store's key hash (KvStateMachineOptions.keyHashSeed); random if not given. */
+  readonly keyHashSeed?: readonly [number, number];
 }
 
 /**
@@ -177,6 +179,7 @@ export class NodeHost {
   private kvMachine: KvStateMachine;
   /** Makes the cluster's own state machine, if it has one. */
   private readonly app: (() => StateMachine) | undefined;
+  private readonly keyHashSeed: readonly [number, number] | undefined;
   private readonly sink: HostSink;
   private readonly hooks: HostHooks;
   private readonly writes: WriteBatcher;
@@ -220,6 +223,7 @@ export class NodeHost {
   constructor(options: NodeHostOptions, sink: HostSink) {
     this.storage = options.storage;
     this.app = options.app;
+    this.keyHashSeed = options.keyHashSeed;
     this.sink = sink;
     const settings = resolveNodeSettings(options.node);
     const config: RaftConfig = { ...options.raft, storage: this.storage, trace: publishingTraceSink(options.raft.trace) };
@@ -694,12 +698,17 @@ export class NodeHost {
     return new LeaseKeeper(tickMs, kv, propose);
   }
 
+  /** The options every state machine of this host is made with. */
+  protected stateMachineOptions(): KvStateMachineOptions {
+    return { ...(this.app === undefined ? {} : { app: this.app }), ...(this.keyHashSeed === undefined ? {} : { keyHashSeed: this.keyHashSeed }) };
+  }
+
   /**
    * The state machine: restored from `snapshot`, or empty. Called from the constructor and on
    * each snapshot installed. A seam for the simulator's planted state-machine bug.
    */
   protected newStateMachine(snapshot: Uint8Array | undefined): KvStateMachine {
-    const options = this.app === undefined ? {} : { app: this.app };
+    const options = this.stateMachineOptions();
     return snapshot === undefined ? new KvStateMachine(options) : KvStateMachine.restore(snapshot, options);
   }
 

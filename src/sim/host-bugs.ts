@@ -111,7 +111,7 @@ class SplitTxnStateMachine extends KvStateMachine {
 /** The splitTxn host bug: the node's state machine applies a transaction in two entries (see SplitTxnStateMachine). */
 export class SplitTxnHost extends NodeHost {
   protected override newStateMachine(snapshot: Uint8Array | undefined): KvStateMachine {
-    return snapshot === undefined ? new SplitTxnStateMachine() : SplitTxnStateMachine.restore(snapshot);
+    return snapshot === undefined ? new SplitTxnStateMachine(this.stateMachineOptions()) : SplitTxnStateMachine.restore(snapshot, this.stateMachineOptions());
   }
 }
 

@@ -394,6 +394,8 @@ export class Simulation implements FaultHost, WorkloadHost {
         node: this.options.node,
         ...(this.options.createNode === undefined ? {} : { createRaft: this.options.createNode }),
         ...(this.appCheck === undefined ? {} : { app: () => this.appCheck!.machine(id) }),
+        // From the seed, so that a run repeats (drawn from nothing: the other draws stay as they were).
+        keyHashSeed: [this.options.seed, id],
         hooks: this.hooksFor(node),
       },
       // The state machine's async work is awaited where it is made (app-check.ts: `later`), not here.

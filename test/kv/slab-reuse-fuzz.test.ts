@@ -6,6 +6,7 @@
 import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { ByteSlabs, Slab } from '../../src/kv/byte-slabs.ts';
+import type { KeyIndex } from '../../src/kv/key-index.ts';
 import { encodeKvRequest, KvStateMachine, type KvChangeSink, type KvCommand } from '../../src/kv/index.ts';
 import { heldChanges, watchSetKeeping, type HeldView } from './helpers.ts';
 
@@ -99,9 +100,12 @@ function run(ops: readonly Op[]): void {
       if ((expected === undefined) !== (got === undefined) || (got !== undefined && !Buffer.from(got).equals(Buffer.from(expected!)))) expect.fail(`${where}: the history's change ${key} no longer reads what was put`);
       if (slab !== undefined && got!.length > 0 && spares.has(slab)) expect.fail(`${where}: the history holds a spare`);
     }
-    const entries = (machine as unknown as { entries: Map<string, { valueSlab: Slab; valueLength: number; valueToCopy(): Uint8Array }> }).entries;
+    const entries = (machine as unknown as { entries: KeyIndex<{ id: string; key: Uint8Array; valueSlab: Slab; valueLength: number; valueToCopy(): Uint8Array }> }).entries;
     if (entries.size !== rec.shadow.size) expect.fail(`${where}: ${entries.size} keys, the changes say ${rec.shadow.size}`);
-    for (const [k, e] of entries) {
+    for (let slot = 0; slot < entries.slotCount; slot++) {
+      const e = entries.at(slot);
+      if (e === undefined) continue;
+      const k = e.id;
       const expected = rec.shadow.get(k);
       if (expected === undefined || !Buffer.from(e.valueToCopy()).equals(Buffer.from(expected))) expect.fail(`${where}: key ${k} no longer reads what was put`);
       if (e.valueLength > 0 && spares.has(e.valueSlab)) expect.fail(`${where}: key ${k}'s value lies in a spare`);
