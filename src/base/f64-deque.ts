@@ -44,6 +44,12 @@ export class F64Deque {
     return this.ring[(this.head + i) & this.mask]!;
   }
 
+  /** The values [start, end) places from the front, as an array (for paths off the hot one). */
+  slice(start: number, end: number): number[] {
+    if (!(start >= 0 && start <= end && end <= this.lengthValue)) fail(`[${start}, ${end}) is outside a deque of ${this.lengthValue}`);
+    return Array.from({ length: end - start }, (_, i) => this.ring[(this.head + start + i) & this.mask]!);
+  }
+
   /** Removes the oldest `n` values. */
   dropFirst(n: number): void {
     if (!(n >= 0 && n <= this.lengthValue)) fail(`cannot drop ${n} of ${this.lengthValue}`);

@@ -70,9 +70,10 @@ export class WriteBatcher {
     try {
       index = this.raft.propose(data);
     } catch (error) {
-      const first = this.ids.length - count;
-      for (let i = first; i < this.ids.length; i++) this.sink.reply(refusalOf(this.ids.at(i), error));
+      // Taken out of the queue before anyone is told: a reply may not find them still there.
+      const refused = this.ids.slice(this.ids.length - count, this.ids.length);
       this.ids.dropLast(count);
+      for (const id of refused) this.sink.reply(refusalOf(id, error));
       return;
     }
     this.batches.push(index);
@@ -132,9 +133,10 @@ export class WriteBatcher {
 
   /** Fails every proposed write with NOT_LEADER (`proposed: true`), pointing at `leaderHint`: the node lost its role. */
   failProposed(leaderHint: number): void {
-    const proposed = this.ids.length - this.batchCount;
-    for (let i = 0; i < proposed; i++) this.sink.reply(notLeaderReply(this.ids.at(i), leaderHint, true));
-    this.ids.dropFirst(proposed);
+    // Taken out of the queue before anyone is told, as flush does.
+    const proposed = this.ids.slice(0, this.ids.length - this.batchCount);
+    this.ids.dropFirst(proposed.length);
     this.batches.clear();
+    for (const id of proposed) this.sink.reply(notLeaderReply(id, leaderHint, true));
   }
 }

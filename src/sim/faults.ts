@@ -327,7 +327,7 @@ export class FaultInjector {
     const rafts = [...sim.nodes.values()].flatMap((n) => (n.raft === undefined ? [] : [n.raft]));
     node.host = undefined;
     node.incarnation++;
-    node.requests.clear();
+    node.forgetRequests();
     node.lateStorage = undefined;
     node.crashPoint = undefined;
     this.crashedAt.set(id, sim.time);

@@ -8,7 +8,7 @@
  */
 import type { ConfState, Entry, InitialState, Snapshot } from '../core/index.ts';
 import { KvStateMachine, type KvApplyOutcome, type KvApplyOutcomes } from '../kv/index.ts';
-import { LeaseKeeper, NodeHost, type HostStorage } from '../runtime/index.ts';
+import { LeaseKeeper, NodeHost, type HostSink, type HostStorage, type NodeHostOptions } from '../runtime/index.ts';
 import type { CorruptLogError, PersistBatch } from '../storage/index.ts';
 import type { SimFileSystem } from './sim-fs.ts';
 
@@ -105,6 +105,25 @@ class SplitTxnStateMachine extends KvStateMachine {
       // A lease revoked meanwhile is not checked: this is the bug, not the store.
       super.txnPut(index, d.key, d.value, 0, 0);
     }
+  }
+}
+
+/** The answerWritesTwice host bug: each put that applied is answered twice. */
+export class WritesAnsweredTwiceHost extends NodeHost {
+  constructor(options: NodeHostOptions, sink: HostSink) {
+    const replyWrite = sink.replyWrite;
+    super(
+      options,
+      replyWrite === undefined
+        ? sink
+        : {
+            ...sink,
+            replyWrite: (requestId, result, index) => {
+              replyWrite(requestId, result, index);
+              replyWrite(requestId, result, index);
+            },
+          },
+    );
   }
 }
 

@@ -38,6 +38,8 @@ export interface HostBugs {
   readonly truncateCorruptLog?: boolean;
   /** Take a log whose last write a crash tore for a damaged one (CORRUPT_LOG) instead of cutting the torn write. */
   readonly refuseTornTail?: boolean;
+  /** Answer each put that applied twice (sim/host-bugs.ts, WritesAnsweredTwiceHost). */
+  readonly answerWritesTwice?: boolean;
   /** Answer linearizable and lease range reads from the state of whatever node they reach, without ReadIndex. */
   readonly rangeReadsLocal?: boolean;
   /** Apply a transaction's puts after its first one entry late (sim/host-bugs.ts, SplitTxnStateMachine). */

@@ -33,6 +33,7 @@ export const PLANTED_BUGS = [
   'lease-no-fresh-ttl',
   'follower-read-unapplied',
   'app-nondeterministic',
+  'write-answered-twice',
 ] as const;
 export type PlantedBug = (typeof PLANTED_BUGS)[number];
 
@@ -176,6 +177,8 @@ export const HUNTING_PROFILES: Record<PlantedBug, SimOverrides> = {
   'follower-read-unapplied': { clients: 8, keys: 3, faults: ['drop', 'partition', 'asymmetric'] },
   // Many commands for the cluster's own state machine.
   'app-nondeterministic': { appCommands: 0.5 },
+  // Any run with writes shows it.
+  'write-answered-twice': {},
 };
 
 /** The simulator options that plant `bug`, with the profile under which it shows. */
@@ -190,6 +193,7 @@ export function plantBug(bug: PlantedBug): SimOverrides {
   if (bug === 'txn-split') return { ...profile, hostBugs: { splitTxn: true } };
   if (bug === 'lease-no-fresh-ttl') return { ...profile, hostBugs: { leaseNoFreshTtl: true } };
   if (bug === 'follower-read-unapplied') return { ...profile, hostBugs: { followerReadsUnapplied: true } };
+  if (bug === 'write-answered-twice') return { ...profile, hostBugs: { answerWritesTwice: true } };
   if (bug === 'app-nondeterministic') return { ...profile, hostBugs: { appNondeterministic: true } };
   if (bug === 'wiped-node-rejoins') return { ...profile, operatorBugs: { skipDirectoryCheck: true } };
   if (bug === 'wrong-bootstrap-config') return { ...profile, operatorBugs: { skipConfigurationCheck: true } };

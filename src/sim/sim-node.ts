@@ -54,10 +54,14 @@ export class SimNode {
   /** A fault of the media (a flipped bit) damaged its disk: only then may its log be found corrupt. */
   mediaFaulted = false;
   incarnation = 0;
-  /** Client requests this incarnation took, by the host's request id. */
+  /** Client requests this incarnation took and has not answered, by the host's request id. */
   readonly requests = new Map<number, { readonly client: number; readonly opId: number; readonly redis?: boolean }>();
+  /** The id the next request gets: ids grow across incarnations, so none is taken twice. */
   requestNext = 1;
+  /** The first request id this incarnation took: ids in [requestFirst, requestNext) absent from `requests` were answered. */
+  requestFirst = 1;
   lastCommit = 0;
+
   lastApplied = 0;
   wasLeader = false;
   /**
@@ -80,6 +84,12 @@ export class SimNode {
 
   get dir(): string {
     return `/n${this.id}`;
+  }
+
+  /** Forgets the requests of an incarnation that ends: nobody answers them now. */
+  forgetRequests(): void {
+    this.requests.clear();
+    this.requestFirst = this.requestNext;
   }
 
   /** The node's disk. In 'wal' mode it exists from the node's first start on. */

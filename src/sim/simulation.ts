@@ -35,7 +35,7 @@ import type { ClusterManifest } from '../storage/index.ts';
 import { EventQueue } from './event-queue.ts';
 import { describeFaults, FaultInjector, type FaultHost } from './faults.ts';
 import type { HistoryOp } from './history.ts';
-import { FollowerReadsUnappliedHost, LateHardStateStorage, LeaseNoFreshTtlHost, RangeReadsLocalHost, SendsBeforePersistHost, SendsBeforeSyncHost, SplitTxnHost } from './host-bugs.ts';
+import { FollowerReadsUnappliedHost, WritesAnsweredTwiceHost, LateHardStateStorage, LeaseNoFreshTtlHost, RangeReadsLocalHost, SendsBeforePersistHost, SendsBeforeSyncHost, SplitTxnHost } from './host-bugs.ts';
 import { Invariants } from './invariants.ts';
 import { AppCheck } from './app-check.ts';
 import { checkAppHistory } from './app-history.ts';
@@ -366,7 +366,7 @@ export class Simulation implements FaultHost, WorkloadHost {
       trace: this.recorder.add,
     };
     node.lateStorage = this.options.hostBugs?.persistHardStateLate === true ? new LateHardStateStorage(node.storage) : undefined;
-    node.requests.clear();
+    node.forgetRequests();
     node.crashPoint = undefined;
     node.wasLeader = false;
     const bugs = this.options.hostBugs;
@@ -383,7 +383,9 @@ export class Simulation implements FaultHost, WorkloadHost {
                 ? LeaseNoFreshTtlHost
                 : bugs?.followerReadsUnapplied === true
                   ? FollowerReadsUnappliedHost
-                  : NodeHost;
+                  : bugs?.answerWritesTwice === true
+                    ? WritesAnsweredTwiceHost
+                    : NodeHost;
     this.recorder.add({ kind: 'start', node: id, incarnation: node.incarnation, voters: initialVoters });
     node.pausedUntil = 0;
     node.ticksMissed = 0;

@@ -5,6 +5,7 @@
  * replies ride the simulated network like Raft messages; at the node they enter the real host
  * loop (`NodeHost`) as the client protocol would hand them over.
  */
+import type { Invariants } from './invariants.ts';
 import { ErrorCode, fail } from '../base/index.ts';
 import type { Rand } from '../core/index.ts';
 import { decodeTxnResult, encodeKvRequest, type KvCommand, type KvRangeQuery, type KvRangeResult, type KvTxn, type KvWriteResult, type TxnCompare, type TxnOp } from '../kv/index.ts';
@@ -126,6 +127,8 @@ export interface WorkloadHost {
   drain(node: SimNode): void;
   /** A node that was paused takes the ticks it missed, and finishes work of its state machine that settled, before any input: whether it is still up (that work may reach a crash point). */
   catchUp(node: SimNode): boolean;
+  /** Where a broken property is recorded. */
+  readonly invariants: Invariants;
 }
 
 export class Workload {
@@ -190,7 +193,12 @@ export class Workload {
   /** A host's answer to a client request goes back over the network. */
   onHostReply(node: SimNode, r: HostReply): void {
     const req = node.requests.get(r.requestId);
-    if (req === undefined) return;
+    if (req === undefined) {
+      // A host answers each request once. (Ids below requestFirst belong to an incarnation
+      // that crashed: work its host left behind may still call its sink, to nobody.)
+      if (r.requestId >= node.requestFirst && r.requestId < node.requestNext) this.sim.invariants.fail(`exactly one reply: node ${node.id} answered request ${r.requestId} again (${r.kind})`);
+      return;
+    }
     node.requests.delete(r.requestId);
     let reply: ClientReply;
     switch (r.kind) {

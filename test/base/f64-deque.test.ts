@@ -37,6 +37,8 @@ describe('F64Deque', () => {
           }
           expect(deque.length).toBe(model.length);
           expect(Array.from({ length: deque.length }, (_, i) => deque.at(i))).toEqual(model);
+          const from = Math.floor(model.length / 3);
+          expect(deque.slice(from, model.length)).toEqual(model.slice(from));
         }
       }),
       { numRuns: 300, seed: 7 },
@@ -49,6 +51,8 @@ describe('F64Deque', () => {
     expect(() => deque.at(1)).toThrow(/outside/);
     expect(() => deque.at(-1)).toThrow(/outside/);
     expect(() => deque.dropFirst(2)).toThrow(/cannot drop/);
+    expect(() => deque.slice(0, 2)).toThrow(/outside/);
+    expect(() => deque.slice(1, 0)).toThrow(/outside/);
     expect(() => deque.dropLast(2)).toThrow(/cannot drop/);
     expect(() => new F64Deque(3)).toThrow(/power of two/);
     expect(() => new F64Deque(0)).toThrow(/power of two/);

@@ -5,7 +5,7 @@
 // into their recipients and processes their Readys until nothing moves, and `tickAll()`
 // supplies time. Isolated nodes lose every message to and from them.
 import { NONE, type Message, type RaftConfig } from '../../src/core/index.ts';
-import { encodeKvRequest, type KvCommand } from '../../src/kv/index.ts';
+import { encodeKvRequest, type KvCommand, type KvWriteResult } from '../../src/kv/index.ts';
 import { NodeHost, type ClientReply, type ClientRequest, type NodeHostOptions } from '../../src/runtime/index.ts';
 import { MemoryStorage } from '../../src/storage/index.ts';
 
@@ -34,6 +34,8 @@ export function watchReq(requestId: number, prefix: string, afterIndex?: number)
 /** Host options for every node of a network; `raft` fields override the network's Raft defaults. */
 export interface HostNetworkOptions extends Omit<NodeHostOptions, 'raft' | 'storage'> {
   readonly raft?: Partial<Omit<RaftConfig, 'id' | 'storage' | 'seed'>>;
+  /** Puts that applied are answered through the sink's `replyWrite`, as on a node thread (recorded as write replies). */
+  readonly replyWrite?: boolean;
 }
 
 export interface HostNode {
@@ -71,7 +73,7 @@ export class HostNetwork {
    * outside the initial voters starts with none, to join through a configuration change.
    */
   start(id: number, storage = this.nodes.get(id)?.storage ?? new MemoryStorage()): HostNode {
-    const { raft, ...hostOptions } = this.options;
+    const { raft, replyWrite, ...hostOptions } = this.options;
     const replies = this.nodes.get(id)?.replies ?? [];
     const host = new NodeHost(
       {
@@ -95,6 +97,7 @@ export class HostNetwork {
           this.queue.push(m);
         },
         reply: (r) => replies.push(r),
+        ...(replyWrite === true ? { replyWrite: (requestId: number, result: KvWriteResult, index: number) => replies.push({ kind: 'write', requestId, result, index }) } : {}),
         flushRaft: () => {
           for (const hook of this.flushHooks) hook(id);
         },

@@ -1,8 +1,8 @@
 // Proves the simulator catches bugs that break what clients see or what survives a crash:
 // reads answered by a leader that did not confirm it still leads, lease reads served after
 // the lease ran out, range reads served from a follower's own state, a transaction applied in two entries, a lease expired by a new leader without a fresh TTL, a follower read answered before its read index applied, a term or vote sent before it was durable, a node that "repairs" a
-// corrupt WAL by cutting it and serves from what is left, and a WAL that takes a torn write for
-// damage (no crash alone may leave a log found corrupt). Each is found within a bounded
+// corrupt WAL by cutting it and serves from what is left, a WAL that takes a torn write for
+// damage (no crash alone may leave a log found corrupt), and a host that answers a write twice. Each is found within a bounded
 // number of seeds, by the check that bug must trip, and the same seed passes without it.
 import { describe, expect, it } from 'vitest';
 import { huntBug } from './planted-bugs.ts';
@@ -71,6 +71,12 @@ describe('planted read and persistence bugs are caught', () => {
 
   it('a torn write taken for damage (a log a crash alone left is refused at restart as corrupt)', () => {
     const found = huntBug('torn-write-refused', SEEDS_MAX, /found its log corrupt on restart, and no fault of the media/);
+    expect(found, 'no seed caught it').toBeDefined();
+    expect(found!.controlViolation, 'the same seed without the bug').toBeUndefined();
+  });
+
+  it('a write answered twice (each request gets exactly one reply)', () => {
+    const found = huntBug('write-answered-twice', SEEDS_MAX, /^exactly one reply: node \d+ answered request \d+ again \(write\)/);
     expect(found, 'no seed caught it').toBeDefined();
     expect(found!.controlViolation, 'the same seed without the bug').toBeUndefined();
   });
