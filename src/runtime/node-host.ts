@@ -81,6 +81,15 @@ export interface HostSink {
    */
   replyWrite?(requestId: number, result: KvWriteResult, index: number): void;
   /**
+   * Answers a read of one key at `index`, as `reply` would with `{ kind: 'read', requestId,
+   * index, value }`, but `value` is a view of the store's own bytes that stays as it is only
+   * during the call: a sink that keeps it past the call must copy it. For a sink that encodes
+   * the reply at once: the store then hands out no view for good, and its value slabs stay
+   * free to be written again (kv/byte-slabs.ts). Without it, the host calls `reply` with a
+   * view that stays valid.
+   */
+  replyRead?(requestId: number, index: number, value: Uint8Array | undefined): void;
+  /**
    * Makes the Raft messages sent so far visible to their peers, for a sink that stages
    * them: called after a Ready's sends, before the host goes on to work that may take long
    * (its own write after early sends, applying entries), so peers can work meanwhile.

@@ -126,13 +126,27 @@ interface WriteReplyScratch {
   index: number;
 }
 
+/** A read reply whose fields the node worker sets for each answer (see sendReadReply). */
+interface ReadReplyScratch {
+  readonly kind: 'read';
+  requestId: number;
+  index: number;
+  value: Uint8Array | undefined;
+}
+
 function copyWriteReply(r: ClientReply): ClientReply {
   return { ...r };
+}
+
+/** A read reply that must wait: its value is the store's bytes only for now (HostSink.replyRead). */
+function copyReadReply(r: ClientReply): ClientReply {
+  return r.kind === 'read' ? { kind: 'read', requestId: r.requestId, index: r.index, value: r.value?.slice() } : r;
 }
 
 class NodeWorker {
   readonly id: number;
   private readonly writeReply: WriteReplyScratch = { kind: 'write', requestId: 0, result: KV_RESULT_PUT, index: 0 };
+  private readonly readReply: ReadReplyScratch = { kind: 'read', requestId: 0, index: 0, value: undefined };
   state: NodeState = 'pending';
   /** When the node wants its next turn if no frame comes first (performance.now() ms). */
   wakeAt = 0;
@@ -234,6 +248,7 @@ class NodeWorker {
         sendRaft: (m) => this.sendRaft(m),
         reply: (r) => this.sendReply(r),
         replyWrite: (requestId, result, index) => this.sendWriteReply(requestId, result, index),
+        replyRead: (requestId, index, value) => this.sendReadReply(requestId, index, value),
         // A leader's early AppendEntries leave before its own fdatasync, and a follower's
         // acknowledgement before it applies: the peers work meanwhile.
         flushRaft: () => {
@@ -398,6 +413,19 @@ class NodeWorker {
     r.result = result;
     r.index = index;
     this.sendReply(r, copyWriteReply);
+  }
+
+  /**
+   * A read's answer, as sendWriteReply does; `value` is the store's bytes only for this call,
+   * so a reply that has to wait holds a copy of them.
+   */
+  private sendReadReply(requestId: number, index: number, value: Uint8Array | undefined): void {
+    const r = this.readReply;
+    r.requestId = requestId;
+    r.index = index;
+    r.value = value;
+    this.sendReply(r, copyReadReply);
+    r.value = undefined;
   }
 
   /**

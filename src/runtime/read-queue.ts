@@ -148,7 +148,10 @@ export class ReadQueue {
       else this.sink.reply({ kind: 'lease', requestId: read.requestId, id: read.lease.id, ...times });
     } else if (read.query !== undefined) this.sink.reply({ kind: 'read', requestId: read.requestId, index, value: kv.query(read.query) });
     else if (read.redis !== undefined) this.sink.reply({ kind: 'read', requestId: read.requestId, index, value: kv.redisRead(read.redis) });
-    else if (read.range === undefined) this.sink.reply({ kind: 'read', requestId: read.requestId, index, value: kv.getSharedByKeyString(read.key) });
+    else if (read.range === undefined) {
+      if (this.sink.replyRead !== undefined) this.sink.replyRead(read.requestId, index, kv.getTransientByKeyString(read.key));
+      else this.sink.reply({ kind: 'read', requestId: read.requestId, index, value: kv.getSharedByKeyString(read.key) });
+    }
     else this.sink.reply({ kind: 'range', requestId: read.requestId, result: kv.range(read.range) });
   }
 

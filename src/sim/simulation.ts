@@ -406,6 +406,8 @@ export class Simulation implements FaultHost, WorkloadHost {
         sendRaft: (m) => this.sendRaft(m),
         reply: (r) => this.workload.onHostReply(node, r),
         replyWrite: (requestId, result, index) => this.workload.onHostReply(node, { kind: 'write', requestId, result, index }),
+        // The workload reads the value at once (its bytes are the store's only for the call).
+        replyRead: (requestId, index, value) => this.workload.onHostReply(node, { kind: 'read', requestId, index, value }),
       },
     );
     node.lastApplied = node.host.appliedIndex;

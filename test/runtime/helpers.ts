@@ -36,6 +36,8 @@ export interface HostNetworkOptions extends Omit<NodeHostOptions, 'raft' | 'stor
   readonly raft?: Partial<Omit<RaftConfig, 'id' | 'storage' | 'seed'>>;
   /** Puts that applied are answered through the sink's `replyWrite`, as on a node thread (recorded as write replies). */
   readonly replyWrite?: boolean;
+  /** Reads of one key are answered through the sink's `replyRead` (their values copied at once, as a node thread encodes them). */
+  readonly replyRead?: boolean;
 }
 
 export interface HostNode {
@@ -73,7 +75,7 @@ export class HostNetwork {
    * outside the initial voters starts with none, to join through a configuration change.
    */
   start(id: number, storage = this.nodes.get(id)?.storage ?? new MemoryStorage()): HostNode {
-    const { raft, replyWrite, ...hostOptions } = this.options;
+    const { raft, replyWrite, replyRead, ...hostOptions } = this.options;
     const replies = this.nodes.get(id)?.replies ?? [];
     const host = new NodeHost(
       {
@@ -98,6 +100,7 @@ export class HostNetwork {
         },
         reply: (r) => replies.push(r),
         ...(replyWrite === true ? { replyWrite: (requestId: number, result: KvWriteResult, index: number) => replies.push({ kind: 'write', requestId, result, index }) } : {}),
+        ...(replyRead === true ? { replyRead: (requestId: number, index: number, value: Uint8Array | undefined) => replies.push({ kind: 'read', requestId, index, value: value?.slice() }) } : {}),
         flushRaft: () => {
           for (const hook of this.flushHooks) hook(id);
         },
