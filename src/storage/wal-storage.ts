@@ -324,11 +324,13 @@ export class WalStorage implements Storage {
 
   /** The newest hard state, including one a `persist` with `mustSync` false deferred (not durable yet). */
   getHardState(): HardState {
+    this.checkOpen();
     return this.hardState;
   }
 
   /** The index of the first entry held: one past the compaction point. */
   firstIndex(): number {
+    this.checkOpen();
     return Math.min(this.snap.meta.index, this.index.base) + 1;
   }
 
@@ -339,6 +341,7 @@ export class WalStorage implements Storage {
 
   /** The index of the last entry held; the compaction point when none is. */
   lastIndex(): number {
+    this.checkOpen();
     return this.index.lastIndex;
   }
 
@@ -379,6 +382,7 @@ export class WalStorage implements Storage {
   }
 
   snapshot(): Snapshot {
+    this.checkOpen();
     return this.snap;
   }
 
@@ -453,6 +457,7 @@ export class WalStorage implements Storage {
 
   /** How far the batches are durable: every batch numbered up to this is (see persistLater). */
   durableSequence(): number {
+    this.checkOpen();
     const agent = this.syncAgent;
     if (agent === undefined) return this.syncedSequence;
     // Asked even when every batch is synced here: a failure the agent met must not go unseen.

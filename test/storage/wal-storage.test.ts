@@ -348,8 +348,27 @@ describe('WalStorage writes', () => {
     const s = WalStorage.open(freshDir(root));
     s.append(ents(1, [1]));
     s.close();
-    expectCode(() => s.append(ents(2, [1])), ErrorCode.CLOSED);
-    expectCode(() => s.entries(1, 2, Infinity), ErrorCode.CLOSED);
+    // Every method, writes and reads alike: none answers from what it held.
+    const calls: [string, () => unknown][] = [
+      ['append', () => s.append(ents(2, [1]))],
+      ['setHardState', () => s.setHardState({ term: 2, vote: 0, commit: 1 })],
+      ['persist', () => s.persist({ entries: ents(2, [1]) })],
+      ['persistLater', () => s.persistLater({ entries: ents(2, [1]) })],
+      ['syncNow', () => s.syncNow()],
+      ['createSnapshot', () => s.createSnapshot(1, { voters: [1], votersOutgoing: [], learners: [], learnersNext: [], autoLeave: false }, new Uint8Array(1))],
+      ['entries', () => s.entries(1, 2, Infinity)],
+      ['allEntries', () => s.allEntries()],
+      ['term', () => s.term(1)],
+      ['firstIndex', () => s.firstIndex()],
+      ['lastIndex', () => s.lastIndex()],
+      ['getHardState', () => s.getHardState()],
+      ['initialState', () => s.initialState()],
+      ['snapshot', () => s.snapshot()],
+      ['durableSequence', () => s.durableSequence()],
+    ];
+    for (const [name, call] of calls) expect(caughtError(call), name).toMatchObject({ code: ErrorCode.CLOSED });
+    // Closing again does nothing.
+    s.close();
   });
 });
 

@@ -63,7 +63,8 @@
  */
 import { Buffer } from 'node:buffer';
 import { errorCodeFromWire, errorCodeWire, type ErrorCode } from '../../base/index.ts';
-import { batchProblem, encodeFrame, FrameType, HANDSHAKE_PAYLOAD_BYTES, MESSAGE_PREFIX_BYTES, readU32, REFUSAL_DETAIL_BYTES_MAX, REFUSAL_FIXED_BYTES } from './frame.ts';
+import { batchProblem, encodeFrame, FrameType, HANDSHAKE_PAYLOAD_BYTES, MESSAGE_PREFIX_BYTES, REFUSAL_DETAIL_BYTES_MAX, REFUSAL_FIXED_BYTES } from './frame.ts';
+import { getU32 } from '../../codec/index.ts';
 
 /** "RGRC" read as a little-endian u32. */
 export const CLIENT_HANDSHAKE_MAGIC = 0x43_52_47_52;
@@ -155,7 +156,7 @@ export function clientBatchProblem(payload: Uint8Array, frameBytesMax: number): 
   const problem = batchProblem(payload);
   if (problem !== undefined) return problem;
   for (let at = 0; at < payload.length; ) {
-    const frameBytes = readU32(payload, at);
+    const frameBytes = getU32(payload, at);
     if (frameBytes < CLIENT_FRAME_HEADER_BYTES) return `client frame of ${frameBytes} bytes at byte ${at} is shorter than its ${CLIENT_FRAME_HEADER_BYTES}-byte header`;
     if (frameBytes > frameBytesMax) return `client frame of ${frameBytes} bytes at byte ${at} exceeds the ${frameBytesMax} announced`;
     if (payload[at + MESSAGE_PREFIX_BYTES] === 0) return `client frame at byte ${at} has kind 0`;

@@ -54,6 +54,7 @@
 import { Buffer } from 'node:buffer';
 import * as zlib from 'node:zlib';
 import { fail } from '../../base/index.ts';
+import { getU32, putU32 } from '../../codec/index.ts';
 import { TcpTransportError } from './errors.ts';
 
 /** The frame types. 0 is invalid. */
@@ -101,30 +102,19 @@ function corrupt(message: string): TcpTransportError {
   return new TcpTransportError('CORRUPT_FRAME', message);
 }
 
-export function readU32(bytes: Uint8Array, at: number): number {
-  return (bytes[at]! | (bytes[at + 1]! << 8) | (bytes[at + 2]! << 16) | (bytes[at + 3]! << 24)) >>> 0;
-}
-
-export function writeU32(bytes: Uint8Array, at: number, value: number): void {
-  bytes[at] = value & 0xff;
-  bytes[at + 1] = (value >>> 8) & 0xff;
-  bytes[at + 2] = (value >>> 16) & 0xff;
-  bytes[at + 3] = (value >>> 24) & 0xff;
-}
-
 /**
  * A frame of `type` around a payload already written at [8, 8 + payloadBytes) of `out`:
  * writes the header in front and the CRC behind. `out` is exactly the frame.
  */
 function sealFrame(out: Buffer, type: FrameType, payloadBytes: number): Buffer {
   if (out.length !== FRAME_OVERHEAD_BYTES + payloadBytes) fail('a sealed frame is exactly its header, payload and CRC');
-  writeU32(out, 0, payloadBytes);
+  putU32(out, 0, payloadBytes);
   out[4] = type;
   out[5] = 0;
   out[6] = 0;
   out[7] = 0;
   const crcAt = FRAME_HEADER_BYTES + payloadBytes;
-  writeU32(out, crcAt, crc32(out.subarray(0, crcAt)));
+  putU32(out, crcAt, crc32(out.subarray(0, crcAt)));
   return out;
 }
 
@@ -145,7 +135,7 @@ export function encodeBatchFrame(messages: readonly Uint8Array[], start: number,
   let at = FRAME_HEADER_BYTES;
   for (let i = start; i < end; i++) {
     const m = messages[i]!;
-    writeU32(out, at, m.length);
+    putU32(out, at, m.length);
     out.set(m, at + MESSAGE_PREFIX_BYTES);
     at += MESSAGE_PREFIX_BYTES + m.length;
   }
@@ -158,7 +148,7 @@ export function batchProblem(payload: Uint8Array): string | undefined {
   let count = 0;
   for (let at = 0; at < payload.length; count++) {
     if (payload.length - at < MESSAGE_PREFIX_BYTES) return `batch ends inside a message length at byte ${at} of ${payload.length}`;
-    const messageBytes = readU32(payload, at);
+    const messageBytes = getU32(payload, at);
     if (messageBytes > payload.length - at - MESSAGE_PREFIX_BYTES) return `batch message of ${messageBytes} bytes at byte ${at} overruns the ${payload.length}-byte payload`;
     at += MESSAGE_PREFIX_BYTES + messageBytes;
   }
@@ -176,7 +166,7 @@ export function forEachBatchMessage(payload: Uint8Array, onMessage: (message: Ui
   if (problem !== undefined) throw corrupt(problem);
   let delivered = 0;
   for (let at = 0; at < payload.length; ) {
-    const messageBytes = readU32(payload, at);
+    const messageBytes = getU32(payload, at);
     const message = payload.subarray(at + MESSAGE_PREFIX_BYTES, at + MESSAGE_PREFIX_BYTES + messageBytes);
     at += MESSAGE_PREFIX_BYTES + messageBytes;
     delivered++;
@@ -260,7 +250,7 @@ export class FrameDecoder {
         const crcAt = at + FRAME_HEADER_BYTES + payloadBytes;
         if (crcAt + FRAME_CRC_BYTES <= chunk.length) {
           // The whole frame is in this chunk: check it and hand out a view, no copy.
-          if (crc32(chunk.subarray(at, crcAt)) !== readU32(chunk, crcAt)) throw corrupt(`${frameTypeName(chunk[at + 4]!)} frame of ${payloadBytes} payload bytes fails its CRC`);
+          if (crc32(chunk.subarray(at, crcAt)) !== getU32(chunk, crcAt)) throw corrupt(`${frameTypeName(chunk[at + 4]!)} frame of ${payloadBytes} payload bytes fails its CRC`);
           const type = chunk[at + 4] as FrameType;
           at = crcAt + FRAME_CRC_BYTES;
           if (!onFrame(type, chunk.subarray(crcAt - payloadBytes, crcAt))) return this.stop();
@@ -286,7 +276,7 @@ export class FrameDecoder {
     const type = bytes[at + 4]!;
     if (type === 0 || type > FRAME_TYPE_MAX) throw corrupt(`frame ${frameTypeName(type)} is not a frame type`);
     if (bytes[at + 5] !== 0 || bytes[at + 6] !== 0 || bytes[at + 7] !== 0) throw corrupt(`${frameTypeName(type)} frame has non-zero reserved header bytes`);
-    const payloadBytes = readU32(bytes, at);
+    const payloadBytes = getU32(bytes, at);
     if (payloadBytes > this.frameBytesMax - FRAME_OVERHEAD_BYTES) {
       throw new TcpTransportError('FRAME_TOO_LARGE', `${frameTypeName(type)} frame of ${payloadBytes} payload bytes exceeds frameBytesMax ${this.frameBytesMax}`);
     }
@@ -316,7 +306,7 @@ export class FrameDecoder {
     const body = this.body!;
     const payloadBytes = body.length - FRAME_CRC_BYTES;
     const payload = body.subarray(0, payloadBytes);
-    if (crc32(payload, crc32(this.header)) !== readU32(body, payloadBytes)) throw corrupt(`${frameTypeName(this.type)} frame of ${payloadBytes} payload bytes fails its CRC`);
+    if (crc32(payload, crc32(this.header)) !== getU32(body, payloadBytes)) throw corrupt(`${frameTypeName(this.type)} frame of ${payloadBytes} payload bytes fails its CRC`);
     this.body = undefined;
     this.bodyFill = 0;
     this.headerFill = 0;
