@@ -1250,7 +1250,8 @@ export class RaftNode {
 
   // ─── Membership ────────────────────────────────────────────────────────────────
 
-  private applyConfChange(e: Entry): void {
+  /** Applies a committed conf change entry (protected: a seam for the simulator's planted bug). */
+  protected applyConfChange(e: Entry): void {
     const cc = decodeConfChange(e.data);
     let next: ConfState;
     try {

@@ -6,13 +6,16 @@
  *   entry there, preceded by the same entry. Checked inductively as entries are persisted:
  *   every copy of (index, term) must carry the same bytes and follow the same previous term.
  * - Leader Completeness: a new leader's log holds every entry committed so far.
- * - State Machine Safety: no two nodes commit or apply different entries at one index.
+ * - State Machine Safety: no two nodes commit or apply different entries at one index, and
+ *   none runs with another configuration than the others once it has applied the same index
+ *   (the configuration is state the log's entries and the snapshots make: a conf change
+ *   applied differently, or a snapshot that carries the wrong one, shows here).
  * - Commit and apply indexes never go backwards within one incarnation of a node, and
  *   entries are applied one after another without gaps.
  *
  * A check that fails records a violation; the simulator stops the run at the first one.
  */
-import type { Entry } from '../core/index.ts';
+import type { ConfState, Entry } from '../core/index.ts';
 
 interface EntryIdentity {
   readonly type: number;
@@ -32,6 +35,8 @@ export class Invariants {
   private commitSeenTerms: number[] = [0];
   maxCommitted = 0;
   violation: string | undefined;
+  /** The configuration the first node to stand at each applied index ran with there, and that node. */
+  private confsApplied = new Map<number, { readonly conf: string; readonly node: number }>();
 
   /** Records a violation found by a check of the simulator's own (the first one wins). */
   fail(what: string): void {
@@ -117,9 +122,23 @@ export class Invariants {
     }
   }
 
+  /** Configuration safety: `node` has applied through `appliedIndex` and runs with `conf`. */
+  onConf(node: number, appliedIndex: number, conf: ConfState): void {
+    const text = confText(conf);
+    const first = this.confsApplied.get(appliedIndex);
+    if (first === undefined) this.confsApplied.set(appliedIndex, { conf: text, node });
+    else if (first.conf !== text) this.fail(`configuration safety: node ${node} runs with ${text} at applied index ${appliedIndex}, node ${first.node} ran with ${first.conf}`);
+  }
+
   onMonotonic(node: number, what: 'commit' | 'apply', before: number, after: number): void {
     if (after < before) this.fail(`monotonic ${what}: node ${node} went from ${before} back to ${after}`);
   }
+}
+
+/** A configuration as text that two equal configurations share (each list sorted). */
+function confText(c: ConfState): string {
+  const list = (ids: readonly number[]): string => [...ids].sort((a, b) => a - b).join(',');
+  return `voters [${list(c.voters)}] outgoing [${list(c.votersOutgoing)}] learners [${list(c.learners)}] next [${list(c.learnersNext)}]${c.autoLeave ? ' auto-leave' : ''}`;
 }
 
 /** Whether two byte arrays hold the same bytes. */

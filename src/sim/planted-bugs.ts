@@ -5,9 +5,11 @@
  * checks catch them. None of this is used outside those checks.
  */
 import {
+  decodeConfChange,
   MessageType,
   RaftNode,
   jointCommitted,
+  type Entry,
   type Message,
   type RaftConfig,
 } from '../core/index.ts';
@@ -34,6 +36,7 @@ export const PLANTED_BUGS = [
   'follower-read-unapplied',
   'app-nondeterministic',
   'write-answered-twice',
+  'learner-add-ignored',
 ] as const;
 export type PlantedBug = (typeof PLANTED_BUGS)[number];
 
@@ -89,6 +92,14 @@ class LeaseIgnoresExpiry extends RaftNode {
   }
 }
 
+/** A node of even id applies no conf change that adds a learner (its configuration drifts from the others'). */
+class LearnerAddIgnored extends RaftNode {
+  protected override applyConfChange(e: Entry): void {
+    if (this.id % 2 === 0 && decodeConfChange(e.data).changes.some((c) => c.op === 'addLearner')) return;
+    super.applyConfChange(e);
+  }
+}
+
 const NODE_CLASSES: Partial<Record<PlantedBug, new (config: RaftConfig) => RaftNode>> = {
   'vote-ignores-log': VoteIgnoresLog,
   'commit-old-term': CommitOldTerm,
@@ -96,6 +107,7 @@ const NODE_CLASSES: Partial<Record<PlantedBug, new (config: RaftConfig) => RaftN
   'read-without-quorum': ReadWithoutQuorum,
   'stale-term-append': StaleTermAppend,
   'lease-ignores-expiry': LeaseIgnoresExpiry,
+  'learner-add-ignored': LearnerAddIgnored,
 };
 
 /**
@@ -179,6 +191,8 @@ export const HUNTING_PROFILES: Record<PlantedBug, SimOverrides> = {
   'app-nondeterministic': { appCommands: 0.5 },
   // Any run with writes shows it.
   'write-answered-twice': {},
+  // Membership changes, and nothing that hides them.
+  'learner-add-ignored': { faults: ['membership'] },
 };
 
 /** The simulator options that plant `bug`, with the profile under which it shows. */

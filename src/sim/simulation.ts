@@ -640,6 +640,8 @@ export class Simulation implements FaultHost, WorkloadHost {
       node.lastApplied = e.index;
       if (e.type === EntryType.ConfChange) this.stats.confChangesApplied++;
     }
+    const raft = node.host?.raft;
+    if (raft !== undefined && (rd.snapshot !== undefined || rd.committedEntries.length > 0)) this.invariants.onConf(node.id, node.lastApplied, raft.conf);
   }
 
   /** State Machine Safety on commit, and the commit index never going back. */

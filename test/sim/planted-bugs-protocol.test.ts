@@ -30,4 +30,10 @@ describe('planted protocol bugs are caught', () => {
     expect(found, 'no seed caught it').toBeDefined();
     expect(found!.controlViolation, 'the same seed without the bug').toBeUndefined();
   });
+
+  it('a conf change applied by some nodes only (even ids skip adding learners): their configurations part', () => {
+    const found = huntBug('learner-add-ignored', SEEDS_MAX, /^configuration safety: node \d+ runs with .* at applied index \d+, node \d+ ran with/);
+    expect(found, 'no seed caught it').toBeDefined();
+    expect(found!.controlViolation, 'the same seed without the bug').toBeUndefined();
+  });
 });
