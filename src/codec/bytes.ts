@@ -18,7 +18,7 @@
  * | u64        | 8     | unsigned integer, little-endian (bigint, or a safe number)  |
  * | bytes      | 4 + n | u32 length n, then n raw bytes                              |
  */
-import { ErrorCode, fail, RingraftError } from '../base/index.ts';
+import { ErrorCode, fail, getU32, putU32, RingraftError } from '../base/index.ts';
 
 /** Largest value a u32 field holds. */
 export const U32_MAX = 0xffff_ffff;
@@ -275,18 +275,8 @@ export class ByteReader {
   }
 }
 
-/** Little-endian u32 at `at`, byte by byte (no DataView to allocate). */
-export function putU32(target: Uint8Array, at: number, value: number): void {
-  target[at] = value & 0xff;
-  target[at + 1] = (value >>> 8) & 0xff;
-  target[at + 2] = (value >>> 16) & 0xff;
-  target[at + 3] = (value >>> 24) & 0xff;
-}
-
-/** The little-endian u32 at `at`, byte by byte (no DataView to allocate). */
-export function getU32(source: Uint8Array, at: number): number {
-  return (source[at]! | (source[at + 1]! << 8) | (source[at + 2]! << 16)) + source[at + 3]! * 0x100_0000;
-}
+// The u32 helpers live in base/ (every layer's, the transports' too); the codec's callers get them from here as well.
+export { getU32, putU32 };
 
 /**
  * Contents up to this many bytes are copied word by word by {@link ByteCopier}: 10 ns for

@@ -62,9 +62,8 @@
  * bytes after the header hold a request or a reply the node or the client decodes.
  */
 import { Buffer } from 'node:buffer';
-import { errorCodeFromWire, errorCodeWire, type ErrorCode } from '../../base/index.ts';
+import { errorCodeFromWire, errorCodeWire, getU32, type ErrorCode } from '../../base/index.ts';
 import { batchProblem, encodeFrame, FrameType, HANDSHAKE_PAYLOAD_BYTES, MESSAGE_PREFIX_BYTES, REFUSAL_DETAIL_BYTES_MAX, REFUSAL_FIXED_BYTES } from './frame.ts';
-import { getU32 } from '../../codec/index.ts';
 
 /** "RGRC" read as a little-endian u32. */
 export const CLIENT_HANDSHAKE_MAGIC = 0x43_52_47_52;

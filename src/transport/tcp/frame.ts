@@ -53,8 +53,7 @@
  */
 import { Buffer } from 'node:buffer';
 import * as zlib from 'node:zlib';
-import { fail } from '../../base/index.ts';
-import { getU32, putU32 } from '../../codec/index.ts';
+import { fail, getU32, putU32 } from '../../base/index.ts';
 import { TcpTransportError } from './errors.ts';
 
 /** The frame types. 0 is invalid. */
