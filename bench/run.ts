@@ -20,6 +20,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { quickTimeMs, scenarios, targets, type Scenario } from '../bench.config.ts';
+import { collectGarbage } from './shared/collect-garbage.ts';
 import { runClusterTcp } from './cluster/cluster-tcp.bench.ts';
 import { estimateClusterMs, runClusterScenario } from './cluster/cluster.bench.ts';
 import { runCoreScenario } from './micro/core.bench.ts';
@@ -216,6 +217,8 @@ async function main(): Promise<number> {
   const limits: LimitRecord[] = [];
   try {
     for (const scenario of chosen) {
+      // Each scenario starts with the garbage of the ones before it collected (see collect-garbage.ts).
+      collectGarbage();
       if (scenario.kind === 'cluster') {
         const r = await runClusterScenario(scenario, { ...clusterOptions, progress });
         rows.push(...r.rows);
