@@ -563,23 +563,13 @@ export class KvStateMachine {
     return this.entries.find(key)?.value;
   }
 
-  /** {@link getShared} of the key whose {@link keyString} is `key`. */
-  getSharedByKeyString(key: string): Uint8Array | undefined {
-    return this.entries.findString(key)?.value;
-  }
-
   /**
-   * A view of the value of the key whose {@link keyString} is `key`, for a copy made at once:
-   * after the store next changes, its bytes may be written over (unlike getShared's, which
-   * keeps its slab from being written again for good).
+   * A view of the value of `key`, for a copy made at once: after the store next changes, its
+   * bytes may be written over (unlike getShared's, which keeps its slab from being written
+   * again for good).
    */
-  getTransientByKeyString(key: string): Uint8Array | undefined {
-    return this.entries.findString(key)?.valueToCopy();
-  }
-
-  /** {@link getShared} of the key src[at, at + length). */
-  getSharedAt(src: Uint8Array, at: number, length: number): Uint8Array | undefined {
-    return this.entries.findAt(src, at, length)?.value;
+  getTransient(key: Uint8Array): Uint8Array | undefined {
+    return this.entries.find(key)?.valueToCopy();
   }
 
   /**

@@ -24,7 +24,7 @@
 
 import { ErrorCode, fail } from '../base/index.ts';
 import { EntryType, isJoint, MessageType, NONE, RaftNode, type ConfChange, type ConfState, type Entry, type Message, type RaftConfig, type Ready, type Role, type Snapshot, type Storage } from '../core/index.ts';
-import { checkRangeQuery, checkRedisCommand, isKvBatch, KV_REDIS_COMMANDS_MAX, type SnapshotCancel, KV_KEY_BYTES_MAX, KvError, KvStateMachine, keyStringAt, type KvStateMachineOptions, type KvRangeQuery, type KvWriteResult, type StateMachine } from '../kv/index.ts';
+import { checkRangeQuery, checkRedisCommand, isKvBatch, KV_REDIS_COMMANDS_MAX, type SnapshotCancel, KV_KEY_BYTES_MAX, KvError, KvStateMachine, type KvStateMachineOptions, type KvRangeQuery, type KvWriteResult, type StateMachine } from '../kv/index.ts';
 import { getU32 } from '../codec/index.ts';
 import type { PersistBatch } from '../storage/index.ts';
 import {
@@ -384,11 +384,11 @@ export class NodeHost {
       this.addWrite(requestId, memory, offset + REQUEST_HEADER_BYTES, length - REQUEST_HEADER_BYTES);
       return;
     }
-    // A read of a key, the commonest request after a write: taken in place, its key kept as
-    // the store's key string (no decoded request, no copy of the key's bytes).
+    // A read of a key, the commonest request after a write: taken in place, its key's bytes
+    // copied into the read queue's pool (no decoded request, no string).
     const consistency = this.restoring === undefined ? wellFormedReadFrame(memory, offset, length) : undefined;
     if (consistency !== undefined) {
-      this.reads.queueKeyString(requestId, consistency, keyStringAt(memory, offset + READ_REQUEST_KEY_AT, length - READ_REQUEST_KEY_AT));
+      this.reads.queueKeyAt(requestId, consistency, memory, offset + READ_REQUEST_KEY_AT, length - READ_REQUEST_KEY_AT);
       return;
     }
     let req: ClientRequest;

@@ -26,7 +26,8 @@
  */
 import type { RaftNode, ReadState } from '../core/index.ts';
 import { NotLeaderError } from '../core/index.ts';
-import { keyString, type KvRangeQuery, type KvStateMachine } from '../kv/index.ts';
+import { CopyPool } from '../codec/index.ts';
+import type { KvRangeQuery, KvStateMachine } from '../kv/index.ts';
 import { ErrorCode } from '../base/index.ts';
 import { NONE } from '../core/index.ts';
 import type { LeaseOp, WireConsistency } from './client-protocol.ts';
@@ -36,7 +37,7 @@ import type { HostSink } from './node-host.ts';
 
 /** A read of one key, of a range of keys (its query checked: kv/range.ts), a lease request, or a query of the cluster's own state machine. */
 type PendingRead =
-  | { readonly requestId: number; /** The key as the store's key string (kv keyString). */ readonly key: string; readonly range?: undefined; readonly lease?: undefined; readonly query?: undefined; readonly redis?: undefined }
+  | { readonly requestId: number; /** A copy of the key's bytes (from the queue's pool: no string, one view). */ readonly key: Uint8Array; readonly range?: undefined; readonly lease?: undefined; readonly query?: undefined; readonly redis?: undefined }
   | { readonly requestId: number; readonly range: KvRangeQuery; readonly lease?: undefined; readonly query?: undefined; readonly redis?: undefined }
   | { readonly requestId: number; readonly range?: undefined; readonly lease: { readonly op: LeaseOp; readonly id: number }; readonly query?: undefined; readonly redis?: undefined }
   /** A query of the cluster's own state machine (kv/app-machine.ts). */
@@ -68,6 +69,8 @@ export class ReadQueue {
   /** Read batches whose ReadState arrived, waiting for apply to reach `index`, oldest first. */
   private waiting: { index: number; reads: PendingRead[] }[] = [];
   private roundNext = 1;
+  /** Where the keys of reads of one key are copied to while they wait. */
+  private readonly keys = new CopyPool();
 
   constructor(
     private readonly raft: RaftNode,
@@ -83,12 +86,15 @@ export class ReadQueue {
 
   /** Takes a read of `key`: a stale one is answered now, others join their mode's batch (on the leader only). */
   queue(requestId: number, consistency: WireConsistency, key: Uint8Array): void {
-    this.queueKeyString(requestId, consistency, keyString(key));
+    this.queueKeyAt(requestId, consistency, key, 0, key.length);
   }
 
-  /** {@link queue} of the key whose kv keyString is `key`. */
-  queueKeyString(requestId: number, consistency: WireConsistency, key: string): void {
-    this.take({ requestId, key }, consistency);
+  /**
+   * {@link queue} of the key memory[at, at + length), copied: the caller's bytes (a frame in
+   * a ring) may be written over once it returns.
+   */
+  queueKeyAt(requestId: number, consistency: WireConsistency, memory: Uint8Array, at: number, length: number): void {
+    this.take({ requestId, key: this.keys.copy(memory, at, at + length) }, consistency);
   }
 
   /** Takes a range read (its query checked), as {@link queue} takes a read of one key. */
@@ -149,8 +155,8 @@ export class ReadQueue {
     } else if (read.query !== undefined) this.sink.reply({ kind: 'read', requestId: read.requestId, index, value: kv.query(read.query) });
     else if (read.redis !== undefined) this.sink.reply({ kind: 'read', requestId: read.requestId, index, value: kv.redisRead(read.redis) });
     else if (read.range === undefined) {
-      if (this.sink.replyRead !== undefined) this.sink.replyRead(read.requestId, index, kv.getTransientByKeyString(read.key));
-      else this.sink.reply({ kind: 'read', requestId: read.requestId, index, value: kv.getSharedByKeyString(read.key) });
+      if (this.sink.replyRead !== undefined) this.sink.replyRead(read.requestId, index, kv.getTransient(read.key));
+      else this.sink.reply({ kind: 'read', requestId: read.requestId, index, value: kv.getShared(read.key) });
     }
     else this.sink.reply({ kind: 'range', requestId: read.requestId, result: kv.range(read.range) });
   }
