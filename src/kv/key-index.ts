@@ -25,6 +25,7 @@
  * An entry's key bytes must not change while it is in the index (a copy of the same bytes
  * elsewhere may replace them: the slabs move keys when compacting).
  */
+import { Buffer } from 'node:buffer';
 import { fail } from '../base/index.ts';
 
 /** What the index holds: anything with its key's bytes. */
@@ -44,8 +45,6 @@ export class KeyIndex<E extends KeyIndexed> {
   private count = 0;
   private readonly k0: number;
   private readonly k1: number;
-  /** A string key's bytes, for the lookups by string (grown as needed). */
-  private scratch = new Uint8Array(64);
 
   /** `seed`: the hash's 64-bit key as two 32-bit halves; random when not given. */
   constructor(seed?: readonly [number, number]) {
@@ -94,9 +93,9 @@ export class KeyIndex<E extends KeyIndexed> {
     return this.findAt(key, 0, key.length);
   }
 
-  /** The entry whose key's latin1 string (one char per byte) is `id`. */
+  /** The entry whose key's latin1 string (one char per byte, as kv keyString makes it) is `id`. */
   findString(id: string): E | undefined {
-    return this.findAt(this.latin1(id), 0, id.length);
+    return this.find(Buffer.from(id, 'latin1'));
   }
 
   /** Adds an entry whose key is not in the index (a programmer error if it is). */
@@ -167,18 +166,6 @@ export class KeyIndex<E extends KeyIndexed> {
       this.entries[i] = e;
       this.hashes[i] = hash;
     }
-  }
-
-  /** The bytes of a latin1 string (chars above 0xff: a programmer error), in the scratch buffer. */
-  private latin1(id: string): Uint8Array {
-    if (this.scratch.length < id.length) this.scratch = new Uint8Array(Math.max(id.length, 2 * this.scratch.length));
-    const out = this.scratch;
-    for (let i = 0; i < id.length; i++) {
-      const c = id.charCodeAt(i);
-      if (c > 0xff) fail(`KeyIndex: char ${c} at ${i} of a key string is not latin1`);
-      out[i] = c;
-    }
-    return out;
   }
 }
 

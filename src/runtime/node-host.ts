@@ -186,9 +186,8 @@ export class NodeHost {
   readonly raft: RaftNode;
   readonly storage: HostStorage;
   private kvMachine: KvStateMachine;
-  /** Makes the cluster's own state machine, if it has one. */
-  private readonly app: (() => StateMachine) | undefined;
-  private readonly keyHashSeed: readonly [number, number] | undefined;
+  /** What every state machine of this host is made with: the cluster's own machine's maker, the key hash's key. */
+  private readonly kvOptions: KvStateMachineOptions;
   private readonly sink: HostSink;
   private readonly hooks: HostHooks;
   private readonly writes: WriteBatcher;
@@ -231,8 +230,7 @@ export class NodeHost {
 
   constructor(options: NodeHostOptions, sink: HostSink) {
     this.storage = options.storage;
-    this.app = options.app;
-    this.keyHashSeed = options.keyHashSeed;
+    this.kvOptions = { ...(options.app === undefined ? {} : { app: options.app }), ...(options.keyHashSeed === undefined ? {} : { keyHashSeed: options.keyHashSeed }) };
     this.sink = sink;
     const settings = resolveNodeSettings(options.node);
     const config: RaftConfig = { ...options.raft, storage: this.storage, trace: publishingTraceSink(options.raft.trace) };
@@ -709,7 +707,7 @@ export class NodeHost {
 
   /** The options every state machine of this host is made with. */
   protected stateMachineOptions(): KvStateMachineOptions {
-    return { ...(this.app === undefined ? {} : { app: this.app }), ...(this.keyHashSeed === undefined ? {} : { keyHashSeed: this.keyHashSeed }) };
+    return this.kvOptions;
   }
 
   /**

@@ -6,6 +6,7 @@
  * keeps, so the bug-planting suite can show the simulator's checks catch it. Never used
  * outside those checks.
  */
+import { fail } from '../base/index.ts';
 import type { ConfState, Entry, InitialState, Snapshot } from '../core/index.ts';
 import { KvStateMachine, type KvApplyOutcome, type KvApplyOutcomes } from '../kv/index.ts';
 import { LeaseKeeper, NodeHost, type HostSink, type HostStorage, type NodeHostOptions } from '../runtime/index.ts';
@@ -111,19 +112,14 @@ class SplitTxnStateMachine extends KvStateMachine {
 /** The answerWritesTwice host bug: each put that applied is answered twice. */
 export class WritesAnsweredTwiceHost extends NodeHost {
   constructor(options: NodeHostOptions, sink: HostSink) {
-    const replyWrite = sink.replyWrite;
-    super(
-      options,
-      replyWrite === undefined
-        ? sink
-        : {
-            ...sink,
-            replyWrite: (requestId, result, index) => {
-              replyWrite(requestId, result, index);
-              replyWrite(requestId, result, index);
-            },
-          },
-    );
+    const replyWrite = sink.replyWrite ?? fail('the answerWritesTwice bug needs a sink with replyWrite (the simulator\'s has it)');
+    super(options, {
+      ...sink,
+      replyWrite: (requestId, result, index) => {
+        replyWrite(requestId, result, index);
+        replyWrite(requestId, result, index);
+      },
+    });
   }
 }
 

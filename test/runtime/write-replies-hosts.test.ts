@@ -128,12 +128,10 @@ function run(seed: number, replyWrite: boolean): void {
 
 describe('writes through node hosts under faults', () => {
   it('are answered once each, by their node, with an entry that holds them', () => {
-    let writes = 0;
+    // Each run asserts as it checks the replies.
     for (let seed = 1; seed <= SEEDS; seed++) {
       run(seed, true);
       run(seed, false);
-      writes++;
     }
-    expect(writes).toBe(SEEDS);
   });
 });
