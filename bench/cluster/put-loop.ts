@@ -10,6 +10,7 @@
  * `--op txn --txn-puts N`: each call is one transaction of N puts (the batched call), and
  * throughput and CPU are counted in puts, not calls.
  */
+import { performance } from 'node:perf_hooks';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';

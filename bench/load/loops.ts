@@ -12,6 +12,7 @@
  * Both stop after `durationMs` (and after `opsMax` operations), and wait for what is in flight.
  */
 
+import { performance } from 'node:perf_hooks';
 import hdr from 'hdr-histogram-js';
 import { LatencyLog } from '../../src/load/latency-log.ts';
 

@@ -10,6 +10,7 @@
  * Keys and values are taken and printed as UTF-8; in JSON a value that is not valid UTF-8 is
  * printed in base64 with `"encoding": "base64"`.
  */
+import { performance } from 'node:perf_hooks';
 import { ErrorCode, RingraftError } from '../base/index.ts';
 import { adminCall, connect, parseEndpoint, type NetworkClient, type TlsFiles, type TxnSpec } from '../client/index.ts';
 import { parseArgs, UsageError, type Output } from './args.ts';

@@ -2,6 +2,7 @@
  * The base of the client endpoints that keep their own attempts (the network client's and a
  * node server's own): see {@link AttemptHost}.
  */
+import { performance } from 'node:perf_hooks';
 import { ErrorCode, SequenceTable } from '../base/index.ts';
 import { SESSIONS_KEPT_MAX, SessionPool, type ReplyTarget } from './client.ts';
 import { synthetic } from './endpoint.ts';

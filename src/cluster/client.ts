@@ -11,6 +11,7 @@
  * {@link SessionPool}.
  */
 
+import { performance } from 'node:perf_hooks';
 import { ErrorCode, fail, invalidArgument, RingraftError } from '../base/index.ts';
 import { NotLeaderError } from '../core/index.ts';
 import {

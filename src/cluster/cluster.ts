@@ -26,6 +26,7 @@
  * `ringraft:raft`, on this thread (runtime/diagnostics.ts).
  */
 
+import { performance } from 'node:perf_hooks';
 import { ErrorCode, invalidArgument, RingraftError } from '../base/index.ts';
 import { importFactory, type NodeStatus } from '../runtime/index.ts';
 import { realFileSystem, type FileSystem } from '../storage/index.ts';

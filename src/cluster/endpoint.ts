@@ -11,6 +11,7 @@
  * `Atomics.waitAsync` on the doorbell.
  */
 
+import { performance } from 'node:perf_hooks';
 import { ErrorCode, fail, SequenceTable } from '../base/index.ts';
 import {
   decodeReplyAt,
@@ -127,6 +128,7 @@ export interface EndpointOptions {
 }
 
 interface EndpointNode {
+  readonly id: number;
   readonly requests: Outbox<Queued>;
   readonly replies: RingConsumer;
   readonly replyView: DataView;
@@ -157,6 +159,8 @@ const SPARE_ATTEMPTS_MAX = 1024;
 export class ClientEndpoint implements KvClientHost {
   readonly doorbell: Doorbell;
   private readonly nodes = new Map<number, EndpointNode>();
+  /** The node {@link nodeOf} found last (cleared when a link is added or removed). */
+  private lastNode: EndpointNode | undefined;
   private readonly attempts = new SequenceTable<Attempt>();
   private readonly spareAttempts: Attempt[] = [];
   private readonly watchHandlers = new Map<number, { nodeId: number; onReply: (r: ClientReply) => void }>();
@@ -190,7 +194,9 @@ export class ClientEndpoint implements KvClientHost {
 
   /** Starts talking to a node through `link`. */
   addLink(link: EndpointLink): void {
+    this.lastNode = undefined;
     this.nodes.set(link.nodeId, {
+      id: link.nodeId,
       // Requests are never discarded: the in-flight bound keeps the queue finite.
       requests: new Outbox(new RingProducer(link.requestRing, { doorbell: new Doorbell(link.nodeDoorbell) }), requestCodec, Number.POSITIVE_INFINITY),
       replies: new RingConsumer(link.replyRing),
@@ -201,6 +207,7 @@ export class ClientEndpoint implements KvClientHost {
   /** Stops talking to a node removed from the cluster. */
   removeLink(id: number): void {
     this.nodeDown(id);
+    this.lastNode = undefined;
     this.nodes.delete(id);
   }
 
@@ -265,7 +272,19 @@ export class ClientEndpoint implements KvClientHost {
   }
 
   isAlive(id: number): boolean {
-    return this.nodes.has(id) && this.liveness.isAlive(id);
+    return this.nodeOf(id) !== undefined && this.liveness.isAlive(id);
+  }
+
+  /**
+   * The node `id` talks through; undefined if none. Every call asks twice (is it alive, then
+   * its attempt), mostly of one node: the last one found is kept.
+   */
+  private nodeOf(id: number): EndpointNode | undefined {
+    const last = this.lastNode;
+    if (last?.id === id) return last;
+    const node = this.nodes.get(id);
+    if (node !== undefined) this.lastNode = node;
+    return node;
   }
 
   downReasons(): string {
@@ -287,7 +306,7 @@ export class ClientEndpoint implements KvClientHost {
   /** See {@link KvClientHost.attempt}. */
   attempt<C>(nodeId: number, request: OutgoingRequest, deadline: number, target: ReplyTarget<C>, context: C): void {
     const requestId = this.nextRequestId();
-    const node = this.nodes.get(nodeId);
+    const node = this.nodeOf(nodeId);
     if (this.closed || node === undefined || !this.liveness.isAlive(nodeId)) {
       const reply = synthetic(requestId, this.closed ? ErrorCode.CLOSED : ErrorCode.NODE_DOWN);
       queueMicrotask(() => target.onReply(reply, context));

@@ -6,6 +6,7 @@
  * awaited until the leader has applied it; the cluster's record, with a dataDir, is
  * rewritten before a new node exists and after a removed one is gone.
  */
+import { performance } from 'node:perf_hooks';
 import { CLUSTER_NODES_MAX, ErrorCode, invalidArgument, RingraftError } from '../base/index.ts';
 import { confChangeInForce, type ConfChange } from '../core/index.ts';
 import { publishNodeEvent, type NodeStatus } from '../runtime/index.ts';

@@ -18,8 +18,9 @@
  * (published again on this thread's channels). Node lifecycle events go out on
  * `ringraft:node` (runtime/diagnostics.ts).
  */
+import { performance } from 'node:perf_hooks';
 import { MessageChannel, Worker, type MessagePort } from 'node:worker_threads';
-import { ErrorCode, invalidArgument, RingraftError } from '../base/index.ts';
+import { ErrorCode, fail, invalidArgument, RingraftError } from '../base/index.ts';
 import {
   NODE_WORKER_URL,
   publishForwarded,
@@ -123,6 +124,8 @@ export interface NodeWorkersContext {
 export class NodeWorkers {
   /** Every node the cluster ever had, by id (removed ones too, marked). */
   readonly slots = new Map<number, NodeSlot>();
+  /** The slot {@link isAlive} found last. */
+  private lastSlot: NodeSlot | undefined;
   /** The threads that host the nodes, at most `nodeThreads`. */
   private readonly threads: NodeThreadHandle[] = [];
   private seedNext: number;
@@ -139,8 +142,15 @@ export class NodeWorkers {
   }
 
   isAlive(id: number): boolean {
-    const s = this.slots.get(id);
-    return s !== undefined && s.alive && !s.removed;
+    // Asked for every call a client makes, mostly of one node (the leader): the last slot
+    // found is kept (slots are added, never replaced or taken out).
+    let s = this.lastSlot;
+    if (s?.id !== id) {
+      s = this.slots.get(id);
+      if (s === undefined) return false;
+      this.lastSlot = s;
+    }
+    return s.alive && !s.removed;
   }
 
   /** Node `id`'s slot; INVALID_ARGUMENT for an id that is not a node of the cluster. */
@@ -153,6 +163,7 @@ export class NodeWorkers {
 
   /** Makes node `id`'s slot and its rings with every other node and client thread; the node is down until started. */
   makeSlot(id: number): NodeSlot {
+    if (this.slots.has(id)) fail(`node ${id} has a slot already`);
     const thread = this.threadFor(this.slots.size);
     this.cx.wiring.addNode(id, this.nodeIds(), thread.doorbell);
     const controlWordBuffer = new SharedArrayBuffer(4);

@@ -21,6 +21,7 @@
  * A holder learns that its lease ended, and with it the lock, from `lost`: an AbortSignal
  * that aborts when a keep-alive finds the lease gone.
  */
+import { performance } from 'node:perf_hooks';
 import { ErrorCode, invalidArgument, RingraftError } from '../base/index.ts';
 import type { KvRangeEntry } from '../kv/index.ts';
 import type { KvClient, WatchEvent } from './client.ts';

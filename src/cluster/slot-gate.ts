@@ -19,6 +19,7 @@
  * the line is empty and no sweep runs; inFlight <= max.
  */
 
+import { performance } from 'node:perf_hooks';
 import { fail } from '../base/index.ts';
 
 /** How often the calls waiting for a slot are checked against their deadlines. */

@@ -171,6 +171,12 @@ export class ByteWriter {
     this.target.set(value, at);
   }
 
+  /** Writes `count` zero bytes (padding: the target may hold older bytes there). */
+  zeros(count: number): void {
+    const at = this.claim(count);
+    this.target.fill(0, at, at + count);
+  }
+
   /** The written bytes [0, offset): a view of the target, not a copy. */
   finish(): Uint8Array {
     return this.offsetBytes === this.target.length ? this.target : this.target.subarray(0, this.offsetBytes);

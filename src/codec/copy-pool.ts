@@ -15,21 +15,22 @@ const SLAB_BYTES = 8192;
 export const COPY_POOL_ITEM_BYTES_MAX = 1024;
 
 export class CopyPool {
-  private slab = new Uint8Array(0);
+  // The ArrayBuffer itself, not a view: reading a view's `buffer` is a call into the runtime.
+  private slab = new ArrayBuffer(0);
   private offset = 0;
 
   /** A copy of source[start, end), which the caller owns. */
   copy(source: Uint8Array, start: number, end: number): Uint8Array {
     const length = end - start;
     if (length > COPY_POOL_ITEM_BYTES_MAX) return source.slice(start, end);
-    if (this.offset + length > this.slab.length) {
-      this.slab = new Uint8Array(SLAB_BYTES);
+    if (this.offset + length > this.slab.byteLength) {
+      this.slab = new ArrayBuffer(SLAB_BYTES);
       this.offset = 0;
     }
     const at = this.offset;
     // Aligned, so a caller may lay a wider typed array over a copy.
     this.offset = (at + length + 7) & ~7;
-    const copy = new Uint8Array(this.slab.buffer, at, length);
+    const copy = new Uint8Array(this.slab, at, length);
     copy.set(source.subarray(start, end));
     return copy;
   }

@@ -8,6 +8,7 @@
  * Runs as a piscina task (see load-worker.ts); plain data in and out.
  */
 
+import { performance } from 'node:perf_hooks';
 import { invalidArgument } from '../base/index.ts';
 import hdr from 'hdr-histogram-js';
 import { LatencyLog } from './latency-log.ts';

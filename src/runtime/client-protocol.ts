@@ -44,7 +44,9 @@
  *                result 7 only: 8 deleted (u64); for result 8 only: 4 + t, the encoded
  *                transaction result (kv/txn.ts); for 9: 8 lease id, 4 ttlMs; for 10: 1 found,
  *                8 deleted
- *   read done    8 index read at, 1 present, then 4 + v value if present
+ *   read done    8 index read at, 1 present, then if present: 6 zero bytes, 4 + v value
+ *                (the value starts 24 bytes into the frame: 8-aligned in ring memory, as
+ *                copies are, so copying it in and out moves words, not bytes)
  *   error        2 code (u16, base/errors.ts), 4 leaderHint (u32, 0 unknown), 1 proposed (0/1)
  *   watch event  8 index, 4 position in the entry, 4 + k key, 1 present, then 4 + v value if present
  *   watch end    2 code (u16, base/errors.ts)
@@ -442,7 +444,7 @@ export function encodedReplyBytes(reply: ClientReply): number {
     case 'write':
       return HEADER_BYTES + 1 + 8 + writeResultExtraBytes(reply.result);
     case 'read':
-      return HEADER_BYTES + 8 + 1 + (reply.value === undefined ? 0 : LENGTH_BYTES + reply.value.length);
+      return reply.value === undefined ? READ_REPLY_MIN_BYTES : READ_REPLY_VALUE_AT + reply.value.length;
     case 'error':
       return ERROR_REPLY_BYTES;
     case 'watch-event':
@@ -493,7 +495,13 @@ export function writeReplyTo(w: ByteWriter, reply: ClientReply, requestId: numbe
       break;
     case 'read':
       w.u64Number(reply.index);
-      writeOptionalValue(w, reply.value);
+      if (reply.value === undefined) {
+        w.u8(0);
+      } else {
+        w.u8(1);
+        w.zeros(READ_REPLY_PAD_BYTES);
+        w.bytes(reply.value);
+      }
       break;
     case 'error':
       w.u16(errorCodeWire(reply.code));
@@ -590,7 +598,10 @@ export function decodeReply(bytes: Uint8Array): ClientReply {
       }
       case REPLY_KIND.read: {
         const index = r.u64Number();
-        reply = { kind: 'read', requestId, index, value: readOptionalValue(r, READ_REPLY_VALUE_BYTES_MAX) };
+        const present = r.u8();
+        if (present > 1) throw new ProtocolError(`value-present flag ${present} is not 0 or 1`);
+        if (present === 1) readPad(r, READ_REPLY_PAD_BYTES);
+        reply = { kind: 'read', requestId, index, value: present === 1 ? r.bytes(READ_REPLY_VALUE_BYTES_MAX).slice() : undefined };
         break;
       }
       case REPLY_KIND.error: {
@@ -639,6 +650,10 @@ export function decodeReply(bytes: Uint8Array): ClientReply {
 const WRITE_REPLY_BYTES = HEADER_BYTES + 1 + 8;
 /** A read reply without its value: header, index, present flag. */
 const READ_REPLY_MIN_BYTES = HEADER_BYTES + 8 + 1;
+/** Zero bytes after a read reply's present flag when a value follows. */
+const READ_REPLY_PAD_BYTES = 6;
+/** Where a read reply's value starts in its frame: a multiple of 8. */
+const READ_REPLY_VALUE_AT = READ_REPLY_MIN_BYTES + READ_REPLY_PAD_BYTES + LENGTH_BYTES;
 const RESULTS_BY_TAG: readonly (KvResult | undefined)[] = [undefined, ...[1, 2, 3, 4, 5].map((tag) => Object.freeze(resultOfTag(tag)))];
 
 /**
@@ -656,13 +671,14 @@ export function decodeReplyAt(memory: Uint8Array, view: DataView, offset: number
     }
   }
   if (memory[offset] === REPLY_KIND.read && length >= READ_REPLY_MIN_BYTES) {
-    // kind, requestId, index (8), present (1), then length (4) and value when present.
+    // kind, requestId, index (8), present (1), then zeros (6), length (4) and value when present.
     const high = view.getUint32(offset + 9, true);
     const present = memory[offset + 13];
-    const valueLength = present === 1 && length >= READ_REPLY_MIN_BYTES + 4 ? view.getUint32(offset + 14, true) : -1;
-    const exact = present === 0 ? length === READ_REPLY_MIN_BYTES : valueLength >= 0 && length === READ_REPLY_MIN_BYTES + 4 + valueLength;
+    const padded = present === 1 && length >= READ_REPLY_VALUE_AT && view.getUint16(offset + 14, true) === 0 && view.getUint32(offset + 16, true) === 0;
+    const valueLength = padded ? view.getUint32(offset + READ_REPLY_VALUE_AT - LENGTH_BYTES, true) : -1;
+    const exact = present === 0 ? length === READ_REPLY_MIN_BYTES : valueLength >= 0 && length === READ_REPLY_VALUE_AT + valueLength;
     if (high <= 0x1f_ffff && exact && valueLength <= READ_REPLY_VALUE_BYTES_MAX) {
-      const start = offset + READ_REPLY_MIN_BYTES + 4;
+      const start = offset + READ_REPLY_VALUE_AT;
       return {
         kind: 'read',
         requestId: view.getUint32(offset + 1, true),
@@ -704,6 +720,12 @@ function writeOptionalValue(w: ByteWriter, value: Uint8Array | undefined): void 
     w.u8(1);
     w.bytes(value);
   }
+}
+
+/** Padding: `count` bytes that must be zero (anything else is a malformed frame). */
+function readPad(r: ByteReader, count: number): void {
+  const pad = r.raw(count);
+  for (let i = 0; i < count; i++) if (pad[i] !== 0) throw new ProtocolError(`padding byte ${i} is ${pad[i]}, not 0`);
 }
 
 function readOptionalValue(r: ByteReader, bytesMax = KV_VALUE_BYTES_MAX): Uint8Array | undefined {

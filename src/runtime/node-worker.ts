@@ -27,6 +27,7 @@
  * with its error); the other nodes of the thread go on.
  */
 
+import { performance } from 'node:perf_hooks';
 import { ErrorCode, fail, RingraftError } from '../base/index.ts';
 import { readlinkSync } from 'node:fs';
 import { parentPort, receiveMessageOnPort, workerData, type MessagePort } from 'node:worker_threads';

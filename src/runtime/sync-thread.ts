@@ -40,6 +40,7 @@
  * The thread sleeps on a knock word that every request (a sync, a file to reclaim, the exit)
  * changes, read before it looks for work, so that no request made after that look is missed.
  */
+import { performance } from 'node:perf_hooks';
 import { Worker } from 'node:worker_threads';
 import { realFileSystem, StorageError, storageErrorCodeOf, type Fd, type FileSystem, type SyncAgent } from '../storage/index.ts';
 

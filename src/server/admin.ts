@@ -20,6 +20,7 @@
  * connections are refused from then on); a removed leader hands leadership off by itself. It
  * is refused (NO_QUORUM) when the voters left would not have a majority this leader reaches.
  */
+import { performance } from 'node:perf_hooks';
 import { ErrorCode, invalidArgument, RingraftError } from '../base/index.ts';
 import { confChangeInForce, type ConfChange } from '../core/index.ts';
 import type { NodeStatus } from '../runtime/index.ts';

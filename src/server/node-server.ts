@@ -45,6 +45,7 @@
  * `initialCluster` a voter, only if its directory holds no log and it was not started with
  * `join`.
  */
+import { performance } from 'node:perf_hooks';
 import { Worker, MessageChannel, type MessagePort } from 'node:worker_threads';
 import { join } from 'node:path';
 import { ErrorCode, RingraftError } from '../base/index.ts';

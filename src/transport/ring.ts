@@ -107,6 +107,7 @@
  * one: a producer about to wait for room publishes them first, or it would wait on a
  * consumer that cannot see them.
  */
+import { performance } from 'node:perf_hooks';
 import { fail, pickCodes, RingraftError } from '../base/index.ts';
 
 /**

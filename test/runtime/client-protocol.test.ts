@@ -280,6 +280,8 @@ describe('replies', () => {
 // ---------------------------------------------------------------------------------------
 
 const key = ascii('key');
+/** The zero bytes between a read reply's present flag and its value's length. */
+const readPad = new Uint8Array(6);
 /** NOT_LEADER's number on the wire. */
 const code = u16(errorCodeWire(ErrorCode.NOT_LEADER));
 
@@ -340,9 +342,11 @@ const malformedReplies: readonly (readonly [string, Uint8Array])[] = [
   ['write: index above 2^53 - 1', frame(u8(1), u32(1), u8(1), u64(2 ** 60))],
   ['read: present flag 2', frame(u8(2), u32(1), u64(3), u8(2), u32(0))],
   ['read: no present flag', frame(u8(2), u32(1), u64(3))],
-  ['read: value shorter than its length', frame(u8(2), u32(1), u64(3), u8(1), u32(5), key)],
+  ['read: value shorter than its length', frame(u8(2), u32(1), u64(3), u8(1), readPad, u32(5), key)],
+  ['read: a padding byte not zero', frame(u8(2), u32(1), u64(3), u8(1), Uint8Array.of(0, 0, 0, 0, 1, 0), u32(3), key)],
+  ['read: no padding before the value', frame(u8(2), u32(1), u64(3), u8(1), u32(3), key)],
   ['read: trailing byte after an absent value', frame(u8(2), u32(1), u64(3), u8(0), u8(0))],
-  ['read: value length over KV_VALUE_BYTES_MAX', frame(u8(2), u32(1), u64(3), u8(1), u32(KV_VALUE_BYTES_MAX + 1))],
+  ['read: value length over READ_REPLY_VALUE_BYTES_MAX', frame(u8(2), u32(1), u64(3), u8(1), readPad, u32(READ_REPLY_VALUE_BYTES_MAX + 1), new Uint8Array(READ_REPLY_VALUE_BYTES_MAX + 1))],
   ['error: proposed flag 2', frame(u8(3), u32(1), code, u32(2), u8(2))],
   ['error: no proposed flag', frame(u8(3), u32(1), code, u32(2))],
   ['error: trailing byte', frame(u8(3), u32(1), code, u32(2), u8(0), u8(0))],
@@ -390,7 +394,7 @@ describe('malformed frames', () => {
       index: 3,
       result: { op: 'register-clients', clientIdFirst: 2 ** 32 },
     });
-    expect(decodeReply(frame(u8(2), u32(1), u64(3), u8(1), u32(3), key))).toMatchObject({ value: key });
+    expect(decodeReply(frame(u8(2), u32(1), u64(3), u8(1), readPad, u32(3), key))).toMatchObject({ value: key });
     expect(decodeReply(frame(u8(3), u32(1), code, u32(2), u8(1)))).toMatchObject({ code: 'NOT_LEADER', proposed: true });
     expect(decodeReply(frame(u8(3), u32(1), u16(ERROR_CODE_WIRE_MAX), u32(2), u8(0)))).toMatchObject({ kind: 'error' });
     expect(decodeReply(frame(u8(4), u32(1), u64(3), u32(0), u32(3), key, u8(0), u64(0), u64(0)))).toMatchObject({ kind: 'watch-event', value: undefined, createIndex: 0, version: 0 });
@@ -456,6 +460,21 @@ describe('decodeReplyAt (replies read in place from ring memory)', () => {
       }),
       { numRuns: 2000 },
     );
+  });
+
+  it('finds a read reply\'s value 8-aligned in the frame, and refuses padding that is not zero like decodeReply', () => {
+    // The value starts 24 bytes in: ring frames start 8-aligned, and so do copies (CopyPool),
+    // so the copy out of ring memory moves words.
+    const value = Uint8Array.from({ length: 40 }, (_, i) => i + 1);
+    const good = encodeReply({ kind: 'read', requestId: 7, index: 3, value });
+    expect(good.subarray(24)).toEqual(value);
+    expect(good.subarray(14, 20)).toEqual(new Uint8Array(6));
+    for (let at = 14; at < 20; at++) {
+      const bad = good.slice();
+      bad[at] = 1;
+      expect(() => decodeReplyAt(bad, new DataView(bad.buffer), 0, bad.length, values)).toThrow(ProtocolError);
+      expect(() => decodeReply(bad)).toThrow(ProtocolError);
+    }
   });
 
   it('refuses a write reply with a bad result tag or an index above 2^53 - 1 like decodeReply', () => {

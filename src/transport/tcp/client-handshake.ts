@@ -67,8 +67,11 @@ import { batchProblem, encodeFrame, FrameType, HANDSHAKE_PAYLOAD_BYTES, MESSAGE_
 
 /** "RGRC" read as a little-endian u32. */
 export const CLIENT_HANDSHAKE_MAGIC = 0x43_52_47_52;
-/** The client protocol version this build speaks over TCP. */
-export const CLIENT_PROTOCOL_VERSION = 1;
+/**
+ * The client protocol version this build speaks over TCP. 2: a read reply's value starts
+ * 8-aligned in its frame, after six zero bytes (runtime/client-protocol.ts).
+ */
+export const CLIENT_PROTOCOL_VERSION = 2;
 /**
  * The shortest client-protocol frame: a kind byte and a u32 requestId. The same number as
  * runtime/client-protocol.ts's REQUEST_HEADER_BYTES, which this layer may not import (a test

@@ -16,6 +16,7 @@
  * HELLO and refuses a mismatch (REFUSAL `identity`); a dialler checks the acceptor's against
  * the node it dials. Host names are never checked: peers are addressed by IP.
  */
+import { performance } from 'node:perf_hooks';
 import { readFileSync, statSync } from 'node:fs';
 import type { Server, Socket } from 'node:net';
 import { createSecureContext, type PeerCertificate, type SecureContext } from 'node:tls';
