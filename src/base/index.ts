@@ -1,6 +1,7 @@
 /** The base layer: what every layer may import (assertions, error codes, shared limits, settings). */
 export { AssertionError, assert, fail } from './assert.ts';
 export { F64Deque } from './f64-deque.ts';
+export { IntKeyMap } from './int-key-map.ts';
 export { getU32, putU32 } from './u32.ts';
 export {
   ERROR_CODE_WIRE_MAX,

@@ -5,7 +5,8 @@
  * A Map alone kept that order by a delete and a set per write (a set moves a key to the end
  * of a Map's order only if it is new), and that churn kept allocating new hash tables that
  * the scavenger promoted with the sessions they reach, on every replica, for every write.
- * Here the Map takes a set only for a new session and a delete only for an eviction; the
+ * Here the table of sessions by id (an IntKeyMap: a Map's lookup is a call the compiler does
+ * not inline) takes a set only for a new session and a delete only for an eviction; the
  * order is a list threaded through the sessions, and a write moves its session to the end
  * with a few pointer stores.
  *
@@ -13,9 +14,9 @@
  *   oldest ⇄ ... ⇄ newest      (each session's `older` and `newer`)
  * ```
  *
- * Invariant: the list holds exactly the Map's sessions, each once.
+ * Invariant: the list holds exactly the table's sessions, each once.
  */
-import { fail } from '../base/index.ts';
+import { fail, IntKeyMap } from '../base/index.ts';
 import type { KvResult } from './commands.ts';
 
 /**
@@ -28,9 +29,10 @@ import type { KvResult } from './commands.ts';
 export const KV_CLIENT_ID_REGISTERED_FIRST = 2 ** 32;
 
 /**
- * The Map key of a client id: registered ids (from KV_CLIENT_ID_REGISTERED_FIRST on) as small
- * negative integers, which V8 keeps unboxed. As they are, such ids are above 2^31, and each
- * lookup made a heap number of its id (on every replica, for every write). Ids below
+ * The table's key of a client id: registered ids (from KV_CLIENT_ID_REGISTERED_FIRST on) as
+ * small negative integers, which V8 keeps unboxed and the table hashes on its fast path. As
+ * they are, such ids are above 2^31: with a `Map`, each lookup made a heap number of its id
+ * (on every replica, for every write). Ids below
  * KV_CLIENT_ID_REGISTERED_FIRST are their own key, and ids 2^31 or more past it too, so that
  * no two ids share a key.
  */
@@ -53,7 +55,7 @@ export interface KvSession {
 }
 
 export class SessionTable {
-  private readonly byId = new Map<number, KvSession>();
+  private readonly byId = new IntKeyMap<KvSession>();
   private oldest: KvSession | undefined;
   private newest: KvSession | undefined;
 

@@ -229,9 +229,11 @@ class KvEntry implements RangeSource {
   constructor(
     /** The key's latin1 string (one char per byte): how the ordered index and the leases know it. */
     readonly id: string,
-    /** The key's own bytes, in `keySlab` (moved only when its slab is compacted). */
+    /** The key's own bytes, keySlab.bytes[keyAt, keyAt + keyLength) (moved only when its slab is compacted). */
     public key: Uint8Array,
     public keySlab: Slab,
+    public keyAt: number,
+    readonly keyLength: number,
     /** The value is valueSlab.bytes[valueAt, valueAt + valueLength): never changed while anybody may hold a view of it (see getShared). */
     public valueSlab: Slab,
     public valueAt: number,
@@ -1003,9 +1005,11 @@ export class KvStateMachine {
     const keys = this.keySlabs;
     const keyIn = keys.copy(keySrc, keyAt, keyLength);
     const valueIn = this.valueSlabs.copy(valueSrc, valueAt, valueLength);
-    const entry = new KvEntry(id, keys.lastSlab.bytes.subarray(keyIn, keyIn + keyLength), keys.lastSlab, this.valueSlabs.lastSlab, valueIn, valueLength, createIndex, modIndex, version, lease);
+    const entry = new KvEntry(id, keys.lastSlab.bytes.subarray(keyIn, keyIn + keyLength), keys.lastSlab, keyIn, keyLength, this.valueSlabs.lastSlab, valueIn, valueLength, createIndex, modIndex, version, lease);
     this.entries.add(entry);
-    this.ordered.set(id, entry);
+    // The two indexes hold the same keys: a key the byte index missed (its bytes not where it
+    // reads them) would make a second entry here, and a store that answers differently.
+    if (!this.ordered.set(id, entry, false)) fail(`addEntry: key ${JSON.stringify(id.slice(0, 64))}${id.length > 64 ? '...' : ''} is in the ordered index but was not found by its bytes`);
     return entry;
   }
 
@@ -1040,10 +1044,11 @@ export class KvStateMachine {
       if (keys.isSparse(e.keySlab)) {
         const from = e.keySlab;
         // The same bytes elsewhere: the index, which compares them, is unchanged.
-        const at = keys.copy(e.key, 0, e.key.length);
-        e.key = keys.lastSlab.bytes.subarray(at, at + e.key.length);
+        const at = keys.copy(from.bytes, e.keyAt, e.keyLength);
+        e.key = keys.lastSlab.bytes.subarray(at, at + e.keyLength);
         e.keySlab = keys.lastSlab;
-        keys.release(from, e.key.length);
+        e.keyAt = at;
+        keys.release(from, e.keyLength);
       }
     }
   }
@@ -1060,7 +1065,7 @@ export class KvStateMachine {
     if (!this.entries.delete(entry)) fail('removeEntry: the entry is not in the store');
     this.ordered.delete(entry.id);
     if (entry.lease !== 0) this.leaseTable.detach(entry.lease, entry.id);
-    this.keySlabs.release(entry.keySlab, entry.key.length);
+    this.keySlabs.release(entry.keySlab, entry.keyLength);
     this.valueSlabs.release(entry.valueSlab, entry.valueLength);
   }
 

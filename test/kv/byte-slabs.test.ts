@@ -11,7 +11,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { WORD_COPY_BYTES_MAX } from '../../src/codec/index.ts';
 import { ByteSlabs, SLAB_BYTES, SLAB_OWN_BYTES_MIN, SPARE_SLABS_MAX, type Slab } from '../../src/kv/byte-slabs.ts';
-import { encodeKvRequest, KvStateMachine } from '../../src/kv/index.ts';
+import { encodeKvRequest, KvStateMachine, type KvCommand } from '../../src/kv/index.ts';
 import { heldChanges, storedValue, watchSetKeeping, type HeldView } from './helpers.ts';
 
 const encoder = new TextEncoder();
@@ -126,6 +126,26 @@ describe('KvStateMachine slabs', () => {
     const restored = KvStateMachine.restore(machine.snapshot());
     for (const [key, value] of model) expect(restored.getShared(encoder.encode(key))).toEqual(value);
     expect(restored.snapshot()).toEqual(machine.snapshot());
+  });
+
+  it('move keys when they compact, and every key is found by its bytes after (and a deleted one is not)', () => {
+    const machine = new KvStateMachine();
+    const keySlabs = (machine as unknown as { keySlabs: ByteSlabs }).keySlabs;
+    let index = 0;
+    const apply = (command: KvCommand): void => void machine.apply(++index, encodeKvRequest({ clientId: 1, seq: index, command }));
+    // Keys of 2,000 bytes, some 130 to a slab; keeping one in ten leaves every key slab sparse.
+    const keyOf = (i: number): Uint8Array => encoder.encode(`${i}/`.padEnd(2000, String.fromCharCode(97 + (i % 26))));
+    const keys = 3000;
+    for (let i = 0; i < keys; i++) apply({ op: 'put', key: keyOf(i), value: valueOf(i, 16) });
+    for (let i = 0; i < keys; i++) if (i % 10 !== 0) apply({ op: 'delete', key: keyOf(i) });
+    const wasteBefore = keySlabs.wasteBytes;
+    expect(wasteBefore).toBeGreaterThan(4 * SLAB_BYTES);
+    // Writes drive the compaction a few entries at a time: enough of them for whole passes.
+    for (let round = 0; round < 20; round++) for (let i = 0; i < keys; i += 10) apply({ op: 'put', key: keyOf(i), value: valueOf(round * keys + i, 16) });
+    expect(keySlabs.wasteBytes).toBeLessThan(wasteBefore / 4);
+    for (let i = 0; i < keys; i++) expect(storedValue(machine, keyOf(i))).toEqual(i % 10 === 0 ? valueOf(19 * keys + i, 16) : undefined);
+    // Each write found its key where compaction had moved it: none made a second entry.
+    expect(machine.size).toBe(keys / 10);
   });
 });
 

@@ -8,8 +8,17 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { hashBytes, KeyIndex } from '../../src/kv/key-index.ts';
 
+/** An entry whose key's bytes lie a few bytes into a larger buffer, as the store's lie in its slabs. */
 class Entry {
-  constructor(readonly key: Uint8Array) {}
+  readonly keySlab: { readonly bytes: Uint8Array };
+  readonly keyAt = 3;
+  readonly keyLength: number;
+  constructor(readonly key: Uint8Array) {
+    const bytes = new Uint8Array(this.keyAt + key.length + 2).fill(0xee);
+    bytes.set(key, this.keyAt);
+    this.keySlab = { bytes };
+    this.keyLength = key.length;
+  }
 }
 
 const latin1 = (bytes: Uint8Array): string => String.fromCharCode(...bytes);
