@@ -15,6 +15,7 @@
 import { performance } from 'node:perf_hooks';
 import hdr from 'hdr-histogram-js';
 import { LatencyLog } from '../../src/load/latency-log.ts';
+import { runSchedule } from '../../src/load/schedule.ts';
 
 export interface LatencyMs {
   readonly p50: number;
@@ -135,18 +136,16 @@ export async function closedLoop(op: Operation, options: ClosedLoopOptions): Pro
 
 /**
  * Starts `op` at `ratePerSec` for `durationMs`; each latency runs from the operation's due
- * time (coordinated-omission corrected). The schedule is kept with a timer every
- * millisecond that starts every operation due by then.
+ * time (coordinated-omission corrected). The schedule is src/load/schedule.ts's: a timer
+ * every millisecond starts the operations due, a bounded part of the schedule per turn.
  */
 export async function openLoop(op: Operation, options: OpenLoopOptions): Promise<LoopResult> {
   if (!(options.ratePerSec > 0)) throw new RangeError(`ratePerSec ${options.ratePerSec} is positive`);
   const log = new LatencyLog(newHistogram());
   const errorsByCode: Record<string, number> = {};
   const inFlightMax = options.inFlightMax ?? 65_536;
-  const intervalMs = 1000 / options.ratePerSec;
   const start = performance.now();
   const total = Math.floor((options.durationMs / 1000) * options.ratePerSec);
-  let started = 0;
   let inFlight = 0;
   let inFlightPeak = 0;
   let ops = 0;
@@ -177,18 +176,14 @@ export async function openLoop(op: Operation, options: OpenLoopOptions): Promise
       },
     );
   };
-  await new Promise<void>((resolve) => {
-    const timer = setInterval(() => {
-      const now = performance.now();
-      while (started < total && start + started * intervalMs <= now && inFlight < inFlightMax) {
-        launch(started, start + started * intervalMs);
-        started++;
-      }
-      if (started >= total || now - start > options.durationMs * 2) {
-        clearInterval(timer);
-        resolve();
-      }
-    }, 1);
+  const started = await runSchedule({
+    ratePerSec: options.ratePerSec,
+    startAt: start,
+    count: total,
+    giveUpAt: start + options.durationMs * 2,
+    now: () => performance.now(),
+    mayStart: () => inFlight < inFlightMax,
+    start: launch,
   });
   if (inFlight > 0) await new Promise<void>((resolve) => (drained = resolve));
   // Operations the schedule never reached (the system fell too far behind) count as errors.

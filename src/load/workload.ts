@@ -12,6 +12,7 @@ import { performance } from 'node:perf_hooks';
 import { invalidArgument } from '../base/index.ts';
 import hdr from 'hdr-histogram-js';
 import { LatencyLog } from './latency-log.ts';
+import { runSchedule } from './schedule.ts';
 import type { KvClient } from '../cluster/index.ts';
 import type { HistoryOp } from '../sim/index.ts';
 
@@ -47,6 +48,9 @@ export interface WorkloadResult {
   readonly histogram: string;
   readonly history: HistoryOp[];
 }
+
+/** Operations of an open loop in flight at most, per thread. */
+const IN_FLIGHT_MAX = 65_536;
 
 /** Absolute milliseconds comparable across threads. */
 export function nowMs(): number {
@@ -205,23 +209,23 @@ export async function runWorkload(kv: KvClient, spec: WorkloadSpec, client: numb
     await Promise.all(Array.from({ length: spec.concurrency }, worker));
   } else {
     const rate = spec.ratePerSec!;
-    const interval = 1000 / rate;
     const pending = new Set<Promise<void>>();
-    let started = 0;
-    await new Promise<void>((resolve) => {
-      const timer = setInterval(() => {
-        const now = nowMs();
-        while (startAt + started * interval <= Math.min(now, endAt) && pending.size < 65_536) {
-          const p: Promise<void> = one(startAt + started * interval).finally(() => pending.delete(p));
-          pending.add(p);
-          started++;
-        }
-        if (now >= endAt) {
-          clearInterval(timer);
-          resolve();
-        }
-      }, 1);
+    const count = Math.ceil((spec.durationMs * rate) / 1000);
+    const started = await runSchedule({
+      ratePerSec: rate,
+      startAt,
+      count,
+      // Late operations still start (their latency counted from their due time) for a while after the end.
+      giveUpAt: endAt + Math.min(1000, spec.durationMs),
+      now: nowMs,
+      mayStart: () => pending.size < IN_FLIGHT_MAX,
+      start: (_i, dueAt) => {
+        const p: Promise<void> = one(dueAt).finally(() => pending.delete(p));
+        pending.add(p);
+      },
     });
+    // Operations the schedule never reached (the cluster fell too far behind): counted, not dropped unseen.
+    if (started < count) errorsByCode.NOT_STARTED = (errorsByCode.NOT_STARTED ?? 0) + count - started;
     await Promise.all(pending);
   }
   log.flush();
