@@ -14,6 +14,7 @@
  * and 269,941/s (bench/cluster/open-loop.ts). Operations due meanwhile wait in the schedule,
  * their latency counted from their due time all the same.
  */
+import { invalidArgument } from '../base/index.ts';
 
 /** The most of the schedule one turn of the timer starts, in milliseconds. */
 export const SCHEDULE_TURN_MS = 2;
@@ -35,7 +36,7 @@ export interface ScheduleOptions {
 
 /** Runs the schedule; resolves to the number of operations started (the rest never were). */
 export function runSchedule(o: ScheduleOptions): Promise<number> {
-  if (!(o.ratePerSec > 0)) throw new RangeError(`ratePerSec ${o.ratePerSec} is positive`);
+  if (!(o.ratePerSec > 0 && Number.isFinite(o.ratePerSec))) throw invalidArgument(`ratePerSec must be a positive number, got ${o.ratePerSec}`);
   const intervalMs = 1000 / o.ratePerSec;
   const perTurnMax = Math.max(1, Math.ceil((o.ratePerSec * SCHEDULE_TURN_MS) / 1000));
   let started = 0;

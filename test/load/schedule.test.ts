@@ -6,6 +6,7 @@
  */
 import { performance } from 'node:perf_hooks';
 import { describe, expect, it } from 'vitest';
+import { ErrorCode } from '../../src/base/index.ts';
 import { runSchedule, SCHEDULE_TURN_MS } from '../../src/load/schedule.ts';
 
 /** Counts the turns of the event loop: a setImmediate chain, as the client's pump runs between its turns. */
@@ -81,9 +82,10 @@ describe('runSchedule', () => {
     expect(now() - startAt).toBeGreaterThanOrEqual(100);
   });
 
-  it('refuses a rate that is not positive', () => {
+  it('refuses a rate that is not a positive number with INVALID_ARGUMENT', () => {
     const base = { startAt: 0, count: 1, giveUpAt: 0, now: () => 0, mayStart: () => true, start: () => undefined };
-    expect(() => runSchedule({ ...base, ratePerSec: 0 })).toThrow(RangeError);
-    expect(() => runSchedule({ ...base, ratePerSec: Number.NaN })).toThrow(RangeError);
+    for (const ratePerSec of [0, -1, Number.NaN, Number.POSITIVE_INFINITY]) {
+      expect(() => runSchedule({ ...base, ratePerSec })).toThrow(expect.objectContaining({ code: ErrorCode.INVALID_ARGUMENT }));
+    }
   });
 });
