@@ -140,12 +140,10 @@ export async function closedLoop(op: Operation, options: ClosedLoopOptions): Pro
  * every millisecond starts the operations due, a bounded part of the schedule per turn.
  */
 export async function openLoop(op: Operation, options: OpenLoopOptions): Promise<LoopResult> {
-  if (!(options.ratePerSec > 0)) throw new RangeError(`ratePerSec ${options.ratePerSec} is positive`);
   const log = new LatencyLog(newHistogram());
   const errorsByCode: Record<string, number> = {};
   const inFlightMax = options.inFlightMax ?? 65_536;
   const start = performance.now();
-  const total = Math.floor((options.durationMs / 1000) * options.ratePerSec);
   let inFlight = 0;
   let inFlightPeak = 0;
   let ops = 0;
@@ -176,10 +174,10 @@ export async function openLoop(op: Operation, options: OpenLoopOptions): Promise
       },
     );
   };
-  const started = await runSchedule({
+  const schedule = await runSchedule({
     ratePerSec: options.ratePerSec,
     startAt: start,
-    count: total,
+    durationMs: options.durationMs,
     giveUpAt: start + options.durationMs * 2,
     now: () => performance.now(),
     mayStart: () => inFlight < inFlightMax,
@@ -187,7 +185,7 @@ export async function openLoop(op: Operation, options: OpenLoopOptions): Promise
   });
   if (inFlight > 0) await new Promise<void>((resolve) => (drained = resolve));
   // Operations the schedule never reached (the system fell too far behind) count as errors.
-  if (started < total) errorsByCode.NOT_STARTED = total - started;
+  if (schedule.started < schedule.count) errorsByCode.NOT_STARTED = schedule.count - schedule.started;
   const elapsedMs = performance.now() - start;
   const result = summary(log, ops, errorsByCode, elapsedMs, inFlightPeak);
   log.histogram.destroy();

@@ -91,11 +91,6 @@ export class IntKeyMap<V> {
     return true;
   }
 
-  /** Every value, in no particular order. */
-  *valuesInSlots(): IterableIterator<V> {
-    for (const v of this.values) if (v !== undefined) yield v;
-  }
-
   /** The home slot of `key`: the top `bits` bits of its 32-bit fold times the multiplier. */
   private home(key: number): number {
     // A key in int32 range folds to itself; a larger one mixes in its high half.

@@ -229,7 +229,11 @@ class KvEntry implements RangeSource {
   constructor(
     /** The key's latin1 string (one char per byte): how the ordered index and the leases know it. */
     readonly id: string,
-    /** The key's own bytes, keySlab.bytes[keyAt, keyAt + keyLength) (moved only when its slab is compacted). */
+    /**
+     * The key's own bytes, keySlab.bytes[keyAt, keyAt + keyLength) (moved only when its slab is
+     * compacted). The view is kept for what hands the key out (ranges, watch events, the
+     * history: one view per key, not one per use); lookups read the bytes through the slab.
+     */
     public key: Uint8Array,
     public keySlab: Slab,
     public keyAt: number,

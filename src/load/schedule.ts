@@ -23,8 +23,8 @@ export interface ScheduleOptions {
   readonly ratePerSec: number;
   /** When operation 0 is due (`now()`'s clock). */
   readonly startAt: number;
-  /** How many operations the schedule holds. */
-  readonly count: number;
+  /** The schedule holds the operations due in [startAt, startAt + durationMs). */
+  readonly durationMs: number;
   /** Past this time (`now()`'s clock) the operations not started yet never are. */
   readonly giveUpAt: number;
   readonly now: () => number;
@@ -34,23 +34,30 @@ export interface ScheduleOptions {
   readonly start: (i: number, dueAt: number) => void;
 }
 
-/** Runs the schedule; resolves to the number of operations started (the rest never were). */
-export function runSchedule(o: ScheduleOptions): Promise<number> {
+/** What a schedule did: the operations it held, and of those the ones it started (the rest never were). */
+export interface ScheduleResult {
+  readonly count: number;
+  readonly started: number;
+}
+
+/** Runs the schedule. */
+export function runSchedule(o: ScheduleOptions): Promise<ScheduleResult> {
   if (!(o.ratePerSec > 0 && Number.isFinite(o.ratePerSec))) throw invalidArgument(`ratePerSec must be a positive number, got ${o.ratePerSec}`);
+  const count = Math.floor((o.durationMs * o.ratePerSec) / 1000);
   const intervalMs = 1000 / o.ratePerSec;
   const perTurnMax = Math.max(1, Math.ceil((o.ratePerSec * SCHEDULE_TURN_MS) / 1000));
   let started = 0;
-  return new Promise<number>((resolve) => {
+  return new Promise<ScheduleResult>((resolve) => {
     const timer = setInterval(() => {
       const now = o.now();
       const turnEnd = started + perTurnMax;
-      while (started < o.count && started < turnEnd && o.startAt + started * intervalMs <= now && o.mayStart()) {
+      while (started < count && started < turnEnd && o.startAt + started * intervalMs <= now && o.mayStart()) {
         o.start(started, o.startAt + started * intervalMs);
         started++;
       }
-      if (started >= o.count || now >= o.giveUpAt) {
+      if (started >= count || now >= o.giveUpAt) {
         clearInterval(timer);
-        resolve(started);
+        resolve({ count, started });
       }
     }, 1);
   });

@@ -210,11 +210,10 @@ export async function runWorkload(kv: KvClient, spec: WorkloadSpec, client: numb
   } else {
     const rate = spec.ratePerSec!;
     const pending = new Set<Promise<void>>();
-    const count = Math.ceil((spec.durationMs * rate) / 1000);
-    const started = await runSchedule({
+    const schedule = await runSchedule({
       ratePerSec: rate,
       startAt,
-      count,
+      durationMs: spec.durationMs,
       // Late operations still start (their latency counted from their due time) for a while after the end.
       giveUpAt: endAt + Math.min(1000, spec.durationMs),
       now: nowMs,
@@ -225,7 +224,7 @@ export async function runWorkload(kv: KvClient, spec: WorkloadSpec, client: numb
       },
     });
     // Operations the schedule never reached (the cluster fell too far behind): counted, not dropped unseen.
-    if (started < count) errorsByCode.NOT_STARTED = (errorsByCode.NOT_STARTED ?? 0) + count - started;
+    if (schedule.started < schedule.count) errorsByCode.NOT_STARTED = schedule.count - schedule.started;
     await Promise.all(pending);
   }
   log.flush();

@@ -495,13 +495,7 @@ export function writeReplyTo(w: ByteWriter, reply: ClientReply, requestId: numbe
       break;
     case 'read':
       w.u64Number(reply.index);
-      if (reply.value === undefined) {
-        w.u8(0);
-      } else {
-        w.u8(1);
-        w.zeros(READ_REPLY_PAD_BYTES);
-        w.bytes(reply.value);
-      }
+      writeOptionalValue(w, reply.value, READ_REPLY_PAD_BYTES);
       break;
     case 'error':
       w.u16(errorCodeWire(reply.code));
@@ -598,10 +592,7 @@ export function decodeReply(bytes: Uint8Array): ClientReply {
       }
       case REPLY_KIND.read: {
         const index = r.u64Number();
-        const present = r.u8();
-        if (present > 1) throw new ProtocolError(`value-present flag ${present} is not 0 or 1`);
-        if (present === 1) readPad(r, READ_REPLY_PAD_BYTES);
-        reply = { kind: 'read', requestId, index, value: present === 1 ? r.bytes(READ_REPLY_VALUE_BYTES_MAX).slice() : undefined };
+        reply = { kind: 'read', requestId, index, value: readOptionalValue(r, READ_REPLY_VALUE_BYTES_MAX, READ_REPLY_PAD_BYTES) };
         break;
       }
       case REPLY_KIND.error: {
@@ -674,7 +665,9 @@ export function decodeReplyAt(memory: Uint8Array, view: DataView, offset: number
     // kind, requestId, index (8), present (1), then zeros (6), length (4) and value when present.
     const high = view.getUint32(offset + 9, true);
     const present = memory[offset + 13];
-    const padded = present === 1 && length >= READ_REPLY_VALUE_AT && view.getUint16(offset + 14, true) === 0 && view.getUint32(offset + 16, true) === 0;
+    // The six zero bytes as a u16 and a u32.
+    const padAt = offset + READ_REPLY_MIN_BYTES;
+    const padded = present === 1 && length >= READ_REPLY_VALUE_AT && view.getUint16(padAt, true) === 0 && view.getUint32(padAt + 2, true) === 0;
     const valueLength = padded ? view.getUint32(offset + READ_REPLY_VALUE_AT - LENGTH_BYTES, true) : -1;
     const exact = present === 0 ? length === READ_REPLY_MIN_BYTES : valueLength >= 0 && length === READ_REPLY_VALUE_AT + valueLength;
     if (high <= 0x1f_ffff && exact && valueLength <= READ_REPLY_VALUE_BYTES_MAX) {
@@ -713,25 +706,25 @@ function readBody(r: ByteReader): string {
   }
 }
 
-function writeOptionalValue(w: ByteWriter, value: Uint8Array | undefined): void {
+/** A present flag, then, if present, `padBytes` zero bytes and the value with its length. */
+function writeOptionalValue(w: ByteWriter, value: Uint8Array | undefined, padBytes = 0): void {
   if (value === undefined) {
     w.u8(0);
   } else {
     w.u8(1);
+    w.zeros(padBytes);
     w.bytes(value);
   }
 }
 
-/** Padding: `count` bytes that must be zero (anything else is a malformed frame). */
-function readPad(r: ByteReader, count: number): void {
-  const pad = r.raw(count);
-  for (let i = 0; i < count; i++) if (pad[i] !== 0) throw new ProtocolError(`padding byte ${i} is ${pad[i]}, not 0`);
-}
-
-function readOptionalValue(r: ByteReader, bytesMax = KV_VALUE_BYTES_MAX): Uint8Array | undefined {
+/** What {@link writeOptionalValue} wrote: padding that is not zero is a malformed frame. */
+function readOptionalValue(r: ByteReader, bytesMax = KV_VALUE_BYTES_MAX, padBytes = 0): Uint8Array | undefined {
   const present = r.u8();
   if (present > 1) throw new ProtocolError(`value-present flag ${present} is not 0 or 1`);
-  return present === 1 ? r.bytes(bytesMax).slice() : undefined;
+  if (present === 0) return undefined;
+  const pad = r.raw(padBytes);
+  for (let i = 0; i < padBytes; i++) if (pad[i] !== 0) throw new ProtocolError(`padding byte ${i} is ${pad[i]}, not 0`);
+  return r.bytes(bytesMax).slice();
 }
 
 /** An error code: a number that names one, checked (an unknown number is a malformed frame). */

@@ -27,8 +27,9 @@ describe('runSchedule', () => {
     const startAt = now() + 5;
     const rate = 20_000;
     const starts: { i: number; dueAt: number; at: number }[] = [];
-    const started = await runSchedule({ ratePerSec: rate, startAt, count: 2_000, giveUpAt: startAt + 10_000, now, mayStart: () => true, start: (i, dueAt) => starts.push({ i, dueAt, at: now() }) });
-    expect(started).toBe(2_000);
+    // 100 ms at 20,000/s: 2,000 operations.
+    const result = await runSchedule({ ratePerSec: rate, startAt, durationMs: 100, giveUpAt: startAt + 10_000, now, mayStart: () => true, start: (i, dueAt) => starts.push({ i, dueAt, at: now() }) });
+    expect(result).toEqual({ count: 2_000, started: 2_000 });
     expect(starts.map((s) => s.i)).toEqual(Array.from({ length: 2_000 }, (_, i) => i));
     for (const s of starts) {
       expect(s.dueAt).toBeCloseTo(startAt + (s.i * 1000) / rate, 6);
@@ -43,17 +44,17 @@ describe('runSchedule', () => {
     const startAt = now() - 200;
     const turns = turnCounter();
     const byTurn = new Map<number, number>();
-    const started = await runSchedule({
+    const result = await runSchedule({
       ratePerSec: rate,
       startAt,
-      count: 20_000,
+      durationMs: 200,
       giveUpAt: now() + 60_000,
       now,
       mayStart: () => true,
       start: () => byTurn.set(turns.turn(), (byTurn.get(turns.turn()) ?? 0) + 1),
     });
     turns.stop();
-    expect(started).toBe(20_000);
+    expect(result).toEqual({ count: 20_000, started: 20_000 });
     const perTurnMax = Math.ceil((rate * SCHEDULE_TURN_MS) / 1000);
     expect(Math.max(...byTurn.values())).toBeLessThanOrEqual(perTurnMax);
     // Many turns, each with the pump's chance in between.
@@ -65,10 +66,10 @@ describe('runSchedule', () => {
     const startAt = now();
     let inFlight = 0;
     let peak = 0;
-    const started = await runSchedule({
+    const result = await runSchedule({
       ratePerSec: 50_000,
       startAt,
-      count: 1_000_000,
+      durationMs: 20_000,
       giveUpAt: startAt + 100,
       now,
       mayStart: () => inFlight < 50,
@@ -78,12 +79,12 @@ describe('runSchedule', () => {
       },
     });
     expect(peak).toBe(50);
-    expect(started).toBe(50);
+    expect(result).toEqual({ count: 1_000_000, started: 50 });
     expect(now() - startAt).toBeGreaterThanOrEqual(100);
   });
 
   it('refuses a rate that is not a positive number with INVALID_ARGUMENT', () => {
-    const base = { startAt: 0, count: 1, giveUpAt: 0, now: () => 0, mayStart: () => true, start: () => undefined };
+    const base = { startAt: 0, durationMs: 1, giveUpAt: 0, now: () => 0, mayStart: () => true, start: () => undefined };
     for (const ratePerSec of [0, -1, Number.NaN, Number.POSITIVE_INFINITY]) {
       expect(() => runSchedule({ ...base, ratePerSec })).toThrow(expect.objectContaining({ code: ErrorCode.INVALID_ARGUMENT }));
     }
